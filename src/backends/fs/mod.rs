@@ -1,0 +1,1 @@
+//! fs blob store

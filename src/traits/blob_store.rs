@@ -1,0 +1,97 @@
+//! Blob content addressed by digest.
+
+use std::io::{Read, Seek, Write};
+use std::sync::Arc;
+
+use super::digest::{Algorithm, Digest};
+use super::error::StorageResult;
+
+/// What the caller knows about the content before it is written. A mismatch is an error at
+/// `finish` (or as soon as the size is exceeded) and nothing becomes visible.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expected {
+    pub digest: Option<Digest>,
+    pub size: Option<u64>,
+}
+
+impl Expected {
+    /// The algorithm to hash with: that of the expected digest, else sha256.
+    pub fn algorithm(&self) -> Algorithm {
+        self.digest
+            .as_ref()
+            .map(Digest::algorithm)
+            .unwrap_or(Algorithm::Sha256)
+    }
+}
+
+/// A readable, seekable blob.
+pub trait BlobRead: Read + Seek + Send {}
+impl<T: Read + Seek + Send> BlobRead for T {}
+
+/// An in-progress write. Content is hashed as it is written and kept out of sight (an ingest
+/// file, uncommitted chunks) until [`BlobWriter::commit`]. Dropping a writer aborts it.
+pub trait BlobWriter: Write + Send {
+    /// Bytes written so far.
+    fn written(&self) -> u64;
+
+    /// Ends the content: makes it durable in its staging place and returns the digest and size,
+    /// after checking them against [`Expected`]. Writing after `finish` is an error.
+    fn finish(&mut self) -> StorageResult<(Digest, u64)>;
+
+    /// Makes finished content visible under its digest, atomically. If the blob already exists
+    /// the staged copy is discarded (content addressing makes them equal).
+    fn commit(self: Box<Self>) -> StorageResult<(Digest, u64)>;
+}
+
+/// Where blob content lives. Implementations never buffer a blob whole in memory.
+pub trait BlobStore: Send + Sync {
+    /// The registered backend name (`fs`, `sqlite`, `lmdb`).
+    fn backend_name(&self) -> &'static str;
+
+    fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>>;
+
+    /// Opens a blob for reading; [`super::StorageError::BlobNotFound`] if absent.
+    fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>>;
+
+    /// The stored size, or `None` when the content is absent.
+    fn size(&self, digest: &Digest) -> StorageResult<Option<u64>>;
+
+    /// Removes the content. Returns whether it was there.
+    fn delete(&self, digest: &Digest) -> StorageResult<bool>;
+
+    /// Every stored digest (for GC and fsck), in no particular order.
+    fn digests(&self) -> StorageResult<Vec<Digest>>;
+
+    /// Removes staged writes whose writer is gone (crashed process, dropped writer that could
+    /// not clean up). Never touches a write that is still in progress. Returns how many and
+    /// how many bytes were removed.
+    fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)>;
+
+    fn contains(&self, digest: &Digest) -> StorageResult<bool> {
+        Ok(self.size(digest)?.is_some())
+    }
+}
+
+macro_rules! forward_blob_store {
+    ($($wrapper:ident),*) => {$(
+        impl<T: BlobStore + ?Sized> BlobStore for $wrapper<T> {
+            fn backend_name(&self) -> &'static str { (**self).backend_name() }
+            fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+                (**self).writer(expected)
+            }
+            fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
+                (**self).open(digest)
+            }
+            fn size(&self, digest: &Digest) -> StorageResult<Option<u64>> { (**self).size(digest) }
+            fn delete(&self, digest: &Digest) -> StorageResult<bool> { (**self).delete(digest) }
+            fn digests(&self) -> StorageResult<Vec<Digest>> { (**self).digests() }
+            fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
+                (**self).remove_dead_ingests()
+            }
+            fn contains(&self, digest: &Digest) -> StorageResult<bool> {
+                (**self).contains(digest)
+            }
+        }
+    )*};
+}
+forward_blob_store!(Box, Arc);

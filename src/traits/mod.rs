@@ -1,0 +1,18 @@
+//! The base-store traits, their record types, digests and the trait-layer error. No I/O here:
+//! backends in `src/backends/` implement these, `src/store/` composes them.
+
+mod blob_store;
+mod digest;
+mod error;
+mod extra_data;
+mod index;
+mod kv_store;
+pub mod registry;
+
+pub use blob_store::{BlobRead, BlobStore, BlobWriter, Expected};
+pub use digest::{Algorithm, Digest, DigestPrefix, Hasher};
+pub use error::{DigestError, StorageError, StorageResult};
+pub use extra_data::ExtraData;
+pub use index::{BlobRecord, Index, RecordPages, DEFAULT_MEDIA_TYPE};
+pub use kv_store::{KvEntry, KvKey, KvStore};
+pub use registry::{BackendRegistration, Role};
