@@ -2,4 +2,10 @@
 //! processes and threads at once. See docs/ARCHITECTURE.md.
 
 pub mod backends;
+pub mod store;
 pub mod traits;
+
+pub use store::{
+    open_store, BackendChoice, DynStore, Store, StoreError, StoreResult, WriteOptions,
+};
+pub use traits::{BlobRecord, Digest, DigestPrefix};

@@ -72,7 +72,11 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    pub fn io(context: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(
+        context: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         StorageError::Io {
             context: context.into(),
             path: path.into(),

@@ -97,17 +97,25 @@ pub fn find_backend(name: &str, role: Role) -> StorageResult<&'static BackendReg
 }
 
 pub fn open_blob_store(name: &str, dir: &Path) -> StorageResult<Arc<dyn BlobStore>> {
-    (find_backend(name, Role::Blobs)?.blob_store.expect("checked by find_backend"))(dir)
+    (find_backend(name, Role::Blobs)?
+        .blob_store
+        .expect("checked by find_backend"))(dir)
 }
 
 pub fn open_index(name: &str, dir: &Path) -> StorageResult<Arc<dyn Index>> {
-    (find_backend(name, Role::Index)?.index.expect("checked by find_backend"))(dir)
+    (find_backend(name, Role::Index)?
+        .index
+        .expect("checked by find_backend"))(dir)
 }
 
 pub fn open_extra_data(name: &str, dir: &Path) -> StorageResult<Arc<dyn ExtraData>> {
-    (find_backend(name, Role::Extra)?.extra_data.expect("checked by find_backend"))(dir)
+    (find_backend(name, Role::Extra)?
+        .extra_data
+        .expect("checked by find_backend"))(dir)
 }
 
 pub fn open_kv_store(name: &str, dir: &Path) -> StorageResult<Arc<dyn KvStore>> {
-    (find_backend(name, Role::Kv)?.kv_store.expect("checked by find_backend"))(dir)
+    (find_backend(name, Role::Kv)?
+        .kv_store
+        .expect("checked by find_backend"))(dir)
 }

@@ -1,0 +1,241 @@
+//! Writing, reading, resolving and listing blobs.
+
+use std::io::{Read, Write};
+
+use super::base::{now_unix_ms, Store};
+use super::error::{StoreError, StoreResult};
+use super::locks::{LockGuard, LockMode};
+use crate::traits::{
+    BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, ExtraData, Index,
+    KvStore, RecordPages, StorageError, DEFAULT_MEDIA_TYPE,
+};
+
+/// How a blob is written.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    /// Recorded in the index; `application/octet-stream` when absent.
+    pub media_type: Option<String>,
+    /// Checked against the content; a mismatch stores nothing.
+    pub expected_digest: Option<Digest>,
+    pub expected_size: Option<u64>,
+}
+
+/// Most candidates an ambiguity error lists.
+const AMBIGUOUS_LIST_LIMIT: usize = 10;
+/// Copy buffer: large enough that hashing and syscalls, not the loop, set the pace.
+const COPY_BUFFER: usize = 1 << 20;
+
+/// A streaming write into the store: write the bytes, then [`StoreWriter::commit`].
+/// Dropping it without commit stores nothing.
+pub struct StoreWriter<'s, B: BlobStore, I: Index> {
+    writer: Box<dyn BlobWriter + 's>,
+    blobs: &'s B,
+    index: &'s I,
+    locks: &'s super::locks::LockPaths,
+    media_type: String,
+}
+
+impl<B: BlobStore, I: Index> Write for StoreWriter<'_, B, I> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+impl<'s, B: BlobStore, I: Index> StoreWriter<'s, B, I> {
+    pub fn written(&self) -> u64 {
+        self.writer.written()
+    }
+
+    /// Verifies, commits the content under its digest, then indexes it (DESIGN.md invariant 1:
+    /// content first). Only this blob's digest lock is held, and only after streaming ended.
+    pub fn commit(mut self) -> StoreResult<BlobRecord> {
+        let (digest, size) = self.writer.finish()?;
+        let _lock = LockGuard::acquire(&self.locks.digest_lock(&digest), LockMode::Exclusive)?;
+        if let Some(existing) = self.index.get(&digest)? {
+            // Already stored and indexed: content addressing makes the copies equal.
+            if self.blobs.contains(&digest)? {
+                drop(self.writer);
+                return Ok(existing);
+            }
+        }
+        self.writer.commit()?;
+        let record = BlobRecord {
+            digest,
+            size,
+            media_type: self.media_type,
+            created_unix_ms: now_unix_ms(),
+        };
+        self.index.upsert(&record)?;
+        Ok(record)
+    }
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+    /// Starts a streaming write.
+    pub fn writer(&self, options: &WriteOptions) -> StoreResult<StoreWriter<'_, B, I>> {
+        if let Some(media_type) = &options.media_type {
+            validate_media_type(media_type)?;
+        }
+        let expected = Expected {
+            digest: options.expected_digest.clone(),
+            size: options.expected_size,
+        };
+        Ok(StoreWriter {
+            writer: self.blobs.writer(expected)?,
+            blobs: &self.blobs,
+            index: &self.index,
+            locks: &self.locks,
+            media_type: options
+                .media_type
+                .clone()
+                .unwrap_or_else(|| DEFAULT_MEDIA_TYPE.to_string()),
+        })
+    }
+
+    /// Streams `content` into the store and indexes it.
+    pub fn write(&self, mut content: impl Read, options: &WriteOptions) -> StoreResult<BlobRecord> {
+        // A blob that is already there with the expected digest is not read again.
+        if let Some(expected) = &options.expected_digest {
+            if let Some(record) = self.existing(expected)? {
+                if options.expected_size.is_none_or(|size| size == record.size) {
+                    return Ok(record);
+                }
+            }
+        }
+        let mut writer = self.writer(options)?;
+        let mut buffer = vec![0u8; COPY_BUFFER];
+        loop {
+            let read = match content.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::io("reading content", "<input>", e)),
+            };
+            writer.write_all(&buffer[..read]).map_err(write_error)?;
+        }
+        writer.commit()
+    }
+
+    pub fn write_bytes(&self, bytes: &[u8], options: &WriteOptions) -> StoreResult<BlobRecord> {
+        self.write(bytes, options)
+    }
+
+    /// The record of a blob that is indexed and whose content is present.
+    fn existing(&self, digest: &Digest) -> StoreResult<Option<BlobRecord>> {
+        match self.index.get(digest)? {
+            Some(record) if self.blobs.contains(digest)? => Ok(Some(record)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Opens an indexed blob for reading.
+    pub fn read(&self, digest: &Digest) -> StoreResult<Box<dyn BlobRead + '_>> {
+        if self.index.get(digest)?.is_none() {
+            return Err(StoreError::NotFound(digest.to_string()));
+        }
+        match self.blobs.open(digest) {
+            Ok(reader) => Ok(reader),
+            // Deleted between the two calls: report it as absent, like any missing blob.
+            Err(StorageError::BlobNotFound(_)) => Err(StoreError::NotFound(digest.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads a whole blob into memory; for small documents (manifests, configs) only.
+    pub fn read_to_vec(&self, digest: &Digest, limit: u64) -> StoreResult<Vec<u8>> {
+        let record = self.info(digest)?;
+        if record.size > limit {
+            return Err(StoreError::Invalid(format!(
+                "blob {digest} is {} bytes, over the {limit} byte limit for documents",
+                record.size
+            )));
+        }
+        let mut bytes = Vec::with_capacity(record.size as usize);
+        self.read(digest)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
+        Ok(bytes)
+    }
+
+    pub fn contains(&self, digest: &Digest) -> StoreResult<bool> {
+        Ok(self.index.get(digest)?.is_some())
+    }
+
+    pub fn info(&self, digest: &Digest) -> StoreResult<BlobRecord> {
+        self.index
+            .get(digest)?
+            .ok_or_else(|| StoreError::NotFound(digest.to_string()))
+    }
+
+    /// Resolves what a user typed: a full digest (`sha256:…`, `sha256-…`), or a prefix of one
+    /// (`sha256:0c45e8`, `sha256-0c45e8`, bare `0c45e8`). Several matches: an error that lists
+    /// them.
+    pub fn resolve(&self, reference: &str) -> StoreResult<Digest> {
+        let prefix = DigestPrefix::parse(reference).map_err(StorageError::from)?;
+        if let Some(digest) = prefix.as_complete() {
+            return match self.index.get(&digest)? {
+                Some(_) => Ok(digest),
+                None => Err(StoreError::NotFound(reference.to_string())),
+            };
+        }
+        let mut matches = self.index.by_prefix(&prefix, AMBIGUOUS_LIST_LIMIT + 1)?;
+        match matches.len() {
+            0 => Err(StoreError::NotFound(reference.to_string())),
+            1 => Ok(matches.remove(0).digest),
+            n => {
+                matches.truncate(AMBIGUOUS_LIST_LIMIT);
+                Err(StoreError::Ambiguous {
+                    reference: reference.to_string(),
+                    candidates: matches.into_iter().map(|r| r.digest).collect(),
+                    more: n > AMBIGUOUS_LIST_LIMIT,
+                })
+            }
+        }
+    }
+
+    /// Every indexed blob in digest order, or those of one media type.
+    pub fn list(&self, media_type: Option<&str>) -> StoreResult<Vec<BlobRecord>> {
+        match media_type {
+            Some(media_type) => Ok(self.index.by_media_type(media_type)?),
+            None => Ok(self.records().collect::<Result<_, _>>()?),
+        }
+    }
+
+    /// Iterates every record page by page.
+    pub fn records(&self) -> RecordPages<'_, I> {
+        RecordPages::new(&self.index, 1000)
+    }
+}
+
+fn write_error(error: std::io::Error) -> StoreError {
+    // Backends report verification failures (size exceeded) through the io::Error of `write`;
+    // surface the storage error they carry.
+    if error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<StorageError>())
+    {
+        let inner = error.into_inner().expect("checked above");
+        return StoreError::Storage(*inner.downcast::<StorageError>().expect("checked above"));
+    }
+    StoreError::io("writing blob", "<ingest>", error)
+}
+
+/// RFC 6838 shape: `type/subtype` with restricted characters, bounded length.
+pub fn validate_media_type(media_type: &str) -> StoreResult<()> {
+    let valid_part = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 127
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    match media_type.split_once('/') {
+        Some((kind, subtype)) if valid_part(kind) && valid_part(subtype) => Ok(()),
+        _ => Err(StoreError::Invalid(format!(
+            "media type {media_type:?} is not of the form type/subtype"
+        ))),
+    }
+}

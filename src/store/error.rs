@@ -1,0 +1,84 @@
+//! Errors of the base store layer.
+
+use std::path::PathBuf;
+
+use crate::traits::{Digest, StorageError};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+
+    #[error("no blob matches {0:?}")]
+    NotFound(String),
+
+    #[error("{reference:?} is ambiguous: it matches {}{}", list_digests(candidates), if *more { ", ..." } else { "" })]
+    Ambiguous {
+        reference: String,
+        candidates: Vec<Digest>,
+        /// More candidates exist than listed.
+        more: bool,
+    },
+
+    #[error("cannot attach {what} to blob {digest}: it is not in the store")]
+    MissingBlob { what: String, digest: Digest },
+
+    #[error("lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{context}: {path}: {source}")]
+    Io {
+        context: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("store configuration {path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+
+    #[error(
+        "store {dir} keeps its {role} in {recorded:?}, not {requested:?}: \
+         run `oci-store backend convert` to move it"
+    )]
+    BackendMismatch {
+        dir: PathBuf,
+        role: &'static str,
+        recorded: String,
+        requested: String,
+    },
+
+    #[error("store {dir} is in use by another process: {action} needs it alone")]
+    Busy { dir: PathBuf, action: String },
+
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    pub fn io(
+        context: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        StoreError::Io {
+            context: context.into(),
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+fn list_digests(digests: &[Digest]) -> String {
+    digests
+        .iter()
+        .map(Digest::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

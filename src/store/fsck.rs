@@ -1,0 +1,152 @@
+//! Consistency check: rehash every blob, compare content, index and dependants.
+
+use std::collections::HashSet;
+use std::io::Read;
+
+use serde::Serialize;
+
+use super::base::Store;
+use super::error::StoreResult;
+use super::locks::{LockGuard, LockMode};
+use crate::traits::{BlobStore, Digest, ExtraData, Hasher, Index, KvStore, StorageError};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FsckProblem {
+    /// The index lists a blob whose content is gone.
+    MissingContent { digest: Digest },
+    /// The content does not hash to its digest.
+    CorruptContent { digest: Digest, actual: Digest },
+    /// The content's size differs from the index record.
+    SizeMismatch {
+        digest: Digest,
+        indexed: u64,
+        actual: u64,
+    },
+    /// Content without an index record (garbage).
+    UnindexedContent { digest: Digest },
+    /// Extra data of a blob that is not indexed.
+    OrphanExtraData { digest: Digest },
+    /// Key/value entries referencing a blob that is not indexed.
+    DanglingReference { digest: Digest },
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FsckReport {
+    pub blobs_checked: u64,
+    pub bytes_checked: u64,
+    pub problems: Vec<FsckProblem>,
+    /// Problems that `--repair` fixed.
+    pub repaired: u64,
+}
+
+impl FsckReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+    /// Rehashes every indexed blob and cross-checks content, index, extra data and key/value
+    /// references. With `repair`: a blob whose content is missing or corrupt is deleted with its
+    /// dependants (it cannot be trusted), unindexed content and orphans are removed.
+    pub fn fsck(&self, repair: bool) -> StoreResult<FsckReport> {
+        let mut report = FsckReport::default();
+        let mut indexed = HashSet::new();
+        for record in self.records() {
+            let record = record?;
+            indexed.insert(record.digest.clone());
+            let lock_mode = if repair {
+                LockMode::Exclusive
+            } else {
+                LockMode::Shared
+            };
+            let _lock = LockGuard::acquire(&self.locks.digest_lock(&record.digest), lock_mode)?;
+            // Deleted since the page was read: nothing to check.
+            let Some(record) = self.index.get(&record.digest)? else {
+                continue;
+            };
+            let problem = match self.rehash(&record.digest)? {
+                None => Some(FsckProblem::MissingContent {
+                    digest: record.digest.clone(),
+                }),
+                Some((actual, _)) if actual != record.digest => Some(FsckProblem::CorruptContent {
+                    digest: record.digest.clone(),
+                    actual,
+                }),
+                Some((_, size)) if size != record.size => Some(FsckProblem::SizeMismatch {
+                    digest: record.digest.clone(),
+                    indexed: record.size,
+                    actual: size,
+                }),
+                Some((_, size)) => {
+                    report.blobs_checked += 1;
+                    report.bytes_checked += size;
+                    None
+                }
+            };
+            if let Some(problem) = problem {
+                if repair {
+                    self.delete_locked(&record.digest)?;
+                    report.repaired += 1;
+                }
+                report.problems.push(problem);
+            }
+        }
+
+        let unindexed = |d: &Digest| -> StoreResult<bool> { Ok(self.index.get(d)?.is_none()) };
+        for digest in self.blobs.digests()? {
+            if !indexed.contains(&digest) && unindexed(&digest)? {
+                report
+                    .problems
+                    .push(FsckProblem::UnindexedContent { digest });
+            }
+        }
+        for digest in self.extra.digests()? {
+            if unindexed(&digest)? {
+                report
+                    .problems
+                    .push(FsckProblem::OrphanExtraData { digest });
+            }
+        }
+        for digest in self.kv.referenced_digests()? {
+            if unindexed(&digest)? {
+                report
+                    .problems
+                    .push(FsckProblem::DanglingReference { digest });
+            }
+        }
+        if repair {
+            // The base GC removes exactly the unindexed content and orphans listed above, each
+            // re-checked under its lock.
+            let gc = self.gc()?;
+            report.repaired += (gc.unindexed_blobs.len()
+                + gc.orphan_extra_data.len()
+                + gc.dangling_references.len()) as u64;
+        }
+        Ok(report)
+    }
+
+    /// Hashes stored content; `None` if absent.
+    fn rehash(&self, digest: &Digest) -> StoreResult<Option<(Digest, u64)>> {
+        let mut reader = match self.blobs.open(digest) {
+            Ok(reader) => reader,
+            Err(StorageError::BlobNotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut hasher = Hasher::new(digest.algorithm());
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let read = reader
+                .read(&mut buffer)
+                .map_err(|e| super::StoreError::io("reading blob", digest.to_string(), e))?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+            size += read as u64;
+        }
+        Ok(Some((hasher.finish(), size)))
+    }
+}

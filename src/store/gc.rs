@@ -1,0 +1,87 @@
+//! Base garbage collection: what no index record vouches for (DESIGN.md invariants 2 and 3).
+
+use serde::Serialize;
+
+use super::base::Store;
+use super::error::StoreResult;
+use super::locks::{LockGuard, LockMode};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GcReport {
+    /// Content without an index record, removed.
+    pub unindexed_blobs: Vec<Digest>,
+    /// Bytes of that content.
+    pub unindexed_bytes: u64,
+    /// Staged writes of writers that are gone.
+    pub dead_ingests: u64,
+    pub dead_ingest_bytes: u64,
+    /// Blobs whose extra data outlived them (a crash mid-delete).
+    pub orphan_extra_data: Vec<Digest>,
+    /// Digests that key/value entries still referenced after the blob went.
+    pub dangling_references: Vec<Digest>,
+}
+
+impl GcReport {
+    pub fn freed_bytes(&self) -> u64 {
+        self.unindexed_bytes + self.dead_ingest_bytes
+    }
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+    /// Removes content without an index record, dead ingest files, orphan extra data and
+    /// key/value entries whose blob is gone. Each removal is decided under the blob's exclusive
+    /// digest lock, which a committing writer also holds from content commit to index record:
+    /// so content a live writer is committing is never taken for garbage.
+    pub fn gc(&self) -> StoreResult<GcReport> {
+        let mut report = GcReport::default();
+        let (dead, dead_bytes) = self.blobs.remove_dead_ingests()?;
+        report.dead_ingests = dead;
+        report.dead_ingest_bytes = dead_bytes;
+
+        for digest in self.blobs.digests()? {
+            if let Some(bytes) = self.remove_if_unindexed(&digest, |store, d| {
+                let size = store.blobs.size(d)?.unwrap_or(0);
+                store.blobs.delete(d)?;
+                Ok(size)
+            })? {
+                report.unindexed_bytes += bytes;
+                report.unindexed_blobs.push(digest);
+            }
+        }
+        for digest in self.extra.digests()? {
+            if self
+                .remove_if_unindexed(&digest, |store, d| Ok(store.extra.remove_all(d)?))?
+                .is_some()
+            {
+                report.orphan_extra_data.push(digest);
+            }
+        }
+        for digest in self.kv.referenced_digests()? {
+            if self
+                .remove_if_unindexed(&digest, |store, d| Ok(store.kv.remove_referencing(d)?))?
+                .is_some()
+            {
+                report.dangling_references.push(digest);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs `remove` if `digest` has no index record, checked again under its exclusive lock.
+    fn remove_if_unindexed<T>(
+        &self,
+        digest: &Digest,
+        remove: impl FnOnce(&Self, &Digest) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        // Cheap check first, without the lock: most digests are indexed.
+        if self.index.get(digest)?.is_some() {
+            return Ok(None);
+        }
+        let _lock = LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Exclusive)?;
+        if self.index.get(digest)?.is_some() {
+            return Ok(None);
+        }
+        remove(self, digest).map(Some)
+    }
+}

@@ -1,0 +1,26 @@
+//! The generic base store `Store<B, I, X, K>`: locking, write/verify, cascade delete, resolve,
+//! base GC, fsck; and opening a store directory from its `store.json`.
+
+mod base;
+mod blobs;
+pub mod config;
+mod data;
+mod delete;
+mod error;
+mod fsck;
+pub mod fsutil;
+mod gc;
+pub mod locks;
+mod open;
+mod stats;
+
+pub use base::Store;
+pub use blobs::{validate_media_type, StoreWriter, WriteOptions};
+pub use config::{StoreConfig, FORMAT_VERSION};
+pub use delete::OWNER_MARK_PREFIX;
+pub use error::{StoreError, StoreResult};
+pub use fsck::{FsckProblem, FsckReport};
+pub use gc::GcReport;
+pub use locks::{LockGuard, LockMode};
+pub use open::{default_store_dir, open_store, BackendChoice, DynStore};
+pub use stats::StoreStats;

@@ -1,0 +1,112 @@
+//! Opening a store directory by what its `store.json` records, creating it on first use.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::base::Store;
+use super::config::StoreConfig;
+use super::error::{StoreError, StoreResult};
+use super::locks::{LockGuard, LockMode, LockPaths};
+use crate::traits::registry::find_backend;
+use crate::traits::registry::{open_blob_store, open_extra_data, open_index, open_kv_store};
+use crate::traits::{BlobStore, ExtraData, Index, KvStore, Role};
+
+/// The base store over backends chosen at run time.
+pub type DynStore = Store<Arc<dyn BlobStore>, Arc<dyn Index>, Arc<dyn ExtraData>, Arc<dyn KvStore>>;
+
+/// Backends asked for by the caller (config file, `--backend`, `--blobs`). For a new store they
+/// choose what it is created with; for an existing one they must agree with `store.json`.
+#[derive(Clone, Debug, Default)]
+pub struct BackendChoice {
+    /// Backend per role; roles left out take the default (or what the store records).
+    pub roles: BTreeMap<Role, String>,
+}
+
+impl BackendChoice {
+    /// `--backend NAME`: every metadata role (index, extra data, key/value).
+    pub fn metadata(mut self, name: &str) -> Self {
+        for role in [Role::Index, Role::Extra, Role::Kv] {
+            self.roles.insert(role, name.to_string());
+        }
+        self
+    }
+
+    pub fn role(mut self, role: Role, name: &str) -> Self {
+        self.roles.insert(role, name.to_string());
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.roles.is_empty()
+    }
+}
+
+/// `$OCI_STORE_DIR`, else `$XDG_DATA_HOME/oci-store`, else `~/.local/share/oci-store`.
+pub fn default_store_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("OCI_STORE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(data_home) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(data_home).join("oci-store");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".local/share/oci-store")
+}
+
+/// Opens (or creates) the store in `dir`.
+pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<DynStore> {
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::io("creating store directory", dir, e))?;
+    let lock_path = LockPaths::store_lock(dir);
+    let store_lock = LockGuard::acquire(&lock_path, LockMode::Shared)?;
+    let config = match StoreConfig::read(dir)? {
+        Some(config) => config,
+        None => {
+            // Create under the exclusive store lock so two processes creating the same store
+            // at once agree on one configuration.
+            drop(store_lock);
+            let exclusive = LockGuard::acquire(&lock_path, LockMode::Exclusive)?;
+            let config = match StoreConfig::read(dir)? {
+                Some(config) => config,
+                None => create_config(dir, choice)?,
+            };
+            exclusive.downgrade()?;
+            return open_configured(dir, &config, choice, exclusive);
+        }
+    };
+    open_configured(dir, &config, choice, store_lock)
+}
+
+fn create_config(dir: &Path, choice: &BackendChoice) -> StoreResult<StoreConfig> {
+    let mut config = StoreConfig::default();
+    for (role, name) in &choice.roles {
+        find_backend(name, *role)?;
+        config.set_backend(*role, name);
+    }
+    config.write(dir)?;
+    Ok(config)
+}
+
+fn open_configured(
+    dir: &Path,
+    config: &StoreConfig,
+    choice: &BackendChoice,
+    store_lock: LockGuard,
+) -> StoreResult<DynStore> {
+    for (role, requested) in &choice.roles {
+        let recorded = config.backend(*role);
+        if recorded != requested {
+            return Err(StoreError::BackendMismatch {
+                dir: dir.to_path_buf(),
+                role: role.name(),
+                recorded: recorded.to_string(),
+                requested: requested.clone(),
+            });
+        }
+    }
+    let blobs = open_blob_store(config.backend(Role::Blobs), dir)?;
+    let index = open_index(config.backend(Role::Index), dir)?;
+    let extra = open_extra_data(config.backend(Role::Extra), dir)?;
+    let kv = open_kv_store(config.backend(Role::Kv), dir)?;
+    Store::from_parts_locked(dir, blobs, index, extra, kv, store_lock)
+}
