@@ -31,7 +31,8 @@ pub struct FsBlobWriter<'store> {
 enum WriterState {
     Writing {
         staging: BufWriter<NamedTempFile>,
-        hasher: Hasher,
+        // Boxed only to keep the states of similar size; the hasher is touched once per write.
+        hasher: Box<Hasher>,
     },
     Finished {
         staging: NamedTempFile,
@@ -45,7 +46,7 @@ enum WriterState {
 impl<'store> FsBlobWriter<'store> {
     pub(super) fn create(layout: &'store Layout, expected: Expected) -> StorageResult<Self> {
         let staging = create_locked_ingest_file(layout.ingest_dir())?;
-        let hasher = Hasher::new(expected.algorithm());
+        let hasher = Box::new(Hasher::new(expected.algorithm()));
         Ok(FsBlobWriter {
             layout,
             expected,
@@ -71,7 +72,7 @@ impl<'store> FsBlobWriter<'store> {
     fn seal(
         &mut self,
         staging: BufWriter<NamedTempFile>,
-        hasher: Hasher,
+        hasher: Box<Hasher>,
     ) -> StorageResult<WriterState> {
         if let (Some(expected), Some(actual)) = (self.expected.size, self.overflowed_to) {
             return Err(StorageError::SizeMismatch {
