@@ -161,7 +161,11 @@ pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<Conversi
 }
 
 /// Streams one blob across, verified against its digest by the destination writer.
-fn copy_blob(source: &dyn BlobStore, destination: &dyn BlobStore, digest: &Digest) -> StoreResult<u64> {
+fn copy_blob(
+    source: &dyn BlobStore,
+    destination: &dyn BlobStore,
+    digest: &Digest,
+) -> StoreResult<u64> {
     let size = source
         .size(digest)?
         .ok_or_else(|| StoreError::NotFound(digest.to_string()))?;

@@ -5,7 +5,9 @@ use serde::Serialize;
 
 use super::base::Store;
 use super::error::StoreResult;
-use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvEntry, KvStore, RecordPages};
+use crate::traits::{
+    BlobRecord, BlobStore, Digest, ExtraData, Index, KvEntry, KvStore, RecordPages,
+};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StoreDump {
