@@ -415,4 +415,63 @@ mod tests {
             .unwrap();
         assert_eq!(count, 64);
     }
+
+    /// Set for the child process started by `growth_by_another_process_is_adopted`.
+    const CHILD_DIR_VARIABLE: &str = "OCI_STORE_LMDB_TEST_CHILD_DIR";
+
+    fn put_numbered(env: &SharedEnv, name: &str, value: &[u8]) {
+        env.write(|wtxn| {
+            env.databases
+                .counters
+                .put(wtxn, name.as_bytes(), value)
+                .with_context(|| format!("writing {name}"))
+        })
+        .unwrap();
+    }
+
+    /// Does nothing unless started as the child of `growth_by_another_process_is_adopted`:
+    /// then it opens the same environment in a second process and grows its map.
+    #[test]
+    fn child_process_growing_the_map() {
+        let Ok(dir) = std::env::var(CHILD_DIR_VARIABLE) else {
+            return;
+        };
+        let env = SharedEnv::open_with_map_size(Path::new(&dir), 256 * 1024).unwrap();
+        let value = vec![9u8; 64 * 1024];
+        for number in 0..32 {
+            put_numbered(&env, &format!("child-{number:02}"), &value);
+        }
+    }
+
+    #[test]
+    fn growth_by_another_process_is_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = SharedEnv::open_with_map_size(dir.path(), 256 * 1024).unwrap();
+        put_numbered(&env, "parent-0", b"before");
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "backends::lmdb::environment::tests::child_process_growing_the_map",
+                "--test-threads=1",
+                "--quiet",
+            ])
+            .env(CHILD_DIR_VARIABLE, dir.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // The child wrote far beyond this process's map: reading and writing must adopt the
+        // size the child set.
+        let count = env
+            .read(|rtxn| {
+                env.databases
+                    .counters
+                    .len(rtxn)
+                    .with_context(|| "count".to_string())
+            })
+            .unwrap();
+        assert_eq!(count, 33);
+        put_numbered(&env, "parent-1", b"after");
+        assert!(env.map_size() > 2 << 20);
+    }
 }

@@ -4,6 +4,11 @@
 //!
 //! Values use small fixed binary layouts (`records.rs`) and composite keys join their parts
 //! with NUL (`keys.rs`), so key order is the order the traits promise.
+//!
+//! Limits that follow from LMDB's 511-byte keys and the NUL separator, reported as
+//! `InvalidArgument`: key/value data types at most 255 bytes without NUL (keys of any length
+//! are fine, see `kv_store.rs`); extra data types without NUL and at most about 370 bytes;
+//! media types at most about 370 bytes.
 
 mod blob_reader;
 mod blob_store;
