@@ -266,3 +266,85 @@ fn many_threads_write_and_read_concurrently() {
     assert_eq!(store.digests().unwrap().len(), 15);
     assert_nothing_staged(&store, &path);
 }
+
+/// Set in child processes of [`many_processes_share_one_database`]: the store directory.
+const CHILD_STORE_VARIABLE: &str = "OCI_STORE_SQLITE_TEST_CHILD_STORE";
+const PROCESSES: usize = 6;
+const INCREMENTS_PER_PROCESS: u64 = 15;
+
+/// What each child process does on the shared store: open it (all at once, so the schema
+/// creation races), bump a counter with compare-and-set, and write blobs, one shared by all.
+fn child_process_work(dir: &Path) {
+    use super::kv_store::SqliteKvStore;
+    use crate::traits::KvStore;
+
+    let kv = SqliteKvStore::open(dir).unwrap();
+    let blobs = SqliteBlobStore::open_with_chunk_size(dir, 256).unwrap();
+    let mut done = 0;
+    while done < INCREMENTS_PER_PROCESS {
+        let current = kv.get("test", "counter").unwrap();
+        let (count, version) = match &current {
+            None => (0, None),
+            Some(entry) => (
+                String::from_utf8(entry.value.clone())
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap(),
+                Some(entry.version),
+            ),
+        };
+        let next = (count + 1).to_string();
+        match kv.compare_and_set("test", "counter", next.as_bytes(), None, version) {
+            Ok(_) => done += 1,
+            Err(StorageError::VersionConflict { .. }) => continue,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    write_blob(&blobs, &content(1000), 100);
+    write_blob(
+        &blobs,
+        format!("process {}", std::process::id()).as_bytes(),
+        3,
+    );
+}
+
+#[test]
+fn many_processes_share_one_database() {
+    use super::kv_store::SqliteKvStore;
+    use crate::traits::KvStore;
+
+    if let Some(dir) = std::env::var_os(CHILD_STORE_VARIABLE) {
+        child_process_work(Path::new(&dir));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let module = module_path!().split_once("::").unwrap().1;
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    &format!("{module}::many_processes_share_one_database"),
+                    "--test-threads=1",
+                    "--quiet",
+                ])
+                .env(CHILD_STORE_VARIABLE, dir.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "a child process failed");
+    }
+
+    let kv = SqliteKvStore::open(dir.path()).unwrap();
+    let counter = kv.get("test", "counter").unwrap().unwrap();
+    let total = PROCESSES as u64 * INCREMENTS_PER_PROCESS;
+    assert_eq!(counter.value, total.to_string().into_bytes());
+    assert_eq!(counter.version, total);
+    let blobs = SqliteBlobStore::open(dir.path()).unwrap();
+    assert_eq!(blobs.digests().unwrap().len(), PROCESSES + 1);
+    assert_nothing_staged(&blobs, dir.path());
+    assert!(!dir.path().join("backups").exists());
+}
