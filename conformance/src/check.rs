@@ -49,6 +49,15 @@ macro_rules! fail {
     };
 }
 
+/// The `(name, function)` list of a suite, named after the functions:
+/// `suite_list![StoreTest; write_info_read, delete_cascades]`.
+#[macro_export]
+macro_rules! suite_list {
+    ($test_type:ty; $($test:ident),* $(,)?) => {
+        vec![$((stringify!($test), $test as $test_type)),*]
+    };
+}
+
 /// Turns any error into a test failure that says what the test was doing and where.
 pub trait Context<T> {
     fn context(self, doing: impl Display) -> Result<T, String>;

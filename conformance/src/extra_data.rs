@@ -15,14 +15,14 @@ pub type ExtraFixture = Fixture<Arc<dyn ExtraData>>;
 pub type ExtraTest = fn(&ExtraFixture) -> TestResult;
 
 pub fn tests() -> Vec<SuiteTest<Arc<dyn ExtraData>>> {
-    vec![
-        ("set_get_remove", set_get_remove as ExtraTest),
-        ("values_round_trip", values_round_trip),
-        ("types_sorted", types_sorted),
-        ("remove_all", remove_all),
-        ("digests_sorted", digests_sorted),
-        ("entries_of_type", entries_of_type),
-        ("reopen_keeps_items", reopen_keeps_items),
+    crate::suite_list![ExtraTest;
+        set_get_remove,
+        values_round_trip,
+        types_sorted,
+        remove_all,
+        digests_sorted,
+        entries_of_type,
+        reopen_keeps_items,
     ]
 }
 

@@ -21,14 +21,14 @@ pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 pub fn tests() -> Vec<SuiteTest<Arc<dyn Index>>> {
-    vec![
-        ("upsert_get_remove", upsert_get_remove as IndexTest),
-        ("prefix_range", prefix_range),
-        ("prefix_range_edges", prefix_range_edges),
-        ("by_media_type", by_media_type),
-        ("paging", paging),
-        ("count_and_total_size", count_and_total_size),
-        ("reopen_keeps_records", reopen_keeps_records),
+    crate::suite_list![IndexTest;
+        upsert_get_remove,
+        prefix_range,
+        prefix_range_edges,
+        by_media_type,
+        paging,
+        count_and_total_size,
+        reopen_keeps_records,
     ]
 }
 

@@ -15,16 +15,16 @@ pub type KvFixture = Fixture<Arc<dyn KvStore>>;
 pub type KvTest = fn(&KvFixture) -> TestResult;
 
 pub fn tests() -> Vec<SuiteTest<Arc<dyn KvStore>>> {
-    vec![
-        ("versions_count_writes", versions_count_writes as KvTest),
-        ("compare_and_set", compare_and_set),
-        ("list_by_prefix_in_key_order", list_by_prefix_in_key_order),
-        ("referencing", referencing),
-        ("rewrite_moves_reference", rewrite_moves_reference),
-        ("restore_verbatim", restore_verbatim),
-        ("data_types_sorted", data_types_sorted),
-        ("values_round_trip", values_round_trip),
-        ("reopen_keeps_entries", reopen_keeps_entries),
+    crate::suite_list![KvTest;
+        versions_count_writes,
+        compare_and_set,
+        list_by_prefix_in_key_order,
+        referencing,
+        rewrite_moves_reference,
+        restore_verbatim,
+        data_types_sorted,
+        values_round_trip,
+        reopen_keeps_entries,
     ]
 }
 

@@ -28,5 +28,8 @@ pub mod kv_store;
 pub mod matrix;
 pub mod workload;
 
+#[cfg(test)]
+mod self_test;
+
 pub use check::{Context, TestResult};
 pub use fixture::{run_suite, Fixture, SuiteTest};

@@ -17,7 +17,7 @@ use crate::{ensure, ensure_eq, Context};
 
 /// Compare-and-set counters: each successful increment is counted by whoever made it, and the
 /// stored value must equal the sum at the end (no lost update).
-pub const COUNTERS: usize = 4;
+pub const COUNTERS: usize = 2;
 pub const COUNTER_TYPE: &str = "workload.counter";
 pub const REF_TYPE: &str = "workload.ref";
 
@@ -159,9 +159,13 @@ fn operation(
             store.remove_data(REF_TYPE, &key).context("remove_data")?;
         }
         75..=84 => {
+            // A few increments in a row, so that participants collide often enough for a
+            // lost update to show.
             let counter = random.below(COUNTERS as u64) as usize;
-            if increment_counter(store, counter)? {
-                stats.counter_increments[counter] += 1;
+            for _ in 0..3 {
+                if increment_counter(store, counter)? {
+                    stats.counter_increments[counter] += 1;
+                }
             }
         }
         85..=89 => match store.mark_owner(digest, "workload") {
@@ -195,6 +199,8 @@ fn increment_counter(store: &DynStore, counter: usize) -> Result<bool, String> {
         None => (0, None),
     };
     let next = (value + 1).to_string();
+    // Give the others a chance to write in between: the race compare-and-set must settle.
+    std::thread::yield_now();
     match store.compare_and_set_data(COUNTER_TYPE, &key, next.as_bytes(), None, version) {
         Ok(new_version) => {
             ensure_eq!(

@@ -13,7 +13,7 @@ use oci_store_conformance::matrix::{metadata_combinations, Combination};
 use oci_store_conformance::workload::{check_after_workload, WorkloadStats};
 
 const WORKERS: u64 = 4;
-const ITERATIONS: u64 = 60;
+const ITERATIONS: u64 = 200;
 
 fn base_seed() -> u64 {
     std::env::var("CONFORMANCE_SEED")

@@ -5,7 +5,7 @@ use crate::check::TestResult;
 use crate::workload::{check_after_workload, contents, run_workload, WorkloadStats};
 
 pub const THREADS: u64 = 8;
-pub const ITERATIONS_PER_THREAD: u64 = 30;
+pub const ITERATIONS_PER_THREAD: u64 = 40;
 
 pub fn threads_share_one_store(fixture: &StoreFixture) -> TestResult {
     let store = fixture.open()?;

@@ -178,3 +178,47 @@ pub fn resolve_refusals(fixture: &StoreFixture) -> TestResult {
     }
     Ok(())
 }
+
+/// Contents whose sha256 digests all start with `prefix` (a few hundred thousand hashes of
+/// short inputs per match of a 4-hex prefix: well under a second).
+fn contents_with_prefix(prefix: &str, count: usize) -> Vec<Vec<u8>> {
+    (0u64..)
+        .map(|n| format!("crowd {n}").into_bytes())
+        .filter(|bytes| {
+            Digest::of_bytes(Algorithm::Sha256, bytes)
+                .hex()
+                .starts_with(prefix)
+        })
+        .take(count)
+        .collect()
+}
+
+/// A prefix matching more blobs than an ambiguity error lists: the first ones in digest
+/// order are listed and `more` says there are others.
+pub fn resolve_many_candidates_are_capped(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let mut digests = Vec::new();
+    for bytes in contents_with_prefix("c0de", 12) {
+        digests.push(write_bytes(&store, &bytes, None)?.digest);
+    }
+    digests.sort();
+    match store.resolve("c0de") {
+        Err(StoreError::Ambiguous {
+            candidates, more, ..
+        }) => {
+            ensure!(more, "`more` is not set with 12 candidates");
+            ensure!(
+                candidates.len() < 12 && !candidates.is_empty(),
+                "{} candidates listed of 12",
+                candidates.len()
+            );
+            ensure_eq!(
+                candidates,
+                digests[..candidates.len()].to_vec(),
+                "the first candidates in digest order"
+            );
+        }
+        other => fail!("resolve(c0de): expected Ambiguous, got {other:?}"),
+    }
+    Ok(())
+}

@@ -27,41 +27,21 @@ pub type BlobTest = fn(&BlobFixture) -> TestResult;
 /// Every test of the suite, by name.
 pub fn tests() -> Vec<SuiteTest<Arc<dyn BlobStore>>> {
     let mut tests = round_trip::cases();
-    tests.extend([
-        (
-            "digest_mismatch_stores_nothing",
-            digest_mismatch_stores_nothing as BlobTest,
-        ),
-        (
-            "size_mismatch_short_stores_nothing",
-            size_mismatch_short_stores_nothing,
-        ),
-        (
-            "size_mismatch_long_stores_nothing",
-            size_mismatch_long_stores_nothing,
-        ),
-        (
-            "write_after_finish_is_refused",
-            write_after_finish_is_refused,
-        ),
-        ("dedupe", dedupe),
-        ("concurrent_writers", concurrent_writers),
-        ("delete", delete),
-        ("open_missing_is_not_found", open_missing_is_not_found),
-        ("seek_within_blob", seek_within_blob),
-        ("digests_lists_every_blob", digests_lists_every_blob),
-        (
-            "dropped_writer_leaves_nothing",
-            dropped_writer_leaves_nothing,
-        ),
-        (
-            "remove_dead_ingests_keeps_live_writers",
-            remove_dead_ingests_keeps_live_writers,
-        ),
-        (
-            "reopen_sees_committed_content",
-            reopen_sees_committed_content,
-        ),
+    tests.extend(crate::suite_list![BlobTest;
+        digest_mismatch_stores_nothing,
+        size_mismatch_short_stores_nothing,
+        size_mismatch_long_stores_nothing,
+        write_after_finish_is_refused,
+        aborted_writes_do_not_accumulate,
+        dedupe,
+        concurrent_writers,
+        delete,
+        open_missing_is_not_found,
+        seek_within_blob,
+        digests_lists_every_blob,
+        dropped_writer_leaves_nothing,
+        remove_dead_ingests_keeps_live_writers,
+        reopen_sees_committed_content,
     ]);
     tests
 }

@@ -152,3 +152,68 @@ pub fn write_after_finish_is_refused(fixture: &BlobFixture) -> TestResult {
     }
     Ok(())
 }
+
+/// Disk space held by the backend's files (allocated blocks, so sparse or preallocated
+/// database files count what they use), without SQLite's write-ahead log and shared memory,
+/// which hold pages until a checkpoint.
+fn allocated_bytes(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    crate::content::files_under(dir)
+        .into_iter()
+        .filter(|path| {
+            let name = path.to_string_lossy();
+            !name.ends_with("-wal") && !name.ends_with("-shm")
+        })
+        .filter_map(|path| std::fs::metadata(dir.join(path)).ok())
+        .map(|metadata| metadata.blocks() * 512)
+        .sum()
+}
+
+/// Aborted writes (dropped, wrong digest, wrong size) must not pile up once dead ingests are
+/// removed, wherever a backend stages content (files, database chunks): twenty aborted
+/// 512 KiB writes may not grow the backend's files by anything near their 10 MiB.
+pub fn aborted_writes_do_not_accumulate(fixture: &BlobFixture) -> TestResult {
+    const ROUNDS: u64 = 20;
+    const SIZE: usize = 512 * 1024;
+    let store = fixture.open()?;
+    let abort = |round: u64| -> TestResult {
+        let bytes = content(1000 + round, SIZE);
+        let expected = match round % 3 {
+            0 => Expected::default(),
+            1 => Expected {
+                digest: Some(Digest::of_bytes(Algorithm::Sha256, b"not this")),
+                size: None,
+            },
+            _ => Expected {
+                digest: None,
+                size: Some(SIZE as u64 + 1),
+            },
+        };
+        let mut writer = store.writer(expected).context("opening a writer")?;
+        write_in_chunks(&mut writer, &bytes).context("writing")?;
+        if !round.is_multiple_of(3) {
+            ensure!(writer.finish().is_err(), "a mismatched write finished");
+        }
+        drop(writer);
+        store
+            .remove_dead_ingests()
+            .context("removing dead ingests")?;
+        Ok(())
+    };
+    // Warm up: let the backend reach its steady size (free lists, first chunks).
+    baseline(fixture, &*store)?;
+    abort(0)?;
+    abort(1)?;
+    let before = allocated_bytes(fixture.dir());
+    for round in 2..2 + ROUNDS {
+        abort(round)?;
+    }
+    let after = allocated_bytes(fixture.dir());
+    let grown = after.saturating_sub(before);
+    ensure!(
+        grown < 4 * 1024 * 1024,
+        "{ROUNDS} aborted writes of {SIZE} bytes grew the backend's files by {grown} bytes \
+         ({before} -> {after}): staged content is not reclaimed"
+    );
+    Ok(())
+}
