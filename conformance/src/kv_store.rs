@@ -24,6 +24,7 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn KvStore>>> {
         restore_verbatim,
         data_types_sorted,
         values_round_trip,
+        long_keys,
         reopen_keeps_entries,
     ]
 }
@@ -412,6 +413,83 @@ pub fn reopen_keeps_entries(fixture: &KvFixture) -> TestResult {
         kv.referencing(&blob).context("referencing")?,
         vec![key("ref", "kept")],
         "refs"
+    );
+    Ok(())
+}
+
+/// Keys as long as the base store accepts (4096 bytes), sharing prefixes longer than some
+/// databases' key limits (LMDB: 511 bytes): each is its own entry, listed in key order.
+pub fn long_keys(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    let shared = "x".repeat(600);
+    let blob = digest(8);
+    let mut keys = vec![
+        format!("{shared}b"),
+        format!("{shared}a"),
+        format!("{shared}{}", "y".repeat(100)),
+        format!("{shared}a{}", "z".repeat(4096 - 602)),
+        "x".repeat(599),
+    ];
+    for (n, k) in keys.iter().enumerate() {
+        kv.put("long", k, n.to_string().as_bytes(), Some(&blob))
+            .context(format!("put of a {}-byte key", k.len()))?;
+    }
+    for (n, k) in keys.iter().enumerate() {
+        ensure_eq!(
+            kv.get("long", k).context("get")?.map(|e| e.value),
+            Some(n.to_string().into_bytes()),
+            "value of the {}-byte key number {n}",
+            k.len()
+        );
+    }
+    keys.sort();
+    let listed = |prefix: &str| -> Result<Vec<String>, String> {
+        Ok(kv
+            .list("long", prefix)
+            .context(format!("list with a {}-byte prefix", prefix.len()))?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    };
+    ensure_eq!(listed("")?, keys.clone(), "every long key, in order");
+    ensure_eq!(
+        listed(&shared)?,
+        keys[1..].to_vec(),
+        "keys under a 600-byte prefix"
+    );
+    ensure_eq!(
+        listed(&format!("{shared}a"))?,
+        vec![
+            format!("{shared}a"),
+            format!("{shared}a{}", "z".repeat(4096 - 602))
+        ],
+        "keys under a 601-byte prefix"
+    );
+    ensure_eq!(
+        listed(&format!("{shared}y"))?,
+        vec![format!("{shared}{}", "y".repeat(100))],
+        "a key found by a prefix past the shared part"
+    );
+    let mut referencing: Vec<KvKey> = keys.iter().map(|k| key("long", k)).collect();
+    referencing.sort();
+    ensure_eq!(
+        kv.referencing(&blob).context("referencing")?,
+        referencing,
+        "referencing"
+    );
+    ensure!(
+        kv.remove("long", &keys[2]).context("remove")?,
+        "remove of a long key"
+    );
+    ensure_eq!(
+        kv.get("long", &keys[2]).context("get")?,
+        None,
+        "a removed long key"
+    );
+    ensure_eq!(
+        listed("")?.len(),
+        keys.len() - 1,
+        "keys left after removing one"
     );
     Ok(())
 }

@@ -36,6 +36,7 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         write_info_read,
         write_existing_returns_its_record,
         write_refusals_change_nothing,
+        store_limits_work_everywhere,
         resolve_forms,
         resolve_ambiguous_lists_candidates,
         resolve_many_candidates_are_capped,

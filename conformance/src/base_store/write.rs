@@ -249,3 +249,72 @@ pub fn write_refusals_change_nothing(fixture: &StoreFixture) -> TestResult {
     );
     Ok(())
 }
+
+/// The longest names and values the base store accepts work on every combination (invariant
+/// 5): a 128-character data type and extra data type, a 4096-byte key, a media type of two
+/// 127-character parts, 1 MiB values.
+pub fn store_limits_work_everywhere(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let media_type = format!("{}/{}", "a".repeat(127), "b".repeat(127));
+    let record = write_bytes(&store, b"limits", Some(&media_type))?;
+    ensure_eq!(
+        store.info(&record.digest).context("info")?.media_type,
+        media_type,
+        "media type"
+    );
+    ensure_eq!(
+        store.list(Some(&media_type)).context("list")?,
+        vec![record.clone()],
+        "list by the longest media type"
+    );
+    let data_type = format!("t.{}", "d".repeat(126));
+    let key = "k/".repeat(2048);
+    let value = content(6, 1 << 20);
+    store
+        .put_data(&data_type, &key, &value, Some(&record.digest))
+        .context("put_data with the longest names and a 1 MiB value")?;
+    let entry = store.get_data(&data_type, &key).context("get_data")?;
+    ensure!(
+        entry
+            .as_ref()
+            .is_some_and(|e| e.value == value && e.version == 1),
+        "the entry did not round trip"
+    );
+    ensure_eq!(
+        store
+            .list_data(&data_type, &key[..3000])
+            .context("list_data")?
+            .len(),
+        1,
+        "listing by a 3000-byte prefix"
+    );
+    let extra_type = format!("e.{}", "x".repeat(126));
+    store
+        .set_extra(&record.digest, &extra_type, &value)
+        .context("set_extra with the longest type and a 1 MiB value")?;
+    ensure_eq!(
+        store
+            .get_extra(&record.digest, &extra_type)
+            .context("get_extra")?,
+        Some(value),
+        "extra data value"
+    );
+    // Just past the limits is refused, on every combination alike.
+    ensure!(
+        store
+            .put_data(&format!("{data_type}x"), "k", b"", None)
+            .is_err(),
+        "a 129-character data type was accepted"
+    );
+    ensure!(
+        store.put_data("t", &"k".repeat(4097), b"", None).is_err(),
+        "a 4097-byte key was accepted"
+    );
+    store.delete(&record.digest).context("delete")?;
+    ensure_eq!(
+        store.get_data(&data_type, &key).context("get_data")?,
+        None,
+        "cascade"
+    );
+    Ok(())
+}

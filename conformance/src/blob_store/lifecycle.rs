@@ -336,3 +336,32 @@ pub fn reopen_sees_committed_content(fixture: &BlobFixture) -> TestResult {
     );
     Ok(())
 }
+
+/// A reader that outlives a delete of its blob either reads the whole, right content or
+/// fails: never a silently short or different blob.
+pub fn read_across_delete_is_whole_or_error(fixture: &BlobFixture) -> TestResult {
+    let store = fixture.open()?;
+    let bytes = content(92, 3 * MIB + 5);
+    let digest = commit_bytes(&*store, &bytes, Expected::default())?;
+    let mut reader = store.open(&digest).context("opening")?;
+    let mut head = vec![0u8; MIB];
+    reader
+        .read_exact(&mut head)
+        .context("reading the first MiB")?;
+    ensure!(head == bytes[..MIB], "the first MiB differs");
+    store
+        .delete(&digest)
+        .context("deleting while a reader is open")?;
+    let mut rest = Vec::new();
+    // An error is an acceptable answer; a successful read must be the whole rest.
+    if reader.read_to_end(&mut rest).is_ok() {
+        ensure!(
+            rest.len() == bytes.len() - MIB && rest == bytes[MIB..],
+            "after a concurrent delete the reader returned {} more bytes without error; \
+             the blob has {} more",
+            rest.len(),
+            bytes.len() - MIB
+        );
+    }
+    Ok(())
+}

@@ -41,6 +41,7 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn BlobStore>>> {
         digests_lists_every_blob,
         dropped_writer_leaves_nothing,
         remove_dead_ingests_keeps_live_writers,
+        read_across_delete_is_whole_or_error,
         reopen_sees_committed_content,
     ]);
     tests
