@@ -14,7 +14,13 @@
 //!   fills that role.
 //! - [`base_store`]: the store built from one backend per role, over every combination.
 //! - [`workload`]: the random mixed workload that the threaded test and the multi-process
-//!   worker (`conformance-worker`) run.
+//!   worker (`conformance-worker`) run; `tests/multi_process.rs` runs several workers on one
+//!   store, and kills some mid-workload.
+//!
+//! Running it: `cargo test -p oci-store-conformance` (everything), `--test matrix -- NAME
+//! --exact` (one trial, e.g. `index=lmdb::index::paging`), `--test matrix -- --list`. The
+//! crate's own unit tests (`self_test`) check that backends with a deliberate flaw fail the
+//! test aimed at it.
 
 pub mod base_store;
 pub mod blob_store;

@@ -92,6 +92,27 @@ pub fn metadata_combinations() -> Vec<Combination> {
         .collect()
 }
 
+/// What the multi-process tests run: [`metadata_combinations`], plus each backend that fills
+/// every role (blobs included) alone, so database blob stores meet other processes too.
+pub fn multi_process_combinations() -> Vec<Combination> {
+    let mut all = metadata_combinations();
+    for name in backends_for(Role::Blobs) {
+        let fills_all = [Role::Index, Role::Extra, Role::Kv]
+            .into_iter()
+            .all(|role| backends_for(role).contains(&name));
+        let combination = Combination {
+            blobs: name,
+            index: name,
+            extra: name,
+            kv: name,
+        };
+        if fills_all && !all.contains(&combination) {
+            all.push(combination);
+        }
+    }
+    all
+}
+
 /// A test ready to run: its full name and how to run it on a fresh fixture.
 pub struct Case {
     pub name: String,

@@ -222,23 +222,10 @@ fn parse_counter(value: &[u8]) -> Result<u64, String> {
         .ok_or_else(|| format!("counter value {value:?} is not a number"))
 }
 
-/// After every participant finished: fsck is clean, every indexed blob's content is present
-/// and rehashes to its digest, the counters add up, and GC leaves no garbage or staged write.
+/// After every participant finished: the store is consistent ([`check_consistent`]) and the
+/// compare-and-set counters add up to the increments the participants made.
 pub fn check_after_workload(store: &DynStore, participants: &[WorkloadStats]) -> TestResult {
-    let fsck = store.fsck(false).context("fsck")?;
-    ensure!(fsck.is_clean(), "fsck found problems: {:?}", fsck.problems);
-    for record in store.list(None).context("list")? {
-        let reader = store
-            .read(&record.digest)
-            .context(format!("opening {}", record.digest))?;
-        let read = hash_reader(reader, record.digest.algorithm())
-            .context(format!("reading {}", record.digest))?;
-        ensure_eq!(
-            read,
-            (record.digest.clone(), record.size),
-            "rehash of indexed content"
-        );
-    }
+    check_consistent(store)?;
     for counter in 0..COUNTERS {
         let key = format!("c{counter}");
         let increments: u64 = participants
@@ -253,6 +240,26 @@ pub fn check_after_workload(store: &DynStore, participants: &[WorkloadStats]) ->
             None => 0,
         };
         ensure_eq!(stored, increments, "counter {key}: successful increments");
+    }
+    Ok(())
+}
+
+/// fsck is clean, every indexed blob's content is present and rehashes to its digest, and GC
+/// finds no garbage and leaves no staged write.
+pub fn check_consistent(store: &DynStore) -> TestResult {
+    let fsck = store.fsck(false).context("fsck")?;
+    ensure!(fsck.is_clean(), "fsck found problems: {:?}", fsck.problems);
+    for record in store.list(None).context("list")? {
+        let reader = store
+            .read(&record.digest)
+            .context(format!("opening {}", record.digest))?;
+        let read = hash_reader(reader, record.digest.algorithm())
+            .context(format!("reading {}", record.digest))?;
+        ensure_eq!(
+            read,
+            (record.digest.clone(), record.size),
+            "rehash of indexed content"
+        );
     }
     let gc = store.gc().context("gc")?;
     ensure!(
