@@ -130,11 +130,11 @@ fn info(context: &Context, reference: &str) -> CliResult<()> {
         record,
     };
     context.output().value(&info, |out| {
-        writeln!(out, "digest:       {}", info.record.digest)?;
-        writeln!(out, "size:         {}", info.record.size)?;
-        writeln!(out, "media type:   {}", info.record.media_type)?;
-        writeln!(out, "created:      {}", info.created)?;
-        writeln!(out, "extra data:   {}", info.extra_data_types.join(", "))?;
+        writeln!(out, "digest:        {}", info.record.digest)?;
+        writeln!(out, "size:          {}", info.record.size)?;
+        writeln!(out, "media type:    {}", info.record.media_type)?;
+        writeln!(out, "created:       {}", info.created)?;
+        writeln!(out, "extra data:    {}", info.extra_data_types.join(", "))?;
         let references: Vec<String> = info
             .referenced_by
             .iter()
