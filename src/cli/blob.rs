@@ -104,7 +104,7 @@ fn get(context: &Context, reference: &str) -> CliResult<()> {
     let store = context.open_store()?;
     let digest = store.resolve(reference)?;
     let mut reader = store.read(&digest)?;
-    context.output().content(&mut reader)?;
+    context.output().content(&mut reader, digest.as_str())?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use serde::Serialize;
 
 use super::error::{CliError, CliResult};
+use crate::store::StoreError;
 
 /// Copy buffer for blob content on its way to stdout.
 const COPY_BUFFER: usize = 1 << 20;
@@ -71,8 +72,8 @@ impl Output {
         out.flush().map_err(CliError::Output)
     }
 
-    /// Copies content to stdout as it is read, never holding it whole.
-    pub fn content(&self, reader: &mut dyn Read) -> CliResult<u64> {
+    /// Copies content (of the blob `source`) to stdout as it is read, never holding it whole.
+    pub fn content(&self, reader: &mut dyn Read, source: &str) -> CliResult<u64> {
         let stdout = io::stdout();
         let mut out = BufWriter::with_capacity(COPY_BUFFER, stdout.lock());
         let mut buffer = vec![0u8; COPY_BUFFER];
@@ -82,13 +83,7 @@ impl Output {
                 Ok(0) => break,
                 Ok(read) => read,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(CliError::Input {
-                        context: "reading blob content",
-                        path: "<store>".into(),
-                        source: e,
-                    })
-                }
+                Err(e) => return Err(StoreError::io("reading blob", source, e).into()),
             };
             out.write_all(&buffer[..read]).map_err(CliError::Output)?;
             total += read as u64;
