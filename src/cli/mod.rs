@@ -4,6 +4,7 @@
 //! Adding a command group is two steps: a file here with a clap type that implements
 //! [`RunCommand`], and one line in the `commands!` list below (the variant and its doc comment).
 
+mod backend;
 mod blob;
 mod data;
 mod error;
@@ -97,6 +98,9 @@ commands! {
     Fsck(maintenance::FsckCommand),
     /// Count blobs, bytes and data entries
     Stats(maintenance::StatsCommand),
+    /// Show or convert the backends a store uses
+    #[command(subcommand)]
+    Backend(backend::BackendCommand),
 }
 
 /// What every command needs: where the store is, which backends were asked for, how to print.
