@@ -2,6 +2,7 @@
 //! processes and threads at once. See docs/ARCHITECTURE.md.
 
 pub mod backends;
+pub mod cli;
 pub mod store;
 pub mod traits;
 
