@@ -3,6 +3,7 @@
 
 pub mod backends;
 pub mod store;
+pub mod stores;
 pub mod traits;
 
 pub use store::{
