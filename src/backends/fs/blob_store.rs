@@ -1,0 +1,130 @@
+//! [`FsBlobStore`]: the [`BlobStore`] over `blobs/<alg>/<hex>` files.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::ingest;
+use super::layout::{sync_directory, Layout};
+use super::writer::FsBlobWriter;
+use super::BACKEND_NAME;
+use crate::traits::{
+    Algorithm, BlobRead, BlobStore, BlobWriter, Digest, Expected, StorageError, StorageResult,
+};
+
+/// Blob content as plain files in a store directory. Safe to share between threads and with
+/// other processes using the same directory: every change is a rename or an unlink.
+#[derive(Debug)]
+pub struct FsBlobStore {
+    layout: Layout,
+}
+
+impl FsBlobStore {
+    /// The blob store of the store directory `dir`, creating `blobs/<alg>/` and `ingest/` if
+    /// they are missing.
+    pub fn open(dir: &Path) -> StorageResult<FsBlobStore> {
+        Ok(FsBlobStore {
+            layout: Layout::create(dir)?,
+        })
+    }
+
+    /// Where the content of `digest` is (or would be) stored, for callers that want to
+    /// hard-link or reflink it rather than stream it.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.layout.blob_path(digest)
+    }
+
+    /// The digests of the files in `blobs/<algorithm>/`, skipping names that are not digests.
+    fn digests_of(&self, algorithm: Algorithm, found: &mut Vec<Digest>) -> StorageResult<()> {
+        let dir = self.layout.algorithm_dir(algorithm);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(StorageError::io("listing blobs", &dir, source)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| StorageError::io("listing blobs", &dir, source))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let Ok(digest) = Digest::parse(&format!("{}:{name}", algorithm.name())) else {
+                continue;
+            };
+            let is_file = entry
+                .file_type()
+                .map_err(|source| StorageError::io("listing blobs", entry.path(), source))?
+                .is_file();
+            if is_file {
+                found.push(digest);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl BlobStore for FsBlobStore {
+    fn backend_name(&self) -> &'static str {
+        BACKEND_NAME
+    }
+
+    fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        Ok(Box::new(FsBlobWriter::create(&self.layout, expected)?))
+    }
+
+    fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
+        let path = self.layout.blob_path(digest);
+        match File::open(&path) {
+            Ok(file) => Ok(Box::new(file)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                Err(StorageError::BlobNotFound(digest.clone()))
+            }
+            Err(source) => Err(StorageError::io(
+                format!("opening blob {digest}"),
+                path,
+                source,
+            )),
+        }
+    }
+
+    fn size(&self, digest: &Digest) -> StorageResult<Option<u64>> {
+        let path = self.layout.blob_path(digest);
+        match fs::metadata(&path) {
+            Ok(metadata) => Ok(Some(metadata.len())),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StorageError::io(
+                format!("reading the size of blob {digest}"),
+                path,
+                source,
+            )),
+        }
+    }
+
+    fn delete(&self, digest: &Digest) -> StorageResult<bool> {
+        let path = self.layout.blob_path(digest);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => {
+                return Err(StorageError::io(
+                    format!("deleting blob {digest}"),
+                    path,
+                    source,
+                ))
+            }
+        }
+        sync_directory(&self.layout.algorithm_dir(digest.algorithm()))?;
+        Ok(true)
+    }
+
+    fn digests(&self) -> StorageResult<Vec<Digest>> {
+        let mut found = Vec::new();
+        for algorithm in Algorithm::ALL {
+            self.digests_of(algorithm, &mut found)?;
+        }
+        Ok(found)
+    }
+
+    fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
+        ingest::remove_dead_ingests(self.layout.ingest_dir())
+    }
+}

@@ -1,0 +1,57 @@
+//! Where the `fs` blob store keeps things inside the store directory, and the directory fsync
+//! that makes a rename or unlink there durable.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use crate::traits::{Algorithm, Digest, StorageError, StorageResult};
+
+/// `blobs/<alg>/<hex>` for content, `ingest/` for writes in progress. Both live in the same
+/// store directory, hence on the same filesystem, so committing a blob is a rename.
+#[derive(Clone, Debug)]
+pub(super) struct Layout {
+    blobs_dir: PathBuf,
+    ingest_dir: PathBuf,
+}
+
+impl Layout {
+    /// The layout of the store directory `dir`, creating its directories when missing.
+    pub(super) fn create(dir: &Path) -> StorageResult<Layout> {
+        let layout = Layout {
+            blobs_dir: dir.join("blobs"),
+            ingest_dir: dir.join("ingest"),
+        };
+        for algorithm in Algorithm::ALL {
+            let algorithm_dir = layout.algorithm_dir(algorithm);
+            fs::create_dir_all(&algorithm_dir).map_err(|source| {
+                StorageError::io("creating the blob directory", &algorithm_dir, source)
+            })?;
+        }
+        fs::create_dir_all(&layout.ingest_dir).map_err(|source| {
+            StorageError::io("creating the ingest directory", &layout.ingest_dir, source)
+        })?;
+        Ok(layout)
+    }
+
+    /// `blobs/<alg>`: the directory whose entries change when a blob of `algorithm` is
+    /// committed or deleted, so the one to fsync afterwards.
+    pub(super) fn algorithm_dir(&self, algorithm: Algorithm) -> PathBuf {
+        self.blobs_dir.join(algorithm.name())
+    }
+
+    /// `blobs/<alg>/<hex>`.
+    pub(super) fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.algorithm_dir(digest.algorithm()).join(digest.hex())
+    }
+
+    pub(super) fn ingest_dir(&self) -> &Path {
+        &self.ingest_dir
+    }
+}
+
+/// Makes the entries of `dir` (a rename into it, an unlink from it) survive a crash.
+pub(super) fn sync_directory(dir: &Path) -> StorageResult<()> {
+    File::open(dir)
+        .and_then(|handle| handle.sync_all())
+        .map_err(|source| StorageError::io("syncing the directory", dir, source))
+}

@@ -1,0 +1,342 @@
+//! Blob content kept inside the LMDB environment, in fixed-size chunks: `blob_contents` maps a
+//! digest to its size and chunk size, `blob_chunks` holds `digest \0 sequence -> bytes`.
+//! Writers stage chunks apart (see `staging.rs`) and publish them in one transaction.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use heed::RoTxn;
+
+use super::blob_reader::LmdbBlobReader;
+use super::blob_writer::LmdbBlobWriter;
+use super::environment::{HeedResultExt, SharedEnv};
+use super::keys::{delete_prefix, digest_from_key, prefix_of};
+use super::records::{decode_blob_content, BlobContent};
+use super::staging::{remove_dead_ingests, StagingLock};
+use super::BACKEND_NAME;
+use crate::traits::{
+    BlobRead, BlobStore, BlobWriter, Digest, Expected, StorageError, StorageResult,
+};
+
+/// Big enough that per-chunk overhead is negligible, small enough to hold one in memory.
+pub(crate) const DEFAULT_CHUNK_SIZE: u32 = 1 << 20;
+
+pub struct LmdbBlobStore {
+    env: Arc<SharedEnv>,
+    staging_dir: PathBuf,
+    chunk_size: u32,
+}
+
+impl LmdbBlobStore {
+    /// Opens (creating if needed) the blob store in `dir/meta/lmdb/`, with writer lock files in
+    /// `dir/meta/lmdb-staging/`.
+    pub fn open(dir: &Path) -> StorageResult<Self> {
+        let env = SharedEnv::open(&super::environment_dir(dir))?;
+        Ok(Self::with_parts(
+            env,
+            dir.join("meta").join("lmdb-staging"),
+            DEFAULT_CHUNK_SIZE,
+        ))
+    }
+
+    /// A store over an open environment, writing new blobs in chunks of `chunk_size` bytes
+    /// (blobs already stored keep the chunk size they were written with).
+    pub(crate) fn with_parts(env: Arc<SharedEnv>, staging_dir: PathBuf, chunk_size: u32) -> Self {
+        LmdbBlobStore {
+            env,
+            staging_dir,
+            chunk_size: chunk_size.max(1),
+        }
+    }
+
+    fn content_in(&self, rtxn: &RoTxn, digest: &Digest) -> StorageResult<Option<BlobContent>> {
+        let stored = self
+            .env
+            .databases
+            .blob_contents
+            .get(rtxn, digest.as_str().as_bytes())
+            .with_context(|| format!("reading the content record of {digest}"))?;
+        stored
+            .map(|bytes| decode_blob_content(bytes, digest))
+            .transpose()
+    }
+
+    fn content(&self, digest: &Digest) -> StorageResult<Option<BlobContent>> {
+        self.env.read(|rtxn| self.content_in(rtxn, digest))
+    }
+}
+
+impl BlobStore for LmdbBlobStore {
+    fn backend_name(&self) -> &'static str {
+        BACKEND_NAME
+    }
+
+    fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        let staging = StagingLock::acquire(&self.staging_dir)?;
+        Ok(Box::new(LmdbBlobWriter::new(
+            self.env.clone(),
+            staging,
+            self.chunk_size,
+            expected,
+        )))
+    }
+
+    fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
+        let content = self
+            .content(digest)?
+            .ok_or_else(|| StorageError::BlobNotFound(digest.clone()))?;
+        Ok(Box::new(LmdbBlobReader::new(
+            self.env.clone(),
+            digest.clone(),
+            content,
+        )))
+    }
+
+    fn size(&self, digest: &Digest) -> StorageResult<Option<u64>> {
+        Ok(self.content(digest)?.map(|content| content.size))
+    }
+
+    fn delete(&self, digest: &Digest) -> StorageResult<bool> {
+        self.env.write(|wtxn| {
+            let existed = self
+                .env
+                .databases
+                .blob_contents
+                .delete(wtxn, digest.as_str().as_bytes())
+                .with_context(|| format!("deleting blob {digest}"))?;
+            delete_prefix(
+                &self.env.databases.blob_chunks,
+                wtxn,
+                &prefix_of(digest.as_str().as_bytes()),
+                &format!("chunks of {digest}"),
+            )?;
+            Ok(existed)
+        })
+    }
+
+    fn digests(&self) -> StorageResult<Vec<Digest>> {
+        self.env.read(|rtxn| {
+            let context = || "listing stored blobs".to_string();
+            let records = self
+                .env
+                .databases
+                .blob_contents
+                .iter(rtxn)
+                .with_context(context)?;
+            let mut digests = Vec::new();
+            for record in records {
+                let (key, _) = record.with_context(context)?;
+                digests.push(digest_from_key(key)?);
+            }
+            Ok(digests)
+        })
+    }
+
+    fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
+        remove_dead_ingests(&self.env, &self.staging_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Seek, SeekFrom, Write};
+
+    use super::*;
+    use crate::traits::Algorithm;
+
+    fn small_chunk_store(dir: &Path) -> LmdbBlobStore {
+        let env = SharedEnv::open_with_map_size(&dir.join("meta").join("lmdb"), 1 << 20).unwrap();
+        LmdbBlobStore::with_parts(env, dir.join("meta").join("lmdb-staging"), 1000)
+    }
+
+    fn content(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn multi_chunk_blob_reads_and_seeks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_chunk_store(dir.path());
+        let bytes = content(3 * 1000 + 123);
+        let mut writer = store.writer(Expected::default()).unwrap();
+        for piece in bytes.chunks(333) {
+            writer.write_all(piece).unwrap();
+        }
+        let (digest, size) = writer.commit().unwrap();
+        assert_eq!(digest, Digest::of_bytes(Algorithm::Sha256, &bytes));
+        assert_eq!(size, bytes.len() as u64);
+
+        let mut reader = store.open(&digest).unwrap();
+        let mut read_back = Vec::new();
+        reader.read_to_end(&mut read_back).unwrap();
+        assert_eq!(read_back, bytes);
+
+        reader.seek(SeekFrom::Start(1995)).unwrap();
+        let mut across = [0u8; 10];
+        reader.read_exact(&mut across).unwrap();
+        assert_eq!(&across[..], &bytes[1995..2005]);
+        assert_eq!(
+            reader.seek(SeekFrom::End(-3)).unwrap(),
+            bytes.len() as u64 - 3
+        );
+        let mut tail = Vec::new();
+        reader.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, &bytes[bytes.len() - 3..]);
+        assert!(reader.seek(SeekFrom::Current(-10_000)).is_err());
+
+        assert_eq!(store.digests().unwrap(), vec![digest.clone()]);
+        assert!(store.delete(&digest).unwrap());
+        assert!(matches!(
+            store.open(&digest),
+            Err(StorageError::BlobNotFound(_))
+        ));
+        assert!(!store.delete(&digest).unwrap());
+    }
+
+    #[test]
+    fn blob_larger_than_the_initial_map_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = SharedEnv::open_with_map_size(&dir.path().join("lmdb"), 256 * 1024).unwrap();
+        let store = LmdbBlobStore::with_parts(env, dir.path().join("staging"), 64 * 1024);
+        let bytes = content(2 << 20);
+        let mut writer = store.writer(Expected::default()).unwrap();
+        writer.write_all(&bytes).unwrap();
+        let (digest, _) = writer.commit().unwrap();
+        let mut read_back = Vec::new();
+        store
+            .open(&digest)
+            .unwrap()
+            .read_to_end(&mut read_back)
+            .unwrap();
+        assert!(read_back == bytes);
+    }
+
+    #[test]
+    fn mismatches_leave_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_chunk_store(dir.path());
+        let bytes = content(2500);
+        let wrong_digest = Digest::of_bytes(Algorithm::Sha256, b"something else");
+
+        let mut writer = store
+            .writer(Expected {
+                digest: Some(wrong_digest.clone()),
+                size: None,
+            })
+            .unwrap();
+        writer.write_all(&bytes).unwrap();
+        assert!(matches!(
+            writer.finish(),
+            Err(StorageError::DigestMismatch { .. })
+        ));
+        assert!(writer.commit().is_err());
+
+        let mut writer = store
+            .writer(Expected {
+                digest: None,
+                size: Some(100),
+            })
+            .unwrap();
+        let error = writer.write_all(&bytes).unwrap_err();
+        let cause = error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<StorageError>());
+        assert!(matches!(cause, Some(StorageError::SizeMismatch { .. })));
+        assert!(matches!(
+            writer.finish(),
+            Err(StorageError::SizeMismatch { .. })
+        ));
+        drop(writer);
+
+        let mut writer = store
+            .writer(Expected {
+                digest: None,
+                size: Some(5000),
+            })
+            .unwrap();
+        writer.write_all(&bytes).unwrap();
+        assert!(matches!(
+            writer.finish(),
+            Err(StorageError::SizeMismatch { .. })
+        ));
+        drop(writer);
+
+        assert!(store.digests().unwrap().is_empty());
+        assert!(!store.contains(&wrong_digest).unwrap());
+        assert_eq!(store.remove_dead_ingests().unwrap(), (0, 0));
+        let staged = store
+            .env
+            .read(|rtxn| {
+                store
+                    .env
+                    .databases
+                    .blob_staging
+                    .len(rtxn)
+                    .with_context(|| "count".to_string())
+            })
+            .unwrap();
+        assert_eq!(staged, 0);
+    }
+
+    #[test]
+    fn committing_an_existing_blob_keeps_one_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_chunk_store(dir.path());
+        let bytes = content(1500);
+        for _ in 0..2 {
+            let mut writer = store.writer(Expected::default()).unwrap();
+            writer.write_all(&bytes).unwrap();
+            writer.commit().unwrap();
+        }
+        assert_eq!(store.digests().unwrap().len(), 1);
+        let chunks = store
+            .env
+            .read(|rtxn| {
+                store
+                    .env
+                    .databases
+                    .blob_chunks
+                    .len(rtxn)
+                    .with_context(|| "count".to_string())
+            })
+            .unwrap();
+        assert_eq!(chunks, 2);
+    }
+
+    #[test]
+    fn dead_ingests_are_removed_but_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_chunk_store(dir.path());
+        let mut live = store.writer(Expected::default()).unwrap();
+        live.write_all(&content(2500)).unwrap();
+
+        // A writer that died: its chunks are staged but nobody holds its lock file.
+        let dead = StagingLock::acquire(&store.staging_dir).unwrap();
+        let dead_id = dead.id().to_string();
+        store
+            .env
+            .write(|wtxn| {
+                store
+                    .env
+                    .databases
+                    .blob_staging
+                    .put(
+                        wtxn,
+                        &super::super::staging::staged_chunk_key(&dead_id, 0),
+                        &[1; 700],
+                    )
+                    .with_context(|| "staging".to_string())
+            })
+            .unwrap();
+        let lock_path = store.staging_dir.join(format!("{dead_id}.lock"));
+        // Keep the lock file but release the flock, as a crash would.
+        std::fs::copy(&lock_path, lock_path.with_extension("keep")).unwrap();
+        drop(dead);
+        std::fs::rename(lock_path.with_extension("keep"), &lock_path).unwrap();
+
+        assert_eq!(store.remove_dead_ingests().unwrap(), (1, 700));
+        assert!(!lock_path.exists());
+        let (digest, _) = live.commit().unwrap();
+        assert_eq!(store.size(&digest).unwrap(), Some(2500));
+    }
+}

@@ -1,0 +1,310 @@
+//! Writing a blob into LMDB: content is hashed as it arrives and staged one chunk at a time
+//! (one short write transaction per chunk, so at most one chunk is in memory), then moved under
+//! its digest in a single transaction at commit.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use super::environment::{HeedResultExt, SharedEnv};
+use super::keys::{delete_prefix, encode_u64, join, prefix_of};
+use super::records::{corrupt, encode_blob_content, BlobContent};
+use super::staging::{delete_staged, staged_chunk_key, StagingLock};
+use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageResult};
+
+/// `digest \0 sequence`: one chunk of committed content.
+pub(crate) fn chunk_key(digest: &Digest, sequence: u64) -> Vec<u8> {
+    join(digest.as_str().as_bytes(), &encode_u64(sequence))
+}
+
+enum WriterState {
+    Writing,
+    Finished { digest: Digest, size: u64 },
+    Failed(Failure),
+    Committed,
+}
+
+/// Why a write failed, kept so later calls report the same cause.
+enum Failure {
+    TooLarge { expected: u64, attempted: u64 },
+    Other(String),
+}
+
+pub(crate) struct LmdbBlobWriter {
+    env: Arc<SharedEnv>,
+    staging: StagingLock,
+    expected: Expected,
+    chunk_size: u32,
+    hasher: Option<Hasher>,
+    /// Content not yet staged; staged whenever it reaches `chunk_size`.
+    buffer: Vec<u8>,
+    chunks_staged: u64,
+    written: u64,
+    state: WriterState,
+}
+
+impl LmdbBlobWriter {
+    pub(crate) fn new(
+        env: Arc<SharedEnv>,
+        staging: StagingLock,
+        chunk_size: u32,
+        expected: Expected,
+    ) -> Self {
+        let hasher = Some(Hasher::new(expected.algorithm()));
+        LmdbBlobWriter {
+            env,
+            staging,
+            expected,
+            chunk_size,
+            hasher,
+            buffer: Vec::new(),
+            chunks_staged: 0,
+            written: 0,
+            state: WriterState::Writing,
+        }
+    }
+
+    fn expected_name(&self) -> String {
+        match &self.expected.digest {
+            Some(digest) => digest.to_string(),
+            None => format!("blob being written (staging id {})", self.staging.id()),
+        }
+    }
+
+    fn failure_error(&self, failure: &Failure) -> StorageError {
+        match failure {
+            Failure::TooLarge {
+                expected,
+                attempted,
+            } => StorageError::SizeMismatch {
+                digest: self.expected_name(),
+                expected: *expected,
+                actual: *attempted,
+            },
+            Failure::Other(message) => StorageError::InvalidArgument(format!(
+                "blob write {} already failed: {message}",
+                self.staging.id()
+            )),
+        }
+    }
+
+    /// The error for a call that is not allowed in the current state.
+    fn state_error(&self, action: &str) -> StorageError {
+        match &self.state {
+            WriterState::Failed(failure) => self.failure_error(failure),
+            WriterState::Finished { digest, .. } => StorageError::InvalidArgument(format!(
+                "cannot {action}: blob {digest} is already finished"
+            )),
+            WriterState::Committed => {
+                StorageError::InvalidArgument(format!("cannot {action}: blob already committed"))
+            }
+            WriterState::Writing => StorageError::InvalidArgument(format!("cannot {action}")),
+        }
+    }
+
+    /// Gives up: drops what was staged (a collector removes it if this fails too).
+    fn fail(&mut self, failure: Failure) {
+        let _ = delete_staged(&self.env, self.staging.id());
+        self.buffer = Vec::new();
+        self.state = WriterState::Failed(failure);
+    }
+
+    /// Stages the buffered content as the next chunk.
+    fn stage_buffer(&mut self) -> StorageResult<()> {
+        let key = staged_chunk_key(self.staging.id(), self.chunks_staged);
+        let staging = self.staging.id();
+        let buffer = &self.buffer;
+        self.env.write(|wtxn| {
+            self.env
+                .databases
+                .blob_staging
+                .put(wtxn, &key, buffer)
+                .with_context(|| format!("staging a chunk of blob write {staging}"))
+        })?;
+        self.chunks_staged += 1;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    fn accept(&mut self, bytes: &[u8]) -> StorageResult<()> {
+        if let Some(expected) = self.expected.size {
+            let attempted = self.written + bytes.len() as u64;
+            if attempted > expected {
+                let failure = Failure::TooLarge {
+                    expected,
+                    attempted,
+                };
+                let error = self.failure_error(&failure);
+                self.fail(failure);
+                return Err(error);
+            }
+        }
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(bytes);
+        }
+        self.written += bytes.len() as u64;
+        let chunk_size = self.chunk_size as usize;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if self.buffer.capacity() == 0 {
+                self.buffer.reserve_exact(chunk_size);
+            }
+            let take = (chunk_size - self.buffer.len()).min(rest.len());
+            self.buffer.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buffer.len() == chunk_size {
+                if let Err(error) = self.stage_buffer() {
+                    self.fail(Failure::Other(error.to_string()));
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the finished content against what was expected.
+    fn verify(&self, digest: &Digest, size: u64) -> StorageResult<()> {
+        if let Some(expected) = self.expected.size {
+            if expected != size {
+                return Err(StorageError::SizeMismatch {
+                    digest: digest.to_string(),
+                    expected,
+                    actual: size,
+                });
+            }
+        }
+        if let Some(expected) = &self.expected.digest {
+            if expected != digest {
+                return Err(StorageError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual: digest.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the staged chunks under `digest` in one transaction, or drops them when the blob
+    /// is already stored.
+    fn publish(&self, digest: &Digest, size: u64) -> StorageResult<()> {
+        let databases = &self.env.databases;
+        let staging = self.staging.id();
+        let content = encode_blob_content(BlobContent {
+            size,
+            chunk_size: self.chunk_size,
+        });
+        self.env.write(|wtxn| {
+            let context = || format!("committing blob {digest}");
+            let exists = databases
+                .blob_contents
+                .get(wtxn, digest.as_str().as_bytes())
+                .with_context(context)?
+                .is_some();
+            if !exists {
+                delete_prefix(
+                    &databases.blob_chunks,
+                    wtxn,
+                    &prefix_of(digest.as_str().as_bytes()),
+                    &format!("stray chunks of {digest}"),
+                )?;
+                for sequence in 0..self.chunks_staged {
+                    let chunk = databases
+                        .blob_staging
+                        .get(wtxn, &staged_chunk_key(staging, sequence))
+                        .with_context(context)?
+                        .ok_or_else(|| {
+                            corrupt(
+                                format!("staged write {staging} of {digest}"),
+                                "a staged chunk is missing",
+                            )
+                        })?
+                        .to_vec();
+                    databases
+                        .blob_chunks
+                        .put(wtxn, &chunk_key(digest, sequence), &chunk)
+                        .with_context(context)?;
+                }
+                databases
+                    .blob_contents
+                    .put(wtxn, digest.as_str().as_bytes(), &content)
+                    .with_context(context)?;
+            }
+            delete_prefix(
+                &databases.blob_staging,
+                wtxn,
+                &prefix_of(staging.as_bytes()),
+                &format!("staged chunks of {digest}"),
+            )?;
+            Ok(())
+        })
+    }
+}
+
+impl Write for LmdbBlobWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if !matches!(self.state, WriterState::Writing) {
+            return Err(io::Error::other(self.state_error("write")));
+        }
+        self.accept(bytes).map_err(|error| match error {
+            StorageError::SizeMismatch { .. } => io::Error::new(io::ErrorKind::InvalidData, error),
+            other => io::Error::other(other),
+        })?;
+        Ok(bytes.len())
+    }
+
+    /// Chunks are staged when full; a partial chunk stays buffered until `finish`.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BlobWriter for LmdbBlobWriter {
+    fn written(&self) -> u64 {
+        self.written
+    }
+
+    fn finish(&mut self) -> StorageResult<(Digest, u64)> {
+        match &self.state {
+            WriterState::Writing => {}
+            WriterState::Finished { digest, size } => return Ok((digest.clone(), *size)),
+            _ => return Err(self.state_error("finish")),
+        }
+        if !self.buffer.is_empty() {
+            if let Err(error) = self.stage_buffer() {
+                self.fail(Failure::Other(error.to_string()));
+                return Err(error);
+            }
+        }
+        self.buffer = Vec::new();
+        let hasher = self
+            .hasher
+            .take()
+            .expect("a writing blob writer has a hasher");
+        let digest = hasher.finish();
+        let size = self.written;
+        if let Err(error) = self.verify(&digest, size) {
+            self.fail(Failure::Other(error.to_string()));
+            return Err(error);
+        }
+        self.state = WriterState::Finished {
+            digest: digest.clone(),
+            size,
+        };
+        Ok((digest, size))
+    }
+
+    fn commit(mut self: Box<Self>) -> StorageResult<(Digest, u64)> {
+        let (digest, size) = self.finish()?;
+        self.publish(&digest, size)?;
+        self.state = WriterState::Committed;
+        Ok((digest, size))
+    }
+}
+
+impl Drop for LmdbBlobWriter {
+    fn drop(&mut self) {
+        if !matches!(self.state, WriterState::Committed) {
+            // Best effort: if this fails, the collector finds the chunks once the lock is gone.
+            let _ = delete_staged(&self.env, self.staging.id());
+        }
+    }
+}

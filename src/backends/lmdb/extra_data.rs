@@ -1,0 +1,223 @@
+//! Extra data in LMDB: `digest \0 data_type -> value`, so a blob's items are one key range
+//! (types sorted, remove-all by prefix), plus `data_type \0 digest` in a second database so
+//! the items of one type come out in digest order without a full scan.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use heed::RwTxn;
+
+use super::environment::{HeedResultExt, SharedEnv};
+use super::keys::{
+    check_key_len, check_no_separator, delete_prefix, digest_from_key, distinct_first_parts, join,
+    prefix_of, rest_after_first_part, utf8,
+};
+use super::BACKEND_NAME;
+use crate::traits::{Digest, ExtraData, StorageResult};
+
+pub struct LmdbExtraData {
+    env: Arc<SharedEnv>,
+}
+
+impl LmdbExtraData {
+    /// Opens (creating if needed) the extra data in `dir/meta/lmdb/`.
+    pub fn open(dir: &Path) -> StorageResult<Self> {
+        Ok(Self::with_environment(SharedEnv::open(
+            &super::environment_dir(dir),
+        )?))
+    }
+
+    pub(crate) fn with_environment(env: Arc<SharedEnv>) -> Self {
+        LmdbExtraData { env }
+    }
+
+    /// Removes one item from both databases; returns whether it was there.
+    fn remove_in(&self, wtxn: &mut RwTxn, digest: &Digest, data_type: &str) -> StorageResult<bool> {
+        let context = || format!("removing extra data {data_type:?} of {digest}");
+        let databases = &self.env.databases;
+        let removed = databases
+            .extra
+            .delete(wtxn, &item_key(digest, data_type))
+            .with_context(context)?;
+        databases
+            .extra_by_type
+            .delete(wtxn, &type_key(data_type, digest))
+            .with_context(context)?;
+        Ok(removed)
+    }
+}
+
+fn item_key(digest: &Digest, data_type: &str) -> Vec<u8> {
+    join(digest.as_str().as_bytes(), data_type.as_bytes())
+}
+
+fn type_key(data_type: &str, digest: &Digest) -> Vec<u8> {
+    join(data_type.as_bytes(), digest.as_str().as_bytes())
+}
+
+impl ExtraData for LmdbExtraData {
+    fn backend_name(&self) -> &'static str {
+        BACKEND_NAME
+    }
+
+    fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()> {
+        check_no_separator(data_type, "extra data type")?;
+        let key = item_key(digest, data_type);
+        check_key_len(&key, || format!("extra data type {data_type:?}"))?;
+        let by_type = type_key(data_type, digest);
+        self.env.write(|wtxn| {
+            let context = || format!("writing extra data {data_type:?} of {digest}");
+            let databases = &self.env.databases;
+            databases
+                .extra
+                .put(wtxn, &key, value)
+                .with_context(context)?;
+            databases
+                .extra_by_type
+                .put(wtxn, &by_type, b"")
+                .with_context(context)
+        })
+    }
+
+    fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
+        let key = item_key(digest, data_type);
+        if check_key_len(&key, String::new).is_err() {
+            return Ok(None);
+        }
+        self.env.read(|rtxn| {
+            Ok(self
+                .env
+                .databases
+                .extra
+                .get(rtxn, &key)
+                .with_context(|| format!("reading extra data {data_type:?} of {digest}"))?
+                .map(<[u8]>::to_vec))
+        })
+    }
+
+    fn remove(&self, digest: &Digest, data_type: &str) -> StorageResult<bool> {
+        if check_key_len(&item_key(digest, data_type), String::new).is_err() {
+            return Ok(false);
+        }
+        self.env
+            .write(|wtxn| self.remove_in(wtxn, digest, data_type))
+    }
+
+    fn types(&self, digest: &Digest) -> StorageResult<Vec<String>> {
+        self.env.read(|rtxn| {
+            let context = || format!("listing extra data types of {digest}");
+            let items = self
+                .env
+                .databases
+                .extra
+                .prefix_iter(rtxn, &prefix_of(digest.as_str().as_bytes()))
+                .with_context(context)?;
+            let mut types = Vec::new();
+            for item in items {
+                let (key, _) = item.with_context(context)?;
+                types.push(utf8(rest_after_first_part(key), "extra data type")?.to_string());
+            }
+            Ok(types)
+        })
+    }
+
+    fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
+        self.env.write(|wtxn| {
+            let databases = &self.env.databases;
+            let mut types = Vec::new();
+            {
+                let context = || format!("listing extra data types of {digest}");
+                let items = databases
+                    .extra
+                    .prefix_iter(wtxn, &prefix_of(digest.as_str().as_bytes()))
+                    .with_context(context)?;
+                for item in items {
+                    let (key, _) = item.with_context(context)?;
+                    types.push(rest_after_first_part(key).to_vec());
+                }
+            }
+            for data_type in &types {
+                databases
+                    .extra_by_type
+                    .delete(wtxn, &join(data_type, digest.as_str().as_bytes()))
+                    .with_context(|| format!("removing extra data of {digest}"))?;
+            }
+            let (removed, _) = delete_prefix(
+                &databases.extra,
+                wtxn,
+                &prefix_of(digest.as_str().as_bytes()),
+                &format!("extra data of {digest}"),
+            )?;
+            Ok(removed)
+        })
+    }
+
+    fn digests(&self) -> StorageResult<Vec<Digest>> {
+        self.env.read(|rtxn| {
+            distinct_first_parts(&self.env.databases.extra, rtxn, "blobs with extra data")?
+                .iter()
+                .map(|part| digest_from_key(part))
+                .collect()
+        })
+    }
+
+    fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>> {
+        if data_type.as_bytes().contains(&super::keys::SEPARATOR) {
+            return Ok(Vec::new());
+        }
+        self.env.read(|rtxn| {
+            let context = || format!("listing extra data of type {data_type:?}");
+            let databases = &self.env.databases;
+            let keys = databases
+                .extra_by_type
+                .prefix_iter(rtxn, &prefix_of(data_type.as_bytes()))
+                .with_context(context)?;
+            let mut entries = Vec::new();
+            for key in keys {
+                let (key, _) = key.with_context(context)?;
+                let digest = digest_from_key(rest_after_first_part(key))?;
+                let value = databases
+                    .extra
+                    .get(rtxn, &item_key(&digest, data_type))
+                    .with_context(context)?;
+                if let Some(value) = value {
+                    entries.push((digest, value.to_vec()));
+                }
+            }
+            Ok(entries)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traits::Algorithm;
+
+    #[test]
+    fn items_are_listed_sorted_and_removed_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = LmdbExtraData::open(dir.path()).unwrap();
+        let a = Digest::of_bytes(Algorithm::Sha256, b"a");
+        let b = Digest::of_bytes(Algorithm::Sha512, b"b");
+        extra.set(&a, "zeta", b"1").unwrap();
+        extra.set(&a, "alpha", b"2").unwrap();
+        extra.set(&b, "alpha", b"3").unwrap();
+        assert_eq!(extra.types(&a).unwrap(), vec!["alpha", "zeta"]);
+        let mut expected = vec![a.clone(), b.clone()];
+        expected.sort();
+        assert_eq!(extra.digests().unwrap(), expected);
+        let alpha = extra.entries_of_type("alpha").unwrap();
+        assert_eq!(
+            alpha.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
+            expected
+        );
+        assert_eq!(extra.remove_all(&a).unwrap(), 2);
+        assert_eq!(extra.get(&a, "zeta").unwrap(), None);
+        assert_eq!(
+            extra.entries_of_type("alpha").unwrap(),
+            vec![(b, b"3".to_vec())]
+        );
+        assert_eq!(extra.entries_of_type("zeta").unwrap(), vec![]);
+    }
+}

@@ -1,0 +1,275 @@
+//! Backend conversion: copy every record and blob of a store into other backends, verify, then
+//! switch `store.json`. Runs under the exclusive store lock, so no other process has the store
+//! open. `store.json` is replaced atomically as the last step: an interrupted conversion leaves
+//! the store as it was (the partial copy in the target backends is cleared by the next
+//! conversion into them).
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::config::StoreConfig;
+use super::dump::dump_parts;
+use super::error::{StoreError, StoreResult};
+use super::locks::{LockGuard, LockMode, LockPaths};
+use super::open::BackendChoice;
+use crate::traits::registry::{
+    find_backend, open_blob_store, open_extra_data, open_index, open_kv_store,
+};
+use crate::traits::{
+    BlobStore, Digest, Expected, ExtraData, Hasher, Index, KvStore, RecordPages, Role,
+};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConversionReport {
+    pub from: StoreConfig,
+    pub to: StoreConfig,
+    pub records: u64,
+    pub blobs: u64,
+    pub bytes: u64,
+    pub extra_data: u64,
+    pub data_entries: u64,
+}
+
+/// The four backends of a store, opened as trait objects.
+struct Backends {
+    blobs: Arc<dyn BlobStore>,
+    index: Arc<dyn Index>,
+    extra: Arc<dyn ExtraData>,
+    kv: Arc<dyn KvStore>,
+}
+
+impl Backends {
+    fn open(dir: &Path, config: &StoreConfig) -> StoreResult<Backends> {
+        Ok(Backends {
+            blobs: open_blob_store(config.backend(Role::Blobs), dir)?,
+            index: open_index(config.backend(Role::Index), dir)?,
+            extra: open_extra_data(config.backend(Role::Extra), dir)?,
+            kv: open_kv_store(config.backend(Role::Kv), dir)?,
+        })
+    }
+}
+
+/// Converts the store in `dir` to the backends in `target` (roles left out keep theirs).
+/// Fails with [`StoreError::Busy`] while another process (or this one) has the store open.
+pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<ConversionReport> {
+    let from = StoreConfig::read(dir)?.ok_or_else(|| StoreError::Config {
+        path: StoreConfig::path(dir),
+        reason: "no store here to convert".to_string(),
+    })?;
+    let mut to = from.clone();
+    for (role, name) in &target.roles {
+        find_backend(name, *role)?;
+        to.set_backend(*role, name);
+    }
+    let _exclusive = LockGuard::try_acquire(&LockPaths::store_lock(dir), LockMode::Exclusive)?
+        .ok_or_else(|| StoreError::Busy {
+            dir: dir.to_path_buf(),
+            action: "backend conversion".to_string(),
+        })?;
+
+    let source = Backends::open(dir, &from)?;
+    let changed = |role: Role| from.backend(role) != to.backend(role);
+    // Roles that stay reuse the source objects: the target is the same data.
+    let destination = Backends {
+        blobs: if changed(Role::Blobs) {
+            open_blob_store(to.backend(Role::Blobs), dir)?
+        } else {
+            source.blobs.clone()
+        },
+        index: if changed(Role::Index) {
+            open_index(to.backend(Role::Index), dir)?
+        } else {
+            source.index.clone()
+        },
+        extra: if changed(Role::Extra) {
+            open_extra_data(to.backend(Role::Extra), dir)?
+        } else {
+            source.extra.clone()
+        },
+        kv: if changed(Role::Kv) {
+            open_kv_store(to.backend(Role::Kv), dir)?
+        } else {
+            source.kv.clone()
+        },
+    };
+
+    let mut report = ConversionReport {
+        from: from.clone(),
+        to: to.clone(),
+        records: 0,
+        blobs: 0,
+        bytes: 0,
+        extra_data: 0,
+        data_entries: 0,
+    };
+    // Content first, then metadata: the same order as any write.
+    if changed(Role::Blobs) {
+        clear_blobs(&*destination.blobs)?;
+        for digest in source.blobs.digests()? {
+            report.bytes += copy_blob(&*source.blobs, &*destination.blobs, &digest)?;
+            report.blobs += 1;
+        }
+    }
+    if changed(Role::Index) {
+        clear_index(&*destination.index)?;
+        for record in RecordPages::new(&*source.index, 1000) {
+            destination.index.upsert(&record?)?;
+            report.records += 1;
+        }
+    }
+    if changed(Role::Extra) {
+        clear_extra(&*destination.extra)?;
+        for digest in source.extra.digests()? {
+            for data_type in source.extra.types(&digest)? {
+                if let Some(value) = source.extra.get(&digest, &data_type)? {
+                    destination.extra.set(&digest, &data_type, &value)?;
+                    report.extra_data += 1;
+                }
+            }
+        }
+    }
+    if changed(Role::Kv) {
+        clear_kv(&*destination.kv)?;
+        for data_type in source.kv.data_types()? {
+            for (key, entry) in source.kv.list(&data_type, "")? {
+                destination.kv.restore(&data_type, &key, &entry)?;
+                report.data_entries += 1;
+            }
+        }
+    }
+
+    verify_same(&source, &destination)?;
+    to.write(dir)?;
+
+    // The store now reads from the target; free what the old backends held.
+    if changed(Role::Blobs) {
+        clear_blobs(&*source.blobs)?;
+    }
+    if changed(Role::Index) {
+        clear_index(&*source.index)?;
+    }
+    if changed(Role::Extra) {
+        clear_extra(&*source.extra)?;
+    }
+    if changed(Role::Kv) {
+        clear_kv(&*source.kv)?;
+    }
+    Ok(report)
+}
+
+/// Streams one blob across, verified against its digest by the destination writer.
+fn copy_blob(
+    source: &dyn BlobStore,
+    destination: &dyn BlobStore,
+    digest: &Digest,
+) -> StoreResult<u64> {
+    let size = source
+        .size(digest)?
+        .ok_or_else(|| StoreError::NotFound(digest.to_string()))?;
+    let mut reader = source.open(digest)?;
+    let mut writer = destination.writer(Expected {
+        digest: Some(digest.clone()),
+        size: Some(size),
+    })?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = reader
+            .read(&mut buffer)
+            .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
+        if read == 0 {
+            break;
+        }
+        writer
+            .write_all(&buffer[..read])
+            .map_err(|e| StoreError::io("writing blob", digest.to_string(), e))?;
+    }
+    writer.commit()?;
+    Ok(size)
+}
+
+/// Compares full dumps of both sides and rehashes the destination's content.
+fn verify_same(source: &Backends, destination: &Backends) -> StoreResult<()> {
+    let before = dump_parts(&*source.blobs, &*source.index, &*source.extra, &*source.kv)?;
+    let after = dump_parts(
+        &*destination.blobs,
+        &*destination.index,
+        &*destination.extra,
+        &*destination.kv,
+    )?;
+    let mismatch = |what: &str| {
+        Err(StoreError::Invalid(format!(
+            "conversion check failed: {what} differ after copying; store.json left unchanged"
+        )))
+    };
+    if before.records != after.records {
+        return mismatch("index records");
+    }
+    if before.extra_data != after.extra_data {
+        return mismatch("extra data");
+    }
+    if before.data != after.data {
+        return mismatch("key/value entries");
+    }
+    if before.content != after.content {
+        return mismatch("stored blob digests");
+    }
+    if !Arc::ptr_eq(&source.blobs, &destination.blobs) {
+        for digest in &after.content {
+            let mut reader = destination.blobs.open(digest)?;
+            let mut hasher = Hasher::new(digest.algorithm());
+            let mut buffer = vec![0u8; 1 << 20];
+            loop {
+                let read = reader
+                    .read(&mut buffer)
+                    .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
+                if read == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..read]);
+            }
+            if &hasher.finish() != digest {
+                return mismatch(&format!("content of {digest}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn clear_blobs(blobs: &dyn BlobStore) -> StoreResult<()> {
+    for digest in blobs.digests()? {
+        blobs.delete(&digest)?;
+    }
+    blobs.remove_dead_ingests()?;
+    Ok(())
+}
+
+fn clear_index(index: &dyn Index) -> StoreResult<()> {
+    loop {
+        let page = index.page(None, 1000)?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        for record in page {
+            index.remove(&record.digest)?;
+        }
+    }
+}
+
+fn clear_extra(extra: &dyn ExtraData) -> StoreResult<()> {
+    for digest in extra.digests()? {
+        extra.remove_all(&digest)?;
+    }
+    Ok(())
+}
+
+fn clear_kv(kv: &dyn KvStore) -> StoreResult<()> {
+    for data_type in kv.data_types()? {
+        for (key, _) in kv.list(&data_type, "")? {
+            kv.remove(&data_type, &key)?;
+        }
+    }
+    Ok(())
+}
