@@ -239,6 +239,51 @@ pub fn leases_protect_blobs_without_refs(store: &DynStore) {
     assert!(stored(store).is_empty());
 }
 
+pub fn gc_never_sweeps_an_import_in_flight(store: &DynStore) {
+    let dir = scratch();
+    let layout = path_in(&dir, "layout");
+    // Many layers, so an import spends a while between its first blob and its ref.
+    let mut builder = LayoutBuilder::new(&layout).unwrap();
+    let layers: Vec<Vec<u8>> = (0..40).map(|i| layer(&format!("layer-{i}"))).collect();
+    let image = builder.image("linux", "amd64", &layers).unwrap();
+    builder.add_ref(Some("racing"), &image);
+    builder.finish().unwrap();
+    const ROUNDS: usize = 10;
+    let importing = std::sync::atomic::AtomicBool::new(true);
+    /// Ends the GC loop when the importer ends, panicking or not.
+    struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let _done = Done(&importing);
+            let oci = OciStore::new(store);
+            for _ in 0..ROUNDS {
+                oci.import_layout(&layout, &ImportOptions::default())
+                    .unwrap();
+                let check = oci.check("racing", false).unwrap();
+                assert!(check.is_complete(), "{check:?}");
+                oci.remove_ref("racing").unwrap();
+            }
+        });
+        scope.spawn(|| {
+            let oci = OciStore::new(store);
+            while importing.load(std::sync::atomic::Ordering::SeqCst) {
+                oci.gc(false).unwrap();
+            }
+        });
+    });
+    OciStore::new(store).gc(false).unwrap();
+    assert!(stored(store).is_empty());
+}
+
+#[test]
+fn gc_never_sweeps_an_import_in_flight_default() {
+    run(gc_never_sweeps_an_import_in_flight);
+}
 #[test]
 fn gc_keeps_what_refs_leases_and_referrers_reach_default() {
     run(gc_keeps_what_refs_leases_and_referrers_reach);

@@ -57,7 +57,8 @@ pub struct ImportReport {
 }
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
-    /// Imports a layout directory or an `oci-archive` tar (plain or gzip) of one.
+    /// Imports a layout directory or an `oci-archive` tar (plain or gzip) of one. A ref that
+    /// already exists under an imported name is replaced.
     pub fn import_layout(&self, path: &Path, options: &ImportOptions) -> OciResult<ImportReport> {
         let metadata = path
             .metadata()

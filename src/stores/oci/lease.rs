@@ -11,12 +11,18 @@ use super::error::{OciError, OciResult};
 use super::{OciStore, LEASE_DATA_TYPE};
 use crate::traits::{Algorithm, BlobStore, Digest, ExtraData, Index, KvStore};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Lease {
-    #[serde(skip)]
     pub id: String,
     pub expires_unix_ms: i64,
     pub digests: Vec<Digest>,
+}
+
+/// What is stored as the entry's value (the id is the key).
+#[derive(Serialize, Deserialize)]
+struct LeaseValue {
+    expires_unix_ms: i64,
+    digests: Vec<Digest>,
 }
 
 impl Lease {
@@ -57,14 +63,19 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
     pub fn lease_create(&self, ttl: Duration, digests: &[Digest]) -> OciResult<Lease> {
         let _gc_lock = self.mutation_lock()?;
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let mut lease = Lease {
+        let mut digests = digests.to_vec();
+        digests.sort();
+        digests.dedup();
+        let lease = Lease {
             id: new_lease_id(),
             expires_unix_ms: now_unix_ms().saturating_add(ttl_ms),
-            digests: digests.to_vec(),
+            digests,
         };
-        lease.digests.sort();
-        lease.digests.dedup();
-        let value = serde_json::to_vec(&lease).expect("a lease always serializes");
+        let value = serde_json::to_vec(&LeaseValue {
+            expires_unix_ms: lease.expires_unix_ms,
+            digests: lease.digests.clone(),
+        })
+        .expect("a lease always serializes");
         // `None`: the id must be new.
         self.store
             .compare_and_set_data(LEASE_DATA_TYPE, &lease.id, &value, None, None)?;
@@ -77,10 +88,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             .list_data(LEASE_DATA_TYPE, "")?
             .into_iter()
             .map(|(id, entry)| {
-                let mut lease: Lease = serde_json::from_slice(&entry.value)
+                let value: LeaseValue = serde_json::from_slice(&entry.value)
                     .map_err(|e| OciError::document(format!("lease {id}"), e))?;
-                lease.id = id;
-                Ok(lease)
+                Ok(Lease {
+                    id,
+                    expires_unix_ms: value.expires_unix_ms,
+                    digests: value.digests,
+                })
             })
             .collect()
     }
