@@ -4,6 +4,7 @@
 pub mod backends;
 pub mod cli;
 pub mod store;
+pub mod stores;
 pub mod traits;
 
 pub use store::{
