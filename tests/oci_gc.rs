@@ -304,3 +304,25 @@ fn concurrent_exports_into_one_layout_lose_nothing_default() {
 fn leases_protect_blobs_without_refs_default() {
     run(leases_protect_blobs_without_refs);
 }
+
+pub fn gc_clears_scratch_of_crashed_archive_imports(store: &DynStore) {
+    let left_over = store.dir().join("tmp").join("oci-archive-crashed");
+    std::fs::create_dir_all(left_over.join("blobs")).unwrap();
+    std::fs::write(left_over.join("blobs").join("partial"), b"half an archive").unwrap();
+    let unrelated = store.dir().join("tmp").join("kept-by-someone-else");
+    std::fs::create_dir_all(&unrelated).unwrap();
+    let oci = OciStore::new(store);
+    oci.gc(true).unwrap();
+    assert!(left_over.exists(), "a dry run removes nothing");
+    oci.gc(false).unwrap();
+    assert!(
+        !left_over.exists(),
+        "scratch of a crashed import is removed"
+    );
+    assert!(unrelated.exists(), "only import scratch is touched");
+}
+
+#[test]
+fn gc_clears_scratch_of_crashed_archive_imports_default() {
+    run(gc_clears_scratch_of_crashed_archive_imports);
+}

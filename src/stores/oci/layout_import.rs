@@ -67,7 +67,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             return self.import_directory(path, options);
         }
         // Extract inside the store directory: same filesystem, cleaned up on drop, and never
-        // somewhere a concurrent process could swap files under us.
+        // somewhere a concurrent process could swap files under us. The GC lock is held from
+        // here, so the OCI GC (which clears scratch left by crashed imports) waits for us.
+        let _gc_lock = self.mutation_lock()?;
         let scratch = self.store.dir().join("tmp");
         std::fs::create_dir_all(&scratch)
             .map_err(|e| OciError::io("creating scratch directory", &scratch, e))?;
