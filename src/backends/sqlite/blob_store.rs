@@ -1,0 +1,173 @@
+//! [`BlobStore`] keeping content inside the database, in chunks (see [`super::schema`] for the
+//! tables). Writers stage chunks as they fill ([`super::blob_writer`]); readers fetch one chunk
+//! at a time ([`super::blob_reader`]); so no blob is ever held whole in memory.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use rusqlite::OptionalExtension;
+
+use super::blob_reader::SqliteBlobReader;
+use super::blob_writer::SqliteBlobWriter;
+use super::connection::{Database, Durability};
+use super::staging::{
+    claim_if_dead, discard_staged, remove_orphan_lock_files, staging_dir, Liveness,
+};
+use super::values::{digest_column, u64_column};
+use super::BACKEND_NAME;
+use crate::traits::{
+    BlobRead, BlobStore, BlobWriter, Digest, Expected, StorageError, StorageResult,
+};
+
+/// Bytes per stored chunk: large enough that per-row overhead is negligible, small enough that
+/// one chunk in memory per reader or writer is nothing.
+pub(crate) const DEFAULT_CHUNK_SIZE: usize = 1024 * 1024;
+
+pub struct SqliteBlobStore {
+    pub(crate) database: Database,
+    pub(crate) staging_dir: PathBuf,
+    pub(crate) chunk_size: usize,
+}
+
+impl SqliteBlobStore {
+    /// Opens the blob store in the store directory `dir` (database
+    /// `dir/meta/sqlite/store.db`, staging locks in `dir/meta/sqlite/staging/`).
+    pub fn open(dir: &Path) -> StorageResult<Self> {
+        Self::open_with_chunk_size(dir, DEFAULT_CHUNK_SIZE)
+    }
+
+    /// As [`SqliteBlobStore::open`], writing new blobs in chunks of `chunk_size` bytes. Stored
+    /// blobs keep the chunk size they were written with, so stores with different sizes can
+    /// share one database.
+    pub(crate) fn open_with_chunk_size(dir: &Path, chunk_size: usize) -> StorageResult<Self> {
+        if chunk_size == 0 {
+            return Err(StorageError::InvalidArgument(
+                "chunk size must not be 0".to_string(),
+            ));
+        }
+        let database = Database::open(dir)?;
+        let staging_dir = staging_dir(dir);
+        std::fs::create_dir_all(&staging_dir)
+            .map_err(|e| StorageError::io("creating the staging folder", &staging_dir, e))?;
+        Ok(SqliteBlobStore {
+            database,
+            staging_dir,
+            chunk_size,
+        })
+    }
+}
+
+impl BlobStore for SqliteBlobStore {
+    fn backend_name(&self) -> &'static str {
+        BACKEND_NAME
+    }
+
+    fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        Ok(Box::new(SqliteBlobWriter::start(self, expected)?))
+    }
+
+    fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
+        let stored = self.database.read(
+            || format!("opening blob {digest}"),
+            |connection| {
+                connection
+                    .prepare_cached("SELECT size, chunk_size FROM blob_content WHERE digest = ?1")?
+                    .query_row([digest.as_str()], |row| {
+                        Ok((u64_column(row, 0)?, u64_column(row, 1)?))
+                    })
+                    .optional()
+            },
+        )?;
+        match stored {
+            None => Err(StorageError::BlobNotFound(digest.clone())),
+            Some((size, chunk_size)) => Ok(Box::new(SqliteBlobReader::new(
+                &self.database,
+                digest.clone(),
+                size,
+                chunk_size,
+            ))),
+        }
+    }
+
+    fn size(&self, digest: &Digest) -> StorageResult<Option<u64>> {
+        self.database.read(
+            || format!("reading the size of blob {digest}"),
+            |connection| {
+                connection
+                    .prepare_cached("SELECT size FROM blob_content WHERE digest = ?1")?
+                    .query_row([digest.as_str()], |row| u64_column(row, 0))
+                    .optional()
+            },
+        )
+    }
+
+    fn delete(&self, digest: &Digest) -> StorageResult<bool> {
+        self.database.write(
+            Durability::Full,
+            || format!("deleting blob {digest}"),
+            |transaction| {
+                // Foreign keys are deferred: the order inside the transaction is free.
+                transaction
+                    .prepare_cached(
+                        "DELETE FROM chunk_data WHERE chunk_id IN
+                            (SELECT chunk_id FROM blob_chunks WHERE digest = ?1)",
+                    )?
+                    .execute([digest.as_str()])?;
+                transaction
+                    .prepare_cached("DELETE FROM blob_chunks WHERE digest = ?1")?
+                    .execute([digest.as_str()])?;
+                let removed = transaction
+                    .prepare_cached("DELETE FROM blob_content WHERE digest = ?1")?
+                    .execute([digest.as_str()])?;
+                Ok(removed > 0)
+            },
+        )
+    }
+
+    fn digests(&self) -> StorageResult<Vec<Digest>> {
+        self.database.read(
+            || "listing stored blobs".to_string(),
+            |connection| {
+                connection
+                    .prepare_cached("SELECT digest FROM blob_content ORDER BY digest")?
+                    .query_map([], |row| digest_column(row, 0))?
+                    .collect()
+            },
+        )
+    }
+
+    fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
+        let staging_ids: Vec<String> = self.database.read(
+            || "listing staged blob writes".to_string(),
+            |connection| {
+                connection
+                    .prepare_cached("SELECT staging_id FROM staging ORDER BY staging_id")?
+                    .query_map([], |row| row.get(0))?
+                    .collect()
+            },
+        )?;
+        let (mut removed, mut removed_bytes) = (0, 0);
+        for staging_id in &staging_ids {
+            let Liveness::Dead(lock) = claim_if_dead(&self.staging_dir, staging_id)? else {
+                continue;
+            };
+            // Counted only if the row was still there: the writer may have committed since the
+            // listing, and then there is nothing to remove.
+            let (existed, bytes) = self.database.write(
+                Durability::Deferred,
+                || format!("removing the dead staged write {staging_id}"),
+                |transaction| Ok(discard_staged(transaction, staging_id)?),
+            )?;
+            if existed {
+                removed += 1;
+                removed_bytes += bytes;
+            }
+            if let Some(lock) = lock {
+                lock.release();
+            }
+        }
+        let listed: HashSet<String> = staging_ids.into_iter().collect();
+        remove_orphan_lock_files(&self.staging_dir, &listed)?;
+        Ok((removed, removed_bytes))
+    }
+}

@@ -1,0 +1,173 @@
+//! [`ExtraData`] over the `extra` table: primary key `(digest, data_type)` answers per-blob
+//! questions, the index `(data_type, digest)` answers per-type ones, both already sorted.
+
+use std::path::Path;
+
+use rusqlite::{params, OptionalExtension};
+
+use super::connection::{Database, Durability};
+use super::values::digest_column;
+use super::BACKEND_NAME;
+use crate::traits::{Digest, ExtraData, StorageResult};
+
+pub struct SqliteExtraData {
+    database: Database,
+}
+
+impl SqliteExtraData {
+    /// Opens the extra data in the store directory `dir` (database `dir/meta/sqlite/store.db`).
+    pub fn open(dir: &Path) -> StorageResult<Self> {
+        Ok(SqliteExtraData {
+            database: Database::open(dir)?,
+        })
+    }
+}
+
+impl ExtraData for SqliteExtraData {
+    fn backend_name(&self) -> &'static str {
+        BACKEND_NAME
+    }
+
+    fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()> {
+        self.database.write(
+            Durability::Full,
+            || format!("setting extra data {data_type:?} of {digest}"),
+            |transaction| {
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO extra (digest, data_type, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (digest, data_type) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute(params![digest.as_str(), data_type, value])?;
+                Ok(())
+            },
+        )
+    }
+
+    fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
+        self.database.read(
+            || format!("reading extra data {data_type:?} of {digest}"),
+            |connection| {
+                connection
+                    .prepare_cached("SELECT value FROM extra WHERE digest = ?1 AND data_type = ?2")?
+                    .query_row(params![digest.as_str(), data_type], |row| row.get(0))
+                    .optional()
+            },
+        )
+    }
+
+    fn remove(&self, digest: &Digest, data_type: &str) -> StorageResult<bool> {
+        self.database.write(
+            Durability::Full,
+            || format!("removing extra data {data_type:?} of {digest}"),
+            |transaction| {
+                let removed = transaction
+                    .prepare_cached("DELETE FROM extra WHERE digest = ?1 AND data_type = ?2")?
+                    .execute(params![digest.as_str(), data_type])?;
+                Ok(removed > 0)
+            },
+        )
+    }
+
+    fn types(&self, digest: &Digest) -> StorageResult<Vec<String>> {
+        self.database.read(
+            || format!("listing extra data types of {digest}"),
+            |connection| {
+                connection
+                    .prepare_cached(
+                        "SELECT data_type FROM extra WHERE digest = ?1 ORDER BY data_type",
+                    )?
+                    .query_map([digest.as_str()], |row| row.get(0))?
+                    .collect()
+            },
+        )
+    }
+
+    fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
+        self.database.write(
+            Durability::Full,
+            || format!("removing all extra data of {digest}"),
+            |transaction| {
+                let removed = transaction
+                    .prepare_cached("DELETE FROM extra WHERE digest = ?1")?
+                    .execute([digest.as_str()])?;
+                Ok(removed as u64)
+            },
+        )
+    }
+
+    fn digests(&self) -> StorageResult<Vec<Digest>> {
+        self.database.read(
+            || "listing blobs that have extra data".to_string(),
+            |connection| {
+                connection
+                    .prepare_cached("SELECT DISTINCT digest FROM extra ORDER BY digest")?
+                    .query_map([], |row| digest_column(row, 0))?
+                    .collect()
+            },
+        )
+    }
+
+    fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>> {
+        self.database.read(
+            || format!("listing extra data of type {data_type:?}"),
+            |connection| {
+                connection
+                    .prepare_cached(
+                        "SELECT digest, value FROM extra WHERE data_type = ?1 ORDER BY digest",
+                    )?
+                    .query_map([data_type], |row| Ok((digest_column(row, 0)?, row.get(1)?)))?
+                    .collect()
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traits::Algorithm;
+
+    #[test]
+    fn items_are_sorted_replaced_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = SqliteExtraData::open(dir.path()).unwrap();
+        let mut blobs = vec![
+            Digest::of_bytes(Algorithm::Sha256, b"one"),
+            Digest::of_bytes(Algorithm::Sha512, b"two"),
+            Digest::of_bytes(Algorithm::Sha256, b"three"),
+        ];
+        for blob in &blobs {
+            extra.set(blob, "owner.oci", b"1").unwrap();
+        }
+        extra.set(&blobs[0], "last-used", b"old").unwrap();
+        extra.set(&blobs[0], "last-used", b"new").unwrap();
+        extra.set(&blobs[0], "empty", b"").unwrap();
+
+        assert_eq!(
+            extra.get(&blobs[0], "last-used").unwrap(),
+            Some(b"new".to_vec())
+        );
+        assert_eq!(extra.get(&blobs[0], "empty").unwrap(), Some(Vec::new()));
+        assert_eq!(extra.get(&blobs[1], "last-used").unwrap(), None);
+        assert_eq!(
+            extra.types(&blobs[0]).unwrap(),
+            vec!["empty", "last-used", "owner.oci"]
+        );
+
+        blobs.sort();
+        assert_eq!(extra.digests().unwrap(), blobs);
+        let owners = extra.entries_of_type("owner.oci").unwrap();
+        assert_eq!(
+            owners.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
+            blobs
+        );
+
+        assert!(extra.remove(&blobs[1], "owner.oci").unwrap());
+        assert!(!extra.remove(&blobs[1], "owner.oci").unwrap());
+        let first = Digest::of_bytes(Algorithm::Sha256, b"one");
+        assert_eq!(extra.remove_all(&first).unwrap(), 3);
+        assert_eq!(extra.remove_all(&first).unwrap(), 0);
+        assert!(extra.types(&first).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,323 @@
+//! The migration framework: a version table and an ordered list of migrations.
+//!
+//! Many processes may open the same database at once, so the version is first read without a
+//! lock (the common case: nothing to do), then re-read inside `BEGIN EXCLUSIVE`; whoever gets the
+//! lock first migrates, the others find the work done. Before an existing database is changed it
+//! is copied to `dir/backups/<unix-ms>-sqlite-v<from>.db` (as rkt did), so a failed or unwanted
+//! upgrade can be undone by hand. A database newer than this code is refused, never touched.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use super::connection::{sqlite_error, BUSY_TIMEOUT};
+use super::BACKEND_NAME;
+use crate::traits::{StorageError, StorageResult};
+
+/// One step of the schema: applying `sql` to a database at `version - 1` brings it to `version`.
+pub(crate) struct Migration {
+    pub(crate) version: u32,
+    pub(crate) description: &'static str,
+    pub(crate) sql: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MigrationError {
+    #[error(
+        "schema version {found} is newer than the newest this program knows ({known}); \
+         use a newer oci-store or restore a backup from the store's backups/ folder"
+    )]
+    NewerThanKnown { found: u32, known: u32 },
+}
+
+const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+)";
+
+/// Brings the database at `database_path` (open as `connection`) to the last version of
+/// `migrations`, backing it up into `backups_dir` first when it holds anything.
+pub(crate) fn migrate(
+    connection: &mut Connection,
+    database_path: &Path,
+    backups_dir: &Path,
+    migrations: &[Migration],
+) -> StorageResult<()> {
+    let context = |what: &str| format!("{what} of {}", database_path.display());
+    let known = migrations.last().map_or(0, |m| m.version);
+    let current = read_version(connection)
+        .map_err(|e| sqlite_error(context("reading the schema version"), e))?;
+    refuse_newer(current, known, database_path)?;
+    if current == known {
+        return Ok(());
+    }
+
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Exclusive)
+        .map_err(|e| sqlite_error(context("locking for migration"), e))?;
+    let current = read_version(&transaction)
+        .map_err(|e| sqlite_error(context("re-reading the schema version"), e))?;
+    refuse_newer(current, known, database_path)?;
+    if current == known {
+        // Another connection migrated while this one waited for the lock.
+        return Ok(());
+    }
+    let holds_data = has_user_tables(&transaction)
+        .map_err(|e| sqlite_error(context("inspecting the schema"), e))?;
+    if holds_data {
+        // The copy is read through a second connection: in WAL mode (set by `open_connection`
+        // before this runs) the exclusive lock only stops writers, and no one has written since
+        // the version was re-read, so the copy is exactly what is migrated.
+        backup_database(database_path, backups_dir, current)?;
+    }
+    transaction
+        .execute_batch(CREATE_VERSION_TABLE)
+        .map_err(|e| sqlite_error(context("creating the schema_version table"), e))?;
+    for migration in migrations.iter().filter(|m| m.version > current) {
+        transaction.execute_batch(migration.sql).map_err(|e| {
+            sqlite_error(
+                format!(
+                    "migrating {} to version {} ({})",
+                    database_path.display(),
+                    migration.version,
+                    migration.description
+                ),
+                e,
+            )
+        })?;
+    }
+    transaction
+        .execute(
+            "INSERT INTO schema_version (id, version) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+            [known],
+        )
+        .and_then(|_| transaction.commit())
+        .map_err(|e| sqlite_error(context("recording the schema version"), e))
+}
+
+/// The recorded schema version; 0 when the version table does not exist yet.
+pub(crate) fn read_version(connection: &Connection) -> rusqlite::Result<u32> {
+    let has_table: bool = connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_table {
+        return Ok(0);
+    }
+    let version = connection
+        .query_row(
+            "SELECT version FROM schema_version WHERE id = 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(version.unwrap_or(0))
+}
+
+fn refuse_newer(found: u32, known: u32, database_path: &Path) -> StorageResult<()> {
+    if found > known {
+        return Err(StorageError::backend(
+            BACKEND_NAME,
+            format!("opening {}", database_path.display()),
+            MigrationError::NewerThanKnown { found, known },
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the database holds anything besides the version table (a fresh file holds nothing
+/// and needs no backup).
+fn has_user_tables(connection: &Connection) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master
+                        WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+                          AND name <> 'schema_version')",
+        [],
+        |row| row.get(0),
+    )
+}
+
+/// Copies the database with `VACUUM INTO` to a temporary name, syncs it (SQLite does not),
+/// renames it into place and syncs the folder. Returns the backup's path.
+fn backup_database(
+    database_path: &Path,
+    backups_dir: &Path,
+    version: u32,
+) -> StorageResult<PathBuf> {
+    fs::create_dir_all(backups_dir)
+        .map_err(|e| StorageError::io("creating the backups folder", backups_dir, e))?;
+    let backup_path = unused_backup_path(backups_dir, version);
+    let temporary_path = backup_path.with_extension("db.partial");
+    match fs::remove_file(&temporary_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(StorageError::io(
+                "removing a stale partial backup",
+                &temporary_path,
+                e,
+            ))
+        }
+    }
+
+    let context = || {
+        format!(
+            "backing up {} (schema version {version}) to {}",
+            database_path.display(),
+            backup_path.display()
+        )
+    };
+    let source = Connection::open(database_path).map_err(|e| sqlite_error(context(), e))?;
+    source
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| sqlite_error(context(), e))?;
+    let temporary_name = temporary_path.to_str().ok_or_else(|| {
+        StorageError::InvalidArgument(format!(
+            "backup path {} is not valid UTF-8",
+            temporary_path.display()
+        ))
+    })?;
+    source
+        .execute("VACUUM INTO ?1", [temporary_name])
+        .map_err(|e| sqlite_error(context(), e))?;
+    drop(source);
+
+    File::open(&temporary_path)
+        .and_then(|file| file.sync_all())
+        .map_err(|e| StorageError::io("syncing the database backup", &temporary_path, e))?;
+    fs::rename(&temporary_path, &backup_path).map_err(|e| {
+        StorageError::io("renaming the database backup into place", &backup_path, e)
+    })?;
+    File::open(backups_dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|e| StorageError::io("syncing the backups folder", backups_dir, e))?;
+    Ok(backup_path)
+}
+
+/// `<unix-ms>-sqlite-v<version>.db`, moved one millisecond on if that name is taken.
+fn unused_backup_path(backups_dir: &Path, version: u32) -> PathBuf {
+    let mut unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    loop {
+        let path = backups_dir.join(format!("{unix_ms}-sqlite-v{version}.db"));
+        if !path.exists() {
+            return path;
+        }
+        unix_ms += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::connection::open_connection;
+    use super::*;
+
+    const FIRST: Migration = Migration {
+        version: 1,
+        description: "notes table",
+        sql: "CREATE TABLE notes (text TEXT NOT NULL);",
+    };
+    const SECOND: Migration = Migration {
+        version: 2,
+        description: "tags table",
+        sql: "CREATE TABLE tags (name TEXT NOT NULL);",
+    };
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        database: PathBuf,
+        backups: PathBuf,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        Fixture {
+            database: dir.path().join("store.db"),
+            backups: dir.path().join("backups"),
+            _dir: dir,
+        }
+    }
+
+    fn backups(fixture: &Fixture) -> Vec<PathBuf> {
+        match fs::read_dir(&fixture.backups) {
+            Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn fresh_database_is_migrated_without_backup() {
+        let f = fixture();
+        let mut connection = open_connection(&f.database).unwrap();
+        migrate(&mut connection, &f.database, &f.backups, &[FIRST, SECOND]).unwrap();
+        assert_eq!(read_version(&connection).unwrap(), 2);
+        assert!(backups(&f).is_empty());
+    }
+
+    #[test]
+    fn older_database_is_backed_up_then_migrated() {
+        let f = fixture();
+        let mut connection = open_connection(&f.database).unwrap();
+        migrate(&mut connection, &f.database, &f.backups, &[FIRST]).unwrap();
+        connection
+            .execute("INSERT INTO notes (text) VALUES ('kept')", [])
+            .unwrap();
+
+        migrate(&mut connection, &f.database, &f.backups, &[FIRST, SECOND]).unwrap();
+        assert_eq!(read_version(&connection).unwrap(), 2);
+        connection
+            .execute("INSERT INTO tags (name) VALUES ('x')", [])
+            .unwrap();
+
+        let found = backups(&f);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let name = found[0].file_name().unwrap().to_str().unwrap().to_string();
+        assert!(name.ends_with("-sqlite-v1.db"), "{name}");
+        name.trim_end_matches("-sqlite-v1.db")
+            .parse::<u128>()
+            .unwrap();
+
+        let backup = Connection::open(&found[0]).unwrap();
+        assert_eq!(read_version(&backup).unwrap(), 1);
+        let note: String = backup
+            .query_row("SELECT text FROM notes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(note, "kept");
+        assert!(backup.prepare("SELECT name FROM tags").is_err());
+
+        // Up to date now: opening again takes no second backup.
+        migrate(&mut connection, &f.database, &f.backups, &[FIRST, SECOND]).unwrap();
+        assert_eq!(backups(&f).len(), 1);
+    }
+
+    #[test]
+    fn unversioned_database_with_tables_is_backed_up_as_v0() {
+        let f = fixture();
+        let mut connection = open_connection(&f.database).unwrap();
+        connection
+            .execute_batch("CREATE TABLE legacy (x);")
+            .unwrap();
+        migrate(&mut connection, &f.database, &f.backups, &[FIRST]).unwrap();
+        let found = backups(&f);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].to_str().unwrap().ends_with("-sqlite-v0.db"));
+    }
+
+    #[test]
+    fn newer_database_is_refused_and_untouched() {
+        let f = fixture();
+        let mut connection = open_connection(&f.database).unwrap();
+        migrate(&mut connection, &f.database, &f.backups, &[FIRST, SECOND]).unwrap();
+        let error = migrate(&mut connection, &f.database, &f.backups, &[FIRST]).unwrap_err();
+        let message = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+        assert!(message.contains("schema version 2 is newer"), "{message}");
+        assert!(message.contains("store.db"), "{message}");
+        assert_eq!(read_version(&connection).unwrap(), 2);
+        assert!(backups(&f).is_empty());
+    }
+}
