@@ -51,6 +51,8 @@ fn run() -> BenchResult<()> {
             other => unreachable!("section {other} was validated by Settings"),
         }
     }
+    println!();
+    println!("  load average at the end: {}", load_average());
     Ok(())
 }
 
@@ -58,6 +60,8 @@ fn print_header(settings: &Settings) {
     let backends: Vec<&str> = registered_backends().iter().map(|r| r.name).collect();
     println!("oci-store benchmarks");
     println!("  machine:  {} cores, {}", cores(), cpu_model());
+    // Other processes competing for the cores or the disk skew every figure: say so.
+    println!("  load average at the start: {}", load_average());
     println!(
         "  sections: {}; backends: {}{}",
         settings.sections.join(" "),
@@ -80,6 +84,18 @@ fn print_header(settings: &Settings) {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(0, usize::from)
+}
+
+/// The 1, 5 and 15 minute load averages of /proc/loadavg.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".to_string())
 }
 
 /// `model name` of /proc/cpuinfo (what `lscpu` shows), or `unknown CPU`.

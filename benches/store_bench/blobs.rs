@@ -145,7 +145,6 @@ fn run_round(store: &DynStore, source: &Path, copy: &Path, number: usize) -> Ben
     if digest.hex() != expected_hex {
         return Err(format!("store wrote {digest}, sha256sum says {expected_hex}").into());
     }
-    let ours_first = !number.is_multiple_of(2);
     for ours_turn in [ours_first, !ours_first] {
         if ours_turn {
             let (read, elapsed) = timed(|| read_all(store, &digest));
