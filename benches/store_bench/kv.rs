@@ -2,6 +2,7 @@
 //! raw library doing the same commit, and through the base store.
 
 use std::path::Path;
+use std::time::Duration;
 
 use oci_store::traits::registry::{backends_for, open_kv_store};
 use oci_store::traits::Role;
@@ -18,6 +19,9 @@ use super::settings::Settings;
 const DATA_TYPE: &str = "bench.ref";
 /// About the size of a descriptor a ref points at.
 const VALUE_LEN: usize = 160;
+/// Puts (gets) a contender runs before the next one takes its turn.
+const PUT_SLICE: usize = 50;
+const GET_SLICE: usize = 1_000;
 /// The issue's target: our put commits at least this share of the raw commit rate.
 const PUT_TARGET: f64 = 0.80;
 
@@ -31,8 +35,8 @@ struct Contender {
 
 pub fn run(settings: &Settings) -> BenchResult<()> {
     section_title(&format!(
-        "kv: one entry per commit; {} puts and {} gets per contender and round, {} rounds, \
-         median round shown",
+        "kv: one entry per commit; {} puts and {} gets per contender and round (contenders \
+         take turns every {PUT_SLICE} puts / {GET_SLICE} gets), {} rounds, median round shown",
         grouped(settings.kv_puts as f64),
         grouped(settings.kv_gets as f64),
         settings.rounds
@@ -146,48 +150,80 @@ fn make_dir(parent: &Path, name: &str) -> BenchResult<std::path::PathBuf> {
     Ok(dir)
 }
 
-/// Rounds of puts, then rounds of gets, each contender in turn; the starting contender rotates
-/// so none always runs on a cold or a warm disk.
+/// Rounds of puts, then rounds of gets. Within a round the contenders take turns every
+/// [`PUT_SLICE`] puts ([`GET_SLICE`] gets), the first of each turn rotating, so that load from
+/// other processes (fsyncs above all) falls on every contender alike.
 fn measure(settings: &Settings, contenders: &mut [Contender]) -> BenchResult<()> {
     let mut value = vec![0u8; VALUE_LEN];
     Random::seeded(7).fill(&mut value);
-    let count = contenders.len();
     for round in 0..settings.rounds {
-        for turn in 0..count {
-            let contender = &mut contenders[(round + turn) % count];
-            let (outcome, elapsed) = timed(|| -> BenchResult<()> {
-                for number in 0..settings.kv_puts {
-                    contender
-                        .implementation
-                        .put(DATA_TYPE, &key_of(round, number), &value)?;
-                }
-                Ok(())
-            });
-            outcome.map_err(|e| format!("{}: put: {e}", contender.label))?;
-            contender.put_rates.push(rate(settings.kv_puts, elapsed));
+        // Keys are made before timing starts, so only the store's work is timed.
+        let keys: Vec<String> = (0..settings.kv_puts).map(|n| key_of(round, n)).collect();
+        let elapsed = interleaved(contenders, keys.len(), PUT_SLICE, |contender, range| {
+            for key in &keys[range] {
+                contender
+                    .implementation
+                    .put(DATA_TYPE, key, &value)
+                    .map_err(|e| format!("{}: put: {e}", contender.label))?;
+            }
+            Ok(())
+        })?;
+        for (contender, elapsed) in contenders.iter_mut().zip(elapsed) {
+            contender.put_rates.push(rate(keys.len(), elapsed));
         }
     }
     for round in 0..settings.rounds {
-        for turn in 0..count {
-            let contender = &mut contenders[(round + turn) % count];
-            // Every contender reads the same keys in the same order.
-            let mut random = Random::seeded(round as u64);
-            let (outcome, elapsed) = timed(|| -> BenchResult<()> {
-                for _ in 0..settings.kv_gets {
-                    let written_round = random.below(settings.rounds as u64) as usize;
-                    let number = random.below(settings.kv_puts as u64) as usize;
-                    let key = key_of(written_round, number);
-                    if !contender.implementation.get(DATA_TYPE, &key)? {
-                        return Err(format!("{key} was written but is not found").into());
-                    }
+        // Every contender reads the same keys, in the same order.
+        let mut random = Random::seeded(round as u64);
+        let keys: Vec<String> = (0..settings.kv_gets)
+            .map(|_| {
+                let written_round = random.below(settings.rounds as u64) as usize;
+                key_of(
+                    written_round,
+                    random.below(settings.kv_puts as u64) as usize,
+                )
+            })
+            .collect();
+        let elapsed = interleaved(contenders, keys.len(), GET_SLICE, |contender, range| {
+            for key in &keys[range] {
+                let found = contender
+                    .implementation
+                    .get(DATA_TYPE, key)
+                    .map_err(|e| format!("{}: get: {e}", contender.label))?;
+                if !found {
+                    let label = contender.label;
+                    return Err(format!("{label}: {key} was written but is not found").into());
                 }
-                Ok(())
-            });
-            outcome.map_err(|e| format!("{}: get: {e}", contender.label))?;
-            contender.get_rates.push(rate(settings.kv_gets, elapsed));
+            }
+            Ok(())
+        })?;
+        for (contender, elapsed) in contenders.iter_mut().zip(elapsed) {
+            contender.get_rates.push(rate(keys.len(), elapsed));
         }
     }
     Ok(())
+}
+
+/// Runs `work` on operations `0..operations` of every contender, in turns of `slice`
+/// operations; returns each contender's total time.
+fn interleaved(
+    contenders: &mut [Contender],
+    operations: usize,
+    slice: usize,
+    mut work: impl FnMut(&mut Contender, std::ops::Range<usize>) -> BenchResult<()>,
+) -> BenchResult<Vec<Duration>> {
+    let count = contenders.len();
+    let mut elapsed = vec![Duration::ZERO; count];
+    for (turn, start) in (0..operations).step_by(slice).enumerate() {
+        let range = start..(start + slice).min(operations);
+        for offset in 0..count {
+            let position = (turn + offset) % count;
+            let (outcome, spent) = timed(|| work(&mut contenders[position], range.clone()));
+            outcome?;
+            elapsed[position] += spent;
+        }
+    }
+    Ok(elapsed)
 }
 
 fn key_of(round: usize, number: usize) -> String {
