@@ -143,6 +143,8 @@ fn filled_store(
     let store = open_store(&dir, &choice)?;
     let (outcome, elapsed) = timed(|| fill(store.index().as_ref(), count));
     outcome?;
+    // Write the fill back now, so its writeback does not compete with the timed lookups.
+    std::process::Command::new("sync").status()?;
     std::fs::write(&marker, count.to_string())?;
     notes.push(format!(
         "  {backend}: filled {} records in digest order with Index::upsert_many, batches of {}, \
