@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin oci-store
-bin=$PWD/target/release/oci-store
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/oci-store
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 store=$work/store

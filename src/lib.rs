@@ -2,7 +2,9 @@
 //! processes and threads at once. See docs/ARCHITECTURE.md.
 
 pub mod backends;
+pub mod cli;
 pub mod store;
+pub mod stores;
 pub mod traits;
 
 pub use store::{

@@ -1,1 +1,41 @@
+//! The oci-store conformance suite: the same tests for every backend, so a new backend is
+//! tested by registering it (DESIGN.md: "a conformance suite that runs the same tests against
+//! every combination of registered backends").
+//!
+//! Modelled on containerd's `content/testsuite` and arrow-rs `object_store`'s integration
+//! functions: each suite is a list of plain functions over a [`Fixture`], which opens the
+//! backend under test in a fresh temporary directory. A backend author can call
+//! `blob_store::run_all(my_open_fn)` directly; `tests/matrix.rs` builds one test per
+//! (registered backend or combination, test) from [`matrix::cases`].
+//!
+//! Suites:
+//! - [`digest`]: digest and prefix parsing (no backend).
+//! - [`blob_store`], [`index`], [`extra_data`], [`kv_store`]: one trait, over each backend that
+//!   fills that role.
+//! - [`base_store`]: the store built from one backend per role, over every combination.
+//! - [`workload`]: the random mixed workload that the threaded test and the multi-process
+//!   worker (`conformance-worker`) run; `tests/multi_process.rs` runs several workers on one
+//!   store, and kills some mid-workload.
+//!
+//! Running it: `cargo test -p oci-store-conformance` (everything), `--test matrix -- NAME
+//! --exact` (one trial, e.g. `index=lmdb::index::paging`), `--test matrix -- --list`. The
+//! crate's own unit tests (`self_test`) check that backends with a deliberate flaw fail the
+//! test aimed at it.
 
+pub mod base_store;
+pub mod blob_store;
+pub mod check;
+pub mod content;
+pub mod digest;
+pub mod extra_data;
+pub mod fixture;
+pub mod index;
+pub mod kv_store;
+pub mod matrix;
+pub mod workload;
+
+#[cfg(test)]
+mod self_test;
+
+pub use check::{Context, TestResult};
+pub use fixture::{run_suite, Fixture, SuiteTest};

@@ -1,0 +1,242 @@
+//! Deleting cascades to dependants (DESIGN.md invariant 3); data cannot be attached to a blob
+//! that is not there; `delete_if_unreferenced` honours owner marks and key/value references.
+
+use oci_store::store::StoreError;
+use oci_store::traits::{Algorithm, Digest, KvKey};
+
+use super::{read_bytes, write_bytes, StoreFixture};
+use crate::check::TestResult;
+use crate::{ensure, ensure_eq, fail, Context};
+
+fn expect_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) -> TestResult {
+    match result {
+        Err(StoreError::NotFound(_)) => Ok(()),
+        other => fail!("{what}: expected NotFound, got {other:?}"),
+    }
+}
+
+fn expect_missing_blob<T: std::fmt::Debug>(
+    result: Result<T, StoreError>,
+    digest: &Digest,
+    what: &str,
+) -> TestResult {
+    match result {
+        Err(StoreError::MissingBlob { digest: named, .. }) => {
+            ensure_eq!(named, digest.clone(), "{what}: digest named by MissingBlob");
+            Ok(())
+        }
+        other => fail!("{what}: expected MissingBlob, got {other:?}"),
+    }
+}
+
+pub fn delete_cascades(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let gone = write_bytes(&store, b"deleted blob", None)?.digest;
+    let kept = write_bytes(&store, b"kept blob", None)?.digest;
+    store
+        .set_extra(&gone, "last-used", b"1")
+        .context("set_extra")?;
+    store.set_extra(&gone, "info", b"{}").context("set_extra")?;
+    store
+        .set_extra(&kept, "last-used", b"2")
+        .context("set_extra")?;
+    store
+        .put_data("ref", "gone", b"", Some(&gone))
+        .context("put_data")?;
+    store
+        .put_data("cache", "gone", b"", Some(&gone))
+        .context("put_data")?;
+    store
+        .put_data("ref", "kept", b"", Some(&kept))
+        .context("put_data")?;
+    store
+        .put_data("ref", "plain", b"", None)
+        .context("put_data")?;
+
+    ensure!(
+        store.delete(&gone).context("delete")?,
+        "delete() of an indexed blob returned false"
+    );
+    expect_not_found(store.info(&gone), "info() after delete")?;
+    expect_not_found(store.read(&gone).map(|_| ()), "read() after delete")?;
+    ensure!(
+        !store.contains(&gone).context("contains")?,
+        "contains() after delete"
+    );
+    ensure_eq!(
+        store.extra_types(&gone).context("extra_types")?,
+        Vec::<String>::new(),
+        "extra"
+    );
+    ensure_eq!(
+        store.get_data("ref", "gone").context("get_data")?,
+        None,
+        "ref/gone"
+    );
+    ensure_eq!(
+        store.get_data("cache", "gone").context("get_data")?,
+        None,
+        "cache/gone"
+    );
+    ensure_eq!(
+        store.data_referencing(&gone).context("data_referencing")?,
+        Vec::<KvKey>::new(),
+        "entries referencing the deleted blob"
+    );
+    ensure!(
+        !store
+            .blob_store()
+            .contains(&gone)
+            .context("blob store contains")?,
+        "the content outlived the delete"
+    );
+    ensure_eq!(
+        store.extra_data().digests().context("extra digests")?,
+        vec![kept.clone()],
+        "extra data digests"
+    );
+    // Nothing else was touched.
+    ensure_eq!(
+        store.get_extra(&kept, "last-used").context("get_extra")?,
+        Some(b"2".to_vec()),
+        "another blob's extra data"
+    );
+    ensure!(
+        store.get_data("ref", "kept").context("get")?.is_some(),
+        "another blob's entry"
+    );
+    ensure!(
+        store.get_data("ref", "plain").context("get")?.is_some(),
+        "an entry without blob"
+    );
+    ensure!(
+        read_bytes(&store, &kept)? == b"kept blob",
+        "another blob's content"
+    );
+    ensure!(
+        !store.delete(&gone).context("second delete")?,
+        "second delete() returned true"
+    );
+    Ok(())
+}
+
+pub fn attach_to_missing_blob_is_refused(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let missing = Digest::of_bytes(Algorithm::Sha256, b"never written");
+    let deleted = write_bytes(&store, b"written then deleted", None)?.digest;
+    store.delete(&deleted).context("delete")?;
+    for digest in [&missing, &deleted] {
+        expect_missing_blob(store.set_extra(digest, "info", b"x"), digest, "set_extra")?;
+        expect_missing_blob(store.mark_owner(digest, "oci"), digest, "mark_owner")?;
+        expect_missing_blob(
+            store.put_data("ref", "dangling", b"", Some(digest)),
+            digest,
+            "put_data",
+        )?;
+        expect_missing_blob(
+            store.compare_and_set_data("ref", "dangling", b"", Some(digest), None),
+            digest,
+            "compare_and_set_data",
+        )?;
+    }
+    ensure_eq!(
+        store.extra_data().digests().context("extra digests")?,
+        Vec::<Digest>::new(),
+        "extra data written for a missing blob"
+    );
+    ensure_eq!(
+        store.get_data("ref", "dangling").context("get")?,
+        None,
+        "entry written"
+    );
+    ensure_eq!(
+        store
+            .kv_store()
+            .referenced_digests()
+            .context("referenced")?,
+        Vec::<Digest>::new(),
+        "references recorded to a missing blob"
+    );
+    // Names are validated before anything is written.
+    let stored = write_bytes(&store, b"present", None)?.digest;
+    ensure!(
+        store.set_extra(&stored, "", b"x").is_err(),
+        "an empty extra data type"
+    );
+    ensure!(
+        store.put_data("", "k", b"x", None).is_err(),
+        "an empty data type"
+    );
+    ensure!(
+        store.put_data("ref", "", b"x", None).is_err(),
+        "an empty key"
+    );
+    Ok(())
+}
+
+pub fn delete_if_unreferenced(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let blob = write_bytes(&store, b"held blob", None)?.digest;
+    let missing = Digest::of_bytes(Algorithm::Sha256, b"missing");
+    ensure!(
+        !store.delete_if_unreferenced(&missing).context("missing")?,
+        "missing blob"
+    );
+
+    store.mark_owner(&blob, "oci").context("mark_owner oci")?;
+    store.mark_owner(&blob, "appc").context("mark_owner appc")?;
+    ensure_eq!(
+        store.owned_by("oci").context("owned_by")?,
+        vec![blob.clone()],
+        "owned_by"
+    );
+    ensure!(
+        !store.delete_if_unreferenced(&blob).context("owned")?,
+        "deleted a blob with owner marks"
+    );
+    ensure!(
+        store.unmark_owner(&blob, "oci").context("unmark")?,
+        "unmark returned false"
+    );
+    ensure!(
+        !store
+            .delete_if_unreferenced(&blob)
+            .context("owned by appc")?,
+        "deleted a blob another flavour still owns"
+    );
+    store.unmark_owner(&blob, "appc").context("unmark")?;
+
+    store
+        .put_data("ref", "holder", b"", Some(&blob))
+        .context("put_data")?;
+    ensure!(
+        !store.delete_if_unreferenced(&blob).context("referenced")?,
+        "deleted a blob a key/value entry references"
+    );
+    ensure!(
+        store.info(&blob).is_ok(),
+        "the blob went although it was held"
+    );
+    store.remove_data("ref", "holder").context("remove_data")?;
+
+    store
+        .set_extra(&blob, "last-used", b"1")
+        .context("set_extra")?;
+    ensure!(
+        store
+            .delete_if_unreferenced(&blob)
+            .context("unreferenced")?,
+        "an unreferenced blob (extra data that is no owner mark) was kept"
+    );
+    expect_not_found(store.info(&blob), "info() after delete_if_unreferenced")?;
+    ensure_eq!(
+        store.extra_types(&blob).context("types")?,
+        Vec::<String>::new(),
+        "cascade"
+    );
+    ensure!(
+        !store.blob_store().contains(&blob).context("contains")?,
+        "content left"
+    );
+    Ok(())
+}

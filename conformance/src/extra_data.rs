@@ -1,0 +1,260 @@
+//! The `ExtraData` suite: `(digest, data type) -> bytes`, sorted listings, removal of a blob's
+//! items. Digests are chosen directly (extra data never sees content).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use oci_store::traits::{Algorithm, Digest, ExtraData, StorageResult};
+
+use crate::check::TestResult;
+use crate::content::{content, fake_digest};
+use crate::fixture::{Fixture, SuiteTest};
+use crate::{ensure, ensure_eq, Context};
+
+pub type ExtraFixture = Fixture<Arc<dyn ExtraData>>;
+pub type ExtraTest = fn(&ExtraFixture) -> TestResult;
+
+pub fn tests() -> Vec<SuiteTest<Arc<dyn ExtraData>>> {
+    crate::suite_list![ExtraTest;
+        set_get_remove,
+        values_round_trip,
+        types_sorted,
+        remove_all,
+        digests_sorted,
+        entries_of_type,
+        reopen_keeps_items,
+    ]
+}
+
+pub fn run_all(
+    open: impl Fn(&Path) -> StorageResult<Arc<dyn ExtraData>> + Clone + Send + Sync + 'static,
+) -> TestResult {
+    crate::run_suite(tests(), open)
+}
+
+fn digest(n: u64) -> Digest {
+    fake_digest(Algorithm::ALL[n as usize % 2], "", 1000 + n)
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+pub fn set_get_remove(fixture: &ExtraFixture) -> TestResult {
+    let extra = fixture.open()?;
+    let blob = digest(1);
+    ensure_eq!(
+        extra.get(&blob, "last-used").context("get")?,
+        None,
+        "get() before set"
+    );
+    extra.set(&blob, "last-used", b"1").context("set")?;
+    ensure_eq!(
+        extra.get(&blob, "last-used").context("get")?,
+        Some(b"1".to_vec()),
+        "get() after set"
+    );
+    extra.set(&blob, "last-used", b"2").context("set again")?;
+    ensure_eq!(
+        extra.get(&blob, "last-used").context("get")?,
+        Some(b"2".to_vec()),
+        "get() after replace"
+    );
+    ensure_eq!(
+        extra.get(&blob, "last").context("get")?,
+        None,
+        "a type prefix is another type"
+    );
+    ensure_eq!(
+        extra.get(&digest(2), "last-used").context("get")?,
+        None,
+        "another digest"
+    );
+    ensure!(
+        extra.remove(&blob, "last-used").context("remove")?,
+        "remove() returned false"
+    );
+    ensure!(
+        !extra.remove(&blob, "last-used").context("remove")?,
+        "second remove() returned true"
+    );
+    ensure_eq!(
+        extra.get(&blob, "last-used").context("get")?,
+        None,
+        "get() after remove"
+    );
+    ensure_eq!(
+        extra.types(&blob).context("types")?,
+        Vec::<String>::new(),
+        "types() after remove"
+    );
+    Ok(())
+}
+
+pub fn values_round_trip(fixture: &ExtraFixture) -> TestResult {
+    let extra = fixture.open()?;
+    let blob = digest(3);
+    let binary: Vec<u8> = (0..=255u8).collect();
+    let large = content(5, 100_000);
+    for (data_type, value) in [("empty", &b""[..]), ("binary", &binary), ("large", &large)] {
+        extra
+            .set(&blob, data_type, value)
+            .context(format!("set {data_type}"))?;
+        ensure_eq!(
+            extra.get(&blob, data_type).context("get")?,
+            Some(value.to_vec()),
+            "value of {data_type}"
+        );
+    }
+    Ok(())
+}
+
+pub fn types_sorted(fixture: &ExtraFixture) -> TestResult {
+    let extra = fixture.open()?;
+    let blob = digest(4);
+    let other = digest(5);
+    for data_type in ["zeta", "owner.oci", "alpha", "owner", "mid"] {
+        extra
+            .set(&blob, data_type, b"x")
+            .context(format!("set {data_type}"))?;
+    }
+    extra
+        .set(&other, "other", b"y")
+        .context("set on another digest")?;
+    ensure_eq!(
+        extra.types(&blob).context("types")?,
+        strings(&["alpha", "mid", "owner", "owner.oci", "zeta"]),
+        "types() sorted, this digest only"
+    );
+    ensure_eq!(
+        extra.types(&other).context("types")?,
+        strings(&["other"]),
+        "other digest"
+    );
+    ensure_eq!(
+        extra.types(&digest(6)).context("types")?,
+        Vec::<String>::new(),
+        "no items"
+    );
+    Ok(())
+}
+
+pub fn remove_all(fixture: &ExtraFixture) -> TestResult {
+    let extra = fixture.open()?;
+    let blob = digest(7);
+    let other = digest(8);
+    for data_type in ["a", "b", "c"] {
+        extra.set(&blob, data_type, b"x").context("set")?;
+    }
+    extra.set(&other, "a", b"kept").context("set")?;
+    ensure_eq!(
+        extra.remove_all(&blob).context("remove_all")?,
+        3,
+        "items removed"
+    );
+    ensure_eq!(
+        extra.types(&blob).context("types")?,
+        Vec::<String>::new(),
+        "types() after"
+    );
+    ensure_eq!(
+        extra.get(&blob, "a").context("get")?,
+        None,
+        "get() after remove_all"
+    );
+    ensure_eq!(
+        extra.remove_all(&blob).context("remove_all again")?,
+        0,
+        "second remove_all"
+    );
+    ensure_eq!(
+        extra.get(&other, "a").context("get")?,
+        Some(b"kept".to_vec()),
+        "another digest's item after remove_all"
+    );
+    Ok(())
+}
+
+pub fn digests_sorted(fixture: &ExtraFixture) -> TestResult {
+    let extra = fixture.open()?;
+    let mut expected: Vec<Digest> = (10..16).map(digest).collect();
+    for blob in expected.iter().rev() {
+        extra.set(blob, "one", b"1").context("set")?;
+        extra.set(blob, "two", b"2").context("set")?;
+    }
+    expected.sort();
+    ensure_eq!(
+        extra.digests().context("digests")?,
+        expected,
+        "digests(): sorted, each once"
+    );
+    let dropped = expected.remove(2);
+    extra.remove(&dropped, "one").context("remove")?;
+    ensure!(
+        extra.digests().context("digests")?.contains(&dropped),
+        "{dropped} dropped from digests() while it still has an item"
+    );
+    extra.remove(&dropped, "two").context("remove")?;
+    let removed_all = expected.remove(0);
+    extra.remove_all(&removed_all).context("remove_all")?;
+    ensure_eq!(
+        extra.digests().context("digests")?,
+        expected,
+        "digests() after removals"
+    );
+    Ok(())
+}
+
+pub fn entries_of_type(fixture: &ExtraFixture) -> TestResult {
+    let extra = fixture.open()?;
+    let mut expected = Vec::new();
+    for n in 20..26u64 {
+        let blob = digest(n);
+        let value = format!("value {n}").into_bytes();
+        extra.set(&blob, "owner.oci", &value).context("set")?;
+        expected.push((blob.clone(), value));
+        extra
+            .set(&blob, "owner.oci2", b"other type")
+            .context("set")?;
+        extra.set(&blob, "owner", b"other type").context("set")?;
+    }
+    extra
+        .set(&digest(30), "owner.appc", b"appc only")
+        .context("set")?;
+    expected.sort();
+    ensure_eq!(
+        extra
+            .entries_of_type("owner.oci")
+            .context("entries_of_type")?,
+        expected,
+        "entries_of_type: exact type, digest order"
+    );
+    ensure_eq!(
+        extra
+            .entries_of_type("missing")
+            .context("entries_of_type")?,
+        Vec::<(Digest, Vec<u8>)>::new(),
+        "a type nobody has"
+    );
+    Ok(())
+}
+
+pub fn reopen_keeps_items(fixture: &ExtraFixture) -> TestResult {
+    let blob = digest(40);
+    {
+        let extra = fixture.open()?;
+        extra.set(&blob, "kept", b"value").context("set")?;
+    }
+    let extra = fixture.open()?;
+    ensure_eq!(
+        extra.get(&blob, "kept").context("get")?,
+        Some(b"value".to_vec()),
+        "item after reopen"
+    );
+    ensure_eq!(
+        extra.digests().context("digests")?,
+        vec![blob],
+        "digests() after reopen"
+    );
+    Ok(())
+}

@@ -1,0 +1,495 @@
+//! The `KvStore` suite: versions, compare-and-set, prefix listing in key order, entries that
+//! reference blobs, verbatim restore, data types.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use oci_store::traits::{Algorithm, Digest, KvEntry, KvKey, KvStore, StorageError, StorageResult};
+
+use crate::check::TestResult;
+use crate::content::fake_digest;
+use crate::fixture::{Fixture, SuiteTest};
+use crate::{ensure, ensure_eq, fail, Context};
+
+pub type KvFixture = Fixture<Arc<dyn KvStore>>;
+pub type KvTest = fn(&KvFixture) -> TestResult;
+
+pub fn tests() -> Vec<SuiteTest<Arc<dyn KvStore>>> {
+    crate::suite_list![KvTest;
+        versions_count_writes,
+        compare_and_set,
+        list_by_prefix_in_key_order,
+        referencing,
+        rewrite_moves_reference,
+        restore_verbatim,
+        data_types_sorted,
+        values_round_trip,
+        long_keys,
+        reopen_keeps_entries,
+    ]
+}
+
+pub fn run_all(
+    open: impl Fn(&Path) -> StorageResult<Arc<dyn KvStore>> + Clone + Send + Sync + 'static,
+) -> TestResult {
+    crate::run_suite(tests(), open)
+}
+
+fn digest(n: u64) -> Digest {
+    fake_digest(Algorithm::ALL[n as usize % 2], "", 2000 + n)
+}
+
+fn key(data_type: &str, key: &str) -> KvKey {
+    KvKey {
+        data_type: data_type.to_string(),
+        key: key.to_string(),
+    }
+}
+
+fn entry(value: &[u8], blob: Option<&Digest>, version: u64) -> KvEntry {
+    KvEntry {
+        value: value.to_vec(),
+        blob: blob.cloned(),
+        version,
+    }
+}
+
+pub fn versions_count_writes(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    ensure_eq!(kv.get("ref", "a").context("get")?, None, "get() before put");
+    for version in 1..=3u64 {
+        let value = format!("v{version}");
+        ensure_eq!(
+            kv.put("ref", "a", value.as_bytes(), None).context("put")?,
+            version,
+            "version returned by put number {version}"
+        );
+        ensure_eq!(
+            kv.get("ref", "a").context("get")?,
+            Some(entry(value.as_bytes(), None, version)),
+            "entry after put number {version}"
+        );
+    }
+    ensure!(
+        kv.remove("ref", "a").context("remove")?,
+        "remove() returned false"
+    );
+    ensure!(
+        !kv.remove("ref", "a").context("remove")?,
+        "second remove() returned true"
+    );
+    ensure_eq!(
+        kv.get("ref", "a").context("get")?,
+        None,
+        "get() after remove"
+    );
+    ensure_eq!(
+        kv.put("ref", "a", b"again", None).context("put")?,
+        1,
+        "version of an entry created again after remove"
+    );
+    Ok(())
+}
+
+fn expect_conflict(
+    result: StorageResult<u64>,
+    expected: Option<u64>,
+    found: Option<u64>,
+    what: &str,
+) -> TestResult {
+    match result {
+        Err(StorageError::VersionConflict {
+            expected: got_expected,
+            found: got_found,
+            ..
+        }) => {
+            ensure_eq!(got_expected, expected, "{what}: VersionConflict.expected");
+            ensure_eq!(got_found, found, "{what}: VersionConflict.found");
+            Ok(())
+        }
+        Ok(version) => fail!("{what}: succeeded (version {version}) instead of a conflict"),
+        Err(other) => fail!("{what}: expected VersionConflict, got: {other}"),
+    }
+}
+
+pub fn compare_and_set(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    expect_conflict(
+        kv.compare_and_set("ref", "k", b"x", None, Some(1)),
+        Some(1),
+        None,
+        "compare_and_set(Some(1)) on a missing key",
+    )?;
+    ensure_eq!(
+        kv.get("ref", "k").context("get")?,
+        None,
+        "a failed CAS created the key"
+    );
+    ensure_eq!(
+        kv.compare_and_set("ref", "k", b"one", None, None)
+            .context("create with None")?,
+        1,
+        "version of a CAS create"
+    );
+    expect_conflict(
+        kv.compare_and_set("ref", "k", b"x", None, None),
+        None,
+        Some(1),
+        "compare_and_set(None) on an existing key",
+    )?;
+    expect_conflict(
+        kv.compare_and_set("ref", "k", b"x", None, Some(5)),
+        Some(5),
+        Some(1),
+        "compare_and_set(Some(5)) at version 1",
+    )?;
+    ensure_eq!(
+        kv.get("ref", "k").context("get")?,
+        Some(entry(b"one", None, 1)),
+        "entry after failed CAS"
+    );
+    let blob = digest(1);
+    ensure_eq!(
+        kv.compare_and_set("ref", "k", b"two", Some(&blob), Some(1))
+            .context("CAS at 1")?,
+        2,
+        "version after CAS"
+    );
+    ensure_eq!(
+        kv.get("ref", "k").context("get")?,
+        Some(entry(b"two", Some(&blob), 2)),
+        "entry after CAS"
+    );
+    ensure_eq!(
+        kv.referencing(&blob).context("referencing")?,
+        vec![key("ref", "k")],
+        "a CAS write records its blob reference"
+    );
+    expect_conflict(
+        kv.compare_and_set("ref", "k", b"x", None, Some(1)),
+        Some(1),
+        Some(2),
+        "stale CAS",
+    )?;
+    Ok(())
+}
+
+pub fn list_by_prefix_in_key_order(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    let keys = ["b", "a/b", "ab", "a", "a:c", "re", "\u{e9}t\u{e9}", "a/a"];
+    for (n, k) in keys.iter().enumerate() {
+        kv.put("ref", k, format!("{n}").as_bytes(), None)
+            .context(format!("put {k}"))?;
+    }
+    kv.put("ref2", "a/z", b"other type", None).context("put")?;
+    kv.put("re", "f/a", b"type that is a prefix", None)
+        .context("put")?;
+    let listed = |prefix: &str| -> Result<Vec<String>, String> {
+        Ok(kv
+            .list("ref", prefix)
+            .context(format!("list(ref, {prefix:?})"))?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    };
+    let mut all: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    all.sort();
+    ensure_eq!(
+        listed("")?,
+        all,
+        "every key of the type, byte order, no other type"
+    );
+    ensure_eq!(
+        listed("a")?,
+        vec!["a", "a/a", "a/b", "a:c", "ab"],
+        "keys starting with a"
+    );
+    ensure_eq!(listed("a/")?, vec!["a/a", "a/b"], "keys starting with a/");
+    ensure_eq!(listed("zz")?, Vec::<String>::new(), "no match");
+    ensure_eq!(listed("\u{e9}")?, vec!["\u{e9}t\u{e9}"], "non-ASCII prefix");
+    let entries = kv.list("ref", "a/b").context("list")?;
+    ensure_eq!(
+        entries,
+        vec![("a/b".to_string(), entry(b"1", None, 1))],
+        "list returns whole entries"
+    );
+    Ok(())
+}
+
+pub fn referencing(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    let (one, two, three) = (digest(1), digest(2), digest(3));
+    kv.put("ref", "z", b"", Some(&one)).context("put")?;
+    kv.put("ref", "a", b"", Some(&one)).context("put")?;
+    kv.put("cache", "m", b"", Some(&one)).context("put")?;
+    kv.put("ref", "b", b"", Some(&two)).context("put")?;
+    kv.put("ref", "plain", b"", None).context("put")?;
+    kv.put("lease", "l", b"", Some(&three)).context("put")?;
+    ensure_eq!(
+        kv.referencing(&one).context("referencing")?,
+        vec![key("cache", "m"), key("ref", "a"), key("ref", "z")],
+        "referencing(): sorted by data type then key"
+    );
+    let mut referenced = vec![one.clone(), two.clone(), three.clone()];
+    referenced.sort();
+    ensure_eq!(
+        kv.referenced_digests().context("referenced_digests")?,
+        referenced,
+        "referenced_digests(): sorted, each once"
+    );
+    ensure_eq!(
+        kv.remove_referencing(&one).context("remove_referencing")?,
+        3,
+        "removed"
+    );
+    ensure_eq!(
+        kv.referencing(&one).context("referencing")?,
+        Vec::<KvKey>::new(),
+        "after"
+    );
+    ensure_eq!(
+        kv.get("ref", "a").context("get")?,
+        None,
+        "a referencing entry survived"
+    );
+    ensure_eq!(
+        kv.remove_referencing(&one).context("again")?,
+        0,
+        "second remove_referencing"
+    );
+    ensure!(
+        kv.get("ref", "plain").context("get")?.is_some(),
+        "an unrelated entry went"
+    );
+    ensure!(
+        kv.get("ref", "b").context("get")?.is_some(),
+        "an entry of another blob went"
+    );
+    kv.remove("lease", "l").context("remove")?;
+    ensure_eq!(
+        kv.referenced_digests().context("referenced_digests")?,
+        vec![two],
+        "referenced_digests() after removing entries"
+    );
+    Ok(())
+}
+
+/// Rewriting an entry moves or drops its reference: the reference list follows the entry.
+pub fn rewrite_moves_reference(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    let (old, new) = (digest(4), digest(5));
+    kv.put("ref", "tag", b"1", Some(&old)).context("put")?;
+    kv.put("ref", "tag", b"2", Some(&new))
+        .context("put moving the reference")?;
+    ensure_eq!(
+        kv.referencing(&old).context("referencing")?,
+        Vec::<KvKey>::new(),
+        "old blob"
+    );
+    ensure_eq!(
+        kv.referencing(&new).context("referencing")?,
+        vec![key("ref", "tag")],
+        "new"
+    );
+    kv.put("ref", "tag", b"3", None)
+        .context("put without a reference")?;
+    ensure_eq!(
+        kv.referencing(&new).context("referencing")?,
+        Vec::<KvKey>::new(),
+        "dropped"
+    );
+    ensure_eq!(
+        kv.referenced_digests().context("referenced_digests")?,
+        Vec::<Digest>::new(),
+        "referenced_digests() after dropping the reference"
+    );
+    ensure_eq!(
+        kv.remove_referencing(&new).context("remove_referencing")?,
+        0,
+        "stale reference"
+    );
+    ensure_eq!(
+        kv.get("ref", "tag").context("get")?.map(|e| e.version),
+        Some(3),
+        "entry kept"
+    );
+    Ok(())
+}
+
+pub fn restore_verbatim(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    let blob = digest(6);
+    let restored = entry(b"restored", Some(&blob), 42);
+    kv.restore("ref", "r", &restored).context("restore")?;
+    ensure_eq!(
+        kv.get("ref", "r").context("get")?,
+        Some(restored),
+        "entry after restore"
+    );
+    ensure_eq!(
+        kv.referencing(&blob).context("referencing")?,
+        vec![key("ref", "r")],
+        "refs"
+    );
+    ensure_eq!(
+        kv.put("ref", "r", b"next", None).context("put")?,
+        43,
+        "put after restore"
+    );
+    let replaced = entry(b"older", None, 7);
+    kv.restore("ref", "r", &replaced)
+        .context("restore over an entry")?;
+    ensure_eq!(
+        kv.get("ref", "r").context("get")?,
+        Some(replaced),
+        "restore replaces"
+    );
+    ensure_eq!(
+        kv.compare_and_set("ref", "r", b"cas", None, Some(7))
+            .context("CAS after restore")?,
+        8,
+        "CAS against a restored version"
+    );
+    Ok(())
+}
+
+pub fn data_types_sorted(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    ensure_eq!(
+        kv.data_types().context("data_types")?,
+        Vec::<String>::new(),
+        "empty store"
+    );
+    for (data_type, k) in [("zeta", "1"), ("alpha", "1"), ("alpha", "2"), ("mid", "1")] {
+        kv.put(data_type, k, b"", None).context("put")?;
+    }
+    ensure_eq!(
+        kv.data_types().context("data_types")?,
+        vec!["alpha", "mid", "zeta"],
+        "data_types(): sorted, each once"
+    );
+    kv.remove("mid", "1").context("remove")?;
+    kv.remove("alpha", "1").context("remove")?;
+    ensure_eq!(
+        kv.data_types().context("data_types")?,
+        vec!["alpha", "zeta"],
+        "a type goes with its last entry"
+    );
+    Ok(())
+}
+
+pub fn values_round_trip(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    let binary: Vec<u8> = (0..=255u8).collect();
+    let large = crate::content::content(9, 200_000);
+    for (k, value) in [("empty", &b""[..]), ("binary", &binary), ("large", &large)] {
+        kv.put("values", k, value, None)
+            .context(format!("put {k}"))?;
+        ensure_eq!(
+            kv.get("values", k).context("get")?.map(|e| e.value),
+            Some(value.to_vec()),
+            "value of {k}"
+        );
+    }
+    Ok(())
+}
+
+pub fn reopen_keeps_entries(fixture: &KvFixture) -> TestResult {
+    let blob = digest(7);
+    {
+        let kv = fixture.open()?;
+        kv.put("ref", "kept", b"value", Some(&blob))
+            .context("put")?;
+        kv.put("ref", "kept", b"value 2", Some(&blob))
+            .context("put")?;
+    }
+    let kv = fixture.open()?;
+    ensure_eq!(
+        kv.get("ref", "kept").context("get")?,
+        Some(entry(b"value 2", Some(&blob), 2)),
+        "entry after reopen"
+    );
+    ensure_eq!(
+        kv.referencing(&blob).context("referencing")?,
+        vec![key("ref", "kept")],
+        "refs"
+    );
+    Ok(())
+}
+
+/// Keys as long as the base store accepts (4096 bytes), sharing prefixes longer than some
+/// databases' key limits (LMDB: 511 bytes): each is its own entry, listed in key order.
+pub fn long_keys(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    let shared = "x".repeat(600);
+    let blob = digest(8);
+    let mut keys = vec![
+        format!("{shared}b"),
+        format!("{shared}a"),
+        format!("{shared}{}", "y".repeat(100)),
+        format!("{shared}a{}", "z".repeat(4096 - 602)),
+        "x".repeat(599),
+    ];
+    for (n, k) in keys.iter().enumerate() {
+        kv.put("long", k, n.to_string().as_bytes(), Some(&blob))
+            .context(format!("put of a {}-byte key", k.len()))?;
+    }
+    for (n, k) in keys.iter().enumerate() {
+        ensure_eq!(
+            kv.get("long", k).context("get")?.map(|e| e.value),
+            Some(n.to_string().into_bytes()),
+            "value of the {}-byte key number {n}",
+            k.len()
+        );
+    }
+    keys.sort();
+    let listed = |prefix: &str| -> Result<Vec<String>, String> {
+        Ok(kv
+            .list("long", prefix)
+            .context(format!("list with a {}-byte prefix", prefix.len()))?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    };
+    ensure_eq!(listed("")?, keys.clone(), "every long key, in order");
+    ensure_eq!(
+        listed(&shared)?,
+        keys[1..].to_vec(),
+        "keys under a 600-byte prefix"
+    );
+    ensure_eq!(
+        listed(&format!("{shared}a"))?,
+        vec![
+            format!("{shared}a"),
+            format!("{shared}a{}", "z".repeat(4096 - 602))
+        ],
+        "keys under a 601-byte prefix"
+    );
+    ensure_eq!(
+        listed(&format!("{shared}y"))?,
+        vec![format!("{shared}{}", "y".repeat(100))],
+        "a key found by a prefix past the shared part"
+    );
+    let mut referencing: Vec<KvKey> = keys.iter().map(|k| key("long", k)).collect();
+    referencing.sort();
+    ensure_eq!(
+        kv.referencing(&blob).context("referencing")?,
+        referencing,
+        "referencing"
+    );
+    ensure!(
+        kv.remove("long", &keys[2]).context("remove")?,
+        "remove of a long key"
+    );
+    ensure_eq!(
+        kv.get("long", &keys[2]).context("get")?,
+        None,
+        "a removed long key"
+    );
+    ensure_eq!(
+        listed("")?.len(),
+        keys.len() - 1,
+        "keys left after removing one"
+    );
+    Ok(())
+}

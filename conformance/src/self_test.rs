@@ -1,0 +1,387 @@
+//! The suite tests itself: backends with one deliberate flaw each (a wrapper around the real
+//! `sqlite` backend) must make the test aimed at that flaw fail. A suite that passes
+//! everything proves nothing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use oci_store::store::Store;
+use oci_store::traits::registry::{open_blob_store, open_extra_data, open_index, open_kv_store};
+use oci_store::traits::{
+    BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, ExtraData, Index,
+    KvEntry, KvKey, KvStore, StorageResult,
+};
+use oci_store::DynStore;
+use rstest::rstest;
+
+use crate::check::TestResult;
+use crate::fixture::{run_one, Fixture};
+
+const INNER: &str = "sqlite";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flaw {
+    None,
+    DeleteKeepsContent,
+    IgnoresExpected,
+    LeaksStaging,
+    IgnoresLimit,
+    PageIgnoresAfter,
+    TypesUnsorted,
+    RemoveAllDoesNothing,
+    CompareAndSetIgnoresVersion,
+    RemoveReferencingDoesNothing,
+}
+
+struct Flawed<T: ?Sized> {
+    inner: Arc<T>,
+    flaw: Flaw,
+    dir: PathBuf,
+}
+
+static LEAKED: AtomicU64 = AtomicU64::new(0);
+
+/// A writer that also copies its bytes to a file it never removes: a leaking staging area.
+struct LeakingWriter<'a> {
+    inner: Box<dyn BlobWriter + 'a>,
+    leak: std::fs::File,
+}
+
+impl Write for LeakingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.leak.write_all(buf)?;
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl BlobWriter for LeakingWriter<'_> {
+    fn written(&self) -> u64 {
+        self.inner.written()
+    }
+    fn finish(&mut self) -> StorageResult<(Digest, u64)> {
+        self.inner.finish()
+    }
+    fn commit(self: Box<Self>) -> StorageResult<(Digest, u64)> {
+        self.inner.commit()
+    }
+}
+
+impl BlobStore for Flawed<dyn BlobStore> {
+    fn backend_name(&self) -> &'static str {
+        "flawed"
+    }
+    fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        match self.flaw {
+            Flaw::IgnoresExpected => self.inner.writer(Expected {
+                digest: None,
+                size: None,
+            }),
+            Flaw::LeaksStaging => {
+                let number = LEAKED.fetch_add(1, Ordering::Relaxed);
+                let path = self.dir.join(format!("leak-{number}"));
+                let leak = std::fs::File::create(&path)
+                    .map_err(|e| oci_store::traits::StorageError::io("leaking", &path, e))?;
+                Ok(Box::new(LeakingWriter {
+                    inner: self.inner.writer(expected)?,
+                    leak,
+                }))
+            }
+            _ => self.inner.writer(expected),
+        }
+    }
+    fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
+        self.inner.open(digest)
+    }
+    fn size(&self, digest: &Digest) -> StorageResult<Option<u64>> {
+        self.inner.size(digest)
+    }
+    fn delete(&self, digest: &Digest) -> StorageResult<bool> {
+        if self.flaw == Flaw::DeleteKeepsContent {
+            return self.inner.contains(digest);
+        }
+        self.inner.delete(digest)
+    }
+    fn digests(&self) -> StorageResult<Vec<Digest>> {
+        self.inner.digests()
+    }
+    fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
+        self.inner.remove_dead_ingests()
+    }
+}
+
+impl Index for Flawed<dyn Index> {
+    fn backend_name(&self) -> &'static str {
+        "flawed"
+    }
+    fn upsert(&self, record: &BlobRecord) -> StorageResult<()> {
+        self.inner.upsert(record)
+    }
+    fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
+        self.inner.get(digest)
+    }
+    fn remove(&self, digest: &Digest) -> StorageResult<bool> {
+        self.inner.remove(digest)
+    }
+    fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>> {
+        let limit = if self.flaw == Flaw::IgnoresLimit {
+            usize::MAX / 2
+        } else {
+            limit
+        };
+        self.inner.by_prefix(prefix, limit)
+    }
+    fn by_media_type(&self, media_type: &str) -> StorageResult<Vec<BlobRecord>> {
+        self.inner.by_media_type(media_type)
+    }
+    fn page(&self, after: Option<&Digest>, limit: usize) -> StorageResult<Vec<BlobRecord>> {
+        if self.flaw == Flaw::PageIgnoresAfter {
+            return self.inner.page(None, limit);
+        }
+        self.inner.page(after, limit)
+    }
+    fn count(&self) -> StorageResult<u64> {
+        self.inner.count()
+    }
+    fn total_size(&self) -> StorageResult<u64> {
+        self.inner.total_size()
+    }
+}
+
+impl ExtraData for Flawed<dyn ExtraData> {
+    fn backend_name(&self) -> &'static str {
+        "flawed"
+    }
+    fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()> {
+        self.inner.set(digest, data_type, value)
+    }
+    fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
+        self.inner.get(digest, data_type)
+    }
+    fn remove(&self, digest: &Digest, data_type: &str) -> StorageResult<bool> {
+        self.inner.remove(digest, data_type)
+    }
+    fn types(&self, digest: &Digest) -> StorageResult<Vec<String>> {
+        let mut types = self.inner.types(digest)?;
+        if self.flaw == Flaw::TypesUnsorted {
+            types.reverse();
+        }
+        Ok(types)
+    }
+    fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
+        if self.flaw == Flaw::RemoveAllDoesNothing {
+            return Ok(0);
+        }
+        self.inner.remove_all(digest)
+    }
+    fn digests(&self) -> StorageResult<Vec<Digest>> {
+        self.inner.digests()
+    }
+    fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>> {
+        self.inner.entries_of_type(data_type)
+    }
+}
+
+impl KvStore for Flawed<dyn KvStore> {
+    fn backend_name(&self) -> &'static str {
+        "flawed"
+    }
+    fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>> {
+        self.inner.get(data_type, key)
+    }
+    fn put(
+        &self,
+        data_type: &str,
+        key: &str,
+        value: &[u8],
+        blob: Option<&Digest>,
+    ) -> StorageResult<u64> {
+        self.inner.put(data_type, key, value, blob)
+    }
+    fn compare_and_set(
+        &self,
+        data_type: &str,
+        key: &str,
+        value: &[u8],
+        blob: Option<&Digest>,
+        expected_version: Option<u64>,
+    ) -> StorageResult<u64> {
+        if self.flaw == Flaw::CompareAndSetIgnoresVersion {
+            return self.inner.put(data_type, key, value, blob);
+        }
+        self.inner
+            .compare_and_set(data_type, key, value, blob, expected_version)
+    }
+    fn remove(&self, data_type: &str, key: &str) -> StorageResult<bool> {
+        self.inner.remove(data_type, key)
+    }
+    fn list(&self, data_type: &str, key_prefix: &str) -> StorageResult<Vec<(String, KvEntry)>> {
+        self.inner.list(data_type, key_prefix)
+    }
+    fn data_types(&self) -> StorageResult<Vec<String>> {
+        self.inner.data_types()
+    }
+    fn referencing(&self, digest: &Digest) -> StorageResult<Vec<KvKey>> {
+        self.inner.referencing(digest)
+    }
+    fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
+        if self.flaw == Flaw::RemoveReferencingDoesNothing {
+            return Ok(0);
+        }
+        self.inner.remove_referencing(digest)
+    }
+    fn referenced_digests(&self) -> StorageResult<Vec<Digest>> {
+        self.inner.referenced_digests()
+    }
+    fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
+        self.inner.restore(data_type, key, entry)
+    }
+}
+
+fn flawed<T: ?Sized>(inner: Arc<T>, flaw: Flaw, dir: &Path) -> Flawed<T> {
+    Flawed {
+        inner,
+        flaw,
+        dir: dir.to_path_buf(),
+    }
+}
+
+fn flawed_blob_store(flaw: Flaw) -> impl Fn(&Path) -> StorageResult<Arc<dyn BlobStore>> + Clone {
+    move |dir: &Path| {
+        Ok(Arc::new(flawed(open_blob_store(INNER, dir)?, flaw, dir)) as Arc<dyn BlobStore>)
+    }
+}
+
+fn flawed_index(flaw: Flaw) -> impl Fn(&Path) -> StorageResult<Arc<dyn Index>> + Clone {
+    move |dir: &Path| Ok(Arc::new(flawed(open_index(INNER, dir)?, flaw, dir)) as Arc<dyn Index>)
+}
+
+fn flawed_extra_data(flaw: Flaw) -> impl Fn(&Path) -> StorageResult<Arc<dyn ExtraData>> + Clone {
+    move |dir: &Path| {
+        Ok(Arc::new(flawed(open_extra_data(INNER, dir)?, flaw, dir)) as Arc<dyn ExtraData>)
+    }
+}
+
+fn flawed_kv_store(flaw: Flaw) -> impl Fn(&Path) -> StorageResult<Arc<dyn KvStore>> + Clone {
+    move |dir: &Path| Ok(Arc::new(flawed(open_kv_store(INNER, dir)?, flaw, dir)) as Arc<dyn KvStore>)
+}
+
+/// A store whose every part is the inner backend, wrapped with `flaw` (each wrapper only
+/// misbehaves in the methods its flaw names).
+fn flawed_store(flaw: Flaw) -> impl Fn(&Path) -> oci_store::StoreResult<DynStore> + Clone {
+    move |dir: &Path| {
+        Store::from_parts(
+            dir,
+            flawed_blob_store(flaw)(dir)?,
+            flawed_index(flaw)(dir)?,
+            flawed_extra_data(flaw)(dir)?,
+            flawed_kv_store(flaw)(dir)?,
+        )
+    }
+}
+
+fn expect_failure(result: TestResult, flaw: Flaw) {
+    match (flaw, result) {
+        (Flaw::None, Err(message)) => panic!("the unflawed wrapper failed: {message}"),
+        (Flaw::None, Ok(())) => {}
+        (_, Ok(())) => panic!("{flaw:?} went unnoticed"),
+        (_, Err(_)) => {}
+    }
+}
+
+#[rstest]
+#[case(Flaw::None, crate::blob_store::delete)]
+#[case(Flaw::DeleteKeepsContent, crate::blob_store::delete)]
+#[case(Flaw::None, crate::blob_store::digest_mismatch_stores_nothing)]
+#[case(
+    Flaw::IgnoresExpected,
+    crate::blob_store::digest_mismatch_stores_nothing
+)]
+#[case(
+    Flaw::IgnoresExpected,
+    crate::blob_store::size_mismatch_long_stores_nothing
+)]
+#[case(Flaw::None, crate::blob_store::dropped_writer_leaves_nothing)]
+#[case(Flaw::LeaksStaging, crate::blob_store::dropped_writer_leaves_nothing)]
+#[case(Flaw::None, crate::blob_store::aborted_writes_do_not_accumulate)]
+#[case(
+    Flaw::LeaksStaging,
+    crate::blob_store::aborted_writes_do_not_accumulate
+)]
+fn blob_store_suite_notices(
+    #[case] flaw: Flaw,
+    #[case] test: fn(&Fixture<Arc<dyn BlobStore>>) -> TestResult,
+) {
+    expect_failure(run_one(test, flawed_blob_store(flaw)), flaw);
+}
+
+#[rstest]
+#[case(Flaw::None, crate::index::prefix_range)]
+#[case(Flaw::IgnoresLimit, crate::index::prefix_range)]
+#[case(Flaw::None, crate::index::paging)]
+#[case(Flaw::PageIgnoresAfter, crate::index::paging)]
+fn index_suite_notices(
+    #[case] flaw: Flaw,
+    #[case] test: fn(&Fixture<Arc<dyn Index>>) -> TestResult,
+) {
+    expect_failure(run_one(test, flawed_index(flaw)), flaw);
+}
+
+#[rstest]
+#[case(Flaw::None, crate::extra_data::types_sorted)]
+#[case(Flaw::TypesUnsorted, crate::extra_data::types_sorted)]
+#[case(Flaw::RemoveAllDoesNothing, crate::extra_data::remove_all)]
+fn extra_data_suite_notices(
+    #[case] flaw: Flaw,
+    #[case] test: fn(&Fixture<Arc<dyn ExtraData>>) -> TestResult,
+) {
+    expect_failure(run_one(test, flawed_extra_data(flaw)), flaw);
+}
+
+#[rstest]
+#[case(Flaw::None, crate::kv_store::compare_and_set)]
+#[case(Flaw::CompareAndSetIgnoresVersion, crate::kv_store::compare_and_set)]
+#[case(Flaw::RemoveReferencingDoesNothing, crate::kv_store::referencing)]
+fn kv_store_suite_notices(
+    #[case] flaw: Flaw,
+    #[case] test: fn(&Fixture<Arc<dyn KvStore>>) -> TestResult,
+) {
+    expect_failure(run_one(test, flawed_kv_store(flaw)), flaw);
+}
+
+#[rstest]
+#[case(Flaw::None, crate::base_store::delete_cascades)]
+#[case(Flaw::RemoveAllDoesNothing, crate::base_store::delete_cascades)]
+#[case(Flaw::RemoveReferencingDoesNothing, crate::base_store::delete_cascades)]
+#[case(Flaw::DeleteKeepsContent, crate::base_store::delete_cascades)]
+#[case(Flaw::None, crate::base_store::write_refusals_change_nothing)]
+#[case(
+    Flaw::IgnoresExpected,
+    crate::base_store::write_refusals_change_nothing
+)]
+#[case(Flaw::None, crate::base_store::gc_removes_garbage_only)]
+#[case(
+    Flaw::RemoveReferencingDoesNothing,
+    crate::base_store::gc_removes_garbage_only
+)]
+#[case(Flaw::None, crate::base_store::results_match_reference_model)]
+#[case(
+    Flaw::CompareAndSetIgnoresVersion,
+    crate::base_store::results_match_reference_model
+)]
+#[case(Flaw::None, crate::base_store::resolve_many_candidates_are_capped)]
+#[case(Flaw::None, crate::base_store::threads_share_one_store)]
+#[case(
+    Flaw::CompareAndSetIgnoresVersion,
+    crate::base_store::threads_share_one_store
+)]
+fn base_store_suite_notices(
+    #[case] flaw: Flaw,
+    #[case] test: fn(&Fixture<DynStore>) -> TestResult,
+) {
+    expect_failure(run_one(test, flawed_store(flaw)), flaw);
+}

@@ -1,0 +1,94 @@
+//! Errors of the command-line layer: the library's, plus what only the tool can get wrong
+//! (input files, writing to stdout, an entry the user asked for that is not there).
+
+use std::error::Error;
+use std::path::PathBuf;
+
+use crate::store::StoreError;
+use crate::traits::{Digest, DigestError, StorageError};
+
+pub type CliResult<T> = Result<T, CliError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+
+    #[error("{context} {path}: {source}")]
+    Input {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("writing output: {0}")]
+    Output(#[source] std::io::Error),
+
+    #[error("no {data_type} entry {key:?}")]
+    DataNotFound { data_type: String, key: String },
+
+    #[error("blob {digest} has no extra data {data_type:?}")]
+    ExtraNotFound { digest: Digest, data_type: String },
+}
+
+impl From<StorageError> for CliError {
+    fn from(error: StorageError) -> Self {
+        CliError::Store(StoreError::from(error))
+    }
+}
+
+impl CliError {
+    /// The reader of our output went away (`oci-store blob ls | head`): not worth a message.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
+    /// The message and its chain of causes, each cause once: several variants already put
+    /// their source in their own message, so a cause whose text is already there is skipped.
+    pub fn report(&self) -> String {
+        let mut message = self.to_string();
+        let mut cause = self.source();
+        while let Some(error) = cause {
+            let text = error.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            cause = error.source();
+        }
+        message
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn report_adds_causes_not_already_in_the_message() {
+        let store_error = StoreError::io(
+            "reading",
+            "/x",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        );
+        assert_eq!(CliError::from(store_error).report(), "reading: /x: gone");
+
+        let wrapped = CliError::Store(StoreError::Storage(crate::traits::StorageError::backend(
+            "sqlite",
+            "opening",
+            Outer(std::io::Error::other("disk on fire")),
+        )));
+        assert_eq!(
+            wrapped.report(),
+            "sqlite backend: opening: outer: disk on fire"
+        );
+    }
+}

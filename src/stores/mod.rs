@@ -1,0 +1,4 @@
+//! Store flavours built on the base store (DESIGN.md): each is generic over `Store<B, I, X, K>`
+//! and never names a backend.
+
+pub mod oci;

@@ -1,0 +1,107 @@
+//! "Is everything this ref needs present?" — and, with verify, is it intact.
+
+use std::io::Read;
+
+use serde::Serialize;
+
+use super::descriptor::{digest_of, media_type_of};
+use super::error::OciResult;
+use super::graph::{Child, Walker};
+use super::source::StoreSource;
+use super::OciStore;
+use crate::traits::{BlobStore, Digest, ExtraData, Hasher, Index, KvStore};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MissingBlob {
+    pub digest: Digest,
+    pub media_type: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    pub name: String,
+    pub digest: Digest,
+    /// Blobs reached and present.
+    pub blobs_present: u64,
+    pub bytes_present: u64,
+    /// Blobs the ref needs that the store does not have.
+    pub missing: Vec<MissingBlob>,
+    /// Non-distributable layers (with `urls`) and subjects that are absent: allowed.
+    pub absent_optional: Vec<MissingBlob>,
+    /// Blobs whose content does not hash to their digest (manifests always; every blob with
+    /// verify), with the reason.
+    pub corrupt: Vec<(Digest, String)>,
+    pub verified: bool,
+}
+
+impl CheckReport {
+    pub fn is_complete(&self) -> bool {
+        self.missing.is_empty() && self.corrupt.is_empty()
+    }
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+    /// Walks what `name` reaches and reports what is missing; with `verify`, rehashes every
+    /// present blob.
+    pub fn check(&self, name: &str, verify: bool) -> OciResult<CheckReport> {
+        // Shared: a GC cannot run meanwhile, so nothing vanishes under the walk.
+        let _gc_lock = self.mutation_lock()?;
+        let descriptor = self.get_ref(name)?;
+        let digest = digest_of(&descriptor, &format!("ref {name}"))?;
+        let mut walker = Walker::new();
+        walker.visit(
+            vec![Child::required(descriptor)],
+            &mut StoreSource { store: self.store },
+        )?;
+        let to_missing = |(digest, descriptor): &(Digest, super::Descriptor)| MissingBlob {
+            digest: digest.clone(),
+            media_type: media_type_of(descriptor),
+        };
+        let mut report = CheckReport {
+            name: name.to_string(),
+            digest,
+            blobs_present: walker.reached.len() as u64,
+            bytes_present: walker.reached.iter().map(|r| r.descriptor.size()).sum(),
+            missing: walker.missing.iter().map(to_missing).collect(),
+            absent_optional: walker.absent_optional.iter().map(to_missing).collect(),
+            corrupt: walker.corrupt.clone(),
+            verified: verify,
+        };
+        if verify {
+            for reached in walker.reached.iter().filter(|r| r.document.is_none()) {
+                if let Some(reason) = self.rehash(&reached.digest, reached.descriptor.size())? {
+                    report.corrupt.push((reached.digest.clone(), reason));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Streams a blob through its hash; `Some(reason)` if it does not match.
+    fn rehash(&self, digest: &Digest, expected_size: u64) -> OciResult<Option<String>> {
+        let mut reader = self.store.read(digest)?;
+        let mut hasher = Hasher::new(digest.algorithm());
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let read = reader
+                .read(&mut buffer)
+                .map_err(|e| super::OciError::io("reading blob", digest.to_string(), e))?;
+            if read == 0 {
+                break;
+            }
+            size += read as u64;
+            hasher.update(&buffer[..read]);
+        }
+        let actual = hasher.finish();
+        if &actual != digest {
+            return Ok(Some(format!("content hashes to {actual}")));
+        }
+        if size != expected_size {
+            return Ok(Some(format!(
+                "size is {size} bytes, the descriptor says {expected_size}"
+            )));
+        }
+        Ok(None)
+    }
+}

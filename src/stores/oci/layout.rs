@@ -1,0 +1,201 @@
+//! Reading an OCI image layout directory: the v1.x form (`oci-layout`, `index.json`,
+//! `blobs/<alg>/<hex>`) and the pre-1.0 form (`refs/<name>` descriptor files, blobs at
+//! `blobs/<alg>/<hex>` or `blobs/<alg>-<hex>`). Every path read is checked to stay inside the
+//! layout after symlinks are resolved.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{Descriptor, ImageIndex, OciLayout};
+
+use super::descriptor::{parse_descriptor, ref_name_of};
+use super::error::{OciError, OciResult};
+use super::graph::{verify_document, ContentSource, Fetched, MAX_DOCUMENT_SIZE};
+use crate::traits::Digest;
+
+pub const LAYOUT_FILE: &str = "oci-layout";
+pub const INDEX_FILE: &str = "index.json";
+pub const BLOBS_DIR: &str = "blobs";
+pub const PRE_1_0_REFS_DIR: &str = "refs";
+
+/// One entry of a layout's index (or one pre-1.0 ref file).
+#[derive(Clone, Debug)]
+pub struct LayoutEntry {
+    pub name: Option<String>,
+    pub descriptor: Descriptor,
+}
+
+#[derive(Debug)]
+pub struct Layout {
+    /// Canonical path of the layout directory.
+    pub root: PathBuf,
+    pub entries: Vec<LayoutEntry>,
+}
+
+impl Layout {
+    pub fn open(path: &Path) -> OciResult<Layout> {
+        let root = path
+            .canonicalize()
+            .map_err(|e| OciError::io("opening layout", path, e))?;
+        let entries = if root.join(INDEX_FILE).exists() {
+            read_v1_entries(&root)?
+        } else if root.join(PRE_1_0_REFS_DIR).is_dir() {
+            read_pre_1_0_entries(&root)?
+        } else {
+            return Err(OciError::NotALayout {
+                path: path.to_path_buf(),
+                reason: format!("neither {INDEX_FILE} nor a {PRE_1_0_REFS_DIR}/ directory"),
+            });
+        };
+        Ok(Layout { root, entries })
+    }
+
+    /// Where the layout keeps a blob, if it has it: `blobs/<alg>/<hex>`, else the pre-1.0
+    /// `blobs/<alg>-<hex>`. Refused if it resolves outside the layout.
+    pub fn blob_path(&self, digest: &Digest) -> OciResult<Option<PathBuf>> {
+        let blobs = self.root.join(BLOBS_DIR);
+        for candidate in [
+            blobs.join(digest.algorithm().name()).join(digest.hex()),
+            blobs.join(digest.dashed()),
+        ] {
+            if candidate.symlink_metadata().is_err() {
+                continue;
+            }
+            return Ok(Some(resolve_inside(&self.root, &candidate)?));
+        }
+        Ok(None)
+    }
+}
+
+/// The canonical form of `path`, which must lie inside `root` (canonical).
+pub fn resolve_inside(root: &Path, path: &Path) -> OciResult<PathBuf> {
+    let resolved = path
+        .canonicalize()
+        .map_err(|e| OciError::io("resolving", path, e))?;
+    if !resolved.starts_with(root) {
+        return Err(OciError::PathOutsideLayout {
+            path: path.to_path_buf(),
+            root: root.to_path_buf(),
+        });
+    }
+    Ok(resolved)
+}
+
+/// Reads a small file whole, refusing more than `limit` bytes.
+pub fn read_limited(path: &Path, limit: u64) -> OciResult<Vec<u8>> {
+    let file = File::open(path).map_err(|e| OciError::io("opening", path, e))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| OciError::io("reading", path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(OciError::document(
+            path.display().to_string(),
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn read_v1_entries(root: &Path) -> OciResult<Vec<LayoutEntry>> {
+    let layout_path =
+        resolve_inside(root, &root.join(LAYOUT_FILE)).map_err(|_| OciError::NotALayout {
+            path: root.to_path_buf(),
+            reason: format!("no {LAYOUT_FILE} file"),
+        })?;
+    let layout_bytes = read_limited(&layout_path, MAX_DOCUMENT_SIZE)?;
+    let layout: OciLayout = serde_json::from_slice(&layout_bytes)
+        .map_err(|e| OciError::document(layout_path.display().to_string(), e))?;
+    if !layout.image_layout_version().starts_with("1.") {
+        return Err(OciError::NotALayout {
+            path: root.to_path_buf(),
+            reason: format!(
+                "imageLayoutVersion {:?} is not 1.x",
+                layout.image_layout_version()
+            ),
+        });
+    }
+    let index_path = resolve_inside(root, &root.join(INDEX_FILE))?;
+    let index_bytes = read_limited(&index_path, MAX_DOCUMENT_SIZE)?;
+    let index: ImageIndex = serde_json::from_slice(&index_bytes)
+        .map_err(|e| OciError::document(index_path.display().to_string(), e))?;
+    Ok(index
+        .manifests()
+        .iter()
+        .map(|descriptor| LayoutEntry {
+            name: ref_name_of(descriptor).map(str::to_string),
+            descriptor: descriptor.clone(),
+        })
+        .collect())
+}
+
+fn read_pre_1_0_entries(root: &Path) -> OciResult<Vec<LayoutEntry>> {
+    let refs_dir = root.join(PRE_1_0_REFS_DIR);
+    let listing =
+        std::fs::read_dir(&refs_dir).map_err(|e| OciError::io("listing", &refs_dir, e))?;
+    let mut entries = Vec::new();
+    for item in listing {
+        let item = item.map_err(|e| OciError::io("listing", &refs_dir, e))?;
+        let path = resolve_inside(root, &item.path())?;
+        if !path.is_file() {
+            continue;
+        }
+        let name = item.file_name().to_string_lossy().into_owned();
+        let bytes = read_limited(&path, MAX_DOCUMENT_SIZE)?;
+        let descriptor = parse_descriptor(&bytes, &format!("ref file {}", path.display()))?;
+        entries.push(LayoutEntry {
+            name: Some(name),
+            descriptor,
+        });
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+/// A layout as a [`ContentSource`]: documents are read and verified; leaf blobs are checked
+/// for presence and size (their digest is verified as they stream into the store).
+pub struct LayoutSource<'a> {
+    pub layout: &'a Layout,
+}
+
+impl ContentSource for LayoutSource<'_> {
+    fn name(&self) -> String {
+        format!("layout {}", self.layout.root.display())
+    }
+
+    fn fetch(
+        &mut self,
+        digest: &Digest,
+        descriptor: &Descriptor,
+        document: bool,
+    ) -> OciResult<Fetched> {
+        let Some(path) = self.layout.blob_path(digest)? else {
+            return Ok(Fetched::Absent);
+        };
+        let bad = |reason: String| OciError::BadBlob {
+            digest: digest.clone(),
+            path: path.clone(),
+            reason,
+        };
+        if document {
+            let bytes = read_limited(&path, MAX_DOCUMENT_SIZE)?;
+            verify_document(digest, descriptor.size(), &bytes).map_err(bad)?;
+            return Ok(Fetched::Document(bytes));
+        }
+        let metadata = path
+            .metadata()
+            .map_err(|e| OciError::io("reading", &path, e))?;
+        if !metadata.is_file() {
+            return Err(bad("not a regular file".to_string()));
+        }
+        if metadata.len() != descriptor.size() {
+            return Err(bad(format!(
+                "size is {} bytes, the descriptor says {}",
+                metadata.len(),
+                descriptor.size()
+            )));
+        }
+        Ok(Fetched::Present)
+    }
+}

@@ -1,0 +1,299 @@
+//! Exporting a ref as an image-spec v1.x layout directory, or as an `oci-archive` tar of one.
+//!
+//! Into a directory, export adds to what is there: blobs are written under `blobs/<alg>/<hex>`
+//! if absent (temp file, fsync, rename: a concurrent writer of the same blob writes the same
+//! bytes), then `index.json` is merged — entries of other refs are kept as they are, an entry
+//! with the same ref name is replaced — under an exclusive `flock` on the layout directory
+//! itself, and replaced atomically (temp, fsync, rename, fsync the directory). Locking the
+//! directory rather than `index.json` matters: the rename gives `index.json` a new inode, so a
+//! lock on the old file would not exclude the next writer; and no lock file is left behind in
+//! the layout for other tools to trip over. So two exports into one layout at once lose
+//! nothing.
+//!
+//! `index.json` is merged as `serde_json::Value`, not oci-spec's `ImageIndex`: entries written
+//! by other tools may carry fields oci-spec does not know, and a merge must not drop them.
+//!
+//! An archive is a plain (uncompressed) tar, written to a temp file beside the target and
+//! renamed over it; an existing archive is replaced, not merged.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::Descriptor;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::descriptor::{digest_of, with_ref_name, REF_NAME_ANNOTATION};
+use super::error::{OciError, OciResult};
+use super::graph::{Child, Reached, Walker, OCI_INDEX};
+use super::layout::{read_limited, BLOBS_DIR, INDEX_FILE, LAYOUT_FILE};
+use super::ref_name::RefName;
+use super::source::StoreSource;
+use super::OciStore;
+use crate::store::fsutil::{fsync_dir, write_atomically};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+
+const LAYOUT_VERSION_JSON: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// An `index.json` larger than this is not one we merge into.
+const MAX_INDEX_FILE: u64 = 64 * 1024 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExportReport {
+    /// The ref name written into the layout.
+    pub name: String,
+    pub digest: Digest,
+    /// Blobs the ref reaches (all of them are in the layout afterwards).
+    pub blobs: u64,
+    pub bytes: u64,
+    /// Blobs a directory layout did not have yet.
+    pub blobs_written: u64,
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+    /// Writes ref `sref` (as `dref`, if given) to `path`: a layout directory, created or added
+    /// to, or with `archive` an `oci-archive` tar file.
+    pub fn export(
+        &self,
+        sref: &str,
+        dref: Option<&str>,
+        path: &Path,
+        archive: bool,
+    ) -> OciResult<ExportReport> {
+        let name = RefName::parse(dref.unwrap_or(sref))?;
+        // Shared: no GC runs while the blobs are copied out.
+        let _gc_lock = self.mutation_lock()?;
+        let descriptor = self.get_ref(sref)?;
+        let mut walker = Walker::new();
+        let mut source = StoreSource { store: self.store };
+        walker.visit(vec![Child::required(descriptor.clone())], &mut source)?;
+        walker.require_complete(&super::graph::ContentSource::name(&source))?;
+
+        let entry = with_ref_name(&descriptor, name.as_str());
+        let mut report = ExportReport {
+            name: name.to_string(),
+            digest: digest_of(&descriptor, &format!("ref {sref}"))?,
+            blobs: walker.reached.len() as u64,
+            bytes: walker.reached.iter().map(|r| r.descriptor.size()).sum(),
+            blobs_written: 0,
+        };
+        if archive {
+            self.write_archive(path, &walker.reached, &entry)?;
+            report.blobs_written = report.blobs;
+        } else {
+            report.blobs_written = self.write_directory(path, &walker.reached, &entry, &name)?;
+        }
+        Ok(report)
+    }
+
+    fn write_directory(
+        &self,
+        root: &Path,
+        reached: &[Reached],
+        entry: &Descriptor,
+        name: &RefName,
+    ) -> OciResult<u64> {
+        std::fs::create_dir_all(root).map_err(|e| OciError::io("creating layout", root, e))?;
+        ensure_layout_file(root)?;
+        let mut written = 0;
+        let mut blob_dirs = Vec::new();
+        for blob in reached {
+            let dir = root.join(BLOBS_DIR).join(blob.digest.algorithm().name());
+            let target = dir.join(blob.digest.hex());
+            let present = target
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.len() == blob.descriptor.size());
+            if present {
+                continue;
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| OciError::io("creating", &dir, e))?;
+            self.copy_blob_to(blob, &target)?;
+            if !blob_dirs.contains(&dir) {
+                blob_dirs.push(dir);
+            }
+            written += 1;
+        }
+        for dir in &blob_dirs {
+            fsync_dir(dir)?;
+        }
+        merge_into_index(root, entry, name)?;
+        Ok(written)
+    }
+
+    /// Copies one blob out of the store into `target`, atomically.
+    fn copy_blob_to(&self, blob: &Reached, target: &Path) -> OciResult<()> {
+        let dir = target.parent().unwrap_or(Path::new("."));
+        let mut temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(dir)
+            .map_err(|e| OciError::io("creating a temp file", dir, e))?;
+        match &blob.document {
+            Some(bytes) => temp
+                .write_all(bytes)
+                .map_err(|e| OciError::io("writing", target, e))?,
+            None => {
+                let mut reader = self.store.read(&blob.digest)?;
+                std::io::copy(&mut reader, temp.as_file_mut())
+                    .map_err(|e| OciError::io("writing", target, e))?;
+            }
+        }
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| OciError::io("syncing", target, e))?;
+        temp.persist(target)
+            .map_err(|e| OciError::io("writing", target, e.error))?;
+        Ok(())
+    }
+
+    fn write_archive(&self, path: &Path, reached: &[Reached], entry: &Descriptor) -> OciResult<()> {
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".tmp-oci-archive-")
+            .tempfile_in(&dir)
+            .map_err(|e| OciError::io("creating a temp file", &dir, e))?;
+        let tar_error = |e: std::io::Error| OciError::io("writing archive", path, e);
+        let mut builder = tar::Builder::new(temp);
+        append_bytes(&mut builder, LAYOUT_FILE, LAYOUT_VERSION_JSON).map_err(tar_error)?;
+        let index = merge_index_value(None, entry, entry_ref_name(entry))?;
+        append_bytes(&mut builder, INDEX_FILE, &index).map_err(tar_error)?;
+        append_directory(&mut builder, "blobs/").map_err(tar_error)?;
+        let mut algorithms: Vec<&str> = reached
+            .iter()
+            .map(|r| r.digest.algorithm().name())
+            .collect();
+        algorithms.sort_unstable();
+        algorithms.dedup();
+        for algorithm in algorithms {
+            append_directory(&mut builder, &format!("blobs/{algorithm}/")).map_err(tar_error)?;
+        }
+        for blob in reached {
+            let member = format!(
+                "blobs/{}/{}",
+                blob.digest.algorithm().name(),
+                blob.digest.hex()
+            );
+            match &blob.document {
+                Some(bytes) => append_bytes(&mut builder, &member, bytes).map_err(tar_error)?,
+                None => {
+                    let reader = self.store.read(&blob.digest)?;
+                    let mut header = file_header(blob.descriptor.size());
+                    builder
+                        .append_data(&mut header, &member, reader)
+                        .map_err(tar_error)?;
+                }
+            }
+        }
+        let temp = builder.into_inner().map_err(tar_error)?;
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| OciError::io("syncing", path, e))?;
+        temp.persist(path)
+            .map_err(|e| OciError::io("writing", path, e.error))?;
+        fsync_dir(&dir)?;
+        Ok(())
+    }
+}
+
+fn entry_ref_name(entry: &Descriptor) -> &str {
+    super::descriptor::ref_name_of(entry).unwrap_or_default()
+}
+
+/// Writes `oci-layout` if absent; an existing one must be of version 1.x.
+fn ensure_layout_file(root: &Path) -> OciResult<()> {
+    let path = root.join(LAYOUT_FILE);
+    if path.exists() {
+        let bytes = read_limited(&path, 64 * 1024)?;
+        let layout: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| OciError::document(path.display().to_string(), e))?;
+        let version = layout["imageLayoutVersion"].as_str().unwrap_or_default();
+        if !version.starts_with("1.") {
+            return Err(OciError::NotALayout {
+                path: root.to_path_buf(),
+                reason: format!("imageLayoutVersion {version:?} is not 1.x"),
+            });
+        }
+        return Ok(());
+    }
+    write_atomically(&path, |file| file.write_all(LAYOUT_VERSION_JSON))?;
+    Ok(())
+}
+
+/// Merges `entry` into `<root>/index.json` under an exclusive flock on the layout directory.
+fn merge_into_index(root: &Path, entry: &Descriptor, name: &RefName) -> OciResult<()> {
+    let directory = File::open(root).map_err(|e| OciError::io("opening", root, e))?;
+    // Through the trait on purpose: std's inherent method of the same name would shadow it.
+    fs2::FileExt::lock_exclusive(&directory)
+        .map_err(|e| OciError::io("locking layout", root, e))?;
+    let path = root.join(INDEX_FILE);
+    let existing = match path.exists() {
+        true => Some(read_limited(&path, MAX_INDEX_FILE)?),
+        false => None,
+    };
+    let merged =
+        merge_index_value(existing.as_deref(), entry, name.as_str()).map_err(|e| match e {
+            OciError::InvalidDocument { reason, .. } => {
+                OciError::document(path.display().to_string(), reason)
+            }
+            other => other,
+        })?;
+    write_atomically(&path, |file| file.write_all(&merged))?;
+    // Released when `directory` closes.
+    drop(directory);
+    Ok(())
+}
+
+/// The index JSON with every entry named `name` replaced by `entry`; other entries untouched.
+fn merge_index_value(
+    existing: Option<&[u8]>,
+    entry: &Descriptor,
+    name: &str,
+) -> OciResult<Vec<u8>> {
+    let mut index = match existing {
+        Some(bytes) => {
+            serde_json::from_slice::<Value>(bytes).map_err(|e| OciError::document(INDEX_FILE, e))?
+        }
+        None => json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [] }),
+    };
+    let object = index
+        .as_object_mut()
+        .ok_or_else(|| OciError::document(INDEX_FILE, "not a JSON object"))?;
+    let manifests = object
+        .entry("manifests")
+        .or_insert_with(|| Value::Array(Vec::new()))
+        .as_array_mut()
+        .ok_or_else(|| OciError::document(INDEX_FILE, "manifests is not an array"))?;
+    manifests
+        .retain(|existing| existing["annotations"][REF_NAME_ANNOTATION].as_str() != Some(name));
+    manifests.push(serde_json::to_value(entry).expect("a descriptor always serializes"));
+    Ok(serde_json::to_vec_pretty(&index).expect("JSON values always serialize"))
+}
+
+fn file_header(size: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    header
+}
+
+fn append_bytes<W: Write>(
+    builder: &mut tar::Builder<W>,
+    member: &str,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let mut header = file_header(bytes.len() as u64);
+    builder.append_data(&mut header, member, bytes)
+}
+
+fn append_directory<W: Write>(builder: &mut tar::Builder<W>, member: &str) -> std::io::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(0);
+    header.set_mode(0o755);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Directory);
+    builder.append_data(&mut header, member, std::io::empty())
+}

@@ -1,0 +1,74 @@
+//! The referrers index: key/value entries `oci.referrer/<subject digest>/<referrer digest>`,
+//! written at import for every manifest or index with a `subject`. The value is the referrer's
+//! descriptor as the distribution spec's referrers API gives it (media type, digest, size,
+//! artifact type, annotations); the entry references the referrer blob, so it goes with it.
+//! Looking referrers up is then a key-prefix scan, not a read of every manifest.
+
+use oci_spec::image::{Descriptor, MediaType};
+
+use super::descriptor::{descriptor_json, digest_of, media_type_of, new_descriptor};
+use super::error::OciResult;
+use super::graph::Reached;
+use super::{OciStore, REFERRER_DATA_TYPE};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+
+fn referrer_key(subject: &Digest, referrer: &Digest) -> String {
+    format!("{subject}/{referrer}")
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+    /// Indexes `reached` as a referrer of its subject, if it has one. The referrer blob must
+    /// already be stored.
+    pub(super) fn record_referrer(&self, reached: &Reached) -> OciResult<()> {
+        let Some(links) = &reached.links else {
+            return Ok(());
+        };
+        let Some(subject) = &links.subject else {
+            return Ok(());
+        };
+        let subject_digest = digest_of(subject, &format!("the subject of {}", reached.digest))?;
+        let mut descriptor = new_descriptor(
+            &media_type_of(&reached.descriptor),
+            &reached.digest,
+            reached.descriptor.size(),
+        );
+        descriptor.set_artifact_type(links.artifact_type.as_deref().map(MediaType::from));
+        descriptor.set_annotations(links.annotations.clone().filter(|a| !a.is_empty()));
+        self.store.put_data(
+            REFERRER_DATA_TYPE,
+            &referrer_key(&subject_digest, &reached.digest),
+            &descriptor_json(&descriptor),
+            Some(&reached.digest),
+        )?;
+        Ok(())
+    }
+
+    /// Manifests whose `subject` is `subject`, in digest order; with `artifact_type`, only
+    /// those of that artifact type.
+    pub fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> OciResult<Vec<Descriptor>> {
+        let mut found = Vec::new();
+        for (key, entry) in self
+            .store
+            .list_data(REFERRER_DATA_TYPE, &format!("{subject}/"))?
+        {
+            let descriptor: Descriptor = super::descriptor::parse_descriptor(
+                &entry.value,
+                &format!("referrer index entry {key}"),
+            )?;
+            let matches = artifact_type.is_none_or(|wanted| {
+                descriptor
+                    .artifact_type()
+                    .as_ref()
+                    .is_some_and(|t| t.to_string() == wanted)
+            });
+            if matches {
+                found.push(descriptor);
+            }
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,173 @@
+//! Named refs: key/value entries `oci.ref/<name>` whose value is the descriptor JSON and which
+//! reference the manifest (or index) blob, so the base store keeps the blob while the ref
+//! exists and drops the ref if the blob is ever deleted.
+
+use oci_spec::image::Descriptor;
+use serde::Serialize;
+
+use super::descriptor::{
+    descriptor_json, digest_of, media_type_of, parse_descriptor, without_ref_name,
+};
+use super::error::{OciError, OciResult};
+use super::graph::{parse_document, DocumentKind, MAX_DOCUMENT_SIZE};
+use super::ref_name::RefName;
+use super::{OciStore, REF_DATA_TYPE};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+
+/// A ref as `list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RefInfo {
+    pub name: String,
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    /// `os/architecture[/variant]` of each manifest of an index, or of the image itself.
+    pub platforms: Vec<String>,
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+    /// Stores `name -> descriptor`; the blob must be in the store. Callers hold the mutation
+    /// lock.
+    pub(super) fn write_ref(&self, name: &RefName, descriptor: &Descriptor) -> OciResult<()> {
+        let descriptor = without_ref_name(descriptor);
+        let digest = digest_of(&descriptor, &format!("ref {name}"))?;
+        self.store.put_data(
+            REF_DATA_TYPE,
+            name.as_str(),
+            &descriptor_json(&descriptor),
+            Some(&digest),
+        )?;
+        Ok(())
+    }
+
+    /// The descriptor a ref names.
+    pub fn get_ref(&self, name: &str) -> OciResult<Descriptor> {
+        let entry = self
+            .store
+            .get_data(REF_DATA_TYPE, name)?
+            .ok_or_else(|| OciError::RefNotFound(name.to_string()))?;
+        parse_descriptor(&entry.value, &format!("ref {name}"))
+    }
+
+    /// Every ref with its descriptor, in name order.
+    pub fn ref_descriptors(&self) -> OciResult<Vec<(String, Descriptor)>> {
+        self.store
+            .list_data(REF_DATA_TYPE, "")?
+            .into_iter()
+            .map(|(name, entry)| {
+                let descriptor = parse_descriptor(&entry.value, &format!("ref {name}"))?;
+                Ok((name, descriptor))
+            })
+            .collect()
+    }
+
+    /// Every ref, in name order, with the platforms it covers.
+    pub fn list_refs(&self) -> OciResult<Vec<RefInfo>> {
+        self.ref_descriptors()?
+            .into_iter()
+            .map(|(name, descriptor)| {
+                Ok(RefInfo {
+                    digest: digest_of(&descriptor, &format!("ref {name}"))?,
+                    media_type: media_type_of(&descriptor),
+                    size: descriptor.size(),
+                    platforms: self.platforms_of(&descriptor),
+                    name,
+                })
+            })
+            .collect()
+    }
+
+    /// Makes `destination` name what `source` names (a copy: removing one leaves the other).
+    /// An existing `destination` is replaced.
+    pub fn tag(&self, source: &str, destination: &str) -> OciResult<()> {
+        let destination = RefName::parse(destination)?;
+        let _gc_lock = self.mutation_lock()?;
+        let descriptor = self.get_ref(source)?;
+        self.write_ref(&destination, &descriptor)
+    }
+
+    /// Removes a ref; what it reached goes at the next OCI GC unless something else holds it.
+    pub fn remove_ref(&self, name: &str) -> OciResult<()> {
+        let _gc_lock = self.mutation_lock()?;
+        if !self.store.remove_data(REF_DATA_TYPE, name)? {
+            return Err(OciError::RefNotFound(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Platforms of an index's manifests, or of an image (its descriptor's platform, else its
+    /// config). Best effort: what cannot be read contributes nothing.
+    fn platforms_of(&self, descriptor: &Descriptor) -> Vec<String> {
+        if let Some(platform) = descriptor.platform() {
+            return vec![format_platform(
+                &platform.os().to_string(),
+                &platform.architecture().to_string(),
+                platform.variant().as_deref(),
+            )];
+        }
+        let media_type = media_type_of(descriptor);
+        let kind = DocumentKind::of(&media_type);
+        let Some(links) = self.read_links(descriptor, kind) else {
+            return Vec::new();
+        };
+        match kind {
+            DocumentKind::Index => links
+                .children
+                .iter()
+                .filter(|child| !child.optional)
+                .filter_map(|child| child.descriptor.platform().as_ref())
+                .map(|p| {
+                    format_platform(
+                        &p.os().to_string(),
+                        &p.architecture().to_string(),
+                        p.variant().as_deref(),
+                    )
+                })
+                .collect(),
+            DocumentKind::Manifest => links
+                .children
+                .first()
+                .and_then(|config| self.platform_of_config(&config.descriptor))
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn read_links(
+        &self,
+        descriptor: &Descriptor,
+        kind: DocumentKind,
+    ) -> Option<super::graph::DocumentLinks> {
+        if !kind.is_document() {
+            return None;
+        }
+        let digest = digest_of(descriptor, "").ok()?;
+        let bytes = self.store.read_to_vec(&digest, MAX_DOCUMENT_SIZE).ok()?;
+        parse_document(kind, &media_type_of(descriptor), &digest, &bytes).ok()
+    }
+
+    fn platform_of_config(&self, config: &Descriptor) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct ImageConfigPlatform {
+            os: Option<String>,
+            architecture: Option<String>,
+            variant: Option<String>,
+        }
+        let digest = digest_of(config, "").ok()?;
+        let bytes = self.store.read_to_vec(&digest, MAX_DOCUMENT_SIZE).ok()?;
+        let platform: ImageConfigPlatform = serde_json::from_slice(&bytes).ok()?;
+        Some(format_platform(
+            platform.os.as_deref()?,
+            platform.architecture.as_deref()?,
+            platform.variant.as_deref(),
+        ))
+    }
+}
+
+fn format_platform(os: &str, architecture: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(variant) if !variant.is_empty() => format!("{os}/{architecture}/{variant}"),
+        _ => format!("{os}/{architecture}"),
+    }
+}
