@@ -27,6 +27,13 @@ pub trait Index: Send + Sync {
     /// Inserts or replaces the record of `record.digest`.
     fn upsert(&self, record: &BlobRecord) -> StorageResult<()>;
 
+    /// Inserts or replaces several records, as [`Index::upsert`] does for each, in order.
+    /// Backends override this to write them in one transaction (bulk loads, benchmarks); the
+    /// default writes them one by one, so a failure may leave the first ones written.
+    fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
+        records.iter().try_for_each(|record| self.upsert(record))
+    }
+
     fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>>;
 
     /// Removes the record. Returns whether it was there.
@@ -100,6 +107,9 @@ macro_rules! forward_index {
         impl<T: Index + ?Sized> Index for $wrapper<T> {
             fn backend_name(&self) -> &'static str { (**self).backend_name() }
             fn upsert(&self, record: &BlobRecord) -> StorageResult<()> { (**self).upsert(record) }
+            fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
+                (**self).upsert_many(records)
+            }
             fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
                 (**self).get(digest)
             }

@@ -84,6 +84,48 @@ impl LmdbIndex {
             .with_context(context)?;
         Ok(Some(old.size))
     }
+
+    /// Writes one record, replacing any previous one, and keeps the total size in step.
+    fn upsert_in(&self, wtxn: &mut RwTxn, prepared: &PreparedRecord) -> StorageResult<()> {
+        let record = prepared.record;
+        let digest = &record.digest;
+        let previous_size = self.remove_in(wtxn, digest)?.unwrap_or(0);
+        let context = || format!("writing the index record of {digest}");
+        let databases = &self.env.databases;
+        databases
+            .blobs
+            .put(wtxn, digest.as_str().as_bytes(), &prepared.encoded)
+            .with_context(context)?;
+        databases
+            .blobs_by_media_type
+            .put(wtxn, &prepared.by_media_type, b"")
+            .with_context(context)?;
+        let total = self.total_size_in(wtxn)?;
+        self.set_total_size(wtxn, total - previous_size.min(total) + record.size)
+    }
+}
+
+/// A record encoded and checked before its write transaction starts, so the transaction (which
+/// LMDB may retry after growing the map) does no more than write.
+struct PreparedRecord<'a> {
+    record: &'a BlobRecord,
+    encoded: Vec<u8>,
+    by_media_type: Vec<u8>,
+}
+
+impl<'a> PreparedRecord<'a> {
+    fn new(record: &'a BlobRecord) -> StorageResult<Self> {
+        let digest = &record.digest;
+        let by_media_type = media_type_key(&record.media_type, digest);
+        check_key_len(&by_media_type, || {
+            format!("media type {:?} of {digest}", record.media_type)
+        })?;
+        Ok(PreparedRecord {
+            record,
+            encoded: encode_blob_record(record),
+            by_media_type,
+        })
+    }
 }
 
 fn media_type_key(media_type: &str, digest: &Digest) -> Vec<u8> {
@@ -96,26 +138,19 @@ impl Index for LmdbIndex {
     }
 
     fn upsert(&self, record: &BlobRecord) -> StorageResult<()> {
-        let digest = &record.digest;
-        let by_media_type = media_type_key(&record.media_type, digest);
-        check_key_len(&by_media_type, || {
-            format!("media type {:?} of {digest}", record.media_type)
-        })?;
-        let encoded = encode_blob_record(record);
+        self.upsert_many(std::slice::from_ref(record))
+    }
+
+    /// One write transaction for the whole batch.
+    fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
+        let prepared = records
+            .iter()
+            .map(PreparedRecord::new)
+            .collect::<StorageResult<Vec<_>>>()?;
         self.env.write(|wtxn| {
-            let previous_size = self.remove_in(wtxn, digest)?.unwrap_or(0);
-            let context = || format!("writing the index record of {digest}");
-            let databases = &self.env.databases;
-            databases
-                .blobs
-                .put(wtxn, digest.as_str().as_bytes(), &encoded)
-                .with_context(context)?;
-            databases
-                .blobs_by_media_type
-                .put(wtxn, &by_media_type, b"")
-                .with_context(context)?;
-            let total = self.total_size_in(wtxn)?;
-            self.set_total_size(wtxn, total - previous_size.min(total) + record.size)
+            prepared
+                .iter()
+                .try_for_each(|record| self.upsert_in(wtxn, record))
         })
     }
 
@@ -270,6 +305,28 @@ mod tests {
             .unwrap();
         assert_eq!(only_512.len(), 1);
         assert_eq!(only_512[0].digest, sha512);
+    }
+
+    #[test]
+    fn upsert_many_writes_a_batch_like_single_upserts() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = LmdbIndex::open(dir.path()).unwrap();
+        let a = Digest::of_bytes(Algorithm::Sha256, b"a");
+        let b = Digest::of_bytes(Algorithm::Sha256, b"b");
+        index.upsert(&record(a.clone(), 100, "x/old")).unwrap();
+        index
+            .upsert_many(&[
+                record(b.clone(), 5, "x/one"),
+                record(a.clone(), 10, "x/one"),
+                record(b.clone(), 6, "x/one"),
+            ])
+            .unwrap();
+        assert_eq!(index.count().unwrap(), 2);
+        assert_eq!(index.total_size().unwrap(), 16);
+        assert!(index.by_media_type("x/old").unwrap().is_empty());
+        assert_eq!(index.by_media_type("x/one").unwrap().len(), 2);
+        index.upsert_many(&[]).unwrap();
+        assert_eq!(index.count().unwrap(), 2);
     }
 
     #[test]

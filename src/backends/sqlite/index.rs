@@ -39,28 +39,38 @@ impl Index for SqliteIndex {
     }
 
     fn upsert(&self, record: &BlobRecord) -> StorageResult<()> {
-        let size = to_integer(record.size, || format!("size of {}", record.digest))?;
-        self.database.write(
-            Durability::Full,
-            || format!("indexing {}", record.digest),
-            |transaction| {
-                transaction
-                    .prepare_cached(
-                        "INSERT INTO blobs (digest, size, media_type, created_unix_ms)
-                         VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (digest) DO UPDATE SET size = excluded.size,
-                             media_type = excluded.media_type,
-                             created_unix_ms = excluded.created_unix_ms",
-                    )?
-                    .execute(params![
+        self.upsert_many(std::slice::from_ref(record))
+    }
+
+    /// One transaction (and one sync) for the whole batch.
+    fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
+        let sizes = records
+            .iter()
+            .map(|record| to_integer(record.size, || format!("size of {}", record.digest)))
+            .collect::<StorageResult<Vec<_>>>()?;
+        let context = || match records {
+            [record] => format!("indexing {}", record.digest),
+            _ => format!("indexing {} records", records.len()),
+        };
+        self.database
+            .write(Durability::Full, context, |transaction| {
+                let mut statement = transaction.prepare_cached(
+                    "INSERT INTO blobs (digest, size, media_type, created_unix_ms)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (digest) DO UPDATE SET size = excluded.size,
+                     media_type = excluded.media_type,
+                     created_unix_ms = excluded.created_unix_ms",
+                )?;
+                for (record, size) in records.iter().zip(sizes) {
+                    statement.execute(params![
                         record.digest.as_str(),
                         size,
                         record.media_type,
                         record.created_unix_ms
                     ])?;
+                }
                 Ok(())
-            },
-        )
+            })
     }
 
     fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
@@ -219,6 +229,23 @@ mod tests {
 
     fn digests(records: &[BlobRecord]) -> Vec<Digest> {
         records.iter().map(|r| r.digest.clone()).collect()
+    }
+
+    #[test]
+    fn upsert_many_writes_a_batch_like_single_upserts() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = SqliteIndex::open(dir.path()).unwrap();
+        let a = digest(Algorithm::Sha256, "aa");
+        let b = digest(Algorithm::Sha256, "bb");
+        index.upsert(&record(&a, 100)).unwrap();
+        index
+            .upsert_many(&[record(&b, 5), record(&a, 10), record(&b, 6)])
+            .unwrap();
+        assert_eq!(index.count().unwrap(), 2);
+        assert_eq!(index.total_size().unwrap(), 16);
+        assert_eq!(digests(&index.by_media_type("even").unwrap()), vec![a, b]);
+        index.upsert_many(&[]).unwrap();
+        assert_eq!(index.count().unwrap(), 2);
     }
 
     #[test]

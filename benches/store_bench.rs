@@ -1,0 +1,112 @@
+//! Store benchmarks with a reference measured in the same run: each figure is printed next to
+//! what the underlying library or coreutils achieve doing the same work, and their ratio.
+//!
+//! ```text
+//! cargo bench --bench store_bench                  # every section
+//! cargo bench --bench store_bench -- kv resolve    # some sections (or OCI_STORE_BENCH=kv,blobs)
+//! OCI_STORE_BENCH_SCALE=0.1 cargo bench --bench store_bench   # smaller N everywhere
+//! ```
+//!
+//! Other knobs: `OCI_STORE_BENCH_ROUNDS` (default 3), `OCI_STORE_BENCH_BACKENDS` (e.g.
+//! `lmdb,fs`), `OCI_STORE_BENCH_DATA` (default `target/bench-data`, where the filled index and
+//! the random blob are kept between runs). See docs/BENCHMARKS.md.
+
+#[path = "store_bench/blobs.rs"]
+mod blobs;
+#[path = "store_bench/kv.rs"]
+mod kv;
+#[path = "store_bench/kv_contenders.rs"]
+mod kv_contenders;
+#[path = "store_bench/measure.rs"]
+mod measure;
+#[path = "store_bench/raw_lmdb.rs"]
+mod raw_lmdb;
+#[path = "store_bench/raw_sqlite.rs"]
+mod raw_sqlite;
+#[path = "store_bench/resolve.rs"]
+mod resolve;
+#[path = "store_bench/settings.rs"]
+mod settings;
+
+use oci_store::traits::registry::registered_backends;
+
+use measure::{grouped, BenchResult};
+use settings::Settings;
+
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("store_bench: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> BenchResult<()> {
+    let settings = Settings::from_environment()?;
+    print_header(&settings);
+    for section in &settings.sections {
+        match section.as_str() {
+            "kv" => kv::run(&settings)?,
+            "resolve" => resolve::run(&settings)?,
+            "blobs" => blobs::run(&settings)?,
+            other => unreachable!("section {other} was validated by Settings"),
+        }
+    }
+    println!();
+    println!("  load average at the end: {}", load_average());
+    Ok(())
+}
+
+fn print_header(settings: &Settings) {
+    let backends: Vec<&str> = registered_backends().iter().map(|r| r.name).collect();
+    println!("oci-store benchmarks");
+    println!("  machine:  {} cores, {}", cores(), cpu_model());
+    // Other processes competing for the cores or the disk skew every figure: say so.
+    println!("  load average at the start: {}", load_average());
+    println!(
+        "  sections: {}; backends: {}{}",
+        settings.sections.join(" "),
+        backends.join(", "),
+        match &settings.backends {
+            Some(only) => format!(" (selected: {})", only.join(", ")),
+            None => String::new(),
+        }
+    );
+    println!(
+        "  scale {} (kv {} puts/round, {} indexed blobs, {} MiB blob), {} rounds, data in {}",
+        settings.scale,
+        grouped(settings.kv_puts as f64),
+        grouped(settings.indexed_blobs as f64),
+        settings.blob_bytes / (1024 * 1024),
+        settings.rounds,
+        settings.data_dir.display()
+    );
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(0, usize::from)
+}
+
+/// The 1, 5 and 15 minute load averages of /proc/loadavg.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// `model name` of /proc/cpuinfo (what `lscpu` shows), or `unknown CPU`.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, model)| model.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string())
+}

@@ -1,0 +1,124 @@
+//! What to run and how big: sections from the command line or `OCI_STORE_BENCH`, sizes scaled
+//! by `OCI_STORE_BENCH_SCALE`, and where cached data lives.
+
+use std::path::PathBuf;
+
+use super::measure::BenchResult;
+
+/// The sections, in the order they run when none is named.
+pub const SECTIONS: [&str; 3] = ["kv", "resolve", "blobs"];
+
+/// Single-op key/value commits per round and contender.
+const KV_PUTS: f64 = 2_000.0;
+/// Key/value reads per contender.
+const KV_GETS: f64 = 20_000.0;
+/// Records in the index that partial digests are resolved against.
+const INDEXED_BLOBS: f64 = 1_000_000.0;
+/// Size of the blob written and read per round.
+const BLOB_MIB: f64 = 256.0;
+
+pub struct Settings {
+    pub sections: Vec<String>,
+    /// Only these backends, when given (`OCI_STORE_BENCH_BACKENDS=lmdb,fs`).
+    pub backends: Option<Vec<String>>,
+    pub scale: f64,
+    pub rounds: usize,
+    pub kv_puts: usize,
+    pub kv_gets: usize,
+    pub indexed_blobs: usize,
+    /// Timed resolutions per index backend (not scaled: it is the sample size of the
+    /// percentiles, not a load).
+    pub lookups: usize,
+    pub blob_bytes: u64,
+    /// Where filled indexes, the random blob and scratch stores are kept.
+    pub data_dir: PathBuf,
+}
+
+impl Settings {
+    pub fn from_environment() -> BenchResult<Settings> {
+        let scale = number_variable("OCI_STORE_BENCH_SCALE", 1.0)?;
+        if scale <= 0.0 {
+            return Err("OCI_STORE_BENCH_SCALE must be positive".into());
+        }
+        let rounds = number_variable("OCI_STORE_BENCH_ROUNDS", 3.0)?.max(1.0) as usize;
+        let scaled = |base: f64| ((base * scale).round() as usize).max(1);
+        Ok(Settings {
+            sections: requested_sections()?,
+            backends: std::env::var("OCI_STORE_BENCH_BACKENDS")
+                .ok()
+                .filter(|names| !names.trim().is_empty())
+                .map(|names| split_names(&names)),
+            scale,
+            rounds,
+            kv_puts: scaled(KV_PUTS),
+            kv_gets: scaled(KV_GETS),
+            indexed_blobs: scaled(INDEXED_BLOBS),
+            lookups: 10_000,
+            blob_bytes: scaled(BLOB_MIB) as u64 * 1024 * 1024,
+            data_dir: data_dir()?,
+        })
+    }
+
+    pub fn wants_backend(&self, name: &str) -> bool {
+        self.backends
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|wanted| wanted == name))
+    }
+}
+
+/// Section names given as arguments (cargo adds `--bench`, which is skipped), else in
+/// `OCI_STORE_BENCH`, else all of them.
+fn requested_sections() -> BenchResult<Vec<String>> {
+    let mut names: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|argument| !argument.starts_with('-'))
+        .flat_map(|argument| split_names(&argument))
+        .collect();
+    if names.is_empty() {
+        names = std::env::var("OCI_STORE_BENCH")
+            .map(|value| split_names(&value))
+            .unwrap_or_default();
+    }
+    if names.is_empty() {
+        return Ok(SECTIONS.iter().map(|name| name.to_string()).collect());
+    }
+    if let Some(unknown) = names.iter().find(|name| !SECTIONS.contains(&name.as_str())) {
+        return Err(format!(
+            "unknown section {unknown:?}; the sections are: {}",
+            SECTIONS.join(", ")
+        )
+        .into());
+    }
+    Ok(names)
+}
+
+fn split_names(text: &str) -> Vec<String> {
+    text.split([',', ' '])
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn number_variable(name: &str, default: f64) -> BenchResult<f64> {
+    match std::env::var(name) {
+        Ok(text) if !text.trim().is_empty() => text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={text:?} is not a number").into()),
+        _ => Ok(default),
+    }
+}
+
+/// `OCI_STORE_BENCH_DATA`, else `bench-data/` in the target directory this binary was built
+/// in (`target/release/deps/store_bench-…` → `target/bench-data`).
+fn data_dir() -> BenchResult<PathBuf> {
+    if let Some(dir) = std::env::var_os("OCI_STORE_BENCH_DATA").filter(|dir| !dir.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let executable = std::env::current_exe()?;
+    let target = executable
+        .ancestors()
+        .nth(3)
+        .ok_or("cannot find the target directory above the bench executable")?;
+    Ok(target.join("bench-data"))
+}
