@@ -110,6 +110,9 @@ impl Index for SqliteIndex {
             || format!("searching the index for digests starting with {prefix}"),
             |connection| {
                 let mut records = Vec::new();
+                // One read transaction around the scans: the WAL read lock is taken once per
+                // lookup, not once per algorithm.
+                let snapshot = connection.unchecked_transaction()?;
                 // One range scan per algorithm the prefix may belong to (bare hex: all of them).
                 for key_prefix in prefix.key_prefixes() {
                     let found = match prefix_upper_bound(&key_prefix) {
@@ -137,6 +140,7 @@ impl Index for SqliteIndex {
                     };
                     records.extend(found);
                 }
+                snapshot.finish()?;
                 Ok(records)
             },
         )?;
