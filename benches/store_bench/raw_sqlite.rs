@@ -27,6 +27,7 @@ impl RawSqlite {
             "PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
              PRAGMA journal_size_limit = 67108864;
+             PRAGMA mmap_size = 268435456;
              CREATE TABLE IF NOT EXISTS kv (
                  data_type TEXT NOT NULL,
                  key TEXT NOT NULL,
