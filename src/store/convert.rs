@@ -13,14 +13,13 @@ use serde::Serialize;
 use super::config::StoreConfig;
 use super::dump::dump_parts;
 use super::error::{StoreError, StoreResult};
+use super::fsutil::hash_reader;
 use super::locks::{LockGuard, LockMode, LockPaths};
 use super::open::BackendChoice;
 use crate::traits::registry::{
     find_backend, open_blob_store, open_extra_data, open_index, open_kv_store,
 };
-use crate::traits::{
-    BlobStore, Digest, Expected, ExtraData, Hasher, Index, KvStore, RecordPages, Role,
-};
+use crate::traits::{BlobStore, Digest, Expected, ExtraData, Index, KvStore, RecordPages, Role};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ConversionReport {
@@ -219,18 +218,9 @@ fn verify_same(source: &Backends, destination: &Backends) -> StoreResult<()> {
     if !Arc::ptr_eq(&source.blobs, &destination.blobs) {
         for digest in &after.content {
             let mut reader = destination.blobs.open(digest)?;
-            let mut hasher = Hasher::new(digest.algorithm());
-            let mut buffer = vec![0u8; 1 << 20];
-            loop {
-                let read = reader
-                    .read(&mut buffer)
-                    .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
-                if read == 0 {
-                    break;
-                }
-                hasher.update(&buffer[..read]);
-            }
-            if &hasher.finish() != digest {
+            let (actual, _) = hash_reader(digest.algorithm(), &mut reader)
+                .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
+            if &actual != digest {
                 return mismatch(&format!("content of {digest}"));
             }
         }

@@ -1,14 +1,14 @@
 //! Consistency check: rehash every blob, compare content, index and dependants.
 
 use std::collections::HashSet;
-use std::io::Read;
 
 use serde::Serialize;
 
 use super::base::Store;
 use super::error::StoreResult;
+use super::fsutil::hash_reader;
 use super::locks::{LockGuard, LockMode};
-use crate::traits::{BlobStore, Digest, ExtraData, Hasher, Index, KvStore, StorageError};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore, StorageError};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -127,26 +127,16 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         Ok(report)
     }
 
-    /// Hashes stored content; `None` if absent.
-    fn rehash(&self, digest: &Digest) -> StoreResult<Option<(Digest, u64)>> {
+    /// Hashes stored content: its actual digest (in the algorithm of `digest`) and size, or
+    /// `None` if the content is absent.
+    pub fn rehash(&self, digest: &Digest) -> StoreResult<Option<(Digest, u64)>> {
         let mut reader = match self.blobs.open(digest) {
             Ok(reader) => reader,
             Err(StorageError::BlobNotFound(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let mut hasher = Hasher::new(digest.algorithm());
-        let mut buffer = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let read = reader
-                .read(&mut buffer)
-                .map_err(|e| super::StoreError::io("reading blob", digest.to_string(), e))?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-            size += read as u64;
-        }
-        Ok(Some((hasher.finish(), size)))
+        hash_reader(digest.algorithm(), &mut reader)
+            .map(Some)
+            .map_err(|e| super::StoreError::io("reading blob", digest.to_string(), e))
     }
 }

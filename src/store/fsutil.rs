@@ -30,3 +30,24 @@ pub fn fsync_dir(dir: &Path) -> StoreResult<()> {
         .and_then(|d| d.sync_all())
         .map_err(|e| StoreError::io("syncing directory", dir, e))
 }
+
+/// Streams `reader` through a hash of `algorithm`; returns the digest and the byte count.
+pub fn hash_reader(
+    algorithm: crate::traits::Algorithm,
+    reader: &mut dyn std::io::Read,
+) -> std::io::Result<(crate::traits::Digest, u64)> {
+    let mut hasher = crate::traits::Hasher::new(algorithm);
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let read = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buffer[..read]);
+        size += read as u64;
+    }
+    Ok((hasher.finish(), size))
+}
