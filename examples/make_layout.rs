@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     match LayoutBuilder::simple_image(&directory, name) {
         Ok(manifest) => {
             println!(
-                "wrote {} with image {name} {} ({} byte manifest)",
+                "wrote {} holding ref {name}: {} ({} byte manifest)",
                 directory.display(),
                 manifest.digest(),
                 manifest.size()

@@ -34,6 +34,7 @@ run export --sref demo:v1 --archive "$work/demo.tar"
 run rm --ref demo:v1
 run import "$work/demo.tar"
 run list
+run stats
 
 step "removing one name frees nothing while the other still reaches the image"
 run rm --ref nginx:latest

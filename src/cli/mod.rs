@@ -84,15 +84,6 @@ macro_rules! commands {
 }
 
 commands! {
-    /// Store, read, find and delete blobs
-    #[command(subcommand)]
-    Blob(blob::BlobCommand),
-    /// Key/value entries, optionally referencing a blob (removed with it)
-    #[command(subcommand)]
-    Data(data::DataCommand),
-    /// Extra data attached to a blob (removed with it)
-    #[command(subcommand)]
-    Extra(extra::ExtraCommand),
     /// Import an OCI image layout, oci-archive or pre-1.0 layout
     Import(oci::ImportCommand),
     /// Export a ref as an OCI image layout or oci-archive
@@ -112,6 +103,15 @@ commands! {
     Lease(oci::LeaseCommand),
     /// Remove unreachable images, then unindexed content, dead writes and orphaned data
     Gc(oci::GcCommand),
+    /// Store, read, find and delete blobs
+    #[command(subcommand)]
+    Blob(blob::BlobCommand),
+    /// Key/value entries, optionally referencing a blob (removed with it)
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Extra data attached to a blob (removed with it)
+    #[command(subcommand)]
+    Extra(extra::ExtraCommand),
     /// Rehash every blob and cross-check content, index and data
     Fsck(maintenance::FsckCommand),
     /// Count blobs, bytes and data entries
@@ -186,6 +186,22 @@ mod tests {
             .expect("parses");
         assert!(cli.global.json);
         assert_eq!(cli.global.store, Some(PathBuf::from("/tmp/s")));
+    }
+
+    #[test]
+    fn the_original_clients_commands_parse_verbatim() {
+        for line in [
+            "import --sref latest --dref nginx:latest DIR",
+            "list",
+            "export --sref nginx:latest --dref latest OUT",
+            "rm --ref nginx:latest",
+            "gc",
+        ] {
+            let args = std::iter::once("oci-store").chain(line.split(' '));
+            if let Err(error) = Cli::try_parse_from(args) {
+                panic!("{line:?} does not parse: {error}");
+            }
+        }
     }
 
     #[test]
