@@ -5,6 +5,7 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use crate::store::StoreError;
+use crate::stores::oci::OciError;
 use crate::traits::{Digest, DigestError, StorageError};
 
 pub type CliResult<T> = Result<T, CliError>;
@@ -13,6 +14,9 @@ pub type CliResult<T> = Result<T, CliError>;
 pub enum CliError {
     #[error(transparent)]
     Store(#[from] StoreError),
+
+    #[error(transparent)]
+    Oci(#[from] OciError),
 
     #[error(transparent)]
     Digest(#[from] DigestError),

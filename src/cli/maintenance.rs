@@ -1,4 +1,5 @@
-//! `oci-store gc`, `fsck` and `stats`: keeping a store tidy and knowing what is in it.
+//! `oci-store fsck` and `stats`, and the base GC's report: keeping a store tidy and knowing
+//! what is in it. (`gc` itself is the OCI flavour's, in `oci/gc.rs`.)
 
 use std::io::Write;
 use std::path::Path;
@@ -12,33 +13,7 @@ use super::output::bytes_with_unit;
 use super::{Context, RunCommand};
 use crate::store::{FsckProblem, FsckReport, GcReport, StoreStats};
 
-/// Removes content that no index record vouches for, staged writes of dead writers, and extra
-/// data or key/value entries whose blob is gone. Blobs in the index are never touched.
-#[derive(Debug, Args)]
-pub struct GcCommand {}
-
-/// `gc` in JSON: the report and what it freed.
-#[derive(Debug, Serialize)]
-struct GcJson<'a> {
-    #[serde(flatten)]
-    report: &'a GcReport,
-    freed_bytes: u64,
-}
-
-impl RunCommand for GcCommand {
-    fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let report = context.open_store()?.gc()?;
-        let json = GcJson {
-            report: &report,
-            freed_bytes: report.freed_bytes(),
-        };
-        context
-            .output()
-            .value(&json, |out| print_gc_report(out, &report))?;
-        Ok(ExitCode::SUCCESS)
-    }
-}
-
+/// The base GC's report as text; `gc` prints it after the OCI part.
 pub fn print_gc_report(out: &mut dyn Write, report: &GcReport) -> std::io::Result<()> {
     for digest in &report.unindexed_blobs {
         writeln!(out, "removed unindexed content {digest}")?;

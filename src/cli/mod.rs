@@ -10,6 +10,7 @@ mod data;
 mod error;
 mod extra;
 mod maintenance;
+mod oci;
 mod output;
 
 use std::path::PathBuf;
@@ -83,6 +84,25 @@ macro_rules! commands {
 }
 
 commands! {
+    /// Import an OCI image layout, oci-archive or pre-1.0 layout
+    Import(oci::ImportCommand),
+    /// Export a ref as an OCI image layout or oci-archive
+    Export(oci::ExportCommand),
+    /// List refs: name, digest, media type, size, platforms
+    List(oci::ListCommand),
+    /// Name what another ref names
+    Tag(oci::TagCommand),
+    /// Remove a ref (its blobs go at the next gc)
+    Rm(oci::RemoveCommand),
+    /// Check that every blob a ref reaches is present (and, with --verify, intact)
+    Check(oci::CheckCommand),
+    /// List the manifests whose subject is a digest
+    Referrers(oci::ReferrersCommand),
+    /// Protect blobs from gc across processes for a while
+    #[command(subcommand)]
+    Lease(oci::LeaseCommand),
+    /// Remove unreachable images, then unindexed content, dead writes and orphaned data
+    Gc(oci::GcCommand),
     /// Store, read, find and delete blobs
     #[command(subcommand)]
     Blob(blob::BlobCommand),
@@ -92,8 +112,6 @@ commands! {
     /// Extra data attached to a blob (removed with it)
     #[command(subcommand)]
     Extra(extra::ExtraCommand),
-    /// Remove unindexed content, dead writes and orphaned data
-    Gc(maintenance::GcCommand),
     /// Rehash every blob and cross-check content, index and data
     Fsck(maintenance::FsckCommand),
     /// Count blobs, bytes and data entries
@@ -168,6 +186,22 @@ mod tests {
             .expect("parses");
         assert!(cli.global.json);
         assert_eq!(cli.global.store, Some(PathBuf::from("/tmp/s")));
+    }
+
+    #[test]
+    fn the_original_clients_commands_parse_verbatim() {
+        for line in [
+            "import --sref latest --dref nginx:latest DIR",
+            "list",
+            "export --sref nginx:latest --dref latest OUT",
+            "rm --ref nginx:latest",
+            "gc",
+        ] {
+            let args = std::iter::once("oci-store").chain(line.split(' '));
+            if let Err(error) = Cli::try_parse_from(args) {
+                panic!("{line:?} does not parse: {error}");
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,111 @@
+//! `oci-store gc [--dry-run]`: the OCI GC, then the base GC.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::error::CliResult;
+use crate::cli::maintenance::print_gc_report;
+use crate::cli::output::bytes_with_unit;
+use crate::cli::{Context, RunCommand};
+use crate::store::GcReport;
+use crate::stores::oci::{OciGcReport, OciStore, SweptBlob};
+
+/// Removes the images no ref, live lease or live referrer reaches (every blob the OCI flavour
+/// owns, whatever its media type; blobs another flavour also holds keep their content), removes
+/// expired leases, then runs the base GC: content no index record vouches for, staged writes
+/// of dead writers, orphaned extra data and dangling key/value entries.
+#[derive(Debug, Args)]
+pub struct GcCommand {
+    /// Only list what would go and the bytes it would free; change nothing
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// `gc` in JSON: the OCI part, the base report's fields as they were before the OCI flavour
+/// existed (absent in a dry run), and the bytes freed by both.
+#[derive(Debug, Serialize)]
+struct GcJson<'a> {
+    dry_run: bool,
+    marked: u64,
+    swept: &'a [SweptBlob],
+    oci_freed_bytes: u64,
+    expired_leases: &'a [String],
+    referrer_entries_removed: u64,
+    #[serde(flatten)]
+    base: Option<&'a GcReport>,
+    freed_bytes: u64,
+}
+
+impl RunCommand for GcCommand {
+    fn run(self, context: &Context) -> CliResult<ExitCode> {
+        let store = context.open_store()?;
+        let report = OciStore::new(&store).gc(self.dry_run)?;
+        let base_freed = report.base.as_ref().map_or(0, GcReport::freed_bytes);
+        let json = GcJson {
+            dry_run: report.dry_run,
+            marked: report.marked,
+            swept: &report.swept,
+            oci_freed_bytes: report.freed_bytes,
+            expired_leases: &report.expired_leases,
+            referrer_entries_removed: report.referrer_entries_removed,
+            base: report.base.as_ref(),
+            freed_bytes: report.freed_bytes + base_freed,
+        };
+        context
+            .output()
+            .value(&json, |out| print_oci_gc_report(out, &report))?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn print_oci_gc_report(out: &mut dyn Write, report: &OciGcReport) -> std::io::Result<()> {
+    let (remove, drop_mark, removed) = if report.dry_run {
+        ("would remove", "would drop", "would go")
+    } else {
+        ("removed", "dropped", "removed")
+    };
+    for blob in &report.swept {
+        if blob.deleted {
+            writeln!(
+                out,
+                "{remove} {} {} ({})",
+                blob.digest,
+                blob.media_type,
+                bytes_with_unit(blob.size)
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{drop_mark} the oci mark of {} (kept: another flavour or entry holds it)",
+                blob.digest
+            )?;
+        }
+    }
+    for lease in &report.expired_leases {
+        writeln!(out, "{remove} expired lease {lease}")?;
+    }
+    let deleted = report.swept.iter().filter(|blob| blob.deleted).count();
+    writeln!(
+        out,
+        "oci: {} blobs reachable, {deleted} {removed}, {} freed",
+        report.marked,
+        bytes_with_unit(report.freed_bytes)
+    )?;
+    match &report.base {
+        Some(base) => {
+            print_gc_report(out, base)?;
+            writeln!(
+                out,
+                "total freed {}",
+                bytes_with_unit(report.freed_bytes + base.freed_bytes())
+            )
+        }
+        None => writeln!(
+            out,
+            "dry run: nothing was changed (the base gc did not run)"
+        ),
+    }
+}

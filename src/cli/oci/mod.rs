@@ -1,0 +1,33 @@
+//! The OCI flavour's commands: `import`, `export`, `list`, `tag`, `rm`, `check`, `referrers`,
+//! `lease` and the top-level `gc`. Each opens the store, wraps it in [`OciStore`] and prints
+//! what the library returns.
+
+mod check;
+mod export;
+mod gc;
+mod import;
+mod lease;
+mod referrers;
+mod refs;
+
+pub use check::CheckCommand;
+pub use export::ExportCommand;
+pub use gc::GcCommand;
+pub use import::ImportCommand;
+pub use lease::LeaseCommand;
+pub use referrers::ReferrersCommand;
+pub use refs::{ListCommand, RemoveCommand, TagCommand};
+
+use super::error::CliResult;
+use crate::store::DynStore;
+use crate::traits::{Digest, DigestPrefix};
+
+/// A digest the user typed: taken as it is when complete (it need not be stored: a lease may
+/// name a blob not written yet, a subject may be absent), else resolved as a unique prefix of a
+/// stored one.
+fn digest_argument(store: &DynStore, text: &str) -> CliResult<Digest> {
+    if let Some(digest) = DigestPrefix::parse(text)?.as_complete() {
+        return Ok(digest);
+    }
+    Ok(store.resolve(text)?)
+}

@@ -1,0 +1,125 @@
+//! `oci-store list`, `tag SRC DST` and `rm --ref REF`: the named refs.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::error::CliResult;
+use crate::cli::{Context, RunCommand};
+use crate::stores::oci::{OciStore, RefInfo};
+
+/// Lists the refs: name, digest, media type, size and platforms.
+#[derive(Debug, Args)]
+pub struct ListCommand {}
+
+impl RunCommand for ListCommand {
+    fn run(self, context: &Context) -> CliResult<ExitCode> {
+        let store = context.open_store()?;
+        let refs = OciStore::new(&store).list_refs()?;
+        context
+            .output()
+            .value(&refs, |out| print_ref_table(out, &refs))?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// One aligned row per ref under a header; digests in full so they can be copied.
+fn print_ref_table(out: &mut dyn Write, refs: &[RefInfo]) -> std::io::Result<()> {
+    if refs.is_empty() {
+        return writeln!(out, "no refs");
+    }
+    let rows: Vec<[String; 5]> = refs
+        .iter()
+        .map(|info| {
+            let platforms = if info.platforms.is_empty() {
+                "-".to_string()
+            } else {
+                info.platforms.join(",")
+            };
+            [
+                info.name.clone(),
+                info.digest.to_string(),
+                info.media_type.clone(),
+                info.size.to_string(),
+                platforms,
+            ]
+        })
+        .collect();
+    let header = ["NAME", "DIGEST", "MEDIA TYPE", "SIZE", "PLATFORMS"].map(str::to_string);
+    let mut widths = header.clone().map(|title| title.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let last = row.len() - 1;
+        for (column, cell) in row.iter().enumerate() {
+            if column == last {
+                writeln!(out, "{cell}")?;
+            } else {
+                write!(out, "{cell:<width$}  ", width = widths[column])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes DST name what SRC names (a copy: removing one leaves the other); replaces DST.
+#[derive(Debug, Args)]
+pub struct TagCommand {
+    /// Existing ref
+    source: String,
+    /// New name (image-spec ref name grammar)
+    destination: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Tagged<'a> {
+    source: &'a str,
+    destination: &'a str,
+}
+
+impl RunCommand for TagCommand {
+    fn run(self, context: &Context) -> CliResult<ExitCode> {
+        let store = context.open_store()?;
+        OciStore::new(&store).tag(&self.source, &self.destination)?;
+        let tagged = Tagged {
+            source: &self.source,
+            destination: &self.destination,
+        };
+        context.output().value(&tagged, |out| {
+            writeln!(out, "tagged {} as {}", self.source, self.destination)
+        })?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Removes a ref. Its blobs stay until `oci-store gc` finds nothing else reaching them.
+#[derive(Debug, Args)]
+pub struct RemoveCommand {
+    /// The ref to remove
+    #[arg(long = "ref", value_name = "REF")]
+    reference: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Removed<'a> {
+    removed: &'a str,
+}
+
+impl RunCommand for RemoveCommand {
+    fn run(self, context: &Context) -> CliResult<ExitCode> {
+        let store = context.open_store()?;
+        OciStore::new(&store).remove_ref(&self.reference)?;
+        let removed = Removed {
+            removed: &self.reference,
+        };
+        context
+            .output()
+            .value(&removed, |out| writeln!(out, "removed {}", self.reference))?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
