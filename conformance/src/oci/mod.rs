@@ -15,6 +15,7 @@
 
 pub mod gc;
 pub mod import_export;
+pub mod processes;
 pub mod safety;
 pub mod support;
 
