@@ -5,6 +5,7 @@
 //! - [`import_export`]: layouts, archives, pre-1.0 layouts, nested indexes, Docker media types,
 //!   artifacts and referrers, refs.
 //! - [`safety`]: bad input is refused and changes nothing; a failed import leaves only garbage.
+//! - [`damage`]: `check` on a damaged store names what is missing or corrupt.
 //! - [`gc`]: GC, leases, other flavours' marks, and concurrency within one process.
 //!
 //! The process half (importers beside a GC loop) is in `tests/multi_process.rs`, with the
@@ -13,6 +14,7 @@
 //! Layouts are built with the library's own `LayoutBuilder` and kept small (layers of a few
 //! dozen bytes): the suite runs once per combination.
 
+pub mod damage;
 pub mod gc;
 pub mod import_export;
 pub mod processes;
@@ -28,6 +30,7 @@ use crate::base_store::StoreTest;
 use crate::check::TestResult;
 use crate::fixture::SuiteTest;
 
+pub use damage::*;
 pub use gc::*;
 pub use import_export::*;
 pub use safety::*;
@@ -57,6 +60,7 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         leases_protect_blobs_without_refs,
         gc_never_sweeps_an_import_in_flight,
         gc_clears_scratch_of_crashed_archive_imports,
+        check_verify_names_damaged_blobs,
     ]
 }
 
