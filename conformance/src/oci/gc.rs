@@ -388,3 +388,67 @@ pub fn gc_clears_scratch_of_crashed_archive_imports(fixture: &StoreFixture) -> T
     );
     Ok(())
 }
+
+/// Another flavour holds the base layer of an image and lets go of it over and over (marks
+/// it, drops its mark, deletes it if nothing else holds it: what its GC does) while the OCI
+/// flavour imports the image, removes the ref and collects. An import that finds the layer
+/// present must not fail because the other flavour deleted it before the OCI mark landed:
+/// no import fails, and each import leaves its ref complete.
+pub fn import_survives_another_flavour_letting_go(fixture: &StoreFixture) -> TestResult {
+    const ROUNDS: usize = 10;
+    let store = fixture.open()?;
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    let shared = layer("shared-with-another-flavour")?;
+    let shared_digest = oci_store::Digest::of_bytes(oci_store::traits::Algorithm::Sha256, &shared);
+    let mut builder = new_builder(&layout)?;
+    let image = builder
+        .image("linux", "amd64", &[shared.clone(), layer("own")?])
+        .context("building the image")?;
+    builder.add_ref(Some("contended"), &image);
+    finish(&builder)?;
+    let importing = AtomicBool::new(true);
+    let (imported, other) = std::thread::scope(|scope| {
+        let importer = scope.spawn(|| -> TestResult {
+            let _done = Done(&importing);
+            let oci = OciStore::new(&store);
+            for round in 0..ROUNDS {
+                import_default(&oci, &layout).context(format!("round {round}"))?;
+                let check = oci.check("contended", false).context("checking")?;
+                ensure!(check.is_complete(), "round {round}: {check:?}");
+                oci.remove_ref("contended").context("removing the ref")?;
+                oci.gc(false).context("gc")?;
+            }
+            Ok(())
+        });
+        let other_flavour = scope.spawn(|| -> TestResult {
+            let options = oci_store::store::WriteOptions {
+                media_type: Some("application/vnd.oci.image.layer.v1.tar+gzip".to_string()),
+                ..Default::default()
+            };
+            while importing.load(Ordering::SeqCst) {
+                store
+                    .write_bytes(&shared, &options)
+                    .context("the other flavour writing the layer")?;
+                match store.mark_owner(&shared_digest, "other") {
+                    Ok(()) | Err(oci_store::store::StoreError::MissingBlob { .. }) => {}
+                    Err(error) => crate::fail!("the other flavour marking: {error}"),
+                }
+                store
+                    .unmark_owner(&shared_digest, "other")
+                    .context("the other flavour unmarking")?;
+                store
+                    .delete_if_unreferenced(&shared_digest)
+                    .context("the other flavour deleting")?;
+            }
+            Ok(())
+        });
+        let join = |handle: std::thread::ScopedJoinHandle<'_, TestResult>| {
+            handle.join().unwrap_or_else(|p| Err(panic_message(&p)))
+        };
+        (join(importer), join(other_flavour))
+    });
+    imported?;
+    other?;
+    Ok(())
+}

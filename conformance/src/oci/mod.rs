@@ -60,6 +60,7 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         leases_protect_blobs_without_refs,
         gc_never_sweeps_an_import_in_flight,
         gc_clears_scratch_of_crashed_archive_imports,
+        import_survives_another_flavour_letting_go,
         check_verify_names_damaged_blobs,
     ]
 }
