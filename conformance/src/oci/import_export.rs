@@ -502,3 +502,62 @@ pub fn subject_may_travel_without_its_image(fixture: &StoreFixture) -> TestResul
     ensure_eq!(referrers.len(), 1, "referrers of the absent subject");
     Ok(())
 }
+
+/// DESIGN.md: "the mark is by digest, not by descriptor (a blob shared under two media types
+/// is one blob)". An artifact carries an image manifest as a plain blob (`application/
+/// octet-stream`), and a ref names the same manifest as an image. Whichever the walk meets
+/// first, the image's config and layers are imported, exported, checked and kept by GC.
+pub fn one_blob_under_two_media_types(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let oci = OciStore::new(&store);
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    let doing = "building the layout";
+    let mut builder = new_builder(&layout)?;
+    let image = builder
+        .image("linux", "amd64", &[layer("carried")?])
+        .context(doing)?;
+    let mut as_plain_blob = serde_json::to_value(&image).context(doing)?;
+    as_plain_blob["mediaType"] = json!("application/octet-stream");
+    let bundle = builder
+        .json_blob(
+            "application/vnd.oci.artifact.manifest.v1+json",
+            &json!({
+                "mediaType": "application/vnd.oci.artifact.manifest.v1+json",
+                "artifactType": "application/vnd.example.bundle",
+                "blobs": [as_plain_blob],
+            }),
+        )
+        .context(doing)?;
+    // Refs are walked in name order ("a-bundle" first) and index order.
+    builder.add_ref(Some("a-bundle"), &bundle);
+    builder.add_ref(Some("b-image"), &image);
+    finish(&builder)?;
+
+    let report = import_all(&oci, &layout)?;
+    ensure_eq!(
+        report.blobs_written,
+        4,
+        "bundle, image manifest, config, layer: {report:?}"
+    );
+    let check = oci.check("b-image", true).context("checking b-image")?;
+    ensure!(check.is_complete(), "b-image after import: {check:?}");
+    ensure_eq!(check.blobs_present, 3, "blobs b-image reaches");
+
+    let gc = oci.gc(false).context("gc")?;
+    ensure!(gc.swept.is_empty(), "gc swept what b-image reaches: {gc:?}");
+    let check = oci.check("b-image", true).context("checking b-image")?;
+    ensure!(check.is_complete(), "b-image after gc: {check:?}");
+
+    let out = path_in(&dir, "out");
+    let export = oci
+        .export("b-image", None, &out, false)
+        .context("exporting b-image")?;
+    ensure_eq!(export.blobs, 3, "blobs exported");
+    ensure_eq!(
+        layout_digests(&out)?.len(),
+        3,
+        "blob files in the export of b-image"
+    );
+    Ok(())
+}

@@ -46,6 +46,7 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         docker_media_types_and_absent_foreign_layer,
         artifacts_with_subject_are_referrers,
         subject_may_travel_without_its_image,
+        one_blob_under_two_media_types,
         archive_traversal_and_absolute_paths_are_refused,
         symlinks_leading_out_are_refused,
         oversize_manifest_is_refused,
