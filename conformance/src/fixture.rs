@@ -38,6 +38,12 @@ impl<T> Fixture<T> {
         (self.opener)(self.dir.path())
     }
 
+    /// Opens the backend under test in another directory: for tests that need a second,
+    /// independent store of the same kind (export from one, import into the other).
+    pub fn open_in(&self, dir: &Path) -> Result<T, String> {
+        (self.opener)(dir)
+    }
+
     /// The directory the backend keeps its files in.
     pub fn dir(&self) -> &Path {
         self.dir.path()

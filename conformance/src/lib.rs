@@ -13,9 +13,10 @@
 //! - [`blob_store`], [`index`], [`extra_data`], [`kv_store`]: one trait, over each backend that
 //!   fills that role.
 //! - [`base_store`]: the store built from one backend per role, over every combination.
+//! - [`oci`]: the OCI flavour over the base store, over every combination.
 //! - [`workload`]: the random mixed workload that the threaded test and the multi-process
 //!   worker (`conformance-worker`) run; `tests/multi_process.rs` runs several workers on one
-//!   store, and kills some mid-workload.
+//!   store, kills some mid-workload, and runs OCI importers beside an OCI GC loop.
 //!
 //! Running it: `cargo test -p oci-store-conformance` (everything), `--test matrix -- NAME
 //! --exact` (one trial, e.g. `index=lmdb::index::paging`), `--test matrix -- --list`. The
@@ -32,6 +33,7 @@ pub mod fixture;
 pub mod index;
 pub mod kv_store;
 pub mod matrix;
+pub mod oci;
 pub mod workload;
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The matrix: every registered backend for each per-trait suite, every combination of
-//! backends for the base-store suite. Built from the registry at run time, so registering a
+//! backends for the base-store and OCI suites. Built from the registry at run time, so registering a
 //! backend (`inventory::submit!`) is all it takes for it to be tested.
 
 use std::path::Path;
@@ -151,7 +151,8 @@ fn suite_cases<T: 'static, E: std::fmt::Display + 'static>(
 
 /// Every case of the matrix, named `<backends>::<suite>::<test>`:
 /// `digest::known_vectors`, `blobs=fs::blob_store::delete`, `index=sqlite::index::paging`,
-/// `blobs=fs,index=sqlite,extra=lmdb,kv=sqlite::base_store::delete_cascades`.
+/// `blobs=fs,index=sqlite,extra=lmdb,kv=sqlite::base_store::delete_cascades`,
+/// `blobs=fs,index=sqlite,extra=lmdb,kv=sqlite::oci::gc_dry_run_lists_and_frees_nothing`.
 pub fn cases() -> Vec<Case> {
     let mut cases: Vec<Case> = crate::digest::tests()
         .into_iter()
@@ -192,10 +193,17 @@ pub fn cases() -> Vec<Case> {
     for combination in combinations() {
         let label = combination.label();
         let combination = Arc::new(combination);
+        let for_base = Arc::clone(&combination);
         cases.extend(suite_cases(
             &label,
             "base_store",
             crate::base_store::tests(),
+            move |dir: &Path| for_base.open(dir),
+        ));
+        cases.extend(suite_cases(
+            &label,
+            "oci",
+            crate::oci::tests(),
             move |dir: &Path| combination.open(dir),
         ));
     }

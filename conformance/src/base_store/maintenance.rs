@@ -192,7 +192,7 @@ pub fn fsck_clean_on_healthy_store(fixture: &StoreFixture) -> TestResult {
 /// Damages a blob's file in place when the blob store keeps one file per blob named by its
 /// hex (the `fs` layout); returns whether it could. Other layouts are damaged through the
 /// traits only.
-fn corrupt_blob_file(dir: &std::path::Path, digest: &Digest) -> Result<bool, String> {
+pub(crate) fn corrupt_blob_file(dir: &std::path::Path, digest: &Digest) -> Result<bool, String> {
     let Some(relative) = files_under(dir)
         .into_iter()
         .find(|path| path.file_name().is_some_and(|name| name == digest.hex()))

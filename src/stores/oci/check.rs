@@ -5,10 +5,11 @@ use std::io::Read;
 use serde::Serialize;
 
 use super::descriptor::{digest_of, media_type_of};
-use super::error::OciResult;
+use super::error::{OciError, OciResult};
 use super::graph::{Child, Walker};
 use super::source::StoreSource;
 use super::OciStore;
+use crate::store::StoreError;
 use crate::traits::{BlobStore, Digest, ExtraData, Hasher, Index, KvStore};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -69,8 +70,20 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         };
         if verify {
             for reached in walker.reached.iter().filter(|r| r.document.is_none()) {
-                if let Some(reason) = self.rehash(&reached.digest, reached.descriptor.size())? {
-                    report.corrupt.push((reached.digest.clone(), reason));
+                match self.rehash(&reached.digest, reached.descriptor.size()) {
+                    Ok(None) => {}
+                    Ok(Some(reason)) => report.corrupt.push((reached.digest.clone(), reason)),
+                    // Indexed, but its content is gone (damage fsck also reports): name it as
+                    // missing rather than fail the whole check.
+                    Err(OciError::Store(error)) if matches!(*error, StoreError::NotFound(_)) => {
+                        report.blobs_present -= 1;
+                        report.bytes_present -= reached.descriptor.size();
+                        report.missing.push(MissingBlob {
+                            digest: reached.digest.clone(),
+                            media_type: media_type_of(&reached.descriptor),
+                        });
+                    }
+                    Err(error) => return Err(error),
                 }
             }
         }
@@ -86,7 +99,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         loop {
             let read = reader
                 .read(&mut buffer)
-                .map_err(|e| super::OciError::io("reading blob", digest.to_string(), e))?;
+                .map_err(|e| OciError::io("reading blob", digest.to_string(), e))?;
             if read == 0 {
                 break;
             }

@@ -154,21 +154,24 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         }
         let mut source = StoreSource { store: self.store };
         let mut walker = Walker::new();
-        let mut referrers_looked_up = 0;
+        // Documents whose referrers are roots already. By digest, not by position in
+        // `reached`: a blob met as a leaf first becomes a document in place.
+        let mut referrers_looked_up: HashSet<Digest> = HashSet::new();
         while !roots.is_empty() {
             walker.visit(std::mem::take(&mut roots), &mut source)?;
             // Referrers of what was newly reached become roots, until a fixpoint.
-            let newly_reached = &walker.reached[referrers_looked_up..];
-            referrers_looked_up = walker.reached.len();
-            for reached in newly_reached.iter().filter(|r| r.document.is_some()) {
+            for reached in walker.reached.iter().filter(|r| r.document.is_some()) {
+                if !referrers_looked_up.insert(reached.digest.clone()) {
+                    continue;
+                }
                 for referrer in self.referrers(&reached.digest, None)? {
-                    let referrer_digest = digest_of(&referrer, "a referrer index entry")?;
-                    if !walker.is_visited(&referrer_digest) {
-                        roots.push(Child {
-                            descriptor: referrer,
-                            optional: true,
-                        });
-                    }
+                    // Validated here so a bad entry names itself; the walker skips what it
+                    // has walked already.
+                    digest_of(&referrer, "a referrer index entry")?;
+                    roots.push(Child {
+                        descriptor: referrer,
+                        optional: true,
+                    });
                 }
             }
         }

@@ -8,7 +8,7 @@
 //! manifest, which has `blobs` and no `config` — `ImageManifest` requires a config and
 //! would refuse it. The child descriptors themselves are oci-spec [`Descriptor`]s.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use oci_spec::image::Descriptor;
 use serde::Deserialize;
@@ -211,9 +211,14 @@ pub struct Reached {
 
 /// Walks from roots, each digest once, keeping what it found across calls to
 /// [`Walker::visit`] (GC adds referrers as new roots until nothing new is reached).
+///
+/// One blob may be named under several media types (the mark is by digest): a blob first met
+/// as a leaf is walked again, as a document, when a descriptor names it as one, so its
+/// children are never missed whichever descriptor the walk meets first.
 #[derive(Default)]
 pub struct Walker {
-    visited: HashSet<Digest>,
+    /// Every digest walked, and whether it was walked as a document.
+    visited: HashMap<Digest, bool>,
     pub reached: Vec<Reached>,
     /// Required blobs that are absent.
     pub missing: Vec<(Digest, Descriptor)>,
@@ -228,7 +233,7 @@ impl Walker {
     }
 
     pub fn is_visited(&self, digest: &Digest) -> bool {
-        self.visited.contains(digest)
+        self.visited.contains_key(digest)
     }
 
     pub fn visit(&mut self, roots: Vec<Child>, source: &mut impl ContentSource) -> OciResult<()> {
@@ -239,10 +244,14 @@ impl Walker {
             let descriptor = child.descriptor;
             let media_type = media_type_of(&descriptor);
             let digest = digest_of(&descriptor, &format!("a {media_type} descriptor"))?;
-            if !self.visited.insert(digest.clone()) {
-                continue;
-            }
             let kind = DocumentKind::of(&media_type);
+            let revisit = match self.visited.get(&digest) {
+                Some(true) => continue,
+                Some(false) if !kind.is_document() => continue,
+                Some(false) => true,
+                None => false,
+            };
+            self.visited.insert(digest.clone(), kind.is_document());
             if kind.is_document() && descriptor.size() > MAX_DOCUMENT_SIZE {
                 return Err(OciError::DocumentTooLarge {
                     digest: digest.to_string(),
@@ -257,13 +266,24 @@ impl Walker {
                     for next in links.children.iter().rev() {
                         pending.push(next.clone());
                     }
-                    self.reached.push(Reached {
+                    let reached = Reached {
                         digest,
                         descriptor,
                         document: Some(bytes),
                         links: Some(links),
-                    });
+                    };
+                    // Met before as a leaf: the same blob, now with its document.
+                    let earlier = match revisit {
+                        true => self.reached.iter_mut().find(|r| r.digest == reached.digest),
+                        false => None,
+                    };
+                    match earlier {
+                        Some(earlier) => *earlier = reached,
+                        None => self.reached.push(reached),
+                    }
                 }
+                // Met before as a leaf, which recorded whether it is there.
+                Fetched::Present | Fetched::Absent if revisit => {}
                 Fetched::Present => self.reached.push(Reached {
                     digest,
                     descriptor,

@@ -24,8 +24,11 @@ use super::graph::{Child, ContentSource, DocumentKind, Fetched, Reached, Walker}
 use super::layout::{Layout, LayoutEntry, LayoutSource};
 use super::ref_name::RefName;
 use super::{OciStore, FLAVOUR};
-use crate::store::{validate_media_type, WriteOptions};
+use crate::store::{validate_media_type, StoreError, WriteOptions};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+
+/// How often an import stores a blob that keeps vanishing before its owner mark lands.
+const MARK_ATTEMPTS: usize = 8;
 
 /// Which refs of a layout to import, under which names.
 #[derive(Clone, Debug, Default)]
@@ -125,6 +128,10 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         Ok(report)
     }
 
+    /// Stores one blob (unless the store has it) and puts the `oci` owner mark on it. Another
+    /// flavour's GC does not take our GC lock: it may delete a blob we found present, or just
+    /// wrote, before our mark lands (it spares only marked blobs). Then the mark finds the blob
+    /// gone, and we write it again.
     fn import_blob(
         &self,
         layout: &Layout,
@@ -132,41 +139,63 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         report: &mut ImportReport,
     ) -> OciResult<()> {
         let digest = &reached.digest;
-        if self.store.contains(digest)? {
-            report.blobs_skipped += 1;
-        } else {
-            let media_type = media_type_of(&reached.descriptor);
-            let options = WriteOptions {
-                // The descriptor keeps the exact media type; the index record is informational,
-                // so one the base store would refuse (parameters, odd characters) is left out.
-                media_type: validate_media_type(&media_type).ok().map(|_| media_type),
-                expected_digest: Some(digest.clone()),
-                expected_size: Some(reached.descriptor.size()),
-            };
-            let path = layout
-                .blob_path(digest)?
-                .ok_or_else(|| OciError::MissingBlob {
-                    digest: digest.clone(),
-                    media_type: media_type_of(&reached.descriptor),
-                    source_name: layout.root.display().to_string(),
-                })?;
-            let written = match &reached.document {
-                Some(bytes) => self.store.write_bytes(bytes, &options),
-                None => {
-                    let file = File::open(&path).map_err(|e| OciError::io("opening", &path, e))?;
-                    self.store.write(file, &options)
+        let mut written = None;
+        for _ in 0..MARK_ATTEMPTS {
+            if !self.store.contains(digest)? {
+                written = Some(self.write_blob(layout, reached)?);
+            }
+            match self.store.mark_owner(digest, FLAVOUR) {
+                Ok(()) => {
+                    match written {
+                        Some(size) => {
+                            report.blobs_written += 1;
+                            report.bytes_written += size;
+                        }
+                        None => report.blobs_skipped += 1,
+                    }
+                    return Ok(());
                 }
-            };
-            let record = written.map_err(|source| OciError::BlobImport {
-                digest: digest.clone(),
-                path: path.clone(),
-                source: Box::new(source),
-            })?;
-            report.blobs_written += 1;
-            report.bytes_written += record.size;
+                Err(StoreError::MissingBlob { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
         }
-        self.store.mark_owner(digest, FLAVOUR)?;
-        Ok(())
+        Err(OciError::Invalid(format!(
+            "blob {digest} was deleted by someone else each of the {MARK_ATTEMPTS} times it \
+             was stored"
+        )))
+    }
+
+    /// Streams one blob of the layout into the store, verified; returns its size.
+    fn write_blob(&self, layout: &Layout, reached: &Reached) -> OciResult<u64> {
+        let digest = &reached.digest;
+        let media_type = media_type_of(&reached.descriptor);
+        let options = WriteOptions {
+            // The descriptor keeps the exact media type; the index record is informational,
+            // so one the base store would refuse (parameters, odd characters) is left out.
+            media_type: validate_media_type(&media_type).ok().map(|_| media_type),
+            expected_digest: Some(digest.clone()),
+            expected_size: Some(reached.descriptor.size()),
+        };
+        let path = layout
+            .blob_path(digest)?
+            .ok_or_else(|| OciError::MissingBlob {
+                digest: digest.clone(),
+                media_type: media_type_of(&reached.descriptor),
+                source_name: layout.root.display().to_string(),
+            })?;
+        let written = match &reached.document {
+            Some(bytes) => self.store.write_bytes(bytes, &options),
+            None => {
+                let file = File::open(&path).map_err(|e| OciError::io("opening", &path, e))?;
+                self.store.write(file, &options)
+            }
+        };
+        let record = written.map_err(|source| OciError::BlobImport {
+            digest: digest.clone(),
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
+        Ok(record.size)
     }
 }
 

@@ -1,0 +1,454 @@
+//! Garbage collection, leases, sharing the store with other flavours, and concurrency within
+//! one process (GC beside an import, exports into one layout). The process half is
+//! `tests/multi_process.rs`.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use oci_store::stores::oci::OciStore;
+
+use super::support::*;
+use crate::base_store::StoreFixture;
+use crate::check::TestResult;
+use crate::fixture::panic_message;
+use crate::{ensure, ensure_eq, Context};
+
+pub fn gc_keeps_what_refs_leases_and_referrers_reach(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let oci = OciStore::new(&store);
+    let dir = scratch()?;
+
+    // kept: a ref; dropped: a ref removed (shares the base layer with kept).
+    let layout = path_in(&dir, "layout");
+    let doing = "building the layout";
+    let mut builder = new_builder(&layout)?;
+    let base = layer("base")?;
+    let kept = builder
+        .image("linux", "amd64", &[base.clone(), layer("kept")?])
+        .context(doing)?;
+    let dropped = builder
+        .image("linux", "amd64", &[base, layer("dropped")?])
+        .context(doing)?;
+    let leased = builder
+        .image("linux", "amd64", &[layer("leased")?])
+        .context(doing)?;
+    let signature_manifest = signature(&mut builder, &kept, "kept is signed")?;
+    builder.add_ref(Some("kept"), &kept);
+    builder.add_ref(Some("dropped"), &dropped);
+    builder.add_ref(Some("leased"), &leased);
+    builder.add_ref(None, &signature_manifest);
+    finish(&builder)?;
+    import_all(&oci, &layout)?;
+    let everything = stored(&store)?;
+    ensure_eq!(everything, layout_digests(&layout)?, "blobs after import");
+
+    let report = oci.gc(false).context("gc")?;
+    ensure!(
+        report.swept.is_empty(),
+        "gc swept while every ref is there: {report:?}"
+    );
+    ensure_eq!(
+        stored(&store)?,
+        everything,
+        "blobs after a gc with every ref"
+    );
+
+    let lease = oci
+        .lease_create(Duration::from_secs(3600), &[digest(&leased)?])
+        .context("creating a lease")?;
+    let expired = oci
+        .lease_create(Duration::from_millis(0), &[digest(&dropped)?])
+        .context("creating an expired lease")?;
+    oci.remove_ref("dropped").context("removing dropped")?;
+    oci.remove_ref("leased").context("removing leased")?;
+
+    let report = oci.gc(false).context("gc")?;
+    ensure_eq!(
+        report.expired_leases,
+        vec![expired.id.clone()],
+        "expired leases removed"
+    );
+    ensure!(report.base.is_some(), "the base gc did not run: {report:?}");
+    let after = stored(&store)?;
+    // dropped's manifest and own layer went; the base layer and the config (identical
+    // content: same platform, no diff ids) are shared with kept and stayed.
+    ensure_eq!(report.swept.len(), 2, "blobs swept: {report:?}");
+    ensure!(
+        report.swept.iter().all(|s| s.deleted),
+        "a swept blob was not deleted: {report:?}"
+    );
+    ensure_eq!(
+        report.freed_bytes,
+        report.swept.iter().map(|s| s.size).sum::<u64>(),
+        "freed bytes"
+    );
+    ensure!(
+        !after.contains(&digest(&dropped)?),
+        "dropped's manifest stayed"
+    );
+    ensure!(after.contains(&digest(&kept)?), "kept's manifest went");
+    ensure!(
+        after.contains(&digest(&leased)?),
+        "the lease did not keep it"
+    );
+    ensure!(
+        after.contains(&digest(&signature_manifest)?),
+        "a live referrer went"
+    );
+    let referrers = oci
+        .referrers(&digest(&kept)?, None)
+        .context("referrers of kept")?;
+    ensure_eq!(referrers.len(), 1, "referrers of kept");
+    let check = oci.check("kept", true).context("checking kept")?;
+    ensure!(check.is_complete(), "kept after gc: {check:?}");
+    let leases: Vec<String> = oci
+        .lease_list()
+        .context("listing leases")?
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    ensure_eq!(leases, vec![lease.id.clone()], "leases left");
+
+    // Without the lease, the leased image goes; without the ref, kept and its signature go.
+    oci.lease_remove(&lease.id).context("removing the lease")?;
+    oci.remove_ref("kept").context("removing kept")?;
+    let report = oci.gc(false).context("gc")?;
+    ensure!(!report.swept.is_empty(), "nothing swept: {report:?}");
+    let left = stored(&store)?;
+    ensure!(left.is_empty(), "blobs left: {left:?}");
+    let referrers = oci
+        .referrers(&digest(&kept)?, None)
+        .context("referrers of kept")?;
+    ensure!(referrers.is_empty(), "referrers left: {referrers:?}");
+    let entries = store
+        .list_data("oci.referrer", "")
+        .context("listing referrer entries")?;
+    ensure!(entries.is_empty(), "referrer entries left: {entries:?}");
+    Ok(())
+}
+
+pub fn gc_never_removes_what_another_flavour_marks(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let oci = OciStore::new(&store);
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    let image = simple_image(&layout, "shared")?;
+    import_default(&oci, &layout)?;
+    let all = stored(&store)?;
+    let mut appc_layer = None;
+    for candidate in &all {
+        let record = store.info(candidate).context("info")?;
+        if *candidate != digest(&image)? && record.media_type.contains("layer") {
+            appc_layer = Some(candidate.clone());
+            break;
+        }
+    }
+    let appc_layer = appc_layer.ok_or_else(|| format!("no layer among {all:?}"))?;
+    store
+        .mark_owner(&appc_layer, "appc")
+        .context("marking a layer as appc's")?;
+
+    oci.remove_ref("shared").context("removing shared")?;
+    let dry = oci.gc(true).context("dry-run gc")?;
+    let kept_in_dry: Vec<_> = dry.swept.iter().filter(|s| !s.deleted).collect();
+    ensure_eq!(kept_in_dry.len(), 1, "blobs a dry run says stay: {dry:?}");
+    ensure_eq!(kept_in_dry[0].digest, appc_layer, "the blob that stays");
+
+    let report = oci.gc(false).context("gc")?;
+    ensure_eq!(report.swept.len(), all.len(), "blobs swept: {report:?}");
+    ensure_eq!(
+        stored(&store)?,
+        BTreeSet::from([appc_layer.clone()]),
+        "blobs left"
+    );
+    ensure_eq!(
+        store.owned_by("appc").context("owned_by appc")?,
+        vec![appc_layer.clone()],
+        "appc's marks: only the oci mark went"
+    );
+    let oci_owned = store.owned_by("oci").context("owned_by oci")?;
+    ensure!(oci_owned.is_empty(), "oci marks left: {oci_owned:?}");
+    Ok(())
+}
+
+pub fn gc_dry_run_lists_and_frees_nothing(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let oci = OciStore::new(&store);
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    layout_with_refs(&layout, &["a", "b"])?;
+    import_all(&oci, &layout)?;
+    oci.remove_ref("b").context("removing b")?;
+    oci.lease_create(Duration::ZERO, &[])
+        .context("creating an expired lease")?;
+    let before = stored(&store)?;
+
+    let dry = oci.gc(true).context("dry-run gc")?;
+    ensure!(dry.dry_run, "the report does not say dry run");
+    // b's manifest and own layer; its config and base layer are shared with a.
+    ensure_eq!(dry.swept.len(), 2, "blobs a dry run would sweep: {dry:?}");
+    ensure!(dry.freed_bytes > 0, "a dry run would free nothing: {dry:?}");
+    ensure_eq!(dry.expired_leases.len(), 1, "expired leases listed");
+    ensure!(dry.base.is_none(), "a dry run ran the base gc: {dry:?}");
+    ensure_eq!(stored(&store)?, before, "blobs after a dry run");
+    ensure_eq!(
+        oci.lease_list().context("listing leases")?.len(),
+        1,
+        "leases after a dry run"
+    );
+    ensure_eq!(
+        store.owned_by("oci").context("owned_by")?.len(),
+        before.len(),
+        "oci marks after a dry run"
+    );
+
+    let real = oci.gc(false).context("gc")?;
+    let dry_digests: Vec<_> = dry.swept.iter().map(|s| &s.digest).collect();
+    let real_digests: Vec<_> = real.swept.iter().map(|s| &s.digest).collect();
+    ensure_eq!(
+        dry_digests,
+        real_digests,
+        "the dry run listed what gc swept"
+    );
+    ensure_eq!(dry.freed_bytes, real.freed_bytes, "freed bytes");
+    ensure_eq!(
+        stored(&store)?.len(),
+        before.len() - 2,
+        "blobs after the real gc"
+    );
+    Ok(())
+}
+
+pub fn concurrent_exports_into_one_layout_lose_nothing(fixture: &StoreFixture) -> TestResult {
+    const ROUNDS: usize = 8;
+    let store = fixture.open()?;
+    let oci = OciStore::new(&store);
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    layout_with_refs(&layout, &["left", "right"])?;
+    import_all(&oci, &layout)?;
+
+    let target = path_in(&dir, "shared-target");
+    let results: Vec<TestResult> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ["left", "right"]
+            .into_iter()
+            .map(|source| {
+                let (store, target) = (&store, &target);
+                scope.spawn(move || -> TestResult {
+                    let oci = OciStore::new(store);
+                    for round in 0..ROUNDS {
+                        let name = format!("{source}-{round}");
+                        oci.export(source, Some(&name), target, false)
+                            .context(format!("exporting {source} as {name}"))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| Err(panic_message(&p))))
+            .collect()
+    });
+    results.into_iter().collect::<TestResult>()?;
+    let names = ref_names_in_layout(&target)?;
+    ensure_eq!(names.len(), 2 * ROUNDS, "entries in index.json: {names:?}");
+    ensure_eq!(
+        layout_digests(&target)?,
+        layout_digests(&layout)?,
+        "blobs in the shared target"
+    );
+
+    oci.export("right", Some("left-0"), &target, false)
+        .context("exporting right as left-0")?;
+    ensure_eq!(
+        index_entries(&target)?.len(),
+        2 * ROUNDS,
+        "re-exporting a name replaces its entry instead of adding one"
+    );
+    let second = import_all(&oci, &target)?;
+    ensure_eq!(second.refs.len(), 2 * ROUNDS, "refs imported back");
+    ensure_eq!(second.blobs_written, 0, "blobs written importing back");
+    Ok(())
+}
+
+pub fn leases_protect_blobs_without_refs(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let oci = OciStore::new(&store);
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    let image = simple_image(&layout, "temp")?;
+    // The lease comes first: "write blobs now, tag later".
+    let lease = oci
+        .lease_create(Duration::from_secs(60), &[digest(&image)?])
+        .context("creating a lease")?;
+    import_default(&oci, &layout)?;
+    oci.remove_ref("temp").context("removing temp")?;
+    let report = oci.gc(false).context("gc")?;
+    ensure!(report.swept.is_empty(), "gc swept leased blobs: {report:?}");
+    ensure_eq!(stored(&store)?.len(), 4, "blobs the lease keeps");
+    let leases = oci.lease_list().context("listing leases")?;
+    ensure_eq!(leases[0].digests, vec![digest(&image)?], "leased digests");
+    ensure!(!leases[0].is_expired(), "the lease expired early");
+    oci.lease_remove(&lease.id).context("removing the lease")?;
+    ensure!(
+        oci.lease_remove(&lease.id).is_err(),
+        "removing a removed lease succeeded"
+    );
+    oci.gc(false).context("gc")?;
+    let left = stored(&store)?;
+    ensure!(left.is_empty(), "blobs left without the lease: {left:?}");
+    Ok(())
+}
+
+/// Ends the GC loop when the importer ends, failing or not.
+struct Done<'a>(&'a AtomicBool);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+pub fn gc_never_sweeps_an_import_in_flight(fixture: &StoreFixture) -> TestResult {
+    const LAYERS: usize = 12;
+    const ROUNDS: usize = 5;
+    let store = fixture.open()?;
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    // Several layers, so an import spends a while between its first blob and its ref.
+    let mut builder = new_builder(&layout)?;
+    let layers = (0..LAYERS)
+        .map(|i| layer(&format!("layer-{i}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let image = builder
+        .image("linux", "amd64", &layers)
+        .context("building the image")?;
+    builder.add_ref(Some("racing"), &image);
+    finish(&builder)?;
+    let importing = AtomicBool::new(true);
+    let (imported, collected) = std::thread::scope(|scope| {
+        let importer = scope.spawn(|| -> TestResult {
+            let _done = Done(&importing);
+            let oci = OciStore::new(&store);
+            for round in 0..ROUNDS {
+                import_default(&oci, &layout)?;
+                let check = oci.check("racing", false).context("checking")?;
+                ensure!(
+                    check.is_complete(),
+                    "round {round}: gc swept part of the image: {check:?}"
+                );
+                oci.remove_ref("racing").context("removing racing")?;
+            }
+            Ok(())
+        });
+        let collector = scope.spawn(|| -> TestResult {
+            let oci = OciStore::new(&store);
+            // At least one GC, however the threads are scheduled.
+            loop {
+                oci.gc(false).context("gc")?;
+                if !importing.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+            }
+        });
+        let join = |handle: std::thread::ScopedJoinHandle<'_, TestResult>| {
+            handle.join().unwrap_or_else(|p| Err(panic_message(&p)))
+        };
+        (join(importer), join(collector))
+    });
+    imported?;
+    collected?;
+    OciStore::new(&store).gc(false).context("final gc")?;
+    let left = stored(&store)?;
+    ensure!(left.is_empty(), "blobs left: {left:?}");
+    Ok(())
+}
+
+pub fn gc_clears_scratch_of_crashed_archive_imports(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let left_over = store.dir().join("tmp").join("oci-archive-crashed");
+    let doing = "planting scratch";
+    std::fs::create_dir_all(left_over.join("blobs")).context(doing)?;
+    std::fs::write(left_over.join("blobs").join("partial"), b"half an archive").context(doing)?;
+    let unrelated = store.dir().join("tmp").join("kept-by-someone-else");
+    std::fs::create_dir_all(&unrelated).context(doing)?;
+    let oci = OciStore::new(&store);
+    oci.gc(true).context("dry-run gc")?;
+    ensure!(left_over.exists(), "a dry run removed import scratch");
+    oci.gc(false).context("gc")?;
+    ensure!(
+        !left_over.exists(),
+        "scratch of a crashed import is left after gc"
+    );
+    ensure!(
+        unrelated.exists(),
+        "gc removed something in tmp/ that is not import scratch"
+    );
+    Ok(())
+}
+
+/// Another flavour holds the base layer of an image and lets go of it over and over (marks
+/// it, drops its mark, deletes it if nothing else holds it: what its GC does) while the OCI
+/// flavour imports the image, removes the ref and collects. An import that finds the layer
+/// present must not fail because the other flavour deleted it before the OCI mark landed:
+/// no import fails, and each import leaves its ref complete.
+pub fn import_survives_another_flavour_letting_go(fixture: &StoreFixture) -> TestResult {
+    const ROUNDS: usize = 10;
+    let store = fixture.open()?;
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    let shared = layer("shared-with-another-flavour")?;
+    let shared_digest = oci_store::Digest::of_bytes(oci_store::traits::Algorithm::Sha256, &shared);
+    let mut builder = new_builder(&layout)?;
+    let image = builder
+        .image("linux", "amd64", &[shared.clone(), layer("own")?])
+        .context("building the image")?;
+    builder.add_ref(Some("contended"), &image);
+    finish(&builder)?;
+    let importing = AtomicBool::new(true);
+    let (imported, other) = std::thread::scope(|scope| {
+        let importer = scope.spawn(|| -> TestResult {
+            let _done = Done(&importing);
+            let oci = OciStore::new(&store);
+            for round in 0..ROUNDS {
+                import_default(&oci, &layout).context(format!("round {round}"))?;
+                let check = oci.check("contended", false).context("checking")?;
+                ensure!(check.is_complete(), "round {round}: {check:?}");
+                oci.remove_ref("contended").context("removing the ref")?;
+                oci.gc(false).context("gc")?;
+            }
+            Ok(())
+        });
+        let other_flavour = scope.spawn(|| -> TestResult {
+            let options = oci_store::store::WriteOptions {
+                media_type: Some("application/vnd.oci.image.layer.v1.tar+gzip".to_string()),
+                ..Default::default()
+            };
+            while importing.load(Ordering::SeqCst) {
+                store
+                    .write_bytes(&shared, &options)
+                    .context("the other flavour writing the layer")?;
+                match store.mark_owner(&shared_digest, "other") {
+                    Ok(()) | Err(oci_store::store::StoreError::MissingBlob { .. }) => {}
+                    Err(error) => crate::fail!("the other flavour marking: {error}"),
+                }
+                store
+                    .unmark_owner(&shared_digest, "other")
+                    .context("the other flavour unmarking")?;
+                store
+                    .delete_if_unreferenced(&shared_digest)
+                    .context("the other flavour deleting")?;
+            }
+            Ok(())
+        });
+        let join = |handle: std::thread::ScopedJoinHandle<'_, TestResult>| {
+            handle.join().unwrap_or_else(|p| Err(panic_message(&p)))
+        };
+        (join(importer), join(other_flavour))
+    });
+    imported?;
+    other?;
+    Ok(())
+}
