@@ -58,14 +58,18 @@ pub fn default_store_dir() -> PathBuf {
 pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<DynStore> {
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io("creating store directory", dir, e))?;
     let lock_path = LockPaths::store_lock(dir);
-    let store_lock = LockGuard::acquire(&lock_path, LockMode::Shared)?;
-    let config = match StoreConfig::read(dir)? {
-        Some(config) => config,
-        None => {
-            // Create under the exclusive store lock so two processes creating the same store
-            // at once agree on one configuration.
-            drop(store_lock);
-            let exclusive = LockGuard::acquire(&lock_path, LockMode::Exclusive)?;
+    loop {
+        let store_lock = LockGuard::acquire(&lock_path, LockMode::Shared)?;
+        if let Some(config) = StoreConfig::read(dir)? {
+            return open_configured(dir, &config, choice, store_lock);
+        }
+        // Create under the exclusive store lock so two processes creating the same store at
+        // once agree on one configuration. Only try for it: a process that won the race
+        // holds the lock shared as long as it keeps the store open (a GC loop, a server), so
+        // waiting for exclusive could wait that long. It has written store.json by then, so
+        // look again instead.
+        drop(store_lock);
+        if let Some(exclusive) = LockGuard::try_acquire(&lock_path, LockMode::Exclusive)? {
             let config = match StoreConfig::read(dir)? {
                 Some(config) => config,
                 None => create_config(dir, choice)?,
@@ -73,9 +77,12 @@ pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<DynStore> {
             exclusive.downgrade()?;
             return open_configured(dir, &config, choice, exclusive);
         }
-    };
-    open_configured(dir, &config, choice, store_lock)
+        std::thread::sleep(CREATION_RETRY_PAUSE);
+    }
 }
+
+/// How long to wait before looking again for the `store.json` another process is creating.
+const CREATION_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
 fn create_config(dir: &Path, choice: &BackendChoice) -> StoreResult<StoreConfig> {
     let mut config = StoreConfig::default();

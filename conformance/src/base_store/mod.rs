@@ -51,6 +51,7 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         results_match_reference_model,
         reopen_keeps_everything,
         threads_share_one_store,
+        open_beside_a_long_lived_creator,
     ]
 }
 
