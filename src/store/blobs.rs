@@ -27,15 +27,18 @@ const COPY_BUFFER: usize = 1 << 20;
 
 /// A streaming write into the store: write the bytes, then [`StoreWriter::commit`].
 /// Dropping it without commit stores nothing.
-pub struct StoreWriter<'s, B: BlobStore, I: Index> {
+pub struct StoreWriter<'s, B: BlobStore, I: Index, X: ExtraData> {
     writer: Box<dyn BlobWriter + 's>,
     blobs: &'s B,
     index: &'s I,
+    extra: &'s X,
     locks: &'s super::locks::LockPaths,
     media_type: String,
+    /// Flavour whose owner mark the blob gets in the same locked step as its commit.
+    owner: Option<String>,
 }
 
-impl<B: BlobStore, I: Index> Write for StoreWriter<'_, B, I> {
+impl<B: BlobStore, I: Index, X: ExtraData> Write for StoreWriter<'_, B, I, X> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.writer.write(buf)
     }
@@ -44,9 +47,15 @@ impl<B: BlobStore, I: Index> Write for StoreWriter<'_, B, I> {
     }
 }
 
-impl<'s, B: BlobStore, I: Index> StoreWriter<'s, B, I> {
+impl<'s, B: BlobStore, I: Index, X: ExtraData> StoreWriter<'s, B, I, X> {
     pub fn written(&self) -> u64 {
         self.writer.written()
+    }
+
+    /// Gives the blob `flavour`'s owner mark as part of the commit (see [`Store::write_owned`]).
+    pub fn owned_by(mut self, flavour: &str) -> Self {
+        self.owner = Some(flavour.to_string());
+        self
     }
 
     /// Verifies, commits the content under its digest, then indexes it (DESIGN.md invariant 1:
@@ -54,6 +63,12 @@ impl<'s, B: BlobStore, I: Index> StoreWriter<'s, B, I> {
     pub fn commit(mut self) -> StoreResult<BlobRecord> {
         let (digest, size) = self.writer.finish()?;
         let _lock = LockGuard::acquire(&self.locks.digest_lock(&digest), LockMode::Exclusive)?;
+        // The owner mark goes first: until the index record exists it is orphan extra data,
+        // which base GC removes with the unindexed content if we crash before the record, and
+        // which keeps the blob from any other flavour's GC from the moment the record exists.
+        if let Some(flavour) = &self.owner {
+            self.extra.set(&digest, &owner_mark(flavour), b"")?;
+        }
         if let Some(existing) = self.index.get(&digest)? {
             // Already stored and indexed: content addressing makes the copies equal.
             if self.blobs.contains(&digest)? {
@@ -75,7 +90,7 @@ impl<'s, B: BlobStore, I: Index> StoreWriter<'s, B, I> {
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// Starts a streaming write.
-    pub fn writer(&self, options: &WriteOptions) -> StoreResult<StoreWriter<'_, B, I>> {
+    pub fn writer(&self, options: &WriteOptions) -> StoreResult<StoreWriter<'_, B, I, X>> {
         if let Some(media_type) = &options.media_type {
             validate_media_type(media_type)?;
         }
@@ -87,7 +102,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             writer: self.blobs.writer(expected)?,
             blobs: &self.blobs,
             index: &self.index,
+            extra: &self.extra,
             locks: &self.locks,
+            owner: None,
             media_type: options
                 .media_type
                 .clone()
@@ -96,16 +113,60 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     }
 
     /// Streams `content` into the store and indexes it.
-    pub fn write(&self, mut content: impl Read, options: &WriteOptions) -> StoreResult<BlobRecord> {
+    pub fn write(&self, content: impl Read, options: &WriteOptions) -> StoreResult<BlobRecord> {
+        self.write_with_owner(content, options, None)
+    }
+
+    /// Like [`Store::write`], and the blob gets `flavour`'s owner mark in the same step, under
+    /// its digest lock: there is no moment at which the blob is indexed but unmarked (another
+    /// flavour's GC could take it) and no crash that leaves it so (nothing would ever collect
+    /// it).
+    pub fn write_owned(
+        &self,
+        content: impl Read,
+        options: &WriteOptions,
+        flavour: &str,
+    ) -> StoreResult<BlobRecord> {
+        self.write_with_owner(content, options, Some(flavour))
+    }
+
+    /// Marks an indexed, present blob as held by `flavour`, deciding under its exclusive digest
+    /// lock; `None` when the blob is not (or no longer) there, for the caller to write it.
+    pub fn claim_existing(
+        &self,
+        digest: &Digest,
+        flavour: &str,
+    ) -> StoreResult<Option<BlobRecord>> {
+        let _lock = LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Exclusive)?;
+        let Some(record) = self.existing(digest)? else {
+            return Ok(None);
+        };
+        self.extra.set(digest, &owner_mark(flavour), b"")?;
+        Ok(Some(record))
+    }
+
+    fn write_with_owner(
+        &self,
+        mut content: impl Read,
+        options: &WriteOptions,
+        owner: Option<&str>,
+    ) -> StoreResult<BlobRecord> {
         // A blob that is already there with the expected digest is not read again.
         if let Some(expected) = &options.expected_digest {
-            if let Some(record) = self.existing(expected)? {
+            let existing = match owner {
+                Some(flavour) => self.claim_existing(expected, flavour)?,
+                None => self.existing(expected)?,
+            };
+            if let Some(record) = existing {
                 if options.expected_size.is_none_or(|size| size == record.size) {
                     return Ok(record);
                 }
             }
         }
         let mut writer = self.writer(options)?;
+        if let Some(flavour) = owner {
+            writer = writer.owned_by(flavour);
+        }
         let mut buffer = vec![0u8; COPY_BUFFER];
         loop {
             let read = match content.read(&mut buffer) {
@@ -208,6 +269,10 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     pub fn records(&self) -> RecordPages<'_, I> {
         RecordPages::new(&self.index, 1000)
     }
+}
+
+fn owner_mark(flavour: &str) -> String {
+    format!("{}{flavour}", super::delete::OWNER_MARK_PREFIX)
 }
 
 fn write_error(error: std::io::Error) -> StoreError {

@@ -58,6 +58,7 @@ pub fn default_store_dir() -> PathBuf {
 pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<DynStore> {
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io("creating store directory", dir, e))?;
     let lock_path = LockPaths::store_lock(dir);
+    let deadline = std::time::Instant::now() + CREATION_WAIT_LIMIT;
     loop {
         let store_lock = LockGuard::acquire(&lock_path, LockMode::Shared)?;
         if let Some(config) = StoreConfig::read(dir)? {
@@ -77,12 +78,24 @@ pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<DynStore> {
             exclusive.downgrade()?;
             return open_configured(dir, &config, choice, exclusive);
         }
-        std::thread::sleep(CREATION_RETRY_PAUSE);
+        if std::time::Instant::now() > deadline {
+            // Someone keeps the store lock without ever writing store.json (an embedder that
+            // opened the directory with `Store::from_parts`): say so rather than spin forever.
+            return Err(StoreError::Busy {
+                dir: dir.to_path_buf(),
+                action: "creating store.json".to_string(),
+            });
+        }
+        // A pause that differs per process, so two creators do not retry in lockstep.
+        let jitter = u64::from(std::process::id() % 7);
+        std::thread::sleep(CREATION_RETRY_PAUSE + std::time::Duration::from_millis(jitter));
     }
 }
 
 /// How long to wait before looking again for the `store.json` another process is creating.
 const CREATION_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+/// How long another process may hold the store lock while no `store.json` appears.
+const CREATION_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn create_config(dir: &Path, choice: &BackendChoice) -> StoreResult<StoreConfig> {
     let mut config = StoreConfig::default();

@@ -240,3 +240,74 @@ pub fn delete_if_unreferenced(fixture: &StoreFixture) -> TestResult {
     );
     Ok(())
 }
+
+/// `write_owned` and `claim_existing` put the owner mark in the same locked step as the write,
+/// so the blob is never indexed without it; a mark whose write failed is orphan data for GC.
+pub fn owned_writes_are_marked_with_their_commit(fixture: &StoreFixture) -> TestResult {
+    use oci_store::store::WriteOptions;
+    let store = fixture.open()?;
+    let record = store
+        .write_owned(&b"owned layer"[..], &WriteOptions::default(), "oci")
+        .context("write_owned")?;
+    ensure_eq!(
+        store.owned_by("oci").context("owned_by")?,
+        vec![record.digest.clone()],
+        "mark after write_owned"
+    );
+    ensure!(
+        !store
+            .delete_if_unreferenced(&record.digest)
+            .context("delete_if_unreferenced")?,
+        "another flavour's GC deleted a blob written as owned"
+    );
+
+    // The same content again, for a second flavour, through the no-read path.
+    let again = store
+        .write_owned(
+            &b"ignored: not read"[..],
+            &WriteOptions {
+                expected_digest: Some(record.digest.clone()),
+                expected_size: Some(record.size),
+                ..Default::default()
+            },
+            "appc",
+        )
+        .context("write_owned of a stored blob")?;
+    ensure_eq!(again, record, "the stored record is returned");
+    ensure_eq!(
+        store.extra_types(&record.digest).context("types")?,
+        vec!["owner.appc".to_string(), "owner.oci".to_string()],
+        "both marks"
+    );
+
+    let missing = Digest::of_bytes(Algorithm::Sha256, b"never stored");
+    ensure!(
+        store
+            .claim_existing(&missing, "oci")
+            .context("claim_existing")?
+            .is_none(),
+        "claimed a blob that is not there"
+    );
+    ensure!(
+        store.extra_types(&missing).context("types")?.is_empty(),
+        "claim_existing left a mark on a missing blob"
+    );
+
+    // A rejected owned write marks nothing (verification fails before the locked step).
+    let wrong = store.write_owned(
+        &b"content"[..],
+        &WriteOptions {
+            expected_digest: Some(missing.clone()),
+            ..Default::default()
+        },
+        "oci",
+    );
+    ensure!(wrong.is_err(), "a digest mismatch was accepted");
+    store.gc().context("gc")?;
+    ensure_eq!(
+        store.owned_by("oci").context("owned_by")?,
+        vec![record.digest.clone()],
+        "only the stored blob is owned after gc"
+    );
+    Ok(())
+}

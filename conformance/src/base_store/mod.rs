@@ -44,6 +44,7 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         delete_cascades,
         attach_to_missing_blob_is_refused,
         delete_if_unreferenced,
+        owned_writes_are_marked_with_their_commit,
         gc_removes_garbage_only,
         gc_spares_live_writers,
         fsck_clean_on_healthy_store,

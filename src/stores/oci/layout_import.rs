@@ -24,11 +24,8 @@ use super::graph::{Child, ContentSource, DocumentKind, Fetched, Reached, Walker}
 use super::layout::{Layout, LayoutEntry, LayoutSource};
 use super::ref_name::RefName;
 use super::{OciStore, FLAVOUR};
-use crate::store::{validate_media_type, StoreError, WriteOptions};
+use crate::store::{validate_media_type, WriteOptions};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
-
-/// How often an import stores a blob that keeps vanishing before its owner mark lands.
-const MARK_ATTEMPTS: usize = 8;
 
 /// Which refs of a layout to import, under which names.
 #[derive(Clone, Debug, Default)]
@@ -128,41 +125,28 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         Ok(report)
     }
 
-    /// Stores one blob (unless the store has it) and puts the `oci` owner mark on it. Another
-    /// flavour's GC does not take our GC lock: it may delete a blob we found present, or just
-    /// wrote, before our mark lands (it spares only marked blobs). Then the mark finds the blob
-    /// gone, and we write it again.
+    /// Stores one blob (unless the store has it) with the `oci` owner mark. Both paths mark
+    /// under the blob's digest lock (`claim_existing`, `write_owned`), so another flavour's GC,
+    /// which does not take our GC lock, can never delete a blob between our finding or writing
+    /// it and our mark landing.
     fn import_blob(
         &self,
         layout: &Layout,
         reached: &Reached,
         report: &mut ImportReport,
     ) -> OciResult<()> {
-        let digest = &reached.digest;
-        let mut written = None;
-        for _ in 0..MARK_ATTEMPTS {
-            if !self.store.contains(digest)? {
-                written = Some(self.write_blob(layout, reached)?);
-            }
-            match self.store.mark_owner(digest, FLAVOUR) {
-                Ok(()) => {
-                    match written {
-                        Some(size) => {
-                            report.blobs_written += 1;
-                            report.bytes_written += size;
-                        }
-                        None => report.blobs_skipped += 1,
-                    }
-                    return Ok(());
-                }
-                Err(StoreError::MissingBlob { .. }) => continue,
-                Err(error) => return Err(error.into()),
-            }
+        if self
+            .store
+            .claim_existing(&reached.digest, FLAVOUR)?
+            .is_some()
+        {
+            report.blobs_skipped += 1;
+            return Ok(());
         }
-        Err(OciError::Invalid(format!(
-            "blob {digest} was deleted by someone else each of the {MARK_ATTEMPTS} times it \
-             was stored"
-        )))
+        let size = self.write_blob(layout, reached)?;
+        report.blobs_written += 1;
+        report.bytes_written += size;
+        Ok(())
     }
 
     /// Streams one blob of the layout into the store, verified; returns its size.
@@ -184,10 +168,10 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                 source_name: layout.root.display().to_string(),
             })?;
         let written = match &reached.document {
-            Some(bytes) => self.store.write_bytes(bytes, &options),
+            Some(bytes) => self.store.write_owned(bytes.as_slice(), &options, FLAVOUR),
             None => {
                 let file = File::open(&path).map_err(|e| OciError::io("opening", &path, e))?;
-                self.store.write(file, &options)
+                self.store.write_owned(file, &options, FLAVOUR)
             }
         };
         let record = written.map_err(|source| OciError::BlobImport {
