@@ -21,8 +21,8 @@ use super::error::OciResult;
 use super::graph::{Child, Walker};
 use super::lease::now_unix_ms;
 use super::source::StoreSource;
-use super::{OciStore, FLAVOUR, GC_LOCK, LEASE_DATA_TYPE, REFERRER_DATA_TYPE};
-use crate::store::{GcReport, LockMode, OWNER_MARK_PREFIX};
+use super::{OciStore, FLAVOUR, LEASE_DATA_TYPE, REFERRER_DATA_TYPE};
+use crate::store::{GcReport, OWNER_MARK_PREFIX};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -53,7 +53,7 @@ pub struct OciGcReport {
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
     pub fn gc(&self, dry_run: bool) -> OciResult<OciGcReport> {
-        let _gc_lock = self.store.named_lock(GC_LOCK, LockMode::Exclusive)?;
+        let _gc_lock = self.gc_lock()?;
         let mut report = OciGcReport {
             dry_run,
             ..OciGcReport::default()

@@ -63,13 +63,15 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let metadata = path
             .metadata()
             .map_err(|e| OciError::io("opening", path, e))?;
+        // The GC lock is held for the whole import, archive extraction included, so the OCI
+        // GC (which also clears scratch left by crashed imports) waits for us. Taken once
+        // here: taking it again inside would deadlock against a GC waiting at the turnstile.
+        let _gc_lock = self.mutation_lock()?;
         if metadata.is_dir() {
             return self.import_directory(path, options);
         }
         // Extract inside the store directory: same filesystem, cleaned up on drop, and never
-        // somewhere a concurrent process could swap files under us. The GC lock is held from
-        // here, so the OCI GC (which clears scratch left by crashed imports) waits for us.
-        let _gc_lock = self.mutation_lock()?;
+        // somewhere a concurrent process could swap files under us.
         let scratch = self.store.dir().join("tmp");
         std::fs::create_dir_all(&scratch)
             .map_err(|e| OciError::io("creating scratch directory", &scratch, e))?;
@@ -88,11 +90,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             })
     }
 
+    /// The caller holds the mutation lock.
     fn import_directory(&self, path: &Path, options: &ImportOptions) -> OciResult<ImportReport> {
         let layout = Layout::open(path)?;
         let selected = select_refs(&layout, path, options)?;
 
-        let _gc_lock = self.mutation_lock()?;
         let mut source = LayoutSource { layout: &layout };
         let mut walker = Walker::new();
         let roots = selected

@@ -51,6 +51,8 @@ use crate::traits::{BlobStore, ExtraData, Index, KvStore};
 pub const FLAVOUR: &str = "oci";
 /// Named lock: shared by every mutation of the flavour, exclusive by its GC.
 pub const GC_LOCK: &str = "gc-oci";
+/// Lock a GC holds while it waits for [`GC_LOCK`], so mutations arriving meanwhile wait.
+pub const GC_TURNSTILE: &str = "gc-oci-turnstile";
 /// Key/value data type of refs.
 pub const REF_DATA_TYPE: &str = "oci.ref";
 /// Key/value data type of the referrers index.
@@ -73,8 +75,23 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'s, B, I, X,
         self.store
     }
 
-    /// The flavour GC lock, shared: held by mutations so a GC waits for them.
+    /// The flavour GC lock, shared: held by mutations so a GC waits for them. Entered through
+    /// the turnstile (held only for the moment of entry): a GC waiting for the GC lock holds
+    /// the turnstile, so new mutations queue behind it instead of starving it (flock grants
+    /// shared locks while an exclusive one waits). Never taken twice by one call chain.
     fn mutation_lock(&self) -> OciResult<LockGuard> {
-        Ok(self.store.named_lock(GC_LOCK, LockMode::Shared)?)
+        let turnstile = self.store.named_lock(GC_TURNSTILE, LockMode::Shared)?;
+        let gc_lock = self.store.named_lock(GC_LOCK, LockMode::Shared)?;
+        drop(turnstile);
+        Ok(gc_lock)
+    }
+
+    /// The flavour GC lock, exclusive: taken through the turnstile, which stays held until the
+    /// running mutations have drained and the GC lock is ours.
+    fn gc_lock(&self) -> OciResult<LockGuard> {
+        let turnstile = self.store.named_lock(GC_TURNSTILE, LockMode::Exclusive)?;
+        let gc_lock = self.store.named_lock(GC_LOCK, LockMode::Exclusive)?;
+        drop(turnstile);
+        Ok(gc_lock)
     }
 }
