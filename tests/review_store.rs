@@ -1,8 +1,6 @@
-//! Review findings in the base store: bad input that changed stored state, and an fsck repair
-//! that threw away a verified blob.
+//! Review findings in the base store: bad input that changed stored state.
 
-use oci_store::store::{open_store, BackendChoice, FsckProblem};
-use oci_store::traits::Index;
+use oci_store::store::{open_store, BackendChoice};
 use oci_store::WriteOptions;
 
 /// `write_owned` naming a stored blob with the wrong expected size fails, and must not leave
@@ -28,41 +26,4 @@ fn owned_write_with_wrong_expected_size_marks_nothing() {
         "the failed write left an owner mark on {}",
         record.digest
     );
-}
-
-/// A blob whose content hashes to its digest is the right content even when its index record
-/// states a wrong size: repair corrects the record instead of deleting the blob, its extra data
-/// and the key/value entries (refs) that point at it.
-#[test]
-fn fsck_repair_keeps_verified_content_whose_record_size_is_wrong() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_store(dir.path(), &BackendChoice::default()).unwrap();
-    let record = store
-        .write_bytes(b"verified content", &WriteOptions::default())
-        .unwrap();
-    store
-        .put_data("ref", "latest", b"descriptor", Some(&record.digest))
-        .unwrap();
-    store.set_extra(&record.digest, "last-used", b"1").unwrap();
-    let mut damaged = record.clone();
-    damaged.size += 7;
-    store.index().upsert(&damaged).unwrap();
-
-    let report = store.fsck(true).unwrap();
-    assert!(report.problems.contains(&FsckProblem::SizeMismatch {
-        digest: record.digest.clone(),
-        indexed: damaged.size,
-        actual: record.size,
-    }));
-    assert_eq!(
-        store.info(&record.digest).unwrap().size,
-        record.size,
-        "repair must keep the blob and correct its size"
-    );
-    assert!(store.get_data("ref", "latest").unwrap().is_some());
-    assert!(store
-        .get_extra(&record.digest, "last-used")
-        .unwrap()
-        .is_some());
-    assert!(store.fsck(false).unwrap().is_clean());
 }
