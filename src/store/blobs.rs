@@ -137,10 +137,24 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         digest: &Digest,
         flavour: &str,
     ) -> StoreResult<Option<BlobRecord>> {
+        self.claim_existing_of_size(digest, flavour, None)
+    }
+
+    /// [`Store::claim_existing`] that marks only a blob of `expected_size` (when given): a
+    /// write whose expected size contradicts the stored blob fails, and must leave no mark.
+    fn claim_existing_of_size(
+        &self,
+        digest: &Digest,
+        flavour: &str,
+        expected_size: Option<u64>,
+    ) -> StoreResult<Option<BlobRecord>> {
         let _lock = LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Exclusive)?;
         let Some(record) = self.existing(digest)? else {
             return Ok(None);
         };
+        if expected_size.is_some_and(|size| size != record.size) {
+            return Ok(None);
+        }
         self.extra.set(digest, &owner_mark(flavour), b"")?;
         Ok(Some(record))
     }
@@ -154,7 +168,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         // A blob that is already there with the expected digest is not read again.
         if let Some(expected) = &options.expected_digest {
             let existing = match owner {
-                Some(flavour) => self.claim_existing(expected, flavour)?,
+                Some(flavour) => {
+                    self.claim_existing_of_size(expected, flavour, options.expected_size)?
+                }
                 None => self.existing(expected)?,
             };
             if let Some(record) = existing {
