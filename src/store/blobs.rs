@@ -231,9 +231,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             )));
         }
         let mut bytes = Vec::with_capacity(record.size as usize);
+        // Bounded by the limit, not the record: content larger than its record (damaged
+        // outside the store) must not be read whole into memory.
         self.read(digest)?
+            .take(limit + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
+        // A length other than the record's is left for the caller's digest check to report.
         Ok(bytes)
     }
 

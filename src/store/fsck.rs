@@ -8,7 +8,7 @@ use super::base::Store;
 use super::error::StoreResult;
 use super::fsutil::hash_reader;
 use super::locks::{LockGuard, LockMode};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore, StorageError};
+use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, StorageError};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -49,7 +49,8 @@ impl FsckReport {
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// Rehashes every indexed blob and cross-checks content, index, extra data and key/value
     /// references. With `repair`: a blob whose content is missing or corrupt is deleted with its
-    /// dependants (it cannot be trusted), unindexed content and orphans are removed.
+    /// dependants (it cannot be trusted), a record whose size disagrees with content that hashes
+    /// to its digest is corrected, unindexed content and orphans are removed.
     pub fn fsck(&self, repair: bool) -> StoreResult<FsckReport> {
         let mut report = FsckReport::default();
         let mut indexed = HashSet::new();
@@ -87,7 +88,20 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             };
             if let Some(problem) = problem {
                 if repair {
-                    self.delete_locked(&record.digest)?;
+                    match &problem {
+                        // The content hashes to its digest, so it is the blob: only the
+                        // record is wrong. Correct it rather than drop a good blob and the
+                        // refs and data attached to it.
+                        FsckProblem::SizeMismatch { actual, .. } => {
+                            self.index.upsert(&BlobRecord {
+                                size: *actual,
+                                ..record.clone()
+                            })?;
+                        }
+                        _ => {
+                            self.delete_locked(&record.digest)?;
+                        }
+                    }
                     report.repaired += 1;
                 }
                 report.problems.push(problem);
