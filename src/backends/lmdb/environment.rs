@@ -99,6 +99,12 @@ impl SharedEnv {
             return Ok(existing);
         }
         let env = open_env(&canonical, map_size)?;
+        // A process killed inside a read transaction leaves its reader slot taken, and LMDB
+        // only resets the reader table when the first process opens the environment: while
+        // any other process keeps it open, the dead slot pins old pages (the file grows without
+        // bound) and uses up one of MAX_READERS. Free such slots on every open.
+        env.clear_stale_readers()
+            .with_context(|| format!("clearing stale readers of {}", canonical.display()))?;
         let databases = create_databases(&env, &canonical)?;
         let shared = Arc::new(SharedEnv {
             env,
@@ -473,5 +479,65 @@ mod tests {
         assert_eq!(count, 33);
         put_numbered(&env, "parent-1", b"after");
         assert!(env.map_size() > 2 << 20);
+    }
+}
+
+#[cfg(test)]
+mod stale_reader_tests {
+    use super::*;
+
+    /// Set for the children started by `open_clears_readers_of_killed_processes`: what the
+    /// child does, and in which directory.
+    const ROLE_VARIABLE: &str = "OCI_STORE_LMDB_TEST_STALE_ROLE";
+    const DIR_VARIABLE: &str = "OCI_STORE_LMDB_TEST_STALE_DIR";
+
+    /// Does nothing unless started as a child of `open_clears_readers_of_killed_processes`.
+    #[test]
+    fn child_process_for_stale_readers() {
+        let (Ok(role), Ok(dir)) = (std::env::var(ROLE_VARIABLE), std::env::var(DIR_VARIABLE))
+        else {
+            return;
+        };
+        let env = SharedEnv::open(Path::new(&dir)).unwrap();
+        match role.as_str() {
+            // Dies in the middle of a read transaction, as a killed process would: its reader
+            // slot stays taken.
+            "die-reading" => {
+                let _guard = env.transactions.read().unwrap();
+                let _rtxn = env.env.read_txn().unwrap();
+                std::process::abort();
+            }
+            // A process opening the environment afterwards must find no stale reader left.
+            "count-stale" => {
+                assert_eq!(env.env.clear_stale_readers().unwrap(), 0);
+            }
+            other => panic!("unknown role {other}"),
+        }
+    }
+
+    fn run_child(role: &str, dir: &Path) -> std::process::ExitStatus {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "backends::lmdb::environment::stale_reader_tests::child_process_for_stale_readers",
+                "--test-threads=1",
+                "--quiet",
+            ])
+            .env(ROLE_VARIABLE, role)
+            .env(DIR_VARIABLE, dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+    }
+
+    #[test]
+    fn open_clears_readers_of_killed_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        // Kept open so the lock file is never re-initialised (LMDB resets the reader table only
+        // when the first process opens the environment).
+        let _env = SharedEnv::open(dir.path()).unwrap();
+        assert!(!run_child("die-reading", dir.path()).success());
+        assert!(run_child("count-stale", dir.path()).success());
     }
 }
