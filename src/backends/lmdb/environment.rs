@@ -12,7 +12,9 @@
 //! side of a `RwLock` and a resize takes its write side.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
@@ -43,10 +45,15 @@ const MAX_ATTEMPTS: usize = 40;
 /// How long to wait for a closing environment of the same path to finish closing.
 const CLOSE_WAIT: Duration = Duration::from_secs(30);
 
-/// Environments of this process by canonical path. Weak, so the environment closes (and its
-/// files and memory map are released) when the last store object using it is dropped.
-static ENVIRONMENTS: LazyLock<Mutex<HashMap<PathBuf, Weak<SharedEnv>>>> =
+/// Environments of this process by the identity (device, inode) of their directory, not by
+/// path: a store directory renamed or reached through another mount while open must still map
+/// to the one environment. Weak, so the environment closes (and its files and memory map are
+/// released) when the last store object using it is dropped.
+static ENVIRONMENTS: LazyLock<Mutex<HashMap<DirectoryIdentity, Weak<SharedEnv>>>> =
     LazyLock::new(Default::default);
+
+/// `(st_dev, st_ino)` of an environment directory.
+type DirectoryIdentity = (u64, u64);
 
 /// The named databases of one environment.
 pub(crate) struct Databases {
@@ -74,6 +81,9 @@ pub(crate) struct Databases {
 
 pub(crate) struct SharedEnv {
     env: Env<WithoutTls>,
+    /// Held open so the directory's inode cannot be reused by another directory while this
+    /// environment is in the map under it.
+    _directory: File,
     /// Read side: held by every transaction. Write side: held while resizing the map.
     transactions: RwLock<()>,
     pub databases: Databases,
@@ -94,8 +104,14 @@ impl SharedEnv {
         let canonical = path
             .canonicalize()
             .map_err(|error| StorageError::io("resolving the LMDB directory", path, error))?;
+        let directory = File::open(&canonical)
+            .map_err(|error| StorageError::io("opening the LMDB directory", path, error))?;
+        let metadata = directory
+            .metadata()
+            .map_err(|error| StorageError::io("reading the LMDB directory", path, error))?;
+        let identity = (metadata.dev(), metadata.ino());
         let mut environments = ENVIRONMENTS.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(existing) = environments.get(&canonical).and_then(Weak::upgrade) {
+        if let Some(existing) = environments.get(&identity).and_then(Weak::upgrade) {
             return Ok(existing);
         }
         let env = open_env(&canonical, map_size)?;
@@ -108,11 +124,12 @@ impl SharedEnv {
         let databases = create_databases(&env, &canonical)?;
         let shared = Arc::new(SharedEnv {
             env,
+            _directory: directory,
             transactions: RwLock::new(()),
             databases,
         });
         environments.retain(|_, weak| weak.strong_count() > 0);
-        environments.insert(canonical, Arc::downgrade(&shared));
+        environments.insert(identity, Arc::downgrade(&shared));
         Ok(shared)
     }
 
@@ -353,6 +370,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = SharedEnv::open(dir.path()).unwrap();
         let second = SharedEnv::open(&dir.path().join(".")).unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+    }
+
+    #[test]
+    fn moved_directory_shares_the_open_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = dir.path().join("before");
+        let after = dir.path().join("after");
+        let first = SharedEnv::open(&before).unwrap();
+        std::fs::rename(&before, &after).unwrap();
+        // Opening the same files a second time in this process would break LMDB's locks.
+        let second = SharedEnv::open(&after).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
     }
 
