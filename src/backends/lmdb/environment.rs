@@ -12,7 +12,9 @@
 //! side of a `RwLock` and a resize takes its write side.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
@@ -43,10 +45,15 @@ const MAX_ATTEMPTS: usize = 40;
 /// How long to wait for a closing environment of the same path to finish closing.
 const CLOSE_WAIT: Duration = Duration::from_secs(30);
 
-/// Environments of this process by canonical path. Weak, so the environment closes (and its
-/// files and memory map are released) when the last store object using it is dropped.
-static ENVIRONMENTS: LazyLock<Mutex<HashMap<PathBuf, Weak<SharedEnv>>>> =
+/// Environments of this process by the identity (device, inode) of their directory, not by
+/// path: a store directory renamed or reached through another mount while open must still map
+/// to the one environment. Weak, so the environment closes (and its files and memory map are
+/// released) when the last store object using it is dropped.
+static ENVIRONMENTS: LazyLock<Mutex<HashMap<DirectoryIdentity, Weak<SharedEnv>>>> =
     LazyLock::new(Default::default);
+
+/// `(st_dev, st_ino)` of an environment directory.
+type DirectoryIdentity = (u64, u64);
 
 /// The named databases of one environment.
 pub(crate) struct Databases {
@@ -74,6 +81,9 @@ pub(crate) struct Databases {
 
 pub(crate) struct SharedEnv {
     env: Env<WithoutTls>,
+    /// Held open so the directory's inode cannot be reused by another directory while this
+    /// environment is in the map under it.
+    _directory: File,
     /// Read side: held by every transaction. Write side: held while resizing the map.
     transactions: RwLock<()>,
     pub databases: Databases,
@@ -94,19 +104,32 @@ impl SharedEnv {
         let canonical = path
             .canonicalize()
             .map_err(|error| StorageError::io("resolving the LMDB directory", path, error))?;
+        let directory = File::open(&canonical)
+            .map_err(|error| StorageError::io("opening the LMDB directory", path, error))?;
+        let metadata = directory
+            .metadata()
+            .map_err(|error| StorageError::io("reading the LMDB directory", path, error))?;
+        let identity = (metadata.dev(), metadata.ino());
         let mut environments = ENVIRONMENTS.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(existing) = environments.get(&canonical).and_then(Weak::upgrade) {
+        if let Some(existing) = environments.get(&identity).and_then(Weak::upgrade) {
             return Ok(existing);
         }
         let env = open_env(&canonical, map_size)?;
+        // A process killed inside a read transaction leaves its reader slot taken, and LMDB
+        // only resets the reader table when the first process opens the environment: while
+        // any other process keeps it open, the dead slot pins old pages (the file grows without
+        // bound) and uses up one of MAX_READERS. Free such slots on every open.
+        env.clear_stale_readers()
+            .with_context(|| format!("clearing stale readers of {}", canonical.display()))?;
         let databases = create_databases(&env, &canonical)?;
         let shared = Arc::new(SharedEnv {
             env,
+            _directory: directory,
             transactions: RwLock::new(()),
             databases,
         });
         environments.retain(|_, weak| weak.strong_count() > 0);
-        environments.insert(canonical, Arc::downgrade(&shared));
+        environments.insert(identity, Arc::downgrade(&shared));
         Ok(shared)
     }
 
@@ -351,6 +374,18 @@ mod tests {
     }
 
     #[test]
+    fn moved_directory_shares_the_open_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = dir.path().join("before");
+        let after = dir.path().join("after");
+        let first = SharedEnv::open(&before).unwrap();
+        std::fs::rename(&before, &after).unwrap();
+        // Opening the same files a second time in this process would break LMDB's locks.
+        let second = SharedEnv::open(&after).unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+    }
+
+    #[test]
     fn reopens_after_last_user_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let first = SharedEnv::open(dir.path()).unwrap();
@@ -473,5 +508,65 @@ mod tests {
         assert_eq!(count, 33);
         put_numbered(&env, "parent-1", b"after");
         assert!(env.map_size() > 2 << 20);
+    }
+}
+
+#[cfg(test)]
+mod stale_reader_tests {
+    use super::*;
+
+    /// Set for the children started by `open_clears_readers_of_killed_processes`: what the
+    /// child does, and in which directory.
+    const ROLE_VARIABLE: &str = "OCI_STORE_LMDB_TEST_STALE_ROLE";
+    const DIR_VARIABLE: &str = "OCI_STORE_LMDB_TEST_STALE_DIR";
+
+    /// Does nothing unless started as a child of `open_clears_readers_of_killed_processes`.
+    #[test]
+    fn child_process_for_stale_readers() {
+        let (Ok(role), Ok(dir)) = (std::env::var(ROLE_VARIABLE), std::env::var(DIR_VARIABLE))
+        else {
+            return;
+        };
+        let env = SharedEnv::open(Path::new(&dir)).unwrap();
+        match role.as_str() {
+            // Dies in the middle of a read transaction, as a killed process would: its reader
+            // slot stays taken.
+            "die-reading" => {
+                let _guard = env.transactions.read().unwrap();
+                let _rtxn = env.env.read_txn().unwrap();
+                std::process::abort();
+            }
+            // A process opening the environment afterwards must find no stale reader left.
+            "count-stale" => {
+                assert_eq!(env.env.clear_stale_readers().unwrap(), 0);
+            }
+            other => panic!("unknown role {other}"),
+        }
+    }
+
+    fn run_child(role: &str, dir: &Path) -> std::process::ExitStatus {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "backends::lmdb::environment::stale_reader_tests::child_process_for_stale_readers",
+                "--test-threads=1",
+                "--quiet",
+            ])
+            .env(ROLE_VARIABLE, role)
+            .env(DIR_VARIABLE, dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+    }
+
+    #[test]
+    fn open_clears_readers_of_killed_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        // Kept open so the lock file is never re-initialised (LMDB resets the reader table only
+        // when the first process opens the environment).
+        let _env = SharedEnv::open(dir.path()).unwrap();
+        assert!(!run_child("die-reading", dir.path()).success());
+        assert!(run_child("count-stale", dir.path()).success());
     }
 }
