@@ -213,6 +213,11 @@ impl SharedEnv {
         if current > seen_size {
             return Ok(());
         }
+        // Readers of killed processes pin old pages; freeing their slots may make the growth
+        // unnecessary next time, and keeps a long-lived process from growing the map forever.
+        self.env
+            .clear_stale_readers()
+            .with_context(|| "clearing readers of dead processes".to_string())?;
         let doubled = current.checked_mul(2).ok_or_else(|| {
             StorageError::InvalidArgument(format!(
                 "the LMDB map of {} cannot grow beyond {current} bytes",
