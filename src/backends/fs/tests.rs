@@ -144,6 +144,18 @@ fn committing_existing_content_keeps_one_copy() {
 }
 
 #[test]
+fn commit_replaces_a_damaged_file_of_the_same_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(dir.path()).unwrap();
+    let (digest, _) = write_blob(&store, b"good bytes", Expected::default());
+    // Damaged outside the store, size intact.
+    std::fs::write(store.blob_path(&digest), b"evil bytes").unwrap();
+
+    write_blob(&store, b"good bytes", Expected::default());
+    assert_eq!(std::fs::read(store.blob_path(&digest)).unwrap(), b"good bytes");
+}
+
+#[test]
 fn dropped_writer_removes_its_staging_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsBlobStore::open(dir.path()).unwrap();

@@ -191,14 +191,10 @@ impl BlobWriter for FsBlobWriter<'_> {
             )));
         };
         let target = self.layout.blob_path(&digest);
-        // Same name, same content: keep the stored copy and drop ours (dropping removes the
-        // staging file). A stored copy of the wrong size was damaged outside the store, so it
-        // is replaced instead.
-        if let Ok(existing) = fs::metadata(&target) {
-            if existing.is_file() && existing.len() == size {
-                return Ok((digest, size));
-            }
-        }
+        // Always rename over an existing file: ours is verified, while a file already there
+        // (left by a crash between rename and index record, or damaged outside the store with
+        // its size intact) is not. The store only commits blobs it has not indexed, so this
+        // costs a rename, and readers of the old file keep their open descriptor.
         staging.persist(&target).map_err(|error| {
             StorageError::io(format!("committing blob {digest}"), &target, error.error)
         })?;
