@@ -152,7 +152,10 @@ fn commit_replaces_a_damaged_file_of_the_same_size() {
     std::fs::write(store.blob_path(&digest), b"evil bytes").unwrap();
 
     write_blob(&store, b"good bytes", Expected::default());
-    assert_eq!(std::fs::read(store.blob_path(&digest)).unwrap(), b"good bytes");
+    assert_eq!(
+        std::fs::read(store.blob_path(&digest)).unwrap(),
+        b"good bytes"
+    );
 }
 
 #[test]

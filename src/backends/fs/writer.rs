@@ -1,7 +1,6 @@
 //! Writing one blob: stream into a locked staging file while hashing, check against what was
 //! expected, then rename into `blobs/<alg>/<hex>`.
 
-use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::mem;
 
