@@ -191,7 +191,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(StoreError::io("reading content", "<input>", e)),
             };
-            writer.write_all(&buffer[..read]).map_err(write_error)?;
+            writer
+                .write_all(&buffer[..read])
+                .map_err(|e| write_error(e, options.expected_digest.as_ref()))?;
         }
         writer.commit()
     }
@@ -295,7 +297,7 @@ fn owner_mark(flavour: &str) -> String {
     format!("{}{flavour}", super::delete::OWNER_MARK_PREFIX)
 }
 
-fn write_error(error: std::io::Error) -> StoreError {
+fn write_error(error: std::io::Error, expected: Option<&Digest>) -> StoreError {
     // Backends report verification failures (size exceeded) through the io::Error of `write`;
     // surface the storage error they carry.
     if error
@@ -305,7 +307,11 @@ fn write_error(error: std::io::Error) -> StoreError {
         let inner = error.into_inner().expect("checked above");
         return StoreError::Storage(*inner.downcast::<StorageError>().expect("checked above"));
     }
-    StoreError::io("writing blob", "<ingest>", error)
+    let blob = match expected {
+        Some(digest) => format!("blob {digest}"),
+        None => "a new blob".to_string(),
+    };
+    StoreError::io(format!("writing {blob} into the store"), "ingest", error)
 }
 
 /// RFC 6838 shape: `type/subtype` with restricted characters, bounded length.
