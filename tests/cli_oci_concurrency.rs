@@ -11,7 +11,7 @@ mod cli_support;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cli_support::{assert_success, TestStore};
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
@@ -119,10 +119,6 @@ fn race_imports_against_gc(backend: Option<&'static str>) {
     assert!(
         swept > 0,
         "the concurrent gc runs swept replaced images: the race took place"
-    );
-    assert!(
-        elapsed < Duration::from_secs(120),
-        "bounded: took {elapsed:?}"
     );
 
     for importer in 0..IMPORTERS {
