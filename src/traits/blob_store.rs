@@ -4,7 +4,7 @@ use std::io::{Read, Seek, Write};
 use std::sync::Arc;
 
 use super::digest::{Algorithm, Digest};
-use super::error::StorageResult;
+use super::error::{StorageError, StorageResult};
 
 /// What the caller knows about the content before it is written. A mismatch is an error at
 /// `finish` (or as soon as the size is exceeded) and nothing becomes visible.
@@ -21,6 +21,29 @@ impl Expected {
             .as_ref()
             .map(Digest::algorithm)
             .unwrap_or(Algorithm::Sha256)
+    }
+
+    /// Checks finished content against the expectation, size first, then digest. Every blob
+    /// store calls this from `finish`, so all report a mismatch alike.
+    pub fn verify(&self, digest: &Digest, size: u64) -> StorageResult<()> {
+        if let Some(expected) = self.size {
+            if expected != size {
+                return Err(StorageError::SizeMismatch {
+                    digest: self.digest.as_ref().unwrap_or(digest).to_string(),
+                    expected,
+                    actual: size,
+                });
+            }
+        }
+        if let Some(expected) = &self.digest {
+            if expected != digest {
+                return Err(StorageError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual: digest.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

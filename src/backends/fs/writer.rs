@@ -86,23 +86,7 @@ impl<'store> FsBlobWriter<'store> {
         })?;
         let digest = hasher.finish();
         let size = self.written;
-        if let Some(expected) = self.expected.size {
-            if expected != size {
-                return Err(StorageError::SizeMismatch {
-                    digest: self.label(),
-                    expected,
-                    actual: size,
-                });
-            }
-        }
-        if let Some(expected) = &self.expected.digest {
-            if *expected != digest {
-                return Err(StorageError::DigestMismatch {
-                    expected: expected.clone(),
-                    actual: digest,
-                });
-            }
-        }
+        self.expected.verify(&digest, size)?;
         // Checked before syncing so rejected content costs no disk flush.
         staging.as_file().sync_all().map_err(|source| {
             StorageError::io("syncing the ingest file", staging.path(), source)

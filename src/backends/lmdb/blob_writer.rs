@@ -161,28 +161,6 @@ impl LmdbBlobWriter {
         Ok(())
     }
 
-    /// Checks the finished content against what was expected.
-    fn verify(&self, digest: &Digest, size: u64) -> StorageResult<()> {
-        if let Some(expected) = self.expected.size {
-            if expected != size {
-                return Err(StorageError::SizeMismatch {
-                    digest: digest.to_string(),
-                    expected,
-                    actual: size,
-                });
-            }
-        }
-        if let Some(expected) = &self.expected.digest {
-            if expected != digest {
-                return Err(StorageError::DigestMismatch {
-                    expected: expected.clone(),
-                    actual: digest.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
-
     /// Moves the staged chunks under `digest` in one transaction, or drops them when the blob
     /// is already stored.
     fn publish(&self, digest: &Digest, size: u64) -> StorageResult<()> {
@@ -281,7 +259,7 @@ impl BlobWriter for LmdbBlobWriter {
             .expect("a writing blob writer has a hasher");
         let digest = hasher.finish();
         let size = self.written;
-        if let Err(error) = self.verify(&digest, size) {
+        if let Err(error) = self.expected.verify(&digest, size) {
             self.fail(Failure::Other(error.to_string()));
             return Err(error);
         }

@@ -201,27 +201,6 @@ impl<'a> SqliteBlobWriter<'a> {
         self.hasher = None;
         self.discard();
     }
-
-    fn check_against_expected(&self, digest: &Digest, size: u64) -> StorageResult<()> {
-        if let Some(expected_size) = self.expected.size {
-            if expected_size != size {
-                return Err(StorageError::SizeMismatch {
-                    digest: self.expected.digest.as_ref().unwrap_or(digest).to_string(),
-                    expected: expected_size,
-                    actual: size,
-                });
-            }
-        }
-        if let Some(expected_digest) = &self.expected.digest {
-            if expected_digest != digest {
-                return Err(StorageError::DigestMismatch {
-                    expected: expected_digest.clone(),
-                    actual: digest.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Write for SqliteBlobWriter<'_> {
@@ -265,7 +244,7 @@ impl BlobWriter for SqliteBlobWriter<'_> {
             .unwrap_or_else(|| Hasher::new(self.expected.algorithm()));
         let digest = hasher.finish();
         let size = self.written;
-        if let Err(error) = self.check_against_expected(&digest, size) {
+        if let Err(error) = self.expected.verify(&digest, size) {
             self.fail();
             return Err(error);
         }
