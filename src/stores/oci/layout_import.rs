@@ -23,7 +23,7 @@ use super::error::{OciError, OciResult};
 use super::graph::{Child, ContentSource, DocumentKind, Fetched, Reached, Walker};
 use super::layout::{Layout, LayoutEntry, LayoutSource};
 use super::ref_name::RefName;
-use super::{OciStore, FLAVOUR};
+use super::{OciStore, FLAVOUR, REF_DATA_TYPE};
 use crate::store::{validate_media_type, WriteOptions};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
@@ -117,14 +117,58 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         for reached in &walker.reached {
             self.record_referrer(reached)?;
         }
-        for (name, descriptor) in &selected {
-            self.write_ref(name, descriptor)?;
-            report.refs.push(ImportedRef {
-                name: name.to_string(),
-                digest: digest_of(descriptor, "a ref")?,
-            });
-        }
+        self.write_refs_all_or_nothing(&selected, &mut report)?;
         Ok(report)
+    }
+
+    /// Writes the imported refs; if one fails, the refs already written by this import get
+    /// their earlier value back (or go), so `--all` either names every image or changes none.
+    fn write_refs_all_or_nothing(
+        &self,
+        selected: &[(RefName, Descriptor)],
+        report: &mut ImportReport,
+    ) -> OciResult<()> {
+        let mut replaced = Vec::new();
+        for (name, descriptor) in selected {
+            let result = self
+                .store
+                .get_data(REF_DATA_TYPE, name.as_str())
+                .map_err(OciError::from)
+                .and_then(|previous| {
+                    replaced.push((name, previous));
+                    self.write_ref(name, descriptor)
+                })
+                .and_then(|()| digest_of(descriptor, "a ref"));
+            match result {
+                Ok(digest) => report.refs.push(ImportedRef {
+                    name: name.to_string(),
+                    digest,
+                }),
+                Err(error) => {
+                    for (name, previous) in replaced.into_iter().rev() {
+                        // Best effort: the error that stopped the import is the one to report.
+                        let _ = match previous {
+                            Some(entry) => self
+                                .store
+                                .put_data(
+                                    REF_DATA_TYPE,
+                                    name.as_str(),
+                                    &entry.value,
+                                    entry.blob.as_ref(),
+                                )
+                                .map(drop),
+                            None => self
+                                .store
+                                .remove_data(REF_DATA_TYPE, name.as_str())
+                                .map(drop),
+                        };
+                    }
+                    report.refs.clear();
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Stores one blob (unless the store has it) with the `oci` owner mark. Both paths mark
