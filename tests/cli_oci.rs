@@ -386,3 +386,46 @@ fn gc_dry_run_lists_what_would_go_and_changes_nothing() {
         "blobs the flavour does not own stay"
     );
 }
+
+/// "Put the blobs now, tag later": blobs stored with `blob put` (the manifest by its digest
+/// prefix) become an image once tagged: checked whole, and collected by gc once untagged.
+#[test]
+fn tag_a_manifest_put_as_blobs() {
+    let store = TestStore::new();
+    let layout = store.scratch("layout");
+    let image = LayoutBuilder::simple_image(&layout, "unused:1").unwrap();
+    let manifest_digest = image.digest().to_string();
+    let blob_files: Vec<_> = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    let manifest_file = layout.join("blobs/sha256").join(&manifest_digest[7..]);
+
+    // The manifest alone (no media type given: the document names its own) is incomplete.
+    store.ok(&["blob", "put", path_str(&manifest_file)]);
+    let error = store.fails(&["tag", &manifest_digest[..19], "app:1"]);
+    assert!(error.contains("sha256:"), "names the missing blob: {error}");
+    assert!(
+        ref_names(&store).is_empty(),
+        "no ref for an incomplete image"
+    );
+
+    for file in &blob_files {
+        store.ok(&["blob", "put", path_str(file)]);
+    }
+    store.ok(&["tag", &manifest_digest[..19], "app:1"]);
+    assert_eq!(ref_names(&store), ["app:1"]);
+    let check = store.json(&["check", "app:1", "--verify"]);
+    assert_eq!(check["blobs_present"], blob_files.len());
+
+    // The ref now holds every blob; once it goes, gc takes them all.
+    assert_eq!(store.json(&["gc"])["swept"], json!([]));
+    store.ok(&["rm", "--ref", "app:1"]);
+    store.ok(&["gc"]);
+    assert!(store.listed_digests().is_empty(), "blobs left after gc");
+
+    // A blob that is no manifest cannot be tagged.
+    let plain = store.put(b"just bytes");
+    let error = store.fails(&["tag", &plain, "plain:1"]);
+    assert!(error.contains("not an image manifest"), "{error}");
+}

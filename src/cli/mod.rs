@@ -90,7 +90,7 @@ commands! {
     Export(oci::ExportCommand),
     /// List refs: name, digest, media type, size, platforms
     List(oci::ListCommand),
-    /// Name what another ref names
+    /// Name what another ref (or a stored manifest's digest) names
     Tag(oci::TagCommand),
     /// Remove a ref (its blobs go at the next gc)
     Rm(oci::RemoveCommand),

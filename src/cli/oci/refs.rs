@@ -67,10 +67,12 @@ fn print_ref_table(out: &mut dyn Write, refs: &[RefInfo]) -> std::io::Result<()>
     Ok(())
 }
 
-/// Makes DST name what SRC names (a copy: removing one leaves the other); replaces DST.
+/// Makes DST name what SRC names (a copy: removing one leaves the other); replaces DST. SRC may
+/// also be the digest (or a unique prefix) of a manifest or index put with `blob put`: its
+/// blobs must all be present, and from then on the ref keeps them.
 #[derive(Debug, Args)]
 pub struct TagCommand {
-    /// Existing ref
+    /// Existing ref, or digest of a stored manifest or index
     source: String,
     /// New name (image-spec ref name grammar)
     destination: String,

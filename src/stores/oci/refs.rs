@@ -6,12 +6,13 @@ use oci_spec::image::Descriptor;
 use serde::Serialize;
 
 use super::descriptor::{
-    descriptor_json, digest_of, media_type_of, parse_descriptor, without_ref_name,
+    descriptor_json, digest_of, media_type_of, new_descriptor, parse_descriptor, without_ref_name,
 };
 use super::error::{OciError, OciResult};
-use super::graph::{parse_document, DocumentKind, MAX_DOCUMENT_SIZE};
+use super::graph::{parse_document, Child, DocumentKind, Walker, MAX_DOCUMENT_SIZE};
 use super::ref_name::RefName;
-use super::{OciStore, REF_DATA_TYPE};
+use super::source::StoreSource;
+use super::{OciStore, FLAVOUR, REF_DATA_TYPE};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 /// A ref as `list` shows it.
@@ -78,12 +79,65 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
     }
 
     /// Makes `destination` name what `source` names (a copy: removing one leaves the other).
-    /// An existing `destination` is replaced.
+    /// An existing `destination` is replaced. `source` may also be the digest (or a unique
+    /// prefix) of a manifest or index already in the store: the second step of "put the blobs
+    /// now (held by a lease), tag later".
     pub fn tag(&self, source: &str, destination: &str) -> OciResult<()> {
         let destination = RefName::parse(destination)?;
         let _gc_lock = self.mutation_lock()?;
-        let descriptor = self.get_ref(source)?;
+        let descriptor = match self.get_ref(source) {
+            Err(OciError::RefNotFound(_)) => match self.store.resolve(source) {
+                Ok(digest) => self.adopt_stored_image(&digest)?,
+                Err(_) => return Err(OciError::RefNotFound(source.to_string())),
+            },
+            found => found?,
+        };
         self.write_ref(&destination, &descriptor)
+    }
+
+    /// The descriptor of a manifest or index already in the store, once everything it reaches
+    /// is checked present and marked as this flavour's (as an import would have), so the new
+    /// ref makes it a GC root like any imported image. Callers hold the mutation lock.
+    fn adopt_stored_image(&self, digest: &Digest) -> OciResult<Descriptor> {
+        let record = self.store.info(digest)?;
+        let media_type = if DocumentKind::of(&record.media_type).is_document() {
+            record.media_type
+        } else {
+            // Put without --media-type: the document names its own type.
+            let bytes = self.store.read_to_vec(digest, MAX_DOCUMENT_SIZE)?;
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|json| json.get("mediaType")?.as_str().map(str::to_string))
+                .unwrap_or(record.media_type)
+        };
+        if !DocumentKind::of(&media_type).is_document() {
+            return Err(OciError::Invalid(format!(
+                "blob {digest} is {media_type}, not an image manifest or index: \
+                 store it with its media type (blob put --media-type) to tag it"
+            )));
+        }
+        let descriptor = new_descriptor(&media_type, digest, record.size);
+        let mut walker = Walker::new();
+        walker.visit(
+            vec![Child::required(descriptor.clone())],
+            &mut StoreSource { store: self.store },
+        )?;
+        walker.require_complete("the store")?;
+        for reached in &walker.reached {
+            if self
+                .store
+                .claim_existing(&reached.digest, FLAVOUR)?
+                .is_none()
+            {
+                return Err(OciError::MissingBlob {
+                    digest: reached.digest.clone(),
+                    media_type: media_type_of(&reached.descriptor),
+                    source_name: "the store".to_string(),
+                });
+            }
+            self.record_referrer(reached)?;
+        }
+        Ok(descriptor)
     }
 
     /// Removes a ref; what it reached goes at the next OCI GC unless something else holds it.
