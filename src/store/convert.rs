@@ -172,6 +172,7 @@ fn copy_blob(
     let mut writer = destination.writer(Expected {
         digest: Some(digest.clone()),
         size: Some(size),
+        algorithm: None,
     })?;
     let mut buffer = vec![0u8; 1 << 20];
     loop {

@@ -222,6 +222,7 @@ mod tests {
             .writer(Expected {
                 digest: Some(wrong_digest.clone()),
                 size: None,
+                algorithm: None,
             })
             .unwrap();
         writer.write_all(&bytes).unwrap();
@@ -235,6 +236,7 @@ mod tests {
             .writer(Expected {
                 digest: None,
                 size: Some(100),
+                algorithm: None,
             })
             .unwrap();
         let error = writer.write_all(&bytes).unwrap_err();
@@ -252,6 +254,7 @@ mod tests {
             .writer(Expected {
                 digest: None,
                 size: Some(5000),
+                algorithm: None,
             })
             .unwrap();
         writer.write_all(&bytes).unwrap();
