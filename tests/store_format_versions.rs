@@ -368,3 +368,23 @@ fn a_newer_store_json_is_refused() {
     assert!(error.contains("version 99"), "{error}");
     assert!(error.contains("upgrade oci-store"), "{error}");
 }
+
+#[test]
+fn backend_conversion_upgrades_the_store_first() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open_store(dir.path(), &BackendChoice::default()).unwrap());
+    let user_blob = put_blob(dir.path(), b"put before holder marks");
+    write_config(dir.path(), "sqlite", 1);
+
+    let report =
+        oci_store::store::convert_store(dir.path(), &BackendChoice::default().metadata("lmdb"))
+            .unwrap();
+    assert_eq!(report.from.format_version, 2);
+    assert_eq!(report.to.format_version, 2);
+    let store = open_store(dir.path(), &BackendChoice::default()).unwrap();
+    assert_eq!(store.extra_data().backend_name(), "lmdb");
+    assert_eq!(
+        store.extra_data().types(&user_blob).unwrap(),
+        vec!["owner.base".to_string()]
+    );
+}
