@@ -63,6 +63,7 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         gc_clears_scratch_of_crashed_archive_imports,
         import_survives_another_flavour_letting_go,
         check_verify_names_damaged_blobs,
+        export_refuses_damaged_blobs,
     ]
 }
 

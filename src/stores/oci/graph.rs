@@ -225,6 +225,8 @@ pub struct Walker {
     /// Optional blobs (non-distributable layers, subjects) that are absent.
     pub absent_optional: Vec<(Digest, Descriptor)>,
     pub corrupt: Vec<(Digest, String)>,
+    /// The descriptors the `corrupt` blobs were met under, in the same order.
+    corrupt_descriptors: Vec<Descriptor>,
 }
 
 impl Walker {
@@ -294,10 +296,19 @@ impl Walker {
                     self.absent_optional.push((digest, descriptor))
                 }
                 Fetched::Absent => self.missing.push((digest, descriptor)),
-                Fetched::Corrupt(reason) => self.corrupt.push((digest, reason)),
+                Fetched::Corrupt(reason) => {
+                    self.corrupt.push((digest, reason));
+                    self.corrupt_descriptors.push(descriptor);
+                }
             }
         }
         Ok(())
+    }
+
+    /// The first corrupt blob: its digest, the descriptor it was met under, and why.
+    pub fn first_corrupt(&self) -> Option<(&Digest, &Descriptor, &str)> {
+        let (digest, reason) = self.corrupt.first()?;
+        Some((digest, self.corrupt_descriptors.first()?, reason.as_str()))
     }
 
     /// Fails with the first missing or corrupt blob, for callers that need everything
