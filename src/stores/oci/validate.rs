@@ -72,8 +72,10 @@ pub fn validate_config(media_type: &str, digest: &Digest, bytes: &[u8]) -> OciRe
 /// `index.json` or a pre-1.0 ref file, in the form it was parsed into.
 pub fn validate_root_descriptor(descriptor: &Descriptor, digest: &Digest) -> OciResult<()> {
     let value = serde_json::to_value(descriptor).expect("a descriptor always serializes");
-    descriptor_rules(&value, "the layout's entry")
-        .map_err(|rule| violation(digest, &media_type_of(descriptor), rule))
+    descriptor_rules(&value, "").map_err(|rule| {
+        let rule = format!("as the layout's index names it: {rule}");
+        violation(digest, &media_type_of(descriptor), rule)
+    })
 }
 
 /// The refusal of a document nested too deep.
