@@ -5,7 +5,10 @@
 //! - [`import_export`]: layouts, archives, pre-1.0 layouts, nested indexes, Docker media types,
 //!   artifacts and referrers, refs.
 //! - [`safety`]: bad input is refused and changes nothing; a failed import leaves only garbage.
-//! - [`damage`]: `check` on a damaged store names what is missing or corrupt.
+//! - [`damage`]: `check` on a damaged store names what is missing or corrupt; export refuses
+//!   to copy a damaged blob out.
+//! - [`validation`]: imports are validated to the image-spec (an invalid corpus refused, valid
+//!   images of every kind taken).
 //! - [`gc`]: GC, leases, other flavours' marks, and concurrency within one process.
 //!
 //! The process half (importers beside a GC loop) is in `tests/multi_process.rs`, with the
@@ -20,6 +23,7 @@ pub mod import_export;
 pub mod processes;
 pub mod safety;
 pub mod support;
+pub mod validation;
 
 use std::path::Path;
 
@@ -34,6 +38,7 @@ pub use damage::*;
 pub use gc::*;
 pub use import_export::*;
 pub use safety::*;
+pub use validation::*;
 
 pub fn tests() -> Vec<SuiteTest<DynStore>> {
     crate::suite_list![StoreTest;
@@ -63,6 +68,9 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         gc_clears_scratch_of_crashed_archive_imports,
         import_survives_another_flavour_letting_go,
         check_verify_names_damaged_blobs,
+        export_refuses_damaged_blobs,
+        invalid_layouts_are_refused_naming_blob_and_rule,
+        valid_images_of_every_kind_still_import,
     ]
 }
 
