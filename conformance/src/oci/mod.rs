@@ -62,6 +62,9 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         gc_never_sweeps_an_import_in_flight,
         gc_clears_scratch_of_crashed_archive_imports,
         import_survives_another_flavour_letting_go,
+        gc_leaves_entry_held_blobs_to_their_entry,
+        gc_stops_on_storage_errors_and_sweeps_nothing,
+        gc_refuses_when_a_ref_reaches_a_corrupt_document,
         check_verify_names_damaged_blobs,
     ]
 }
