@@ -46,7 +46,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         self.set_extra(digest, &format!("{OWNER_MARK_PREFIX}{flavour}"), b"")
     }
 
-    /// Drops a flavour's mark. Returns whether it was there.
+    /// Drops a flavour's mark, and only that: a blob left with no holder stays indexed until
+    /// base GC collects it. [`Store::release`] drops the mark and deletes such a blob in one
+    /// step; prefer it. Returns whether the mark was there.
     pub fn unmark_owner(&self, digest: &Digest, flavour: &str) -> StoreResult<bool> {
         let _lock = self.shared_digest_lock(digest)?;
         Ok(self
