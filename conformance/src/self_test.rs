@@ -33,6 +33,8 @@ pub enum Flaw {
     RemoveAllDoesNothing,
     CompareAndSetIgnoresVersion,
     RemoveReferencingDoesNothing,
+    /// `referencing` finds no entry: the store cannot see that an entry holds a blob.
+    ReferencingFindsNothing,
 }
 
 struct Flawed<T: ?Sized> {
@@ -227,6 +229,9 @@ impl KvStore for Flawed<dyn KvStore> {
         self.inner.data_types()
     }
     fn referencing(&self, digest: &Digest) -> StorageResult<Vec<KvKey>> {
+        if self.flaw == Flaw::ReferencingFindsNothing {
+            return Ok(Vec::new());
+        }
         self.inner.referencing(digest)
     }
     fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
@@ -373,6 +378,23 @@ fn kv_store_suite_notices(
 #[case(
     Flaw::CompareAndSetIgnoresVersion,
     crate::base_store::results_match_reference_model
+)]
+#[case(Flaw::None, crate::base_store::base_gc_collects_blobs_no_holder_keeps)]
+#[case(
+    Flaw::ReferencingFindsNothing,
+    crate::base_store::base_gc_collects_blobs_no_holder_keeps
+)]
+#[case(
+    Flaw::None,
+    crate::base_store::removing_the_last_holding_entry_deletes_the_blob
+)]
+#[case(
+    Flaw::ReferencingFindsNothing,
+    crate::base_store::removing_the_last_holding_entry_deletes_the_blob
+)]
+#[case(
+    Flaw::TypesUnsorted,
+    crate::base_store::base_writes_record_the_base_holder
 )]
 #[case(Flaw::None, crate::base_store::resolve_many_candidates_are_capped)]
 #[case(Flaw::None, crate::base_store::threads_share_one_store)]

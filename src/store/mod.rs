@@ -21,7 +21,7 @@ pub use base::Store;
 pub use blobs::{validate_media_type, StoreWriter, WriteOptions};
 pub use config::{StoreConfig, FORMAT_VERSION};
 pub use convert::{convert_store, ConversionReport};
-pub use delete::OWNER_MARK_PREFIX;
+pub use delete::{Holders, Release, BASE_HOLDER, OWNER_MARK_PREFIX};
 pub use dump::StoreDump;
 pub use error::{StoreError, StoreResult};
 pub use fsck::{FsckProblem, FsckReport};

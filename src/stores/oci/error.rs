@@ -118,6 +118,36 @@ pub enum OciError {
     #[error("no lease {0:?}")]
     LeaseNotFound(String),
 
+    /// The GC met a document it cannot read on its way from a root: what the document links to
+    /// is unknown, so the GC sweeps nothing.
+    #[error(
+        "the OCI GC stopped before sweeping anything: {document}, reached from {root}, cannot be \
+         read ({reason}), so what it links to is unknown. {}",
+        gc_next_step(ref_name.as_deref())
+    )]
+    GcUnreadableDocument {
+        document: String,
+        /// What led there: `ref NAME`, `lease ID`, `a referrer of DIGEST`.
+        root: String,
+        /// The ref, when a ref led there.
+        ref_name: Option<String>,
+        reason: String,
+    },
+
+    /// The GC waited its whole budget for a lock (DESIGN.md: a GC that cannot get its lock
+    /// must not stall everyone else).
+    #[error(
+        "the OCI GC could not start: {holder} has held {} for {waited_secs} s; retry when it \
+         finishes",
+        lock.display()
+    )]
+    GcLockTimeout {
+        lock: PathBuf,
+        /// Who holds it: "a mutation (import, export, tag, lease)" or "another OCI GC".
+        holder: &'static str,
+        waited_secs: u64,
+    },
+
     #[error("invalid argument: {0}")]
     Invalid(String),
 }
@@ -141,6 +171,14 @@ impl OciError {
             reason: reason.to_string(),
         }
     }
+}
+
+fn gc_next_step(ref_name: Option<&str>) -> String {
+    let name = ref_name.unwrap_or("NAME");
+    format!(
+        "Run `oci-store check --verify {name}` to see the damage, then `oci-store fsck --repair` \
+         (deletes corrupt blobs) or `oci-store rm --ref {name}`, and gc again"
+    )
 }
 
 impl From<StoreError> for OciError {
