@@ -316,7 +316,7 @@ fn put_blob(dir: &Path, content: &[u8]) -> Digest {
 }
 
 #[test]
-fn store_format_1_gives_unheld_blobs_the_base_owner_mark() {
+fn store_format_1_gives_unowned_blobs_the_base_owner_mark() {
     let dir = tempfile::tempdir().unwrap();
     drop(open_store(dir.path(), &BackendChoice::default()).unwrap());
     // A store as written before holder marks: a user's `blob put` has no mark at all.
@@ -351,7 +351,13 @@ fn store_format_1_gives_unheld_blobs_the_base_owner_mark() {
         extra.types(&oci_blob).unwrap(),
         vec!["owner.oci".to_string()]
     );
-    assert!(extra.types(&referenced).unwrap().is_empty());
+    // A blob an entry references is still the user's: removing the entry must not delete it.
+    assert_eq!(
+        extra.types(&referenced).unwrap(),
+        vec!["owner.base".to_string()]
+    );
+    assert!(store.remove_data("refs", "latest").unwrap());
+    assert!(store.contains(&referenced).unwrap());
     let config = StoreConfig::read(dir.path()).unwrap().unwrap();
     assert_eq!(config.format_version, 2);
 }

@@ -12,14 +12,15 @@
 //!
 //! Store format versions: 1, blobs without holder marks; 2, every indexed blob has a holder
 //! (an owner mark `owner.<name>` or a key/value entry referencing it). 1 -> 2 gives every
-//! indexed blob that has neither the base store's mark, so a user's `blob put` from before
-//! stays the user's.
+//! indexed blob without an owner mark the base store's mark, so a user's `blob put` from
+//! before stays the user's — also one a key/value entry references: that entry is not the
+//! user's only hold, and removing it must not delete the blob.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::config::{StoreConfig, FORMAT_VERSION};
-use super::delete::OWNER_MARK_PREFIX;
+use super::delete::{BASE_HOLDER, OWNER_MARK_PREFIX};
 use super::error::{StoreError, StoreResult};
 use super::locks::{LockGuard, LockMode, LockPaths};
 use crate::traits::registry::{
@@ -33,9 +34,6 @@ pub const UPGRADE_WAIT: Duration = Duration::from_secs(10);
 
 /// How often the exclusive store lock is tried while waiting for it.
 const UPGRADE_RETRY_PAUSE: Duration = Duration::from_millis(20);
-
-/// The holder mark of the base store (`blob put`, `Store::write`).
-const BASE_OWNER_MARK: &str = "owner.base";
 
 /// One thing that must be upgraded before the store is used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,7 +160,7 @@ pub(super) fn run(dir: &Path, config: &StoreConfig) -> StoreResult<()> {
 fn upgrade_store_format(dir: &Path, config: &StoreConfig, from: u32) -> StoreResult<()> {
     if from < 2 {
         back_up_metadata(dir, config)?;
-        give_unheld_blobs_the_base_mark(dir, config)?;
+        give_unowned_blobs_the_base_mark(dir, config)?;
     }
     let mut upgraded = config.clone();
     upgraded.format_version = FORMAT_VERSION;
@@ -175,20 +173,19 @@ fn back_up_metadata(dir: &Path, config: &StoreConfig) -> StoreResult<Vec<PathBuf
     Ok((backend.format.back_up)(dir)?.into_iter().collect())
 }
 
-fn give_unheld_blobs_the_base_mark(dir: &Path, config: &StoreConfig) -> StoreResult<()> {
+fn give_unowned_blobs_the_base_mark(dir: &Path, config: &StoreConfig) -> StoreResult<()> {
     let index = open_index(config.backend(Role::Index), dir)?;
     let extra = open_extra_data(config.backend(Role::Extra), dir)?;
-    let kv = open_kv_store(config.backend(Role::Kv), dir)?;
+    let base_mark = format!("{OWNER_MARK_PREFIX}{BASE_HOLDER}");
     for record in RecordPages::new(&*index, 1000) {
         let digest = record?.digest;
         let has_owner = extra
             .types(&digest)?
             .iter()
             .any(|data_type| data_type.starts_with(OWNER_MARK_PREFIX));
-        if has_owner || !kv.referencing(&digest)?.is_empty() {
-            continue;
+        if !has_owner {
+            extra.set(&digest, &base_mark, b"")?;
         }
-        extra.set(&digest, BASE_OWNER_MARK, b"")?;
     }
     Ok(())
 }
