@@ -6,6 +6,7 @@ mod blobs;
 pub mod config;
 mod convert;
 mod data;
+mod data_batch;
 mod delete;
 mod dump;
 mod error;
