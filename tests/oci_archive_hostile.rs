@@ -120,9 +120,15 @@ fn duplicate_layout_files_are_refused() {
     let layout = temp.path().join("layout");
     LayoutBuilder::simple_image(&layout, "twice").unwrap();
     for (name, second) in [
-        ("index.json", br#"{"schemaVersion":2,"manifests":[]}"#.as_slice()),
+        (
+            "index.json",
+            br#"{"schemaVersion":2,"manifests":[]}"#.as_slice(),
+        ),
         ("oci-layout", LAYOUT_FILE),
-        ("./index.json", br#"{"schemaVersion":2,"manifests":[]}"#.as_slice()),
+        (
+            "./index.json",
+            br#"{"schemaVersion":2,"manifests":[]}"#.as_slice(),
+        ),
     ] {
         let mut raw = RawTar::new();
         raw.layout(&layout);
@@ -136,6 +142,10 @@ fn duplicate_layout_files_are_refused() {
             ),
             other => panic!("a second {name}: {other:?}"),
         }
-        assert_eq!(store.dump().unwrap(), before, "a second {name}: the store changed");
+        assert_eq!(
+            store.dump().unwrap(),
+            before,
+            "a second {name}: the store changed"
+        );
     }
 }

@@ -75,11 +75,24 @@ fn a_killed_import_all_leaves_no_ref_or_every_ref() {
             refs == 0 || refs == REFS,
             "trial {trial} (killed after {delay:?} of {full:?}): {refs} of {REFS} refs were written"
         );
+        // What a killed import held goes at the next gc (its hold is stale then); what a
+        // complete one wrote stays: one image (manifest, config, layer).
+        store.ok(&["gc"]);
+        let blobs = store.ok(&["blob", "ls"]).lines().count();
+        let expected = if refs == 0 { 0 } else { 3 };
+        assert_eq!(
+            blobs, expected,
+            "trial {trial}: blobs after gc with {refs} refs"
+        );
         // The store stays usable: fsck is clean and a new import completes.
         let fsck = store.ok(&["fsck"]);
         assert!(fsck.contains("no problems"), "trial {trial}: {fsck}");
         store.ok(&["import", "--all", path_str(&layout)]);
-        assert_eq!(ref_count(&store), REFS, "trial {trial}: import after the kill");
+        assert_eq!(
+            ref_count(&store),
+            REFS,
+            "trial {trial}: import after the kill"
+        );
     }
     assert!(
         killed_midway >= TRIALS / 2,

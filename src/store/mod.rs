@@ -14,6 +14,7 @@ mod fsck;
 pub mod fsutil;
 mod gc;
 pub mod locks;
+mod media_type;
 mod open;
 mod stats;
 

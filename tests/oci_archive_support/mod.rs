@@ -19,7 +19,10 @@ impl RawTar {
         let mut header = tar::Header::new_gnu();
         {
             let raw = header.as_old_mut();
-            assert!(name.len() < raw.name.len(), "name too long for the test tar");
+            assert!(
+                name.len() < raw.name.len(),
+                "name too long for the test tar"
+            );
             raw.name[..name.len()].copy_from_slice(name.as_bytes());
             if let Some(link) = link {
                 raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
@@ -56,8 +59,7 @@ impl RawTar {
     }
 
     pub fn finish_gzip(self) -> Vec<u8> {
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         encoder.write_all(&self.finish()).expect("compressing");
         encoder.finish().expect("compressing")
     }

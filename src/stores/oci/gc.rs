@@ -54,6 +54,9 @@ pub struct OciGcReport {
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
     pub fn gc(&self, dry_run: bool) -> OciResult<OciGcReport> {
         let _gc_lock = self.gc_lock()?;
+        if !dry_run {
+            self.clear_stale_import_holds()?;
+        }
         let mut report = OciGcReport {
             dry_run,
             ..OciGcReport::default()
@@ -91,31 +94,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             });
         }
         if !dry_run {
-            self.remove_import_scratch()?;
             report.base = Some(self.store.gc()?);
         }
         Ok(report)
-    }
-
-    /// Removes archive extraction directories (`tmp/oci-archive-*`) left by imports that
-    /// crashed. Safe here: every import holds the GC lock shared while it uses its scratch.
-    fn remove_import_scratch(&self) -> OciResult<()> {
-        let scratch = self.store.dir().join("tmp");
-        let Ok(entries) = std::fs::read_dir(&scratch) else {
-            return Ok(());
-        };
-        for entry in entries.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("oci-archive-")
-            {
-                let path = entry.path();
-                std::fs::remove_dir_all(&path)
-                    .map_err(|e| super::error::OciError::io("removing import scratch", &path, e))?;
-            }
-        }
-        Ok(())
     }
 
     /// Removes (or, dry, lists) expired leases; returns the digests of live ones as roots.
