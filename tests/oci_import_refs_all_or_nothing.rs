@@ -1,5 +1,6 @@
-//! `import --all` names every image or changes no ref: when writing one ref fails, the refs
-//! this import already wrote get their earlier value back (or go).
+//! `import --all` names every image or changes no ref: the refs land in one atomic key/value
+//! batch, so when writing one of them fails none is written and the refs that existed keep
+//! their values (no rollback that could overwrite what another process wrote meanwhile).
 
 use oci_store::backends::fs::FsBlobStore;
 use oci_store::backends::sqlite::{SqliteExtraData, SqliteIndex, SqliteKvStore};

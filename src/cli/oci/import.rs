@@ -11,8 +11,8 @@ use crate::cli::{Context, RunCommand};
 use crate::stores::oci::{ImportOptions, OciStore};
 
 /// Imports an OCI image layout directory, an oci-archive tar (plain or gzip) of one, or a
-/// pre-1.0 layout (`refs/<name>`). Every blob is verified as it streams in; on failure no ref
-/// is written.
+/// pre-1.0 layout (`refs/<name>`). Every blob is verified as it streams in; an archive is read
+/// once, never extracted. All or nothing: on failure no ref is written and nothing stays stored.
 #[derive(Debug, Args)]
 pub struct ImportCommand {
     /// Import only the layout's ref of this name (`org.opencontainers.image.ref.name`)
