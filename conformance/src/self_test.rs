@@ -82,6 +82,7 @@ impl BlobStore for Flawed<dyn BlobStore> {
             Flaw::IgnoresExpected => self.inner.writer(Expected {
                 digest: None,
                 size: None,
+                algorithm: None,
             }),
             Flaw::LeaksStaging => {
                 let number = LEAKED.fetch_add(1, Ordering::Relaxed);

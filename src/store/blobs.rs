@@ -6,8 +6,8 @@ use super::base::{now_unix_ms, Store};
 use super::error::{StoreError, StoreResult};
 use super::locks::{LockGuard, LockMode};
 use crate::traits::{
-    BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, ExtraData, Index,
-    KvStore, RecordPages, StorageError, DEFAULT_MEDIA_TYPE,
+    Algorithm, BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected,
+    ExtraData, Index, KvStore, RecordPages, StorageError, DEFAULT_MEDIA_TYPE,
 };
 
 /// How a blob is written.
@@ -91,12 +91,32 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData> StoreWriter<'s, B, I, X> {
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// Starts a streaming write.
     pub fn writer(&self, options: &WriteOptions) -> StoreResult<StoreWriter<'_, B, I, X>> {
+        self.writer_with_algorithm(options, None)
+    }
+
+    /// Starts a streaming write hashed with `algorithm` when `options` expects no digest (an
+    /// expected digest names its own algorithm): for content identified by a sha512 that is
+    /// only known once it has been read, such as an appc image ID.
+    pub fn writer_hashing(
+        &self,
+        options: &WriteOptions,
+        algorithm: Algorithm,
+    ) -> StoreResult<StoreWriter<'_, B, I, X>> {
+        self.writer_with_algorithm(options, Some(algorithm))
+    }
+
+    fn writer_with_algorithm(
+        &self,
+        options: &WriteOptions,
+        algorithm: Option<Algorithm>,
+    ) -> StoreResult<StoreWriter<'_, B, I, X>> {
         if let Some(media_type) = &options.media_type {
             validate_media_type(media_type)?;
         }
         let expected = Expected {
             digest: options.expected_digest.clone(),
             size: options.expected_size,
+            algorithm,
         };
         Ok(StoreWriter {
             writer: self.blobs.writer(expected)?,

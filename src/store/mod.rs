@@ -17,6 +17,7 @@ pub mod locks;
 mod media_type;
 mod open;
 mod stats;
+mod upgrade;
 
 pub use base::Store;
 pub use blobs::{validate_media_type, StoreWriter, WriteOptions};
@@ -28,5 +29,6 @@ pub use error::{StoreError, StoreResult};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::GcReport;
 pub use locks::{LockGuard, LockMode};
-pub use open::{default_store_dir, open_store, BackendChoice, DynStore};
+pub use open::{default_store_dir, open_store, open_store_waiting, BackendChoice, DynStore};
 pub use stats::StoreStats;
+pub use upgrade::UPGRADE_WAIT;

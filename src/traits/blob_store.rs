@@ -12,14 +12,19 @@ use super::error::{StorageError, StorageResult};
 pub struct Expected {
     pub digest: Option<Digest>,
     pub size: Option<u64>,
+    /// The algorithm to hash with when no digest is expected (appc image IDs are sha512 of
+    /// content whose digest is not known before it is read); sha256 when absent.
+    pub algorithm: Option<Algorithm>,
 }
 
 impl Expected {
-    /// The algorithm to hash with: that of the expected digest, else sha256.
+    /// The algorithm to hash with: that of the expected digest, else the one asked for, else
+    /// sha256.
     pub fn algorithm(&self) -> Algorithm {
         self.digest
             .as_ref()
             .map(Digest::algorithm)
+            .or(self.algorithm)
             .unwrap_or(Algorithm::Sha256)
     }
 

@@ -15,4 +15,4 @@ pub use error::{DigestError, StorageError, StorageResult};
 pub use extra_data::ExtraData;
 pub use index::{BlobRecord, Index, RecordPages, DEFAULT_MEDIA_TYPE};
 pub use kv_store::{KvEntry, KvKey, KvOp, KvOpOutcome, KvStore};
-pub use registry::{BackendRegistration, Role};
+pub use registry::{BackendRegistration, FormatHooks, FormatStatus, Role};

@@ -227,6 +227,7 @@ pub fn digests_lists_every_blob(fixture: &BlobFixture) -> TestResult {
             Expected {
                 digest: Some(digest.clone()),
                 size: Some(bytes.len() as u64),
+                algorithm: None,
             },
         )?;
         expected.push(digest);

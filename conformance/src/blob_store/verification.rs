@@ -21,6 +21,7 @@ pub fn digest_mismatch_stores_nothing(fixture: &BlobFixture) -> TestResult {
             .writer(Expected {
                 digest: Some(claimed.clone()),
                 size: None,
+                algorithm: None,
             })
             .context("opening a writer")?;
         // The digest is only known at the end, so every write succeeds.
@@ -61,6 +62,7 @@ pub fn size_mismatch_short_stores_nothing(fixture: &BlobFixture) -> TestResult {
         .writer(Expected {
             digest: None,
             size: Some(claimed_size),
+            algorithm: None,
         })
         .context("opening a writer")?;
     write_in_chunks(&mut writer, &bytes).context("writing less than expected")?;
@@ -93,6 +95,7 @@ pub fn size_mismatch_long_stores_nothing(fixture: &BlobFixture) -> TestResult {
         .writer(Expected {
             digest: None,
             size: Some(claimed_size),
+            algorithm: None,
         })
         .context("opening a writer")?;
     let mut refused_while_writing = false;
@@ -183,10 +186,12 @@ pub fn aborted_writes_do_not_accumulate(fixture: &BlobFixture) -> TestResult {
             1 => Expected {
                 digest: Some(Digest::of_bytes(Algorithm::Sha256, b"not this")),
                 size: None,
+                algorithm: None,
             },
             _ => Expected {
                 digest: None,
                 size: Some(SIZE as u64 + 1),
+                algorithm: None,
             },
         };
         let mut writer = store.writer(expected).context("opening a writer")?;

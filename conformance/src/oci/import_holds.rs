@@ -131,3 +131,70 @@ pub fn archive_limits_are_enforced(fixture: &StoreFixture) -> TestResult {
     ensure_eq!(ref_names(&oci)?, vec!["limited"], "refs");
     Ok(())
 }
+
+/// An archive is validated to the image-spec like a directory: an image config that is not
+/// JSON is refused from the tar and from the gzip exactly as from the directory, naming the
+/// config, and the store is unchanged.
+pub fn archives_are_validated_like_directories(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let oci = OciStore::new(&store);
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    let mut builder = new_builder(&layout)?;
+    let doing = "building the invalid image";
+    let config = builder
+        .blob("application/vnd.oci.image.config.v1+json", b"not json")
+        .context(doing)?;
+    let layer_bytes = layer("valid layer")?;
+    let layer = builder
+        .blob("application/vnd.oci.image.layer.v1.tar+gzip", &layer_bytes)
+        .context(doing)?;
+    let manifest = builder
+        .json_blob(
+            "application/vnd.oci.image.manifest.v1+json",
+            &serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": config,
+                "layers": [layer],
+            }),
+        )
+        .context(doing)?;
+    builder.add_ref(Some("invalid"), &manifest);
+    finish(&builder)?;
+    let plain = path_in(&dir, "invalid.tar");
+    tar_layout(&layout, &plain, false)?;
+    let gzip = path_in(&dir, "invalid.tar.gz");
+    tar_layout(&layout, &gzip, true)?;
+
+    let before = store.dump().context("dump")?;
+    let from_directory = match oci.import_layout(&layout, &ImportOptions::default()) {
+        Err(error) => error.to_string(),
+        Ok(report) => fail!("a config that is not JSON was accepted: {report:?}"),
+    };
+    let config_digest = digest_string(&config);
+    ensure!(
+        from_directory.contains(&config_digest),
+        "the error does not name the config: {from_directory}"
+    );
+    for archive in [&plain, &gzip] {
+        match oci.import_layout(archive, &ImportOptions::default()) {
+            Err(error) => ensure!(
+                error.to_string().contains(&config_digest),
+                "from {}: the error does not name the config: {error}",
+                archive.display()
+            ),
+            Ok(report) => fail!(
+                "from {}: a config that is not JSON was accepted: {report:?}",
+                archive.display()
+            ),
+        }
+        ensure_eq!(
+            store.dump().context("dump")?,
+            before,
+            "the store after refusing {}",
+            archive.display()
+        );
+    }
+    Ok(())
+}

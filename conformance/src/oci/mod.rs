@@ -6,7 +6,10 @@
 //!   artifacts and referrers, refs.
 //! - [`safety`]: bad input is refused and changes nothing, not even temporarily visible blobs.
 //! - [`import_holds`]: what crashed imports held is let go by the next GC; archive limits.
-//! - [`damage`]: `check` on a damaged store names what is missing or corrupt.
+//! - [`damage`]: `check` on a damaged store names what is missing or corrupt; export refuses
+//!   to copy a damaged blob out.
+//! - [`validation`]: imports are validated to the image-spec (an invalid corpus refused, valid
+//!   images of every kind taken).
 //! - [`gc`]: GC, leases, other flavours' marks, and concurrency within one process.
 //!
 //! The process half (importers beside a GC loop) is in `tests/multi_process.rs`, with the
@@ -22,6 +25,7 @@ pub mod import_holds;
 pub mod processes;
 pub mod safety;
 pub mod support;
+pub mod validation;
 
 use std::path::Path;
 
@@ -37,6 +41,7 @@ pub use gc::*;
 pub use import_export::*;
 pub use import_holds::*;
 pub use safety::*;
+pub use validation::*;
 
 pub fn tests() -> Vec<SuiteTest<DynStore>> {
     crate::suite_list![StoreTest;
@@ -66,8 +71,12 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         gc_never_sweeps_an_import_in_flight,
         gc_clears_holds_of_crashed_imports,
         archive_limits_are_enforced,
+        archives_are_validated_like_directories,
         import_survives_another_flavour_letting_go,
         check_verify_names_damaged_blobs,
+        export_refuses_damaged_blobs,
+        invalid_layouts_are_refused_naming_blob_and_rule,
+        valid_images_of_every_kind_still_import,
     ]
 }
 

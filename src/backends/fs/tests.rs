@@ -62,6 +62,7 @@ fn sha512_expected_digest_is_hashed_and_stored_as_sha512() {
     let expected = Expected {
         digest: Some(digest.clone()),
         size: Some(content.len() as u64),
+        algorithm: None,
     };
 
     assert_eq!(write_blob(&store, content, expected).0, digest);
@@ -77,6 +78,7 @@ fn digest_mismatch_leaves_no_blob_and_no_ingest_file() {
         .writer(Expected {
             digest: Some(wanted.clone()),
             size: None,
+            algorithm: None,
         })
         .unwrap();
     writer.write_all(b"what we got").unwrap();
@@ -99,6 +101,7 @@ fn writing_past_the_expected_size_fails_at_once() {
         .writer(Expected {
             digest: None,
             size: Some(4),
+            algorithm: None,
         })
         .unwrap();
     writer.write_all(b"abc").unwrap();

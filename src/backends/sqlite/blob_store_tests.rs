@@ -49,6 +49,7 @@ fn multi_chunk_blob_reads_back_and_seeks() {
         .writer(Expected {
             digest: Some(digest.clone()),
             size: Some(3500),
+            algorithm: None,
         })
         .unwrap();
     for part in bytes.chunks(333) {
@@ -118,6 +119,7 @@ fn mismatches_leave_nothing_behind() {
         .writer(Expected {
             digest: Some(wrong.clone()),
             size: None,
+            algorithm: None,
         })
         .unwrap();
     writer.write_all(&bytes).unwrap();
@@ -135,6 +137,7 @@ fn mismatches_leave_nothing_behind() {
         .writer(Expected {
             digest: None,
             size: Some(451),
+            algorithm: None,
         })
         .unwrap();
     short.write_all(&bytes).unwrap();
@@ -152,6 +155,7 @@ fn mismatches_leave_nothing_behind() {
         .writer(Expected {
             digest: None,
             size: Some(300),
+            algorithm: None,
         })
         .unwrap();
     long.write_all(&bytes[..250]).unwrap();

@@ -27,6 +27,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> ContentSource
         format!("archive {}", self.archive.display())
     }
 
+    /// What is being imported is validated to the image-spec as it is walked.
+    fn strict(&self) -> bool {
+        true
+    }
+
     fn fetch(
         &mut self,
         digest: &Digest,

@@ -54,6 +54,28 @@ pub enum OciError {
         reason: String,
     },
 
+    /// A blob a ref reaches is damaged in the store (found while copying it out): nothing
+    /// outside names it.
+    #[error(
+        "blob {digest} ({media_type}) of ref {reference:?} is damaged in the store: {reason}; \
+         nothing was exported under it. Run `oci-store fsck --repair` to drop the damaged copy, \
+         then import the image again"
+    )]
+    DamagedInStore {
+        digest: Digest,
+        media_type: String,
+        reference: String,
+        reason: String,
+    },
+
+    /// A manifest, index or image config that breaks a rule of the image-spec.
+    #[error("{media_type} {digest} breaks the image-spec: {rule}")]
+    SpecViolation {
+        digest: Digest,
+        media_type: String,
+        rule: String,
+    },
+
     #[error("importing blob {digest} from {path}: {source}")]
     BlobImport {
         digest: Digest,

@@ -217,6 +217,10 @@ impl ContentSource for LayoutSource<'_> {
         format!("layout {}", self.layout.root.display())
     }
 
+    fn strict(&self) -> bool {
+        true
+    }
+
     fn fetch(
         &mut self,
         digest: &Digest,
