@@ -11,7 +11,7 @@ use oci_store::store::Store;
 use oci_store::traits::registry::{open_blob_store, open_extra_data, open_index, open_kv_store};
 use oci_store::traits::{
     BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, ExtraData, Index,
-    KvEntry, KvKey, KvStore, StorageResult,
+    KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageResult,
 };
 use oci_store::DynStore;
 use rstest::rstest;
@@ -35,6 +35,8 @@ pub enum Flaw {
     RemoveReferencingDoesNothing,
     /// `referencing` finds no entry: the store cannot see that an entry holds a blob.
     ReferencingFindsNothing,
+    /// `write_batch` applies its operations one by one, each in its own transaction.
+    BatchNotAtomic,
 }
 
 struct Flawed<T: ?Sized> {
@@ -246,6 +248,18 @@ impl KvStore for Flawed<dyn KvStore> {
     fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
         self.inner.restore(data_type, key, entry)
     }
+    fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
+        if self.flaw != Flaw::BatchNotAtomic {
+            return self.inner.write_batch(ops);
+        }
+        ops.iter()
+            .map(|op| {
+                self.inner
+                    .write_batch(std::slice::from_ref(op))
+                    .map(|o| o[0])
+            })
+            .collect()
+    }
 }
 
 fn flawed<T: ?Sized>(inner: Arc<T>, flaw: Flaw, dir: &Path) -> Flawed<T> {
@@ -352,6 +366,8 @@ fn extra_data_suite_notices(
 #[case(Flaw::None, crate::kv_store::compare_and_set)]
 #[case(Flaw::CompareAndSetIgnoresVersion, crate::kv_store::compare_and_set)]
 #[case(Flaw::RemoveReferencingDoesNothing, crate::kv_store::referencing)]
+#[case(Flaw::None, crate::kv_store::batch_is_all_or_nothing)]
+#[case(Flaw::BatchNotAtomic, crate::kv_store::batch_is_all_or_nothing)]
 fn kv_store_suite_notices(
     #[case] flaw: Flaw,
     #[case] test: fn(&Fixture<Arc<dyn KvStore>>) -> TestResult,

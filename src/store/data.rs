@@ -182,7 +182,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
 
 /// Data types name namespaces (`oci.ref`, `owner.oci`): short, printable, no separators that
 /// backends use internally.
-fn validate_name(what: &str, name: &str) -> StoreResult<()> {
+pub(super) fn validate_name(what: &str, name: &str) -> StoreResult<()> {
     let valid = !name.is_empty()
         && name.len() <= 128
         && name
@@ -197,7 +197,7 @@ fn validate_name(what: &str, name: &str) -> StoreResult<()> {
     }
 }
 
-fn validate_key(key: &str) -> StoreResult<()> {
+pub(super) fn validate_key(key: &str) -> StoreResult<()> {
     if key.is_empty() || key.len() > 4096 || key.contains('\0') {
         return Err(StoreError::Invalid(format!(
             "key {key:?}: must be 1-4096 bytes without NUL"

@@ -369,29 +369,6 @@ pub fn gc_never_sweeps_an_import_in_flight(fixture: &StoreFixture) -> TestResult
     Ok(())
 }
 
-pub fn gc_clears_scratch_of_crashed_archive_imports(fixture: &StoreFixture) -> TestResult {
-    let store = fixture.open()?;
-    let left_over = store.dir().join("tmp").join("oci-archive-crashed");
-    let doing = "planting scratch";
-    std::fs::create_dir_all(left_over.join("blobs")).context(doing)?;
-    std::fs::write(left_over.join("blobs").join("partial"), b"half an archive").context(doing)?;
-    let unrelated = store.dir().join("tmp").join("kept-by-someone-else");
-    std::fs::create_dir_all(&unrelated).context(doing)?;
-    let oci = OciStore::new(&store);
-    oci.gc(true).context("dry-run gc")?;
-    ensure!(left_over.exists(), "a dry run removed import scratch");
-    oci.gc(false).context("gc")?;
-    ensure!(
-        !left_over.exists(),
-        "scratch of a crashed import is left after gc"
-    );
-    ensure!(
-        unrelated.exists(),
-        "gc removed something in tmp/ that is not import scratch"
-    );
-    Ok(())
-}
-
 /// Another flavour holds the base layer of an image and lets go of it over and over (marks
 /// it, drops its mark, deletes it if nothing else holds it: what its GC does) while the OCI
 /// flavour imports the image, removes the ref and collects. An import that finds the layer

@@ -97,6 +97,24 @@ pub enum OciError {
         reason: String,
     },
 
+    #[error("{path} is not a regular file: only regular files are read from a layout")]
+    NotARegularFile { path: PathBuf },
+
+    #[error(
+        "archive {archive} has more than {limit} {what}: refused (raise the limit with \
+         {flag}, ImportOptions::{option})"
+    )]
+    ArchiveLimit {
+        archive: PathBuf,
+        what: &'static str,
+        limit: u64,
+        flag: &'static str,
+        option: &'static str,
+    },
+
+    #[error("blob {digest} went from the store while an import held it: {reason}")]
+    BlobVanished { digest: Digest, reason: String },
+
     #[error("{path} leads outside the layout {root}")]
     PathOutsideLayout { path: PathBuf, root: PathBuf },
 

@@ -60,12 +60,13 @@ pub struct OciGcReport {
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
     pub fn gc(&self, dry_run: bool) -> OciResult<OciGcReport> {
         let _gc_lock = self.gc_lock()?;
+        if !dry_run {
+            self.clear_stale_import_holds()?;
+        }
         let mut report = OciGcReport {
             dry_run,
             ..OciGcReport::default()
         };
-        // (Stale holds of crashed imports are cleared here, before marking.)
-
         // Mark first and change nothing until it is complete: an error or an unreadable
         // document anywhere stops the GC with nothing swept.
         let now = now_unix_ms();
@@ -116,34 +117,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             });
         }
         if !dry_run {
-            self.remove_import_scratch()?;
             report.base = Some(self.store.gc()?);
         }
         Ok(report)
-    }
-
-    /// Removes archive extraction directories (`tmp/oci-archive-*`) left by imports that
-    /// crashed. Safe here: every import holds the GC lock shared while it uses its scratch.
-    fn remove_import_scratch(&self) -> OciResult<()> {
-        let scratch = self.store.dir().join("tmp");
-        let entries = match std::fs::read_dir(&scratch) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(error) => return Err(OciError::io("listing import scratch", &scratch, error)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| OciError::io("listing import scratch", &scratch, e))?;
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("oci-archive-")
-            {
-                let path = entry.path();
-                std::fs::remove_dir_all(&path)
-                    .map_err(|e| OciError::io("removing import scratch", &path, e))?;
-            }
-        }
-        Ok(())
     }
 
     /// Every digest that refs, live leases and live referrers reach (and that is present).

@@ -11,17 +11,21 @@
 //! | referrer | key/value `oci.referrer`/`<subject>/<referrer>`, references the referrer |
 //! | lease | key/value `oci.lease`/`<id>`, value = `{expires_unix_ms, digests}` |
 //! | ownership | owner mark `oci` (extra data `owner.oci`) on every blob the flavour wrote |
+//! | import in flight | key/value `oci.import`/`<id>`; its blobs carry `owner.oci-import.<id>` |
 //!
 //! Mutations hold the flavour GC lock `gc-oci` shared for their whole run; [`OciStore::gc`]
 //! takes it exclusive, so a GC never sweeps what an import is writing. The GC waits for it a
 //! bounded time ([`OciStore::with_gc_lock_wait`]), then gives up with a clear error.
 
 mod archive;
+mod archive_source;
 mod check;
 mod descriptor;
 mod error;
 mod gc;
 mod graph;
+mod import_holds;
+mod import_session;
 mod layout;
 pub mod layout_builder;
 mod layout_export;
@@ -37,6 +41,7 @@ pub use check::{CheckReport, MissingBlob};
 pub use error::{OciError, OciResult};
 pub use gc::{OciGcReport, SweptBlob};
 pub use graph::{DocumentKind, MAX_DOCUMENT_SIZE};
+pub use import_session::{import_holder, IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX};
 pub use layout_export::ExportReport;
 pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
