@@ -13,12 +13,26 @@
 
 #[path = "store_bench/blobs.rs"]
 mod blobs;
+#[path = "store_bench/figures.rs"]
+mod figures;
 #[path = "store_bench/kv.rs"]
 mod kv;
 #[path = "store_bench/kv_contenders.rs"]
 mod kv_contenders;
 #[path = "store_bench/measure.rs"]
 mod measure;
+#[path = "store_bench/oci_cli.rs"]
+mod oci_cli;
+#[path = "store_bench/oci_import.rs"]
+mod oci_import;
+#[path = "store_bench/oci_inputs.rs"]
+mod oci_inputs;
+#[path = "store_bench/peers.rs"]
+mod peers;
+#[path = "store_bench/plot.rs"]
+mod plot;
+#[path = "store_bench/process.rs"]
+mod process;
 #[path = "store_bench/raw_lmdb.rs"]
 mod raw_lmdb;
 #[path = "store_bench/raw_sqlite.rs"]
@@ -43,11 +57,19 @@ fn main() {
 fn run() -> BenchResult<()> {
     let settings = Settings::from_environment()?;
     print_header(&settings);
+    let wants = |name: &str| settings.sections.iter().any(|s| s == name);
+    let mut imports_done = false;
     for section in &settings.sections {
         match section.as_str() {
             "kv" => kv::run(&settings)?,
             "resolve" => resolve::run(&settings)?,
             "blobs" => blobs::run(&settings)?,
+            // One loop measures both, so their ratios come from the same passes.
+            "oci-import" | "oci-archive" if !imports_done => {
+                imports_done = true;
+                oci_import::run(&settings, wants("oci-import"), wants("oci-archive"))?
+            }
+            "oci-import" | "oci-archive" => {}
             other => unreachable!("section {other} was validated by Settings"),
         }
     }

@@ -6,7 +6,35 @@ use std::path::PathBuf;
 use super::measure::BenchResult;
 
 /// The sections, in the order they run when none is named.
-pub const SECTIONS: [&str; 3] = ["kv", "resolve", "blobs"];
+pub const SECTIONS: [&str; 13] = [
+    "kv",
+    "resolve",
+    "blobs",
+    "oci-import",
+    "oci-archive",
+    "oci-export",
+    "oci-all",
+    "oci-list",
+    "oci-rm",
+    "oci-gc",
+    "rss",
+    "concurrent",
+    "scale",
+];
+
+/// `oci` on the command line stands for every OCI section.
+pub const OCI_SECTIONS: [&str; 10] = [
+    "oci-import",
+    "oci-archive",
+    "oci-export",
+    "oci-all",
+    "oci-list",
+    "oci-rm",
+    "oci-gc",
+    "rss",
+    "concurrent",
+    "scale",
+];
 
 /// Single-op key/value commits per round and contender.
 const KV_PUTS: f64 = 2_000.0;
@@ -16,6 +44,21 @@ const KV_GETS: f64 = 20_000.0;
 const INDEXED_BLOBS: f64 = 1_000_000.0;
 /// Size of the blob written and read per round.
 const BLOB_MIB: f64 = 256.0;
+/// The multi-layer image of the OCI sections, 10^6 bytes; the plot also imports the smaller
+/// sizes.
+const IMAGE_MB: f64 = 200.0;
+const PLOT_MB: [f64; 4] = [25.0, 50.0, 100.0, 200.0];
+/// The layout of many small tagged images: images, bytes of the three shared base layers,
+/// bytes of each image's own layer (5,000 × 86 kB + 30 MB ≈ the 463 MB).
+const MANY_IMAGES: f64 = 5_000.0;
+const MANY_BASE_MB: f64 = 30.0;
+const MANY_OWN_BYTES: u64 = 86_000;
+/// The layer whose import's peak RSS is measured.
+const LARGE_LAYER_MIB: f64 = 1024.0;
+/// Each of the four images imported at once.
+const CONCURRENT_MB: f64 = 50.0;
+/// Blobs of the large store of the `scale` section (the small one has a tenth).
+const SCALE_BLOBS: f64 = 1_000_000.0;
 
 pub struct Settings {
     pub sections: Vec<String>,
@@ -23,6 +66,16 @@ pub struct Settings {
     pub backends: Option<Vec<String>>,
     pub scale: f64,
     pub rounds: usize,
+    /// Rounds of the long OCI measurements (`oci-all`, `oci-rm`, `oci-gc`, `rss`, `scale`).
+    pub heavy_rounds: usize,
+    pub image_bytes: u64,
+    pub plot_bytes: Vec<u64>,
+    pub many_images: usize,
+    pub many_base_bytes: u64,
+    pub many_own_bytes: u64,
+    pub large_layer_bytes: u64,
+    pub concurrent_image_bytes: u64,
+    pub scale_blobs: usize,
     pub kv_puts: usize,
     pub kv_gets: usize,
     pub indexed_blobs: usize,
@@ -41,8 +94,20 @@ impl Settings {
             return Err("OCI_STORE_BENCH_SCALE must be positive".into());
         }
         let rounds = number_variable("OCI_STORE_BENCH_ROUNDS", 3.0)?.max(1.0) as usize;
+        let heavy_rounds =
+            number_variable("OCI_STORE_BENCH_HEAVY_ROUNDS", 1.0)?.max(1.0) as usize;
         let scaled = |base: f64| ((base * scale).round() as usize).max(1);
+        let megabytes = |mb: f64| (mb * scale * 1e6).round().max(100_000.0) as u64;
         Ok(Settings {
+            heavy_rounds,
+            image_bytes: megabytes(IMAGE_MB),
+            plot_bytes: PLOT_MB.iter().map(|mb| megabytes(*mb)).collect(),
+            many_images: scaled(MANY_IMAGES).max(20),
+            many_base_bytes: megabytes(MANY_BASE_MB),
+            many_own_bytes: MANY_OWN_BYTES,
+            large_layer_bytes: megabytes(LARGE_LAYER_MIB * 1.048_576),
+            concurrent_image_bytes: megabytes(CONCURRENT_MB),
+            scale_blobs: scaled(SCALE_BLOBS).max(1_000),
             sections: requested_sections()?,
             backends: std::env::var("OCI_STORE_BENCH_BACKENDS")
                 .ok()
@@ -82,9 +147,16 @@ fn requested_sections() -> BenchResult<Vec<String>> {
     if names.is_empty() {
         return Ok(SECTIONS.iter().map(|name| name.to_string()).collect());
     }
+    let names: Vec<String> = names
+        .into_iter()
+        .flat_map(|name| match name.as_str() {
+            "oci" => OCI_SECTIONS.iter().map(|s| s.to_string()).collect(),
+            _ => vec![name],
+        })
+        .collect();
     if let Some(unknown) = names.iter().find(|name| !SECTIONS.contains(&name.as_str())) {
         return Err(format!(
-            "unknown section {unknown:?}; the sections are: {}",
+            "unknown section {unknown:?}; the sections are: {} (and `oci` for all oci ones)",
             SECTIONS.join(", ")
         )
         .into());

@@ -1,0 +1,115 @@
+//! The figures: ours next to the reference of the same run, their ratio, the target
+//! and whether it was met, printed as one table per section.
+
+use super::measure::Table;
+
+/// What a figure must reach.
+#[derive(Clone, Copy, Debug)]
+pub enum Target {
+    /// ours / reference ≤ x (e.g. `cp` + `sync`: ≤ 1.0×).
+    RatioAtMost(f64),
+    /// reference / ours ≥ x (e.g. `skopeo copy`: ≥ 3× faster).
+    FasterBy(f64),
+    /// reference / ours ≤ ... no: ours/reference ≥ x (throughput ratios).
+    RatioAtLeast(f64),
+    /// ours ≤ x in the figure's unit (e.g. ≤ 30 ms, ≤ 32 MiB).
+    AtMost(f64),
+    /// Shown for information.
+    None,
+}
+
+impl Target {
+    fn describe(self, unit: &str) -> String {
+        match self {
+            Target::RatioAtMost(x) => format!("<= {x}x ref"),
+            Target::FasterBy(x) => format!(">= {x}x faster"),
+            Target::RatioAtLeast(x) => format!(">= {x}x ref"),
+            Target::AtMost(x) => format!("<= {x} {unit}"),
+            Target::None => "-".to_string(),
+        }
+    }
+
+    fn met(self, ours: f64, reference: Option<f64>) -> Option<bool> {
+        match (self, reference) {
+            (Target::RatioAtMost(x), Some(r)) => Some(ours / r <= x),
+            (Target::FasterBy(x), Some(r)) => Some(r / ours >= x),
+            (Target::RatioAtLeast(x), Some(r)) => Some(ours / r >= x),
+            (Target::AtMost(x), _) => Some(ours <= x),
+            _ => None,
+        }
+    }
+}
+
+/// One figure: ours, the reference (None when its tool is missing), in `unit`.
+pub struct Figure {
+    pub config: String,
+    pub work: String,
+    pub ours: f64,
+    pub reference_name: String,
+    pub reference: Option<f64>,
+    pub unit: &'static str,
+    pub target: Target,
+    /// Peak RSS of our process, MiB, when measured.
+    pub rss_mib: Option<f64>,
+}
+
+/// Collects figures and prints them with MET/MISSED.
+#[derive(Default)]
+pub struct Figures {
+    rows: Vec<Figure>,
+}
+
+impl Figures {
+    pub fn push(&mut self, figure: Figure) {
+        self.rows.push(figure);
+    }
+
+    pub fn print(&self) {
+        let mut table = Table::new(&[
+            "config",
+            "work",
+            "ours",
+            "peak RSS",
+            "reference",
+            "ref",
+            "ours/ref",
+            "target",
+            "verdict",
+        ]);
+        for f in &self.rows {
+            let verdict = match f.target.met(f.ours, f.reference) {
+                Some(true) => "MET",
+                Some(false) => "MISSED",
+                None if f.reference.is_none() && !matches!(f.target, Target::None) => {
+                    "no reference"
+                }
+                None => "-",
+            };
+            table.row(vec![
+                f.config.clone(),
+                f.work.clone(),
+                value(f.ours, f.unit),
+                f.rss_mib.map_or("-".to_string(), |m| format!("{m:.1} MiB")),
+                f.reference_name.clone(),
+                f.reference
+                    .map_or("missing".to_string(), |r| value(r, f.unit)),
+                f.reference
+                    .map_or("-".to_string(), |r| format!("{:.2}", f.ours / r)),
+                f.target.describe(f.unit),
+                verdict.to_string(),
+            ]);
+        }
+        table.print();
+    }
+}
+
+/// `0.652 s`, `57.1 ms`, `31.2 MiB`, `1.83 x`.
+pub fn value(amount: f64, unit: &str) -> String {
+    match unit {
+        "s" if amount < 1.0 => format!("{:.1} ms", amount * 1e3),
+        "s" => format!("{amount:.3} s"),
+        "ms" => format!("{amount:.1} ms"),
+        "x" => format!("{amount:.2} x"),
+        other => format!("{amount:.1} {other}"),
+    }
+}
