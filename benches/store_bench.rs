@@ -23,10 +23,20 @@ mod kv_contenders;
 mod measure;
 #[path = "store_bench/oci_cli.rs"]
 mod oci_cli;
+#[path = "store_bench/oci_concurrent.rs"]
+mod oci_concurrent;
+#[path = "store_bench/oci_export.rs"]
+mod oci_export;
 #[path = "store_bench/oci_import.rs"]
 mod oci_import;
 #[path = "store_bench/oci_inputs.rs"]
 mod oci_inputs;
+#[path = "store_bench/oci_many.rs"]
+mod oci_many;
+#[path = "store_bench/oci_rss.rs"]
+mod oci_rss;
+#[path = "store_bench/oci_scale.rs"]
+mod oci_scale;
 #[path = "store_bench/peers.rs"]
 mod peers;
 #[path = "store_bench/plot.rs"]
@@ -48,6 +58,10 @@ use measure::{grouped, BenchResult};
 use settings::Settings;
 
 fn main() {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if arguments.first().map(String::as_str) == Some(process::MEASURE_CHILD) {
+        process::measure_child(&arguments[1..]);
+    }
     if let Err(error) = run() {
         eprintln!("store_bench: {error}");
         std::process::exit(1);
@@ -70,6 +84,14 @@ fn run() -> BenchResult<()> {
                 oci_import::run(&settings, wants("oci-import"), wants("oci-archive"))?
             }
             "oci-import" | "oci-archive" => {}
+            "oci-export" => oci_export::run(&settings)?,
+            "oci-all" => oci_many::run_import_all(&settings)?,
+            "oci-list" => oci_many::run_list(&settings)?,
+            "oci-rm" => oci_many::run_remove(&settings)?,
+            "oci-gc" => oci_many::run_gc(&settings)?,
+            "rss" => oci_rss::run(&settings)?,
+            "concurrent" => oci_concurrent::run(&settings)?,
+            "scale" => oci_scale::run(&settings)?,
             other => unreachable!("section {other} was validated by Settings"),
         }
     }

@@ -10,8 +10,8 @@ pub enum Target {
     RatioAtMost(f64),
     /// reference / ours ≥ x (e.g. `skopeo copy`: ≥ 3× faster).
     FasterBy(f64),
-    /// reference / ours ≤ ... no: ours/reference ≥ x (throughput ratios).
-    RatioAtLeast(f64),
+    /// ours ≥ x in the figure's unit (e.g. a throughput ratio ≥ 1.5×).
+    AtLeast(f64),
     /// ours ≤ x in the figure's unit (e.g. ≤ 30 ms, ≤ 32 MiB).
     AtMost(f64),
     /// Shown for information.
@@ -23,7 +23,7 @@ impl Target {
         match self {
             Target::RatioAtMost(x) => format!("<= {x}x ref"),
             Target::FasterBy(x) => format!(">= {x}x faster"),
-            Target::RatioAtLeast(x) => format!(">= {x}x ref"),
+            Target::AtLeast(x) => format!(">= {x} {unit}"),
             Target::AtMost(x) => format!("<= {x} {unit}"),
             Target::None => "-".to_string(),
         }
@@ -33,7 +33,7 @@ impl Target {
         match (self, reference) {
             (Target::RatioAtMost(x), Some(r)) => Some(ours / r <= x),
             (Target::FasterBy(x), Some(r)) => Some(r / ours >= x),
-            (Target::RatioAtLeast(x), Some(r)) => Some(ours / r >= x),
+            (Target::AtLeast(x), _) => Some(ours >= x),
             (Target::AtMost(x), _) => Some(ours <= x),
             _ => None,
         }
@@ -94,6 +94,7 @@ impl Figures {
                 f.reference
                     .map_or("missing".to_string(), |r| value(r, f.unit)),
                 f.reference
+                    .filter(|_| !f.ours.is_nan())
                     .map_or("-".to_string(), |r| format!("{:.2}", f.ours / r)),
                 f.target.describe(f.unit),
                 verdict.to_string(),
@@ -105,6 +106,9 @@ impl Figures {
 
 /// `0.652 s`, `57.1 ms`, `31.2 MiB`, `1.83 x`.
 pub fn value(amount: f64, unit: &str) -> String {
+    if amount.is_nan() {
+        return "n/a".to_string();
+    }
     match unit {
         "s" if amount < 1.0 => format!("{:.1} ms", amount * 1e3),
         "s" => format!("{amount:.3} s"),

@@ -59,11 +59,9 @@ impl Results {
     }
 
     fn rss_mib(&self, contender: &str, size: usize) -> Option<f64> {
-        self.runs.get(&(contender.to_string(), size)).map(|runs| {
-            runs.iter()
-                .map(|r| r.max_rss_mib())
-                .fold(0.0, f64::max)
-        })
+        self.runs
+            .get(&(contender.to_string(), size))
+            .map(|runs| runs.iter().map(|r| r.max_rss_mib()).fold(0.0, f64::max))
     }
 }
 
@@ -159,8 +157,14 @@ fn pass(
     };
     before_pass(&source)?;
     let outcome = match contender {
-        Contender::CopySync => (peers::copy_and_sync(&image.layout.join("blobs"), &target)?, None),
-        Contender::Skopeo => (peers::skopeo_copy(&image.layout, &image.ref_name, &target)?, None),
+        Contender::CopySync => (
+            peers::copy_and_sync(&image.layout.join("blobs"), &target)?,
+            None,
+        ),
+        Contender::Skopeo => (
+            peers::skopeo_copy(&image.layout, &image.ref_name, &target)?,
+            None,
+        ),
         Contender::Ctr => {
             let daemon = daemon.as_ref().expect("started above");
             let run = daemon.import(&source)?;
@@ -235,17 +239,15 @@ fn print_figures(
         let Some(dir) = results.seconds(&dir_label, size) else {
             continue;
         };
-        let figure = |work: &str, ours: f64, rss, reference_name: &str, reference, target| {
-            Figure {
-                config: config.label.to_string(),
-                work: work.to_string(),
-                ours,
-                reference_name: reference_name.to_string(),
-                reference,
-                unit: "s",
-                target,
-                rss_mib: rss,
-            }
+        let figure = |work: &str, ours: f64, rss, reference_name: &str, reference, target| Figure {
+            config: config.label.to_string(),
+            work: work.to_string(),
+            ours,
+            reference_name: reference_name.to_string(),
+            reference,
+            unit: "s",
+            target,
+            rss_mib: rss,
         };
         let dir_rss = results.rss_mib(&dir_label, size);
         if directory {

@@ -234,7 +234,11 @@ fn write_tree<W: Write>(
     let mut files = 0u64;
     let mut content = Vec::new();
     while stored(tar.get_ref()) < target {
-        let dir = format!("usr/lib/pkg{:03}/sub{:02}", random.below(400), random.below(20));
+        let dir = format!(
+            "usr/lib/pkg{:03}/sub{:02}",
+            random.below(400),
+            random.below(20)
+        );
         let size = log_uniform(random, 256, 2 << 20) as usize;
         content.resize(size, 0);
         if random.below(5) == 0 {

@@ -1,5 +1,12 @@
 //! Runs a whole process and measures it: wall time from spawn to exit, and the child's peak
 //! resident set (`ru_maxrss` from `wait4`, which reports the rusage of that one child).
+//!
+//! Linux carries a process's peak RSS across `exec`, and a child spawned with `vfork`/`fork`
+//! starts at its parent's peak: measured straight from this bench (which holds large inputs
+//! in memory at times), every child would report at least the bench's own peak. So each
+//! command is started through a small copy of this binary (`--measure-child`, a few MiB),
+//! which spawns the real command, times it, reaps it with `wait4` and writes the seconds and
+//! `ru_maxrss` to a file for us. Its own start-up is outside the timed span.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -28,23 +35,40 @@ pub fn run(command: &mut Command) -> BenchResult<Run> {
     finish(command, child)
 }
 
-/// Starts `command` (stdout discarded, stderr piped) without waiting.
+/// The argument that makes this binary the measuring launcher.
+pub const MEASURE_CHILD: &str = "--measure-child";
+
+/// Starts `command` (stdout discarded, stderr piped) through the launcher, without waiting.
 pub fn spawn(command: &mut Command) -> BenchResult<Started> {
-    command
+    let report = tempfile::NamedTempFile::new()?;
+    let mut launcher = Command::new(std::env::current_exe()?);
+    launcher
+        .arg(MEASURE_CHILD)
+        .arg(report.path())
+        .arg(command.get_program())
+        .args(command.get_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let start = Instant::now();
-    let child = command
+    if let Some(dir) = command.get_current_dir() {
+        launcher.current_dir(dir);
+    }
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => launcher.env(key, value),
+            None => launcher.env_remove(key),
+        };
+    }
+    let child = launcher
         .spawn()
         .map_err(|e| format!("starting {}: {e}", describe(command)))?;
-    Ok(Started { child, start })
+    Ok(Started { child, report })
 }
 
-/// A spawned process and when it started.
+/// A launched process and where its launcher writes the measurement.
 pub struct Started {
     child: Child,
-    start: Instant,
+    report: tempfile::NamedTempFile,
 }
 
 /// Waits for a process from [`spawn`]; fails unless it exits 0.
@@ -54,19 +78,50 @@ pub fn finish(command: &Command, mut started: Started) -> BenchResult<Run> {
     if let Some(mut pipe) = started.child.stderr.take() {
         pipe.read_to_string(&mut stderr)?;
     }
-    let (status, usage) = wait4(started.child.id())?;
-    let seconds = started.start.elapsed().as_secs_f64();
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!(
-            "{} failed (wait status {status}): {}",
-            describe(command),
-            stderr.trim()
-        )
-        .into());
+    let status = started.child.wait()?;
+    if !status.success() {
+        return Err(format!("{} failed ({status}): {}", describe(command), stderr.trim()).into());
     }
+    let report = std::fs::read_to_string(started.report.path())?;
+    let mut fields = report.split_whitespace();
+    let (Some(seconds), Some(max_rss_kib)) = (fields.next(), fields.next()) else {
+        return Err(format!("no measurement from the launcher of {}", describe(command)).into());
+    };
     Ok(Run {
-        seconds,
-        max_rss_kib: usage.ru_maxrss.max(0) as u64,
+        seconds: seconds.parse()?,
+        max_rss_kib: max_rss_kib.parse()?,
+    })
+}
+
+/// The launcher's side (`store_bench --measure-child REPORT PROGRAM ARGS…`): runs the
+/// program with our stdio, writes `seconds max_rss_kib` to REPORT, exits with its code.
+pub fn measure_child(arguments: &[String]) -> ! {
+    let code = match launch(arguments) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("store_bench launcher: {error}");
+            125
+        }
+    };
+    std::process::exit(code)
+}
+
+fn launch(arguments: &[String]) -> BenchResult<i32> {
+    let [report, program, args @ ..] = arguments else {
+        return Err("usage: --measure-child REPORT PROGRAM [ARGS…]".into());
+    };
+    let start = Instant::now();
+    let child = Command::new(program)
+        .args(args)
+        .spawn()
+        .map_err(|e| format!("starting {program}: {e}"))?;
+    let (status, usage) = wait4(child.id())?;
+    let seconds = start.elapsed().as_secs_f64();
+    std::fs::write(report, format!("{seconds} {}\n", usage.ru_maxrss.max(0)))?;
+    Ok(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
     })
 }
 
@@ -136,8 +191,10 @@ pub fn on_path(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|path| {
         std::env::split_paths(&path).any(|dir| {
             let candidate = dir.join(program);
-            std::fs::metadata(&candidate)
-                .is_ok_and(|m| m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0)
+            std::fs::metadata(&candidate).is_ok_and(|m| {
+                m.is_file()
+                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
         })
     })
 }

@@ -94,8 +94,7 @@ impl Settings {
             return Err("OCI_STORE_BENCH_SCALE must be positive".into());
         }
         let rounds = number_variable("OCI_STORE_BENCH_ROUNDS", 3.0)?.max(1.0) as usize;
-        let heavy_rounds =
-            number_variable("OCI_STORE_BENCH_HEAVY_ROUNDS", 1.0)?.max(1.0) as usize;
+        let heavy_rounds = number_variable("OCI_STORE_BENCH_HEAVY_ROUNDS", 1.0)?.max(1.0) as usize;
         let scaled = |base: f64| ((base * scale).round() as usize).max(1);
         let megabytes = |mb: f64| (mb * scale * 1e6).round().max(100_000.0) as u64;
         Ok(Settings {

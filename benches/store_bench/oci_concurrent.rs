@@ -1,0 +1,114 @@
+//! Section `concurrent`: four processes importing four different images into one store at
+//! once, against one process importing one of them: all must succeed, and the total
+//! throughput (4 images over the wall time of all four) must be ≥ 1.5× that of one.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::figures::{Figure, Figures, Target};
+use super::measure::{median, section_title, BenchResult};
+use super::oci_cli::{self, Config};
+use super::oci_import::before_pass;
+use super::oci_inputs::{self, remove_if_present, Image};
+use super::process;
+use super::settings::Settings;
+
+const PROCESSES: usize = 4;
+const THROUGHPUT_TARGET: f64 = 1.5;
+
+pub fn run(settings: &Settings) -> BenchResult<()> {
+    let images: Vec<Image> = (0..PROCESSES)
+        .map(|n| {
+            oci_inputs::image(
+                &settings.data_dir,
+                &format!("c{n}"),
+                settings.concurrent_image_bytes,
+                4,
+                100 + n as u64,
+            )
+        })
+        .collect::<BenchResult<_>>()?;
+    section_title(&format!(
+        "concurrent: {PROCESSES} processes importing {PROCESSES} different {:.0} MB images into one \
+         store at once, against one process importing one, {} rounds, median shown",
+        images[0].bytes as f64 / 1e6,
+        settings.rounds
+    ));
+    let scratch = tempfile::Builder::new()
+        .prefix("conc-")
+        .tempdir_in(&settings.data_dir)?;
+    let store = scratch.path().join("store");
+    let mut figures = Figures::default();
+    for config in oci_cli::configs(settings) {
+        let mut single = Vec::new();
+        let mut together = Vec::new();
+        let mut failure = None;
+        for _ in 0..settings.rounds {
+            remove_if_present(&store)?;
+            oci_cli::create_store(&store, config)?;
+            warm_all(&images)?;
+            let layout = images[0].layout.to_string_lossy().into_owned();
+            single.push(oci_cli::run(&store, config, &["import", layout.as_str()])?.seconds);
+            remove_if_present(&store)?;
+            oci_cli::create_store(&store, config)?;
+            warm_all(&images)?;
+            match all_at_once(&store, config, &images) {
+                Ok(seconds) => together.push(seconds),
+                Err(error) => failure = Some(error.to_string()),
+            }
+        }
+        remove_if_present(&store)?;
+        let one = median(&single);
+        let all = median(&together);
+        if let Some(error) = &failure {
+            println!("  {}: a concurrent import FAILED: {error}", config.label);
+        }
+        figures.push(Figure {
+            config: config.label.to_string(),
+            work: format!("{PROCESSES} at once {all:.2} s, one alone {one:.2} s: throughput ratio"),
+            ours: if failure.is_some() {
+                f64::NAN
+            } else {
+                PROCESSES as f64 * one / all
+            },
+            reference_name: "one process, one image".to_string(),
+            reference: None,
+            unit: "x",
+            target: Target::AtLeast(THROUGHPUT_TARGET),
+            rss_mib: None,
+        });
+    }
+    figures.print();
+    Ok(())
+}
+
+fn warm_all(images: &[Image]) -> BenchResult<()> {
+    for image in images {
+        before_pass(&image.layout)?;
+    }
+    Ok(())
+}
+
+/// Wall time from starting all imports to the end of the last; fails if any failed.
+fn all_at_once(store: &Path, config: Config, images: &[Image]) -> BenchResult<f64> {
+    let start = Instant::now();
+    let mut running = Vec::new();
+    for image in images {
+        let layout = image.layout.to_string_lossy().into_owned();
+        let command = oci_cli::command(store, config, &["import", layout.as_str()]);
+        let mut command = command;
+        let started = process::spawn(&mut command)?;
+        running.push((command, started));
+    }
+    let mut errors = Vec::new();
+    for (command, started) in running {
+        if let Err(error) = process::finish(&command, started) {
+            errors.push(error.to_string());
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    if !errors.is_empty() {
+        return Err(errors.join("; ").into());
+    }
+    Ok(seconds)
+}

@@ -1,0 +1,191 @@
+//! Section `scale`: `gc`, `fsck` and `blob ls` (whole processes) on a store of 1,000,000
+//! blobs against one of 100,000: time must grow at most linearly (≤ 11× for 10×) and peak
+//! RSS must stay bounded (here: ≤ 2× the small store's).
+//!
+//! The stores are filled below the CLI, since a million single commits would take hours:
+//! content files written straight into the `fs` layout (`blobs/sha256/<hex>`, the blob of
+//! number n is its 8 little-endian bytes) once into a content directory and hard-linked into
+//! each store, index records through `Index::upsert_many` in digest order, and one key/value
+//! entry per blob that references it (`bench.hold`, through `KvStore::write_batch`) as its
+//! holder, so no GC may take it. Batches of 10,000. Kept in `<data>/scale-…` between runs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use oci_store::traits::{Algorithm, BlobRecord, Digest, KvOp, Role};
+use oci_store::{open_store, BackendChoice};
+
+use super::figures::{Figure, Figures, Target};
+use super::measure::{grouped, median, section_title, timed, BenchResult};
+use super::oci_cli::{self, Config};
+use super::oci_inputs::remove_if_present;
+use super::process::{self, Run};
+use super::settings::Settings;
+
+const BATCH: usize = 10_000;
+const FILLED_MARKER: &str = "bench-filled";
+const HOLD_TYPE: &str = "bench.hold";
+/// 10× the blobs may cost at most this many times the time.
+const TIME_TARGET: f64 = 11.0;
+/// …and at most this many times the memory.
+const MEMORY_TARGET: f64 = 2.0;
+
+const COMMANDS: [(&str, &[&str]); 3] = [
+    ("gc", &["gc"]),
+    ("fsck", &["fsck"]),
+    ("blob ls", &["blob", "ls"]),
+];
+
+pub fn run(settings: &Settings) -> BenchResult<()> {
+    let large = settings.scale_blobs;
+    let small = (large / 10).max(1);
+    section_title(&format!(
+        "scale: gc, fsck and blob ls on {} blobs against {} blobs, whole processes, {} round(s), \
+         median shown; stores warm from their fill or the previous command",
+        grouped(large as f64),
+        grouped(small as f64),
+        settings.heavy_rounds
+    ));
+    let mut figures = Figures::default();
+    for config in oci_cli::configs(settings) {
+        let stores = [
+            filled_store(settings, config, small)?,
+            filled_store(settings, config, large)?,
+        ];
+        let mut results: Vec<[Vec<Run>; 2]> = Vec::new();
+        for (_, args) in COMMANDS {
+            let mut per_size: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+            for (size, store) in stores.iter().enumerate() {
+                for _ in 0..settings.heavy_rounds {
+                    process::run(&mut Command::new("sync"))?;
+                    per_size[size].push(oci_cli::run(store, config, args)?);
+                }
+            }
+            results.push(per_size);
+        }
+        for ((name, _), [small_runs, large_runs]) in COMMANDS.iter().zip(&results) {
+            let secs = |runs: &[Run]| median(&runs.iter().map(|r| r.seconds).collect::<Vec<_>>());
+            let rss = |runs: &[Run]| runs.iter().map(Run::max_rss_mib).fold(0.0, f64::max);
+            figures.push(Figure {
+                config: config.label.to_string(),
+                work: format!("{name}: time, {} blobs", grouped(large as f64)),
+                ours: secs(large_runs),
+                reference_name: format!("{} blobs", grouped(small as f64)),
+                reference: Some(secs(small_runs)),
+                unit: "s",
+                target: Target::RatioAtMost(TIME_TARGET),
+                rss_mib: Some(rss(large_runs)),
+            });
+            figures.push(Figure {
+                config: config.label.to_string(),
+                work: format!("{name}: peak RSS, {} blobs", grouped(large as f64)),
+                ours: rss(large_runs),
+                reference_name: format!("{} blobs", grouped(small as f64)),
+                reference: Some(rss(small_runs)),
+                unit: "MiB",
+                target: Target::RatioAtMost(MEMORY_TARGET),
+                rss_mib: Some(rss(large_runs)),
+            });
+        }
+    }
+    figures.print();
+    Ok(())
+}
+
+fn digest_of(number: u64) -> Digest {
+    Digest::of_bytes(Algorithm::Sha256, &number.to_le_bytes())
+}
+
+/// The numbers 0..count in the order of their digests.
+fn in_digest_order(count: usize) -> Vec<(u64, Digest)> {
+    let mut all: Vec<(u64, Digest)> = (0..count as u64).map(|n| (n, digest_of(n))).collect();
+    all.sort_by(|a, b| a.1.hex().cmp(b.1.hex()));
+    all
+}
+
+/// `<data>/scale-content-N/`: the content files of blobs 0..N, written once.
+fn content_dir(settings: &Settings, count: usize) -> BenchResult<PathBuf> {
+    let dir = settings.data_dir.join(format!("scale-content-{count}"));
+    if dir.exists() {
+        return Ok(dir);
+    }
+    let partial = dir.with_extension("partial");
+    remove_if_present(&partial)?;
+    std::fs::create_dir_all(&partial)?;
+    let (outcome, elapsed) = timed(|| -> BenchResult<()> {
+        for n in 0..count as u64 {
+            let mut file = std::fs::File::create(partial.join(digest_of(n).hex()))?;
+            file.write_all(&n.to_le_bytes())?;
+        }
+        Ok(())
+    });
+    outcome?;
+    process::run(&mut Command::new("sync"))?;
+    std::fs::rename(&partial, &dir)?;
+    println!(
+        "  wrote {} content files in {:.1} s",
+        grouped(count as f64),
+        elapsed.as_secs_f64()
+    );
+    Ok(dir)
+}
+
+/// A store of `count` held, indexed blobs for `config`, reusing a previous run's.
+fn filled_store(settings: &Settings, config: Config, count: usize) -> BenchResult<PathBuf> {
+    let dir = settings
+        .data_dir
+        .join(format!("scale-{}-{count}", config.label));
+    if std::fs::read_to_string(dir.join(FILLED_MARKER)).is_ok_and(|t| t.trim() == count.to_string())
+    {
+        return Ok(dir);
+    }
+    let content = content_dir(settings, count)?;
+    remove_if_present(&dir)?;
+    let (outcome, elapsed) = timed(|| fill(&dir, &content, config, count));
+    outcome?;
+    process::run(&mut Command::new("sync"))?;
+    std::fs::write(dir.join(FILLED_MARKER), count.to_string())?;
+    println!(
+        "  {}: filled a store of {} blobs in {:.1} s (hard links, upsert_many, write_batch)",
+        config.label,
+        grouped(count as f64),
+        elapsed.as_secs_f64()
+    );
+    Ok(dir)
+}
+
+fn fill(dir: &Path, content: &Path, config: Config, count: usize) -> BenchResult<()> {
+    let choice = BackendChoice::default()
+        .metadata(config.metadata)
+        .role(Role::Blobs, "fs");
+    let store = open_store(dir, &choice)?;
+    let blobs = dir.join("blobs/sha256");
+    let ordered = in_digest_order(count);
+    for batch in ordered.chunks(BATCH) {
+        for (_, digest) in batch {
+            std::fs::hard_link(content.join(digest.hex()), blobs.join(digest.hex()))?;
+        }
+        let records: Vec<BlobRecord> = batch
+            .iter()
+            .map(|(n, digest)| BlobRecord {
+                digest: digest.clone(),
+                size: 8,
+                media_type: "application/octet-stream".to_string(),
+                created_unix_ms: 1_700_000_000_000 + *n as i64,
+            })
+            .collect();
+        store.index().upsert_many(&records)?;
+        let holds: Vec<KvOp> = batch
+            .iter()
+            .map(|(n, digest)| KvOp::Put {
+                data_type: HOLD_TYPE.to_string(),
+                key: format!("{n:07}"),
+                value: Vec::new(),
+                blob: Some(digest.clone()),
+            })
+            .collect();
+        store.kv_store().write_batch(&holds)?;
+    }
+    Ok(())
+}
