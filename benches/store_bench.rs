@@ -124,6 +124,29 @@ fn print_header(settings: &Settings) {
         settings.rounds,
         settings.data_dir.display()
     );
+    if settings
+        .sections
+        .iter()
+        .any(|s| settings::OCI_SECTIONS.contains(&s.as_str()))
+    {
+        println!(
+            "  oci: images of {} MB (4 layers), {} images in the many-image layout, {} MiB \
+             layer for rss, {} blobs for scale; {} rounds, {} for the long ones \
+             (OCI_STORE_BENCH_HEAVY_ROUNDS); oci-store = {}",
+            settings
+                .plot_bytes
+                .iter()
+                .map(|b| format!("{:.0}", *b as f64 / 1e6))
+                .collect::<Vec<_>>()
+                .join("/"),
+            grouped(settings.many_images as f64),
+            settings.large_layer_bytes / (1024 * 1024),
+            grouped(settings.scale_blobs as f64),
+            settings.rounds,
+            settings.heavy_rounds,
+            oci_cli::binary().display()
+        );
+    }
 }
 
 fn cores() -> usize {

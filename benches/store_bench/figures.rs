@@ -91,8 +91,11 @@ impl Figures {
                 value(f.ours, f.unit),
                 f.rss_mib.map_or("-".to_string(), |m| format!("{m:.1} MiB")),
                 f.reference_name.clone(),
-                f.reference
-                    .map_or("missing".to_string(), |r| value(r, f.unit)),
+                match f.reference {
+                    Some(r) => value(r, f.unit),
+                    None if f.reference_name == "-" => "-".to_string(),
+                    None => "missing".to_string(),
+                },
                 f.reference
                     .filter(|_| !f.ours.is_nan())
                     .map_or("-".to_string(), |r| format!("{:.2}", f.ours / r)),

@@ -128,7 +128,15 @@ pub fn run(settings: &Settings, directory: bool, archive: bool) -> BenchResult<(
     }
     print_sizes(&results, &contenders, &images);
     println!();
-    print_figures(&results, &configs, &peers, directory, archive, largest);
+    let megabytes = images[largest].bytes as f64 / 1e6;
+    print_figures(
+        &results,
+        &configs,
+        &peers,
+        (directory, archive),
+        largest,
+        megabytes,
+    );
     draw(settings, &results, &contenders, &images)?;
     Ok(())
 }
@@ -225,10 +233,11 @@ fn print_figures(
     results: &Results,
     configs: &[Config],
     peers: &Peers,
-    directory: bool,
-    archive: bool,
+    (directory, archive): (bool, bool),
     size: usize,
+    megabytes: f64,
 ) {
+    let import_work = format!("import {megabytes:.0} MB image (dir)");
     let mut figures = Figures::default();
     let copy = results.seconds(&Contender::CopySync.label(), size);
     let skopeo = results.seconds(&Contender::Skopeo.label(), size);
@@ -252,7 +261,7 @@ fn print_figures(
         let dir_rss = results.rss_mib(&dir_label, size);
         if directory {
             figures.push(figure(
-                "import 200 MB image (dir)",
+                &import_work,
                 dir,
                 dir_rss,
                 "cp -r blobs + sync",
@@ -260,7 +269,7 @@ fn print_figures(
                 Target::RatioAtMost(1.0),
             ));
             figures.push(figure(
-                "import 200 MB image (dir)",
+                &import_work,
                 dir,
                 dir_rss,
                 if peers.skopeo {
@@ -287,7 +296,7 @@ fn print_figures(
             if let Some(arch) = results.seconds(&archive_label, size) {
                 let rss = results.rss_mib(&archive_label, size);
                 figures.push(figure(
-                    "import as oci-archive",
+                    &format!("import {megabytes:.0} MB as oci-archive"),
                     arch,
                     rss,
                     if peers.containerd {
@@ -299,7 +308,7 @@ fn print_figures(
                     Target::FasterBy(5.0),
                 ));
                 figures.push(figure(
-                    "import as oci-archive",
+                    &format!("import {megabytes:.0} MB as oci-archive"),
                     arch,
                     rss,
                     "our dir import",
