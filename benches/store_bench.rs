@@ -136,7 +136,7 @@ fn print_header(settings: &Settings) {
             settings
                 .plot_bytes
                 .iter()
-                .map(|b| format!("{:.0}", *b as f64 / 1e6))
+                .map(|b| figures::megabytes(*b))
                 .collect::<Vec<_>>()
                 .join("/"),
             grouped(settings.many_images as f64),

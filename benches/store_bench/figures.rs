@@ -120,3 +120,13 @@ pub fn value(amount: f64, unit: &str) -> String {
         other => format!("{amount:.1} {other}"),
     }
 }
+
+/// A size in MB (10^6 bytes): `202`, or `4.3` below 10.
+pub fn megabytes(bytes: u64) -> String {
+    let mb = bytes as f64 / 1e6;
+    if mb < 10.0 {
+        format!("{mb:.1}")
+    } else {
+        format!("{mb:.0}")
+    }
+}

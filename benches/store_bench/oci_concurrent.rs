@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::figures::{Figure, Figures, Target};
+use super::figures::{megabytes, Figure, Figures, Target};
 use super::measure::{median, section_title, BenchResult};
 use super::oci_cli::{self, Config};
 use super::oci_import::before_pass;
@@ -29,9 +29,9 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
         })
         .collect::<BenchResult<_>>()?;
     section_title(&format!(
-        "concurrent: {PROCESSES} processes importing {PROCESSES} different {:.0} MB images into one \
+        "concurrent: {PROCESSES} processes importing {PROCESSES} different {} MB images into one \
          store at once, against one process importing one, {} rounds, median shown",
-        images[0].bytes as f64 / 1e6,
+        megabytes(images[0].bytes),
         settings.rounds
     ));
     let scratch = tempfile::Builder::new()

@@ -1,7 +1,7 @@
 //! Section `oci-export`: export of the 200 MB image from the store to a new layout directory
 //! (every blob verified on its way out), next to `skopeo copy oci:->oci:` of the same image.
 
-use super::figures::{Figure, Figures, Target};
+use super::figures::{megabytes, Figure, Figures, Target};
 use super::measure::{median, section_title, BenchResult};
 use super::oci_cli;
 use super::oci_import::before_pass;
@@ -12,9 +12,9 @@ use super::settings::Settings;
 
 pub fn run(settings: &Settings) -> BenchResult<()> {
     section_title(&format!(
-        "oci-export: export of the {:.0} MB image to a new layout directory, {} rounds, median \
+        "oci-export: export of the {} MB image to a new layout directory, {} rounds, median \
          shown; store and source warm, `sync` before every pass",
-        settings.image_bytes as f64 / 1e6,
+        megabytes(settings.image_bytes),
         settings.rounds
     ));
     let peers = Peers::detect();
@@ -76,7 +76,7 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
     for (config, runs) in configs.iter().zip(&ours) {
         figures.push(Figure {
             config: config.label.to_string(),
-            work: format!("export {:.0} MB image (verified)", image.bytes as f64 / 1e6),
+            work: format!("export {} MB image (verified)", megabytes(image.bytes)),
             ours: seconds(runs),
             reference_name: if peers.skopeo {
                 "skopeo copy oci:->oci:".to_string()

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use super::figures::{Figure, Figures, Target};
+use super::figures::{megabytes, Figure, Figures, Target};
 use super::measure::{median, section_title, BenchResult, Table};
 use super::oci_cli::{self, Config};
 use super::oci_inputs::{self, remove_if_present, Image};
@@ -77,7 +77,7 @@ pub fn run(settings: &Settings, directory: bool, archive: bool) -> BenchResult<(
         },
         sizes
             .iter()
-            .map(|b| format!("{:.0}", *b as f64 / 1e6))
+            .map(|b| megabytes(*b))
             .collect::<Vec<_>>()
             .join("/"),
         settings.rounds
@@ -128,14 +128,14 @@ pub fn run(settings: &Settings, directory: bool, archive: bool) -> BenchResult<(
     }
     print_sizes(&results, &contenders, &images);
     println!();
-    let megabytes = images[largest].bytes as f64 / 1e6;
+    let size_label = megabytes(images[largest].bytes);
     print_figures(
         &results,
         &configs,
         &peers,
         (directory, archive),
         largest,
-        megabytes,
+        &size_label,
     );
     draw(settings, &results, &contenders, &images)?;
     Ok(())
@@ -206,11 +206,7 @@ pub fn before_pass(source: &Path) -> BenchResult<()> {
 
 fn print_sizes(results: &Results, contenders: &[Contender], images: &[Image]) {
     let mut header = vec!["contender".to_string()];
-    header.extend(
-        images
-            .iter()
-            .map(|i| format!("{:.0} MB", i.bytes as f64 / 1e6)),
-    );
+    header.extend(images.iter().map(|i| format!("{} MB", megabytes(i.bytes))));
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut table = Table::new(&header_refs);
     for contender in contenders {
@@ -235,9 +231,9 @@ fn print_figures(
     peers: &Peers,
     (directory, archive): (bool, bool),
     size: usize,
-    megabytes: f64,
+    size_label: &str,
 ) {
-    let import_work = format!("import {megabytes:.0} MB image (dir)");
+    let import_work = format!("import {size_label} MB image (dir)");
     let mut figures = Figures::default();
     let copy = results.seconds(&Contender::CopySync.label(), size);
     let skopeo = results.seconds(&Contender::Skopeo.label(), size);
@@ -296,7 +292,7 @@ fn print_figures(
             if let Some(arch) = results.seconds(&archive_label, size) {
                 let rss = results.rss_mib(&archive_label, size);
                 figures.push(figure(
-                    &format!("import {megabytes:.0} MB as oci-archive"),
+                    &format!("import {size_label} MB as oci-archive"),
                     arch,
                     rss,
                     if peers.containerd {
@@ -308,7 +304,7 @@ fn print_figures(
                     Target::FasterBy(5.0),
                 ));
                 figures.push(figure(
-                    &format!("import {megabytes:.0} MB as oci-archive"),
+                    &format!("import {size_label} MB as oci-archive"),
                     arch,
                     rss,
                     "our dir import",

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::figures::{Figure, Figures, Target};
+use super::figures::{megabytes, Figure, Figures, Target};
 use super::measure::{median, section_title, BenchResult};
 use super::oci_cli::{self, Config};
 use super::oci_import::before_pass;
@@ -31,11 +31,11 @@ fn layout(settings: &Settings) -> BenchResult<ManyLayout> {
 
 fn title(settings: &Settings, section: &str, what: &str, layout: &ManyLayout, rounds: usize) {
     section_title(&format!(
-        "{section}: {what}; layout of {} tagged images ({} blobs, {:.0} MB), {rounds} round(s), \
+        "{section}: {what}; layout of {} tagged images ({} blobs, {} MB), {rounds} round(s), \
          median shown",
         layout.tags.len(),
         layout.blobs,
-        layout.bytes as f64 / 1e6
+        megabytes(layout.bytes)
     ));
     let _ = settings;
 }
