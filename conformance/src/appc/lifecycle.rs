@@ -240,7 +240,6 @@ pub fn remove_leaves_the_store_as_before(fixture: &StoreFixture) -> TestResult {
 pub fn gc_by_age_keeps_recent_per_name_and_dependencies(fixture: &StoreFixture) -> TestResult {
     let store = fixture.open()?;
     let appc = Appc::new(&store);
-    let import_time = oci_store::stores::appc::now_unix_ms();
     let base = import(
         &appc,
         &simple_image("example.com/base", &[], "base"),
@@ -277,13 +276,14 @@ pub fn gc_by_age_keeps_recent_per_name_and_dependencies(fixture: &StoreFixture) 
     .id;
     appc.set_remote(&record("https://e.com/lonely.aci", &lonely, None, 1, 0))
         .context("set")?;
-    // `user` and v2 are used later than the others (touched now, they stay younger).
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    // `user` and v2 are used after `between`; everything else was last active before it.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let between = oci_store::stores::appc::now_unix_ms();
+    std::thread::sleep(std::time::Duration::from_millis(5));
     for id in [&user, &old2] {
         appc.touch(&appc.resolve_key(id).context("resolve")?)
             .context("touch")?;
     }
-    let cutoff_between = oci_store::stores::appc::now_unix_ms() - import_time - 10;
 
     // Nothing is older than a day.
     let report = appc.gc(&AppcGcOptions::default()).context("gc")?;
@@ -312,13 +312,13 @@ pub fn gc_by_age_keeps_recent_per_name_and_dependencies(fixture: &StoreFixture) 
         "base is kept per name itself"
     );
 
-    // Without keep-per-name, everything is old; user is kept only if recent: grace between
-    // the two touch times keeps user and v2, and base as user's dependency.
+    // Without keep-per-name, an hour after `between` with an hour's grace: user and v2 (used
+    // after `between`) stay, and base as user's dependency; the rest goes.
     let options = AppcGcOptions {
-        grace_period_ms: cutoff_between,
+        grace_period_ms: HOUR_MS,
         keep_per_name: None,
         dry_run: false,
-        now_ms: None,
+        now_ms: Some(between + HOUR_MS),
     };
     let report = appc.gc(&options).context("gc")?;
     let removed: Vec<&str> = report.removed.iter().map(|r| r.id.as_str()).collect();
