@@ -2,3 +2,4 @@
 //! and never names a backend.
 
 pub mod oci;
+pub mod rootfs;
