@@ -20,6 +20,14 @@ pub enum RootfsError {
         source: std::io::Error,
     },
 
+    /// An error while applying one layer of several, named by its digest.
+    #[error("layer {layer}: {source}")]
+    InLayer {
+        layer: String,
+        #[source]
+        source: Box<RootfsError>,
+    },
+
     #[error("reading the layer archive: {0}")]
     Archive(#[source] std::io::Error),
 
