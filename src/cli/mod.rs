@@ -97,6 +97,8 @@ commands! {
     Rm(oci::RemoveCommand),
     /// Check that every blob a ref reaches is present (and, with --verify, intact)
     Check(oci::CheckCommand),
+    /// Render an image's root file system into a new directory (rootless, verified)
+    Unpack(oci::UnpackCommand),
     /// List the manifests whose subject is a digest
     Referrers(oci::ReferrersCommand),
     /// Protect blobs from gc across processes for a while

@@ -3,3 +3,4 @@
 
 pub mod appc;
 pub mod oci;
+pub mod rootfs;

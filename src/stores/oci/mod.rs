@@ -30,6 +30,7 @@ mod ref_name;
 mod referrers;
 mod refs;
 mod source;
+mod unpack;
 
 pub use check::{CheckReport, MissingBlob};
 pub use error::{OciError, OciResult};
@@ -40,6 +41,7 @@ pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
 pub use ref_name::RefName;
 pub use refs::RefInfo;
+pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};
 
 /// The descriptor type of the public API: the image-spec's own.
 pub use oci_spec::image::Descriptor;
