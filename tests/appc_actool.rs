@@ -210,6 +210,22 @@ fn actool_images_import_in_every_compression_and_exports_validate() {
     );
     assert_eq!(check["missing"], json!([]));
 
+    // The real images render: each layer's file, the upper image's winning.
+    let rootfs = work.join("rendered");
+    store.ok(&["appc", "render", "example.com/app", s(&rootfs)]);
+    for file in [
+        "etc/os-release",
+        "bin/sh",
+        "usr/lib/libmiddle.so",
+        "bin/app",
+    ] {
+        assert!(rootfs.join(file).is_file(), "{file} was not rendered");
+    }
+    assert_eq!(
+        std::fs::read_link(rootfs.join("link")).unwrap(),
+        Path::new("/etc/hostname")
+    );
+
     // Exports pass actool validate and have the same ID.
     for (index, id) in ids.iter().enumerate() {
         for gzip in [false, true] {

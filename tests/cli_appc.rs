@@ -21,6 +21,8 @@ fn aci(store: &TestStore, file: &str, manifest: &Value, content: &str) -> PathBu
         header.set_size(bytes.len() as u64);
         header.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
         header.set_mtime(1_500_000_000);
+        header.set_uid(0);
+        header.set_gid(0);
         builder.append_data(&mut header, path, bytes).unwrap();
     };
     append(
@@ -201,4 +203,43 @@ fn export_remote_check_rm_and_gc() {
     assert!(removed.contains("no appc image"), "{removed}");
     let bad_duration = store.run(&["appc", "gc", "--grace-period", "soon"], b"");
     assert_eq!(bad_duration.status.code(), Some(2));
+}
+
+#[test]
+fn render_and_verify_tree() {
+    let store = TestStore::new();
+    let base = aci(
+        &store,
+        "base.aci",
+        &manifest("example.com/base", "1.0.0"),
+        "base",
+    );
+    store.ok(&["appc", "import", s(&base)]);
+    let mut app = manifest("example.com/app", "1.0.0");
+    app["dependencies"] = json!([{"imageName": "example.com/base"}]);
+    let app = aci(&store, "app.aci", &app, "app");
+    store.ok(&["appc", "import", s(&app)]);
+
+    let target = store.scratch("rootfs");
+    let report = store.json(&["appc", "render", "example.com/app", s(&target)]);
+    assert_eq!(report["tree"]["reused"], false);
+    assert_eq!(report["images"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        std::fs::read_to_string(target.join("content")).unwrap(),
+        "app",
+        "upper image wins"
+    );
+    let again = store.ok(&["appc", "render", "example.com/app"]);
+    assert!(again.starts_with("reused "), "{again}");
+
+    let verified = store.ok(&["appc", "verify-tree", "example.com/app"]);
+    assert!(verified.contains("verifies"), "{verified}");
+    let tree = std::path::PathBuf::from(report["tree"]["rootfs"].as_str().unwrap());
+    std::fs::write(tree.join("content"), "tampered").unwrap();
+    let failed = store.fails(&["appc", "verify-tree", "example.com/app"]);
+    assert!(failed.contains("changed"), "{failed}");
+
+    let rm = store.json(&["appc", "rm", "example.com/base"]);
+    assert_eq!(rm[0]["rendered_trees"], 1);
+    assert!(!tree.exists(), "the tree outlived its image");
 }

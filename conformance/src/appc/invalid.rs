@@ -22,6 +22,17 @@ fn changed(change: impl FnOnce(&mut Value)) -> Vec<u8> {
         .tar()
 }
 
+/// The tar with the uid field of its `index`th header blanked (checksum fixed up).
+fn blank_uid(mut tar: Vec<u8>, index: usize) -> Vec<u8> {
+    let start = index * 512;
+    tar[start + 108..start + 116].fill(b' ');
+    tar[start + 148..start + 156].fill(b' ');
+    let sum: u32 = tar[start..start + 512].iter().map(|b| u32::from(*b)).sum();
+    let field = format!("{sum:06o}\0 ");
+    tar[start + 148..start + 156].copy_from_slice(field.as_bytes());
+    tar
+}
+
 fn base() -> Aci {
     Aci::new(&manifest("example.com/app", &[])).dir("rootfs/etc")
 }
@@ -148,6 +159,11 @@ pub fn corpus() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             base()
                 .member("rootfs/v", tar::EntryType::new(b'Z'), None, b"")
                 .tar(),
+        ),
+        (
+            "archive.header",
+            "blank uid field",
+            blank_uid(base().tar(), 2),
         ),
         (
             "archive.manifest-size",

@@ -4,6 +4,7 @@
 //! - [`images`]: import in every compression, keys, lookup, image info, last used, export.
 //! - [`invalid`]: the corpus of invalid ACIs, each refused naming its rule, store unchanged.
 //! - [`lifecycle`]: remote records, dependencies, removal, GC by age, cross-flavour.
+//! - [`render`]: flattening with the shared renderer, path whitelists, the tree cache.
 //!
 //! Images are built in memory ([`support::Aci`]); real ones made by actool are imported by the
 //! interop test `tests/appc_actool.rs`.
@@ -11,6 +12,7 @@
 pub mod images;
 pub mod invalid;
 pub mod lifecycle;
+pub mod render;
 pub mod support;
 
 use std::path::Path;
@@ -25,6 +27,7 @@ use crate::fixture::SuiteTest;
 pub use images::*;
 pub use invalid::*;
 pub use lifecycle::*;
+pub use render::*;
 
 pub fn tests() -> Vec<SuiteTest<DynStore>> {
     crate::suite_list![StoreTest;
@@ -43,6 +46,10 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         remove_leaves_the_store_as_before,
         gc_by_age_keeps_recent_per_name_and_dependencies,
         flavours_share_one_store_and_never_collect_each_other,
+        render_flattens_upper_first_and_honours_the_whitelist,
+        trees_are_reused_verified_copied_and_go_with_their_images,
+        render_names_a_missing_dependency,
+        two_renders_at_once_render_once,
     ]
 }
 

@@ -110,6 +110,8 @@ impl Aci {
             header.set_size(member.content.len() as u64);
             header.set_mode(if member.kind.is_dir() { 0o755 } else { 0o644 });
             header.set_mtime(1_500_000_000);
+            header.set_uid(0);
+            header.set_gid(0);
             header.set_entry_type(member.kind);
             header.set_cksum();
             out.extend_from_slice(header.as_bytes());

@@ -258,3 +258,69 @@ impl RunCommand for RemoveCommand {
         Ok(ExitCode::SUCCESS)
     }
 }
+
+/// Renders an image and its dependencies into a root file system (upper image first and
+/// winning, `pathWhitelist` honoured), cached in the store and reused; with DIR, copies it
+/// there (DIR must not exist or be empty) and verifies the copy's hash.
+#[derive(Debug, Args)]
+pub struct RenderCommand {
+    key: String,
+    dir: Option<PathBuf>,
+}
+
+impl RunCommand for RenderCommand {
+    fn run(self, context: &Context) -> CliResult<ExitCode> {
+        let store = context.open_store()?;
+        let report = AppcStore::new(&store).render(&self.key, self.dir.as_deref())?;
+        context.output().value(&report, |out| {
+            let how = if report.tree.reused {
+                "reused"
+            } else {
+                "rendered"
+            };
+            writeln!(
+                out,
+                "{how} {} ({} images) tree {}",
+                report.image,
+                report.images.len(),
+                report.tree.hash
+            )?;
+            writeln!(
+                out,
+                "tree: {} ({})",
+                report.tree.rootfs.display(),
+                bytes_with_unit(report.tree.size)
+            )?;
+            if let Some(target) = &report.target {
+                writeln!(out, "copied to {} (hash verified)", target.display())?;
+            }
+            Ok(())
+        })?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Recomputes the content hash of an image's rendered tree and compares it with the one
+/// recorded when it was rendered; exits 1 when they differ.
+#[derive(Debug, Args)]
+pub struct VerifyTreeCommand {
+    key: String,
+}
+
+impl RunCommand for VerifyTreeCommand {
+    fn run(self, context: &Context) -> CliResult<ExitCode> {
+        let store = context.open_store()?;
+        let (tree, summary) = AppcStore::new(&store).verify_tree(&self.key)?;
+        context.output().value(&summary, |out| {
+            writeln!(
+                out,
+                "{} verifies: {} ({} entries, {})",
+                tree.rootfs.display(),
+                summary.hash,
+                summary.entries,
+                bytes_with_unit(summary.size)
+            )
+        })?;
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -30,6 +30,10 @@ pub enum AppcCommand {
     Remote(remote::RemoteCommand),
     /// Check that every dependency of an image is stored, recursively
     Check(images::CheckCommand),
+    /// Render an image and its dependencies into a root file system (cached, reused)
+    Render(images::RenderCommand),
+    /// Recompute the content hash of an image's rendered tree
+    VerifyTree(images::VerifyTreeCommand),
     /// Export an image as an ACI file (the same image ID)
     Export(images::ExportCommand),
     /// Remove an image with its remote records and rendered trees
@@ -47,6 +51,8 @@ impl RunCommand for AppcCommand {
             AppcCommand::Info(command) => command.run(context),
             AppcCommand::Remote(command) => command.run(context),
             AppcCommand::Check(command) => command.run(context),
+            AppcCommand::Render(command) => command.run(context),
+            AppcCommand::VerifyTree(command) => command.run(context),
             AppcCommand::Export(command) => command.run(context),
             AppcCommand::Rm(command) => command.run(context),
             AppcCommand::Gc(command) => command.run(context),

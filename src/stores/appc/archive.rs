@@ -162,6 +162,19 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
             continue;
         }
         let raw_path = entry.path_bytes().into_owned();
+        // Numeric fields a renderer needs must parse now, not fail a render later.
+        let header = entry.header();
+        if let Err(error) = header
+            .mode()
+            .and(header.uid())
+            .and(header.gid())
+            .and(header.mtime())
+        {
+            refuse(
+                "archive.header",
+                format!("entry {:?}: {error}", String::from_utf8_lossy(&raw_path)),
+            )?;
+        }
         let Some(path) = normalize(&raw_path)? else {
             if !kind.is_dir() {
                 refuse("archive.path", "the archive root `.` is not a directory")?;

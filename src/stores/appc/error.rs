@@ -52,6 +52,9 @@ pub enum AppcError {
         source: std::io::Error,
     },
 
+    #[error(transparent)]
+    Rootfs(Box<crate::stores::rootfs::RootfsError>),
+
     #[error("rendering {image}: {reason}")]
     Render { image: String, reason: String },
 
@@ -90,5 +93,11 @@ impl From<StoreError> for AppcError {
 impl From<StorageError> for AppcError {
     fn from(error: StorageError) -> Self {
         AppcError::from(StoreError::Storage(error))
+    }
+}
+
+impl From<crate::stores::rootfs::RootfsError> for AppcError {
+    fn from(error: crate::stores::rootfs::RootfsError) -> Self {
+        AppcError::Rootfs(Box::new(error))
     }
 }

@@ -30,6 +30,7 @@ mod lookup;
 mod manifest;
 mod remote;
 mod remove;
+mod render;
 mod syntax;
 
 pub use archive::Compression;
@@ -46,6 +47,7 @@ pub use manifest::{
 };
 pub use remote::{RemoteDecision, RemoteRecord};
 pub use remove::RemoveReport;
+pub use render::RenderReport;
 pub use syntax::is_ac_identifier;
 
 use crate::store::{LockGuard, LockMode, Store};

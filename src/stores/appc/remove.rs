@@ -43,7 +43,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
         for url in &remote_records {
             self.store.remove_data(REMOTE_DATA_TYPE, url)?;
         }
-        let rendered_trees = self.remove_rendered_trees(digest)?;
+        let rendered_trees = self.remove_trees_of(digest)?;
         self.store.remove_extra(digest, INFO_TYPE)?;
         self.store.remove_extra(digest, LAST_USED_TYPE)?;
         let deleted = self.store.release(digest, FLAVOUR)?;
@@ -55,10 +55,5 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             remote_records,
             rendered_trees,
         })
-    }
-
-    /// Rendered trees of an image go with it. (Filled in by the render integration.)
-    fn remove_rendered_trees(&self, _digest: &Digest) -> AppcResult<u64> {
-        Ok(0)
     }
 }
