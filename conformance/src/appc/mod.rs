@@ -46,6 +46,8 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         remove_leaves_the_store_as_before,
         gc_by_age_keeps_recent_per_name_and_dependencies,
         flavours_share_one_store_and_never_collect_each_other,
+        gc_racing_imports_leaves_whole_images_or_none,
+        rm_racing_reimports_of_the_same_image,
         render_flattens_upper_first_and_honours_the_whitelist,
         trees_are_reused_verified_copied_and_go_with_their_images,
         render_names_a_missing_dependency,

@@ -24,14 +24,17 @@ pub struct RemoveReport {
 }
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
-    /// Removes the image `key` names.
+    /// Removes the image `key` names. Takes the flavour GC lock exclusive, as GC does: it
+    /// waits for running imports, renders and exports, so no image goes under one of them (an
+    /// import of this very image that deduplicated against it would otherwise find its info
+    /// gone and its blob deleted between its commit and its info write).
     pub fn remove(&self, key: &str) -> AppcResult<RemoveReport> {
-        let _mutation = self.mutation_lock()?;
+        let _exclusive = self.gc_lock()?;
         let digest = self.resolve_key(key)?;
         self.remove_image(&digest)
     }
 
-    /// The removal itself; the caller holds the GC lock (shared or exclusive).
+    /// The removal itself; the caller holds the GC lock exclusive.
     pub(crate) fn remove_image(&self, digest: &Digest) -> AppcResult<RemoveReport> {
         let _image = self.image_lock(digest)?;
         let info = self.read_info(digest)?;
