@@ -366,6 +366,7 @@ pub fn invalid_acis_are_refused_naming_their_rule(fixture: &StoreFixture) -> Tes
         corpus.len()
     );
     let before = store.dump().context("dumping the store")?;
+    let files_before = crate::content::files_under(store.dir());
     for (rule, what, bytes) in corpus {
         // Every compression must be refused alike.
         for (compression, compress) in compressions() {
@@ -385,6 +386,11 @@ pub fn invalid_acis_are_refused_naming_their_rule(fixture: &StoreFixture) -> Tes
             store.dump().context("dumping the store")?,
             before,
             "{what}: the store changed after a refused import"
+        );
+        ensure_eq!(
+            crate::content::files_under(store.dir()),
+            files_before,
+            "{what}: a refused import left files in the store directory"
         );
     }
     Ok(())

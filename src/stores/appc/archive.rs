@@ -285,12 +285,10 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
         }
     }
     let Some(manifest) = manifest else {
-        return Err(refuse::<()>(
+        return Ok(refuse(
             "archive.manifest-missing",
             "the archive has no manifest file",
-        )
-        .unwrap_err()
-        .into());
+        )?);
     };
     if !rootfs_seen {
         refuse(
