@@ -52,6 +52,7 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         trees_are_reused_verified_copied_and_go_with_their_images,
         render_names_a_missing_dependency,
         two_renders_at_once_render_once,
+        dependencies_never_write_through_an_upper_symlink,
     ]
 }
 

@@ -21,6 +21,7 @@ fn two_layer_images(appc: &Appc<'_>, whitelist: bool) -> Result<(String, String)
         .dir("rootfs/bin")
         .file("rootfs/bin/tool", b"tool")
         .symlink("rootfs/bin/alias", "tool")
+        .hardlink("rootfs/bin/same", "rootfs/bin/tool")
         .tar();
     let base_id = import(appc, &base, "base")?.id;
     let mut m = manifest("example.com/app", &[("version", "1.0.0")]);
@@ -89,6 +90,16 @@ pub fn render_flattens_upper_first_and_honours_the_whitelist(fixture: &StoreFixt
         std::fs::read_link(full.tree.rootfs.join("bin/alias")).ok(),
         Some(std::path::PathBuf::from("tool")),
         "symlink"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let inode = |p: &str| {
+        std::fs::metadata(full.tree.rootfs.join(p))
+            .map(|m| m.ino())
+            .ok()
+    };
+    ensure!(
+        inode("bin/same").is_some() && inode("bin/same") == inode("bin/tool"),
+        "hard link"
     );
     ensure_eq!(
         appc2.info(&app2).context("info")?.rendered_tree_size,
@@ -191,5 +202,38 @@ pub fn two_renders_at_once_render_once(fixture: &StoreFixture) -> TestResult {
         }
     }
     ensure_eq!(rendered, 1, "renders that did the work");
+    Ok(())
+}
+
+/// An upper image's symlink where a dependency has a directory: the dependency's files are not
+/// written through it, wherever it points (here: a directory outside the tree).
+pub fn dependencies_never_write_through_an_upper_symlink(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let appc = Appc::new(&store);
+    let outside = tempfile::tempdir().context("outside directory")?;
+    let outside_path = outside
+        .path()
+        .to_str()
+        .ok_or("UTF-8 temp path")?
+        .to_string();
+    let base = Aci::new(&manifest("example.com/base", &[]))
+        .dir("rootfs/etc")
+        .file("rootfs/etc/evil", b"must not escape")
+        .tar();
+    let base_id = import(&appc, &base, "base")?.id;
+    let mut m = manifest("example.com/app", &[]);
+    m["dependencies"] = json!([{"imageName": "example.com/base", "imageID": base_id}]);
+    let app = Aci::new(&m).symlink("rootfs/etc", &outside_path).tar();
+    let app_id = import(&appc, &app, "app")?.id;
+    let report = appc.render(&app_id, None).context("render")?;
+    ensure!(
+        !outside.path().join("evil").exists(),
+        "a dependency's file was written through the upper image's symlink"
+    );
+    ensure_eq!(
+        std::fs::read_link(report.tree.rootfs.join("etc")).ok(),
+        Some(std::path::PathBuf::from(&outside_path)),
+        "the upper image's symlink wins"
+    );
     Ok(())
 }
