@@ -36,6 +36,7 @@ mod referrers;
 mod refs;
 mod source;
 mod validate;
+mod unpack;
 
 pub use check::{CheckReport, MissingBlob};
 pub use error::{OciError, OciResult};
@@ -48,6 +49,7 @@ pub use lease::Lease;
 pub use ref_name::RefName;
 pub use refs::RefInfo;
 pub use validate::MAX_INDEX_NESTING;
+pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};
 
 /// The descriptor type of the public API: the image-spec's own.
 pub use oci_spec::image::Descriptor;
