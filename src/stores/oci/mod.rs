@@ -35,8 +35,8 @@ mod ref_name;
 mod referrers;
 mod refs;
 mod source;
-mod validate;
 mod unpack;
+mod validate;
 
 pub use check::{CheckReport, MissingBlob};
 pub use error::{OciError, OciResult};
@@ -48,8 +48,8 @@ pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
 pub use ref_name::RefName;
 pub use refs::RefInfo;
-pub use validate::MAX_INDEX_NESTING;
 pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};
+pub use validate::MAX_INDEX_NESTING;
 
 /// The descriptor type of the public API: the image-spec's own.
 pub use oci_spec::image::Descriptor;
