@@ -374,3 +374,59 @@ fn the_example_binary_puts_tags_gets_and_collects() {
     let store = open_store(&store_dir, &BackendChoice::default()).unwrap();
     assert!(!store.contains(&digest).unwrap());
 }
+
+/// Every `Type::function` and every repository path docs/FLAVOURS.md cites exists, so the guide
+/// does not drift from the code it describes.
+#[test]
+fn the_guide_cites_only_functions_and_files_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(root.join("docs/FLAVOURS.md")).unwrap();
+    let mut sources = String::new();
+    for dir in ["src", "conformance/src", "examples"] {
+        collect_sources(&root.join(dir), &mut sources);
+    }
+    let cited: Vec<&str> = guide.split('`').skip(1).step_by(2).collect();
+    let mut checked = 0;
+    for span in cited {
+        let span = span.trim_end_matches("()");
+        if let Some((_, function)) = span.split_once("::").filter(|(owner, _)| {
+            [
+                "Store",
+                "OciStore",
+                "ImportSession",
+                "TaggedFiles",
+                "LockGuard",
+            ]
+            .contains(owner)
+        }) {
+            let function = function.split(['(', '<']).next().unwrap();
+            assert!(
+                sources.contains(&format!("fn {function}")),
+                "no fn {function} ({span})"
+            );
+            checked += 1;
+        } else if ["src/", "conformance/", "examples/", "tests/", "docs/"]
+            .iter()
+            .any(|prefix| span.starts_with(prefix))
+            && !span.contains('<')
+        {
+            assert!(
+                root.join(span).exists(),
+                "the guide cites {span}, which does not exist"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} citations checked");
+}
+
+fn collect_sources(dir: &Path, into: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_sources(&path, into);
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            into.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+}
