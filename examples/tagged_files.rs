@@ -1,147 +1,199 @@
-//! A third store flavour in under 200 lines: named files with tags (`notes.txt:v1`), kept in
-//! the same store as OCI and appc images. It follows docs/FLAVOURS.md: its own owner mark,
-//! key/value entries that reference what they name, the flavour GC lock with its turnstile,
-//! and a GC that lets go of its own blobs only.
-//!
-//! Run it: `cargo run --example tagged_files [STORE_DIR]` (a temporary store by default).
-//! `tests/appc_example_flavour.rs` builds and runs it, so this guide cannot rot.
+//! A third flavour over the base store, built by the recipe of docs/FLAVOURS.md on the public
+//! API only: named files with tags. Generic over `Store<B, I, X, K>`: it never names a backend.
+//! `cargo run --example tagged_files -- STORE put NAME FILE [TAG...] | tag NAME TAG... |
+//! get TAG | rm TAG | gc` (`get` writes the content to stdout; `gc` releases untagged files).
+//! State: key/value `tagged.file/NAME` and `tagged.tag/TAG` (value NAME), each referencing the
+//! content blob; owner mark `tagged`; `tagged.op/ID` while a put runs, whose blob carries
+//! `owner.tagged-op.ID`. GC lock `gc-tagged`, entered through `gc-tagged-turnstile`.
 
-use std::io::Read;
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use oci_store::store::{LockGuard, LockMode, Store, StoreResult, WriteOptions};
-use oci_store::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use oci_store::store::WriteOptions;
+use oci_store::store::{open_store, BackendChoice, LockGuard, LockMode, Store, StoreError};
+use oci_store::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore, StorageError};
 
-/// The owner mark (`owner.files`) on every blob this flavour holds.
-pub const FLAVOUR: &str = "files";
-/// Key/value data type of tags: key `name:tag`, value empty, referencing the file's blob.
-pub const TAG_DATA_TYPE: &str = "files.tag";
-const GC_LOCK: &str = "gc-files";
-const GC_TURNSTILE: &str = "gc-files-turnstile";
+pub const FLAVOUR: &str = "tagged";
+pub const FILE_TYPE: &str = "tagged.file";
+pub const TAG_TYPE: &str = "tagged.tag";
+pub const OP_TYPE: &str = "tagged.op";
+pub const OP_HOLDER_PREFIX: &str = "tagged-op.";
+pub const GC_LOCK: &str = "gc-tagged";
+pub const GC_TURNSTILE: &str = "gc-tagged-turnstile";
 
-/// The flavour over a borrowed base store, generic like the real ones (it never names a
-/// backend).
+#[derive(Debug, thiserror::Error)]
+pub enum TaggedError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no {0}")]
+    NotFound(String),
+    #[error("tag {0:?} exists: rm it first")]
+    TagExists(String),
+    #[error("gc: {lock} still held after {waited:?} by a running put or tag; retry later")]
+    GcLockTimeout { lock: PathBuf, waited: Duration },
+    #[error("usage: tagged_files STORE put NAME FILE [TAG...] | tag NAME TAG... | get TAG | rm TAG | gc")]
+    Usage,
+}
+pub type Result<T> = std::result::Result<T, TaggedError>;
+
 pub struct TaggedFiles<'s, B, I, X, K> {
-    store: &'s Store<B, I, X, K>,
+    pub store: &'s Store<B, I, X, K>,
 }
 
-impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'s, B, I, X, K> {
-    pub fn new(store: &'s Store<B, I, X, K>) -> Self {
-        TaggedFiles { store }
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'_, B, I, X, K> {
+    /// Shared GC lock for a mutation, entered through the turnstile (held only to enter) so
+    /// that a waiting GC is not starved. Taken once per call chain, never nested.
+    fn mutation_lock(&self) -> Result<LockGuard> {
+        let _turnstile = self.store.named_lock(GC_TURNSTILE, LockMode::Shared)?;
+        Ok(self.store.named_lock(GC_LOCK, LockMode::Shared)?) // the turnstile goes now
     }
 
-    /// Shared by every mutation, entered through the turnstile so a waiting GC is not starved.
-    fn mutation_lock(&self) -> StoreResult<LockGuard> {
-        let turnstile = self.store.named_lock(GC_TURNSTILE, LockMode::Shared)?;
-        let lock = self.store.named_lock(GC_LOCK, LockMode::Shared)?;
-        drop(turnstile);
-        Ok(lock)
-    }
-
-    /// Exclusive, for GC: the turnstile is held until running mutations have drained.
-    fn gc_lock(&self) -> StoreResult<LockGuard> {
-        let turnstile = self.store.named_lock(GC_TURNSTILE, LockMode::Exclusive)?;
-        let lock = self.store.named_lock(GC_LOCK, LockMode::Exclusive)?;
-        drop(turnstile);
-        Ok(lock)
-    }
-
-    /// Stores `content` (marked as ours in the same step as its commit) and points
-    /// `name:tag` at it, replacing what the tag named before.
-    pub fn put(&self, name: &str, tag: &str, content: impl Read) -> StoreResult<Digest> {
-        let _mutation = self.mutation_lock()?;
-        let record = self
-            .store
-            .write_owned(content, &WriteOptions::default(), FLAVOUR)?;
-        self.store.put_data(
-            TAG_DATA_TYPE,
-            &tag_key(name, tag),
-            b"",
-            Some(&record.digest),
-        )?;
-        Ok(record.digest)
-    }
-
-    /// The content `name:tag` names.
-    pub fn get(&self, name: &str, tag: &str) -> StoreResult<Option<Vec<u8>>> {
-        let Some(entry) = self.store.get_data(TAG_DATA_TYPE, &tag_key(name, tag))? else {
-            return Ok(None);
+    /// Exclusive GC lock: the turnstile first (mutations arriving now queue behind us), then
+    /// the lock itself, both polled until `wait` runs out.
+    fn gc_lock(&self, wait: Duration) -> Result<LockGuard> {
+        let deadline = Instant::now() + wait;
+        let poll = |name: &str| loop {
+            let lock = self.store.lock_paths().named(name);
+            if let Some(guard) = LockGuard::try_acquire(&lock, LockMode::Exclusive)? {
+                return Ok(guard);
+            }
+            if Instant::now() >= deadline {
+                return Err(TaggedError::GcLockTimeout { lock, waited: wait });
+            }
+            std::thread::sleep(Duration::from_millis(10));
         };
-        let digest = entry.blob.expect("tags reference their blob");
-        Ok(Some(self.store.read_to_vec(&digest, 1 << 30)?))
+        let _turnstile = poll(GC_TURNSTILE)?;
+        poll(GC_LOCK)
     }
 
-    /// Every `name:tag` of a name.
-    pub fn tags(&self, name: &str) -> StoreResult<Vec<String>> {
-        let entries = self.store.list_data(TAG_DATA_TYPE, &format!("{name}:"))?;
-        Ok(entries.into_iter().map(|(key, _)| key).collect())
+    /// New tags of `blob`, and `more`, in one batch: every entry lands or none does.
+    fn write_tags(&self, name: &str, tags: &[&str], blob: &Digest, more: Vec<KvOp>) -> Result<()> {
+        let tag = |tag: &&str| KvOp::CompareAndSet {
+            data_type: TAG_TYPE.into(),
+            key: tag.to_string(),
+            value: name.as_bytes().to_vec(),
+            blob: Some(blob.clone()),
+            expected_version: None, // the tag must be new
+        };
+        let batch: Vec<KvOp> = tags.iter().map(tag).chain(more).collect();
+        let result = self.store.write_data_batch(&batch);
+        if let Err(StoreError::Storage(StorageError::VersionConflict { key, .. })) = result {
+            return Err(TaggedError::TagExists(key));
+        }
+        Ok(result.map(drop)?)
     }
 
-    /// Removes a tag; its blob goes at the next GC unless another tag names it.
-    pub fn untag(&self, name: &str, tag: &str) -> StoreResult<bool> {
-        let _mutation = self.mutation_lock()?;
-        self.store.remove_data(TAG_DATA_TYPE, &tag_key(name, tag))
+    /// Stores `content` as file `name` with `tags`, all or nothing: the blob is written under
+    /// this put's own holder (recorded first, so a GC after a crash finds it), the entries land
+    /// in one batch, then `owner.tagged` is claimed; the put's hold is let go whatever happened.
+    pub fn put(&self, name: &str, content: impl Read, tags: &[&str]) -> Result<Digest> {
+        let (_lock, store) = (self.mutation_lock()?, self.store);
+        let nanos = UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos());
+        let id = format!("{}-{nanos}", std::process::id());
+        store.compare_and_set_data(OP_TYPE, &id, b"", None, None)?; // must be new
+        let result = (|| {
+            let (holder, options) = (format!("{OP_HOLDER_PREFIX}{id}"), WriteOptions::default());
+            let digest = store.write_owned(content, &options, &holder)?.digest;
+            let file = KvOp::Put {
+                data_type: FILE_TYPE.into(),
+                key: name.into(),
+                value: Vec::new(),
+                blob: Some(digest.clone()),
+            };
+            // The entries hold the blob from the moment they land; our GC sweeps by the mark.
+            self.write_tags(name, tags, &digest, vec![file])?;
+            store.claim_existing(&digest, FLAVOUR)?;
+            Ok(digest)
+        })();
+        let released = self.let_go(&id);
+        result.and_then(|digest| released.map(|()| digest))
     }
 
-    /// Lets go of every blob of ours that no tag names. `release` deletes it only when no
-    /// other holder (another flavour's mark, a `blob put`, another entry) is left. Returns the
-    /// digests this flavour let go of.
-    pub fn gc(&self) -> StoreResult<Vec<Digest>> {
-        let _gc = self.gc_lock()?;
-        let mut released = Vec::new();
-        for digest in self.store.owned_by(FLAVOUR)? {
-            let tagged = self
-                .store
-                .data_referencing(&digest)?
-                .iter()
-                .any(|key| key.data_type == TAG_DATA_TYPE);
-            if !tagged {
-                self.store.release(&digest, FLAVOUR)?;
-                released.push(digest);
+    /// Lets go of put `id`'s holds, then forgets it; on failure the next GC runs this again.
+    fn let_go(&self, id: &str) -> Result<()> {
+        let holder = format!("{OP_HOLDER_PREFIX}{id}");
+        for digest in self.store.owned_by(&holder)? {
+            self.store.release(&digest, &holder)?;
+        }
+        Ok(self.store.remove_data(OP_TYPE, id).map(drop)?)
+    }
+
+    fn blob_of(&self, data_type: &str, key: &str) -> Result<Digest> {
+        let blob = self.store.get_data(data_type, key)?.and_then(|e| e.blob);
+        blob.ok_or_else(|| TaggedError::NotFound(format!("{data_type} {key:?}")))
+    }
+
+    /// Tags file `name`'s current content with every one of `tags`, or with none.
+    pub fn tag(&self, name: &str, tags: &[&str]) -> Result<()> {
+        let _lock = self.mutation_lock()?;
+        self.write_tags(name, tags, &self.blob_of(FILE_TYPE, name)?, Vec::new())
+    }
+
+    /// Copies the tagged content to `out`, under the shared lock so no GC takes it meanwhile.
+    pub fn get(&self, tag: &str, out: &mut impl Write) -> Result<u64> {
+        let _lock = self.mutation_lock()?;
+        let mut reader = self.store.read(&self.blob_of(TAG_TYPE, tag)?)?;
+        std::io::copy(&mut reader, out).map_err(|e| StoreError::io("copying", tag, e).into())
+    }
+
+    /// Removes a tag; the file stays (its name and `owner.tagged` hold it) until a GC.
+    pub fn rm(&self, tag: &str) -> Result<()> {
+        let _lock = self.mutation_lock()?;
+        self.blob_of(TAG_TYPE, tag)?; // names a missing tag
+        Ok(self.store.remove_data(TAG_TYPE, tag).map(drop)?)
+    }
+
+    /// Clears crashed puts' holds, marks what tags reach, drops names of unreached content and
+    /// releases `owner.tagged` from unreached blobs: other holders (`blob put`, OCI) keep theirs.
+    pub fn gc(&self, lock_wait: Duration) -> Result<Vec<Digest>> {
+        let _lock = self.gc_lock(lock_wait)?;
+        for (id, _) in self.store.list_data(OP_TYPE, "")? {
+            self.let_go(&id)?;
+        }
+        let tags = self.store.list_data(TAG_TYPE, "")?;
+        let marked: HashSet<Digest> = tags.into_iter().filter_map(|(_, e)| e.blob).collect();
+        for (name, entry) in self.store.list_data(FILE_TYPE, "")? {
+            if !entry.blob.is_some_and(|blob| marked.contains(&blob)) {
+                self.store.remove_data(FILE_TYPE, &name)?;
             }
         }
-        Ok(released)
+        let mut deleted = Vec::new();
+        for digest in self.store.owned_by(FLAVOUR)? {
+            if !marked.contains(&digest) && self.store.release(&digest, FLAVOUR)? {
+                deleted.push(digest);
+            }
+        }
+        Ok(deleted)
     }
 }
 
-fn tag_key(name: &str, tag: &str) -> String {
-    format!("{name}:{tag}")
-}
-
-/// The guide's walk-through: two versions of a file, a tag moved, GC, and an OCI-owned blob
-/// with the same content that the files GC must not delete.
-pub fn demo(store_dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
-    let store = oci_store::open_store(store_dir, &oci_store::BackendChoice::default())?;
-    let files = TaggedFiles::new(&store);
-    let v1 = files.put("notes.txt", "v1", &b"first draft"[..])?;
-    files.put("notes.txt", "latest", &b"first draft"[..])?;
-    let v2 = files.put("notes.txt", "v2", &b"second draft"[..])?;
-    files.put("notes.txt", "latest", &b"second draft"[..])?;
-    assert_eq!(
-        files.get("notes.txt", "latest")?.as_deref(),
-        Some(&b"second draft"[..])
-    );
-    assert_eq!(files.tags("notes.txt")?.len(), 3);
-
-    // Another flavour holds v2's content too: the files GC must leave it.
-    store.mark_owner(&v2, "oci")?;
-    files.untag("notes.txt", "v1")?;
-    files.untag("notes.txt", "v2")?;
-    files.untag("notes.txt", "latest")?;
-    let released = files.gc()?;
-    assert_eq!(released.len(), 2, "both blobs were ours and untagged");
-    assert!(!store.contains(&v1)?, "v1 had no other holder and went");
-    assert!(store.contains(&v2)?, "v2 is still held by the oci mark");
-    println!(
-        "tagged_files: released {} blobs, kept {v2} (held by oci)",
-        released.len()
-    );
+fn run(words: &[&str]) -> Result<()> {
+    let ([dir, "put" | "tag", _, _, ..] | [dir, "get" | "rm", _] | [dir, "gc"]) = words else {
+        return Err(TaggedError::Usage); // before the store is opened, or created
+    };
+    let store = open_store(Path::new(dir), &BackendChoice::default())?;
+    let files = TaggedFiles { store: &store };
+    match words {
+        [_, "put", name, file, tags @ ..] => {
+            let content =
+                std::fs::File::open(file).map_err(|e| StoreError::io("opening", file, e))?;
+            println!("{}", files.put(name, content, tags)?);
+        }
+        [_, "tag", name, tags @ ..] => files.tag(name, tags)?,
+        [_, "get", tag] => drop(files.get(tag, &mut std::io::stdout().lock())?),
+        [_, "rm", tag] => files.rm(tag)?,
+        _ => println!("{} blobs deleted", files.gc(Duration::from_secs(60))?.len()),
+    }
     Ok(())
 }
 
-#[allow(dead_code)] // run as an example; included as a module by its test
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    match std::env::args_os().nth(1) {
-        Some(dir) => demo(std::path::Path::new(&dir)),
-        None => demo(tempfile::tempdir()?.path()),
+fn main() -> std::process::ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let result = run(&arguments.iter().map(String::as_str).collect::<Vec<_>>());
+    if let Err(error) = &result {
+        eprintln!("tagged_files: {error}");
     }
+    std::process::ExitCode::from(u8::from(result.is_err()))
 }
