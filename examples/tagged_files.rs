@@ -9,10 +9,10 @@
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use oci_store::store::WriteOptions;
-use oci_store::store::{open_store, BackendChoice, LockGuard, LockMode, Store, StoreError};
+use oci_store::store::{open_store, BackendChoice, LockGuard, Store, StoreError};
 use oci_store::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore, StorageError};
 
 pub const FLAVOUR: &str = "tagged";
@@ -20,6 +20,8 @@ pub const FILE_TYPE: &str = "tagged.file";
 pub const TAG_TYPE: &str = "tagged.tag";
 pub const OP_TYPE: &str = "tagged.op";
 pub const OP_HOLDER_PREFIX: &str = "tagged-op.";
+/// The names `Store::flavour_lock(FLAVOUR)` gives its lock files (`gc-<flavour>`, and the
+/// turnstile `gc-<flavour>-turnstile`), for tools and tests that look at them.
 pub const GC_LOCK: &str = "gc-tagged";
 pub const GC_TURNSTILE: &str = "gc-tagged-turnstile";
 
@@ -43,29 +45,20 @@ pub struct TaggedFiles<'s, B, I, X, K> {
 }
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'_, B, I, X, K> {
-    /// Shared GC lock for a mutation, entered through the turnstile (held only to enter) so
-    /// that a waiting GC is not starved. Taken once per call chain, never nested.
+    /// Shared GC lock `gc-tagged` for a mutation (the base store's flavour-lock protocol:
+    /// entered through the turnstile, so a waiting GC is not starved). Once per call chain.
     fn mutation_lock(&self) -> Result<LockGuard> {
-        let _turnstile = self.store.named_lock(GC_TURNSTILE, LockMode::Shared)?;
-        Ok(self.store.named_lock(GC_LOCK, LockMode::Shared)?) // the turnstile goes now
+        Ok(self.store.flavour_lock(FLAVOUR).mutation()?)
     }
 
-    /// Exclusive GC lock: the turnstile first (mutations arriving now queue behind us), then
-    /// the lock itself, both polled until `wait` runs out.
+    /// Exclusive GC lock: mutations arriving meanwhile queue behind us; gives up after `wait`.
     fn gc_lock(&self, wait: Duration) -> Result<LockGuard> {
-        let deadline = Instant::now() + wait;
-        let poll = |name: &str| loop {
-            let lock = self.store.lock_paths().named(name);
-            if let Some(guard) = LockGuard::try_acquire(&lock, LockMode::Exclusive)? {
-                return Ok(guard);
+        match self.store.flavour_lock(FLAVOUR).gc(wait) {
+            Err(StoreError::FlavourLockTimeout { lock, .. }) => {
+                Err(TaggedError::GcLockTimeout { lock, waited: wait })
             }
-            if Instant::now() >= deadline {
-                return Err(TaggedError::GcLockTimeout { lock, waited: wait });
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let _turnstile = poll(GC_TURNSTILE)?;
-        poll(GC_LOCK)
+            other => Ok(other?),
+        }
     }
 
     /// New tags of `blob`, and `more`, in one batch: every entry lands or none does.

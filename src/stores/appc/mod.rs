@@ -15,8 +15,8 @@
 //! | remote record | key/value `appc.remote`/`<ACI URL>`, value JSON [`RemoteRecord`], references the image |
 //!
 //! Mutations hold the flavour GC lock `gc-appc` shared for their whole run; [`AppcStore::gc`]
-//! takes it exclusive, through the turnstile `gc-appc-turnstile` (the protocol of the OCI
-//! flavour). Work on one image (writing its info, removing it) is serialised by the image
+//! takes it exclusive (bounded wait), through the turnstile `gc-appc-turnstile`: the base
+//! store's [`FlavourLock`](crate::store::FlavourLock) protocol, shared with the OCI flavour. Work on one image (writing its info, removing it) is serialised by the image
 //! lock `appc-image-NN` (NN: the ID's first hex byte).
 
 mod archive;
@@ -50,15 +50,16 @@ pub use remove::RemoveReport;
 pub use render::RenderReport;
 pub use syntax::is_ac_identifier;
 
+use std::time::Duration;
+
 use crate::store::{LockGuard, LockMode, Store};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 /// Owner mark this flavour puts on its image blobs.
 pub const FLAVOUR: &str = "appc";
-/// Named lock: shared by every mutation of the flavour, exclusive by its GC.
-pub const GC_LOCK: &str = "gc-appc";
-/// Lock a GC holds while it waits for [`GC_LOCK`], so mutations arriving meanwhile wait.
-pub const GC_TURNSTILE: &str = "gc-appc-turnstile";
+/// How long a GC (or `rm`) waits for running mutations by default before it gives up (see
+/// [`AppcStore::with_gc_lock_wait`]).
+pub const DEFAULT_GC_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Extra-data type of the image info.
 pub const INFO_TYPE: &str = "appc.info";
 /// Extra-data type of the last-used time.
@@ -71,11 +72,22 @@ pub const ACI_MEDIA_TYPE: &str = "application/vnd.appc.aci+tar";
 /// The appc flavour over a borrowed base store. Cheap to create: it holds only the reference.
 pub struct AppcStore<'s, B, I, X, K> {
     store: &'s Store<B, I, X, K>,
+    gc_lock_wait: Duration,
 }
 
 impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'s, B, I, X, K> {
     pub fn new(store: &'s Store<B, I, X, K>) -> Self {
-        AppcStore { store }
+        AppcStore {
+            store,
+            gc_lock_wait: DEFAULT_GC_LOCK_WAIT,
+        }
+    }
+
+    /// How long GC and `rm` wait for running mutations to let go of the flavour GC lock
+    /// before they give up (default [`DEFAULT_GC_LOCK_WAIT`]).
+    pub fn with_gc_lock_wait(mut self, wait: Duration) -> Self {
+        self.gc_lock_wait = wait;
+        self
     }
 
     /// The base store underneath.
@@ -83,23 +95,17 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'s, B, I, X
         self.store
     }
 
-    /// The flavour GC lock, shared, entered through the turnstile (see the OCI flavour's
-    /// `mutation_lock`: a waiting GC holds the turnstile so new mutations queue behind it).
-    /// Never taken twice by one call chain.
+    /// The flavour GC lock `gc-appc`, shared, for a mutation's whole run (the base store's
+    /// [`FlavourLock`](crate::store::FlavourLock) protocol). Never taken twice by one call
+    /// chain.
     fn mutation_lock(&self) -> AppcResult<LockGuard> {
-        let turnstile = self.store.named_lock(GC_TURNSTILE, LockMode::Shared)?;
-        let gc_lock = self.store.named_lock(GC_LOCK, LockMode::Shared)?;
-        drop(turnstile);
-        Ok(gc_lock)
+        Ok(self.store.flavour_lock(FLAVOUR).mutation()?)
     }
 
-    /// The flavour GC lock, exclusive: the turnstile stays held until running mutations have
-    /// drained and the GC lock is ours.
+    /// The flavour GC lock, exclusive, waiting at most [`AppcStore::with_gc_lock_wait`] for
+    /// running mutations (new ones queue behind it meanwhile).
     fn gc_lock(&self) -> AppcResult<LockGuard> {
-        let turnstile = self.store.named_lock(GC_TURNSTILE, LockMode::Exclusive)?;
-        let gc_lock = self.store.named_lock(GC_LOCK, LockMode::Exclusive)?;
-        drop(turnstile);
-        Ok(gc_lock)
+        Ok(self.store.flavour_lock(FLAVOUR).gc(self.gc_lock_wait)?)
     }
 
     /// Serialises work on one image across processes: writing its info, removing it. Striped
