@@ -26,11 +26,12 @@ if [ ! -d /usr/share/gocode/src/github.com/appc/spec/actool ] || ! command -v go
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq golang-go golang-github-appc-spec-dev
 fi
 tools_dir="${CARGO_TARGET_DIR:-target}/tools"
+mkdir -p "$tools_dir"
+tools_dir="$(realpath "$tools_dir")"   # absolute: the build below runs from /
 if [ ! -x "$tools_dir/actool" ]; then
-  mkdir -p "$tools_dir"
-  (cd / && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$(realpath "$tools_dir")/gocache" \
-    go build -o "$(realpath "$tools_dir")/actool" github.com/appc/spec/actool)
+  (cd / && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$tools_dir/gocache" \
+    go build -o "$tools_dir/actool" github.com/appc/spec/actool)
 fi
-export ACTOOL="$(realpath "$tools_dir/actool")"
+export ACTOOL="$tools_dir/actool"
 
 cargo test --workspace --no-fail-fast
