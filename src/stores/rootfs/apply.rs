@@ -1,0 +1,853 @@
+//! Applying one layer (a tar stream) to a target directory, safely and without privileges.
+//!
+//! Rules, each enforced here whatever the caller validated before:
+//! - entry names are relative, with no `..` ([`RelativePath::parse`]);
+//! - every parent is opened beneath the target without following links ([`Beneath`]); a
+//!   parent that is a symlink or not a directory refuses the entry (with
+//!   [`Existing::KeepExisting`], one an earlier image left there shadows it instead);
+//! - an existing name is never opened for writing: it is removed and created anew
+//!   (`O_CREAT | O_EXCL | O_NOFOLLOW`), so a symlink or hard link in its place is not written
+//!   through;
+//! - hard links name an existing non-directory inside the target, reached the same way, and
+//!   are made with `linkat` (a link, not a copy);
+//! - directories are made `0700` and get their mode and mtime after the whole layer is in, so
+//!   a read-only directory (`0555`) still receives its children when we are not root.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use serde::Serialize;
+
+use super::beneath::{
+    child_names, file_type_at, open_child_dir, os, remove_all_at, Beneath, WalkError,
+};
+use super::entry_path::{classify_whiteout, RelativePath, Whiteout};
+use super::error::{RootfsError, RootfsResult};
+use super::options::{ApplyOptions, Devices, EntryKind, Existing, Ownership};
+
+/// What one [`apply_layer`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// Archive entries read (whatever became of them).
+    pub entries: u64,
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    pub hard_links: u64,
+    pub fifos: u64,
+    pub devices_created: u64,
+    /// Character and block devices not created ([`Devices::Skip`]): a warning, not an error.
+    pub devices_skipped: u64,
+    /// `.wh.NAME` entries applied.
+    pub whiteouts: u64,
+    /// `.wh..wh..opq` entries applied.
+    pub opaque_directories: u64,
+    /// Other `.wh..wh.` names (aufs bookkeeping), ignored.
+    pub reserved_whiteouts_ignored: u64,
+    /// Entries the path filter left out.
+    pub filtered: u64,
+    /// Entries outside `strip_prefix`, not written.
+    pub outside_prefix: u64,
+    /// Entries not written because the path already existed ([`Existing::KeepExisting`]) or
+    /// lies below a non-directory an earlier image put there.
+    pub kept_existing: u64,
+    /// Extended attributes the kernel refused (unprivileged namespaces, unsupported fs).
+    pub xattrs_skipped: u64,
+    /// Bytes of regular file content written.
+    pub bytes: u64,
+}
+
+impl ApplyReport {
+    /// Adds another layer's counts to these.
+    pub fn add(&mut self, other: &ApplyReport) {
+        self.entries += other.entries;
+        self.files += other.files;
+        self.directories += other.directories;
+        self.symlinks += other.symlinks;
+        self.hard_links += other.hard_links;
+        self.fifos += other.fifos;
+        self.devices_created += other.devices_created;
+        self.devices_skipped += other.devices_skipped;
+        self.whiteouts += other.whiteouts;
+        self.opaque_directories += other.opaque_directories;
+        self.reserved_whiteouts_ignored += other.reserved_whiteouts_ignored;
+        self.filtered += other.filtered;
+        self.outside_prefix += other.outside_prefix;
+        self.kept_existing += other.kept_existing;
+        self.xattrs_skipped += other.xattrs_skipped;
+        self.bytes += other.bytes;
+    }
+}
+
+/// Applies the tar stream `tar` (already decompressed: see [`super::decompress`]) to the
+/// directory `target`, which must exist. On error the target holds part of the layer: callers
+/// render into a directory of their own and discard it on failure.
+pub fn apply_layer(
+    target: &Path,
+    tar: impl Read,
+    options: &ApplyOptions,
+) -> RootfsResult<ApplyReport> {
+    if options.whiteouts && options.existing == Existing::KeepExisting {
+        return Err(RootfsError::InvalidOptions(
+            "whiteouts remove what lower layers put there, so they need lower layers applied \
+             first (Existing::Overwrite)"
+                .to_string(),
+        ));
+    }
+    let prefix = match &options.strip_prefix {
+        Some(prefix) => {
+            let text = prefix.display().to_string();
+            let parsed = RelativePath::parse(prefix.as_os_str().as_bytes(), &text)
+                .map_err(|e| RootfsError::InvalidOptions(format!("strip_prefix: {e}")))?;
+            Some(parsed)
+        }
+        None => None,
+    };
+    let beneath = Beneath::open(target)
+        .map_err(|e| RootfsError::io("opening the render target", target, e))?;
+    let mut applier = Applier {
+        beneath,
+        options,
+        prefix,
+        privileged: rustix::process::geteuid().is_root(),
+        written: BTreeSet::new(),
+        deferred_dirs: Vec::new(),
+        parent_cache: None,
+        report: ApplyReport::default(),
+        buffer: vec![0u8; 256 * 1024],
+    };
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries().map_err(RootfsError::Archive)? {
+        let entry = entry.map_err(RootfsError::Archive)?;
+        applier.apply_entry(entry)?;
+    }
+    applier.finish()
+}
+
+/// Metadata a directory gets once the layer is complete.
+struct DeferredDir {
+    path: RelativePath,
+    mode: u32,
+    mtime: Option<u64>,
+}
+
+/// The per-entry metadata the applier uses.
+struct EntryMeta {
+    kind: EntryKind,
+    mode: u32,
+    mtime: u64,
+    uid: u64,
+    gid: u64,
+    link_name: Option<Vec<u8>>,
+    device: (u32, u32),
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+struct Applier<'o> {
+    beneath: Beneath,
+    options: &'o ApplyOptions,
+    prefix: Option<RelativePath>,
+    /// Root ignores permission bits: no directory needs opening up for us.
+    privileged: bool,
+    /// Keys of the paths this layer created (entries and the parents made for them):
+    /// whiteouts only remove what lower layers put there.
+    written: BTreeSet<Vec<u8>>,
+    deferred_dirs: Vec<DeferredDir>,
+    /// The parent directory of the last entry, reused while nothing was removed (archives
+    /// list a directory's files together).
+    parent_cache: Option<(RelativePath, OwnedFd)>,
+    report: ApplyReport,
+    buffer: Vec<u8>,
+}
+
+impl Applier<'_> {
+    fn apply_entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> RootfsResult<()> {
+        self.report.entries += 1;
+        let raw_name = entry.path_bytes().into_owned();
+        let name = String::from_utf8_lossy(&raw_name).into_owned();
+        let Some(meta) = read_meta(&mut entry, &name, self.options.xattrs)? else {
+            // A PAX global header: archive metadata, not a file.
+            return Ok(());
+        };
+        let full_path = RelativePath::parse(&raw_name, &name)?;
+        let Some(path) = self.strip(&full_path) else {
+            self.report.outside_prefix += 1;
+            return Ok(());
+        };
+        if self.options.whiteouts {
+            if let (Some(file_name), Some(parent)) = (path.file_name(), path.parent()) {
+                match classify_whiteout(file_name) {
+                    Whiteout::None => {}
+                    Whiteout::Reserved => {
+                        self.report.reserved_whiteouts_ignored += 1;
+                        return Ok(());
+                    }
+                    Whiteout::Opaque => return self.opaque(&parent, &name),
+                    Whiteout::Remove(hidden) => {
+                        let hidden = hidden.to_vec();
+                        return self.whiteout(&parent, &hidden, &name);
+                    }
+                }
+            }
+        }
+        if let Some(filter) = &self.options.path_filter {
+            if !filter(&path.to_path_buf(), meta.kind) {
+                self.report.filtered += 1;
+                return Ok(());
+            }
+        }
+        if path.is_root() {
+            return self.root_entry(&meta, &name);
+        }
+        // Resolved before anything at `path` is removed: a link may not name itself.
+        let link_source = match meta.kind {
+            EntryKind::HardLink => Some(self.hard_link_source(&meta, &path, &name)?),
+            _ => None,
+        };
+        let parent_path = path.parent().expect("not the root");
+        let file_name = path.file_name().expect("not the root").to_vec();
+        let Some(parent) = self.parent_dir(&parent_path, &name)? else {
+            self.report.kept_existing += 1;
+            return Ok(());
+        };
+        let result = self.replace_and_create(
+            parent.as_fd(),
+            &file_name,
+            &path,
+            &meta,
+            link_source,
+            &mut entry,
+            &name,
+        );
+        self.parent_cache = match (result.as_ref(), self.parent_cache.take()) {
+            // Something was removed: a cached descriptor could be of a directory no longer
+            // in the tree.
+            (Ok(Outcome::Removed), _) | (Err(_), _) => None,
+            _ => Some((parent_path, parent)),
+        };
+        match result? {
+            Outcome::Kept => self.report.kept_existing += 1,
+            Outcome::Created | Outcome::Removed => {
+                self.written.insert(path.key());
+            }
+        }
+        Ok(())
+    }
+
+    fn strip(&self, path: &RelativePath) -> Option<RelativePath> {
+        match &self.prefix {
+            Some(prefix) => path.strip_prefix(prefix),
+            None => Some(path.clone()),
+        }
+    }
+
+    /// Makes the entry at `file_name` in `parent`, first removing what is there (or keeping
+    /// it, per [`Existing`]).
+    #[allow(clippy::too_many_arguments)]
+    fn replace_and_create<R: Read>(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        file_name: &[u8],
+        path: &RelativePath,
+        meta: &EntryMeta,
+        link_source: Option<(OwnedFd, Vec<u8>)>,
+        entry: &mut tar::Entry<'_, R>,
+        name: &str,
+    ) -> RootfsResult<Outcome> {
+        let existing =
+            file_type_at(parent, file_name).map_err(|e| RootfsError::entry(name, "stat", e))?;
+        let mut removed = false;
+        if let Some(existing) = existing {
+            let both_directories =
+                existing == FileType::Directory && meta.kind == EntryKind::Directory;
+            match self.options.existing {
+                Existing::KeepExisting => return Ok(Outcome::Kept),
+                Existing::Overwrite if both_directories => {}
+                Existing::Overwrite => {
+                    remove_all_at(parent, file_name).map_err(|e| {
+                        RootfsError::entry(name, "removing what the entry replaces", e)
+                    })?;
+                    removed = true;
+                }
+            }
+        }
+        self.create(parent, file_name, path, meta, link_source, entry, name)?;
+        Ok(if removed {
+            Outcome::Removed
+        } else {
+            Outcome::Created
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create<R: Read>(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        file_name: &[u8],
+        path: &RelativePath,
+        meta: &EntryMeta,
+        link_source: Option<(OwnedFd, Vec<u8>)>,
+        entry: &mut tar::Entry<'_, R>,
+        name: &str,
+    ) -> RootfsResult<()> {
+        let at = |context: &'static str| {
+            move |e: rustix::io::Errno| RootfsError::entry(name, context, e.into())
+        };
+        match meta.kind {
+            EntryKind::File => {
+                let fd = rustix::fs::openat(
+                    parent,
+                    os(file_name),
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(at("creating the file"))?;
+                let mut file = File::from(fd);
+                let written = copy_content(entry, &mut file, &mut self.buffer)
+                    .map_err(|e| RootfsError::entry(name, "writing the file", e))?;
+                self.report.bytes += written;
+                self.set_owner_fd(file.as_fd(), meta, name)?;
+                rustix::fs::fchmod(&file, Mode::from_raw_mode(meta.mode))
+                    .map_err(at("setting the mode"))?;
+                self.set_xattrs(file.as_fd(), meta);
+                rustix::fs::futimens(&file, &timestamps(meta.mtime))
+                    .map_err(at("setting the mtime"))?;
+                self.report.files += 1;
+            }
+            EntryKind::Directory => {
+                if file_type_at(parent, file_name)
+                    .map_err(|e| RootfsError::entry(name, "stat", e))?
+                    .is_none()
+                {
+                    rustix::fs::mkdirat(parent, os(file_name), Mode::from_raw_mode(0o700))
+                        .map_err(at("creating the directory"))?;
+                }
+                let dir = open_child_dir(parent, file_name)
+                    .map_err(|e| RootfsError::entry(name, "opening the directory", e))?;
+                self.set_owner_fd(dir.as_fd(), meta, name)?;
+                self.set_xattrs(dir.as_fd(), meta);
+                self.deferred_dirs.push(DeferredDir {
+                    path: path.clone(),
+                    mode: meta.mode,
+                    mtime: Some(meta.mtime),
+                });
+                self.report.directories += 1;
+            }
+            EntryKind::Symlink => {
+                let target = meta
+                    .link_name
+                    .as_deref()
+                    .ok_or_else(|| RootfsError::refused(name, "a symlink without a target"))?;
+                rustix::fs::symlinkat(os(target), parent, os(file_name))
+                    .map_err(at("creating the symlink"))?;
+                self.set_owner_at(parent, file_name, meta, name)?;
+                rustix::fs::utimensat(
+                    parent,
+                    os(file_name),
+                    &timestamps(meta.mtime),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(at("setting the mtime"))?;
+                self.report.symlinks += 1;
+            }
+            EntryKind::HardLink => {
+                let (source_dir, source_name) = link_source.expect("resolved by the caller");
+                rustix::fs::linkat(
+                    &source_dir,
+                    os(&source_name),
+                    parent,
+                    os(file_name),
+                    // Without AT_SYMLINK_FOLLOW: a link to a symlink is a link to the symlink.
+                    AtFlags::empty(),
+                )
+                .map_err(at("creating the hard link"))?;
+                self.report.hard_links += 1;
+            }
+            EntryKind::Fifo => {
+                self.make_node(parent, file_name, FileType::Fifo, 0, meta, name)?;
+                self.report.fifos += 1;
+            }
+            EntryKind::CharDevice | EntryKind::BlockDevice => {
+                if self.options.devices == Devices::Skip {
+                    self.report.devices_skipped += 1;
+                    return Ok(());
+                }
+                let file_type = if meta.kind == EntryKind::CharDevice {
+                    FileType::CharacterDevice
+                } else {
+                    FileType::BlockDevice
+                };
+                let device = rustix::fs::makedev(meta.device.0, meta.device.1);
+                self.make_node(parent, file_name, file_type, device, meta, name)?;
+                self.report.devices_created += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn make_node(
+        &mut self,
+        parent: BorrowedFd<'_>,
+        file_name: &[u8],
+        file_type: FileType,
+        device: rustix::fs::Dev,
+        meta: &EntryMeta,
+        name: &str,
+    ) -> RootfsResult<()> {
+        let at = |context: &'static str| {
+            move |e: rustix::io::Errno| RootfsError::entry(name, context, e.into())
+        };
+        rustix::fs::mknodat(
+            parent,
+            os(file_name),
+            file_type,
+            Mode::from_raw_mode(0o600),
+            device,
+        )
+        .map_err(at("creating the node"))?;
+        self.set_owner_at(parent, file_name, meta, name)?;
+        // chmod has no no-follow form on Linux; the node was created by this very call
+        // sequence (mknod fails on an existing name) in a target only the render uses.
+        rustix::fs::chmodat(
+            parent,
+            os(file_name),
+            Mode::from_raw_mode(meta.mode),
+            AtFlags::empty(),
+        )
+        .map_err(at("setting the mode"))?;
+        rustix::fs::utimensat(
+            parent,
+            os(file_name),
+            &timestamps(meta.mtime),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(at("setting the mtime"))?;
+        Ok(())
+    }
+
+    /// The directory an entry goes into, made where missing. `None`: with
+    /// [`Existing::KeepExisting`], a non-directory an earlier image put on the way shadows the
+    /// entry.
+    fn parent_dir(
+        &mut self,
+        parent_path: &RelativePath,
+        name: &str,
+    ) -> RootfsResult<Option<OwnedFd>> {
+        if let Some((cached_path, fd)) = self.parent_cache.take() {
+            if &cached_path == parent_path {
+                return Ok(Some(fd));
+            }
+        }
+        let mut created = Vec::new();
+        let opened = self
+            .beneath
+            .open_dir(parent_path, true, &mut |path| created.push(path.key()));
+        self.written.extend(created);
+        match opened {
+            Ok(fd) => {
+                self.open_up(fd.as_fd(), parent_path, name)?;
+                Ok(Some(fd))
+            }
+            Err(WalkError::Blocked { at, .. })
+                if self.options.existing == Existing::KeepExisting
+                    && !self.written.contains(&at.key()) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(walk_error(error, name)),
+        }
+    }
+
+    /// When we are not root, gives a directory an earlier layer made read-only back its owner
+    /// write bit so the entry can be created in it; its mode is restored at the end.
+    fn open_up(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        path: &RelativePath,
+        name: &str,
+    ) -> RootfsResult<()> {
+        if self.privileged {
+            return Ok(());
+        }
+        let stat =
+            rustix::fs::fstat(dir).map_err(|e| RootfsError::entry(name, "stat", e.into()))?;
+        let mode = stat.st_mode & 0o7777;
+        if mode & 0o700 != 0o700 {
+            rustix::fs::fchmod(dir, Mode::from_raw_mode(mode | 0o700))
+                .map_err(|e| RootfsError::entry(name, "opening up a read-only parent", e.into()))?;
+            self.deferred_dirs.push(DeferredDir {
+                path: path.clone(),
+                mode,
+                mtime: None,
+            });
+        }
+        Ok(())
+    }
+
+    fn hard_link_source(
+        &mut self,
+        meta: &EntryMeta,
+        path: &RelativePath,
+        name: &str,
+    ) -> RootfsResult<(OwnedFd, Vec<u8>)> {
+        let raw = meta
+            .link_name
+            .as_deref()
+            .ok_or_else(|| RootfsError::refused(name, "a hard link without a target"))?;
+        let shown = String::from_utf8_lossy(raw).into_owned();
+        let full = RelativePath::parse(raw, name).map_err(|_| {
+            RootfsError::refused(
+                name,
+                format!("hard link target {shown:?} is absolute or climbs out with `..`"),
+            )
+        })?;
+        let source = self.strip(&full).ok_or_else(|| {
+            RootfsError::refused(
+                name,
+                format!(
+                    "hard link to {shown:?}, outside {}",
+                    self.prefix
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
+            )
+        })?;
+        if &source == path {
+            return Err(RootfsError::refused(name, "a hard link to itself"));
+        }
+        let (Some(source_parent), Some(source_name)) = (source.parent(), source.file_name()) else {
+            return Err(RootfsError::refused(
+                name,
+                "a hard link to the root directory",
+            ));
+        };
+        let source_name = source_name.to_vec();
+        let dir = match self.beneath.open_dir(&source_parent, false, &mut |_| {}) {
+            Ok(dir) => dir,
+            Err(WalkError::Missing(_)) => {
+                return Err(RootfsError::refused(
+                    name,
+                    format!("hard link to {shown:?}, which no earlier entry made"),
+                ))
+            }
+            Err(error) => return Err(walk_error(error, name)),
+        };
+        match file_type_at(dir.as_fd(), &source_name)
+            .map_err(|e| RootfsError::entry(name, "stat of the link target", e))?
+        {
+            None => Err(RootfsError::refused(
+                name,
+                format!("hard link to {shown:?}, which no earlier entry made"),
+            )),
+            Some(FileType::Directory) => Err(RootfsError::refused(
+                name,
+                format!("hard link to {shown:?}, a directory"),
+            )),
+            Some(_) => Ok((dir, source_name)),
+        }
+    }
+
+    /// `.wh.NAME` in `parent`: NAME as lower layers left it goes.
+    fn whiteout(&mut self, parent: &RelativePath, hidden: &[u8], name: &str) -> RootfsResult<()> {
+        if hidden.is_empty() || hidden == b"." || hidden == b".." {
+            return Err(RootfsError::refused(
+                name,
+                "a whiteout must name an entry of its directory (not empty, `.` or `..`)",
+            ));
+        }
+        self.parent_cache = None;
+        let dir = match self.beneath.open_dir(parent, false, &mut |_| {}) {
+            Ok(dir) => dir,
+            // Nothing below it in lower layers: nothing to hide.
+            Err(WalkError::Missing(_)) => {
+                self.report.whiteouts += 1;
+                return Ok(());
+            }
+            Err(error) => return Err(walk_error(error, name)),
+        };
+        self.open_up(dir.as_fd(), parent, name)?;
+        self.remove_lower(dir.as_fd(), &parent.join(hidden))
+            .map_err(|e| RootfsError::entry(name, "applying the whiteout", e))?;
+        self.report.whiteouts += 1;
+        Ok(())
+    }
+
+    /// `.wh..wh..opq` in `dir_path`: everything lower layers put in it goes; the directory
+    /// itself stays (and exists afterwards).
+    fn opaque(&mut self, dir_path: &RelativePath, name: &str) -> RootfsResult<()> {
+        self.parent_cache = None;
+        let Some(dir) = self.parent_dir(dir_path, name)? else {
+            return Ok(());
+        };
+        let children =
+            child_names(dir.as_fd()).map_err(|e| RootfsError::entry(name, "listing", e))?;
+        for child in children {
+            self.remove_lower(dir.as_fd(), &dir_path.join(&child))
+                .map_err(|e| RootfsError::entry(name, "applying the opaque whiteout", e))?;
+        }
+        self.report.opaque_directories += 1;
+        Ok(())
+    }
+
+    /// Removes what lower layers left at `path` (an entry of `dir`), keeping whatever this
+    /// layer wrote there or below it.
+    fn remove_lower(&mut self, dir: BorrowedFd<'_>, path: &RelativePath) -> io::Result<()> {
+        let name = path.file_name().expect("never the root").to_vec();
+        if !self.written_at_or_below(path) {
+            return remove_all_at(dir, &name);
+        }
+        if file_type_at(dir, &name)? != Some(FileType::Directory) {
+            return Ok(());
+        }
+        let child = open_child_dir(dir, &name)?;
+        if !self.privileged {
+            super::beneath::make_owner_writable(child.as_fd())?;
+        }
+        for grandchild in child_names(child.as_fd())? {
+            self.remove_lower(child.as_fd(), &path.join(&grandchild))?;
+        }
+        Ok(())
+    }
+
+    fn written_at_or_below(&self, path: &RelativePath) -> bool {
+        let key = path.key();
+        if self.written.contains(&key) {
+            return true;
+        }
+        let mut below = key;
+        below.push(b'/');
+        self.written
+            .range(below.clone()..)
+            .next()
+            .is_some_and(|first| first.starts_with(&below))
+    }
+
+    /// The archive's own entry for the root (`./`): its metadata for the target directory.
+    fn root_entry(&mut self, meta: &EntryMeta, name: &str) -> RootfsResult<()> {
+        if meta.kind != EntryKind::Directory {
+            return Err(RootfsError::refused(
+                name,
+                "the root of a layer must be a directory",
+            ));
+        }
+        if self.options.existing == Existing::KeepExisting {
+            self.report.kept_existing += 1;
+            return Ok(());
+        }
+        let root = rustix::io::dup(self.beneath.root())
+            .map_err(|e| RootfsError::entry(name, "opening the root", e.into()))?;
+        self.set_owner_fd(root.as_fd(), meta, name)?;
+        self.set_xattrs(root.as_fd(), meta);
+        self.deferred_dirs.push(DeferredDir {
+            path: RelativePath::root(),
+            mode: meta.mode,
+            mtime: Some(meta.mtime),
+        });
+        self.report.directories += 1;
+        Ok(())
+    }
+
+    fn set_owner_fd(&self, fd: BorrowedFd<'_>, meta: &EntryMeta, name: &str) -> RootfsResult<()> {
+        if self.options.ownership == Ownership::FromArchive {
+            let (uid, gid) = owner(meta, name)?;
+            rustix::fs::fchown(fd, Some(uid), Some(gid))
+                .map_err(|e| RootfsError::entry(name, "setting the owner", e.into()))?;
+        }
+        Ok(())
+    }
+
+    fn set_owner_at(
+        &self,
+        dir: BorrowedFd<'_>,
+        file_name: &[u8],
+        meta: &EntryMeta,
+        name: &str,
+    ) -> RootfsResult<()> {
+        if self.options.ownership == Ownership::FromArchive {
+            let (uid, gid) = owner(meta, name)?;
+            rustix::fs::chownat(
+                dir,
+                os(file_name),
+                Some(uid),
+                Some(gid),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| RootfsError::entry(name, "setting the owner", e.into()))?;
+        }
+        Ok(())
+    }
+
+    fn set_xattrs(&mut self, fd: BorrowedFd<'_>, meta: &EntryMeta) {
+        for (key, value) in &meta.xattrs {
+            if rustix::fs::fsetxattr(fd, key.as_str(), value, XattrFlags::empty()).is_err() {
+                self.report.xattrs_skipped += 1;
+            }
+        }
+    }
+
+    /// Gives directories their modes and mtimes, deepest first, so setting one does not
+    /// disturb another (creating a child changes its parent's mtime; a read-only parent would
+    /// stop the child's update).
+    fn finish(mut self) -> RootfsResult<ApplyReport> {
+        self.parent_cache = None;
+        let mut deferred = std::mem::take(&mut self.deferred_dirs);
+        // Stable: of two records for one directory, the later one is applied last and wins.
+        deferred.sort_by_key(|dir| std::cmp::Reverse(dir.path.depth()));
+        for dir in deferred {
+            let fd = match self.beneath.open_dir(&dir.path, false, &mut |_| {}) {
+                Ok(fd) => fd,
+                // Replaced by a later entry of the layer: that entry's metadata stands.
+                Err(WalkError::Missing(_)) | Err(WalkError::Blocked { .. }) => continue,
+                Err(error) => return Err(walk_error(error, &dir.path.to_string())),
+            };
+            let context = |what: &'static str| {
+                let path = dir.path.to_string();
+                move |e: rustix::io::Errno| RootfsError::entry(&path, what, e.into())
+            };
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(dir.mode))
+                .map_err(context("setting the mode"))?;
+            if let Some(mtime) = dir.mtime {
+                rustix::fs::futimens(&fd, &timestamps(mtime))
+                    .map_err(context("setting the mtime"))?;
+            }
+        }
+        Ok(self.report)
+    }
+}
+
+enum Outcome {
+    Created,
+    /// Created after removing what was there.
+    Removed,
+    Kept,
+}
+
+fn walk_error(error: WalkError, name: &str) -> RootfsError {
+    match error {
+        WalkError::Blocked { at, symlink: true } => RootfsError::refused(
+            name,
+            format!("{at} is a symlink: entries are never written through links"),
+        ),
+        WalkError::Blocked { at, symlink: false } => {
+            RootfsError::refused(name, format!("{at} is not a directory"))
+        }
+        WalkError::Missing(at) => RootfsError::refused(name, format!("{at} does not exist")),
+        WalkError::Io(at, source) => RootfsError::entry(name, format!("opening {at}"), source),
+    }
+}
+
+fn owner(meta: &EntryMeta, name: &str) -> RootfsResult<(rustix::fs::Uid, rustix::fs::Gid)> {
+    let uid = u32::try_from(meta.uid)
+        .map_err(|_| RootfsError::refused(name, format!("uid {} out of range", meta.uid)))?;
+    let gid = u32::try_from(meta.gid)
+        .map_err(|_| RootfsError::refused(name, format!("gid {} out of range", meta.gid)))?;
+    Ok((
+        rustix::fs::Uid::from_raw(uid),
+        rustix::fs::Gid::from_raw(gid),
+    ))
+}
+
+fn timestamps(mtime: u64) -> Timestamps {
+    let time = Timespec {
+        tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
+        tv_nsec: 0,
+    };
+    Timestamps {
+        last_access: time,
+        last_modification: time,
+    }
+}
+
+/// Reads what the applier needs from a header; `None` for entries that are not files.
+fn read_meta<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    name: &str,
+    with_xattrs: bool,
+) -> RootfsResult<Option<EntryMeta>> {
+    use tar::EntryType;
+    let header = entry.header();
+    let kind = match header.entry_type() {
+        EntryType::Regular | EntryType::Continuous => EntryKind::File,
+        EntryType::Directory => EntryKind::Directory,
+        EntryType::Symlink => EntryKind::Symlink,
+        EntryType::Link => EntryKind::HardLink,
+        EntryType::Fifo => EntryKind::Fifo,
+        EntryType::Char => EntryKind::CharDevice,
+        EntryType::Block => EntryKind::BlockDevice,
+        EntryType::XGlobalHeader => return Ok(None),
+        other => {
+            return Err(RootfsError::refused(
+                name,
+                format!(
+                    "entry type {:?} is not one a layer may hold",
+                    other.as_byte() as char
+                ),
+            ))
+        }
+    };
+    let bad_header =
+        |field: &str, e: io::Error| RootfsError::entry(name, format!("header {field}"), e);
+    let mode = header.mode().map_err(|e| bad_header("mode", e))? & 0o7777;
+    let mtime = header.mtime().map_err(|e| bad_header("mtime", e))?;
+    let uid = header.uid().map_err(|e| bad_header("uid", e))?;
+    let gid = header.gid().map_err(|e| bad_header("gid", e))?;
+    let device = match kind {
+        EntryKind::CharDevice | EntryKind::BlockDevice => (
+            header
+                .device_major()
+                .map_err(|e| bad_header("device major", e))?
+                .unwrap_or(0),
+            header
+                .device_minor()
+                .map_err(|e| bad_header("device minor", e))?
+                .unwrap_or(0),
+        ),
+        _ => (0, 0),
+    };
+    let link_name = entry.link_name_bytes().map(|name| name.into_owned());
+    let mut xattrs = Vec::new();
+    if with_xattrs {
+        if let Some(extensions) = entry.pax_extensions().map_err(|e| bad_header("PAX", e))? {
+            for extension in extensions {
+                let extension = extension.map_err(|e| bad_header("PAX", e))?;
+                if let Ok(Some(key)) = extension.key().map(|k| k.strip_prefix("SCHILY.xattr.")) {
+                    xattrs.push((key.to_string(), extension.value_bytes().to_vec()));
+                }
+            }
+        }
+    }
+    Ok(Some(EntryMeta {
+        kind,
+        mode,
+        mtime,
+        uid,
+        gid,
+        link_name,
+        device,
+        xattrs,
+    }))
+}
+
+fn copy_content(reader: &mut impl Read, file: &mut File, buffer: &mut [u8]) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let read = match reader.read(buffer) {
+            Ok(0) => return Ok(total),
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        file.write_all(&buffer[..read])?;
+        total += read as u64;
+    }
+}
