@@ -73,7 +73,7 @@ fn run() -> BenchResult<()> {
     print_header(&settings);
     let wants = |name: &str| settings.sections.iter().any(|s| s == name);
     let mut imports_done = false;
-    for section in &settings.sections {
+    for (position, section) in settings.sections.iter().enumerate() {
         match section.as_str() {
             "kv" => kv::run(&settings)?,
             "resolve" => resolve::run(&settings)?,
@@ -93,6 +93,17 @@ fn run() -> BenchResult<()> {
             "concurrent" => oci_concurrent::run(&settings)?,
             "scale" => oci_scale::run(&settings)?,
             other => unreachable!("section {other} was validated by Settings"),
+        }
+        // The imported many-image stores serve the sections after `oci-all`: drop them once
+        // the last of those has run, so the data directory stays small.
+        let later = &settings.sections[position + 1..];
+        if oci_many::SECTIONS.contains(&section.as_str())
+            && !later
+                .iter()
+                .any(|s| oci_many::SECTIONS.contains(&s.as_str()))
+            && !settings.keep
+        {
+            oci_many::remove_cached_stores(&settings)?;
         }
     }
     println!();

@@ -50,5 +50,9 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
         });
     }
     figures.print();
+    if !settings.keep {
+        // 1 GiB: rebuilt in seconds, not worth the disk between runs.
+        remove_if_present(image.layout.parent().ok_or("layout without parent")?)?;
+    }
     Ok(())
 }

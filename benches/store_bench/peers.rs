@@ -25,6 +25,15 @@ impl Peers {
             umoci: on_path("umoci"),
             containerd: on_path("containerd") && on_path("ctr"),
         };
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if peers.containerd && !root {
+            println!("  containerd needs root to start its daemon: ctr figures skipped");
+            return Peers {
+                containerd: false,
+                ..peers
+            };
+        }
         for (present, message) in [
             (peers.skopeo, "skopeo not installed: its figures skipped"),
             (peers.umoci, "umoci not installed: its figures skipped"),

@@ -85,6 +85,10 @@ pub struct Settings {
     pub blob_bytes: u64,
     /// Where filled indexes, the random blob and scratch stores are kept.
     pub data_dir: PathBuf,
+    /// Keep the multi-GB stores (many-image stores, the scale stores, the 1 GiB layer) after
+    /// their sections for a quicker rerun (`OCI_STORE_BENCH_KEEP=1`); by default only the
+    /// input images (under 2 GB) stay.
+    pub keep: bool,
 }
 
 impl Settings {
@@ -120,6 +124,7 @@ impl Settings {
             lookups: 10_000,
             blob_bytes: scaled(BLOB_MIB) as u64 * 1024 * 1024,
             data_dir: data_dir()?,
+            keep: number_variable("OCI_STORE_BENCH_KEEP", 0.0)? != 0.0,
         })
     }
 
