@@ -73,7 +73,9 @@ fn run() -> BenchResult<()> {
     print_header(&settings);
     let wants = |name: &str| settings.sections.iter().any(|s| s == name);
     let mut imports_done = false;
+    let whole_run = std::time::Instant::now();
     for (position, section) in settings.sections.iter().enumerate() {
+        let started = std::time::Instant::now();
         match section.as_str() {
             "kv" => kv::run(&settings)?,
             "resolve" => resolve::run(&settings)?,
@@ -105,8 +107,19 @@ fn run() -> BenchResult<()> {
         {
             oci_many::remove_cached_stores(&settings)?;
         }
+        // (`oci-archive` after `oci-import` ran inside it and takes no time of its own.)
+        if started.elapsed().as_secs_f64() >= 0.05 {
+            println!(
+                "  ({section}: {:.0} s, building or reusing its inputs included)",
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
     println!();
+    println!(
+        "  whole run: {:.1} min",
+        whole_run.elapsed().as_secs_f64() / 60.0
+    );
     println!("  load average at the end: {}", load_average());
     Ok(())
 }

@@ -47,6 +47,8 @@ pub struct Figure {
     pub ours: f64,
     pub reference_name: String,
     pub reference: Option<f64>,
+    /// The reference was stopped at its time limit: the value is a lower bound.
+    pub reference_lower_bound: bool,
     pub unit: &'static str,
     pub target: Target,
     /// Peak RSS of our process, MiB, when measured.
@@ -80,6 +82,8 @@ impl Figures {
             let verdict = match f.target.met(f.ours, f.reference) {
                 // NaN: our side could not run (a missing option, a failed process).
                 Some(false) if f.ours.is_nan() => "MISSED (n/a)",
+                // Against a lower bound only a pass proves anything.
+                Some(false) if f.reference_lower_bound => "open (ref stopped)",
                 Some(true) => "MET",
                 Some(false) => "MISSED",
                 None if f.reference.is_none() && !matches!(f.target, Target::None) => {
@@ -94,6 +98,7 @@ impl Figures {
                 f.rss_mib.map_or("-".to_string(), |m| format!("{m:.1} MiB")),
                 f.reference_name.clone(),
                 match f.reference {
+                    Some(r) if f.reference_lower_bound => format!(">= {}", value(r, f.unit)),
                     Some(r) => value(r, f.unit),
                     None if f.reference_name == "-" => "-".to_string(),
                     None => "missing".to_string(),

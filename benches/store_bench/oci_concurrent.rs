@@ -76,6 +76,7 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
             reference_name: "one process, one image".to_string(),
             reference: Some(1.0 / one),
             unit: "img/s",
+            reference_lower_bound: false,
             target: Target::RatioAtLeast(THROUGHPUT_TARGET),
             rss_mib: None,
         });

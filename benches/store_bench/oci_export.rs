@@ -85,6 +85,7 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
             },
             reference,
             unit: "s",
+            reference_lower_bound: false,
             target: Target::FasterBy(2.0),
             rss_mib: runs.iter().map(Run::max_rss_mib).reduce(f64::max),
         });

@@ -251,6 +251,7 @@ fn print_figures(
             reference_name: reference_name.to_string(),
             reference,
             unit: "s",
+            reference_lower_bound: false,
             target,
             rss_mib: rss,
         };

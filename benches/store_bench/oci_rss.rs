@@ -45,6 +45,7 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
             reference_name: "-".to_string(),
             reference: None,
             unit: "MiB",
+            reference_lower_bound: false,
             target: Target::AtMost(RSS_TARGET_MIB),
             rss_mib: Some(peak),
         });

@@ -84,6 +84,7 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
                 reference_name: format!("{} blobs", grouped(small as f64)),
                 reference: Some(secs(small_runs)),
                 unit: "s",
+                reference_lower_bound: false,
                 target: Target::RatioAtMost(TIME_TARGET),
                 rss_mib: Some(rss(large_runs)),
             });
@@ -94,6 +95,7 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
                 reference_name: format!("{} blobs", grouped(small as f64)),
                 reference: Some(rss(small_runs)),
                 unit: "MiB",
+                reference_lower_bound: false,
                 target: Target::RatioAtMost(MEMORY_TARGET),
                 rss_mib: Some(rss(large_runs)),
             });

@@ -9,8 +9,8 @@
 //! `ru_maxrss` to a file for us. Its own start-up is outside the timed span.
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use super::measure::BenchResult;
 
@@ -72,7 +72,41 @@ pub struct Started {
 }
 
 /// Waits for a process from [`spawn`]; fails unless it exits 0.
-pub fn finish(command: &Command, mut started: Started) -> BenchResult<Run> {
+pub fn finish(command: &Command, started: Started) -> BenchResult<Run> {
+    match wait_for(command, started)? {
+        Outcome::Done(run) => Ok(run),
+        Outcome::Failed(status, stderr) => {
+            Err(format!("{} failed ({status}): {}", describe(command), stderr.trim()).into())
+        }
+    }
+}
+
+/// Runs `command` like [`run`], killed after `limit` (coreutils `timeout`): `None` when it
+/// was, so a pathologically slow peer cannot hold up the whole run.
+pub fn run_limited(command: &Command, limit: Duration) -> BenchResult<Option<Run>> {
+    let mut limited = Command::new("timeout");
+    limited
+        .arg("--signal=KILL")
+        .arg(limit.as_secs().to_string())
+        .arg(command.get_program())
+        .args(command.get_args());
+    let started = spawn(&mut limited)?;
+    match wait_for(&limited, started)? {
+        Outcome::Done(run) => Ok(Some(run)),
+        // timeout exits 128 + SIGKILL when it had to kill the command.
+        Outcome::Failed(status, _) if status.code() == Some(128 + libc::SIGKILL) => Ok(None),
+        Outcome::Failed(status, stderr) => {
+            Err(format!("{} failed ({status}): {}", describe(command), stderr.trim()).into())
+        }
+    }
+}
+
+enum Outcome {
+    Done(Run),
+    Failed(ExitStatus, String),
+}
+
+fn wait_for(command: &Command, mut started: Started) -> BenchResult<Outcome> {
     // Read stderr to its end first: a child blocked on a full pipe would never exit.
     let mut stderr = String::new();
     if let Some(mut pipe) = started.child.stderr.take() {
@@ -80,17 +114,17 @@ pub fn finish(command: &Command, mut started: Started) -> BenchResult<Run> {
     }
     let status = started.child.wait()?;
     if !status.success() {
-        return Err(format!("{} failed ({status}): {}", describe(command), stderr.trim()).into());
+        return Ok(Outcome::Failed(status, stderr));
     }
     let report = std::fs::read_to_string(started.report.path())?;
     let mut fields = report.split_whitespace();
     let (Some(seconds), Some(max_rss_kib)) = (fields.next(), fields.next()) else {
         return Err(format!("no measurement from the launcher of {}", describe(command)).into());
     };
-    Ok(Run {
+    Ok(Outcome::Done(Run {
         seconds: seconds.parse()?,
         max_rss_kib: max_rss_kib.parse()?,
-    })
+    }))
 }
 
 /// The launcher's side (`store_bench --measure-child REPORT PROGRAM ARGS…`): runs the

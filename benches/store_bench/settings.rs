@@ -89,6 +89,10 @@ pub struct Settings {
     /// their sections for a quicker rerun (`OCI_STORE_BENCH_KEEP=1`); by default only the
     /// input images (under 2 GB) stay.
     pub keep: bool,
+    /// A peer run longer than this is stopped and its time taken as a lower bound
+    /// (`OCI_STORE_BENCH_PEER_LIMIT`, seconds: `umoci gc` on the 5,000-image layout took
+    /// more than 5 minutes here).
+    pub peer_limit: std::time::Duration,
 }
 
 impl Settings {
@@ -125,6 +129,9 @@ impl Settings {
             blob_bytes: scaled(BLOB_MIB) as u64 * 1024 * 1024,
             data_dir: data_dir()?,
             keep: number_variable("OCI_STORE_BENCH_KEEP", 0.0)? != 0.0,
+            peer_limit: std::time::Duration::from_secs(
+                number_variable("OCI_STORE_BENCH_PEER_LIMIT", 60.0)?.max(1.0) as u64,
+            ),
         })
     }
 
