@@ -481,3 +481,24 @@ fn root_entry_sets_the_target_mode() {
         "rootless: ours"
     );
 }
+
+#[test]
+fn an_archive_that_stops_after_its_last_entry_is_complete() {
+    // umoci 0.4 never closes its tar writer: no padding after the last file, no end blocks.
+    let tar = layer(&[Dir("etc", 0o755), File("etc/x", b"hi\n", 0o644)]);
+    let unclosed = &tar[..512 * 2 + 3];
+    let scene = Scene::new();
+    apply_layer(&scene.target(), unclosed, &rootless()).expect("read as Go's archive/tar reads it");
+    assert_eq!(
+        std::fs::read(scene.target().join("etc/x")).unwrap(),
+        b"hi\n"
+    );
+    // Cut inside the file's data: truncated, an error.
+    let scene = Scene::new();
+    let error = apply_layer(&scene.target(), &tar[..512 * 2 + 2], &rootless()).unwrap_err();
+    assert!(matches!(error, RootfsError::Archive(_)), "{error}");
+    // Cut inside a header: an error too.
+    let scene = Scene::new();
+    let error = apply_layer(&scene.target(), &tar[..512 + 100], &rootless()).unwrap_err();
+    assert!(matches!(error, RootfsError::Archive(_)), "{error}");
+}

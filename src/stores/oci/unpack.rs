@@ -24,7 +24,8 @@ use super::source::StoreSource;
 use super::OciStore;
 use crate::store::StoreError;
 use crate::stores::rootfs::{
-    apply_layer, decompress, remove_tree, ApplyOptions, ApplyReport, RootfsError, VerifyingReader,
+    apply_layer, decompress, remove_tree, AbsoluteNames, ApplyOptions, ApplyReport, RootfsError,
+    VerifyingReader,
 };
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
@@ -181,7 +182,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             ApplyOptions::rootless()
         } else {
             ApplyOptions::for_current_user()
-        };
+        }
+        // Layers that umoci writes name their root `/`: read as the other OCI tools do.
+        .with_absolute_names(AbsoluteNames::InTarget);
         let result = self.apply_layers(&staging, &layers, diff_ids.as_deref(), &apply_options);
         let applied = match result {
             Ok(applied) => applied,

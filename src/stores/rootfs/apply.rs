@@ -13,22 +13,25 @@
 //! - directories are made `0700` and get their mode and mtime after the whole layer is in, so
 //!   a read-only directory (`0555`) still receives its children when we are not root.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::rc::Rc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use serde::Serialize;
 
+use super::archive_end::{ClosedArchive, EntryBounds};
 use super::beneath::{
     child_names, file_type_at, open_child_dir, os, remove_all_at, Beneath, WalkError,
 };
 use super::entry_path::{classify_whiteout, RelativePath, Whiteout};
 use super::error::{RootfsError, RootfsResult};
-use super::options::{ApplyOptions, Devices, EntryKind, Existing, Ownership};
+use super::options::{AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership};
 
 /// What one [`apply_layer`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -121,9 +124,11 @@ pub fn apply_layer(
         report: ApplyReport::default(),
         buffer: vec![0u8; 256 * 1024],
     };
-    let mut archive = tar::Archive::new(tar);
+    let bounds = Rc::new(Cell::new(EntryBounds::default()));
+    let mut archive = tar::Archive::new(ClosedArchive::new(tar, bounds.clone()));
     for entry in archive.entries().map_err(RootfsError::Archive)? {
         let entry = entry.map_err(RootfsError::Archive)?;
+        bounds.set(EntryBounds::of(entry.raw_file_position(), entry.size()));
         applier.apply_entry(entry)?;
     }
     applier.finish()
@@ -174,7 +179,7 @@ impl Applier<'_> {
             // A PAX global header: archive metadata, not a file.
             return Ok(());
         };
-        let full_path = RelativePath::parse(&raw_name, &name)?;
+        let full_path = RelativePath::parse_with(&raw_name, &name, self.absolute_in_target())?;
         let Some(path) = self.strip(&full_path) else {
             self.report.outside_prefix += 1;
             return Ok(());
@@ -237,6 +242,10 @@ impl Applier<'_> {
             }
         }
         Ok(())
+    }
+
+    fn absolute_in_target(&self) -> bool {
+        self.options.absolute_names == AbsoluteNames::InTarget
     }
 
     fn strip(&self, path: &RelativePath) -> Option<RelativePath> {
@@ -504,12 +513,13 @@ impl Applier<'_> {
             .as_deref()
             .ok_or_else(|| RootfsError::refused(name, "a hard link without a target"))?;
         let shown = String::from_utf8_lossy(raw).into_owned();
-        let full = RelativePath::parse(raw, name).map_err(|_| {
-            RootfsError::refused(
-                name,
-                format!("hard link target {shown:?} is absolute or climbs out with `..`"),
-            )
-        })?;
+        let full =
+            RelativePath::parse_with(raw, name, self.absolute_in_target()).map_err(|_| {
+                RootfsError::refused(
+                    name,
+                    format!("hard link target {shown:?} is absolute or climbs out with `..`"),
+                )
+            })?;
         let source = self.strip(&full).ok_or_else(|| {
             RootfsError::refused(
                 name,

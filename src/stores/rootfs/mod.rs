@@ -14,6 +14,7 @@
 //! Depends only on the base store's public API (locks, directory) and the traits' `Digest`.
 
 mod apply;
+mod archive_end;
 mod beneath;
 mod compression;
 mod entry_path;
@@ -27,7 +28,9 @@ pub use apply::{apply_layer, ApplyReport};
 pub use beneath::remove_tree;
 pub use compression::{decompress, Compression};
 pub use error::{RootfsError, RootfsResult};
-pub use options::{ApplyOptions, Devices, EntryKind, Existing, Ownership, PathFilter};
+pub use options::{
+    AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership, PathFilter,
+};
 pub use tree_hash::{tree_hash, verify_tree, TreeSummary};
 pub use tree_store::{RenderedTree, TreeStore, TREES_DIR};
 pub use verify_reader::VerifyingReader;
