@@ -27,7 +27,8 @@ use serde::Serialize;
 
 use super::archive_end::{ClosedArchive, EntryBounds};
 use super::beneath::{
-    child_names, file_type_at, open_child_dir, os, remove_all_at, Beneath, WalkError,
+    child_names, file_type_at, make_owner_writable, open_child_dir, os, remove_all_at, Beneath,
+    WalkError, WalkEvent,
 };
 use super::entry_path::{classify_whiteout, RelativePath, Whiteout};
 use super::error::{RootfsError, RootfsResult};
@@ -134,11 +135,18 @@ pub fn apply_layer(
     applier.finish()
 }
 
-/// Metadata a directory gets once the layer is complete.
+/// Metadata a directory gets once the layer is complete: an entry's, or (no mtime) the mode
+/// a read-only directory had before we opened it up.
 struct DeferredDir {
     path: RelativePath,
     mode: u32,
     mtime: Option<u64>,
+}
+
+impl DeferredDir {
+    fn from_entry(&self) -> bool {
+        self.mtime.is_some()
+    }
 }
 
 /// The per-entry metadata the applier uses.
@@ -457,10 +465,20 @@ impl Applier<'_> {
             }
         }
         let mut created = Vec::new();
+        let mut opened_up = Vec::new();
         let opened = self
             .beneath
-            .open_dir(parent_path, true, &mut |path| created.push(path.key()));
+            .open_dir(parent_path, true, &mut |event| match event {
+                WalkEvent::Created(path) => created.push(path.key()),
+                WalkEvent::OpenedUp(path, mode) => opened_up.push((path.clone(), mode)),
+            });
         self.written.extend(created);
+        self.deferred_dirs
+            .extend(opened_up.into_iter().map(|(path, mode)| DeferredDir {
+                path,
+                mode,
+                mtime: None,
+            }));
         match opened {
             Ok(fd) => {
                 self.open_up(fd.as_fd(), parent_path, name)?;
@@ -487,12 +505,9 @@ impl Applier<'_> {
         if self.privileged {
             return Ok(());
         }
-        let stat =
-            rustix::fs::fstat(dir).map_err(|e| RootfsError::entry(name, "stat", e.into()))?;
-        let mode = stat.st_mode & 0o7777;
-        if mode & 0o700 != 0o700 {
-            rustix::fs::fchmod(dir, Mode::from_raw_mode(mode | 0o700))
-                .map_err(|e| RootfsError::entry(name, "opening up a read-only parent", e.into()))?;
+        let original = make_owner_writable(dir)
+            .map_err(|e| RootfsError::entry(name, "opening up a read-only parent", e))?;
+        if let Some(mode) = original {
             self.deferred_dirs.push(DeferredDir {
                 path: path.clone(),
                 mode,
@@ -542,7 +557,7 @@ impl Applier<'_> {
             ));
         };
         let source_name = source_name.to_vec();
-        let dir = match self.beneath.open_dir(&source_parent, false, &mut |_| {}) {
+        let dir = match self.beneath.open_dir(&source_parent, false, &mut |_| ()) {
             Ok(dir) => dir,
             Err(WalkError::Missing(_)) => {
                 return Err(RootfsError::refused(
@@ -576,7 +591,7 @@ impl Applier<'_> {
             ));
         }
         self.parent_cache = None;
-        let dir = match self.beneath.open_dir(parent, false, &mut |_| {}) {
+        let dir = match self.beneath.open_dir(parent, false, &mut |_| ()) {
             Ok(dir) => dir,
             // Nothing below it in lower layers: nothing to hide.
             Err(WalkError::Missing(_)) => {
@@ -621,7 +636,13 @@ impl Applier<'_> {
         }
         let child = open_child_dir(dir, &name)?;
         if !self.privileged {
-            super::beneath::make_owner_writable(child.as_fd())?;
+            if let Some(mode) = make_owner_writable(child.as_fd())? {
+                self.deferred_dirs.push(DeferredDir {
+                    path: path.clone(),
+                    mode,
+                    mtime: None,
+                });
+            }
         }
         for grandchild in child_names(child.as_fd())? {
             self.remove_lower(child.as_fd(), &path.join(&grandchild))?;
@@ -711,10 +732,12 @@ impl Applier<'_> {
     fn finish(mut self) -> RootfsResult<ApplyReport> {
         self.parent_cache = None;
         let mut deferred = std::mem::take(&mut self.deferred_dirs);
-        // Stable: of two records for one directory, the later one is applied last and wins.
-        deferred.sort_by_key(|dir| std::cmp::Reverse(dir.path.depth()));
+        // Deepest first. At one depth, restoring a mode we opened up comes before what an
+        // entry asked for, so the entry wins whichever happened first; among entries the
+        // sort is stable, so the later entry for a directory wins.
+        deferred.sort_by_key(|dir| (std::cmp::Reverse(dir.path.depth()), dir.from_entry()));
         for dir in deferred {
-            let fd = match self.beneath.open_dir(&dir.path, false, &mut |_| {}) {
+            let fd = match self.beneath.open_dir(&dir.path, false, &mut |_| ()) {
                 Ok(fd) => fd,
                 // Replaced by a later entry of the layer: that entry's metadata stands.
                 Err(WalkError::Missing(_)) | Err(WalkError::Blocked { .. }) => continue,
