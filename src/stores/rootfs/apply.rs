@@ -144,7 +144,7 @@ struct DeferredDir {
 }
 
 impl DeferredDir {
-    fn from_entry(&self) -> bool {
+    fn is_an_entrys(&self) -> bool {
         self.mtime.is_some()
     }
 }
@@ -735,7 +735,7 @@ impl Applier<'_> {
         // Deepest first. At one depth, restoring a mode we opened up comes before what an
         // entry asked for, so the entry wins whichever happened first; among entries the
         // sort is stable, so the later entry for a directory wins.
-        deferred.sort_by_key(|dir| (std::cmp::Reverse(dir.path.depth()), dir.from_entry()));
+        deferred.sort_by_key(|dir| (std::cmp::Reverse(dir.path.depth()), dir.is_an_entrys()));
         for dir in deferred {
             let fd = match self.beneath.open_dir(&dir.path, false, &mut |_| ()) {
                 Ok(fd) => fd,
