@@ -60,6 +60,9 @@ pub enum RootfsError {
         actual: String,
     },
 
+    #[error("cannot render into {path}: {reason}")]
+    Target { path: PathBuf, reason: String },
+
     #[error("invalid apply options: {0}")]
     InvalidOptions(String),
 

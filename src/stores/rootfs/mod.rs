@@ -7,7 +7,9 @@
 //! - [`decompress`]: a layer's tar stream from its media type, checked by magic bytes.
 //! - [`VerifyingReader`]: hashes a blob as it is read and fails on a mismatch, so what leaves
 //!   the store is verified.
-//! - [`tree_hash`] / [`verify_tree`]: a deterministic content hash of a rendered tree.
+//! - [`tree_hash`] / [`verify_tree`]: a deterministic content hash of a rendered tree;
+//!   [`copy_tree`] copies one, hashing what it copies.
+//! - [`render_into_new_directory`]: all-or-nothing output into a directory the user names.
 //! - [`TreeStore`]: rendered trees cached in the store directory, keyed by a flavour's string,
 //!   rendered once under a per-key lock.
 //!
@@ -19,6 +21,7 @@ mod beneath;
 mod compression;
 mod entry_path;
 mod error;
+mod new_target;
 mod options;
 mod tree_hash;
 mod tree_store;
@@ -28,9 +31,10 @@ pub use apply::{apply_layer, ApplyReport};
 pub use beneath::remove_tree;
 pub use compression::{decompress, Compression};
 pub use error::{RootfsError, RootfsResult};
+pub use new_target::render_into_new_directory;
 pub use options::{
     AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership, PathFilter,
 };
-pub use tree_hash::{tree_hash, verify_tree, TreeSummary};
-pub use tree_store::{RenderedTree, TreeStore, TREES_DIR};
+pub use tree_hash::{copy_tree, tree_hash, verify_tree, TreeSummary};
+pub use tree_store::{CopiedTree, RenderedTree, TreeStore, TREES_DIR};
 pub use verify_reader::VerifyingReader;

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use super::beneath::remove_tree;
 use super::error::{RootfsError, RootfsResult};
-use super::tree_hash::{tree_hash, verify_tree, TreeSummary};
+use super::new_target::render_into_new_directory;
+use super::options::Ownership;
+use super::tree_hash::{copy_tree, tree_hash, verify_tree, TreeSummary};
 use crate::store::locks::LockPaths;
 use crate::store::{LockGuard, LockMode, Store};
 use crate::traits::{Algorithm, BlobStore, Digest, ExtraData, Index, KvStore};
@@ -50,6 +52,15 @@ pub struct RenderedTree {
     pub created_unix_ms: i64,
     /// Found in the cache rather than rendered by this call.
     pub reused: bool,
+}
+
+/// What [`TreeStore::copy_out`] copied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CopiedTree {
+    pub tree: RenderedTree,
+    pub target: PathBuf,
+    /// The hash of what was copied (equal to the tree's recorded hash).
+    pub summary: TreeSummary,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -194,6 +205,38 @@ impl TreeStore {
             reason: format!("no rendered tree for {key:?}"),
         })?;
         verify_tree(&tree.rootfs, &tree.hash)
+    }
+
+    /// Copies `key`'s tree into `target` (new, or an empty directory), verified: the copy's
+    /// hash must be the one recorded when the tree was rendered, else nothing is left at
+    /// `target`. Holds the key's shared lock, so the tree is not removed meanwhile.
+    pub fn copy_out(
+        &self,
+        key: &str,
+        target: &Path,
+        ownership: Ownership,
+    ) -> RootfsResult<CopiedTree> {
+        let _lock = self.lock(key, LockMode::Shared)?;
+        let tree = self.read(key)?.ok_or_else(|| RootfsError::BadTreeRecord {
+            path: self.root.join(key_id(key)),
+            reason: format!("no rendered tree for {key:?}"),
+        })?;
+        let summary = render_into_new_directory(target, |staging| {
+            let summary = copy_tree(&tree.rootfs, staging, ownership)?;
+            if summary.hash != tree.hash {
+                return Err(RootfsError::TreeMismatch {
+                    path: tree.rootfs.clone(),
+                    expected: tree.hash.to_string(),
+                    actual: summary.hash.to_string(),
+                });
+            }
+            Ok(summary)
+        })?;
+        Ok(CopiedTree {
+            tree,
+            target: target.to_path_buf(),
+            summary,
+        })
     }
 
     /// The key's lock, shared: hold it while using a tree (copying it out) so that it is not
