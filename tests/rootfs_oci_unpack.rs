@@ -344,3 +344,41 @@ fn damage_that_breaks_the_archive_is_reported_as_the_damaged_blob() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn every_metadata_backend_unpacks_the_same_tree() {
+    let mut hashes = Vec::new();
+    let backends: Vec<&str> = oci_store::traits::registry::registered_backends()
+        .into_iter()
+        .filter(|backend| backend.fills(oci_store::traits::Role::Index))
+        .map(|backend| backend.name)
+        .collect();
+    assert!(
+        backends.len() >= 2,
+        "sqlite and lmdb at least: {backends:?}"
+    );
+    for backend in &backends {
+        let store = TestStore::new();
+        let layout = store.scratch("layout");
+        let mut builder = LayoutBuilder::new(&layout).unwrap();
+        let descriptor = image(&mut builder, "amd64", &three_layers());
+        builder.add_ref(Some("img:1"), &descriptor);
+        builder.finish().unwrap();
+        store.ok(&["--backend", backend, "import", layout.to_str().unwrap()]);
+        let out = store.scratch("rootfs");
+        store.ok(&[
+            "--backend",
+            backend,
+            "unpack",
+            "img:1",
+            out.to_str().unwrap(),
+        ]);
+        hashes.push(tree_hash(&out).unwrap().hash);
+    }
+    hashes.dedup();
+    assert_eq!(
+        hashes.len(),
+        1,
+        "one tree whatever the backends: {backends:?}"
+    );
+}
