@@ -531,7 +531,7 @@ fn xattrs_are_applied_only_when_asked() {
             .unwrap();
     });
     let read = |path: &Path| {
-        let mut value = vec![0u8; 64];
+        let mut value = [0u8; 64];
         rustix::fs::getxattr(path, "user.origin", &mut value[..])
             .ok()
             .map(|n| value[..n].to_vec())
