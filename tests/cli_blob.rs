@@ -154,7 +154,11 @@ fn ls_filters_by_media_type_and_info_shows_what_hangs_off_a_blob() {
     assert_eq!(info["digest"], config_digest);
     assert_eq!(info["size"], config.len());
     assert_eq!(info["media_type"], media_type);
-    assert_eq!(info["extra_data_types"], serde_json::json!(["last-used"]));
+    // `owner.base`: the put recorded the base store as the blob's holder.
+    assert_eq!(
+        info["extra_data_types"],
+        serde_json::json!(["last-used", "owner.base"])
+    );
     assert_eq!(
         info["referenced_by"],
         serde_json::json!([{"data_type": "tag", "key": "app:v1"}])
@@ -169,8 +173,10 @@ fn ls_filters_by_media_type_and_info_shows_what_hangs_off_a_blob() {
     assert_eq!(listed.as_array().map(Vec::len), Some(2));
 }
 
+/// `blob rm --force` is the full cascade; plain `blob rm` would keep this blob, which an entry
+/// holds (tests/cli_blob_ownership.rs).
 #[test]
-fn rm_cascades_to_extra_data_and_referencing_entries() {
+fn rm_force_cascades_to_extra_data_and_referencing_entries() {
     let store = TestStore::new();
     let digest = store.put(b"to be removed");
     let kept = store.put(b"to be kept");
@@ -184,7 +190,7 @@ fn rm_cascades_to_extra_data_and_referencing_entries() {
     store.ok(&["extra", "set", &digest, "note", "hello"]);
 
     assert_eq!(
-        store.ok(&["blob", "rm", &digest]).trim(),
+        store.ok(&["blob", "rm", "--force", &digest]).trim(),
         format!("removed {digest}")
     );
 
@@ -197,10 +203,21 @@ fn rm_cascades_to_extra_data_and_referencing_entries() {
         .collect();
     assert_eq!(remaining, ["stays", "unrelated"]);
     assert!(!store.blob_file(&digest).exists());
-    assert_eq!(store.listed_digests(), vec![kept]);
-    // Removing again: nothing matches.
+    assert_eq!(store.listed_digests(), vec![kept.clone()]);
+    // Removing again: nothing matches, with or without --force.
     let stderr = store.fails(&["blob", "rm", &digest]);
     assert!(stderr.contains("no blob matches"), "{stderr}");
+    let stderr = store.fails(&["blob", "rm", "--force", &digest]);
+    assert!(stderr.contains("no blob matches"), "{stderr}");
+    // Plain `blob rm` of a blob an entry also holds lets go of the user's hold only; the
+    // entry, its last holder, takes the blob with it when removed.
+    assert_eq!(
+        store.ok(&["blob", "rm", &kept]).trim(),
+        format!("kept {kept}: still held by entry tag/stays (blob rm --force deletes it anyway)")
+    );
+    store.ok(&["data", "rm", "stays", "--type", "tag"]);
+    assert!(store.listed_digests().is_empty());
+    assert!(!store.blob_file(&kept).exists());
 }
 
 #[test]

@@ -215,7 +215,8 @@ fn check_names_what_is_missing_and_exits_1() {
         .as_str()
         .unwrap()
         .to_string();
-    store.ok(&["blob", "rm", &layer]);
+    // --force: the image holds the layer, so a plain `blob rm` would keep it.
+    store.ok(&["blob", "rm", "--force", &layer]);
 
     let output = store.run(&["check", "demo:1"], b"");
     assert_eq!(output.status.code(), Some(1), "incomplete: status 1");
@@ -388,7 +389,8 @@ fn gc_dry_run_lists_what_would_go_and_changes_nothing() {
 }
 
 /// "Put the blobs now, tag later": blobs stored with `blob put` (the manifest by its digest
-/// prefix) become an image once tagged: checked whole, and collected by gc once untagged.
+/// prefix) become an image once tagged, checked whole. They stay the user's: untagged and
+/// collected, the image's blobs remain until `blob rm` lets go of them.
 #[test]
 fn tag_a_manifest_put_as_blobs() {
     let store = TestStore::new();
@@ -418,11 +420,28 @@ fn tag_a_manifest_put_as_blobs() {
     let check = store.json(&["check", "app:1", "--verify"]);
     assert_eq!(check["blobs_present"], blob_files.len());
 
-    // The ref now holds every blob; once it goes, gc takes them all.
+    // The ref now holds every blob; once it goes, gc lets go of them, but the puts keep them.
     assert_eq!(store.json(&["gc"])["swept"], json!([]));
     store.ok(&["rm", "--ref", "app:1"]);
-    store.ok(&["gc"]);
-    assert!(store.listed_digests().is_empty(), "blobs left after gc");
+    let report = store.json(&["gc"]);
+    let swept = report["swept"].as_array().unwrap();
+    assert_eq!(swept.len(), blob_files.len(), "{report}");
+    assert!(swept.iter().all(|s| s["deleted"] == false), "{report}");
+    let mut listed = store.listed_digests();
+    let mut put: Vec<String> = blob_files
+        .iter()
+        .map(|f| format!("sha256:{}", f.file_name().unwrap().to_str().unwrap()))
+        .collect();
+    listed.sort();
+    put.sort();
+    assert_eq!(listed, put, "the user's blobs are kept");
+    for digest in &put {
+        store.ok(&["blob", "rm", digest]);
+    }
+    assert!(
+        store.listed_digests().is_empty(),
+        "blobs left after blob rm"
+    );
 
     // A blob that is no manifest cannot be tagged.
     let plain = store.put(b"just bytes");

@@ -264,3 +264,83 @@ fn our_archive_export_is_readable_by_skopeo() {
         layout_blobs(&store.scratch("built"))
     );
 }
+
+/// umoci's blank image (`umoci new`) has `"layers": []`: strict validation takes a manifest
+/// without layers (the image-spec says SHOULD have one, not MUST; image-spec#1058), and a
+/// config that umoci wrote.
+#[test]
+fn umoci_blank_image_without_layers_imports() {
+    let test = "umoci_blank_image_without_layers_imports";
+    if !tools_available(test, &["umoci"]) {
+        return;
+    }
+    let store = TestStore::new();
+    let layout = store.scratch("blank");
+    run_tool("umoci", &["init", "--layout", path_str(&layout)]);
+    run_tool(
+        "umoci",
+        &["new", "--image", &format!("{}:blank", path_str(&layout))],
+    );
+    let digest = layout_ref_digest(&layout, "blank");
+    assert_eq!(manifest_layers(&layout, &digest), Vec::<String>::new());
+    store.ok(&[
+        "import",
+        "--sref",
+        "blank",
+        "--dref",
+        "blank:1",
+        path_str(&layout),
+    ]);
+    assert_ref_complete(&store, "blank:1", &digest);
+}
+
+/// Adding to a layout skopeo wrote keeps its `index.json` mode (whatever skopeo gave it, even
+/// under a narrower umask of ours), and both tools' refs stay readable by skopeo.
+#[test]
+fn merging_into_a_skopeo_layout_keeps_its_index_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = "merging_into_a_skopeo_layout_keeps_its_index_mode";
+    if !tools_available(test, &["umoci", "skopeo"]) {
+        return;
+    }
+    let store = TestStore::new();
+    let digest = store_with_umoci_image(&store);
+    let built = store.scratch("built");
+    let layout = store.scratch("skopeo-layout");
+    run_tool(
+        "skopeo",
+        &[
+            "copy",
+            &format!("oci:{}:latest", path_str(&built)),
+            &format!("oci:{}:theirs", path_str(&layout)),
+        ],
+    );
+    let index = layout.join("index.json");
+    let mode = |path: &std::path::Path| path.metadata().unwrap().permissions().mode() & 0o7777;
+    let skopeo_mode = mode(&index);
+
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 077 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_oci-store"))
+        .arg("--store")
+        .arg(store.path())
+        .args(["export", "--sref", "app:1", "--dref", "ours"])
+        .arg(&layout)
+        .output()
+        .expect("running sh");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        format!("{:o}", mode(&index)),
+        format!("{skopeo_mode:o}"),
+        "index.json kept skopeo's mode"
+    );
+    for name in ["theirs", "ours"] {
+        let inspected = skopeo_inspect(&format!("oci:{}:{name}", path_str(&layout)));
+        assert_eq!(inspected["Digest"], digest.as_str(), "{name}");
+    }
+}

@@ -1,12 +1,15 @@
-//! `import --all` names every image or changes no ref: when writing one ref fails, the refs
-//! this import already wrote get their earlier value back (or go).
+//! `import --all` names every image or changes no ref: the refs land in one atomic key/value
+//! batch, so when writing one of them fails none is written and the refs that existed keep
+//! their values (no rollback that could overwrite what another process wrote meanwhile).
 
 use oci_store::backends::fs::FsBlobStore;
 use oci_store::backends::sqlite::{SqliteExtraData, SqliteIndex, SqliteKvStore};
 use oci_store::store::Store;
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
 use oci_store::stores::oci::{ImportOptions, OciStore};
-use oci_store::traits::{Digest, KvEntry, KvKey, KvStore, StorageError, StorageResult};
+use oci_store::traits::{
+    Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageError, StorageResult,
+};
 
 /// The sqlite key/value store, except that writing the ref named `failing` fails, as a full
 /// disk or a lost connection would.
@@ -67,6 +70,20 @@ impl KvStore for FailingRefWrites {
     }
     fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
         self.inner.restore(data_type, key, entry)
+    }
+    fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
+        let failing = ops.iter().any(|op| {
+            matches!(op, KvOp::Put { .. } | KvOp::CompareAndSet { .. })
+                && op.data_type() == "oci.ref"
+                && op.key() == self.failing
+        });
+        if failing {
+            return Err(StorageError::InvalidArgument(format!(
+                "injected failure writing {}",
+                self.failing
+            )));
+        }
+        self.inner.write_batch(ops)
     }
 }
 

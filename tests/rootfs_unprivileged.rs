@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use oci_store::stores::oci::layout_builder::{LayoutBuilder, OCI_CONFIG};
+use oci_store::traits::{Algorithm, Digest};
 use rootfs_support::*;
 use serde_json::json;
 
@@ -76,11 +77,19 @@ fn layout(root: &Path) {
     ];
     let mut builder = LayoutBuilder::new(root).unwrap();
     let mut descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
     for tar in &layers {
         descriptors.push(builder.blob(GZIP, &gzip(tar)).unwrap());
+        diff_ids.push(Digest::of_bytes(Algorithm::Sha256, tar).to_string());
     }
     let config = builder
-        .json_blob(OCI_CONFIG, &json!({"architecture": "amd64", "os": "linux"}))
+        .json_blob(
+            OCI_CONFIG,
+            &json!({
+                "architecture": "amd64", "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": diff_ids}
+            }),
+        )
         .unwrap();
     let manifest = builder
         .json_blob(

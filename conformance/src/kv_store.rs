@@ -1,10 +1,12 @@
 //! The `KvStore` suite: versions, compare-and-set, prefix listing in key order, entries that
-//! reference blobs, verbatim restore, data types.
+//! reference blobs, verbatim restore, data types, atomic batches.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use oci_store::traits::{Algorithm, Digest, KvEntry, KvKey, KvStore, StorageError, StorageResult};
+use oci_store::traits::{
+    Algorithm, Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageError, StorageResult,
+};
 
 use crate::check::TestResult;
 use crate::content::fake_digest;
@@ -26,6 +28,8 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn KvStore>>> {
         values_round_trip,
         long_keys,
         reopen_keeps_entries,
+        batch_is_all_or_nothing,
+        batch_operations_see_each_other,
     ]
 }
 
@@ -490,6 +494,197 @@ pub fn long_keys(fixture: &KvFixture) -> TestResult {
         listed("")?.len(),
         keys.len() - 1,
         "keys left after removing one"
+    );
+    Ok(())
+}
+
+fn put_op(data_type: &str, key: &str, value: &[u8], blob: Option<&Digest>) -> KvOp {
+    KvOp::Put {
+        data_type: data_type.to_string(),
+        key: key.to_string(),
+        value: value.to_vec(),
+        blob: blob.cloned(),
+    }
+}
+
+fn cas_op(data_type: &str, key: &str, value: &[u8], expected_version: Option<u64>) -> KvOp {
+    KvOp::CompareAndSet {
+        data_type: data_type.to_string(),
+        key: key.to_string(),
+        value: value.to_vec(),
+        blob: None,
+        expected_version,
+    }
+}
+
+fn remove_op(data_type: &str, key: &str) -> KvOp {
+    KvOp::Remove {
+        data_type: data_type.to_string(),
+        key: key.to_string(),
+    }
+}
+
+/// Everything a key/value store holds, as its public reads see it.
+type KvSnapshot = (Vec<(String, String, KvEntry)>, Vec<Digest>, Vec<Vec<KvKey>>);
+
+fn snapshot(kv: &dyn KvStore, blobs: &[Digest]) -> Result<KvSnapshot, String> {
+    let mut entries = Vec::new();
+    for data_type in kv.data_types().context("data_types")? {
+        for (key, entry) in kv.list(&data_type, "").context("list")? {
+            entries.push((data_type.clone(), key, entry));
+        }
+    }
+    let referencing = blobs
+        .iter()
+        .map(|digest| kv.referencing(digest).context("referencing"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        entries,
+        kv.referenced_digests().context("referenced_digests")?,
+        referencing,
+    ))
+}
+
+/// A batch whose last operation fails (a compare-and-set on a stale version) writes nothing
+/// of its earlier puts, overwrites, removals and reference changes, long (bucketed) keys
+/// included; the same batch with the right version writes all of it.
+pub fn batch_is_all_or_nothing(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    let (old_blob, new_blob) = (digest(20), digest(21));
+    let long = format!("{}-long", "l".repeat(600));
+    kv.put("ref", "kept", b"old", Some(&old_blob))
+        .context("put")?;
+    kv.put("ref", "gone", b"old", None).context("put")?;
+    kv.put("ref", &long, b"old", Some(&old_blob))
+        .context("put")?;
+    kv.put("guard", "g", b"1", None).context("put")?;
+    kv.put("guard", "g", b"2", None).context("put")?;
+    let blobs = [old_blob.clone(), new_blob.clone()];
+    let before = snapshot(kv.as_ref(), &blobs)?;
+
+    let batch = |guard_version| {
+        vec![
+            put_op("ref", "new", b"new", Some(&new_blob)),
+            put_op("ref", "kept", b"new", Some(&new_blob)),
+            put_op("ref", &long, b"new", None),
+            put_op("import", "fresh", b"", None),
+            remove_op("ref", "gone"),
+            cas_op("guard", "g", b"3", guard_version),
+        ]
+    };
+    match kv.write_batch(&batch(Some(1))) {
+        Err(StorageError::VersionConflict {
+            expected: Some(1),
+            found: Some(2),
+            ..
+        }) => {}
+        other => fail!("a batch with a stale compare-and-set: expected a conflict, got {other:?}"),
+    }
+    ensure_eq!(
+        snapshot(kv.as_ref(), &blobs)?,
+        before,
+        "the store after a refused batch"
+    );
+
+    let outcomes = kv.write_batch(&batch(Some(2))).context("write_batch")?;
+    ensure_eq!(
+        outcomes,
+        vec![
+            KvOpOutcome::Written(1),
+            KvOpOutcome::Written(2),
+            KvOpOutcome::Written(2),
+            KvOpOutcome::Written(1),
+            KvOpOutcome::Removed(true),
+            KvOpOutcome::Written(3),
+        ],
+        "outcomes of the accepted batch"
+    );
+    ensure_eq!(
+        kv.get("ref", "new").context("get")?,
+        Some(entry(b"new", Some(&new_blob), 1)),
+        "new entry"
+    );
+    ensure_eq!(
+        kv.get("ref", &long).context("get")?,
+        Some(entry(b"new", None, 2)),
+        "long key"
+    );
+    ensure_eq!(kv.get("ref", "gone").context("get")?, None, "removed entry");
+    ensure_eq!(
+        kv.referencing(&old_blob).context("referencing")?,
+        Vec::<KvKey>::new(),
+        "references to the blob no entry names any more"
+    );
+    ensure_eq!(
+        kv.referencing(&new_blob).context("referencing")?,
+        vec![key("ref", "kept"), key("ref", "new")],
+        "references to the new blob"
+    );
+    ensure_eq!(
+        kv.data_types().context("data_types")?,
+        vec!["guard", "import", "ref"],
+        "data types"
+    );
+    Ok(())
+}
+
+/// Operations of one batch apply in order: a key written twice counts two versions, a
+/// compare-and-set sees the version an earlier operation wrote, a removal lets the key start
+/// again at version 1, and removing what is not there reports it. An empty batch is fine.
+pub fn batch_operations_see_each_other(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    ensure_eq!(
+        kv.write_batch(&[]).context("empty batch")?,
+        Vec::<KvOpOutcome>::new(),
+        "outcomes of an empty batch"
+    );
+    let outcomes = kv
+        .write_batch(&[
+            put_op("ref", "a", b"1", None),
+            put_op("ref", "a", b"2", None),
+            cas_op("ref", "a", b"3", Some(2)),
+            cas_op("ref", "b", b"1", None),
+            remove_op("ref", "b"),
+            remove_op("ref", "b"),
+            put_op("ref", "b", b"again", None),
+        ])
+        .context("write_batch")?;
+    ensure_eq!(
+        outcomes,
+        vec![
+            KvOpOutcome::Written(1),
+            KvOpOutcome::Written(2),
+            KvOpOutcome::Written(3),
+            KvOpOutcome::Written(1),
+            KvOpOutcome::Removed(true),
+            KvOpOutcome::Removed(false),
+            KvOpOutcome::Written(1),
+        ],
+        "outcomes"
+    );
+    ensure_eq!(
+        kv.get("ref", "a").context("get")?,
+        Some(entry(b"3", None, 3)),
+        "a"
+    );
+    ensure_eq!(
+        kv.get("ref", "b").context("get")?,
+        Some(entry(b"again", None, 1)),
+        "b"
+    );
+    // A conflict against a version written earlier in the same batch fails it all.
+    let result = kv.write_batch(&[
+        put_op("ref", "c", b"1", None),
+        cas_op("ref", "c", b"2", None),
+    ]);
+    ensure!(
+        matches!(result, Err(StorageError::VersionConflict { .. })),
+        "a compare-and-set expecting no entry after a put of it: {result:?}"
+    );
+    ensure_eq!(
+        kv.get("ref", "c").context("get")?,
+        None,
+        "c after the refused batch"
     );
     Ok(())
 }

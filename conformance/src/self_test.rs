@@ -11,7 +11,7 @@ use oci_store::store::Store;
 use oci_store::traits::registry::{open_blob_store, open_extra_data, open_index, open_kv_store};
 use oci_store::traits::{
     BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, ExtraData, Index,
-    KvEntry, KvKey, KvStore, StorageResult,
+    KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageResult,
 };
 use oci_store::DynStore;
 use rstest::rstest;
@@ -33,6 +33,10 @@ pub enum Flaw {
     RemoveAllDoesNothing,
     CompareAndSetIgnoresVersion,
     RemoveReferencingDoesNothing,
+    /// `referencing` finds no entry: the store cannot see that an entry holds a blob.
+    ReferencingFindsNothing,
+    /// `write_batch` applies its operations one by one, each in its own transaction.
+    BatchNotAtomic,
 }
 
 struct Flawed<T: ?Sized> {
@@ -227,6 +231,9 @@ impl KvStore for Flawed<dyn KvStore> {
         self.inner.data_types()
     }
     fn referencing(&self, digest: &Digest) -> StorageResult<Vec<KvKey>> {
+        if self.flaw == Flaw::ReferencingFindsNothing {
+            return Ok(Vec::new());
+        }
         self.inner.referencing(digest)
     }
     fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
@@ -240,6 +247,18 @@ impl KvStore for Flawed<dyn KvStore> {
     }
     fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
         self.inner.restore(data_type, key, entry)
+    }
+    fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
+        if self.flaw != Flaw::BatchNotAtomic {
+            return self.inner.write_batch(ops);
+        }
+        ops.iter()
+            .map(|op| {
+                self.inner
+                    .write_batch(std::slice::from_ref(op))
+                    .map(|o| o[0])
+            })
+            .collect()
     }
 }
 
@@ -347,6 +366,8 @@ fn extra_data_suite_notices(
 #[case(Flaw::None, crate::kv_store::compare_and_set)]
 #[case(Flaw::CompareAndSetIgnoresVersion, crate::kv_store::compare_and_set)]
 #[case(Flaw::RemoveReferencingDoesNothing, crate::kv_store::referencing)]
+#[case(Flaw::None, crate::kv_store::batch_is_all_or_nothing)]
+#[case(Flaw::BatchNotAtomic, crate::kv_store::batch_is_all_or_nothing)]
 fn kv_store_suite_notices(
     #[case] flaw: Flaw,
     #[case] test: fn(&Fixture<Arc<dyn KvStore>>) -> TestResult,
@@ -373,6 +394,23 @@ fn kv_store_suite_notices(
 #[case(
     Flaw::CompareAndSetIgnoresVersion,
     crate::base_store::results_match_reference_model
+)]
+#[case(Flaw::None, crate::base_store::base_gc_collects_blobs_no_holder_keeps)]
+#[case(
+    Flaw::ReferencingFindsNothing,
+    crate::base_store::base_gc_collects_blobs_no_holder_keeps
+)]
+#[case(
+    Flaw::None,
+    crate::base_store::removing_the_last_holding_entry_deletes_the_blob
+)]
+#[case(
+    Flaw::ReferencingFindsNothing,
+    crate::base_store::removing_the_last_holding_entry_deletes_the_blob
+)]
+#[case(
+    Flaw::TypesUnsorted,
+    crate::base_store::base_writes_record_the_base_holder
 )]
 #[case(Flaw::None, crate::base_store::resolve_many_candidates_are_capped)]
 #[case(Flaw::None, crate::base_store::threads_share_one_store)]

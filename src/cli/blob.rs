@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::error::{CliError, CliResult};
 use super::output::unix_ms_as_rfc3339;
 use super::{Context, RunCommand};
-use crate::store::{StoreError, WriteOptions};
+use crate::store::{Holders, Release, StoreError, WriteOptions, BASE_HOLDER};
 use crate::traits::{BlobRecord, Digest, KvKey};
 
 #[derive(Debug, Subcommand)]
@@ -39,10 +39,15 @@ pub enum BlobCommand {
         /// Digest prefix of at least 4 hex characters, with or without `sha256:`/`sha256-`
         prefix: String,
     },
-    /// Delete a blob with its extra data and every key/value entry referencing it
+    /// Let go of a blob you stored (blob put): it is deleted unless an image or a key/value
+    /// entry still holds it, and then the command says what does
     Rm {
         /// Digest or unique digest prefix
         reference: String,
+        /// Delete the blob whatever holds it, with its extra data and every key/value entry
+        /// referencing it (images that reach it become incomplete)
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -72,7 +77,7 @@ impl RunCommand for BlobCommand {
             BlobCommand::Info { reference } => info(context, &reference)?,
             BlobCommand::Ls { media_type } => list(context, media_type.as_deref())?,
             BlobCommand::Resolve { prefix } => resolve(context, &prefix)?,
-            BlobCommand::Rm { reference } => remove(context, &reference)?,
+            BlobCommand::Rm { reference, force } => remove(context, &reference, force)?,
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -171,6 +176,9 @@ struct DigestResult {
     digest: Digest,
     #[serde(skip_serializing_if = "Option::is_none")]
     removed: Option<bool>,
+    /// What still holds a blob `blob rm` kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held_by: Option<Holders>,
 }
 
 fn resolve(context: &Context, prefix: &str) -> CliResult<()> {
@@ -179,24 +187,45 @@ fn resolve(context: &Context, prefix: &str) -> CliResult<()> {
     let result = DigestResult {
         digest,
         removed: None,
+        held_by: None,
     };
     context
         .output()
         .value(&result, |out| writeln!(out, "{}", result.digest))
 }
 
-fn remove(context: &Context, reference: &str) -> CliResult<()> {
+/// `blob rm` releases the base store's hold (what `blob put` recorded): the blob goes if that
+/// was its last holder, else it stays and the command names its holders. `--force` deletes it
+/// with everything attached, whatever holds it.
+fn remove(context: &Context, reference: &str, force: bool) -> CliResult<()> {
     let store = context.open_store()?;
     let digest = store.resolve(reference)?;
-    // False only when another process deleted it since the resolve: report it as absent.
-    if !store.delete(&digest)? {
-        return Err(StoreError::NotFound(reference.to_string()).into());
-    }
+    let held_by = if force {
+        // False only when another process deleted it since the resolve.
+        if !store.delete(&digest)? {
+            return Err(StoreError::NotFound(reference.to_string()).into());
+        }
+        None
+    } else {
+        match store.release_reporting(&digest, BASE_HOLDER)? {
+            Release::Deleted => None,
+            Release::Kept(holders) => Some(holders),
+            Release::Absent => return Err(StoreError::NotFound(reference.to_string()).into()),
+        }
+    };
     let result = DigestResult {
         digest,
-        removed: Some(true),
+        removed: Some(held_by.is_none()),
+        held_by,
     };
     context
         .output()
-        .value(&result, |out| writeln!(out, "removed {}", result.digest))
+        .value(&result, |out| match &result.held_by {
+            None => writeln!(out, "removed {}", result.digest),
+            Some(holders) => writeln!(
+                out,
+                "kept {}: still held by {holders} (blob rm --force deletes it anyway)",
+                result.digest
+            ),
+        })
 }

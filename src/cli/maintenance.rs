@@ -18,6 +18,9 @@ pub fn print_gc_report(out: &mut dyn Write, report: &GcReport) -> std::io::Resul
     for digest in &report.unindexed_blobs {
         writeln!(out, "removed unindexed content {digest}")?;
     }
+    for digest in &report.unheld_blobs {
+        writeln!(out, "removed {digest}: nothing held it any more")?;
+    }
     for digest in &report.orphan_extra_data {
         writeln!(out, "removed orphaned extra data of {digest}")?;
     }
@@ -32,6 +35,12 @@ pub fn print_gc_report(out: &mut dyn Write, report: &GcReport) -> std::io::Resul
         "unindexed blobs: {} ({})",
         report.unindexed_blobs.len(),
         bytes_with_unit(report.unindexed_bytes)
+    )?;
+    writeln!(
+        out,
+        "unheld blobs: {} ({})",
+        report.unheld_blobs.len(),
+        bytes_with_unit(report.unheld_bytes)
     )?;
     writeln!(
         out,
@@ -55,8 +64,8 @@ pub fn print_gc_report(out: &mut dyn Write, report: &GcReport) -> std::io::Resul
                   1 when problems remain (run again with --repair) or the check failed."
 )]
 pub struct FsckCommand {
-    /// Delete blobs whose content is missing or corrupt (with their extra data and entries),
-    /// and remove unindexed content and orphaned data
+    /// Delete blobs whose content is missing or corrupt (with their extra data and entries)
+    /// and blobs nothing holds, and remove unindexed content and orphaned data
     #[arg(long)]
     repair: bool,
 }
@@ -116,6 +125,9 @@ fn describe_problem(problem: &FsckProblem) -> String {
         }
         FsckProblem::DanglingReference { digest } => {
             format!("dangling reference: key/value entries reference missing {digest}")
+        }
+        FsckProblem::UnheldBlob { digest } => {
+            format!("unheld blob: no owner mark or key/value entry holds {digest} (garbage)")
         }
     }
 }

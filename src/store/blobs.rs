@@ -3,6 +3,7 @@
 use std::io::{Read, Write};
 
 use super::base::{now_unix_ms, Store};
+use super::delete::BASE_HOLDER;
 use super::error::{StoreError, StoreResult};
 use super::locks::{LockGuard, LockMode};
 use crate::traits::{
@@ -34,8 +35,9 @@ pub struct StoreWriter<'s, B: BlobStore, I: Index, X: ExtraData> {
     extra: &'s X,
     locks: &'s super::locks::LockPaths,
     media_type: String,
-    /// Flavour whose owner mark the blob gets in the same locked step as its commit.
-    owner: Option<String>,
+    /// The holder whose owner mark the blob gets in the same locked step as its commit: the
+    /// base store itself ([`BASE_HOLDER`]) unless a flavour writes ([`StoreWriter::owned_by`]).
+    holder: String,
 }
 
 impl<B: BlobStore, I: Index, X: ExtraData> Write for StoreWriter<'_, B, I, X> {
@@ -52,23 +54,25 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData> StoreWriter<'s, B, I, X> {
         self.writer.written()
     }
 
-    /// Gives the blob `flavour`'s owner mark as part of the commit (see [`Store::write_owned`]).
+    /// Gives the blob `flavour`'s owner mark as part of the commit, instead of the base
+    /// store's (see [`Store::write_owned`]).
     pub fn owned_by(mut self, flavour: &str) -> Self {
-        self.owner = Some(flavour.to_string());
+        self.holder = flavour.to_string();
         self
     }
 
     /// Verifies, commits the content under its digest, then indexes it (DESIGN.md invariant 1:
-    /// content first). Only this blob's digest lock is held, and only after streaming ended.
+    /// content first), recording its holder in the same step. Only this blob's digest lock is
+    /// held, and only after streaming ended.
     pub fn commit(mut self) -> StoreResult<BlobRecord> {
         let (digest, size) = self.writer.finish()?;
         let _lock = LockGuard::acquire(&self.locks.digest_lock(&digest), LockMode::Exclusive)?;
-        // The owner mark goes first: until the index record exists it is orphan extra data,
-        // which base GC removes with the unindexed content if we crash before the record, and
-        // which keeps the blob from any other flavour's GC from the moment the record exists.
-        if let Some(flavour) = &self.owner {
-            self.extra.set(&digest, &owner_mark(flavour), b"")?;
-        }
+        // The owner mark goes first, and also when the content turns out to be stored already
+        // (deduplication must never make a write invisible to its holder): until the index
+        // record exists it is orphan extra data, which base GC removes with the unindexed
+        // content if we crash before the record, and from the moment the record exists it
+        // keeps the blob from every GC.
+        self.extra.set(&digest, &owner_mark(&self.holder), b"")?;
         if let Some(existing) = self.index.get(&digest)? {
             // Already stored and indexed: content addressing makes the copies equal.
             if self.blobs.contains(&digest)? {
@@ -124,7 +128,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             index: &self.index,
             extra: &self.extra,
             locks: &self.locks,
-            owner: None,
+            holder: BASE_HOLDER.to_string(),
             media_type: options
                 .media_type
                 .clone()
@@ -132,9 +136,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         })
     }
 
-    /// Streams `content` into the store and indexes it.
+    /// Streams `content` into the store and indexes it, recording the base store as a holder
+    /// ([`BASE_HOLDER`]) in the same locked step, also when the content was already stored:
+    /// the blob is then kept until an explicit delete lets go of it, whatever flavours do.
     pub fn write(&self, content: impl Read, options: &WriteOptions) -> StoreResult<BlobRecord> {
-        self.write_with_owner(content, options, None)
+        self.write_held(content, options, BASE_HOLDER)
     }
 
     /// Like [`Store::write`], and the blob gets `flavour`'s owner mark in the same step, under
@@ -147,7 +153,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         options: &WriteOptions,
         flavour: &str,
     ) -> StoreResult<BlobRecord> {
-        self.write_with_owner(content, options, Some(flavour))
+        self.write_held(content, options, flavour)
     }
 
     /// Marks an indexed, present blob as held by `flavour`, deciding under its exclusive digest
@@ -179,30 +185,23 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         Ok(Some(record))
     }
 
-    fn write_with_owner(
+    /// Writes and records `holder`'s mark in the commit's locked step.
+    fn write_held(
         &self,
         mut content: impl Read,
         options: &WriteOptions,
-        owner: Option<&str>,
+        holder: &str,
     ) -> StoreResult<BlobRecord> {
-        // A blob that is already there with the expected digest is not read again.
+        // A blob that is already there with the expected digest (and size) is not read again;
+        // it gets the holder's mark all the same.
         if let Some(expected) = &options.expected_digest {
-            let existing = match owner {
-                Some(flavour) => {
-                    self.claim_existing_of_size(expected, flavour, options.expected_size)?
-                }
-                None => self.existing(expected)?,
-            };
-            if let Some(record) = existing {
-                if options.expected_size.is_none_or(|size| size == record.size) {
-                    return Ok(record);
-                }
+            if let Some(record) =
+                self.claim_existing_of_size(expected, holder, options.expected_size)?
+            {
+                return Ok(record);
             }
         }
-        let mut writer = self.writer(options)?;
-        if let Some(flavour) = owner {
-            writer = writer.owned_by(flavour);
-        }
+        let mut writer = self.writer(options)?.owned_by(holder);
         let mut buffer = vec![0u8; COPY_BUFFER];
         loop {
             let read = match content.read(&mut buffer) {

@@ -11,8 +11,11 @@ use super::fsutil::{fsync_dir, write_atomically};
 use crate::traits::Role;
 
 pub const CONFIG_FILE: &str = "store.json";
-/// Version of the directory layout and of `store.json` itself.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the store's own format (`store.json` and what it promises about the data):
+/// 1, blobs without holder marks; 2, every indexed blob has a holder (an owner mark or a
+/// key/value reference). Older stores are upgraded by `super::upgrade` under the exclusive
+/// store lock; newer ones are refused.
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreConfig {
@@ -70,7 +73,7 @@ impl StoreConfig {
             return Err(StoreError::Config {
                 path,
                 reason: format!(
-                    "format version {} is newer than this oci-store understands ({})",
+                    "format version {}, but this oci-store supports {} at most: upgrade oci-store",
                     config.format_version, FORMAT_VERSION
                 ),
             });

@@ -1,6 +1,6 @@
 //! Backend conversion: copy every record and blob of a store into other backends, verify, then
 //! switch `store.json`. Runs under the exclusive store lock, so no other process has the store
-//! open. `store.json` is replaced atomically as the last step: an interrupted conversion leaves
+//! open, and it upgrades the store's formats first (see `upgrade.rs`). `store.json` is replaced atomically as the last step: an interrupted conversion leaves
 //! the store as it was (the partial copy in the target backends is cleared by the next
 //! conversion into them).
 
@@ -58,16 +58,24 @@ pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<Conversi
         path: StoreConfig::path(dir),
         reason: "no store here to convert".to_string(),
     })?;
-    let mut to = from.clone();
     for (role, name) in &target.roles {
         find_backend(name, *role)?;
-        to.set_backend(*role, name);
     }
     let _exclusive = LockGuard::try_acquire(&LockPaths::store_lock(dir), LockMode::Exclusive)?
         .ok_or_else(|| StoreError::Busy {
             dir: dir.to_path_buf(),
             action: "backend conversion".to_string(),
         })?;
+    // Convert from current formats only: upgrade first, under this same exclusive lock.
+    super::upgrade::run(dir, &from)?;
+    let from = StoreConfig::read(dir)?.ok_or_else(|| StoreError::Config {
+        path: StoreConfig::path(dir),
+        reason: "removed while the store was being upgraded".to_string(),
+    })?;
+    let mut to = from.clone();
+    for (role, name) in &target.roles {
+        to.set_backend(*role, name);
+    }
 
     let source = Backends::open(dir, &from)?;
     let changed = |role: Role| from.backend(role) != to.backend(role);

@@ -46,7 +46,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         self.set_extra(digest, &format!("{OWNER_MARK_PREFIX}{flavour}"), b"")
     }
 
-    /// Drops a flavour's mark. Returns whether it was there.
+    /// Drops a flavour's mark, and only that: a blob left with no holder stays indexed until
+    /// base GC collects it. [`Store::release`] drops the mark and deletes such a blob in one
+    /// step; prefer it. Returns whether the mark was there.
     pub fn unmark_owner(&self, digest: &Digest, flavour: &str) -> StoreResult<bool> {
         let _lock = self.shared_digest_lock(digest)?;
         Ok(self
@@ -103,7 +105,14 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     ) -> StoreResult<u64> {
         validate_name("data type", data_type)?;
         validate_key(key)?;
-        let _lock = match blob {
+        // The blob the entry referenced until now: it loses a holder if the new entry does not
+        // reference it too.
+        let replaced = self
+            .kv
+            .get(data_type, key)?
+            .and_then(|entry| entry.blob)
+            .filter(|old| Some(old) != blob);
+        let lock = match blob {
             Some(digest) => {
                 let lock = self.shared_digest_lock(digest)?;
                 self.require_blob(digest, &format!("key {data_type}/{key}"))?;
@@ -117,11 +126,45 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         } else {
             self.kv.put(data_type, key, value, blob)?
         };
+        // Released first: the replaced blob's stripe may be this one, and an exclusive flock
+        // on it would wait for our own shared one.
+        drop(lock);
+        if let Some(old) = replaced {
+            // Decided under its own exclusive lock, so a concurrent new holder either lands
+            // first (and keeps it) or finds it gone. A crash right before this step leaves an
+            // unheld blob, which base GC collects.
+            self.delete_if_unreferenced(&old)?;
+        }
         Ok(version)
     }
 
+    /// Removes an entry. When it references a blob, the removal and the decision about the
+    /// blob are one step under the blob's exclusive digest lock: if the entry was the blob's
+    /// last holder (no owner mark, no other entry), the blob is deleted with it, so nothing
+    /// leaks (a flavour's GC may have let go of the blob while this entry held it).
     pub fn remove_data(&self, data_type: &str, key: &str) -> StoreResult<bool> {
-        Ok(self.kv.remove(data_type, key)?)
+        loop {
+            let Some(entry) = self.kv.get(data_type, key)? else {
+                return Ok(false);
+            };
+            let Some(digest) = entry.blob else {
+                // No blob, no holder to let go of. (Rewritten meanwhile to reference one:
+                // if this was that blob's last holder, base GC collects it.)
+                return Ok(self.kv.remove(data_type, key)?);
+            };
+            let _lock = LockGuard::acquire(&self.locks.digest_lock(&digest), LockMode::Exclusive)?;
+            let unchanged = self
+                .kv
+                .get(data_type, key)?
+                .is_some_and(|current| current.blob.as_ref() == Some(&digest));
+            if !unchanged {
+                // Rewritten or removed since it was read: decide again, under the right lock.
+                continue;
+            }
+            let removed = self.kv.remove(data_type, key)?;
+            self.delete_if_unheld_locked(&digest)?;
+            return Ok(removed);
+        }
     }
 
     pub fn list_data(
@@ -139,7 +182,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
 
 /// Data types name namespaces (`oci.ref`, `owner.oci`): short, printable, no separators that
 /// backends use internally.
-fn validate_name(what: &str, name: &str) -> StoreResult<()> {
+pub(super) fn validate_name(what: &str, name: &str) -> StoreResult<()> {
     let valid = !name.is_empty()
         && name.len() <= 128
         && name
@@ -154,7 +197,7 @@ fn validate_name(what: &str, name: &str) -> StoreResult<()> {
     }
 }
 
-fn validate_key(key: &str) -> StoreResult<()> {
+pub(super) fn validate_key(key: &str) -> StoreResult<()> {
     if key.is_empty() || key.len() > 4096 || key.contains('\0') {
         return Err(StoreError::Invalid(format!(
             "key {key:?}: must be 1-4096 bytes without NUL"

@@ -3,10 +3,17 @@
 use super::base::Store;
 use super::error::StoreResult;
 use super::locks::{LockGuard, LockMode};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use serde::Serialize;
+
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvKey, KvStore};
 
 /// Extra-data type prefix of the owner marks flavours put on the blobs they hold.
 pub const OWNER_MARK_PREFIX: &str = "owner.";
+
+/// The holder a write through the base store itself records (`owner.base`): `Store::write`,
+/// `write_bytes`, `writer(..).commit()`, i.e. `blob put`. Only an explicit delete
+/// (`blob rm`, which releases it, or `Store::delete`) lets go of it.
+pub const BASE_HOLDER: &str = "base";
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// Deletes a blob: the index record first (the delete is committed there), then extra data
@@ -31,10 +38,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// lands first (and keeps it) or finds it gone. Returns whether it was deleted.
     pub fn delete_if_unreferenced(&self, digest: &Digest) -> StoreResult<bool> {
         let _lock = LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Exclusive)?;
-        if self.index.get(digest)?.is_none() || self.is_held_locked(digest)? {
-            return Ok(false);
-        }
-        self.delete_locked(digest)
+        self.delete_if_unheld_locked(digest)
     }
 
     /// Lets go of `holder`'s hold on a blob (its owner mark `owner.<holder>`) and deletes the
@@ -43,23 +47,54 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// crash part-way leaves only orphans for base GC, never an indexed blob nobody holds.
     /// Returns whether the blob was deleted.
     pub fn release(&self, digest: &Digest, holder: &str) -> StoreResult<bool> {
+        Ok(self.release_reporting(digest, holder)? == Release::Deleted)
+    }
+
+    /// [`Store::release`], saying what still holds the blob when it is kept.
+    pub fn release_reporting(&self, digest: &Digest, holder: &str) -> StoreResult<Release> {
         let _lock = LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Exclusive)?;
         let mark = format!("{OWNER_MARK_PREFIX}{holder}");
         if self.index.get(digest)?.is_none() {
             // Nothing to delete; a mark left here is orphan data (a crash mid-delete).
             self.extra.remove(digest, &mark)?;
-            return Ok(false);
+            return Ok(Release::Absent);
         }
-        let other_holder = self
-            .extra
-            .types(digest)?
-            .iter()
-            .any(|t| t.starts_with(OWNER_MARK_PREFIX) && *t != mark);
-        if other_holder || !self.kv.referencing(digest)?.is_empty() {
-            self.extra.remove(digest, &mark)?;
+        self.extra.remove(digest, &mark)?;
+        let holders = self.holders_locked(digest)?;
+        if !holders.is_empty() {
+            return Ok(Release::Kept(holders));
+        }
+        self.delete_locked(digest)?;
+        Ok(Release::Deleted)
+    }
+
+    /// Deletes `digest` if it is indexed and nothing holds it; the caller holds its digest
+    /// lock exclusively. Returns whether it was deleted.
+    pub(super) fn delete_if_unheld_locked(&self, digest: &Digest) -> StoreResult<bool> {
+        if self.index.get(digest)?.is_none() || self.is_held_locked(digest)? {
             return Ok(false);
         }
         self.delete_locked(digest)
+    }
+
+    /// What holds a blob now: its owner marks and the key/value entries referencing it. Read
+    /// without the digest lock, so it may be out of date by the time it is returned.
+    pub fn holders(&self, digest: &Digest) -> StoreResult<Holders> {
+        self.holders_locked(digest)
+    }
+
+    /// [`Store::holders`]; under the caller's digest lock it is the current answer.
+    fn holders_locked(&self, digest: &Digest) -> StoreResult<Holders> {
+        let owners = self
+            .extra
+            .types(digest)?
+            .into_iter()
+            .filter_map(|t| t.strip_prefix(OWNER_MARK_PREFIX).map(str::to_string))
+            .collect();
+        Ok(Holders {
+            owners,
+            entries: self.kv.referencing(digest)?,
+        })
     }
 
     /// Whether any holder keeps the blob: an owner mark or a key/value reference. The caller
@@ -72,4 +107,46 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             .any(|t| t.starts_with(OWNER_MARK_PREFIX));
         Ok(owned || !self.kv.referencing(digest)?.is_empty())
     }
+}
+
+/// Who holds a blob (DESIGN.md, "Flavours share one store").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Holders {
+    /// Holders with an owner mark, by name (`base`, `oci`, ...), sorted.
+    pub owners: Vec<String>,
+    /// Key/value entries that reference the blob, sorted.
+    pub entries: Vec<KvKey>,
+}
+
+impl Holders {
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty() && self.entries.is_empty()
+    }
+}
+
+impl std::fmt::Display for Holders {
+    /// `owner.oci, entry tag/app:v1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let owners = self
+            .owners
+            .iter()
+            .map(|owner| format!("{OWNER_MARK_PREFIX}{owner}"));
+        let entries = self
+            .entries
+            .iter()
+            .map(|key| format!("entry {}/{}", key.data_type, key.key));
+        let all: Vec<String> = owners.chain(entries).collect();
+        f.write_str(&all.join(", "))
+    }
+}
+
+/// What [`Store::release_reporting`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// The holder was the last: the blob is gone.
+    Deleted,
+    /// Others still hold the blob; only this holder's mark went.
+    Kept(Holders),
+    /// The blob is not in the store.
+    Absent,
 }

@@ -57,6 +57,12 @@ pub enum StoreError {
     #[error("store {dir} is in use by another process: {action} needs it alone")]
     Busy { dir: PathBuf, action: String },
 
+    #[error(
+        "{dir}: the store must be upgraded ({upgrade}); close the other processes using it \
+         (they hold store.lock) and try again"
+    )]
+    UpgradeBlocked { dir: PathBuf, upgrade: String },
+
     #[error("invalid argument: {0}")]
     Invalid(String),
 }

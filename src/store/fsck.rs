@@ -29,6 +29,9 @@ pub enum FsckProblem {
     OrphanExtraData { digest: Digest },
     /// Key/value entries referencing a blob that is not indexed.
     DanglingReference { digest: Digest },
+    /// An indexed blob that no holder keeps (no owner mark, no key/value entry): garbage left
+    /// by a crash between a holder letting go and the delete; `gc` removes it.
+    UnheldBlob { digest: Digest },
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -48,8 +51,9 @@ impl FsckReport {
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// Rehashes every indexed blob and cross-checks content, index, extra data and key/value
-    /// references. With `repair`: a blob whose content is missing or corrupt is deleted with its
-    /// dependants (it cannot be trusted), a record whose size disagrees with content that hashes
+    /// references, and that every indexed blob has a holder. With `repair`: a blob whose content
+    /// is missing or corrupt is deleted with its dependants (it cannot be trusted), so is a blob
+    /// that nothing holds, a record whose size disagrees with content that hashes
     /// to its digest is corrected, unindexed content and orphans are removed.
     pub fn fsck(&self, repair: bool) -> StoreResult<FsckReport> {
         let mut report = FsckReport::default();
@@ -83,7 +87,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 Some((_, size)) => {
                     report.blobs_checked += 1;
                     report.bytes_checked += size;
-                    None
+                    if self.is_held_locked(&record.digest)? {
+                        None
+                    } else {
+                        Some(FsckProblem::UnheldBlob {
+                            digest: record.digest.clone(),
+                        })
+                    }
                 }
             };
             if let Some(problem) = problem {
@@ -135,6 +145,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             // re-checked under its lock.
             let gc = self.gc()?;
             report.repaired += (gc.unindexed_blobs.len()
+                + gc.unheld_blobs.len()
                 + gc.orphan_extra_data.len()
                 + gc.dangling_references.len()) as u64;
         }

@@ -1,28 +1,102 @@
-//! Small durable-file helpers shared by the store layer.
+//! Small durable-file helpers shared by the store layer: atomic replacement of files that other
+//! tools read, and hashing while reading.
 
-use std::fs::File;
-use std::path::Path;
+use std::fs::{File, Permissions};
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use super::error::{StoreError, StoreResult};
+use crate::traits::{Algorithm, Digest, Hasher};
 
-/// Writes `path` durably: a temp file beside it, fsync, rename over, fsync the directory.
-/// Readers see the old or the new file, never a half-written one.
+/// The mode a new file for other tools is opened with, as `cp` and `touch` use: the kernel
+/// masks it with the process umask (passed to `open`, never by calling `umask`, which is
+/// process-global and racy between threads).
+const NEW_FILE_MODE: u32 = 0o666;
+
+/// A file being written in place of `path`, for other tools to read (`store.json`, an exported
+/// layout's `index.json`, `oci-layout` and blobs, an archive): a temp file beside `path`,
+/// created `0666 & !umask` like a file `cp` creates; [`AtomicFile::commit`] gives it the mode
+/// of the file it replaces, if any (a layout's `index.json` made `0640` by its owner stays
+/// `0640`), then fsyncs and renames it over. Dropped without a commit, the temp file is
+/// removed and `path` is untouched.
+pub struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn new(path: &Path) -> StoreResult<AtomicFile> {
+        let dir = parent_of(path);
+        let temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .permissions(Permissions::from_mode(NEW_FILE_MODE))
+            .tempfile_in(dir)
+            .map_err(|e| StoreError::io("creating a temp file", dir, e))?;
+        Ok(AtomicFile {
+            temp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file_mut(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    /// Keeps the replaced file's mode, fsyncs and renames over `path`. The directory is not
+    /// fsynced: callers that replace several files in one directory sync it once, with
+    /// [`fsync_dir`]; [`AtomicFile::commit`] does both.
+    pub fn persist(self) -> StoreResult<()> {
+        let path = self.path;
+        // The replaced file itself, not what a symlink there points to: the rename replaces
+        // the link, so its target's mode is not the one being kept.
+        if let Ok(existing) = path.symlink_metadata() {
+            if existing.is_file() {
+                let mode = existing.permissions().mode() & 0o7777;
+                self.temp
+                    .as_file()
+                    .set_permissions(Permissions::from_mode(mode))
+                    .map_err(|e| StoreError::io("keeping the mode of", &path, e))?;
+            }
+        }
+        self.temp
+            .as_file()
+            .sync_all()
+            .map_err(|e| StoreError::io("syncing", &path, e))?;
+        self.temp
+            .persist(&path)
+            .map_err(|e| StoreError::io("replacing", &path, e.error))?;
+        Ok(())
+    }
+
+    /// [`AtomicFile::persist`], then fsync the directory: the new file survives a crash.
+    pub fn commit(self) -> StoreResult<()> {
+        let dir = parent_of(&self.path).to_path_buf();
+        self.persist()?;
+        fsync_dir(&dir)
+    }
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes `path` durably as a file for other tools (see [`AtomicFile`]): readers see the old
+/// or the new file, never a half-written one.
 pub fn write_atomically(
     path: &Path,
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> StoreResult<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| StoreError::io("creating a temp file", dir, e))?;
-    fill(temp.as_file_mut()).map_err(|e| StoreError::io("writing", path, e))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| StoreError::io("syncing", path, e))?;
-    temp.persist(path)
-        .map_err(|e| StoreError::io("replacing", path, e.error))?;
-    fsync_dir(dir)
+    let mut file = AtomicFile::new(path)?;
+    fill(file.file_mut()).map_err(|e| StoreError::io("writing", path, e))?;
+    file.commit()
 }
 
 pub fn fsync_dir(dir: &Path) -> StoreResult<()> {
@@ -33,10 +107,10 @@ pub fn fsync_dir(dir: &Path) -> StoreResult<()> {
 
 /// Streams `reader` through a hash of `algorithm`; returns the digest and the byte count.
 pub fn hash_reader(
-    algorithm: crate::traits::Algorithm,
+    algorithm: Algorithm,
     reader: &mut dyn std::io::Read,
-) -> std::io::Result<(crate::traits::Digest, u64)> {
-    let mut hasher = crate::traits::Hasher::new(algorithm);
+) -> std::io::Result<(Digest, u64)> {
+    let mut hasher = Hasher::new(algorithm);
     let mut buffer = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
@@ -50,4 +124,155 @@ pub fn hash_reader(
         size += read as u64;
     }
     Ok((hasher.finish(), size))
+}
+
+/// Content that is not what its digest and size say, found by a [`VerifyingReader`]. Travels
+/// inside the `std::io::Error` the reader returns (kind `InvalidData`), so it passes through
+/// `io::copy` and writers like `tar::Builder` unchanged; [`ContentMismatch::find`] gets it back.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("content of {digest} {reason}")]
+pub struct ContentMismatch {
+    pub digest: Digest,
+    pub reason: String,
+}
+
+impl ContentMismatch {
+    /// The mismatch an I/O error carries, if it came from a [`VerifyingReader`].
+    pub fn find(error: &std::io::Error) -> Option<&ContentMismatch> {
+        error.get_ref()?.downcast_ref::<ContentMismatch>()
+    }
+
+    fn into_io(self) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, self)
+    }
+}
+
+/// Passes `inner` through while hashing and counting it, and makes its end an error unless
+/// exactly `size` bytes hashing to `digest` came through: a short read is an error at the end
+/// (never padding), a long one as soon as the first byte too many arrives (it is not passed
+/// on). Whatever the reader feeds has seen every byte before the error, so a copy through it
+/// must be discarded on error — write into a temp file, rename only after a clean end.
+pub struct VerifyingReader<R> {
+    inner: R,
+    digest: Digest,
+    size: u64,
+    hasher: Option<Hasher>,
+    count: u64,
+}
+
+impl<R: Read> VerifyingReader<R> {
+    pub fn new(inner: R, digest: &Digest, size: u64) -> VerifyingReader<R> {
+        VerifyingReader {
+            inner,
+            digest: digest.clone(),
+            size,
+            hasher: Some(Hasher::new(digest.algorithm())),
+            count: 0,
+        }
+    }
+
+    fn mismatch(&self, reason: String) -> std::io::Error {
+        ContentMismatch {
+            digest: self.digest.clone(),
+            reason,
+        }
+        .into_io()
+    }
+
+    /// At the end of `inner`: the count and the hash must match.
+    fn finish(&mut self) -> std::io::Result<()> {
+        if self.count != self.size {
+            return Err(self.mismatch(format!(
+                "ends after {} bytes, {} expected",
+                self.count, self.size
+            )));
+        }
+        // Taken once: a second read at the end after a success returns end again.
+        if let Some(hasher) = self.hasher.take() {
+            let actual = hasher.finish();
+            if actual != self.digest {
+                return Err(self.mismatch(format!("hashes to {actual}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for VerifyingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        // At most one byte past the expected size, so an overlong blob is caught without
+        // reading (or passing on) more of it.
+        let room = (self.size - self.count.min(self.size)).saturating_add(1);
+        let limit = buffer
+            .len()
+            .min(usize::try_from(room).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buffer[..limit])?;
+        if read == 0 {
+            self.finish()?;
+            return Ok(0);
+        }
+        self.count += read as u64;
+        if self.count > self.size {
+            return Err(self.mismatch(format!("is longer than the {} bytes expected", self.size)));
+        }
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(&buffer[..read]);
+        }
+        Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn copy(content: &[u8], digest: &Digest, size: u64) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        std::io::copy(&mut VerifyingReader::new(content, digest, size), &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn verifying_reader_passes_exact_content_and_refuses_any_other() {
+        let content = b"some layer content".as_slice();
+        let digest = Digest::of_bytes(Algorithm::Sha256, content);
+        let size = content.len() as u64;
+        assert_eq!(copy(content, &digest, size).unwrap(), content);
+
+        let mut flipped = content.to_vec();
+        flipped[3] ^= 1;
+        let error = copy(&flipped, &digest, size).unwrap_err();
+        let mismatch = ContentMismatch::find(&error).expect("a mismatch");
+        assert_eq!(mismatch.digest, digest);
+        assert!(mismatch.reason.contains("hashes to"), "{mismatch}");
+
+        let error = copy(&content[..5], &digest, size).unwrap_err();
+        let mismatch = ContentMismatch::find(&error).expect("a mismatch");
+        assert!(mismatch.reason.contains("ends after 5 bytes"), "{mismatch}");
+
+        let longer = [content, b"!"].concat();
+        let error = copy(&longer, &digest, size).unwrap_err();
+        assert!(ContentMismatch::find(&error).is_some(), "{error}");
+        let empty = Digest::of_bytes(Algorithm::Sha256, b"");
+        assert!(copy(b"x", &empty, 0).is_err(), "a byte past an empty blob");
+        assert_eq!(copy(b"", &empty, 0).unwrap(), b"");
+    }
+
+    #[test]
+    fn atomic_file_keeps_the_mode_of_the_file_it_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.json");
+        std::fs::write(&path, b"old").unwrap();
+        std::fs::set_permissions(&path, Permissions::from_mode(0o640)).unwrap();
+        write_atomically(&path, |file| std::io::Write::write_all(file, b"new")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        let mode = path.metadata().unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o640);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp file left");
+    }
 }

@@ -1,4 +1,5 @@
-//! Base garbage collection: what no index record vouches for (DESIGN.md invariants 2 and 3).
+//! Base garbage collection: what no index record vouches for (DESIGN.md invariants 2 and 3),
+//! and indexed blobs that no holder keeps ("Flavours share one store": nothing leaks).
 
 use serde::Serialize;
 
@@ -20,17 +21,22 @@ pub struct GcReport {
     pub orphan_extra_data: Vec<Digest>,
     /// Digests that key/value entries still referenced after the blob went.
     pub dangling_references: Vec<Digest>,
+    /// Indexed blobs that no holder keeps (no owner mark, no key/value entry), deleted: what
+    /// a crash between a holder letting go and the delete leaves.
+    pub unheld_blobs: Vec<Digest>,
+    /// Bytes of those blobs.
+    pub unheld_bytes: u64,
 }
 
 impl GcReport {
     pub fn freed_bytes(&self) -> u64 {
-        self.unindexed_bytes + self.dead_ingest_bytes
+        self.unindexed_bytes + self.dead_ingest_bytes + self.unheld_bytes
     }
 }
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
-    /// Removes content without an index record, dead ingest files, orphan extra data and
-    /// key/value entries whose blob is gone. Each removal is decided under the blob's exclusive
+    /// Removes indexed blobs no holder keeps, content without an index record, dead ingest
+    /// files, orphan extra data and key/value entries whose blob is gone. Each removal is decided under the blob's exclusive
     /// digest lock, which a committing writer also holds from content commit to index record:
     /// so content a live writer is committing is never taken for garbage.
     pub fn gc(&self) -> StoreResult<GcReport> {
@@ -38,6 +44,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         let (dead, dead_bytes) = self.blobs.remove_dead_ingests()?;
         report.dead_ingests = dead;
         report.dead_ingest_bytes = dead_bytes;
+        self.collect_unheld(&mut report)?;
 
         for digest in self.blobs.digests()? {
             if let Some(bytes) = self.remove_if_unindexed(&digest, |store, d| {
@@ -66,6 +73,34 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             }
         }
         Ok(report)
+    }
+
+    /// Deletes indexed blobs that no holder keeps: every write records a holder with its
+    /// commit, so such a blob is one whose last holder let go without the delete that should
+    /// have followed (a crash in between), or one written around the store's methods. The
+    /// cheap check runs without the lock; the decision is made again under the blob's
+    /// exclusive digest lock, which every writer and holder takes too.
+    fn collect_unheld(&self, report: &mut GcReport) -> StoreResult<()> {
+        // Collected first and deleted after: deleting while paging could skip records.
+        let mut candidates = Vec::new();
+        for record in self.records() {
+            let record = record?;
+            if !self.is_held_locked(&record.digest)? {
+                candidates.push(record);
+            }
+        }
+        for record in candidates {
+            let _lock =
+                LockGuard::acquire(&self.locks.digest_lock(&record.digest), LockMode::Exclusive)?;
+            let Some(current) = self.index.get(&record.digest)? else {
+                continue;
+            };
+            if self.delete_if_unheld_locked(&record.digest)? {
+                report.unheld_bytes += current.size;
+                report.unheld_blobs.push(record.digest);
+            }
+        }
+        Ok(())
     }
 
     /// Runs `remove` if `digest` has no index record, checked again under its exclusive lock.

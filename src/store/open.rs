@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::base::Store;
 use super::config::StoreConfig;
 use super::error::{StoreError, StoreResult};
 use super::locks::{LockGuard, LockMode, LockPaths};
+use super::upgrade::{self, UPGRADE_WAIT};
 use crate::traits::registry::find_backend;
 use crate::traits::registry::{open_blob_store, open_extra_data, open_index, open_kv_store};
 use crate::traits::{BlobStore, ExtraData, Index, KvStore, Role};
@@ -54,15 +56,31 @@ pub fn default_store_dir() -> PathBuf {
     PathBuf::from(home).join(".local/share/oci-store")
 }
 
-/// Opens (or creates) the store in `dir`.
+/// Opens (or creates) the store in `dir`, upgrading its formats first when needed (waiting up
+/// to [`UPGRADE_WAIT`] for other processes to close it).
 pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<DynStore> {
+    open_store_waiting(dir, choice, UPGRADE_WAIT)
+}
+
+/// [`open_store`], waiting up to `upgrade_wait` for the exclusive store lock when the store
+/// must be upgraded; then [`StoreError::UpgradeBlocked`].
+pub fn open_store_waiting(
+    dir: &Path,
+    choice: &BackendChoice,
+    upgrade_wait: Duration,
+) -> StoreResult<DynStore> {
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io("creating store directory", dir, e))?;
     let lock_path = LockPaths::store_lock(dir);
     let deadline = std::time::Instant::now() + CREATION_WAIT_LIMIT;
     loop {
         let store_lock = LockGuard::acquire(&lock_path, LockMode::Shared)?;
         if let Some(config) = StoreConfig::read(dir)? {
-            return open_configured(dir, &config, choice, store_lock);
+            if !upgrade::is_needed(dir, &config)? {
+                return open_configured(dir, &config, choice, store_lock);
+            }
+            drop(store_lock);
+            let exclusive = upgrade::lock_exclusive_for_upgrade(dir, &config, upgrade_wait)?;
+            return upgrade_then_open(dir, choice, exclusive);
         }
         // Create under the exclusive store lock so two processes creating the same store at
         // once agree on one configuration. Only try for it: a process that won the race
@@ -71,12 +89,10 @@ pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<DynStore> {
         // look again instead.
         drop(store_lock);
         if let Some(exclusive) = LockGuard::try_acquire(&lock_path, LockMode::Exclusive)? {
-            let config = match StoreConfig::read(dir)? {
-                Some(config) => config,
-                None => create_config(dir, choice)?,
-            };
-            exclusive.downgrade()?;
-            return open_configured(dir, &config, choice, exclusive);
+            if StoreConfig::read(dir)?.is_none() {
+                create_config(dir, choice)?;
+            }
+            return upgrade_then_open(dir, choice, exclusive);
         }
         if std::time::Instant::now() > deadline {
             // Someone keeps the store lock without ever writing store.json (an embedder that
@@ -90,6 +106,27 @@ pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<DynStore> {
         let jitter = u64::from(std::process::id() % 7);
         std::thread::sleep(CREATION_RETRY_PAUSE + std::time::Duration::from_millis(jitter));
     }
+}
+
+/// Holding the store lock exclusively: looks again at what needs upgrading (another process
+/// may have done it while this one waited), upgrades it, opens the backends (creating the
+/// files of a new store, so that no process ever sees them half made), and goes on with the
+/// lock shared.
+fn upgrade_then_open(
+    dir: &Path,
+    choice: &BackendChoice,
+    exclusive: LockGuard,
+) -> StoreResult<DynStore> {
+    let config = StoreConfig::read(dir)?.ok_or_else(|| StoreError::Config {
+        path: StoreConfig::path(dir),
+        reason: "removed while the store was being opened".to_string(),
+    })?;
+    upgrade::run(dir, &config)?;
+    let config = StoreConfig::read(dir)?.ok_or_else(|| StoreError::Config {
+        path: StoreConfig::path(dir),
+        reason: "removed while the store was being upgraded".to_string(),
+    })?;
+    open_configured(dir, &config, choice, exclusive)
 }
 
 /// How long to wait before looking again for the `store.json` another process is creating.
@@ -128,5 +165,8 @@ fn open_configured(
     let index = open_index(config.backend(Role::Index), dir)?;
     let extra = open_extra_data(config.backend(Role::Extra), dir)?;
     let kv = open_kv_store(config.backend(Role::Kv), dir)?;
+    // Shared from here on (a no-op when it already is; after creating or upgrading the store
+    // under the exclusive lock, the backends' files exist complete before anyone else looks).
+    store_lock.downgrade()?;
     Store::from_parts_locked(dir, blobs, index, extra, kv, store_lock)
 }

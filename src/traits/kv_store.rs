@@ -18,6 +18,64 @@ pub struct KvEntry {
     pub version: u64,
 }
 
+/// One operation of an atomic [`KvStore::write_batch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvOp {
+    /// Writes unconditionally, as [`KvStore::put`].
+    Put {
+        data_type: String,
+        key: String,
+        value: Vec<u8>,
+        blob: Option<Digest>,
+    },
+    /// Writes only if the current version is `expected_version`, as
+    /// [`KvStore::compare_and_set`]; a conflict fails the whole batch.
+    CompareAndSet {
+        data_type: String,
+        key: String,
+        value: Vec<u8>,
+        blob: Option<Digest>,
+        expected_version: Option<u64>,
+    },
+    /// Removes an entry if it is there, as [`KvStore::remove`].
+    Remove { data_type: String, key: String },
+}
+
+impl KvOp {
+    pub fn data_type(&self) -> &str {
+        match self {
+            KvOp::Put { data_type, .. }
+            | KvOp::CompareAndSet { data_type, .. }
+            | KvOp::Remove { data_type, .. } => data_type,
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        match self {
+            KvOp::Put { key, .. } | KvOp::CompareAndSet { key, .. } | KvOp::Remove { key, .. } => {
+                key
+            }
+        }
+    }
+
+    /// The blob a write makes its entry reference.
+    pub fn blob(&self) -> Option<&Digest> {
+        match self {
+            KvOp::Put { blob, .. } | KvOp::CompareAndSet { blob, .. } => blob.as_ref(),
+            KvOp::Remove { .. } => None,
+        }
+    }
+}
+
+/// What one operation of a batch did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvOpOutcome {
+    /// A put or compare-and-set wrote this version.
+    Written(u64),
+    /// A removal; whether the entry was there.
+    Removed(bool),
+}
+
 /// Names one entry.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct KvKey {
@@ -70,6 +128,12 @@ pub trait KvStore: Send + Sync {
 
     /// Writes an entry exactly as given, version included (backend conversion).
     fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()>;
+
+    /// Applies `ops` in order, in one transaction: all of them land or none does. A failing
+    /// compare-and-set, an invalid argument or any error writes nothing. Each operation sees
+    /// the effect of the ones before it (two writes of one key count two versions). Returns
+    /// one outcome per operation.
+    fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>>;
 }
 
 macro_rules! forward_kv_store {
@@ -106,6 +170,9 @@ macro_rules! forward_kv_store {
             }
             fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
                 (**self).restore(data_type, key, entry)
+            }
+            fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
+                (**self).write_batch(ops)
             }
         }
     )*};

@@ -14,5 +14,5 @@ pub use digest::{Algorithm, Digest, DigestPrefix, Hasher};
 pub use error::{DigestError, StorageError, StorageResult};
 pub use extra_data::ExtraData;
 pub use index::{BlobRecord, Index, RecordPages, DEFAULT_MEDIA_TYPE};
-pub use kv_store::{KvEntry, KvKey, KvStore};
-pub use registry::{BackendRegistration, Role};
+pub use kv_store::{KvEntry, KvKey, KvOp, KvOpOutcome, KvStore};
+pub use registry::{BackendRegistration, FormatHooks, FormatStatus, Role};

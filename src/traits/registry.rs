@@ -2,7 +2,7 @@
 //! `inventory::submit!`; the store opens backends by name from here, and the conformance suite
 //! enumerates it, so registering a backend is all it takes to be selectable and tested.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::blob_store::BlobStore;
@@ -53,6 +53,107 @@ pub struct BackendRegistration {
     pub index: Option<OpenIndex>,
     pub extra_data: Option<OpenExtraData>,
     pub kv_store: Option<OpenKvStore>,
+    /// The backend's on-disk format in a store directory: how to ask for it, back it up and
+    /// upgrade it. The store layer drives these under the exclusive store lock.
+    pub format: FormatHooks,
+}
+
+/// What a backend's files in a store directory say about their format version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatStatus {
+    /// Nothing of this backend is there yet: opening creates it at the current version.
+    Absent,
+    /// Recorded at the version this code writes.
+    Current,
+    /// Laid out as `version` (the current one) by an oci-store that did not record versions:
+    /// usable as it is; recording the version is an upgrade step.
+    Unrecorded { version: u32 },
+    /// Recorded at an older version: must be migrated before it is opened for writing.
+    NeedsMigration { from: u32, to: u32 },
+    /// Written by a newer oci-store: refused.
+    Newer { found: u32, supported: u32 },
+}
+
+impl FormatStatus {
+    /// Whether an upgrade (under the exclusive store lock) must run before the store is used.
+    pub fn needs_upgrade(self) -> bool {
+        matches!(
+            self,
+            FormatStatus::Unrecorded { .. } | FormatStatus::NeedsMigration { .. }
+        )
+    }
+}
+
+/// Reads a backend's format status for a store directory, changing nothing.
+pub type FormatStatusOf = fn(&Path) -> StorageResult<FormatStatus>;
+/// Copies a backend's metadata into `backups/` of the store directory, durably; the copy's
+/// path, or `None` when the backend keeps nothing a copy would save (content addressed files).
+pub type BackUpFormat = fn(&Path) -> StorageResult<Option<PathBuf>>;
+/// Brings a backend's files to the current version (backing them up first when they change).
+/// Called only under the exclusive store lock: no other process has the store open.
+pub type UpgradeFormat = fn(&Path) -> StorageResult<()>;
+
+pub struct FormatHooks {
+    pub status: FormatStatusOf,
+    pub back_up: BackUpFormat,
+    pub upgrade: UpgradeFormat,
+}
+
+/// A format a backend will not open for writing.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error(
+        "{what} {path} has format version {found}, but this oci-store supports {supported} \
+         at most: upgrade oci-store"
+    )]
+    Newer {
+        what: &'static str,
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error(
+        "{what} {path} has format version {found} and must be upgraded to {supported}: \
+         open the store with oci-store, which upgrades it under the exclusive store lock"
+    )]
+    NeedsUpgrade {
+        what: &'static str,
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+}
+
+/// Refuses to open `what` at `path` for writing unless its format is one this code runs on:
+/// absent (created now), current, or the current layout not yet recorded.
+pub fn refuse_unknown_format(
+    backend: &'static str,
+    what: &'static str,
+    path: &Path,
+    status: FormatStatus,
+) -> StorageResult<()> {
+    let error = match status {
+        FormatStatus::Absent | FormatStatus::Current | FormatStatus::Unrecorded { .. } => {
+            return Ok(())
+        }
+        FormatStatus::Newer { found, supported } => FormatError::Newer {
+            what,
+            path: path.to_path_buf(),
+            found,
+            supported,
+        },
+        FormatStatus::NeedsMigration { from, to } => FormatError::NeedsUpgrade {
+            what,
+            path: path.to_path_buf(),
+            found: from,
+            supported: to,
+        },
+    };
+    Err(StorageError::backend(
+        backend,
+        "checking the format version",
+        error,
+    ))
 }
 
 impl BackendRegistration {
@@ -67,6 +168,22 @@ impl BackendRegistration {
 }
 
 inventory::collect!(BackendRegistration);
+
+/// The registered backend called `name`, whatever roles it fills.
+pub fn backend_named(name: &str) -> StorageResult<&'static BackendRegistration> {
+    registered_backends()
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| StorageError::UnknownBackend {
+            name: name.to_string(),
+            role: "any role",
+            registered: registered_backends()
+                .iter()
+                .map(|r| r.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
 
 /// Every registered backend, sorted by name so enumeration order is stable.
 pub fn registered_backends() -> Vec<&'static BackendRegistration> {

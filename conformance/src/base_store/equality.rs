@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use oci_store::store::{StoreError, WriteOptions, OWNER_MARK_PREFIX};
+use oci_store::store::{StoreError, WriteOptions, BASE_HOLDER, OWNER_MARK_PREFIX};
 use oci_store::traits::{Algorithm, Digest, DigestPrefix, KvEntry, KvKey, StorageError};
 use oci_store::DynStore;
 
@@ -56,10 +56,39 @@ struct Model {
 }
 
 impl Model {
+    /// A write through the base store: the blob, and the base store's hold on it (also when
+    /// the content was there already).
     fn write(&mut self, item: &Item) {
         self.blobs
             .entry(item.digest.clone())
             .or_insert((item.bytes.len() as u64, item.media_type.to_string()));
+        self.extra.insert(
+            (
+                item.digest.clone(),
+                format!("{OWNER_MARK_PREFIX}{BASE_HOLDER}"),
+            ),
+            Vec::new(),
+        );
+    }
+
+    /// Drops `holder`'s mark; deletes the blob if nothing holds it any more.
+    fn release(&mut self, digest: &Digest, holder: &str) -> bool {
+        self.extra
+            .remove(&(digest.clone(), format!("{OWNER_MARK_PREFIX}{holder}")));
+        self.delete_if_unreferenced(digest)
+    }
+
+    /// Removes an entry; the blob it referenced goes with it if the entry was its last holder.
+    fn remove_data(&mut self, key: &(String, String)) -> bool {
+        match self.kv.remove(key) {
+            Some(entry) => {
+                if let Some(digest) = entry.blob {
+                    self.delete_if_unreferenced(&digest);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     fn delete(&mut self, digest: &Digest) -> bool {
@@ -83,7 +112,7 @@ impl Model {
             return None;
         }
         let version = self.kv.get(&key).map_or(1, |e| e.version + 1);
-        self.kv.insert(
+        let replaced = self.kv.insert(
             key,
             KvEntry {
                 value: value.to_vec(),
@@ -91,6 +120,13 @@ impl Model {
                 version,
             },
         );
+        // The blob the entry referenced before loses a holder; it goes if that was the last.
+        if let Some(old) = replaced
+            .and_then(|e| e.blob)
+            .filter(|old| Some(old) != blob)
+        {
+            self.delete_if_unreferenced(&old);
+        }
         Some(version)
     }
 
@@ -238,8 +274,17 @@ fn step(
             let data_type = DATA_TYPES[random.below(2) as usize];
             let key = format!("key-{}", random.below(6));
             let removed = store.remove_data(data_type, &key).context("remove_data")?;
-            let model_removed = model.kv.remove(&(data_type.to_string(), key)).is_some();
+            let model_removed = model.remove_data(&(data_type.to_string(), key));
             ensure_eq!(removed, model_removed, "remove_data");
+        }
+        90..=94 => {
+            let holder = [BASE_HOLDER, "oci", "appc"][random.below(3) as usize];
+            let deleted = store.release(digest, holder).context("release")?;
+            ensure_eq!(
+                deleted,
+                model.release(digest, holder),
+                "release({digest}, {holder})"
+            );
         }
         _ => {
             let text = match random.below(4) {

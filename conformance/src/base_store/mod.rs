@@ -5,6 +5,7 @@
 mod concurrency;
 mod delete;
 mod equality;
+mod holders;
 mod maintenance;
 mod resolve;
 mod write;
@@ -24,6 +25,7 @@ use crate::{ensure, Context};
 pub use concurrency::*;
 pub use delete::*;
 pub use equality::*;
+pub use holders::*;
 pub use maintenance::*;
 pub use resolve::*;
 pub use write::*;
@@ -45,6 +47,9 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         attach_to_missing_blob_is_refused,
         delete_if_unreferenced,
         owned_writes_are_marked_with_their_commit,
+        base_writes_record_the_base_holder,
+        removing_the_last_holding_entry_deletes_the_blob,
+        base_gc_collects_blobs_no_holder_keeps,
         gc_removes_garbage_only,
         gc_spares_live_writers,
         fsck_clean_on_healthy_store,

@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use oci_store::stores::oci::OciStore;
+use oci_store::store::Store;
+use oci_store::stores::oci::{OciStore, REF_DATA_TYPE as REF_TYPE};
+use oci_store::traits::{BlobRecord, Digest, DigestPrefix, Index, StorageError, StorageResult};
+use oci_store::DynStore;
 
 use super::support::*;
 use crate::base_store::StoreFixture;
@@ -366,29 +369,6 @@ pub fn gc_never_sweeps_an_import_in_flight(fixture: &StoreFixture) -> TestResult
     Ok(())
 }
 
-pub fn gc_clears_scratch_of_crashed_archive_imports(fixture: &StoreFixture) -> TestResult {
-    let store = fixture.open()?;
-    let left_over = store.dir().join("tmp").join("oci-archive-crashed");
-    let doing = "planting scratch";
-    std::fs::create_dir_all(left_over.join("blobs")).context(doing)?;
-    std::fs::write(left_over.join("blobs").join("partial"), b"half an archive").context(doing)?;
-    let unrelated = store.dir().join("tmp").join("kept-by-someone-else");
-    std::fs::create_dir_all(&unrelated).context(doing)?;
-    let oci = OciStore::new(&store);
-    oci.gc(true).context("dry-run gc")?;
-    ensure!(left_over.exists(), "a dry run removed import scratch");
-    oci.gc(false).context("gc")?;
-    ensure!(
-        !left_over.exists(),
-        "scratch of a crashed import is left after gc"
-    );
-    ensure!(
-        unrelated.exists(),
-        "gc removed something in tmp/ that is not import scratch"
-    );
-    Ok(())
-}
-
 /// Another flavour holds the base layer of an image and lets go of it over and over (marks
 /// it, drops its mark, deletes it if nothing else holds it: what its GC does) while the OCI
 /// flavour imports the image, removes the ref and collects. An import that finds the layer
@@ -450,5 +430,219 @@ pub fn import_survives_another_flavour_letting_go(fixture: &StoreFixture) -> Tes
     });
     imported?;
     other?;
+    Ok(())
+}
+
+/// A blob the OCI GC let go of while a key/value entry held it stays only as long as the
+/// entry: removing the entry takes the blob with it, in one step (nothing leaks).
+pub fn gc_leaves_entry_held_blobs_to_their_entry(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let oci = OciStore::new(&store);
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    let image = simple_image(&layout, "pinned")?;
+    import_default(&oci, &layout)?;
+    let pinned = layer_digest_in(&layout, &image, 0)?;
+    store
+        .put_data("user.pin", "layer", b"", Some(&pinned))
+        .context("pinning a layer with an entry")?;
+    oci.remove_ref("pinned").context("removing the ref")?;
+    let report = oci.gc(false).context("gc")?;
+    let kept: Vec<_> = report.swept.iter().filter(|s| !s.deleted).collect();
+    ensure_eq!(kept.len(), 1, "blobs the entry keeps: {report:?}");
+    ensure_eq!(kept[0].digest, pinned, "the blob that stays");
+    ensure_eq!(
+        stored(&store)?,
+        BTreeSet::from([pinned.clone()]),
+        "blobs after gc"
+    );
+    ensure!(
+        store.owned_by("oci").context("owned_by")?.is_empty(),
+        "the oci mark stayed"
+    );
+    store
+        .remove_data("user.pin", "layer")
+        .context("removing the entry")?;
+    let left = stored(&store)?;
+    ensure!(
+        left.is_empty(),
+        "the blob outlived its last holder: {left:?}"
+    );
+    ensure!(
+        !store.blob_store().contains(&pinned).context("contains")?,
+        "its content outlived it"
+    );
+    Ok(())
+}
+
+/// An `Index` whose `get` fails, with an error that is not "not found", for chosen digests:
+/// a busy database or an I/O error, as the GC may meet one.
+struct FailingIndex {
+    inner: std::sync::Arc<dyn Index>,
+    failing: std::sync::Arc<std::sync::Mutex<BTreeSet<Digest>>>,
+}
+
+impl Index for FailingIndex {
+    fn backend_name(&self) -> &'static str {
+        "failing"
+    }
+    fn upsert(&self, record: &BlobRecord) -> StorageResult<()> {
+        self.inner.upsert(record)
+    }
+    fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
+        if self.failing.lock().expect("lock").contains(digest) {
+            return Err(StorageError::io(
+                "reading the index (injected fault)",
+                "index",
+                std::io::Error::other("injected: database is busy"),
+            ));
+        }
+        self.inner.get(digest)
+    }
+    fn remove(&self, digest: &Digest) -> StorageResult<bool> {
+        self.inner.remove(digest)
+    }
+    fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>> {
+        self.inner.by_prefix(prefix, limit)
+    }
+    fn by_media_type(&self, media_type: &str) -> StorageResult<Vec<BlobRecord>> {
+        self.inner.by_media_type(media_type)
+    }
+    fn page(&self, after: Option<&Digest>, limit: usize) -> StorageResult<Vec<BlobRecord>> {
+        self.inner.page(after, limit)
+    }
+    fn count(&self) -> StorageResult<u64> {
+        self.inner.count()
+    }
+    fn total_size(&self) -> StorageResult<u64> {
+        self.inner.total_size()
+    }
+}
+
+/// Only "not found" means absent: an error reading the record of a leased blob stops the GC
+/// (dry run too) before it sweeps anything, and the leased image is whole afterwards.
+pub fn gc_stops_on_storage_errors_and_sweeps_nothing(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    let image = simple_image(&layout, "leased")?;
+    let manifest = digest(&image)?;
+    let oci = OciStore::new(&store);
+    import_default(&oci, &layout)?;
+    oci.lease_create(Duration::from_secs(3600), std::slice::from_ref(&manifest))
+        .context("creating a lease")?;
+    oci.remove_ref("leased").context("removing the ref")?;
+    let before = store.dump().context("dump")?;
+
+    let failing = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::from([manifest.clone()])));
+    let faulty: DynStore = Store::from_parts(
+        store.dir(),
+        store.blob_store().clone(),
+        std::sync::Arc::new(FailingIndex {
+            inner: store.index().clone(),
+            failing: failing.clone(),
+        }) as std::sync::Arc<dyn Index>,
+        store.extra_data().clone(),
+        store.kv_store().clone(),
+    )
+    .context("opening the store over the failing index")?;
+    let faulty_oci = OciStore::new(&faulty);
+    for dry_run in [true, false] {
+        match faulty_oci.gc(dry_run) {
+            Ok(report) => crate::fail!(
+                "gc (dry run: {dry_run}) went on past a failing index read: {report:?}"
+            ),
+            Err(error) => ensure!(
+                error.to_string().contains("injected"),
+                "the error does not carry the cause: {error}"
+            ),
+        }
+    }
+    ensure_eq!(
+        store.dump().context("dump")?,
+        before,
+        "the store after a gc that failed"
+    );
+    failing.lock().expect("lock").clear();
+    let report = faulty_oci.gc(false).context("gc once the index answers")?;
+    ensure!(
+        report.swept.is_empty(),
+        "the lease did not keep the image: {report:?}"
+    );
+    Ok(())
+}
+
+/// A ref that reaches a document the GC cannot verify: its children cannot be known, so the GC
+/// refuses, naming the document and the ref and saying what to do, and sweeps nothing. Shown
+/// with a ref whose descriptor disagrees with the stored manifest (every backend) and, where
+/// the backend keeps blob files, with a manifest whose content is corrupt.
+pub fn gc_refuses_when_a_ref_reaches_a_corrupt_document(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let oci = OciStore::new(&store);
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    let image = simple_image(&layout, "damaged")?;
+    let manifest = digest(&image)?;
+    import_default(&oci, &layout)?;
+    let good_ref = store
+        .get_data(REF_TYPE, "damaged")
+        .context("reading the ref")?
+        .ok_or("the ref is missing")?;
+
+    let refused = |what: &str| -> TestResult {
+        let before = store.dump().context("dump")?;
+        for dry_run in [true, false] {
+            match oci.gc(dry_run) {
+                Ok(report) => crate::fail!(
+                    "{what}: gc (dry run: {dry_run}) swept past an unreadable document: {report:?}"
+                ),
+                Err(error) => {
+                    let message = error.to_string();
+                    for needed in [
+                        manifest.as_str(),
+                        "damaged",
+                        "fsck --repair",
+                        "check --verify",
+                    ] {
+                        ensure!(
+                            message.contains(needed),
+                            "{what}: the error does not name {needed:?}: {message}"
+                        );
+                    }
+                }
+            }
+        }
+        ensure_eq!(
+            store.dump().context("dump")?,
+            before,
+            "{what}: store after gc"
+        );
+        Ok(())
+    };
+
+    let mut lying: serde_json::Value =
+        serde_json::from_slice(&good_ref.value).context("parsing the ref")?;
+    lying["size"] = serde_json::json!(image.size() + 1);
+    store
+        .put_data(
+            REF_TYPE,
+            "damaged",
+            &serde_json::to_vec(&lying).context("serializing")?,
+            Some(&manifest),
+        )
+        .context("rewriting the ref")?;
+    refused("a ref whose size disagrees with the manifest")?;
+
+    store
+        .put_data(REF_TYPE, "damaged", &good_ref.value, Some(&manifest))
+        .context("restoring the ref")?;
+    let report = oci.gc(false).context("gc with the ref restored")?;
+    ensure!(
+        report.swept.is_empty(),
+        "swept with the ref whole: {report:?}"
+    );
+    if crate::base_store::corrupt_blob_file(store.dir(), &manifest)? {
+        refused("a corrupt manifest")?;
+    }
     Ok(())
 }

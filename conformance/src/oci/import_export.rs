@@ -108,7 +108,7 @@ pub fn sref_dref_and_all_choose_refs(fixture: &StoreFixture) -> TestResult {
             &ImportOptions {
                 sref: Some("two".into()),
                 dref: Some("renamed:v2".into()),
-                all: false,
+                ..ImportOptions::default()
             },
         )
         .context("importing two as renamed:v2")?;
@@ -120,7 +120,7 @@ pub fn sref_dref_and_all_choose_refs(fixture: &StoreFixture) -> TestResult {
         &ImportOptions {
             dref: Some("x".into()),
             all: true,
-            sref: None,
+            ..ImportOptions::default()
         },
     );
     ensure!(
@@ -236,10 +236,19 @@ pub fn oci_archives_plain_and_gzip(fixture: &StoreFixture) -> TestResult {
         .context("importing the gzip archive")?;
     ensure_eq!(oci.list_refs().context("listing")?.len(), 2, "refs");
     let scratch_dir = store.dir().join("tmp");
-    let left = std::fs::read_dir(&scratch_dir)
-        .context(format!("listing {}", scratch_dir.display()))?
-        .count();
-    ensure_eq!(left, 0, "extraction directories left in the store's tmp/");
+    if scratch_dir.exists() {
+        let left = std::fs::read_dir(&scratch_dir)
+            .context(format!("listing {}", scratch_dir.display()))?
+            .count();
+        ensure_eq!(left, 0, "files left in the store's tmp/");
+    }
+    // Streamed before their descriptors were read, the blobs still get their media types.
+    let manifest = digest(&oci.get_ref("zipped").context("ref zipped")?)?;
+    ensure_eq!(
+        store.info(&manifest).context("info")?.media_type,
+        "application/vnd.oci.image.manifest.v1+json",
+        "media type recorded for a manifest imported from an archive"
+    );
 
     // Export as an archive and import it into a second store of the same kind: same blobs.
     let archive = path_in(&dir, "out.tar");

@@ -4,8 +4,12 @@
 //!
 //! - [`import_export`]: layouts, archives, pre-1.0 layouts, nested indexes, Docker media types,
 //!   artifacts and referrers, refs.
-//! - [`safety`]: bad input is refused and changes nothing; a failed import leaves only garbage.
-//! - [`damage`]: `check` on a damaged store names what is missing or corrupt.
+//! - [`safety`]: bad input is refused and changes nothing, not even temporarily visible blobs.
+//! - [`import_holds`]: what crashed imports held is let go by the next GC; archive limits.
+//! - [`damage`]: `check` on a damaged store names what is missing or corrupt; export refuses
+//!   to copy a damaged blob out.
+//! - [`validation`]: imports are validated to the image-spec (an invalid corpus refused, valid
+//!   images of every kind taken).
 //! - [`gc`]: GC, leases, other flavours' marks, and concurrency within one process.
 //!
 //! The process half (importers beside a GC loop) is in `tests/multi_process.rs`, with the
@@ -17,9 +21,11 @@
 pub mod damage;
 pub mod gc;
 pub mod import_export;
+pub mod import_holds;
 pub mod processes;
 pub mod safety;
 pub mod support;
+pub mod validation;
 
 use std::path::Path;
 
@@ -33,7 +39,9 @@ use crate::fixture::SuiteTest;
 pub use damage::*;
 pub use gc::*;
 pub use import_export::*;
+pub use import_holds::*;
 pub use safety::*;
+pub use validation::*;
 
 pub fn tests() -> Vec<SuiteTest<DynStore>> {
     crate::suite_list![StoreTest;
@@ -53,16 +61,25 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         wrong_digest_or_size_stores_nothing,
         invalid_ref_names_are_refused,
         malformed_layouts_get_clear_errors,
-        failed_import_leaves_no_ref_and_gc_sweeps_its_blobs,
+        failed_import_leaves_the_dump_unchanged,
+        refused_import_beside_an_import_of_the_same_blobs,
         gc_keeps_what_refs_leases_and_referrers_reach,
         gc_never_removes_what_another_flavour_marks,
         gc_dry_run_lists_and_frees_nothing,
         concurrent_exports_into_one_layout_lose_nothing,
         leases_protect_blobs_without_refs,
         gc_never_sweeps_an_import_in_flight,
-        gc_clears_scratch_of_crashed_archive_imports,
+        gc_clears_holds_of_crashed_imports,
+        archive_limits_are_enforced,
+        archives_are_validated_like_directories,
         import_survives_another_flavour_letting_go,
+        gc_leaves_entry_held_blobs_to_their_entry,
+        gc_stops_on_storage_errors_and_sweeps_nothing,
+        gc_refuses_when_a_ref_reaches_a_corrupt_document,
         check_verify_names_damaged_blobs,
+        export_refuses_damaged_blobs,
+        invalid_layouts_are_refused_naming_blob_and_rule,
+        valid_images_of_every_kind_still_import,
     ]
 }
 

@@ -15,8 +15,10 @@ pub(super) struct Layout {
 }
 
 impl Layout {
-    /// The layout of the store directory `dir`, creating its directories when missing.
+    /// The layout of the store directory `dir`, creating its directories when missing (and
+    /// recording the layout version in a new one). Refuses a layout version it does not know.
     pub(super) fn create(dir: &Path) -> StorageResult<Layout> {
+        let is_new = super::format::check_for_open(dir)?;
         let layout = Layout {
             blobs_dir: dir.join("blobs"),
             ingest_dir: dir.join("ingest"),
@@ -30,6 +32,9 @@ impl Layout {
         fs::create_dir_all(&layout.ingest_dir).map_err(|source| {
             StorageError::io("creating the ingest directory", &layout.ingest_dir, source)
         })?;
+        if is_new {
+            super::format::record_version(dir)?;
+        }
         Ok(layout)
     }
 

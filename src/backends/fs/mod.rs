@@ -5,6 +5,7 @@
 //! hard-linking them) and make the kernel, not us, responsible for caching and streaming.
 
 mod blob_store;
+mod format;
 mod ingest;
 mod layout;
 mod writer;
@@ -15,7 +16,7 @@ mod tests;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::traits::{BackendRegistration, BlobStore, StorageResult};
+use crate::traits::{BackendRegistration, BlobStore, FormatHooks, StorageResult};
 
 pub use blob_store::FsBlobStore;
 pub use writer::FsBlobWriter;
@@ -36,5 +37,10 @@ inventory::submit! {
         index: None,
         extra_data: None,
         kv_store: None,
+        format: FormatHooks {
+            status: format::status,
+            back_up: format::back_up,
+            upgrade: format::upgrade,
+        },
     }
 }

@@ -4,9 +4,7 @@
 use std::io::{self, BufWriter, Write};
 use std::mem;
 
-use tempfile::NamedTempFile;
-
-use super::ingest::create_locked_ingest_file;
+use super::super::staging_lock::StagingLock;
 use super::layout::{sync_directory, Layout};
 use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageResult};
 
@@ -29,12 +27,12 @@ pub struct FsBlobWriter<'store> {
 
 enum WriterState {
     Writing {
-        staging: BufWriter<NamedTempFile>,
+        staging: BufWriter<StagingLock>,
         // Boxed only to keep the states of similar size; the hasher is touched once per write.
         hasher: Box<Hasher>,
     },
     Finished {
-        staging: NamedTempFile,
+        staging: StagingLock,
         digest: Digest,
         size: u64,
     },
@@ -44,7 +42,7 @@ enum WriterState {
 
 impl<'store> FsBlobWriter<'store> {
     pub(super) fn create(layout: &'store Layout, expected: Expected) -> StorageResult<Self> {
-        let staging = create_locked_ingest_file(layout.ingest_dir())?;
+        let staging = StagingLock::create(layout.ingest_dir())?;
         let hasher = Box::new(Hasher::new(expected.algorithm()));
         Ok(FsBlobWriter {
             layout,
@@ -70,7 +68,7 @@ impl<'store> FsBlobWriter<'store> {
     /// it) and the writer is left `Failed`.
     fn seal(
         &mut self,
-        staging: BufWriter<NamedTempFile>,
+        staging: BufWriter<StagingLock>,
         hasher: Box<Hasher>,
     ) -> StorageResult<WriterState> {
         if let (Some(expected), Some(actual)) = (self.expected.size, self.overflowed_to) {
@@ -88,7 +86,7 @@ impl<'store> FsBlobWriter<'store> {
         let size = self.written;
         self.expected.verify(&digest, size)?;
         // Checked before syncing so rejected content costs no disk flush.
-        staging.as_file().sync_all().map_err(|source| {
+        staging.file().sync_all().map_err(|source| {
             StorageError::io("syncing the ingest file", staging.path(), source)
         })?;
         Ok(WriterState::Finished {
@@ -179,7 +177,7 @@ impl BlobWriter for FsBlobWriter<'_> {
         // its size intact) is not. The store only commits blobs it has not indexed, so this
         // costs a rename, and readers of the old file keep their open descriptor.
         staging.persist(&target).map_err(|error| {
-            StorageError::io(format!("committing blob {digest}"), &target, error.error)
+            StorageError::io(format!("committing blob {digest}"), &target, error)
         })?;
         sync_directory(&self.layout.algorithm_dir(digest.algorithm()))?;
         Ok((digest, size))

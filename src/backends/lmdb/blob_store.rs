@@ -72,7 +72,7 @@ impl BlobStore for LmdbBlobStore {
     }
 
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
-        let staging = StagingLock::acquire(&self.staging_dir)?;
+        let staging = StagingLock::create(&self.staging_dir)?;
         Ok(Box::new(LmdbBlobWriter::new(
             self.env.clone(),
             staging,
@@ -313,8 +313,8 @@ mod tests {
         let mut live = store.writer(Expected::default()).unwrap();
         live.write_all(&content(2500)).unwrap();
 
-        // A writer that died: its chunks are staged but nobody holds its lock file.
-        let dead = StagingLock::acquire(&store.staging_dir).unwrap();
+        // A writer that died: its chunks are staged but nobody holds its staging file.
+        let dead = StagingLock::create(&store.staging_dir).unwrap();
         let dead_id = dead.id().to_string();
         store
             .env
@@ -331,11 +331,7 @@ mod tests {
                     .with_context(|| "staging".to_string())
             })
             .unwrap();
-        let lock_path = store.staging_dir.join(format!("{dead_id}.lock"));
-        // Keep the lock file but release the flock, as a crash would.
-        std::fs::copy(&lock_path, lock_path.with_extension("keep")).unwrap();
-        drop(dead);
-        std::fs::rename(lock_path.with_extension("keep"), &lock_path).unwrap();
+        let lock_path = dead.abandon();
 
         assert_eq!(store.remove_dead_ingests().unwrap(), (1, 700));
         assert!(!lock_path.exists());

@@ -21,8 +21,10 @@ use std::time::Duration;
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
+use super::format::{read_format, record_format, status_from_record, FORMAT_KEY, WHAT};
 use super::BACKEND_NAME;
-use crate::traits::{StorageError, StorageResult};
+use crate::traits::registry::refuse_unknown_format;
+use crate::traits::{FormatStatus, StorageError, StorageResult};
 
 /// Every database of the environment stores raw bytes; the layouts are in `keys.rs` and
 /// `records.rs`.
@@ -77,6 +79,8 @@ pub(crate) struct Databases {
     pub blob_chunks: RawDatabase,
     /// `staging id \0 sequence` -> one chunk of content still being written.
     pub blob_staging: RawDatabase,
+    /// `version` -> the environment's format version (u32, big endian); see `format.rs`.
+    pub format: RawDatabase,
 }
 
 pub(crate) struct SharedEnv {
@@ -115,13 +119,16 @@ impl SharedEnv {
             return Ok(existing);
         }
         let env = open_env(&canonical, map_size)?;
+        // Never run on a layout this code does not know: checked before anything is created.
+        let status = read_format(&env, &canonical)?;
+        refuse_unknown_format(BACKEND_NAME, WHAT, &canonical, status)?;
         // A process killed inside a read transaction leaves its reader slot taken, and LMDB
         // only resets the reader table when the first process opens the environment: while
         // any other process keeps it open, the dead slot pins old pages (the file grows without
         // bound) and uses up one of MAX_READERS. Free such slots on every open.
         env.clear_stale_readers()
             .with_context(|| format!("clearing stale readers of {}", canonical.display()))?;
-        let databases = create_databases(&env, &canonical)?;
+        let databases = create_databases(&env, &canonical, status == FormatStatus::Absent)?;
         let shared = Arc::new(SharedEnv {
             env,
             _directory: directory,
@@ -195,6 +202,21 @@ impl SharedEnv {
             }
         }
         Err(out_of_attempts("write"))
+    }
+
+    /// Copies the environment, compacted, to `target` and syncs the copy. The copy is one
+    /// consistent snapshot (LMDB copies inside a read transaction).
+    pub(crate) fn copy_to(&self, target: &Path) -> StorageResult<()> {
+        let _guard = self
+            .transactions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let file = self
+            .env
+            .copy_to_path(target, heed::CompactionOption::Enabled)
+            .with_context(|| format!("copying the LMDB environment to {}", target.display()))?;
+        file.sync_all()
+            .map_err(|error| StorageError::io("syncing the LMDB copy", target, error))
     }
 
     /// Current size of this process's memory map.
@@ -276,7 +298,42 @@ fn open_env(path: &Path, map_size: usize) -> StorageResult<Env<WithoutTls>> {
     ))
 }
 
-fn create_databases(env: &Env<WithoutTls>, path: &Path) -> StorageResult<Databases> {
+/// The format status of the environment in `path` (an existing `data.mdb`), changing nothing:
+/// read through this process's open environment, or through one opened just for this and
+/// closed again (under the map's lock, so no other open of this process overlaps it).
+pub(crate) fn format_status_of(path: &Path) -> StorageResult<FormatStatus> {
+    let canonical = path
+        .canonicalize()
+        .map_err(|error| StorageError::io("resolving the LMDB directory", path, error))?;
+    let metadata = std::fs::metadata(&canonical)
+        .map_err(|error| StorageError::io("reading the LMDB directory", path, error))?;
+    let environments = ENVIRONMENTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(existing) = environments
+        .get(&(metadata.dev(), metadata.ino()))
+        .and_then(Weak::upgrade)
+    {
+        drop(environments);
+        return existing.read(|rtxn| {
+            let record = existing
+                .databases
+                .format
+                .get(rtxn, FORMAT_KEY)
+                .with_context(|| format!("reading the format of {}", canonical.display()))?;
+            status_from_record(record, true, &canonical)
+        });
+    }
+    let env = open_env(&canonical, INITIAL_MAP_SIZE)?;
+    let status = read_format(&env, &canonical);
+    env.prepare_for_closing().wait();
+    drop(environments);
+    status
+}
+
+fn create_databases(
+    env: &Env<WithoutTls>,
+    path: &Path,
+    record_version: bool,
+) -> StorageResult<Databases> {
     let context = || format!("creating the databases of {}", path.display());
     for _ in 0..MAX_ATTEMPTS {
         let wtxn = match env.write_txn() {
@@ -303,7 +360,12 @@ fn create_databases(env: &Env<WithoutTls>, path: &Path) -> StorageResult<Databas
                     create("blob_contents")?,
                     create("blob_chunks")?,
                     create("blob_staging")?,
+                    create("format")?,
                 );
+                if record_version {
+                    // A new environment: recorded in the transaction that creates it.
+                    record_format(&databases.10, wtxn)?;
+                }
                 Ok(CommitOrAbort::<_, ()>::Commit(databases))
             })
             .with_context(context)?;
@@ -318,6 +380,7 @@ fn create_databases(env: &Env<WithoutTls>, path: &Path) -> StorageResult<Databas
             blob_contents,
             blob_chunks,
             blob_staging,
+            format,
         ) = created.unwrap_commit();
         return Ok(Databases {
             blobs,
@@ -330,6 +393,7 @@ fn create_databases(env: &Env<WithoutTls>, path: &Path) -> StorageResult<Databas
             blob_contents,
             blob_chunks,
             blob_staging,
+            format,
         });
     }
     Err(out_of_attempts("database creation"))

@@ -22,7 +22,9 @@ use super::keys::{
 };
 use super::records::{decode_kv_bucket, decode_kv_entry, encode_kv_bucket, encode_kv_entry};
 use super::BACKEND_NAME;
-use crate::traits::{Algorithm, Digest, KvEntry, KvKey, KvStore, StorageError, StorageResult};
+use crate::traits::{
+    Algorithm, Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageError, StorageResult,
+};
 
 /// Slots this long are buckets. Below LMDB's 511-byte key limit with room to spare.
 const BUCKET_SLOT_LEN: usize = 400;
@@ -213,17 +215,90 @@ impl LmdbKvStore {
         check: impl Fn(Option<u64>) -> StorageResult<()>,
     ) -> StorageResult<u64> {
         check_data_type(data_type)?;
-        self.env.write(|wtxn| {
-            let previous = self.entry_in(wtxn, data_type, key)?;
-            let found = previous.as_ref().map(|entry| entry.version);
-            check(found)?;
-            let entry = KvEntry {
-                value: value.to_vec(),
-                blob: blob.cloned(),
-                version: found.unwrap_or(0) + 1,
-            };
-            self.store_in(wtxn, data_type, key, &entry, previous.as_ref())?;
-            Ok(entry.version)
+        self.env
+            .write(|wtxn| self.write_checked_in(wtxn, data_type, key, value, blob, &check))
+    }
+
+    /// [`Self::write_checked`] inside a write transaction the caller runs; the data type is
+    /// checked already.
+    fn write_checked_in(
+        &self,
+        wtxn: &mut RwTxn,
+        data_type: &str,
+        key: &str,
+        value: &[u8],
+        blob: Option<&Digest>,
+        check: &dyn Fn(Option<u64>) -> StorageResult<()>,
+    ) -> StorageResult<u64> {
+        let previous = self.entry_in(wtxn, data_type, key)?;
+        let found = previous.as_ref().map(|entry| entry.version);
+        check(found)?;
+        let version = found.unwrap_or(0).checked_add(1).ok_or_else(|| {
+            StorageError::InvalidArgument(format!(
+                "key {data_type}/{key}: version {} cannot grow any further",
+                u64::MAX
+            ))
+        })?;
+        let entry = KvEntry {
+            value: value.to_vec(),
+            blob: blob.cloned(),
+            version,
+        };
+        self.store_in(wtxn, data_type, key, &entry, previous.as_ref())?;
+        Ok(entry.version)
+    }
+
+    /// One operation of a batch, inside the batch's write transaction.
+    fn apply_in(&self, wtxn: &mut RwTxn, op: &KvOp) -> StorageResult<KvOpOutcome> {
+        Ok(match op {
+            KvOp::Put {
+                data_type,
+                key,
+                value,
+                blob,
+            } => KvOpOutcome::Written(self.write_checked_in(
+                wtxn,
+                data_type,
+                key,
+                value,
+                blob.as_ref(),
+                &|_| Ok(()),
+            )?),
+            KvOp::CompareAndSet {
+                data_type,
+                key,
+                value,
+                blob,
+                expected_version,
+            } => KvOpOutcome::Written(self.write_checked_in(
+                wtxn,
+                data_type,
+                key,
+                value,
+                blob.as_ref(),
+                &|found| version_matches(data_type, key, *expected_version, found),
+            )?),
+            KvOp::Remove { data_type, key } => KvOpOutcome::Removed(
+                is_storable_data_type(data_type) && self.remove_in(wtxn, data_type, key)?,
+            ),
+        })
+    }
+}
+
+fn version_matches(
+    data_type: &str,
+    key: &str,
+    expected: Option<u64>,
+    found: Option<u64>,
+) -> StorageResult<()> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(StorageError::VersionConflict {
+            data_type: data_type.to_string(),
+            key: key.to_string(),
+            expected,
+            found,
         })
     }
 }
@@ -259,16 +334,7 @@ impl KvStore for LmdbKvStore {
         expected_version: Option<u64>,
     ) -> StorageResult<u64> {
         self.write_checked(data_type, key, value, blob, |found| {
-            if found == expected_version {
-                Ok(())
-            } else {
-                Err(StorageError::VersionConflict {
-                    data_type: data_type.to_string(),
-                    key: key.to_string(),
-                    expected: expected_version,
-                    found,
-                })
-            }
+            version_matches(data_type, key, expected_version, found)
         })
     }
 
@@ -366,6 +432,18 @@ impl KvStore for LmdbKvStore {
             let previous = self.entry_in(wtxn, data_type, key)?;
             self.store_in(wtxn, data_type, key, entry, previous.as_ref())
         })
+    }
+
+    fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
+        for op in ops {
+            if !matches!(op, KvOp::Remove { .. }) {
+                check_data_type(op.data_type())?;
+            }
+        }
+        // One write transaction: an error from any operation returns before the commit and
+        // the dropped transaction aborts, taking every earlier operation with it.
+        self.env
+            .write(|wtxn| ops.iter().map(|op| self.apply_in(wtxn, op)).collect())
     }
 }
 

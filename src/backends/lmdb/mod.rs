@@ -15,6 +15,7 @@ mod blob_store;
 mod blob_writer;
 mod environment;
 mod extra_data;
+mod format;
 mod index;
 mod keys;
 mod kv_store;
@@ -29,7 +30,9 @@ pub use extra_data::LmdbExtraData;
 pub use index::LmdbIndex;
 pub use kv_store::LmdbKvStore;
 
-use crate::traits::{BackendRegistration, BlobStore, ExtraData, Index, KvStore, StorageResult};
+use crate::traits::{
+    BackendRegistration, BlobStore, ExtraData, FormatHooks, Index, KvStore, StorageResult,
+};
 
 pub(crate) const BACKEND_NAME: &str = "lmdb";
 
@@ -62,6 +65,11 @@ inventory::submit! {
         index: Some(open_index),
         extra_data: Some(open_extra_data),
         kv_store: Some(open_kv_store),
+        format: FormatHooks {
+            status: format::status,
+            back_up: format::back_up,
+            upgrade: format::upgrade,
+        },
     }
 }
 

@@ -2,7 +2,7 @@
 //! tables). Writers stage chunks as they fill ([`super::blob_writer`]); readers fetch one chunk
 //! at a time ([`super::blob_reader`]); so no blob is ever held whole in memory.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use rusqlite::OptionalExtension;
@@ -10,9 +10,7 @@ use rusqlite::OptionalExtension;
 use super::blob_reader::SqliteBlobReader;
 use super::blob_writer::SqliteBlobWriter;
 use super::connection::{Database, Durability};
-use super::staging::{
-    claim_if_dead, discard_staged, remove_orphan_lock_files, staging_dir, Liveness,
-};
+use super::staging::{discard_staged, remove_dead_staged, staging_dir};
 use super::values::{digest_column, u64_column};
 use super::BACKEND_NAME;
 use crate::traits::{
@@ -137,7 +135,7 @@ impl BlobStore for SqliteBlobStore {
     }
 
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
-        let staging_ids: Vec<String> = self.database.read(
+        let staged: BTreeSet<String> = self.database.read(
             || "listing staged blob writes".to_string(),
             |connection| {
                 connection
@@ -146,28 +144,14 @@ impl BlobStore for SqliteBlobStore {
                     .collect()
             },
         )?;
-        let (mut removed, mut removed_bytes) = (0, 0);
-        for staging_id in &staging_ids {
-            let Liveness::Dead(lock) = claim_if_dead(&self.staging_dir, staging_id)? else {
-                continue;
-            };
+        remove_dead_staged(&self.staging_dir, staged, |staging_id| {
             // Counted only if the row was still there: the writer may have committed since the
             // listing, and then there is nothing to remove.
-            let (existed, bytes) = self.database.write(
+            self.database.write(
                 Durability::Deferred,
                 || format!("removing the dead staged write {staging_id}"),
                 |transaction| Ok(discard_staged(transaction, staging_id)?),
-            )?;
-            if existed {
-                removed += 1;
-                removed_bytes += bytes;
-            }
-            if let Some(lock) = lock {
-                lock.release();
-            }
-        }
-        let listed: HashSet<String> = staging_ids.into_iter().collect();
-        remove_orphan_lock_files(&self.staging_dir, &listed)?;
-        Ok((removed, removed_bytes))
+            )
+        })
     }
 }

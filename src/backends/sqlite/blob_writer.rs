@@ -13,7 +13,7 @@ use rusqlite::{params, Transaction};
 
 use super::blob_store::SqliteBlobStore;
 use super::connection::{Durability, WriteFailure};
-use super::staging::{discard_staged, new_staging_id, StagingLock};
+use super::staging::{discard_staged, StagingLock};
 use super::values::{now_unix_ms, to_integer};
 use super::BACKEND_NAME;
 use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageResult};
@@ -55,8 +55,8 @@ pub(crate) struct SqliteBlobWriter<'a> {
 impl<'a> SqliteBlobWriter<'a> {
     /// Takes a liveness lock, then records the staging row.
     pub(crate) fn start(store: &'a SqliteBlobStore, expected: Expected) -> StorageResult<Self> {
-        let staging_id = new_staging_id();
-        let lock = StagingLock::acquire(&store.staging_dir, &staging_id)?;
+        let lock = StagingLock::create(&store.staging_dir)?;
+        let staging_id = lock.id().to_string();
         let recorded = store.database.write(
             Durability::Deferred,
             || format!("starting the staged write {staging_id}"),
@@ -71,7 +71,7 @@ impl<'a> SqliteBlobWriter<'a> {
             },
         );
         if let Err(error) = recorded {
-            lock.release();
+            drop(lock);
             return Err(error);
         }
         Ok(SqliteBlobWriter {
@@ -191,7 +191,7 @@ impl<'a> SqliteBlobWriter<'a> {
                 || format!("discarding the staged write {staging_id}"),
                 |transaction| Ok(discard_staged(transaction, staging_id)?),
             );
-            lock.release();
+            drop(lock);
         }
         self.pending_chunk = Vec::new();
     }
@@ -276,7 +276,7 @@ impl BlobWriter for SqliteBlobWriter<'_> {
         )?;
         // The staged rows are gone (moved or discarded): nothing for drop to clean up.
         if let Some(lock) = self.lock.take() {
-            lock.release();
+            drop(lock);
         }
         Ok((digest, size))
     }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
-use super::migrations::migrate;
+use super::migrations::{migrate, Upgrade};
 use super::schema::MIGRATIONS;
 use super::BACKEND_NAME;
 use crate::traits::{StorageError, StorageResult};
@@ -153,14 +153,22 @@ pub(crate) struct Database {
 }
 
 impl Database {
-    /// Opens (creating if needed) `dir/meta/sqlite/store.db` and brings its schema up to date.
+    /// Opens (creating if needed) `dir/meta/sqlite/store.db`. A database at another version
+    /// than the current one is refused: migrating is the store upgrade's job (see
+    /// `super::format`).
     pub(crate) fn open(store_dir: &Path) -> StorageResult<Database> {
         let dir = database_dir(store_dir);
         std::fs::create_dir_all(&dir)
             .map_err(|e| StorageError::io("creating the sqlite database folder", &dir, e))?;
         let path = database_path(store_dir);
         let mut writer = open_connection(&path)?;
-        migrate(&mut writer, &path, &backups_dir(store_dir), MIGRATIONS)?;
+        migrate(
+            &mut writer,
+            &path,
+            &backups_dir(store_dir),
+            MIGRATIONS,
+            Upgrade::CreateOnly,
+        )?;
         let reader = open_connection(&path)?;
         Ok(Database {
             reader: Mutex::new(reader),

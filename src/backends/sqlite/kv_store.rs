@@ -9,7 +9,9 @@ use super::connection::{Database, Durability, WriteFailure};
 use super::key_range::prefix_upper_bound;
 use super::values::{digest_column, optional_digest_column, to_integer, u64_column};
 use super::BACKEND_NAME;
-use crate::traits::{Digest, KvEntry, KvKey, KvStore, StorageError, StorageResult};
+use crate::traits::{
+    Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageError, StorageResult,
+};
 
 pub struct SqliteKvStore {
     database: Database,
@@ -86,6 +88,77 @@ fn version_parameter(data_type: &str, key: &str, version: u64) -> Result<i64, Wr
         .map_err(WriteFailure::Refused)
 }
 
+/// Writes an entry inside `transaction`, after checking its version when `expected` is given
+/// (`Some(None)`: the key must not exist). Returns the new version.
+fn write_in(
+    transaction: &Transaction<'_>,
+    data_type: &str,
+    key: &str,
+    value: &[u8],
+    blob: Option<&Digest>,
+    expected: Option<Option<u64>>,
+) -> Result<u64, WriteFailure> {
+    // The IMMEDIATE transaction holds the write lock from here to commit, so no other writer
+    // can slip in between this check and the write.
+    let current = current_version(transaction, data_type, key)?;
+    if let Some(expected_version) = expected {
+        if current != expected_version {
+            return Err(WriteFailure::Refused(StorageError::VersionConflict {
+                data_type: data_type.to_string(),
+                key: key.to_string(),
+                expected: expected_version,
+                found: current,
+            }));
+        }
+    }
+    let version = next_version(data_type, key, current)?;
+    let stored = version_parameter(data_type, key, version)?;
+    write_entry(transaction, data_type, key, value, blob, stored)?;
+    Ok(version)
+}
+
+fn remove_in(transaction: &Transaction<'_>, data_type: &str, key: &str) -> rusqlite::Result<bool> {
+    let removed = transaction
+        .prepare_cached("DELETE FROM kv WHERE data_type = ?1 AND key = ?2")?
+        .execute(params![data_type, key])?;
+    Ok(removed > 0)
+}
+
+fn apply_in(transaction: &Transaction<'_>, op: &KvOp) -> Result<KvOpOutcome, WriteFailure> {
+    Ok(match op {
+        KvOp::Put {
+            data_type,
+            key,
+            value,
+            blob,
+        } => KvOpOutcome::Written(write_in(
+            transaction,
+            data_type,
+            key,
+            value,
+            blob.as_ref(),
+            None,
+        )?),
+        KvOp::CompareAndSet {
+            data_type,
+            key,
+            value,
+            blob,
+            expected_version,
+        } => KvOpOutcome::Written(write_in(
+            transaction,
+            data_type,
+            key,
+            value,
+            blob.as_ref(),
+            Some(*expected_version),
+        )?),
+        KvOp::Remove { data_type, key } => {
+            KvOpOutcome::Removed(remove_in(transaction, data_type, key)?)
+        }
+    })
+}
+
 impl KvStore for SqliteKvStore {
     fn backend_name(&self) -> &'static str {
         BACKEND_NAME
@@ -115,13 +188,7 @@ impl KvStore for SqliteKvStore {
         self.database.write(
             Durability::Full,
             || format!("writing key {data_type}/{key}"),
-            |transaction| {
-                let current = current_version(transaction, data_type, key)?;
-                let version = next_version(data_type, key, current)?;
-                let stored = version_parameter(data_type, key, version)?;
-                write_entry(transaction, data_type, key, value, blob, stored)?;
-                Ok(version)
-            },
+            |transaction| write_in(transaction, data_type, key, value, blob, None),
         )
     }
 
@@ -137,21 +204,14 @@ impl KvStore for SqliteKvStore {
             Durability::Full,
             || format!("compare-and-set of key {data_type}/{key}"),
             |transaction| {
-                // The IMMEDIATE transaction holds the write lock from here to commit, so no
-                // other writer can slip in between this check and the write.
-                let current = current_version(transaction, data_type, key)?;
-                if current != expected_version {
-                    return Err(WriteFailure::Refused(StorageError::VersionConflict {
-                        data_type: data_type.to_string(),
-                        key: key.to_string(),
-                        expected: expected_version,
-                        found: current,
-                    }));
-                }
-                let version = next_version(data_type, key, current)?;
-                let stored = version_parameter(data_type, key, version)?;
-                write_entry(transaction, data_type, key, value, blob, stored)?;
-                Ok(version)
+                write_in(
+                    transaction,
+                    data_type,
+                    key,
+                    value,
+                    blob,
+                    Some(expected_version),
+                )
             },
         )
     }
@@ -160,12 +220,7 @@ impl KvStore for SqliteKvStore {
         self.database.write(
             Durability::Full,
             || format!("removing key {data_type}/{key}"),
-            |transaction| {
-                let removed = transaction
-                    .prepare_cached("DELETE FROM kv WHERE data_type = ?1 AND key = ?2")?
-                    .execute(params![data_type, key])?;
-                Ok(removed > 0)
-            },
+            |transaction| Ok(remove_in(transaction, data_type, key)?),
         )
     }
 
@@ -268,6 +323,16 @@ impl KvStore for SqliteKvStore {
                 )?;
                 Ok(())
             },
+        )
+    }
+
+    fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
+        // One IMMEDIATE transaction: an error from any operation returns before the commit,
+        // and dropping the transaction rolls every earlier operation back.
+        self.database.write(
+            Durability::Full,
+            || format!("writing a batch of {} key/value operations", ops.len()),
+            |transaction| ops.iter().map(|op| apply_in(transaction, op)).collect(),
         )
     }
 }

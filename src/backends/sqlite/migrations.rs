@@ -1,10 +1,14 @@
 //! The migration framework: a version table and an ordered list of migrations.
 //!
-//! Many processes may open the same database at once, so the version is first read without a
-//! lock (the common case: nothing to do), then re-read inside `BEGIN EXCLUSIVE`; whoever gets the
-//! lock first migrates, the others find the work done. Before an existing database is changed it
-//! is copied to `dir/backups/<unix-ms>-sqlite-v<from>.db` (as rkt did), so a failed or unwanted
-//! upgrade can be undone by hand. A database newer than this code is refused, never touched.
+//! Opening ([`Upgrade::CreateOnly`]) creates a new database at the last version and refuses any
+//! other version than the last: an older database is migrated only by the store's upgrade
+//! ([`Upgrade::Migrate`]), which runs under the exclusive store lock so that no process still
+//! running older code has the store open. Many processes may create the same database at once,
+//! so the version is first read without a lock (the common case: nothing to do), then re-read
+//! inside `BEGIN EXCLUSIVE`; whoever gets the lock first creates it, the others find the work
+//! done. Before an existing database is changed it is copied to
+//! `dir/backups/<unix-ms>-sqlite-v<from>.db` (as rkt did), so a failed or unwanted upgrade can be
+//! undone by hand. A database newer than this code is refused, never touched.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -14,7 +18,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use super::connection::{sqlite_error, BUSY_TIMEOUT};
 use super::BACKEND_NAME;
-use crate::traits::{StorageError, StorageResult};
+use crate::traits::registry::refuse_unknown_format;
+use crate::traits::{FormatStatus, StorageError, StorageResult};
 
 /// One step of the schema: applying `sql` to a database at `version - 1` brings it to `version`.
 pub(crate) struct Migration {
@@ -23,14 +28,16 @@ pub(crate) struct Migration {
     pub(crate) sql: &'static str,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum MigrationError {
-    #[error(
-        "schema version {found} is newer than the newest this program knows ({known}); \
-         use a newer oci-store or restore a backup from the store's backups/ folder"
-    )]
-    NewerThanKnown { found: u32, known: u32 },
+/// What [`migrate`] may do to an existing database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Upgrade {
+    /// Create a new (empty) database; refuse one at an older version.
+    CreateOnly,
+    /// Also back up and migrate an older one (the caller holds the exclusive store lock).
+    Migrate,
 }
+
+const WHAT: &str = "sqlite database";
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -44,6 +51,7 @@ pub(crate) fn migrate(
     database_path: &Path,
     backups_dir: &Path,
     migrations: &[Migration],
+    upgrade: Upgrade,
 ) -> StorageResult<()> {
     let context = |what: &str| format!("{what} of {}", database_path.display());
     let known = migrations.last().map_or(0, |m| m.version);
@@ -66,6 +74,17 @@ pub(crate) fn migrate(
     }
     let holds_data = has_user_tables(&transaction)
         .map_err(|e| sqlite_error(context("inspecting the schema"), e))?;
+    if holds_data && upgrade == Upgrade::CreateOnly {
+        return refuse_unknown_format(
+            BACKEND_NAME,
+            WHAT,
+            database_path,
+            FormatStatus::NeedsMigration {
+                from: current,
+                to: known,
+            },
+        );
+    }
     if holds_data {
         // The copy is read through a second connection: in WAL mode (set by `open_connection`
         // before this runs) the exclusive lock only stops writers, and no one has written since
@@ -120,13 +139,55 @@ pub(crate) fn read_version(connection: &Connection) -> rusqlite::Result<u32> {
 
 fn refuse_newer(found: u32, known: u32, database_path: &Path) -> StorageResult<()> {
     if found > known {
-        return Err(StorageError::backend(
+        return refuse_unknown_format(
             BACKEND_NAME,
-            format!("opening {}", database_path.display()),
-            MigrationError::NewerThanKnown { found, known },
-        ));
+            WHAT,
+            database_path,
+            FormatStatus::Newer {
+                found,
+                supported: known,
+            },
+        );
     }
     Ok(())
+}
+
+/// The format status of the database at `database_path`, read through a connection of its own
+/// that changes nothing (no journal mode switch, no schema).
+pub(crate) fn status(
+    database_path: &Path,
+    migrations: &[Migration],
+) -> StorageResult<FormatStatus> {
+    if !database_path.exists() {
+        return Ok(FormatStatus::Absent);
+    }
+    let context = || format!("reading the schema version of {}", database_path.display());
+    let connection = Connection::open_with_flags(
+        database_path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sqlite_error(context(), e))?;
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| sqlite_error(context(), e))?;
+    let found = read_version(&connection).map_err(|e| sqlite_error(context(), e))?;
+    let known = migrations.last().map_or(0, |m| m.version);
+    if found == 0 && !has_user_tables(&connection).map_err(|e| sqlite_error(context(), e))? {
+        return Ok(FormatStatus::Absent);
+    }
+    Ok(if found == known {
+        FormatStatus::Current
+    } else if found > known {
+        FormatStatus::Newer {
+            found,
+            supported: known,
+        }
+    } else {
+        FormatStatus::NeedsMigration {
+            from: found,
+            to: known,
+        }
+    })
 }
 
 /// Whether the database holds anything besides the version table (a fresh file holds nothing
@@ -143,7 +204,7 @@ fn has_user_tables(connection: &Connection) -> rusqlite::Result<bool> {
 
 /// Copies the database with `VACUUM INTO` to a temporary name, syncs it (SQLite does not),
 /// renames it into place and syncs the folder. Returns the backup's path.
-fn backup_database(
+pub(crate) fn backup_database(
     database_path: &Path,
     backups_dir: &Path,
     version: u32,
@@ -254,7 +315,14 @@ mod tests {
     fn fresh_database_is_migrated_without_backup() {
         let f = fixture();
         let mut connection = open_connection(&f.database).unwrap();
-        migrate(&mut connection, &f.database, &f.backups, &[FIRST, SECOND]).unwrap();
+        migrate(
+            &mut connection,
+            &f.database,
+            &f.backups,
+            &[FIRST, SECOND],
+            Upgrade::Migrate,
+        )
+        .unwrap();
         assert_eq!(read_version(&connection).unwrap(), 2);
         assert!(backups(&f).is_empty());
     }
@@ -263,12 +331,26 @@ mod tests {
     fn older_database_is_backed_up_then_migrated() {
         let f = fixture();
         let mut connection = open_connection(&f.database).unwrap();
-        migrate(&mut connection, &f.database, &f.backups, &[FIRST]).unwrap();
+        migrate(
+            &mut connection,
+            &f.database,
+            &f.backups,
+            &[FIRST],
+            Upgrade::Migrate,
+        )
+        .unwrap();
         connection
             .execute("INSERT INTO notes (text) VALUES ('kept')", [])
             .unwrap();
 
-        migrate(&mut connection, &f.database, &f.backups, &[FIRST, SECOND]).unwrap();
+        migrate(
+            &mut connection,
+            &f.database,
+            &f.backups,
+            &[FIRST, SECOND],
+            Upgrade::Migrate,
+        )
+        .unwrap();
         assert_eq!(read_version(&connection).unwrap(), 2);
         connection
             .execute("INSERT INTO tags (name) VALUES ('x')", [])
@@ -291,7 +373,14 @@ mod tests {
         assert!(backup.prepare("SELECT name FROM tags").is_err());
 
         // Up to date now: opening again takes no second backup.
-        migrate(&mut connection, &f.database, &f.backups, &[FIRST, SECOND]).unwrap();
+        migrate(
+            &mut connection,
+            &f.database,
+            &f.backups,
+            &[FIRST, SECOND],
+            Upgrade::Migrate,
+        )
+        .unwrap();
         assert_eq!(backups(&f).len(), 1);
     }
 
@@ -302,20 +391,80 @@ mod tests {
         connection
             .execute_batch("CREATE TABLE legacy (x);")
             .unwrap();
-        migrate(&mut connection, &f.database, &f.backups, &[FIRST]).unwrap();
+        migrate(
+            &mut connection,
+            &f.database,
+            &f.backups,
+            &[FIRST],
+            Upgrade::Migrate,
+        )
+        .unwrap();
         let found = backups(&f);
         assert_eq!(found.len(), 1);
         assert!(found[0].to_str().unwrap().ends_with("-sqlite-v0.db"));
     }
 
     #[test]
+    fn opening_creates_a_fresh_database_but_never_migrates_an_older_one() {
+        let f = fixture();
+        let mut connection = open_connection(&f.database).unwrap();
+        migrate(
+            &mut connection,
+            &f.database,
+            &f.backups,
+            &[FIRST],
+            Upgrade::CreateOnly,
+        )
+        .unwrap();
+        assert_eq!(read_version(&connection).unwrap(), 1);
+        assert_eq!(
+            status(&f.database, &[FIRST, SECOND]).unwrap(),
+            FormatStatus::NeedsMigration { from: 1, to: 2 }
+        );
+        let error = migrate(
+            &mut connection,
+            &f.database,
+            &f.backups,
+            &[FIRST, SECOND],
+            Upgrade::CreateOnly,
+        )
+        .unwrap_err();
+        let message = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+        assert!(message.contains("must be upgraded to 2"), "{message}");
+        assert_eq!(read_version(&connection).unwrap(), 1);
+        assert!(backups(&f).is_empty());
+        assert_eq!(
+            status(&f.database, &[FIRST]).unwrap(),
+            FormatStatus::Current
+        );
+    }
+
+    #[test]
     fn newer_database_is_refused_and_untouched() {
         let f = fixture();
         let mut connection = open_connection(&f.database).unwrap();
-        migrate(&mut connection, &f.database, &f.backups, &[FIRST, SECOND]).unwrap();
-        let error = migrate(&mut connection, &f.database, &f.backups, &[FIRST]).unwrap_err();
+        migrate(
+            &mut connection,
+            &f.database,
+            &f.backups,
+            &[FIRST, SECOND],
+            Upgrade::Migrate,
+        )
+        .unwrap();
+        let error = migrate(
+            &mut connection,
+            &f.database,
+            &f.backups,
+            &[FIRST],
+            Upgrade::Migrate,
+        )
+        .unwrap_err();
         let message = format!("{error}: {}", std::error::Error::source(&error).unwrap());
-        assert!(message.contains("schema version 2 is newer"), "{message}");
+        assert!(
+            message.contains("format version 2, but this oci-store supports 1"),
+            "{message}"
+        );
+        assert!(message.contains("upgrade oci-store"), "{message}");
         assert!(message.contains("store.db"), "{message}");
         assert_eq!(read_version(&connection).unwrap(), 2);
         assert!(backups(&f).is_empty());

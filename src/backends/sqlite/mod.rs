@@ -4,7 +4,8 @@
 //! Each opened object (index, extra data, key/value store, blob store) owns its own
 //! [`connection::Database`]: one connection for writes and one for reads, each behind a mutex.
 //! Cross-process coordination is SQLite's own locking (WAL, `BEGIN IMMEDIATE`, a busy timeout);
-//! the schema is created and migrated by [`migrations`] on first open.
+//! the schema is created by [`migrations`] on first open, and migrated only by the store's
+//! upgrade under the exclusive store lock ([`format`]).
 
 mod blob_reader;
 mod blob_store;
@@ -13,6 +14,7 @@ mod blob_store_tests;
 mod blob_writer;
 mod connection;
 mod extra_data;
+mod format;
 mod index;
 mod key_range;
 mod kv_store;
@@ -24,7 +26,9 @@ mod values;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::traits::{BackendRegistration, BlobStore, ExtraData, Index, KvStore, StorageResult};
+use crate::traits::{
+    BackendRegistration, BlobStore, ExtraData, FormatHooks, Index, KvStore, StorageResult,
+};
 
 pub use blob_store::SqliteBlobStore;
 pub use extra_data::SqliteExtraData;
@@ -58,5 +62,10 @@ inventory::submit! {
         index: Some(open_index),
         extra_data: Some(open_extra_data),
         kv_store: Some(open_kv_store),
+        format: FormatHooks {
+            status: format::status,
+            back_up: format::back_up,
+            upgrade: format::upgrade,
+        },
     }
 }

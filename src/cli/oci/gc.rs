@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
@@ -11,17 +12,24 @@ use crate::cli::maintenance::print_gc_report;
 use crate::cli::output::bytes_with_unit;
 use crate::cli::{Context, RunCommand};
 use crate::store::GcReport;
-use crate::stores::oci::{OciGcReport, OciStore, SweptBlob};
+use crate::stores::oci::{OciGcReport, OciStore, SweptBlob, DEFAULT_GC_LOCK_WAIT};
 
 /// Removes the images no ref, live lease or live referrer reaches (every blob the OCI flavour
-/// owns, whatever its media type; blobs another flavour also holds keep their content), removes
-/// expired leases, then runs the base GC: content no index record vouches for, staged writes
-/// of dead writers, orphaned extra data and dangling key/value entries.
+/// owns, whatever its media type; blobs something else also holds, a `blob put` or another
+/// flavour or a key/value entry, keep their content), removes expired leases, then runs the
+/// base GC: blobs nothing holds, content no index record vouches for, staged writes of dead
+/// writers, orphaned extra data and dangling key/value entries. Stops, sweeping nothing, if a
+/// document an image needs cannot be read.
 #[derive(Debug, Args)]
 pub struct GcCommand {
     /// Only list what would go and the bytes it would free; change nothing
     #[arg(long)]
     dry_run: bool,
+
+    /// Seconds to wait for running imports, exports, tags and lease creations to finish
+    /// before giving up (new ones queue behind the waiting GC)
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_GC_LOCK_WAIT.as_secs())]
+    lock_wait: u64,
 }
 
 /// `gc` in JSON: the OCI part, the base report's fields as they were before the OCI flavour
@@ -42,7 +50,9 @@ struct GcJson<'a> {
 impl RunCommand for GcCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
         let store = context.open_store()?;
-        let report = OciStore::new(&store).gc(self.dry_run)?;
+        let report = OciStore::new(&store)
+            .with_gc_lock_wait(Duration::from_secs(self.lock_wait))
+            .gc(self.dry_run)?;
         let base_freed = report.base.as_ref().map_or(0, GcReport::freed_bytes);
         let json = GcJson {
             dry_run: report.dry_run,
@@ -79,7 +89,7 @@ fn print_oci_gc_report(out: &mut dyn Write, report: &OciGcReport) -> std::io::Re
         } else {
             writeln!(
                 out,
-                "{drop_mark} the oci mark of {} (kept: another flavour or entry holds it)",
+                "{drop_mark} the oci mark of {} (kept: a blob put, another flavour or an entry holds it)",
                 blob.digest
             )?;
         }

@@ -11,8 +11,8 @@ use crate::cli::{Context, RunCommand};
 use crate::stores::oci::{ImportOptions, OciStore};
 
 /// Imports an OCI image layout directory, an oci-archive tar (plain or gzip) of one, or a
-/// pre-1.0 layout (`refs/<name>`). Every blob is verified as it streams in; on failure no ref
-/// is written.
+/// pre-1.0 layout (`refs/<name>`). Every blob is verified as it streams in; an archive is read
+/// once, never extracted. All or nothing: on failure no ref is written and nothing stays stored.
 #[derive(Debug, Args)]
 pub struct ImportCommand {
     /// Import only the layout's ref of this name (`org.opencontainers.image.ref.name`)
@@ -27,6 +27,14 @@ pub struct ImportCommand {
     #[arg(long, conflicts_with_all = ["sref", "dref"])]
     all: bool,
 
+    /// Refuse an archive with more tar entries than this
+    #[arg(long, value_name = "N", default_value_t = ImportOptions::default().max_archive_entries)]
+    max_archive_entries: u64,
+
+    /// Refuse an archive whose members declare more bytes than this
+    #[arg(long, value_name = "BYTES", default_value_t = ImportOptions::default().max_archive_bytes)]
+    max_archive_bytes: u64,
+
     /// Layout directory or oci-archive file
     path: PathBuf,
 }
@@ -38,6 +46,8 @@ impl RunCommand for ImportCommand {
             sref: self.sref,
             dref: self.dref,
             all: self.all,
+            max_archive_entries: self.max_archive_entries,
+            max_archive_bytes: self.max_archive_bytes,
         };
         let report = OciStore::new(&store).import_layout(&self.path, &options)?;
         context.output().value(&report, |out| {

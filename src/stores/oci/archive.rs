@@ -1,9 +1,20 @@
-//! `oci-archive`: a tar (plain or gzip) of an image layout. Extraction is defensive: entries
-//! with absolute paths or `..`, links whose target leads out of the extraction directory, and
-//! device or fifo entries are refused with an error naming the entry; nothing is written
-//! outside the target directory.
+//! `oci-archive`: a tar (plain or gzip, told apart by magic) of an image layout, read member by
+//! member once and never extracted.
+//!
+//! - Regular members named `blobs/<alg>/<hex>` (or the pre-1.0 `blobs/<alg>-<hex>`) are handed
+//!   to a sink as they are read, with the digest their name gives and the size their header
+//!   gives: the import streams them straight into the store, verified as they stream.
+//! - `oci-layout`, `index.json` and pre-1.0 `refs/<name>` are kept in memory (at most
+//!   [`MAX_DOCUMENT_SIZE`] each); a second copy of one is refused, since which one counts would
+//!   otherwise be a guess.
+//! - Directory entries and other regular members are skipped. Symbolic and hard links,
+//!   devices, FIFOs and other special entries are refused with an error naming the member, as
+//!   are absolute paths and `..`: nothing is ever created from a member, so no path is ever
+//!   resolved through a link the archive made, and a hard link is never copied.
+//! - The number of entries and the bytes they declare are bounded ([`ArchiveLimits`]).
 
-use std::fs::{File, OpenOptions};
+use std::collections::HashMap;
+use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Component, Path, PathBuf};
 
@@ -11,104 +22,266 @@ use flate2::read::GzDecoder;
 use tar::EntryType;
 
 use super::error::{OciError, OciResult};
+use super::graph::MAX_DOCUMENT_SIZE;
+use super::layout::{
+    check_layout_file, open_regular, parse_index_entries, parse_ref_file, read_to_limit,
+    LayoutEntry, ReadLimitError, BLOBS_DIR, INDEX_FILE, LAYOUT_FILE, PRE_1_0_REFS_DIR,
+};
+use crate::traits::Digest;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Extracts `archive` into `target` (an empty directory).
-pub fn extract_archive(archive: &Path, target: &Path) -> OciResult<()> {
+/// How much of an archive is read before it is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArchiveLimits {
+    /// Tar entries of any kind (headers), directories included.
+    pub max_entries: u64,
+    /// Bytes of member content, as the headers declare them.
+    pub max_bytes: u64,
+}
+
+impl Default for ArchiveLimits {
+    fn default() -> Self {
+        ArchiveLimits {
+            max_entries: 1_000_000,
+            max_bytes: 1 << 40,
+        }
+    }
+}
+
+/// A blob member that was read (and handed to the sink).
+#[derive(Clone, Debug)]
+pub struct ArchiveBlob {
+    pub member: String,
+    pub size: u64,
+}
+
+/// What an archive holds, once read.
+#[derive(Debug, Default)]
+pub struct ArchiveContents {
+    pub layout_file: Option<Vec<u8>>,
+    pub index: Option<Vec<u8>>,
+    /// Pre-1.0 `refs/<name>` files.
+    pub refs: Vec<(String, Vec<u8>)>,
+    pub blobs: HashMap<Digest, ArchiveBlob>,
+}
+
+impl ArchiveContents {
+    /// The layout's entries: from `index.json` (v1.x, which needs `oci-layout`) or from the
+    /// pre-1.0 ref files.
+    pub fn entries(&self, archive: &Path) -> OciResult<Vec<LayoutEntry>> {
+        let member = |name: &str| format!("{}:{name}", archive.display());
+        if let Some(index) = &self.index {
+            let Some(layout_file) = &self.layout_file else {
+                return Err(OciError::NotALayout {
+                    path: archive.to_path_buf(),
+                    reason: format!("the archive has {INDEX_FILE} but no {LAYOUT_FILE}"),
+                });
+            };
+            check_layout_file(layout_file, &member(LAYOUT_FILE), archive)?;
+            return parse_index_entries(index, &member(INDEX_FILE));
+        }
+        if self.refs.is_empty() {
+            return Err(OciError::NotALayout {
+                path: archive.to_path_buf(),
+                reason: format!(
+                    "the archive holds no layout: neither {INDEX_FILE} nor {PRE_1_0_REFS_DIR}/ \
+                     files"
+                ),
+            });
+        }
+        let mut entries = self
+            .refs
+            .iter()
+            .map(|(name, bytes)| {
+                parse_ref_file(name, bytes, &member(&format!("{PRE_1_0_REFS_DIR}/{name}")))
+            })
+            .collect::<OciResult<Vec<_>>>()?;
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+}
+
+/// Receives each blob member as it is read: its digest (from its name), its size (from its
+/// header) and its content, to be read to the end or not at all.
+pub type BlobSink<'a> = dyn FnMut(&Digest, u64, &str, &mut dyn Read) -> OciResult<()> + 'a;
+
+/// Reads `archive` once, member by member, handing blob members to `sink`.
+pub fn read_archive(
+    archive: &Path,
+    limits: &ArchiveLimits,
+    sink: &mut BlobSink<'_>,
+) -> OciResult<ArchiveContents> {
     let corrupt = |source: std::io::Error| OciError::CorruptArchive {
         path: archive.to_path_buf(),
         source,
     };
-    let mut file = File::open(archive).map_err(|e| OciError::io("opening", archive, e))?;
-    let mut magic = [0u8; 2];
-    let gzip = matches!(file.read_exact(&mut magic), Ok(()) if magic == GZIP_MAGIC);
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| OciError::io("reading", archive, e))?;
-    let reader: Box<dyn Read> = if gzip {
-        Box::new(GzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(BufReader::new(file))
-    };
-    let root = target
-        .canonicalize()
-        .map_err(|e| OciError::io("opening", target, e))?;
+    let mut file = open_regular(archive)?;
+    let reader = decompressed(&mut file, archive)?;
     let mut tar = tar::Archive::new(reader);
+    let mut contents = ArchiveContents::default();
+    let (mut entries, mut bytes) = (0u64, 0u64);
     for entry in tar.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
+        entries += 1;
+        if entries > limits.max_entries {
+            return Err(OciError::ArchiveLimit {
+                archive: archive.to_path_buf(),
+                what: "entries",
+                limit: limits.max_entries,
+                flag: "--max-archive-entries",
+                option: "max_archive_entries",
+            });
+        }
+        let size = entry.header().entry_size().map_err(corrupt)?;
+        bytes = bytes.saturating_add(size);
+        if bytes > limits.max_bytes {
+            return Err(OciError::ArchiveLimit {
+                archive: archive.to_path_buf(),
+                what: "bytes of content",
+                limit: limits.max_bytes,
+                flag: "--max-archive-bytes",
+                option: "max_archive_bytes",
+            });
+        }
         let raw_path = entry.path().map_err(corrupt)?.into_owned();
-        let refuse = |reason: &str| OciError::UnsafeArchiveEntry {
+        let refuse = |reason: String| OciError::UnsafeArchiveEntry {
             archive: archive.to_path_buf(),
             entry: raw_path.display().to_string(),
-            reason: reason.to_string(),
+            reason,
         };
         let entry_type = entry.header().entry_type();
-        if matches!(entry_type, EntryType::XGlobalHeader | EntryType::XHeader) {
-            continue;
-        }
-        let relative = safe_relative(&raw_path)
-            .ok_or_else(|| refuse("absolute paths and '..' components are not allowed"))?;
-        if relative.as_os_str().is_empty() {
-            continue;
-        }
-        let destination = root.join(&relative);
         match entry_type {
-            EntryType::Directory => {
-                create_parent_inside(&root, &destination.join("x"), &refuse)?;
-            }
-            EntryType::Regular | EntryType::Continuous => {
-                create_parent_inside(&root, &destination, &refuse)?;
-                let mut out = create_fresh(&destination)?;
-                std::io::copy(&mut entry, &mut out).map_err(corrupt)?;
+            // Extended headers; the tar reader applies what they say to the next entry.
+            EntryType::XGlobalHeader | EntryType::XHeader => continue,
+            EntryType::Directory | EntryType::Regular | EntryType::Continuous => {}
+            EntryType::Symlink => {
+                return Err(refuse(
+                    "symbolic links are not read from archives (an image layout needs none)"
+                        .to_string(),
+                ))
             }
             EntryType::Link => {
-                // A hard link names another archive member; copy it (never link to a file
-                // outside, and no surprise shared inodes in the extraction).
-                let target = entry
-                    .link_name()
-                    .map_err(corrupt)?
-                    .ok_or_else(|| refuse("hard link without a target"))?;
-                let target_relative = safe_relative(&target)
-                    .ok_or_else(|| refuse("hard link target leads outside the archive"))?;
-                let source = root.join(target_relative);
-                let resolved = source
-                    .canonicalize()
-                    .map_err(|_| refuse("hard link target is not an earlier member"))?;
-                if !resolved.starts_with(&root) || !resolved.is_file() {
-                    return Err(refuse("hard link target leads outside the archive"));
-                }
-                create_parent_inside(&root, &destination, &refuse)?;
-                let mut out = create_fresh(&destination)?;
-                let mut input =
-                    File::open(&resolved).map_err(|e| OciError::io("reading", &resolved, e))?;
-                std::io::copy(&mut input, &mut out)
-                    .map_err(|e| OciError::io("writing", &destination, e))?;
-            }
-            EntryType::Symlink => {
-                let target = entry
-                    .link_name()
-                    .map_err(corrupt)?
-                    .ok_or_else(|| refuse("symbolic link without a target"))?
-                    .into_owned();
-                if !symlink_stays_inside(&relative, &target) {
-                    return Err(refuse(&format!(
-                        "symbolic link to {} leads outside the archive",
-                        target.display()
-                    )));
-                }
-                create_parent_inside(&root, &destination, &refuse)?;
-                remove_existing(&destination)?;
-                std::os::unix::fs::symlink(&target, &destination)
-                    .map_err(|e| OciError::io("creating symbolic link", &destination, e))?;
+                return Err(refuse(
+                    "hard links are not read from archives (an image layout needs none)"
+                        .to_string(),
+                ))
             }
             other => {
-                return Err(refuse(&format!(
+                return Err(refuse(format!(
                     "entry type {other:?} has no place in an image layout"
                 )))
             }
         }
+        let relative = safe_relative(&raw_path)
+            .ok_or_else(|| refuse("absolute paths and '..' components are not allowed".into()))?;
+        if entry_type == EntryType::Directory {
+            continue;
+        }
+        let Some(name) = relative.to_str() else {
+            continue;
+        };
+        match member_kind(name) {
+            Member::LayoutFile => keep_once(
+                &mut contents.layout_file,
+                &mut entry,
+                name,
+                &refuse,
+                &corrupt,
+            )?,
+            Member::Index => keep_once(&mut contents.index, &mut entry, name, &refuse, &corrupt)?,
+            Member::Ref(ref_name) => {
+                if contents.refs.iter().any(|(known, _)| known == ref_name) {
+                    return Err(refuse(format!("a second {name} in the archive")));
+                }
+                let bytes = read_small(&mut entry, name, &refuse, &corrupt)?;
+                contents.refs.push((ref_name.to_string(), bytes));
+            }
+            Member::Blob(digest) => {
+                // A second copy of a blob adds nothing: the first was verified.
+                if contents.blobs.contains_key(&digest) {
+                    continue;
+                }
+                sink(&digest, size, name, &mut entry)?;
+                contents.blobs.insert(
+                    digest,
+                    ArchiveBlob {
+                        member: name.to_string(),
+                        size,
+                    },
+                );
+            }
+            Member::Other => {}
+        }
     }
+    Ok(contents)
+}
+
+/// The archive's tar stream: gunzipped when it starts with the gzip magic.
+fn decompressed<'f>(file: &'f mut File, archive: &Path) -> OciResult<Box<dyn Read + 'f>> {
+    let mut magic = [0u8; 2];
+    let gzip = matches!(file.read_exact(&mut magic), Ok(()) if magic == GZIP_MAGIC);
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| OciError::io("reading", archive, e))?;
+    Ok(if gzip {
+        Box::new(GzDecoder::new(BufReader::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    })
+}
+
+enum Member<'n> {
+    LayoutFile,
+    Index,
+    Ref(&'n str),
+    Blob(Digest),
+    Other,
+}
+
+/// What a member's (normalised, relative) name makes it.
+fn member_kind(name: &str) -> Member<'_> {
+    let parts: Vec<&str> = name.split('/').collect();
+    match parts.as_slice() {
+        [LAYOUT_FILE] => Member::LayoutFile,
+        [INDEX_FILE] => Member::Index,
+        [PRE_1_0_REFS_DIR, ref_name] => Member::Ref(ref_name),
+        [BLOBS_DIR, algorithm, hex] => Digest::parse(&format!("{algorithm}:{hex}"))
+            .map(Member::Blob)
+            .unwrap_or(Member::Other),
+        // Pre-1.0 `blobs/sha256-<hex>`.
+        [BLOBS_DIR, dashed] if dashed.contains('-') => Digest::parse(dashed)
+            .map(Member::Blob)
+            .unwrap_or(Member::Other),
+        _ => Member::Other,
+    }
+}
+
+fn keep_once(
+    slot: &mut Option<Vec<u8>>,
+    entry: &mut dyn Read,
+    name: &str,
+    refuse: &dyn Fn(String) -> OciError,
+    corrupt: &dyn Fn(std::io::Error) -> OciError,
+) -> OciResult<()> {
+    if slot.is_some() {
+        return Err(refuse(format!("a second {name} in the archive")));
+    }
+    *slot = Some(read_small(entry, name, refuse, corrupt)?);
     Ok(())
+}
+
+fn read_small(
+    entry: &mut dyn Read,
+    name: &str,
+    refuse: &dyn Fn(String) -> OciError,
+    corrupt: &dyn Fn(std::io::Error) -> OciError,
+) -> OciResult<Vec<u8>> {
+    read_to_limit(entry, MAX_DOCUMENT_SIZE).map_err(|error| match error {
+        ReadLimitError::Io(e) => corrupt(e),
+        ReadLimitError::TooLarge => {
+            refuse(format!("{name} is larger than {MAX_DOCUMENT_SIZE} bytes"))
+        }
+    })
 }
 
 /// The path with `.` removed, or `None` if it is absolute or has `..`.
@@ -124,97 +297,9 @@ fn safe_relative(path: &Path) -> Option<PathBuf> {
     Some(relative)
 }
 
-/// Whether a relative symlink target, taken from the link's directory, stays inside the root
-/// (checked lexically; what is read later is checked again after resolving).
-fn symlink_stays_inside(link: &Path, target: &Path) -> bool {
-    let mut depth: Vec<&std::ffi::OsStr> = link
-        .parent()
-        .map(|p| {
-            p.components()
-                .filter_map(|c| match c {
-                    Component::Normal(part) => Some(part),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    for component in target.components() {
-        match component {
-            Component::Normal(part) => depth.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if depth.pop().is_none() {
-                    return false;
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => return false,
-        }
-    }
-    true
-}
-
-/// Creates the parent directories of `path` and checks, after resolving symlinks made by
-/// earlier entries, that they are inside the root.
-fn create_parent_inside(
-    root: &Path,
-    path: &Path,
-    refuse: &dyn Fn(&str) -> OciError,
-) -> OciResult<()> {
-    let parent = path.parent().unwrap_or(root);
-    std::fs::create_dir_all(parent).map_err(|e| OciError::io("creating", parent, e))?;
-    let resolved = parent
-        .canonicalize()
-        .map_err(|e| OciError::io("resolving", parent, e))?;
-    if !resolved.starts_with(root) {
-        return Err(refuse("its directory leads outside the archive"));
-    }
-    Ok(())
-}
-
-fn remove_existing(path: &Path) -> OciResult<()> {
-    match path.symlink_metadata() {
-        Ok(metadata) if metadata.is_dir() => Err(OciError::io(
-            "extracting",
-            path,
-            std::io::Error::other("a directory is in the way"),
-        )),
-        Ok(_) => std::fs::remove_file(path).map_err(|e| OciError::io("replacing", path, e)),
-        Err(_) => Ok(()),
-    }
-}
-
-/// A new file at `path`; a later duplicate member replaces an earlier one (tar semantics),
-/// and `create_new` never follows a symlink left at that path.
-fn create_fresh(path: &Path) -> OciResult<File> {
-    remove_existing(path)?;
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| OciError::io("creating", path, e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn symlink_targets_are_checked_from_the_link_directory() {
-        assert!(symlink_stays_inside(
-            Path::new("blobs/sha256/x"),
-            Path::new("../y")
-        ));
-        assert!(symlink_stays_inside(Path::new("a/b"), Path::new("../c")));
-        assert!(!symlink_stays_inside(Path::new("a"), Path::new("../c")));
-        assert!(!symlink_stays_inside(
-            Path::new("a/b"),
-            Path::new("/etc/passwd")
-        ));
-        assert!(!symlink_stays_inside(
-            Path::new("a/b"),
-            Path::new("../../c")
-        ));
-    }
 
     #[test]
     fn traversal_paths_are_not_relative() {
@@ -225,5 +310,25 @@ mod tests {
             safe_relative(Path::new("./a/b")).unwrap(),
             PathBuf::from("a/b")
         );
+    }
+
+    #[test]
+    fn member_names_are_told_apart() {
+        let hex = "a".repeat(64);
+        assert!(matches!(member_kind("oci-layout"), Member::LayoutFile));
+        assert!(matches!(member_kind("index.json"), Member::Index));
+        assert!(matches!(member_kind("refs/v1"), Member::Ref("v1")));
+        assert!(matches!(
+            member_kind(&format!("blobs/sha256/{hex}")),
+            Member::Blob(_)
+        ));
+        assert!(matches!(
+            member_kind(&format!("blobs/sha256-{hex}")),
+            Member::Blob(_)
+        ));
+        assert!(matches!(member_kind("blobs/sha256/short"), Member::Other));
+        assert!(matches!(member_kind("blobs/md5/abc"), Member::Other));
+        assert!(matches!(member_kind("refs/a/b"), Member::Other));
+        assert!(matches!(member_kind("other/index.json"), Member::Other));
     }
 }

@@ -54,6 +54,28 @@ pub enum OciError {
         reason: String,
     },
 
+    /// A blob a ref reaches is damaged in the store (found while copying it out): nothing
+    /// outside names it.
+    #[error(
+        "blob {digest} ({media_type}) of ref {reference:?} is damaged in the store: {reason}; \
+         nothing was exported under it. Run `oci-store fsck --repair` to drop the damaged copy, \
+         then import the image again"
+    )]
+    DamagedInStore {
+        digest: Digest,
+        media_type: String,
+        reference: String,
+        reason: String,
+    },
+
+    /// A manifest, index or image config that breaks a rule of the image-spec.
+    #[error("{media_type} {digest} breaks the image-spec: {rule}")]
+    SpecViolation {
+        digest: Digest,
+        media_type: String,
+        rule: String,
+    },
+
     #[error("importing blob {digest} from {path}: {source}")]
     BlobImport {
         digest: Digest,
@@ -75,6 +97,24 @@ pub enum OciError {
         reason: String,
     },
 
+    #[error("{path} is not a regular file: only regular files are read from a layout")]
+    NotARegularFile { path: PathBuf },
+
+    #[error(
+        "archive {archive} has more than {limit} {what}: refused (raise the limit with \
+         {flag}, ImportOptions::{option})"
+    )]
+    ArchiveLimit {
+        archive: PathBuf,
+        what: &'static str,
+        limit: u64,
+        flag: &'static str,
+        option: &'static str,
+    },
+
+    #[error("blob {digest} went from the store while an import held it: {reason}")]
+    BlobVanished { digest: Digest, reason: String },
+
     #[error("{path} leads outside the layout {root}")]
     PathOutsideLayout { path: PathBuf, root: PathBuf },
 
@@ -95,6 +135,36 @@ pub enum OciError {
 
     #[error("no lease {0:?}")]
     LeaseNotFound(String),
+
+    /// The GC met a document it cannot read on its way from a root: what the document links to
+    /// is unknown, so the GC sweeps nothing.
+    #[error(
+        "the OCI GC stopped before sweeping anything: {document}, reached from {root}, cannot be \
+         read ({reason}), so what it links to is unknown. {}",
+        gc_next_step(ref_name.as_deref())
+    )]
+    GcUnreadableDocument {
+        document: String,
+        /// What led there: `ref NAME`, `lease ID`, `a referrer of DIGEST`.
+        root: String,
+        /// The ref, when a ref led there.
+        ref_name: Option<String>,
+        reason: String,
+    },
+
+    /// The GC waited its whole budget for a lock (DESIGN.md: a GC that cannot get its lock
+    /// must not stall everyone else).
+    #[error(
+        "the OCI GC could not start: {holder} has held {} for {waited_secs} s; retry when it \
+         finishes",
+        lock.display()
+    )]
+    GcLockTimeout {
+        lock: PathBuf,
+        /// Who holds it: "a mutation (import, export, tag, lease)" or "another OCI GC".
+        holder: &'static str,
+        waited_secs: u64,
+    },
 
     #[error("invalid argument: {0}")]
     Invalid(String),
@@ -123,6 +193,14 @@ impl OciError {
             reason: reason.to_string(),
         }
     }
+}
+
+fn gc_next_step(ref_name: Option<&str>) -> String {
+    let name = ref_name.unwrap_or("NAME");
+    format!(
+        "Run `oci-store check --verify {name}` to see the damage, then `oci-store fsck --repair` \
+         (deletes corrupt blobs) or `oci-store rm --ref {name}`, and gc again"
+    )
 }
 
 impl From<StoreError> for OciError {

@@ -1,14 +1,18 @@
 //! OCI garbage collection.
 //!
 //! Under the flavour GC lock, exclusive (imports, tags and lease creation hold it shared, so
-//! nothing in flight is swept):
-//! 1. expired leases are removed (listed only, in a dry run);
-//! 2. mark, by digest: everything reachable from every ref and every live lease, then the
-//!    referrers of every marked manifest, repeated until nothing new is marked;
+//! nothing in flight is swept; the wait for it is bounded, see `OciStore::gc_lock`):
+//! 1. mark, by digest: everything reachable from every ref and every live lease, then the
+//!    referrers of every marked manifest, repeated until nothing new is marked. Nothing has
+//!    changed yet, and the GC stops here with an error on any storage error other than "not
+//!    found" and on any document a root reaches that cannot be read (corrupt, malformed, or
+//!    indexed with its content gone): its children are unknown, so nothing may be swept;
+//! 2. expired leases are removed (listed only, in a dry run);
 //! 3. sweep every blob owned by `oci` and not marked: its referrer-index entries go first
-//!    (they reference it and would otherwise keep it), then the `oci` owner mark, then the
-//!    blob itself if nothing else holds it (another flavour's mark, another key/value entry);
-//! 4. the base store GC.
+//!    (they reference it and would otherwise keep it), then `Store::release` drops the `oci`
+//!    mark and deletes the blob if nothing else holds it (the base store's or another
+//!    flavour's mark, another key/value entry), in one step under its digest lock;
+//! 4. the base store GC (which also collects blobs no holder keeps).
 //!
 //! The mark is by digest, not by descriptor: a blob reached under any media type is kept.
 
@@ -16,13 +20,15 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::descriptor::{digest_of, new_descriptor};
-use super::error::OciResult;
-use super::graph::{Child, Walker};
-use super::lease::now_unix_ms;
+use oci_spec::image::Descriptor;
+
+use super::descriptor::{digest_of, media_type_of, new_descriptor};
+use super::error::{OciError, OciResult};
+use super::graph::{Child, DocumentKind, Walker};
+use super::lease::{now_unix_ms, Lease};
 use super::source::StoreSource;
 use super::{OciStore, FLAVOUR, LEASE_DATA_TYPE, REFERRER_DATA_TYPE};
-use crate::store::{GcReport, OWNER_MARK_PREFIX};
+use crate::store::{GcReport, StoreError, OWNER_MARK_PREFIX};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -54,31 +60,51 @@ pub struct OciGcReport {
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
     pub fn gc(&self, dry_run: bool) -> OciResult<OciGcReport> {
         let _gc_lock = self.gc_lock()?;
+        if !dry_run {
+            self.clear_stale_import_holds()?;
+        }
         let mut report = OciGcReport {
             dry_run,
             ..OciGcReport::default()
         };
-        let lease_roots = self.collect_leases(dry_run, &mut report)?;
-        let marked = self.mark(lease_roots)?;
+        // Mark first and change nothing until it is complete: an error or an unreadable
+        // document anywhere stops the GC with nothing swept.
+        let now = now_unix_ms();
+        let (expired, live): (Vec<Lease>, Vec<Lease>) = self
+            .lease_list()?
+            .into_iter()
+            .partition(|lease| lease.is_expired_at(now));
+        let marked = self.mark(&live)?;
         report.marked = marked.len() as u64;
 
+        for lease in expired {
+            if !dry_run {
+                self.store.remove_data(LEASE_DATA_TYPE, &lease.id)?;
+            }
+            report.expired_leases.push(lease.id);
+        }
         for digest in self.store.owned_by(FLAVOUR)? {
             if marked.contains(&digest) {
                 continue;
             }
-            let Ok(record) = self.store.info(&digest) else {
-                // Indexed no more: only the mark is left, which base GC treats as orphan data.
-                if !dry_run {
-                    self.store.unmark_owner(&digest, FLAVOUR)?;
+            let record = match self.store.info(&digest) {
+                Ok(record) => record,
+                // Indexed no more: only the mark is left (orphan data), which release drops.
+                Err(StoreError::NotFound(_)) => {
+                    if !dry_run {
+                        self.store.release(&digest, FLAVOUR)?;
+                    }
+                    continue;
                 }
-                continue;
+                Err(error) => return Err(error.into()),
             };
             let deleted = if dry_run {
                 self.would_delete(&digest)?
             } else {
                 report.referrer_entries_removed += self.remove_referrer_entries(&digest)?;
-                self.store.unmark_owner(&digest, FLAVOUR)?;
-                self.store.delete_if_unreferenced(&digest)?
+                // Drop the mark and delete the blob if nothing else holds it, in one step
+                // under its digest lock.
+                self.store.release(&digest, FLAVOUR)?
             };
             if deleted {
                 report.freed_bytes += record.size;
@@ -91,64 +117,40 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             });
         }
         if !dry_run {
-            self.remove_import_scratch()?;
             report.base = Some(self.store.gc()?);
         }
         Ok(report)
     }
 
-    /// Removes archive extraction directories (`tmp/oci-archive-*`) left by imports that
-    /// crashed. Safe here: every import holds the GC lock shared while it uses its scratch.
-    fn remove_import_scratch(&self) -> OciResult<()> {
-        let scratch = self.store.dir().join("tmp");
-        let Ok(entries) = std::fs::read_dir(&scratch) else {
-            return Ok(());
-        };
-        for entry in entries.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("oci-archive-")
-            {
-                let path = entry.path();
-                std::fs::remove_dir_all(&path)
-                    .map_err(|e| super::error::OciError::io("removing import scratch", &path, e))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes (or, dry, lists) expired leases; returns the digests of live ones as roots.
-    fn collect_leases(&self, dry_run: bool, report: &mut OciGcReport) -> OciResult<Vec<Digest>> {
-        let now = now_unix_ms();
-        let mut roots = Vec::new();
-        for lease in self.lease_list()? {
-            if lease.is_expired_at(now) {
-                if !dry_run {
-                    self.store.remove_data(LEASE_DATA_TYPE, &lease.id)?;
-                }
-                report.expired_leases.push(lease.id);
-            } else {
-                roots.extend(lease.digests);
-            }
-        }
-        Ok(roots)
-    }
-
-    /// Every digest that refs, leases and live referrers reach (and that is present).
-    fn mark(&self, lease_digests: Vec<Digest>) -> OciResult<HashSet<Digest>> {
-        let mut roots: Vec<Child> = self
+    /// Every digest that refs, live leases and live referrers reach (and that is present).
+    /// Fails, before anything is swept, on any error other than "not found" and on any
+    /// document a root reaches that cannot be read: its children would be unknown.
+    fn mark(&self, live_leases: &[Lease]) -> OciResult<HashSet<Digest>> {
+        let mut roots: Vec<Root> = self
             .ref_descriptors()?
             .into_iter()
-            .map(|(_, descriptor)| Child::required(descriptor))
+            .map(|(name, descriptor)| Root {
+                origin: format!("ref {name}"),
+                ref_name: Some(name),
+                child: Child::required(descriptor),
+            })
             .collect();
-        for digest in lease_digests {
-            // A lease may name a blob not written yet; the store's record gives the media type
-            // to descend by.
-            if let Ok(record) = self.store.info(&digest) {
-                roots.push(Child {
-                    descriptor: new_descriptor(&record.media_type, &digest, record.size),
-                    optional: true,
+        for lease in live_leases {
+            for digest in &lease.digests {
+                // A lease may name a blob not written yet; the store's record gives the media
+                // type to descend by. Only "not found" means absent.
+                let record = match self.store.info(digest) {
+                    Ok(record) => record,
+                    Err(StoreError::NotFound(_)) => continue,
+                    Err(error) => return Err(error.into()),
+                };
+                roots.push(Root {
+                    origin: format!("lease {}", lease.id),
+                    ref_name: None,
+                    child: Child {
+                        descriptor: new_descriptor(&record.media_type, digest, record.size),
+                        optional: true,
+                    },
                 });
             }
         }
@@ -158,7 +160,19 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         // `reached`: a blob met as a leaf first becomes a document in place.
         let mut referrers_looked_up: HashSet<Digest> = HashSet::new();
         while !roots.is_empty() {
-            walker.visit(std::mem::take(&mut roots), &mut source)?;
+            // One root at a time, so an unreadable document is reported with what led to it.
+            for root in std::mem::take(&mut roots) {
+                let (corrupt_before, missing_before) = (walker.corrupt.len(), walker.missing.len());
+                walker
+                    .visit(vec![root.child.clone()], &mut source)
+                    .map_err(|error| root.unreadable_on_error(error))?;
+                if let Some((digest, reason)) = walker.corrupt.get(corrupt_before) {
+                    return Err(root.unreadable(format!("blob {digest}"), reason.clone()));
+                }
+                for (digest, descriptor) in &walker.missing[missing_before..] {
+                    self.refuse_missing_document(&root, digest, descriptor)?;
+                }
+            }
             // Referrers of what was newly reached become roots, until a fixpoint.
             for reached in walker.reached.iter().filter(|r| r.document.is_some()) {
                 if !referrers_looked_up.insert(reached.digest.clone()) {
@@ -168,17 +182,37 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                     // Validated here so a bad entry names itself; the walker skips what it
                     // has walked already.
                     digest_of(&referrer, "a referrer index entry")?;
-                    roots.push(Child {
-                        descriptor: referrer,
-                        optional: true,
+                    roots.push(Root {
+                        origin: format!("a referrer of {}", reached.digest),
+                        ref_name: None,
+                        child: Child {
+                            descriptor: referrer,
+                            optional: true,
+                        },
                     });
                 }
             }
         }
-        let mut marked: HashSet<Digest> = walker.reached.into_iter().map(|r| r.digest).collect();
-        // Corrupt blobs a ref reaches are kept: deleting them is a decision for fsck, not GC.
-        marked.extend(walker.corrupt.into_iter().map(|(digest, _)| digest));
-        Ok(marked)
+        Ok(walker.reached.into_iter().map(|r| r.digest).collect())
+    }
+
+    /// A required document the walk found absent: fine if it is not in the store (nothing can
+    /// be known about it, and nothing of it is there to keep), but indexed with its content
+    /// gone it is damage, whose children must not be swept.
+    fn refuse_missing_document(
+        &self,
+        root: &Root,
+        digest: &Digest,
+        descriptor: &Descriptor,
+    ) -> OciResult<()> {
+        let media_type = media_type_of(descriptor);
+        if DocumentKind::of(&media_type).is_document() && self.store.contains(digest)? {
+            return Err(root.unreadable(
+                format!("{media_type} {digest}"),
+                "it is indexed but its content is missing".to_string(),
+            ));
+        }
+        Ok(())
     }
 
     /// Referrer-index entries naming `digest`, as referrer or as subject.
@@ -219,5 +253,36 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             .iter()
             .any(|key| key.data_type != REFERRER_DATA_TYPE || !key.key.ends_with(&own_suffix));
         Ok(!other_owner && !other_reference)
+    }
+}
+
+/// A GC root with what it came from, for errors.
+struct Root {
+    origin: String,
+    ref_name: Option<String>,
+    child: Child,
+}
+
+impl Root {
+    fn unreadable(&self, document: String, reason: String) -> OciError {
+        OciError::GcUnreadableDocument {
+            document,
+            root: self.origin.clone(),
+            ref_name: self.ref_name.clone(),
+            reason,
+        }
+    }
+
+    /// Errors about the content of a document (malformed, oversize, a bad descriptor in it)
+    /// name the document and the root; storage errors stop the GC as they are.
+    fn unreadable_on_error(&self, error: OciError) -> OciError {
+        match error {
+            OciError::InvalidDocument { context, reason } => self.unreadable(context, reason),
+            OciError::DocumentTooLarge { .. } | OciError::InvalidDigest { .. } => {
+                let reason = error.to_string();
+                self.unreadable("a document".to_string(), reason)
+            }
+            other => other,
+        }
     }
 }

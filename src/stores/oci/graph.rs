@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::descriptor::{digest_of, media_type_of};
 use super::error::{OciError, OciResult};
+use super::validate;
 use crate::traits::Digest;
 
 /// Manifests and indexes larger than this are refused (the distribution spec's limit that
@@ -197,6 +198,13 @@ pub trait ContentSource {
         descriptor: &Descriptor,
         document: bool,
     ) -> OciResult<Fetched>;
+
+    /// Whether what this source holds is validated against the image-spec as it is walked
+    /// (see [`validate`]): true for what is being imported, false for the store itself, whose
+    /// documents were checked on the way in and must never stop a GC.
+    fn strict(&self) -> bool {
+        false
+    }
 }
 
 /// One blob the walk reached and found present.
@@ -225,6 +233,8 @@ pub struct Walker {
     /// Optional blobs (non-distributable layers, subjects) that are absent.
     pub absent_optional: Vec<(Digest, Descriptor)>,
     pub corrupt: Vec<(Digest, String)>,
+    /// The descriptors the `corrupt` blobs were met under, in the same order.
+    corrupt_descriptors: Vec<Descriptor>,
 }
 
 impl Walker {
@@ -237,10 +247,18 @@ impl Walker {
     }
 
     pub fn visit(&mut self, roots: Vec<Child>, source: &mut impl ContentSource) -> OciResult<()> {
-        let mut pending = roots;
-        // Depth first; children are pushed in reverse so they are visited in document order.
-        pending.reverse();
-        while let Some(child) = pending.pop() {
+        let strict = source.strict();
+        // Each with the number of indexes above it. Depth first; children are pushed in
+        // reverse so they are visited in document order.
+        let mut pending: Vec<(Child, usize)> = roots.into_iter().rev().map(|c| (c, 0)).collect();
+        if strict {
+            for (root, _) in &pending {
+                let media_type = media_type_of(&root.descriptor);
+                let digest = digest_of(&root.descriptor, &format!("a {media_type} descriptor"))?;
+                validate::validate_root_descriptor(&root.descriptor, &digest)?;
+            }
+        }
+        while let Some((child, indexes_above)) = pending.pop() {
             let descriptor = child.descriptor;
             let media_type = media_type_of(&descriptor);
             let digest = digest_of(&descriptor, &format!("a {media_type} descriptor"))?;
@@ -252,7 +270,14 @@ impl Walker {
                 None => false,
             };
             self.visited.insert(digest.clone(), kind.is_document());
-            if kind.is_document() && descriptor.size() > MAX_DOCUMENT_SIZE {
+            let nesting = indexes_above + usize::from(kind == DocumentKind::Index);
+            if strict && nesting > validate::MAX_INDEX_NESTING {
+                return Err(validate::too_deep(&digest, &media_type, nesting));
+            }
+            // A strict walk reads image configs whole too, to validate them; they stay leaves.
+            let config = strict && validate::is_image_config(&media_type);
+            let read_whole = kind.is_document() || config;
+            if read_whole && descriptor.size() > MAX_DOCUMENT_SIZE {
                 return Err(OciError::DocumentTooLarge {
                     digest: digest.to_string(),
                     media_type,
@@ -260,11 +285,22 @@ impl Walker {
                     limit: MAX_DOCUMENT_SIZE,
                 });
             }
-            match source.fetch(&digest, &descriptor, kind.is_document())? {
+            let fetched = match source.fetch(&digest, &descriptor, read_whole)? {
+                Fetched::Document(bytes) if config => {
+                    validate::validate_config(&media_type, &digest, &bytes)?;
+                    Fetched::Present
+                }
+                Fetched::Document(bytes) if strict => {
+                    validate::validate_document(kind, &media_type, &digest, &bytes)?;
+                    Fetched::Document(bytes)
+                }
+                fetched => fetched,
+            };
+            match fetched {
                 Fetched::Document(bytes) => {
                     let links = parse_document(kind, &media_type, &digest, &bytes)?;
                     for next in links.children.iter().rev() {
-                        pending.push(next.clone());
+                        pending.push((next.clone(), nesting));
                     }
                     let reached = Reached {
                         digest,
@@ -294,10 +330,19 @@ impl Walker {
                     self.absent_optional.push((digest, descriptor))
                 }
                 Fetched::Absent => self.missing.push((digest, descriptor)),
-                Fetched::Corrupt(reason) => self.corrupt.push((digest, reason)),
+                Fetched::Corrupt(reason) => {
+                    self.corrupt.push((digest, reason));
+                    self.corrupt_descriptors.push(descriptor);
+                }
             }
         }
         Ok(())
+    }
+
+    /// The first corrupt blob: its digest, the descriptor it was met under, and why.
+    pub fn first_corrupt(&self) -> Option<(&Digest, &Descriptor, &str)> {
+        let (digest, reason) = self.corrupt.first()?;
+        Some((digest, self.corrupt_descriptors.first()?, reason.as_str()))
     }
 
     /// Fails with the first missing or corrupt blob, for callers that need everything

@@ -1,10 +1,13 @@
 //! Reading an OCI image layout directory: the v1.x form (`oci-layout`, `index.json`,
 //! `blobs/<alg>/<hex>`) and the pre-1.0 form (`refs/<name>` descriptor files, blobs at
 //! `blobs/<alg>/<hex>` or `blobs/<alg>-<hex>`). Every path read is checked to stay inside the
-//! layout after symlinks are resolved.
+//! layout after symlinks are resolved, and only regular files are read: every file is opened
+//! without blocking and checked on the open descriptor, so a FIFO, device or socket in place
+//! of a file is refused at once instead of hanging the import.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex, OciLayout};
@@ -82,18 +85,53 @@ pub fn resolve_inside(root: &Path, path: &Path) -> OciResult<PathBuf> {
     Ok(resolved)
 }
 
-/// Reads a small file whole, refusing more than `limit` bytes.
-pub fn read_limited(path: &Path, limit: u64) -> OciResult<Vec<u8>> {
-    let file = File::open(path).map_err(|e| OciError::io("opening", path, e))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
+/// Opens a file for reading if it is a regular file. `O_NONBLOCK` makes the open of a FIFO
+/// return at once (a plain open waits for a writer, forever) and the type is checked on the
+/// open descriptor, so nothing can be swapped in between; `O_NOFOLLOW` because callers pass
+/// paths already resolved. On a regular file `O_NONBLOCK` changes nothing.
+pub fn open_regular(path: &Path) -> OciResult<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| OciError::io("opening", path, e))?;
+    let metadata = file
+        .metadata()
         .map_err(|e| OciError::io("reading", path, e))?;
-    if bytes.len() as u64 > limit {
-        return Err(OciError::document(
+    if !metadata.is_file() {
+        return Err(OciError::NotARegularFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(file)
+}
+
+/// Reads a small regular file whole, refusing more than `limit` bytes.
+pub fn read_limited(path: &Path, limit: u64) -> OciResult<Vec<u8>> {
+    let file = open_regular(path)?;
+    read_to_limit(file, limit).map_err(|error| match error {
+        ReadLimitError::Io(e) => OciError::io("reading", path, e),
+        ReadLimitError::TooLarge => OciError::document(
             path.display().to_string(),
             format!("larger than {limit} bytes"),
-        ));
+        ),
+    })
+}
+
+pub enum ReadLimitError {
+    Io(std::io::Error),
+    TooLarge,
+}
+
+/// Reads at most `limit` bytes; more is an error (nothing past `limit + 1` is read).
+pub fn read_to_limit(reader: impl Read, limit: u64) -> Result<Vec<u8>, ReadLimitError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadLimitError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadLimitError::TooLarge);
     }
     Ok(bytes)
 }
@@ -105,8 +143,16 @@ fn read_v1_entries(root: &Path) -> OciResult<Vec<LayoutEntry>> {
             reason: format!("no {LAYOUT_FILE} file"),
         })?;
     let layout_bytes = read_limited(&layout_path, MAX_DOCUMENT_SIZE)?;
-    let layout: OciLayout = serde_json::from_slice(&layout_bytes)
-        .map_err(|e| OciError::document(layout_path.display().to_string(), e))?;
+    check_layout_file(&layout_bytes, &layout_path.display().to_string(), root)?;
+    let index_path = resolve_inside(root, &root.join(INDEX_FILE))?;
+    let index_bytes = read_limited(&index_path, MAX_DOCUMENT_SIZE)?;
+    parse_index_entries(&index_bytes, &index_path.display().to_string())
+}
+
+/// Checks an `oci-layout` file (`name` says where it was read from; `root` is the layout).
+pub fn check_layout_file(bytes: &[u8], name: &str, root: &Path) -> OciResult<()> {
+    let layout: OciLayout =
+        serde_json::from_slice(bytes).map_err(|e| OciError::document(name, e))?;
     if !layout.image_layout_version().starts_with("1.") {
         return Err(OciError::NotALayout {
             path: root.to_path_buf(),
@@ -116,10 +162,13 @@ fn read_v1_entries(root: &Path) -> OciResult<Vec<LayoutEntry>> {
             ),
         });
     }
-    let index_path = resolve_inside(root, &root.join(INDEX_FILE))?;
-    let index_bytes = read_limited(&index_path, MAX_DOCUMENT_SIZE)?;
-    let index: ImageIndex = serde_json::from_slice(&index_bytes)
-        .map_err(|e| OciError::document(index_path.display().to_string(), e))?;
+    Ok(())
+}
+
+/// The entries of a layout's `index.json` (`name` says where it was read from).
+pub fn parse_index_entries(bytes: &[u8], name: &str) -> OciResult<Vec<LayoutEntry>> {
+    let index: ImageIndex =
+        serde_json::from_slice(bytes).map_err(|e| OciError::document(name, e))?;
     Ok(index
         .manifests()
         .iter()
@@ -130,6 +179,14 @@ fn read_v1_entries(root: &Path) -> OciResult<Vec<LayoutEntry>> {
         .collect())
 }
 
+/// One pre-1.0 `refs/<name>` file: a descriptor.
+pub fn parse_ref_file(name: &str, bytes: &[u8], context: &str) -> OciResult<LayoutEntry> {
+    Ok(LayoutEntry {
+        name: Some(name.to_string()),
+        descriptor: parse_descriptor(bytes, &format!("ref file {context}"))?,
+    })
+}
+
 fn read_pre_1_0_entries(root: &Path) -> OciResult<Vec<LayoutEntry>> {
     let refs_dir = root.join(PRE_1_0_REFS_DIR);
     let listing =
@@ -138,16 +195,12 @@ fn read_pre_1_0_entries(root: &Path) -> OciResult<Vec<LayoutEntry>> {
     for item in listing {
         let item = item.map_err(|e| OciError::io("listing", &refs_dir, e))?;
         let path = resolve_inside(root, &item.path())?;
-        if !path.is_file() {
+        if path.is_dir() {
             continue;
         }
         let name = item.file_name().to_string_lossy().into_owned();
         let bytes = read_limited(&path, MAX_DOCUMENT_SIZE)?;
-        let descriptor = parse_descriptor(&bytes, &format!("ref file {}", path.display()))?;
-        entries.push(LayoutEntry {
-            name: Some(name),
-            descriptor,
-        });
+        entries.push(parse_ref_file(&name, &bytes, &path.display().to_string())?);
     }
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(entries)
@@ -162,6 +215,10 @@ pub struct LayoutSource<'a> {
 impl ContentSource for LayoutSource<'_> {
     fn name(&self) -> String {
         format!("layout {}", self.layout.root.display())
+    }
+
+    fn strict(&self) -> bool {
+        true
     }
 
     fn fetch(

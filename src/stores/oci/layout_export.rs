@@ -17,21 +17,24 @@
 //! renamed over it; an existing archive is replaced, not merged.
 
 use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::io::{Read, Write};
+use std::path::Path;
 
 use oci_spec::image::Descriptor;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::descriptor::{digest_of, with_ref_name, REF_NAME_ANNOTATION};
+use super::descriptor::{digest_of, media_type_of, with_ref_name, REF_NAME_ANNOTATION};
 use super::error::{OciError, OciResult};
 use super::graph::{Child, Reached, Walker, OCI_INDEX};
 use super::layout::{read_limited, BLOBS_DIR, INDEX_FILE, LAYOUT_FILE};
 use super::ref_name::RefName;
 use super::source::StoreSource;
 use super::OciStore;
-use crate::store::fsutil::{fsync_dir, write_atomically};
+use crate::store::fsutil::{
+    fsync_dir, write_atomically, AtomicFile, ContentMismatch, VerifyingReader,
+};
+use crate::store::{Store, StoreError};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 const LAYOUT_VERSION_JSON: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -67,6 +70,16 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let mut walker = Walker::new();
         let mut source = StoreSource { store: self.store };
         walker.visit(vec![Child::required(descriptor.clone())], &mut source)?;
+        // A document the walk found damaged: the same error as a leaf found damaged while it
+        // is copied, before anything names it.
+        if let Some((digest, descriptor, reason)) = walker.first_corrupt() {
+            return Err(OciError::DamagedInStore {
+                digest: digest.clone(),
+                media_type: media_type_of(descriptor),
+                reference: sref.to_string(),
+                reason: reason.to_string(),
+            });
+        }
         walker.require_complete(&super::graph::ContentSource::name(&source))?;
 
         let entry = with_ref_name(&descriptor, name.as_str());
@@ -77,15 +90,33 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             bytes: walker.reached.iter().map(|r| r.descriptor.size()).sum(),
             blobs_written: 0,
         };
+        let copier = BlobCopier {
+            store: self.store,
+            reference: sref,
+        };
         if archive {
-            self.write_archive(path, &walker.reached, &entry)?;
+            copier.write_archive(path, &walker.reached, &entry)?;
             report.blobs_written = report.blobs;
         } else {
-            report.blobs_written = self.write_directory(path, &walker.reached, &entry, &name)?;
+            report.blobs_written = copier.write_directory(path, &walker.reached, &entry, &name)?;
         }
         Ok(report)
     }
+}
 
+/// Copies the blobs of one ref out of the store, each through a [`VerifyingReader`]: what
+/// leaves the store is hashed and counted as it is written, and a blob that is not what its
+/// digest and size say fails the export ([`OciError::DamagedInStore`]) before any
+/// `index.json` names it.
+struct BlobCopier<'a, B, I, X, K> {
+    store: &'a Store<B, I, X, K>,
+    /// The stored ref being exported, for messages.
+    reference: &'a str,
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K> {
+    /// Into a layout directory: each blob into a temp file in its `blobs/<alg>/` directory,
+    /// verified while it is copied, fsynced and renamed into place; `index.json` merged last.
     fn write_directory(
         &self,
         root: &Path,
@@ -100,14 +131,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         for blob in reached {
             let dir = root.join(BLOBS_DIR).join(blob.digest.algorithm().name());
             let target = dir.join(blob.digest.hex());
-            let present = target
-                .metadata()
-                .is_ok_and(|m| m.is_file() && m.len() == blob.descriptor.size());
-            if present {
+            if layout_blob_is_intact(&target, blob)? {
                 continue;
             }
             std::fs::create_dir_all(&dir).map_err(|e| OciError::io("creating", &dir, e))?;
-            self.copy_blob_to(blob, &target)?;
+            let mut file = AtomicFile::new(&target)?;
+            self.copy(blob, file.file_mut(), &target)?;
+            file.persist()?;
             if !blob_dirs.contains(&dir) {
                 blob_dirs.push(dir);
             }
@@ -120,42 +150,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         Ok(written)
     }
 
-    /// Copies one blob out of the store into `target`, atomically.
-    fn copy_blob_to(&self, blob: &Reached, target: &Path) -> OciResult<()> {
-        let dir = target.parent().unwrap_or(Path::new("."));
-        let mut temp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(dir)
-            .map_err(|e| OciError::io("creating a temp file", dir, e))?;
-        match &blob.document {
-            Some(bytes) => temp
-                .write_all(bytes)
-                .map_err(|e| OciError::io("writing", target, e))?,
-            None => {
-                let mut reader = self.store.read(&blob.digest)?;
-                std::io::copy(&mut reader, temp.as_file_mut())
-                    .map_err(|e| OciError::io("writing", target, e))?;
-            }
-        }
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| OciError::io("syncing", target, e))?;
-        temp.persist(target)
-            .map_err(|e| OciError::io("writing", target, e.error))?;
-        Ok(())
-    }
-
+    /// Into a tar beside the target, renamed over it only when every member is complete and
+    /// verified; a failure leaves the target as it was.
     fn write_archive(&self, path: &Path, reached: &[Reached], entry: &Descriptor) -> OciResult<()> {
-        let dir = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let temp = tempfile::Builder::new()
-            .prefix(".tmp-oci-archive-")
-            .tempfile_in(&dir)
-            .map_err(|e| OciError::io("creating a temp file", &dir, e))?;
         let tar_error = |e: std::io::Error| OciError::io("writing archive", path, e);
-        let mut builder = tar::Builder::new(temp);
+        let mut file = AtomicFile::new(path)?;
+        let mut builder = tar::Builder::new(file.file_mut());
         append_bytes(&mut builder, LAYOUT_FILE, LAYOUT_VERSION_JSON).map_err(tar_error)?;
         let index = merge_index_value(None, entry, entry_ref_name(entry))?;
         append_bytes(&mut builder, INDEX_FILE, &index).map_err(tar_error)?;
@@ -175,25 +175,82 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                 blob.digest.algorithm().name(),
                 blob.digest.hex()
             );
-            match &blob.document {
-                Some(bytes) => append_bytes(&mut builder, &member, bytes).map_err(tar_error)?,
-                None => {
-                    let reader = self.store.read(&blob.digest)?;
-                    let mut header = file_header(blob.descriptor.size());
-                    builder
-                        .append_data(&mut header, &member, reader)
-                        .map_err(tar_error)?;
-                }
-            }
+            // The header's size is the descriptor's; the reader fails rather than yield more
+            // or fewer bytes, so a member is never padded or cut to fit it.
+            let mut header = file_header(blob.descriptor.size());
+            let reader = self.open_verified(blob)?;
+            builder
+                .append_data(&mut header, &member, reader)
+                .map_err(|e| self.copy_error(blob, path, e))?;
         }
-        let temp = builder.into_inner().map_err(tar_error)?;
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| OciError::io("syncing", path, e))?;
-        temp.persist(path)
-            .map_err(|e| OciError::io("writing", path, e.error))?;
-        fsync_dir(&dir)?;
+        builder.into_inner().map_err(tar_error)?;
+        file.commit()?;
         Ok(())
+    }
+
+    /// The blob's content through a [`VerifyingReader`] of its digest and descriptor size.
+    fn open_verified<'b>(&'b self, blob: &'b Reached) -> OciResult<Box<dyn Read + 'b>> {
+        let content: Box<dyn Read + 'b> = match &blob.document {
+            // Read and verified by the walk; verified again for the one path out.
+            Some(bytes) => Box::new(bytes.as_slice()),
+            None => match self.store.read(&blob.digest) {
+                Ok(reader) => Box::new(reader),
+                Err(StoreError::NotFound(_)) => {
+                    return Err(self.damaged(blob, "its content is missing".to_string()))
+                }
+                Err(error) => return Err(error.into()),
+            },
+        };
+        Ok(Box::new(VerifyingReader::new(
+            content,
+            &blob.digest,
+            blob.descriptor.size(),
+        )))
+    }
+
+    fn copy(&self, blob: &Reached, out: &mut File, target: &Path) -> OciResult<()> {
+        let mut reader = self.open_verified(blob)?;
+        std::io::copy(&mut reader, out).map_err(|e| self.copy_error(blob, target, e))?;
+        Ok(())
+    }
+
+    fn copy_error(&self, blob: &Reached, target: &Path, error: std::io::Error) -> OciError {
+        match ContentMismatch::find(&error) {
+            Some(mismatch) => self.damaged(blob, mismatch.reason.clone()),
+            None => OciError::io(format!("copying blob {} to", blob.digest), target, error),
+        }
+    }
+
+    fn damaged(&self, blob: &Reached, reason: String) -> OciError {
+        OciError::DamagedInStore {
+            digest: blob.digest.clone(),
+            media_type: media_type_of(&blob.descriptor),
+            reference: self.reference.to_string(),
+            reason,
+        }
+    }
+}
+
+/// Whether the layout already holds `blob` intact at `target`. A blob of the right size is
+/// rehashed, not trusted: the export is about to name it in `index.json`, and a file of the
+/// right size may still be corrupt (damaged, or written by a tool that did not verify). Only a
+/// regular file is read (a symlink, FIFO or directory there is never opened: no hang, no
+/// reading outside the layout); anything else is replaced by a verified copy.
+fn layout_blob_is_intact(target: &Path, blob: &Reached) -> OciResult<bool> {
+    let metadata = match target.symlink_metadata() {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(OciError::io("reading", target, e)),
+    };
+    if !metadata.is_file() || metadata.len() != blob.descriptor.size() {
+        return Ok(false);
+    }
+    let file = File::open(target).map_err(|e| OciError::io("opening", target, e))?;
+    let mut reader = VerifyingReader::new(file, &blob.digest, blob.descriptor.size());
+    match std::io::copy(&mut reader, &mut std::io::sink()) {
+        Ok(_) => Ok(true),
+        Err(e) if ContentMismatch::find(&e).is_some() => Ok(false),
+        Err(e) => Err(OciError::io("reading", target, e)),
     }
 }
 

@@ -1,34 +1,37 @@
 //! Importing an image layout (v1.x directory, pre-1.0 directory, or `oci-archive` tar).
 //!
-//! Order, so a failure leaves no ref and nothing half-written:
+//! All or nothing (DESIGN.md, "An import is all or nothing"), under the shared flavour GC
+//! lock, inside an [`ImportSession`] that holds every blob the import touches:
 //! 1. read the layout and choose the refs (names validated before anything is stored);
-//! 2. walk everything the refs reach, verifying every manifest and index (digest, size,
-//!    4 MiB limit) and the presence and size of every other blob;
-//! 3. under the shared flavour GC lock: stream leaf blobs in (digests verified as they
-//!    stream; blobs already stored are not read), then the manifests and indexes, each marked
-//!    as owned by `oci`; then referrer-index entries; then the refs, last.
+//! 2. verify and store content: from a directory, walk everything the refs reach (every
+//!    manifest and index verified: digest, size, 4 MiB limit; every other blob's presence and
+//!    size), then stream the blobs in, each verified as it streams; from an archive, stream
+//!    every blob member in as the archive is read once, then walk over what it held;
+//! 3. commit: `owner.oci` on everything reached, then the referrer-index entries and the
+//!    refs in one atomic key/value batch, then let go of the session's holds.
 //!
-//! A corrupt layer therefore stops the import before any manifest is stored; blobs already
-//! written by then carry the `oci` mark and no ref, so the OCI GC sweeps them.
+//! A refusal anywhere before the commit lets go of everything the import touched, deleting
+//! what nothing else holds: the store's full dump is what it was, without a GC.
 
-use std::fs::File;
 use std::path::Path;
 
 use oci_spec::image::Descriptor;
 use serde::Serialize;
 
-use super::archive::extract_archive;
-use super::descriptor::{digest_of, media_type_of};
+use super::archive::{read_archive, ArchiveLimits};
+use super::archive_source::ArchiveSource;
+use super::descriptor::{descriptor_json, digest_of, media_type_of, without_ref_name};
 use super::error::{OciError, OciResult};
 use super::graph::{Child, ContentSource, DocumentKind, Fetched, Reached, Walker};
-use super::layout::{Layout, LayoutEntry, LayoutSource};
+use super::import_session::ImportSession;
+use super::layout::{open_regular, Layout, LayoutEntry, LayoutSource};
 use super::ref_name::RefName;
-use super::{OciStore, FLAVOUR, REF_DATA_TYPE};
+use super::{OciStore, REF_DATA_TYPE};
 use crate::store::{validate_media_type, WriteOptions};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore};
 
-/// Which refs of a layout to import, under which names.
-#[derive(Clone, Debug, Default)]
+/// Which refs of a layout to import, under which names, and how much of an archive to read.
+#[derive(Clone, Debug)]
 pub struct ImportOptions {
     /// Import only this ref of the layout.
     pub sref: Option<String>,
@@ -36,6 +39,23 @@ pub struct ImportOptions {
     pub dref: Option<String>,
     /// Import every named ref of the layout under its own name.
     pub all: bool,
+    /// Most tar entries an archive may have (default 1,000,000).
+    pub max_archive_entries: u64,
+    /// Most bytes of member content an archive may declare (default 1 TiB).
+    pub max_archive_bytes: u64,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        let limits = ArchiveLimits::default();
+        ImportOptions {
+            sref: None,
+            dref: None,
+            all: false,
+            max_archive_entries: limits.max_entries,
+            max_archive_bytes: limits.max_bytes,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -56,6 +76,8 @@ pub struct ImportReport {
     pub referrers: u64,
 }
 
+type Session<'s, B, I, X, K> = ImportSession<'s, B, I, X, K>;
+
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
     /// Imports a layout directory or an `oci-archive` tar (plain or gzip) of one. A ref that
     /// already exists under an imported name is replaced.
@@ -63,48 +85,25 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let metadata = path
             .metadata()
             .map_err(|e| OciError::io("opening", path, e))?;
-        // The GC lock is held for the whole import, archive extraction included, so the OCI
-        // GC (which also clears scratch left by crashed imports) waits for us. Taken once
-        // here: taking it again inside would deadlock against a GC waiting at the turnstile.
+        // Held for the whole import, so the OCI GC (which also clears the holds of crashed
+        // imports) waits for us. Taken once here: taking it again inside would deadlock
+        // against a GC waiting at the turnstile.
         let _gc_lock = self.mutation_lock()?;
         if metadata.is_dir() {
-            return self.import_directory(path, options);
+            self.import_directory(path, options)
+        } else {
+            self.import_archive(path, options)
         }
-        // Extract inside the store directory: same filesystem, cleaned up on drop, and never
-        // somewhere a concurrent process could swap files under us.
-        let scratch = self.store.dir().join("tmp");
-        std::fs::create_dir_all(&scratch)
-            .map_err(|e| OciError::io("creating scratch directory", &scratch, e))?;
-        let extracted = tempfile::Builder::new()
-            .prefix("oci-archive-")
-            .tempdir_in(&scratch)
-            .map_err(|e| OciError::io("creating scratch directory", &scratch, e))?;
-        extract_archive(path, extracted.path())?;
-        self.import_directory(extracted.path(), options)
-            .map_err(|error| match error {
-                OciError::NotALayout { reason, .. } => OciError::NotALayout {
-                    path: path.to_path_buf(),
-                    reason: format!("the archive holds no layout: {reason}"),
-                },
-                other => other,
-            })
     }
 
     /// The caller holds the mutation lock.
     fn import_directory(&self, path: &Path, options: &ImportOptions) -> OciResult<ImportReport> {
         let layout = Layout::open(path)?;
-        let selected = select_refs(&layout, path, options)?;
-
+        let selected = select_refs(&layout.entries, path, options)?;
         let mut source = LayoutSource { layout: &layout };
-        let mut walker = Walker::new();
-        let roots = selected
-            .iter()
-            .map(|(_, descriptor)| Child::required(descriptor.clone()))
-            .collect();
-        walker.visit(roots, &mut source)?;
-        let referrers = add_layout_referrers(&layout, &mut walker, &mut source)?;
-        walker.require_complete(&source.name())?;
+        let (walker, referrers) = walk_selected(&selected, &layout.entries, &mut source)?;
 
+        let mut session = ImportSession::begin(self.store)?;
         let mut report = ImportReport {
             referrers,
             ..ImportReport::default()
@@ -112,126 +111,158 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let (documents, leaves): (Vec<&Reached>, Vec<&Reached>) =
             walker.reached.iter().partition(|r| r.document.is_some());
         for reached in leaves.into_iter().chain(documents) {
-            self.import_blob(&layout, reached, &mut report)?;
+            write_layout_blob(&mut session, &layout, reached, &mut report)?;
         }
+        self.commit_import(session, &walker, &selected, report)
+    }
+
+    /// The caller holds the mutation lock.
+    fn import_archive(&self, path: &Path, options: &ImportOptions) -> OciResult<ImportReport> {
+        let limits = ArchiveLimits {
+            max_entries: options.max_archive_entries,
+            max_bytes: options.max_archive_bytes,
+        };
+        let mut session = ImportSession::begin(self.store)?;
+        let mut report = ImportReport::default();
+        let contents = read_archive(path, &limits, &mut |digest, size, member, content| {
+            let present = session.has(digest)?;
+            let options = WriteOptions {
+                media_type: None,
+                expected_digest: Some(digest.clone()),
+                expected_size: Some(size),
+            };
+            session
+                .write(content, &options)
+                .map_err(|source| OciError::BlobImport {
+                    digest: digest.clone(),
+                    path: format!("{}:{member}", path.display()).into(),
+                    source: Box::new(source),
+                })?;
+            if present {
+                report.blobs_skipped += 1;
+            } else {
+                report.blobs_written += 1;
+                report.bytes_written += size;
+            }
+            Ok(())
+        })?;
+        let entries = contents.entries(path)?;
+        let selected = select_refs(&entries, path, options)?;
+        let mut source = ArchiveSource {
+            archive: path,
+            blobs: &contents.blobs,
+            store: self.store,
+        };
+        let (walker, referrers) = walk_selected(&selected, &entries, &mut source)?;
+        report.referrers = referrers;
+        // Streamed before any descriptor was read: the records get their media types now.
         for reached in &walker.reached {
-            self.record_referrer(reached)?;
+            let media_type = media_type_of(&reached.descriptor);
+            if validate_media_type(&media_type).is_ok() {
+                self.store.name_media_type(&reached.digest, &media_type)?;
+            }
         }
-        self.write_refs_all_or_nothing(&selected, &mut report)?;
+        self.commit_import(session, &walker, &selected, report)
+    }
+
+    /// Everything is stored and verified: mark it, write the refs in one batch, let go.
+    fn commit_import(
+        &self,
+        session: Session<'_, B, I, X, K>,
+        walker: &Walker,
+        selected: &[(RefName, Descriptor)],
+        mut report: ImportReport,
+    ) -> OciResult<ImportReport> {
+        let mut batch = Vec::new();
+        for reached in &walker.reached {
+            batch.extend(Self::referrer_entry(reached)?);
+        }
+        for (name, descriptor) in selected {
+            let descriptor = without_ref_name(descriptor);
+            let digest = digest_of(&descriptor, &format!("ref {name}"))?;
+            batch.push(KvOp::Put {
+                data_type: REF_DATA_TYPE.to_string(),
+                key: name.to_string(),
+                value: descriptor_json(&descriptor),
+                blob: Some(digest.clone()),
+            });
+            report.refs.push(ImportedRef {
+                name: name.to_string(),
+                digest,
+            });
+        }
+        let reached: Vec<Digest> = walker.reached.iter().map(|r| r.digest.clone()).collect();
+        session.commit(&reached, &batch)?;
         Ok(report)
     }
+}
 
-    /// Writes the imported refs; if one fails, the refs already written by this import get
-    /// their earlier value back (or go), so `--all` either names every image or changes none.
-    fn write_refs_all_or_nothing(
-        &self,
-        selected: &[(RefName, Descriptor)],
-        report: &mut ImportReport,
-    ) -> OciResult<()> {
-        let mut replaced = Vec::new();
-        for (name, descriptor) in selected {
-            let result = self
-                .store
-                .get_data(REF_DATA_TYPE, name.as_str())
-                .map_err(OciError::from)
-                .and_then(|previous| {
-                    replaced.push((name, previous));
-                    self.write_ref(name, descriptor)
-                })
-                .and_then(|()| digest_of(descriptor, "a ref"));
-            match result {
-                Ok(digest) => report.refs.push(ImportedRef {
-                    name: name.to_string(),
-                    digest,
-                }),
-                Err(error) => {
-                    for (name, previous) in replaced.into_iter().rev() {
-                        // Best effort: the error that stopped the import is the one to report.
-                        let _ = match previous {
-                            Some(entry) => self
-                                .store
-                                .put_data(
-                                    REF_DATA_TYPE,
-                                    name.as_str(),
-                                    &entry.value,
-                                    entry.blob.as_ref(),
-                                )
-                                .map(drop),
-                            None => self
-                                .store
-                                .remove_data(REF_DATA_TYPE, name.as_str())
-                                .map(drop),
-                        };
-                    }
-                    report.refs.clear();
-                    return Err(error);
-                }
-            }
-        }
-        Ok(())
-    }
+/// Walks from the selected refs, then adds the layout's referrers of what was reached, and
+/// requires everything required to be there. Returns the walk and how many referrers it added.
+fn walk_selected(
+    selected: &[(RefName, Descriptor)],
+    entries: &[LayoutEntry],
+    source: &mut impl ContentSource,
+) -> OciResult<(Walker, u64)> {
+    let mut walker = Walker::new();
+    let roots = selected
+        .iter()
+        .map(|(_, descriptor)| Child::required(descriptor.clone()))
+        .collect();
+    walker.visit(roots, source)?;
+    let referrers = add_layout_referrers(entries, &mut walker, source)?;
+    walker.require_complete(&source.name())?;
+    Ok((walker, referrers))
+}
 
-    /// Stores one blob (unless the store has it) with the `oci` owner mark. Both paths mark
-    /// under the blob's digest lock (`claim_existing`, `write_owned`), so another flavour's GC,
-    /// which does not take our GC lock, can never delete a blob between our finding or writing
-    /// it and our mark landing.
-    fn import_blob(
-        &self,
-        layout: &Layout,
-        reached: &Reached,
-        report: &mut ImportReport,
-    ) -> OciResult<()> {
-        if self
-            .store
-            .claim_existing(&reached.digest, FLAVOUR)?
-            .is_some()
-        {
-            report.blobs_skipped += 1;
-            return Ok(());
-        }
-        let size = self.write_blob(layout, reached)?;
-        report.blobs_written += 1;
-        report.bytes_written += size;
-        Ok(())
-    }
-
-    /// Streams one blob of the layout into the store, verified; returns its size.
-    fn write_blob(&self, layout: &Layout, reached: &Reached) -> OciResult<u64> {
-        let digest = &reached.digest;
-        let media_type = media_type_of(&reached.descriptor);
-        let options = WriteOptions {
-            // The descriptor keeps the exact media type; the index record is informational,
-            // so one the base store would refuse (parameters, odd characters) is left out.
-            media_type: validate_media_type(&media_type).ok().map(|_| media_type),
-            expected_digest: Some(digest.clone()),
-            expected_size: Some(reached.descriptor.size()),
-        };
-        let path = layout
-            .blob_path(digest)?
-            .ok_or_else(|| OciError::MissingBlob {
-                digest: digest.clone(),
-                media_type: media_type_of(&reached.descriptor),
-                source_name: layout.root.display().to_string(),
-            })?;
-        let written = match &reached.document {
-            Some(bytes) => self.store.write_owned(bytes.as_slice(), &options, FLAVOUR),
-            None => {
-                let file = File::open(&path).map_err(|e| OciError::io("opening", &path, e))?;
-                self.store.write_owned(file, &options, FLAVOUR)
-            }
-        };
-        let record = written.map_err(|source| OciError::BlobImport {
+/// Stores one reached blob of a layout directory under the session's hold (a stored copy is
+/// held, not read again).
+fn write_layout_blob<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
+    session: &mut Session<'_, B, I, X, K>,
+    layout: &Layout,
+    reached: &Reached,
+    report: &mut ImportReport,
+) -> OciResult<()> {
+    let digest = &reached.digest;
+    let media_type = media_type_of(&reached.descriptor);
+    let options = WriteOptions {
+        // The descriptor keeps the exact media type; the index record is informational,
+        // so one the base store would refuse (parameters, odd characters) is left out.
+        media_type: validate_media_type(&media_type)
+            .ok()
+            .map(|_| media_type.clone()),
+        expected_digest: Some(digest.clone()),
+        expected_size: Some(reached.descriptor.size()),
+    };
+    let path = layout
+        .blob_path(digest)?
+        .ok_or_else(|| OciError::MissingBlob {
             digest: digest.clone(),
-            path: path.clone(),
-            source: Box::new(source),
+            media_type,
+            source_name: layout.root.display().to_string(),
         })?;
-        Ok(record.size)
+    let present = session.has(digest)?;
+    let written = match &reached.document {
+        Some(bytes) => session.write(bytes.as_slice(), &options),
+        None => session.write(open_regular(&path)?, &options),
+    };
+    let record = written.map_err(|source| OciError::BlobImport {
+        digest: digest.clone(),
+        path: path.clone(),
+        source: Box::new(source),
+    })?;
+    if present {
+        report.blobs_skipped += 1;
+    } else {
+        report.blobs_written += 1;
+        report.bytes_written += record.size;
     }
+    Ok(())
 }
 
 /// The refs to import and the names to store them under, all validated.
 fn select_refs(
-    layout: &Layout,
+    entries: &[LayoutEntry],
     path: &Path,
     options: &ImportOptions,
 ) -> OciResult<Vec<(RefName, Descriptor)>> {
@@ -240,11 +271,7 @@ fn select_refs(
         reason,
     };
     let names = || {
-        let names: Vec<&str> = layout
-            .entries
-            .iter()
-            .filter_map(|e| e.name.as_deref())
-            .collect();
+        let names: Vec<&str> = entries.iter().filter_map(|e| e.name.as_deref()).collect();
         if names.is_empty() {
             "no named refs".to_string()
         } else {
@@ -259,7 +286,7 @@ fn select_refs(
                     .to_string(),
             ));
         }
-        let named: Vec<&LayoutEntry> = layout.entries.iter().filter(|e| e.name.is_some()).collect();
+        let named: Vec<&LayoutEntry> = entries.iter().filter(|e| e.name.is_some()).collect();
         if named.is_empty() {
             return Err(selection_error("the layout has no named refs".to_string()));
         }
@@ -272,8 +299,7 @@ fn select_refs(
             .collect();
     }
     let entry = match &options.sref {
-        Some(wanted) => layout
-            .entries
+        Some(wanted) => entries
             .iter()
             .find(|e| e.name.as_deref() == Some(wanted.as_str()))
             .ok_or_else(|| {
@@ -282,14 +308,14 @@ fn select_refs(
                     names()
                 ))
             })?,
-        None => match layout.entries.as_slice() {
+        None => match entries {
             [only] => only,
             [] => return Err(selection_error("the layout's index is empty".to_string())),
             _ => {
                 return Err(selection_error(format!(
                     "the layout has {} entries ({}): choose one with --sref or take all \
                      with --all",
-                    layout.entries.len(),
+                    entries.len(),
                     names()
                 )))
             }
@@ -311,12 +337,12 @@ fn select_refs(
 /// (signatures, SBOMs stored beside an image), until no more are found. Entries that cannot
 /// be read as manifests are not referrers and are left alone. Returns how many were added.
 fn add_layout_referrers(
-    layout: &Layout,
+    entries: &[LayoutEntry],
     walker: &mut Walker,
-    source: &mut LayoutSource<'_>,
+    source: &mut impl ContentSource,
 ) -> OciResult<u64> {
     let mut candidates: Vec<(Descriptor, Digest)> = Vec::new();
-    for entry in &layout.entries {
+    for entry in entries {
         if let Some(subject) = subject_of_entry(&entry.descriptor, source) {
             candidates.push((entry.descriptor.clone(), subject));
         }
@@ -340,7 +366,7 @@ fn add_layout_referrers(
     }
 }
 
-fn subject_of_entry(descriptor: &Descriptor, source: &mut LayoutSource<'_>) -> Option<Digest> {
+fn subject_of_entry(descriptor: &Descriptor, source: &mut impl ContentSource) -> Option<Digest> {
     let media_type = media_type_of(descriptor);
     let kind = DocumentKind::of(&media_type);
     if !kind.is_document() || descriptor.size() > super::graph::MAX_DOCUMENT_SIZE {

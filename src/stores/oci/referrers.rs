@@ -10,7 +10,7 @@ use super::descriptor::{descriptor_json, digest_of, media_type_of, new_descripto
 use super::error::OciResult;
 use super::graph::Reached;
 use super::{OciStore, REFERRER_DATA_TYPE};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore};
 
 fn referrer_key(subject: &Digest, referrer: &Digest) -> String {
     format!("{subject}/{referrer}")
@@ -20,11 +20,27 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
     /// Indexes `reached` as a referrer of its subject, if it has one. The referrer blob must
     /// already be stored.
     pub(super) fn record_referrer(&self, reached: &Reached) -> OciResult<()> {
+        if let Some(KvOp::Put {
+            data_type,
+            key,
+            value,
+            blob,
+        }) = Self::referrer_entry(reached)?
+        {
+            self.store
+                .put_data(&data_type, &key, &value, blob.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// The referrer-index entry for `reached`, if it has a subject: written in the import's
+    /// atomic batch, after the referrer blob is stored.
+    pub(super) fn referrer_entry(reached: &Reached) -> OciResult<Option<KvOp>> {
         let Some(links) = &reached.links else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(subject) = &links.subject else {
-            return Ok(());
+            return Ok(None);
         };
         let subject_digest = digest_of(subject, &format!("the subject of {}", reached.digest))?;
         let mut descriptor = new_descriptor(
@@ -34,13 +50,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         );
         descriptor.set_artifact_type(links.artifact_type.as_deref().map(MediaType::from));
         descriptor.set_annotations(links.annotations.clone().filter(|a| !a.is_empty()));
-        self.store.put_data(
-            REFERRER_DATA_TYPE,
-            &referrer_key(&subject_digest, &reached.digest),
-            &descriptor_json(&descriptor),
-            Some(&reached.digest),
-        )?;
-        Ok(())
+        Ok(Some(KvOp::Put {
+            data_type: REFERRER_DATA_TYPE.to_string(),
+            key: referrer_key(&subject_digest, &reached.digest),
+            value: descriptor_json(&descriptor),
+            blob: Some(reached.digest.clone()),
+        }))
     }
 
     /// Manifests whose `subject` is `subject`, in digest order; with `artifact_type`, only

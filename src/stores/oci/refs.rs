@@ -13,7 +13,8 @@ use super::graph::{parse_document, Child, DocumentKind, Walker, MAX_DOCUMENT_SIZ
 use super::ref_name::RefName;
 use super::source::StoreSource;
 use super::{OciStore, FLAVOUR, REF_DATA_TYPE};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::store::StoreError;
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore, StorageError};
 
 /// A ref as `list` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -88,7 +89,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let descriptor = match self.get_ref(source) {
             Err(OciError::RefNotFound(_)) => match self.store.resolve(source) {
                 Ok(digest) => self.adopt_stored_image(&digest)?,
-                Err(_) => return Err(OciError::RefNotFound(source.to_string())),
+                // Neither a ref nor a stored digest (or not even the shape of one). Other
+                // errors (ambiguous prefix, storage) are reported as they are.
+                Err(StoreError::NotFound(_))
+                | Err(StoreError::Storage(StorageError::Digest(_))) => {
+                    return Err(OciError::RefNotFound(source.to_string()))
+                }
+                Err(error) => return Err(error.into()),
             },
             found => found?,
         };

@@ -20,6 +20,7 @@ use super::graph::{
     parse_document, verify_document, ContentSource, DocumentKind, Fetched, MAX_DOCUMENT_SIZE,
 };
 use super::source::StoreSource;
+use super::validate::MAX_INDEX_NESTING;
 use super::OciStore;
 use crate::store::StoreError;
 use crate::stores::rootfs::{
@@ -27,9 +28,6 @@ use crate::stores::rootfs::{
     RootfsError, VerifyingReader,
 };
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
-
-/// Index nesting followed before giving up (an index of indexes is legal; a loop is not).
-const MAX_INDEX_DEPTH: usize = 4;
 
 /// `os/architecture[/variant]`, as in an image index's `platform`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -215,10 +213,10 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let media_type = media_type_of(&descriptor);
         match DocumentKind::of(&media_type) {
             DocumentKind::Manifest => return Ok((descriptor, None)),
-            DocumentKind::Index if depth < MAX_INDEX_DEPTH => {}
+            DocumentKind::Index if depth < MAX_INDEX_NESTING => {}
             DocumentKind::Index => {
                 return Err(OciError::Invalid(format!(
-                    "ref {name}: indexes nested more than {MAX_INDEX_DEPTH} deep"
+                    "ref {name}: indexes nested more than {MAX_INDEX_NESTING} deep"
                 )))
             }
             _ => {

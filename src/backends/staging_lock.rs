@@ -1,0 +1,258 @@
+//! The one staging protocol of every backend: how a staged (uncommitted) write proves it is
+//! live, and how a sweep removes the writes of writers that are gone.
+//!
+//! **The rule.** A staged write is live exactly while its writer holds an exclusive `flock` on
+//! its staging file `<id>.staging`. The file is created and locked before any staged data exists
+//! (the `fs` backend writes the data into the file itself; `sqlite` and `lmdb` stage rows under
+//! the id in their database) and is removed only after that data is gone, committed or
+//! discarded. An flock belongs to an open file description, so it dies with its holder (a crash
+//! included) and conflicts between two opens even inside one process. Hence a staging file that
+//! a sweep can lock belongs to a dead writer, and is collected at once: no grace period.
+//!
+//! **The race this closes without waiting.** Between the writer's `create` and its `flock`, a
+//! sweep may lock the new, still unlocked file and take it for dead. Both sides therefore
+//! re-check under the lock that the file's name still leads to the file they hold: the sweep
+//! removes the name while holding the lock, and the writer, whose blocking `flock` returns only
+//! after the sweep let go, finds its name gone and starts over under a new id (before it has
+//! staged anything). So a writer never stages data under a file a sweep removed, and the sweep
+//! never removes a file a live writer locked.
+//!
+//! Staged data with no staging file at all (the sweep reads the staged ids before it lists the
+//! directory) belongs to a writer that is gone too: a live writer's file exists from before its
+//! first staged byte until after its last one is gone.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::traits::{StorageError, StorageResult};
+
+/// The name ending of every staging file.
+pub(crate) const STAGING_SUFFIX: &str = ".staging";
+
+/// How often creating a staging file is retried when a sweep removed it between its creation
+/// and our lock. Each retry needs a sweep to win that microsecond-wide race again.
+const CREATE_ATTEMPTS: usize = 8;
+
+/// A live staged write: its id and its locked staging file. Dropping it removes the file, then
+/// releases the lock (by closing it).
+#[derive(Debug)]
+pub(crate) struct StagingLock {
+    id: String,
+    path: PathBuf,
+    file: File,
+    /// Cleared once the file was renamed away ([`StagingLock::persist`]) or abandoned in a test.
+    remove_on_drop: bool,
+}
+
+impl StagingLock {
+    /// Creates and locks a new staging file in `dir` (created if missing) under a fresh id.
+    pub(crate) fn create(dir: &Path) -> StorageResult<StagingLock> {
+        fs::create_dir_all(dir)
+            .map_err(|e| StorageError::io("creating the staging directory", dir, e))?;
+        for _ in 0..CREATE_ATTEMPTS {
+            let id = new_staging_id();
+            let path = dir.join(format!("{id}{STAGING_SUFFIX}"));
+            let file = create_file(&path)?;
+            fs2::FileExt::lock_exclusive(&file)
+                .map_err(|e| StorageError::io("locking a staging file", &path, e))?;
+            if names_file(&path, &file)? {
+                return Ok(StagingLock {
+                    id,
+                    path,
+                    file,
+                    remove_on_drop: true,
+                });
+            }
+            // A sweep removed it before we held the lock; nothing was staged under this id.
+        }
+        Err(StorageError::io(
+            "creating a staging file",
+            dir,
+            io::Error::other(format!(
+                "removed by a concurrent dead-writer sweep {CREATE_ATTEMPTS} times in a row"
+            )),
+        ))
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Renames the staging file with its content to `target` (replacing what is there): the
+    /// write is no longer staged. The lock goes with the handle, now. On failure the staging
+    /// file is removed.
+    pub(crate) fn persist(mut self, target: &Path) -> io::Result<()> {
+        fs::rename(&self.path, target)?;
+        self.remove_on_drop = false;
+        Ok(())
+    }
+
+    /// Closes the file without removing it, as a crashed writer would leave it.
+    #[cfg(test)]
+    pub(crate) fn abandon(mut self) -> PathBuf {
+        self.remove_on_drop = false;
+        self.path.clone()
+    }
+}
+
+impl Drop for StagingLock {
+    fn drop(&mut self) {
+        if self.remove_on_drop {
+            // Unlink first, then close: a sweep that opened the file meanwhile gets the lock
+            // only once the name is gone, sees that, and leaves it alone. A failure leaves an
+            // unlocked file, which the next sweep removes.
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Write for StagingLock {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.file.write(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// An id no other staged write on this host uses: process id, time and a per-process counter.
+/// It holds no `.`, so the id of a staging file is its name up to the first `.`.
+fn new_staging_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let sequence = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}-{nanos:x}-{sequence:x}", std::process::id())
+}
+
+fn create_file(path: &Path) -> StorageResult<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    // The `fs` backend renames its staging file into place as the blob, so give it the usual
+    // file mode (narrowed by the umask) rather than a private one.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+    options
+        .open(path)
+        .map_err(|e| StorageError::io("creating a staging file", path, e))
+}
+
+/// Whether `path` still names the file `file` has open.
+fn names_file(path: &Path, file: &File) -> StorageResult<bool> {
+    let by_path = match fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(StorageError::io("checking a staging file", path, e)),
+    };
+    let by_handle = file
+        .metadata()
+        .map_err(|e| StorageError::io("checking a staging file", path, e))?;
+    Ok(same_file(&by_path, &by_handle))
+}
+
+#[cfg(unix)]
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(_a: &fs::Metadata, _b: &fs::Metadata) -> bool {
+    // Staging ids are never reused, so a name that still exists is the one we created.
+    true
+}
+
+/// A staging file whose writer is gone, held locked by the sweep while its data is discarded.
+pub(crate) struct DeadStaging {
+    /// The staged write's id: the file name up to its first `.` (files left by older versions,
+    /// `<id>.lock`, `<id>.locking`, `blob-<random>.partial`, are taken the same way).
+    pub(crate) id: String,
+    /// The file's size, measured under the lock (the `fs` backend's staged bytes).
+    pub(crate) file_bytes: u64,
+}
+
+/// Sweeps `dir`: for every staging file no writer holds, calls `discard` while holding its lock,
+/// then removes the file. Returns the ids of every staging file listed, live or dead, so the
+/// caller can treat staged data under any other id (read before this call) as dead too.
+pub(crate) fn sweep_dead(
+    dir: &Path,
+    mut discard: impl FnMut(&DeadStaging) -> StorageResult<()>,
+) -> StorageResult<HashSet<String>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) => return Err(StorageError::io("listing the staging directory", dir, e)),
+    };
+    let mut listed = HashSet::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io("listing the staging directory", dir, e))?;
+        let is_file = entry
+            .file_type()
+            .map_err(|e| StorageError::io("listing the staging directory", entry.path(), e))?
+            .is_file();
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !is_file || name.starts_with('.') {
+            continue;
+        }
+        let id = name.split('.').next().unwrap_or(name).to_string();
+        listed.insert(id.clone());
+        let path = entry.path();
+        let Some(file) = lock_if_dead(&path)? else {
+            continue;
+        };
+        let file_bytes = file
+            .metadata()
+            .map_err(|e| StorageError::io("reading a staging file's size", &path, e))?
+            .len();
+        discard(&DeadStaging { id, file_bytes })?;
+        // Removed while still locked: a writer that created this file but has not locked it
+        // yet waits, then finds its name gone and starts over.
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::io("removing a dead staging file", &path, e)),
+        }
+        drop(file);
+    }
+    Ok(listed)
+}
+
+/// The staging file at `path`, locked by us, when no writer holds it and the name still leads
+/// to it; `None` when a writer holds it or it is gone (committed, or ended by its writer).
+fn lock_if_dead(path: &Path) -> StorageResult<Option<File>> {
+    let file = match OpenOptions::new().read(true).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StorageError::io("opening a staging file", path, e)),
+    };
+    match fs2::FileExt::try_lock_exclusive(&file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == fs2::lock_contended_error().kind() => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+        Err(e) => return Err(StorageError::io("locking a staging file", path, e)),
+    }
+    // Between our open and our lock its writer may have ended (and unlinked it) or committed it
+    // (renamed it into place): then the file we hold is no staged write any more.
+    if !names_file(path, &file)? {
+        return Ok(None);
+    }
+    Ok(Some(file))
+}
+
+#[cfg(test)]
+mod tests;
