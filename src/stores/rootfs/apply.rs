@@ -121,6 +121,7 @@ pub fn apply_layer(
         privileged: rustix::process::geteuid().is_root(),
         written: BTreeSet::new(),
         deferred_dirs: Vec::new(),
+        skipped_devices: BTreeSet::new(),
         parent_cache: None,
         report: ApplyReport::default(),
         buffer: vec![0u8; 256 * 1024],
@@ -171,6 +172,8 @@ struct Applier<'o> {
     /// whiteouts only remove what lower layers put there.
     written: BTreeSet<Vec<u8>>,
     deferred_dirs: Vec<DeferredDir>,
+    /// Device nodes not created ([`Devices::Skip`]): hard links to them are skipped too.
+    skipped_devices: BTreeSet<Vec<u8>>,
     /// The parent directory of the last entry, reused while nothing was removed (archives
     /// list a directory's files together).
     parent_cache: Option<(RelativePath, OwnedFd)>,
@@ -219,7 +222,13 @@ impl Applier<'_> {
         }
         // Resolved before anything at `path` is removed: a link may not name itself.
         let link_source = match meta.kind {
-            EntryKind::HardLink => Some(self.hard_link_source(&meta, &path, &name)?),
+            EntryKind::HardLink => match self.hard_link_source(&meta, &path, &name)? {
+                Some(source) => Some(source),
+                None => {
+                    self.report.devices_skipped += 1;
+                    return Ok(());
+                }
+            },
             _ => None,
         };
         let parent_path = path.parent().expect("not the root");
@@ -396,6 +405,7 @@ impl Applier<'_> {
             EntryKind::CharDevice | EntryKind::BlockDevice => {
                 if self.options.devices == Devices::Skip {
                     self.report.devices_skipped += 1;
+                    self.skipped_devices.insert(path.key());
                     return Ok(());
                 }
                 let file_type = if meta.kind == EntryKind::CharDevice {
@@ -517,12 +527,14 @@ impl Applier<'_> {
         Ok(())
     }
 
+    /// Where a hard link points: its directory and name, or `None` when it names a device
+    /// node this render skipped (the link goes the way of its target).
     fn hard_link_source(
         &mut self,
         meta: &EntryMeta,
         path: &RelativePath,
         name: &str,
-    ) -> RootfsResult<(OwnedFd, Vec<u8>)> {
+    ) -> RootfsResult<Option<(OwnedFd, Vec<u8>)>> {
         let raw = meta
             .link_name
             .as_deref()
@@ -549,6 +561,9 @@ impl Applier<'_> {
         })?;
         if &source == path {
             return Err(RootfsError::refused(name, "a hard link to itself"));
+        }
+        if self.skipped_devices.contains(&source.key()) {
+            return Ok(None);
         }
         let (Some(source_parent), Some(source_name)) = (source.parent(), source.file_name()) else {
             return Err(RootfsError::refused(
@@ -578,7 +593,7 @@ impl Applier<'_> {
                 name,
                 format!("hard link to {shown:?}, a directory"),
             )),
-            Some(_) => Ok((dir, source_name)),
+            Some(_) => Ok(Some((dir, source_name))),
         }
     }
 
