@@ -382,3 +382,31 @@ fn every_metadata_backend_unpacks_the_same_tree() {
         "one tree whatever the backends: {backends:?}"
     );
 }
+
+#[test]
+fn a_docker_schema2_image_unpacks() {
+    const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    let store = store_with(|b| {
+        let tar = layer(&[
+            File("docker-made", b"by docker\n", 0o644),
+            File(".wh.nothing", b"", 0o644),
+        ]);
+        let diff_id = Digest::of_bytes(Algorithm::Sha256, &tar).to_string();
+        let layer_blob = b.blob(DOCKER_GZIP, &gzip(&tar)).unwrap();
+        let config = b
+            .json_blob(
+                DOCKER_CONFIG,
+                &json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}),
+            )
+            .unwrap();
+        b.json_blob(
+            DOCKER_MANIFEST,
+            &json!({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": config, "layers": [layer_blob]}),
+        )
+        .unwrap()
+    });
+    let out = store.scratch("rootfs");
+    store.ok(&["unpack", "img:1", out.to_str().unwrap()]);
+    assert_eq!(names(&out), ["docker-made"]);
+}

@@ -15,6 +15,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -138,7 +139,10 @@ impl TreeStore {
         let rootfs = temp.join(ROOTFS_DIR);
         fs::create_dir(&temp)
             .map_err(|e| RootfsError::io("creating a render directory", &temp, e))?;
+        // 0755 whatever the umask, so the tree's hash (which covers the root's mode) depends
+        // only on what was rendered; an image's own root entry may still change it.
         let built = fs::create_dir(&rootfs)
+            .and_then(|()| fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755)))
             .map_err(|e| RootfsError::io("creating a render directory", &rootfs, e).into())
             .and_then(|()| render(&rootfs))
             .and_then(|()| self.seal(key, &temp).map_err(E::from));
