@@ -28,6 +28,13 @@ pub enum RootfsError {
         source: Box<RootfsError>,
     },
 
+    #[error("reading {what}: {source}")]
+    Read {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("reading the layer archive: {0}")]
     Archive(#[source] std::io::Error),
 
