@@ -19,13 +19,17 @@ mod apply;
 mod archive_end;
 mod beneath;
 mod compression;
+mod entry_meta;
 mod entry_path;
 mod error;
 mod new_target;
 mod options;
+mod report;
+mod tree_copy;
 mod tree_hash;
 mod tree_store;
 mod verify_reader;
+mod whiteout;
 
 pub use apply::{apply_layer, ApplyReport};
 pub use beneath::remove_tree;
@@ -35,6 +39,7 @@ pub use new_target::render_into_new_directory;
 pub use options::{
     AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership, PathFilter,
 };
-pub use tree_hash::{copy_tree, tree_hash, verify_tree, TreeSummary};
+pub use tree_copy::copy_tree;
+pub use tree_hash::{tree_hash, verify_tree, TreeSummary};
 pub use tree_store::{CopiedTree, RenderedTree, TreeStore, TREES_DIR};
 pub use verify_reader::VerifyingReader;
