@@ -4,6 +4,7 @@
 //! Adding a command group is two steps: a file here with a clap type that implements
 //! [`RunCommand`], and one line in the `commands!` list below (the variant and its doc comment).
 
+mod appc;
 mod backend;
 mod blob;
 mod data;
@@ -121,6 +122,9 @@ commands! {
     /// Show or convert the backends a store uses
     #[command(subcommand)]
     Backend(backend::BackendCommand),
+    /// ACI images (App Container spec) in the same store
+    #[command(subcommand)]
+    Appc(appc::AppcCommand),
 }
 
 /// What every command needs: where the store is, which backends were asked for, how to print.
