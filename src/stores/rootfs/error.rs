@@ -28,6 +28,13 @@ pub enum RootfsError {
         source: Box<RootfsError>,
     },
 
+    #[error("reading {what}: {source}")]
+    Read {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("reading the layer archive: {0}")]
     Archive(#[source] std::io::Error),
 
@@ -59,6 +66,9 @@ pub enum RootfsError {
         expected: String,
         actual: String,
     },
+
+    #[error("cannot render into {path}: {reason}")]
+    Target { path: PathBuf, reason: String },
 
     #[error("invalid apply options: {0}")]
     InvalidOptions(String),

@@ -42,7 +42,12 @@ impl<R: Read> VerifyingReader<R> {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(RootfsError::io(format!("reading {}", self.what), "", e)),
+                Err(source) => {
+                    return Err(RootfsError::Read {
+                        what: self.what,
+                        source,
+                    })
+                }
             }
         }
         let actual = self.hasher.take().expect("finished once").finish();
