@@ -51,14 +51,8 @@ pub enum RootfsError {
     #[error("layer {layer}: media type {media_type:?} is not a layer this renderer reads (tar, tar+gzip, tar+zstd)")]
     UnsupportedMediaType { layer: String, media_type: String },
 
-    #[error("{what} does not verify: expected {expected}, the content hashes to {actual}{}", size_note(*expected_size, *actual_size))]
-    DigestMismatch {
-        what: String,
-        expected: String,
-        actual: String,
-        expected_size: Option<u64>,
-        actual_size: u64,
-    },
+    #[error("{what} does not verify: {reason}; run `oci-store fsck --repair` (it deletes damaged blobs), then import the image again")]
+    DigestMismatch { what: String, reason: String },
 
     #[error("rendered tree {path} changed: recorded hash {expected}, now {actual}")]
     TreeMismatch {
@@ -120,14 +114,5 @@ impl RootfsError {
 impl From<crate::store::StoreError> for RootfsError {
     fn from(error: crate::store::StoreError) -> Self {
         RootfsError::Store(Box::new(error))
-    }
-}
-
-fn size_note(expected: Option<u64>, actual: u64) -> String {
-    match expected {
-        Some(expected) if expected != actual => {
-            format!(" ({actual} bytes, {expected} expected)")
-        }
-        _ => String::new(),
     }
 }
