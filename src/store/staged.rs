@@ -192,8 +192,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
 
     /// Moves `from`'s hold on each of `digests` to `to` (sets `owner.<to>`, removes
     /// `owner.<from>`) in one extra-data batch, under their exclusive digest locks, so no blob
-    /// is ever without a holder in between. Every blob must be indexed and present: returns
-    /// those that are not, and then changes nothing.
+    /// is ever without a holder in between. Every blob must be indexed: returns those that are
+    /// not, and then changes nothing.
     pub fn transfer_holds(
         &self,
         digests: &[Digest],
@@ -201,9 +201,10 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         to: &str,
     ) -> StoreResult<Vec<Digest>> {
         let _locks = self.locks.lock_digests(digests, LockMode::Exclusive)?;
+        // The record alone says the blob is there: content goes only after its record.
         let mut missing = Vec::new();
         for digest in digests {
-            if self.existing(digest)?.is_none() {
+            if self.index.get(digest)?.is_none() {
                 missing.push(digest.clone());
             }
         }
