@@ -14,10 +14,15 @@ use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageR
 /// them into large writes keeps a gigabyte-sized layer near `cp` speed.
 const WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 
-/// Content of at least this size that waits for a batch sync (`finish_unsynced`) is sent to
-/// the disk at once, without waiting: the batch's sync then finds it mostly written, and the
-/// disk works while the next blobs are read and hashed.
-const EARLY_WRITEBACK_BYTES: u64 = 1024 * 1024;
+/// Content up to this size may wait for a batch sync (`finish_unsynced`): for a small file the
+/// journal commit of its own fsync is what costs. Larger content is synced when it ends: its
+/// data is what costs, and a filesystem-wide sync would also wait for other programs' data.
+const DEFERRED_SYNC_LIMIT: u64 = 1024 * 1024;
+
+/// While a blob is written, each time this many more bytes are in the file they are sent to
+/// the disk without waiting, so the disk works while the rest is read and hashed, and the sync
+/// at the end finds little left to write.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
 /// An in-progress write to the `fs` blob store. Dropping it before
 /// [`BlobWriter::commit`] removes the staging file.
@@ -30,6 +35,8 @@ pub struct FsBlobWriter<'store> {
     state: WriterState,
     /// Bytes accepted into the staging file (buffered ones included).
     written: u64,
+    /// Bytes of the staging file already sent to the disk (see [`WRITEBACK_STEP`]).
+    written_back: u64,
     /// Set once a write would have gone past the expected size: the total that was attempted.
     /// The write is doomed from then on; `finish` reports it.
     overflowed_to: Option<u64>,
@@ -74,6 +81,7 @@ impl<'store> FsBlobWriter<'store> {
             },
             written: 0,
             overflowed_to: None,
+            written_back: 0,
         })
     }
 
@@ -108,10 +116,7 @@ impl<'store> FsBlobWriter<'store> {
         let size = self.written;
         self.expected.verify(&digest, size)?;
         // Checked before syncing so rejected content costs no disk flush.
-        let unsynced_since = if may_defer {
-            if size >= EARLY_WRITEBACK_BYTES {
-                start_writeback(&staging);
-            }
+        let unsynced_since = if may_defer && size <= DEFERRED_SYNC_LIMIT {
             Some(self.sync.now())
         } else {
             sync_file(&staging)?;
@@ -200,6 +205,15 @@ impl Write for FsBlobWriter<'_> {
             return Err(error);
         }
         self.written = total;
+        let in_file = total - staging.buffer().len() as u64;
+        if in_file - self.written_back >= WRITEBACK_STEP {
+            start_writeback(
+                staging.get_ref(),
+                self.written_back,
+                in_file - self.written_back,
+            );
+            self.written_back = in_file;
+        }
         Ok(bytes.len())
     }
 
@@ -299,24 +313,27 @@ fn buffer_capacity(expected: &Expected) -> usize {
     })
 }
 
-/// Starts writing the file's dirty pages to the disk without waiting (a hint: durability
-/// still comes from a sync).
+/// Starts writing a range of the file's dirty pages to the disk without waiting (a hint:
+/// durability still comes from a sync).
 #[cfg(target_os = "linux")]
-fn start_writeback(staging: &StagingLock) {
+fn start_writeback(staging: &StagingLock, offset: u64, length: u64) {
     use std::os::unix::io::AsRawFd;
+    let (Ok(offset), Ok(length)) = (i64::try_from(offset), i64::try_from(length)) else {
+        return;
+    };
     // SAFETY: only reads the descriptor, which `staging` keeps open. A failure is harmless.
     unsafe {
         libc::sync_file_range(
             staging.file().as_raw_fd(),
-            0,
-            0,
+            offset,
+            length,
             libc::SYNC_FILE_RANGE_WRITE,
         );
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn start_writeback(_staging: &StagingLock) {}
+fn start_writeback(_staging: &StagingLock, _offset: u64, _length: u64) {}
 
 fn sync_file(staging: &StagingLock) -> StorageResult<()> {
     staging
