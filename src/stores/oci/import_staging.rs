@@ -15,12 +15,34 @@ use super::layout::{open_regular, Layout};
 use crate::store::{validate_media_type, StagedBlob, Store, StoreError, WriteOptions};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
-/// Blobs handed to one locked commit step at most: bounds the staging files held open (one
-/// descriptor each) and the time other writers of the same stripes wait.
-pub(super) const COMMIT_BATCH: usize = 256;
+/// Most blobs handed to one locked commit step: bounds the time other writers of the same
+/// stripes wait. Larger batches write fewer database pages per blob (records of random digests
+/// land on every page of the index either way).
+const MAX_COMMIT_BATCH: usize = 2048;
 
-/// Staged blobs that may wait for the committing thread beyond the batch it is gathering.
-const STAGED_AHEAD: usize = 64;
+/// Fewest blobs per commit step, whatever the descriptor limit.
+const MIN_COMMIT_BATCH: usize = 64;
+
+/// Descriptors left for everything else: the 256 digest-lock files a commit step may hold,
+/// the databases, the sources being read.
+const RESERVED_DESCRIPTORS: u64 = 512;
+
+/// How many blobs one commit step takes: each staged blob holds its staging file open until
+/// it is committed, and up to a quarter of a batch more waits beyond the one being gathered,
+/// so the batch is sized to the process's descriptor limit.
+pub(super) fn commit_batch() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let soft = if known { limit.rlim_cur } else { 1024 };
+    let spare = soft.saturating_sub(RESERVED_DESCRIPTORS) * 2 / 3;
+    usize::try_from(spare)
+        .unwrap_or(MAX_COMMIT_BATCH)
+        .clamp(MIN_COMMIT_BATCH, MAX_COMMIT_BATCH)
+}
 
 /// Threads staging a layout's blobs at once: big layers hash and sync on every core while
 /// others are read. Small blobs are synced together at commit, so more threads would only
@@ -46,7 +68,8 @@ pub(super) fn stage_and_commit<'s, B: BlobStore, I: Index, X: ExtraData, K: KvSt
     let store = session.store();
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let (sender, receiver) = sync_channel::<(usize, OciResult<StagedBlob<'s>>)>(STAGED_AHEAD);
+    let batch_size = commit_batch();
+    let (sender, receiver) = sync_channel::<(usize, OciResult<StagedBlob<'s>>)>(batch_size / 4);
     std::thread::scope(|scope| {
         for _ in 0..STAGING_THREADS.min(blobs.len()) {
             let sender = sender.clone();
@@ -69,7 +92,7 @@ pub(super) fn stage_and_commit<'s, B: BlobStore, I: Index, X: ExtraData, K: KvSt
         }
         drop(sender);
         let mut stored = Stored::default();
-        let mut pending = Vec::with_capacity(COMMIT_BATCH);
+        let mut pending = Vec::with_capacity(batch_size);
         let mut stage_error: Option<(usize, OciError)> = None;
         let mut commit_error = None;
         let mut commit = |pending: &mut Vec<StagedBlob<'s>>| {
@@ -91,7 +114,7 @@ pub(super) fn stage_and_commit<'s, B: BlobStore, I: Index, X: ExtraData, K: KvSt
             match result {
                 Ok(staged) if !failed.load(Ordering::Relaxed) => {
                     pending.push(staged);
-                    if pending.len() >= COMMIT_BATCH {
+                    if pending.len() >= batch_size {
                         commit(&mut pending);
                     }
                 }

@@ -24,7 +24,7 @@ use super::descriptor::{descriptor_json, digest_of, media_type_of, without_ref_n
 use super::error::{OciError, OciResult};
 use super::graph::{Child, ContentSource, DocumentKind, Fetched, Reached, Walker};
 use super::import_session::ImportSession;
-use super::import_staging::{blob_import_error, stage_and_commit, COMMIT_BATCH};
+use super::import_staging::{blob_import_error, commit_batch, stage_and_commit};
 use super::layout::{Layout, LayoutEntry, LayoutSource};
 use super::ref_name::RefName;
 use super::{OciStore, REF_DATA_TYPE};
@@ -139,6 +139,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let mut session = ImportSession::begin(self.store)?;
         let mut report = ImportReport::default();
         let mut pending = PendingBlobs::default();
+        let batch_size = commit_batch();
         let contents = read_archive(path, &limits, &mut |digest, size, member, content| {
             let member_path = || PathBuf::from(format!("{}:{member}", path.display()));
             if session.has(digest, size)? {
@@ -156,7 +157,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                     .map_err(|source| blob_import_error(digest, member_path(), source))?;
                 pending.staged.push(staged);
             }
-            if pending.len() >= COMMIT_BATCH {
+            if pending.len() >= batch_size {
                 pending.commit(&mut session, &mut report)?;
             }
             Ok(())
