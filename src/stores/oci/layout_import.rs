@@ -5,10 +5,13 @@
 //! 1. read the layout and choose the refs (names validated before anything is stored);
 //! 2. verify and store content: from a directory, walk everything the refs reach (every
 //!    manifest and index verified: digest, size, 4 MiB limit; every other blob's presence and
-//!    size), then stream the blobs in, each verified as it streams; from an archive, stream
-//!    every blob member in as the archive is read once, then walk over what it held;
-//! 3. commit: `owner.oci` on everything reached, then the referrer-index entries and the
-//!    refs in one atomic key/value batch, then let go of the session's holds.
+//!    size), hold what the store has in one step, then stage the rest on several threads,
+//!    each verified as it streams, committed in batches ([`super::import_staging`]); from an
+//!    archive, stage every blob member as the archive is read once (committed in batches),
+//!    then walk over what it held;
+//! 3. commit: the hold on everything reached passes to `owner.oci` in one batch, then the
+//!    referrer-index entries and the refs land in one atomic key/value batch, then the session
+//!    lets go of what it touched but did not reach.
 //!
 //! A refusal anywhere before the commit lets go of everything the import touched, deleting
 //! what nothing else holds: the store's full dump is what it was, without a GC.
