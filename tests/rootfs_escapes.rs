@@ -279,11 +279,19 @@ fn device_files_are_skipped_rootless() {
     let scene = Scene::new();
     let report = scene
         .apply(
-            &[CharDevice("null", 1, 3), File("after", b"x", 0o644)],
+            &[
+                CharDevice("null", 1, 3),
+                HardLink("null-again", "null"),
+                File("after", b"x", 0o644),
+            ],
             &rootless(),
         )
         .unwrap();
-    assert_eq!(report.devices_skipped, 1);
+    assert_eq!(
+        report.devices_skipped, 2,
+        "the device and the hard link to it"
+    );
+    assert!(!scene.target().join("null-again").exists());
     assert_eq!(report.devices_created, 0);
     assert!(!scene.target().join("null").exists());
     assert!(scene.target().join("after").exists(), "the render goes on");

@@ -481,3 +481,103 @@ fn root_entry_sets_the_target_mode() {
         "rootless: ours"
     );
 }
+
+#[test]
+fn an_archive_that_stops_after_its_last_entry_is_complete() {
+    // umoci 0.4 never closes its tar writer: no padding after the last file, no end blocks.
+    let tar = layer(&[Dir("etc", 0o755), File("etc/x", b"hi\n", 0o644)]);
+    let unclosed = &tar[..512 * 2 + 3];
+    let scene = Scene::new();
+    apply_layer(&scene.target(), unclosed, &rootless()).expect("read as Go's archive/tar reads it");
+    assert_eq!(
+        std::fs::read(scene.target().join("etc/x")).unwrap(),
+        b"hi\n"
+    );
+    // Cut inside the file's data: truncated, an error.
+    let scene = Scene::new();
+    let error = apply_layer(&scene.target(), &tar[..512 * 2 + 2], &rootless()).unwrap_err();
+    assert!(matches!(error, RootfsError::Archive(_)), "{error}");
+    // Cut inside a header: an error too.
+    let scene = Scene::new();
+    let error = apply_layer(&scene.target(), &tar[..512 + 100], &rootless()).unwrap_err();
+    assert!(matches!(error, RootfsError::Archive(_)), "{error}");
+}
+
+fn tar_with(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    build(&mut builder);
+    builder.into_inner().unwrap()
+}
+
+fn regular_header(size: u64, uid: u64, gid: u64) -> tar::Header {
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_uid(uid);
+    header.set_gid(gid);
+    header
+}
+
+#[test]
+fn xattrs_are_applied_only_when_asked() {
+    let tar = tar_with(|builder| {
+        builder
+            .append_pax_extensions([("SCHILY.xattr.user.origin", &b"layer"[..])])
+            .unwrap();
+        let mut header = regular_header(1, 0, 0);
+        builder
+            .append_data(&mut header, "tagged", &b"x"[..])
+            .unwrap();
+    });
+    let read = |path: &Path| {
+        let mut value = [0u8; 64];
+        rustix::fs::getxattr(path, "user.origin", &mut value[..])
+            .ok()
+            .map(|n| value[..n].to_vec())
+    };
+    let scene = Scene::new();
+    let options = ApplyOptions {
+        xattrs: true,
+        ..rootless()
+    };
+    let report = apply_layer(&scene.target(), &tar[..], &options).unwrap();
+    assert_eq!(report.xattrs_skipped, 0);
+    assert_eq!(
+        read(&scene.target().join("tagged")).as_deref(),
+        Some(&b"layer"[..])
+    );
+
+    let scene = Scene::new();
+    apply_layer(&scene.target(), &tar[..], &rootless()).unwrap();
+    assert_eq!(read(&scene.target().join("tagged")), None, "off by default");
+}
+
+#[test]
+fn owners_come_from_the_archive_only_when_privileged() {
+    let tar = tar_with(|builder| {
+        let mut header = regular_header(1, 1234, 5678);
+        builder
+            .append_data(&mut header, "owned", &b"x"[..])
+            .unwrap();
+    });
+    let scene = Scene::new();
+    apply_layer(&scene.target(), &tar[..], &rootless()).unwrap();
+    let metadata = std::fs::metadata(scene.target().join("owned")).unwrap();
+    assert_eq!(
+        metadata.uid(),
+        rustix::process::geteuid().as_raw(),
+        "rootless: ours"
+    );
+
+    let scene = Scene::new();
+    let result = apply_layer(&scene.target(), &tar[..], &ApplyOptions::privileged());
+    if rustix::process::geteuid().is_root() {
+        result.unwrap();
+        let metadata = std::fs::metadata(scene.target().join("owned")).unwrap();
+        assert_eq!((metadata.uid(), metadata.gid()), (1234, 5678));
+    } else {
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("setting the owner"), "{error}");
+    }
+}

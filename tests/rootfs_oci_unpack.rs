@@ -344,3 +344,69 @@ fn damage_that_breaks_the_archive_is_reported_as_the_damaged_blob() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn every_metadata_backend_unpacks_the_same_tree() {
+    let mut hashes = Vec::new();
+    let backends: Vec<&str> = oci_store::traits::registry::registered_backends()
+        .into_iter()
+        .filter(|backend| backend.fills(oci_store::traits::Role::Index))
+        .map(|backend| backend.name)
+        .collect();
+    assert!(
+        backends.len() >= 2,
+        "sqlite and lmdb at least: {backends:?}"
+    );
+    for backend in &backends {
+        let store = TestStore::new();
+        let layout = store.scratch("layout");
+        let mut builder = LayoutBuilder::new(&layout).unwrap();
+        let descriptor = image(&mut builder, "amd64", &three_layers());
+        builder.add_ref(Some("img:1"), &descriptor);
+        builder.finish().unwrap();
+        store.ok(&["--backend", backend, "import", layout.to_str().unwrap()]);
+        let out = store.scratch("rootfs");
+        store.ok(&[
+            "--backend",
+            backend,
+            "unpack",
+            "img:1",
+            out.to_str().unwrap(),
+        ]);
+        hashes.push(tree_hash(&out).unwrap().hash);
+    }
+    hashes.dedup();
+    assert_eq!(
+        hashes.len(),
+        1,
+        "one tree whatever the backends: {backends:?}"
+    );
+}
+
+#[test]
+fn a_docker_schema2_image_unpacks() {
+    const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    let store = store_with(|b| {
+        let tar = layer(&[
+            File("docker-made", b"by docker\n", 0o644),
+            File(".wh.nothing", b"", 0o644),
+        ]);
+        let diff_id = Digest::of_bytes(Algorithm::Sha256, &tar).to_string();
+        let layer_blob = b.blob(DOCKER_GZIP, &gzip(&tar)).unwrap();
+        let config = b
+            .json_blob(
+                DOCKER_CONFIG,
+                &json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}),
+            )
+            .unwrap();
+        b.json_blob(
+            DOCKER_MANIFEST,
+            &json!({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": config, "layers": [layer_blob]}),
+        )
+        .unwrap()
+    });
+    let out = store.scratch("rootfs");
+    store.ok(&["unpack", "img:1", out.to_str().unwrap()]);
+    assert_eq!(names(&out), ["docker-made"]);
+}

@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 
 use oci_store::store::{open_store, BackendChoice};
 use oci_store::stores::rootfs::{
-    apply_layer, tree_hash, verify_tree, RootfsError, TreeStore, TREES_DIR,
+    apply_layer, tree_hash, verify_tree, Ownership, RootfsError, TreeStore, TREES_DIR,
 };
 use rootfs_support::*;
 
@@ -278,4 +278,65 @@ fn flavour_names_are_checked() {
         assert!(TreeStore::open(&store, bad).is_err(), "{bad:?}");
     }
     let _ = Arc::new(TreeStore::open(&store, "appc").unwrap());
+}
+
+#[test]
+fn a_tree_is_copied_out_whole_and_verified() {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, store) = test_store();
+    let trees = TreeStore::open(&store, "test").unwrap();
+    let tree = trees
+        .get_or_render("k", |rootfs| {
+            let mut items = vec![Dir("ro", 0o555), File("ro/f", b"x", 0o444)];
+            items.extend([
+                File("etc/hostname", b"box\n", 0o644),
+                HardLink("etc/hostname-again", "etc/hostname"),
+                symlink("etc/localtime", "/usr/share/zoneinfo/UTC"),
+                Fifo("pipe"),
+                File("suid", b"s", 0o4755),
+            ]);
+            apply_layer(rootfs, &layer(&items)[..], &rootless()).map(|_| ())
+        })
+        .unwrap();
+    let out = dir.path().join("out");
+    let copied = trees.copy_out("k", &out, Ownership::CurrentUser).unwrap();
+    assert_eq!(copied.summary.hash, tree.hash);
+    assert_eq!(
+        tree_hash(&out).unwrap().hash,
+        tree.hash,
+        "the copy is the same tree"
+    );
+    let a = std::fs::metadata(out.join("etc/hostname")).unwrap();
+    let b = std::fs::metadata(out.join("etc/hostname-again")).unwrap();
+    assert_eq!(a.ino(), b.ino(), "hard links stay links");
+    assert_eq!(mode_of(&out.join("ro")), 0o555);
+    assert_eq!(a.mtime(), 1_600_000_000, "times are kept");
+
+    let error = trees
+        .copy_out("k", &out, Ownership::CurrentUser)
+        .unwrap_err();
+    assert!(error.to_string().contains("not empty"), "{error}");
+}
+
+#[test]
+fn a_tampered_cached_tree_is_not_copied_out() {
+    let (dir, store) = test_store();
+    let trees = TreeStore::open(&store, "test").unwrap();
+    let tree = trees
+        .get_or_render("k", |rootfs| {
+            apply_layer(rootfs, &sample_layer()[..], &rootless()).map(|_| ())
+        })
+        .unwrap();
+    std::fs::write(tree.rootfs.join("etc/hostname"), b"evil\n").unwrap();
+    let out = dir.path().join("out");
+    let error = trees
+        .copy_out("k", &out, Ownership::CurrentUser)
+        .unwrap_err();
+    assert!(matches!(error, RootfsError::TreeMismatch { .. }), "{error}");
+    assert!(!out.exists(), "nothing is left at the target");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["store"], "no staging directory left");
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use oci_store::traits::{Algorithm, Digest, ExtraData, StorageResult};
+use oci_store::traits::{Algorithm, Digest, ExtraData, ExtraOp, StorageResult};
 
 use crate::check::TestResult;
 use crate::content::{content, fake_digest};
@@ -23,6 +23,8 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn ExtraData>>> {
         digests_sorted,
         entries_of_type,
         reopen_keeps_items,
+        batch_is_all_or_nothing,
+        batch_applies_in_order,
     ]
 }
 
@@ -255,6 +257,113 @@ pub fn reopen_keeps_items(fixture: &ExtraFixture) -> TestResult {
         extra.digests().context("digests")?,
         vec![blob],
         "digests() after reopen"
+    );
+    Ok(())
+}
+
+fn set_op(digest: &Digest, data_type: &str, value: &[u8]) -> ExtraOp {
+    ExtraOp::Set {
+        digest: digest.clone(),
+        data_type: data_type.to_string(),
+        value: value.to_vec(),
+    }
+}
+
+fn remove_op(digest: &Digest, data_type: &str) -> ExtraOp {
+    ExtraOp::Remove {
+        digest: digest.clone(),
+        data_type: data_type.to_string(),
+    }
+}
+
+/// Every item of every blob: (digest, data type, value), sorted.
+fn snapshot(extra: &dyn ExtraData) -> StorageResult<Vec<(Digest, String, Option<Vec<u8>>)>> {
+    let mut items = Vec::new();
+    for digest in extra.digests()? {
+        for data_type in extra.types(&digest)? {
+            let value = extra.get(&digest, &data_type)?;
+            items.push((digest.clone(), data_type, value));
+        }
+    }
+    Ok(items)
+}
+
+/// A batch whose last operation is invalid (an empty data type) writes nothing of its sets,
+/// overwrites and removals, on any blob; the same batch without it writes all of them.
+pub fn batch_is_all_or_nothing(fixture: &ExtraFixture) -> TestResult {
+    let extra = fixture.open()?;
+    let (a, b) = (digest(40), digest(41));
+    extra.set(&a, "owner.oci", b"").context("set")?;
+    extra.set(&a, "last-used", b"old").context("set")?;
+    extra.set(&b, "owner.base", b"").context("set")?;
+    let before = snapshot(extra.as_ref()).context("snapshot")?;
+    let valid = vec![
+        set_op(&b, "owner.oci", b""),
+        set_op(&a, "last-used", b"new"),
+        remove_op(&a, "owner.oci"),
+        remove_op(&b, "absent"),
+        set_op(&digest(42), "image-info", b"info"),
+    ];
+    let mut invalid = valid.clone();
+    invalid.push(set_op(&b, "", b"x"));
+    ensure!(
+        extra.write_batch(&invalid).is_err(),
+        "a batch with an empty data type was accepted"
+    );
+    ensure_eq!(
+        snapshot(extra.as_ref()).context("snapshot")?,
+        before,
+        "items after a refused batch"
+    );
+
+    extra.write_batch(&valid).context("write_batch")?;
+    ensure_eq!(
+        extra.types(&a).context("types")?,
+        strings(&["last-used"]),
+        "types of the first blob after the batch"
+    );
+    ensure_eq!(
+        extra.get(&a, "last-used").context("get")?,
+        Some(b"new".to_vec()),
+        "overwritten value"
+    );
+    ensure_eq!(
+        extra.types(&b).context("types")?,
+        strings(&["owner.base", "owner.oci"]),
+        "types of the second blob after the batch"
+    );
+    ensure_eq!(
+        extra.get(&digest(42), "image-info").context("get")?,
+        Some(b"info".to_vec()),
+        "item of a blob that had none"
+    );
+    extra.write_batch(&[]).context("empty batch")?;
+    Ok(())
+}
+
+/// Operations of one batch apply in order, each seeing the ones before it.
+pub fn batch_applies_in_order(fixture: &ExtraFixture) -> TestResult {
+    let extra = fixture.open()?;
+    let blob = digest(43);
+    extra
+        .write_batch(&[
+            set_op(&blob, "gone", b"1"),
+            remove_op(&blob, "gone"),
+            remove_op(&blob, "back"),
+            set_op(&blob, "back", b"2"),
+            set_op(&blob, "twice", b"first"),
+            set_op(&blob, "twice", b"second"),
+        ])
+        .context("write_batch")?;
+    ensure_eq!(
+        extra.types(&blob).context("types")?,
+        strings(&["back", "twice"]),
+        "types after the batch"
+    );
+    ensure_eq!(
+        extra.get(&blob, "twice").context("get")?,
+        Some(b"second".to_vec()),
+        "value set twice"
     );
     Ok(())
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use oci_store::store::Store;
 use oci_store::traits::registry::{open_blob_store, open_extra_data, open_index, open_kv_store};
 use oci_store::traits::{
-    BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, ExtraData, Index,
-    KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageResult,
+    BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, ExtraData,
+    ExtraOp, Index, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageResult,
 };
 use oci_store::DynStore;
 use rstest::rstest;
@@ -37,6 +37,9 @@ pub enum Flaw {
     ReferencingFindsNothing,
     /// `write_batch` applies its operations one by one, each in its own transaction.
     BatchNotAtomic,
+    /// Extra data's `write_batch` applies its operations one by one, each checked only when
+    /// its turn comes.
+    ExtraBatchNotAtomic,
 }
 
 struct Flawed<T: ?Sized> {
@@ -188,6 +191,13 @@ impl ExtraData for Flawed<dyn ExtraData> {
     }
     fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>> {
         self.inner.entries_of_type(data_type)
+    }
+    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<()> {
+        if self.flaw != Flaw::ExtraBatchNotAtomic {
+            return self.inner.write_batch(ops);
+        }
+        ops.iter()
+            .try_for_each(|op| self.inner.write_batch(std::slice::from_ref(op)))
     }
 }
 
@@ -355,6 +365,8 @@ fn index_suite_notices(
 #[case(Flaw::None, crate::extra_data::types_sorted)]
 #[case(Flaw::TypesUnsorted, crate::extra_data::types_sorted)]
 #[case(Flaw::RemoveAllDoesNothing, crate::extra_data::remove_all)]
+#[case(Flaw::None, crate::extra_data::batch_is_all_or_nothing)]
+#[case(Flaw::ExtraBatchNotAtomic, crate::extra_data::batch_is_all_or_nothing)]
 fn extra_data_suite_notices(
     #[case] flaw: Flaw,
     #[case] test: fn(&Fixture<Arc<dyn ExtraData>>) -> TestResult,

@@ -51,12 +51,20 @@ pub(crate) struct StagingLock {
 impl StagingLock {
     /// Creates and locks a new staging file in `dir` (created if missing) under a fresh id.
     pub(crate) fn create(dir: &Path) -> StorageResult<StagingLock> {
-        fs::create_dir_all(dir)
-            .map_err(|e| StorageError::io("creating the staging directory", dir, e))?;
         for _ in 0..CREATE_ATTEMPTS {
             let id = new_staging_id();
             let path = dir.join(format!("{id}{STAGING_SUFFIX}"));
-            let file = create_file(&path)?;
+            let file = match create_file(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // The folder is created on first use (the file's own create is the check,
+                    // saving a mkdir per staged write).
+                    fs::create_dir_all(dir)
+                        .map_err(|e| StorageError::io("creating the staging directory", dir, e))?;
+                    create_file(&path)
+                }
+                other => other,
+            }
+            .map_err(|e| StorageError::io("creating a staging file", &path, e))?;
             fs2::FileExt::lock_exclusive(&file)
                 .map_err(|e| StorageError::io("locking a staging file", &path, e))?;
             if names_file(&path, &file)? {
@@ -139,16 +147,14 @@ fn new_staging_id() -> String {
     format!("{:x}-{nanos:x}-{sequence:x}", std::process::id())
 }
 
-fn create_file(path: &Path) -> StorageResult<File> {
+fn create_file(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create_new(true);
     // The `fs` backend renames its staging file into place as the blob, so give it the usual
     // file mode (narrowed by the umask) rather than a private one.
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
-    options
-        .open(path)
-        .map_err(|e| StorageError::io("creating a staging file", path, e))
+    options.open(path)
 }
 
 /// Whether `path` still names the file `file` has open.

@@ -97,7 +97,7 @@ commands! {
     Rm(oci::RemoveCommand),
     /// Check that every blob a ref reaches is present (and, with --verify, intact)
     Check(oci::CheckCommand),
-    /// Render an image's root file system into a new directory (rootless, verified)
+    /// Render an image's root file system into a new directory, every layer verified
     Unpack(oci::UnpackCommand),
     /// List the manifests whose subject is a digest
     Referrers(oci::ReferrersCommand),

@@ -2,10 +2,10 @@
 
 use std::io::{Read, Write};
 
-use super::base::{now_unix_ms, Store};
+use super::base::Store;
 use super::delete::BASE_HOLDER;
 use super::error::{StoreError, StoreResult};
-use super::locks::{LockGuard, LockMode};
+use super::staged::StagedBlob;
 use crate::traits::{
     Algorithm, BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected,
     ExtraData, Index, KvStore, RecordPages, StorageError, DEFAULT_MEDIA_TYPE,
@@ -24,23 +24,20 @@ pub struct WriteOptions {
 /// Most candidates an ambiguity error lists.
 const AMBIGUOUS_LIST_LIMIT: usize = 10;
 /// Copy buffer: large enough that hashing and syscalls, not the loop, set the pace.
-const COPY_BUFFER: usize = 1 << 20;
+pub(super) const COPY_BUFFER: usize = 1 << 20;
 
 /// A streaming write into the store: write the bytes, then [`StoreWriter::commit`].
 /// Dropping it without commit stores nothing.
-pub struct StoreWriter<'s, B: BlobStore, I: Index, X: ExtraData> {
+pub struct StoreWriter<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> {
     writer: Box<dyn BlobWriter + 's>,
-    blobs: &'s B,
-    index: &'s I,
-    extra: &'s X,
-    locks: &'s super::locks::LockPaths,
+    store: &'s Store<B, I, X, K>,
     media_type: String,
     /// The holder whose owner mark the blob gets in the same locked step as its commit: the
     /// base store itself ([`BASE_HOLDER`]) unless a flavour writes ([`StoreWriter::owned_by`]).
     holder: String,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData> Write for StoreWriter<'_, B, I, X> {
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Write for StoreWriter<'_, B, I, X, K> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.writer.write(buf)
     }
@@ -49,7 +46,7 @@ impl<B: BlobStore, I: Index, X: ExtraData> Write for StoreWriter<'_, B, I, X> {
     }
 }
 
-impl<'s, B: BlobStore, I: Index, X: ExtraData> StoreWriter<'s, B, I, X> {
+impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> StoreWriter<'s, B, I, X, K> {
     pub fn written(&self) -> u64 {
         self.writer.written()
     }
@@ -62,39 +59,42 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData> StoreWriter<'s, B, I, X> {
     }
 
     /// Verifies, commits the content under its digest, then indexes it (DESIGN.md invariant 1:
-    /// content first), recording its holder in the same step. Only this blob's digest lock is
-    /// held, and only after streaming ended.
-    pub fn commit(mut self) -> StoreResult<BlobRecord> {
+    /// content first), recording its holder in the same step: [`Store::commit_staged`] with a
+    /// batch of one. Only this blob's digest lock is held, and only after streaming ended.
+    pub fn commit(self) -> StoreResult<BlobRecord> {
+        let (store, holder) = (self.store, self.holder.clone());
+        let staged = self.stage()?;
+        let mut records = store.commit_staged(vec![staged], &holder)?;
+        Ok(records.remove(0))
+    }
+
+    /// Ends the content (verified, durable in staging) without committing it.
+    fn stage(mut self) -> StoreResult<StagedBlob<'s>> {
         let (digest, size) = self.writer.finish()?;
-        let _lock = LockGuard::acquire(&self.locks.digest_lock(&digest), LockMode::Exclusive)?;
-        // The owner mark goes first, and also when the content turns out to be stored already
-        // (deduplication must never make a write invisible to its holder): until the index
-        // record exists it is orphan extra data, which base GC removes with the unindexed
-        // content if we crash before the record, and from the moment the record exists it
-        // keeps the blob from every GC.
-        self.extra.set(&digest, &owner_mark(&self.holder), b"")?;
-        if let Some(existing) = self.index.get(&digest)? {
-            // Already stored and indexed: content addressing makes the copies equal.
-            if self.blobs.contains(&digest)? {
-                drop(self.writer);
-                return Ok(existing);
-            }
-        }
-        self.writer.commit()?;
-        let record = BlobRecord {
+        Ok(StagedBlob::finished(
+            self.writer,
             digest,
             size,
-            media_type: self.media_type,
-            created_unix_ms: now_unix_ms(),
-        };
-        self.index.upsert(&record)?;
-        Ok(record)
+            self.media_type,
+        ))
+    }
+
+    /// Ends the content (verified) without committing it, leaving it to
+    /// [`Store::commit_staged`] to make a batch durable at once.
+    pub(super) fn stage_unsynced(mut self) -> StoreResult<StagedBlob<'s>> {
+        let (digest, size) = self.writer.finish_unsynced()?;
+        Ok(StagedBlob::finished(
+            self.writer,
+            digest,
+            size,
+            self.media_type,
+        ))
     }
 }
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// Starts a streaming write.
-    pub fn writer(&self, options: &WriteOptions) -> StoreResult<StoreWriter<'_, B, I, X>> {
+    pub fn writer(&self, options: &WriteOptions) -> StoreResult<StoreWriter<'_, B, I, X, K>> {
         self.writer_with_algorithm(options, None)
     }
 
@@ -105,7 +105,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         &self,
         options: &WriteOptions,
         algorithm: Algorithm,
-    ) -> StoreResult<StoreWriter<'_, B, I, X>> {
+    ) -> StoreResult<StoreWriter<'_, B, I, X, K>> {
         self.writer_with_algorithm(options, Some(algorithm))
     }
 
@@ -113,7 +113,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         &self,
         options: &WriteOptions,
         algorithm: Option<Algorithm>,
-    ) -> StoreResult<StoreWriter<'_, B, I, X>> {
+    ) -> StoreResult<StoreWriter<'_, B, I, X, K>> {
         if let Some(media_type) = &options.media_type {
             validate_media_type(media_type)?;
         }
@@ -124,10 +124,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         };
         Ok(StoreWriter {
             writer: self.blobs.writer(expected)?,
-            blobs: &self.blobs,
-            index: &self.index,
-            extra: &self.extra,
-            locks: &self.locks,
+            store: self,
             holder: BASE_HOLDER.to_string(),
             media_type: options
                 .media_type
@@ -174,21 +171,14 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         flavour: &str,
         expected_size: Option<u64>,
     ) -> StoreResult<Option<BlobRecord>> {
-        let _lock = LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Exclusive)?;
-        let Some(record) = self.existing(digest)? else {
-            return Ok(None);
-        };
-        if expected_size.is_some_and(|size| size != record.size) {
-            return Ok(None);
-        }
-        self.extra.set(digest, &owner_mark(flavour), b"")?;
-        Ok(Some(record))
+        let mut found = self.claim_existing_many(&[(digest.clone(), expected_size)], flavour)?;
+        Ok(found.remove(0))
     }
 
     /// Writes and records `holder`'s mark in the commit's locked step.
     fn write_held(
         &self,
-        mut content: impl Read,
+        content: impl Read,
         options: &WriteOptions,
         holder: &str,
     ) -> StoreResult<BlobRecord> {
@@ -201,20 +191,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 return Ok(record);
             }
         }
-        let mut writer = self.writer(options)?.owned_by(holder);
-        let mut buffer = vec![0u8; COPY_BUFFER];
-        loop {
-            let read = match content.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StoreError::io("reading content", "<input>", e)),
-            };
-            writer
-                .write_all(&buffer[..read])
-                .map_err(|e| write_error(e, options.expected_digest.as_ref()))?;
-        }
-        writer.commit()
+        let staged = self.stage(content, options)?;
+        let mut records = self.commit_staged(vec![staged], holder)?;
+        Ok(records.remove(0))
     }
 
     pub fn write_bytes(&self, bytes: &[u8], options: &WriteOptions) -> StoreResult<BlobRecord> {
@@ -222,7 +201,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     }
 
     /// The record of a blob that is indexed and whose content is present.
-    fn existing(&self, digest: &Digest) -> StoreResult<Option<BlobRecord>> {
+    pub(super) fn existing(&self, digest: &Digest) -> StoreResult<Option<BlobRecord>> {
         match self.index.get(digest)? {
             Some(record) if self.blobs.contains(digest)? => Ok(Some(record)),
             _ => Ok(None),
@@ -312,11 +291,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     }
 }
 
-fn owner_mark(flavour: &str) -> String {
+pub(super) fn owner_mark(flavour: &str) -> String {
     format!("{}{flavour}", super::delete::OWNER_MARK_PREFIX)
 }
 
-fn write_error(error: std::io::Error, expected: Option<&Digest>) -> StoreError {
+pub(super) fn write_error(error: std::io::Error, expected: Option<&Digest>) -> StoreError {
     // Backends report verification failures (size exceeded) through the io::Error of `write`;
     // surface the storage error they carry.
     if error

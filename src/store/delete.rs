@@ -54,12 +54,17 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     pub fn release_reporting(&self, digest: &Digest, holder: &str) -> StoreResult<Release> {
         let _lock = LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Exclusive)?;
         let mark = format!("{OWNER_MARK_PREFIX}{holder}");
+        // A mark on a blob that is not indexed is orphan data (a crash mid-delete): it goes too.
+        self.extra.remove(digest, &mark)?;
+        self.decide_released_locked(digest)
+    }
+
+    /// After a holder let go: deletes the blob if nothing holds it any more. The caller holds
+    /// its digest lock exclusively.
+    pub(super) fn decide_released_locked(&self, digest: &Digest) -> StoreResult<Release> {
         if self.index.get(digest)?.is_none() {
-            // Nothing to delete; a mark left here is orphan data (a crash mid-delete).
-            self.extra.remove(digest, &mark)?;
             return Ok(Release::Absent);
         }
-        self.extra.remove(digest, &mark)?;
         let holders = self.holders_locked(digest)?;
         if !holders.is_empty() {
             return Ok(Release::Kept(holders));

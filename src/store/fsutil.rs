@@ -151,23 +151,48 @@ impl ContentMismatch {
 /// exactly `size` bytes hashing to `digest` came through: a short read is an error at the end
 /// (never padding), a long one as soon as the first byte too many arrives (it is not passed
 /// on). Whatever the reader feeds has seen every byte before the error, so a copy through it
-/// must be discarded on error — write into a temp file, rename only after a clean end.
+/// must be discarded on error — write into a temp file, rename only after a clean end. The one
+/// verifying reader of the project: export, unpack and render all read through it.
 pub struct VerifyingReader<R> {
     inner: R,
     digest: Digest,
-    size: u64,
+    /// `None`: any size (content known by digest alone, such as an uncompressed layer).
+    size: Option<u64>,
     hasher: Option<Hasher>,
     count: u64,
 }
 
 impl<R: Read> VerifyingReader<R> {
     pub fn new(inner: R, digest: &Digest, size: u64) -> VerifyingReader<R> {
+        Self::with_size(inner, digest, Some(size))
+    }
+
+    /// A reader that checks the digest only.
+    pub fn of_any_size(inner: R, digest: &Digest) -> VerifyingReader<R> {
+        Self::with_size(inner, digest, None)
+    }
+
+    fn with_size(inner: R, digest: &Digest, size: Option<u64>) -> VerifyingReader<R> {
         VerifyingReader {
             inner,
             digest: digest.clone(),
             size,
             hasher: Some(Hasher::new(digest.algorithm())),
             count: 0,
+        }
+    }
+
+    /// Reads what the consumer left unread (a tar reader stops at its end-of-archive blocks;
+    /// the padding after them belongs to the blob too) and checks the whole; returns the size.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match self.read(&mut buffer) {
+                Ok(0) => return Ok(self.count),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -180,12 +205,9 @@ impl<R: Read> VerifyingReader<R> {
     }
 
     /// At the end of `inner`: the count and the hash must match.
-    fn finish(&mut self) -> std::io::Result<()> {
-        if self.count != self.size {
-            return Err(self.mismatch(format!(
-                "ends after {} bytes, {} expected",
-                self.count, self.size
-            )));
+    fn check_end(&mut self) -> std::io::Result<()> {
+        if let Some(size) = self.size.filter(|size| *size != self.count) {
+            return Err(self.mismatch(format!("ends after {} bytes, {size} expected", self.count)));
         }
         // Taken once: a second read at the end after a success returns end again.
         if let Some(hasher) = self.hasher.take() {
@@ -205,18 +227,23 @@ impl<R: Read> Read for VerifyingReader<R> {
         }
         // At most one byte past the expected size, so an overlong blob is caught without
         // reading (or passing on) more of it.
-        let room = (self.size - self.count.min(self.size)).saturating_add(1);
-        let limit = buffer
-            .len()
-            .min(usize::try_from(room).unwrap_or(usize::MAX));
+        let limit = match self.size {
+            Some(size) => {
+                let room = (size - self.count.min(size)).saturating_add(1);
+                buffer
+                    .len()
+                    .min(usize::try_from(room).unwrap_or(usize::MAX))
+            }
+            None => buffer.len(),
+        };
         let read = self.inner.read(&mut buffer[..limit])?;
         if read == 0 {
-            self.finish()?;
+            self.check_end()?;
             return Ok(0);
         }
         self.count += read as u64;
-        if self.count > self.size {
-            return Err(self.mismatch(format!("is longer than the {} bytes expected", self.size)));
+        if let Some(size) = self.size.filter(|size| self.count > *size) {
+            return Err(self.mismatch(format!("is longer than the {size} bytes expected")));
         }
         if let Some(hasher) = self.hasher.as_mut() {
             hasher.update(&buffer[..read]);

@@ -3,8 +3,8 @@
 use super::base::Store;
 use super::blobs::validate_media_type;
 use super::error::StoreResult;
-use super::locks::{LockGuard, LockMode};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore, DEFAULT_MEDIA_TYPE};
+use super::locks::LockMode;
+use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, DEFAULT_MEDIA_TYPE};
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// Records `media_type` for an indexed blob whose record has none yet (the default,
@@ -13,17 +13,36 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// record changed. Under the blob's exclusive digest lock, so it never resurrects a record
     /// a concurrent delete removed.
     pub fn name_media_type(&self, digest: &Digest, media_type: &str) -> StoreResult<bool> {
-        validate_media_type(media_type)?;
-        let _lock = LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Exclusive)?;
-        match self.index.get(digest)? {
-            Some(mut record)
-                if record.media_type == DEFAULT_MEDIA_TYPE && media_type != DEFAULT_MEDIA_TYPE =>
-            {
-                record.media_type = media_type.to_string();
-                self.index.upsert(&record)?;
-                Ok(true)
-            }
-            _ => Ok(false),
+        let named = self.name_media_types(&[(digest.clone(), media_type.to_string())])?;
+        Ok(named == 1)
+    }
+
+    /// [`Store::name_media_type`] for many blobs in one step: their exclusive digest locks in
+    /// stripe order and one index batch. Returns how many records changed.
+    pub fn name_media_types(&self, named: &[(Digest, String)]) -> StoreResult<u64> {
+        for (_, media_type) in named {
+            validate_media_type(media_type)?;
         }
+        let digests: Vec<Digest> = named.iter().map(|(d, _)| d.clone()).collect();
+        let _locks = self.locks.lock_digests(&digests, LockMode::Exclusive)?;
+        let mut changed: Vec<BlobRecord> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (digest, media_type) in named {
+            if !seen.insert(digest) {
+                continue;
+            }
+            match self.index.get(digest)? {
+                Some(mut record)
+                    if record.media_type == DEFAULT_MEDIA_TYPE
+                        && media_type != DEFAULT_MEDIA_TYPE =>
+                {
+                    record.media_type = media_type.clone();
+                    changed.push(record);
+                }
+                _ => {}
+            }
+        }
+        self.index.upsert_many(&changed)?;
+        Ok(changed.len() as u64)
     }
 }

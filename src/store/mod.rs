@@ -17,6 +17,7 @@ mod gc;
 pub mod locks;
 mod media_type;
 mod open;
+mod staged;
 mod stats;
 mod upgrade;
 
@@ -32,5 +33,6 @@ pub use fsck::{FsckProblem, FsckReport};
 pub use gc::GcReport;
 pub use locks::{LockGuard, LockMode};
 pub use open::{default_store_dir, open_store, open_store_waiting, BackendChoice, DynStore};
+pub use staged::StagedBlob;
 pub use stats::StoreStats;
 pub use upgrade::UPGRADE_WAIT;

@@ -66,9 +66,31 @@ pub trait BlobWriter: Write + Send {
     /// after checking them against [`Expected`]. Writing after `finish` is an error.
     fn finish(&mut self) -> StorageResult<(Digest, u64)>;
 
+    /// [`BlobWriter::finish`] that may leave the staged content not yet durable, for a batch
+    /// made durable at once by [`BlobStore::sync_staged`]. Committing never depends on that
+    /// call: `commit` makes content durable first unless a sync already did. The default
+    /// is `finish`.
+    fn finish_unsynced(&mut self) -> StorageResult<(Digest, u64)> {
+        self.finish()
+    }
+
+    /// Whether finished content still waits to be made durable (see
+    /// [`BlobWriter::finish_unsynced`]). The default never waits.
+    fn needs_sync(&self) -> bool {
+        false
+    }
+
     /// Makes finished content visible under its digest, atomically. If the blob already exists
     /// the staged copy is discarded (content addressing makes them equal).
     fn commit(self: Box<Self>) -> StorageResult<(Digest, u64)>;
+
+    /// [`BlobWriter::commit`], except that the blob's new name need not be durable yet: for
+    /// committing many blobs with one sync ([`BlobStore::sync_committed`]), which the caller
+    /// makes before anything names the blobs (an index record). The content itself is durable
+    /// (`finish`). The default commits durably at once.
+    fn commit_unsynced(self: Box<Self>) -> StorageResult<(Digest, u64)> {
+        self.commit()
+    }
 }
 
 /// Where blob content lives. Implementations never buffer a blob whole in memory.
@@ -98,6 +120,22 @@ pub trait BlobStore: Send + Sync {
     fn contains(&self, digest: &Digest) -> StorageResult<bool> {
         Ok(self.size(digest)?.is_some())
     }
+
+    /// Makes durable, at once, the content of every writer of this store that
+    /// [`BlobWriter::finish_unsynced`] finished before the call (the `fs` store: one
+    /// `syncfs`), so their commits need no sync of their own. The default has nothing to do.
+    fn sync_staged(&self) -> StorageResult<()> {
+        Ok(())
+    }
+
+    /// Makes the blobs committed with [`BlobWriter::commit_unsynced`] durable under their
+    /// names; `digests` are those blobs (the `fs` store syncs each `blobs/<alg>/` directory
+    /// they were renamed into, once). The default has nothing to do, since its
+    /// `commit_unsynced` is durable already.
+    fn sync_committed(&self, digests: &[Digest]) -> StorageResult<()> {
+        let _ = digests;
+        Ok(())
+    }
 }
 
 macro_rules! forward_blob_store {
@@ -118,6 +156,10 @@ macro_rules! forward_blob_store {
             }
             fn contains(&self, digest: &Digest) -> StorageResult<bool> {
                 (**self).contains(digest)
+            }
+            fn sync_staged(&self) -> StorageResult<()> { (**self).sync_staged() }
+            fn sync_committed(&self, digests: &[Digest]) -> StorageResult<()> {
+                (**self).sync_committed(digests)
             }
         }
     )*};

@@ -12,7 +12,7 @@ pub mod registry;
 pub use blob_store::{BlobRead, BlobStore, BlobWriter, Expected};
 pub use digest::{Algorithm, Digest, DigestPrefix, Hasher};
 pub use error::{DigestError, StorageError, StorageResult};
-pub use extra_data::ExtraData;
+pub use extra_data::{ExtraData, ExtraOp, MAX_EXTRA_DATA_TYPE_LEN};
 pub use index::{BlobRecord, Index, RecordPages, DEFAULT_MEDIA_TYPE};
 pub use kv_store::{KvEntry, KvKey, KvOp, KvOpOutcome, KvStore};
 pub use registry::{BackendRegistration, FormatHooks, FormatStatus, Role};

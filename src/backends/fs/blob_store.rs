@@ -4,6 +4,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::filesystem_sync::FilesystemSync;
 use super::ingest;
 use super::layout::{sync_directory, Layout};
 use super::writer::FsBlobWriter;
@@ -17,15 +18,16 @@ use crate::traits::{
 #[derive(Debug)]
 pub struct FsBlobStore {
     layout: Layout,
+    sync: FilesystemSync,
 }
 
 impl FsBlobStore {
     /// The blob store of the store directory `dir`, creating `blobs/<alg>/` and `ingest/` if
     /// they are missing.
     pub fn open(dir: &Path) -> StorageResult<FsBlobStore> {
-        Ok(FsBlobStore {
-            layout: Layout::create(dir)?,
-        })
+        let layout = Layout::create(dir)?;
+        let sync = FilesystemSync::open(layout.ingest_dir())?;
+        Ok(FsBlobStore { layout, sync })
     }
 
     /// Where the content of `digest` is (or would be) stored, for callers that want to
@@ -68,7 +70,11 @@ impl BlobStore for FsBlobStore {
     }
 
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
-        Ok(Box::new(FsBlobWriter::create(&self.layout, expected)?))
+        Ok(Box::new(FsBlobWriter::create(
+            &self.layout,
+            &self.sync,
+            expected,
+        )?))
     }
 
     fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
@@ -126,5 +132,21 @@ impl BlobStore for FsBlobStore {
 
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
         ingest::remove_dead_ingests(self.layout.ingest_dir())
+    }
+
+    /// One `syncfs` for every writer finished with `finish_unsynced` before the call (see
+    /// `filesystem_sync.rs`).
+    fn sync_staged(&self) -> StorageResult<()> {
+        self.sync.sync()
+    }
+
+    /// One fsync of each `blobs/<alg>/` directory the blobs were renamed into.
+    fn sync_committed(&self, digests: &[Digest]) -> StorageResult<()> {
+        for algorithm in Algorithm::ALL {
+            if digests.iter().any(|d| d.algorithm() == algorithm) {
+                sync_directory(&self.layout.algorithm_dir(algorithm))?;
+            }
+        }
+        Ok(())
     }
 }

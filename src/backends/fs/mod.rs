@@ -4,7 +4,9 @@
 //! Plain files keep content readable by any tool (`cp`, `sha256sum`, an OCI layout exporter
 //! hard-linking them) and make the kernel, not us, responsible for caching and streaming.
 
+mod background_hasher;
 mod blob_store;
+mod filesystem_sync;
 mod format;
 mod ingest;
 mod layout;

@@ -5,6 +5,8 @@ use std::io::{self, BufWriter, Write};
 use std::mem;
 
 use super::super::staging_lock::StagingLock;
+use super::background_hasher::BlobHasher;
+use super::filesystem_sync::{FilesystemSync, WriterTimes};
 use super::layout::{sync_directory, Layout};
 use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageResult};
 
@@ -12,14 +14,29 @@ use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageR
 /// them into large writes keeps a gigabyte-sized layer near `cp` speed.
 const WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 
+/// Content up to this size may wait for a batch sync (`finish_unsynced`): for a small file the
+/// journal commit of its own fsync is what costs. Larger content is synced when it ends: its
+/// data is what costs, and a filesystem-wide sync would also wait for other programs' data.
+const DEFERRED_SYNC_LIMIT: u64 = 1024 * 1024;
+
+/// While a blob is written, each time this many more bytes are in the file they are sent to
+/// the disk without waiting, so the disk works while the rest is read and hashed, and the sync
+/// at the end finds little left to write.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
+
 /// An in-progress write to the `fs` blob store. Dropping it before
 /// [`BlobWriter::commit`] removes the staging file.
 pub struct FsBlobWriter<'store> {
     layout: &'store Layout,
+    sync: &'store FilesystemSync,
+    /// Clock of `sync` when this writer was created.
+    started: u64,
     expected: Expected,
     state: WriterState,
     /// Bytes accepted into the staging file (buffered ones included).
     written: u64,
+    /// Bytes of the staging file already sent to the disk (see [`WRITEBACK_STEP`]).
+    written_back: u64,
     /// Set once a write would have gone past the expected size: the total that was attempted.
     /// The write is doomed from then on; `finish` reports it.
     overflowed_to: Option<u64>,
@@ -28,31 +45,43 @@ pub struct FsBlobWriter<'store> {
 enum WriterState {
     Writing {
         staging: BufWriter<StagingLock>,
-        // Boxed only to keep the states of similar size; the hasher is touched once per write.
-        hasher: Box<Hasher>,
+        hasher: BlobHasher,
     },
     Finished {
         staging: StagingLock,
         digest: Digest,
         size: u64,
+        /// `None` once the content is durable; else the clock when writing ended, for
+        /// `FilesystemSync::covers`.
+        unsynced_since: Option<u64>,
     },
     /// `finish` failed; the staging file is gone.
     Failed,
 }
 
 impl<'store> FsBlobWriter<'store> {
-    pub(super) fn create(layout: &'store Layout, expected: Expected) -> StorageResult<Self> {
+    pub(super) fn create(
+        layout: &'store Layout,
+        sync: &'store FilesystemSync,
+        expected: Expected,
+    ) -> StorageResult<Self> {
+        // Read before anything is written: see `FilesystemSync`.
+        let started = sync.now();
         let staging = StagingLock::create(layout.ingest_dir())?;
-        let hasher = Box::new(Hasher::new(expected.algorithm()));
+        let hasher = BlobHasher::new(Hasher::new(expected.algorithm()));
+        let capacity = buffer_capacity(&expected);
         Ok(FsBlobWriter {
             layout,
+            sync,
+            started,
             expected,
             state: WriterState::Writing {
-                staging: BufWriter::with_capacity(WRITE_BUFFER_BYTES, staging),
+                staging: BufWriter::with_capacity(capacity, staging),
                 hasher,
             },
             written: 0,
             overflowed_to: None,
+            written_back: 0,
         })
     }
 
@@ -64,12 +93,13 @@ impl<'store> FsBlobWriter<'store> {
         }
     }
 
-    /// Ends the content and checks it. On any error the staging file is removed (by dropping
-    /// it) and the writer is left `Failed`.
+    /// Ends the content and checks it, then syncs it unless `may_defer` and it is small. On
+    /// any error the staging file is removed (by dropping it) and the writer is left `Failed`.
     fn seal(
         &mut self,
         staging: BufWriter<StagingLock>,
-        hasher: Box<Hasher>,
+        hasher: BlobHasher,
+        may_defer: bool,
     ) -> StorageResult<WriterState> {
         if let (Some(expected), Some(actual)) = (self.expected.size, self.overflowed_to) {
             return Err(StorageError::SizeMismatch {
@@ -86,14 +116,61 @@ impl<'store> FsBlobWriter<'store> {
         let size = self.written;
         self.expected.verify(&digest, size)?;
         // Checked before syncing so rejected content costs no disk flush.
-        staging.file().sync_all().map_err(|source| {
-            StorageError::io("syncing the ingest file", staging.path(), source)
-        })?;
+        let unsynced_since = if may_defer && size <= DEFERRED_SYNC_LIMIT {
+            Some(self.sync.now())
+        } else {
+            sync_file(&staging)?;
+            None
+        };
         Ok(WriterState::Finished {
             staging,
             digest,
             size,
+            unsynced_since,
         })
+    }
+
+    /// Ends the content (see [`FsBlobWriter::seal`]), or for finished content, makes it durable
+    /// unless `may_defer`.
+    fn end(&mut self, may_defer: bool) -> StorageResult<(Digest, u64)> {
+        match mem::replace(&mut self.state, WriterState::Failed) {
+            WriterState::Writing { staging, hasher } => {
+                self.state = self.seal(staging, hasher, may_defer)?;
+            }
+            WriterState::Finished {
+                staging,
+                digest,
+                size,
+                unsynced_since: Some(finished),
+            } if !may_defer => {
+                let times = WriterTimes {
+                    started: self.started,
+                    finished,
+                };
+                if !self.sync.covers(times) {
+                    sync_file(&staging)?;
+                }
+                self.state = WriterState::Finished {
+                    staging,
+                    digest,
+                    size,
+                    unsynced_since: None,
+                };
+            }
+            finished @ WriterState::Finished { .. } => self.state = finished,
+            WriterState::Failed => {
+                return Err(StorageError::InvalidArgument(format!(
+                    "the write of {} already failed",
+                    self.label()
+                )))
+            }
+        }
+        match &self.state {
+            WriterState::Finished { digest, size, .. } => Ok((digest.clone(), *size)),
+            WriterState::Writing { .. } | WriterState::Failed => Err(
+                StorageError::InvalidArgument(format!("{} was not finished", self.label())),
+            ),
+        }
     }
 }
 
@@ -118,10 +195,26 @@ impl Write for FsBlobWriter<'_> {
                 StorageError::InvalidArgument(format!("write to {} after finish", self.label()));
             return Err(io::Error::other(error));
         };
-        let accepted = staging.write(bytes)?;
-        hasher.update(&bytes[..accepted]);
-        self.written += accepted as u64;
-        Ok(accepted)
+        // Handed to the hasher first, so a background hasher works on these bytes while they
+        // are copied into the file.
+        let total = self.written + bytes.len() as u64;
+        hasher.update(bytes, total);
+        if let Err(error) = staging.write_all(bytes) {
+            // The hash now covers bytes the file may lack: this write can only fail.
+            self.abandon();
+            return Err(error);
+        }
+        self.written = total;
+        let in_file = total - staging.buffer().len() as u64;
+        if in_file - self.written_back >= WRITEBACK_STEP {
+            start_writeback(
+                staging.get_ref(),
+                self.written_back,
+                in_file - self.written_back,
+            );
+            self.written_back = in_file;
+        }
+        Ok(bytes.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -138,32 +231,42 @@ impl BlobWriter for FsBlobWriter<'_> {
     }
 
     fn finish(&mut self) -> StorageResult<(Digest, u64)> {
-        match mem::replace(&mut self.state, WriterState::Failed) {
-            WriterState::Writing { staging, hasher } => {
-                self.state = self.seal(staging, hasher)?;
-            }
-            finished @ WriterState::Finished { .. } => self.state = finished,
-            WriterState::Failed => {
-                return Err(StorageError::InvalidArgument(format!(
-                    "the write of {} already failed",
-                    self.label()
-                )))
-            }
-        }
+        self.end(false)
+    }
+
+    fn finish_unsynced(&mut self) -> StorageResult<(Digest, u64)> {
+        self.end(true)
+    }
+
+    fn needs_sync(&self) -> bool {
         match &self.state {
-            WriterState::Finished { digest, size, .. } => Ok((digest.clone(), *size)),
-            WriterState::Writing { .. } | WriterState::Failed => Err(
-                StorageError::InvalidArgument(format!("{} was not finished", self.label())),
-            ),
+            WriterState::Finished {
+                unsynced_since: Some(finished),
+                ..
+            } => !self.sync.covers(WriterTimes {
+                started: self.started,
+                finished: *finished,
+            }),
+            _ => false,
         }
     }
 
-    fn commit(mut self: Box<Self>) -> StorageResult<(Digest, u64)> {
+    fn commit(self: Box<Self>) -> StorageResult<(Digest, u64)> {
+        let layout = self.layout;
+        let (digest, size) = self.commit_unsynced()?;
+        sync_directory(&layout.algorithm_dir(digest.algorithm()))?;
+        Ok((digest, size))
+    }
+
+    /// The rename alone; [`super::FsBlobStore`]'s `sync_committed` syncs the directory once
+    /// for a whole batch.
+    fn commit_unsynced(mut self: Box<Self>) -> StorageResult<(Digest, u64)> {
         self.finish()?;
         let WriterState::Finished {
             staging,
             digest,
             size,
+            ..
         } = mem::replace(&mut self.state, WriterState::Failed)
         else {
             return Err(StorageError::InvalidArgument(format!(
@@ -179,15 +282,14 @@ impl BlobWriter for FsBlobWriter<'_> {
         staging.persist(&target).map_err(|error| {
             StorageError::io(format!("committing blob {digest}"), &target, error)
         })?;
-        sync_directory(&self.layout.algorithm_dir(digest.algorithm()))?;
         Ok((digest, size))
     }
 }
 
-impl Drop for FsBlobWriter<'_> {
-    fn drop(&mut self) {
-        // An aborted write: discard buffered bytes rather than flushing them into a file about
-        // to be removed. Dropping the staging file removes it, then releases its lock.
+impl FsBlobWriter<'_> {
+    /// Ends the write as failed: buffered bytes are discarded rather than flushed into a file
+    /// about to be removed, and dropping the staging file removes it, then releases its lock.
+    fn abandon(&mut self) {
         if let WriterState::Writing { staging, .. } =
             mem::replace(&mut self.state, WriterState::Failed)
         {
@@ -195,4 +297,47 @@ impl Drop for FsBlobWriter<'_> {
             drop(staging);
         }
     }
+}
+
+impl Drop for FsBlobWriter<'_> {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+/// The write buffer: no larger than the content is expected to be, so a small blob written in
+/// one piece goes straight to the file instead of through a copy.
+fn buffer_capacity(expected: &Expected) -> usize {
+    expected.size.map_or(WRITE_BUFFER_BYTES, |size| {
+        usize::try_from(size).map_or(WRITE_BUFFER_BYTES, |size| size.clamp(1, WRITE_BUFFER_BYTES))
+    })
+}
+
+/// Starts writing a range of the file's dirty pages to the disk without waiting (a hint:
+/// durability still comes from a sync).
+#[cfg(target_os = "linux")]
+fn start_writeback(staging: &StagingLock, offset: u64, length: u64) {
+    use std::os::unix::io::AsRawFd;
+    let (Ok(offset), Ok(length)) = (i64::try_from(offset), i64::try_from(length)) else {
+        return;
+    };
+    // SAFETY: only reads the descriptor, which `staging` keeps open. A failure is harmless.
+    unsafe {
+        libc::sync_file_range(
+            staging.file().as_raw_fd(),
+            offset,
+            length,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_staging: &StagingLock, _offset: u64, _length: u64) {}
+
+fn sync_file(staging: &StagingLock) -> StorageResult<()> {
+    staging
+        .file()
+        .sync_all()
+        .map_err(|source| StorageError::io("syncing the ingest file", staging.path(), source))
 }

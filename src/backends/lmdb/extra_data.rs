@@ -13,7 +13,7 @@ use super::keys::{
     prefix_of, rest_after_first_part, utf8,
 };
 use super::BACKEND_NAME;
-use crate::traits::{Digest, ExtraData, StorageResult};
+use crate::traits::{Digest, ExtraData, ExtraOp, StorageResult};
 
 pub struct LmdbExtraData {
     env: Arc<SharedEnv>,
@@ -29,6 +29,20 @@ impl LmdbExtraData {
 
     pub(crate) fn with_environment(env: Arc<SharedEnv>) -> Self {
         LmdbExtraData { env }
+    }
+
+    /// Writes one item into both databases.
+    fn set_in(&self, wtxn: &mut RwTxn, item: &PreparedItem, value: &[u8]) -> StorageResult<()> {
+        let context = || format!("writing extra data {:?} of {}", item.data_type, item.digest);
+        let databases = &self.env.databases;
+        databases
+            .extra
+            .put(wtxn, &item.key, value)
+            .with_context(context)?;
+        databases
+            .extra_by_type
+            .put(wtxn, &item.by_type, b"")
+            .with_context(context)
     }
 
     /// Removes one item from both databases; returns whether it was there.
@@ -47,6 +61,29 @@ impl LmdbExtraData {
     }
 }
 
+/// An item's keys, built and checked before its write transaction starts, so the transaction
+/// (which LMDB may retry after growing the map) does no more than write.
+struct PreparedItem<'a> {
+    digest: &'a Digest,
+    data_type: &'a str,
+    key: Vec<u8>,
+    by_type: Vec<u8>,
+}
+
+impl<'a> PreparedItem<'a> {
+    fn new(digest: &'a Digest, data_type: &'a str) -> StorageResult<Self> {
+        check_no_separator(data_type, "extra data type")?;
+        let key = item_key(digest, data_type);
+        check_key_len(&key, || format!("extra data type {data_type:?}"))?;
+        Ok(PreparedItem {
+            digest,
+            data_type,
+            key,
+            by_type: type_key(data_type, digest),
+        })
+    }
+}
+
 fn item_key(digest: &Digest, data_type: &str) -> Vec<u8> {
     join(digest.as_str().as_bytes(), data_type.as_bytes())
 }
@@ -61,22 +98,8 @@ impl ExtraData for LmdbExtraData {
     }
 
     fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()> {
-        check_no_separator(data_type, "extra data type")?;
-        let key = item_key(digest, data_type);
-        check_key_len(&key, || format!("extra data type {data_type:?}"))?;
-        let by_type = type_key(data_type, digest);
-        self.env.write(|wtxn| {
-            let context = || format!("writing extra data {data_type:?} of {digest}");
-            let databases = &self.env.databases;
-            databases
-                .extra
-                .put(wtxn, &key, value)
-                .with_context(context)?;
-            databases
-                .extra_by_type
-                .put(wtxn, &by_type, b"")
-                .with_context(context)
-        })
+        let item = PreparedItem::new(digest, data_type)?;
+        self.env.write(|wtxn| self.set_in(wtxn, &item, value))
     }
 
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
@@ -185,6 +208,29 @@ impl ExtraData for LmdbExtraData {
                 }
             }
             Ok(entries)
+        })
+    }
+
+    /// One write transaction for the whole batch.
+    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<()> {
+        ops.iter().try_for_each(ExtraOp::check)?;
+        let prepared = ops
+            .iter()
+            .map(|op| Ok((op, PreparedItem::new(op.digest(), op.data_type())?)))
+            .collect::<StorageResult<Vec<_>>>()?;
+        if prepared.is_empty() {
+            return Ok(());
+        }
+        self.env.write(|wtxn| {
+            for (op, item) in &prepared {
+                match op {
+                    ExtraOp::Set { value, .. } => self.set_in(wtxn, item, value)?,
+                    ExtraOp::Remove { digest, data_type } => {
+                        self.remove_in(wtxn, digest, data_type)?;
+                    }
+                }
+            }
+            Ok(())
         })
     }
 }

@@ -8,7 +8,11 @@ use rusqlite::{params, OptionalExtension};
 use super::connection::{Database, Durability};
 use super::values::digest_column;
 use super::BACKEND_NAME;
-use crate::traits::{Digest, ExtraData, StorageResult};
+use crate::traits::{Digest, ExtraData, ExtraOp, StorageResult};
+
+const SET_ITEM: &str = "INSERT INTO extra (digest, data_type, value) VALUES (?1, ?2, ?3)
+     ON CONFLICT (digest, data_type) DO UPDATE SET value = excluded.value";
+const REMOVE_ITEM: &str = "DELETE FROM extra WHERE digest = ?1 AND data_type = ?2";
 
 pub struct SqliteExtraData {
     database: Database,
@@ -33,12 +37,11 @@ impl ExtraData for SqliteExtraData {
             Durability::Full,
             || format!("setting extra data {data_type:?} of {digest}"),
             |transaction| {
-                transaction
-                    .prepare_cached(
-                        "INSERT INTO extra (digest, data_type, value) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (digest, data_type) DO UPDATE SET value = excluded.value",
-                    )?
-                    .execute(params![digest.as_str(), data_type, value])?;
+                transaction.prepare_cached(SET_ITEM)?.execute(params![
+                    digest.as_str(),
+                    data_type,
+                    value
+                ])?;
                 Ok(())
             },
         )
@@ -62,7 +65,7 @@ impl ExtraData for SqliteExtraData {
             || format!("removing extra data {data_type:?} of {digest}"),
             |transaction| {
                 let removed = transaction
-                    .prepare_cached("DELETE FROM extra WHERE digest = ?1 AND data_type = ?2")?
+                    .prepare_cached(REMOVE_ITEM)?
                     .execute(params![digest.as_str(), data_type])?;
                 Ok(removed > 0)
             },
@@ -118,6 +121,35 @@ impl ExtraData for SqliteExtraData {
                     )?
                     .query_map([data_type], |row| Ok((digest_column(row, 0)?, row.get(1)?)))?
                     .collect()
+            },
+        )
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction (one sync) for the whole batch.
+    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<()> {
+        ops.iter().try_for_each(ExtraOp::check)?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.database.write(
+            Durability::Full,
+            || format!("writing a batch of {} extra data items", ops.len()),
+            |transaction| {
+                let mut set = transaction.prepare_cached(SET_ITEM)?;
+                let mut remove = transaction.prepare_cached(REMOVE_ITEM)?;
+                for op in ops {
+                    match op {
+                        ExtraOp::Set {
+                            digest,
+                            data_type,
+                            value,
+                        } => set.execute(params![digest.as_str(), data_type, value])?,
+                        ExtraOp::Remove { digest, data_type } => {
+                            remove.execute(params![digest.as_str(), data_type])?
+                        }
+                    };
+                }
+                Ok(())
             },
         )
     }

@@ -16,6 +16,7 @@ use crate::stores::oci::{OciStore, Platform, UnpackOptions};
 #[derive(Debug, Args)]
 pub struct UnpackCommand {
     /// The ref to unpack
+    #[arg(value_name = "REF")]
     reference: String,
 
     /// Directory to create (it must not exist, or be empty)
@@ -26,7 +27,8 @@ pub struct UnpackCommand {
     platform: Option<String>,
 
     /// Render as an unprivileged user would even when run as root: every file owned by the
-    /// caller, device nodes skipped
+    /// caller, device nodes skipped (without it, owners and device nodes are kept only when
+    /// running as root)
     #[arg(long)]
     rootless: bool,
 }

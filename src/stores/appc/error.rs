@@ -41,8 +41,8 @@ pub enum AppcError {
     #[error("no remote cache record for {0:?}")]
     RemoteNotFound(String),
 
-    #[error("exporting {image}: the store's content hashes to {actual}, not its ID; run `oci-store fsck`")]
-    ContentMismatch { image: Digest, actual: Digest },
+    #[error("exporting {image}: the store's content {reason}, not what its ID says; run `oci-store fsck --repair` (it deletes damaged blobs), then import the image again")]
+    ContentMismatch { image: Digest, reason: String },
 
     #[error("{context}: {path}: {source}")]
     Io {

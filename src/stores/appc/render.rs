@@ -13,10 +13,7 @@
 //! so a render of the same images again reuses the tree (and counts as a use of each image),
 //! and two renders at once do the work once. A tree goes when any image in it is removed.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fs;
-use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,8 +23,8 @@ use super::error::{AppcError, AppcResult};
 use super::manifest::parse_image_id;
 use super::{AppcStore, FLAVOUR};
 use crate::stores::rootfs::{
-    apply_layer, remove_tree, tree_hash, ApplyOptions, ApplyReport, EntryKind, Existing,
-    RenderedTree, TreeStore, TreeSummary, VerifyingReader,
+    apply_layer, ApplyOptions, ApplyReport, EntryKind, Existing, Ownership, RenderedTree,
+    TreeStore, TreeSummary, VerifyingReader,
 };
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
@@ -83,8 +80,14 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
         self.record_tree_size(&root, tree.size)?;
         let target = match target {
             Some(target) => {
-                let _reading = trees.lock_shared(&tree_key)?;
-                copy_out(&tree.rootfs, target, &tree)?;
+                // One verified pass, under the tree's shared lock; nothing is left at `target`
+                // unless the copy hashes as the tree did.
+                let ownership = if rustix::process::geteuid().is_root() {
+                    Ownership::FromArchive
+                } else {
+                    Ownership::CurrentUser
+                };
+                trees.copy_out(&tree_key, target, ownership)?;
                 Some(target.to_path_buf())
             }
             None => None,
@@ -246,139 +249,4 @@ fn tree_key(layers: &[Layer]) -> String {
         key.push_str(" rootless");
     }
     key
-}
-
-/// Copies a rendered tree to `target` through a staging directory beside it (renamed into
-/// place, so `target` appears whole), then checks the copy hashes as the tree does.
-fn copy_out(source: &Path, target: &Path, tree: &RenderedTree) -> AppcResult<()> {
-    match fs::symlink_metadata(target) {
-        Ok(meta) if meta.is_dir() => {
-            let mut entries = fs::read_dir(target)
-                .map_err(|e| AppcError::io("reading the render target", target, e))?;
-            if entries.next().is_some() {
-                return Err(AppcError::Invalid(format!(
-                    "render target {} is not empty",
-                    target.display()
-                )));
-            }
-        }
-        Ok(_) => {
-            return Err(AppcError::Invalid(format!(
-                "render target {} exists and is not a directory",
-                target.display()
-            )))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(AppcError::io("checking the render target", target, e)),
-    }
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = target
-        .file_name()
-        .ok_or_else(|| AppcError::Invalid(format!("{} names no directory", target.display())))?;
-    let staging = parent.join(format!(
-        ".{}.render-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        super::info::now_unix_ms()
-    ));
-    let result = (|| -> AppcResult<()> {
-        let mut links = HashMap::new();
-        copy_dir(source, &staging, &mut links)?;
-        let summary = tree_hash(&staging)?;
-        if summary.hash != tree.hash {
-            return Err(AppcError::Render {
-                image: tree.key.clone(),
-                reason: format!(
-                    "the copy in {} hashes to {}, the tree to {}: run `oci-store appc verify-tree`",
-                    target.display(),
-                    summary.hash,
-                    tree.hash
-                ),
-            });
-        }
-        if target.exists() {
-            fs::remove_dir(target).map_err(|e| AppcError::io("replacing", target, e))?;
-        }
-        fs::rename(&staging, target).map_err(|e| AppcError::io("moving into place", target, e))
-    })();
-    if result.is_err() {
-        let _ = remove_tree(&staging);
-    }
-    result
-}
-
-/// Copies a directory of our own tree, never following a link; hard links stay hard links.
-fn copy_dir(
-    source: &Path,
-    target: &Path,
-    links: &mut HashMap<(u64, u64), PathBuf>,
-) -> AppcResult<()> {
-    let io_error = |what: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |e: io::Error| AppcError::io(what, path, e)
-    };
-    let meta = fs::symlink_metadata(source).map_err(io_error("reading", source))?;
-    fs::create_dir(target).map_err(io_error("creating", target))?;
-    // Owner-writable while filling, its own mode at the end.
-    fs::set_permissions(target, fs::Permissions::from_mode(0o700))
-        .map_err(io_error("chmod", target))?;
-    let mut names: Vec<_> = fs::read_dir(source)
-        .map_err(io_error("listing", source))?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .map_err(io_error("listing", source))?;
-    names.sort();
-    let root = rustix::process::geteuid().is_root();
-    for name in names {
-        let from = source.join(&name);
-        let to = target.join(&name);
-        let child = fs::symlink_metadata(&from).map_err(io_error("reading", &from))?;
-        let kind = child.file_type();
-        if kind.is_dir() {
-            copy_dir(&from, &to, links)?;
-        } else if kind.is_symlink() {
-            let link = fs::read_link(&from).map_err(io_error("reading the link", &from))?;
-            std::os::unix::fs::symlink(link, &to).map_err(io_error("creating the link", &to))?;
-        } else if let Some(first) = links.get(&(child.dev(), child.ino())) {
-            fs::hard_link(first, &to).map_err(io_error("linking", &to))?;
-            continue;
-        } else if kind.is_file() {
-            let mut input = fs::File::open(&from).map_err(io_error("opening", &from))?;
-            let mut output = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&to)
-                .map_err(io_error("creating", &to))?;
-            io::copy(&mut input, &mut output).map_err(io_error("copying", &to))?;
-            fs::set_permissions(&to, fs::Permissions::from_mode(child.mode() & 0o7777))
-                .map_err(io_error("chmod", &to))?;
-        } else {
-            // FIFOs and device nodes (the latter only in trees rendered as root).
-            let file_type = rustix::fs::FileType::from_raw_mode(child.mode());
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                &to,
-                file_type,
-                rustix::fs::Mode::from_raw_mode(child.mode() & 0o7777),
-                child.rdev(),
-            )
-            .map_err(|e| AppcError::io("creating the node", &to, e.into()))?;
-        }
-        if root {
-            std::os::unix::fs::lchown(&to, Some(child.uid()), Some(child.gid()))
-                .map_err(io_error("chown", &to))?;
-        }
-        if child.nlink() > 1 && !kind.is_dir() && !kind.is_symlink() {
-            links.insert((child.dev(), child.ino()), to);
-        }
-    }
-    if root {
-        std::os::unix::fs::lchown(target, Some(meta.uid()), Some(meta.gid()))
-            .map_err(io_error("chown", target))?;
-    }
-    fs::set_permissions(target, fs::Permissions::from_mode(meta.mode() & 0o7777))
-        .map_err(io_error("chmod", target))
 }

@@ -16,9 +16,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let mut cleared = 0;
         for (id, _) in self.store.list_data(IMPORT_DATA_TYPE, "")? {
             let holder = import_holder(&id);
-            for digest in self.store.owned_by(&holder)? {
-                self.store.release(&digest, &holder)?;
-            }
+            self.store
+                .release_many(&self.store.owned_by(&holder)?, &holder)?;
             self.store.remove_data(IMPORT_DATA_TYPE, &id)?;
             cleared += 1;
         }

@@ -6,10 +6,14 @@
 //! does not sweep such blobs and the base GC does not collect them (they have a holder), and a
 //! concurrent import of the same blob holds it under its own name.
 //!
-//! - Commit ([`ImportSession::commit`]): every blob the import reached gets `owner.oci`, then the
-//!   refs and referrer-index entries land in one atomic key/value batch, then the import lets go
-//!   of every blob it touched (what it reached stays: `owner.oci` holds it; what it streamed but
-//!   did not reach goes, unless something else holds it), and its `oci.import` entry goes last.
+//! - Storing: blobs the store has are held in one locked step ([`ImportSession::hold_present`]);
+//!   the others are staged (streamed and verified, in parallel) and committed in batches, each
+//!   one locked step with one extra-data and one index transaction
+//!   ([`ImportSession::commit_staged`], [`Store::commit_staged`]).
+//! - Commit ([`ImportSession::commit`]): the hold on every blob the import reached passes to
+//!   `owner.oci` in one extra-data batch, then the refs and referrer-index entries land in one
+//!   atomic key/value batch, then the import lets go of what it touched but did not reach (it
+//!   goes, unless something else holds it), and its `oci.import` entry goes last.
 //! - Refusal or error (dropping the session uncommitted): the import lets go of every blob it
 //!   touched, deleting what nothing else holds, and removes its entry. What the store had before
 //!   keeps its other marks and references, so the store's full dump is what it was.
@@ -25,7 +29,7 @@ use serde::Serialize;
 
 use super::error::{OciError, OciResult};
 use super::FLAVOUR;
-use crate::store::{Store, StoreResult, WriteOptions, OWNER_MARK_PREFIX};
+use crate::store::{StagedBlob, Store, StoreResult, WriteOptions};
 use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvOp, KvStore};
 
 /// Key/value data type of the entries that record running (or crashed) imports.
@@ -95,68 +99,87 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> ImportSession<'s, B, 
         })
     }
 
+    /// The store the import writes into.
+    pub fn store(&self) -> &'s Store<B, I, X, K> {
+        self.store
+    }
+
     fn touch(&mut self, digest: &Digest) {
         if self.seen.insert(digest.clone()) {
             self.touched.push(digest.clone());
         }
     }
 
-    /// Whether the store has `digest` already (for the report; not a decision).
-    pub fn has(&self, digest: &Digest) -> StoreResult<bool> {
-        self.store.contains(digest)
+    /// Whether the store has `digest` indexed with this size (for deciding to skip content;
+    /// [`ImportSession::hold_present`] decides for good).
+    pub fn has(&self, digest: &Digest, size: u64) -> StoreResult<bool> {
+        Ok(matches!(self.store.index().get(digest)?, Some(record) if record.size == size))
     }
 
-    /// Streams `content` into the store under this import's hold (verified against the
-    /// expected digest and size), or, when the store has the blob, holds the stored copy.
-    pub fn write(&mut self, content: impl Read, options: &WriteOptions) -> StoreResult<BlobRecord> {
-        // Noted before the write: a write that fails after its mark landed leaves the mark,
-        // which letting go removes.
-        if let Some(digest) = &options.expected_digest {
+    /// Holds every blob of `wanted` (digest, expected size) that the store already has, in one
+    /// locked step; returns which it holds. The others are for the caller to stream in.
+    pub fn hold_present(&mut self, wanted: &[(Digest, u64)]) -> StoreResult<Vec<bool>> {
+        // Noted before the marks land, so that letting go after an error removes them.
+        for (digest, _) in wanted {
             self.touch(digest);
         }
-        let record = self.store.write_owned(content, options, &self.holder)?;
-        self.touch(&record.digest);
-        Ok(record)
+        let wanted: Vec<(Digest, Option<u64>)> = wanted
+            .iter()
+            .map(|(d, size)| (d.clone(), Some(*size)))
+            .collect();
+        let held = self.store.claim_existing_many(&wanted, &self.holder)?;
+        Ok(held.iter().map(Option::is_some).collect())
     }
 
-    /// Makes the import permanent: `owner.oci` on every blob in `reached`, then `batch` (the
-    /// refs and referrer-index entries) in one atomic key/value batch, then lets go.
+    /// Streams `content` into staging, verified against the expected digest and size; nothing
+    /// is held or visible until [`ImportSession::commit_staged`]. Safe to call from several
+    /// threads at once.
+    pub fn stage(&self, content: impl Read, options: &WriteOptions) -> StoreResult<StagedBlob<'s>> {
+        self.store.stage(content, options)
+    }
+
+    /// Makes staged blobs part of the store under this import's hold, all in one locked step.
+    pub fn commit_staged(&mut self, staged: Vec<StagedBlob<'s>>) -> StoreResult<Vec<BlobRecord>> {
+        for blob in &staged {
+            self.touch(blob.digest());
+        }
+        self.store.commit_staged(staged, &self.holder)
+    }
+
+    /// Makes the import permanent: the hold on every blob in `reached` passes to `owner.oci`
+    /// (one extra-data batch), then `batch` (the refs and referrer-index entries) lands in one
+    /// atomic key/value batch, then the import lets go of what it touched but did not reach.
     pub fn commit(mut self, reached: &[Digest], batch: &[KvOp]) -> OciResult<()> {
-        for digest in reached {
-            // Our own mark keeps every reached blob; only an explicit delete can take it.
-            if self.store.claim_existing(digest, FLAVOUR)?.is_none() {
-                return Err(OciError::BlobVanished {
-                    digest: digest.clone(),
-                    reason: "deleted explicitly during the import; nothing was imported"
-                        .to_string(),
-                });
-            }
+        // Our own mark keeps every reached blob; only an explicit delete can take it.
+        let missing = self.store.transfer_holds(reached, &self.holder, FLAVOUR)?;
+        if let Some(digest) = missing.into_iter().next() {
+            return Err(OciError::BlobVanished {
+                digest,
+                reason: "deleted explicitly during the import; nothing was imported".to_string(),
+            });
         }
         self.store.write_data_batch(batch)?;
         self.committed = true;
         // The import has happened. If letting go fails, the entry stays and the next OCI GC
         // lets go for us; the blobs we reached are held by `owner.oci` either way.
-        if self.release_all().is_ok() {
+        let reached: HashSet<&Digest> = reached.iter().collect();
+        let unreached: Vec<Digest> = self
+            .touched
+            .iter()
+            .filter(|digest| !reached.contains(digest))
+            .cloned()
+            .collect();
+        if self.store.release_many(&unreached, &self.holder).is_ok() {
             let _ = self.store.remove_data(IMPORT_DATA_TYPE, &self.id);
         }
         Ok(())
     }
 
-    /// Lets go of every blob this import may hold; the first error, after trying them all.
+    /// Lets go of every blob this import holds (those carrying its mark), in one locked step.
     fn release_all(&self) -> StoreResult<()> {
-        let mark = format!("{OWNER_MARK_PREFIX}{}", self.holder);
-        let mut first_error = None;
-        for digest in &self.touched {
-            let result = match self.store.get_extra(digest, &mark) {
-                Ok(Some(_)) => self.store.release(digest, &self.holder).map(drop),
-                Ok(None) => Ok(()),
-                Err(error) => Err(error),
-            };
-            if let Err(error) = result {
-                first_error.get_or_insert(error);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        self.store
+            .release_many(&self.touched, &self.holder)
+            .map(drop)
     }
 }
 

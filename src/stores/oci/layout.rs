@@ -34,6 +34,10 @@ pub struct Layout {
     /// Canonical path of the layout directory.
     pub root: PathBuf,
     pub entries: Vec<LayoutEntry>,
+    /// `blobs/` and `blobs/<alg>/`, canonical, for those that exist and resolve inside the
+    /// layout: a blob file in one of them that is not itself a symlink has a known canonical
+    /// path, so thousands of blobs are not each resolved component by component.
+    canonical_dirs: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Layout {
@@ -51,7 +55,23 @@ impl Layout {
                 reason: format!("neither {INDEX_FILE} nor a {PRE_1_0_REFS_DIR}/ directory"),
             });
         };
-        Ok(Layout { root, entries })
+        let blobs = root.join(BLOBS_DIR);
+        let canonical_dirs = std::iter::once(blobs.clone())
+            .chain(
+                crate::traits::Algorithm::ALL
+                    .iter()
+                    .map(|algorithm| blobs.join(algorithm.name())),
+            )
+            .filter_map(|dir| {
+                let canonical = dir.canonicalize().ok()?;
+                canonical.starts_with(&root).then_some((dir, canonical))
+            })
+            .collect();
+        Ok(Layout {
+            root,
+            entries,
+            canonical_dirs,
+        })
     }
 
     /// Where the layout keeps a blob, if it has it: `blobs/<alg>/<hex>`, else the pre-1.0
@@ -62,12 +82,29 @@ impl Layout {
             blobs.join(digest.algorithm().name()).join(digest.hex()),
             blobs.join(digest.dashed()),
         ] {
-            if candidate.symlink_metadata().is_err() {
+            let Ok(metadata) = candidate.symlink_metadata() else {
                 continue;
+            };
+            if !metadata.file_type().is_symlink() {
+                if let Some(path) = self.in_canonical_dir(&candidate) {
+                    return Ok(Some(path));
+                }
             }
             return Ok(Some(resolve_inside(&self.root, &candidate)?));
         }
         Ok(None)
+    }
+}
+
+impl Layout {
+    /// The canonical path of `candidate`, which is no symlink, when its directory is one whose
+    /// canonical form is known (and inside the layout).
+    fn in_canonical_dir(&self, candidate: &Path) -> Option<PathBuf> {
+        let (parent, name) = (candidate.parent()?, candidate.file_name()?);
+        self.canonical_dirs
+            .iter()
+            .find(|(dir, _)| dir == parent)
+            .map(|(_, canonical)| canonical.join(name))
     }
 }
 

@@ -5,15 +5,18 @@
 //! 1. read the layout and choose the refs (names validated before anything is stored);
 //! 2. verify and store content: from a directory, walk everything the refs reach (every
 //!    manifest and index verified: digest, size, 4 MiB limit; every other blob's presence and
-//!    size), then stream the blobs in, each verified as it streams; from an archive, stream
-//!    every blob member in as the archive is read once, then walk over what it held;
-//! 3. commit: `owner.oci` on everything reached, then the referrer-index entries and the
-//!    refs in one atomic key/value batch, then let go of the session's holds.
+//!    size), hold what the store has in one step, then stage the rest on several threads,
+//!    each verified as it streams, committed in batches ([`super::import_staging`]); from an
+//!    archive, stage every blob member as the archive is read once (committed in batches),
+//!    then walk over what it held;
+//! 3. commit: the hold on everything reached passes to `owner.oci` in one batch, then the
+//!    referrer-index entries and the refs land in one atomic key/value batch, then the session
+//!    lets go of what it touched but did not reach.
 //!
 //! A refusal anywhere before the commit lets go of everything the import touched, deleting
 //! what nothing else holds: the store's full dump is what it was, without a GC.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oci_spec::image::Descriptor;
 use serde::Serialize;
@@ -24,10 +27,11 @@ use super::descriptor::{descriptor_json, digest_of, media_type_of, without_ref_n
 use super::error::{OciError, OciResult};
 use super::graph::{Child, ContentSource, DocumentKind, Fetched, Reached, Walker};
 use super::import_session::ImportSession;
-use super::layout::{open_regular, Layout, LayoutEntry, LayoutSource};
+use super::import_staging::{blob_import_error, commit_batch, stage_and_commit};
+use super::layout::{Layout, LayoutEntry, LayoutSource};
 use super::ref_name::RefName;
 use super::{OciStore, REF_DATA_TYPE};
-use crate::store::{validate_media_type, WriteOptions};
+use crate::store::{validate_media_type, StagedBlob, WriteOptions};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore};
 
 /// Which refs of a layout to import, under which names, and how much of an archive to read.
@@ -110,9 +114,22 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         };
         let (documents, leaves): (Vec<&Reached>, Vec<&Reached>) =
             walker.reached.iter().partition(|r| r.document.is_some());
-        for reached in leaves.into_iter().chain(documents) {
-            write_layout_blob(&mut session, &layout, reached, &mut report)?;
-        }
+        let ordered: Vec<&Reached> = leaves.into_iter().chain(documents).collect();
+        // What the store has already is held in one step and not read again.
+        let wanted: Vec<(Digest, u64)> = ordered
+            .iter()
+            .map(|r| (r.digest.clone(), r.descriptor.size()))
+            .collect();
+        let held = session.hold_present(&wanted)?;
+        report.blobs_skipped = held.iter().filter(|h| **h).count() as u64;
+        let missing: Vec<&Reached> = ordered
+            .into_iter()
+            .zip(held)
+            .filter_map(|(reached, held)| (!held).then_some(reached))
+            .collect();
+        let stored = stage_and_commit(&mut session, &layout, &missing)?;
+        report.blobs_written = stored.blobs;
+        report.bytes_written = stored.bytes;
         self.commit_import(session, &walker, &selected, report)
     }
 
@@ -124,28 +141,31 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         };
         let mut session = ImportSession::begin(self.store)?;
         let mut report = ImportReport::default();
+        let mut pending = PendingBlobs::default();
+        let batch_size = commit_batch();
         let contents = read_archive(path, &limits, &mut |digest, size, member, content| {
-            let present = session.has(digest)?;
-            let options = WriteOptions {
-                media_type: None,
-                expected_digest: Some(digest.clone()),
-                expected_size: Some(size),
-            };
-            session
-                .write(content, &options)
-                .map_err(|source| OciError::BlobImport {
-                    digest: digest.clone(),
-                    path: format!("{}:{member}", path.display()).into(),
-                    source: Box::new(source),
-                })?;
-            if present {
+            let member_path = || PathBuf::from(format!("{}:{member}", path.display()));
+            if session.has(digest, size)? {
+                // Held with the next batch; its content is skipped, not read.
+                pending.present.push((digest.clone(), size));
                 report.blobs_skipped += 1;
             } else {
-                report.blobs_written += 1;
-                report.bytes_written += size;
+                let options = WriteOptions {
+                    media_type: None,
+                    expected_digest: Some(digest.clone()),
+                    expected_size: Some(size),
+                };
+                let staged = session
+                    .stage(content, &options)
+                    .map_err(|source| blob_import_error(digest, member_path(), source))?;
+                pending.staged.push(staged);
+            }
+            if pending.len() >= batch_size {
+                pending.commit(&mut session, &mut report)?;
             }
             Ok(())
         })?;
+        pending.commit(&mut session, &mut report)?;
         let entries = contents.entries(path)?;
         let selected = select_refs(&entries, path, options)?;
         let mut source = ArchiveSource {
@@ -156,12 +176,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let (walker, referrers) = walk_selected(&selected, &entries, &mut source)?;
         report.referrers = referrers;
         // Streamed before any descriptor was read: the records get their media types now.
-        for reached in &walker.reached {
-            let media_type = media_type_of(&reached.descriptor);
-            if validate_media_type(&media_type).is_ok() {
-                self.store.name_media_type(&reached.digest, &media_type)?;
-            }
-        }
+        let named: Vec<(Digest, String)> = walker
+            .reached
+            .iter()
+            .map(|reached| (reached.digest.clone(), media_type_of(&reached.descriptor)))
+            .filter(|(_, media_type)| validate_media_type(media_type).is_ok())
+            .collect();
+        self.store.name_media_types(&named)?;
         self.commit_import(session, &walker, &selected, report)
     }
 
@@ -215,49 +236,40 @@ fn walk_selected(
     Ok((walker, referrers))
 }
 
-/// Stores one reached blob of a layout directory under the session's hold (a stored copy is
-/// held, not read again).
-fn write_layout_blob<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    session: &mut Session<'_, B, I, X, K>,
-    layout: &Layout,
-    reached: &Reached,
-    report: &mut ImportReport,
-) -> OciResult<()> {
-    let digest = &reached.digest;
-    let media_type = media_type_of(&reached.descriptor);
-    let options = WriteOptions {
-        // The descriptor keeps the exact media type; the index record is informational,
-        // so one the base store would refuse (parameters, odd characters) is left out.
-        media_type: validate_media_type(&media_type)
-            .ok()
-            .map(|_| media_type.clone()),
-        expected_digest: Some(digest.clone()),
-        expected_size: Some(reached.descriptor.size()),
-    };
-    let path = layout
-        .blob_path(digest)?
-        .ok_or_else(|| OciError::MissingBlob {
-            digest: digest.clone(),
-            media_type,
-            source_name: layout.root.display().to_string(),
-        })?;
-    let present = session.has(digest)?;
-    let written = match &reached.document {
-        Some(bytes) => session.write(bytes.as_slice(), &options),
-        None => session.write(open_regular(&path)?, &options),
-    };
-    let record = written.map_err(|source| OciError::BlobImport {
-        digest: digest.clone(),
-        path: path.clone(),
-        source: Box::new(source),
-    })?;
-    if present {
-        report.blobs_skipped += 1;
-    } else {
-        report.blobs_written += 1;
-        report.bytes_written += record.size;
+/// An archive's blobs waiting for their commit step: staged ones, and ones the store has.
+#[derive(Default)]
+struct PendingBlobs<'s> {
+    staged: Vec<StagedBlob<'s>>,
+    present: Vec<(Digest, u64)>,
+}
+
+impl<'s> PendingBlobs<'s> {
+    fn len(&self) -> usize {
+        self.staged.len() + self.present.len()
     }
-    Ok(())
+
+    /// Holds the present ones and commits the staged ones, each in one locked step.
+    fn commit<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
+        &mut self,
+        session: &mut Session<'s, B, I, X, K>,
+        report: &mut ImportReport,
+    ) -> OciResult<()> {
+        let present = std::mem::take(&mut self.present);
+        let held = session.hold_present(&present)?;
+        if let Some(((digest, _), _)) = present.iter().zip(held).find(|(_, held)| !held) {
+            return Err(OciError::BlobVanished {
+                digest: digest.clone(),
+                reason: "deleted or damaged in the store while the archive was read; nothing \
+                         was imported, try again"
+                    .to_string(),
+            });
+        }
+        for record in session.commit_staged(std::mem::take(&mut self.staged))? {
+            report.blobs_written += 1;
+            report.bytes_written += record.size;
+        }
+        Ok(())
+    }
 }
 
 /// The refs to import and the names to store them under, all validated.

@@ -26,6 +26,7 @@ mod gc;
 mod graph;
 mod import_holds;
 mod import_session;
+mod import_staging;
 mod layout;
 pub mod layout_builder;
 mod layout_export;

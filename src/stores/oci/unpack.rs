@@ -10,7 +10,6 @@
 //! cannot sweep a layer mid-unpack.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use oci_spec::image::Descriptor;
 use serde::Serialize;
@@ -21,15 +20,14 @@ use super::graph::{
     parse_document, verify_document, ContentSource, DocumentKind, Fetched, MAX_DOCUMENT_SIZE,
 };
 use super::source::StoreSource;
+use super::validate::MAX_INDEX_NESTING;
 use super::OciStore;
 use crate::store::StoreError;
 use crate::stores::rootfs::{
-    apply_layer, decompress, remove_tree, ApplyOptions, ApplyReport, RootfsError, VerifyingReader,
+    apply_layer, decompress, render_into_new_directory, AbsoluteNames, ApplyOptions, ApplyReport,
+    RootfsError, VerifyingReader,
 };
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
-
-/// Index nesting followed before giving up (an index of indexes is legal; a loop is not).
-const MAX_INDEX_DEPTH: usize = 4;
 
 /// `os/architecture[/variant]`, as in an image index's `platform`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -152,7 +150,6 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         options: &UnpackOptions,
     ) -> OciResult<UnpackReport> {
         let _gc_lock = self.mutation_lock()?;
-        check_target(target)?;
         let descriptor = self.get_ref(name)?;
         let wanted = options.platform.clone().unwrap_or_else(Platform::host);
         let (manifest, platform) = self.select_manifest(name, descriptor, &wanted, 0)?;
@@ -176,24 +173,16 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             layers.pop();
         }
 
-        let staging = staging_dir(target)?;
         let apply_options = if options.rootless {
             ApplyOptions::rootless()
         } else {
             ApplyOptions::for_current_user()
-        };
-        let result = self.apply_layers(&staging, &layers, diff_ids.as_deref(), &apply_options);
-        let applied = match result {
-            Ok(applied) => applied,
-            Err(error) => {
-                let _ = remove_tree(&staging);
-                return Err(error);
-            }
-        };
-        if let Err(error) = move_into_place(&staging, target) {
-            let _ = remove_tree(&staging);
-            return Err(error);
         }
+        // Layers that umoci writes name their root `/`: read as the other OCI tools do.
+        .with_absolute_names(AbsoluteNames::InTarget);
+        let applied = render_into_new_directory(target, |staging| {
+            self.apply_layers(staging, &layers, diff_ids.as_deref(), &apply_options)
+        })?;
         Ok(UnpackReport {
             name: name.to_string(),
             manifest: manifest_digest,
@@ -224,10 +213,10 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let media_type = media_type_of(&descriptor);
         match DocumentKind::of(&media_type) {
             DocumentKind::Manifest => return Ok((descriptor, None)),
-            DocumentKind::Index if depth < MAX_INDEX_DEPTH => {}
+            DocumentKind::Index if depth < MAX_INDEX_NESTING => {}
             DocumentKind::Index => {
                 return Err(OciError::Invalid(format!(
-                    "ref {name}: indexes nested more than {MAX_INDEX_DEPTH} deep"
+                    "ref {name}: indexes nested more than {MAX_INDEX_NESTING} deep"
                 )))
             }
             _ => {
@@ -416,57 +405,4 @@ fn apply_one_layer(
         }
         None => apply_layer(staging, tar, options),
     }
-}
-
-/// The target must be new (or an empty directory): an unpack never mixes with what is there.
-fn check_target(target: &Path) -> OciResult<()> {
-    match std::fs::symlink_metadata(target) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(OciError::io("checking the unpack target", target, e)),
-        Ok(metadata) if metadata.is_dir() => {
-            let mut entries = std::fs::read_dir(target)
-                .map_err(|e| OciError::io("checking the unpack target", target, e))?;
-            if entries.next().is_some() {
-                return Err(OciError::Invalid(format!(
-                    "{} is not empty: unpack into a new directory",
-                    target.display()
-                )));
-            }
-            Ok(())
-        }
-        Ok(_) => Err(OciError::Invalid(format!(
-            "{} exists and is not a directory: unpack into a new directory",
-            target.display()
-        ))),
-    }
-}
-
-/// A new directory beside `target` (same file system, so the final rename is atomic), made
-/// with the usual 0777 less the umask, as `mkdir` would make the target.
-fn staging_dir(target: &Path) -> OciResult<PathBuf> {
-    let parent = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = target
-        .file_name()
-        .ok_or_else(|| OciError::Invalid(format!("{} names no directory", target.display())))?;
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let staging = parent.join(format!(
-        ".{}.unpack-{}-{nanos}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::create_dir(&staging)
-        .map_err(|e| OciError::io("creating the unpack directory", &staging, e))?;
-    Ok(staging)
-}
-
-fn move_into_place(staging: &Path, target: &Path) -> OciResult<()> {
-    // An empty target directory is replaced (rename(2) over an empty directory does that).
-    std::fs::rename(staging, target)
-        .map_err(|e| OciError::io("moving the unpacked tree into place", target, e))
 }

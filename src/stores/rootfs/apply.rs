@@ -13,76 +13,27 @@
 //! - directories are made `0700` and get their mode and mtime after the whole layer is in, so
 //!   a read-only directory (`0555`) still receives its children when we are not root.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::rc::Rc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
-use serde::Serialize;
 
+use super::archive_end::{ClosedArchive, EntryBounds};
 use super::beneath::{
-    child_names, file_type_at, open_child_dir, os, remove_all_at, Beneath, WalkError,
+    file_type_at, make_owner_writable, open_child_dir, os, remove_all_at, Beneath, WalkError,
+    WalkEvent,
 };
+use super::entry_meta::{read_meta, EntryMeta};
 use super::entry_path::{classify_whiteout, RelativePath, Whiteout};
 use super::error::{RootfsError, RootfsResult};
-use super::options::{ApplyOptions, Devices, EntryKind, Existing, Ownership};
-
-/// What one [`apply_layer`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ApplyReport {
-    /// Archive entries read (whatever became of them).
-    pub entries: u64,
-    pub files: u64,
-    pub directories: u64,
-    pub symlinks: u64,
-    pub hard_links: u64,
-    pub fifos: u64,
-    pub devices_created: u64,
-    /// Character and block devices not created ([`Devices::Skip`]): a warning, not an error.
-    pub devices_skipped: u64,
-    /// `.wh.NAME` entries applied.
-    pub whiteouts: u64,
-    /// `.wh..wh..opq` entries applied.
-    pub opaque_directories: u64,
-    /// Other `.wh..wh.` names (aufs bookkeeping), ignored.
-    pub reserved_whiteouts_ignored: u64,
-    /// Entries the path filter left out.
-    pub filtered: u64,
-    /// Entries outside `strip_prefix`, not written.
-    pub outside_prefix: u64,
-    /// Entries not written because the path already existed ([`Existing::KeepExisting`]) or
-    /// lies below a non-directory an earlier image put there.
-    pub kept_existing: u64,
-    /// Extended attributes the kernel refused (unprivileged namespaces, unsupported fs).
-    pub xattrs_skipped: u64,
-    /// Bytes of regular file content written.
-    pub bytes: u64,
-}
-
-impl ApplyReport {
-    /// Adds another layer's counts to these.
-    pub fn add(&mut self, other: &ApplyReport) {
-        self.entries += other.entries;
-        self.files += other.files;
-        self.directories += other.directories;
-        self.symlinks += other.symlinks;
-        self.hard_links += other.hard_links;
-        self.fifos += other.fifos;
-        self.devices_created += other.devices_created;
-        self.devices_skipped += other.devices_skipped;
-        self.whiteouts += other.whiteouts;
-        self.opaque_directories += other.opaque_directories;
-        self.reserved_whiteouts_ignored += other.reserved_whiteouts_ignored;
-        self.filtered += other.filtered;
-        self.outside_prefix += other.outside_prefix;
-        self.kept_existing += other.kept_existing;
-        self.xattrs_skipped += other.xattrs_skipped;
-        self.bytes += other.bytes;
-    }
-}
+use super::options::{AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership};
+pub use super::report::ApplyReport;
 
 /// Applies the tar stream `tar` (already decompressed: see [`super::decompress`]) to the
 /// directory `target`, which must exist. On error the target holds part of the layer: callers
@@ -117,52 +68,52 @@ pub fn apply_layer(
         privileged: rustix::process::geteuid().is_root(),
         written: BTreeSet::new(),
         deferred_dirs: Vec::new(),
+        skipped_devices: BTreeSet::new(),
         parent_cache: None,
         report: ApplyReport::default(),
         buffer: vec![0u8; 256 * 1024],
     };
-    let mut archive = tar::Archive::new(tar);
+    let bounds = Rc::new(Cell::new(EntryBounds::default()));
+    let mut archive = tar::Archive::new(ClosedArchive::new(tar, bounds.clone()));
     for entry in archive.entries().map_err(RootfsError::Archive)? {
         let entry = entry.map_err(RootfsError::Archive)?;
+        bounds.set(EntryBounds::of(entry.raw_file_position(), entry.size()));
         applier.apply_entry(entry)?;
     }
     applier.finish()
 }
 
-/// Metadata a directory gets once the layer is complete.
-struct DeferredDir {
-    path: RelativePath,
-    mode: u32,
-    mtime: Option<u64>,
+/// Metadata a directory gets once the layer is complete: an entry's, or (no mtime) the mode
+/// a read-only directory had before we opened it up.
+pub(super) struct DeferredDir {
+    pub(super) path: RelativePath,
+    pub(super) mode: u32,
+    pub(super) mtime: Option<u64>,
 }
 
-/// The per-entry metadata the applier uses.
-struct EntryMeta {
-    kind: EntryKind,
-    mode: u32,
-    mtime: u64,
-    uid: u64,
-    gid: u64,
-    link_name: Option<Vec<u8>>,
-    device: (u32, u32),
-    xattrs: Vec<(String, Vec<u8>)>,
+impl DeferredDir {
+    fn is_an_entrys(&self) -> bool {
+        self.mtime.is_some()
+    }
 }
 
-struct Applier<'o> {
-    beneath: Beneath,
-    options: &'o ApplyOptions,
-    prefix: Option<RelativePath>,
+pub(super) struct Applier<'o> {
+    pub(super) beneath: Beneath,
+    pub(super) options: &'o ApplyOptions,
+    pub(super) prefix: Option<RelativePath>,
     /// Root ignores permission bits: no directory needs opening up for us.
-    privileged: bool,
+    pub(super) privileged: bool,
     /// Keys of the paths this layer created (entries and the parents made for them):
     /// whiteouts only remove what lower layers put there.
-    written: BTreeSet<Vec<u8>>,
-    deferred_dirs: Vec<DeferredDir>,
+    pub(super) written: BTreeSet<Vec<u8>>,
+    pub(super) deferred_dirs: Vec<DeferredDir>,
+    /// Device nodes not created ([`Devices::Skip`]): hard links to them are skipped too.
+    pub(super) skipped_devices: BTreeSet<Vec<u8>>,
     /// The parent directory of the last entry, reused while nothing was removed (archives
     /// list a directory's files together).
-    parent_cache: Option<(RelativePath, OwnedFd)>,
-    report: ApplyReport,
-    buffer: Vec<u8>,
+    pub(super) parent_cache: Option<(RelativePath, OwnedFd)>,
+    pub(super) report: ApplyReport,
+    pub(super) buffer: Vec<u8>,
 }
 
 impl Applier<'_> {
@@ -174,7 +125,7 @@ impl Applier<'_> {
             // A PAX global header: archive metadata, not a file.
             return Ok(());
         };
-        let full_path = RelativePath::parse(&raw_name, &name)?;
+        let full_path = RelativePath::parse_with(&raw_name, &name, self.absolute_in_target())?;
         let Some(path) = self.strip(&full_path) else {
             self.report.outside_prefix += 1;
             return Ok(());
@@ -206,7 +157,13 @@ impl Applier<'_> {
         }
         // Resolved before anything at `path` is removed: a link may not name itself.
         let link_source = match meta.kind {
-            EntryKind::HardLink => Some(self.hard_link_source(&meta, &path, &name)?),
+            EntryKind::HardLink => match self.hard_link_source(&meta, &path, &name)? {
+                Some(source) => Some(source),
+                None => {
+                    self.report.devices_skipped += 1;
+                    return Ok(());
+                }
+            },
             _ => None,
         };
         let parent_path = path.parent().expect("not the root");
@@ -237,6 +194,10 @@ impl Applier<'_> {
             }
         }
         Ok(())
+    }
+
+    fn absolute_in_target(&self) -> bool {
+        self.options.absolute_names == AbsoluteNames::InTarget
     }
 
     fn strip(&self, path: &RelativePath) -> Option<RelativePath> {
@@ -379,6 +340,7 @@ impl Applier<'_> {
             EntryKind::CharDevice | EntryKind::BlockDevice => {
                 if self.options.devices == Devices::Skip {
                     self.report.devices_skipped += 1;
+                    self.skipped_devices.insert(path.key());
                     return Ok(());
                 }
                 let file_type = if meta.kind == EntryKind::CharDevice {
@@ -437,7 +399,7 @@ impl Applier<'_> {
     /// The directory an entry goes into, made where missing. `None`: with
     /// [`Existing::KeepExisting`], a non-directory an earlier image put on the way shadows the
     /// entry.
-    fn parent_dir(
+    pub(super) fn parent_dir(
         &mut self,
         parent_path: &RelativePath,
         name: &str,
@@ -448,10 +410,20 @@ impl Applier<'_> {
             }
         }
         let mut created = Vec::new();
+        let mut opened_up = Vec::new();
         let opened = self
             .beneath
-            .open_dir(parent_path, true, &mut |path| created.push(path.key()));
+            .open_dir(parent_path, true, &mut |event| match event {
+                WalkEvent::Created(path) => created.push(path.key()),
+                WalkEvent::OpenedUp(path, mode) => opened_up.push((path.clone(), mode)),
+            });
         self.written.extend(created);
+        self.deferred_dirs
+            .extend(opened_up.into_iter().map(|(path, mode)| DeferredDir {
+                path,
+                mode,
+                mtime: None,
+            }));
         match opened {
             Ok(fd) => {
                 self.open_up(fd.as_fd(), parent_path, name)?;
@@ -469,7 +441,7 @@ impl Applier<'_> {
 
     /// When we are not root, gives a directory an earlier layer made read-only back its owner
     /// write bit so the entry can be created in it; its mode is restored at the end.
-    fn open_up(
+    pub(super) fn open_up(
         &mut self,
         dir: BorrowedFd<'_>,
         path: &RelativePath,
@@ -478,12 +450,9 @@ impl Applier<'_> {
         if self.privileged {
             return Ok(());
         }
-        let stat =
-            rustix::fs::fstat(dir).map_err(|e| RootfsError::entry(name, "stat", e.into()))?;
-        let mode = stat.st_mode & 0o7777;
-        if mode & 0o700 != 0o700 {
-            rustix::fs::fchmod(dir, Mode::from_raw_mode(mode | 0o700))
-                .map_err(|e| RootfsError::entry(name, "opening up a read-only parent", e.into()))?;
+        let original = make_owner_writable(dir)
+            .map_err(|e| RootfsError::entry(name, "opening up a read-only parent", e))?;
+        if let Some(mode) = original {
             self.deferred_dirs.push(DeferredDir {
                 path: path.clone(),
                 mode,
@@ -493,23 +462,26 @@ impl Applier<'_> {
         Ok(())
     }
 
+    /// Where a hard link points: its directory and name, or `None` when it names a device
+    /// node this render skipped (the link goes the way of its target).
     fn hard_link_source(
         &mut self,
         meta: &EntryMeta,
         path: &RelativePath,
         name: &str,
-    ) -> RootfsResult<(OwnedFd, Vec<u8>)> {
+    ) -> RootfsResult<Option<(OwnedFd, Vec<u8>)>> {
         let raw = meta
             .link_name
             .as_deref()
             .ok_or_else(|| RootfsError::refused(name, "a hard link without a target"))?;
         let shown = String::from_utf8_lossy(raw).into_owned();
-        let full = RelativePath::parse(raw, name).map_err(|_| {
-            RootfsError::refused(
-                name,
-                format!("hard link target {shown:?} is absolute or climbs out with `..`"),
-            )
-        })?;
+        let full =
+            RelativePath::parse_with(raw, name, self.absolute_in_target()).map_err(|_| {
+                RootfsError::refused(
+                    name,
+                    format!("hard link target {shown:?} is absolute or climbs out with `..`"),
+                )
+            })?;
         let source = self.strip(&full).ok_or_else(|| {
             RootfsError::refused(
                 name,
@@ -525,6 +497,9 @@ impl Applier<'_> {
         if &source == path {
             return Err(RootfsError::refused(name, "a hard link to itself"));
         }
+        if self.skipped_devices.contains(&source.key()) {
+            return Ok(None);
+        }
         let (Some(source_parent), Some(source_name)) = (source.parent(), source.file_name()) else {
             return Err(RootfsError::refused(
                 name,
@@ -532,7 +507,7 @@ impl Applier<'_> {
             ));
         };
         let source_name = source_name.to_vec();
-        let dir = match self.beneath.open_dir(&source_parent, false, &mut |_| {}) {
+        let dir = match self.beneath.open_dir(&source_parent, false, &mut |_| ()) {
             Ok(dir) => dir,
             Err(WalkError::Missing(_)) => {
                 return Err(RootfsError::refused(
@@ -553,83 +528,8 @@ impl Applier<'_> {
                 name,
                 format!("hard link to {shown:?}, a directory"),
             )),
-            Some(_) => Ok((dir, source_name)),
+            Some(_) => Ok(Some((dir, source_name))),
         }
-    }
-
-    /// `.wh.NAME` in `parent`: NAME as lower layers left it goes.
-    fn whiteout(&mut self, parent: &RelativePath, hidden: &[u8], name: &str) -> RootfsResult<()> {
-        if hidden.is_empty() || hidden == b"." || hidden == b".." {
-            return Err(RootfsError::refused(
-                name,
-                "a whiteout must name an entry of its directory (not empty, `.` or `..`)",
-            ));
-        }
-        self.parent_cache = None;
-        let dir = match self.beneath.open_dir(parent, false, &mut |_| {}) {
-            Ok(dir) => dir,
-            // Nothing below it in lower layers: nothing to hide.
-            Err(WalkError::Missing(_)) => {
-                self.report.whiteouts += 1;
-                return Ok(());
-            }
-            Err(error) => return Err(walk_error(error, name)),
-        };
-        self.open_up(dir.as_fd(), parent, name)?;
-        self.remove_lower(dir.as_fd(), &parent.join(hidden))
-            .map_err(|e| RootfsError::entry(name, "applying the whiteout", e))?;
-        self.report.whiteouts += 1;
-        Ok(())
-    }
-
-    /// `.wh..wh..opq` in `dir_path`: everything lower layers put in it goes; the directory
-    /// itself stays (and exists afterwards).
-    fn opaque(&mut self, dir_path: &RelativePath, name: &str) -> RootfsResult<()> {
-        self.parent_cache = None;
-        let Some(dir) = self.parent_dir(dir_path, name)? else {
-            return Ok(());
-        };
-        let children =
-            child_names(dir.as_fd()).map_err(|e| RootfsError::entry(name, "listing", e))?;
-        for child in children {
-            self.remove_lower(dir.as_fd(), &dir_path.join(&child))
-                .map_err(|e| RootfsError::entry(name, "applying the opaque whiteout", e))?;
-        }
-        self.report.opaque_directories += 1;
-        Ok(())
-    }
-
-    /// Removes what lower layers left at `path` (an entry of `dir`), keeping whatever this
-    /// layer wrote there or below it.
-    fn remove_lower(&mut self, dir: BorrowedFd<'_>, path: &RelativePath) -> io::Result<()> {
-        let name = path.file_name().expect("never the root").to_vec();
-        if !self.written_at_or_below(path) {
-            return remove_all_at(dir, &name);
-        }
-        if file_type_at(dir, &name)? != Some(FileType::Directory) {
-            return Ok(());
-        }
-        let child = open_child_dir(dir, &name)?;
-        if !self.privileged {
-            super::beneath::make_owner_writable(child.as_fd())?;
-        }
-        for grandchild in child_names(child.as_fd())? {
-            self.remove_lower(child.as_fd(), &path.join(&grandchild))?;
-        }
-        Ok(())
-    }
-
-    fn written_at_or_below(&self, path: &RelativePath) -> bool {
-        let key = path.key();
-        if self.written.contains(&key) {
-            return true;
-        }
-        let mut below = key;
-        below.push(b'/');
-        self.written
-            .range(below.clone()..)
-            .next()
-            .is_some_and(|first| first.starts_with(&below))
     }
 
     /// The archive's own entry for the root (`./`): its metadata for the target directory.
@@ -701,10 +601,12 @@ impl Applier<'_> {
     fn finish(mut self) -> RootfsResult<ApplyReport> {
         self.parent_cache = None;
         let mut deferred = std::mem::take(&mut self.deferred_dirs);
-        // Stable: of two records for one directory, the later one is applied last and wins.
-        deferred.sort_by_key(|dir| std::cmp::Reverse(dir.path.depth()));
+        // Deepest first. At one depth, restoring a mode we opened up comes before what an
+        // entry asked for, so the entry wins whichever happened first; among entries the
+        // sort is stable, so the later entry for a directory wins.
+        deferred.sort_by_key(|dir| (std::cmp::Reverse(dir.path.depth()), dir.is_an_entrys()));
         for dir in deferred {
-            let fd = match self.beneath.open_dir(&dir.path, false, &mut |_| {}) {
+            let fd = match self.beneath.open_dir(&dir.path, false, &mut |_| ()) {
                 Ok(fd) => fd,
                 // Replaced by a later entry of the layer: that entry's metadata stands.
                 Err(WalkError::Missing(_)) | Err(WalkError::Blocked { .. }) => continue,
@@ -732,7 +634,7 @@ enum Outcome {
     Kept,
 }
 
-fn walk_error(error: WalkError, name: &str) -> RootfsError {
+pub(super) fn walk_error(error: WalkError, name: &str) -> RootfsError {
     match error {
         WalkError::Blocked { at, symlink: true } => RootfsError::refused(
             name,
@@ -766,76 +668,6 @@ fn timestamps(mtime: u64) -> Timestamps {
         last_access: time,
         last_modification: time,
     }
-}
-
-/// Reads what the applier needs from a header; `None` for entries that are not files.
-fn read_meta<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
-    name: &str,
-    with_xattrs: bool,
-) -> RootfsResult<Option<EntryMeta>> {
-    use tar::EntryType;
-    let header = entry.header();
-    let kind = match header.entry_type() {
-        EntryType::Regular | EntryType::Continuous => EntryKind::File,
-        EntryType::Directory => EntryKind::Directory,
-        EntryType::Symlink => EntryKind::Symlink,
-        EntryType::Link => EntryKind::HardLink,
-        EntryType::Fifo => EntryKind::Fifo,
-        EntryType::Char => EntryKind::CharDevice,
-        EntryType::Block => EntryKind::BlockDevice,
-        EntryType::XGlobalHeader => return Ok(None),
-        other => {
-            return Err(RootfsError::refused(
-                name,
-                format!(
-                    "entry type {:?} is not one a layer may hold",
-                    other.as_byte() as char
-                ),
-            ))
-        }
-    };
-    let bad_header =
-        |field: &str, e: io::Error| RootfsError::entry(name, format!("header {field}"), e);
-    let mode = header.mode().map_err(|e| bad_header("mode", e))? & 0o7777;
-    let mtime = header.mtime().map_err(|e| bad_header("mtime", e))?;
-    let uid = header.uid().map_err(|e| bad_header("uid", e))?;
-    let gid = header.gid().map_err(|e| bad_header("gid", e))?;
-    let device = match kind {
-        EntryKind::CharDevice | EntryKind::BlockDevice => (
-            header
-                .device_major()
-                .map_err(|e| bad_header("device major", e))?
-                .unwrap_or(0),
-            header
-                .device_minor()
-                .map_err(|e| bad_header("device minor", e))?
-                .unwrap_or(0),
-        ),
-        _ => (0, 0),
-    };
-    let link_name = entry.link_name_bytes().map(|name| name.into_owned());
-    let mut xattrs = Vec::new();
-    if with_xattrs {
-        if let Some(extensions) = entry.pax_extensions().map_err(|e| bad_header("PAX", e))? {
-            for extension in extensions {
-                let extension = extension.map_err(|e| bad_header("PAX", e))?;
-                if let Ok(Some(key)) = extension.key().map(|k| k.strip_prefix("SCHILY.xattr.")) {
-                    xattrs.push((key.to_string(), extension.value_bytes().to_vec()));
-                }
-            }
-        }
-    }
-    Ok(Some(EntryMeta {
-        kind,
-        mode,
-        mtime,
-        uid,
-        gid,
-        link_name,
-        device,
-        xattrs,
-    }))
 }
 
 fn copy_content(reader: &mut impl Read, file: &mut File, buffer: &mut [u8]) -> io::Result<u64> {

@@ -30,6 +30,15 @@ pub fn os(name: &[u8]) -> &OsStr {
     OsStr::from_bytes(name)
 }
 
+/// What a walk did on its way, for the caller's records.
+#[derive(Debug)]
+pub enum WalkEvent<'a> {
+    /// A missing directory was made.
+    Created(&'a RelativePath),
+    /// A read-only directory got its owner's write bit; it had this mode.
+    OpenedUp(&'a RelativePath, u32),
+}
+
 /// Why a walk stopped.
 #[derive(Debug)]
 pub enum WalkError {
@@ -65,13 +74,14 @@ impl Beneath {
     }
 
     /// Opens the directory at `path`, component by component, without following anything.
-    /// With `create`, missing components are made ([`IMPLICIT_DIR_MODE`]) and reported to
-    /// `on_created`.
+    /// With `create`, missing components are made ([`IMPLICIT_DIR_MODE`]); a read-only
+    /// directory in the way is given its owner's write bit first when we are not root. Both
+    /// are reported to `on_event`, so the caller can restore modes and know what it made.
     pub fn open_dir(
         &self,
         path: &RelativePath,
         create: bool,
-        on_created: &mut dyn FnMut(&RelativePath),
+        on_event: &mut dyn FnMut(WalkEvent<'_>),
     ) -> Result<OwnedFd, WalkError> {
         let mut current = rustix::io::dup(&self.root)
             .map_err(|e| WalkError::Io(RelativePath::root(), e.into()))?;
@@ -81,12 +91,26 @@ impl Beneath {
             current = match open_child_dir(current.as_fd(), component) {
                 Ok(fd) => fd,
                 Err(error) if error.kind() == io::ErrorKind::NotFound && create => {
-                    match rustix::fs::mkdirat(
+                    let mut made = rustix::fs::mkdirat(
                         &current,
                         os(component),
                         Mode::from_raw_mode(IMPLICIT_DIR_MODE),
-                    ) {
-                        Ok(()) => on_created(&walked),
+                    );
+                    if made == Err(rustix::io::Errno::ACCESS) {
+                        let parent = walked.parent().expect("walked one component");
+                        let original = make_owner_writable(current.as_fd())
+                            .map_err(|e| WalkError::Io(parent.clone(), e))?;
+                        if let Some(mode) = original {
+                            on_event(WalkEvent::OpenedUp(&parent, mode));
+                        }
+                        made = rustix::fs::mkdirat(
+                            &current,
+                            os(component),
+                            Mode::from_raw_mode(IMPLICIT_DIR_MODE),
+                        );
+                    }
+                    match made {
+                        Ok(()) => on_event(WalkEvent::Created(&walked)),
                         // Made meanwhile by someone else: open what is there, checked again.
                         Err(rustix::io::Errno::EXIST) => {}
                         Err(e) => return Err(WalkError::Io(walked, e.into())),
@@ -187,14 +211,15 @@ fn ignore_absent(result: rustix::io::Result<()>) -> io::Result<()> {
 }
 
 /// Adds `u+rwx` to a directory if it lacks any of them (needed to list and change it when we
-/// are not root; root ignores the bits anyway).
-pub fn make_owner_writable(dir: BorrowedFd<'_>) -> io::Result<()> {
+/// are not root; root ignores the bits anyway). Returns the mode it had if it changed it.
+pub fn make_owner_writable(dir: BorrowedFd<'_>) -> io::Result<Option<u32>> {
     let stat = rustix::fs::fstat(dir)?;
     let mode = stat.st_mode & 0o7777;
-    if mode & 0o700 != 0o700 {
-        rustix::fs::fchmod(dir, Mode::from_raw_mode(mode | 0o700))?;
+    if mode & 0o700 == 0o700 {
+        return Ok(None);
     }
-    Ok(())
+    rustix::fs::fchmod(dir, Mode::from_raw_mode(mode | 0o700))?;
+    Ok(Some(mode))
 }
 
 /// The names in a directory (without `.` and `..`), sorted bytewise.

@@ -23,7 +23,17 @@ impl RelativePath {
 
     /// Checks an archive name. `entry` is how the error names it.
     pub fn parse(name: &[u8], entry: &str) -> RootfsResult<RelativePath> {
-        if name.first() == Some(&b'/') {
+        Self::parse_with(name, entry, false)
+    }
+
+    /// [`RelativePath::parse`] that, with `absolute_in_target`, takes a leading `/` as the
+    /// target's root instead of refusing it.
+    pub fn parse_with(
+        name: &[u8],
+        entry: &str,
+        absolute_in_target: bool,
+    ) -> RootfsResult<RelativePath> {
+        if name.first() == Some(&b'/') && !absolute_in_target {
             return Err(RootfsError::refused(
                 entry,
                 "absolute path (entries must be relative to the root)",
@@ -160,6 +170,14 @@ mod tests {
             let error = parse(name).unwrap_err().to_string();
             assert!(error.contains(name), "{error}");
         }
+    }
+
+    #[test]
+    fn absolute_names_may_be_read_as_rooted_in_the_target() {
+        let parsed = RelativePath::parse_with(b"/etc/passwd", "/etc/passwd", true).unwrap();
+        assert_eq!(parsed.to_string(), "etc/passwd");
+        assert!(RelativePath::parse_with(b"/", "/", true).unwrap().is_root());
+        assert!(RelativePath::parse_with(b"/../etc", "/../etc", true).is_err());
     }
 
     #[test]

@@ -28,6 +28,13 @@ pub enum RootfsError {
         source: Box<RootfsError>,
     },
 
+    #[error("reading {what}: {source}")]
+    Read {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("reading the layer archive: {0}")]
     Archive(#[source] std::io::Error),
 
@@ -44,14 +51,8 @@ pub enum RootfsError {
     #[error("layer {layer}: media type {media_type:?} is not a layer this renderer reads (tar, tar+gzip, tar+zstd)")]
     UnsupportedMediaType { layer: String, media_type: String },
 
-    #[error("{what} does not verify: expected {expected}, the content hashes to {actual}{}", size_note(*expected_size, *actual_size))]
-    DigestMismatch {
-        what: String,
-        expected: String,
-        actual: String,
-        expected_size: Option<u64>,
-        actual_size: u64,
-    },
+    #[error("{what} does not verify: {reason}; run `oci-store fsck --repair` (it deletes damaged blobs), then import the image again")]
+    DigestMismatch { what: String, reason: String },
 
     #[error("rendered tree {path} changed: recorded hash {expected}, now {actual}")]
     TreeMismatch {
@@ -59,6 +60,9 @@ pub enum RootfsError {
         expected: String,
         actual: String,
     },
+
+    #[error("cannot render into {path}: {reason}")]
+    Target { path: PathBuf, reason: String },
 
     #[error("invalid apply options: {0}")]
     InvalidOptions(String),
@@ -110,14 +114,5 @@ impl RootfsError {
 impl From<crate::store::StoreError> for RootfsError {
     fn from(error: crate::store::StoreError) -> Self {
         RootfsError::Store(Box::new(error))
-    }
-}
-
-fn size_note(expected: Option<u64>, actual: u64) -> String {
-    match expected {
-        Some(expected) if expected != actual => {
-            format!(" ({actual} bytes, {expected} expected)")
-        }
-        _ => String::new(),
     }
 }

@@ -18,6 +18,17 @@ pub enum Existing {
     KeepExisting,
 }
 
+/// What a name with a leading `/` means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbsoluteNames {
+    /// Refused (appc: an ACI's names are relative to the archive).
+    Refuse,
+    /// Relative to the target, as `umoci`, containerd and GNU tar read it (umoci itself writes
+    /// the root of an inserted tree as `/`). Never an escape: every walk starts at the
+    /// target, and `..` is still refused.
+    InTarget,
+}
+
 /// Whose files the rendered tree holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ownership {
@@ -65,6 +76,8 @@ pub struct ApplyOptions {
     /// directory opaque. Off: such names are ordinary files. Needs [`Existing::Overwrite`].
     pub whiteouts: bool,
     pub existing: Existing,
+    /// Entry and hard-link names with a leading `/`.
+    pub absolute_names: AbsoluteNames,
     pub ownership: Ownership,
     pub devices: Devices,
     /// Apply `SCHILY.xattr.*` PAX records. `user.*` always; others (security, trusted) need
@@ -90,6 +103,7 @@ impl ApplyOptions {
             strip_prefix: None,
             whiteouts: true,
             existing: Existing::Overwrite,
+            absolute_names: AbsoluteNames::Refuse,
             ownership: Ownership::CurrentUser,
             devices: Devices::Skip,
             xattrs: false,
@@ -121,6 +135,11 @@ impl ApplyOptions {
         self
     }
 
+    pub fn with_absolute_names(mut self, absolute_names: AbsoluteNames) -> Self {
+        self.absolute_names = absolute_names;
+        self
+    }
+
     pub fn with_path_filter(
         mut self,
         filter: impl Fn(&Path, EntryKind) -> bool + Send + Sync + 'static,
@@ -142,6 +161,7 @@ impl fmt::Debug for ApplyOptions {
             .field("strip_prefix", &self.strip_prefix)
             .field("whiteouts", &self.whiteouts)
             .field("existing", &self.existing)
+            .field("absolute_names", &self.absolute_names)
             .field("ownership", &self.ownership)
             .field("devices", &self.devices)
             .field("xattrs", &self.xattrs)

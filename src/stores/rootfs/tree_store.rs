@@ -15,6 +15,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,6 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use super::beneath::remove_tree;
 use super::error::{RootfsError, RootfsResult};
+use super::new_target::render_into_new_directory;
+use super::options::Ownership;
+use super::tree_copy::copy_tree;
 use super::tree_hash::{tree_hash, verify_tree, TreeSummary};
 use crate::store::locks::LockPaths;
 use crate::store::{LockGuard, LockMode, Store};
@@ -50,6 +54,15 @@ pub struct RenderedTree {
     pub created_unix_ms: i64,
     /// Found in the cache rather than rendered by this call.
     pub reused: bool,
+}
+
+/// What [`TreeStore::copy_out`] copied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CopiedTree {
+    pub tree: RenderedTree,
+    pub target: PathBuf,
+    /// The hash of what was copied (equal to the tree's recorded hash).
+    pub summary: TreeSummary,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -127,7 +140,10 @@ impl TreeStore {
         let rootfs = temp.join(ROOTFS_DIR);
         fs::create_dir(&temp)
             .map_err(|e| RootfsError::io("creating a render directory", &temp, e))?;
+        // 0755 whatever the umask, so the tree's hash (which covers the root's mode) depends
+        // only on what was rendered; an image's own root entry may still change it.
         let built = fs::create_dir(&rootfs)
+            .and_then(|()| fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755)))
             .map_err(|e| RootfsError::io("creating a render directory", &rootfs, e).into())
             .and_then(|()| render(&rootfs))
             .and_then(|()| self.seal(key, &temp).map_err(E::from));
@@ -194,6 +210,38 @@ impl TreeStore {
             reason: format!("no rendered tree for {key:?}"),
         })?;
         verify_tree(&tree.rootfs, &tree.hash)
+    }
+
+    /// Copies `key`'s tree into `target` (new, or an empty directory), verified: the copy's
+    /// hash must be the one recorded when the tree was rendered, else nothing is left at
+    /// `target`. Holds the key's shared lock, so the tree is not removed meanwhile.
+    pub fn copy_out(
+        &self,
+        key: &str,
+        target: &Path,
+        ownership: Ownership,
+    ) -> RootfsResult<CopiedTree> {
+        let _lock = self.lock(key, LockMode::Shared)?;
+        let tree = self.read(key)?.ok_or_else(|| RootfsError::BadTreeRecord {
+            path: self.root.join(key_id(key)),
+            reason: format!("no rendered tree for {key:?}"),
+        })?;
+        let summary = render_into_new_directory(target, |staging| {
+            let summary = copy_tree(&tree.rootfs, staging, ownership)?;
+            if summary.hash != tree.hash {
+                return Err(RootfsError::TreeMismatch {
+                    path: tree.rootfs.clone(),
+                    expected: tree.hash.to_string(),
+                    actual: summary.hash.to_string(),
+                });
+            }
+            Ok(summary)
+        })?;
+        Ok(CopiedTree {
+            tree,
+            target: target.to_path_buf(),
+            summary,
+        })
     }
 
     /// The key's lock, shared: hold it while using a tree (copying it out) so that it is not

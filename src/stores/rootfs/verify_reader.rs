@@ -1,17 +1,16 @@
 //! A reader that hashes what passes through it, so what leaves the store is checked as it is
-//! used (DESIGN.md invariant 8) without a second read.
+//! used (DESIGN.md invariant 8) without a second read: the base store's
+//! [`fsutil::VerifyingReader`](crate::store::fsutil::VerifyingReader), with the renderer's
+//! error naming what was read.
 
 use std::io::{self, Read};
 
 use super::error::{RootfsError, RootfsResult};
-use crate::traits::{Digest, Hasher};
+use crate::store::fsutil::{self, ContentMismatch};
+use crate::traits::Digest;
 
 pub struct VerifyingReader<R> {
-    inner: R,
-    hasher: Option<Hasher>,
-    expected: Digest,
-    expected_size: Option<u64>,
-    read: u64,
+    inner: fsutil::VerifyingReader<R>,
     /// Names the content in the error (`layer sha256:…`).
     what: String,
 }
@@ -23,51 +22,34 @@ impl<R: Read> VerifyingReader<R> {
         expected_size: Option<u64>,
         what: impl Into<String>,
     ) -> Self {
+        let inner = match expected_size {
+            Some(size) => fsutil::VerifyingReader::new(inner, &expected, size),
+            None => fsutil::VerifyingReader::of_any_size(inner, &expected),
+        };
         VerifyingReader {
             inner,
-            hasher: Some(Hasher::new(expected.algorithm())),
-            expected,
-            expected_size,
-            read: 0,
             what: what.into(),
         }
     }
 
-    /// Reads what the consumer left unread (a tar reader stops at the end-of-archive blocks;
-    /// the padding after them belongs to the blob too), then checks digest and size.
-    pub fn finish(mut self) -> RootfsResult<u64> {
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            match self.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(RootfsError::io(format!("reading {}", self.what), "", e)),
-            }
-        }
-        let actual = self.hasher.take().expect("finished once").finish();
-        let size_ok = self.expected_size.is_none_or(|size| size == self.read);
-        if actual != self.expected || !size_ok {
-            return Err(RootfsError::DigestMismatch {
-                what: self.what,
-                expected: self.expected.to_string(),
-                actual: actual.to_string(),
-                expected_size: self.expected_size,
-                actual_size: self.read,
-            });
-        }
-        Ok(self.read)
+    /// Reads what the consumer left unread, then checks digest and size; returns the size.
+    pub fn finish(self) -> RootfsResult<u64> {
+        let what = self.what;
+        self.inner
+            .finish()
+            .map_err(|error| match ContentMismatch::find(&error) {
+                Some(mismatch) => RootfsError::DigestMismatch {
+                    what,
+                    reason: mismatch.to_string(),
+                },
+                None => RootfsError::io(format!("reading {what}"), "", error),
+            })
     }
 }
 
 impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        if let Some(hasher) = self.hasher.as_mut() {
-            hasher.update(&buf[..read]);
-        }
-        self.read += read as u64;
-        Ok(read)
+        self.inner.read(buf)
     }
 }
 
@@ -95,5 +77,13 @@ mod tests {
             error.contains("layer x") && error.contains(digest.as_str()),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_short_blob_fails_with_its_size() {
+        let digest = Digest::of_bytes(Algorithm::Sha256, b"hello world");
+        let reader = VerifyingReader::new(&b"hello"[..], digest, Some(11), "layer y");
+        let error = reader.finish().unwrap_err().to_string();
+        assert!(error.contains("layer y") && error.contains("11"), "{error}");
     }
 }

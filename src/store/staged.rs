@@ -1,0 +1,266 @@
+//! Committing many blobs in one locked step: what makes an import of thousands of blobs cost a
+//! few transactions and directory syncs instead of several per blob.
+//!
+//! The write protocol is the one of DESIGN.md invariant 1, applied to a batch:
+//! 1. [`Store::stage`] streams each blob into the blob store's staging, hashing as it goes,
+//!    checks it against what was expected and makes it durable there (`finish`). No lock is
+//!    held, so stagings run in parallel (threads, processes).
+//! 2. [`Store::commit_staged`] takes the exclusive digest locks of the whole batch in stripe
+//!    order, writes every holder mark in one extra-data batch (mark before record, as for one
+//!    blob), renames the content of the blobs not already stored into place, syncs the blob
+//!    directories once, then writes every index record in one `upsert_many`, and lets go.
+//!
+//! A crash or error part-way leaves what a crash in a single write leaves: orphan marks and
+//! unindexed content, which base GC removes, and no indexed blob without its content.
+//! [`Store::writer`] commits through the same step with a batch of one.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+
+use super::base::{now_unix_ms, Store};
+use super::blobs::{owner_mark, write_error, WriteOptions, COPY_BUFFER};
+use super::delete::{Release, OWNER_MARK_PREFIX};
+use super::error::{StoreError, StoreResult};
+use super::locks::LockMode;
+use crate::traits::{
+    BlobRecord, BlobStore, BlobWriter, Digest, ExtraData, ExtraOp, Index, KvStore,
+};
+
+/// A blob streamed into staging, verified and durable there, not visible yet: dropping it
+/// discards it; [`Store::commit_staged`] makes it part of the store.
+pub struct StagedBlob<'s> {
+    writer: Box<dyn BlobWriter + 's>,
+    digest: Digest,
+    size: u64,
+    media_type: String,
+}
+
+impl<'s> StagedBlob<'s> {
+    /// `writer` has been finished (durable in staging) with this digest and size.
+    pub(super) fn finished(
+        writer: Box<dyn BlobWriter + 's>,
+        digest: Digest,
+        size: u64,
+        media_type: String,
+    ) -> Self {
+        StagedBlob {
+            writer,
+            digest,
+            size,
+            media_type,
+        }
+    }
+
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+    /// Streams `content` into staging, verified against `options` (digest, size) and durable
+    /// there; nothing is visible until [`Store::commit_staged`]. Holds no lock, so several
+    /// stagings may run at once, from threads or processes.
+    pub fn stage(
+        &self,
+        mut content: impl Read,
+        options: &WriteOptions,
+    ) -> StoreResult<StagedBlob<'_>> {
+        let mut writer = self.writer(options)?;
+        // No larger than the content is expected to be: zeroing a large buffer per small blob
+        // costs more than copying the blob. One byte more, so the end shows in one read.
+        let capacity = options.expected_size.map_or(COPY_BUFFER, |size| {
+            (size as usize).saturating_add(1).min(COPY_BUFFER)
+        });
+        let mut buffer = vec![0u8; capacity];
+        loop {
+            let read = match content.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::io("reading content", "<input>", e)),
+            };
+            writer
+                .write_all(&buffer[..read])
+                .map_err(|e| write_error(e, options.expected_digest.as_ref()))?;
+        }
+        writer.stage_unsynced()
+    }
+
+    /// Makes staged blobs part of the store, each held by `holder` (its owner mark), in one
+    /// step under the exclusive digest locks of all of them: marks in one extra-data batch,
+    /// content of blobs not already stored renamed into place, the blob directories synced
+    /// once, then every new index record in one batch. A blob already stored and indexed is
+    /// not committed again (content addressing makes the copies equal); it gets the mark all
+    /// the same, since deduplication never makes a write invisible to its holder. Returns the
+    /// records in the order of `staged`.
+    pub fn commit_staged(
+        &self,
+        staged: Vec<StagedBlob<'_>>,
+        holder: &str,
+    ) -> StoreResult<Vec<BlobRecord>> {
+        if staged.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Content first, and outside the locks: one sync for the batch where the blob store
+        // can (each commit would otherwise sync its own content).
+        if staged.iter().filter(|s| s.writer.needs_sync()).count() > 1 {
+            self.blobs.sync_staged()?;
+        }
+        let digests: Vec<Digest> = staged.iter().map(|s| s.digest.clone()).collect();
+        let _locks = self.locks.lock_digests(&digests, LockMode::Exclusive)?;
+        // The marks go first: until its record exists a mark is orphan extra data, which base
+        // GC removes with the unindexed content if we crash before the record; from the moment
+        // the record exists it keeps the blob from every GC.
+        let mark = owner_mark(holder);
+        let marks: Vec<ExtraOp> = digests
+            .iter()
+            .map(|digest| ExtraOp::Set {
+                digest: digest.clone(),
+                data_type: mark.clone(),
+                value: Vec::new(),
+            })
+            .collect();
+        self.extra.write_batch(&marks)?;
+        let mut records = Vec::with_capacity(staged.len());
+        let mut new_records = Vec::new();
+        let mut committed = HashSet::new();
+        for blob in staged {
+            if !committed.contains(&blob.digest) {
+                if let Some(existing) = self.index.get(&blob.digest)? {
+                    if self.blobs.contains(&blob.digest)? {
+                        records.push(existing);
+                        continue;
+                    }
+                }
+            }
+            let (digest, size) = blob.writer.commit_unsynced()?;
+            let record = BlobRecord {
+                digest,
+                size,
+                media_type: blob.media_type,
+                created_unix_ms: now_unix_ms(),
+            };
+            if committed.insert(record.digest.clone()) {
+                new_records.push(record.clone());
+            }
+            records.push(record);
+        }
+        if !new_records.is_empty() {
+            let new_digests: Vec<Digest> = new_records.iter().map(|r| r.digest.clone()).collect();
+            self.blobs.sync_committed(&new_digests)?;
+            self.index.upsert_many(&new_records)?;
+        }
+        Ok(records)
+    }
+
+    /// Marks every blob of `wanted` that is indexed and present (and of the expected size, when
+    /// one is given) as held by `holder`, in one step under their exclusive digest locks and
+    /// one extra-data batch. Returns, for each, its record when it was marked, `None` when it
+    /// is not (or no longer) there, or of another size, for the caller to write it.
+    pub fn claim_existing_many(
+        &self,
+        wanted: &[(Digest, Option<u64>)],
+        holder: &str,
+    ) -> StoreResult<Vec<Option<BlobRecord>>> {
+        let digests: Vec<Digest> = wanted.iter().map(|(d, _)| d.clone()).collect();
+        let _locks = self.locks.lock_digests(&digests, LockMode::Exclusive)?;
+        let mark = owner_mark(holder);
+        let mut found = Vec::with_capacity(wanted.len());
+        let mut marks = Vec::new();
+        for (digest, expected_size) in wanted {
+            let record = match self.existing(digest)? {
+                Some(record) if expected_size.is_none_or(|size| size == record.size) => record,
+                _ => {
+                    found.push(None);
+                    continue;
+                }
+            };
+            marks.push(ExtraOp::Set {
+                digest: digest.clone(),
+                data_type: mark.clone(),
+                value: Vec::new(),
+            });
+            found.push(Some(record));
+        }
+        self.extra.write_batch(&marks)?;
+        Ok(found)
+    }
+
+    /// Moves `from`'s hold on each of `digests` to `to` (sets `owner.<to>`, removes
+    /// `owner.<from>`) in one extra-data batch, under their exclusive digest locks, so no blob
+    /// is ever without a holder in between. Every blob must be indexed: returns those that are
+    /// not, and then changes nothing.
+    pub fn transfer_holds(
+        &self,
+        digests: &[Digest],
+        from: &str,
+        to: &str,
+    ) -> StoreResult<Vec<Digest>> {
+        let _locks = self.locks.lock_digests(digests, LockMode::Exclusive)?;
+        // The record alone says the blob is there: content goes only after its record.
+        let mut missing = Vec::new();
+        for digest in digests {
+            if self.index.get(digest)?.is_none() {
+                missing.push(digest.clone());
+            }
+        }
+        if !missing.is_empty() {
+            return Ok(missing);
+        }
+        let (from, to) = (owner_mark(from), owner_mark(to));
+        let mut ops = Vec::with_capacity(digests.len() * 2);
+        for digest in digests {
+            ops.push(ExtraOp::Set {
+                digest: digest.clone(),
+                data_type: to.clone(),
+                value: Vec::new(),
+            });
+            ops.push(ExtraOp::Remove {
+                digest: digest.clone(),
+                data_type: from.clone(),
+            });
+        }
+        self.extra.write_batch(&ops)?;
+        Ok(missing)
+    }
+
+    /// [`Store::release`] for every blob of `digests` that carries `holder`'s mark, in one
+    /// step under their exclusive digest locks: the marks go in one extra-data batch, then
+    /// each blob that nothing holds any more is deleted. Blobs without the mark are left as
+    /// they are (so an unheld blob the caller never marked is not taken). Returns what
+    /// happened to each blob that carried the mark.
+    pub fn release_many(
+        &self,
+        digests: &[Digest],
+        holder: &str,
+    ) -> StoreResult<Vec<(Digest, Release)>> {
+        let _locks = self.locks.lock_digests(digests, LockMode::Exclusive)?;
+        let mark = format!("{OWNER_MARK_PREFIX}{holder}");
+        let mut marked = Vec::new();
+        let mut seen = HashSet::new();
+        for digest in digests {
+            if seen.insert(digest) && self.extra.get(digest, &mark)?.is_some() {
+                marked.push(digest.clone());
+            }
+        }
+        let removals: Vec<ExtraOp> = marked
+            .iter()
+            .map(|digest| ExtraOp::Remove {
+                digest: digest.clone(),
+                data_type: mark.clone(),
+            })
+            .collect();
+        self.extra.write_batch(&removals)?;
+        marked
+            .into_iter()
+            .map(|digest| {
+                let outcome = self.decide_released_locked(&digest)?;
+                Ok((digest, outcome))
+            })
+            .collect()
+    }
+}
