@@ -2,14 +2,17 @@
 //! what the underlying library or coreutils achieve doing the same work, and their ratio.
 //!
 //! ```text
+//! cargo bench --bench store_bench -- oci           # the OCI figures of issue 9, both configs
 //! cargo bench --bench store_bench                  # every section
 //! cargo bench --bench store_bench -- kv resolve    # some sections (or OCI_STORE_BENCH=kv,blobs)
 //! OCI_STORE_BENCH_SCALE=0.1 cargo bench --bench store_bench   # smaller N everywhere
 //! ```
 //!
-//! Other knobs: `OCI_STORE_BENCH_ROUNDS` (default 3), `OCI_STORE_BENCH_BACKENDS` (e.g.
-//! `lmdb,fs`), `OCI_STORE_BENCH_DATA` (default `target/bench-data`, where the filled index and
-//! the random blob are kept between runs). See docs/BENCHMARKS.md.
+//! Other knobs: `OCI_STORE_BENCH_ROUNDS` (default 3), `OCI_STORE_BENCH_HEAVY_ROUNDS` (1),
+//! `OCI_STORE_BENCH_BACKENDS` (e.g. `lmdb`), `OCI_STORE_BENCH_PEER_LIMIT` (60 s),
+//! `OCI_STORE_BENCH_KEEP` (keep the multi-GB scratch stores), `OCI_STORE_BENCH_DATA` (default
+//! `target/bench-data`: inputs, caches, the plot). Peers: scripts/bench-setup.sh. See
+//! docs/BENCHMARKS.md.
 
 #[path = "store_bench/blobs.rs"]
 mod blobs;
