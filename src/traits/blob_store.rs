@@ -87,6 +87,18 @@ pub trait BlobStore: Send + Sync {
     /// Removes the content. Returns whether it was there.
     fn delete(&self, digest: &Digest) -> StorageResult<bool>;
 
+    /// Deletes several blobs; returns how many were there. Backends override it to make the
+    /// deletes durable together (the `fs` store syncs each directory once, not once per blob).
+    /// Deleting content is the last step of a delete, so a crash that loses some of them only
+    /// leaves content without an index record, which base GC removes.
+    fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        let mut deleted = 0;
+        for digest in digests {
+            deleted += u64::from(self.delete(digest)?);
+        }
+        Ok(deleted)
+    }
+
     /// Every stored digest (for GC and fsck), in no particular order.
     fn digests(&self) -> StorageResult<Vec<Digest>>;
 
@@ -112,6 +124,9 @@ macro_rules! forward_blob_store {
             }
             fn size(&self, digest: &Digest) -> StorageResult<Option<u64>> { (**self).size(digest) }
             fn delete(&self, digest: &Digest) -> StorageResult<bool> { (**self).delete(digest) }
+            fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+                (**self).delete_many(digests)
+            }
             fn digests(&self) -> StorageResult<Vec<Digest>> { (**self).digests() }
             fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
                 (**self).remove_dead_ingests()

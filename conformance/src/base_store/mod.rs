@@ -2,6 +2,7 @@
 //! (DESIGN.md invariants 1-5 and the thread half of 6; the process half is
 //! `tests/multi_process.rs`).
 
+mod batches;
 mod concurrency;
 mod delete;
 mod equality;
@@ -22,6 +23,7 @@ use crate::content::{files_under, sorted};
 use crate::fixture::{Fixture, SuiteTest};
 use crate::{ensure, Context};
 
+pub use batches::*;
 pub use concurrency::*;
 pub use delete::*;
 pub use equality::*;
@@ -50,6 +52,8 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         base_writes_record_the_base_holder,
         removing_the_last_holding_entry_deletes_the_blob,
         base_gc_collects_blobs_no_holder_keeps,
+        release_many_decides_each_blob_like_release,
+        remove_data_many_is_all_or_nothing,
         gc_removes_garbage_only,
         gc_spares_live_writers,
         fsck_clean_on_healthy_store,

@@ -116,6 +116,33 @@ impl BlobStore for FsBlobStore {
         Ok(true)
     }
 
+    /// Unlinks them all, then syncs each `blobs/<alg>/` directory once.
+    fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        let mut deleted = 0;
+        let mut algorithms = Vec::new();
+        for digest in digests {
+            let path = self.layout.blob_path(digest);
+            match fs::remove_file(&path) {
+                Ok(()) => deleted += 1,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(StorageError::io(
+                        format!("deleting blob {digest}"),
+                        path,
+                        source,
+                    ))
+                }
+            }
+            if !algorithms.contains(&digest.algorithm()) {
+                algorithms.push(digest.algorithm());
+            }
+        }
+        for algorithm in algorithms {
+            sync_directory(&self.layout.algorithm_dir(algorithm))?;
+        }
+        Ok(deleted)
+    }
+
     fn digests(&self) -> StorageResult<Vec<Digest>> {
         let mut found = Vec::new();
         for algorithm in Algorithm::ALL {
