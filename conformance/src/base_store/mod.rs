@@ -6,6 +6,7 @@ mod batches;
 mod concurrency;
 mod delete;
 mod equality;
+mod fsck_locks;
 mod holders;
 mod maintenance;
 mod resolve;
@@ -27,6 +28,7 @@ pub use batches::*;
 pub use concurrency::*;
 pub use delete::*;
 pub use equality::*;
+pub use fsck_locks::*;
 pub use holders::*;
 pub use maintenance::*;
 pub use resolve::*;
@@ -57,6 +59,7 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         gc_removes_garbage_only,
         gc_spares_live_writers,
         fsck_clean_on_healthy_store,
+        fsck_hashes_outside_digest_locks,
         fsck_detects_and_repairs,
         results_match_reference_model,
         reopen_keeps_everything,
