@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::base::Store;
+use super::delete::DELETE_BATCH;
 use super::error::StoreResult;
 use super::locks::{LockGuard, LockMode};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
@@ -89,16 +90,22 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 candidates.push(record);
             }
         }
-        for record in candidates {
-            let _lock =
-                LockGuard::acquire(&self.locks.digest_lock(&record.digest), LockMode::Exclusive)?;
-            let Some(current) = self.index.get(&record.digest)? else {
-                continue;
-            };
-            if self.delete_if_unheld_locked(&record.digest)? {
-                report.unheld_bytes += current.size;
-                report.unheld_blobs.push(record.digest);
+        // Decided again under the digest locks, in batches whose deletes share transactions.
+        for batch in candidates.chunks(DELETE_BATCH) {
+            let digests: Vec<Digest> = batch.iter().map(|record| record.digest.clone()).collect();
+            let _locks = self.locks.lock_digests(&digests, LockMode::Exclusive)?;
+            let mut unheld = Vec::new();
+            for record in batch {
+                let Some(current) = self.index.get(&record.digest)? else {
+                    continue;
+                };
+                if !self.is_held_locked(&record.digest)? {
+                    report.unheld_bytes += current.size;
+                    report.unheld_blobs.push(record.digest.clone());
+                    unheld.push(record.digest.clone());
+                }
             }
+            self.delete_many_locked(&unheld)?;
         }
         Ok(())
     }
