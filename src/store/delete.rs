@@ -20,7 +20,7 @@ pub const BASE_HOLDER: &str = "base";
 /// How many blobs a batched release or delete decides at once: their digest locks are held
 /// together (in stripe order) and their deletes share one transaction per backend, so the
 /// number bounds both the time others wait on those stripes and the memory of one step.
-pub(super) const DELETE_BATCH: usize = 512;
+pub(super) const DELETE_BATCH: usize = 2048;
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// Deletes a blob: the index record first (the delete is committed there), then extra data

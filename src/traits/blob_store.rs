@@ -87,10 +87,11 @@ pub trait BlobStore: Send + Sync {
     /// Removes the content. Returns whether it was there.
     fn delete(&self, digest: &Digest) -> StorageResult<bool>;
 
-    /// Deletes several blobs; returns how many were there. Backends override it to make the
-    /// deletes durable together (the `fs` store syncs each directory once, not once per blob).
-    /// Deleting content is the last step of a delete, so a crash that loses some of them only
-    /// leaves content without an index record, which base GC removes.
+    /// Deletes several blobs; returns how many were there. For deletes whose index records
+    /// are gone already (content goes last), so it need not be durable when it returns: a
+    /// crash that loses some of them only leaves content without an index record, which base
+    /// GC removes. Backends override it to delete in one transaction (or, `fs`, without a
+    /// directory sync per blob).
     fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         let mut deleted = 0;
         for digest in digests {

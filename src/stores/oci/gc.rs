@@ -189,6 +189,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         // Documents whose referrers are roots already. By digest, not by position in
         // `reached`: a blob met as a leaf first becomes a document in place.
         let mut referrers_looked_up: HashSet<Digest> = HashSet::new();
+        // Read once: nothing writes referrer entries while the GC lock is held exclusively.
+        let referrers = self.referrers_by_subject()?;
         while !roots.is_empty() {
             // One root at a time, so an unreadable document is reported with what led to it.
             for root in std::mem::take(&mut roots) {
@@ -208,7 +210,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                 if !referrers_looked_up.insert(reached.digest.clone()) {
                     continue;
                 }
-                for referrer in self.referrers(&reached.digest, None)? {
+                for referrer in referrers
+                    .get(&reached.digest)
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                {
                     // Validated here so a bad entry names itself; the walker skips what it
                     // has walked already.
                     digest_of(&referrer, "a referrer index entry")?;
