@@ -16,4 +16,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
 fi
 
+# The appc interop tests need actool, the appc reference tool: Debian ships its source, which
+# builds offline with golang-go. Built once into target/tools/ and found there through ACTOOL.
+if [ ! -d /usr/share/gocode/src/github.com/appc/spec/actool ] || ! command -v go >/dev/null 2>&1; then
+  echo "installing golang-go golang-github-appc-spec-dev (the appc interop tests build actool)"
+  sudo_cmd=()
+  [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq golang-go golang-github-appc-spec-dev
+fi
+tools_dir="${CARGO_TARGET_DIR:-target}/tools"
+mkdir -p "$tools_dir"
+tools_dir="$(realpath "$tools_dir")"   # absolute: the build below runs from /
+if [ ! -x "$tools_dir/actool" ]; then
+  (cd / && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$tools_dir/gocache" \
+    go build -o "$tools_dir/actool" github.com/appc/spec/actool)
+fi
+export ACTOOL="$tools_dir/actool"
+
 cargo test --workspace --no-fail-fast

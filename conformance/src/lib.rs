@@ -14,6 +14,8 @@
 //!   fills that role.
 //! - [`base_store`]: the store built from one backend per role, over every combination.
 //! - [`oci`]: the OCI flavour over the base store, over every combination.
+//! - [`appc`]: the appc flavour over the base store (and beside the OCI one), over every
+//!   combination.
 //! - [`workload`]: the random mixed workload that the threaded test and the multi-process
 //!   worker (`conformance-worker`) run; `tests/multi_process.rs` runs several workers on one
 //!   store, kills some mid-workload, and runs OCI importers beside an OCI GC loop.
@@ -23,6 +25,7 @@
 //! crate's own unit tests (`self_test`) check that backends with a deliberate flaw fail the
 //! test aimed at it.
 
+pub mod appc;
 pub mod base_store;
 pub mod blob_store;
 pub mod check;

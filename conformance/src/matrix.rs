@@ -200,10 +200,17 @@ pub fn cases() -> Vec<Case> {
             crate::base_store::tests(),
             move |dir: &Path| for_base.open(dir),
         ));
+        let for_oci = Arc::clone(&combination);
         cases.extend(suite_cases(
             &label,
             "oci",
             crate::oci::tests(),
+            move |dir: &Path| for_oci.open(dir),
+        ));
+        cases.extend(suite_cases(
+            &label,
+            "appc",
+            crate::appc::tests(),
             move |dir: &Path| combination.open(dir),
         ));
     }

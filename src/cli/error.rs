@@ -18,6 +18,10 @@ pub enum CliError {
     #[error(transparent)]
     Oci(#[from] OciError),
 
+    /// Boxed: the flavour's error is large and most results here are small.
+    #[error(transparent)]
+    Appc(Box<crate::stores::appc::AppcError>),
+
     #[error(transparent)]
     Digest(#[from] DigestError),
 

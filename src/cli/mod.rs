@@ -4,6 +4,7 @@
 //! Adding a command group is two steps: a file here with a clap type that implements
 //! [`RunCommand`], and one line in the `commands!` list below (the variant and its doc comment).
 
+mod appc;
 mod backend;
 mod blob;
 mod data;
@@ -96,6 +97,8 @@ commands! {
     Rm(oci::RemoveCommand),
     /// Check that every blob a ref reaches is present (and, with --verify, intact)
     Check(oci::CheckCommand),
+    /// Render an image's root file system into a new directory, every layer verified
+    Unpack(oci::UnpackCommand),
     /// List the manifests whose subject is a digest
     Referrers(oci::ReferrersCommand),
     /// Protect blobs from gc across processes for a while
@@ -119,6 +122,9 @@ commands! {
     /// Show or convert the backends a store uses
     #[command(subcommand)]
     Backend(backend::BackendCommand),
+    /// ACI images (App Container spec) in the same store
+    #[command(subcommand)]
+    Appc(appc::AppcCommand),
 }
 
 /// What every command needs: where the store is, which backends were asked for, how to print.

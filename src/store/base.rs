@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::StoreResult;
+use super::flavour_lock::FlavourLock;
 use super::locks::{LockGuard, LockMode, LockPaths};
 use crate::traits::{BlobStore, ExtraData, Index, KvStore};
 
@@ -71,6 +72,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
 
     pub fn lock_paths(&self) -> &LockPaths {
         &self.locks
+    }
+
+    /// The GC lock of a flavour (`gc-<flavour>`, with its turnstile): shared by the flavour's
+    /// mutations, exclusive (bounded wait) by its GC. See [`FlavourLock`].
+    pub fn flavour_lock(&self, flavour: &str) -> FlavourLock<'_> {
+        FlavourLock::new(&self.locks, flavour)
     }
 
     /// A named lock of this store (e.g. `gc-oci`, a flavour's GC lock), blocking.

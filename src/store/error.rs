@@ -28,6 +28,21 @@ pub enum StoreError {
     #[error("cannot attach {what} to blob {digest}: it is not in the store")]
     MissingBlob { what: String, digest: Digest },
 
+    /// A flavour's GC waited its whole budget for its lock (see `FlavourLock::gc`).
+    #[error(
+        "{} has been held for {waited_secs} s by {}; retry when it finishes",
+        lock.display(),
+        match holder {
+            super::flavour_lock::FlavourLockHolder::AnotherGc => "another GC",
+            super::flavour_lock::FlavourLockHolder::Mutations => "running mutations",
+        }
+    )]
+    FlavourLockTimeout {
+        lock: PathBuf,
+        holder: super::flavour_lock::FlavourLockHolder,
+        waited_secs: u64,
+    },
+
     #[error("lock {path}: {source}")]
     Lock {
         path: PathBuf,

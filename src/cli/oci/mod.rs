@@ -9,6 +9,7 @@ mod import;
 mod lease;
 mod referrers;
 mod refs;
+mod unpack;
 
 pub use check::CheckCommand;
 pub use export::ExportCommand;
@@ -17,6 +18,7 @@ pub use import::ImportCommand;
 pub use lease::LeaseCommand;
 pub use referrers::ReferrersCommand;
 pub use refs::{ListCommand, RemoveCommand, TagCommand};
+pub use unpack::UnpackCommand;
 
 use super::error::CliResult;
 use crate::store::DynStore;

@@ -168,6 +168,10 @@ pub enum OciError {
 
     #[error("invalid argument: {0}")]
     Invalid(String),
+
+    /// Rendering a root file system (`unpack`) failed; boxed like the store's error.
+    #[error(transparent)]
+    Render(Box<crate::stores::rootfs::RootfsError>),
 }
 
 impl OciError {

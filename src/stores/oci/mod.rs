@@ -35,6 +35,7 @@ mod ref_name;
 mod referrers;
 mod refs;
 mod source;
+mod unpack;
 mod validate;
 
 pub use check::{CheckReport, MissingBlob};
@@ -47,22 +48,23 @@ pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
 pub use ref_name::RefName;
 pub use refs::{RefInfo, PLATFORMS_FIELD};
+pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};
 pub use validate::MAX_INDEX_NESTING;
 
 /// The descriptor type of the public API: the image-spec's own.
 pub use oci_spec::image::Descriptor;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::store::{LockGuard, LockMode, Store};
+use crate::store::{FlavourLockHolder, LockGuard, Store, StoreError};
 use crate::traits::{BlobStore, ExtraData, Index, KvStore};
 
 /// Owner mark this flavour puts on the blobs it holds.
 pub const FLAVOUR: &str = "oci";
-/// Named lock: shared by every mutation of the flavour, exclusive by its GC.
+/// The flavour GC lock's name (`locks/gc-oci.lock`, [`crate::store::FlavourLock`]'s naming:
+/// `gc-<flavour>`): shared by every mutation of the flavour, exclusive by its GC.
 pub const GC_LOCK: &str = "gc-oci";
-/// Lock a GC holds while it waits for [`GC_LOCK`], so mutations arriving meanwhile wait.
+/// The turnstile a GC holds while it waits for [`GC_LOCK`] (`gc-<flavour>-turnstile`).
 pub const GC_TURNSTILE: &str = "gc-oci-turnstile";
 /// Key/value data type of refs.
 pub const REF_DATA_TYPE: &str = "oci.ref";
@@ -74,8 +76,6 @@ pub const LEASE_DATA_TYPE: &str = "oci.lease";
 /// How long a GC waits for its locks by default before it gives up (see
 /// [`OciStore::with_gc_lock_wait`]).
 pub const DEFAULT_GC_LOCK_WAIT: Duration = Duration::from_secs(60);
-/// Longest pause between two tries for a lock the GC polls.
-const GC_LOCK_POLL_MAX: Duration = Duration::from_millis(50);
 
 /// The OCI flavour over a borrowed base store. Cheap to create: it holds only the reference.
 pub struct OciStore<'s, B, I, X, K> {
@@ -103,65 +103,34 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'s, B, I, X,
         self.store
     }
 
-    /// The flavour GC lock, shared: held by mutations so a GC waits for them. Entered through
-    /// the turnstile (held only for the moment of entry): a GC waiting for the GC lock holds
-    /// the turnstile, so new mutations queue behind it instead of starving it (flock grants
-    /// shared locks while an exclusive one waits). Never taken twice by one call chain.
+    /// The flavour GC lock, shared: held by every mutation for its whole run, so a GC waits
+    /// for it (the base store's [`FlavourLock`](crate::store::FlavourLock) protocol, entered through the turnstile).
+    /// Never taken twice by one call chain.
     fn mutation_lock(&self) -> OciResult<LockGuard> {
-        let turnstile = self.store.named_lock(GC_TURNSTILE, LockMode::Shared)?;
-        let gc_lock = self.store.named_lock(GC_LOCK, LockMode::Shared)?;
-        drop(turnstile);
-        Ok(gc_lock)
+        Ok(self.store.flavour_lock(FLAVOUR).mutation()?)
     }
 
-    /// The flavour GC lock, exclusive: taken through the turnstile, which stays held while the
-    /// running mutations drain, so new ones queue behind the GC (fairness). The wait is
-    /// bounded: both locks are polled, and when [`OciStore::with_gc_lock_wait`] runs out the
-    /// GC lets go of everything and fails, so one hung mutation (an import stuck reading its
-    /// input) cannot freeze every OCI mutation of every process behind a waiting GC.
+    /// The flavour GC lock, exclusive: waits at most [`OciStore::with_gc_lock_wait`] for the
+    /// running mutations to drain (new ones queue behind it), then gives up with
+    /// [`OciError::GcLockTimeout`], so one hung import cannot freeze every OCI mutation.
     fn gc_lock(&self) -> OciResult<LockGuard> {
-        let started = Instant::now();
-        let deadline = started + self.gc_lock_wait;
-        let paths = self.store.lock_paths();
-        let turnstile = poll_exclusive(
-            &paths.named(GC_TURNSTILE),
-            started,
-            deadline,
-            "another OCI GC",
-        )?;
-        let gc_lock = poll_exclusive(
-            &paths.named(GC_LOCK),
-            started,
-            deadline,
-            "a mutation (import, export, tag, lease)",
-        )?;
-        drop(turnstile);
-        Ok(gc_lock)
-    }
-}
-
-/// Tries for an exclusive lock until `deadline`, pausing a little longer each time (up to
-/// [`GC_LOCK_POLL_MAX`]); [`OciError::GcLockTimeout`] naming `holder` when time runs out.
-fn poll_exclusive(
-    path: &Path,
-    started: Instant,
-    deadline: Instant,
-    holder: &'static str,
-) -> OciResult<LockGuard> {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(guard) = LockGuard::try_acquire(path, LockMode::Exclusive)? {
-            return Ok(guard);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(OciError::GcLockTimeout {
-                lock: path.to_path_buf(),
-                holder,
-                waited_secs: now.duration_since(started).as_secs(),
-            });
-        }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(GC_LOCK_POLL_MAX);
+        self.store
+            .flavour_lock(FLAVOUR)
+            .gc(self.gc_lock_wait)
+            .map_err(|error| match error {
+                StoreError::FlavourLockTimeout {
+                    lock,
+                    holder,
+                    waited_secs,
+                } => OciError::GcLockTimeout {
+                    lock,
+                    holder: match holder {
+                        FlavourLockHolder::AnotherGc => "another OCI GC",
+                        FlavourLockHolder::Mutations => "a mutation (import, export, tag, lease)",
+                    },
+                    waited_secs,
+                },
+                other => other.into(),
+            })
     }
 }

@@ -1,0 +1,363 @@
+//! Reading an ACI once: the compression is detected by magic bytes, the decompressed tar is
+//! teed into the store writer (whose hash becomes the image ID) while its entries are checked
+//! from the same stream, and the manifest is kept for validation.
+
+use std::collections::HashSet;
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+use super::manifest::{Violation, MAX_MANIFEST_SIZE};
+
+/// How an ACI file is compressed, from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+}
+
+impl Compression {
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(b"BZh") {
+            Compression::Bzip2
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Compression::Xz
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// The uncompressed tar stream of an ACI, whatever its compression.
+pub fn decompressed<'r>(input: impl Read + 'r) -> io::Result<(Compression, Box<dyn Read + 'r>)> {
+    let mut buffered = BufReader::with_capacity(1 << 16, input);
+    let compression = Compression::detect(buffered.fill_buf()?);
+    let reader: Box<dyn Read + 'r> = match compression {
+        Compression::None => Box::new(buffered),
+        // Multi-member readers: `cat a.gz b.gz` is one valid gzip stream.
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(buffered)),
+    };
+    Ok((compression, reader))
+}
+
+/// Reads from `inner` and writes every byte read into `sink`; a sink failure is kept apart so
+/// the caller can tell a store error from a corrupt input.
+pub struct Tee<R, W> {
+    inner: R,
+    sink: W,
+    pub sink_error: Option<io::Error>,
+}
+
+impl<R: Read, W: Write> Tee<R, W> {
+    pub fn new(inner: R, sink: W) -> Self {
+        Tee {
+            inner,
+            sink,
+            sink_error: None,
+        }
+    }
+
+    /// Reads the rest of the stream (trailing blocks after the tar's end are part of the image
+    /// ID too) and returns the sink.
+    pub fn finish(mut self) -> io::Result<W> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(self.sink)
+    }
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        if let Err(error) = self.sink.write_all(&buf[..read]) {
+            let copy = io::Error::new(error.kind(), error.to_string());
+            self.sink_error = Some(error);
+            return Err(copy);
+        }
+        Ok(read)
+    }
+}
+
+/// What the entry check found: the manifest's bytes.
+pub struct ArchiveFacts {
+    pub manifest: Vec<u8>,
+}
+
+fn refuse<T>(rule: &'static str, detail: impl Into<String>) -> Result<T, Violation> {
+    Err(Violation {
+        rule,
+        detail: detail.into(),
+    })
+}
+
+/// An archive path in its normal form (`rootfs/etc/hosts`): relative, no empty, `.` or `..`
+/// components; a leading `./` and a trailing `/` are dropped. `None` is the archive root (`.`).
+pub fn normalize(raw: &[u8]) -> Result<Option<String>, Violation> {
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return refuse("archive.path", format!("entry {raw:?} is not UTF-8"));
+    };
+    if text.starts_with('/') {
+        return refuse(
+            "archive.path",
+            format!("entry {text:?} is an absolute path"),
+        );
+    }
+    let trimmed = text.strip_prefix("./").unwrap_or(text);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    if trimmed.is_empty() || trimmed == "." {
+        return Ok(None);
+    }
+    for component in trimmed.split('/') {
+        if component.is_empty() || component == "." || component == ".." {
+            return refuse(
+                "archive.path",
+                format!("entry {text:?} has an empty, `.` or `..` component"),
+            );
+        }
+    }
+    Ok(Some(trimmed.to_string()))
+}
+
+/// Whether a symlink at `link` (a normal path under `rootfs/`) with a relative `target` stays
+/// inside `rootfs/` when resolved by name. Absolute targets are resolved at the rootfs root.
+fn symlink_stays_inside(link: &str, target: &str) -> bool {
+    if target.starts_with('/') {
+        return true;
+    }
+    // Depth below rootfs/ of the link's directory.
+    let mut depth = link.split('/').count() as i64 - 2;
+    for component in target.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    true
+}
+
+/// Checks every entry of the tar read from `tar_stream`, stricter than actool: exactly
+/// `manifest` (a regular file) and `rootfs/` at the top, no duplicates, no path leaving
+/// `rootfs/` through `..`, a symlink or a hard link.
+pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailure> {
+    let mut archive = tar::Archive::new(tar_stream);
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut symlinks: HashSet<String> = HashSet::new();
+    let mut linkable: HashSet<String> = HashSet::new();
+    let mut manifest: Option<Vec<u8>> = None;
+    let mut rootfs_seen = false;
+    for entry in archive.entries().map_err(ArchiveFailure::Read)? {
+        let mut entry = entry.map_err(ArchiveFailure::Read)?;
+        let kind = entry.header().entry_type();
+        if kind == tar::EntryType::XGlobalHeader {
+            continue;
+        }
+        let raw_path = entry.path_bytes().into_owned();
+        // Numeric fields a renderer needs must parse now, not fail a render later.
+        let header = entry.header();
+        if let Err(error) = header
+            .mode()
+            .and(header.uid())
+            .and(header.gid())
+            .and(header.mtime())
+        {
+            refuse(
+                "archive.header",
+                format!("entry {:?}: {error}", String::from_utf8_lossy(&raw_path)),
+            )?;
+        }
+        let Some(path) = normalize(&raw_path)? else {
+            if !kind.is_dir() {
+                refuse("archive.path", "the archive root `.` is not a directory")?;
+            }
+            continue;
+        };
+        if !seen.insert(path.clone()) {
+            refuse(
+                "archive.duplicate-entry",
+                format!("entry {path:?} appears twice"),
+            )?;
+        }
+        let top = path.split('/').next().unwrap_or_default();
+        match (top, path.as_str()) {
+            ("manifest", "manifest") => {
+                if kind != tar::EntryType::Regular && kind != tar::EntryType::Continuous {
+                    refuse(
+                        "archive.manifest-regular",
+                        format!("manifest is a {kind:?} entry, not a regular file"),
+                    )?;
+                }
+                let size = entry.header().size().map_err(ArchiveFailure::Read)?;
+                if size > MAX_MANIFEST_SIZE {
+                    refuse(
+                        "archive.manifest-size",
+                        format!(
+                            "manifest is {size} bytes, over the {MAX_MANIFEST_SIZE} byte limit"
+                        ),
+                    )?;
+                }
+                let mut bytes = Vec::with_capacity(size as usize);
+                (&mut entry)
+                    .take(MAX_MANIFEST_SIZE)
+                    .read_to_end(&mut bytes)
+                    .map_err(ArchiveFailure::Read)?;
+                manifest = Some(bytes);
+                continue;
+            }
+            ("rootfs", _) => {}
+            _ => refuse(
+                "archive.top-level",
+                format!("entry {path:?} is neither manifest nor under rootfs/"),
+            )?,
+        }
+        rootfs_seen = true;
+        if path == "rootfs" && !kind.is_dir() {
+            refuse(
+                "archive.rootfs-directory",
+                format!("rootfs is a {kind:?} entry, not a directory"),
+            )?;
+        }
+        // Nothing may be written through a symlink the archive made.
+        let mut ancestor = String::new();
+        for component in path.split('/') {
+            if !ancestor.is_empty() && symlinks.contains(&ancestor) {
+                refuse(
+                    "archive.through-symlink",
+                    format!("entry {path:?} lies under the symlink {ancestor:?}"),
+                )?;
+            }
+            if !ancestor.is_empty() {
+                ancestor.push('/');
+            }
+            ancestor.push_str(component);
+        }
+        match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                linkable.insert(path);
+            }
+            tar::EntryType::Directory => {}
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                linkable.insert(path);
+            }
+            tar::EntryType::Symlink => {
+                let target = link_target(&entry, &path)?;
+                if target.is_empty() || !symlink_stays_inside(&path, &target) {
+                    refuse(
+                        "archive.symlink-escape",
+                        format!("symlink {path:?} -> {target:?} leads out of rootfs/"),
+                    )?;
+                }
+                symlinks.insert(path.clone());
+                linkable.insert(path);
+            }
+            tar::EntryType::Link => {
+                let raw_target = link_target(&entry, &path)?;
+                let target = normalize(raw_target.as_bytes())?.unwrap_or_default();
+                if target == "manifest" {
+                    refuse(
+                        "archive.hardlink-manifest",
+                        format!("hard link {path:?} points at the manifest"),
+                    )?;
+                }
+                if !target.starts_with("rootfs/") || !linkable.contains(&target) {
+                    refuse(
+                        "archive.hardlink-target",
+                        format!(
+                            "hard link {path:?} -> {raw_target:?} does not name an earlier file under rootfs/"
+                        ),
+                    )?;
+                }
+                linkable.insert(path);
+            }
+            other => refuse(
+                "archive.entry-type",
+                format!("entry {path:?} has the unsupported type {other:?}"),
+            )?,
+        }
+    }
+    let Some(manifest) = manifest else {
+        return Ok(refuse(
+            "archive.manifest-missing",
+            "the archive has no manifest file",
+        )?);
+    };
+    if !rootfs_seen {
+        refuse(
+            "archive.rootfs-missing",
+            "the archive has no rootfs/ directory",
+        )?;
+    }
+    Ok(ArchiveFacts { manifest })
+}
+
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> Result<String, Violation> {
+    let Some(target) = entry.link_name_bytes() else {
+        return refuse("archive.path", format!("link {path:?} has no target"));
+    };
+    match std::str::from_utf8(&target) {
+        Ok(text) if !text.contains('\0') => Ok(text.to_string()),
+        _ => refuse(
+            "archive.path",
+            format!("link {path:?} has a target that is not UTF-8"),
+        ),
+    }
+}
+
+/// Why reading an archive stopped: a rule it broke, or a read error (corrupt compression or
+/// tar framing, or a failed store write, which the caller tells apart through the [`Tee`]).
+#[derive(Debug)]
+pub enum ArchiveFailure {
+    Violation(Violation),
+    Read(io::Error),
+}
+
+impl From<Violation> for ArchiveFailure {
+    fn from(violation: Violation) -> Self {
+        ArchiveFailure::Violation(violation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_forms() {
+        assert_eq!(
+            normalize(b"./rootfs/a/").unwrap().as_deref(),
+            Some("rootfs/a")
+        );
+        assert_eq!(normalize(b"./").unwrap(), None);
+        for bad in [&b"/etc"[..], b"rootfs/../x", b"rootfs//x", b"rootfs/./x"] {
+            assert_eq!(normalize(bad).unwrap_err().rule, "archive.path");
+        }
+    }
+
+    #[test]
+    fn symlink_depth() {
+        assert!(symlink_stays_inside("rootfs/a/b", "../c"));
+        assert!(symlink_stays_inside("rootfs/a", "/etc/passwd"));
+        assert!(!symlink_stays_inside("rootfs/a", "../x"));
+        assert!(!symlink_stays_inside("rootfs/a/b", "c/../../../x"));
+    }
+
+    #[test]
+    fn compression_by_magic() {
+        assert_eq!(Compression::detect(&[0x1f, 0x8b, 8]), Compression::Gzip);
+        assert_eq!(Compression::detect(b"BZh91AY"), Compression::Bzip2);
+        assert_eq!(
+            Compression::detect(&[0xfd, b'7', b'z', b'X', b'Z', 0]),
+            Compression::Xz
+        );
+        assert_eq!(Compression::detect(b"manifest"), Compression::None);
+    }
+}

@@ -1,0 +1,173 @@
+//! appc garbage collection by age. Under the flavour GC lock, exclusive (imports, removals,
+//! exports and remote records hold it shared, so nothing in flight is collected):
+//! 1. blobs the flavour holds without image info (an import or removal a crash cut short)
+//!    are released;
+//! 2. images used (or imported) within the grace period are kept, and so are the
+//!    `keep_per_name` most recently used of each name;
+//! 3. every image a kept image depends on (recursively) is kept;
+//! 4. the rest go, least recently used first, each with its remote records and rendered
+//!    trees; the blob itself goes unless another holder (the OCI flavour, a `blob put`)
+//!    keeps it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use super::error::AppcResult;
+use super::info::{now_unix_ms, ImageInfo};
+use super::{AppcStore, FLAVOUR};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppcGcOptions {
+    /// Images used within this many milliseconds are kept.
+    pub grace_period_ms: i64,
+    /// Keep at least this many of each name (the most recently used).
+    pub keep_per_name: Option<usize>,
+    /// Only report what would go.
+    pub dry_run: bool,
+    /// The time GC ages against; now when `None` (tests move it).
+    pub now_ms: Option<i64>,
+}
+
+impl Default for AppcGcOptions {
+    fn default() -> Self {
+        AppcGcOptions {
+            grace_period_ms: 24 * 3600 * 1000,
+            keep_per_name: None,
+            dry_run: false,
+            now_ms: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RemovedImage {
+    pub id: String,
+    pub name: String,
+    pub version: Option<String>,
+    pub last_used_ms: i64,
+    pub size: u64,
+    /// Whether the blob went (would go); `false` when another holder keeps it.
+    pub deleted: bool,
+    pub remote_records: Vec<String>,
+    pub rendered_trees: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AppcGcReport {
+    pub dry_run: bool,
+    pub kept: u64,
+    /// Kept only because a kept image depends on them.
+    pub kept_as_dependency: Vec<String>,
+    pub removed: Vec<RemovedImage>,
+    /// Blobs held without info (unfinished imports or removals) that were released.
+    pub unfinished: Vec<String>,
+    pub freed_bytes: u64,
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+    pub fn gc(&self, options: &AppcGcOptions) -> AppcResult<AppcGcReport> {
+        let _gc_lock = self.gc_lock()?;
+        let now = options.now_ms.unwrap_or_else(now_unix_ms);
+        let cutoff = now.saturating_sub(options.grace_period_ms.max(0));
+        let mut report = AppcGcReport {
+            dry_run: options.dry_run,
+            ..AppcGcReport::default()
+        };
+        for digest in self.store.owned_by(FLAVOUR)? {
+            if self.read_info(&digest)?.is_none() {
+                if !options.dry_run {
+                    let removed = self.remove_image(&digest)?;
+                    if removed.deleted {
+                        report.freed_bytes += removed.size;
+                    }
+                }
+                report.unfinished.push(digest.dashed());
+            }
+        }
+
+        let infos = self.all_infos()?;
+        let mut kept: HashSet<String> = infos
+            .iter()
+            .filter(|info| info.last_activity_ms() >= cutoff)
+            .map(|info| info.id.clone())
+            .collect();
+        if let Some(keep) = options.keep_per_name {
+            let mut by_name: BTreeMap<&str, Vec<&ImageInfo>> = BTreeMap::new();
+            for info in &infos {
+                by_name.entry(&info.name).or_default().push(info);
+            }
+            for images in by_name.values_mut() {
+                images.sort_by_key(|info| {
+                    std::cmp::Reverse((info.last_activity_ms(), info.import_time_ms))
+                });
+                kept.extend(images.iter().take(keep).map(|info| info.id.clone()));
+            }
+        }
+        let mut protected: HashSet<String> = HashSet::new();
+        for id in &kept {
+            let digest = Digest::parse(id).map_err(|e| super::AppcError::Invalid(e.to_string()))?;
+            protected.extend(self.dependency_closure(&digest)?.resolved);
+        }
+        report.kept = protected.len() as u64;
+        let mut as_dependency: Vec<String> = protected.difference(&kept).cloned().collect();
+        as_dependency.sort();
+        report.kept_as_dependency = as_dependency;
+
+        let mut doomed: Vec<&ImageInfo> = infos
+            .iter()
+            .filter(|info| !protected.contains(&info.id))
+            .collect();
+        doomed.sort_by_key(|info| (info.last_activity_ms(), info.import_time_ms));
+        for info in doomed {
+            let digest = info.digest()?;
+            let removed = if options.dry_run {
+                RemovedImage {
+                    id: info.id.clone(),
+                    name: info.name.clone(),
+                    version: info.version().map(str::to_string),
+                    last_used_ms: info.last_activity_ms(),
+                    size: info.size,
+                    deleted: self.only_appc_holds(&digest)?,
+                    remote_records: self.remotes_of(&digest)?,
+                    rendered_trees: 0,
+                }
+            } else {
+                let done = self.remove_image(&digest)?;
+                RemovedImage {
+                    id: done.id,
+                    name: info.name.clone(),
+                    version: info.version().map(str::to_string),
+                    last_used_ms: info.last_activity_ms(),
+                    size: done.size,
+                    deleted: done.deleted,
+                    remote_records: done.remote_records,
+                    rendered_trees: done.rendered_trees,
+                }
+            };
+            if removed.deleted {
+                report.freed_bytes += removed.size;
+            }
+            report.removed.push(removed);
+        }
+        Ok(report)
+    }
+
+    /// Whether releasing the image would delete its blob: no other owner mark, no key/value
+    /// entry but its own remote records.
+    fn only_appc_holds(&self, digest: &Digest) -> AppcResult<bool> {
+        let own = format!("{}{FLAVOUR}", crate::store::OWNER_MARK_PREFIX);
+        let other_owner = self
+            .store
+            .extra_types(digest)?
+            .iter()
+            .any(|t| t.starts_with(crate::store::OWNER_MARK_PREFIX) && *t != own);
+        let other_entry = self
+            .store
+            .data_referencing(digest)?
+            .iter()
+            .any(|key| key.data_type != super::REMOTE_DATA_TYPE);
+        Ok(!other_owner && !other_entry)
+    }
+}

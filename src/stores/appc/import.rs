@@ -1,0 +1,149 @@
+//! Importing ACIs. The file is read once: decompressed by its magic bytes and teed into a
+//! sha512-hashing store writer while its entries are checked from the same stream. Only a
+//! valid image is committed, so a refused one leaves the store as it was.
+//!
+//! "Work once" for the same image arriving several times (other compressions, other
+//! processes): the image ID is only known once the tar has been hashed, so each arrival reads
+//! and hashes its own input (there is no way around that) into its own staging file; the
+//! commit deduplicates under the blob's digest lock (one copy of the content), and the image's
+//! info is written by whichever importer takes the image lock first; the others find it and
+//! keep it (so the first import time stands).
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::archive::{check_entries, decompressed, ArchiveFailure, Compression, Tee};
+use super::error::{AppcError, AppcResult};
+use super::info::{now_unix_ms, ImageInfo};
+use super::manifest::{ImageManifest, Violation};
+use super::{AppcStore, ACI_MEDIA_TYPE, FLAVOUR};
+use crate::store::WriteOptions;
+use crate::traits::{Algorithm, BlobStore, ExtraData, Index, KvStore};
+
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// Mark the image as the latest of its name (what a fetch without a version asks for).
+    pub latest: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ImportReport {
+    pub source: String,
+    pub id: String,
+    pub name: String,
+    pub compression: Compression,
+    /// Bytes of the uncompressed tar.
+    pub size: u64,
+    /// The image was in the store already (its info and import time were kept).
+    pub already_present: bool,
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+    /// Imports an ACI file (plain tar, gzip, bzip2 or xz).
+    pub fn import_file(&self, path: &Path, options: &ImportOptions) -> AppcResult<ImportReport> {
+        // A FIFO or device where a file belongs would block or never end: refuse it before
+        // opening.
+        let metadata =
+            std::fs::metadata(path).map_err(|e| AppcError::io("reading the ACI", path, e))?;
+        if !metadata.is_file() {
+            return Err(AppcError::InvalidImage {
+                source_name: path.display().to_string(),
+                rule: "archive.regular-file",
+                detail: "an ACI must be a regular file".to_string(),
+            });
+        }
+        let file = File::open(path).map_err(|e| AppcError::io("opening the ACI", path, e))?;
+        self.import_reader(file, &path.display().to_string(), options)
+    }
+
+    /// Imports an ACI from a stream; `source_name` names it in messages.
+    pub fn import_reader(
+        &self,
+        input: impl Read,
+        source_name: &str,
+        options: &ImportOptions,
+    ) -> AppcResult<ImportReport> {
+        let invalid = |violation: Violation| AppcError::InvalidImage {
+            source_name: source_name.to_string(),
+            rule: violation.rule,
+            detail: violation.detail,
+        };
+        let corrupt = |error: std::io::Error| AppcError::InvalidImage {
+            source_name: source_name.to_string(),
+            rule: "archive.corrupt",
+            detail: format!("not a readable (compressed) tar: {error}"),
+        };
+        let _mutation = self.mutation_lock()?;
+        let writer = self
+            .store
+            .writer_hashing(
+                &WriteOptions {
+                    media_type: Some(ACI_MEDIA_TYPE.to_string()),
+                    ..WriteOptions::default()
+                },
+                Algorithm::Sha512,
+            )?
+            .owned_by(FLAVOUR);
+        let (compression, tar_stream) = decompressed(input).map_err(corrupt)?;
+        let mut tee = Tee::new(tar_stream, writer);
+        let facts = match check_entries(&mut tee) {
+            Ok(facts) => facts,
+            Err(_) if tee.sink_error.is_some() => {
+                let error = tee.sink_error.take().expect("checked");
+                return Err(AppcError::io(
+                    "staging the image in the store",
+                    "ingest",
+                    error,
+                ));
+            }
+            Err(ArchiveFailure::Violation(violation)) => return Err(invalid(violation)),
+            Err(ArchiveFailure::Read(error)) => return Err(corrupt(error)),
+        };
+        let (manifest, raw_manifest) = ImageManifest::parse(&facts.manifest).map_err(invalid)?;
+        let writer = match tee.finish() {
+            Ok(writer) => writer,
+            Err(error) => return Err(corrupt(error)),
+        };
+        // Valid: commit the content (deduplicated, with the owner mark in the same step).
+        let record = writer.commit()?;
+        let digest = record.digest;
+        let _image = self.image_lock(&digest)?;
+        let existing = self.read_info(&digest)?;
+        let already_present = existing.is_some();
+        let info = match existing {
+            Some(mut info) => {
+                if options.latest && !info.latest {
+                    info.latest = true;
+                    self.write_info(&digest, &info)?;
+                }
+                info
+            }
+            None => {
+                let info = ImageInfo {
+                    id: digest.dashed(),
+                    name: manifest.name.clone(),
+                    labels: manifest.labels_map(),
+                    import_time_ms: now_unix_ms(),
+                    latest: options.latest,
+                    size: record.size,
+                    rendered_tree_size: None,
+                    manifest: raw_manifest,
+                    last_used_ms: None,
+                };
+                self.write_info(&digest, &info)?;
+                info
+            }
+        };
+        Ok(ImportReport {
+            source: source_name.to_string(),
+            id: info.id,
+            name: info.name,
+            compression,
+            size: record.size,
+            already_present,
+        })
+    }
+}

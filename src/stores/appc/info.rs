@@ -1,0 +1,118 @@
+//! Image info: what `ls`, `get` and `info` show, kept as extra data of the image blob so that
+//! none of them reads a tar. Last-used time is a separate item, so recording a use rewrites a
+//! few bytes, not the info.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::{AppcError, AppcResult};
+use super::manifest::ImageManifest;
+use super::{AppcStore, INFO_TYPE, LAST_USED_TYPE};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+
+/// What the store knows about one appc image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// `sha512-<hex>`: the sha512 of the uncompressed tar.
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub import_time_ms: i64,
+    /// Set when the image was imported as the latest of its name (rkt: fetched without a
+    /// version); `get` without a `version` label prefers it.
+    pub latest: bool,
+    /// Bytes of the uncompressed tar.
+    pub size: u64,
+    /// Bytes of its last rendered tree, once rendered.
+    pub rendered_tree_size: Option<u64>,
+    /// The manifest as imported (validated).
+    pub manifest: Value,
+    /// Set from the last-used item when read; not stored in the info itself.
+    #[serde(default)]
+    pub last_used_ms: Option<i64>,
+}
+
+impl ImageInfo {
+    pub fn digest(&self) -> AppcResult<Digest> {
+        Digest::parse(&self.id).map_err(|e| AppcError::Invalid(format!("stored image id: {e}")))
+    }
+
+    pub fn version(&self) -> Option<&str> {
+        self.labels.get("version").map(String::as_str)
+    }
+
+    /// The typed manifest (validated at import).
+    pub fn image_manifest(&self) -> AppcResult<ImageManifest> {
+        serde_json::from_value(self.manifest.clone())
+            .map_err(|e| AppcError::Invalid(format!("stored manifest of {}: {e}", self.id)))
+    }
+
+    /// When the image was last used, or imported if never used: what GC ages by.
+    pub fn last_activity_ms(&self) -> i64 {
+        self.last_used_ms
+            .unwrap_or(self.import_time_ms)
+            .max(self.import_time_ms)
+    }
+}
+
+pub fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+    /// The info of an image, with its last-used time; `None` when it is not an appc image.
+    pub fn read_info(&self, digest: &Digest) -> AppcResult<Option<ImageInfo>> {
+        let Some(bytes) = self.store.get_extra(digest, INFO_TYPE)? else {
+            return Ok(None);
+        };
+        let mut info: ImageInfo = serde_json::from_slice(&bytes)
+            .map_err(|e| AppcError::Invalid(format!("image info of {digest}: {e}")))?;
+        info.last_used_ms = self.read_last_used(digest)?;
+        Ok(Some(info))
+    }
+
+    pub(crate) fn write_info(&self, digest: &Digest, info: &ImageInfo) -> AppcResult<()> {
+        let mut stored = info.clone();
+        stored.last_used_ms = None;
+        let bytes = serde_json::to_vec(&stored).expect("image info serializes");
+        self.store.set_extra(digest, INFO_TYPE, &bytes)?;
+        Ok(())
+    }
+
+    fn read_last_used(&self, digest: &Digest) -> AppcResult<Option<i64>> {
+        Ok(self
+            .store
+            .get_extra(digest, LAST_USED_TYPE)?
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| text.parse().ok()))
+    }
+
+    /// Records a use of an image now: one small write per operation (render, export,
+    /// lookup to run), never per byte read.
+    pub fn touch(&self, digest: &Digest) -> AppcResult<()> {
+        self.store
+            .set_extra(digest, LAST_USED_TYPE, now_unix_ms().to_string().as_bytes())?;
+        Ok(())
+    }
+
+    /// Every appc image's info, in ID order.
+    pub fn all_infos(&self) -> AppcResult<Vec<ImageInfo>> {
+        let mut infos = Vec::new();
+        for (digest, bytes) in self.store.extra_data().entries_of_type(INFO_TYPE)? {
+            // Info a crash left behind its deleted blob is an orphan for base GC, not an image.
+            if !self.store.contains(&digest)? {
+                continue;
+            }
+            let mut info: ImageInfo = serde_json::from_slice(&bytes)
+                .map_err(|e| AppcError::Invalid(format!("image info of {digest}: {e}")))?;
+            info.last_used_ms = self.read_last_used(&digest)?;
+            infos.push(info);
+        }
+        Ok(infos)
+    }
+}

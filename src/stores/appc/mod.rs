@@ -1,0 +1,119 @@
+//! The appc flavour: ACI images (App Container spec) over the base store: import (plain tar,
+//! gzip, bzip2, xz) with validation stricter than actool, lookup by ID prefix or by name and
+//! labels, image info and last-used tracking, remote-cache records, dependency checks, export,
+//! removal and GC by age.
+//!
+//! Everything is generic over the base store [`Store<B, I, X, K>`](crate::store::Store); the
+//! flavour keeps its state in the base store only:
+//!
+//! | what | where |
+//! | --- | --- |
+//! | image | the uncompressed tar as a blob; its sha512 is the image ID (`sha512-<hex>`) |
+//! | ownership | owner mark `appc` (extra data `owner.appc`) on every image blob |
+//! | image info | extra data `appc.info` of the image blob (JSON [`ImageInfo`]) |
+//! | last used | extra data `appc.last-used` of the image blob (decimal Unix ms) |
+//! | remote record | key/value `appc.remote`/`<ACI URL>`, value JSON [`RemoteRecord`], references the image |
+//!
+//! Mutations hold the flavour GC lock `gc-appc` shared for their whole run; [`AppcStore::gc`]
+//! takes it exclusive (bounded wait), through the turnstile `gc-appc-turnstile`: the base
+//! store's [`FlavourLock`](crate::store::FlavourLock) protocol, shared with the OCI flavour. Work on one image (writing its info, removing it) is serialised by the image
+//! lock `appc-image-NN` (NN: the ID's first hex byte).
+
+mod archive;
+mod deps;
+mod error;
+mod export;
+mod gc;
+mod import;
+mod info;
+mod lookup;
+mod manifest;
+mod remote;
+mod remove;
+mod render;
+mod syntax;
+
+pub use archive::Compression;
+pub use deps::{DependencyReport, MissingDependency};
+pub use error::{AppcError, AppcResult};
+pub use export::ExportReport;
+pub use gc::{AppcGcOptions, AppcGcReport, RemovedImage};
+pub use import::{ImportOptions, ImportReport};
+pub use info::{now_unix_ms, ImageInfo};
+pub use lookup::{LabelQuery, SortKey};
+pub use manifest::{
+    parse_image_id, Dependency, ImageManifest, Label, Violation, KNOWN_ISOLATORS,
+    MAX_MANIFEST_SIZE, OS_ARCH_TABLE,
+};
+pub use remote::{RemoteDecision, RemoteRecord};
+pub use remove::RemoveReport;
+pub use render::RenderReport;
+pub use syntax::is_ac_identifier;
+
+use std::time::Duration;
+
+use crate::store::{LockGuard, LockMode, Store};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+
+/// Owner mark this flavour puts on its image blobs.
+pub const FLAVOUR: &str = "appc";
+/// How long a GC (or `rm`) waits for running mutations by default before it gives up (see
+/// [`AppcStore::with_gc_lock_wait`]).
+pub const DEFAULT_GC_LOCK_WAIT: Duration = Duration::from_secs(60);
+/// Extra-data type of the image info.
+pub const INFO_TYPE: &str = "appc.info";
+/// Extra-data type of the last-used time.
+pub const LAST_USED_TYPE: &str = "appc.last-used";
+/// Key/value data type of remote-cache records.
+pub const REMOTE_DATA_TYPE: &str = "appc.remote";
+/// Media type recorded in the index for image blobs.
+pub const ACI_MEDIA_TYPE: &str = "application/vnd.appc.aci+tar";
+
+/// The appc flavour over a borrowed base store. Cheap to create: it holds only the reference.
+pub struct AppcStore<'s, B, I, X, K> {
+    store: &'s Store<B, I, X, K>,
+    gc_lock_wait: Duration,
+}
+
+impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'s, B, I, X, K> {
+    pub fn new(store: &'s Store<B, I, X, K>) -> Self {
+        AppcStore {
+            store,
+            gc_lock_wait: DEFAULT_GC_LOCK_WAIT,
+        }
+    }
+
+    /// How long GC and `rm` wait for running mutations to let go of the flavour GC lock
+    /// before they give up (default [`DEFAULT_GC_LOCK_WAIT`]).
+    pub fn with_gc_lock_wait(mut self, wait: Duration) -> Self {
+        self.gc_lock_wait = wait;
+        self
+    }
+
+    /// The base store underneath.
+    pub fn store(&self) -> &'s Store<B, I, X, K> {
+        self.store
+    }
+
+    /// The flavour GC lock `gc-appc`, shared, for a mutation's whole run (the base store's
+    /// [`FlavourLock`](crate::store::FlavourLock) protocol). Never taken twice by one call
+    /// chain.
+    fn mutation_lock(&self) -> AppcResult<LockGuard> {
+        Ok(self.store.flavour_lock(FLAVOUR).mutation()?)
+    }
+
+    /// The flavour GC lock, exclusive, waiting at most [`AppcStore::with_gc_lock_wait`] for
+    /// running mutations (new ones queue behind it meanwhile).
+    fn gc_lock(&self) -> AppcResult<LockGuard> {
+        Ok(self.store.flavour_lock(FLAVOUR).gc(self.gc_lock_wait)?)
+    }
+
+    /// Serialises work on one image across processes: writing its info, removing it. Striped
+    /// by the ID's first byte (256 lock files at most).
+    fn image_lock(&self, digest: &Digest) -> AppcResult<LockGuard> {
+        Ok(self.store.named_lock(
+            &format!("appc-image-{}", &digest.hex()[..2]),
+            LockMode::Exclusive,
+        )?)
+    }
+}

@@ -1,0 +1,62 @@
+//! Removing an image: its remote records and rendered trees, its info, then the flavour's hold
+//! on the blob (`Store::release`), which deletes the blob unless another holder keeps it (an
+//! OCI mark, a user's `blob put`).
+//!
+//! Order for crashes: the info goes before the hold, so a crash in between leaves a blob held
+//! by `appc` without info, which the next appc GC releases (an unfinished import looks the
+//! same).
+
+use serde::Serialize;
+
+use super::error::AppcResult;
+use super::{AppcStore, FLAVOUR, INFO_TYPE, LAST_USED_TYPE, REMOTE_DATA_TYPE};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RemoveReport {
+    pub id: String,
+    pub name: Option<String>,
+    pub size: u64,
+    /// Whether the blob itself went; `false` when another holder keeps it.
+    pub deleted: bool,
+    pub remote_records: Vec<String>,
+    pub rendered_trees: u64,
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+    /// Removes the image `key` names. Takes the flavour GC lock exclusive, as GC does: it
+    /// waits for running imports, renders and exports, so no image goes under one of them (an
+    /// import of this very image that deduplicated against it would otherwise find its info
+    /// gone and its blob deleted between its commit and its info write).
+    pub fn remove(&self, key: &str) -> AppcResult<RemoveReport> {
+        let _exclusive = self.gc_lock()?;
+        let digest = self.resolve_key(key)?;
+        self.remove_image(&digest)
+    }
+
+    /// The removal itself; the caller holds the GC lock exclusive.
+    pub(crate) fn remove_image(&self, digest: &Digest) -> AppcResult<RemoveReport> {
+        let _image = self.image_lock(digest)?;
+        let info = self.read_info(digest)?;
+        let size = match &info {
+            Some(info) => info.size,
+            None => self.store.info(digest).map(|r| r.size).unwrap_or(0),
+        };
+        let remote_records = self.remotes_of(digest)?;
+        for url in &remote_records {
+            self.store.remove_data(REMOTE_DATA_TYPE, url)?;
+        }
+        let rendered_trees = self.remove_trees_of(digest)?;
+        self.store.remove_extra(digest, INFO_TYPE)?;
+        self.store.remove_extra(digest, LAST_USED_TYPE)?;
+        let deleted = self.store.release(digest, FLAVOUR)?;
+        Ok(RemoveReport {
+            id: digest.dashed(),
+            name: info.map(|i| i.name),
+            size,
+            deleted,
+            remote_records,
+            rendered_trees,
+        })
+    }
+}

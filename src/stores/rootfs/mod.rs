@@ -1,0 +1,45 @@
+//! One safe, rootless renderer of root file systems for every flavour: OCI layers (applied
+//! lowest first, with whiteouts) and appc images (upper image first, `rootfs/` prefix, path
+//! whitelist) go through the same [`apply_layer`].
+//!
+//! - [`apply_layer`]: a tar stream onto a target directory, no entry landing outside it
+//!   (module `beneath` says how); [`ApplyOptions`] carry what differs per flavour.
+//! - [`decompress`]: a layer's tar stream from its media type, checked by magic bytes.
+//! - [`VerifyingReader`]: hashes a blob as it is read and fails on a mismatch, so what leaves
+//!   the store is verified.
+//! - [`tree_hash`] / [`verify_tree`]: a deterministic content hash of a rendered tree;
+//!   [`copy_tree`] copies one, hashing what it copies.
+//! - [`render_into_new_directory`]: all-or-nothing output into a directory the user names.
+//! - [`TreeStore`]: rendered trees cached in the store directory, keyed by a flavour's string,
+//!   rendered once under a per-key lock.
+//!
+//! Depends only on the base store's public API (locks, directory) and the traits' `Digest`.
+
+mod apply;
+mod archive_end;
+mod beneath;
+mod compression;
+mod entry_meta;
+mod entry_path;
+mod error;
+mod new_target;
+mod options;
+mod report;
+mod tree_copy;
+mod tree_hash;
+mod tree_store;
+mod verify_reader;
+mod whiteout;
+
+pub use apply::{apply_layer, ApplyReport};
+pub use beneath::remove_tree;
+pub use compression::{decompress, Compression};
+pub use error::{RootfsError, RootfsResult};
+pub use new_target::render_into_new_directory;
+pub use options::{
+    AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership, PathFilter,
+};
+pub use tree_copy::copy_tree;
+pub use tree_hash::{tree_hash, verify_tree, TreeSummary};
+pub use tree_store::{CopiedTree, RenderedTree, TreeStore, TREES_DIR};
+pub use verify_reader::VerifyingReader;

@@ -1,0 +1,77 @@
+//! Rendering into a directory the user names, all or nothing: the directory must be new (or
+//! empty), the tree is built in a staging directory beside it (same file system) and renamed
+//! into place only when complete; on failure the staging directory goes.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::beneath::remove_tree;
+use super::error::{RootfsError, RootfsResult};
+
+/// Fills a new directory at `target` with `build` (given the staging directory), atomically.
+pub fn render_into_new_directory<T, E: From<RootfsError>>(
+    target: &Path,
+    build: impl FnOnce(&Path) -> Result<T, E>,
+) -> Result<T, E> {
+    check_target(target)?;
+    let staging = staging_dir(target)?;
+    let built = build(&staging);
+    let result = built.and_then(|value| {
+        // rename(2) replaces an empty directory, so an empty target is taken over too.
+        std::fs::rename(&staging, target)
+            .map_err(|e| RootfsError::io("moving the rendered tree into place", target, e))?;
+        Ok(value)
+    });
+    if result.is_err() {
+        let _ = remove_tree(&staging);
+    }
+    result
+}
+
+/// The target must be new (or an empty directory): a render never mixes with what is there.
+fn check_target(target: &Path) -> RootfsResult<()> {
+    let refuse = |reason: &str| RootfsError::Target {
+        path: target.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    match std::fs::symlink_metadata(target) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(RootfsError::io("checking the render target", target, e)),
+        Ok(metadata) if metadata.is_dir() => {
+            let mut entries = std::fs::read_dir(target)
+                .map_err(|e| RootfsError::io("checking the render target", target, e))?;
+            match entries.next() {
+                None => Ok(()),
+                Some(_) => Err(refuse("it is not empty: render into a new directory")),
+            }
+        }
+        Ok(_) => Err(refuse(
+            "it exists and is not a directory: render into a new directory",
+        )),
+    }
+}
+
+/// A new directory beside `target`, made with the usual 0777 less the umask, as `mkdir`
+/// would make the target (files written for other tools follow the umask).
+fn staging_dir(target: &Path) -> RootfsResult<PathBuf> {
+    let parent = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target.file_name().ok_or_else(|| RootfsError::Target {
+        path: target.to_path_buf(),
+        reason: "it names no directory".to_string(),
+    })?;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let staging = parent.join(format!(
+        ".{}.render-{}-{nanos}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::create_dir(&staging)
+        .map_err(|e| RootfsError::io("creating the render directory", &staging, e))?;
+    Ok(staging)
+}
