@@ -45,9 +45,18 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         let (dead, dead_bytes) = self.blobs.remove_dead_ingests()?;
         report.dead_ingests = dead;
         report.dead_ingest_bytes = dead_bytes;
-        self.collect_unheld(&mut report)?;
+        let referenced = sorted(self.kv.referenced_digests()?);
+        self.collect_unheld(&mut report, &referenced)?;
 
-        for digest in self.blobs.digests()? {
+        // Candidates from one pass over the index beside the sorted lists (not a lookup per
+        // digest); each is decided again under its lock.
+        let lists = [
+            sorted(self.blobs.digests()?),
+            sorted(self.extra.digests()?),
+            referenced,
+        ];
+        let [content, extra, references] = self.unindexed_among(lists)?;
+        for digest in content {
             if let Some(bytes) = self.remove_if_unindexed(&digest, |store, d| {
                 let size = store.blobs.size(d)?.unwrap_or(0);
                 store.blobs.delete(d)?;
@@ -57,7 +66,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 report.unindexed_blobs.push(digest);
             }
         }
-        for digest in self.extra.digests()? {
+        for digest in extra {
             if self
                 .remove_if_unindexed(&digest, |store, d| Ok(store.extra.remove_all(d)?))?
                 .is_some()
@@ -65,7 +74,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 report.orphan_extra_data.push(digest);
             }
         }
-        for digest in self.kv.referenced_digests()? {
+        for digest in references {
             if self
                 .remove_if_unindexed(&digest, |store, d| Ok(store.kv.remove_referencing(d)?))?
                 .is_some()
@@ -76,17 +85,49 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         Ok(report)
     }
 
+    /// Of each list (sorted by digest string, the index's key order), the digests the index
+    /// had no record for when its page was read: a merge with the index's pages.
+    fn unindexed_among<const N: usize>(
+        &self,
+        lists: [Vec<Digest>; N],
+    ) -> StoreResult<[Vec<Digest>; N]> {
+        let mut unindexed: [Vec<Digest>; N] = std::array::from_fn(|_| Vec::new());
+        let mut cursors: [std::iter::Peekable<std::vec::IntoIter<Digest>>; N] =
+            lists.map(|list| list.into_iter().peekable());
+        for record in self.records() {
+            let indexed = record?.digest;
+            for (cursor, missing) in cursors.iter_mut().zip(unindexed.iter_mut()) {
+                while let Some(digest) =
+                    cursor.next_if(|digest| digest.as_str() <= indexed.as_str())
+                {
+                    if digest.as_str() != indexed.as_str() {
+                        missing.push(digest);
+                    }
+                }
+            }
+        }
+        for (cursor, missing) in cursors.into_iter().zip(unindexed.iter_mut()) {
+            missing.extend(cursor);
+        }
+        Ok(unindexed)
+    }
+
     /// Deletes indexed blobs that no holder keeps: every write records a holder with its
     /// commit, so such a blob is one whose last holder let go without the delete that should
     /// have followed (a crash in between), or one written around the store's methods. The
     /// cheap check runs without the lock; the decision is made again under the blob's
     /// exclusive digest lock, which every writer and holder takes too.
-    fn collect_unheld(&self, report: &mut GcReport) -> StoreResult<()> {
-        // Collected first and deleted after: deleting while paging could skip records.
+    fn collect_unheld(&self, report: &mut GcReport, referenced: &[Digest]) -> StoreResult<()> {
+        // Collected first and deleted after: deleting while paging could skip records. A
+        // digest a key/value entry referenced when the list was read is held: it is not a
+        // candidate (if that entry went since, the next GC collects the blob).
         let mut candidates = Vec::new();
         for record in self.records() {
             let record = record?;
-            if !self.is_held_locked(&record.digest)? {
+            let is_referenced = referenced
+                .binary_search_by(|d| d.as_str().cmp(record.digest.as_str()))
+                .is_ok();
+            if !is_referenced && !self.has_owner_mark(&record.digest)? {
                 candidates.push(record);
             }
         }
@@ -110,6 +151,15 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         Ok(())
     }
 
+    /// Whether some holder's owner mark is on the blob (read without its lock).
+    fn has_owner_mark(&self, digest: &Digest) -> StoreResult<bool> {
+        Ok(self
+            .extra
+            .types(digest)?
+            .iter()
+            .any(|data_type| data_type.starts_with(super::delete::OWNER_MARK_PREFIX)))
+    }
+
     /// Runs `remove` if `digest` has no index record, checked again under its exclusive lock.
     fn remove_if_unindexed<T>(
         &self,
@@ -126,4 +176,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         }
         remove(self, digest).map(Some)
     }
+}
+
+/// Sorted by digest string: the order of the index's keys.
+fn sorted(mut digests: Vec<Digest>) -> Vec<Digest> {
+    digests.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    digests.dedup();
+    digests
 }
