@@ -28,20 +28,25 @@ pub(crate) fn staged_chunks_prefix(staging_id: &str) -> String {
 }
 
 /// Deletes every chunk staged under `staging_id` and its marker; returns how many entries and
-/// bytes went. Only for a write that is not committed: a committed blob owns its chunks.
+/// bytes went. Only while the marker is there, checked in the same transaction: a write that
+/// committed meanwhile (its commit removed the marker) owns its chunks now, and a sweep that
+/// listed its id before the commit must not take them.
 pub(crate) fn delete_staged(env: &SharedEnv, staging_id: &str) -> StorageResult<(u64, u64)> {
     env.write(|wtxn| {
-        let (chunks, chunk_bytes) = delete_prefix(
-            &env.databases.blob_chunks,
-            wtxn,
-            &prefix_of(staged_chunks_prefix(staging_id).as_bytes()),
-            &format!("staged chunks of {staging_id}"),
-        )?;
         let (markers, marker_bytes) = delete_prefix(
             &env.databases.blob_staging,
             wtxn,
             &prefix_of(staging_id.as_bytes()),
             &format!("the staging marker of {staging_id}"),
+        )?;
+        if markers == 0 {
+            return Ok((0, 0));
+        }
+        let (chunks, chunk_bytes) = delete_prefix(
+            &env.databases.blob_chunks,
+            wtxn,
+            &prefix_of(staged_chunks_prefix(staging_id).as_bytes()),
+            &format!("staged chunks of {staging_id}"),
         )?;
         Ok((chunks + markers, chunk_bytes + marker_bytes))
     })
