@@ -1,5 +1,7 @@
 //! Deleting blobs with their dependants, in the order DESIGN.md gives.
 
+use std::collections::HashSet;
+
 use super::base::Store;
 use super::error::StoreResult;
 use super::locks::{LockGuard, LockMode};
@@ -14,6 +16,11 @@ pub const OWNER_MARK_PREFIX: &str = "owner.";
 /// `write_bytes`, `writer(..).commit()`, i.e. `blob put`. Only an explicit delete
 /// (`blob rm`, which releases it, or `Store::delete`) lets go of it.
 pub const BASE_HOLDER: &str = "base";
+
+/// How many blobs a batched release or delete decides at once: their digest locks are held
+/// together (in stripe order) and their deletes share one transaction per backend, so the
+/// number bounds both the time others wait on those stripes and the memory of one step.
+pub(super) const DELETE_BATCH: usize = 2048;
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// Deletes a blob: the index record first (the delete is committed there), then extra data
@@ -31,6 +38,57 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         self.kv.remove_referencing(digest)?;
         self.blobs.delete(digest)?;
         Ok(was_indexed)
+    }
+
+    /// Deletes several blobs with the cascade of [`Store::delete_locked`], each step batched
+    /// (one transaction per backend for all of them), in the same order: the index records
+    /// first (the delete of every blob is committed there), then extra data, key/value entries
+    /// referencing them, then content. A crash between steps leaves only orphans. The caller
+    /// holds every digest lock exclusively. Returns how many were indexed.
+    pub(super) fn delete_many_locked(&self, digests: &[Digest]) -> StoreResult<u64> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        let was_indexed = self.index.remove_many(digests)?;
+        self.extra.remove_all_many(digests)?;
+        self.kv.remove_referencing_many(digests)?;
+        self.blobs.delete_many(digests)?;
+        Ok(was_indexed)
+    }
+
+    /// [`Store::release`] of many blobs, with few commits: in batches of [`DELETE_BATCH`],
+    /// whose digest locks are taken exclusively in stripe order, each blob is decided under
+    /// its lock as `release` decides it, and the blobs left with no holder are deleted
+    /// together ([`Store::delete_many_locked`]; their `holder` mark goes with the rest of their
+    /// extra data). Returns what happened to each digest, in order; a digest given twice is
+    /// released once (`Absent` the second time).
+    pub fn release_many(&self, digests: &[Digest], holder: &str) -> StoreResult<Vec<Release>> {
+        let mark = format!("{OWNER_MARK_PREFIX}{holder}");
+        let mut outcomes = Vec::with_capacity(digests.len());
+        let mut seen = HashSet::new();
+        for batch in digests.chunks(DELETE_BATCH) {
+            let _locks = self.locks.lock_digests(batch, LockMode::Exclusive)?;
+            let mut doomed = Vec::new();
+            for digest in batch {
+                if !seen.insert(digest) || self.index.get(digest)?.is_none() {
+                    // Nothing to delete; a mark left here is orphan data (a crash mid-delete).
+                    self.extra.remove(digest, &mark)?;
+                    outcomes.push(Release::Absent);
+                    continue;
+                }
+                let mut holders = self.holders_locked(digest)?;
+                holders.owners.retain(|owner| owner != holder);
+                if holders.is_empty() {
+                    doomed.push(digest.clone());
+                    outcomes.push(Release::Deleted);
+                } else {
+                    self.extra.remove(digest, &mark)?;
+                    outcomes.push(Release::Kept(holders));
+                }
+            }
+            self.delete_many_locked(&doomed)?;
+        }
+        Ok(outcomes)
     }
 
     /// Deletes a blob only if no flavour holds it (no owner mark) and no key/value entry
