@@ -7,7 +7,7 @@ use super::error::StoreResult;
 use super::locks::{LockGuard, LockMode};
 use serde::Serialize;
 
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvKey, KvStore};
+use crate::traits::{BlobStore, Digest, ExtraData, ExtraOp, Index, KvKey, KvStore};
 
 /// Extra-data type prefix of the owner marks flavours put on the blobs they hold.
 pub const OWNER_MARK_PREFIX: &str = "owner.";
@@ -57,11 +57,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     }
 
     /// [`Store::release`] of many blobs, with few commits: in batches of [`DELETE_BATCH`],
-    /// whose digest locks are taken exclusively in stripe order, each blob is decided under
-    /// its lock as `release` decides it, and the blobs left with no holder are deleted
-    /// together ([`Store::delete_many_locked`]; their `holder` mark goes with the rest of their
-    /// extra data). Returns what happened to each digest, in order; a digest given twice is
-    /// released once (`Absent` the second time).
+    /// whose digest locks are taken exclusively in stripe order, each blob that carries
+    /// `holder`'s mark is decided under its lock as `release` decides it: the marks of the
+    /// blobs that stay go in one extra-data batch, and the blobs left with no holder are
+    /// deleted together ([`Store::delete_many_locked`]; their mark goes with the rest of their
+    /// extra data). A blob without the mark is left as it is (`Absent`: this holder had nothing
+    /// to let go of), so an unheld blob the caller never held is not taken. Returns what
+    /// happened to each digest, in order; a digest given twice is released once.
     pub fn release_many(&self, digests: &[Digest], holder: &str) -> StoreResult<Vec<Release>> {
         let mark = format!("{OWNER_MARK_PREFIX}{holder}");
         let mut outcomes = Vec::with_capacity(digests.len());
@@ -69,10 +71,15 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         for batch in digests.chunks(DELETE_BATCH) {
             let _locks = self.locks.lock_digests(batch, LockMode::Exclusive)?;
             let mut doomed = Vec::new();
+            let mut marks_to_drop = Vec::new();
             for digest in batch {
-                if !seen.insert(digest) || self.index.get(digest)?.is_none() {
-                    // Nothing to delete; a mark left here is orphan data (a crash mid-delete).
-                    self.extra.remove(digest, &mark)?;
+                if !seen.insert(digest) || self.extra.get(digest, &mark)?.is_none() {
+                    outcomes.push(Release::Absent);
+                    continue;
+                }
+                if self.index.get(digest)?.is_none() {
+                    // Orphan data (a crash mid-delete): the mark goes, nothing else is there.
+                    marks_to_drop.push(digest.clone());
                     outcomes.push(Release::Absent);
                     continue;
                 }
@@ -82,10 +89,18 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                     doomed.push(digest.clone());
                     outcomes.push(Release::Deleted);
                 } else {
-                    self.extra.remove(digest, &mark)?;
+                    marks_to_drop.push(digest.clone());
                     outcomes.push(Release::Kept(holders));
                 }
             }
+            let removals: Vec<ExtraOp> = marks_to_drop
+                .into_iter()
+                .map(|digest| ExtraOp::Remove {
+                    digest,
+                    data_type: mark.clone(),
+                })
+                .collect();
+            self.extra.write_batch(&removals)?;
             self.delete_many_locked(&doomed)?;
         }
         Ok(outcomes)
