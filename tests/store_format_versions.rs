@@ -251,6 +251,77 @@ fn lmdb_version_record(dir: &Path, replace: Option<Option<u32>>) -> Option<Vec<u
     found
 }
 
+/// Stores `bytes` as LMDB blob content the way format 1 did (chunks under the digest), with
+/// heed directly.
+fn put_format_1_blob(dir: &Path, bytes: &[u8]) -> Digest {
+    use heed::types::Bytes;
+    let digest = Digest::of_bytes(Algorithm::Sha256, bytes);
+    let env = unsafe {
+        heed::EnvOpenOptions::new()
+            .max_dbs(16)
+            .map_size(64 << 20)
+            .open(dir.join("meta/lmdb"))
+            .unwrap()
+    };
+    let wtxn = env.write_txn().unwrap();
+    let (contents, chunks) = env
+        .create_databases_and_commit(wtxn, |opener, wtxn| -> heed::Result<_> {
+            let contents = opener.create_database::<Bytes, Bytes>(wtxn, Some("blob_contents"))?;
+            let chunks = opener.create_database::<Bytes, Bytes>(wtxn, Some("blob_chunks"))?;
+            Ok(heed::CommitOrAbort::<_, ()>::Commit((contents, chunks)))
+        })
+        .unwrap()
+        .unwrap_commit();
+    let mut wtxn = env.write_txn().unwrap();
+    let chunk_size = 4u32;
+    let mut record = (bytes.len() as u64).to_be_bytes().to_vec();
+    record.extend_from_slice(&chunk_size.to_be_bytes());
+    contents
+        .put(&mut wtxn, digest.as_str().as_bytes(), &record)
+        .unwrap();
+    for (sequence, chunk) in bytes.chunks(chunk_size as usize).enumerate() {
+        let mut key = digest.as_str().as_bytes().to_vec();
+        key.push(0);
+        key.extend_from_slice(&(sequence as u64).to_be_bytes());
+        chunks.put(&mut wtxn, &key, chunk).unwrap();
+    }
+    wtxn.commit().unwrap();
+    env.prepare_for_closing().wait();
+    digest
+}
+
+/// Format 2 keeps committed chunks where they were staged; content stored by format 1 is read
+/// as it is after the upgrade (which backs up and records 2), and deleted with its chunks.
+#[test]
+fn a_version_1_lmdb_environment_is_upgraded_to_2_and_its_blobs_read_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let choice = BackendChoice::default()
+        .metadata("lmdb")
+        .role(Role::Blobs, "lmdb");
+    drop(open_store(dir.path(), &choice).unwrap());
+    let bytes = b"content committed by format 1, in chunks of four bytes";
+    let old = put_format_1_blob(dir.path(), bytes);
+    lmdb_version_record(dir.path(), Some(Some(1)));
+
+    let store = open_store(dir.path(), &choice).unwrap();
+    let found = backups(dir.path());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].ends_with("-lmdb-v1.mdb"), "{found:?}");
+    let blobs = store.blob_store();
+    let mut read_back = Vec::new();
+    std::io::Read::read_to_end(&mut blobs.open(&old).unwrap(), &mut read_back).unwrap();
+    assert_eq!(read_back, bytes);
+    // New content goes the format-2 way, beside the old.
+    let mut writer = blobs.writer(Expected::default()).unwrap();
+    writer.write_all(b"content of format 2").unwrap();
+    let (new, _) = writer.commit().unwrap();
+    assert!(blobs.delete(&old).unwrap());
+    assert_eq!(blobs.digests().unwrap(), vec![new]);
+    drop(store);
+    let recorded = lmdb_version_record(dir.path(), None);
+    assert_eq!(recorded.as_deref(), Some(&2u32.to_be_bytes()[..]));
+}
+
 fn lmdb_store(dir: &Path) {
     let choice = BackendChoice::default().metadata("lmdb");
     drop(open_store(dir, &choice).unwrap());
@@ -268,11 +339,11 @@ fn a_newer_lmdb_environment_is_refused() {
     assert_refuses_newer(
         &error,
         "5",
-        "1",
+        "2",
         &dir.path().join("meta/lmdb").display().to_string(),
     );
     let direct = open_index("lmdb", dir.path()).err().unwrap().to_string();
-    assert_refuses_newer(&direct, "5", "1", "meta/lmdb");
+    assert_refuses_newer(&direct, "5", "2", "meta/lmdb");
 }
 
 #[test]
@@ -280,12 +351,13 @@ fn an_lmdb_environment_without_a_version_is_read_as_1_and_recorded_under_the_sto
     let dir = tempfile::tempdir().unwrap();
     lmdb_store(dir.path());
     let recorded = lmdb_version_record(dir.path(), Some(None));
-    assert_eq!(recorded.as_deref(), Some(&1u32.to_be_bytes()[..]));
+    assert_eq!(recorded.as_deref(), Some(&2u32.to_be_bytes()[..]));
 
     let (_, outcome) = open_while_held(dir.path(), || assert!(backups(dir.path()).is_empty()));
     outcome.unwrap();
+    // Read as version 1, whose layout version 2 reads as it is: recorded as 2.
     let recorded = lmdb_version_record(dir.path(), None);
-    assert_eq!(recorded.as_deref(), Some(&1u32.to_be_bytes()[..]));
+    assert_eq!(recorded.as_deref(), Some(&2u32.to_be_bytes()[..]));
     // Backed up first: a compacted copy of the environment as it was.
     let found = backups(dir.path());
     assert_eq!(found.len(), 1, "{found:?}");

@@ -122,10 +122,18 @@ pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<Conversi
     }
     if changed(Role::Index) {
         clear_index(&*destination.index)?;
-        for record in RecordPages::new(&*source.index, 1000) {
-            destination.index.upsert(&record?)?;
-            report.records += 1;
+        // A page at a time, each in one transaction.
+        let mut page = Vec::with_capacity(CONVERSION_PAGE);
+        for record in RecordPages::new(&*source.index, CONVERSION_PAGE) {
+            page.push(record?);
+            if page.len() == CONVERSION_PAGE {
+                destination.index.upsert_many(&page)?;
+                report.records += page.len() as u64;
+                page.clear();
+            }
         }
+        destination.index.upsert_many(&page)?;
+        report.records += page.len() as u64;
     }
     if changed(Role::Extra) {
         clear_extra(&*destination.extra)?;
@@ -237,9 +245,12 @@ fn verify_same(source: &Backends, destination: &Backends) -> StoreResult<()> {
     Ok(())
 }
 
+/// Records moved (and cleared) per transaction.
+const CONVERSION_PAGE: usize = 1000;
+
 fn clear_blobs(blobs: &dyn BlobStore) -> StoreResult<()> {
-    for digest in blobs.digests()? {
-        blobs.delete(&digest)?;
+    for batch in blobs.digests()?.chunks(CONVERSION_PAGE) {
+        blobs.delete_many(batch)?;
     }
     blobs.remove_dead_ingests()?;
     Ok(())
@@ -247,19 +258,18 @@ fn clear_blobs(blobs: &dyn BlobStore) -> StoreResult<()> {
 
 fn clear_index(index: &dyn Index) -> StoreResult<()> {
     loop {
-        let page = index.page(None, 1000)?;
+        let page = index.page(None, CONVERSION_PAGE)?;
         if page.is_empty() {
             return Ok(());
         }
-        for record in page {
-            index.remove(&record.digest)?;
-        }
+        let digests: Vec<Digest> = page.into_iter().map(|record| record.digest).collect();
+        index.remove_many(&digests)?;
     }
 }
 
 fn clear_extra(extra: &dyn ExtraData) -> StoreResult<()> {
-    for digest in extra.digests()? {
-        extra.remove_all(&digest)?;
+    for batch in extra.digests()?.chunks(CONVERSION_PAGE) {
+        extra.remove_all_many(batch)?;
     }
     Ok(())
 }

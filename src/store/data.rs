@@ -1,11 +1,13 @@
 //! Extra data and key/value entries, attached to blobs under the blob's shared digest lock so
 //! that nothing is attached to a blob a concurrent delete is removing.
 
+use std::collections::BTreeSet;
+
 use super::base::Store;
-use super::delete::OWNER_MARK_PREFIX;
+use super::delete::{DELETE_BATCH, OWNER_MARK_PREFIX};
 use super::error::{StoreError, StoreResult};
 use super::locks::{LockGuard, LockMode};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvEntry, KvKey, KvStore};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvEntry, KvKey, KvOp, KvStore};
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     fn require_blob(&self, digest: &Digest, what: &str) -> StoreResult<()> {
@@ -165,6 +167,61 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             self.delete_if_unheld_locked(&digest)?;
             return Ok(removed);
         }
+    }
+
+    /// Removes several entries as one step, all or nothing, keeping the rule of
+    /// [`Store::remove_data`]: an entry that was a blob's last holder takes the blob with it.
+    /// Every entry must be there: one that is not refuses the whole call
+    /// ([`StoreError::EntryNotFound`], naming it) and nothing is removed. The digest locks of
+    /// every referenced blob are taken exclusively in stripe order; under them the entries are
+    /// read again (one rewritten meanwhile to reference another blob makes it start over), all
+    /// of them are removed in one key/value transaction, and then each blob they referenced is
+    /// deleted if nothing holds it any more, in batches ([`Store::delete_many_locked`]). A key
+    /// given twice is removed once.
+    pub fn remove_data_many(&self, keys: &[KvKey]) -> StoreResult<()> {
+        let keys: BTreeSet<&KvKey> = keys.iter().collect();
+        loop {
+            let referenced = self.blobs_of_entries(&keys)?;
+            let digests: Vec<Digest> = referenced.iter().cloned().collect();
+            let _locks = self.locks.lock_digests(&digests, LockMode::Exclusive)?;
+            if self.blobs_of_entries(&keys)? != referenced {
+                // Rewritten since it was read: decide again, under the right locks.
+                continue;
+            }
+            let ops: Vec<KvOp> = keys
+                .iter()
+                .map(|key| KvOp::Remove {
+                    data_type: key.data_type.clone(),
+                    key: key.key.clone(),
+                })
+                .collect();
+            self.kv.write_batch(&ops)?;
+            for batch in digests.chunks(DELETE_BATCH) {
+                let mut unheld = Vec::new();
+                for digest in batch {
+                    if self.index.get(digest)?.is_some() && !self.is_held_locked(digest)? {
+                        unheld.push(digest.clone());
+                    }
+                }
+                self.delete_many_locked(&unheld)?;
+            }
+            return Ok(());
+        }
+    }
+
+    /// The blobs these entries reference; an entry that is not there is an error naming it.
+    fn blobs_of_entries(&self, keys: &BTreeSet<&KvKey>) -> StoreResult<BTreeSet<Digest>> {
+        let mut digests = BTreeSet::new();
+        for key in keys {
+            let entry = self.kv.get(&key.data_type, &key.key)?.ok_or_else(|| {
+                StoreError::EntryNotFound {
+                    data_type: key.data_type.clone(),
+                    key: key.key.clone(),
+                }
+            })?;
+            digests.extend(entry.blob);
+        }
+        Ok(digests)
     }
 
     pub fn list_data(

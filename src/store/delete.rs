@@ -1,11 +1,13 @@
 //! Deleting blobs with their dependants, in the order DESIGN.md gives.
 
+use std::collections::HashSet;
+
 use super::base::Store;
 use super::error::StoreResult;
 use super::locks::{LockGuard, LockMode};
 use serde::Serialize;
 
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvKey, KvStore};
+use crate::traits::{BlobStore, Digest, ExtraData, ExtraOp, Index, KvKey, KvStore};
 
 /// Extra-data type prefix of the owner marks flavours put on the blobs they hold.
 pub const OWNER_MARK_PREFIX: &str = "owner.";
@@ -14,6 +16,11 @@ pub const OWNER_MARK_PREFIX: &str = "owner.";
 /// `write_bytes`, `writer(..).commit()`, i.e. `blob put`. Only an explicit delete
 /// (`blob rm`, which releases it, or `Store::delete`) lets go of it.
 pub const BASE_HOLDER: &str = "base";
+
+/// How many blobs a batched release or delete decides at once: their digest locks are held
+/// together (in stripe order) and their deletes share one transaction per backend, so the
+/// number bounds both the time others wait on those stripes and the memory of one step.
+pub(super) const DELETE_BATCH: usize = 2048;
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// Deletes a blob: the index record first (the delete is committed there), then extra data
@@ -31,6 +38,72 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         self.kv.remove_referencing(digest)?;
         self.blobs.delete(digest)?;
         Ok(was_indexed)
+    }
+
+    /// Deletes several blobs with the cascade of [`Store::delete_locked`], each step batched
+    /// (one transaction per backend for all of them), in the same order: the index records
+    /// first (the delete of every blob is committed there), then extra data, key/value entries
+    /// referencing them, then content. A crash between steps leaves only orphans. The caller
+    /// holds every digest lock exclusively. Returns how many were indexed.
+    pub(super) fn delete_many_locked(&self, digests: &[Digest]) -> StoreResult<u64> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        let was_indexed = self.index.remove_many(digests)?;
+        self.extra.remove_all_many(digests)?;
+        self.kv.remove_referencing_many(digests)?;
+        self.blobs.delete_many(digests)?;
+        Ok(was_indexed)
+    }
+
+    /// [`Store::release`] of many blobs, with few commits: in batches of [`DELETE_BATCH`],
+    /// whose digest locks are taken exclusively in stripe order, each blob that carries
+    /// `holder`'s mark is decided under its lock as `release` decides it: the marks of the
+    /// blobs that stay go in one extra-data batch, and the blobs left with no holder are
+    /// deleted together ([`Store::delete_many_locked`]; their mark goes with the rest of their
+    /// extra data). A blob without the mark is left as it is (`Absent`: this holder had nothing
+    /// to let go of), so an unheld blob the caller never held is not taken. Returns what
+    /// happened to each digest, in order; a digest given twice is released once.
+    pub fn release_many(&self, digests: &[Digest], holder: &str) -> StoreResult<Vec<Release>> {
+        let mark = format!("{OWNER_MARK_PREFIX}{holder}");
+        let mut outcomes = Vec::with_capacity(digests.len());
+        let mut seen = HashSet::new();
+        for batch in digests.chunks(DELETE_BATCH) {
+            let _locks = self.locks.lock_digests(batch, LockMode::Exclusive)?;
+            let mut doomed = Vec::new();
+            let mut marks_to_drop = Vec::new();
+            for digest in batch {
+                if !seen.insert(digest) || self.extra.get(digest, &mark)?.is_none() {
+                    outcomes.push(Release::Absent);
+                    continue;
+                }
+                if self.index.get(digest)?.is_none() {
+                    // Orphan data (a crash mid-delete): the mark goes, nothing else is there.
+                    marks_to_drop.push(digest.clone());
+                    outcomes.push(Release::Absent);
+                    continue;
+                }
+                let mut holders = self.holders_locked(digest)?;
+                holders.owners.retain(|owner| owner != holder);
+                if holders.is_empty() {
+                    doomed.push(digest.clone());
+                    outcomes.push(Release::Deleted);
+                } else {
+                    marks_to_drop.push(digest.clone());
+                    outcomes.push(Release::Kept(holders));
+                }
+            }
+            let removals: Vec<ExtraOp> = marks_to_drop
+                .into_iter()
+                .map(|digest| ExtraOp::Remove {
+                    digest,
+                    data_type: mark.clone(),
+                })
+                .collect();
+            self.extra.write_batch(&removals)?;
+            self.delete_many_locked(&doomed)?;
+        }
+        Ok(outcomes)
     }
 
     /// Deletes a blob only if no flavour holds it (no owner mark) and no key/value entry

@@ -14,6 +14,9 @@ pub enum StoreError {
     #[error("no blob matches {0:?}")]
     NotFound(String),
 
+    #[error("no key/value entry {data_type}/{key}: nothing was removed")]
+    EntryNotFound { data_type: String, key: String },
+
     #[error("{reference:?} is ambiguous: it matches {}{}", list_digests(candidates), if *more { ", ..." } else { "" })]
     Ambiguous {
         reference: String,

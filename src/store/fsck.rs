@@ -1,7 +1,5 @@
 //! Consistency check: rehash every blob, compare content, index and dependants.
 
-use std::collections::HashSet;
-
 use serde::Serialize;
 
 use super::base::Store;
@@ -57,36 +55,41 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// to its digest is corrected, unindexed content and orphans are removed.
     pub fn fsck(&self, repair: bool) -> StoreResult<FsckReport> {
         let mut report = FsckReport::default();
-        let mut indexed = HashSet::new();
+        let lock_mode = if repair {
+            LockMode::Exclusive
+        } else {
+            LockMode::Shared
+        };
         for record in self.records() {
             let record = record?;
-            indexed.insert(record.digest.clone());
-            let lock_mode = if repair {
-                LockMode::Exclusive
-            } else {
-                LockMode::Shared
+            // Hashed without the digest lock, so no writer or deleter of that stripe waits for
+            // a whole blob to be read. Committed content never changes (its name is its hash),
+            // so content that hashes right needs no second look; a problem is checked again
+            // under the lock, where a delete or commit in flight has finished.
+            // A read error here may only mean the blob was deleted while it was read (chunked
+            // backends lose the chunks): it is looked at again under the lock too.
+            let looks_healthy = match self.rehash(&record.digest) {
+                Ok(hashed) => {
+                    self.content_problem(&record, &hashed).is_none()
+                        && self.is_held_locked(&record.digest)?
+                }
+                Err(_) => false,
             };
+            if looks_healthy {
+                report.blobs_checked += 1;
+                report.bytes_checked += record.size;
+                continue;
+            }
             let _lock = LockGuard::acquire(&self.locks.digest_lock(&record.digest), lock_mode)?;
             // Deleted since the page was read: nothing to check.
             let Some(record) = self.index.get(&record.digest)? else {
                 continue;
             };
-            let problem = match self.rehash(&record.digest)? {
-                None => Some(FsckProblem::MissingContent {
-                    digest: record.digest.clone(),
-                }),
-                Some((actual, _)) if actual != record.digest => Some(FsckProblem::CorruptContent {
-                    digest: record.digest.clone(),
-                    actual,
-                }),
-                Some((_, size)) if size != record.size => Some(FsckProblem::SizeMismatch {
-                    digest: record.digest.clone(),
-                    indexed: record.size,
-                    actual: size,
-                }),
-                Some((_, size)) => {
+            let problem = match self.content_problem(&record, &self.rehash(&record.digest)?) {
+                Some(problem) => Some(problem),
+                None => {
                     report.blobs_checked += 1;
-                    report.bytes_checked += size;
+                    report.bytes_checked += record.size;
                     if self.is_held_locked(&record.digest)? {
                         None
                     } else {
@@ -120,7 +123,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
 
         let unindexed = |d: &Digest| -> StoreResult<bool> { Ok(self.index.get(d)?.is_none()) };
         for digest in self.blobs.digests()? {
-            if !indexed.contains(&digest) && unindexed(&digest)? {
+            if unindexed(&digest)? {
                 report
                     .problems
                     .push(FsckProblem::UnindexedContent { digest });
@@ -150,6 +153,29 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 + gc.dangling_references.len()) as u64;
         }
         Ok(report)
+    }
+
+    /// What is wrong with a record's content, given its hash (`None`: absent).
+    fn content_problem(
+        &self,
+        record: &BlobRecord,
+        hashed: &Option<(Digest, u64)>,
+    ) -> Option<FsckProblem> {
+        match hashed {
+            None => Some(FsckProblem::MissingContent {
+                digest: record.digest.clone(),
+            }),
+            Some((actual, _)) if *actual != record.digest => Some(FsckProblem::CorruptContent {
+                digest: record.digest.clone(),
+                actual: actual.clone(),
+            }),
+            Some((_, size)) if *size != record.size => Some(FsckProblem::SizeMismatch {
+                digest: record.digest.clone(),
+                indexed: record.size,
+                actual: *size,
+            }),
+            Some(_) => None,
+        }
     }
 
     /// Hashes stored content: its actual digest (in the algorithm of `digest`) and size, or

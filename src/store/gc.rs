@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::base::Store;
+use super::delete::DELETE_BATCH;
 use super::error::StoreResult;
 use super::locks::{LockGuard, LockMode};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
@@ -44,9 +45,18 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         let (dead, dead_bytes) = self.blobs.remove_dead_ingests()?;
         report.dead_ingests = dead;
         report.dead_ingest_bytes = dead_bytes;
-        self.collect_unheld(&mut report)?;
+        let referenced = sorted(self.kv.referenced_digests()?);
+        self.collect_unheld(&mut report, &referenced)?;
 
-        for digest in self.blobs.digests()? {
+        // Candidates from one pass over the index beside the sorted lists (not a lookup per
+        // digest); each is decided again under its lock.
+        let lists = [
+            sorted(self.blobs.digests()?),
+            sorted(self.extra.digests()?),
+            referenced,
+        ];
+        let [content, extra, references] = self.unindexed_among(lists)?;
+        for digest in content {
             if let Some(bytes) = self.remove_if_unindexed(&digest, |store, d| {
                 let size = store.blobs.size(d)?.unwrap_or(0);
                 store.blobs.delete(d)?;
@@ -56,7 +66,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 report.unindexed_blobs.push(digest);
             }
         }
-        for digest in self.extra.digests()? {
+        for digest in extra {
             if self
                 .remove_if_unindexed(&digest, |store, d| Ok(store.extra.remove_all(d)?))?
                 .is_some()
@@ -64,7 +74,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 report.orphan_extra_data.push(digest);
             }
         }
-        for digest in self.kv.referenced_digests()? {
+        for digest in references {
             if self
                 .remove_if_unindexed(&digest, |store, d| Ok(store.kv.remove_referencing(d)?))?
                 .is_some()
@@ -75,32 +85,79 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         Ok(report)
     }
 
+    /// Of each list (sorted by digest string, the index's key order), the digests the index
+    /// had no record for when its page was read: a merge with the index's pages.
+    fn unindexed_among<const N: usize>(
+        &self,
+        lists: [Vec<Digest>; N],
+    ) -> StoreResult<[Vec<Digest>; N]> {
+        let mut unindexed: [Vec<Digest>; N] = std::array::from_fn(|_| Vec::new());
+        let mut cursors: [std::iter::Peekable<std::vec::IntoIter<Digest>>; N] =
+            lists.map(|list| list.into_iter().peekable());
+        for record in self.records() {
+            let indexed = record?.digest;
+            for (cursor, missing) in cursors.iter_mut().zip(unindexed.iter_mut()) {
+                while let Some(digest) =
+                    cursor.next_if(|digest| digest.as_str() <= indexed.as_str())
+                {
+                    if digest.as_str() != indexed.as_str() {
+                        missing.push(digest);
+                    }
+                }
+            }
+        }
+        for (cursor, missing) in cursors.into_iter().zip(unindexed.iter_mut()) {
+            missing.extend(cursor);
+        }
+        Ok(unindexed)
+    }
+
     /// Deletes indexed blobs that no holder keeps: every write records a holder with its
     /// commit, so such a blob is one whose last holder let go without the delete that should
     /// have followed (a crash in between), or one written around the store's methods. The
     /// cheap check runs without the lock; the decision is made again under the blob's
     /// exclusive digest lock, which every writer and holder takes too.
-    fn collect_unheld(&self, report: &mut GcReport) -> StoreResult<()> {
-        // Collected first and deleted after: deleting while paging could skip records.
+    fn collect_unheld(&self, report: &mut GcReport, referenced: &[Digest]) -> StoreResult<()> {
+        // Collected first and deleted after: deleting while paging could skip records. A
+        // digest a key/value entry referenced when the list was read is held: it is not a
+        // candidate (if that entry went since, the next GC collects the blob).
         let mut candidates = Vec::new();
         for record in self.records() {
             let record = record?;
-            if !self.is_held_locked(&record.digest)? {
+            let is_referenced = referenced
+                .binary_search_by(|d| d.as_str().cmp(record.digest.as_str()))
+                .is_ok();
+            if !is_referenced && !self.has_owner_mark(&record.digest)? {
                 candidates.push(record);
             }
         }
-        for record in candidates {
-            let _lock =
-                LockGuard::acquire(&self.locks.digest_lock(&record.digest), LockMode::Exclusive)?;
-            let Some(current) = self.index.get(&record.digest)? else {
-                continue;
-            };
-            if self.delete_if_unheld_locked(&record.digest)? {
-                report.unheld_bytes += current.size;
-                report.unheld_blobs.push(record.digest);
+        // Decided again under the digest locks, in batches whose deletes share transactions.
+        for batch in candidates.chunks(DELETE_BATCH) {
+            let digests: Vec<Digest> = batch.iter().map(|record| record.digest.clone()).collect();
+            let _locks = self.locks.lock_digests(&digests, LockMode::Exclusive)?;
+            let mut unheld = Vec::new();
+            for record in batch {
+                let Some(current) = self.index.get(&record.digest)? else {
+                    continue;
+                };
+                if !self.is_held_locked(&record.digest)? {
+                    report.unheld_bytes += current.size;
+                    report.unheld_blobs.push(record.digest.clone());
+                    unheld.push(record.digest.clone());
+                }
             }
+            self.delete_many_locked(&unheld)?;
         }
         Ok(())
+    }
+
+    /// Whether some holder's owner mark is on the blob (read without its lock).
+    fn has_owner_mark(&self, digest: &Digest) -> StoreResult<bool> {
+        Ok(self
+            .extra
+            .types(digest)?
+            .iter()
+            .any(|data_type| data_type.starts_with(super::delete::OWNER_MARK_PREFIX)))
     }
 
     /// Runs `remove` if `digest` has no index record, checked again under its exclusive lock.
@@ -119,4 +176,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         }
         remove(self, digest).map(Some)
     }
+}
+
+/// Sorted by digest string: the order of the index's keys.
+fn sorted(mut digests: Vec<Digest>) -> Vec<Digest> {
+    digests.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    digests.dedup();
+    digests
 }

@@ -19,7 +19,6 @@ use std::io::{Read, Write};
 
 use super::base::{now_unix_ms, Store};
 use super::blobs::{owner_mark, write_error, WriteOptions, COPY_BUFFER};
-use super::delete::{Release, OWNER_MARK_PREFIX};
 use super::error::{StoreError, StoreResult};
 use super::locks::LockMode;
 use crate::traits::{
@@ -226,41 +225,5 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         }
         self.extra.write_batch(&ops)?;
         Ok(missing)
-    }
-
-    /// [`Store::release`] for every blob of `digests` that carries `holder`'s mark, in one
-    /// step under their exclusive digest locks: the marks go in one extra-data batch, then
-    /// each blob that nothing holds any more is deleted. Blobs without the mark are left as
-    /// they are (so an unheld blob the caller never marked is not taken). Returns what
-    /// happened to each blob that carried the mark.
-    pub fn release_many(
-        &self,
-        digests: &[Digest],
-        holder: &str,
-    ) -> StoreResult<Vec<(Digest, Release)>> {
-        let _locks = self.locks.lock_digests(digests, LockMode::Exclusive)?;
-        let mark = format!("{OWNER_MARK_PREFIX}{holder}");
-        let mut marked = Vec::new();
-        let mut seen = HashSet::new();
-        for digest in digests {
-            if seen.insert(digest) && self.extra.get(digest, &mark)?.is_some() {
-                marked.push(digest.clone());
-            }
-        }
-        let removals: Vec<ExtraOp> = marked
-            .iter()
-            .map(|digest| ExtraOp::Remove {
-                digest: digest.clone(),
-                data_type: mark.clone(),
-            })
-            .collect();
-        self.extra.write_batch(&removals)?;
-        marked
-            .into_iter()
-            .map(|digest| {
-                let outcome = self.decide_released_locked(&digest)?;
-                Ok((digest, outcome))
-            })
-            .collect()
     }
 }

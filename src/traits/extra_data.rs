@@ -72,6 +72,15 @@ pub trait ExtraData: Send + Sync {
     /// Removes every item of a blob. Returns how many went.
     fn remove_all(&self, digest: &Digest) -> StorageResult<u64>;
 
+    /// [`ExtraData::remove_all`] of several blobs; SQLite and LMDB do it in one transaction.
+    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        let mut removed = 0;
+        for digest in digests {
+            removed += self.remove_all(digest)?;
+        }
+        Ok(removed)
+    }
+
     /// Every blob that has at least one item, sorted (GC looks for orphans here).
     fn digests(&self) -> StorageResult<Vec<Digest>>;
 
@@ -116,6 +125,9 @@ macro_rules! forward_extra_data {
             }
             fn types(&self, digest: &Digest) -> StorageResult<Vec<String>> {
                 (**self).types(digest)
+            }
+            fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+                (**self).remove_all_many(digests)
             }
             fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
                 (**self).remove_all(digest)

@@ -39,6 +39,16 @@ pub trait Index: Send + Sync {
     /// Removes the record. Returns whether it was there.
     fn remove(&self, digest: &Digest) -> StorageResult<bool>;
 
+    /// Removes several records; returns how many were there. SQLite and LMDB do it in one
+    /// transaction, so the delete of every blob in it is committed at once.
+    fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        let mut removed = 0;
+        for digest in digests {
+            removed += u64::from(self.remove(digest)?);
+        }
+        Ok(removed)
+    }
+
     /// Records whose digest starts with `prefix`, in digest order, at most `limit`.
     /// A range scan over the digest key, never a full scan.
     fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>>;
@@ -114,6 +124,9 @@ macro_rules! forward_index {
                 (**self).get(digest)
             }
             fn remove(&self, digest: &Digest) -> StorageResult<bool> { (**self).remove(digest) }
+            fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+                (**self).remove_many(digests)
+            }
             fn by_prefix(&self, prefix: &DigestPrefix, limit: usize)
                 -> StorageResult<Vec<BlobRecord>> {
                 (**self).by_prefix(prefix, limit)

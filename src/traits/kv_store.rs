@@ -123,6 +123,16 @@ pub trait KvStore: Send + Sync {
     /// Removes every entry that references `digest`. Returns how many went.
     fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64>;
 
+    /// [`KvStore::remove_referencing`] of several digests; SQLite and LMDB do it in one
+    /// transaction.
+    fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        let mut removed = 0;
+        for digest in digests {
+            removed += self.remove_referencing(digest)?;
+        }
+        Ok(removed)
+    }
+
     /// Every digest referenced by at least one entry, sorted (GC looks for dangling ones).
     fn referenced_digests(&self) -> StorageResult<Vec<Digest>>;
 
@@ -164,6 +174,9 @@ macro_rules! forward_kv_store {
             }
             fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
                 (**self).remove_referencing(digest)
+            }
+            fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+                (**self).remove_referencing_many(digests)
             }
             fn referenced_digests(&self) -> StorageResult<Vec<Digest>> {
                 (**self).referenced_digests()

@@ -2,9 +2,11 @@
 //! (DESIGN.md invariants 1-5 and the thread half of 6; the process half is
 //! `tests/multi_process.rs`).
 
+mod batches;
 mod concurrency;
 mod delete;
 mod equality;
+mod fsck_locks;
 mod holders;
 mod maintenance;
 mod resolve;
@@ -22,9 +24,11 @@ use crate::content::{files_under, sorted};
 use crate::fixture::{Fixture, SuiteTest};
 use crate::{ensure, Context};
 
+pub use batches::*;
 pub use concurrency::*;
 pub use delete::*;
 pub use equality::*;
+pub use fsck_locks::*;
 pub use holders::*;
 pub use maintenance::*;
 pub use resolve::*;
@@ -50,9 +54,12 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         base_writes_record_the_base_holder,
         removing_the_last_holding_entry_deletes_the_blob,
         base_gc_collects_blobs_no_holder_keeps,
+        release_many_decides_each_blob_like_release,
+        remove_data_many_is_all_or_nothing,
         gc_removes_garbage_only,
         gc_spares_live_writers,
         fsck_clean_on_healthy_store,
+        fsck_hashes_outside_digest_locks,
         fsck_detects_and_repairs,
         results_match_reference_model,
         reopen_keeps_everything,

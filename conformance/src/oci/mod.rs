@@ -23,6 +23,7 @@ pub mod gc;
 pub mod import_export;
 pub mod import_holds;
 pub mod processes;
+pub mod refs;
 pub mod safety;
 pub mod support;
 pub mod validation;
@@ -40,6 +41,7 @@ pub use damage::*;
 pub use gc::*;
 pub use import_export::*;
 pub use import_holds::*;
+pub use refs::*;
 pub use safety::*;
 pub use validation::*;
 
@@ -48,6 +50,8 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
         round_trip_is_blob_for_blob,
         sref_dref_and_all_choose_refs,
         tag_and_remove_refs,
+        ref_entries_record_what_list_shows,
+        remove_refs_is_all_or_nothing,
         pre_1_0_layout_with_both_blob_forms,
         oci_archives_plain_and_gzip,
         nested_index_and_multi_arch,

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
-use super::blob_writer::chunk_key;
+use super::blob_writer::{chunk_key, chunks_prefix};
 use super::environment::{HeedResultExt, SharedEnv};
 use super::records::BlobContent;
 use crate::traits::Digest;
@@ -13,6 +13,8 @@ pub(crate) struct LmdbBlobReader {
     env: Arc<SharedEnv>,
     digest: Digest,
     content: BlobContent,
+    /// Where its chunks are (`blob_chunks` key prefix).
+    chunks_prefix: String,
     position: u64,
     /// The chunk last read, by sequence number.
     chunk: Option<(u64, Vec<u8>)>,
@@ -22,6 +24,7 @@ impl LmdbBlobReader {
     pub(crate) fn new(env: Arc<SharedEnv>, digest: Digest, content: BlobContent) -> Self {
         LmdbBlobReader {
             env,
+            chunks_prefix: chunks_prefix(&digest, &content),
             digest,
             content,
             position: 0,
@@ -32,7 +35,7 @@ impl LmdbBlobReader {
     fn load_chunk(&mut self, sequence: u64) -> io::Result<&[u8]> {
         let cached = matches!(&self.chunk, Some((loaded, _)) if *loaded == sequence);
         if !cached {
-            let key = chunk_key(&self.digest, sequence);
+            let key = chunk_key(&self.chunks_prefix, sequence);
             let digest = &self.digest;
             let chunks = &self.env.databases.blob_chunks;
             let chunk = self

@@ -1,14 +1,16 @@
 //! Blob content kept inside the LMDB environment, in fixed-size chunks: `blob_contents` maps a
-//! digest to its size and chunk size, `blob_chunks` holds `digest \0 sequence -> bytes`.
-//! Writers stage chunks apart (see `staging.rs`) and publish them in one transaction.
+//! digest to its size, chunk size and where its chunks are; `blob_chunks` holds
+//! `staged/<id> \0 sequence -> bytes` (chunks stay where their writer staged them, see
+//! `staging.rs`; the commit only points the record at them) or, for blobs of format 1,
+//! `digest \0 sequence -> bytes`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use heed::RoTxn;
+use heed::{RoTxn, RwTxn};
 
 use super::blob_reader::LmdbBlobReader;
-use super::blob_writer::LmdbBlobWriter;
+use super::blob_writer::{chunks_prefix, LmdbBlobWriter};
 use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{delete_prefix, digest_from_key, prefix_of};
 use super::records::{decode_blob_content, BlobContent};
@@ -64,6 +66,25 @@ impl LmdbBlobStore {
     fn content(&self, digest: &Digest) -> StorageResult<Option<BlobContent>> {
         self.env.read(|rtxn| self.content_in(rtxn, digest))
     }
+
+    /// Deletes a blob's content record and its chunks; returns whether it was stored.
+    fn delete_in(&self, wtxn: &mut RwTxn, digest: &Digest) -> StorageResult<bool> {
+        let databases = &self.env.databases;
+        let Some(content) = self.content_in(wtxn, digest)? else {
+            return Ok(false);
+        };
+        databases
+            .blob_contents
+            .delete(wtxn, digest.as_str().as_bytes())
+            .with_context(|| format!("deleting blob {digest}"))?;
+        delete_prefix(
+            &databases.blob_chunks,
+            wtxn,
+            &prefix_of(chunks_prefix(digest, &content).as_bytes()),
+            &format!("chunks of {digest}"),
+        )?;
+        Ok(true)
+    }
 }
 
 impl BlobStore for LmdbBlobStore {
@@ -97,20 +118,20 @@ impl BlobStore for LmdbBlobStore {
     }
 
     fn delete(&self, digest: &Digest) -> StorageResult<bool> {
+        self.env.write(|wtxn| self.delete_in(wtxn, digest))
+    }
+
+    /// One write transaction for all of them.
+    fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
         self.env.write(|wtxn| {
-            let existed = self
-                .env
-                .databases
-                .blob_contents
-                .delete(wtxn, digest.as_str().as_bytes())
-                .with_context(|| format!("deleting blob {digest}"))?;
-            delete_prefix(
-                &self.env.databases.blob_chunks,
-                wtxn,
-                &prefix_of(digest.as_str().as_bytes()),
-                &format!("chunks of {digest}"),
-            )?;
-            Ok(existed)
+            let mut deleted = 0;
+            for digest in digests {
+                deleted += u64::from(self.delete_in(wtxn, digest)?);
+            }
+            Ok(deleted)
         })
     }
 
@@ -279,6 +300,93 @@ mod tests {
             })
             .unwrap();
         assert_eq!(staged, 0);
+    }
+
+    /// The commit moves no content: the chunks stay under the key their writer staged them
+    /// at, and only a content record pointing at them is written (a large blob never holds
+    /// LMDB's writer lock for a copy).
+    #[test]
+    fn commit_points_at_the_staged_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_chunk_store(dir.path());
+        let bytes = content(3500);
+        let mut writer = store.writer(Expected::default()).unwrap();
+        writer.write_all(&bytes).unwrap();
+        let staged_keys = |store: &LmdbBlobStore| -> Vec<Vec<u8>> {
+            store
+                .env
+                .read(|rtxn| {
+                    let context = || "listing chunks".to_string();
+                    let mut keys = Vec::new();
+                    for entry in store
+                        .env
+                        .databases
+                        .blob_chunks
+                        .iter(rtxn)
+                        .with_context(context)?
+                    {
+                        keys.push(entry.with_context(context)?.0.to_vec());
+                    }
+                    Ok(keys)
+                })
+                .unwrap()
+        };
+        let before = staged_keys(&store);
+        assert_eq!(before.len(), 3, "three full chunks staged while writing");
+        let (digest, _) = writer.commit().unwrap();
+        let after = staged_keys(&store);
+        assert_eq!(
+            after.len(),
+            4,
+            "the last chunk staged at finish, none copied"
+        );
+        assert_eq!(
+            &after[..3],
+            &before[..],
+            "the staged chunks are the blob's chunks"
+        );
+        assert!(
+            after
+                .iter()
+                .all(|key| !key.starts_with(digest.as_str().as_bytes())),
+            "no chunk was copied under the digest"
+        );
+        let mut read_back = Vec::new();
+        std::io::Read::read_to_end(&mut store.open(&digest).unwrap(), &mut read_back).unwrap();
+        assert_eq!(read_back, bytes);
+        assert_eq!(
+            store.remove_dead_ingests().unwrap(),
+            (0, 0),
+            "nothing left staged"
+        );
+        assert!(store.delete(&digest).unwrap());
+        assert!(staged_keys(&store).is_empty(), "its chunks go with it");
+    }
+
+    /// The sweep of dead writes reads the staged ids before it lists the staging folder, so it
+    /// may come to an id whose writer committed in between: the commit owns those chunks then,
+    /// and the sweep's delete leaves them.
+    #[test]
+    fn a_sweep_that_saw_a_write_before_its_commit_leaves_its_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_chunk_store(dir.path());
+        let bytes = content(2500);
+        let mut writer = store.writer(Expected::default()).unwrap();
+        writer.write_all(&bytes).unwrap();
+        let staged_id = std::fs::read_dir(&store.staging_dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .find_map(|name| name.strip_suffix(".staging").map(str::to_string))
+            .expect("the writer's staging file");
+        let (digest, _) = writer.commit().unwrap();
+        // What the sweep does with an id it read before the commit and did not find listed.
+        assert_eq!(
+            super::super::staging::delete_staged(&store.env, &staged_id).unwrap(),
+            (0, 0)
+        );
+        let mut read_back = Vec::new();
+        std::io::Read::read_to_end(&mut store.open(&digest).unwrap(), &mut read_back).unwrap();
+        assert_eq!(read_back, bytes);
     }
 
     #[test]

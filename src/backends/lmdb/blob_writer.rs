@@ -1,19 +1,29 @@
 //! Writing a blob into LMDB: content is hashed as it arrives and staged one chunk at a time
-//! (one short write transaction per chunk, so at most one chunk is in memory), then moved under
-//! its digest in a single transaction at commit.
+//! (one short write transaction per chunk, so at most one chunk is in memory); the commit only
+//! writes the content record pointing at the staged chunks, in one short transaction, so LMDB's
+//! single writer lock (shared by every process) is never held while a large blob is copied.
 
 use std::io::{self, Write};
 use std::sync::Arc;
 
 use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{delete_prefix, encode_u64, join, prefix_of};
-use super::records::{corrupt, encode_blob_content, BlobContent};
-use super::staging::{delete_staged, staged_chunk_key, StagingLock};
+use super::records::{encode_blob_content, BlobContent, ChunkLocation};
+use super::staging::{delete_staged, staged_chunk_key, staged_chunks_prefix, StagingLock};
 use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageResult};
 
-/// `digest \0 sequence`: one chunk of committed content.
-pub(crate) fn chunk_key(digest: &Digest, sequence: u64) -> Vec<u8> {
-    join(digest.as_str().as_bytes(), &encode_u64(sequence))
+/// `prefix \0 sequence`: one chunk of content, under the prefix its content record names
+/// ([`chunks_prefix`]).
+pub(crate) fn chunk_key(prefix: &str, sequence: u64) -> Vec<u8> {
+    join(prefix.as_bytes(), &encode_u64(sequence))
+}
+
+/// The key prefix of a committed blob's chunks.
+pub(crate) fn chunks_prefix(digest: &Digest, content: &BlobContent) -> String {
+    match &content.chunks {
+        ChunkLocation::Digest => digest.to_string(),
+        ChunkLocation::Staged(id) => staged_chunks_prefix(id),
+    }
 }
 
 enum WriterState {
@@ -108,17 +118,23 @@ impl LmdbBlobWriter {
         self.state = WriterState::Failed(failure);
     }
 
-    /// Stages the buffered content as the next chunk.
+    /// Stages the buffered content as the next chunk (with the write's staging marker).
     fn stage_buffer(&mut self) -> StorageResult<()> {
-        let key = staged_chunk_key(self.staging.id(), self.chunks_staged);
         let staging = self.staging.id();
+        let key = chunk_key(&staged_chunks_prefix(staging), self.chunks_staged);
+        let marker = staged_chunk_key(staging, 0);
         let buffer = &self.buffer;
         self.env.write(|wtxn| {
-            self.env
-                .databases
+            let context = || format!("staging a chunk of blob write {staging}");
+            let databases = &self.env.databases;
+            databases
                 .blob_staging
+                .put(wtxn, &marker, &[])
+                .with_context(context)?;
+            databases
+                .blob_chunks
                 .put(wtxn, &key, buffer)
-                .with_context(|| format!("staging a chunk of blob write {staging}"))
+                .with_context(context)
         })?;
         self.chunks_staged += 1;
         self.buffer.clear();
@@ -161,59 +177,51 @@ impl LmdbBlobWriter {
         Ok(())
     }
 
-    /// Moves the staged chunks under `digest` in one transaction, or drops them when the blob
-    /// is already stored.
+    /// Points a content record for `digest` at the staged chunks and removes the staging
+    /// marker, in one short transaction; or, when the blob is already stored, drops the staged
+    /// copy (content addressing makes them equal). A crash before the drop leaves the marker,
+    /// so the sweep of dead writes removes the copy.
     fn publish(&self, digest: &Digest, size: u64) -> StorageResult<()> {
         let databases = &self.env.databases;
         let staging = self.staging.id();
-        let content = encode_blob_content(BlobContent {
+        let content = encode_blob_content(&BlobContent {
             size,
             chunk_size: self.chunk_size,
+            chunks: ChunkLocation::Staged(staging.to_string()),
         });
-        self.env.write(|wtxn| {
+        let published = self.env.write(|wtxn| {
             let context = || format!("committing blob {digest}");
             let exists = databases
                 .blob_contents
                 .get(wtxn, digest.as_str().as_bytes())
                 .with_context(context)?
                 .is_some();
-            if !exists {
-                delete_prefix(
-                    &databases.blob_chunks,
-                    wtxn,
-                    &prefix_of(digest.as_str().as_bytes()),
-                    &format!("stray chunks of {digest}"),
-                )?;
-                for sequence in 0..self.chunks_staged {
-                    let chunk = databases
-                        .blob_staging
-                        .get(wtxn, &staged_chunk_key(staging, sequence))
-                        .with_context(context)?
-                        .ok_or_else(|| {
-                            corrupt(
-                                format!("staged write {staging} of {digest}"),
-                                "a staged chunk is missing",
-                            )
-                        })?
-                        .to_vec();
-                    databases
-                        .blob_chunks
-                        .put(wtxn, &chunk_key(digest, sequence), &chunk)
-                        .with_context(context)?;
-                }
-                databases
-                    .blob_contents
-                    .put(wtxn, digest.as_str().as_bytes(), &content)
-                    .with_context(context)?;
+            if exists {
+                return Ok(false);
             }
+            // Chunks a crash left under the digest (format 1) belong to no record.
+            delete_prefix(
+                &databases.blob_chunks,
+                wtxn,
+                &prefix_of(digest.as_str().as_bytes()),
+                &format!("stray chunks of {digest}"),
+            )?;
+            databases
+                .blob_contents
+                .put(wtxn, digest.as_str().as_bytes(), &content)
+                .with_context(context)?;
             delete_prefix(
                 &databases.blob_staging,
                 wtxn,
                 &prefix_of(staging.as_bytes()),
-                &format!("staged chunks of {digest}"),
+                &format!("the staging marker of {digest}"),
             )?;
-            Ok(())
-        })
+            Ok(true)
+        })?;
+        if !published {
+            delete_staged(&self.env, staging)?;
+        }
+        Ok(())
     }
 }
 

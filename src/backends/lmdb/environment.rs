@@ -21,7 +21,9 @@ use std::time::Duration;
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvOpenOptions, MdbError, RoTxn, RwTxn, WithoutTls};
 
-use super::format::{read_format, record_format, status_from_record, FORMAT_KEY, WHAT};
+use super::format::{
+    read_format, record_format, status_from_record, FORMAT_KEY, UNRECORDED_VERSION, WHAT,
+};
 use super::BACKEND_NAME;
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
@@ -103,6 +105,17 @@ impl SharedEnv {
     /// Like [`SharedEnv::open`], with the map size a new environment starts with (tests use a
     /// tiny one to exercise growth). An environment already open keeps its size.
     pub(crate) fn open_with_map_size(path: &Path, map_size: usize) -> StorageResult<Arc<Self>> {
+        Self::open_checked(path, map_size, false)
+    }
+
+    /// [`SharedEnv::open`] for the store upgrade (under the exclusive store lock): also opens
+    /// an environment of an older format this code can upgrade, to back it up and record the
+    /// new version.
+    pub(crate) fn open_for_upgrade(path: &Path) -> StorageResult<Arc<Self>> {
+        Self::open_checked(path, INITIAL_MAP_SIZE, true)
+    }
+
+    fn open_checked(path: &Path, map_size: usize, upgrading: bool) -> StorageResult<Arc<Self>> {
         std::fs::create_dir_all(path)
             .map_err(|error| StorageError::io("creating the LMDB directory", path, error))?;
         let canonical = path
@@ -121,7 +134,10 @@ impl SharedEnv {
         let env = open_env(&canonical, map_size)?;
         // Never run on a layout this code does not know: checked before anything is created.
         let status = read_format(&env, &canonical)?;
-        refuse_unknown_format(BACKEND_NAME, WHAT, &canonical, status)?;
+        let upgradable = matches!(status, FormatStatus::NeedsMigration { from, .. } if from >= UNRECORDED_VERSION);
+        if !(upgrading && upgradable) {
+            refuse_unknown_format(BACKEND_NAME, WHAT, &canonical, status)?;
+        }
         // A process killed inside a read transaction leaves its reader slot taken, and LMDB
         // only resets the reader table when the first process opens the environment: while
         // any other process keeps it open, the dead slot pins old pages (the file grows without

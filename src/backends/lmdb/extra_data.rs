@@ -59,6 +59,36 @@ impl LmdbExtraData {
             .with_context(context)?;
         Ok(removed)
     }
+
+    /// Removes every item of one blob from both databases; returns how many there were.
+    fn remove_all_in(&self, wtxn: &mut RwTxn, digest: &Digest) -> StorageResult<u64> {
+        let databases = &self.env.databases;
+        let mut types = Vec::new();
+        {
+            let context = || format!("listing extra data types of {digest}");
+            let items = databases
+                .extra
+                .prefix_iter(wtxn, &prefix_of(digest.as_str().as_bytes()))
+                .with_context(context)?;
+            for item in items {
+                let (key, _) = item.with_context(context)?;
+                types.push(rest_after_first_part(key).to_vec());
+            }
+        }
+        for data_type in &types {
+            databases
+                .extra_by_type
+                .delete(wtxn, &join(data_type, digest.as_str().as_bytes()))
+                .with_context(|| format!("removing extra data of {digest}"))?;
+        }
+        let (removed, _) = delete_prefix(
+            &databases.extra,
+            wtxn,
+            &prefix_of(digest.as_str().as_bytes()),
+            &format!("extra data of {digest}"),
+        )?;
+        Ok(removed)
+    }
 }
 
 /// An item's keys, built and checked before its write transaction starts, so the transaction
@@ -145,32 +175,19 @@ impl ExtraData for LmdbExtraData {
     }
 
     fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
+        self.env.write(|wtxn| self.remove_all_in(wtxn, digest))
+    }
+
+    /// One write transaction for all of them.
+    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
         self.env.write(|wtxn| {
-            let databases = &self.env.databases;
-            let mut types = Vec::new();
-            {
-                let context = || format!("listing extra data types of {digest}");
-                let items = databases
-                    .extra
-                    .prefix_iter(wtxn, &prefix_of(digest.as_str().as_bytes()))
-                    .with_context(context)?;
-                for item in items {
-                    let (key, _) = item.with_context(context)?;
-                    types.push(rest_after_first_part(key).to_vec());
-                }
+            let mut removed = 0;
+            for digest in digests {
+                removed += self.remove_all_in(wtxn, digest)?;
             }
-            for data_type in &types {
-                databases
-                    .extra_by_type
-                    .delete(wtxn, &join(data_type, digest.as_str().as_bytes()))
-                    .with_context(|| format!("removing extra data of {digest}"))?;
-            }
-            let (removed, _) = delete_prefix(
-                &databases.extra,
-                wtxn,
-                &prefix_of(digest.as_str().as_bytes()),
-                &format!("extra data of {digest}"),
-            )?;
             Ok(removed)
         })
     }

@@ -14,8 +14,14 @@ use super::{environment_dir, BACKEND_NAME};
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
 
-/// The layout this code reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The layout this code reads and writes. 2: a committed blob's chunks stay where its writer
+/// staged them and its content record points at them (version 1 copied them under the digest
+/// at commit). Version 2 reads version 1 content as it is, so the upgrade only records the new
+/// version; a version-1 binary would not find version-2 chunks, which is why it is a version.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
+/// What an environment without a format record is laid out as.
+pub(crate) const UNRECORDED_VERSION: u32 = 1;
 pub(crate) const FORMAT_KEY: &[u8] = b"version";
 pub(crate) const WHAT: &str = "LMDB environment";
 
@@ -29,7 +35,7 @@ pub(crate) fn status_from_record(
     let Some(record) = record else {
         return Ok(if has_databases {
             FormatStatus::Unrecorded {
-                version: FORMAT_VERSION,
+                version: UNRECORDED_VERSION,
             }
         } else {
             FormatStatus::Absent
@@ -104,9 +110,10 @@ pub(super) fn back_up(store_dir: &Path) -> StorageResult<Option<PathBuf>> {
     }
     let version = match status(store_dir)? {
         FormatStatus::NeedsMigration { from, .. } => from,
+        FormatStatus::Unrecorded { version } => version,
         _ => FORMAT_VERSION,
     };
-    let env = SharedEnv::open(&environment_dir(store_dir))?;
+    let env = SharedEnv::open_for_upgrade(&environment_dir(store_dir))?;
     let backups = store_dir.join("backups");
     std::fs::create_dir_all(&backups)
         .map_err(|e| StorageError::io("creating the backups folder", &backups, e))?;
@@ -131,14 +138,15 @@ pub(super) fn back_up(store_dir: &Path) -> StorageResult<Option<PathBuf>> {
     Ok(Some(target))
 }
 
-/// Under the exclusive store lock: backs up, then records the version of an unrecorded
-/// environment. (Version 1 is the first recorded one, so there are no migration steps yet.)
+/// Under the exclusive store lock: backs up, then records the current version of an
+/// unrecorded or version-1 environment (version 2 reads version-1 content as it is, so there is
+/// nothing to rewrite).
 pub(super) fn upgrade(store_dir: &Path) -> StorageResult<()> {
     let path = environment_dir(store_dir);
     match status(store_dir)? {
-        FormatStatus::Unrecorded { .. } => {
+        FormatStatus::Unrecorded { .. } | FormatStatus::NeedsMigration { from: 1, .. } => {
             back_up(store_dir)?;
-            let env = SharedEnv::open(&path)?;
+            let env = SharedEnv::open_for_upgrade(&path)?;
             env.write(|wtxn| {
                 record_format(&env.databases.format, wtxn)
                     .with_context(|| format!("recording the format of {}", path.display()))

@@ -169,6 +169,25 @@ impl Index for LmdbIndex {
         })
     }
 
+    /// One write transaction for all of them.
+    fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        self.env.write(|wtxn| {
+            let (mut removed, mut freed) = (0, 0);
+            for digest in digests {
+                if let Some(size) = self.remove_in(wtxn, digest)? {
+                    removed += 1;
+                    freed += size;
+                }
+            }
+            let total = self.total_size_in(wtxn)?;
+            self.set_total_size(wtxn, total.saturating_sub(freed))?;
+            Ok(removed)
+        })
+    }
+
     fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>> {
         let mut records = self.env.read(|rtxn| {
             let mut records = Vec::new();

@@ -184,6 +184,25 @@ impl LmdbKvStore {
         Ok(true)
     }
 
+    /// Removes every entry referencing `digest`; returns how many there were.
+    fn remove_referencing_in(&self, wtxn: &mut RwTxn, digest: &Digest) -> StorageResult<u64> {
+        let keys = self.referencing_in(wtxn, digest)?;
+        let mut removed = 0;
+        for name in &keys {
+            if self.remove_in(wtxn, &name.data_type, &name.key)? {
+                removed += 1;
+            }
+        }
+        // Reverse keys whose entry is already gone would otherwise linger.
+        delete_prefix(
+            &self.env.databases.kv_by_blob,
+            wtxn,
+            &prefix_of(digest.as_str().as_bytes()),
+            &format!("references to {digest}"),
+        )?;
+        Ok(removed)
+    }
+
     /// The names (`data_type \0 key`) of entries referencing `digest`.
     fn referencing_in(&self, rtxn: &RoTxn, digest: &Digest) -> StorageResult<Vec<KvKey>> {
         let context = || format!("listing key/value entries referencing {digest}");
@@ -398,21 +417,20 @@ impl KvStore for LmdbKvStore {
     }
 
     fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
+        self.env
+            .write(|wtxn| self.remove_referencing_in(wtxn, digest))
+    }
+
+    /// One write transaction for all of them.
+    fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
         self.env.write(|wtxn| {
-            let keys = self.referencing_in(wtxn, digest)?;
             let mut removed = 0;
-            for name in &keys {
-                if self.remove_in(wtxn, &name.data_type, &name.key)? {
-                    removed += 1;
-                }
+            for digest in digests {
+                removed += self.remove_referencing_in(wtxn, digest)?;
             }
-            // Reverse keys whose entry is already gone would otherwise linger.
-            delete_prefix(
-                &self.env.databases.kv_by_blob,
-                wtxn,
-                &prefix_of(digest.as_str().as_bytes()),
-                &format!("references to {digest}"),
-            )?;
             Ok(removed)
         })
     }

@@ -144,26 +144,50 @@ pub(crate) fn decode_kv_bucket(
 }
 
 /// What the blob store keeps per committed blob.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct BlobContent {
     pub size: u64,
     /// Every chunk but the last holds exactly this many bytes, so an offset maps to a chunk.
     pub chunk_size: u32,
+    /// The key prefix of its chunks in `blob_chunks`.
+    pub chunks: ChunkLocation,
 }
 
-pub(crate) fn encode_blob_content(content: BlobContent) -> [u8; 12] {
-    let mut bytes = [0; 12];
-    bytes[..8].copy_from_slice(&content.size.to_be_bytes());
-    bytes[8..].copy_from_slice(&content.chunk_size.to_be_bytes());
+/// Where a committed blob's chunks are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ChunkLocation {
+    /// Under the digest (`digest \0 sequence`): blobs committed by format 1, which copied
+    /// the staged chunks at commit.
+    Digest,
+    /// Where its writer staged them (`staged/<id> \0 sequence`): the commit only pointed the
+    /// content record at them (format 2).
+    Staged(String),
+}
+
+/// 8 bytes of size, 4 of chunk size, then (format 2) the staging id the chunks are under.
+pub(crate) fn encode_blob_content(content: &BlobContent) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(12 + 32);
+    bytes.extend_from_slice(&content.size.to_be_bytes());
+    bytes.extend_from_slice(&content.chunk_size.to_be_bytes());
+    if let ChunkLocation::Staged(id) = &content.chunks {
+        bytes.extend_from_slice(id.as_bytes());
+    }
     bytes
 }
 
 pub(crate) fn decode_blob_content(bytes: &[u8], digest: &Digest) -> StorageResult<BlobContent> {
     let what = || format!("content record of {digest}");
     let mut fields = Fields { bytes, what: &what };
+    let size = fields.u64()?;
+    let chunk_size = fields.u32()?;
+    let chunks = match fields.bytes.len() {
+        0 => ChunkLocation::Digest,
+        len => ChunkLocation::Staged(fields.text(len)?.to_string()),
+    };
     let content = BlobContent {
-        size: fields.u64()?,
-        chunk_size: fields.u32()?,
+        size,
+        chunk_size,
+        chunks,
     };
     if content.chunk_size == 0 {
         return Err(corrupt(what(), "chunk size is zero"));

@@ -1,6 +1,10 @@
-//! Staged (uncommitted) blob content. Each writer stages its chunks under the id of its staging
-//! file in `meta/lmdb-staging/`, which it holds locked by the shared staging protocol
-//! (`backends/staging_lock.rs`); a sweep removes the chunks of writers that are gone.
+//! Staged (uncommitted) blob content. Each writer stages its chunks in `blob_chunks` under
+//! `staged/<id>`, the id of its staging file in `meta/lmdb-staging/`, which it holds locked by
+//! the shared staging protocol (`backends/staging_lock.rs`), and records the write as staged
+//! with a marker in `blob_staging` (`id \0 0`). Committing writes the content record pointing
+//! at those chunks and removes the marker, in one short transaction: the chunks are never
+//! copied. A sweep removes the chunks and marker of writers that are gone and never committed
+//! (a marked id: a committed one has no marker left).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -12,20 +16,39 @@ use crate::traits::StorageResult;
 
 pub(crate) use super::super::staging_lock::StagingLock;
 
-/// `staging id \0 sequence`.
+/// `staging id \0 sequence`: the marker of a staged write in `blob_staging` (sequence 0).
 pub(crate) fn staged_chunk_key(staging_id: &str, sequence: u64) -> Vec<u8> {
     join(staging_id.as_bytes(), &encode_u64(sequence))
 }
 
-/// Deletes every chunk staged under `staging_id`; returns how many chunks and bytes went.
+/// The key prefix, in `blob_chunks`, of the chunks a write stages (and that its blob keeps
+/// once committed): `staged/<id>`, which no digest key can start with.
+pub(crate) fn staged_chunks_prefix(staging_id: &str) -> String {
+    format!("staged/{staging_id}")
+}
+
+/// Deletes every chunk staged under `staging_id` and its marker; returns how many entries and
+/// bytes went. Only while the marker is there, checked in the same transaction: a write that
+/// committed meanwhile (its commit removed the marker) owns its chunks now, and a sweep that
+/// listed its id before the commit must not take them.
 pub(crate) fn delete_staged(env: &SharedEnv, staging_id: &str) -> StorageResult<(u64, u64)> {
     env.write(|wtxn| {
-        delete_prefix(
+        let (markers, marker_bytes) = delete_prefix(
             &env.databases.blob_staging,
             wtxn,
             &prefix_of(staging_id.as_bytes()),
+            &format!("the staging marker of {staging_id}"),
+        )?;
+        if markers == 0 {
+            return Ok((0, 0));
+        }
+        let (chunks, chunk_bytes) = delete_prefix(
+            &env.databases.blob_chunks,
+            wtxn,
+            &prefix_of(staged_chunks_prefix(staging_id).as_bytes()),
             &format!("staged chunks of {staging_id}"),
-        )
+        )?;
+        Ok((chunks + markers, chunk_bytes + marker_bytes))
     })
 }
 

@@ -16,9 +16,20 @@
 //! - `journal_size_limit`: after a checkpoint, shrink a WAL that a big blob write inflated.
 //! - Every write runs in `BEGIN IMMEDIATE`, so it takes the write lock up front (waiting via the
 //!   busy handler) instead of failing with `SQLITE_BUSY_SNAPSHOT` when upgrading a read.
+//! - A persistent WAL (`SQLITE_FCNTL_PERSIST_WAL`): the last connection to close leaves the
+//!   (checkpointed, truncated) `-wal` and `-shm` files in place, so the next process to open
+//!   the store does not create both again (file creation was a third of a short command's time).
+//!
+//! One [`Database`] per database file per process: every role (index, extra data, key/value,
+//! blob content) opened on one store shares its connections. Their writes then queue on one
+//! in-process mutex, woken the moment the writer is free, instead of contending through
+//! SQLite's busy handler, which sleeps between retries; and opening a store opens two
+//! connections, not eight.
 
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -91,7 +102,24 @@ pub(crate) fn open_connection(path: &Path) -> StorageResult<Connection> {
         .pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
         .map_err(|e| sqlite_error(context(), e))?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    keep_write_ahead_log_on_close(&connection);
     Ok(connection)
+}
+
+/// Sets `SQLITE_FCNTL_PERSIST_WAL` (see the top of this file). Best effort: without it the
+/// files are only created again by the next open.
+fn keep_write_ahead_log_on_close(connection: &Connection) {
+    let mut persist: std::ffi::c_int = 1;
+    // SAFETY: the handle is this open connection's; the file-control call reads and writes
+    // the one int it is given, which outlives the call.
+    unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            connection.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&mut persist as *mut std::ffi::c_int).cast(),
+        );
+    }
 }
 
 /// Switches the file to WAL (a no-op once done: the mode is persistent). The switch needs an
@@ -144,23 +172,60 @@ impl From<rusqlite::Error> for WriteFailure {
     }
 }
 
-/// The database of one store directory, as opened by one trait object: a connection for
-/// writes and one for reads, so a read in this process never queues behind a write that is
-/// waiting for another process's lock.
+/// The database of one store directory: a handle on the connections this process shares for
+/// it. A connection for writes, and read connections apart from it, so a read in this process
+/// never queues behind a write that is waiting for another process's lock.
+#[derive(Clone)]
 pub(crate) struct Database {
-    reader: Mutex<Connection>,
+    shared: Arc<SharedDatabase>,
+}
+
+struct SharedDatabase {
+    path: PathBuf,
     writer: Mutex<Connection>,
+    /// Idle read connections; a read takes one (or opens one when all are in use by other
+    /// threads) and puts it back.
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// Idle read connections kept per database; more threads reading at once open more, and the
+/// surplus is closed when they are done.
+const IDLE_READERS_KEPT: usize = 4;
+
+/// The databases open in this process, by device and inode of the database file. By inode, not
+/// by path: a store reached through another path (a symlink, a bind mount) is the same
+/// database, and a file replaced at the same path is not. Weak, so a database closes when the
+/// last store using it is dropped; while it is open its inode cannot be reused.
+fn open_databases() -> &'static Mutex<OpenDatabases> {
+    static OPEN: OnceLock<Mutex<OpenDatabases>> = OnceLock::new();
+    OPEN.get_or_init(Default::default)
+}
+
+type OpenDatabases = HashMap<(u64, u64), Weak<SharedDatabase>>;
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|metadata| (metadata.dev(), metadata.ino()))
+}
+
+fn already_open(identity: Option<(u64, u64)>) -> Option<Arc<SharedDatabase>> {
+    let identity = identity?;
+    lock(open_databases()).get(&identity)?.upgrade()
 }
 
 impl Database {
-    /// Opens (creating if needed) `dir/meta/sqlite/store.db`. A database at another version
-    /// than the current one is refused: migrating is the store upgrade's job (see
-    /// `super::format`).
+    /// Opens (creating if needed) `dir/meta/sqlite/store.db`, or shares the connections this
+    /// process has open on it. A database at another version than the current one is refused:
+    /// migrating is the store upgrade's job (see `super::format`).
     pub(crate) fn open(store_dir: &Path) -> StorageResult<Database> {
         let dir = database_dir(store_dir);
         std::fs::create_dir_all(&dir)
             .map_err(|e| StorageError::io("creating the sqlite database folder", &dir, e))?;
         let path = database_path(store_dir);
+        if let Some(shared) = already_open(file_identity(&path)) {
+            return Ok(Database { shared });
+        }
         let mut writer = open_connection(&path)?;
         migrate(
             &mut writer,
@@ -170,20 +235,43 @@ impl Database {
             Upgrade::CreateOnly,
         )?;
         let reader = open_connection(&path)?;
-        Ok(Database {
-            reader: Mutex::new(reader),
+        let opened = Arc::new(SharedDatabase {
+            path: path.clone(),
             writer: Mutex::new(writer),
-        })
+            readers: Mutex::new(vec![reader]),
+        });
+        let Some(identity) = file_identity(&path) else {
+            // Removed while being opened: nothing to share it with.
+            return Ok(Database { shared: opened });
+        };
+        let mut open = lock(open_databases());
+        open.retain(|_, database| database.strong_count() > 0);
+        // Another thread may have opened it meanwhile: one of the two is shared, the other
+        // closes.
+        if let Some(shared) = open.get(&identity).and_then(Weak::upgrade) {
+            return Ok(Database { shared });
+        }
+        open.insert(identity, Arc::downgrade(&opened));
+        Ok(Database { shared: opened })
     }
 
-    /// Runs `query` on the read connection, outside any explicit transaction.
+    /// Runs `query` on a read connection, outside any explicit transaction.
     pub(crate) fn read<T>(
         &self,
         context: impl FnOnce() -> String,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> StorageResult<T> {
-        let connection = lock(&self.reader);
-        query(&connection).map_err(|e| sqlite_error(context(), e))
+        let idle = lock(&self.shared.readers).pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => open_connection(&self.shared.path)?,
+        };
+        let result = query(&connection).map_err(|e| sqlite_error(context(), e));
+        let mut readers = lock(&self.shared.readers);
+        if readers.len() < IDLE_READERS_KEPT {
+            readers.push(connection);
+        }
+        result
     }
 
     /// Runs `change` in one `BEGIN IMMEDIATE` transaction, committed when it returns `Ok`.
@@ -193,7 +281,7 @@ impl Database {
         context: impl FnOnce() -> String,
         change: impl FnOnce(&Transaction<'_>) -> Result<T, WriteFailure>,
     ) -> StorageResult<T> {
-        let mut connection = lock(&self.writer);
+        let mut connection = lock(&self.shared.writer);
         let outcome = match durability {
             Durability::Full => run_transaction(&mut connection, change),
             Durability::Deferred => {
@@ -230,8 +318,8 @@ fn run_transaction<T>(
 }
 
 /// A panic while holding a connection cannot leave a transaction open (rusqlite rolls back on
-/// drop), so a poisoned mutex still guards a usable connection.
-fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+/// drop), so a poisoned mutex still guards a usable connection (or list of them).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -266,7 +354,7 @@ mod tests {
         database
             .write(Durability::Deferred, String::new, |_| Ok(()))
             .unwrap();
-        let synchronous: i64 = lock(&database.writer)
+        let synchronous: i64 = lock(&database.shared.writer)
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap();
         assert_eq!(synchronous, 2);
@@ -289,5 +377,38 @@ mod tests {
             !backups_dir(&path).exists(),
             "a fresh store needs no backup"
         );
+    }
+
+    /// Descriptors this process has open on `path` (connections to it).
+    fn descriptors_open_on(path: &Path) -> usize {
+        let path = path.canonicalize().unwrap();
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .filter(|target| *target == path)
+            .count()
+    }
+
+    #[test]
+    fn every_role_of_a_store_shares_one_database() {
+        use crate::traits::{ExtraData, Index, KvStore};
+        let dir = tempfile::tempdir().unwrap();
+        let index = super::super::SqliteIndex::open(dir.path()).unwrap();
+        let extra = super::super::SqliteExtraData::open(dir.path()).unwrap();
+        let kv = super::super::SqliteKvStore::open(dir.path()).unwrap();
+        let blobs = super::super::SqliteBlobStore::open(dir.path()).unwrap();
+        index.count().unwrap();
+        extra.digests().unwrap();
+        kv.data_types().unwrap();
+        let path = database_path(dir.path());
+        assert_eq!(
+            descriptors_open_on(&path),
+            2,
+            "one writer and one reader connection for all four roles"
+        );
+        drop((index, extra, kv, blobs));
+        assert_eq!(descriptors_open_on(&path), 0, "closed with its last user");
+        let reopened = super::super::SqliteKvStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.data_types().unwrap(), Vec::<String>::new());
     }
 }

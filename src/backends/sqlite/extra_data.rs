@@ -99,6 +99,26 @@ impl ExtraData for SqliteExtraData {
         )
     }
 
+    /// One transaction (one sync) for all of them.
+    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        self.database.write(
+            Durability::Full,
+            || format!("removing all extra data of {} blobs", digests.len()),
+            |transaction| {
+                let mut statement =
+                    transaction.prepare_cached("DELETE FROM extra WHERE digest = ?1")?;
+                let mut removed = 0;
+                for digest in digests {
+                    removed += statement.execute([digest.as_str()])? as u64;
+                }
+                Ok(removed)
+            },
+        )
+    }
+
     fn digests(&self) -> StorageResult<Vec<Digest>> {
         self.database.read(
             || "listing blobs that have extra data".to_string(),

@@ -102,6 +102,26 @@ impl Index for SqliteIndex {
         )
     }
 
+    /// One transaction (one sync) for all of them.
+    fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        self.database.write(
+            Durability::Full,
+            || format!("removing the index records of {} blobs", digests.len()),
+            |transaction| {
+                let mut statement =
+                    transaction.prepare_cached("DELETE FROM blobs WHERE digest = ?1")?;
+                let mut removed = 0;
+                for digest in digests {
+                    removed += statement.execute([digest.as_str()])? as u64;
+                }
+                Ok(removed)
+            },
+        )
+    }
+
     fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>> {
         if limit == 0 {
             return Ok(Vec::new());

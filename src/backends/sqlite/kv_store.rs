@@ -291,6 +291,25 @@ impl KvStore for SqliteKvStore {
         )
     }
 
+    /// One transaction (one sync) for all of them.
+    fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        self.database.write(
+            Durability::Full,
+            || format!("removing keys that reference {} blobs", digests.len()),
+            |transaction| {
+                let mut statement = transaction.prepare_cached("DELETE FROM kv WHERE blob = ?1")?;
+                let mut removed = 0;
+                for digest in digests {
+                    removed += statement.execute([digest.as_str()])? as u64;
+                }
+                Ok(removed)
+            },
+        )
+    }
+
     fn referenced_digests(&self) -> StorageResult<Vec<Digest>> {
         self.database.read(
             || "listing digests referenced by keys".to_string(),

@@ -1,8 +1,9 @@
 //! The `sqlite` backend: every role in one SQLite database file, `meta/sqlite/store.db`, in WAL
 //! mode so readers in any process never wait for a writer.
 //!
-//! Each opened object (index, extra data, key/value store, blob store) owns its own
-//! [`connection::Database`]: one connection for writes and one for reads, each behind a mutex.
+//! Every opened object (index, extra data, key/value store, blob store) of one store shares one
+//! [`connection::Database`] per process: one connection for writes behind a mutex, and a small
+//! pool of read connections.
 //! Cross-process coordination is SQLite's own locking (WAL, `BEGIN IMMEDIATE`, a busy timeout);
 //! the schema is created by [`migrations`] on first open, and migrated only by the store's
 //! upgrade under the exclusive store lock ([`format`]).

@@ -1,12 +1,13 @@
 //! `oci-store list`, `tag SRC DST` and `rm --ref REF`: the named refs.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::error::CliResult;
+use crate::cli::error::{CliError, CliResult};
 use crate::cli::{Context, RunCommand};
 use crate::stores::oci::{OciStore, RefInfo};
 
@@ -99,29 +100,53 @@ impl RunCommand for TagCommand {
     }
 }
 
-/// Removes a ref. Its blobs stay until `oci-store gc` finds nothing else reaching them.
+/// Removes refs, all or nothing: a name that is not a ref refuses the whole call and removes
+/// none. Their blobs stay until `oci-store gc` finds nothing else reaching them.
 #[derive(Debug, Args)]
 pub struct RemoveCommand {
-    /// The ref to remove
-    #[arg(long = "ref", value_name = "REF")]
-    reference: String,
+    /// A ref to remove (repeat for several)
+    #[arg(
+        long = "ref",
+        value_name = "REF",
+        required_unless_present = "from_file"
+    )]
+    references: Vec<String>,
+    /// Also remove the refs named in FILE, one per line (blank lines are skipped)
+    #[arg(long, value_name = "FILE")]
+    from_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
 struct Removed<'a> {
-    removed: &'a str,
+    removed: &'a [String],
 }
 
 impl RunCommand for RemoveCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
+        let mut names = self.references;
+        if let Some(path) = &self.from_file {
+            let text = std::fs::read_to_string(path).map_err(|source| CliError::Input {
+                context: "reading the refs to remove from",
+                path: path.clone(),
+                source,
+            })?;
+            names.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty())
+                    .map(str::to_string),
+            );
+        }
         let store = context.open_store()?;
-        OciStore::new(&store).remove_ref(&self.reference)?;
-        let removed = Removed {
-            removed: &self.reference,
-        };
+        let borrowed: Vec<&str> = names.iter().map(String::as_str).collect();
+        OciStore::new(&store).remove_refs(&borrowed)?;
         context
             .output()
-            .value(&removed, |out| writeln!(out, "removed {}", self.reference))?;
+            .value(&Removed { removed: &names }, |out| {
+                names
+                    .iter()
+                    .try_for_each(|name| writeln!(out, "removed {name}"))
+            })?;
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -9,10 +9,12 @@
 //!    indexed with its content gone): its children are unknown, so nothing may be swept;
 //! 2. expired leases are removed (listed only, in a dry run);
 //! 3. sweep every blob owned by `oci` and not marked: its referrer-index entries go first
-//!    (they reference it and would otherwise keep it), then `Store::release` drops the `oci`
+//!    (they reference it and would otherwise keep it), then the release drops the `oci`
 //!    mark and deletes the blob if nothing else holds it (the base store's or another
 //!    flavour's mark, another key/value entry), in one step under its digest lock;
-//! 4. the base store GC (which also collects blobs no holder keeps).
+//!    Released in batches (`Store::release_many`): few commits for many blobs;
+//! 4. after the flavour GC lock is released, the base store GC (which also collects blobs no
+//!    holder keeps).
 //!
 //! The mark is by digest, not by descriptor: a blob reached under any media type is kept.
 
@@ -28,7 +30,7 @@ use super::graph::{Child, DocumentKind, Walker};
 use super::lease::{now_unix_ms, Lease};
 use super::source::StoreSource;
 use super::{OciStore, FLAVOUR, LEASE_DATA_TYPE, REFERRER_DATA_TYPE};
-use crate::store::{GcReport, StoreError, OWNER_MARK_PREFIX};
+use crate::store::{GcReport, Release, StoreError, OWNER_MARK_PREFIX};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -57,8 +59,36 @@ pub struct OciGcReport {
     pub base: Option<GcReport>,
 }
 
+impl OciGcReport {
+    fn sweep(&mut self, digest: Digest, size: u64, media_type: String, deleted: bool) {
+        if deleted {
+            self.freed_bytes += size;
+        }
+        self.swept.push(SweptBlob {
+            digest,
+            size,
+            media_type,
+            deleted,
+        });
+    }
+}
+
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
     pub fn gc(&self, dry_run: bool) -> OciResult<OciGcReport> {
+        let mut report = self.gc_under_lock(dry_run)?;
+        // After the flavour GC lock is released: the base GC needs no flavour's roots. It only
+        // takes what no holder keeps (no owner mark, no entry) and what has no index record,
+        // each decided again under the blob's exclusive digest lock, and an import in flight
+        // holds everything it touches under its own mark (`owner.oci-import.<id>`). So
+        // imports need not queue behind it.
+        if !dry_run {
+            report.base = Some(self.store.gc()?);
+        }
+        Ok(report)
+    }
+
+    /// Steps 1-3, under the flavour GC lock.
+    fn gc_under_lock(&self, dry_run: bool) -> OciResult<OciGcReport> {
         let _gc_lock = self.gc_lock()?;
         if !dry_run {
             self.clear_stale_import_holds()?;
@@ -83,6 +113,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             }
             report.expired_leases.push(lease.id);
         }
+        let mut to_release = Vec::new();
         for digest in self.store.owned_by(FLAVOUR)? {
             if marked.contains(&digest) {
                 continue;
@@ -91,33 +122,32 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                 Ok(record) => record,
                 // Indexed no more: only the mark is left (orphan data), which release drops.
                 Err(StoreError::NotFound(_)) => {
-                    if !dry_run {
-                        self.store.release(&digest, FLAVOUR)?;
-                    }
+                    to_release.push((digest, None));
                     continue;
                 }
                 Err(error) => return Err(error.into()),
             };
-            let deleted = if dry_run {
-                self.would_delete(&digest)?
+            if dry_run {
+                let deleted = self.would_delete(&digest)?;
+                report.sweep(digest, record.size, record.media_type, deleted);
             } else {
+                // The referrer entries first: they reference the blob and would keep it.
                 report.referrer_entries_removed += self.remove_referrer_entries(&digest)?;
-                // Drop the mark and delete the blob if nothing else holds it, in one step
-                // under its digest lock.
-                self.store.release(&digest, FLAVOUR)?
-            };
-            if deleted {
-                report.freed_bytes += record.size;
+                to_release.push((digest, Some(record)));
             }
-            report.swept.push(SweptBlob {
-                digest,
-                size: record.size,
-                media_type: record.media_type,
-                deleted,
-            });
         }
-        if !dry_run {
-            report.base = Some(self.store.gc()?);
+        if dry_run {
+            return Ok(report);
+        }
+        // Drop the marks and delete what nothing else holds: each blob decided under its
+        // digest lock, the deletes batched.
+        let digests: Vec<Digest> = to_release.iter().map(|(d, _)| d.clone()).collect();
+        let outcomes = self.store.release_many(&digests, FLAVOUR)?;
+        for ((digest, record), outcome) in to_release.into_iter().zip(outcomes) {
+            if let Some(record) = record {
+                let deleted = outcome == Release::Deleted;
+                report.sweep(digest, record.size, record.media_type, deleted);
+            }
         }
         Ok(report)
     }
@@ -159,6 +189,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         // Documents whose referrers are roots already. By digest, not by position in
         // `reached`: a blob met as a leaf first becomes a document in place.
         let mut referrers_looked_up: HashSet<Digest> = HashSet::new();
+        // Read once: nothing writes referrer entries while the GC lock is held exclusively.
+        let referrers = self.referrers_by_subject()?;
         while !roots.is_empty() {
             // One root at a time, so an unreadable document is reported with what led to it.
             for root in std::mem::take(&mut roots) {
@@ -178,7 +210,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                 if !referrers_looked_up.insert(reached.digest.clone()) {
                     continue;
                 }
-                for referrer in self.referrers(&reached.digest, None)? {
+                for referrer in referrers
+                    .get(&reached.digest)
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                {
                     // Validated here so a bad entry names itself; the walker skips what it
                     // has walked already.
                     digest_of(&referrer, "a referrer index entry")?;

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use super::archive::{read_archive, ArchiveLimits};
 use super::archive_source::ArchiveSource;
-use super::descriptor::{descriptor_json, digest_of, media_type_of, without_ref_name};
+use super::descriptor::{digest_of, media_type_of, without_ref_name};
 use super::error::{OciError, OciResult};
 use super::graph::{Child, ContentSource, DocumentKind, Fetched, Reached, Walker};
 use super::import_session::ImportSession;
@@ -204,7 +204,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             batch.push(KvOp::Put {
                 data_type: REF_DATA_TYPE.to_string(),
                 key: name.to_string(),
-                value: descriptor_json(&descriptor),
+                value: self.ref_value(&descriptor),
                 blob: Some(digest.clone()),
             });
             report.refs.push(ImportedRef {

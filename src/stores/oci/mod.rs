@@ -48,7 +48,7 @@ pub use layout_export::ExportReport;
 pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
 pub use ref_name::RefName;
-pub use refs::RefInfo;
+pub use refs::{RefInfo, PLATFORMS_FIELD};
 pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};
 pub use validate::MAX_INDEX_NESTING;
 

@@ -4,10 +4,12 @@
 //! artifact type, annotations); the entry references the referrer blob, so it goes with it.
 //! Looking referrers up is then a key-prefix scan, not a read of every manifest.
 
+use std::collections::HashMap;
+
 use oci_spec::image::{Descriptor, MediaType};
 
 use super::descriptor::{descriptor_json, digest_of, media_type_of, new_descriptor};
-use super::error::OciResult;
+use super::error::{OciError, OciResult};
 use super::graph::Reached;
 use super::{OciStore, REFERRER_DATA_TYPE};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore};
@@ -56,6 +58,25 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             value: descriptor_json(&descriptor),
             blob: Some(reached.digest.clone()),
         }))
+    }
+
+    /// Every referrer-index entry, by subject (each subject's referrers in digest order): for
+    /// a walk that asks about every document it meets (the GC's mark), one scan instead of a
+    /// lookup per document.
+    pub(super) fn referrers_by_subject(&self) -> OciResult<HashMap<Digest, Vec<Descriptor>>> {
+        let mut by_subject: HashMap<Digest, Vec<Descriptor>> = HashMap::new();
+        for (key, entry) in self.store.list_data(REFERRER_DATA_TYPE, "")? {
+            let context = format!("referrer index entry {key}");
+            let subject = key.split('/').next().unwrap_or_default();
+            let subject = Digest::parse(subject).map_err(|source| OciError::InvalidDigest {
+                value: subject.to_string(),
+                context: context.clone(),
+                source,
+            })?;
+            let descriptor = super::descriptor::parse_descriptor(&entry.value, &context)?;
+            by_subject.entry(subject).or_default().push(descriptor);
+        }
+        Ok(by_subject)
     }
 
     /// Manifests whose `subject` is `subject`, in digest order; with `artifact_type`, only

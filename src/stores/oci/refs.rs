@@ -1,9 +1,14 @@
 //! Named refs: key/value entries `oci.ref/<name>` whose value is the descriptor JSON and which
 //! reference the manifest (or index) blob, so the base store keeps the blob while the ref
 //! exists and drops the ref if the blob is ever deleted.
+//!
+//! The value also carries what `list` shows and the descriptor alone does not: the platforms
+//! (field [`PLATFORMS_FIELD`], written with the ref), so listing reads only the entries, never
+//! the manifests. An image-spec descriptor allows extra fields, and readers of the descriptor
+//! ignore it; an entry written before the field existed is listed by reading its documents.
 
 use oci_spec::image::Descriptor;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::descriptor::{
     descriptor_json, digest_of, media_type_of, new_descriptor, parse_descriptor, without_ref_name,
@@ -14,7 +19,23 @@ use super::ref_name::RefName;
 use super::source::StoreSource;
 use super::{OciStore, FLAVOUR, REF_DATA_TYPE};
 use crate::store::StoreError;
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore, StorageError};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvEntry, KvKey, KvStore, StorageError};
+
+/// The field of a ref entry's value that holds the platforms `list` shows (a JSON array of
+/// `os/architecture[/variant]`), beside the descriptor's own fields.
+pub const PLATFORMS_FIELD: &str = "oci-store.platforms";
+
+/// What `list` reads of a ref entry's value: the descriptor's listed fields and the platforms
+/// written with it (absent in entries from before they were recorded).
+#[derive(Deserialize)]
+struct ListedRefValue {
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    digest: String,
+    size: u64,
+    #[serde(rename = "oci-store.platforms")]
+    platforms: Option<Vec<String>>,
+}
 
 /// A ref as `list` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -36,10 +57,24 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         self.store.put_data(
             REF_DATA_TYPE,
             name.as_str(),
-            &descriptor_json(&descriptor),
+            &self.ref_value(&descriptor),
             Some(&digest),
         )?;
         Ok(())
+    }
+
+    /// The value of a ref entry naming `descriptor` (without its ref-name annotation): the
+    /// descriptor JSON plus the platforms it covers, read now from the documents in the store
+    /// (which must be there: refs are written after their blobs).
+    pub(super) fn ref_value(&self, descriptor: &Descriptor) -> Vec<u8> {
+        let mut value = serde_json::to_value(descriptor).expect("a descriptor always serializes");
+        let platforms = self.platforms_of(descriptor);
+        if let serde_json::Value::Object(fields) = &mut value {
+            fields.insert(PLATFORMS_FIELD.to_string(), platforms.into());
+        } else {
+            return descriptor_json(descriptor);
+        }
+        serde_json::to_vec(&value).expect("JSON values always serialize")
     }
 
     /// The descriptor a ref names.
@@ -63,20 +98,37 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             .collect()
     }
 
-    /// Every ref, in name order, with the platforms it covers.
+    /// Every ref, in name order, with the platforms it covers: from the entries alone, except
+    /// for entries written before the platforms were recorded in them, whose documents are
+    /// read.
     pub fn list_refs(&self) -> OciResult<Vec<RefInfo>> {
-        self.ref_descriptors()?
+        self.store
+            .list_data(REF_DATA_TYPE, "")?
             .into_iter()
-            .map(|(name, descriptor)| {
-                Ok(RefInfo {
-                    digest: digest_of(&descriptor, &format!("ref {name}"))?,
-                    media_type: media_type_of(&descriptor),
-                    size: descriptor.size(),
-                    platforms: self.platforms_of(&descriptor),
-                    name,
-                })
-            })
+            .map(|(name, entry)| self.ref_info(name, &entry))
             .collect()
+    }
+
+    fn ref_info(&self, name: String, entry: &KvEntry) -> OciResult<RefInfo> {
+        let context = || format!("ref {name}");
+        let listed: ListedRefValue =
+            serde_json::from_slice(&entry.value).map_err(|e| OciError::document(context(), e))?;
+        let platforms = match listed.platforms {
+            Some(platforms) => platforms,
+            None => self.platforms_of(&parse_descriptor(&entry.value, &context())?),
+        };
+        let digest = Digest::parse(&listed.digest).map_err(|source| OciError::InvalidDigest {
+            value: listed.digest.clone(),
+            context: context(),
+            source,
+        })?;
+        Ok(RefInfo {
+            digest,
+            media_type: listed.media_type,
+            size: listed.size,
+            platforms,
+            name,
+        })
     }
 
     /// Makes `destination` name what `source` names (a copy: removing one leaves the other).
@@ -154,6 +206,24 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             return Err(OciError::RefNotFound(name.to_string()));
         }
         Ok(())
+    }
+
+    /// Removes several refs as one step, all or nothing: a name that is not a ref refuses the
+    /// whole call ([`OciError::RefNotFound`] naming it) and no ref is removed. One key/value
+    /// transaction for all of them (`Store::remove_data_many`).
+    pub fn remove_refs(&self, names: &[&str]) -> OciResult<()> {
+        let _gc_lock = self.mutation_lock()?;
+        let keys: Vec<KvKey> = names
+            .iter()
+            .map(|name| KvKey {
+                data_type: REF_DATA_TYPE.to_string(),
+                key: name.to_string(),
+            })
+            .collect();
+        match self.store.remove_data_many(&keys) {
+            Err(StoreError::EntryNotFound { key, .. }) => Err(OciError::RefNotFound(key)),
+            other => Ok(other?),
+        }
     }
 
     /// Platforms of an index's manifests, or of an image (its descriptor's platform, else its
