@@ -7,7 +7,7 @@ use super::base::Store;
 use super::delete::DELETE_BATCH;
 use super::error::StoreResult;
 use super::locks::{LockGuard, LockMode};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct GcReport {
@@ -45,17 +45,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         let (dead, dead_bytes) = self.blobs.remove_dead_ingests()?;
         report.dead_ingests = dead;
         report.dead_ingest_bytes = dead_bytes;
-        let referenced = sorted(self.kv.referenced_digests()?);
-        self.collect_unheld(&mut report, &referenced)?;
-
-        // Candidates from one pass over the index beside the sorted lists (not a lookup per
-        // digest); each is decided again under its lock.
-        let lists = [
-            sorted(self.blobs.digests()?),
-            sorted(self.extra.digests()?),
-            referenced,
-        ];
-        let [content, extra, references] = self.unindexed_among(lists)?;
+        // Two passes over the index pages, each merged with sorted digest lists, so at most
+        // the lists of one pass are held at once (not all three): first the key/value
+        // references (unheld blobs and dangling references), then content and extra data,
+        // listed after the unheld blobs went.
+        let references = self.collect_unheld(&mut report)?;
+        let lists = [sorted(self.blobs.digests()?), sorted(self.extra.digests()?)];
+        let [content, extra] = self.merge_with_index(lists, |_, _| Ok(()))?;
         for digest in content {
             if let Some(bytes) = self.remove_if_unindexed(&digest, |store, d| {
                 let size = store.blobs.size(d)?.unwrap_or(0);
@@ -85,26 +81,36 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         Ok(report)
     }
 
-    /// Of each list (sorted by digest string, the index's key order), the digests the index
-    /// had no record for when its page was read: a merge with the index's pages.
-    fn unindexed_among<const N: usize>(
+    /// One pass over the index's pages beside `lists` (each sorted by digest string, the
+    /// index's key order): `on_record` gets each record with, per list, whether the list has
+    /// its digest; returned are, per list, the digests the index had no record for when its
+    /// page was read.
+    fn merge_with_index<const N: usize>(
         &self,
         lists: [Vec<Digest>; N],
+        mut on_record: impl FnMut(&BlobRecord, [bool; N]) -> StoreResult<()>,
     ) -> StoreResult<[Vec<Digest>; N]> {
         let mut unindexed: [Vec<Digest>; N] = std::array::from_fn(|_| Vec::new());
         let mut cursors: [std::iter::Peekable<std::vec::IntoIter<Digest>>; N] =
             lists.map(|list| list.into_iter().peekable());
         for record in self.records() {
-            let indexed = record?.digest;
-            for (cursor, missing) in cursors.iter_mut().zip(unindexed.iter_mut()) {
-                while let Some(digest) =
-                    cursor.next_if(|digest| digest.as_str() <= indexed.as_str())
-                {
-                    if digest.as_str() != indexed.as_str() {
+            let record = record?;
+            let indexed = record.digest.as_str();
+            let mut listed = [false; N];
+            for ((cursor, missing), listed) in cursors
+                .iter_mut()
+                .zip(unindexed.iter_mut())
+                .zip(listed.iter_mut())
+            {
+                while let Some(digest) = cursor.next_if(|digest| digest.as_str() <= indexed) {
+                    if digest.as_str() == indexed {
+                        *listed = true;
+                    } else {
                         missing.push(digest);
                     }
                 }
             }
+            on_record(&record, listed)?;
         }
         for (cursor, missing) in cursors.into_iter().zip(unindexed.iter_mut()) {
             missing.extend(cursor);
@@ -117,20 +123,21 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// have followed (a crash in between), or one written around the store's methods. The
     /// cheap check runs without the lock; the decision is made again under the blob's
     /// exclusive digest lock, which every writer and holder takes too.
-    fn collect_unheld(&self, report: &mut GcReport, referenced: &[Digest]) -> StoreResult<()> {
+    ///
+    /// Returns the digests key/value entries referenced that had no index record when the
+    /// index was read (candidate dangling references), found in the same pass.
+    fn collect_unheld(&self, report: &mut GcReport) -> StoreResult<Vec<Digest>> {
         // Collected first and deleted after: deleting while paging could skip records. A
         // digest a key/value entry referenced when the list was read is held: it is not a
         // candidate (if that entry went since, the next GC collects the blob).
+        let referenced = sorted(self.kv.referenced_digests()?);
         let mut candidates = Vec::new();
-        for record in self.records() {
-            let record = record?;
-            let is_referenced = referenced
-                .binary_search_by(|d| d.as_str().cmp(record.digest.as_str()))
-                .is_ok();
+        let [dangling] = self.merge_with_index([referenced], |record, [is_referenced]| {
             if !is_referenced && !self.has_owner_mark(&record.digest)? {
-                candidates.push(record);
+                candidates.push(record.clone());
             }
-        }
+            Ok(())
+        })?;
         // Decided again under the digest locks, in batches whose deletes share transactions.
         for batch in candidates.chunks(DELETE_BATCH) {
             let digests: Vec<Digest> = batch.iter().map(|record| record.digest.clone()).collect();
@@ -148,7 +155,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             }
             self.delete_many_locked(&unheld)?;
         }
-        Ok(())
+        Ok(dangling)
     }
 
     /// Whether some holder's owner mark is on the blob (read without its lock).
