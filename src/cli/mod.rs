@@ -13,6 +13,7 @@ mod extra;
 mod maintenance;
 mod oci;
 mod output;
+pub mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
