@@ -106,7 +106,7 @@ fn put(context: &Context, args: PutArgs) -> CliResult<()> {
 }
 
 fn get(context: &Context, reference: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let digest = store.resolve(reference)?;
     let mut reader = store.read(&digest)?;
     context.output().content(&mut reader, digest.as_str())?;
@@ -125,7 +125,7 @@ struct BlobInfo {
 }
 
 fn info(context: &Context, reference: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let digest = store.resolve(reference)?;
     let record = store.info(&digest)?;
     let info = BlobInfo {
@@ -150,7 +150,7 @@ fn info(context: &Context, reference: &str) -> CliResult<()> {
 }
 
 fn list(context: &Context, media_type: Option<&str>) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let print = |out: &mut dyn io::Write, record: &BlobRecord| {
         writeln!(
             out,
@@ -182,7 +182,9 @@ struct DigestResult {
 }
 
 fn resolve(context: &Context, prefix: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    // A malformed prefix is the user's mistake whatever the store holds: say so first.
+    crate::traits::DigestPrefix::parse(prefix)?;
+    let store = context.open_existing_store()?;
     let digest = store.resolve(prefix)?;
     let result = DigestResult {
         digest,
@@ -198,7 +200,7 @@ fn resolve(context: &Context, prefix: &str) -> CliResult<()> {
 /// was its last holder, else it stays and the command names its holders. `--force` deletes it
 /// with everything attached, whatever holds it.
 fn remove(context: &Context, reference: &str, force: bool) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let digest = store.resolve(reference)?;
     let held_by = if force {
         // False only when another process deleted it since the resolve.

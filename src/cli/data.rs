@@ -119,7 +119,7 @@ fn set(
 }
 
 fn get(context: &Context, data_type: &str, key: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let entry = store
         .get_data(data_type, key)?
         .ok_or_else(|| CliError::DataNotFound {
@@ -133,7 +133,7 @@ fn get(context: &Context, data_type: &str, key: &str) -> CliResult<()> {
 }
 
 fn list(context: &Context, data_type: &str, prefix: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let entries = store.list_data(data_type, prefix)?;
     context.output().list(
         entries
@@ -160,7 +160,7 @@ struct Removed<'a> {
 }
 
 fn remove(context: &Context, data_type: &str, key: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     if !store.remove_data(data_type, key)? {
         return Err(CliError::DataNotFound {
             data_type: data_type.to_string(),

@@ -32,7 +32,7 @@ pub struct ExportCommand {
 
 impl RunCommand for ExportCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let report = OciStore::new(&store).export(
             &self.sref,
             self.dref.as_deref(),

@@ -17,7 +17,7 @@ pub struct ListCommand {}
 
 impl RunCommand for ListCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let refs = OciStore::new(&store).list_refs()?;
         context
             .output()
@@ -87,7 +87,7 @@ struct Tagged<'a> {
 
 impl RunCommand for TagCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         OciStore::new(&store).tag(&self.source, &self.destination)?;
         let tagged = Tagged {
             source: &self.source,
@@ -137,7 +137,7 @@ impl RunCommand for RemoveCommand {
                     .map(str::to_string),
             );
         }
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let borrowed: Vec<&str> = names.iter().map(String::as_str).collect();
         OciStore::new(&store).remove_refs(&borrowed)?;
         context

@@ -39,7 +39,7 @@ impl RunCommand for UnpackCommand {
             platform: self.platform.as_deref().map(Platform::parse).transpose()?,
             rootless: self.rootless,
         };
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let report = OciStore::new(&store).unpack(&self.reference, &self.dir, &options)?;
         context.output().value(&report, |out| {
             let applied = &report.applied;
