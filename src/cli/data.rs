@@ -33,6 +33,7 @@ pub enum DataCommand {
         data_type: DataType,
     },
     /// List the entries of a data type, one line each: key version blob value
+    #[command(visible_alias = "list")]
     Ls {
         #[command(flatten)]
         data_type: DataType,

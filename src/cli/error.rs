@@ -56,6 +56,9 @@ pub enum CliError {
         message: String,
     },
 
+    #[error("blob {digest} is in the index but its content is missing from the store")]
+    ContentMissing { digest: Digest },
+
     #[error("no store at {dir}: nothing has been stored there yet")]
     NoStore { dir: PathBuf },
 

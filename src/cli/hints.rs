@@ -23,6 +23,7 @@ pub fn next_step(error: &CliError, context: Option<&Context>) -> Option<String> 
              --store DIR (`oci-store config show` says where the store setting comes from)"
                 .to_string(),
         ),
+        CliError::ContentMissing { .. } => Some(damaged_store_step()),
         CliError::StoreLocked { .. } => Some(
             "retry when that process finishes, or wait longer with lock_wait in the config \
              file or $OCI_STORE_LOCK_WAIT (e.g. 5m)"

@@ -6,7 +6,7 @@
 
 mod appc;
 mod backend;
-mod blob;
+pub(crate) mod blob;
 mod config_file;
 mod config_show;
 mod data;
@@ -113,11 +113,19 @@ commands! {
     /// Export a ref as an OCI image layout or oci-archive
     Export(oci::ExportCommand),
     /// List refs: name, digest, media type, size, platforms
+    #[command(visible_alias = "ls")]
     List(oci::ListCommand),
     /// Name what another ref (or a stored manifest's digest) names
     Tag(oci::TagCommand),
-    /// Remove a ref (its blobs go at the next gc)
+    /// Remove refs (their blobs go at the next gc)
+    #[command(visible_alias = "rmi")]
     Rm(oci::RemoveCommand),
+    /// Print the manifest or index a ref names, or any blob, as stored
+    Cat(oci::CatCommand),
+    /// Show what an image is: descriptor, manifest per platform, config summary, layers
+    Inspect(oci::InspectCommand),
+    /// Show where the space goes: total, per ref unique and shared, per flavour, reclaimable
+    Du(oci::DuCommand),
     /// Check that every blob a ref reaches is present (and, with --verify, intact)
     Check(oci::CheckCommand),
     /// Render an image's root file system into a new directory, every layer verified
@@ -202,7 +210,11 @@ impl Context {
 
     pub fn open_store_for(&self, access: Access) -> CliResult<DynStore> {
         let dir = self.store_dir();
-        if access == Access::Existing && !StoreConfig::path(dir).exists() {
+        // Only "not there" means no store; a store this user may not look into goes on to
+        // fail opening, with the permission error and its path.
+        let missing = |path: &std::path::Path| matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        let config = StoreConfig::path(dir);
+        if access == Access::Existing && missing(&config) {
             return Err(CliError::NoStore {
                 dir: dir.to_path_buf(),
             });
@@ -210,7 +222,7 @@ impl Context {
         self.note(1, || {
             format!("store {} ({})", dir.display(), self.settings.store.source)
         });
-        if StoreConfig::path(dir).exists() {
+        if !missing(&config) {
             self.wait_for_store_lock(dir)?;
         }
         Ok(open_store(dir, &self.backend_choice)?)
@@ -298,11 +310,28 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Ok(context) => context,
         Err(error) => return report_failure(&error, None),
     };
-    match cli.command.run(&context) {
-        Ok(code) => code,
+    // A bug must still end in one line that says so, not a debug dump.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("oci-store: internal error{place}: {message}; this is a bug, please report it");
+    }));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cli.command.run(&context)));
+    match outcome {
+        Ok(Ok(code)) => code,
         // The reader of our output stopped reading: that is its choice, not our failure.
-        Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
-        Err(error) => report_failure(&error, Some(&context)),
+        Ok(Err(error)) if error.is_broken_pipe() => ExitCode::SUCCESS,
+        Ok(Err(error)) => report_failure(&error, Some(&context)),
+        Err(_) => ExitCode::FAILURE,
     }
 }
 

@@ -21,6 +21,7 @@ pub mod progress;
 mod staged;
 mod stats;
 mod upgrade;
+mod usage;
 
 pub use base::Store;
 pub use blobs::{validate_media_type, StoreWriter, WriteOptions};
@@ -38,3 +39,4 @@ pub use progress::{NoProgress, Progress, ProgressRead, Totals, NO_PROGRESS};
 pub use staged::StagedBlob;
 pub use stats::StoreStats;
 pub use upgrade::UPGRADE_WAIT;
+pub use usage::{BlobsAndBytes, HolderUsage};

@@ -22,6 +22,7 @@ pub enum AppcCommand {
     /// Find the image of a name whose labels match (latest, then newest import, wins)
     Get(images::GetCommand),
     /// List images: id, name, version, import time, last used, size
+    #[command(visible_alias = "list")]
     Ls(images::ListCommand),
     /// Show what the store knows of an image (no tar is read)
     Info(images::InfoCommand),

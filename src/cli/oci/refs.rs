@@ -104,12 +104,11 @@ impl RunCommand for TagCommand {
 /// none. Their blobs stay until `oci-store gc` finds nothing else reaching them.
 #[derive(Debug, Args)]
 pub struct RemoveCommand {
-    /// A ref to remove (repeat for several)
-    #[arg(
-        long = "ref",
-        value_name = "REF",
-        required_unless_present = "from_file"
-    )]
+    /// Refs to remove
+    #[arg(value_name = "REF", required_unless_present_any = ["references", "from_file"])]
+    names: Vec<String>,
+    /// A ref to remove (repeat for several; the same as naming it without --ref)
+    #[arg(long = "ref", value_name = "REF")]
     references: Vec<String>,
     /// Also remove the refs named in FILE, one per line (blank lines are skipped)
     #[arg(long, value_name = "FILE")]
@@ -123,7 +122,8 @@ struct Removed<'a> {
 
 impl RunCommand for RemoveCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let mut names = self.references;
+        let mut names = self.names;
+        names.extend(self.references);
         if let Some(path) = &self.from_file {
             let text = std::fs::read_to_string(path).map_err(|source| CliError::Input {
                 context: "reading the refs to remove from",

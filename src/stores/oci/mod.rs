@@ -27,6 +27,7 @@ mod graph;
 mod import_holds;
 mod import_session;
 mod import_staging;
+mod inspect;
 mod layout;
 pub mod layout_builder;
 mod layout_export;
@@ -37,6 +38,7 @@ mod referrers;
 mod refs;
 mod source;
 mod unpack;
+mod usage;
 mod validate;
 
 pub use check::{CheckReport, MissingBlob};
@@ -44,12 +46,17 @@ pub use error::{OciError, OciResult};
 pub use gc::{OciGcReport, SweptBlob};
 pub use graph::{DocumentKind, MAX_DOCUMENT_SIZE};
 pub use import_session::{import_holder, IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX};
+pub use inspect::{
+    BlobSummary, HistoryEntry, ImageConfigSummary, IndexEntry, IndexSummary, Inspection,
+    ManifestSummary, Node,
+};
 pub use layout_export::ExportReport;
 pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
 pub use ref_name::RefName;
 pub use refs::{RefInfo, PLATFORMS_FIELD};
 pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};
+pub use usage::{RefUsage, RefsUsage};
 pub use validate::MAX_INDEX_NESTING;
 
 /// The descriptor type of the public API: the image-spec's own.
