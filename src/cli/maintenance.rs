@@ -72,7 +72,10 @@ pub struct FsckCommand {
 
 impl RunCommand for FsckCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let report = context.open_existing_store()?.fsck(self.repair)?;
+        let progress = context.progress();
+        let report = context
+            .open_existing_store()?
+            .fsck_with_progress(self.repair, &*progress)?;
         context
             .output()
             .value(&report, |out| print_fsck_report(out, &report))?;

@@ -271,7 +271,10 @@ pub struct RenderCommand {
 impl RunCommand for RenderCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
         let store = context.open_existing_store()?;
-        let report = AppcStore::new(&store).render(&self.key, self.dir.as_deref())?;
+        let progress = context.progress();
+        let report = AppcStore::new(&store)
+            .with_progress(&*progress)
+            .render(&self.key, self.dir.as_deref())?;
         context.output().value(&report, |out| {
             let how = if report.tree.reused {
                 "reused"

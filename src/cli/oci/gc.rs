@@ -51,7 +51,9 @@ struct GcJson<'a> {
 impl RunCommand for GcCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
         let store = context.open_existing_store()?;
+        let progress = context.progress();
         let report = OciStore::new(&store)
+            .with_progress(&*progress)
             .with_gc_lock_wait(self.lock_wait.map_or_else(
                 || Duration::from_millis(context.settings().gc_lock_wait_ms.value.max(0) as u64),
                 Duration::from_secs,

@@ -40,7 +40,12 @@ impl RunCommand for UnpackCommand {
             rootless: self.rootless,
         };
         let store = context.open_existing_store()?;
-        let report = OciStore::new(&store).unpack(&self.reference, &self.dir, &options)?;
+        let progress = context.progress();
+        let report = OciStore::new(&store).with_progress(&*progress).unpack(
+            &self.reference,
+            &self.dir,
+            &options,
+        )?;
         context.output().value(&report, |out| {
             let applied = &report.applied;
             let platform = report

@@ -64,7 +64,7 @@ pub use oci_spec::image::Descriptor;
 
 use std::time::Duration;
 
-use crate::store::{FlavourLockHolder, LockGuard, Store, StoreError};
+use crate::store::{FlavourLockHolder, LockGuard, Progress, Store, StoreError, NO_PROGRESS};
 use crate::traits::{BlobStore, ExtraData, Index, KvStore};
 
 /// Owner mark this flavour puts on the blobs it holds.
@@ -89,6 +89,9 @@ pub const DEFAULT_GC_LOCK_WAIT: Duration = Duration::from_secs(60);
 pub struct OciStore<'s, B, I, X, K> {
     store: &'s Store<B, I, X, K>,
     gc_lock_wait: Duration,
+    /// Where import, export, gc and unpack report their progress ([`NoProgress`](crate::store::NoProgress) unless
+    /// [`OciStore::with_progress`] says otherwise).
+    progress: &'s dyn Progress,
 }
 
 impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'s, B, I, X, K> {
@@ -96,7 +99,14 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'s, B, I, X,
         OciStore {
             store,
             gc_lock_wait: DEFAULT_GC_LOCK_WAIT,
+            progress: &NO_PROGRESS,
         }
+    }
+
+    /// Reports the progress of long work (import, export, gc, unpack) to `progress`.
+    pub fn with_progress(mut self, progress: &'s dyn Progress) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// How long [`OciStore::gc`] waits for running mutations to let go of the GC lock before
