@@ -20,8 +20,6 @@ pub const SCHEMA: &str = "oci-store.config.v1";
 pub enum ConfigCommand {
     /// Print every setting in force and where it came from (flag, environment, config file
     /// line, or default)
-    #[command(after_help = "Example:\n  oci-store config show\n  \
-                            OCI_STORE_BACKEND=lmdb oci-store config show --json")]
     Show,
 }
 

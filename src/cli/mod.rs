@@ -12,18 +12,20 @@ mod config_show;
 mod data;
 mod duration;
 mod error;
+mod examples;
 mod extra;
 mod hints;
 mod maintenance;
 mod oci;
 mod output;
 pub mod progress;
+pub mod reference;
 pub mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser};
+use clap::{Args, FromArgMatches, Parser};
 
 pub use error::{CliError, CliResult};
 pub use output::Output;
@@ -159,6 +161,10 @@ commands! {
     /// The settings in force: config file, environment, flags
     #[command(subcommand)]
     Config(config_show::ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(reference::CompletionsCommand),
+    /// Write man pages for every command into a directory
+    Man(reference::ManCommand),
 }
 
 /// What every command needs: the settings in force, which backends were asked for, how to
@@ -297,7 +303,10 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
 /// The whole tool: parses `args`, runs the command and reports an error with its next step.
 /// Exit status: 0 success, 1 failure, 2 usage (bad arguments, bad config file).
 pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let parsed = reference::command()
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
             // --help and --version are "errors" that print to stdout and exit 0.

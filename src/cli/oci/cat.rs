@@ -13,8 +13,6 @@ use crate::traits::Digest;
 /// Writes the document a ref names (its manifest or index), or the blob of a digest or unique
 /// digest prefix, to standard output as stored (the bytes its digest covers).
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  oci-store cat nginx:latest | jq .\n  \
-                        oci-store cat sha256:4a5c | jq .config")]
 pub struct CatCommand {
     /// A ref, or a digest (or unique prefix) of a stored blob
     #[arg(value_name = "REF|DIGEST")]

@@ -21,8 +21,6 @@ pub const SCHEMA: &str = "oci-store.du.v1";
 /// (unique: what removing it alone frees) and those it shares; per flavour (owner mark), the
 /// bytes it holds; and what `gc --dry-run` says gc would free now.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  oci-store du\n  \
-                        oci-store du --json | jq '.refs | sort_by(-.unique_bytes) | .[0]'")]
 pub struct DuCommand {
     /// Skip the gc dry run (it waits for running imports to finish)
     #[arg(long)]

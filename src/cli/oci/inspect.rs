@@ -21,8 +21,6 @@ pub const SCHEMA: &str = "oci-store.inspect.v1";
 /// ports, history) and the layers with their sizes and media types. Reads only the small
 /// documents; layers are not read.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  oci-store inspect nginx:latest\n  \
-                        oci-store inspect --json nginx:latest | jq '.target.image.env'")]
 pub struct InspectCommand {
     /// A ref, or the digest (or unique prefix) of a stored manifest or index
     #[arg(value_name = "REF|DIGEST")]
