@@ -235,3 +235,34 @@ fn a_bad_config_file_names_the_file_line_and_key_and_exits_2() {
     let show = home.json(&["config", "show", "--json"], &[]);
     assert_eq!(show["config_file"]["loaded"], false);
 }
+
+#[test]
+fn verbose_says_which_store_and_config_file_are_used_and_quiet_says_nothing() {
+    let home = Home::new();
+    let store = home.path("store");
+    let store_arg = store.to_str().unwrap();
+    let output = home.run(&["-v", "--store", store_arg, "stats"], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("store {store_arg} (flag --store)")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("config file") && stderr.contains("not present"),
+        "{stderr}"
+    );
+
+    let output = home.run(&["--store", store_arg, "stats"], &[]);
+    assert!(
+        output.stderr.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = home.run(&["-q", "--store", store_arg, "stats"], &[]);
+    assert!(
+        output.stderr.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -247,11 +247,12 @@ fn key_on_line(text: &str, line: usize) -> Option<String> {
 }
 
 /// `$XDG_CONFIG_HOME/oci-store/config.toml`, else `~/.config/oci-store/config.toml`.
-pub fn default_config_path() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+/// `env` reads an environment variable (empty counts as unset).
+pub fn default_config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    if let Some(dir) = env("XDG_CONFIG_HOME") {
         return Some(PathBuf::from(dir).join("oci-store/config.toml"));
     }
-    let home = std::env::var_os("HOME").filter(|d| !d.is_empty())?;
+    let home = env("HOME")?;
     Some(PathBuf::from(home).join(".config/oci-store/config.toml"))
 }
 

@@ -228,6 +228,14 @@ impl Context {
         self.note(1, || {
             format!("store {} ({})", dir.display(), self.settings.store.source)
         });
+        self.note(1, || {
+            let file = &self.settings.config;
+            match &file.path {
+                Some(path) if file.loaded => format!("config file {} (read)", path.display()),
+                Some(path) => format!("config file {} (not present)", path.display()),
+                None => "no config file".to_string(),
+            }
+        });
         if !missing(&config) {
             self.wait_for_store_lock(dir)?;
         }

@@ -224,7 +224,7 @@ fn locate_and_read(
         };
         (Some(PathBuf::from(path)), source, true)
     } else {
-        (default_config_path(), Source::Default, false)
+        (default_config_path(env), Source::Default, false)
     };
     let Some(path) = path else {
         let location = ConfigLocation {

@@ -119,6 +119,11 @@ fn print_du(out: &mut dyn Write, du: &DuJson) -> io::Result<()> {
         )?;
     }
     for (flavour, usage) in &du.flavours {
+        let flavour = if flavour == crate::store::BASE_HOLDER {
+            "base (blob put)"
+        } else {
+            flavour.as_str()
+        };
         writeln!(
             out,
             "held by {flavour}: {} blobs, {}",
