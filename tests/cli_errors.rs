@@ -253,3 +253,29 @@ fn a_store_held_alone_by_another_process_fails_in_bounded_time() {
     FileExt::unlock(&lock).unwrap();
     assert!(store.ok(&["list"]).contains("app:1"));
 }
+
+/// `oci-store … | head`: a reader that stops early closes the pipe; the command ends quietly
+/// as other tools do (SIGPIPE), not with an "internal error" about a broken pipe.
+#[test]
+fn a_closed_stdout_pipe_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let store = TestStore::new();
+    for args in [&["completions", "bash"][..], &["--help"][..]] {
+        let mut child = store
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the command writes: its first write hits a closed pipe.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        assert_clean(args, &output);
+        assert!(
+            output.status.success() || output.status.signal() == Some(libc::SIGPIPE),
+            "{args:?}: {:?}, stderr:\n{}",
+            output.status,
+            stderr_of(&output)
+        );
+    }
+}
