@@ -30,6 +30,7 @@ pub mod base_store;
 pub mod blob_store;
 pub mod check;
 pub mod content;
+pub mod crash;
 pub mod digest;
 pub mod extra_data;
 pub mod fixture;

@@ -45,11 +45,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         let (dead, dead_bytes) = self.blobs.remove_dead_ingests()?;
         report.dead_ingests = dead;
         report.dead_ingest_bytes = dead_bytes;
+        crate::crash_point!("store.gc.after-dead-ingests");
         // Two passes over the index pages, each merged with sorted digest lists, so at most
         // the lists of one pass are held at once (not all three): first the key/value
         // references (unheld blobs and dangling references), then content and extra data,
         // listed after the unheld blobs went.
         let references = self.collect_unheld(&mut report)?;
+        crate::crash_point!("store.gc.after-unheld");
         let lists = [sorted(self.blobs.digests()?), sorted(self.extra.digests()?)];
         let [content, extra] = self.merge_with_index(lists, |_, _| Ok(()))?;
         for digest in content {
@@ -62,6 +64,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 report.unindexed_blobs.push(digest);
             }
         }
+        crate::crash_point!("store.gc.after-unindexed-content");
         for digest in extra {
             if self
                 .remove_if_unindexed(&digest, |store, d| Ok(store.extra.remove_all(d)?))?
@@ -70,6 +73,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 report.orphan_extra_data.push(digest);
             }
         }
+        crate::crash_point!("store.gc.after-orphan-extra");
         for digest in references {
             if self
                 .remove_if_unindexed(&digest, |store, d| Ok(store.kv.remove_referencing(d)?))?

@@ -90,6 +90,7 @@ pub(crate) fn migrate(
         // before this runs) the exclusive lock only stops writers, and no one has written since
         // the version was re-read, so the copy is exactly what is migrated.
         backup_database(database_path, backups_dir, current)?;
+        crate::crash_point!("sqlite.migrate.after-backup");
     }
     transaction
         .execute_batch(CREATE_VERSION_TABLE)
@@ -113,7 +114,10 @@ pub(crate) fn migrate(
              ON CONFLICT (id) DO UPDATE SET version = excluded.version",
             [known],
         )
-        .and_then(|_| transaction.commit())
+        .and_then(|_| {
+            crate::crash_point!("sqlite.migrate.before-commit");
+            transaction.commit()
+        })
         .map_err(|e| sqlite_error(context("recording the schema version"), e))
 }
 

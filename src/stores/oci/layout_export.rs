@@ -138,6 +138,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K
             let mut file = AtomicFile::new(&target)?;
             self.copy(blob, file.file_mut(), &target)?;
             file.persist()?;
+            crate::crash_point!("oci.export.after-blob");
             if !blob_dirs.contains(&dir) {
                 blob_dirs.push(dir);
             }
@@ -146,7 +147,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K
         for dir in &blob_dirs {
             fsync_dir(dir)?;
         }
+        crate::crash_point!("oci.export.before-index");
         merge_into_index(root, entry, name)?;
+        crate::crash_point!("oci.export.after-index");
         Ok(written)
     }
 
@@ -184,6 +187,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K
                 .map_err(|e| self.copy_error(blob, path, e))?;
         }
         builder.into_inner().map_err(tar_error)?;
+        crate::crash_point!("oci.export.archive.before-commit");
         file.commit()?;
         Ok(())
     }

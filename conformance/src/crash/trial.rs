@@ -1,0 +1,91 @@
+//! One trial's directory: the store, the work's inputs and outputs, its acknowledgements and
+//! the crash-point log.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use oci_store::{open_store, BackendChoice, DynStore};
+
+use crate::matrix::Combination;
+
+/// `<dir>/store`, `<dir>/inputs`, `<dir>/out`, `<dir>/acks`, `<dir>/crash.log`.
+#[derive(Clone, Debug)]
+pub struct Trial {
+    pub dir: PathBuf,
+    pub combination: Combination,
+    /// 0 for the run a crash may interrupt, 1 for the run after it.
+    pub attempt: u32,
+}
+
+impl Trial {
+    pub fn new(dir: &Path, combination: &Combination, attempt: u32) -> Trial {
+        Trial {
+            dir: dir.to_path_buf(),
+            combination: combination.clone(),
+            attempt,
+        }
+    }
+
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.join("store")
+    }
+
+    pub fn inputs(&self) -> PathBuf {
+        self.dir.join("inputs")
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.dir.join("out")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("crash.log")
+    }
+
+    fn acks_path(&self) -> PathBuf {
+        self.dir.join("acks")
+    }
+
+    /// Creates the store with the trial's backends (setup only).
+    pub fn create_store(&self) -> Result<DynStore, String> {
+        for dir in [self.inputs(), self.out()] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        self.combination
+            .open(&self.store_dir())
+            .map_err(|e| format!("creating the store: {e}"))
+    }
+
+    /// Opens the store by what its `store.json` records (a conversion may have changed it).
+    pub fn open_store(&self) -> Result<DynStore, String> {
+        open_store(&self.store_dir(), &BackendChoice::default())
+            .map_err(|e| format!("opening the store: {e}"))
+    }
+
+    /// Records that a step of the work returned: what a caller was told is done. One
+    /// `O_APPEND` write per line, in the page cache before the next step starts, so a SIGKILL
+    /// after it cannot lose it.
+    pub fn ack(&self, line: &str) -> Result<(), String> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.acks_path())
+            .map_err(|e| format!("opening the acknowledgements: {e}"))?;
+        file.write_all(format!("{line}\n").as_bytes())
+            .map_err(|e| format!("writing an acknowledgement: {e}"))
+    }
+
+    /// Every acknowledgement so far, in order.
+    pub fn acks(&self) -> Vec<String> {
+        std::fs::read_to_string(self.acks_path())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn acked(&self, line: &str) -> bool {
+        self.acks().iter().any(|ack| ack == line)
+    }
+}
