@@ -33,6 +33,7 @@ pub mod content;
 pub mod crash;
 pub mod digest;
 pub mod extra_data;
+pub mod faults;
 pub mod fixture;
 pub mod index;
 pub mod kv_store;

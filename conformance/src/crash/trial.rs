@@ -3,9 +3,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use oci_store::{open_store, BackendChoice, DynStore};
 
+use crate::faults::{faulty_store, FaultPlan};
 use crate::matrix::Combination;
 
 /// `<dir>/store`, `<dir>/inputs`, `<dir>/out`, `<dir>/acks`, `<dir>/crash.log`.
@@ -15,6 +17,8 @@ pub struct Trial {
     pub combination: Combination,
     /// 0 for the run a crash may interrupt, 1 for the run after it.
     pub attempt: u32,
+    /// Faults injected into the store [`Trial::open_store`] opens (the faults test).
+    pub faults: Option<Arc<FaultPlan>>,
 }
 
 impl Trial {
@@ -23,7 +27,14 @@ impl Trial {
             dir: dir.to_path_buf(),
             combination: combination.clone(),
             attempt,
+            faults: None,
         }
+    }
+
+    /// The same trial with `plan`'s faults in the store the work opens.
+    pub fn with_faults(mut self, plan: &Arc<FaultPlan>) -> Trial {
+        self.faults = Some(plan.clone());
+        self
     }
 
     pub fn store_dir(&self) -> PathBuf {
@@ -57,10 +68,18 @@ impl Trial {
             .map_err(|e| format!("creating the store: {e}"))
     }
 
-    /// Opens the store by what its `store.json` records (a conversion may have changed it).
+    /// Opens the store by what its `store.json` records (a conversion may have changed it),
+    /// over fault-injecting wrappers when the trial has faults.
     pub fn open_store(&self) -> Result<DynStore, String> {
-        open_store(&self.store_dir(), &BackendChoice::default())
-            .map_err(|e| format!("opening the store: {e}"))
+        let store = open_store(&self.store_dir(), &BackendChoice::default())
+            .map_err(|e| format!("opening the store: {e}"))?;
+        match &self.faults {
+            None => Ok(store),
+            Some(plan) => {
+                drop(store);
+                faulty_store(&self.store_dir(), plan)
+            }
+        }
     }
 
     /// Records that a step of the work returned: what a caller was told is done. One

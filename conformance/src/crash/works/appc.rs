@@ -129,6 +129,10 @@ impl Work for AppcGc {
         "appc-gc"
     }
 
+    fn frees_space(&self) -> bool {
+        true
+    }
+
     fn setup(&self, trial: &Trial) -> Result<(), String> {
         let store = trial.create_store()?;
         let appc = AppcStore::new(&store);

@@ -122,6 +122,10 @@ impl Work for BlobDelete {
         "blob-delete"
     }
 
+    fn frees_space(&self) -> bool {
+        true
+    }
+
     fn setup(&self, trial: &Trial) -> Result<(), String> {
         let store = trial.create_store()?;
         for (n, (digest, bytes)) in blob_contents(2000).iter().enumerate().take(5) {
@@ -208,6 +212,10 @@ pub struct BaseGc;
 impl Work for BaseGc {
     fn name(&self) -> &'static str {
         "base-gc"
+    }
+
+    fn frees_space(&self) -> bool {
+        true
     }
 
     fn setup(&self, trial: &Trial) -> Result<(), String> {

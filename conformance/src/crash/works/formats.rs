@@ -108,6 +108,10 @@ impl Work for StoreUpgrade {
         "store-upgrade"
     }
 
+    fn runs_on_the_trial_store(&self) -> bool {
+        false
+    }
+
     fn setup(&self, trial: &Trial) -> Result<(), String> {
         let store = trial.create_store()?;
         let written = fill(&store, trial)?;
@@ -163,6 +167,10 @@ pub struct SqliteMigration;
 impl Work for SqliteMigration {
     fn name(&self) -> &'static str {
         "sqlite-migration"
+    }
+
+    fn runs_on_the_trial_store(&self) -> bool {
+        false
     }
 
     fn applies_to(&self, combination: &Combination) -> bool {
@@ -226,6 +234,10 @@ fn target_choice(target: &str) -> BackendChoice {
 impl Work for Conversion {
     fn name(&self) -> &'static str {
         "conversion"
+    }
+
+    fn runs_on_the_trial_store(&self) -> bool {
+        false
     }
 
     fn applies_to(&self, combination: &Combination) -> bool {

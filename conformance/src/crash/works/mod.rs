@@ -22,6 +22,23 @@ pub trait Work: Sync {
         true
     }
 
+    /// Whether the run does its work through the store [`Trial::open_store`] gives (so the
+    /// fault-injecting wrappers see it); upgrades and conversion open backends themselves.
+    fn runs_on_the_trial_store(&self) -> bool {
+        true
+    }
+
+    /// Whether the run writes into the store (an export only reads it).
+    fn writes_the_store(&self) -> bool {
+        true
+    }
+
+    /// Whether the work frees space rather than needing it (deletes, GCs): on a full disk it
+    /// may well succeed.
+    fn frees_space(&self) -> bool {
+        false
+    }
+
     /// Makes the store and inputs the work starts from (no crash point armed).
     fn setup(&self, trial: &Trial) -> Result<(), String>;
 

@@ -105,6 +105,10 @@ impl Work for OciExport {
         "oci-export"
     }
 
+    fn writes_the_store(&self) -> bool {
+        false
+    }
+
     fn setup(&self, trial: &Trial) -> Result<(), String> {
         let store = trial.create_store()?;
         layout_with_refs(&trial.inputs().join("layout"), &EXPORTED)?;
@@ -205,6 +209,10 @@ pub struct OciGc;
 impl Work for OciGc {
     fn name(&self) -> &'static str {
         "oci-gc"
+    }
+
+    fn frees_space(&self) -> bool {
+        true
     }
 
     fn setup(&self, trial: &Trial) -> Result<(), String> {
