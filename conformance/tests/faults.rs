@@ -10,6 +10,8 @@
 //!   `CI=true`). This reaches what wrappers cannot: SQLite's and LMDB's own full-disk handling,
 //!   a rename or sync failing, upgrades and conversion.
 //!
+//! `FAULTS_VERBOSE` prints how each trial ended.
+//!
 //! Each trial checks: the error names the fault; what the work acknowledged is there and no
 //! partial blob is visible (the work's check, `fsck` finds only repairable garbage, `fsck
 //! --repair` leaves nothing); once the fault is gone the same work succeeds and the store ends
@@ -37,6 +39,12 @@ const HEADROOMS: &[u64] = &[
     3 << 20,
     8 << 20,
 ];
+
+fn verbose(line: impl FnOnce() -> String) {
+    if std::env::var_os("FAULTS_VERBOSE").is_some() {
+        eprintln!("{}", line());
+    }
+}
 
 fn scratch() -> Result<tempfile::TempDir, String> {
     tempfile::Builder::new()
@@ -88,8 +96,9 @@ fn wrapped(
             work.name()
         ));
     }
-    let mut failed = 0;
-    for place in places(calls) {
+    let (mut failed, mut missed) = (0, 0);
+    let chosen = places(calls);
+    for place in chosen.iter().copied() {
         let plan = FaultPlan::failing_at(kind, place);
         let what = format!("{kind:?} at call {place} of {calls}");
         let outcome = run_with_fault(
@@ -99,15 +108,27 @@ fn wrapped(
             Injection::Wrappers(plan.clone()),
         )
         .map_err(|e| format!("{what}: {e}"))?;
-        if plan.injected() == 0 {
-            return Err(format!("{what}: the fault was never injected"));
-        }
+        // The number of calls may differ a little between runs (how many staged files a
+        // batch sync covers depends on timing): a place past this run's end is missed.
+        missed += u64::from(plan.injected() == 0);
         failed += u64::from(outcome.error.is_some());
+        verbose(|| {
+            format!(
+                "{} {}: {what}: {:?}",
+                combination.label(),
+                work.name(),
+                outcome.error
+            )
+        });
         differs(&outcome.snapshot, &reference.snapshot, &what)?;
         let _ = std::fs::remove_dir_all(dir.path().join(format!("at-{place}")));
     }
-    if failed == 0 {
-        return Err("no fault made the work fail: the test proves nothing".to_string());
+    if failed == 0 || missed * 2 > chosen.len() as u64 {
+        return Err(format!(
+            "{failed} of {} faults made the work fail and {missed} were never injected: the \
+             test proves little",
+            chosen.len()
+        ));
     }
     Ok(())
 }
@@ -139,6 +160,14 @@ fn small_filesystem(work: &'static dyn Work, combination: &Combination) -> Resul
         )
         .map_err(|e| format!("{headroom} bytes free: {e}"))?;
         failed += u64::from(outcome.error.is_some());
+        verbose(|| {
+            format!(
+                "{} {}: {headroom} bytes free: {:?}",
+                combination.label(),
+                work.name(),
+                outcome.error
+            )
+        });
         differs(
             &outcome.snapshot,
             &reference.snapshot,
@@ -195,6 +224,18 @@ fn new_store_on_a_full_disk(combination: &Combination) -> Result<(), String> {
     Ok(())
 }
 
+/// Spawning a process while another thread holds a store lock lets the child hold it too
+/// until it execs; `backend convert`, which must find the store unused, would then see it
+/// busy. The test that spawns and the conversion tests take turns.
+static SPAWNING_OR_CONVERTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn taking_turns<T>(run: impl FnOnce() -> T) -> T {
+    let _turn = SPAWNING_OR_CONVERTING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    run()
+}
+
 fn main() {
     let arguments = Arguments::from_args();
     let mut trials = Vec::new();
@@ -203,7 +244,7 @@ fn main() {
         let fresh = combination.clone();
         trials.push(Trial::test(
             format!("{label}::faults::new_store_on_a_full_disk"),
-            move || new_store_on_a_full_disk(&fresh).map_err(Into::into),
+            move || taking_turns(|| new_store_on_a_full_disk(&fresh)).map_err(Into::into),
         ));
         for work in works::all() {
             if !work.applies_to(&combination) {
@@ -229,7 +270,14 @@ fn main() {
             let combination = combination.clone();
             trials.push(Trial::test(
                 format!("{label}::faults::{}::small_filesystem", work.name()),
-                move || small_filesystem(work, &combination).map_err(Into::into),
+                move || {
+                    if work.runs_on_the_trial_store() {
+                        small_filesystem(work, &combination)
+                    } else {
+                        taking_turns(|| small_filesystem(work, &combination))
+                    }
+                    .map_err(Into::into)
+                },
             ));
         }
     }

@@ -4,13 +4,16 @@
 //! - `crash worker --trial DIR --work NAME --phase setup|run --attempt N --blobs B --index I
 //!   --extra X --kv K`: one phase of one work, in this process (the harness arms crash points
 //!   through `OCI_STORE_CRASH_AT` and logs them through `OCI_STORE_CRASH_LOG`).
-//! - `crash trials [--backend NAME]... [--trials N] [--seed S] [--random-share F] [--verbose]`:
-//!   the long mode: N trials (default 200) per metadata backend (fs blobs), each crash point at
-//!   least once; prints one summary line per backend.
+//! - `crash trials [--backend NAME]... [--trials N] [--seed S] [--random-share F]
+//!   [--blobs-in-database] [--verbose]`: the long mode: N trials (default 200) per metadata
+//!   backend, each crash point at least once; prints one summary line per backend. Blobs are in
+//!   `fs`, or with `--blobs-in-database` in the metadata backend itself.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use oci_store::traits::registry::backends_for;
+use oci_store::traits::Role;
 use oci_store_conformance::crash::harness::{run_combination, CampaignOptions};
 use oci_store_conformance::crash::trial::Trial;
 use oci_store_conformance::crash::works;
@@ -65,10 +68,15 @@ fn trials(arguments: &[String]) -> Result<(), String> {
         verbose: false,
     };
     let mut backends = Vec::new();
+    let mut blobs_in_database = false;
     let mut iter = arguments.iter();
     while let Some(flag) = iter.next() {
         if flag == "--verbose" {
             options.verbose = true;
+            continue;
+        }
+        if flag == "--blobs-in-database" {
+            blobs_in_database = true;
             continue;
         }
         let value = iter.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -83,9 +91,15 @@ fn trials(arguments: &[String]) -> Result<(), String> {
         }
     }
     let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
-    for combination in metadata_combinations() {
+    for mut combination in metadata_combinations() {
         if !backends.is_empty() && !backends.iter().any(|b| b == combination.index) {
             continue;
+        }
+        if blobs_in_database {
+            if !backends_for(Role::Blobs).contains(&combination.index) {
+                continue;
+            }
+            combination.blobs = combination.index;
         }
         let report = run_combination(&exe, &combination, &options)?;
         println!("{}", report.summary());
