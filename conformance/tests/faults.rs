@@ -183,7 +183,8 @@ fn small_filesystem(work: &'static dyn Work, combination: &Combination) -> Resul
     Ok(())
 }
 
-/// A store created on a file system with no room left: the worker process must fail with an
+/// A store created on a file system with no room left (0 to 128 KiB free, by 4 KiB): the
+/// worker process must fail with an
 /// error naming the full disk, not die of a signal (a memory-mapped file whose pages the
 /// full file system cannot back raises SIGBUS when touched).
 fn new_store_on_a_full_disk(combination: &Combination) -> Result<(), String> {
@@ -191,7 +192,7 @@ fn new_store_on_a_full_disk(combination: &Combination) -> Result<(), String> {
     let Some(filesystem) = SmallFilesystem::mount(SMALL_FILESYSTEM_BYTES)? else {
         return Ok(());
     };
-    for headroom in [0, 4 << 10, 64 << 10] {
+    for headroom in (0..=32).map(|n| n * 4096) {
         let dir = filesystem.path().join(format!("headroom-{headroom}"));
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         filesystem.leave_free(headroom)?;

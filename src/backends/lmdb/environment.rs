@@ -202,7 +202,13 @@ impl SharedEnv {
                 .with_context(|| "starting a write transaction".to_string())
                 .and_then(|mut wtxn| {
                     let value = operation(&mut wtxn)?;
-                    wtxn.commit().map_err(|error| self.commit_error(error))?;
+                    wtxn.commit().map_err(|error| {
+                        write_error(
+                            self.env.path(),
+                            "committing a write transaction".to_string(),
+                            error,
+                        )
+                    })?;
                     Ok(value)
                 });
             drop(guard);
@@ -217,19 +223,6 @@ impl SharedEnv {
             }
         }
         Err(out_of_attempts("write"))
-    }
-
-    /// A failed commit. LMDB reports a write that a full disk cut short as `EIO`: say so when
-    /// the file system holding the environment is full.
-    fn commit_error(&self, error: heed::Error) -> StorageError {
-        let mut context = "committing a write transaction".to_string();
-        if matches!(error, heed::Error::Io(_)) {
-            if let Some(note) = crate::backends::disk_space::full_file_system_note(self.env.path())
-            {
-                context = format!("{context} ({note})");
-            }
-        }
-        StorageError::backend(BACKEND_NAME, context, error)
     }
 
     /// Copies the environment, compacted, to `target` and syncs the copy. The copy is one
@@ -305,12 +298,15 @@ const LOCK_FILE_BYTES: u64 = MAX_READERS as u64 * 64 + 4096;
 /// the file (another process may be using the table). A file system without `fallocate`
 /// keeps LMDB's behaviour.
 fn back_the_lock_file(path: &Path) -> StorageResult<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let lock_path = path.join("lock.mdb");
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        // The mode LMDB itself creates its files with.
+        .mode(0o600)
         .open(&lock_path)
         .map_err(|e| StorageError::io("opening the LMDB lock file", &lock_path, e))?;
     let keep_size = rustix::fs::FallocateFlags::KEEP_SIZE;
@@ -434,7 +430,7 @@ fn create_databases(
                 }
                 Ok(CommitOrAbort::<_, ()>::Commit(databases))
             })
-            .with_context(context)?;
+            .map_err(|error| write_error(path, context(), error))?;
         let (
             blobs,
             blobs_by_media_type,
@@ -463,6 +459,17 @@ fn create_databases(
         });
     }
     Err(out_of_attempts("database creation"))
+}
+
+/// A failed write to the environment at `path`. LMDB reports a write that a full disk cut
+/// short as `EIO`: say so when the file system holding it is full.
+fn write_error(path: &Path, mut context: String, error: heed::Error) -> StorageError {
+    if matches!(error, heed::Error::Io(_)) {
+        if let Some(note) = crate::backends::disk_space::full_file_system_note(path) {
+            context = format!("{context} ({note})");
+        }
+    }
+    StorageError::backend(BACKEND_NAME, context, error)
 }
 
 /// Maps heed errors into [`StorageError`] with a message naming what was being done.
