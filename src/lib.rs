@@ -19,6 +19,7 @@
 
 pub mod backends;
 pub mod cli;
+pub mod crash_points;
 pub mod store;
 pub mod stores;
 pub mod traits;

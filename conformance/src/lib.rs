@@ -19,6 +19,11 @@
 //! - [`workload`]: the random mixed workload that the threaded test and the multi-process
 //!   worker (`conformance-worker`) run; `tests/multi_process.rs` runs several workers on one
 //!   store, kills some mid-workload, and runs OCI importers beside an OCI GC loop.
+//! - [`crash`]: the crash harness: works killed at every named crash point of the library
+//!   (feature `crash-points`, which this crate turns on) and at random moments, then checked
+//!   (`tests/crash_points.rs`; the long mode is the `crash` binary's `trials`).
+//! - [`faults`]: fault-injecting wrappers of the four traits and a small real file system;
+//!   `tests/faults.rs` runs the crash harness's works with I/O errors and a full disk.
 //!
 //! Running it: `cargo test -p oci-store-conformance` (everything), `--test matrix -- NAME
 //! --exact` (one trial, e.g. `index=lmdb::index::paging`), `--test matrix -- --list`. The
@@ -30,8 +35,10 @@ pub mod base_store;
 pub mod blob_store;
 pub mod check;
 pub mod content;
+pub mod crash;
 pub mod digest;
 pub mod extra_data;
+pub mod faults;
 pub mod fixture;
 pub mod index;
 pub mod kv_store;

@@ -1,19 +1,25 @@
 //! Backend conversion: copy every record and blob of a store into other backends, verify, then
 //! switch `store.json`. Runs under the exclusive store lock, so no other process has the store
-//! open, and it upgrades the store's formats first (see `upgrade.rs`). `store.json` is replaced atomically as the last step: an interrupted conversion leaves
-//! the store as it was (the partial copy in the target backends is cleared by the next
-//! conversion into them).
+//! open, and it upgrades the store's formats first (see `upgrade.rs`). `store.json` is replaced
+//! atomically: an interruption before that leaves the store as it was, after it the store
+//! reads from the target.
+//!
+//! Either way one side holds data nobody reads: the partial copy in the target backends, or
+//! what was moved out of the source ones. So a conversion records itself in
+//! `conversion.json` (source and target, written durably before anything is copied) and
+//! removes the record only once it has cleared the side `store.json` does not name; the next
+//! conversion first finishes an interrupted one from its record.
 
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::config::StoreConfig;
 use super::dump::dump_parts;
 use super::error::{StoreError, StoreResult};
-use super::fsutil::hash_reader;
+use super::fsutil::{fsync_dir, hash_reader, write_atomically};
 use super::locks::{LockGuard, LockMode, LockPaths};
 use super::open::BackendChoice;
 use crate::traits::registry::{
@@ -72,9 +78,17 @@ pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<Conversi
         path: StoreConfig::path(dir),
         reason: "removed while the store was being upgraded".to_string(),
     })?;
+    finish_interrupted(dir, &from)?;
     let mut to = from.clone();
     for (role, name) in &target.roles {
         to.set_backend(*role, name);
+    }
+    if to != from {
+        PendingConversion {
+            from: from.clone(),
+            to: to.clone(),
+        }
+        .write(dir)?;
     }
 
     let source = Backends::open(dir, &from)?;
@@ -103,6 +117,7 @@ pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<Conversi
         },
     };
 
+    crate::crash_point!("convert.before-copy");
     let mut report = ConversionReport {
         from: from.clone(),
         to: to.clone(),
@@ -115,11 +130,14 @@ pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<Conversi
     // Content first, then metadata: the same order as any write.
     if changed(Role::Blobs) {
         clear_blobs(&*destination.blobs)?;
+        crate::crash_point!("convert.after-clear-target");
         for digest in source.blobs.digests()? {
             report.bytes += copy_blob(&*source.blobs, &*destination.blobs, &digest)?;
+            crate::crash_point!("convert.after-one-blob");
             report.blobs += 1;
         }
     }
+    crate::crash_point!("convert.after-content");
     if changed(Role::Index) {
         clear_index(&*destination.index)?;
         // A page at a time, each in one transaction.
@@ -135,6 +153,7 @@ pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<Conversi
         destination.index.upsert_many(&page)?;
         report.records += page.len() as u64;
     }
+    crate::crash_point!("convert.after-index");
     if changed(Role::Extra) {
         clear_extra(&*destination.extra)?;
         for digest in source.extra.digests()? {
@@ -146,6 +165,7 @@ pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<Conversi
             }
         }
     }
+    crate::crash_point!("convert.after-extra");
     if changed(Role::Kv) {
         clear_kv(&*destination.kv)?;
         for data_type in source.kv.data_types()? {
@@ -156,23 +176,82 @@ pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<Conversi
         }
     }
 
+    crate::crash_point!("convert.after-kv");
     verify_same(&source, &destination)?;
+    crate::crash_point!("convert.before-store-json");
     to.write(dir)?;
+    crate::crash_point!("convert.after-store-json");
 
     // The store now reads from the target; free what the old backends held.
-    if changed(Role::Blobs) {
-        clear_blobs(&*source.blobs)?;
-    }
-    if changed(Role::Index) {
-        clear_index(&*source.index)?;
-    }
-    if changed(Role::Extra) {
-        clear_extra(&*source.extra)?;
-    }
-    if changed(Role::Kv) {
-        clear_kv(&*source.kv)?;
-    }
+    drop((source, destination));
+    finish_interrupted(dir, &to)?;
+    crate::crash_point!("convert.clear-source.done");
     Ok(report)
+}
+
+/// `conversion.json`: a conversion under way, from `from` to `to`.
+#[derive(Serialize, Deserialize)]
+struct PendingConversion {
+    from: StoreConfig,
+    to: StoreConfig,
+}
+
+impl PendingConversion {
+    fn path(dir: &Path) -> std::path::PathBuf {
+        dir.join("conversion.json")
+    }
+
+    fn read(dir: &Path) -> StoreResult<Option<PendingConversion>> {
+        let path = Self::path(dir);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("reading", &path, e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Config {
+                path,
+                reason: format!("not a conversion record: {e}"),
+            })
+    }
+
+    /// Durably, before anything is copied: a crash after it leaves the record.
+    fn write(&self, dir: &Path) -> StoreResult<()> {
+        let json = serde_json::to_vec_pretty(self).expect("a conversion record serializes");
+        write_atomically(&Self::path(dir), |file| file.write_all(&json))
+    }
+}
+
+/// Finishes a conversion `conversion.json` records, given the backends `store.json` names
+/// now (`current`): clears each role of the side it does not name (the target's partial copy
+/// if the switch never happened, else the source's moved data), then removes the record.
+/// Nothing reads that side: the caller holds the store lock exclusively.
+fn finish_interrupted(dir: &Path, current: &StoreConfig) -> StoreResult<()> {
+    let Some(pending) = PendingConversion::read(dir)? else {
+        return Ok(());
+    };
+    let unread = if *current == pending.to {
+        &pending.from
+    } else {
+        &pending.to
+    };
+    for role in Role::ALL {
+        let name = unread.backend(role);
+        if name == current.backend(role) {
+            continue;
+        }
+        match role {
+            Role::Blobs => clear_blobs(&*open_blob_store(name, dir)?)?,
+            Role::Index => clear_index(&*open_index(name, dir)?)?,
+            Role::Extra => clear_extra(&*open_extra_data(name, dir)?)?,
+            Role::Kv => clear_kv(&*open_kv_store(name, dir)?)?,
+        }
+        crate::crash_point!("convert.clear-unread.after-role");
+    }
+    let path = PendingConversion::path(dir);
+    std::fs::remove_file(&path).map_err(|e| StoreError::io("removing", &path, e))?;
+    fsync_dir(dir)
 }
 
 /// Streams one blob across, verified against its digest by the destination writer.

@@ -34,8 +34,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// The cascade itself; the caller holds the digest lock exclusively.
     pub(super) fn delete_locked(&self, digest: &Digest) -> StoreResult<bool> {
         let was_indexed = self.index.remove(digest)?;
+        crate::crash_point!("store.delete.after-index");
         self.extra.remove_all(digest)?;
+        crate::crash_point!("store.delete.after-extra");
         self.kv.remove_referencing(digest)?;
+        crate::crash_point!("store.delete.after-kv");
         self.blobs.delete(digest)?;
         Ok(was_indexed)
     }
@@ -50,8 +53,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             return Ok(0);
         }
         let was_indexed = self.index.remove_many(digests)?;
+        crate::crash_point!("store.delete-many.after-index");
         self.extra.remove_all_many(digests)?;
+        crate::crash_point!("store.delete-many.after-extra");
         self.kv.remove_referencing_many(digests)?;
+        crate::crash_point!("store.delete-many.after-kv");
         self.blobs.delete_many(digests)?;
         Ok(was_indexed)
     }
@@ -101,6 +107,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 })
                 .collect();
             self.extra.write_batch(&removals)?;
+            crate::crash_point!("store.release-many.after-marks");
             self.delete_many_locked(&doomed)?;
         }
         Ok(outcomes)
@@ -129,6 +136,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         let mark = format!("{OWNER_MARK_PREFIX}{holder}");
         // A mark on a blob that is not indexed is orphan data (a crash mid-delete): it goes too.
         self.extra.remove(digest, &mark)?;
+        crate::crash_point!("store.release.after-mark");
         self.decide_released_locked(digest)
     }
 

@@ -67,6 +67,7 @@ impl AtomicFile {
             .as_file()
             .sync_all()
             .map_err(|e| StoreError::io("syncing", &path, e))?;
+        crate::crash_point!("fsutil.atomic-file.before-rename");
         self.temp
             .persist(&path)
             .map_err(|e| StoreError::io("replacing", &path, e.error))?;
@@ -77,6 +78,7 @@ impl AtomicFile {
     pub fn commit(self) -> StoreResult<()> {
         let dir = parent_of(&self.path).to_path_buf();
         self.persist()?;
+        crate::crash_point!("fsutil.atomic-file.before-dir-sync");
         fsync_dir(&dir)
     }
 }

@@ -59,12 +59,14 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         let (dead, dead_bytes) = self.blobs.remove_dead_ingests()?;
         report.dead_ingests = dead;
         report.dead_ingest_bytes = dead_bytes;
+        crate::crash_point!("store.gc.after-dead-ingests");
         // Two passes over the index pages, each merged with sorted digest listings that page
-        // through their backends (the `fs` content listing is gathered compactly): first the
-        // key/value references (unheld blobs and dangling references), then content and
-        // extra data, listed after the unheld blobs went. What is held is a page of each,
-        // plus the digests found missing from the index.
+        // through their backends (the `fs` one is sorted externally): first the key/value
+        // references (unheld blobs and dangling references), then content and extra data,
+        // listed after the unheld blobs went. What is held is a page of each, plus the
+        // digests found missing from the index.
         let references = self.collect_unheld(&mut report)?;
+        crate::crash_point!("store.gc.after-unheld");
         let listings = [self.blobs.sorted_digests()?, self.extra.sorted_digests()?];
         let [content, extra] = self.merge_with_index(listings, |_, _| Ok(()))?;
         for digest in content {
@@ -77,6 +79,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 report.unindexed_blobs.push(digest);
             }
         }
+        crate::crash_point!("store.gc.after-unindexed-content");
         for digest in extra {
             if self
                 .remove_if_unindexed(&digest, |store, d| Ok(store.extra.remove_all(d)?))?
@@ -85,6 +88,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 report.orphan_extra_data.push(digest);
             }
         }
+        crate::crash_point!("store.gc.after-orphan-extra");
         for digest in references {
             if self
                 .remove_if_unindexed(&digest, |store, d| Ok(store.kv.remove_referencing(d)?))?

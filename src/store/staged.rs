@@ -111,6 +111,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         }
         let digests: Vec<Digest> = staged.iter().map(|s| s.digest.clone()).collect();
         let _locks = self.locks.lock_digests(&digests, LockMode::Exclusive)?;
+        crate::crash_point!("store.commit.before-marks");
         // The marks go first: until its record exists a mark is orphan extra data, which base
         // GC removes with the unindexed content if we crash before the record; from the moment
         // the record exists it keeps the blob from every GC.
@@ -124,6 +125,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             })
             .collect();
         self.extra.write_batch(&marks)?;
+        crate::crash_point!("store.commit.before-content");
         let mut records = Vec::with_capacity(staged.len());
         let mut new_records = Vec::new();
         let mut committed = HashSet::new();
@@ -150,8 +152,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         }
         if !new_records.is_empty() {
             let new_digests: Vec<Digest> = new_records.iter().map(|r| r.digest.clone()).collect();
+            crate::crash_point!("store.commit.before-sync");
             self.blobs.sync_committed(&new_digests)?;
+            crate::crash_point!("store.commit.before-index");
             self.index.upsert_many(&new_records)?;
+            crate::crash_point!("store.commit.after-index");
         }
         Ok(records)
     }
@@ -224,6 +229,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             });
         }
         self.extra.write_batch(&ops)?;
+        crate::crash_point!("store.transfer-holds.after");
         Ok(missing)
     }
 }

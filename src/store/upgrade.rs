@@ -160,7 +160,9 @@ pub(super) fn run(dir: &Path, config: &StoreConfig) -> StoreResult<()> {
 fn upgrade_store_format(dir: &Path, config: &StoreConfig, from: u32) -> StoreResult<()> {
     if from < 2 {
         back_up_metadata(dir, config)?;
+        crate::crash_point!("upgrade.store.after-backup");
         give_unowned_blobs_the_base_mark(dir, config)?;
+        crate::crash_point!("upgrade.store.after-marks");
     }
     let mut upgraded = config.clone();
     upgraded.format_version = FORMAT_VERSION;
@@ -185,6 +187,7 @@ fn give_unowned_blobs_the_base_mark(dir: &Path, config: &StoreConfig) -> StoreRe
             .any(|data_type| data_type.starts_with(OWNER_MARK_PREFIX));
         if !has_owner {
             extra.set(&digest, &base_mark, b"")?;
+            crate::crash_point!("upgrade.store.after-one-mark");
         }
     }
     Ok(())

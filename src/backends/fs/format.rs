@@ -90,6 +90,7 @@ pub(super) fn record_version(store_dir: &Path) -> StorageResult<()> {
     writeln!(temp, "{LAYOUT_VERSION}")
         .and_then(|()| temp.as_file().sync_all())
         .map_err(|e| StorageError::io("writing the layout version", &path, e))?;
+    crate::crash_point!("fs.format.before-record");
     temp.persist(&path)
         .map_err(|e| StorageError::io("writing the layout version", &path, e.error))?;
     sync_directory(&dir)

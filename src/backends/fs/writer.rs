@@ -279,9 +279,11 @@ impl BlobWriter for FsBlobWriter<'_> {
         // (left by a crash between rename and index record, or damaged outside the store with
         // its size intact) is not. The store only commits blobs it has not indexed, so this
         // costs a rename, and readers of the old file keep their open descriptor.
+        crate::crash_point!("fs.commit.before-rename");
         staging.persist(&target).map_err(|error| {
             StorageError::io(format!("committing blob {digest}"), &target, error)
         })?;
+        crate::crash_point!("fs.commit.after-rename");
         Ok((digest, size))
     }
 }

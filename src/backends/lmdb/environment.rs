@@ -202,8 +202,13 @@ impl SharedEnv {
                 .with_context(|| "starting a write transaction".to_string())
                 .and_then(|mut wtxn| {
                     let value = operation(&mut wtxn)?;
-                    wtxn.commit()
-                        .with_context(|| "committing a write transaction".to_string())?;
+                    wtxn.commit().map_err(|error| {
+                        write_error(
+                            self.env.path(),
+                            "committing a write transaction".to_string(),
+                            error,
+                        )
+                    })?;
                     Ok(value)
                 });
             drop(guard);
@@ -280,7 +285,48 @@ impl SharedEnv {
     }
 }
 
+/// Bytes of the lock file LMDB maps: its reader table (one 64-byte slot per reader after a
+/// header), rounded up to whole pages.
+const LOCK_FILE_BYTES: u64 = MAX_READERS as u64 * 64 + 4096;
+
+/// LMDB keeps its reader table in `lock.mdb`, sized with `ftruncate` (a sparse file) and
+/// written through a shared memory map. On a full file system, the first touch of a page the
+/// file system cannot back raises SIGBUS and kills the process, instead of an error. So the
+/// file's blocks are allocated before LMDB maps it: a full disk fails here, with `ENOSPC`,
+/// before anything is mapped. The size is left as it is (`FALLOC_FL_KEEP_SIZE`): LMDB derives
+/// the number of reader slots from it, and every process must agree. Nothing is written into
+/// the file (another process may be using the table). A file system without `fallocate`
+/// keeps LMDB's behaviour.
+fn back_the_lock_file(path: &Path) -> StorageResult<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let lock_path = path.join("lock.mdb");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        // The mode LMDB itself creates its files with.
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|e| StorageError::io("opening the LMDB lock file", &lock_path, e))?;
+    let keep_size = rustix::fs::FallocateFlags::KEEP_SIZE;
+    match rustix::fs::fallocate(&file, keep_size, 0, LOCK_FILE_BYTES) {
+        Ok(()) => Ok(()),
+        Err(errno)
+            if errno == rustix::io::Errno::OPNOTSUPP || errno == rustix::io::Errno::NOSYS =>
+        {
+            Ok(())
+        }
+        Err(errno) => Err(StorageError::io(
+            "allocating the LMDB lock file (its reader table is memory-mapped)",
+            &lock_path,
+            errno.into(),
+        )),
+    }
+}
+
 fn open_env(path: &Path, map_size: usize) -> StorageResult<Env<WithoutTls>> {
+    back_the_lock_file(path)?;
     let mut options = EnvOpenOptions::new().read_txn_without_tls();
     options
         .map_size(map_size)
@@ -384,7 +430,7 @@ fn create_databases(
                 }
                 Ok(CommitOrAbort::<_, ()>::Commit(databases))
             })
-            .with_context(context)?;
+            .map_err(|error| write_error(path, context(), error))?;
         let (
             blobs,
             blobs_by_media_type,
@@ -413,6 +459,17 @@ fn create_databases(
         });
     }
     Err(out_of_attempts("database creation"))
+}
+
+/// A failed write to the environment at `path`. LMDB reports a write that a full disk cut
+/// short as `EIO`: say so when the file system holding it is full.
+fn write_error(path: &Path, mut context: String, error: heed::Error) -> StorageError {
+    if matches!(error, heed::Error::Io(_)) {
+        if let Some(note) = crate::backends::disk_space::full_file_system_note(path) {
+            context = format!("{context} ({note})");
+        }
+    }
+    StorageError::backend(BACKEND_NAME, context, error)
 }
 
 /// Maps heed errors into [`StorageError`] with a message naming what was being done.

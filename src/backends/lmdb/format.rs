@@ -130,6 +130,7 @@ pub(super) fn back_up(store_dir: &Path) -> StorageResult<Option<PathBuf>> {
     let partial = target.with_extension("mdb.partial");
     let _ = std::fs::remove_file(&partial);
     env.copy_to(&partial)?;
+    crate::crash_point!("lmdb.backup.before-rename");
     std::fs::rename(&partial, &target)
         .map_err(|e| StorageError::io("renaming the LMDB backup into place", &target, e))?;
     std::fs::File::open(&backups)
@@ -146,6 +147,7 @@ pub(super) fn upgrade(store_dir: &Path) -> StorageResult<()> {
     match status(store_dir)? {
         FormatStatus::Unrecorded { .. } | FormatStatus::NeedsMigration { from: 1, .. } => {
             back_up(store_dir)?;
+            crate::crash_point!("lmdb.upgrade.after-backup");
             let env = SharedEnv::open_for_upgrade(&path)?;
             env.write(|wtxn| {
                 record_format(&env.databases.format, wtxn)

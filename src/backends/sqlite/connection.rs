@@ -75,6 +75,31 @@ pub(crate) fn sqlite_error(context: impl Into<String>, error: rusqlite::Error) -
     StorageError::backend(BACKEND_NAME, context, error)
 }
 
+/// [`sqlite_error`] of an operation on the database at `path`: an I/O, open or full-disk
+/// failure also says whether the file system holding it is full (SQLite's own words for a
+/// full disk met while growing its shared-memory file are only "disk I/O error").
+pub(crate) fn sqlite_error_at(
+    path: &Path,
+    context: impl Into<String>,
+    error: rusqlite::Error,
+) -> StorageError {
+    let mut context = context.into();
+    let may_be_space = matches!(
+        &error,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if matches!(
+                failure.code,
+                ErrorCode::SystemIoFailure | ErrorCode::DiskFull | ErrorCode::CannotOpen
+            )
+    );
+    if may_be_space {
+        if let Some(note) = crate::backends::disk_space::full_file_system_note(path) {
+            context = format!("{context} ({note})");
+        }
+    }
+    sqlite_error(context, error)
+}
+
 /// Whether waiting and trying again may help.
 pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
     matches!(
@@ -87,20 +112,20 @@ pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
 /// Opens one connection to `path` with the settings described at the top of this file.
 pub(crate) fn open_connection(path: &Path) -> StorageResult<Connection> {
     let context = || format!("opening {}", path.display());
-    let connection = Connection::open(path).map_err(|e| sqlite_error(context(), e))?;
+    let connection = Connection::open(path).map_err(|e| sqlite_error_at(path, context(), e))?;
     connection
         .busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| sqlite_error(context(), e))?;
+        .map_err(|e| sqlite_error_at(path, context(), e))?;
     enable_write_ahead_log(&connection, path)?;
     connection
         // mmap: index lookups and chunk reads map pages instead of one pread per page.
         .execute_batch(
             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;",
         )
-        .map_err(|e| sqlite_error(context(), e))?;
+        .map_err(|e| sqlite_error_at(path, context(), e))?;
     connection
         .pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
-        .map_err(|e| sqlite_error(context(), e))?;
+        .map_err(|e| sqlite_error_at(path, context(), e))?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     keep_write_ahead_log_on_close(&connection);
     Ok(connection)
@@ -143,7 +168,7 @@ fn enable_write_ahead_log(connection: &Connection, path: &Path) -> StorageResult
             Err(error) if is_busy(&error) && Instant::now() < deadline => {
                 thread::sleep(Duration::from_millis(20));
             }
-            Err(error) => return Err(sqlite_error(context(), error)),
+            Err(error) => return Err(sqlite_error_at(path, context(), error)),
         }
     }
 }
@@ -266,7 +291,8 @@ impl Database {
             Some(connection) => connection,
             None => open_connection(&self.shared.path)?,
         };
-        let result = query(&connection).map_err(|e| sqlite_error(context(), e));
+        let result =
+            query(&connection).map_err(|e| sqlite_error_at(&self.shared.path, context(), e));
         let mut readers = lock(&self.shared.readers);
         if readers.len() < IDLE_READERS_KEPT {
             readers.push(connection);
@@ -301,7 +327,7 @@ impl Database {
             }
         };
         outcome.map_err(|failure| match failure {
-            WriteFailure::Sql(error) => sqlite_error(context(), error),
+            WriteFailure::Sql(error) => sqlite_error_at(&self.shared.path, context(), error),
             WriteFailure::Refused(error) => error,
         })
     }

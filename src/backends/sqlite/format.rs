@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::connection::{backups_dir, database_dir, database_path, open_connection, sqlite_error};
+use super::connection::{
+    backups_dir, database_dir, database_path, open_connection, sqlite_error_at,
+};
 use super::migrations::{backup_database, migrate, read_version, status as schema_status, Upgrade};
 use super::schema::MIGRATIONS;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
@@ -20,7 +22,8 @@ pub(super) fn back_up(store_dir: &Path) -> StorageResult<Option<PathBuf>> {
     }
     let connection = open_connection(&path)?;
     let version = read_version(&connection).map_err(|e| {
-        sqlite_error(
+        sqlite_error_at(
+            &path,
             format!("reading the schema version of {}", path.display()),
             e,
         )

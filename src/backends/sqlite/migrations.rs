@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use super::connection::{sqlite_error, BUSY_TIMEOUT};
+use super::connection::{sqlite_error_at, BUSY_TIMEOUT};
 use super::BACKEND_NAME;
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
@@ -56,7 +56,7 @@ pub(crate) fn migrate(
     let context = |what: &str| format!("{what} of {}", database_path.display());
     let known = migrations.last().map_or(0, |m| m.version);
     let current = read_version(connection)
-        .map_err(|e| sqlite_error(context("reading the schema version"), e))?;
+        .map_err(|e| sqlite_error_at(database_path, context("reading the schema version"), e))?;
     refuse_newer(current, known, database_path)?;
     if current == known {
         return Ok(());
@@ -64,16 +64,16 @@ pub(crate) fn migrate(
 
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Exclusive)
-        .map_err(|e| sqlite_error(context("locking for migration"), e))?;
+        .map_err(|e| sqlite_error_at(database_path, context("locking for migration"), e))?;
     let current = read_version(&transaction)
-        .map_err(|e| sqlite_error(context("re-reading the schema version"), e))?;
+        .map_err(|e| sqlite_error_at(database_path, context("re-reading the schema version"), e))?;
     refuse_newer(current, known, database_path)?;
     if current == known {
         // Another connection migrated while this one waited for the lock.
         return Ok(());
     }
     let holds_data = has_user_tables(&transaction)
-        .map_err(|e| sqlite_error(context("inspecting the schema"), e))?;
+        .map_err(|e| sqlite_error_at(database_path, context("inspecting the schema"), e))?;
     if holds_data && upgrade == Upgrade::CreateOnly {
         return refuse_unknown_format(
             BACKEND_NAME,
@@ -90,13 +90,21 @@ pub(crate) fn migrate(
         // before this runs) the exclusive lock only stops writers, and no one has written since
         // the version was re-read, so the copy is exactly what is migrated.
         backup_database(database_path, backups_dir, current)?;
+        crate::crash_point!("sqlite.migrate.after-backup");
     }
     transaction
         .execute_batch(CREATE_VERSION_TABLE)
-        .map_err(|e| sqlite_error(context("creating the schema_version table"), e))?;
+        .map_err(|e| {
+            sqlite_error_at(
+                database_path,
+                context("creating the schema_version table"),
+                e,
+            )
+        })?;
     for migration in migrations.iter().filter(|m| m.version > current) {
         transaction.execute_batch(migration.sql).map_err(|e| {
-            sqlite_error(
+            sqlite_error_at(
+                database_path,
                 format!(
                     "migrating {} to version {} ({})",
                     database_path.display(),
@@ -113,8 +121,11 @@ pub(crate) fn migrate(
              ON CONFLICT (id) DO UPDATE SET version = excluded.version",
             [known],
         )
-        .and_then(|_| transaction.commit())
-        .map_err(|e| sqlite_error(context("recording the schema version"), e))
+        .and_then(|_| {
+            crate::crash_point!("sqlite.migrate.before-commit");
+            transaction.commit()
+        })
+        .map_err(|e| sqlite_error_at(database_path, context("recording the schema version"), e))
 }
 
 /// The recorded schema version; 0 when the version table does not exist yet.
@@ -166,13 +177,17 @@ pub(crate) fn status(
         database_path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| sqlite_error(context(), e))?;
+    .map_err(|e| sqlite_error_at(database_path, context(), e))?;
     connection
         .busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| sqlite_error(context(), e))?;
-    let found = read_version(&connection).map_err(|e| sqlite_error(context(), e))?;
+        .map_err(|e| sqlite_error_at(database_path, context(), e))?;
+    let found =
+        read_version(&connection).map_err(|e| sqlite_error_at(database_path, context(), e))?;
     let known = migrations.last().map_or(0, |m| m.version);
-    if found == 0 && !has_user_tables(&connection).map_err(|e| sqlite_error(context(), e))? {
+    if found == 0
+        && !has_user_tables(&connection)
+            .map_err(|e| sqlite_error_at(database_path, context(), e))?
+    {
         return Ok(FormatStatus::Absent);
     }
     Ok(if found == known {
@@ -232,10 +247,11 @@ pub(crate) fn backup_database(
             backup_path.display()
         )
     };
-    let source = Connection::open(database_path).map_err(|e| sqlite_error(context(), e))?;
+    let source = Connection::open(database_path)
+        .map_err(|e| sqlite_error_at(database_path, context(), e))?;
     source
         .busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| sqlite_error(context(), e))?;
+        .map_err(|e| sqlite_error_at(database_path, context(), e))?;
     let temporary_name = temporary_path.to_str().ok_or_else(|| {
         StorageError::InvalidArgument(format!(
             "backup path {} is not valid UTF-8",
@@ -244,7 +260,7 @@ pub(crate) fn backup_database(
     })?;
     source
         .execute("VACUUM INTO ?1", [temporary_name])
-        .map_err(|e| sqlite_error(context(), e))?;
+        .map_err(|e| sqlite_error_at(database_path, context(), e))?;
     drop(source);
 
     File::open(&temporary_path)

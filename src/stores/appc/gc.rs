@@ -87,6 +87,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             }
         }
 
+        crate::crash_point!("appc.gc.after-unfinished");
         let infos = self.all_infos()?;
         let mut kept: HashSet<String> = infos
             .iter()
@@ -150,6 +151,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
                 report.freed_bytes += removed.size;
             }
             report.removed.push(removed);
+        }
+        if !options.dry_run {
+            self.trees()?.remove_dead_leftovers()?;
         }
         Ok(report)
     }

@@ -109,6 +109,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
         };
         // Valid: commit the content (deduplicated, with the owner mark in the same step).
         let record = writer.commit()?;
+        crate::crash_point!("appc.import.after-commit");
         let digest = record.digest;
         let _image = self.image_lock(&digest)?;
         let existing = self.read_info(&digest)?;
@@ -137,6 +138,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
                 info
             }
         };
+        crate::crash_point!("appc.import.after-info");
         Ok(ImportReport {
             source: source_name.to_string(),
             id: info.id,

@@ -46,9 +46,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
         for url in &remote_records {
             self.store.remove_data(REMOTE_DATA_TYPE, url)?;
         }
+        crate::crash_point!("appc.remove.after-remotes");
         let rendered_trees = self.remove_trees_of(digest)?;
+        crate::crash_point!("appc.remove.after-trees");
         self.store.remove_extra(digest, INFO_TYPE)?;
         self.store.remove_extra(digest, LAST_USED_TYPE)?;
+        crate::crash_point!("appc.remove.before-release");
         let deleted = self.store.release(digest, FLAVOUR)?;
         Ok(RemoveReport {
             id: digest.dashed(),

@@ -51,7 +51,7 @@ struct Layer {
 }
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
-    fn trees(&self) -> AppcResult<TreeStore> {
+    pub(crate) fn trees(&self) -> AppcResult<TreeStore> {
         Ok(TreeStore::open(self.store, FLAVOUR)?)
     }
 
@@ -81,9 +81,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             applied = Some(total);
             Ok(())
         })?;
+        crate::crash_point!("appc.render.after-tree");
         for layer in &layers {
             self.touch(&layer.digest)?;
         }
+        crate::crash_point!("appc.render.after-touch");
         self.record_tree_size(&root, tree.size)?;
         let target = match target {
             Some(target) => {
@@ -94,6 +96,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
                 } else {
                     Ownership::CurrentUser
                 };
+                crate::crash_point!("appc.render.before-copy-out");
                 trees.copy_out(&tree_key, target, ownership)?;
                 Some(target.to_path_buf())
             }

@@ -82,6 +82,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         // holds everything it touches under its own mark (`owner.oci-import.<id>`). So
         // imports need not queue behind it.
         if !dry_run {
+            crate::crash_point!("oci.gc.before-base-gc");
             report.base = Some(self.store.gc_with_progress(self.progress)?);
         }
         Ok(report)
@@ -92,6 +93,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let _gc_lock = self.gc_lock()?;
         if !dry_run {
             self.clear_stale_import_holds()?;
+            crate::crash_point!("oci.gc.after-stale-imports");
         }
         let mut report = OciGcReport {
             dry_run,
@@ -115,6 +117,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             }
             report.expired_leases.push(lease.id);
         }
+        crate::crash_point!("oci.gc.after-leases");
         let mut to_release = Vec::new();
         let owned = self.store.owned_by(FLAVOUR)?;
         self.progress
@@ -149,7 +152,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         // Drop the marks and delete what nothing else holds: each blob decided under its
         // digest lock, the deletes batched.
         let digests: Vec<Digest> = to_release.iter().map(|(d, _)| d.clone()).collect();
+        crate::crash_point!("oci.gc.before-release");
         let outcomes = self.store.release_many(&digests, FLAVOUR)?;
+        crate::crash_point!("oci.gc.after-release");
         for ((digest, record), outcome) in to_release.into_iter().zip(outcomes) {
             if let Some(record) = record {
                 let deleted = outcome == Release::Deleted;

@@ -18,6 +18,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             let holder = import_holder(&id);
             self.store
                 .release_many(&self.store.owned_by(&holder)?, &holder)?;
+            crate::crash_point!("oci.gc.stale-import.after-release");
             self.store.remove_data(IMPORT_DATA_TYPE, &id)?;
             cleared += 1;
         }

@@ -89,6 +89,7 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> ImportSession<'s, B, 
         };
         let value = serde_json::to_vec(&record).map_err(|e| OciError::Invalid(e.to_string()))?;
         store.put_data(IMPORT_DATA_TYPE, &id, &value, None)?;
+        crate::crash_point!("oci.import.after-begin");
         Ok(ImportSession {
             store,
             holder: import_holder(&id),
@@ -128,6 +129,7 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> ImportSession<'s, B, 
             .map(|(d, size)| (d.clone(), Some(*size)))
             .collect();
         let held = self.store.claim_existing_many(&wanted, &self.holder)?;
+        crate::crash_point!("oci.import.after-hold-present");
         Ok(held.iter().map(Option::is_some).collect())
     }
 
@@ -143,6 +145,7 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> ImportSession<'s, B, 
         for blob in &staged {
             self.touch(blob.digest());
         }
+        crate::crash_point!("oci.import.before-commit-batch");
         self.store.commit_staged(staged, &self.holder)
     }
 
@@ -158,7 +161,9 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> ImportSession<'s, B, 
                 reason: "deleted explicitly during the import; nothing was imported".to_string(),
             });
         }
+        crate::crash_point!("oci.import.before-refs");
         self.store.write_data_batch(batch)?;
+        crate::crash_point!("oci.import.after-refs");
         self.committed = true;
         // The import has happened. If letting go fails, the entry stays and the next OCI GC
         // lets go for us; the blobs we reached are held by `owner.oci` either way.
@@ -170,6 +175,7 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> ImportSession<'s, B, 
             .cloned()
             .collect();
         if self.store.release_many(&unreached, &self.holder).is_ok() {
+            crate::crash_point!("oci.import.after-release");
             let _ = self.store.remove_data(IMPORT_DATA_TYPE, &self.id);
         }
         Ok(())

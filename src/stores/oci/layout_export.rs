@@ -149,6 +149,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K
             self.copy(blob, file.file_mut(), &target)?;
             file.persist()?;
             self.progress.item_done();
+            crate::crash_point!("oci.export.after-blob");
             if !blob_dirs.contains(&dir) {
                 blob_dirs.push(dir);
             }
@@ -157,7 +158,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K
         for dir in &blob_dirs {
             fsync_dir(dir)?;
         }
+        crate::crash_point!("oci.export.before-index");
         merge_into_index(root, entry, name)?;
+        crate::crash_point!("oci.export.after-index");
         Ok(written)
     }
 
@@ -196,6 +199,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K
             self.progress.item_done();
         }
         builder.into_inner().map_err(tar_error)?;
+        crate::crash_point!("oci.export.archive.before-commit");
         file.commit()?;
         Ok(())
     }

@@ -18,6 +18,7 @@ pub fn render_into_new_directory<T, E: From<RootfsError>>(
     let built = build(&staging);
     let result = built.and_then(|value| {
         // rename(2) replaces an empty directory, so an empty target is taken over too.
+        crate::crash_point!("rootfs.copy-out.before-rename");
         std::fs::rename(&staging, target)
             .map_err(|e| RootfsError::io("moving the rendered tree into place", target, e))?;
         Ok(value)

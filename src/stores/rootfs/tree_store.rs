@@ -155,10 +155,12 @@ impl TreeStore {
             }
         };
         let dir = self.root.join(&id);
+        crate::crash_point!("rootfs.tree.before-rename");
         if let Err(error) = fs::rename(&temp, &dir).and_then(|()| sync_dir(&self.root)) {
             let _ = remove_tree(&temp);
             return Err(RootfsError::io("moving the rendered tree into place", &dir, error).into());
         }
+        crate::crash_point!("rootfs.tree.after-rename");
         Ok(self.tree_of(record, dir, false)?)
     }
 
@@ -178,9 +180,44 @@ impl TreeStore {
         fs::rename(&dir, &trash)
             .and_then(|()| sync_dir(&self.root))
             .map_err(|e| RootfsError::io("removing the rendered tree", &dir, e))?;
+        crate::crash_point!("rootfs.tree-remove.after-rename");
         remove_tree(&trash)
             .map_err(|e| RootfsError::io("removing the rendered tree", &trash, e))?;
         Ok(true)
+    }
+
+    /// Removes the render and removal directories (`.tmp-<id>-*`, `.trash-<id>-*`) that dead
+    /// processes left, of any key: each under its key's exclusive lock, tried without waiting
+    /// (a key locked now has a live renderer or remover, whose directories are not dead).
+    /// A crash between a removal's rename and its delete leaves a trash directory that no
+    /// render of that key may ever come to clean; the flavour's GC calls this. Returns how
+    /// many went.
+    pub fn remove_dead_leftovers(&self) -> RootfsResult<u64> {
+        let mut removed = 0;
+        let entries =
+            fs::read_dir(&self.root).map_err(|e| RootfsError::io("listing", &self.root, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| RootfsError::io("listing", &self.root, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = [TEMP_PREFIX, TRASH_PREFIX]
+                .iter()
+                .find_map(|prefix| name.strip_prefix(prefix))
+                .and_then(|rest| rest.split('-').next())
+                .filter(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            else {
+                continue;
+            };
+            let lock_name = format!("tree-{}-{}", self.flavour, &id[..4]);
+            let Some(_lock) =
+                LockGuard::try_acquire(&self.locks.named(&lock_name), LockMode::Exclusive)?
+            else {
+                continue;
+            };
+            remove_tree(&entry.path())
+                .map_err(|e| RootfsError::io("removing a dead render", entry.path(), e))?;
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// Every cached tree of this flavour, by key.

@@ -1,0 +1,270 @@
+//! OCI works: an import of several refs (one of whose blobs the store already has), exports
+//! into one layout and into an archive, and the OCI GC (an unreferenced image, an expired
+//! lease, the holds of a crashed import).
+
+use std::time::Duration;
+
+use oci_store::store::WriteOptions;
+use oci_store::stores::oci::{import_holder, ImportOptions, OciStore, IMPORT_DATA_TYPE};
+use oci_store::traits::Algorithm;
+use oci_store::{Digest, DynStore};
+
+use super::super::trial::Trial;
+use super::Work;
+use crate::check::TestResult;
+use crate::oci::support::layout_with_refs;
+use crate::{ensure, Context};
+
+const IMPORTED: [&str; 3] = ["crash/a:1", "crash/b:1", "crash/c:1"];
+const PRESENT: &str = "crash/present:1";
+
+fn import_all(store: &DynStore, layout: &std::path::Path) -> Result<(), String> {
+    OciStore::new(store)
+        .import_layout(
+            layout,
+            &ImportOptions {
+                all: true,
+                ..ImportOptions::default()
+            },
+        )
+        .map(drop)
+        .context(format!("importing {}", layout.display()))
+}
+
+/// Whether `name` is a ref, and if so that everything it reaches is there and rehashes.
+fn ref_is_complete(store: &DynStore, name: &str) -> Result<bool, String> {
+    let oci = OciStore::new(store);
+    if oci.get_ref(name).is_err() {
+        return Ok(false);
+    }
+    let report = oci.check(name, true).context(format!("check {name}"))?;
+    ensure!(
+        report.is_complete(),
+        "ref {name} is listed but incomplete: {report:?}"
+    );
+    Ok(true)
+}
+
+/// `import --all` of a layout with three refs whose shared base layer the store holds already
+/// (from another image): staged blobs committed in batches, the present one held, refs last.
+pub struct OciImport;
+
+impl Work for OciImport {
+    fn name(&self) -> &'static str {
+        "oci-import"
+    }
+
+    fn setup(&self, trial: &Trial) -> Result<(), String> {
+        let store = trial.create_store()?;
+        layout_with_refs(&trial.inputs().join("present"), &[PRESENT])?;
+        import_all(&store, &trial.inputs().join("present"))?;
+        layout_with_refs(&trial.inputs().join("layout"), &IMPORTED)?;
+        Ok(())
+    }
+
+    fn run(&self, trial: &Trial) -> Result<(), String> {
+        let store = trial.open_store()?;
+        import_all(&store, &trial.inputs().join("layout"))
+    }
+
+    fn check(&self, store: &DynStore, _trial: &Trial, completed: bool) -> TestResult {
+        ensure!(
+            ref_is_complete(store, PRESENT)?,
+            "the image imported before was lost"
+        );
+        let present: Vec<bool> = IMPORTED
+            .iter()
+            .map(|name| ref_is_complete(store, name))
+            .collect::<Result<_, _>>()?;
+        // All or nothing: the refs land in one batch.
+        ensure!(
+            present.iter().all(|p| *p) || present.iter().all(|p| !*p),
+            "an interrupted import left some refs: {present:?}"
+        );
+        ensure!(
+            !completed || present.iter().all(|p| *p),
+            "the import completed but its refs are missing"
+        );
+        Ok(())
+    }
+
+    fn settle(&self, store: &DynStore, _trial: &Trial) -> TestResult {
+        // What a crashed import held goes at the next OCI GC.
+        OciStore::new(store).gc(false).map(drop).context("oci gc")
+    }
+}
+
+const EXPORTED: [&str; 2] = ["crash/a:1", "crash/b:1"];
+
+/// Two refs exported into one layout directory (the second merged into `index.json`), then
+/// one into an `oci-archive`.
+pub struct OciExport;
+
+impl Work for OciExport {
+    fn name(&self) -> &'static str {
+        "oci-export"
+    }
+
+    fn writes_the_store(&self) -> bool {
+        false
+    }
+
+    fn setup(&self, trial: &Trial) -> Result<(), String> {
+        let store = trial.create_store()?;
+        layout_with_refs(&trial.inputs().join("layout"), &EXPORTED)?;
+        import_all(&store, &trial.inputs().join("layout"))
+    }
+
+    fn run(&self, trial: &Trial) -> Result<(), String> {
+        let store = trial.open_store()?;
+        let oci = OciStore::new(&store);
+        let layout = trial.out().join("layout");
+        for name in EXPORTED {
+            oci.export(name, None, &layout, false)
+                .context(format!("exporting {name}"))?;
+            trial.ack(&format!("exported {name}"))?;
+        }
+        oci.export(EXPORTED[0], None, &trial.out().join("a.tar"), true)
+            .context("exporting an archive")?;
+        trial.ack("exported archive")?;
+        Ok(())
+    }
+
+    fn check(&self, store: &DynStore, trial: &Trial, completed: bool) -> TestResult {
+        for name in EXPORTED {
+            ensure!(ref_is_complete(store, name)?, "export lost the ref {name}");
+        }
+        // What the layout's index.json names must import (every blob whole), and what was
+        // acknowledged must be named.
+        let layout = trial.out().join("layout");
+        let mut expected: Vec<&str> = EXPORTED
+            .iter()
+            .copied()
+            .filter(|name| completed || trial.acked(&format!("exported {name}")))
+            .collect();
+        if layout.join("index.json").exists() {
+            let names = imported_names(trial, &layout, "layout")?;
+            for name in &names {
+                ensure!(
+                    EXPORTED.contains(&name.as_str()),
+                    "the layout names {name}, which was not exported"
+                );
+            }
+            expected.retain(|name| !names.iter().any(|n| n == name));
+        }
+        ensure!(
+            expected.is_empty(),
+            "acknowledged exports missing from the layout: {expected:?}"
+        );
+        let archive = trial.out().join("a.tar");
+        if archive.exists() {
+            imported_names(trial, &archive, "archive")?;
+        } else {
+            ensure!(
+                !(completed || trial.acked("exported archive")),
+                "the acknowledged archive is missing"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Imports `source` into a scratch store of the same backends and lists the refs it got.
+fn imported_names(
+    trial: &Trial,
+    source: &std::path::Path,
+    what: &str,
+) -> Result<Vec<String>, String> {
+    let dir = trial.dir.join(format!("scratch-{what}-{}", trial.attempt));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = trial
+        .combination
+        .open(&dir)
+        .context("opening a scratch store")?;
+    import_all(&scratch, source)
+        .map_err(|e| format!("the exported {what} does not import: {e}"))?;
+    let names = OciStore::new(&scratch)
+        .ref_descriptors()
+        .context("listing refs")?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    drop(scratch);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(names)
+}
+
+const KEPT: &str = "crash/a:1";
+const DROPPED: &str = "crash/b:1";
+const STALE_IMPORT: &str = "crashed-import";
+
+fn stale_blob() -> Vec<u8> {
+    b"held only by an import that crashed".to_vec()
+}
+
+/// The OCI GC with an unreferenced image (its ref removed), an expired lease and the hold of
+/// an import that crashed (its `oci.import` entry and one blob under its mark).
+pub struct OciGc;
+
+impl Work for OciGc {
+    fn name(&self) -> &'static str {
+        "oci-gc"
+    }
+
+    fn frees_space(&self) -> bool {
+        true
+    }
+
+    fn setup(&self, trial: &Trial) -> Result<(), String> {
+        let store = trial.create_store()?;
+        let layout = trial.inputs().join("layout");
+        let images = layout_with_refs(&layout, &[KEPT, DROPPED])?;
+        import_all(&store, &layout)?;
+        let oci = OciStore::new(&store);
+        oci.remove_ref(DROPPED).context("removing a ref")?;
+        let dropped = crate::oci::support::digest(&images[1])?;
+        oci.lease_create(Duration::from_millis(1), &[dropped])
+            .context("creating a lease")?;
+        std::thread::sleep(Duration::from_millis(5));
+        store
+            .put_data(IMPORT_DATA_TYPE, STALE_IMPORT, b"{}", None)
+            .context("recording an import")?;
+        let bytes = stale_blob();
+        let staged = store
+            .stage(&bytes[..], &WriteOptions::default())
+            .context("staging")?;
+        store
+            .commit_staged(vec![staged], &import_holder(STALE_IMPORT))
+            .context("committing under the import's hold")?;
+        Ok(())
+    }
+
+    fn run(&self, trial: &Trial) -> Result<(), String> {
+        let store = trial.open_store()?;
+        OciStore::new(&store).gc(false).map(drop).context("oci gc")
+    }
+
+    fn check(&self, store: &DynStore, trial: &Trial, completed: bool) -> TestResult {
+        ensure!(
+            ref_is_complete(store, KEPT)?,
+            "gc broke the kept ref {KEPT}"
+        );
+        if completed {
+            let stale = Digest::of_bytes(Algorithm::Sha256, &stale_blob());
+            ensure!(
+                !store.contains(&stale).context("lookup")?,
+                "gc kept the blob of a crashed import"
+            );
+            let layout = trial.inputs().join("layout");
+            let images = crate::oci::support::index_entries(&layout)?;
+            ensure!(images.len() == 2, "layout entries: {images:?}");
+            let dropped = Digest::parse(images[1]["digest"].as_str().unwrap_or_default())
+                .context("digest")?;
+            ensure!(
+                !store.contains(&dropped).context("lookup")?,
+                "gc kept the manifest of the removed ref"
+            );
+        }
+        Ok(())
+    }
+}
