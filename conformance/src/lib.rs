@@ -37,6 +37,7 @@ pub mod index;
 pub mod kv_store;
 pub mod matrix;
 pub mod oci;
+pub mod torture;
 pub mod workload;
 
 #[cfg(test)]
