@@ -122,21 +122,26 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         }
 
         let unindexed = |d: &Digest| -> StoreResult<bool> { Ok(self.index.get(d)?.is_none()) };
-        for digest in self.blobs.digests()? {
+        // Listed a page at a time (the `fs` content listing compactly): nothing here holds a
+        // store's worth of digests.
+        for digest in self.blobs.sorted_digests()? {
+            let digest = digest?;
             if unindexed(&digest)? {
                 report
                     .problems
                     .push(FsckProblem::UnindexedContent { digest });
             }
         }
-        for digest in self.extra.digests()? {
+        for digest in self.extra.sorted_digests()? {
+            let digest = digest?;
             if unindexed(&digest)? {
                 report
                     .problems
                     .push(FsckProblem::OrphanExtraData { digest });
             }
         }
-        for digest in self.kv.referenced_digests()? {
+        for digest in self.kv.sorted_referenced_digests()? {
+            let digest = digest?;
             if unindexed(&digest)? {
                 report
                     .problems

@@ -10,7 +10,8 @@ use super::layout::{sync_directory, Layout};
 use super::writer::FsBlobWriter;
 use super::BACKEND_NAME;
 use crate::traits::{
-    Algorithm, BlobRead, BlobStore, BlobWriter, Digest, Expected, StorageError, StorageResult,
+    Algorithm, BlobRead, BlobStore, BlobWriter, CompactDigests, Digest, Expected, SortedDigests,
+    StorageError, StorageResult,
 };
 
 /// Blob content as plain files in a store directory. Safe to share between threads and with
@@ -37,7 +38,7 @@ impl FsBlobStore {
     }
 
     /// The digests of the files in `blobs/<algorithm>/`, skipping names that are not digests.
-    fn digests_of(&self, algorithm: Algorithm, found: &mut Vec<Digest>) -> StorageResult<()> {
+    fn digests_of(&self, algorithm: Algorithm, found: &mut dyn FnMut(Digest)) -> StorageResult<()> {
         let dir = self.layout.algorithm_dir(algorithm);
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -57,7 +58,7 @@ impl FsBlobStore {
                 .map_err(|source| StorageError::io("listing blobs", entry.path(), source))?
                 .is_file();
             if is_file {
-                found.push(digest);
+                found(digest);
             }
         }
         Ok(())
@@ -148,9 +149,19 @@ impl BlobStore for FsBlobStore {
     fn digests(&self) -> StorageResult<Vec<Digest>> {
         let mut found = Vec::new();
         for algorithm in Algorithm::ALL {
-            self.digests_of(algorithm, &mut found)?;
+            self.digests_of(algorithm, &mut |digest| found.push(digest))?;
         }
         Ok(found)
+    }
+
+    /// A flat directory cannot be listed in order, so the listing is gathered whole, but as
+    /// raw hash bytes (32 bytes a sha256 blob) rather than as `Digest`s.
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        let mut found = CompactDigests::default();
+        for algorithm in Algorithm::ALL {
+            self.digests_of(algorithm, &mut |digest| found.push(&digest))?;
+        }
+        Ok(SortedDigests::compact(found))
     }
 
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
