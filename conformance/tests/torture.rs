@@ -7,11 +7,15 @@
 //! `checker_sees_a_lost_blob` shows the checker is not blind: after a run, one blob the model
 //! says is there is deleted behind its back, and the final check must name it.
 //!
+//! `a_stuck_operation_is_reported_with_stacks` stages a deadlock (a lock held forever) and
+//! checks the run names the stuck operation and prints its process's stacks.
+//!
 //! `TORTURE_SECONDS` lengthens the runs; `CONFORMANCE_SEED` changes the seed.
 
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Trial};
+use oci_store::store::LockMode;
 use oci_store::traits::{Algorithm, Digest};
 use oci_store_conformance::matrix::{multi_process_combinations, Combination};
 use oci_store_conformance::torture::inputs::own_blob;
@@ -105,6 +109,37 @@ fn checker_sees_a_lost_blob(combination: &Combination) -> Result<(), String> {
     }
 }
 
+/// A deadlock, staged: the test holds the OCI GC turnstile exclusively (as a GC that never
+/// ends would), so every OCI mutation of the workers waits forever. The run must report the
+/// stuck operation with the stacks of its process, and end.
+fn a_stuck_operation_is_reported_with_stacks(combination: &Combination) -> Result<(), String> {
+    let root = scratch()?;
+    let mut config = config(combination, 1, 2);
+    config.duration = Duration::from_secs(3);
+    config.op_timeout = Duration::from_secs(2);
+    let dirs = RunDirs::under(root.path());
+    let store = combination.open(&dirs.store).map_err(|e| e.to_string())?;
+    let _held = store
+        .named_lock("gc-oci-turnstile", LockMode::Exclusive)
+        .map_err(|e| e.to_string())?;
+    let run = run_workers(&config, &dirs)?;
+    let Some(stuck) = run.stuck.first() else {
+        return Err("an operation waited forever on the held lock, and no one noticed".into());
+    };
+    if std::env::var_os("CONFORMANCE_VERBOSE").is_some() {
+        eprintln!("{stuck}");
+    }
+    let names_an_oci_op = ["Oci", "Lease"].iter().any(|op| stuck.contains(op));
+    let has_stacks = stuck.contains("Thread ") || stuck.contains("task ");
+    if names_an_oci_op && has_stacks && stuck.contains("stacks of pid") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the stuck report lacks the operation or the stacks:\n{stuck}"
+        ))
+    }
+}
+
 fn main() {
     let arguments = Arguments::from_args();
     let mut trials = Vec::new();
@@ -121,6 +156,15 @@ fn main() {
         trials.push(Trial::test(
             format!("{}::torture::checker_sees_a_lost_blob", first.label()),
             move || checker_sees_a_lost_blob(&first).map_err(Into::into),
+        ));
+    }
+    if let Some(first) = combinations.first().cloned() {
+        trials.push(Trial::test(
+            format!(
+                "{}::torture::a_stuck_operation_is_reported_with_stacks",
+                first.label()
+            ),
+            move || a_stuck_operation_is_reported_with_stacks(&first).map_err(Into::into),
         ));
     }
     libtest_mimic::run(&arguments, trials).exit();

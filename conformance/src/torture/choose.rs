@@ -4,7 +4,8 @@
 
 use super::event::{AppcImage, LayoutChoice, Op};
 use super::inputs::{
-    COUNTERS, OWN_ACIS, OWN_KEYS, OWN_REFS, OWN_SLOTS, SHARED_ACIS, SHARED_LAYOUTS, SHARED_REFS,
+    COUNTERS, OWN_ACIS, OWN_KEYS, OWN_REFS, OWN_SLOTS, REFERENCED_ITEMS, SHARED_ACIS, SHARED_ITEMS,
+    SHARED_KEYS, SHARED_LAYOUTS, SHARED_REFS,
 };
 use super::own_model::OwnModel;
 use crate::content::SeededRandom;
@@ -16,8 +17,13 @@ fn below(random: &mut SeededRandom, bound: usize) -> usize {
 }
 
 fn shared_item(random: &mut SeededRandom) -> usize {
-    // Eight of the workload's twenty contents: often the same blob at once.
-    below(random, 8)
+    // Twelve of the workload's twenty contents: often the same blob at once.
+    below(random, SHARED_ITEMS.end)
+}
+
+/// The shared blobs shared key/value entries reference.
+fn referenced_item(random: &mut SeededRandom) -> usize {
+    REFERENCED_ITEMS.start + below(random, REFERENCED_ITEMS.len())
 }
 
 /// Weight (per mille) and how to build each operation.
@@ -75,6 +81,22 @@ const TABLE: &[(u32, Pick)] = &[
     (40, |r, _| Op::KvGet {
         key: below(r, OWN_KEYS),
     }),
+    (25, |r, _| Op::SharedKvPut {
+        key: below(r, SHARED_KEYS),
+        item: referenced_item(r),
+    }),
+    (10, |r, _| Op::SharedKvRemove {
+        key: below(r, SHARED_KEYS),
+    }),
+    (12, |r, _| Op::AciBlobPut {
+        image: below(r, OWN_ACIS),
+    }),
+    (8, |r, _| Op::AciBlobRelease {
+        image: below(r, OWN_ACIS),
+    }),
+    (10, |_, _| Op::LayerBlobPut),
+    (8, |_, _| Op::LayerBlobRelease),
+    (12, |_, _| Op::LayerBlobRead),
     (30, |r, _| Op::ExtraSet {
         slot: below(r, OWN_SLOTS),
         value: format!("note {}", r.below(1000)),

@@ -32,6 +32,9 @@ pub enum Op {
     Begin {
         own_image: String,
         own_acis: Vec<String>,
+        /// The digest and size of the own image's own layer.
+        own_layer: String,
+        own_layer_size: u64,
     },
     SharedWrite {
         item: usize,
@@ -78,6 +81,26 @@ pub enum Op {
     KvGet {
         key: usize,
     },
+    /// A shared entry referencing a shared blob (another holder of it).
+    SharedKvPut {
+        key: usize,
+        item: usize,
+    },
+    SharedKvRemove {
+        key: usize,
+    },
+    /// `blob put` of an own appc image's tar: the base store holds it beside the appc flavour.
+    AciBlobPut {
+        image: usize,
+    },
+    AciBlobRelease {
+        image: usize,
+    },
+    /// `blob put` of the own OCI image's own layer: the base store holds it beside the OCI
+    /// flavour, so no OCI GC may take it.
+    LayerBlobPut,
+    LayerBlobRelease,
+    LayerBlobRead,
     ExtraSet {
         slot: usize,
         value: String,
@@ -164,6 +187,13 @@ impl Op {
             Op::KvCompareAndSet { .. } => "kv.cas",
             Op::KvRemove { .. } => "kv.remove",
             Op::KvGet { .. } => "kv.get",
+            Op::SharedKvPut { .. } => "kv.put.shared",
+            Op::SharedKvRemove { .. } => "kv.remove.shared",
+            Op::AciBlobPut { .. } => "blob.write.aci",
+            Op::AciBlobRelease { .. } => "blob.release.aci",
+            Op::LayerBlobPut => "blob.write.layer",
+            Op::LayerBlobRelease => "blob.release.layer",
+            Op::LayerBlobRead => "blob.read.layer",
             Op::ExtraSet { .. } => "extra.set",
             Op::ExtraGet { .. } => "extra.get",
             Op::OciImport { .. } => "oci.import.own",

@@ -14,8 +14,8 @@ use oci_store::DynStore;
 
 use super::event::EntryView;
 use super::inputs::{
-    own_aci_name, own_blob, own_kv_key, own_ref, shared_ref, Inputs, COUNTERS, COUNTER_TYPE,
-    NOTE_TYPE, OWN_KEYS, OWN_KV_TYPE, OWN_REFS,
+    own_aci, own_aci_name, own_blob, own_kv_key, own_ref, shared_ref, Inputs, COUNTERS,
+    COUNTER_TYPE, NOTE_TYPE, OWN_KEYS, OWN_KV_TYPE, OWN_REFS,
 };
 use super::own_model::OwnModel;
 use super::shared_history::{SharedHistory, SharedObject};
@@ -152,6 +152,34 @@ fn check_own(
         }
     }
     check_refs(oci, thread, model, "after the run", findings);
+    for index in 0..model.acis.len() {
+        let tar = own_aci(thread, index);
+        let digest = Digest::of_bytes(Algorithm::Sha512, &tar);
+        let what = format!("{thread}: tar of own appc image {index} ({digest})");
+        let whole = findings.check(&what, blob_is_whole(store, &digest, tar.len() as u64));
+        if whole.is_some_and(|whole| whole != model.aci_blob_present(index)) {
+            findings.note(format!(
+                "{what}: in the store: {whole:?}, the model says {} (appc holds: {}, base holds: {})",
+                model.aci_blob_present(index),
+                model.acis[index],
+                model.aci_base_held[index]
+            ));
+        }
+    }
+    if model.own_layer_must_be_there() {
+        let (digest, size) = &model.own_layer;
+        let what = format!("{thread}: own layer {digest}");
+        let whole = Digest::parse(digest)
+            .map_err(|e| e.to_string())
+            .and_then(|d| blob_is_whole(store, &d, *size));
+        if let Some(false) = findings.check(&what, whole) {
+            findings.note(format!(
+                "{what} is gone (base holds it: {}, image protected: {})",
+                model.layer_base_held,
+                model.own_image_must_be_whole()
+            ));
+        }
+    }
     for (index, present) in model.acis.iter().enumerate() {
         let id = &model.own_acis[index];
         match appc.info(id) {

@@ -20,12 +20,20 @@ pub const OWN_SLOTS: usize = 6;
 pub const OWN_KEYS: usize = 4;
 pub const OWN_REFS: usize = 3;
 pub const SHARED_REFS: usize = 2;
+pub const SHARED_KEYS: usize = 3;
+/// Shared blobs: the first twenty workload contents' first twelve. Shared key/value entries
+/// reference only the last four, so that removing or rewriting an entry (which may delete
+/// the blob it referenced, if it was its last holder) is a possible removal of those four
+/// only, and the first eight keep the tightest check.
+pub const SHARED_ITEMS: std::ops::Range<usize> = 0..12;
+pub const REFERENCED_ITEMS: std::ops::Range<usize> = 8..12;
 pub const OWN_ACIS: usize = 2;
 pub const COUNTERS: usize = 2;
 
 /// The kv data type of own entries and of the shared counters.
 pub const OWN_KV_TYPE: &str = "torture.own";
 pub const COUNTER_TYPE: &str = "torture.counter";
+pub const SHARED_KV_TYPE: &str = "torture.shared";
 /// The extra data type attached to own blobs (not an owner mark: it holds nothing).
 pub const NOTE_TYPE: &str = "torture.note";
 pub const SHARED_ACI_NAME: &str = "example.com/torture/shared";

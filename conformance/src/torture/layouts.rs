@@ -35,8 +35,9 @@ fn layer(files: &[(&str, &[u8])]) -> Result<(Vec<u8>, Vec<u8>), String> {
     Ok((tar.clone(), gzip.finish().context("compressing a layer")?))
 }
 
-/// An image of the shared base layer and one layer of its own holding `name`.
-fn image(builder: &mut LayoutBuilder, name: &str) -> Result<Descriptor, String> {
+/// An image of the shared base layer and one layer of its own holding `name`; returns the
+/// manifest and the gzip of its own layer.
+fn image(builder: &mut LayoutBuilder, name: &str) -> Result<(Descriptor, Vec<u8>), String> {
     let doing = format!("building image {name}");
     let layers = [
         layer(&[("etc/os-release", b"NAME=torture\n")])?,
@@ -65,7 +66,7 @@ fn image(builder: &mut LayoutBuilder, name: &str) -> Result<Descriptor, String> 
                 .context(&doing)?,
         );
     }
-    builder
+    let manifest = builder
         .json_blob(
             "application/vnd.oci.image.manifest.v1+json",
             &json!({
@@ -75,15 +76,18 @@ fn image(builder: &mut LayoutBuilder, name: &str) -> Result<Descriptor, String> 
                 "layers": descriptors,
             }),
         )
-        .context(&doing)
+        .context(&doing)?;
+    let [_, (_, own_layer)] = layers;
+    Ok((manifest, own_layer))
 }
 
 /// A one-image layout at `dir` naming its image `ref_name`; with `signed`, it also holds a
-/// referrer (a signature) of the image. Returns the image's manifest digest.
-pub fn write_layout(dir: &Path, ref_name: &str, signed: bool) -> Result<Digest, String> {
+/// referrer (a signature) of the image. Returns the image's manifest digest and the gzip of
+/// the layer only this image has.
+pub fn write_layout(dir: &Path, ref_name: &str, signed: bool) -> Result<(Digest, Vec<u8>), String> {
     let mut builder =
         LayoutBuilder::new(dir).context(format!("creating a layout in {}", dir.display()))?;
-    let image = image(&mut builder, ref_name)?;
+    let (image, own_layer) = image(&mut builder, ref_name)?;
     builder.add_ref(Some(ref_name), &image);
     if signed {
         let signed_by = signature(&mut builder, &image, &format!("{ref_name} is signed"))?;
@@ -92,7 +96,8 @@ pub fn write_layout(dir: &Path, ref_name: &str, signed: bool) -> Result<Digest, 
     builder
         .finish()
         .context(format!("writing {}", dir.display()))?;
-    Digest::parse(image.digest().as_ref()).map_err(|e| e.to_string())
+    let digest = Digest::parse(image.digest().as_ref()).map_err(|e| e.to_string())?;
+    Ok((digest, own_layer))
 }
 
 /// The shared layouts: `shared-<n>`, the second signed, the third an `oci-archive` (gzip).

@@ -43,3 +43,6 @@ pub mod worker;
 pub use report::Report;
 pub use run::{check_run, run_stress, run_workers, RunDirs, StressConfig, WorkersRun};
 pub use worker::{run_worker, WorkerConfig};
+
+#[cfg(test)]
+mod self_test;

@@ -13,7 +13,7 @@ use oci_store::DynStore;
 use super::event::{AppcImage, EntryView, ErrorClass, LayoutChoice, Observed, Op, Outcome};
 use super::inputs::{
     own_aci, own_blob, own_kv_key, own_layout_ref, own_ref, shared_ref, Inputs, COUNTER_TYPE,
-    NOTE_TYPE, OWN_KV_TYPE, OWN_SLOTS,
+    NOTE_TYPE, OWN_KV_TYPE, OWN_SLOTS, SHARED_KV_TYPE,
 };
 use super::layouts::write_layout;
 use crate::appc::support::Appc;
@@ -33,6 +33,8 @@ pub struct ThreadContext<'s> {
     pub own_layout: PathBuf,
     pub own_image: Digest,
     pub own_acis: Vec<(Vec<u8>, String)>,
+    /// The gzip layer only the own image has, and its digest.
+    pub own_layer: (Vec<u8>, Digest),
     own_blobs: Vec<(Vec<u8>, Digest)>,
 }
 
@@ -42,7 +44,8 @@ impl<'s> ThreadContext<'s> {
     pub fn new(thread: &str, store: &'s DynStore, inputs: &'s Inputs) -> Result<Self, String> {
         let own_layout = inputs.scratch.join(format!("layout-{thread}"));
         remove_path(&own_layout);
-        let own_image = write_layout(&own_layout, &own_layout_ref(thread), false)?;
+        let (own_image, own_layer) = write_layout(&own_layout, &own_layout_ref(thread), false)?;
+        let own_layer_digest = Digest::of_bytes(oci_store::traits::Algorithm::Sha256, &own_layer);
         let own_acis = (0..super::inputs::OWN_ACIS)
             .map(|index| {
                 let tar = own_aci(thread, index);
@@ -64,6 +67,7 @@ impl<'s> ThreadContext<'s> {
             own_layout,
             own_image,
             own_acis,
+            own_layer: (own_layer, own_layer_digest),
             own_blobs,
         })
     }
@@ -72,6 +76,8 @@ impl<'s> ThreadContext<'s> {
         Op::Begin {
             own_image: self.own_image.to_string(),
             own_acis: self.own_acis.iter().map(|(_, id)| id.clone()).collect(),
+            own_layer: self.own_layer.1.to_string(),
+            own_layer_size: self.own_layer.0.len() as u64,
         }
     }
 
@@ -186,6 +192,52 @@ impl<'s> ThreadContext<'s> {
                             .and_then(|d| self.own_blobs.iter().position(|(_, own)| *own == d)),
                     }
                 })))
+            }
+            Op::SharedKvPut { key, item } => {
+                let digest = &self.shared_item(*item).digest;
+                store
+                    .put_data(
+                        SHARED_KV_TYPE,
+                        &format!("s{key}"),
+                        digest.as_str().as_bytes(),
+                        Some(digest),
+                    )
+                    .map(|_| Observed::Nothing)
+                    .map_err(store_failure)
+            }
+            Op::SharedKvRemove { key } => store
+                .remove_data(SHARED_KV_TYPE, &format!("s{key}"))
+                .map(|_| Observed::Nothing)
+                .map_err(store_failure),
+            Op::AciBlobPut { image } => {
+                let tar = &self.own_acis[*image].0;
+                let digest = Digest::of_bytes(oci_store::traits::Algorithm::Sha512, tar);
+                write_blob(store, tar, &digest, "application/vnd.appc.aci+tar")
+            }
+            Op::AciBlobRelease { image } => {
+                let tar = &self.own_acis[*image].0;
+                let digest = Digest::of_bytes(oci_store::traits::Algorithm::Sha512, tar);
+                store
+                    .release(&digest, BASE_HOLDER)
+                    .map(Observed::Flag)
+                    .map_err(store_failure)
+            }
+            Op::LayerBlobPut => {
+                let (bytes, digest) = &self.own_layer;
+                write_blob(
+                    store,
+                    bytes,
+                    digest,
+                    "application/vnd.oci.image.layer.v1.tar+gzip",
+                )
+            }
+            Op::LayerBlobRelease => store
+                .release(&self.own_layer.1, BASE_HOLDER)
+                .map(Observed::Flag)
+                .map_err(store_failure),
+            Op::LayerBlobRead => {
+                let (bytes, digest) = &self.own_layer;
+                read_blob(store, digest, bytes.len() as u64)
             }
             Op::ExtraSet { slot, value } => store
                 .set_extra(&self.own_blobs[*slot].1, NOTE_TYPE, value.as_bytes())

@@ -23,6 +23,8 @@ pub struct OwnBlob {
 #[derive(Clone, Debug)]
 pub struct OwnModel {
     pub own_image: String,
+    /// The own image's own layer: digest and size.
+    pub own_layer: (String, u64),
     pub own_acis: Vec<String>,
     pub blobs: Vec<OwnBlob>,
     pub entries: BTreeMap<usize, EntryView>,
@@ -36,6 +38,10 @@ pub struct OwnModel {
     /// it, and a lease created later protects only what is still there).
     pub own_image_kept: bool,
     pub acis: Vec<bool>,
+    /// `blob put` of each own appc image's tar (the base store's hold).
+    pub aci_base_held: Vec<bool>,
+    /// `blob put` of the own image's own layer.
+    pub layer_base_held: bool,
 }
 
 /// What the model predicts for an operation.
@@ -57,6 +63,7 @@ impl OwnModel {
     pub fn new() -> Self {
         OwnModel {
             own_image: String::new(),
+            own_layer: (String::new(), 0),
             own_acis: Vec::new(),
             blobs: vec![OwnBlob::default(); OWN_SLOTS],
             entries: BTreeMap::new(),
@@ -65,6 +72,8 @@ impl OwnModel {
             lease: None,
             own_image_kept: false,
             acis: vec![false; OWN_ACIS],
+            aci_base_held: vec![false; OWN_ACIS],
+            layer_base_held: false,
         }
     }
 
@@ -76,6 +85,17 @@ impl OwnModel {
     /// Whether the own image must be whole in the store: put there and protected ever since.
     pub fn own_image_must_be_whole(&self) -> bool {
         self.own_image_kept && self.own_image_protected()
+    }
+
+    /// Whether the own image's own layer must be in the store: the base store holds it, or
+    /// the image is whole and protected.
+    pub fn own_layer_must_be_there(&self) -> bool {
+        self.layer_base_held || self.own_image_must_be_whole()
+    }
+
+    /// Whether an own appc image's tar is in the store: the flavour or the base store holds it.
+    pub fn aci_blob_present(&self, index: usize) -> bool {
+        self.acis[index] || self.aci_base_held[index]
     }
 
     fn references_to(&self, slot: usize) -> usize {
@@ -222,8 +242,24 @@ impl OwnModel {
                 }
                 AppcImage::Shared(_) => Expect::Either,
             },
-            // Whether the blob went: own images have no other holder.
-            Op::AppcRemove { image } => self.image_answer(*image, Observed::Flag(true)),
+            // Whether the blob went: unless the base store holds it too.
+            Op::AppcRemove { image } => {
+                let kept = matches!(image, AppcImage::Own(index) if self.aci_base_held[*index]);
+                self.image_answer(*image, Observed::Flag(!kept))
+            }
+            Op::AciBlobPut { .. } | Op::LayerBlobPut => Expect::Answer(Observed::Nothing),
+            Op::AciBlobRelease { image } => Expect::Answer(Observed::Flag(
+                self.aci_base_held[*image] && !self.acis[*image],
+            )),
+            // Whether the OCI flavour still holds the layer depends on the GCs, unless the
+            // image is protected.
+            Op::LayerBlobRelease if self.own_image_must_be_whole() => {
+                Expect::Answer(Observed::Flag(false))
+            }
+            Op::LayerBlobRead if self.own_layer_must_be_there() => {
+                Expect::Answer(Observed::Flag(true))
+            }
+            Op::LayerBlobRelease | Op::LayerBlobRead => Expect::Either,
             Op::AppcRender { image } => match image {
                 AppcImage::Own(index) => {
                     self.image_answer(*image, Observed::Text(self.own_acis[*index].clone()))
@@ -247,7 +283,10 @@ impl OwnModel {
             Op::Begin {
                 own_image,
                 own_acis,
+                own_layer,
+                own_layer_size,
             } => {
+                self.own_layer = (own_layer.clone(), *own_layer_size);
                 self.own_image = own_image.clone();
                 self.own_acis = own_acis.clone();
             }
@@ -305,6 +344,10 @@ impl OwnModel {
             Op::AppcImport {
                 image: AppcImage::Own(index),
             } if done => self.acis[*index] = true,
+            Op::AciBlobPut { image } if done => self.aci_base_held[*image] = true,
+            Op::AciBlobRelease { image } if done => self.aci_base_held[*image] = false,
+            Op::LayerBlobPut if done => self.layer_base_held = true,
+            Op::LayerBlobRelease if done => self.layer_base_held = false,
             Op::AppcRemove {
                 image: AppcImage::Own(index),
             } if done => self.acis[*index] = false,
@@ -319,7 +362,9 @@ impl OwnModel {
     pub fn judge(&mut self, op: &Op, outcome: &Outcome) -> Verdict {
         let verdict = match (self.expect(op, outcome), outcome) {
             (Expect::Either, Outcome::Failed { class, message }) => match class {
-                ErrorClass::NotFound => Verdict::Expected("own image swept while unprotected"),
+                ErrorClass::NotFound => {
+                    Verdict::Expected("own OCI image or layer swept while unprotected")
+                }
                 ErrorClass::LockTimeout => Verdict::Expected("gc lock wait timed out"),
                 _ => Verdict::Unexpected(message.clone()),
             },

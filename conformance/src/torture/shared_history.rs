@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::event::{AppcImage, ErrorClass, Event, Observed, Op, Outcome};
-use super::inputs::SHARED_ACIS;
+use super::inputs::{REFERENCED_ITEMS, SHARED_ACIS};
 use super::verdict::Verdict;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,6 +35,14 @@ fn roles(op: &Op) -> Vec<(SharedObject, Role)> {
         Op::SharedDelete { item } | Op::SharedRelease { item } => {
             vec![(SharedObject::Blob(*item), Role::Removes)]
         }
+        // The entry needs its blob (a missing one is refused); replacing or removing an entry
+        // may delete the blob it referenced, if that was the last holder.
+        Op::SharedKvPut { item, .. } => {
+            let mut roles = referenced_removals();
+            roles.push((SharedObject::Blob(*item), Role::Needs));
+            roles
+        }
+        Op::SharedKvRemove { .. } => referenced_removals(),
         Op::SharedOciImport { name, .. } => vec![(SharedObject::Ref(*name), Role::Creates)],
         Op::SharedOciCheck { name } => vec![(SharedObject::Ref(*name), Role::Needs)],
         // Needs it too: "not found" must be explained by another removal.
@@ -62,6 +70,12 @@ fn roles(op: &Op) -> Vec<(SharedObject, Role)> {
             .collect(),
         _ => Vec::new(),
     }
+}
+
+fn referenced_removals() -> Vec<(SharedObject, Role)> {
+    REFERENCED_ITEMS
+        .map(|item| (SharedObject::Blob(item), Role::Removes))
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug)]
