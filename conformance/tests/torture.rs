@@ -20,6 +20,7 @@ use oci_store::traits::{Algorithm, Digest};
 use oci_store_conformance::matrix::{multi_process_combinations, Combination};
 use oci_store_conformance::torture::inputs::own_blob;
 use oci_store_conformance::torture::judge::{judge_events, read_logs};
+use oci_store_conformance::torture::races;
 use oci_store_conformance::torture::worker::logs_dir;
 use oci_store_conformance::torture::{
     check_run, run_stress, run_workers, Report, RunDirs, StressConfig,
@@ -140,6 +141,12 @@ fn a_stuck_operation_is_reported_with_stacks(combination: &Combination) -> Resul
     }
 }
 
+fn replaced_entries_let_go_of_their_blobs(combination: &Combination) -> Result<(), String> {
+    let dir = scratch()?;
+    let store = combination.open(dir.path()).map_err(|e| e.to_string())?;
+    races::replaced_entries_let_go_of_their_blobs(&store, 8, Duration::from_secs(3))
+}
+
 fn main() {
     let arguments = Arguments::from_args();
     let mut trials = Vec::new();
@@ -147,6 +154,11 @@ fn main() {
     for combination in &combinations {
         let label = combination.label();
         let shared = combination.clone();
+        let racing = combination.clone();
+        trials.push(Trial::test(
+            format!("{label}::torture::replaced_entries_let_go_of_their_blobs"),
+            move || replaced_entries_let_go_of_their_blobs(&racing).map_err(Into::into),
+        ));
         trials.push(Trial::test(
             format!("{label}::torture::small_run_is_clean"),
             move || small_run_is_clean(&shared).map_err(Into::into),

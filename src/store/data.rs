@@ -7,7 +7,9 @@ use super::base::Store;
 use super::delete::{DELETE_BATCH, OWNER_MARK_PREFIX};
 use super::error::{StoreError, StoreResult};
 use super::locks::{LockGuard, LockMode};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvEntry, KvKey, KvOp, KvStore};
+use crate::traits::{
+    BlobStore, Digest, ExtraData, Index, KvEntry, KvKey, KvOp, KvStore, StorageError,
+};
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     fn require_blob(&self, digest: &Digest, what: &str) -> StoreResult<()> {
@@ -107,37 +109,72 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     ) -> StoreResult<u64> {
         validate_name("data type", data_type)?;
         validate_key(key)?;
-        // The blob the entry referenced until now: it loses a holder if the new entry does not
-        // reference it too.
-        let replaced = self
-            .kv
-            .get(data_type, key)?
-            .and_then(|entry| entry.blob)
-            .filter(|old| Some(old) != blob);
-        let lock = match blob {
-            Some(digest) => {
-                let lock = self.shared_digest_lock(digest)?;
-                self.require_blob(digest, &format!("key {data_type}/{key}"))?;
-                Some(lock)
+        loop {
+            // The entry as it is now, and the blob it references: that blob loses a holder if
+            // the new entry does not reference it too.
+            let current = self.kv.get(data_type, key)?;
+            let current_version = current.as_ref().map(|entry| entry.version);
+            if conditional && current_version != expected_version {
+                return Err(StoreError::Storage(StorageError::VersionConflict {
+                    data_type: data_type.to_string(),
+                    key: key.to_string(),
+                    expected: expected_version,
+                    found: current_version,
+                }));
             }
-            None => None,
-        };
-        let version = if conditional {
-            self.kv
-                .compare_and_set(data_type, key, value, blob, expected_version)?
-        } else {
-            self.kv.put(data_type, key, value, blob)?
-        };
-        // Released first: the replaced blob's stripe may be this one, and an exclusive flock
-        // on it would wait for our own shared one.
-        drop(lock);
-        if let Some(old) = replaced {
-            // Decided under its own exclusive lock, so a concurrent new holder either lands
-            // first (and keeps it) or finds it gone. A crash right before this step leaves an
-            // unheld blob, which base GC collects.
-            self.delete_if_unreferenced(&old)?;
+            let replaced = current
+                .and_then(|entry| entry.blob)
+                .filter(|old| Some(old) != blob);
+            // The new blob's lock shared (it must not go while the entry is written), the
+            // replaced blob's exclusive: moving an entry off a blob and deciding that blob are
+            // one step, as in `remove_data`, so no concurrent writer of this entry can make us
+            // decide the wrong blob (a replaced blob left with no holder and never decided).
+            let _locks = self.lock_for_replacement(blob, replaced.as_ref())?;
+            if let Some(digest) = blob {
+                self.require_blob(digest, &format!("key {data_type}/{key}"))?;
+            }
+            // Written only over the entry read above (its version): a writer that came in
+            // between makes us read again and decide again.
+            let version =
+                match self
+                    .kv
+                    .compare_and_set(data_type, key, value, blob, current_version)
+                {
+                    Ok(version) => version,
+                    Err(StorageError::VersionConflict { .. }) => continue,
+                    Err(error) => return Err(error.into()),
+                };
+            if let Some(old) = replaced {
+                // A crash right before this step leaves an unheld blob, which base GC
+                // collects.
+                self.delete_if_unheld_locked(&old)?;
+            }
+            return Ok(version);
         }
-        Ok(version)
+    }
+
+    /// The digest locks for pointing an entry at `new` instead of `replaced`: `new`'s stripe
+    /// shared, `replaced`'s exclusive (one stripe for both: exclusive), in stripe order.
+    fn lock_for_replacement(
+        &self,
+        new: Option<&Digest>,
+        replaced: Option<&Digest>,
+    ) -> StoreResult<Vec<LockGuard>> {
+        let mut wanted: Vec<(std::path::PathBuf, LockMode)> = Vec::new();
+        if let Some(digest) = replaced {
+            wanted.push((self.locks.digest_lock(digest), LockMode::Exclusive));
+        }
+        if let Some(digest) = new {
+            let path = self.locks.digest_lock(digest);
+            if !wanted.iter().any(|(held, _)| *held == path) {
+                wanted.push((path, LockMode::Shared));
+            }
+        }
+        wanted.sort_by(|a, b| a.0.cmp(&b.0));
+        wanted
+            .into_iter()
+            .map(|(path, mode)| LockGuard::acquire(&path, mode))
+            .collect()
     }
 
     /// Removes an entry. When it references a blob, the removal and the decision about the

@@ -33,6 +33,7 @@ pub mod judge;
 pub mod layouts;
 pub mod ops;
 pub mod own_model;
+pub mod races;
 pub mod report;
 pub mod run;
 pub mod shared_history;
