@@ -147,6 +147,12 @@ fn replaced_entries_let_go_of_their_blobs(combination: &Combination) -> Result<(
     races::replaced_entries_let_go_of_their_blobs(&store, 8, Duration::from_secs(3))
 }
 
+fn removed_entries_let_go_of_their_blobs(combination: &Combination) -> Result<(), String> {
+    let dir = scratch()?;
+    let store = combination.open(dir.path()).map_err(|e| e.to_string())?;
+    races::removed_entries_let_go_of_their_blobs(&store, 8, Duration::from_secs(3))
+}
+
 fn main() {
     let arguments = Arguments::from_args();
     let mut trials = Vec::new();
@@ -158,6 +164,11 @@ fn main() {
         trials.push(Trial::test(
             format!("{label}::torture::replaced_entries_let_go_of_their_blobs"),
             move || replaced_entries_let_go_of_their_blobs(&racing).map_err(Into::into),
+        ));
+        let removing = combination.clone();
+        trials.push(Trial::test(
+            format!("{label}::torture::removed_entries_let_go_of_their_blobs"),
+            move || removed_entries_let_go_of_their_blobs(&removing).map_err(Into::into),
         ));
         trials.push(Trial::test(
             format!("{label}::torture::small_run_is_clean"),

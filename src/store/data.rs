@@ -7,9 +7,7 @@ use super::base::Store;
 use super::delete::{DELETE_BATCH, OWNER_MARK_PREFIX};
 use super::error::{StoreError, StoreResult};
 use super::locks::{LockGuard, LockMode};
-use crate::traits::{
-    BlobStore, Digest, ExtraData, Index, KvEntry, KvKey, KvOp, KvStore, StorageError,
-};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvEntry, KvKey, KvOp, KvStore};
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     fn require_blob(&self, digest: &Digest, what: &str) -> StoreResult<()> {
@@ -109,48 +107,36 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     ) -> StoreResult<u64> {
         validate_name("data type", data_type)?;
         validate_key(key)?;
-        loop {
-            // The entry as it is now, and the blob it references: that blob loses a holder if
-            // the new entry does not reference it too.
-            let current = self.kv.get(data_type, key)?;
-            let current_version = current.as_ref().map(|entry| entry.version);
-            if conditional && current_version != expected_version {
-                return Err(StoreError::Storage(StorageError::VersionConflict {
-                    data_type: data_type.to_string(),
-                    key: key.to_string(),
-                    expected: expected_version,
-                    found: current_version,
-                }));
-            }
-            let replaced = current
-                .and_then(|entry| entry.blob)
-                .filter(|old| Some(old) != blob);
-            // The new blob's lock shared (it must not go while the entry is written), the
-            // replaced blob's exclusive: moving an entry off a blob and deciding that blob are
-            // one step, as in `remove_data`, so no concurrent writer of this entry can make us
-            // decide the wrong blob (a replaced blob left with no holder and never decided).
-            let _locks = self.lock_for_replacement(blob, replaced.as_ref())?;
-            if let Some(digest) = blob {
-                self.require_blob(digest, &format!("key {data_type}/{key}"))?;
-            }
-            // Written only over the entry read above (its version): a writer that came in
-            // between makes us read again and decide again.
-            let version =
-                match self
-                    .kv
-                    .compare_and_set(data_type, key, value, blob, current_version)
-                {
-                    Ok(version) => version,
-                    Err(StorageError::VersionConflict { .. }) => continue,
-                    Err(error) => return Err(error.into()),
-                };
-            if let Some(old) = replaced {
-                // A crash right before this step leaves an unheld blob, which base GC
-                // collects.
-                self.delete_if_unheld_locked(&old)?;
-            }
-            return Ok(version);
+        // No other writer of this entry comes between our read of it and our write, so the
+        // blob it replaces is the one read (DESIGN.md: the last holder letting go and the
+        // delete are one step).
+        let _entry =
+            LockGuard::acquire(&self.locks.entry_lock(data_type, key), LockMode::Exclusive)?;
+        // The blob the entry references until now: it loses a holder if the new entry does
+        // not reference it too.
+        let replaced = self
+            .kv
+            .get(data_type, key)?
+            .and_then(|entry| entry.blob)
+            .filter(|old| Some(old) != blob);
+        // The new blob's lock shared (it must not go while the entry is written), the
+        // replaced blob's exclusive: moving the entry off a blob and deciding that blob are
+        // one step, as in `remove_data`.
+        let _locks = self.lock_for_replacement(blob, replaced.as_ref())?;
+        if let Some(digest) = blob {
+            self.require_blob(digest, &format!("key {data_type}/{key}"))?;
         }
+        let version = if conditional {
+            self.kv
+                .compare_and_set(data_type, key, value, blob, expected_version)?
+        } else {
+            self.kv.put(data_type, key, value, blob)?
+        };
+        if let Some(old) = replaced {
+            // A crash right before this step leaves an unheld blob, which base GC collects.
+            self.delete_if_unheld_locked(&old)?;
+        }
+        Ok(version)
     }
 
     /// The digest locks for pointing an entry at `new` instead of `replaced`: `new`'s stripe
@@ -182,13 +168,14 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// last holder (no owner mark, no other entry), the blob is deleted with it, so nothing
     /// leaks (a flavour's GC may have let go of the blob while this entry held it).
     pub fn remove_data(&self, data_type: &str, key: &str) -> StoreResult<bool> {
+        let _entry =
+            LockGuard::acquire(&self.locks.entry_lock(data_type, key), LockMode::Exclusive)?;
         loop {
             let Some(entry) = self.kv.get(data_type, key)? else {
                 return Ok(false);
             };
             let Some(digest) = entry.blob else {
-                // No blob, no holder to let go of. (Rewritten meanwhile to reference one:
-                // if this was that blob's last holder, base GC collects it.)
+                // No blob, no holder to let go of; writers of this entry wait for its lock.
                 return Ok(self.kv.remove(data_type, key)?);
             };
             let _lock = LockGuard::acquire(&self.locks.digest_lock(&digest), LockMode::Exclusive)?;
@@ -217,6 +204,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// given twice is removed once.
     pub fn remove_data_many(&self, keys: &[KvKey]) -> StoreResult<()> {
         let keys: BTreeSet<&KvKey> = keys.iter().collect();
+        let _entries = self
+            .locks
+            .lock_entries(keys.iter().map(|k| (k.data_type.as_str(), k.key.as_str())))?;
         loop {
             let referenced = self.blobs_of_entries(&keys)?;
             let digests: Vec<Digest> = referenced.iter().cloned().collect();

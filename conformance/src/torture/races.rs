@@ -1,6 +1,7 @@
 //! Focused races the torture run found, each repeated until it shows or its time is up.
 //!
-//! [`replaced_entries_let_go_of_their_blobs`]: threads point one key/value entry at blobs of
+//! [`replaced_entries_let_go_of_their_blobs`] (and [`removed_entries_let_go_of_their_blobs`],
+//! with a removal in the race too): threads point one key/value entry at blobs of
 //! their own, each then letting go of its `blob put` hold, so every blob's last holder is the
 //! entry. Whichever write lands last wins; every blob it replaced has no holder left and must
 //! be gone (DESIGN.md: "a blob is deleted only when no holder and no key/value reference is
@@ -22,6 +23,26 @@ pub fn replaced_entries_let_go_of_their_blobs(
     threads: usize,
     time: Duration,
 ) -> TestResult {
+    race_on_one_entry(store, threads, time, false)
+}
+
+/// [`replaced_entries_let_go_of_their_blobs`] with one more thread that removes the entry
+/// (which, each round, starts without a blob): a removal that finds no blob must not remove
+/// an entry that meanwhile came to reference one, and leave that blob with no holder.
+pub fn removed_entries_let_go_of_their_blobs(
+    store: &DynStore,
+    threads: usize,
+    time: Duration,
+) -> TestResult {
+    race_on_one_entry(store, threads, time, true)
+}
+
+fn race_on_one_entry(
+    store: &DynStore,
+    threads: usize,
+    time: Duration,
+    with_remover: bool,
+) -> TestResult {
     let started = Instant::now();
     let mut round = 0u64;
     while started.elapsed() < time {
@@ -34,7 +55,20 @@ pub fn replaced_entries_let_go_of_their_blobs(
                 .context("writing a blob")?;
             digests.push(record.digest);
         }
+        if with_remover {
+            store
+                .put_data(RACE_TYPE, "key", b"no blob", None)
+                .context("resetting the entry")?;
+        }
         let results: Vec<TestResult> = std::thread::scope(|scope| {
+            let remover = with_remover.then(|| {
+                scope.spawn(move || -> TestResult {
+                    store
+                        .remove_data(RACE_TYPE, "key")
+                        .context("removing the entry")?;
+                    Ok(())
+                })
+            });
             let handles: Vec<_> = digests
                 .iter()
                 .map(|digest| {
@@ -51,21 +85,24 @@ pub fn replaced_entries_let_go_of_their_blobs(
                 .collect();
             handles
                 .into_iter()
+                .chain(remover)
                 .map(|h| h.join().unwrap_or_else(|_| Err("a thread panicked".into())))
                 .collect()
         });
         results.into_iter().collect::<TestResult>()?;
         let entry = store
             .get_data(RACE_TYPE, "key")
-            .context("reading the entry")?
-            .ok_or("the entry is gone")?;
+            .context("reading the entry")?;
+        if entry.is_none() && !with_remover {
+            return Err(format!("round {round}: the entry is gone"));
+        }
         for digest in &digests {
-            let kept = entry.blob.as_ref() == Some(digest);
+            let kept = entry.as_ref().and_then(|e| e.blob.as_ref()) == Some(digest);
             let present = store.contains(digest).context("looking the blob up")?;
             if present != kept {
                 let holders = store.holders(digest).context("reading holders")?;
                 return Err(format!(
-                    "round {round}: {digest} is {} although the entry {} it (holders: {holders:?})",
+                    "round {round}: {digest} is {} although the entry {} it (holders: {holders:?}; entry: {entry:?})",
                     if present { "still indexed" } else { "gone" },
                     if kept {
                         "references"
