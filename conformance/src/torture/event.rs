@@ -245,6 +245,8 @@ pub enum Observed {
     Text(String),
     /// fsck: its problems, as `kind digest`.
     Problems(Vec<String>),
+    /// OCI GC: the blobs it let go of; appc GC: the images it removed.
+    Swept(Vec<String>),
 }
 
 /// How a failure is classed when it is logged; the checker decides whether it was expected.

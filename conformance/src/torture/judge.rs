@@ -83,6 +83,7 @@ pub fn judge_events(
 ) -> (BTreeMap<String, OwnModel>, SharedHistory) {
     let history = SharedHistory::new(events);
     let mut models: BTreeMap<String, OwnModel> = BTreeMap::new();
+    let mut timelines: BTreeMap<String, Vec<Protection>> = BTreeMap::new();
     for event in events {
         let model = models.entry(event.thread.clone()).or_default();
         let verdict = if SharedHistory::judges(&event.op) {
@@ -94,9 +95,89 @@ pub fn judge_events(
         } else {
             model.judge(&event.op, &event.outcome)
         };
+        timelines
+            .entry(event.thread.clone())
+            .or_default()
+            .push(Protection {
+                from_ns: event.end_ns,
+                image: model.own_image.clone(),
+                layer: model.own_layer.0.clone(),
+                whole: model.own_image_must_be_whole(),
+            });
         if !event.op.is_begin() {
             report.record(event.op.name(), &event.thread, event.latency_ns(), verdict);
         }
     }
+    judge_sweeps(events, &models, &timelines, report);
     (models, history)
+}
+
+/// A thread's own image as it stood after one of its operations, until its next one began.
+struct Protection {
+    from_ns: u64,
+    image: String,
+    layer: String,
+    whole: bool,
+}
+
+/// Nothing a ref or a live lease reaches is swept: an OCI GC that let go of a thread's own
+/// image or layer while that thread's refs or lease protected it from before the GC began to
+/// after it ended is a violation; so is an appc GC removing an own image (each has a name of
+/// its own, and the newest of each name is kept).
+fn judge_sweeps(
+    events: &[Event],
+    models: &BTreeMap<String, OwnModel>,
+    timelines: &BTreeMap<String, Vec<Protection>>,
+    report: &mut Report,
+) {
+    let starts: BTreeMap<(&str, u64), u64> = events
+        .iter()
+        .map(|e| ((e.thread.as_str(), e.seq), e.start_ns))
+        .collect();
+    for event in events {
+        let Outcome::Done(Observed::Swept(swept)) = &event.outcome else {
+            continue;
+        };
+        match event.op {
+            Op::OciGc => {
+                for (thread, timeline) in timelines {
+                    // The thread's state when the GC began, and when its next operation began.
+                    let position = timeline.partition_point(|s| s.from_ns < event.start_ns);
+                    let Some(state) = position.checked_sub(1).map(|p| &timeline[p]) else {
+                        continue;
+                    };
+                    let until = starts
+                        .get(&(thread.as_str(), position as u64))
+                        .copied()
+                        .unwrap_or(u64::MAX);
+                    if !(state.whole && event.end_ns < until) {
+                        continue;
+                    }
+                    for digest in [&state.image, &state.layer] {
+                        if swept.contains(digest) {
+                            report.violations.push(format!(
+                                "{} oci.gc: swept {digest} of {thread}'s own image, which its \
+                                 ref or lease protected all through the GC",
+                                event.thread
+                            ));
+                        }
+                    }
+                }
+            }
+            Op::AppcGc => {
+                for (thread, model) in models {
+                    for id in &model.own_acis {
+                        if swept.contains(id) {
+                            report.violations.push(format!(
+                                "{} appc.gc: removed {id}, an own image of {thread} (the only \
+                                 image of its name, so always the newest)",
+                                event.thread
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }

@@ -324,7 +324,9 @@ impl<'s> ThreadContext<'s> {
             Op::OciGc => self
                 .oci()
                 .gc(false)
-                .map(|_| Observed::Nothing)
+                .map(|report| {
+                    Observed::Swept(report.swept.iter().map(|s| s.digest.to_string()).collect())
+                })
                 .map_err(oci_failure),
             Op::AppcImport { image } => {
                 let result = match image {
@@ -376,7 +378,9 @@ impl<'s> ThreadContext<'s> {
                 };
                 self.appc()
                     .gc(&options)
-                    .map(|_| Observed::Nothing)
+                    .map(|report| {
+                        Observed::Swept(report.removed.into_iter().map(|r| r.id).collect())
+                    })
                     .map_err(appc_failure)
             }
             Op::BaseGc => store.gc().map(|_| Observed::Nothing).map_err(store_failure),

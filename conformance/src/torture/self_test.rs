@@ -282,3 +282,52 @@ fn quantiles_are_nearest_rank() {
     assert_eq!(stats.quantile_ms(0.99), 99.0);
     assert_eq!(stats.quantile_ms(1.0), 100.0);
 }
+
+#[test]
+fn an_oci_gc_sweeping_a_protected_image_is_a_violation() {
+    use super::event::LayoutChoice;
+    let import = event(
+        "p0t0",
+        1,
+        1,
+        2,
+        Op::OciImport {
+            layout: LayoutChoice::Own,
+            name: 0,
+        },
+        done(Observed::Text("sha256:aa".into())),
+    );
+    let gc = |start, end| {
+        event(
+            "p1t0",
+            1,
+            start,
+            end,
+            Op::OciGc,
+            done(Observed::Swept(vec!["sha256:aa".into()])),
+        )
+    };
+    let later = event(
+        "p0t0",
+        2,
+        10,
+        11,
+        Op::OciRemoveRef { name: 0 },
+        done(Observed::Nothing),
+    );
+    let swept = judge(&[
+        begin("p0t0"),
+        begin("p1t0"),
+        import.clone(),
+        gc(5, 6),
+        later.clone(),
+    ]);
+    assert_eq!(swept.violations.len(), 1, "{}", swept.render());
+    // A GC that ran on past the removal of the ref may have swept after it.
+    let after_removal = judge(&[begin("p0t0"), begin("p1t0"), import, gc(5, 12), later]);
+    assert!(
+        after_removal.violations.is_empty(),
+        "{}",
+        after_removal.render()
+    );
+}
