@@ -3,11 +3,13 @@
 //!
 //! ```text
 //! stress [--processes 8] [--threads 4] [--seconds 60] [--backend sqlite|lmdb]
-//!        [--blobs fs|sqlite|lmdb] [--seed N] [--op-timeout 120] [--dir DIR] [--keep]
+//!        [--blobs fs|sqlite|lmdb] [--index|--extra|--kv NAME] [--seed N] [--op-timeout 120]
+//!        [--dir DIR] [--keep]
 //! ```
 //!
-//! `--backend` chooses the metadata backend (index, extra data, key/value), `--blobs` the blob
-//! store (default `fs`). The store and the work files go to a temporary directory (removed at
+//! `--backend` chooses the metadata backend (index, extra data, key/value; default `sqlite`),
+//! `--blobs` the blob store (default `fs`); `--index`, `--extra` and `--kv` override one
+//! metadata role, for mixed combinations. The store and the work files go to a temporary directory (removed at
 //! the end unless `--keep`), or to `--dir`. Prints operation counts, p50/p99/max latency per
 //! operation, errors (expected ones by class, unexpected ones in full) and every violation;
 //! exits 1 on any violation, unexpected error or stuck operation, 2 on bad arguments.
@@ -20,6 +22,25 @@ use std::time::Duration;
 
 use oci_store_conformance::matrix::Combination;
 use oci_store_conformance::torture::{run_stress, run_worker, StressConfig, WorkerConfig};
+
+/// Every flag that takes a value (the worker's included).
+const KNOWN: &[&str] = &[
+    "--processes",
+    "--threads",
+    "--seconds",
+    "--backend",
+    "--blobs",
+    "--index",
+    "--extra",
+    "--kv",
+    "--seed",
+    "--op-timeout",
+    "--dir",
+    "--store",
+    "--work",
+    "--process",
+    "--millis",
+];
 
 #[derive(Default)]
 struct Arguments {
@@ -37,7 +58,7 @@ impl Arguments {
                 "--worker" => arguments.worker = true,
                 "--keep" => arguments.keep = true,
                 "-h" | "--help" => return Err(String::new()),
-                name if name.starts_with("--") => {
+                name if KNOWN.contains(&name) => {
                     let value = input
                         .next()
                         .ok_or_else(|| format!("{name} needs a value"))?;
@@ -78,7 +99,7 @@ impl Arguments {
 }
 
 const USAGE: &str = "usage: stress [--processes 8] [--threads 4] [--seconds 60] \
-[--backend sqlite|lmdb] [--blobs fs|sqlite|lmdb] [--seed N] [--op-timeout SECONDS] [--dir DIR] \
+[--backend sqlite|lmdb] [--blobs fs|sqlite|lmdb] [--index|--extra|--kv NAME] [--seed N] [--op-timeout SECONDS] [--dir DIR] \
 [--keep]";
 
 fn worker(arguments: &Arguments) -> Result<(), String> {
@@ -106,9 +127,9 @@ fn orchestrate(arguments: &Arguments) -> Result<bool, String> {
         worker_exe: std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?,
         combination: Combination {
             blobs: arguments.backend("blobs", "fs"),
-            index: metadata,
-            extra: metadata,
-            kv: metadata,
+            index: arguments.backend("index", metadata),
+            extra: arguments.backend("extra", metadata),
+            kv: arguments.backend("kv", metadata),
         },
         processes: arguments.number("processes", 8)? as usize,
         threads: arguments.number("threads", 4)? as usize,
