@@ -176,11 +176,12 @@ fn stuck_reports(work: &Path) -> Vec<(u32, String)> {
 pub fn check_run(config: &StressConfig, dirs: &RunDirs, run: &WorkersRun) -> Report {
     let mut report = Report {
         label: format!(
-            "{} ({} processes x {} threads, {} s)",
+            "{} ({} processes x {} threads, {} s, seed {})",
             config.combination.label(),
             config.processes,
             config.threads,
-            config.duration.as_secs_f64()
+            config.duration.as_secs_f64(),
+            config.seed
         ),
         stuck: run.stuck.clone(),
         worker_failures: run.worker_failures.clone(),
