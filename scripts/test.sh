@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. On a fresh machine it first installs what the interop
-# tests need (skopeo and umoci, from Debian's packages).
+# tests need (skopeo and umoci, from Debian's packages) and tmux (the progress-bar test reads
+# a real pseudo-terminal's screen through it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in skopeo umoci; do
+for tool in skopeo umoci tmux; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -7,6 +7,7 @@ use super::base::Store;
 use super::delete::DELETE_BATCH;
 use super::error::StoreResult;
 use super::locks::{LockGuard, LockMode};
+use super::progress::{Progress, Totals, NO_PROGRESS};
 use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, SortedDigests};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -41,6 +42,19 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// digest lock, which a committing writer also holds from content commit to index record:
     /// so content a live writer is committing is never taken for garbage.
     pub fn gc(&self) -> StoreResult<GcReport> {
+        self.gc_with_progress(&NO_PROGRESS)
+    }
+
+    /// [`Store::gc`], reporting its phase to `progress` (a spinner: its work is not known
+    /// beforehand).
+    pub fn gc_with_progress(&self, progress: &dyn Progress) -> StoreResult<GcReport> {
+        progress.start("collecting", Totals::UNKNOWN);
+        let report = self.collect_garbage();
+        progress.finish();
+        report
+    }
+
+    fn collect_garbage(&self) -> StoreResult<GcReport> {
         let mut report = GcReport::default();
         let (dead, dead_bytes) = self.blobs.remove_dead_ingests()?;
         report.dead_ingests = dead;

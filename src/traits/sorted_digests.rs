@@ -2,9 +2,10 @@
 //! index page by page without holding a store's worth of `Digest`s.
 //!
 //! Backends that keep digests in a sorted key space (SQLite, LMDB) page through it: a page at
-//! a time is all that is held. A backend that cannot list in order (blob files in one flat
-//! directory) gathers its listing into [`CompactDigests`], the raw hash bytes only: 32 bytes a
-//! sha256 digest instead of about 110 for a `Digest` on the heap.
+//! a time is all that is held. The `fs` blob store, whose flat directories cannot be read in
+//! order, sorts externally (`src/backends/fs/sorted_listing.rs`). The trait defaults, for
+//! backends with neither, gather their `Vec` into [`CompactDigests`], the raw hash bytes
+//! only: 32 bytes a sha256 digest instead of about 110 for a `Digest` on the heap.
 
 use super::digest::{Algorithm, Digest};
 use super::error::StorageResult;
@@ -29,6 +30,7 @@ enum Source<'a> {
         exhausted: bool,
     },
     Compact(CompactIter),
+    Sorted(Box<dyn Iterator<Item = StorageResult<Digest>> + 'a>),
 }
 
 impl<'a> SortedDigests<'a> {
@@ -53,6 +55,13 @@ impl<'a> SortedDigests<'a> {
         }
     }
 
+    /// A listing from an iterator that yields digests in order already.
+    pub fn from_sorted_iter(iter: impl Iterator<Item = StorageResult<Digest>> + 'a) -> Self {
+        SortedDigests {
+            source: Source::Sorted(Box::new(iter)),
+        }
+    }
+
     /// A listing from an unordered `Vec`, for backends without a sorted listing of their own.
     pub fn from_unordered(digests: Vec<Digest>) -> SortedDigests<'static> {
         let mut compact = CompactDigests::default();
@@ -70,6 +79,7 @@ impl Iterator for SortedDigests<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.source {
             Source::Compact(iter) => iter.next().map(Ok),
+            Source::Sorted(iter) => iter.next(),
             Source::Paged {
                 fetch,
                 page,

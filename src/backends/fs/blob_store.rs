@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use super::filesystem_sync::FilesystemSync;
 use super::ingest;
 use super::layout::{sync_directory, Layout};
+use super::sorted_listing::ExternalSort;
 use super::writer::FsBlobWriter;
 use super::BACKEND_NAME;
 use crate::traits::{
-    Algorithm, BlobRead, BlobStore, BlobWriter, CompactDigests, Digest, Expected, SortedDigests,
-    StorageError, StorageResult,
+    Algorithm, BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError,
+    StorageResult,
 };
 
 /// Blob content as plain files in a store directory. Safe to share between threads and with
@@ -154,14 +155,22 @@ impl BlobStore for FsBlobStore {
         Ok(found)
     }
 
-    /// A flat directory cannot be listed in order, so the listing is gathered whole, but as
-    /// raw hash bytes (32 bytes a sha256 blob) rather than as `Digest`s.
+    /// A flat directory cannot be read in order: the names are sorted in bounded memory by
+    /// an external sort whose runs spill beside the staging files.
     fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
-        let mut found = CompactDigests::default();
+        let mut sort = ExternalSort::new(self.layout.ingest_dir());
+        let mut failed = None;
         for algorithm in Algorithm::ALL {
-            self.digests_of(algorithm, &mut |digest| found.push(&digest))?;
+            self.digests_of(algorithm, &mut |digest| {
+                if failed.is_none() {
+                    failed = sort.push(&digest).err();
+                }
+            })?;
         }
-        Ok(SortedDigests::compact(found))
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        sort.finish()
     }
 
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
