@@ -19,6 +19,9 @@
 //! - [`workload`]: the random mixed workload that the threaded test and the multi-process
 //!   worker (`conformance-worker`) run; `tests/multi_process.rs` runs several workers on one
 //!   store, kills some mid-workload, and runs OCI importers beside an OCI GC loop.
+//! - [`torture`]: the `stress` command's random operations over both flavours from many
+//!   processes × threads, and the checker that verifies every invariant from what each worker
+//!   saw acknowledged (`tests/torture.rs` runs a small configuration per combination).
 //!
 //! Running it: `cargo test -p oci-store-conformance` (everything), `--test matrix -- NAME
 //! --exact` (one trial, e.g. `index=lmdb::index::paging`), `--test matrix -- --list`. The
