@@ -170,6 +170,11 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether this is the first event of a thread.
+    pub fn is_begin(&self) -> bool {
+        matches!(self, Op::Begin { .. })
+    }
+
     /// The name latencies and counts are reported under.
     pub fn name(&self) -> &'static str {
         match self {

@@ -151,15 +151,3 @@ fn watch(config: &WorkerConfig, slots: &[Arc<InFlight>], finished: &AtomicBool) 
         }
     }
 }
-
-/// Whether this worker's op log exists for `thread`: used by tests to find a thread's log.
-pub fn log_path(work: &Path, thread: &str) -> PathBuf {
-    logs_dir(work).join(format!("{thread}.jsonl"))
-}
-
-impl Op {
-    /// Whether this is the first event of a thread.
-    pub fn is_begin(&self) -> bool {
-        matches!(self, Op::Begin { .. })
-    }
-}
