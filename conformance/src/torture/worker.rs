@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::choose::next_op;
-use super::event::{now_ns, Event, Op};
+use super::event::{now_ns, Event};
 use super::inputs::{seed_of, Inputs};
 use super::ops::ThreadContext;
 use super::own_model::OwnModel;
