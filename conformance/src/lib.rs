@@ -24,6 +24,9 @@
 //!   (`tests/crash_points.rs`; the long mode is the `crash` binary's `trials`).
 //! - [`faults`]: fault-injecting wrappers of the four traits and a small real file system;
 //!   `tests/faults.rs` runs the crash harness's works with I/O errors and a full disk.
+//! - [`torture`]: the `stress` command's random operations over both flavours from many
+//!   processes × threads, and the checker that verifies every invariant from what each worker
+//!   saw acknowledged (`tests/torture.rs` runs a small configuration per combination).
 //!
 //! Running it: `cargo test -p oci-store-conformance` (everything), `--test matrix -- NAME
 //! --exact` (one trial, e.g. `index=lmdb::index::paging`), `--test matrix -- --list`. The
@@ -44,6 +47,7 @@ pub mod index;
 pub mod kv_store;
 pub mod matrix;
 pub mod oci;
+pub mod torture;
 pub mod workload;
 
 #[cfg(test)]

@@ -107,37 +107,60 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     ) -> StoreResult<u64> {
         validate_name("data type", data_type)?;
         validate_key(key)?;
-        // The blob the entry referenced until now: it loses a holder if the new entry does not
-        // reference it too.
+        // No other writer of this entry comes between our read of it and our write, so the
+        // blob it replaces is the one read (DESIGN.md: the last holder letting go and the
+        // delete are one step).
+        let _entry =
+            LockGuard::acquire(&self.locks.entry_lock(data_type, key), LockMode::Exclusive)?;
+        // The blob the entry references until now: it loses a holder if the new entry does
+        // not reference it too.
         let replaced = self
             .kv
             .get(data_type, key)?
             .and_then(|entry| entry.blob)
             .filter(|old| Some(old) != blob);
-        let lock = match blob {
-            Some(digest) => {
-                let lock = self.shared_digest_lock(digest)?;
-                self.require_blob(digest, &format!("key {data_type}/{key}"))?;
-                Some(lock)
-            }
-            None => None,
-        };
+        // The new blob's lock shared (it must not go while the entry is written), the
+        // replaced blob's exclusive: moving the entry off a blob and deciding that blob are
+        // one step, as in `remove_data`.
+        let _locks = self.lock_for_replacement(blob, replaced.as_ref())?;
+        if let Some(digest) = blob {
+            self.require_blob(digest, &format!("key {data_type}/{key}"))?;
+        }
         let version = if conditional {
             self.kv
                 .compare_and_set(data_type, key, value, blob, expected_version)?
         } else {
             self.kv.put(data_type, key, value, blob)?
         };
-        // Released first: the replaced blob's stripe may be this one, and an exclusive flock
-        // on it would wait for our own shared one.
-        drop(lock);
         if let Some(old) = replaced {
-            // Decided under its own exclusive lock, so a concurrent new holder either lands
-            // first (and keeps it) or finds it gone. A crash right before this step leaves an
-            // unheld blob, which base GC collects.
-            self.delete_if_unreferenced(&old)?;
+            // A crash right before this step leaves an unheld blob, which base GC collects.
+            self.delete_if_unheld_locked(&old)?;
         }
         Ok(version)
+    }
+
+    /// The digest locks for pointing an entry at `new` instead of `replaced`: `new`'s stripe
+    /// shared, `replaced`'s exclusive (one stripe for both: exclusive), in stripe order.
+    fn lock_for_replacement(
+        &self,
+        new: Option<&Digest>,
+        replaced: Option<&Digest>,
+    ) -> StoreResult<Vec<LockGuard>> {
+        let mut wanted: Vec<(std::path::PathBuf, LockMode)> = Vec::new();
+        if let Some(digest) = replaced {
+            wanted.push((self.locks.digest_lock(digest), LockMode::Exclusive));
+        }
+        if let Some(digest) = new {
+            let path = self.locks.digest_lock(digest);
+            if !wanted.iter().any(|(held, _)| *held == path) {
+                wanted.push((path, LockMode::Shared));
+            }
+        }
+        wanted.sort_by(|a, b| a.0.cmp(&b.0));
+        wanted
+            .into_iter()
+            .map(|(path, mode)| LockGuard::acquire(&path, mode))
+            .collect()
     }
 
     /// Removes an entry. When it references a blob, the removal and the decision about the
@@ -145,13 +168,14 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// last holder (no owner mark, no other entry), the blob is deleted with it, so nothing
     /// leaks (a flavour's GC may have let go of the blob while this entry held it).
     pub fn remove_data(&self, data_type: &str, key: &str) -> StoreResult<bool> {
+        let _entry =
+            LockGuard::acquire(&self.locks.entry_lock(data_type, key), LockMode::Exclusive)?;
         loop {
             let Some(entry) = self.kv.get(data_type, key)? else {
                 return Ok(false);
             };
             let Some(digest) = entry.blob else {
-                // No blob, no holder to let go of. (Rewritten meanwhile to reference one:
-                // if this was that blob's last holder, base GC collects it.)
+                // No blob, no holder to let go of; writers of this entry wait for its lock.
                 return Ok(self.kv.remove(data_type, key)?);
             };
             let _lock = LockGuard::acquire(&self.locks.digest_lock(&digest), LockMode::Exclusive)?;
@@ -180,6 +204,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// given twice is removed once.
     pub fn remove_data_many(&self, keys: &[KvKey]) -> StoreResult<()> {
         let keys: BTreeSet<&KvKey> = keys.iter().collect();
+        let _entries = self
+            .locks
+            .lock_entries(keys.iter().map(|k| (k.data_type.as_str(), k.key.as_str())))?;
         loop {
             let referenced = self.blobs_of_entries(&keys)?;
             let digests: Vec<Digest> = referenced.iter().cloned().collect();

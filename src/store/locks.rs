@@ -118,6 +118,39 @@ impl LockPaths {
         self.dir.join(&digest.hex()[..2])
     }
 
+    /// The stripe lock of a key/value entry: `locks/kv-NN`, NN a byte of a hash of its data
+    /// type and key. Held exclusively by whoever reads an entry to rewrite or remove it (and
+    /// decide the blob it referenced), so two such writers of one entry never interleave.
+    /// Taken before any digest lock.
+    pub fn entry_lock(&self, data_type: &str, key: &str) -> PathBuf {
+        let hash = data_type
+            .bytes()
+            .chain([0])
+            .chain(key.bytes())
+            .fold(0x811c_9dc5u32, |hash, byte| {
+                (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+            });
+        self.dir.join(format!("kv-{:02x}", hash & 0xff))
+    }
+
+    /// [`LockPaths::entry_lock`] of several entries, exclusive, in stripe order, each stripe
+    /// once.
+    pub fn lock_entries<'k>(
+        &self,
+        keys: impl IntoIterator<Item = (&'k str, &'k str)>,
+    ) -> StoreResult<Vec<LockGuard>> {
+        let mut stripes: Vec<PathBuf> = keys
+            .into_iter()
+            .map(|(data_type, key)| self.entry_lock(data_type, key))
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .iter()
+            .map(|path| LockGuard::acquire(path, LockMode::Exclusive))
+            .collect()
+    }
+
     /// A named lock such as a flavour's GC lock (`locks/gc-oci.lock`).
     pub fn named(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.lock"))
