@@ -19,6 +19,7 @@
 
 pub mod backends;
 pub mod cli;
+pub mod registry;
 pub mod store;
 pub mod stores;
 pub mod traits;
