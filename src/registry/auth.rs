@@ -65,12 +65,15 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
         .then_some(Challenge::Basic)
 }
 
-/// The `Authorization` value of HTTP Basic.
+/// The `Authorization` value of HTTP Basic (`Basic <base64(user:password)>`).
 pub fn basic_header(username: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        http_auth::basic::encode_credentials(username, password)
-    )
+    http_auth::basic::encode_credentials(username, password)
+}
+
+/// `base64(user:password)`, as Docker's config stores it under `auth`.
+pub fn basic_token(username: &str, password: &str) -> String {
+    let header = basic_header(username, password);
+    header.strip_prefix("Basic ").unwrap_or(&header).to_string()
 }
 
 #[derive(Deserialize)]
@@ -170,6 +173,12 @@ mod tests {
             Some(Challenge::Basic)
         );
         assert_eq!(parse_challenge("Negotiate"), None);
+    }
+
+    #[test]
+    fn basic_is_encoded_once() {
+        assert_eq!(basic_header("user", "secret"), "Basic dXNlcjpzZWNyZXQ=");
+        assert_eq!(basic_token("user", "secret"), "dXNlcjpzZWNyZXQ=");
     }
 
     #[test]

@@ -130,7 +130,7 @@ pub fn login(path: &Path, registry: &str, username: &str, password: &str) -> Reg
         config["auths"] = serde_json::json!({});
     }
     config["auths"][registry] = serde_json::json!({
-        "auth": http_auth::basic::encode_credentials(username, password),
+        "auth": super::auth::basic_token(username, password),
     });
     write_config(path, &config)
 }
