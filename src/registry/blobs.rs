@@ -123,7 +123,13 @@ impl<'c> BlobDownload<'c> {
     fn interrupted(&mut self, error: io::Error) -> io::Result<()> {
         self.body = None;
         if self.resumes_left == 0 || !is_resumable(&error) {
-            return Err(error);
+            if error.get_ref().is_some_and(|e| e.is::<RegistryError>()) {
+                return Err(error);
+            }
+            return Err(self.blob_error(format!(
+                "{error} (after {} requests); nothing was stored",
+                self.requests
+            )));
         }
         self.resumes_left -= 1;
         std::thread::sleep(self.client.options().backoff);
