@@ -4,16 +4,19 @@
 //! 1. Under the OCI flavour's GC lock (shared) for the whole pull, the manifest the reference
 //!    names is fetched and verified; from an index, the platform's manifest (unless every
 //!    platform is wanted).
-//! 2. The walker follows it over a [`RegistrySource`]: manifests and indexes are read whole
-//!    (from the store when it has them, else from the registry by digest, each verified and
-//!    validated against the image-spec like an import), image configs too; layers are not
-//!    read yet. With referrers, the referrers of every manifest reached join the walk.
+//! 2. An import session begins, and the walker follows the manifest over a
+//!    [`RegistrySource`]: manifests and indexes are read whole (from the store when it has
+//!    them, else from the registry by digest), each verified and validated against the
+//!    image-spec like an import; image configs too, each fetched under its fetch lock (below)
+//!    and committed under the session's hold at once. Layers are not read yet. With
+//!    referrers, the referrers of every manifest reached join the walk.
 //! 3. What the store has is held in one step and not downloaded. The rest moves on
 //!    [`PullOptions::jobs`] threads, each blob streamed through the store's staging writer
 //!    (hashed and checked against digest and size as it arrives, never whole in memory),
-//!    resumed with Range when a connection breaks. A blob is fetched under the store's fetch
-//!    lock of its digest (`locks/fetch-NN.lock`): a second pull of the same blob waits for the
-//!    first to commit it, then holds the stored copy instead of downloading it again.
+//!    resumed with Range when a connection breaks, and committed as soon as it is staged.
+//!    A blob is fetched under the store's fetch lock of its digest (`locks/fetch-NN.lock`,
+//!    held until the blob is committed): a second pull of the same blob waits for the first,
+//!    then finds it stored and holds that copy instead of downloading it again.
 //! 4. The session commits: holds pass to `owner.oci`, then the referrer entries and the ref
 //!    land in one key/value batch. A failure or a kill before that leaves no ref; what the
 //!    pull committed is held by its `oci-import.<id>` record, which the next OCI GC clears,
@@ -99,29 +102,34 @@ fn fetch_lock<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
 }
 
 /// The registry (and the store, for what it has) as the walker's content source.
-struct RegistrySource<'a, B, I, X, K> {
+struct RegistrySource<'a, 's, B: BlobStore, I: Index, X: ExtraData, K: KvStore> {
     client: &'a RegistryClient,
     reference: &'a Reference,
-    store: &'a Store<B, I, X, K>,
+    store: &'s Store<B, I, X, K>,
+    /// Configs read whole in the walk are committed at once, under their fetch lock, so a
+    /// concurrent pull of the same image reuses them instead of downloading them again.
+    session: &'a mut ImportSession<'s, B, I, X, K>,
     /// Documents already fetched (the root), by digest.
     known: HashMap<Digest, Vec<u8>>,
-    /// Configs read whole for validation, kept for storing: fetched once.
-    blobs_read: HashMap<Digest, Vec<u8>>,
+    /// Blobs the walk downloaded and committed, with their sizes.
+    committed: HashMap<Digest, u64>,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> RegistrySource<'_, B, I, X, K> {
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> RegistrySource<'_, '_, B, I, X, K> {
     fn read(&mut self, digest: &Digest, descriptor: &Descriptor) -> RegistryResult<Fetched> {
         if let Some(bytes) = self.known.get(digest) {
             return Ok(Fetched::Document(bytes.clone()));
         }
-        if self.store.contains(digest)? {
-            if let Ok(bytes) = self.store.read_to_vec(digest, MAX_DOCUMENT_SIZE) {
-                if verify_document(digest, descriptor.size(), &bytes).is_ok() {
-                    return Ok(Fetched::Document(bytes));
-                }
-            }
-        }
         let kind = DocumentKind::of(&media_type_of(descriptor));
+        // A config is fetched under its fetch lock (a manifest is not a blob of the store yet:
+        // it is staged with the rest).
+        let _lock = match kind.is_document() {
+            true => None,
+            false => Some(fetch_lock(self.store, digest)?),
+        };
+        if let Some(bytes) = stored_document(self.store, digest, descriptor)? {
+            return Ok(Fetched::Document(bytes));
+        }
         if kind.is_document() {
             let by_digest = self.reference.with_target(Target::Digest(digest.clone()));
             return Ok(match get_manifest(self.client, &by_digest)? {
@@ -136,13 +144,43 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> RegistrySource<'_, B, I, 
             descriptor.size(),
             MAX_DOCUMENT_SIZE,
         )?;
-        self.blobs_read.insert(digest.clone(), bytes.clone());
+        let staged = self
+            .store
+            .stage(bytes.as_slice(), &write_options(digest, descriptor))?;
+        self.session.commit_staged(vec![staged])?;
+        self.committed.insert(digest.clone(), bytes.len() as u64);
         Ok(Fetched::Document(bytes))
     }
 }
 
+/// A document the store has intact, read whole.
+fn stored_document<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
+    store: &Store<B, I, X, K>,
+    digest: &Digest,
+    descriptor: &Descriptor,
+) -> RegistryResult<Option<Vec<u8>>> {
+    if !store.contains(digest)? {
+        return Ok(None);
+    }
+    Ok(store
+        .read_to_vec(digest, MAX_DOCUMENT_SIZE)
+        .ok()
+        .filter(|bytes| verify_document(digest, descriptor.size(), bytes).is_ok()))
+}
+
+/// The store's write options for a blob met under `descriptor`: verified against it; its media
+/// type recorded when the base store takes it (the descriptor keeps the exact one).
+fn write_options(digest: &Digest, descriptor: &Descriptor) -> WriteOptions {
+    let media_type = media_type_of(descriptor);
+    WriteOptions {
+        media_type: validate_media_type(&media_type).ok().map(|_| media_type),
+        expected_digest: Some(digest.clone()),
+        expected_size: Some(descriptor.size()),
+    }
+}
+
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> ContentSource
-    for RegistrySource<'_, B, I, X, K>
+    for RegistrySource<'_, '_, B, I, X, K>
 {
     fn name(&self) -> String {
         format!("{}/{}", self.reference.registry, self.reference.repository)
@@ -212,12 +250,14 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
 
     let root = resolve_root(client, reference, options)?;
     let root_descriptor = new_descriptor(&root.media_type, &root.digest, root.bytes.len() as u64);
+    let mut session = ImportSession::begin(store)?;
     let mut source = RegistrySource {
         client,
         reference,
         store,
+        session: &mut session,
         known: HashMap::from([(root.digest.clone(), root.bytes.clone())]),
-        blobs_read: HashMap::new(),
+        committed: HashMap::new(),
     };
     let mut walker = Walker::new();
     walker.visit(vec![Child::required(root_descriptor.clone())], &mut source)?;
@@ -227,8 +267,8 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
         0
     };
     walker.require_complete(&source.name())?;
+    let committed = std::mem::take(&mut source.committed);
 
-    let mut session = ImportSession::begin(store)?;
     let wanted: Vec<(Digest, u64)> = walker
         .reached
         .iter()
@@ -240,13 +280,16 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
         name: name.to_string(),
         digest: root.digest.clone(),
         media_type: root.media_type.clone(),
-        blobs_downloaded: 0,
-        bytes_downloaded: 0,
+        blobs_downloaded: committed.len() as u64,
+        bytes_downloaded: committed.values().sum(),
         blobs_present: 0,
         referrers,
     };
     let mut missing = Vec::new();
     for (reached, held) in walker.reached.iter().zip(held) {
+        if committed.contains_key(&reached.digest) {
+            continue;
+        }
         if held {
             report.blobs_present += 1;
             observer.event(TransferEvent::Skipped {
@@ -255,11 +298,10 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
             });
             continue;
         }
-        let bytes = reached
-            .document
-            .as_deref()
-            .or_else(|| source.blobs_read.get(&reached.digest).map(Vec::as_slice));
-        missing.push(Wanted { reached, bytes });
+        missing.push(Wanted {
+            reached,
+            bytes: reached.document.as_deref(),
+        });
     }
     transfer(
         &mut session,
@@ -343,7 +385,7 @@ fn resolve_root(
 /// many were added.
 fn add_referrers<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     walker: &mut Walker,
-    source: &mut RegistrySource<'_, B, I, X, K>,
+    source: &mut RegistrySource<'_, '_, B, I, X, K>,
 ) -> RegistryResult<u64> {
     let mut asked = std::collections::HashSet::new();
     let mut added = 0;
@@ -488,12 +530,7 @@ fn bring_in<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     let reached = wanted.reached;
     let digest = &reached.digest;
     let size = reached.descriptor.size();
-    let media_type = media_type_of(&reached.descriptor);
-    let options = WriteOptions {
-        media_type: validate_media_type(&media_type).ok().map(|_| media_type),
-        expected_digest: Some(digest.clone()),
-        expected_size: Some(size),
-    };
+    let options = write_options(digest, &reached.descriptor);
     if let Some(bytes) = wanted.bytes {
         let blob = store.stage(bytes, &options)?;
         return Ok(Ready::Staged { blob, _lock: None });

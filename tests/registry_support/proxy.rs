@@ -14,6 +14,7 @@ pub struct Logged {
     pub method: String,
     pub path: String,
     pub range: Option<String>,
+    pub authorization: Option<String>,
 }
 
 pub enum Action {
@@ -38,6 +39,14 @@ pub type Rule = dyn Fn(&Logged, &[Logged]) -> Action + Send + Sync;
 pub struct Proxy {
     pub port: u16,
     log: Arc<Mutex<Vec<Logged>>>,
+    blob_gets: Arc<InFlight>,
+}
+
+/// Blob GETs being answered now, and the most there were at once.
+#[derive(Default)]
+struct InFlight {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
 }
 
 impl Proxy {
@@ -48,17 +57,27 @@ impl Proxy {
         let log = Arc::new(Mutex::new(Vec::new()));
         let rule: Arc<Rule> = Arc::from(rule);
         let shared_log = Arc::clone(&log);
+        let blob_gets = Arc::new(InFlight::default());
+        let shared_gets = Arc::clone(&blob_gets);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let (upstream, rule, log) =
-                    (upstream.clone(), Arc::clone(&rule), Arc::clone(&shared_log));
+                let (upstream, rule, log, gets) = (
+                    upstream.clone(),
+                    Arc::clone(&rule),
+                    Arc::clone(&shared_log),
+                    Arc::clone(&shared_gets),
+                );
                 std::thread::spawn(move || {
-                    let _ = serve(stream, &upstream, rule.as_ref(), &log);
+                    let _ = serve(stream, &upstream, rule.as_ref(), &log, &gets);
                 });
             }
         });
-        Proxy { port, log }
+        Proxy {
+            port,
+            log,
+            blob_gets,
+        }
     }
 
     pub fn address(&self) -> String {
@@ -67,6 +86,13 @@ impl Proxy {
 
     pub fn log(&self) -> Vec<Logged> {
         self.log.lock().expect("log").clone()
+    }
+
+    /// The most blob GETs that were being answered at once.
+    pub fn most_blob_gets_at_once(&self) -> usize {
+        self.blob_gets
+            .most
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many GETs asked for `/v2/.../blobs/<digest>`.
@@ -106,6 +132,33 @@ fn read_head(reader: &mut impl BufRead) -> std::io::Result<Option<Head>> {
     }))
 }
 
+/// A request body by Content-Length, or de-chunked (forwarded with a Content-Length).
+fn read_body(reader: &mut impl BufRead, head: &Head) -> std::io::Result<Vec<u8>> {
+    let chunked =
+        header(head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    if !chunked {
+        let length: usize = header(head, "content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body)?;
+        return Ok(body);
+    }
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        reader.read_line(&mut size_line)?;
+        let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16)
+            .unwrap_or(0);
+        let mut chunk = vec![0u8; size + 2];
+        reader.read_exact(&mut chunk)?;
+        if size == 0 {
+            return Ok(body);
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
 fn header<'h>(head: &'h Head, name: &str) -> Option<&'h str> {
     head.headers
         .iter()
@@ -118,6 +171,7 @@ fn serve(
     upstream: &str,
     rule: &Rule,
     log: &Mutex<Vec<Logged>>,
+    blob_gets: &InFlight,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let Some(head) = read_head(&mut reader)? else {
@@ -126,14 +180,11 @@ fn serve(
     let mut parts = head.first_line.split(' ');
     let method = parts.next().unwrap_or_default().to_string();
     let path = parts.next().unwrap_or_default().to_string();
-    let length: usize = header(&head, "content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
+    let body = read_body(&mut reader, &head)?;
     let logged = Logged {
         method: method.clone(),
         range: header(&head, "range").map(str::to_string),
+        authorization: header(&head, "authorization").map(str::to_string),
         path: path.clone(),
     };
     let action = {
@@ -142,6 +193,50 @@ fn serve(
         rule(&logged, &log)
     };
     let mut client = client;
+    let is_blob_get = method == "GET" && path.contains("/blobs/sha");
+    if is_blob_get {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = blob_gets.now.fetch_add(1, SeqCst) + 1;
+        blob_gets.most.fetch_max(now, SeqCst);
+    }
+    // No longer in flight just before the last bytes go: the client cannot start its next
+    // request before it has them.
+    let finishing = || {
+        if is_blob_get {
+            blob_gets
+                .now
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    let mut finished = false;
+    let mut finish_once = || {
+        if !finished {
+            finished = true;
+            finishing();
+        }
+    };
+    let result = answer(
+        &mut client,
+        upstream,
+        &head,
+        &method,
+        &body,
+        action,
+        &mut finish_once,
+    );
+    finish_once();
+    result
+}
+
+fn answer(
+    client: &mut TcpStream,
+    upstream: &str,
+    head: &Head,
+    method: &str,
+    body: &[u8],
+    action: Action,
+    finishing: &mut dyn FnMut(),
+) -> std::io::Result<()> {
     if let Action::Respond {
         status,
         headers,
@@ -161,15 +256,21 @@ fn serve(
     let mut upstream_stream = TcpStream::connect(upstream)?;
     let mut request = format!("{}\r\n", head.first_line);
     for (name, value) in &head.headers {
-        if !name.eq_ignore_ascii_case("connection") {
+        let dropped = ["connection", "transfer-encoding", "content-length"];
+        if !dropped.iter().any(|d| name.eq_ignore_ascii_case(d)) {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
     }
+    if !body.is_empty() || !["GET", "HEAD"].contains(&method) {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     request.push_str("Connection: close\r\n\r\n");
     upstream_stream.write_all(request.as_bytes())?;
-    upstream_stream.write_all(&body)?;
+    upstream_stream.write_all(body)?;
     let mut upstream_reader = BufReader::new(upstream_stream);
-    let response_head = read_head(&mut upstream_reader)?.expect("an upstream answer");
+    let Some(response_head) = read_head(&mut upstream_reader)? else {
+        return client.shutdown(Shutdown::Both);
+    };
     let mut response_body = Vec::new();
     if method != "HEAD" {
         upstream_reader.read_to_end(&mut response_body)?;
@@ -198,13 +299,22 @@ fn serve(
             return client.shutdown(Shutdown::Both);
         }
         Action::Throttle(piece, pause) => {
-            for chunk in response_body.chunks(piece.max(1)) {
+            let chunks: Vec<&[u8]> = response_body.chunks(piece.max(1)).collect();
+            for (position, chunk) in chunks.iter().enumerate() {
+                if position > 0 {
+                    std::thread::sleep(pause);
+                }
+                if position + 1 == chunks.len() {
+                    finishing();
+                }
                 client.write_all(chunk)?;
                 client.flush()?;
-                std::thread::sleep(pause);
             }
         }
-        _ => client.write_all(&response_body)?,
+        _ => {
+            finishing();
+            client.write_all(&response_body)?
+        }
     }
     client.flush()?;
     client.shutdown(Shutdown::Both)
