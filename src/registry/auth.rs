@@ -95,6 +95,9 @@ pub struct AuthState {
     basic: std::sync::atomic::AtomicBool,
     /// How many tokens were fetched (tests check the cache through it).
     pub tokens_fetched: std::sync::atomic::AtomicU64,
+    /// Held while a token is fetched: threads challenged at once wait for the first one's
+    /// token instead of each fetching their own.
+    pub fetching: Mutex<()>,
 }
 
 impl AuthState {

@@ -147,10 +147,12 @@ impl RegistryClient {
             for (name, value) in headers {
                 builder = builder.header(*name, value);
             }
-            if same_host {
-                if let Some(authorization) = self.auth.header_for(scope, &self.credentials) {
-                    builder = builder.header("Authorization", authorization);
-                }
+            let sent_authorization = match same_host {
+                true => self.auth.header_for(scope, &self.credentials),
+                false => None,
+            };
+            if let Some(authorization) = &sent_authorization {
+                builder = builder.header("Authorization", authorization);
             }
             let result = match &mut payload {
                 Payload::Empty => self.agent.run(builder.body(()).expect("valid request")),
@@ -202,7 +204,7 @@ impl RegistryClient {
                     .and_then(|h| super::auth::parse_challenge(&h));
                 if let Some(challenge) = challenge {
                     challenged = true;
-                    self.answer(challenge, scope)?;
+                    self.answer(challenge, scope, sent_authorization.as_deref())?;
                     continue;
                 }
             }
@@ -227,8 +229,15 @@ impl RegistryClient {
         std::thread::sleep(wait);
     }
 
-    /// Meets a challenge: Basic needs credentials; Bearer fetches a token for the scope.
-    fn answer(&self, challenge: Challenge, scope: &str) -> RegistryResult<()> {
+    /// Meets a challenge: Basic needs credentials; Bearer fetches a token for the request's
+    /// scope and the one the registry names (a HEAD of a push asks only `pull`), unless
+    /// another thread replaced the token this request was refused with meanwhile.
+    fn answer(
+        &self,
+        challenge: Challenge,
+        scope: &str,
+        refused: Option<&str>,
+    ) -> RegistryResult<()> {
         match challenge {
             Challenge::Basic => match &self.credentials {
                 Credentials::Basic { .. } => {
@@ -247,8 +256,18 @@ impl RegistryClient {
                 service,
                 scope: asked,
             } => {
-                // The token answers the request's scope; the registry may name a wider one.
-                let wanted = asked.unwrap_or_else(|| scope.to_string());
+                let _fetching = self.auth.fetching.lock().expect("token fetch lock");
+                let current = self.auth.header_for(scope, &self.credentials);
+                if current.is_some() && current.as_deref() != refused {
+                    return Ok(());
+                }
+                let mut parts: Vec<&str> = scope.split(' ').filter(|p| !p.is_empty()).collect();
+                for part in asked.as_deref().unwrap_or_default().split(' ') {
+                    if !part.is_empty() && !parts.contains(&part) {
+                        parts.push(part);
+                    }
+                }
+                let wanted = parts.join(" ");
                 let (token, lifetime) = self.fetch_token(&realm, service.as_deref(), &wanted)?;
                 self.auth.store_token(scope, token, lifetime);
                 Ok(())

@@ -150,13 +150,13 @@ fn answer(stream: TcpStream, signer: &Signer, issued: &AtomicU64) -> std::io::Re
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body)?;
     let target = first.split(' ').nth(1).unwrap_or_default();
-    let query = target.split_once('?').map(|(_, q)| q).unwrap_or_default();
-    let scopes: Vec<String> = query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .filter(|(name, _)| *name == "scope")
-        .map(|(_, value)| decode_query(value))
-        .collect();
+    let form = |text: &str, wanted: &str| -> Vec<String> {
+        text.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .filter(|(name, _)| *name == wanted)
+            .map(|(_, value)| decode_query(value))
+            .collect()
+    };
     let expected = format!(
         "Basic {}",
         base64(
@@ -164,7 +164,26 @@ fn answer(stream: TcpStream, signer: &Signer, issued: &AtomicU64) -> std::io::Re
             false
         )
     );
-    let (status, response) = if authorization.as_deref() == Some(expected.as_str()) {
+    // GET with Basic credentials, or an OAuth2 refresh-token grant (POST) with the identity
+    // token `refresh-<password>`.
+    let (authorized, scopes) = if first.starts_with("POST") {
+        let body = String::from_utf8_lossy(&body).to_string();
+        let refresh = form(&body, "refresh_token");
+        let granted = form(&body, "grant_type") == ["refresh_token"]
+            && refresh == [format!("refresh-{}", signer.password)];
+        let scopes = form(&body, "scope")
+            .iter()
+            .flat_map(|s| s.split(' ').map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        (granted, scopes)
+    } else {
+        let query = target.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        (
+            authorization.as_deref() == Some(expected.as_str()),
+            form(query, "scope"),
+        )
+    };
+    let (status, response) = if authorized {
         issued.fetch_add(1, Ordering::SeqCst);
         let token = sign(signer, &scopes);
         (
