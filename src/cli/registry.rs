@@ -102,7 +102,8 @@ impl TransferObserver for TerminalProgress {
                 };
                 format!("{} {verb} {}", short(&digest), bytes_with_unit(size))
             }
-            TransferEvent::Advanced { digest, done } => {
+            TransferEvent::Planned { .. } | TransferEvent::Done => return,
+            TransferEvent::Advanced { digest, done, .. } => {
                 let size = self
                     .sizes
                     .lock()

@@ -1,5 +1,9 @@
 //! Transfer events of a pull or push, per blob, for a progress display. The registry module
 //! reports them; what shows them (a terminal bar, JSON lines, nothing) is the caller's.
+//!
+//! A pull or push reports [`TransferEvent::Planned`] once, then per blob `Started`, any
+//! number of `Advanced`, `Finished` (or `Skipped`), then `Done`: a one-phase progress bar
+//! (start with totals, bytes, item done, finish) is a direct mapping of these.
 
 use crate::traits::Digest;
 
@@ -11,18 +15,32 @@ pub enum Direction {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransferEvent {
+    /// What will move, before the first blob does: blobs and bytes to transfer (those the
+    /// other side has are not counted).
+    Planned {
+        blobs: u64,
+        bytes: u64,
+        direction: Direction,
+    },
     /// A blob transfer begins; `size` is what its descriptor says.
     Started {
         digest: Digest,
         size: u64,
         direction: Direction,
     },
-    /// `done` bytes of the blob have moved (verified so far, for downloads).
-    Advanced { digest: Digest, done: u64 },
+    /// `done` bytes of the blob have moved (verified so far, for downloads), `delta` of them
+    /// since the last report.
+    Advanced {
+        digest: Digest,
+        done: u64,
+        delta: u64,
+    },
     /// The blob is in place (stored and verified, or accepted by the registry).
     Finished { digest: Digest },
     /// Nothing to move: the store (pull) or the registry (push) has it, or it was mounted.
     Skipped { digest: Digest, reason: SkipReason },
+    /// Every transfer is over (sent on success only).
+    Done,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,10 +88,12 @@ impl<R: std::io::Read> std::io::Read for ObservedReader<'_, R> {
         let read = self.inner.read(buffer)?;
         self.done += read as u64;
         if self.done - self.reported >= 1 << 20 || (read == 0 && self.done > self.reported) {
+            let delta = self.done - self.reported;
             self.reported = self.done;
             self.observer.event(TransferEvent::Advanced {
                 digest: self.digest.clone(),
                 done: self.done,
+                delta,
             });
         }
         Ok(read)

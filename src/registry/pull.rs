@@ -286,21 +286,32 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
         referrers,
     };
     let mut missing = Vec::new();
+    let mut present = Vec::new();
     for (reached, held) in walker.reached.iter().zip(held) {
         if committed.contains_key(&reached.digest) {
             continue;
         }
         if held {
             report.blobs_present += 1;
-            observer.event(TransferEvent::Skipped {
-                digest: reached.digest.clone(),
-                reason: SkipReason::AlreadyStored,
-            });
+            present.push(reached.digest.clone());
             continue;
         }
         missing.push(Wanted {
             reached,
             bytes: reached.document.as_deref(),
+        });
+    }
+    // What will stream from the registry (documents already read are only stored).
+    let to_download = missing.iter().filter(|w| w.bytes.is_none());
+    observer.event(TransferEvent::Planned {
+        blobs: to_download.clone().count() as u64,
+        bytes: to_download.map(|w| w.reached.descriptor.size()).sum(),
+        direction: Direction::Download,
+    });
+    for digest in present {
+        observer.event(TransferEvent::Skipped {
+            digest,
+            reason: SkipReason::AlreadyStored,
         });
     }
     transfer(
@@ -325,6 +336,7 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     });
     let reached: Vec<Digest> = walker.reached.iter().map(|r| r.digest.clone()).collect();
     session.commit(&reached, &batch)?;
+    observer.event(TransferEvent::Done);
     Ok(report)
 }
 

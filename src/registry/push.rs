@@ -108,6 +108,11 @@ pub fn push<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
         .iter()
         .filter(|r| r.document.is_none())
         .collect();
+    observer.event(TransferEvent::Planned {
+        blobs: leaves.len() as u64,
+        bytes: leaves.iter().map(|r| r.descriptor.size()).sum(),
+        direction: Direction::Upload,
+    });
     upload_blobs(
         oci,
         client,
@@ -154,6 +159,7 @@ pub fn push<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
             }
         }
     }
+    observer.event(TransferEvent::Done);
     Ok(report)
 }
 
