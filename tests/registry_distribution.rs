@@ -412,8 +412,56 @@ fn referrers_travel_with_their_subject_through_the_tag_schema() {
         artifact_digest.as_str(),
         "the pulled referrer is indexed: {referrers}"
     );
+    // The artifact itself pulls by digest like any manifest.
+    let artifact_pull = TestStore::new().json(&[
+        "pull",
+        &format!("{}/signed@{artifact_digest}", registry.address()),
+        "--dref",
+        "sig",
+    ]);
+    assert_eq!(artifact_pull["digest"], artifact_digest.as_str());
     // Without --with-referrers, only the image.
     let plain = TestStore::new();
     let image_only = plain.json(&["pull", &remote]);
     assert_eq!(image_only["referrers"], 0);
+}
+
+#[test]
+fn a_push_hashes_what_leaves_the_store_and_sends_nothing_damaged() {
+    if !tools("a_push_hashes_what_leaves_the_store_and_sends_nothing_damaged") {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    let store = TestStore::new();
+    let digest = store_with_image(&store);
+    let layers = interop_tools::manifest_layers(&store.scratch("built"), &digest);
+    let layer = layers.last().unwrap().clone();
+    let size = std::fs::metadata(store.blob_file(&layer)).unwrap().len() as usize;
+    cli_support::overwrite(&store.blob_file(&layer), &vec![0u8; size]);
+    let remote = format!("{}/damaged:1", registry.address());
+    let error = store.fails(&["push", "--jobs", "1", "app:1", &remote]);
+    assert!(
+        error.contains(&layer) && error.contains("damaged"),
+        "{error}"
+    );
+    // Neither the layer nor the manifest reached the registry.
+    let inspected = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{remote}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!inspected.status.success(), "no manifest was pushed");
+    let layer_path = registry
+        .storage()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&layer.strip_prefix("sha256:").unwrap()[..2])
+        .join(layer.strip_prefix("sha256:").unwrap());
+    assert!(
+        !layer_path.exists(),
+        "the damaged layer was not stored by the registry"
+    );
 }
