@@ -404,3 +404,63 @@ fn chunked_uploads_arrive_whole() {
     let pulled = other.json(&["pull", &format!("{}/chunked:1", registry.address())]);
     assert_eq!(pulled["digest"], image.digest.as_str());
 }
+
+#[test]
+fn a_gc_during_a_pull_waits_for_it_and_sweeps_nothing_it_holds() {
+    if !tools("a_gc_during_a_pull_waits_for_it_and_sweeps_nothing_it_holds") {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    let source = TestStore::new();
+    let image = store_with_image(&source, 2, 200_000);
+    source.ok(&["push", "app:1", &format!("{}/app:1", registry.address())]);
+    let slow_layer = image.layers[1].clone();
+    let proxy = Proxy::start(
+        registry.address(),
+        Box::new(move |request, _| {
+            if request.method == "GET" && request.path.ends_with(&slow_layer) {
+                Action::Throttle(10_000, Duration::from_millis(50))
+            } else {
+                Action::Forward
+            }
+        }),
+    );
+    let store = TestStore::new();
+    store.ok(&["stats"]);
+    let pull = store
+        .command(&[
+            "pull",
+            "--jobs",
+            "1",
+            &format!("{}/app:1", proxy.address()),
+            "--dref",
+            "p",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting a pull");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while proxy.blob_gets(&image.layers[1]) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the pull never reached the slow layer"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The config and the first layer are committed, held only by the running pull.
+    let gc = store.json(&["gc"]);
+    let pulled = pull.wait_with_output().expect("the pull");
+    assert!(
+        pulled.status.success(),
+        "the pull survives a GC: {}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    assert_eq!(gc["swept"], serde_json::json!([]), "nothing swept: {gc}");
+    assert_eq!(
+        gc["marked"], 4,
+        "the GC ran after the pull wrote its ref: {gc}"
+    );
+    let check = store.json(&["check", "p", "--verify"]);
+    assert_eq!(check["missing"], serde_json::json!([]), "{check}");
+}
