@@ -3,9 +3,10 @@
 //! storage), next to `skopeo copy` doing the same in the same run, and a re-pull of the image
 //! the store has (which should cost a manifest GET, not a download).
 //!
-//! Every push goes to a repository of its own, so the registry (which keeps one copy of each
-//! blob) still receives every byte; every first pull goes into an empty store (ours) or an
-//! empty layout directory (skopeo). `sync` before every pass.
+//! Every push goes to a registry of its own with empty storage (started untimed), so every
+//! byte is sent: skopeo remembers where it saw blobs (its blob-info cache) and would mount them
+//! from an earlier repository of the same registry instead. Every first pull goes into an
+//! empty store (ours) or an empty layout directory (skopeo). `sync` before every pass.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -29,6 +30,7 @@ struct LocalRegistry {
 
 impl LocalRegistry {
     fn start(dir: &Path) -> BenchResult<LocalRegistry> {
+        std::fs::create_dir_all(dir)?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let config = dir.join("registry.yml");
         std::fs::write(
@@ -123,7 +125,10 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
         let turns = configs.len() + 1;
         for turn in 0..turns {
             let who = (turn + round) % turns;
-            let repository = format!("{}/bench/r{round}-t{who}:1", registry.address);
+            let push_dir = scratch.path().join("push-registry");
+            remove_if_present(&push_dir)?;
+            let push_registry = LocalRegistry::start(&push_dir)?;
+            let repository = format!("{}/bench/pushed:1", push_registry.address);
             remove_if_present(&pulled)?;
             if who == configs.len() {
                 if !peers.skopeo {

@@ -3,7 +3,8 @@
 //!
 //! 1. Under the OCI flavour's GC lock (shared) for the whole pull, the manifest the reference
 //!    names is fetched and verified; from an index, the platform's manifest (unless every
-//!    platform is wanted).
+//!    platform is wanted). If the ref already names it and the store has all it reaches,
+//!    the pull is done, having written nothing.
 //! 2. An import session begins, and the walker follows the manifest over a
 //!    [`RegistrySource`]: manifests and indexes are read whole (from the store when it has
 //!    them, else from the registry by digest), each verified and validated against the
@@ -39,6 +40,7 @@ use super::reference::{Reference, Target};
 use super::referrers::list_referrers;
 use super::RegistryClient;
 use crate::store::{validate_media_type, LockGuard, LockMode, StagedBlob, Store, WriteOptions};
+use crate::stores::oci::StoreSource;
 use crate::stores::oci::{
     digest_of, media_type_of, new_descriptor, verify_document, Child, ContentSource, DocumentKind,
     Fetched, ImportSession, OciError, OciResult, OciStore, Platform, Reached, RefName, Walker,
@@ -250,6 +252,25 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
 
     let root = resolve_root(client, reference, options)?;
     let root_descriptor = new_descriptor(&root.media_type, &root.digest, root.bytes.len() as u64);
+    if !options.with_referrers {
+        if let Some((report, present)) =
+            already_pulled(oci, reference, &name, &root, &root_descriptor)?
+        {
+            observer.event(TransferEvent::Planned {
+                blobs: 0,
+                bytes: 0,
+                direction: Direction::Download,
+            });
+            for digest in present {
+                observer.event(TransferEvent::Skipped {
+                    digest,
+                    reason: SkipReason::AlreadyStored,
+                });
+            }
+            observer.event(TransferEvent::Done);
+            return Ok(report);
+        }
+    }
     let mut session = ImportSession::begin(store)?;
     let mut source = RegistrySource {
         client,
@@ -338,6 +359,47 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     session.commit(&reached, &batch)?;
     observer.event(TransferEvent::Done);
     Ok(report)
+}
+
+/// The report of a pull with nothing to do, if the ref already names the registry's manifest
+/// and the store has everything it reaches, intact as far as the documents go: nothing is
+/// written (a re-pull costs the manifest request and index lookups, not a transaction).
+fn already_pulled<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
+    oci: &OciStore<'_, B, I, X, K>,
+    reference: &Reference,
+    name: &RefName,
+    root: &super::manifests::FetchedManifest,
+    root_descriptor: &Descriptor,
+) -> RegistryResult<Option<(PullReport, Vec<Digest>)>> {
+    let current = match oci.get_ref(name.as_str()) {
+        Ok(descriptor) => descriptor,
+        Err(OciError::RefNotFound(_)) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    if current.digest() != root_descriptor.digest()
+        || current.size() != root_descriptor.size()
+        || current.media_type() != root_descriptor.media_type()
+    {
+        return Ok(None);
+    }
+    let mut walker = Walker::new();
+    let mut source = StoreSource { store: oci.store() };
+    walker.visit(vec![Child::required(root_descriptor.clone())], &mut source)?;
+    if !walker.missing.is_empty() || !walker.corrupt.is_empty() {
+        return Ok(None);
+    }
+    let report = PullReport {
+        reference: reference.to_string(),
+        name: name.to_string(),
+        digest: root.digest.clone(),
+        media_type: root.media_type.clone(),
+        blobs_downloaded: 0,
+        bytes_downloaded: 0,
+        blobs_present: walker.reached.len() as u64,
+        referrers: 0,
+    };
+    let present = walker.reached.into_iter().map(|r| r.digest).collect();
+    Ok(Some((report, present)))
 }
 
 /// The manifest the pull stores a ref to: the one the reference names, or from an index the
