@@ -103,7 +103,11 @@ impl TransferObserver for TerminalProgress {
                 format!("{} {verb} {}", short(&digest), bytes_with_unit(size))
             }
             TransferEvent::Planned { .. } | TransferEvent::Done => return,
-            TransferEvent::Advanced { digest, done, .. } => {
+            TransferEvent::Advanced {
+                digest,
+                done,
+                delta,
+            } => {
                 let size = self
                     .sizes
                     .lock()
@@ -112,6 +116,11 @@ impl TransferObserver for TerminalProgress {
                     .copied()
                     .unwrap_or(0);
                 let percent = (done * 100).checked_div(size).unwrap_or(100);
+                let before = ((done - delta) * 100).checked_div(size).unwrap_or(100);
+                // One line per tenth of a layer, not per MiB.
+                if percent / 10 == before / 10 {
+                    return;
+                }
                 format!(
                     "{} {percent:>3}% of {}",
                     short(&digest),

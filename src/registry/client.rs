@@ -71,6 +71,11 @@ impl RegistryClient {
         credentials: Credentials,
         options: ClientOptions,
     ) -> RegistryResult<RegistryClient> {
+        // Docker Hub's name and the host of its API differ.
+        let registry = match registry {
+            "docker.io" | "index.docker.io" => "registry-1.docker.io",
+            other => other,
+        };
         let host = super::reference::host_of(registry).to_ascii_lowercase();
         let scheme = if options.insecure || is_loopback(&host) {
             "http"
@@ -422,4 +427,44 @@ pub fn is_transient(error: &ureq::Error) -> bool {
             | ureq::Error::ConnectionFailed
             | ureq::Error::Protocol(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_or_when_insecure() {
+        let client = |registry: &str, insecure| {
+            let options = ClientOptions {
+                insecure,
+                ..ClientOptions::default()
+            };
+            RegistryClient::new(registry, Credentials::Anonymous, options).unwrap()
+        };
+        assert_eq!(
+            client("127.0.0.1:5000", false).url(""),
+            "http://127.0.0.1:5000/v2/"
+        );
+        assert_eq!(
+            client("localhost:5000", false).url("a"),
+            "http://localhost:5000/v2/a"
+        );
+        assert_eq!(
+            client("example.com", false).url(""),
+            "https://example.com/v2/"
+        );
+        assert_eq!(
+            client("example.com:5000", true).url(""),
+            "http://example.com:5000/v2/"
+        );
+        assert_eq!(
+            client("docker.io", false).url(""),
+            "https://registry-1.docker.io/v2/"
+        );
+        let strict = client("example.com", false);
+        assert!(strict.check_scheme("http://10.0.0.1/token").is_err());
+        assert!(strict.check_scheme("http://127.0.0.1:1/token").is_ok());
+        assert!(strict.check_scheme("https://auth.example/token").is_ok());
+    }
 }

@@ -29,6 +29,11 @@ pub fn resolve(registry: &str, explicit: Option<Credentials>) -> RegistryResult<
     if let Some(credentials) = explicit {
         return Ok(credentials);
     }
+    // Docker keeps Docker Hub's credentials under its v1 index URL.
+    let registry = match registry {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => "https://index.docker.io/v1/",
+        other => other,
+    };
     for lookup in [
         docker_credential::get_credential,
         docker_credential::get_podman_credential,

@@ -65,6 +65,12 @@ impl Reference {
                 _ => (rest, Target::Tag("latest".to_string())),
             },
         };
+        // Docker Hub's official images live under `library/`.
+        let name = match registry {
+            "docker.io" | "index.docker.io" if !name.contains('/') => format!("library/{name}"),
+            _ => name.to_string(),
+        };
+        let name = name.as_str();
         if !is_repository(name) {
             return Err(invalid(&format!(
                 "repository {name:?} must be lowercase components of [a-z0-9] joined by ., _, __ \
@@ -183,6 +189,8 @@ mod tests {
         let r = Reference::parse(&format!("example.com/app@{digest}")).unwrap();
         assert_eq!(r.target, Target::Digest(Digest::parse(&digest).unwrap()));
         assert_eq!(r.to_string(), format!("example.com/app@{digest}"));
+        let hub = Reference::parse("docker.io/alpine:3").unwrap();
+        assert_eq!(hub.repository, "library/alpine");
     }
 
     #[test]
