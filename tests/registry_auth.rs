@@ -433,3 +433,60 @@ fn plain_http_off_loopback_is_refused_without_insecure() {
         "{error}"
     );
 }
+
+#[test]
+fn an_upload_whose_token_expires_before_its_put_starts_again() {
+    if !tools("an_upload_whose_token_expires_before_its_put_starts_again") {
+        return;
+    }
+    // Renewed 5 s before it expires: a 6 s token is used for 1 s.
+    let (_service, registry, _keys) = token_registry(6);
+    let proxy = Proxy::start(
+        registry.address(),
+        Box::new(|request, log| {
+            let posts = log.iter().filter(|l| l.method == "POST").count();
+            if request.method == "POST" && posts == 1 {
+                // The first upload session opens slowly: the token is stale by its PUT.
+                Action::Delay(Duration::from_millis(1500))
+            } else {
+                Action::Forward
+            }
+        }),
+    );
+    let store = TestStore::new();
+    let digest = store_with_image(&store);
+    let config = store.scratch("docker");
+    let pushed = ok(
+        &store,
+        &config,
+        &[
+            "push",
+            "--jobs",
+            "1",
+            "-u",
+            USER,
+            "--password-stdin",
+            "app:1",
+            &format!("{}/slow/app:1", proxy.address()),
+        ],
+        PASSWORD,
+    );
+    assert_eq!(pushed["digest"], digest.as_str());
+    let posts = proxy.log().iter().filter(|l| l.method == "POST").count();
+    let log: Vec<String> = proxy
+        .log()
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {} {}",
+                l.method,
+                l.path.split('?').next().unwrap_or_default(),
+                l.authorization.is_some()
+            )
+        })
+        .collect();
+    assert!(
+        posts >= 3,
+        "the first upload started again: {posts} POSTs for 2 blobs: {log:#?}"
+    );
+}

@@ -299,7 +299,10 @@ fn retryable(error: &RegistryError) -> bool {
             !matches!(source.as_ref(), ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData)
                 && super::client::is_transient(source)
         }
-        RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
+        // 401 on an upload: its token expired between the POST and the PUT (an upload body
+        // is sent once, so the client could not answer the challenge itself); the new POST
+        // gets a fresh token.
+        RegistryError::Status { status, .. } => *status == 401 || *status == 429 || *status >= 500,
         _ => false,
     }
 }

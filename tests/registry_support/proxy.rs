@@ -21,6 +21,8 @@ pub enum Action {
     Forward,
     /// Forward, but close the connection after this many body bytes.
     CutAfter(usize),
+    /// Forward after this pause.
+    Delay(Duration),
     /// Forward the body in pieces of this size, pausing between them.
     Throttle(usize, Duration),
     /// Forward with the body replaced (Content-Length adjusted).
@@ -251,6 +253,9 @@ fn answer(
         client.write_all(answer.as_bytes())?;
         client.write_all(body)?;
         return client.shutdown(Shutdown::Both);
+    }
+    if let Action::Delay(pause) = action {
+        std::thread::sleep(pause);
     }
     // Forward, one request per upstream connection.
     let mut upstream_stream = TcpStream::connect(upstream)?;
