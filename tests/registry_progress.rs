@@ -1,5 +1,6 @@
 //! Transfer events of a pull and a push, per layer, through the library API: the plan, each
-//! layer started, advanced to its size and finished (or skipped), then done.
+//! layer started, advanced to its size and finished (or skipped), then done; the plan counts
+//! every blob that ends finished or skipped.
 
 mod cli_support;
 mod interop_tools;
@@ -89,6 +90,11 @@ fn pulls_and_pushes_report_each_layer() {
         "{events:?}"
     );
     assert_eq!(events.last(), Some(&TransferEvent::Done));
+    let uploaded = events
+        .iter()
+        .filter(|e| matches!(e, TransferEvent::Finished { .. }))
+        .count();
+    assert_eq!(uploaded, 3, "config and two layers uploaded: {events:?}");
 
     let target = TestStore::new();
     let store = open_store(&target.path(), &BackendChoice::default()).unwrap();
@@ -147,6 +153,16 @@ fn pulls_and_pushes_report_each_layer() {
         ));
     }
     assert_eq!(events.last(), Some(&TransferEvent::Done));
+    let ended = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                TransferEvent::Finished { .. } | TransferEvent::Skipped { .. }
+            )
+        })
+        .count();
+    assert_eq!(ended, 2, "as many blobs end as were planned: {events:?}");
 
     // Again: nothing to download, every blob skipped as stored.
     pull(
@@ -158,14 +174,17 @@ fn pulls_and_pushes_report_each_layer() {
     )
     .unwrap();
     let events = recorded.take();
-    assert!(matches!(
-        events.first(),
-        Some(TransferEvent::Planned {
-            blobs: 0,
-            bytes: 0,
-            ..
-        })
-    ));
+    assert!(
+        matches!(
+            events.first(),
+            Some(TransferEvent::Planned {
+                blobs: 4,
+                bytes: 0,
+                ..
+            })
+        ),
+        "four blobs to check, nothing to move: {events:?}"
+    );
     let skipped = events
         .iter()
         .filter(|e| {

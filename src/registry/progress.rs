@@ -1,9 +1,10 @@
 //! Transfer events of a pull or push, per blob, for a progress display. The registry module
 //! reports them; what shows them (a terminal bar, JSON lines, nothing) is the caller's.
 //!
-//! A pull or push reports [`TransferEvent::Planned`] once, then per blob `Started`, any
-//! number of `Advanced`, `Finished` (or `Skipped`), then `Done`: a one-phase progress bar
-//! (start with totals, bytes, item done, finish) is a direct mapping of these.
+//! A pull or push reports [`TransferEvent::Planned`] once, then per blob either `Skipped`, or
+//! `Started`, any number of `Advanced` and `Finished`; then `Done`. A one-phase progress bar is
+//! a direct mapping: `Planned` starts it, `Advanced` adds bytes, `Finished` and `Skipped` are
+//! an item done each, `Done` finishes it.
 
 use crate::traits::Digest;
 
@@ -15,8 +16,9 @@ pub enum Direction {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransferEvent {
-    /// What will move, before the first blob does: blobs and bytes to transfer (those the
-    /// other side has are not counted).
+    /// Before the first blob moves: `blobs` is how many will end in `Finished` or `Skipped`
+    /// (documents a pull already read are stored without events), `bytes` what may move
+    /// (a pull counts only what it will download).
     Planned {
         blobs: u64,
         bytes: u64,

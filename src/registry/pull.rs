@@ -257,7 +257,7 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
             already_pulled(oci, reference, &name, &root, &root_descriptor)?
         {
             observer.event(TransferEvent::Planned {
-                blobs: 0,
+                blobs: present.len() as u64,
                 bytes: 0,
                 direction: Direction::Download,
             });
@@ -325,7 +325,7 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     // What will stream from the registry (documents already read are only stored).
     let to_download = missing.iter().filter(|w| w.bytes.is_none());
     observer.event(TransferEvent::Planned {
-        blobs: to_download.clone().count() as u64,
+        blobs: (to_download.clone().count() + present.len()) as u64,
         bytes: to_download.map(|w| w.reached.descriptor.size()).sum(),
         direction: Direction::Download,
     });
