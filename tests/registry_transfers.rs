@@ -464,3 +464,65 @@ fn a_gc_during_a_pull_waits_for_it_and_sweeps_nothing_it_holds() {
     let check = store.json(&["check", "p", "--verify"]);
     assert_eq!(check["missing"], serde_json::json!([]), "{check}");
 }
+
+#[test]
+fn blobs_are_mounted_from_the_repositories_the_store_knows_have_them() {
+    if !tools("blobs_are_mounted_from_the_repositories_the_store_knows_have_them") {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    let other_registry = Registry::start(RegistryAuth::None);
+    let source = TestStore::new();
+    store_with_image(&source, 2, 10_000);
+    source.ok(&[
+        "push",
+        "app:1",
+        &format!("{}/first/app:1", registry.address()),
+    ]);
+    // Pushed there before: the next repository of the same registry mounts every blob.
+    let second = source.json(&[
+        "push",
+        "app:1",
+        &format!("{}/second/app:1", registry.address()),
+    ]);
+    assert_eq!(second["blobs_mounted"], 3, "{second}");
+    assert_eq!(second["blobs_uploaded"], 0, "{second}");
+
+    // Pulled from there: the same.
+    let store = TestStore::new();
+    let pulled_from = format!("{}/first/app:1", registry.address());
+    store.ok(&["pull", &pulled_from, "--dref", "app"]);
+    let third = store.json(&[
+        "push",
+        "app",
+        &format!("{}/third/app:1", registry.address()),
+    ]);
+    assert_eq!(third["blobs_mounted"], 3, "{third}");
+    // Another registry knows nothing of them: uploaded.
+    let elsewhere = store.json(&[
+        "push",
+        "app",
+        &format!("{}/app:1", other_registry.address()),
+    ]);
+    assert_eq!(elsewhere["blobs_mounted"], 0, "{elsewhere}");
+    assert_eq!(elsewhere["blobs_uploaded"], 3, "{elsewhere}");
+    // A repository that lost them answers the mount with an upload session: used.
+    let lost = Registry::start(RegistryAuth::None);
+    store.ok(&["push", "app", &format!("{}/gone/app:1", lost.address())]);
+    let storage = lost.storage().join("docker/registry/v2/repositories/gone");
+    std::fs::remove_dir_all(&storage).expect("dropping the repository");
+    let fallback = store.json(&["push", "app", &format!("{}/again/app:1", lost.address())]);
+    assert_eq!(fallback["blobs_mounted"], 0, "{fallback}");
+    assert_eq!(fallback["blobs_uploaded"], 3, "{fallback}");
+    for (registry, repository) in [(&registry, "third/app"), (&lost, "again/app")] {
+        let check_store = TestStore::new();
+        check_store.ok(&[
+            "pull",
+            &format!("{}/{repository}:1", registry.address()),
+            "--dref",
+            "x",
+        ]);
+        let check = check_store.json(&["check", "x", "--verify"]);
+        assert_eq!(check["corrupt"], serde_json::json!([]), "{check}");
+    }
+}

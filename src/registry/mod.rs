@@ -15,6 +15,7 @@
 //! | `manifests`, `blobs`, `referrers` | the distribution API calls |
 //! | `pull`, `push`, `platform` | the two operations |
 //! | `verify`, `progress` | what leaves the store is hashed; transfer events |
+//! | `origins` | which repositories have a blob, for cross-repository mounts |
 
 mod auth;
 mod blobs;
@@ -22,6 +23,7 @@ mod client;
 pub mod credentials;
 mod error;
 mod manifests;
+pub mod origins;
 mod platform;
 pub mod progress;
 mod pull;

@@ -357,6 +357,14 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     });
     let reached: Vec<Digest> = walker.reached.iter().map(|r| r.digest.clone()).collect();
     session.commit(&reached, &batch)?;
+    // A hint for later pushes (cross-repository mounts); the pull has happened either way.
+    let blobs: Vec<Digest> = walker
+        .reached
+        .iter()
+        .filter(|r| r.document.is_none())
+        .map(|r| r.digest.clone())
+        .collect();
+    let _ = super::origins::record(store, &reference.registry, &reference.repository, &blobs);
     observer.event(TransferEvent::Done);
     Ok(report)
 }

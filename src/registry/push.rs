@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::blobs::{blob_size, finish_upload, start_upload, UploadStart};
 use super::error::{RegistryError, RegistryResult};
 use super::manifests::{push_scope, put_manifest};
+use super::origins;
 use super::progress::{Direction, ObservedReader, SkipReason, TransferEvent, TransferObserver};
 use super::reference::{Reference, Target};
 use super::referrers::add_to_fallback_index;
@@ -159,6 +160,14 @@ pub fn push<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
             }
         }
     }
+    // The registry has them all now: a hint for later pushes to its other repositories.
+    let blobs: Vec<Digest> = leaves.iter().map(|r| r.digest.clone()).collect();
+    let _ = origins::record(
+        store,
+        &destination.registry,
+        &destination.repository,
+        &blobs,
+    );
     observer.event(TransferEvent::Done);
     Ok(report)
 }
@@ -245,10 +254,14 @@ fn upload_one<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
         });
         return Ok(Outcome::Present);
     }
+    // The repository asked for, else one of this registry the store knows has the blob.
+    let mount_from = match &options.mount_from {
+        Some(from) => Some(from.clone()),
+        None => origins::mount_source(oci.store(), &destination.registry, repository, digest)?,
+    };
     let mut attempt = 0;
     loop {
-        let session = match start_upload(client, repository, digest, options.mount_from.as_deref())?
-        {
+        let session = match start_upload(client, repository, digest, mount_from.as_deref())? {
             UploadStart::Mounted => {
                 observer.event(TransferEvent::Skipped {
                     digest: digest.clone(),
