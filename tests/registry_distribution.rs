@@ -465,3 +465,63 @@ fn a_push_hashes_what_leaves_the_store_and_sends_nothing_damaged() {
         "the damaged layer was not stored by the registry"
     );
 }
+
+#[test]
+fn non_distributable_layers_are_left_where_their_urls_say() {
+    if !tools("non_distributable_layers_are_left_where_their_urls_say") {
+        return;
+    }
+    let registry = Registry::start_with(
+        RegistryAuth::None,
+        "validation:\n  manifests:\n    urls:\n      allow:\n        - ^https://\n",
+    );
+    let store = TestStore::new();
+    let built = store.scratch("built");
+    let digest = umoci_image(&built, "latest", &[("/etc/greeting", b"hello\n")]);
+    // The image gets a foreign layer, which no layout or registry holds.
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&layout_blobs(&built)[&digest]).unwrap();
+    let foreign = format!("sha256:{}", "f".repeat(64));
+    manifest["layers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            "digest": foreign,
+            "size": 12345,
+            "urls": ["https://example.com/foreign-layer.tar.gz"],
+        }));
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let with_foreign = add_layout_blob(&built, &bytes);
+    add_layout_ref(
+        &built,
+        "foreign",
+        serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "digest": with_foreign, "size": bytes.len()}),
+    );
+    store.ok(&[
+        "import",
+        "--sref",
+        "foreign",
+        "--dref",
+        "app:1",
+        path_str(&built),
+    ]);
+    let remote = format!("{}/foreign:1", registry.address());
+    let pushed = store.json(&["push", "app:1", &remote]);
+    assert_eq!(
+        pushed["blobs_uploaded"], 2,
+        "config and the one distributable layer: {pushed}"
+    );
+
+    let other = TestStore::new();
+    let pulled = other.json(&["pull", &remote]);
+    assert_eq!(pulled["digest"], with_foreign.as_str());
+    let check = other.json(&["check", &remote]);
+    assert_eq!(check["missing"], serde_json::json!([]), "{check}");
+    assert_eq!(
+        check["absent_optional"][0]["digest"],
+        foreign.as_str(),
+        "{check}"
+    );
+}

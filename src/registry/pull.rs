@@ -289,6 +289,20 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     };
     walker.require_complete(&source.name())?;
     let committed = std::mem::take(&mut source.committed);
+    // Non-distributable layers (with `urls`) are not the registry's to give: left out unless
+    // the store has them, as `check` and GC treat them (optional), and as skopeo copies.
+    let mut foreign = Vec::new();
+    for reached in &walker.reached {
+        let has_urls = reached
+            .descriptor
+            .urls()
+            .as_ref()
+            .is_some_and(|urls| !urls.is_empty());
+        if has_urls && reached.document.is_none() && !store.contains(&reached.digest)? {
+            foreign.push(reached.digest.clone());
+        }
+    }
+    walker.reached.retain(|r| !foreign.contains(&r.digest));
 
     let wanted: Vec<(Digest, u64)> = walker
         .reached

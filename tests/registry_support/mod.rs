@@ -52,6 +52,11 @@ pub fn free_port() -> u16 {
 
 impl Registry {
     pub fn start(auth: RegistryAuth) -> Registry {
+        Registry::start_with(auth, "")
+    }
+
+    /// With `extra` appended to the config (top-level YAML sections).
+    pub fn start_with(auth: RegistryAuth, extra: &str) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let storage = dir.path().join("storage");
@@ -80,7 +85,7 @@ impl Registry {
         let config = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  \
              filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: \
-             127.0.0.1:{port}\n{auth_section}",
+             127.0.0.1:{port}\n{auth_section}{extra}",
             storage.display()
         );
         let config_path = dir.path().join("config.yml");
