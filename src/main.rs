@@ -1,20 +1,15 @@
-//! `oci-store`: parse the command line, run it, report errors as `oci-store: <error>`.
+//! `oci-store`: parse the command line, run it, report errors as `oci-store: <error>` with a
+//! next step where there is one. Exit status: 0 success, 1 failure, 2 usage.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use oci_store::cli::{run, Cli};
-
 fn main() -> ExitCode {
-    // Usage errors exit with clap's status 2; everything else that fails exits with 1.
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => code,
-        // The reader of our output stopped reading: that is its choice, not our failure.
-        Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("oci-store: {}", error.report());
-            ExitCode::FAILURE
-        }
+    // Rust ignores SIGPIPE, so a write to a closed pipe (`oci-store list | head`) becomes an
+    // error that every printer would have to treat as success. Like other command-line tools,
+    // end quietly instead: the store is safe from being killed at any point.
+    // SAFETY: setting a signal's disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    oci_store::cli::main_with(std::env::args_os())
 }

@@ -56,6 +56,7 @@ fn gc_refuses_to_sweep_below_a_corrupt_manifest_until_it_is_repaired() {
 #[test]
 fn gc_lock_wait_is_an_option() {
     let store = TestStore::new();
+    store.put(b"a blob, so that the store exists");
     let report = store.json(&["gc", "--lock-wait", "1"]);
     assert_eq!(report["swept"], serde_json::json!([]));
     assert_eq!(

@@ -292,11 +292,14 @@ pub fn run_remove(settings: &Settings) -> BenchResult<()> {
             let mut total = Run {
                 seconds: 0.0,
                 max_rss_kib: 0,
+                cpu_seconds: 0.0,
+                peak_anon_kib: None,
             };
             for name in &second {
                 let run = oci_cli::run(&store, *config, &["rm", "--ref", name.as_str()])?;
                 total.seconds += run.seconds;
                 total.max_rss_kib = total.max_rss_kib.max(run.max_rss_kib);
+                total.cpu_seconds += run.cpu_seconds;
             }
             singles.push(total);
         }

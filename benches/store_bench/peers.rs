@@ -58,6 +58,8 @@ pub fn copy_and_sync(source: &Path, dest: &Path) -> BenchResult<Run> {
     Ok(Run {
         seconds: copy.seconds + sync.seconds,
         max_rss_kib: copy.max_rss_kib.max(sync.max_rss_kib),
+        cpu_seconds: copy.cpu_seconds + sync.cpu_seconds,
+        peak_anon_kib: None,
     })
 }
 
@@ -69,11 +71,14 @@ pub fn sync_tree(dir: &Path) -> BenchResult<Run> {
     let mut total = Run {
         seconds: 0.0,
         max_rss_kib: 0,
+        cpu_seconds: 0.0,
+        peak_anon_kib: None,
     };
     for batch in paths.chunks(4_000) {
         let run = process::run(Command::new("sync").current_dir(dir).args(batch))?;
         total.seconds += run.seconds;
         total.max_rss_kib = total.max_rss_kib.max(run.max_rss_kib);
+        total.cpu_seconds += run.cpu_seconds;
     }
     Ok(total)
 }

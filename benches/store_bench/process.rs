@@ -6,7 +6,8 @@
 //! in memory at times), every child would report at least the bench's own peak. So each
 //! command is started through a small copy of this binary (`--measure-child`, a few MiB),
 //! which spawns the real command, times it, reaps it with `wait4` and writes the seconds and
-//! `ru_maxrss` to a file for us. Its own start-up is outside the timed span.
+//! `ru_maxrss` to a file for us, with the child's CPU time (user + system), which tells how
+//! many cores a command kept busy. Its own start-up is outside the timed span.
 
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -20,13 +21,28 @@ pub struct Run {
     pub seconds: f64,
     /// Peak resident set of the child, KiB.
     pub max_rss_kib: u64,
+    /// CPU time of the child and its reaped descendants, user + system, seconds.
+    pub cpu_seconds: f64,
+    /// Highest anonymous resident memory (heap, stacks: `RssAnon`) seen while the child ran,
+    /// KiB, when sampled (see [`SAMPLE_HEAP`]); file pages mapped into the child (database
+    /// files) are not in it, as they are in `max_rss_kib`.
+    pub peak_anon_kib: Option<u64>,
 }
 
 impl Run {
     pub fn max_rss_mib(&self) -> f64 {
         self.max_rss_kib as f64 / 1024.0
     }
+
+    pub fn peak_anon_mib(&self) -> Option<f64> {
+        self.peak_anon_kib.map(|kib| kib as f64 / 1024.0)
+    }
 }
+
+/// Set in a command's environment, makes the launcher sample the child's `RssAnon` from
+/// `/proc/PID/status` every 2 ms while it runs (only where asked: the sampling costs the
+/// launcher some CPU).
+pub const SAMPLE_HEAP: &str = "OCI_STORE_BENCH_SAMPLE_HEAP";
 
 /// Runs `command` to completion, stdout discarded, stderr kept for the error message; fails
 /// unless it exits 0.
@@ -118,17 +134,25 @@ fn wait_for(command: &Command, mut started: Started) -> BenchResult<Outcome> {
     }
     let report = std::fs::read_to_string(started.report.path())?;
     let mut fields = report.split_whitespace();
-    let (Some(seconds), Some(max_rss_kib)) = (fields.next(), fields.next()) else {
+    let (Some(seconds), Some(max_rss_kib), Some(cpu_seconds), Some(peak_anon_kib)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
         return Err(format!("no measurement from the launcher of {}", describe(command)).into());
     };
     Ok(Outcome::Done(Run {
         seconds: seconds.parse()?,
         max_rss_kib: max_rss_kib.parse()?,
+        cpu_seconds: cpu_seconds.parse()?,
+        peak_anon_kib: match peak_anon_kib {
+            "-" => None,
+            kib => Some(kib.parse()?),
+        },
     }))
 }
 
 /// The launcher's side (`store_bench --measure-child REPORT PROGRAM ARGS…`): runs the
-/// program with our stdio, writes `seconds max_rss_kib` to REPORT, exits with its code.
+/// program with our stdio, writes `seconds max_rss_kib cpu_seconds peak_anon_kib` (`-` when
+/// not sampled) to REPORT, exits with its code.
 pub fn measure_child(arguments: &[String]) -> ! {
     let code = match launch(arguments) {
         Ok(code) => code,
@@ -149,14 +173,27 @@ fn launch(arguments: &[String]) -> BenchResult<i32> {
         .args(args)
         .spawn()
         .map_err(|e| format!("starting {program}: {e}"))?;
-    let (status, usage) = wait4(child.id())?;
+    let sample = std::env::var_os(SAMPLE_HEAP).is_some();
+    let (status, usage, peak_anon) = wait4(child.id(), sample)?;
     let seconds = start.elapsed().as_secs_f64();
-    std::fs::write(report, format!("{seconds} {}\n", usage.ru_maxrss.max(0)))?;
+    let cpu_seconds = timeval_seconds(usage.ru_utime) + timeval_seconds(usage.ru_stime);
+    let peak_anon = peak_anon.map_or("-".to_string(), |kib| kib.to_string());
+    std::fs::write(
+        report,
+        format!(
+            "{seconds} {} {cpu_seconds} {peak_anon}\n",
+            usage.ru_maxrss.max(0)
+        ),
+    )?;
     Ok(if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
         128 + libc::WTERMSIG(status)
     })
+}
+
+fn timeval_seconds(time: libc::timeval) -> f64 {
+    time.tv_sec as f64 + time.tv_usec as f64 / 1e6
 }
 
 /// Exit code of `command` (output discarded), for probing what a tool supports.
@@ -188,22 +225,40 @@ pub fn output(command: &mut Command) -> BenchResult<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Reaps `pid` (a child std has not waited for) with its own resource usage.
-fn wait4(pid: u32) -> BenchResult<(i32, libc::rusage)> {
+/// Reaps `pid` (a child std has not waited for) with its own resource usage; with `sample`,
+/// polls it instead of blocking, reading its `RssAnon` between polls (the highest is
+/// returned).
+fn wait4(pid: u32, sample: bool) -> BenchResult<(i32, libc::rusage, Option<u64>)> {
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it for the child we spawned.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut peak_anon = sample.then_some(0);
+    let flags = if sample { libc::WNOHANG } else { 0 };
     loop {
+        if let Some(peak) = &mut peak_anon {
+            *peak = (*peak).max(rss_anon_kib(pid).unwrap_or(0));
+        }
         // SAFETY: valid pointers to locals; pid is our own unreaped child.
-        let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+        let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, flags, &mut usage) };
         if reaped == pid as libc::pid_t {
-            return Ok((status, usage));
+            return Ok((status, usage, peak_anon));
+        }
+        if reaped == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
         }
         let error = std::io::Error::last_os_error();
         if error.kind() != std::io::ErrorKind::Interrupted {
             return Err(format!("wait4({pid}): {error}").into());
         }
     }
+}
+
+/// `RssAnon` of a running process, KiB.
+fn rss_anon_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("RssAnon:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// `program arg arg …`, shortened when the argument list is long.

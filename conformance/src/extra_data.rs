@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use oci_store::traits::{Algorithm, Digest, ExtraData, ExtraOp, StorageResult};
+use oci_store::traits::{Algorithm, Digest, ExtraData, ExtraOp, StorageResult, DIGEST_PAGE};
 
 use crate::check::TestResult;
 use crate::content::{content, fake_digest};
@@ -21,6 +21,7 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn ExtraData>>> {
         types_sorted,
         remove_all,
         digests_sorted,
+        sorted_digests_page_through_every_blob,
         entries_of_type,
         reopen_keeps_items,
         batch_is_all_or_nothing,
@@ -207,6 +208,44 @@ pub fn digests_sorted(fixture: &ExtraFixture) -> TestResult {
     Ok(())
 }
 
+/// `sorted_digests` lists what `digests` lists, in order, across more than two pages (the
+/// paged listing of each backend asks for the page after the last digest it got).
+pub fn sorted_digests_page_through_every_blob(fixture: &ExtraFixture) -> TestResult {
+    let extra = fixture.open()?;
+    let blobs: Vec<Digest> = (0..(2 * DIGEST_PAGE + 3) as u64)
+        .map(|n| digest(5000 + n))
+        .collect();
+    let ops: Vec<ExtraOp> = blobs
+        .iter()
+        .flat_map(|blob| {
+            ["a", "b"].map(|data_type| ExtraOp::Set {
+                digest: blob.clone(),
+                data_type: data_type.to_string(),
+                value: b"v".to_vec(),
+            })
+        })
+        .collect();
+    extra.write_batch(&ops).context("write_batch")?;
+    let listed: Vec<Digest> = extra
+        .sorted_digests()
+        .context("sorted_digests")?
+        .collect::<StorageResult<_>>()
+        .context("paging")?;
+    let mut expected = blobs;
+    expected.sort();
+    ensure_eq!(listed.len(), expected.len(), "digests listed");
+    ensure!(
+        listed == expected,
+        "sorted_digests() differs from the digests, sorted"
+    );
+    ensure_eq!(
+        listed,
+        extra.digests().context("digests")?,
+        "sorted_digests() against digests()"
+    );
+    Ok(())
+}
+
 pub fn entries_of_type(fixture: &ExtraFixture) -> TestResult {
     let extra = fixture.open()?;
     let mut expected = Vec::new();
@@ -276,8 +315,11 @@ fn remove_op(digest: &Digest, data_type: &str) -> ExtraOp {
     }
 }
 
-/// Every item of every blob: (digest, data type, value), sorted.
-fn snapshot(extra: &dyn ExtraData) -> StorageResult<Vec<(Digest, String, Option<Vec<u8>>)>> {
+/// One item: (digest, data type, value).
+type Item = (Digest, String, Option<Vec<u8>>);
+
+/// Every item of every blob, sorted.
+fn snapshot(extra: &dyn ExtraData) -> StorageResult<Vec<Item>> {
     let mut items = Vec::new();
     for digest in extra.digests()? {
         for data_type in extra.types(&digest)? {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use oci_store::traits::{
     Algorithm, Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageError, StorageResult,
+    DIGEST_PAGE,
 };
 
 use crate::check::TestResult;
@@ -22,6 +23,7 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn KvStore>>> {
         compare_and_set,
         list_by_prefix_in_key_order,
         referencing,
+        sorted_referenced_digests_page_through_every_blob,
         rewrite_moves_reference,
         restore_verbatim,
         data_types_sorted,
@@ -220,6 +222,50 @@ pub fn list_by_prefix_in_key_order(fixture: &KvFixture) -> TestResult {
     Ok(())
 }
 
+/// `sorted_referenced_digests` lists what `referenced_digests` lists, in order, across more
+/// than two pages, each digest once however many entries reference it.
+pub fn sorted_referenced_digests_page_through_every_blob(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    let blobs: Vec<Digest> = (0..(2 * DIGEST_PAGE + 3) as u64)
+        .map(|n| digest(7000 + n))
+        .collect();
+    let mut ops: Vec<KvOp> = Vec::new();
+    for (n, blob) in blobs.iter().enumerate() {
+        for data_type in ["ref", "lease"] {
+            ops.push(KvOp::Put {
+                data_type: data_type.to_string(),
+                key: format!("k{n}"),
+                value: Vec::new(),
+                blob: Some(blob.clone()),
+            });
+        }
+    }
+    ops.push(KvOp::Put {
+        data_type: "ref".to_string(),
+        key: "plain".to_string(),
+        value: Vec::new(),
+        blob: None,
+    });
+    kv.write_batch(&ops).context("write_batch")?;
+    let listed: Vec<Digest> = kv
+        .sorted_referenced_digests()
+        .context("sorted_referenced_digests")?
+        .collect::<StorageResult<_>>()
+        .context("paging")?;
+    let mut expected = blobs;
+    expected.sort();
+    ensure_eq!(listed.len(), expected.len(), "digests listed");
+    ensure!(
+        listed == expected,
+        "sorted_referenced_digests() differs from the referenced digests, sorted"
+    );
+    ensure_eq!(
+        listed,
+        kv.referenced_digests().context("referenced_digests")?,
+        "sorted_referenced_digests() against referenced_digests()"
+    );
+    Ok(())
+}
 pub fn referencing(fixture: &KvFixture) -> TestResult {
     let kv = fixture.open()?;
     let (one, two, three) = (digest(1), digest(2), digest(3));

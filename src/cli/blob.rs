@@ -19,6 +19,7 @@ pub enum BlobCommand {
     /// Store a file, streaming it; prints its digest
     Put(PutArgs),
     /// Write a blob's content to standard output (raw bytes, also with --json)
+    #[command(visible_alias = "cat")]
     Get {
         /// Digest or unique digest prefix (sha256:ab12, sha256-ab12, ab12)
         reference: String,
@@ -29,6 +30,7 @@ pub enum BlobCommand {
         reference: String,
     },
     /// List blobs, one line each: digest size media-type
+    #[command(visible_alias = "list")]
     Ls {
         /// Only blobs of this media type
         #[arg(long, value_name = "TYPE")]
@@ -41,6 +43,7 @@ pub enum BlobCommand {
     },
     /// Let go of a blob you stored (blob put): it is deleted unless an image or a key/value
     /// entry still holds it, and then the command says what does
+    #[command(visible_alias = "remove")]
     Rm {
         /// Digest or unique digest prefix
         reference: String,
@@ -106,9 +109,27 @@ fn put(context: &Context, args: PutArgs) -> CliResult<()> {
 }
 
 fn get(context: &Context, reference: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let digest = store.resolve(reference)?;
-    let mut reader = store.read(&digest)?;
+    copy_blob_to_stdout(context, &store, &digest)
+}
+
+/// Streams a stored blob to stdout. Content gone while the index still lists the blob is a
+/// damaged store, not an absent blob: said as such (fsck repairs it).
+pub(crate) fn copy_blob_to_stdout(
+    context: &Context,
+    store: &crate::store::DynStore,
+    digest: &Digest,
+) -> CliResult<()> {
+    let mut reader = match store.read(digest) {
+        Ok(reader) => reader,
+        Err(StoreError::NotFound(_)) if store.info(digest).is_ok() => {
+            return Err(CliError::ContentMissing {
+                digest: digest.clone(),
+            })
+        }
+        Err(error) => return Err(error.into()),
+    };
     context.output().content(&mut reader, digest.as_str())?;
     Ok(())
 }
@@ -125,7 +146,7 @@ struct BlobInfo {
 }
 
 fn info(context: &Context, reference: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let digest = store.resolve(reference)?;
     let record = store.info(&digest)?;
     let info = BlobInfo {
@@ -150,7 +171,7 @@ fn info(context: &Context, reference: &str) -> CliResult<()> {
 }
 
 fn list(context: &Context, media_type: Option<&str>) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let print = |out: &mut dyn io::Write, record: &BlobRecord| {
         writeln!(
             out,
@@ -182,7 +203,9 @@ struct DigestResult {
 }
 
 fn resolve(context: &Context, prefix: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    // A malformed prefix is the user's mistake whatever the store holds: say so first.
+    crate::traits::DigestPrefix::parse(prefix)?;
+    let store = context.open_existing_store()?;
     let digest = store.resolve(prefix)?;
     let result = DigestResult {
         digest,
@@ -198,7 +221,7 @@ fn resolve(context: &Context, prefix: &str) -> CliResult<()> {
 /// was its last holder, else it stays and the command names its holders. `--force` deletes it
 /// with everything attached, whatever holds it.
 fn remove(context: &Context, reference: &str, force: bool) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let digest = store.resolve(reference)?;
     let held_by = if force {
         // False only when another process deleted it since the resolve.

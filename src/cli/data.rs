@@ -33,6 +33,7 @@ pub enum DataCommand {
         data_type: DataType,
     },
     /// List the entries of a data type, one line each: key version blob value
+    #[command(visible_alias = "list")]
     Ls {
         #[command(flatten)]
         data_type: DataType,
@@ -119,7 +120,7 @@ fn set(
 }
 
 fn get(context: &Context, data_type: &str, key: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let entry = store
         .get_data(data_type, key)?
         .ok_or_else(|| CliError::DataNotFound {
@@ -133,7 +134,7 @@ fn get(context: &Context, data_type: &str, key: &str) -> CliResult<()> {
 }
 
 fn list(context: &Context, data_type: &str, prefix: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     let entries = store.list_data(data_type, prefix)?;
     context.output().list(
         entries
@@ -160,7 +161,7 @@ struct Removed<'a> {
 }
 
 fn remove(context: &Context, data_type: &str, key: &str) -> CliResult<()> {
-    let store = context.open_store()?;
+    let store = context.open_existing_store()?;
     if !store.remove_data(data_type, key)? {
         return Err(CliError::DataNotFound {
             data_type: data_type.to_string(),

@@ -45,6 +45,36 @@ pub enum CliError {
 
     #[error("blob {digest} has no extra data {data_type:?}")]
     ExtraNotFound { digest: Digest, data_type: String },
+
+    #[error("config file {path}, line {line}, key `{key}`: {message}")]
+    Config {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+
+    #[error("environment variable {variable}: {message}")]
+    Environment {
+        variable: &'static str,
+        message: String,
+    },
+
+    #[error("blob {digest} is in the index but its content is missing from the store")]
+    ContentMissing { digest: Digest },
+
+    #[error("no store at {dir}: nothing has been stored there yet")]
+    NoStore { dir: PathBuf },
+
+    #[error(
+        "the store is in use by another process that needs it alone (it holds {} \
+         exclusively, as a backend conversion or upgrade does); waited {waited_ms} ms",
+        lock.display()
+    )]
+    StoreLocked { lock: PathBuf, waited_ms: u64 },
+
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl From<crate::registry::RegistryError> for CliError {
@@ -63,6 +93,14 @@ impl CliError {
     /// The reader of our output went away (`oci-store blob ls | head`): not worth a message.
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
+    /// Exit status: 2 for a usage problem (arguments, config file, environment), else 1.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            CliError::Config { .. } | CliError::Environment { .. } | CliError::Usage(_) => 2,
+            _ => 1,
+        }
     }
 
     /// The message and its chain of causes, each cause once: several variants already put

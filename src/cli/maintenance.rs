@@ -72,7 +72,10 @@ pub struct FsckCommand {
 
 impl RunCommand for FsckCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let report = context.open_store()?.fsck(self.repair)?;
+        let progress = context.progress();
+        let report = context
+            .open_existing_store()?
+            .fsck_with_progress(self.repair, &*progress)?;
         context
             .output()
             .value(&report, |out| print_fsck_report(out, &report))?;
@@ -146,6 +149,8 @@ struct StatsJson<'a> {
 
 impl RunCommand for StatsCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
+        // `stats` creates a store that is not there yet (with --backend, --blobs): the way to
+        // make an empty store and see what it was made with.
         let stats = context.open_store()?.stats()?;
         let json = StatsJson {
             store: context.store_dir(),

@@ -6,25 +6,36 @@
 
 mod appc;
 mod backend;
-mod blob;
+pub(crate) mod blob;
+mod config_file;
+mod config_show;
 mod data;
+mod duration;
 mod error;
+mod examples;
 mod extra;
+mod hints;
 mod maintenance;
 mod oci;
 mod output;
+pub mod progress;
+pub mod reference;
 mod registry;
+pub mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser};
+use clap::{Args, FromArgMatches, Parser};
 
 pub use error::{CliError, CliResult};
 pub use output::Output;
 
-use crate::store::{default_store_dir, open_store, BackendChoice, DynStore};
-use crate::traits::Role;
+pub use settings::{Settings, Source};
+
+use crate::store::{
+    open_store, BackendChoice, DynStore, LockGuard, LockMode, Progress, StoreConfig,
+};
 
 /// A local, content-addressable, multi-process store for container images.
 #[derive(Debug, Parser)]
@@ -40,24 +51,38 @@ pub struct Cli {
 /// Options every command accepts, before or after its name.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalOptions {
-    /// Store directory [default: $OCI_STORE_DIR, else $XDG_DATA_HOME/oci-store, else
-    /// ~/.local/share/oci-store]
+    /// Store directory [default: $OCI_STORE_DIR, else `store` in the config file, else
+    /// $XDG_DATA_HOME/oci-store, else ~/.local/share/oci-store]
     #[arg(long, global = true, value_name = "DIR")]
     pub store: Option<PathBuf>,
 
     /// Backend of every metadata role (index, extra data, key/value), e.g. sqlite or lmdb.
-    /// Chooses it for a new store; must match what an existing store records.
+    /// Chooses it for a new store; must match what an existing store records
+    /// [default: $OCI_STORE_BACKEND, else the config file, else sqlite]
     #[arg(long, global = true, value_name = "NAME")]
     pub backend: Option<String>,
 
     /// Backend of blob content, e.g. fs. Chooses it for a new store; must match what an
-    /// existing store records.
+    /// existing store records [default: $OCI_STORE_BLOBS, else the config file, else fs]
     #[arg(long, global = true, value_name = "NAME")]
     pub blobs: Option<String>,
+
+    /// Config file [default: $OCI_STORE_CONFIG, else
+    /// $XDG_CONFIG_HOME/oci-store/config.toml, else ~/.config/oci-store/config.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Print one JSON document instead of text
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// No progress bars and no notes on stderr; errors are still reported
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more on stderr: the store and config file in use (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// One command group or command. Each runs with the [`Context`] built from the global options.
@@ -91,11 +116,19 @@ commands! {
     /// Export a ref as an OCI image layout or oci-archive
     Export(oci::ExportCommand),
     /// List refs: name, digest, media type, size, platforms
+    #[command(visible_alias = "ls")]
     List(oci::ListCommand),
     /// Name what another ref (or a stored manifest's digest) names
     Tag(oci::TagCommand),
-    /// Remove a ref (its blobs go at the next gc)
+    /// Remove refs (their blobs go at the next gc)
+    #[command(visible_alias = "rmi")]
     Rm(oci::RemoveCommand),
+    /// Print the manifest or index a ref names, or any blob, as stored
+    Cat(oci::CatCommand),
+    /// Show what an image is: descriptor, manifest per platform, config summary, layers
+    Inspect(oci::InspectCommand),
+    /// Show where the space goes: total, per ref unique and shared, per flavour, reclaimable
+    Du(oci::DuCommand),
     /// Check that every blob a ref reaches is present (and, with --verify, intact)
     Check(oci::CheckCommand),
     /// Render an image's root file system into a new directory, every layer verified
@@ -134,60 +167,212 @@ commands! {
     /// ACI images (App Container spec) in the same store
     #[command(subcommand)]
     Appc(appc::AppcCommand),
+    /// The settings in force: config file, environment, flags
+    #[command(subcommand)]
+    Config(config_show::ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(reference::CompletionsCommand),
+    /// Write man pages for every command into a directory
+    Man(reference::ManCommand),
 }
 
-/// What every command needs: where the store is, which backends were asked for, how to print.
+/// What every command needs: the settings in force, which backends were asked for, how to
+/// print.
 #[derive(Debug)]
 pub struct Context {
-    store_dir: PathBuf,
+    settings: Settings,
     backend_choice: BackendChoice,
     output: Output,
+    quiet: bool,
+    verbose: u8,
+}
+
+/// Whether a command may create the store when there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reading or tidying: a missing store is an error, not a new empty one.
+    Existing,
+    /// Storing something: the first such command creates the store.
+    CreateIfMissing,
 }
 
 impl Context {
-    pub fn from_options(options: &GlobalOptions) -> Context {
-        let mut backend_choice = BackendChoice::default();
-        if let Some(name) = &options.backend {
-            backend_choice = backend_choice.metadata(name);
-        }
-        if let Some(name) = &options.blobs {
-            backend_choice = backend_choice.role(Role::Blobs, name);
-        }
+    /// Resolves the settings (flags, environment, config file, defaults).
+    pub fn from_options(options: &GlobalOptions) -> CliResult<Context> {
+        let settings = Settings::resolve(options)?;
+        Ok(Context::from_settings(settings, options))
+    }
+
+    pub fn from_settings(settings: Settings, options: &GlobalOptions) -> Context {
         Context {
-            store_dir: options.store.clone().unwrap_or_else(default_store_dir),
-            backend_choice,
+            backend_choice: settings.backend_choice(),
+            settings,
             output: Output::new(options.json),
+            quiet: options.quiet,
+            verbose: options.verbose,
         }
     }
 
-    /// Opens (or creates) the store. Commands open it themselves so that those which need no
-    /// store, or need it alone, can do otherwise.
+    /// Opens the store, creating it if it does not exist yet (commands that store something).
     pub fn open_store(&self) -> CliResult<DynStore> {
-        Ok(open_store(&self.store_dir, &self.backend_choice)?)
+        self.open_store_for(Access::CreateIfMissing)
+    }
+
+    /// Opens an existing store; reading commands never create an empty one by mistake.
+    pub fn open_existing_store(&self) -> CliResult<DynStore> {
+        self.open_store_for(Access::Existing)
+    }
+
+    pub fn open_store_for(&self, access: Access) -> CliResult<DynStore> {
+        let dir = self.store_dir();
+        // Only "not there" means no store; a store this user may not look into goes on to
+        // fail opening, with the permission error and its path.
+        let missing = |path: &std::path::Path| matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        let config = StoreConfig::path(dir);
+        if access == Access::Existing && missing(&config) {
+            return Err(CliError::NoStore {
+                dir: dir.to_path_buf(),
+            });
+        }
+        self.note(1, || {
+            format!("store {} ({})", dir.display(), self.settings.store.source)
+        });
+        self.note(1, || {
+            let file = &self.settings.config;
+            match &file.path {
+                Some(path) if file.loaded => format!("config file {} (read)", path.display()),
+                Some(path) => format!("config file {} (not present)", path.display()),
+                None => "no config file".to_string(),
+            }
+        });
+        if !missing(&config) {
+            self.wait_for_store_lock(dir)?;
+        }
+        Ok(open_store(dir, &self.backend_choice)?)
+    }
+
+    /// Waits, a bounded time, while another process has the store alone (a backend
+    /// conversion or a format upgrade holds store.lock exclusively), so a command never hangs
+    /// without saying why. The lock is only probed: the store takes its own when it opens.
+    fn wait_for_store_lock(&self, dir: &std::path::Path) -> CliResult<()> {
+        let lock = crate::store::locks::LockPaths::store_lock(dir);
+        let wait_ms = self.settings.lock_wait_ms.value.max(0) as u64;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
+        let mut said = false;
+        loop {
+            if LockGuard::try_acquire(&lock, LockMode::Shared)?.is_some() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(CliError::StoreLocked {
+                    lock,
+                    waited_ms: wait_ms,
+                });
+            }
+            if !said {
+                self.note(0, || {
+                    format!(
+                        "waiting for {}: another process has the store alone",
+                        lock.display()
+                    )
+                });
+                said = true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     pub fn store_dir(&self) -> &std::path::Path {
-        &self.store_dir
+        self.settings.store_dir()
     }
 
     pub fn backend_choice(&self) -> &BackendChoice {
         &self.backend_choice
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     pub fn output(&self) -> &Output {
         &self.output
+    }
+
+    /// The observer long work reports to: bars on stderr when it is a terminal, unless -q.
+    pub fn progress(&self) -> Box<dyn Progress> {
+        progress::for_stderr(self.quiet)
+    }
+
+    /// A note on stderr at verbosity `level` (-v is 1), never with -q.
+    pub fn note(&self, level: u8, message: impl FnOnce() -> String) {
+        if !self.quiet && self.verbose >= level {
+            eprintln!("oci-store: {}", message());
+        }
     }
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> CliResult<ExitCode> {
-    let context = Context::from_options(&cli.global);
+    let context = Context::from_options(&cli.global)?;
     cli.command.run(&context)
+}
+
+/// The whole tool: parses `args`, runs the command and reports an error with its next step.
+/// Exit status: 0 success, 1 failure, 2 usage (bad arguments, bad config file).
+pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let parsed = reference::command()
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and --version are "errors" that print to stdout and exit 0.
+            let _ = error.print();
+            return ExitCode::from(error.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let global = cli.global.clone();
+    let context = match Context::from_options(&global) {
+        Ok(context) => context,
+        Err(error) => return report_failure(&error, None),
+    };
+    // A bug must still end in one line that says so, not a debug dump.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("oci-store: internal error{place}: {message}; this is a bug, please report it");
+    }));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cli.command.run(&context)));
+    match outcome {
+        Ok(Ok(code)) => code,
+        // The reader of our output stopped reading: that is its choice, not our failure.
+        Ok(Err(error)) if error.is_broken_pipe() => ExitCode::SUCCESS,
+        Ok(Err(error)) => report_failure(&error, Some(&context)),
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn report_failure(error: &CliError, context: Option<&Context>) -> ExitCode {
+    eprintln!("oci-store: {}", error.report());
+    if let Some(step) = hints::next_step(error, context) {
+        eprintln!("hint: {step}");
+    }
+    ExitCode::from(error.exit_status())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::traits::Role;
     use clap::CommandFactory;
 
     #[test]
@@ -223,7 +408,8 @@ mod tests {
     fn backend_options_choose_roles() {
         let cli = Cli::try_parse_from(["oci-store", "--backend", "lmdb", "--blobs", "fs", "gc"])
             .expect("parses");
-        let context = Context::from_options(&cli.global);
+        let settings = Settings::resolve_with(&cli.global, &|_| None).expect("resolves");
+        let context = Context::from_settings(settings, &cli.global);
         let roles = &context.backend_choice().roles;
         assert_eq!(roles.get(&Role::Index).map(String::as_str), Some("lmdb"));
         assert_eq!(roles.get(&Role::Kv).map(String::as_str), Some("lmdb"));

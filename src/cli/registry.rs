@@ -1,22 +1,22 @@
 //! `oci-store pull`, `push`, `login` and `logout`: the registry client of
 //! [`crate::registry`], with credentials from flags, stdin or the config files, and progress
-//! per layer on a terminal.
+//! on a terminal (blobs and bytes, through the CLI's progress bars).
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 
 use clap::Args;
 
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::output::bytes_with_unit;
 use crate::cli::{Context, RunCommand};
-use crate::registry::progress::{Direction, SkipReason};
+use crate::registry::progress::Direction;
 use crate::registry::{
-    credentials, ClientOptions, Credentials, NoProgress, PullOptions, PushOptions, Reference,
-    RegistryClient, RegistryError, TransferEvent, TransferObserver, DEFAULT_JOBS,
+    credentials, ClientOptions, Credentials, PullOptions, PushOptions, Reference, RegistryClient,
+    RegistryError, TransferEvent, TransferObserver, DEFAULT_JOBS,
 };
+use crate::store::{Progress, Totals};
 use crate::stores::oci::{OciStore, Platform};
 
 /// How to reach the registry and as whom.
@@ -78,77 +78,35 @@ fn read_password() -> CliResult<String> {
     Ok(password.trim_end_matches(['\n', '\r']).to_string())
 }
 
-/// One line per layer on standard error, when it is a terminal.
-struct TerminalProgress {
-    sizes: Mutex<std::collections::HashMap<String, u64>>,
-}
+/// Transfers shown through the CLI's progress (a bar on a terminal, nothing with `-q` or on a
+/// pipe): the plan starts a phase counting blobs and the bytes to move, each blob finished or
+/// skipped is an item, the bytes as they arrive or leave.
+struct TransferProgress(Box<dyn Progress>);
 
-impl TransferObserver for TerminalProgress {
+impl TransferObserver for TransferProgress {
     fn event(&self, event: TransferEvent) {
-        let short = |digest: &crate::traits::Digest| digest.hex()[..12].to_string();
-        let line = match event {
-            TransferEvent::Started {
-                digest,
-                size,
+        match event {
+            TransferEvent::Planned {
+                blobs,
+                bytes,
                 direction,
             } => {
-                self.sizes
-                    .lock()
-                    .expect("sizes")
-                    .insert(digest.to_string(), size);
-                let verb = match direction {
-                    Direction::Download => "downloading",
-                    Direction::Upload => "uploading",
+                let phase = match direction {
+                    Direction::Download => "pulling",
+                    Direction::Upload => "pushing",
                 };
-                format!("{} {verb} {}", short(&digest), bytes_with_unit(size))
+                self.0.start(phase, Totals::items_and_bytes(blobs, bytes));
             }
-            TransferEvent::Planned { .. } | TransferEvent::Done => return,
-            TransferEvent::Advanced {
-                digest,
-                done,
-                delta,
-            } => {
-                let size = self
-                    .sizes
-                    .lock()
-                    .expect("sizes")
-                    .get(digest.as_str())
-                    .copied()
-                    .unwrap_or(0);
-                let percent = (done * 100).checked_div(size).unwrap_or(100);
-                let before = ((done - delta) * 100).checked_div(size).unwrap_or(100);
-                // One line per tenth of a layer, not per MiB.
-                if percent / 10 == before / 10 {
-                    return;
-                }
-                format!(
-                    "{} {percent:>3}% of {}",
-                    short(&digest),
-                    bytes_with_unit(size)
-                )
-            }
-            TransferEvent::Finished { digest } => format!("{} done", short(&digest)),
-            TransferEvent::Skipped { digest, reason } => {
-                let why = match reason {
-                    SkipReason::AlreadyStored => "already stored",
-                    SkipReason::AlreadyInRegistry => "already in the registry",
-                    SkipReason::Mounted => "mounted",
-                };
-                format!("{} {why}", short(&digest))
-            }
-        };
-        let _ = writeln!(std::io::stderr(), "{line}");
+            TransferEvent::Advanced { delta, .. } => self.0.bytes(delta),
+            TransferEvent::Finished { .. } | TransferEvent::Skipped { .. } => self.0.item_done(),
+            TransferEvent::Done => self.0.finish(),
+            TransferEvent::Started { .. } => {}
+        }
     }
 }
 
-fn observer(context: &Context) -> Box<dyn TransferObserver> {
-    if !context.output().is_json() && std::io::stderr().is_terminal() {
-        Box::new(TerminalProgress {
-            sizes: Mutex::default(),
-        })
-    } else {
-        Box::new(NoProgress)
-    }
+fn observer(context: &Context) -> TransferProgress {
+    TransferProgress(context.progress())
 }
 
 /// Pulls an image from a registry: every blob verified as it streams in, the ones the store
@@ -205,7 +163,7 @@ impl RunCommand for PullCommand {
             &client,
             &reference,
             &options,
-            observer.as_ref(),
+            &observer,
         )?;
         context.output().value(&report, |out| {
             writeln!(out, "pulled {} {}", report.name, report.digest)?;
@@ -258,7 +216,7 @@ impl RunCommand for PushCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
         let destination = Reference::parse(&self.destination)?;
         let client = self.connection.client(&destination.registry)?;
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let options = PushOptions {
             jobs: self.jobs,
             chunk_size: self.chunk_size,
@@ -272,7 +230,7 @@ impl RunCommand for PushCommand {
             &self.source,
             &destination,
             &options,
-            observer.as_ref(),
+            &observer,
         )?;
         context.output().value(&report, |out| {
             writeln!(

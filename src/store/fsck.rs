@@ -6,6 +6,7 @@ use super::base::Store;
 use super::error::StoreResult;
 use super::fsutil::hash_reader;
 use super::locks::{LockGuard, LockMode};
+use super::progress::{Progress, ProgressRead, Totals, NO_PROGRESS};
 use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, StorageError};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -54,7 +55,20 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// that nothing holds, a record whose size disagrees with content that hashes
     /// to its digest is corrected, unindexed content and orphans are removed.
     pub fn fsck(&self, repair: bool) -> StoreResult<FsckReport> {
+        self.fsck_with_progress(repair, &NO_PROGRESS)
+    }
+
+    /// [`Store::fsck`], reporting the blobs and bytes hashed to `progress`.
+    pub fn fsck_with_progress(
+        &self,
+        repair: bool,
+        progress: &dyn Progress,
+    ) -> StoreResult<FsckReport> {
         let mut report = FsckReport::default();
+        progress.start(
+            "checking",
+            Totals::items_and_bytes(self.index.count()?, self.index.total_size()?),
+        );
         let lock_mode = if repair {
             LockMode::Exclusive
         } else {
@@ -68,7 +82,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             // under the lock, where a delete or commit in flight has finished.
             // A read error here may only mean the blob was deleted while it was read (chunked
             // backends lose the chunks): it is looked at again under the lock too.
-            let looks_healthy = match self.rehash(&record.digest) {
+            let hashed = self.rehash_reporting(&record.digest, progress);
+            progress.item_done();
+            let looks_healthy = match hashed {
                 Ok(hashed) => {
                     self.content_problem(&record, &hashed).is_none()
                         && self.is_held_locked(&record.digest)?
@@ -121,22 +137,28 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             }
         }
 
+        progress.finish();
         let unindexed = |d: &Digest| -> StoreResult<bool> { Ok(self.index.get(d)?.is_none()) };
-        for digest in self.blobs.digests()? {
+        // Listed a page at a time (the `fs` one sorted externally): nothing here holds a
+        // store's worth of digests.
+        for digest in self.blobs.sorted_digests()? {
+            let digest = digest?;
             if unindexed(&digest)? {
                 report
                     .problems
                     .push(FsckProblem::UnindexedContent { digest });
             }
         }
-        for digest in self.extra.digests()? {
+        for digest in self.extra.sorted_digests()? {
+            let digest = digest?;
             if unindexed(&digest)? {
                 report
                     .problems
                     .push(FsckProblem::OrphanExtraData { digest });
             }
         }
-        for digest in self.kv.referenced_digests()? {
+        for digest in self.kv.sorted_referenced_digests()? {
+            let digest = digest?;
             if unindexed(&digest)? {
                 report
                     .problems
@@ -146,7 +168,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         if repair {
             // The base GC removes exactly the unindexed content and orphans listed above, each
             // re-checked under its lock.
-            let gc = self.gc()?;
+            let gc = self.gc_with_progress(progress)?;
             report.repaired += (gc.unindexed_blobs.len()
                 + gc.unheld_blobs.len()
                 + gc.orphan_extra_data.len()
@@ -181,12 +203,20 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// Hashes stored content: its actual digest (in the algorithm of `digest`) and size, or
     /// `None` if the content is absent.
     pub fn rehash(&self, digest: &Digest) -> StoreResult<Option<(Digest, u64)>> {
-        let mut reader = match self.blobs.open(digest) {
+        self.rehash_reporting(digest, &NO_PROGRESS)
+    }
+
+    fn rehash_reporting(
+        &self,
+        digest: &Digest,
+        progress: &dyn Progress,
+    ) -> StoreResult<Option<(Digest, u64)>> {
+        let reader = match self.blobs.open(digest) {
             Ok(reader) => reader,
             Err(StorageError::BlobNotFound(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        hash_reader(digest.algorithm(), &mut reader)
+        hash_reader(digest.algorithm(), &mut ProgressRead::new(reader, progress))
             .map(Some)
             .map_err(|e| super::StoreError::io("reading blob", digest.to_string(), e))
     }

@@ -7,7 +7,8 @@ use super::base::Store;
 use super::delete::DELETE_BATCH;
 use super::error::StoreResult;
 use super::locks::{LockGuard, LockMode};
-use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore};
+use super::progress::{Progress, Totals, NO_PROGRESS};
+use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, SortedDigests};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct GcReport {
@@ -41,17 +42,31 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     /// digest lock, which a committing writer also holds from content commit to index record:
     /// so content a live writer is committing is never taken for garbage.
     pub fn gc(&self) -> StoreResult<GcReport> {
+        self.gc_with_progress(&NO_PROGRESS)
+    }
+
+    /// [`Store::gc`], reporting its phase to `progress` (a spinner: its work is not known
+    /// beforehand).
+    pub fn gc_with_progress(&self, progress: &dyn Progress) -> StoreResult<GcReport> {
+        progress.start("collecting", Totals::UNKNOWN);
+        let report = self.collect_garbage();
+        progress.finish();
+        report
+    }
+
+    fn collect_garbage(&self) -> StoreResult<GcReport> {
         let mut report = GcReport::default();
         let (dead, dead_bytes) = self.blobs.remove_dead_ingests()?;
         report.dead_ingests = dead;
         report.dead_ingest_bytes = dead_bytes;
-        // Two passes over the index pages, each merged with sorted digest lists, so at most
-        // the lists of one pass are held at once (not all three): first the key/value
-        // references (unheld blobs and dangling references), then content and extra data,
-        // listed after the unheld blobs went.
+        // Two passes over the index pages, each merged with sorted digest listings that page
+        // through their backends (the `fs` content listing is gathered compactly): first the
+        // key/value references (unheld blobs and dangling references), then content and
+        // extra data, listed after the unheld blobs went. What is held is a page of each,
+        // plus the digests found missing from the index.
         let references = self.collect_unheld(&mut report)?;
-        let lists = [sorted(self.blobs.digests()?), sorted(self.extra.digests()?)];
-        let [content, extra] = self.merge_with_index(lists, |_, _| Ok(()))?;
+        let listings = [self.blobs.sorted_digests()?, self.extra.sorted_digests()?];
+        let [content, extra] = self.merge_with_index(listings, |_, _| Ok(()))?;
         for digest in content {
             if let Some(bytes) = self.remove_if_unindexed(&digest, |store, d| {
                 let size = store.blobs.size(d)?.unwrap_or(0);
@@ -81,18 +96,17 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         Ok(report)
     }
 
-    /// One pass over the index's pages beside `lists` (each sorted by digest string, the
-    /// index's key order): `on_record` gets each record with, per list, whether the list has
-    /// its digest; returned are, per list, the digests the index had no record for when its
-    /// page was read.
+    /// One pass over the index's pages beside `listings` (each sorted by digest string, the
+    /// index's key order): `on_record` gets each record with, per listing, whether it has
+    /// its digest; returned are, per listing, the digests the index had no record for when
+    /// its page was read.
     fn merge_with_index<const N: usize>(
         &self,
-        lists: [Vec<Digest>; N],
+        listings: [SortedDigests<'_>; N],
         mut on_record: impl FnMut(&BlobRecord, [bool; N]) -> StoreResult<()>,
     ) -> StoreResult<[Vec<Digest>; N]> {
         let mut unindexed: [Vec<Digest>; N] = std::array::from_fn(|_| Vec::new());
-        let mut cursors: [std::iter::Peekable<std::vec::IntoIter<Digest>>; N] =
-            lists.map(|list| list.into_iter().peekable());
+        let mut cursors = listings.map(Iterator::peekable);
         for record in self.records() {
             let record = record?;
             let indexed = record.digest.as_str();
@@ -102,7 +116,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
                 .zip(unindexed.iter_mut())
                 .zip(listed.iter_mut())
             {
-                while let Some(digest) = cursor.next_if(|digest| digest.as_str() <= indexed) {
+                // An error is taken too (it is not `<=`-comparable) and returned.
+                while let Some(next) = cursor.next_if(|next| {
+                    next.as_ref()
+                        .map_or(true, |digest| digest.as_str() <= indexed)
+                }) {
+                    let digest = next?;
                     if digest.as_str() == indexed {
                         *listed = true;
                     } else {
@@ -113,7 +132,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
             on_record(&record, listed)?;
         }
         for (cursor, missing) in cursors.into_iter().zip(unindexed.iter_mut()) {
-            missing.extend(cursor);
+            for digest in cursor {
+                missing.push(digest?);
+            }
         }
         Ok(unindexed)
     }
@@ -130,7 +151,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         // Collected first and deleted after: deleting while paging could skip records. A
         // digest a key/value entry referenced when the list was read is held: it is not a
         // candidate (if that entry went since, the next GC collects the blob).
-        let referenced = sorted(self.kv.referenced_digests()?);
+        let referenced = self.kv.sorted_referenced_digests()?;
         let mut candidates = Vec::new();
         let [dangling] = self.merge_with_index([referenced], |record, [is_referenced]| {
             if !is_referenced && !self.has_owner_mark(&record.digest)? {
@@ -183,11 +204,4 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         }
         remove(self, digest).map(Some)
     }
-}
-
-/// Sorted by digest string: the order of the index's keys.
-fn sorted(mut digests: Vec<Digest>) -> Vec<Digest> {
-    digests.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
-    digests.dedup();
-    digests
 }

@@ -23,6 +23,9 @@ pub type DynStore = Store<Arc<dyn BlobStore>, Arc<dyn Index>, Arc<dyn ExtraData>
 pub struct BackendChoice {
     /// Backend per role; roles left out take the default (or what the store records).
     pub roles: BTreeMap<Role, String>,
+    /// Backends a new store is created with for roles `roles` leaves out (a user's config
+    /// file): unlike `roles`, never compared with what an existing store records.
+    pub new_store_defaults: BTreeMap<Role, String>,
 }
 
 impl BackendChoice {
@@ -36,6 +39,12 @@ impl BackendChoice {
 
     pub fn role(mut self, role: Role, name: &str) -> Self {
         self.roles.insert(role, name.to_string());
+        self
+    }
+
+    /// A backend for `role` if the store is new; an existing store keeps what it records.
+    pub fn new_store_default(mut self, role: Role, name: &str) -> Self {
+        self.new_store_defaults.insert(role, name.to_string());
         self
     }
 
@@ -136,7 +145,9 @@ const CREATION_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(
 
 fn create_config(dir: &Path, choice: &BackendChoice) -> StoreResult<StoreConfig> {
     let mut config = StoreConfig::default();
-    for (role, name) in &choice.roles {
+    let defaults = choice.new_store_defaults.iter();
+    // Asked-for roles last, so they win over the defaults for new stores.
+    for (role, name) in defaults.chain(&choice.roles) {
         find_backend(name, *role)?;
         config.set_backend(*role, name);
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::digest::{Algorithm, Digest};
 use super::error::{StorageError, StorageResult};
+use super::sorted_digests::SortedDigests;
 
 /// What the caller knows about the content before it is written. A mismatch is an error at
 /// `finish` (or as soon as the size is exceeded) and nothing becomes visible.
@@ -125,6 +126,13 @@ pub trait BlobStore: Send + Sync {
     /// Every stored digest (for GC and fsck), in no particular order.
     fn digests(&self) -> StorageResult<Vec<Digest>>;
 
+    /// Every stored digest in digest-string order (the index's), listed without holding them
+    /// all as `Digest`s: for merging with the index page by page. The default gathers
+    /// [`BlobStore::digests`] compactly; backends with sorted keys page through them.
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        Ok(SortedDigests::from_unordered(self.digests()?))
+    }
+
     /// Removes staged writes whose writer is gone (crashed process, dropped writer that could
     /// not clean up). Never touches a write that is still in progress. Returns how many and
     /// how many bytes were removed.
@@ -167,6 +175,9 @@ macro_rules! forward_blob_store {
                 (**self).delete_many(digests)
             }
             fn digests(&self) -> StorageResult<Vec<Digest>> { (**self).digests() }
+            fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+                (**self).sorted_digests()
+            }
             fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
                 (**self).remove_dead_ingests()
             }

@@ -124,6 +124,20 @@ impl Digest {
         &self.canonical
     }
 
+    /// The raw hash bytes (the hex part decoded).
+    pub fn raw_bytes(&self) -> Vec<u8> {
+        hex::decode(self.hex()).expect("a Digest's hex part is validated lowercase hex")
+    }
+
+    /// The digest whose hash bytes are `raw` (of the algorithm's length).
+    pub fn from_raw_bytes(algorithm: Algorithm, raw: &[u8]) -> Digest {
+        debug_assert_eq!(raw.len() * 2, algorithm.hex_len());
+        Digest {
+            canonical: format!("{}:{}", algorithm.name(), hex::encode(raw)),
+            algorithm,
+        }
+    }
+
     /// `sha256-<hex>`: the form used in appc image ids and pre-1.0 layout file names.
     pub fn dashed(&self) -> String {
         format!("{}-{}", self.algorithm.name(), self.hex())

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::digest::Digest;
 use super::error::{StorageError, StorageResult};
+use super::sorted_digests::SortedDigests;
 
 /// Longest data type a batch accepts ([`ExtraOp::check`]): room for the longest digest in a
 /// backend's composite key (LMDB keys are at most 511 bytes).
@@ -84,6 +85,12 @@ pub trait ExtraData: Send + Sync {
     /// Every blob that has at least one item, sorted (GC looks for orphans here).
     fn digests(&self) -> StorageResult<Vec<Digest>>;
 
+    /// [`ExtraData::digests`] without holding them all as `Digest`s: backends with sorted
+    /// keys page through them (the default gathers `digests` compactly).
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        Ok(SortedDigests::from_unordered(self.digests()?))
+    }
+
     /// Every (digest, value) with this data type, in digest order (owner marks, last-used).
     fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>>;
 
@@ -133,6 +140,9 @@ macro_rules! forward_extra_data {
                 (**self).remove_all(digest)
             }
             fn digests(&self) -> StorageResult<Vec<Digest>> { (**self).digests() }
+            fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+                (**self).sorted_digests()
+            }
             fn entries_of_type(&self, data_type: &str)
                 -> StorageResult<Vec<(Digest, Vec<u8>)>> {
                 (**self).entries_of_type(data_type)

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
 use super::error::StorageResult;
+use super::sorted_digests::SortedDigests;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvEntry {
@@ -136,6 +137,12 @@ pub trait KvStore: Send + Sync {
     /// Every digest referenced by at least one entry, sorted (GC looks for dangling ones).
     fn referenced_digests(&self) -> StorageResult<Vec<Digest>>;
 
+    /// [`KvStore::referenced_digests`] without holding them all as `Digest`s: backends with
+    /// sorted keys page through them (the default gathers the list compactly).
+    fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        Ok(SortedDigests::from_unordered(self.referenced_digests()?))
+    }
+
     /// Writes an entry exactly as given, version included (backend conversion).
     fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()>;
 
@@ -180,6 +187,9 @@ macro_rules! forward_kv_store {
             }
             fn referenced_digests(&self) -> StorageResult<Vec<Digest>> {
                 (**self).referenced_digests()
+            }
+            fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
+                (**self).sorted_referenced_digests()
             }
             fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
                 (**self).restore(data_type, key, entry)

@@ -8,6 +8,7 @@ mod extra_data;
 mod index;
 mod kv_store;
 pub mod registry;
+mod sorted_digests;
 
 pub use blob_store::{BlobRead, BlobStore, BlobWriter, Expected};
 pub use digest::{Algorithm, Digest, DigestPrefix, Hasher};
@@ -16,3 +17,4 @@ pub use extra_data::{ExtraData, ExtraOp, MAX_EXTRA_DATA_TYPE_LEN};
 pub use index::{BlobRecord, Index, RecordPages, DEFAULT_MEDIA_TYPE};
 pub use kv_store::{KvEntry, KvKey, KvOp, KvOpOutcome, KvStore};
 pub use registry::{BackendRegistration, FormatHooks, FormatStatus, Role};
+pub use sorted_digests::{CompactDigests, SortedDigests, DIGEST_PAGE};

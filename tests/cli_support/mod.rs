@@ -8,6 +8,23 @@ use std::process::{Command, Output, Stdio};
 
 use oci_store::traits::{Algorithm, Digest};
 
+/// Keeps the user's settings out of a test: no config file but one the test writes under
+/// `root/config`, no store, backend or wait from the environment.
+pub fn isolate_environment(command: &mut Command, root: &Path) {
+    command.env("XDG_CONFIG_HOME", root.join("config"));
+    for variable in [
+        "OCI_STORE_DIR",
+        "OCI_STORE_CONFIG",
+        "OCI_STORE_BACKEND",
+        "OCI_STORE_BLOBS",
+        "OCI_STORE_LOCK_WAIT",
+        "OCI_STORE_GC_LOCK_WAIT",
+        "OCI_STORE_APPC_GRACE_PERIOD",
+    ] {
+        command.env_remove(variable);
+    }
+}
+
 pub struct TestStore {
     dir: tempfile::TempDir,
 }
@@ -37,11 +54,8 @@ impl TestStore {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_oci-store"));
-        command
-            .arg("--store")
-            .arg(self.path())
-            .args(args)
-            .env_remove("OCI_STORE_DIR");
+        command.arg("--store").arg(self.path()).args(args);
+        isolate_environment(&mut command, self.dir.path());
         command
     }
 

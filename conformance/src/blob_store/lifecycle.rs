@@ -238,6 +238,12 @@ pub fn digests_lists_every_blob(fixture: &BlobFixture) -> TestResult {
         expected,
         "digests()"
     );
+    let listed: Vec<Digest> = store
+        .sorted_digests()
+        .context("sorted_digests")?
+        .collect::<Result<_, _>>()
+        .context("sorted_digests paging")?;
+    ensure_eq!(listed, expected, "sorted_digests(): in digest order");
     Ok(())
 }
 

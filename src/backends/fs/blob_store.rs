@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use super::filesystem_sync::FilesystemSync;
 use super::ingest;
 use super::layout::{sync_directory, Layout};
+use super::sorted_listing::ExternalSort;
 use super::writer::FsBlobWriter;
 use super::BACKEND_NAME;
 use crate::traits::{
-    Algorithm, BlobRead, BlobStore, BlobWriter, Digest, Expected, StorageError, StorageResult,
+    Algorithm, BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError,
+    StorageResult,
 };
 
 /// Blob content as plain files in a store directory. Safe to share between threads and with
@@ -37,7 +39,7 @@ impl FsBlobStore {
     }
 
     /// The digests of the files in `blobs/<algorithm>/`, skipping names that are not digests.
-    fn digests_of(&self, algorithm: Algorithm, found: &mut Vec<Digest>) -> StorageResult<()> {
+    fn digests_of(&self, algorithm: Algorithm, found: &mut dyn FnMut(Digest)) -> StorageResult<()> {
         let dir = self.layout.algorithm_dir(algorithm);
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -57,7 +59,7 @@ impl FsBlobStore {
                 .map_err(|source| StorageError::io("listing blobs", entry.path(), source))?
                 .is_file();
             if is_file {
-                found.push(digest);
+                found(digest);
             }
         }
         Ok(())
@@ -148,9 +150,27 @@ impl BlobStore for FsBlobStore {
     fn digests(&self) -> StorageResult<Vec<Digest>> {
         let mut found = Vec::new();
         for algorithm in Algorithm::ALL {
-            self.digests_of(algorithm, &mut found)?;
+            self.digests_of(algorithm, &mut |digest| found.push(digest))?;
         }
         Ok(found)
+    }
+
+    /// A flat directory cannot be read in order: the names are sorted in bounded memory by
+    /// an external sort whose runs spill beside the staging files.
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        let mut sort = ExternalSort::new(self.layout.ingest_dir());
+        let mut failed = None;
+        for algorithm in Algorithm::ALL {
+            self.digests_of(algorithm, &mut |digest| {
+                if failed.is_none() {
+                    failed = sort.push(&digest).err();
+                }
+            })?;
+        }
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        sort.finish()
     }
 
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {

@@ -10,6 +10,7 @@ mod filesystem_sync;
 mod format;
 mod ingest;
 mod layout;
+mod sorted_listing;
 mod writer;
 
 #[cfg(test)]

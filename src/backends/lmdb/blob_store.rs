@@ -12,12 +12,12 @@ use heed::{RoTxn, RwTxn};
 use super::blob_reader::LmdbBlobReader;
 use super::blob_writer::{chunks_prefix, LmdbBlobWriter};
 use super::environment::{HeedResultExt, SharedEnv};
-use super::keys::{delete_prefix, digest_from_key, prefix_of};
+use super::keys::{delete_prefix, digest_from_key, digest_page, prefix_of};
 use super::records::{decode_blob_content, BlobContent};
 use super::staging::{remove_dead_ingests, StagingLock};
 use super::BACKEND_NAME;
 use crate::traits::{
-    BlobRead, BlobStore, BlobWriter, Digest, Expected, StorageError, StorageResult,
+    BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError, StorageResult,
 };
 
 /// Big enough that per-chunk overhead is negligible, small enough to hold one in memory.
@@ -151,6 +151,20 @@ impl BlobStore for LmdbBlobStore {
             }
             Ok(digests)
         })
+    }
+
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        Ok(SortedDigests::paged(|after, limit| {
+            self.env.read(|rtxn| {
+                digest_page(
+                    &self.env.databases.blob_contents,
+                    rtxn,
+                    after,
+                    limit,
+                    "stored blobs",
+                )
+            })
+        }))
     }
 
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {

@@ -9,11 +9,11 @@ use heed::RwTxn;
 
 use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{
-    check_key_len, check_no_separator, delete_prefix, digest_from_key, distinct_first_parts, join,
-    prefix_of, rest_after_first_part, utf8,
+    check_key_len, check_no_separator, delete_prefix, digest_from_key, digest_page,
+    distinct_first_parts, join, prefix_of, rest_after_first_part, utf8,
 };
 use super::BACKEND_NAME;
-use crate::traits::{Digest, ExtraData, ExtraOp, StorageResult};
+use crate::traits::{Digest, ExtraData, ExtraOp, SortedDigests, StorageResult};
 
 pub struct LmdbExtraData {
     env: Arc<SharedEnv>,
@@ -199,6 +199,20 @@ impl ExtraData for LmdbExtraData {
                 .map(|part| digest_from_key(part))
                 .collect()
         })
+    }
+
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        Ok(SortedDigests::paged(|after, limit| {
+            self.env.read(|rtxn| {
+                digest_page(
+                    &self.env.databases.extra,
+                    rtxn,
+                    after,
+                    limit,
+                    "blobs with extra data",
+                )
+            })
+        }))
     }
 
     fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>> {

@@ -87,9 +87,25 @@ pub(crate) fn distinct_first_parts(
     rtxn: &RoTxn,
     what: &str,
 ) -> StorageResult<Vec<Vec<u8>>> {
+    distinct_first_parts_after(database, rtxn, None, usize::MAX, what)
+}
+
+/// At most `limit` of the distinct first parts that sort after `after` (from the first key
+/// when `None`), in order.
+pub(crate) fn distinct_first_parts_after(
+    database: &RawDatabase,
+    rtxn: &RoTxn,
+    after: Option<&[u8]>,
+    limit: usize,
+    what: &str,
+) -> StorageResult<Vec<Vec<u8>>> {
     let mut parts = Vec::new();
-    let mut next_start: Option<Vec<u8>> = None;
-    loop {
+    let mut next_start: Option<Vec<u8>> = after.map(|part| {
+        let mut start = part.to_vec();
+        start.push(SEPARATOR + 1);
+        start
+    });
+    while parts.len() < limit {
         let next = match &next_start {
             None => database.first(rtxn),
             Some(start) => database.get_greater_than_or_equal_to(rtxn, start),
@@ -104,6 +120,22 @@ pub(crate) fn distinct_first_parts(
         parts.push(part);
     }
     Ok(parts)
+}
+
+/// The digests that are first parts of keys of `database`, a page of at most `limit` after
+/// `after`, in order: a paged listing for [`crate::traits::SortedDigests`].
+pub(crate) fn digest_page(
+    database: &RawDatabase,
+    rtxn: &RoTxn,
+    after: Option<&Digest>,
+    limit: usize,
+    what: &str,
+) -> StorageResult<Vec<Digest>> {
+    let after = after.map(|digest| digest.as_str().as_bytes());
+    distinct_first_parts_after(database, rtxn, after, limit, what)?
+        .iter()
+        .map(|part| digest_from_key(part))
+        .collect()
 }
 
 /// Deletes every key starting with `prefix`. Returns how many entries and value bytes went.

@@ -17,13 +17,14 @@ use heed::{RoTxn, RwTxn};
 
 use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{
-    check_no_separator, delete_prefix, digest_from_key, distinct_first_parts, first_part, join,
-    prefix_of, rest_after_first_part, utf8,
+    check_no_separator, delete_prefix, digest_from_key, digest_page, distinct_first_parts,
+    first_part, join, prefix_of, rest_after_first_part, utf8,
 };
 use super::records::{decode_kv_bucket, decode_kv_entry, encode_kv_bucket, encode_kv_entry};
 use super::BACKEND_NAME;
 use crate::traits::{
-    Algorithm, Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageError, StorageResult,
+    Algorithm, Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, SortedDigests, StorageError,
+    StorageResult,
 };
 
 /// Slots this long are buckets. Below LMDB's 511-byte key limit with room to spare.
@@ -442,6 +443,20 @@ impl KvStore for LmdbKvStore {
                 .map(|part| digest_from_key(part))
                 .collect()
         })
+    }
+
+    fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        Ok(SortedDigests::paged(|after, limit| {
+            self.env.read(|rtxn| {
+                digest_page(
+                    &self.env.databases.kv_by_blob,
+                    rtxn,
+                    after,
+                    limit,
+                    "referenced blobs",
+                )
+            })
+        }))
     }
 
     fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {

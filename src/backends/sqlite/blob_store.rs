@@ -11,10 +11,10 @@ use super::blob_reader::SqliteBlobReader;
 use super::blob_writer::SqliteBlobWriter;
 use super::connection::{Database, Durability};
 use super::staging::{discard_staged, remove_dead_staged, staging_dir};
-use super::values::{digest_column, u64_column};
+use super::values::{digest_column, digest_page, u64_column};
 use super::BACKEND_NAME;
 use crate::traits::{
-    BlobRead, BlobStore, BlobWriter, Digest, Expected, StorageError, StorageResult,
+    BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError, StorageResult,
 };
 
 /// Bytes per stored chunk: large enough that per-row overhead is negligible, small enough that
@@ -132,6 +132,23 @@ impl BlobStore for SqliteBlobStore {
                     .collect()
             },
         )
+    }
+
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        Ok(SortedDigests::paged(|after, limit| {
+            self.database.read(
+                || "listing stored blobs".to_string(),
+                |connection| {
+                    digest_page(
+                        connection,
+                        "SELECT digest FROM blob_content WHERE digest > ?1 ORDER BY digest \
+                         LIMIT ?2",
+                        after,
+                        limit,
+                    )
+                },
+            )
+        }))
     }
 
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {

@@ -6,9 +6,9 @@ use std::path::Path;
 use rusqlite::{params, OptionalExtension};
 
 use super::connection::{Database, Durability};
-use super::values::digest_column;
+use super::values::{digest_column, digest_page};
 use super::BACKEND_NAME;
-use crate::traits::{Digest, ExtraData, ExtraOp, StorageResult};
+use crate::traits::{Digest, ExtraData, ExtraOp, SortedDigests, StorageResult};
 
 const SET_ITEM: &str = "INSERT INTO extra (digest, data_type, value) VALUES (?1, ?2, ?3)
      ON CONFLICT (digest, data_type) DO UPDATE SET value = excluded.value";
@@ -129,6 +129,23 @@ impl ExtraData for SqliteExtraData {
                     .collect()
             },
         )
+    }
+
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        Ok(SortedDigests::paged(|after, limit| {
+            self.database.read(
+                || "listing blobs that have extra data".to_string(),
+                |connection| {
+                    digest_page(
+                        connection,
+                        "SELECT DISTINCT digest FROM extra WHERE digest > ?1 ORDER BY digest \
+                         LIMIT ?2",
+                        after,
+                        limit,
+                    )
+                },
+            )
+        }))
     }
 
     fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>> {

@@ -7,10 +7,10 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 use super::connection::{Database, Durability, WriteFailure};
 use super::key_range::prefix_upper_bound;
-use super::values::{digest_column, optional_digest_column, to_integer, u64_column};
+use super::values::{digest_column, digest_page, optional_digest_column, to_integer, u64_column};
 use super::BACKEND_NAME;
 use crate::traits::{
-    Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageError, StorageResult,
+    Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, SortedDigests, StorageError, StorageResult,
 };
 
 pub struct SqliteKvStore {
@@ -322,6 +322,23 @@ impl KvStore for SqliteKvStore {
                     .collect()
             },
         )
+    }
+
+    fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        Ok(SortedDigests::paged(|after, limit| {
+            self.database.read(
+                || "listing digests referenced by keys".to_string(),
+                |connection| {
+                    digest_page(
+                        connection,
+                        "SELECT DISTINCT blob FROM kv WHERE blob IS NOT NULL AND blob > ?1 \
+                         ORDER BY blob LIMIT ?2",
+                        after,
+                        limit,
+                    )
+                },
+            )
+        }))
     }
 
     fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {

@@ -24,6 +24,22 @@ pub(crate) fn limit_parameter(limit: usize) -> i64 {
 }
 
 /// Reads column `index` of `row` as a digest.
+/// The page of digests of `sql` (a query of one digest column taking the digest to start
+/// after as `?1` and the page size as `?2`) strictly after `after`.
+pub(crate) fn digest_page(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    after: Option<&Digest>,
+    limit: usize,
+) -> rusqlite::Result<Vec<Digest>> {
+    let after = after.map_or("", Digest::as_str);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    connection
+        .prepare_cached(sql)?
+        .query_map(rusqlite::params![after, limit], |row| digest_column(row, 0))?
+        .collect()
+}
+
 pub(crate) fn digest_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Digest> {
     let text: String = row.get(index)?;
     Digest::parse(&text).map_err(|error| {

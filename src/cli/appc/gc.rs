@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::parse_duration;
+use crate::cli::duration::parse_duration;
 use crate::cli::error::CliResult;
 use crate::cli::output::{bytes_with_unit, unix_ms_as_rfc3339};
 use crate::cli::{Context, RunCommand};
@@ -16,9 +16,10 @@ use crate::stores::appc::{AppcGcOptions, AppcStore};
 /// blob the OCI flavour also holds loses only its appc side.
 #[derive(Debug, Args)]
 pub struct GcCommand {
-    /// Keep images used within this long (90s, 15m, 24h, 7d)
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    grace_period: i64,
+    /// Keep images used within this long (90s, 15m, 24h, 7d) [default: 24h, or
+    /// gc.appc_grace_period in the config file, or $OCI_STORE_APPC_GRACE_PERIOD]
+    #[arg(long, value_parser = parse_duration)]
+    grace_period: Option<i64>,
 
     /// Keep at least the N most recently used images of each name
     #[arg(long, value_name = "N")]
@@ -33,7 +34,9 @@ impl RunCommand for GcCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
         let store = context.open_store()?;
         let report = AppcStore::new(&store).gc(&AppcGcOptions {
-            grace_period_ms: self.grace_period,
+            grace_period_ms: self
+                .grace_period
+                .unwrap_or(context.settings().appc_grace_period_ms.value),
             keep_per_name: self.keep_per_name,
             dry_run: self.dry_run,
             now_ms: None,

@@ -76,7 +76,7 @@ pub struct GetCommand {
 
 impl RunCommand for GetCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let appc = AppcStore::new(&store);
         let info = if self.run {
             appc.get_to_run(&self.name, &self.labels)?
@@ -100,7 +100,7 @@ pub struct ListCommand {
 
 impl RunCommand for ListCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let images = AppcStore::new(&store).list(self.sort)?;
         if !context.output().is_json() {
             context.output().value(&(), |out| {
@@ -142,7 +142,7 @@ pub struct InfoCommand {
 
 impl RunCommand for InfoCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let info = AppcStore::new(&store).info(&self.key)?;
         context.output().value(&info, |out| {
             writeln!(out, "id: {}", info.id)?;
@@ -173,7 +173,7 @@ pub struct CheckCommand {
 
 impl RunCommand for CheckCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let report = AppcStore::new(&store).check(&self.key)?;
         context.output().value(&report, |out| {
             for id in &report.resolved {
@@ -214,7 +214,7 @@ pub struct ExportCommand {
 
 impl RunCommand for ExportCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let report = AppcStore::new(&store).export(&self.key, &self.file, self.gzip)?;
         context.output().value(&report, |out| {
             writeln!(out, "exported {} to {}", report.id, report.path.display())
@@ -233,7 +233,7 @@ pub struct RemoveCommand {
 
 impl RunCommand for RemoveCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let appc = AppcStore::new(&store);
         let mut reports = Vec::new();
         for key in &self.keys {
@@ -270,8 +270,11 @@ pub struct RenderCommand {
 
 impl RunCommand for RenderCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
-        let report = AppcStore::new(&store).render(&self.key, self.dir.as_deref())?;
+        let store = context.open_existing_store()?;
+        let progress = context.progress();
+        let report = AppcStore::new(&store)
+            .with_progress(&*progress)
+            .render(&self.key, self.dir.as_deref())?;
         context.output().value(&report, |out| {
             let how = if report.tree.reused {
                 "reused"
@@ -309,7 +312,7 @@ pub struct VerifyTreeCommand {
 
 impl RunCommand for VerifyTreeCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let (tree, summary) = AppcStore::new(&store).verify_tree(&self.key)?;
         context.output().value(&summary, |out| {
             writeln!(

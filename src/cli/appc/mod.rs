@@ -22,6 +22,7 @@ pub enum AppcCommand {
     /// Find the image of a name whose labels match (latest, then newest import, wins)
     Get(images::GetCommand),
     /// List images: id, name, version, import time, last used, size
+    #[command(visible_alias = "list")]
     Ls(images::ListCommand),
     /// Show what the store knows of an image (no tar is read)
     Info(images::InfoCommand),
@@ -72,21 +73,4 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("{text:?} is not NAME=VALUE")),
     }
-}
-
-/// `30s`, `15m`, `24h`, `7d` or a number of seconds, as milliseconds.
-fn parse_duration(text: &str) -> Result<i64, String> {
-    let (number, unit_ms) = match text.char_indices().last() {
-        Some((i, 's')) => (&text[..i], 1000),
-        Some((i, 'm')) => (&text[..i], 60_000),
-        Some((i, 'h')) => (&text[..i], 3_600_000),
-        Some((i, 'd')) => (&text[..i], 86_400_000),
-        _ => (text, 1000),
-    };
-    number
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n >= 0)
-        .and_then(|n| n.checked_mul(unit_ms))
-        .ok_or_else(|| format!("{text:?} is not a duration such as 90s, 15m, 24h or 7d"))
 }

@@ -27,7 +27,7 @@ pub struct CheckCommand {
 
 impl RunCommand for CheckCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let report = OciStore::new(&store).check(&self.reference, self.verify)?;
         context
             .output()

@@ -32,8 +32,9 @@ pub struct ExportCommand {
 
 impl RunCommand for ExportCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
-        let report = OciStore::new(&store).export(
+        let store = context.open_existing_store()?;
+        let progress = context.progress();
+        let report = OciStore::new(&store).with_progress(&*progress).export(
             &self.sref,
             self.dref.as_deref(),
             &self.path,

@@ -12,7 +12,7 @@ use crate::cli::maintenance::print_gc_report;
 use crate::cli::output::bytes_with_unit;
 use crate::cli::{Context, RunCommand};
 use crate::store::GcReport;
-use crate::stores::oci::{OciGcReport, OciStore, SweptBlob, DEFAULT_GC_LOCK_WAIT};
+use crate::stores::oci::{OciGcReport, OciStore, SweptBlob};
 
 /// Removes the images no ref, live lease or live referrer reaches (every blob the OCI flavour
 /// owns, whatever its media type; blobs something else also holds, a `blob put` or another
@@ -27,9 +27,10 @@ pub struct GcCommand {
     dry_run: bool,
 
     /// Seconds to wait for running imports, exports, tags and lease creations to finish
-    /// before giving up (new ones queue behind the waiting GC)
-    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_GC_LOCK_WAIT.as_secs())]
-    lock_wait: u64,
+    /// before giving up (new ones queue behind the waiting GC) [default: 60, or gc.lock_wait
+    /// in the config file, or $OCI_STORE_GC_LOCK_WAIT]
+    #[arg(long, value_name = "SECONDS")]
+    lock_wait: Option<u64>,
 }
 
 /// `gc` in JSON: the OCI part, the base report's fields as they were before the OCI flavour
@@ -49,9 +50,14 @@ struct GcJson<'a> {
 
 impl RunCommand for GcCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
+        let progress = context.progress();
         let report = OciStore::new(&store)
-            .with_gc_lock_wait(Duration::from_secs(self.lock_wait))
+            .with_progress(&*progress)
+            .with_gc_lock_wait(self.lock_wait.map_or_else(
+                || Duration::from_millis(context.settings().gc_lock_wait_ms.value.max(0) as u64),
+                Duration::from_secs,
+            ))
             .gc(self.dry_run)?;
         let base_freed = report.base.as_ref().map_or(0, GcReport::freed_bytes);
         let json = GcJson {

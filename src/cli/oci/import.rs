@@ -49,7 +49,11 @@ impl RunCommand for ImportCommand {
             max_archive_entries: self.max_archive_entries,
             max_archive_bytes: self.max_archive_bytes,
         };
-        let report = OciStore::new(&store).import_layout(&self.path, &options)?;
+        let progress = context.progress();
+        let report = OciStore::new(&store)
+            .with_progress(&*progress)
+            .import_layout(&self.path, &options)?;
+        drop(progress);
         context.output().value(&report, |out| {
             for imported in &report.refs {
                 writeln!(out, "imported {} {}", imported.name, imported.digest)?;

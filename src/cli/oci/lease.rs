@@ -28,6 +28,7 @@ pub enum LeaseCommand {
         digests: Vec<String>,
     },
     /// List leases, expired ones included (the next gc removes those)
+    #[command(visible_alias = "list")]
     Ls,
     /// Remove a lease
     Rm {

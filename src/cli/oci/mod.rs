@@ -2,19 +2,25 @@
 //! `lease` and the top-level `gc`. Each opens the store, wraps it in [`OciStore`] and prints
 //! what the library returns.
 
+mod cat;
 mod check;
+mod du;
 mod export;
 mod gc;
 mod import;
+mod inspect;
 mod lease;
 mod referrers;
 mod refs;
 mod unpack;
 
+pub use cat::CatCommand;
 pub use check::CheckCommand;
+pub use du::DuCommand;
 pub use export::ExportCommand;
 pub use gc::GcCommand;
 pub use import::ImportCommand;
+pub use inspect::InspectCommand;
 pub use lease::LeaseCommand;
 pub use referrers::ReferrersCommand;
 pub use refs::{ListCommand, RemoveCommand, TagCommand};

@@ -23,7 +23,7 @@ pub struct ReferrersCommand {
 
 impl RunCommand for ReferrersCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let subject = digest_argument(&store, &self.digest)?;
         let referrers = OciStore::new(&store).referrers(&subject, self.artifact_type.as_deref())?;
         context.output().value(&referrers, |out| {

@@ -17,7 +17,7 @@ pub struct ListCommand {}
 
 impl RunCommand for ListCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let refs = OciStore::new(&store).list_refs()?;
         context
             .output()
@@ -87,7 +87,7 @@ struct Tagged<'a> {
 
 impl RunCommand for TagCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         OciStore::new(&store).tag(&self.source, &self.destination)?;
         let tagged = Tagged {
             source: &self.source,
@@ -104,12 +104,11 @@ impl RunCommand for TagCommand {
 /// none. Their blobs stay until `oci-store gc` finds nothing else reaching them.
 #[derive(Debug, Args)]
 pub struct RemoveCommand {
-    /// A ref to remove (repeat for several)
-    #[arg(
-        long = "ref",
-        value_name = "REF",
-        required_unless_present = "from_file"
-    )]
+    /// Refs to remove
+    #[arg(value_name = "REF", required_unless_present_any = ["references", "from_file"])]
+    names: Vec<String>,
+    /// A ref to remove (repeat for several; the same as naming it without --ref)
+    #[arg(long = "ref", value_name = "REF")]
     references: Vec<String>,
     /// Also remove the refs named in FILE, one per line (blank lines are skipped)
     #[arg(long, value_name = "FILE")]
@@ -123,7 +122,8 @@ struct Removed<'a> {
 
 impl RunCommand for RemoveCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let mut names = self.references;
+        let mut names = self.names;
+        names.extend(self.references);
         if let Some(path) = &self.from_file {
             let text = std::fs::read_to_string(path).map_err(|source| CliError::Input {
                 context: "reading the refs to remove from",
@@ -137,7 +137,7 @@ impl RunCommand for RemoveCommand {
                     .map(str::to_string),
             );
         }
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let borrowed: Vec<&str> = names.iter().map(String::as_str).collect();
         OciStore::new(&store).remove_refs(&borrowed)?;
         context

@@ -39,8 +39,13 @@ impl RunCommand for UnpackCommand {
             platform: self.platform.as_deref().map(Platform::parse).transpose()?,
             rootless: self.rootless,
         };
-        let store = context.open_store()?;
-        let report = OciStore::new(&store).unpack(&self.reference, &self.dir, &options)?;
+        let store = context.open_existing_store()?;
+        let progress = context.progress();
+        let report = OciStore::new(&store).with_progress(&*progress).unpack(
+            &self.reference,
+            &self.dir,
+            &options,
+        )?;
         context.output().value(&report, |out| {
             let applied = &report.applied;
             let platform = report

@@ -73,6 +73,8 @@ pub const ACI_MEDIA_TYPE: &str = "application/vnd.appc.aci+tar";
 pub struct AppcStore<'s, B, I, X, K> {
     store: &'s Store<B, I, X, K>,
     gc_lock_wait: Duration,
+    /// Where `render` reports its progress (nothing unless [`AppcStore::with_progress`]).
+    progress: &'s dyn crate::store::Progress,
 }
 
 impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'s, B, I, X, K> {
@@ -80,7 +82,14 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'s, B, I, X
         AppcStore {
             store,
             gc_lock_wait: DEFAULT_GC_LOCK_WAIT,
+            progress: &crate::store::NO_PROGRESS,
         }
+    }
+
+    /// Reports the progress of long work (rendering) to `progress`.
+    pub fn with_progress(mut self, progress: &'s dyn crate::store::Progress) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// How long GC and `rm` wait for running mutations to let go of the flavour GC lock

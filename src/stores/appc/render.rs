@@ -68,9 +68,16 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
         let mut applied = None;
         let tree = trees.get_or_render(&tree_key, |rootfs: &Path| -> AppcResult<()> {
             let mut total = ApplyReport::default();
+            let progress = self.progress;
+            progress.start(
+                "rendering",
+                crate::store::Totals::items(layers.len() as u64),
+            );
             for layer in &layers {
                 total.add(&self.apply_image(layer, rootfs)?);
+                progress.item_done();
             }
+            progress.finish();
             applied = Some(total);
             Ok(())
         })?;

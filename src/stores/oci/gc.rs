@@ -30,7 +30,7 @@ use super::graph::{Child, DocumentKind, Walker};
 use super::lease::{now_unix_ms, Lease};
 use super::source::StoreSource;
 use super::{OciStore, FLAVOUR, LEASE_DATA_TYPE, REFERRER_DATA_TYPE};
-use crate::store::{GcReport, Release, StoreError, OWNER_MARK_PREFIX};
+use crate::store::{GcReport, Release, StoreError, Totals, OWNER_MARK_PREFIX};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -82,7 +82,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         // holds everything it touches under its own mark (`owner.oci-import.<id>`). So
         // imports need not queue behind it.
         if !dry_run {
-            report.base = Some(self.store.gc()?);
+            report.base = Some(self.store.gc_with_progress(self.progress)?);
         }
         Ok(report)
     }
@@ -104,7 +104,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             .lease_list()?
             .into_iter()
             .partition(|lease| lease.is_expired_at(now));
+        self.progress.start("marking", Totals::UNKNOWN);
         let marked = self.mark(&live)?;
+        self.progress.finish();
         report.marked = marked.len() as u64;
 
         for lease in expired {
@@ -114,7 +116,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             report.expired_leases.push(lease.id);
         }
         let mut to_release = Vec::new();
-        for digest in self.store.owned_by(FLAVOUR)? {
+        let owned = self.store.owned_by(FLAVOUR)?;
+        self.progress
+            .start("sweeping", Totals::items(owned.len() as u64));
+        for digest in owned {
+            self.progress.item_done();
             if marked.contains(&digest) {
                 continue;
             }
@@ -136,6 +142,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                 to_release.push((digest, Some(record)));
             }
         }
+        self.progress.finish();
         if dry_run {
             return Ok(report);
         }
@@ -198,6 +205,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                 walker
                     .visit(vec![root.child.clone()], &mut source)
                     .map_err(|error| root.unreadable_on_error(error))?;
+                self.progress.item_done();
                 if let Some((digest, reason)) = walker.corrupt.get(corrupt_before) {
                     return Err(root.unreadable(format!("blob {digest}"), reason.clone()));
                 }

@@ -12,7 +12,9 @@ use super::error::{OciError, OciResult};
 use super::graph::Reached;
 use super::import_session::ImportSession;
 use super::layout::{open_regular, Layout};
-use crate::store::{validate_media_type, StagedBlob, Store, StoreError, WriteOptions};
+use crate::store::{
+    validate_media_type, Progress, ProgressRead, StagedBlob, Store, StoreError, WriteOptions,
+};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 /// Most blobs handed to one locked commit step: bounds the time other writers of the same
@@ -64,6 +66,7 @@ pub(super) fn stage_and_commit<'s, B: BlobStore, I: Index, X: ExtraData, K: KvSt
     session: &mut ImportSession<'s, B, I, X, K>,
     layout: &Layout,
     blobs: &[&Reached],
+    progress: &dyn Progress,
 ) -> OciResult<Stored> {
     let store = session.store();
     let next = AtomicUsize::new(0);
@@ -80,7 +83,8 @@ pub(super) fn stage_and_commit<'s, B: BlobStore, I: Index, X: ExtraData, K: KvSt
                     let Some(reached) = blobs.get(position) else {
                         break;
                     };
-                    let result = stage_layout_blob(store, layout, reached);
+                    let result = stage_layout_blob(store, layout, reached, progress);
+                    progress.item_done();
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -148,6 +152,7 @@ fn stage_layout_blob<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     store: &'s Store<B, I, X, K>,
     layout: &Layout,
     reached: &Reached,
+    progress: &dyn Progress,
 ) -> OciResult<StagedBlob<'s>> {
     let digest = &reached.digest;
     let media_type = media_type_of(&reached.descriptor);
@@ -168,8 +173,8 @@ fn stage_layout_blob<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
             source_name: layout.root.display().to_string(),
         })?;
     let staged = match &reached.document {
-        Some(bytes) => store.stage(bytes.as_slice(), &options),
-        None => store.stage(open_regular(&path)?, &options),
+        Some(bytes) => store.stage(ProgressRead::new(bytes.as_slice(), progress), &options),
+        None => store.stage(ProgressRead::new(open_regular(&path)?, progress), &options),
     };
     staged.map_err(|source| blob_import_error(digest, path, source))
 }

@@ -34,7 +34,7 @@ use super::OciStore;
 use crate::store::fsutil::{
     fsync_dir, write_atomically, AtomicFile, ContentMismatch, VerifyingReader,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{Progress, ProgressRead, Store, StoreError, Totals};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 const LAYOUT_VERSION_JSON: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -93,13 +93,19 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let copier = BlobCopier {
             store: self.store,
             reference: sref,
+            progress: self.progress,
         };
+        self.progress.start(
+            "exporting",
+            Totals::items_and_bytes(report.blobs, report.bytes),
+        );
         if archive {
             copier.write_archive(path, &walker.reached, &entry)?;
             report.blobs_written = report.blobs;
         } else {
             report.blobs_written = copier.write_directory(path, &walker.reached, &entry, &name)?;
         }
+        self.progress.finish();
         Ok(report)
     }
 }
@@ -112,6 +118,8 @@ struct BlobCopier<'a, B, I, X, K> {
     store: &'a Store<B, I, X, K>,
     /// The stored ref being exported, for messages.
     reference: &'a str,
+    /// Told of every byte copied and every blob done (an intact blob already there counts).
+    progress: &'a dyn Progress,
 }
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K> {
@@ -132,12 +140,15 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K
             let dir = root.join(BLOBS_DIR).join(blob.digest.algorithm().name());
             let target = dir.join(blob.digest.hex());
             if layout_blob_is_intact(&target, blob)? {
+                self.progress.bytes(blob.descriptor.size());
+                self.progress.item_done();
                 continue;
             }
             std::fs::create_dir_all(&dir).map_err(|e| OciError::io("creating", &dir, e))?;
             let mut file = AtomicFile::new(&target)?;
             self.copy(blob, file.file_mut(), &target)?;
             file.persist()?;
+            self.progress.item_done();
             if !blob_dirs.contains(&dir) {
                 blob_dirs.push(dir);
             }
@@ -182,6 +193,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K
             builder
                 .append_data(&mut header, &member, reader)
                 .map_err(|e| self.copy_error(blob, path, e))?;
+            self.progress.item_done();
         }
         builder.into_inner().map_err(tar_error)?;
         file.commit()?;
@@ -201,11 +213,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K
                 Err(error) => return Err(error.into()),
             },
         };
-        Ok(Box::new(VerifyingReader::new(
-            content,
-            &blob.digest,
-            blob.descriptor.size(),
-        )))
+        let verified = VerifyingReader::new(content, &blob.digest, blob.descriptor.size());
+        Ok(Box::new(ProgressRead::new(verified, self.progress)))
     }
 
     fn copy(&self, blob: &Reached, out: &mut File, target: &Path) -> OciResult<()> {

@@ -31,7 +31,7 @@ use super::import_staging::{blob_import_error, commit_batch, stage_and_commit};
 use super::layout::{Layout, LayoutEntry, LayoutSource};
 use super::ref_name::RefName;
 use super::{OciStore, REF_DATA_TYPE};
-use crate::store::{validate_media_type, StagedBlob, WriteOptions};
+use crate::store::{validate_media_type, ProgressRead, StagedBlob, Totals, WriteOptions};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore};
 
 /// Which refs of a layout to import, under which names, and how much of an archive to read.
@@ -127,7 +127,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             .zip(held)
             .filter_map(|(reached, held)| (!held).then_some(reached))
             .collect();
-        let stored = stage_and_commit(&mut session, &layout, &missing)?;
+        let bytes = missing.iter().map(|r| r.descriptor.size()).sum();
+        self.progress.start(
+            "importing",
+            Totals::items_and_bytes(missing.len() as u64, bytes),
+        );
+        let stored = stage_and_commit(&mut session, &layout, &missing, self.progress)?;
+        self.progress.finish();
         report.blobs_written = stored.blobs;
         report.bytes_written = stored.bytes;
         self.commit_import(session, &walker, &selected, report)
@@ -143,8 +149,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let mut report = ImportReport::default();
         let mut pending = PendingBlobs::default();
         let batch_size = commit_batch();
+        self.progress.start("importing", Totals::UNKNOWN);
+        let progress = self.progress;
         let contents = read_archive(path, &limits, &mut |digest, size, member, content| {
             let member_path = || PathBuf::from(format!("{}:{member}", path.display()));
+            let content = ProgressRead::new(content, progress);
+            progress.item_done();
             if session.has(digest, size)? {
                 // Held with the next batch; its content is skipped, not read.
                 pending.present.push((digest.clone(), size));
@@ -166,6 +176,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             Ok(())
         })?;
         pending.commit(&mut session, &mut report)?;
+        self.progress.finish();
         let entries = contents.entries(path)?;
         let selected = select_refs(&entries, path, options)?;
         let mut source = ArchiveSource {

@@ -27,6 +27,7 @@ mod graph;
 mod import_holds;
 mod import_session;
 mod import_staging;
+mod inspect;
 mod layout;
 pub mod layout_builder;
 mod layout_export;
@@ -37,6 +38,7 @@ mod referrers;
 mod refs;
 mod source;
 mod unpack;
+mod usage;
 mod validate;
 
 pub use check::{CheckReport, MissingBlob};
@@ -44,12 +46,17 @@ pub use error::{OciError, OciResult};
 pub use gc::{OciGcReport, SweptBlob};
 pub use graph::{DocumentKind, MAX_DOCUMENT_SIZE};
 pub use import_session::{import_holder, IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX};
+pub use inspect::{
+    BlobSummary, HistoryEntry, ImageConfigSummary, IndexEntry, IndexSummary, Inspection,
+    ManifestSummary, Node,
+};
 pub use layout_export::ExportReport;
 pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
 pub use ref_name::RefName;
 pub use refs::{RefInfo, PLATFORMS_FIELD};
 pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};
+pub use usage::{RefUsage, RefsUsage};
 pub use validate::MAX_INDEX_NESTING;
 
 // For the registry client (`crate::registry`), which pulls through the same import session,
@@ -64,7 +71,7 @@ pub use oci_spec::image::Descriptor;
 
 use std::time::Duration;
 
-use crate::store::{FlavourLockHolder, LockGuard, Store, StoreError};
+use crate::store::{FlavourLockHolder, LockGuard, Progress, Store, StoreError, NO_PROGRESS};
 use crate::traits::{BlobStore, ExtraData, Index, KvStore};
 
 /// Owner mark this flavour puts on the blobs it holds.
@@ -89,6 +96,9 @@ pub const DEFAULT_GC_LOCK_WAIT: Duration = Duration::from_secs(60);
 pub struct OciStore<'s, B, I, X, K> {
     store: &'s Store<B, I, X, K>,
     gc_lock_wait: Duration,
+    /// Where import, export, gc and unpack report their progress ([`NoProgress`](crate::store::NoProgress) unless
+    /// [`OciStore::with_progress`] says otherwise).
+    progress: &'s dyn Progress,
 }
 
 impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'s, B, I, X, K> {
@@ -96,7 +106,14 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'s, B, I, X,
         OciStore {
             store,
             gc_lock_wait: DEFAULT_GC_LOCK_WAIT,
+            progress: &NO_PROGRESS,
         }
+    }
+
+    /// Reports the progress of long work (import, export, gc, unpack) to `progress`.
+    pub fn with_progress(mut self, progress: &'s dyn Progress) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// How long [`OciStore::gc`] waits for running mutations to let go of the GC lock before

@@ -22,7 +22,7 @@ use super::graph::{
 use super::source::StoreSource;
 use super::validate::MAX_INDEX_NESTING;
 use super::OciStore;
-use crate::store::StoreError;
+use crate::store::{ProgressRead, StoreError, Totals};
 use crate::stores::rootfs::{
     apply_layer, decompress, render_into_new_directory, AbsoluteNames, ApplyOptions, ApplyReport,
     RootfsError, VerifyingReader,
@@ -349,6 +349,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             }
         }
         let mut total = ApplyReport::default();
+        let layer_bytes = layers.iter().map(Descriptor::size).sum();
+        self.progress.start(
+            "unpacking",
+            Totals::items_and_bytes(layers.len() as u64, layer_bytes),
+        );
         for (position, layer) in layers.iter().enumerate() {
             let digest = digest_of(layer, "a layer descriptor")?;
             let media_type = media_type_of(layer);
@@ -361,6 +366,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                 other => other.into(),
             })?;
             let what = format!("layer {digest}");
+            let blob = ProgressRead::new(blob, self.progress);
             let mut verified =
                 VerifyingReader::new(blob, digest.clone(), Some(layer.size()), &what);
             let diff_id = diff_ids.and_then(|ids| ids.get(position));
@@ -380,7 +386,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                 source: Box::new(error),
             })?;
             total.add(&report);
+            self.progress.item_done();
         }
+        self.progress.finish();
         Ok(total)
     }
 }

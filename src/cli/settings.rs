@@ -1,0 +1,329 @@
+//! Every setting in force and where it came from: flags over environment over the config file
+//! over built-in defaults. Backends from the environment or the file only choose those of a
+//! new store; `--backend`/`--blobs` must also agree with an existing store's `store.json`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::config_file::{default_config_path, ConfigFile, CONFIG_ENV};
+use super::duration::parse_duration;
+use super::error::{CliError, CliResult};
+use super::GlobalOptions;
+use crate::store::{default_store_dir, BackendChoice, StoreConfig};
+use crate::stores::oci::DEFAULT_GC_LOCK_WAIT;
+use crate::traits::Role;
+
+/// Built-in grace period of `appc gc`.
+pub const DEFAULT_APPC_GRACE_PERIOD_MS: i64 = 86_400_000;
+
+/// Built-in wait for a store another process has alone.
+pub const DEFAULT_LOCK_WAIT_MS: i64 = 10_000;
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    Flag { flag: &'static str },
+    Env { variable: &'static str },
+    File { path: PathBuf, line: usize },
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag { flag } => write!(f, "flag {flag}"),
+            Source::Env { variable } => write!(f, "environment {variable}"),
+            Source::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+impl<T> Setting<T> {
+    fn new(value: T, source: Source) -> Setting<T> {
+        Setting { value, source }
+    }
+}
+
+/// The config file in use, if any, and why that one.
+#[derive(Debug, Clone)]
+pub struct ConfigLocation {
+    pub path: Option<PathBuf>,
+    pub source: Source,
+    pub loaded: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: ConfigLocation,
+    pub store: Setting<PathBuf>,
+    /// Every role, in [`Role::ALL`] order.
+    pub backends: Vec<(Role, Setting<String>)>,
+    /// How long to wait for a store that another process has alone (a backend conversion).
+    pub lock_wait_ms: Setting<i64>,
+    pub gc_lock_wait_ms: Setting<i64>,
+    pub appc_grace_period_ms: Setting<i64>,
+}
+
+/// Environment variables read here (besides [`CONFIG_ENV`]).
+const STORE_ENV: &str = "OCI_STORE_DIR";
+const BACKEND_ENV: &str = "OCI_STORE_BACKEND";
+const BLOBS_ENV: &str = "OCI_STORE_BLOBS";
+const LOCK_WAIT_ENV: &str = "OCI_STORE_LOCK_WAIT";
+const GC_LOCK_WAIT_ENV: &str = "OCI_STORE_GC_LOCK_WAIT";
+const APPC_GRACE_ENV: &str = "OCI_STORE_APPC_GRACE_PERIOD";
+
+impl Settings {
+    /// Resolves every setting from the global flags, the process environment and the file.
+    pub fn resolve(options: &GlobalOptions) -> CliResult<Settings> {
+        Settings::resolve_with(options, &|name| {
+            std::env::var(name).ok().filter(|value| !value.is_empty())
+        })
+    }
+
+    /// [`Settings::resolve`] with the environment given (tests).
+    pub fn resolve_with(
+        options: &GlobalOptions,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> CliResult<Settings> {
+        let (config, file) = locate_and_read(options, env)?;
+        let file = file.unwrap_or_default();
+        let from_file = |line: usize| Source::File {
+            path: file.path.clone(),
+            line,
+        };
+
+        let store = if let Some(dir) = &options.store {
+            Setting::new(dir.clone(), Source::Flag { flag: "--store" })
+        } else if let Some(dir) = env(STORE_ENV) {
+            Setting::new(
+                PathBuf::from(dir),
+                Source::Env {
+                    variable: STORE_ENV,
+                },
+            )
+        } else if let Some(dir) = &file.store {
+            Setting::new(dir.value.clone(), from_file(dir.line))
+        } else {
+            // The library's default, computed without `$OCI_STORE_DIR` (handled above).
+            Setting::new(default_store_dir(), Source::Default)
+        };
+
+        let defaults = StoreConfig::default();
+        let mut backends = Vec::new();
+        for role in Role::ALL {
+            let (flag, flag_name, env_name) = if role == Role::Blobs {
+                (&options.blobs, "--blobs", BLOBS_ENV)
+            } else {
+                (&options.backend, "--backend", BACKEND_ENV)
+            };
+            let setting = if let Some(name) = flag {
+                Setting::new(name.clone(), Source::Flag { flag: flag_name })
+            } else if let Some(name) = env(env_name) {
+                Setting::new(name, Source::Env { variable: env_name })
+            } else if let Some((_, value)) = file.backends.iter().find(|(r, _)| *r == role) {
+                Setting::new(value.value.clone(), from_file(value.line))
+            } else {
+                Setting::new(defaults.backend(role).to_string(), Source::Default)
+            };
+            backends.push((role, setting));
+        }
+
+        let lock_wait_ms = duration_setting(
+            env,
+            LOCK_WAIT_ENV,
+            file.lock_wait_ms
+                .as_ref()
+                .map(|v| (v.value, from_file(v.line))),
+            DEFAULT_LOCK_WAIT_MS,
+        )?;
+        let gc_lock_wait_ms = duration_setting(
+            env,
+            GC_LOCK_WAIT_ENV,
+            file.gc_lock_wait_ms
+                .as_ref()
+                .map(|v| (v.value, from_file(v.line))),
+            DEFAULT_GC_LOCK_WAIT.as_millis() as i64,
+        )?;
+        let appc_grace_period_ms = duration_setting(
+            env,
+            APPC_GRACE_ENV,
+            file.appc_grace_period_ms
+                .as_ref()
+                .map(|v| (v.value, from_file(v.line))),
+            DEFAULT_APPC_GRACE_PERIOD_MS,
+        )?;
+        Ok(Settings {
+            config,
+            store,
+            backends,
+            lock_wait_ms,
+            gc_lock_wait_ms,
+            appc_grace_period_ms,
+        })
+    }
+
+    /// What to ask of the store: flag-chosen backends must match an existing store; the
+    /// environment's and the file's only choose those of a new one.
+    pub fn backend_choice(&self) -> BackendChoice {
+        let mut choice = BackendChoice::default();
+        for (role, setting) in &self.backends {
+            choice = match setting.source {
+                Source::Flag { .. } => choice.role(*role, &setting.value),
+                Source::Env { .. } | Source::File { .. } => {
+                    choice.new_store_default(*role, &setting.value)
+                }
+                Source::Default => choice,
+            };
+        }
+        choice
+    }
+
+    pub fn store_dir(&self) -> &Path {
+        &self.store.value
+    }
+}
+
+fn duration_setting(
+    env: &dyn Fn(&str) -> Option<String>,
+    variable: &'static str,
+    file: Option<(i64, Source)>,
+    default_ms: i64,
+) -> CliResult<Setting<i64>> {
+    if let Some(text) = env(variable) {
+        let ms =
+            parse_duration(&text).map_err(|message| CliError::Environment { variable, message })?;
+        return Ok(Setting::new(ms, Source::Env { variable }));
+    }
+    Ok(match file {
+        Some((ms, source)) => Setting::new(ms, source),
+        None => Setting::new(default_ms, Source::Default),
+    })
+}
+
+/// `--config FILE`, else `$OCI_STORE_CONFIG`, else the XDG place. A file named by the flag or
+/// the variable must exist; the XDG one is optional.
+fn locate_and_read(
+    options: &GlobalOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> CliResult<(ConfigLocation, Option<ConfigFile>)> {
+    let (path, source, required) = if let Some(path) = &options.config {
+        (Some(path.clone()), Source::Flag { flag: "--config" }, true)
+    } else if let Some(path) = env(CONFIG_ENV) {
+        let source = Source::Env {
+            variable: CONFIG_ENV,
+        };
+        (Some(PathBuf::from(path)), source, true)
+    } else {
+        (default_config_path(env), Source::Default, false)
+    };
+    let Some(path) = path else {
+        let location = ConfigLocation {
+            path: None,
+            source,
+            loaded: false,
+        };
+        return Ok((location, None));
+    };
+    let file = if required || path.exists() {
+        Some(ConfigFile::read(&path)?)
+    } else {
+        None
+    };
+    let location = ConfigLocation {
+        path: Some(path),
+        source,
+        loaded: file.is_some(),
+    };
+    Ok((location, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::collections::HashMap;
+
+    fn settings(args: &[&str], env: &[(&str, &str)], file: &str) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, file).unwrap();
+        let mut argv = vec!["oci-store", "--config", path.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        argv.push("stats");
+        let cli = super::super::Cli::try_parse_from(argv).unwrap();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::resolve_with(&cli.global, &|name| env.get(name).cloned()).unwrap()
+    }
+
+    fn backend(settings: &Settings, role: Role) -> &Setting<String> {
+        &settings
+            .backends
+            .iter()
+            .find(|(r, _)| *r == role)
+            .unwrap()
+            .1
+    }
+
+    #[test]
+    fn flags_beat_environment_beat_file_beat_defaults() {
+        let file = "store = \"/from/file\"\n[backends]\nmetadata = \"lmdb\"\n[gc]\nlock_wait = 7\n";
+        let only_file = settings(&[], &[], file);
+        assert_eq!(only_file.store.value, PathBuf::from("/from/file"));
+        assert!(matches!(
+            only_file.store.source,
+            Source::File { line: 1, .. }
+        ));
+        assert_eq!(backend(&only_file, Role::Kv).value, "lmdb");
+        assert_eq!(backend(&only_file, Role::Blobs).source, Source::Default);
+        assert_eq!(only_file.gc_lock_wait_ms.value, 7000);
+        assert_eq!(only_file.appc_grace_period_ms.source, Source::Default);
+
+        let env = [
+            ("OCI_STORE_DIR", "/from/env"),
+            ("OCI_STORE_BACKEND", "sqlite"),
+            ("OCI_STORE_GC_LOCK_WAIT", "2m"),
+        ];
+        let with_env = settings(&[], &env, file);
+        assert_eq!(with_env.store.value, PathBuf::from("/from/env"));
+        assert_eq!(backend(&with_env, Role::Kv).value, "sqlite");
+        assert_eq!(with_env.gc_lock_wait_ms.value, 120_000);
+
+        let with_flags = settings(&["--store", "/from/flag", "--backend", "lmdb"], &env, file);
+        assert_eq!(with_flags.store.value, PathBuf::from("/from/flag"));
+        assert_eq!(
+            backend(&with_flags, Role::Index).source,
+            Source::Flag { flag: "--backend" }
+        );
+    }
+
+    #[test]
+    fn only_flag_backends_must_match_an_existing_store() {
+        let from_file = settings(&["--blobs", "fs"], &[], "[backends]\nmetadata = \"lmdb\"\n");
+        let choice = from_file.backend_choice();
+        assert_eq!(choice.roles.len(), 1);
+        assert_eq!(
+            choice.roles.get(&Role::Blobs).map(String::as_str),
+            Some("fs")
+        );
+        assert_eq!(
+            choice
+                .new_store_defaults
+                .get(&Role::Index)
+                .map(String::as_str),
+            Some("lmdb")
+        );
+    }
+}
