@@ -115,7 +115,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "oci-store push --with-referrers --mount-from team/base app:1.2 registry.example.com/team/app:1.2",
         ],
     ),
-    ("login", &["echo \"$TOKEN\" | oci-store login -u ci --password-stdin registry.example.com"]),
+    ("login", &["oci-store login -u ci --password-stdin registry.example.com"]),
     ("logout", &["oci-store logout registry.example.com"]),
     ("completions", &["oci-store completions bash > /etc/bash_completion.d/oci-store"]),
     ("man", &["oci-store man /usr/local/share/man/man1"]),
