@@ -50,6 +50,8 @@ mod process;
 mod raw_lmdb;
 #[path = "store_bench/raw_sqlite.rs"]
 mod raw_sqlite;
+#[path = "store_bench/registry.rs"]
+mod registry;
 #[path = "store_bench/resolve.rs"]
 mod resolve;
 #[path = "store_bench/settings.rs"]
@@ -97,6 +99,7 @@ fn run() -> BenchResult<()> {
             "rss" => oci_rss::run(&settings)?,
             "concurrent" => oci_concurrent::run(&settings)?,
             "scale" => oci_scale::run(&settings)?,
+            "registry" => registry::run(&settings)?,
             other => unreachable!("section {other} was validated by Settings"),
         }
         // The imported many-image stores serve the sections after `oci-all`: drop them once

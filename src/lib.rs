@@ -20,6 +20,7 @@
 pub mod backends;
 pub mod cli;
 pub mod crash_points;
+pub mod registry;
 pub mod store;
 pub mod stores;
 pub mod traits;

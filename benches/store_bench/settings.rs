@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::measure::BenchResult;
 
 /// The sections, in the order they run when none is named.
-pub const SECTIONS: [&str; 13] = [
+pub const SECTIONS: [&str; 14] = [
     "kv",
     "resolve",
     "blobs",
@@ -20,6 +20,7 @@ pub const SECTIONS: [&str; 13] = [
     "rss",
     "concurrent",
     "scale",
+    "registry",
 ];
 
 /// `oci` on the command line stands for every OCI section.

@@ -25,6 +25,10 @@ pub enum CliError {
     #[error(transparent)]
     Digest(#[from] DigestError),
 
+    /// Boxed, like the flavours' errors.
+    #[error(transparent)]
+    Registry(Box<crate::registry::RegistryError>),
+
     #[error("{context} {path}: {source}")]
     Input {
         context: &'static str,
@@ -71,6 +75,12 @@ pub enum CliError {
 
     #[error("{0}")]
     Usage(String),
+}
+
+impl From<crate::registry::RegistryError> for CliError {
+    fn from(error: crate::registry::RegistryError) -> Self {
+        CliError::Registry(Box::new(error))
+    }
 }
 
 impl From<StorageError> for CliError {

@@ -101,6 +101,22 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         "config show",
         &["oci-store config show", "OCI_STORE_BACKEND=lmdb oci-store config show --json"],
     ),
+    (
+        "pull",
+        &[
+            "oci-store pull registry.example.com/team/app:1.2",
+            "oci-store pull --platform linux/arm64/v8 --dref app:arm localhost:5000/app:1.2",
+        ],
+    ),
+    (
+        "push",
+        &[
+            "oci-store push app:1.2 registry.example.com/team/app:1.2",
+            "oci-store push --with-referrers --mount-from team/base app:1.2 registry.example.com/team/app:1.2",
+        ],
+    ),
+    ("login", &["oci-store login -u ci --password-stdin registry.example.com"]),
+    ("logout", &["oci-store logout registry.example.com"]),
     ("completions", &["oci-store completions bash > /etc/bash_completion.d/oci-store"]),
     ("man", &["oci-store man /usr/local/share/man/man1"]),
 ];

@@ -20,6 +20,7 @@ mod oci;
 mod output;
 pub mod progress;
 pub mod reference;
+mod registry;
 pub mod settings;
 
 use std::path::PathBuf;
@@ -155,6 +156,14 @@ commands! {
     /// Show or convert the backends a store uses
     #[command(subcommand)]
     Backend(backend::BackendCommand),
+    /// Pull an image from a registry into the store (all or nothing)
+    Pull(registry::PullCommand),
+    /// Push a ref to a registry
+    Push(registry::PushCommand),
+    /// Record credentials for a registry in the Docker config
+    Login(registry::LoginCommand),
+    /// Forget the credentials for a registry
+    Logout(registry::LogoutCommand),
     /// ACI images (App Container spec) in the same store
     #[command(subcommand)]
     Appc(appc::AppcCommand),

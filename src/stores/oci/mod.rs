@@ -59,6 +59,13 @@ pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};
 pub use usage::{RefUsage, RefsUsage};
 pub use validate::MAX_INDEX_NESTING;
 
+// For the registry client (`crate::registry`), which pulls through the same import session,
+// walker and commit as a layout import.
+pub(crate) use descriptor::{digest_of, media_type_of, new_descriptor};
+pub(crate) use graph::{verify_document, Child, ContentSource, Fetched, Reached, Walker};
+pub(crate) use import_session::ImportSession;
+pub(crate) use source::StoreSource;
+
 /// The descriptor type of the public API: the image-spec's own.
 pub use oci_spec::image::Descriptor;
 
@@ -124,7 +131,7 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'s, B, I, X,
     /// The flavour GC lock, shared: held by every mutation for its whole run, so a GC waits
     /// for it (the base store's [`FlavourLock`](crate::store::FlavourLock) protocol, entered through the turnstile).
     /// Never taken twice by one call chain.
-    fn mutation_lock(&self) -> OciResult<LockGuard> {
+    pub(crate) fn mutation_lock(&self) -> OciResult<LockGuard> {
         Ok(self.store.flavour_lock(FLAVOUR).mutation()?)
     }
 

@@ -37,7 +37,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
 
     /// The referrer-index entry for `reached`, if it has a subject: written in the import's
     /// atomic batch, after the referrer blob is stored.
-    pub(super) fn referrer_entry(reached: &Reached) -> OciResult<Option<KvOp>> {
+    pub(crate) fn referrer_entry(reached: &Reached) -> OciResult<Option<KvOp>> {
         let Some(links) = &reached.links else {
             return Ok(None);
         };
@@ -63,7 +63,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
     /// Every referrer-index entry, by subject (each subject's referrers in digest order): for
     /// a walk that asks about every document it meets (the GC's mark), one scan instead of a
     /// lookup per document.
-    pub(super) fn referrers_by_subject(&self) -> OciResult<HashMap<Digest, Vec<Descriptor>>> {
+    pub(crate) fn referrers_by_subject(&self) -> OciResult<HashMap<Digest, Vec<Descriptor>>> {
         let mut by_subject: HashMap<Digest, Vec<Descriptor>> = HashMap::new();
         for (key, entry) in self.store.list_data(REFERRER_DATA_TYPE, "")? {
             let context = format!("referrer index entry {key}");

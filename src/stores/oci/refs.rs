@@ -66,7 +66,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
     /// The value of a ref entry naming `descriptor` (without its ref-name annotation): the
     /// descriptor JSON plus the platforms it covers, read now from the documents in the store
     /// (which must be there: refs are written after their blobs).
-    pub(super) fn ref_value(&self, descriptor: &Descriptor) -> Vec<u8> {
+    pub(crate) fn ref_value(&self, descriptor: &Descriptor) -> Vec<u8> {
         let mut value = serde_json::to_value(descriptor).expect("a descriptor always serializes");
         let platforms = self.platforms_of(descriptor);
         if let serde_json::Value::Object(fields) = &mut value {

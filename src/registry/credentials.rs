@@ -1,0 +1,193 @@
+//! Where credentials come from, in order: what the command line gave (flags, stdin), then the
+//! Docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`: `auths`,
+//! `credHelpers`, `credsStore`, through `docker_credential`), then Podman's `auth.json`
+//! (`$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`); else anonymous.
+//!
+//! `login` and `logout` edit the Docker config the way `skopeo login`/`docker login` write it
+//! (`{"auths": {"<registry>": {"auth": base64(user:password)}}}`), keeping every other field,
+//! through a temporary file that is synced and renamed, with mode 0600.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use docker_credential::{CredentialRetrievalError, DockerCredential};
+
+use super::auth::Credentials;
+use super::error::{RegistryError, RegistryResult};
+
+fn from_docker(credential: DockerCredential) -> Credentials {
+    match credential {
+        DockerCredential::IdentityToken(token) => Credentials::IdentityToken(token),
+        DockerCredential::UsernamePassword(username, password) => {
+            Credentials::Basic { username, password }
+        }
+    }
+}
+
+/// The credentials for `registry` (`host[:port]`): `explicit` if given, else the config files'.
+pub fn resolve(registry: &str, explicit: Option<Credentials>) -> RegistryResult<Credentials> {
+    if let Some(credentials) = explicit {
+        return Ok(credentials);
+    }
+    // Docker keeps Docker Hub's credentials under its v1 index URL.
+    let registry = match registry {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => "https://index.docker.io/v1/",
+        other => other,
+    };
+    for lookup in [
+        docker_credential::get_credential,
+        docker_credential::get_podman_credential,
+    ] {
+        match lookup(registry) {
+            Ok(credential) => return Ok(from_docker(credential)),
+            Err(
+                CredentialRetrievalError::ConfigNotFound
+                | CredentialRetrievalError::ConfigReadError
+                | CredentialRetrievalError::NoCredentialConfigured,
+            ) => continue,
+            Err(error) => {
+                return Err(RegistryError::Credentials {
+                    registry: registry.to_string(),
+                    reason: error.to_string(),
+                })
+            }
+        }
+    }
+    Ok(Credentials::Anonymous)
+}
+
+/// The credentials for `registry` in one auth file (`--authfile`), anonymous if it has none.
+pub fn from_file(path: &Path, registry: &str) -> RegistryResult<Credentials> {
+    let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
+        context: "opening the auth file",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match docker_credential::get_credential_from_reader(std::io::BufReader::new(file), registry) {
+        Ok(credential) => Ok(from_docker(credential)),
+        Err(CredentialRetrievalError::NoCredentialConfigured) => Ok(Credentials::Anonymous),
+        Err(error) => Err(RegistryError::Credentials {
+            registry: registry.to_string(),
+            reason: format!("{}: {error}", path.display()),
+        }),
+    }
+}
+
+/// The Docker config file `login` writes: `$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`.
+pub fn docker_config_path() -> RegistryResult<PathBuf> {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
+        return Ok(PathBuf::from(dir).join("config.json"));
+    }
+    let home = std::env::var_os("HOME").ok_or_else(|| RegistryError::Credentials {
+        registry: String::new(),
+        reason: "neither DOCKER_CONFIG nor HOME is set: no Docker config to write".to_string(),
+    })?;
+    Ok(PathBuf::from(home).join(".docker").join("config.json"))
+}
+
+fn read_config(path: &Path) -> RegistryResult<serde_json::Value> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| RegistryError::Credentials {
+            registry: String::new(),
+            reason: format!("{} is not JSON: {e}", path.display()),
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(serde_json::json!({})),
+        Err(source) => Err(RegistryError::Io {
+            context: "reading",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn write_config(path: &Path, value: &serde_json::Value) -> RegistryResult<()> {
+    let io_error = |context, source| RegistryError::Io {
+        context,
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io_error("creating the directory of", e))?;
+    // tempfile creates 0600 files: right for a file of passwords.
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_error("writing", e))?;
+    let mut bytes = serde_json::to_vec_pretty(value).expect("JSON values serialize");
+    bytes.push(b'\n');
+    temp.write_all(&bytes).map_err(|e| io_error("writing", e))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| io_error("syncing", e))?;
+    temp.persist(path)
+        .map_err(|e| io_error("replacing", e.error))?;
+    if let Ok(directory) = std::fs::File::open(dir) {
+        let _ = directory.sync_all();
+    }
+    Ok(())
+}
+
+/// Records `username`/`password` for `registry` in the Docker config at `path`.
+pub fn login(path: &Path, registry: &str, username: &str, password: &str) -> RegistryResult<()> {
+    let mut config = read_config(path)?;
+    if !config.is_object() {
+        config = serde_json::json!({});
+    }
+    if !config["auths"].is_object() {
+        config["auths"] = serde_json::json!({});
+    }
+    config["auths"][registry] = serde_json::json!({
+        "auth": super::auth::basic_token(username, password),
+    });
+    write_config(path, &config)
+}
+
+/// Forgets `registry` in the Docker config at `path`; false if it had no entry.
+pub fn logout(path: &Path, registry: &str) -> RegistryResult<bool> {
+    let mut config = read_config(path)?;
+    let removed = config["auths"]
+        .as_object_mut()
+        .is_some_and(|auths| auths.remove(registry).is_some());
+    if removed {
+        write_config(path, &config)?;
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_and_logout_keep_other_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker").join("config.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"auths":{"other.example":{"auth":"eDp5"}},"credsStore":""}"#,
+        )
+        .unwrap();
+        login(&path, "127.0.0.1:5000", "user", "secret").unwrap();
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            config["auths"]["127.0.0.1:5000"]["auth"],
+            "dXNlcjpzZWNyZXQ="
+        );
+        assert_eq!(config["auths"]["other.example"]["auth"], "eDp5");
+        let credential = docker_credential::get_credential_from_reader(
+            std::fs::File::open(&path).unwrap(),
+            "127.0.0.1:5000",
+        )
+        .unwrap();
+        assert_eq!(
+            credential,
+            DockerCredential::UsernamePassword("user".into(), "secret".into())
+        );
+        assert!(logout(&path, "127.0.0.1:5000").unwrap());
+        assert!(!logout(&path, "127.0.0.1:5000").unwrap());
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(config["auths"].get("127.0.0.1:5000").is_none());
+        assert_eq!(config["auths"]["other.example"]["auth"], "eDp5");
+    }
+}

@@ -1,0 +1,492 @@
+//! Authentication against a real distribution 2.8 registry: htpasswd Basic, and token auth
+//! with a token service the test runs (ES256 JWTs signed with a key it generated); credentials
+//! from flags and stdin, the Docker config (`login`/`logout`, read by skopeo too), credential
+//! helpers and identity tokens; tokens cached per scope until they expire, never sent on a
+//! redirect to another host; plain HTTP refused off loopback.
+
+mod cli_support;
+mod interop_tools;
+mod registry_support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use cli_support::TestStore;
+use interop_tools::{
+    layout_blobs, manifest_layers, path_str, run_tool, tools_available, umoci_image,
+};
+use oci_store::registry::{get_manifest, ClientOptions, Credentials, Reference, RegistryClient};
+use registry_support::proxy::{Action, Proxy};
+use registry_support::token::{TokenService, ISSUER, SERVICE};
+use registry_support::{Registry, RegistryAuth, REGISTRY_TOOL};
+
+const USER: &str = "tester";
+const PASSWORD: &str = "s3cret-pass";
+
+fn tools(test: &str) -> bool {
+    tools_available(test, &[REGISTRY_TOOL, "umoci", "skopeo"])
+}
+
+/// Runs the tool with the Docker config in `docker_config` (and no other auth file), `stdin`
+/// fed to it.
+fn run(store: &TestStore, docker_config: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = store
+        .command(args)
+        .env("DOCKER_CONFIG", docker_config)
+        .env(
+            "REGISTRY_AUTH_FILE",
+            docker_config.join("no-podman-auth.json"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting oci-store");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("feeding stdin");
+    child.wait_with_output().expect("oci-store")
+}
+
+fn ok(store: &TestStore, docker_config: &Path, args: &[&str], stdin: &str) -> serde_json::Value {
+    let mut with_json = vec!["--json"];
+    with_json.extend_from_slice(args);
+    let output = run(store, docker_config, &with_json, stdin);
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON output")
+}
+
+fn fails(store: &TestStore, docker_config: &Path, args: &[&str], stdin: &str) -> String {
+    let output = run(store, docker_config, args, stdin);
+    assert!(!output.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+fn store_with_image(store: &TestStore) -> String {
+    let built = store.scratch("built");
+    let digest = umoci_image(&built, "latest", &[("/etc/secret", b"only for testers\n")]);
+    store.ok(&[
+        "import",
+        "--sref",
+        "latest",
+        "--dref",
+        "app:1",
+        path_str(&built),
+    ]);
+    digest
+}
+
+#[test]
+fn basic_auth_takes_credentials_from_flags_the_docker_config_and_helpers() {
+    if !tools("basic_auth_takes_credentials_from_flags_the_docker_config_and_helpers") {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::Basic {
+        username: USER.into(),
+        password: PASSWORD.into(),
+    });
+    let store = TestStore::new();
+    let digest = store_with_image(&store);
+    let config = store.scratch("docker");
+    let remote = format!("{}/private/app:1", registry.address());
+
+    let anonymous = fails(&store, &config, &["push", "app:1", &remote], "");
+    assert!(anonymous.contains("oci-store login"), "{anonymous}");
+    // From the flags and stdin.
+    let pushed = ok(
+        &store,
+        &config,
+        &["push", "-u", USER, "--password-stdin", "app:1", &remote],
+        &format!("{PASSWORD}\n"),
+    );
+    assert_eq!(pushed["digest"], digest.as_str());
+
+    // login checks the credentials before it writes anything.
+    let wrong = fails(
+        &store,
+        &config,
+        &["login", "-u", USER, "--password-stdin", &registry.address()],
+        "wrong",
+    );
+    assert!(wrong.contains("401"), "{wrong}");
+    assert!(
+        !config.join("config.json").exists(),
+        "a failed login writes nothing"
+    );
+    ok(
+        &store,
+        &config,
+        &["login", "-u", USER, "--password-stdin", &registry.address()],
+        PASSWORD,
+    );
+    // The config is the one skopeo reads.
+    let inspected = run_tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--authfile",
+            path_str(&config.join("config.json")),
+            &format!("docker://{remote}"),
+        ],
+    );
+    assert!(inspected.contains(&digest), "{inspected}");
+    let other = TestStore::new();
+    let pulled = ok(&other, &config, &["pull", &remote], "");
+    assert_eq!(pulled["digest"], digest.as_str());
+
+    ok(&store, &config, &["logout", &registry.address()], "");
+    let after_logout = fails(&TestStore::new(), &config, &["pull", &remote], "");
+    assert!(after_logout.contains("oci-store login"), "{after_logout}");
+
+    // A credential helper named in credHelpers.
+    let helpers = store.scratch("helpers");
+    std::fs::create_dir_all(&helpers).unwrap();
+    let helper = helpers.join("docker-credential-oci-store-test");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\necho '{{\"ServerURL\":\"'$server'\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}'\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        serde_json::json!({"credHelpers": {registry.address(): "oci-store-test"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        helpers.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let helped = TestStore::new();
+    let output = helped
+        .command(&["--json", "pull", &remote])
+        .env("DOCKER_CONFIG", &config)
+        .env("REGISTRY_AUTH_FILE", config.join("none.json"))
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "pull with a credential helper: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A registry with token auth and its token service (tokens living `lifetime_secs`).
+fn token_registry(lifetime_secs: u64) -> (TokenService, Registry, tempfile::TempDir) {
+    let keys = tempfile::tempdir().unwrap();
+    let service = TokenService::start(keys.path(), USER, PASSWORD, lifetime_secs);
+    let registry = Registry::start(RegistryAuth::Token {
+        realm: service.realm(),
+        service: SERVICE.into(),
+        issuer: ISSUER.into(),
+        certificate: service.certificate.clone(),
+    });
+    (service, registry, keys)
+}
+
+#[test]
+fn bearer_tokens_are_fetched_per_scope_and_reused() {
+    if !tools("bearer_tokens_are_fetched_per_scope_and_reused") {
+        return;
+    }
+    let (service, registry, _keys) = token_registry(3600);
+    let store = TestStore::new();
+    let digest = store_with_image(&store);
+    let config = store.scratch("docker");
+    let remote = format!("{}/tokened/app:1", registry.address());
+
+    let anonymous = fails(&store, &config, &["push", "app:1", &remote], "");
+    assert!(anonymous.contains("token"), "{anonymous}");
+    let before = service.issued();
+    let pushed = ok(
+        &store,
+        &config,
+        &["push", "-u", USER, "--password-stdin", "app:1", &remote],
+        PASSWORD,
+    );
+    assert_eq!(pushed["blobs_uploaded"], 2, "{pushed}");
+    assert_eq!(
+        service.issued() - before,
+        1,
+        "one push scope, one token for every request of the push"
+    );
+    ok(
+        &store,
+        &config,
+        &["login", "-u", USER, "--password-stdin", &registry.address()],
+        PASSWORD,
+    );
+    let other = TestStore::new();
+    let pulled = ok(&other, &config, &["pull", &remote], "");
+    assert_eq!(pulled["digest"], digest.as_str());
+
+    // An identity token (OAuth2 refresh token) in the Docker config.
+    std::fs::write(
+        config.join("config.json"),
+        serde_json::json!({"auths": {registry.address(): {"identitytoken": format!("refresh-{PASSWORD}")}}})
+            .to_string(),
+    )
+    .unwrap();
+    let refreshed = ok(&TestStore::new(), &config, &["pull", &remote], "");
+    assert_eq!(refreshed["digest"], digest.as_str());
+
+    // In one client, the token of a scope is reused until it expires.
+    let reference = Reference::parse(&remote).unwrap();
+    let credentials = Credentials::Basic {
+        username: USER.into(),
+        password: PASSWORD.into(),
+    };
+    let client = RegistryClient::new(
+        &registry.address(),
+        credentials.clone(),
+        ClientOptions::default(),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        get_manifest(&client, &reference)
+            .unwrap()
+            .expect("the manifest");
+    }
+    assert_eq!(client.tokens_fetched(), 1);
+    let other_repository =
+        Reference::parse(&format!("{}/elsewhere:1", registry.address())).unwrap();
+    assert!(get_manifest(&client, &other_repository).unwrap().is_none());
+    assert_eq!(
+        client.tokens_fetched(),
+        2,
+        "another repository, another scope"
+    );
+}
+
+#[test]
+fn an_expired_token_is_fetched_again() {
+    if !tools("an_expired_token_is_fetched_again") {
+        return;
+    }
+    // Renewed 5 s before it expires: a 7 s token is used for 2 s.
+    let (_service, registry, _keys) = token_registry(7);
+    let store = TestStore::new();
+    store_with_image(&store);
+    let remote = format!("{}/short/app:1", registry.address());
+    let config = store.scratch("docker");
+    ok(
+        &store,
+        &config,
+        &["push", "-u", USER, "--password-stdin", "app:1", &remote],
+        PASSWORD,
+    );
+    let credentials = Credentials::Basic {
+        username: USER.into(),
+        password: PASSWORD.into(),
+    };
+    let client =
+        RegistryClient::new(&registry.address(), credentials, ClientOptions::default()).unwrap();
+    let reference = Reference::parse(&remote).unwrap();
+    get_manifest(&client, &reference)
+        .unwrap()
+        .expect("the manifest");
+    get_manifest(&client, &reference)
+        .unwrap()
+        .expect("the manifest");
+    assert_eq!(client.tokens_fetched(), 1);
+    std::thread::sleep(Duration::from_millis(2500));
+    get_manifest(&client, &reference)
+        .unwrap()
+        .expect("the manifest");
+    assert_eq!(client.tokens_fetched(), 2, "the expired token was replaced");
+}
+
+#[test]
+fn tokens_are_never_sent_on_a_redirect_to_another_host() {
+    if !tools("tokens_are_never_sent_on_a_redirect_to_another_host") {
+        return;
+    }
+    let (_service, registry, _keys) = token_registry(3600);
+    let store = TestStore::new();
+    let digest = store_with_image(&store);
+    let config = store.scratch("docker");
+    let remote = format!("{}/redirected/app:1", registry.address());
+    ok(
+        &store,
+        &config,
+        &["push", "-u", USER, "--password-stdin", "app:1", &remote],
+        PASSWORD,
+    );
+    let blobs = layout_blobs(&store.scratch("built"));
+    let layer = manifest_layers(&store.scratch("built"), &digest)[0].clone();
+    let layer_bytes = blobs[&layer].clone();
+    // "Blob storage" on another host name (localhost, not 127.0.0.1) that serves the layer.
+    let storage = Proxy::start(
+        registry.address(),
+        Box::new(move |_, _| Action::Respond {
+            status: 200,
+            headers: vec![],
+            body: layer_bytes.clone(),
+        }),
+    );
+    let storage_port = storage.port;
+    let redirect_layer = layer.clone();
+    let front = Proxy::start(
+        registry.address(),
+        Box::new(move |request, _| {
+            if request.method == "GET" && request.path.ends_with(&redirect_layer) {
+                Action::Respond {
+                    status: 307,
+                    headers: vec![(
+                        "Location".into(),
+                        format!("http://localhost:{storage_port}/storage/{redirect_layer}"),
+                    )],
+                    body: Vec::new(),
+                }
+            } else {
+                Action::Forward
+            }
+        }),
+    );
+    let pulled = ok(
+        &TestStore::new(),
+        &config,
+        &[
+            "pull",
+            "-u",
+            USER,
+            "--password-stdin",
+            &format!("{}/redirected/app:1", front.address()),
+        ],
+        PASSWORD,
+    );
+    assert_eq!(pulled["digest"], digest.as_str());
+    let front_log = front.log();
+    let asked = front_log
+        .iter()
+        .find(|l| l.path.ends_with(&layer))
+        .expect("the layer was asked of the registry");
+    assert!(
+        asked
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Bearer ")),
+        "the registry got the token: {asked:?}"
+    );
+    let storage_log = storage.log();
+    assert_eq!(storage_log.len(), 1, "{storage_log:?}");
+    assert_eq!(
+        storage_log[0].authorization, None,
+        "the other host got no Authorization"
+    );
+}
+
+#[test]
+fn plain_http_off_loopback_is_refused_without_insecure() {
+    if !tools("plain_http_off_loopback_is_refused_without_insecure") {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    // A registry that sends its token realm, then its blobs, to a plain-HTTP address that is
+    // not loopback (TEST-NET-1: nothing answers there).
+    let challenge = Proxy::start(
+        registry.address(),
+        Box::new(|_, _| Action::Respond {
+            status: 401,
+            headers: vec![(
+                "WWW-Authenticate".into(),
+                r#"Bearer realm="http://192.0.2.1/token",service="x""#.into(),
+            )],
+            body: Vec::new(),
+        }),
+    );
+    let store = TestStore::new();
+    let error = store.fails(&["pull", &format!("{}/app:1", challenge.address())]);
+    assert!(
+        error.contains("--insecure") && error.contains("192.0.2.1"),
+        "{error}"
+    );
+    let redirect = Proxy::start(
+        registry.address(),
+        Box::new(|_, _| Action::Respond {
+            status: 307,
+            headers: vec![(
+                "Location".into(),
+                "http://192.0.2.1/v2/app/manifests/1".into(),
+            )],
+            body: Vec::new(),
+        }),
+    );
+    let error = store.fails(&["pull", &format!("{}/app:1", redirect.address())]);
+    assert!(
+        error.contains("--insecure") && error.contains("192.0.2.1"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_upload_whose_token_expires_before_its_put_starts_again() {
+    if !tools("an_upload_whose_token_expires_before_its_put_starts_again") {
+        return;
+    }
+    // Renewed 5 s before it expires: a 6 s token is used for 1 s.
+    let (_service, registry, _keys) = token_registry(6);
+    let proxy = Proxy::start(
+        registry.address(),
+        Box::new(|request, log| {
+            let posts = log.iter().filter(|l| l.method == "POST").count();
+            if request.method == "POST" && posts == 1 {
+                // The first upload session opens slowly: the token is stale by its PUT.
+                Action::Delay(Duration::from_millis(1500))
+            } else {
+                Action::Forward
+            }
+        }),
+    );
+    let store = TestStore::new();
+    let digest = store_with_image(&store);
+    let config = store.scratch("docker");
+    let pushed = ok(
+        &store,
+        &config,
+        &[
+            "push",
+            "--jobs",
+            "1",
+            "-u",
+            USER,
+            "--password-stdin",
+            "app:1",
+            &format!("{}/slow/app:1", proxy.address()),
+        ],
+        PASSWORD,
+    );
+    assert_eq!(pushed["digest"], digest.as_str());
+    let posts = proxy.log().iter().filter(|l| l.method == "POST").count();
+    let log: Vec<String> = proxy
+        .log()
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {} {}",
+                l.method,
+                l.path.split('?').next().unwrap_or_default(),
+                l.authorization.is_some()
+            )
+        })
+        .collect();
+    assert!(
+        posts >= 3,
+        "the first upload started again: {posts} POSTs for 2 blobs: {log:#?}"
+    );
+}
