@@ -279,8 +279,13 @@ pub fn refused_by_cli(build: Build) -> CliRun {
 }
 
 /// Runs `command` (stderr piped), killing it at [`CLI_DEADLINE`]; it must exit with status 1.
-/// The peak RSS comes from `wait4`'s resource usage of that one child.
-// The child is reaped by `wait4`, which clippy does not see.
+///
+/// The peak RSS is the child's own `VmHWM` (`/proc/PID/status`), read every 2 ms while it
+/// runs. `wait4`'s `ru_maxrss` would not do: the kernel folds the high-water mark of the
+/// address space a process leaves at `exec` into it, and a spawned child leaves the test
+/// process's (tens of megabytes, more while other tests build bombs), so it measures the
+/// test, not the CLI.
+// The child is reaped by `waitpid`, which clippy does not see.
 #[allow(clippy::zombie_processes)]
 fn run_measured(mut command: Command, what: &str) -> CliRun {
     let started = Instant::now();
@@ -292,22 +297,23 @@ fn run_measured(mut command: Command, what: &str) -> CliRun {
         text
     });
     let pid = child.id() as libc::pid_t;
-    let (status, usage) = loop {
+    let status_file = format!("/proc/{pid}/status");
+    let mut max_rss_kib = 0;
+    let status = loop {
+        max_rss_kib = max_rss_kib.max(high_water_kib(&status_file));
         let mut status = 0;
-        // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `pid` is our own child, not yet reaped; both pointers are valid.
-        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        assert!(reaped >= 0, "wait4: {}", std::io::Error::last_os_error());
+        // SAFETY: `pid` is our own child, not yet reaped; the pointer is valid.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(reaped >= 0, "waitpid: {}", std::io::Error::last_os_error());
         if reaped == pid {
-            break (status, usage);
+            break status;
         }
         if started.elapsed() > CLI_DEADLINE {
             let _ = child.kill();
             let _ = child.wait();
             panic!("{what}: the CLI did not finish within {CLI_DEADLINE:?}");
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     };
     let elapsed = started.elapsed();
     let stderr = reader.join().expect("reading stderr");
@@ -318,6 +324,17 @@ fn run_measured(mut command: Command, what: &str) -> CliRun {
     CliRun {
         stderr,
         elapsed,
-        max_rss_kib: usage.ru_maxrss,
+        max_rss_kib,
     }
+}
+
+/// `VmHWM` (peak resident set, KiB) from a `/proc/PID/status`; 0 once the process is gone.
+fn high_water_kib(status_file: &str) -> i64 {
+    let Ok(text) = std::fs::read_to_string(status_file) else {
+        return 0;
+    };
+    text.lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }

@@ -210,6 +210,15 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
                     .take(MAX_MANIFEST_SIZE)
                     .read_to_end(&mut bytes)
                     .map_err(ArchiveFailure::Read)?;
+                if (bytes.len() as u64) < size {
+                    return Err(ArchiveFailure::Read(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "the archive ends inside the manifest ({} of {size} bytes)",
+                            bytes.len()
+                        ),
+                    )));
+                }
                 // Validated as soon as it is read: an image refused for its manifest is
                 // refused before the rest of the archive (which may be gigabytes) is read.
                 manifest = Some(ImageManifest::parse(&bytes)?);
