@@ -29,7 +29,11 @@ impl RawTar {
             }
         }
         header.set_size(data.len() as u64);
-        header.set_mode(0o644);
+        header.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+        // Numeric fields filled as every tar writer does (an ACI reader needs the owner).
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
         header.set_entry_type(kind);
         header.set_cksum();
         self.bytes.extend_from_slice(header.as_bytes());

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-use super::manifest::{Violation, MAX_MANIFEST_SIZE};
+use super::manifest::{ImageManifest, Violation, MAX_MANIFEST_SIZE};
 
 /// How an ACI file is compressed, from its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -82,9 +82,9 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
     }
 }
 
-/// What the entry check found: the manifest's bytes.
+/// What the entry check found: the manifest, validated, and its JSON as it came.
 pub struct ArchiveFacts {
-    pub manifest: Vec<u8>,
+    pub manifest: (ImageManifest, serde_json::Value),
 }
 
 fn refuse<T>(rule: &'static str, detail: impl Into<String>) -> Result<T, Violation> {
@@ -153,7 +153,7 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
     let mut seen: HashSet<String> = HashSet::new();
     let mut symlinks: HashSet<String> = HashSet::new();
     let mut linkable: HashSet<String> = HashSet::new();
-    let mut manifest: Option<Vec<u8>> = None;
+    let mut manifest: Option<(ImageManifest, serde_json::Value)> = None;
     let mut rootfs_seen = false;
     for entry in archive.entries().map_err(ArchiveFailure::Read)? {
         let mut entry = entry.map_err(ArchiveFailure::Read)?;
@@ -210,7 +210,18 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
                     .take(MAX_MANIFEST_SIZE)
                     .read_to_end(&mut bytes)
                     .map_err(ArchiveFailure::Read)?;
-                manifest = Some(bytes);
+                if (bytes.len() as u64) < size {
+                    return Err(ArchiveFailure::Read(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "the archive ends inside the manifest ({} of {size} bytes)",
+                            bytes.len()
+                        ),
+                    )));
+                }
+                // Validated as soon as it is read: an image refused for its manifest is
+                // refused before the rest of the archive (which may be gigabytes) is read.
+                manifest = Some(ImageManifest::parse(&bytes)?);
                 continue;
             }
             ("rootfs", _) => {}

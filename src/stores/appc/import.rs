@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::archive::{check_entries, decompressed, ArchiveFailure, Compression, Tee};
 use super::error::{AppcError, AppcResult};
 use super::info::{now_unix_ms, ImageInfo};
-use super::manifest::{ImageManifest, Violation};
+use super::manifest::Violation;
 use super::{AppcStore, ACI_MEDIA_TYPE, FLAVOUR};
 use crate::store::WriteOptions;
 use crate::traits::{Algorithm, BlobStore, ExtraData, Index, KvStore};
@@ -102,7 +102,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             Err(ArchiveFailure::Violation(violation)) => return Err(invalid(violation)),
             Err(ArchiveFailure::Read(error)) => return Err(corrupt(error)),
         };
-        let (manifest, raw_manifest) = ImageManifest::parse(&facts.manifest).map_err(invalid)?;
+        let (manifest, raw_manifest) = facts.manifest;
         let writer = match tee.finish() {
             Ok(writer) => writer,
             Err(error) => return Err(corrupt(error)),

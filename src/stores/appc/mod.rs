@@ -23,6 +23,8 @@ mod archive;
 mod deps;
 mod error;
 mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gc;
 mod import;
 mod info;

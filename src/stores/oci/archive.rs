@@ -214,7 +214,27 @@ pub fn read_archive(
             Member::Other => {}
         }
     }
+    read_to_the_end(tar.into_inner()).map_err(corrupt)?;
     Ok(contents)
+}
+
+/// Most bytes that may follow a tar's end-of-archive blocks: writers pad to their record size
+/// (10 KiB by default, `tar -b` up to a few hundred KiB), never more.
+pub const MAX_TRAILING_BYTES: u64 = 1 << 20;
+
+/// Reads what follows the tar's end, so that a gzip archive's trailer (its CRC and length)
+/// is checked: the tar reader stops at the end-of-archive blocks, and a corrupt archive must
+/// not pass because the damage lies past them. More than [`MAX_TRAILING_BYTES`] there is not
+/// padding: refused, without reading on.
+fn read_to_the_end(rest: impl Read) -> std::io::Result<()> {
+    let trailing = std::io::copy(&mut rest.take(MAX_TRAILING_BYTES + 1), &mut std::io::sink())?;
+    if trailing > MAX_TRAILING_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("more than {MAX_TRAILING_BYTES} bytes follow the end of the tar"),
+        ));
+    }
+    Ok(())
 }
 
 /// The archive's tar stream: gunzipped when it starts with the gzip magic.

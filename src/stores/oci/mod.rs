@@ -22,6 +22,8 @@ mod archive_source;
 mod check;
 mod descriptor;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gc;
 mod graph;
 mod import_holds;
