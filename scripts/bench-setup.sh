@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the peer tools the OCI benchmark sections compare against (Debian/Ubuntu), and
-# gnuplot for the plot: skopeo, umoci, containerd (its `ctr` client included) and gnuplot-nox.
+# gnuplot for the plot: skopeo, umoci, containerd (its `ctr` client included), docker-registry
+# (CNCF distribution 2.8, which the `registry` section starts on 127.0.0.1) and gnuplot-nox.
 # The bench starts its own containerd daemon on a private socket and root directory under the
 # bench data directory; it needs root for that (as containerd does), nothing else here is
 # configured or started. Not for CI: the benches are run by hand (docs/BENCHMARKS.md).
@@ -10,10 +11,11 @@ packages=""
 command -v skopeo >/dev/null 2>&1 || packages="$packages skopeo"
 command -v umoci >/dev/null 2>&1 || packages="$packages umoci"
 command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || packages="$packages containerd"
+command -v docker-registry >/dev/null 2>&1 || packages="$packages docker-registry"
 command -v gnuplot >/dev/null 2>&1 || packages="$packages gnuplot-nox"
 
 if [ -z "$packages" ]; then
-    echo "bench-setup: skopeo, umoci, containerd and gnuplot are installed"
+    echo "bench-setup: skopeo, umoci, containerd, docker-registry and gnuplot are installed"
     exit 0
 fi
 

@@ -22,6 +22,7 @@ pub mod progress;
 pub mod reference;
 mod registry;
 pub mod settings;
+pub mod transfer_bars;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -301,6 +302,12 @@ impl Context {
     /// The observer long work reports to: bars on stderr when it is a terminal, unless -q.
     pub fn progress(&self) -> Box<dyn Progress> {
         progress::for_stderr(self.quiet)
+    }
+
+    /// A registry transfer's bars: the whole transfer and one per blob in flight, drawn only
+    /// when stderr is a terminal and `-q` is absent.
+    pub fn transfer_bars(&self) -> transfer_bars::TransferBars {
+        transfer_bars::for_stderr(self.quiet)
     }
 
     /// A note on stderr at verbosity `level` (-v is 1), never with -q.

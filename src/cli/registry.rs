@@ -1,6 +1,6 @@
 //! `oci-store pull`, `push`, `login` and `logout`: the registry client of
 //! [`crate::registry`], with credentials from flags, stdin or the config files, and progress
-//! on a terminal (blobs and bytes, through the CLI's progress bars).
+//! on a terminal (the whole transfer and a bar per blob in flight: `transfer_bars.rs`).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -10,13 +10,12 @@ use clap::Args;
 
 use crate::cli::error::{CliError, CliResult};
 use crate::cli::output::bytes_with_unit;
+use crate::cli::transfer_bars::TransferBars;
 use crate::cli::{Context, RunCommand};
-use crate::registry::progress::Direction;
 use crate::registry::{
     credentials, ClientOptions, Credentials, PullOptions, PushOptions, Reference, RegistryClient,
-    RegistryError, TransferEvent, TransferObserver, DEFAULT_JOBS,
+    RegistryError, DEFAULT_JOBS,
 };
-use crate::store::{Progress, Totals};
 use crate::stores::oci::{OciStore, Platform};
 
 /// How to reach the registry and as whom.
@@ -78,35 +77,8 @@ fn read_password() -> CliResult<String> {
     Ok(password.trim_end_matches(['\n', '\r']).to_string())
 }
 
-/// Transfers shown through the CLI's progress (a bar on a terminal, nothing with `-q` or on a
-/// pipe): the plan starts a phase counting blobs and the bytes to move, each blob finished or
-/// skipped is an item, the bytes as they arrive or leave.
-struct TransferProgress(Box<dyn Progress>);
-
-impl TransferObserver for TransferProgress {
-    fn event(&self, event: TransferEvent) {
-        match event {
-            TransferEvent::Planned {
-                blobs,
-                bytes,
-                direction,
-            } => {
-                let phase = match direction {
-                    Direction::Download => "pulling",
-                    Direction::Upload => "pushing",
-                };
-                self.0.start(phase, Totals::items_and_bytes(blobs, bytes));
-            }
-            TransferEvent::Advanced { delta, .. } => self.0.bytes(delta),
-            TransferEvent::Finished { .. } | TransferEvent::Skipped { .. } => self.0.item_done(),
-            TransferEvent::Done => self.0.finish(),
-            TransferEvent::Started { .. } => {}
-        }
-    }
-}
-
-fn observer(context: &Context) -> TransferProgress {
-    TransferProgress(context.progress())
+fn observer(context: &Context) -> TransferBars {
+    context.transfer_bars()
 }
 
 /// Pulls an image from a registry: every blob verified as it streams in, the ones the store

@@ -1,0 +1,202 @@
+//! Registry transfers on a terminal: one bar for the whole transfer (blobs done of planned,
+//! bytes, rate) and, under it, one bar per blob while it moves, so a user sees each layer's
+//! progress as `docker pull` shows it. A blob's bar leaves the screen when the blob is in
+//! place; a skipped blob (already stored, already in the registry, mounted) is counted
+//! without a bar. Nothing of it is drawn when stderr is not a terminal or with `-q`.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::registry::progress::Direction;
+use crate::registry::{TransferEvent, TransferObserver};
+use crate::traits::Digest;
+
+/// The observer a registry command hands the client: bars on a terminal, else nothing.
+pub fn for_stderr(quiet: bool) -> TransferBars {
+    let target = if quiet || !std::io::stderr().is_terminal() {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr_with_hz(10)
+    };
+    TransferBars::new(target)
+}
+
+pub struct TransferBars {
+    bars: MultiProgress,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    overall: Option<ProgressBar>,
+    planned_blobs: u64,
+    blobs_done: u64,
+    per_blob: HashMap<Digest, ProgressBar>,
+}
+
+impl TransferBars {
+    pub fn new(target: ProgressDrawTarget) -> TransferBars {
+        TransferBars {
+            bars: MultiProgress::with_draw_target(target),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Blobs with a bar on screen now (for tests).
+    pub fn blobs_in_flight(&self) -> usize {
+        self.state().per_blob.len()
+    }
+
+    /// Bytes the overall bar has counted (for tests).
+    pub fn bytes_counted(&self) -> u64 {
+        self.state()
+            .overall
+            .as_ref()
+            .map_or(0, ProgressBar::position)
+    }
+
+    fn blob_done(&self, state: &mut State, digest: &Digest) {
+        if let Some(bar) = state.per_blob.remove(digest) {
+            bar.finish_and_clear();
+            self.bars.remove(&bar);
+        }
+        state.blobs_done += 1;
+        if let Some(overall) = &state.overall {
+            overall.set_message(format!(
+                "blobs {}/{}",
+                state.blobs_done, state.planned_blobs
+            ));
+        }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+impl TransferObserver for TransferBars {
+    fn event(&self, event: TransferEvent) {
+        let mut state = self.state();
+        match event {
+            TransferEvent::Planned {
+                blobs,
+                bytes,
+                direction,
+            } => {
+                let label = match direction {
+                    Direction::Download => "pulling",
+                    Direction::Upload => "pushing",
+                };
+                let overall = self.bars.add(ProgressBar::new(bytes));
+                overall.set_style(style(
+                    "{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
+                ));
+                overall.set_prefix(label);
+                overall.set_message(format!("blobs 0/{blobs}"));
+                state.planned_blobs = blobs;
+                state.overall = Some(overall);
+            }
+            TransferEvent::Started { digest, size, .. } => {
+                let bar = self.bars.add(ProgressBar::new(size));
+                bar.set_style(style("{prefix:>12} [{bar:30}] {bytes}/{total_bytes}"));
+                // The short form users know from `docker pull`: the first 12 hex digits.
+                bar.set_prefix(digest.hex()[..12].to_string());
+                state.per_blob.insert(digest, bar);
+            }
+            TransferEvent::Advanced {
+                digest,
+                done,
+                delta,
+            } => {
+                if let Some(bar) = state.per_blob.get(&digest) {
+                    bar.set_position(done);
+                }
+                if let Some(overall) = &state.overall {
+                    overall.inc(delta);
+                }
+            }
+            TransferEvent::Finished { digest } | TransferEvent::Skipped { digest, .. } => {
+                self.blob_done(&mut state, &digest);
+            }
+            TransferEvent::Done => {
+                for (_, bar) in state.per_blob.drain() {
+                    bar.finish_and_clear();
+                }
+                if let Some(overall) = &state.overall {
+                    overall.finish();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TransferBars {
+    fn drop(&mut self) {
+        // A transfer cut short by an error: leave the bars where they stopped.
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (_, bar) in state.per_blob.drain() {
+            bar.abandon();
+        }
+        if let Some(overall) = state.overall.take() {
+            if !overall.is_finished() {
+                overall.abandon();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::progress::SkipReason;
+    use crate::traits::Algorithm;
+
+    #[test]
+    fn each_blob_has_its_own_bar_while_it_moves() {
+        let bars = TransferBars::new(ProgressDrawTarget::hidden());
+        let [a, b, c] = [1u8, 2, 3].map(|n| Digest::of_bytes(Algorithm::Sha256, &[n]));
+        bars.event(TransferEvent::Planned {
+            blobs: 3,
+            bytes: 300,
+            direction: Direction::Download,
+        });
+        for digest in [&a, &b] {
+            bars.event(TransferEvent::Started {
+                digest: digest.clone(),
+                size: 150,
+                direction: Direction::Download,
+            });
+        }
+        assert_eq!(bars.blobs_in_flight(), 2, "a bar per blob in flight");
+        bars.event(TransferEvent::Advanced {
+            digest: a.clone(),
+            done: 100,
+            delta: 100,
+        });
+        bars.event(TransferEvent::Advanced {
+            digest: b.clone(),
+            done: 150,
+            delta: 150,
+        });
+        bars.event(TransferEvent::Finished { digest: b });
+        assert_eq!(bars.blobs_in_flight(), 1, "a finished blob's bar goes");
+        bars.event(TransferEvent::Skipped {
+            digest: c,
+            reason: SkipReason::AlreadyStored,
+        });
+        assert_eq!(bars.blobs_in_flight(), 1, "a skipped blob gets no bar");
+        assert_eq!(bars.bytes_counted(), 250);
+        bars.event(TransferEvent::Finished { digest: a });
+        bars.event(TransferEvent::Done);
+        assert_eq!(bars.blobs_in_flight(), 0);
+    }
+}
