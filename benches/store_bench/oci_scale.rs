@@ -89,44 +89,31 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
         for ((name, _), [small_runs, large_runs]) in COMMANDS.iter().zip(&results) {
             let secs = |runs: &[Run]| median(&runs.iter().map(|r| r.seconds).collect::<Vec<_>>());
             let rss = |runs: &[Run]| runs.iter().map(Run::max_rss_mib).fold(0.0, f64::max);
-            figures.push(Figure {
-                config: config.label.to_string(),
-                work: format!("{name}: time, {} blobs", grouped(large as f64)),
-                ours: secs(large_runs),
-                reference_name: format!("{} blobs", grouped(small as f64)),
-                reference: Some(secs(small_runs)),
-                unit: "s",
-                reference_lower_bound: false,
-                target: Target::RatioAtMost(TIME_TARGET),
-                rss_mib: Some(rss(large_runs)),
-            });
-            figures.push(Figure {
-                config: config.label.to_string(),
-                work: format!("{name}: peak RSS, {} blobs", grouped(large as f64)),
-                ours: rss(large_runs),
-                reference_name: format!("{} blobs", grouped(small as f64)),
-                reference: Some(rss(small_runs)),
-                unit: "MiB",
-                reference_lower_bound: false,
-                target: Target::RatioAtMost(MEMORY_TARGET),
-                rss_mib: Some(rss(large_runs)),
-            });
             let heap = |runs: &[Run]| {
                 runs.iter()
                     .filter_map(Run::peak_anon_mib)
                     .fold(0.0, f64::max)
             };
-            figures.push(Figure {
-                config: config.label.to_string(),
-                work: format!("{name}: peak heap, {} blobs", grouped(large as f64)),
-                ours: heap(large_runs),
-                reference_name: format!("{} blobs", grouped(small as f64)),
-                reference: Some(heap(small_runs)),
-                unit: "MiB",
-                reference_lower_bound: false,
-                target: Target::RatioAtMost(MEMORY_TARGET),
-                rss_mib: Some(rss(large_runs)),
-            });
+            // Each measure of the large store against the small one: what, in which unit, how
+            // it is taken from the runs, and the growth it may show.
+            let measures: [Measure; 3] = [
+                ("time", "s", &secs, TIME_TARGET),
+                ("peak RSS", "MiB", &rss, MEMORY_TARGET),
+                ("peak heap", "MiB", &heap, MEMORY_TARGET),
+            ];
+            for (measure, unit, of, target) in measures {
+                figures.push(Figure {
+                    config: config.label.to_string(),
+                    work: format!("{name}: {measure}, {} blobs", grouped(large as f64)),
+                    ours: of(large_runs),
+                    reference_name: format!("{} blobs", grouped(small as f64)),
+                    reference: Some(of(small_runs)),
+                    unit,
+                    reference_lower_bound: false,
+                    target: Target::RatioAtMost(target),
+                    rss_mib: Some(rss(large_runs)),
+                });
+            }
         }
     }
     figures.print();
@@ -135,6 +122,10 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
     }
     Ok(())
 }
+
+/// A measure of the scale section: its name, unit, how it is read from the runs, and how many
+/// times the small store's value the large store's may be.
+type Measure<'a> = (&'a str, &'static str, &'a dyn Fn(&[Run]) -> f64, f64);
 
 fn digest_of(number: u64) -> Digest {
     Digest::of_bytes(Algorithm::Sha256, &number.to_le_bytes())
