@@ -1,6 +1,7 @@
 //! Transfer events of a pull and a push, per layer, through the library API: the plan, each
 //! layer started, advanced to its size and finished (or skipped), then done; the plan counts
-//! every blob that ends finished or skipped.
+//! every blob that ends finished or skipped. And what a user's terminal shows of them: the
+//! transfer's bar and a line per layer, read off a real pseudo-terminal (tmux).
 
 mod cli_support;
 mod interop_tools;
@@ -8,6 +9,7 @@ mod registry_support;
 
 use std::sync::Mutex;
 
+use cli_support::terminal::{script, words, Terminal};
 use cli_support::{pseudo_random_bytes, TestStore};
 use interop_tools::{layout_blobs, manifest_layers, path_str, tools_available, umoci_image};
 use oci_store::registry::progress::{Direction, SkipReason};
@@ -198,4 +200,54 @@ fn pulls_and_pushes_report_each_layer() {
         })
         .count();
     assert_eq!(skipped, 4, "manifest, config, two layers: {events:?}");
+}
+
+#[test]
+fn a_terminal_shows_a_line_per_layer_for_push_and_pull() {
+    if !tools_available(
+        "a_terminal_shows_a_line_per_layer_for_push_and_pull",
+        &[REGISTRY_TOOL, "umoci"],
+    ) {
+        return;
+    }
+    let Some(terminal) = Terminal::start() else {
+        return;
+    };
+    let registry = Registry::start(RegistryAuth::None);
+    let source = TestStore::new();
+    let built = source.scratch("built");
+    let first = pseudo_random_bytes(2 << 20, 11);
+    let second = pseudo_random_bytes(1 << 20, 12);
+    let digest = umoci_image(&built, "latest", &[("/a", &first), ("/b", &second)]);
+    let layers = manifest_layers(&built, &digest);
+    let remote = format!("{}/app:1", registry.address());
+    let layout = path_str(&built);
+    let commands = [
+        words(&[
+            "-q", "import", "--sref", "latest", "--dref", "app:1", layout,
+        ]),
+        words(&["push", "app:1", &remote]),
+    ];
+    let pushed = terminal.screen_after("push", &script(&source, "push", &commands));
+    let target = TestStore::new();
+    let pulled = terminal.screen_after(
+        "pull",
+        &script(&target, "pull", &[words(&["pull", &remote])]),
+    );
+    for (what, screen) in [("pushing", &pushed), ("pulling", &pulled)] {
+        assert!(!screen.contains("FAILED"), "a command failed:\n{screen}");
+        let overall = screen
+            .lines()
+            .find(|line| line.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} bar on the screen:\n{screen}"));
+        assert!(overall.contains("MiB"), "no byte count in {overall}");
+        for layer in &layers {
+            let short = &layer.trim_start_matches("sha256:")[..12];
+            let line = screen
+                .lines()
+                .find(|line| line.contains(short))
+                .unwrap_or_else(|| panic!("no line for layer {short}:\n{screen}"));
+            assert!(line.contains("done"), "layer {short} not done: {line}");
+        }
+    }
 }

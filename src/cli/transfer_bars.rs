@@ -1,8 +1,8 @@
 //! Registry transfers on a terminal: one bar for the whole transfer (blobs done of planned,
-//! bytes, rate) and, under it, one bar per blob while it moves, so a user sees each layer's
-//! progress as `docker pull` shows it. A blob's bar leaves the screen when the blob is in
-//! place; a skipped blob (already stored, already in the registry, mounted) is counted
-//! without a bar. Nothing of it is drawn when stderr is not a terminal or with `-q`.
+//! bytes, rate) and, under it, a line per blob, as `docker pull` shows them: a bar while the
+//! blob moves, left full with `done` when it is in place; a blob that needs no transfer
+//! (already stored, already in the registry, mounted) gets a line saying so. Nothing of it is
+//! drawn when stderr is not a terminal or with `-q`.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::registry::progress::Direction;
+use crate::registry::progress::{Direction, SkipReason};
 use crate::registry::{TransferEvent, TransferObserver};
 use crate::traits::Digest;
 
@@ -49,7 +49,7 @@ impl TransferBars {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Blobs with a bar on screen now (for tests).
+    /// Blobs moving now (for tests).
     pub fn blobs_in_flight(&self) -> usize {
         self.state().per_blob.len()
     }
@@ -62,10 +62,15 @@ impl TransferBars {
             .map_or(0, ProgressBar::position)
     }
 
-    fn blob_done(&self, state: &mut State, digest: &Digest) {
-        if let Some(bar) = state.per_blob.remove(digest) {
-            bar.finish_and_clear();
-            self.bars.remove(&bar);
+    fn blob_done(&self, state: &mut State, digest: &Digest, status: &str) {
+        match state.per_blob.remove(digest) {
+            Some(bar) => bar.finish_with_message(status.to_string()),
+            None => {
+                let line = self.bars.add(ProgressBar::new(0));
+                line.set_style(style("{prefix:>12} {msg}"));
+                line.set_prefix(short(digest));
+                line.finish_with_message(status.to_string());
+            }
         }
         state.blobs_done += 1;
         if let Some(overall) = &state.overall {
@@ -75,6 +80,11 @@ impl TransferBars {
             ));
         }
     }
+}
+
+/// The short form users know from `docker pull`: the first 12 hex digits.
+fn short(digest: &Digest) -> String {
+    digest.hex()[..12].to_string()
 }
 
 fn style(template: &str) -> ProgressStyle {
@@ -107,9 +117,8 @@ impl TransferObserver for TransferBars {
             }
             TransferEvent::Started { digest, size, .. } => {
                 let bar = self.bars.add(ProgressBar::new(size));
-                bar.set_style(style("{prefix:>12} [{bar:30}] {bytes}/{total_bytes}"));
-                // The short form users know from `docker pull`: the first 12 hex digits.
-                bar.set_prefix(digest.hex()[..12].to_string());
+                bar.set_style(style("{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {msg}"));
+                bar.set_prefix(short(&digest));
                 state.per_blob.insert(digest, bar);
             }
             TransferEvent::Advanced {
@@ -124,12 +133,18 @@ impl TransferObserver for TransferBars {
                     overall.inc(delta);
                 }
             }
-            TransferEvent::Finished { digest } | TransferEvent::Skipped { digest, .. } => {
-                self.blob_done(&mut state, &digest);
+            TransferEvent::Finished { digest } => self.blob_done(&mut state, &digest, "done"),
+            TransferEvent::Skipped { digest, reason } => {
+                let status = match reason {
+                    SkipReason::AlreadyStored => "already stored",
+                    SkipReason::AlreadyInRegistry => "already in the registry",
+                    SkipReason::Mounted => "mounted",
+                };
+                self.blob_done(&mut state, &digest, status);
             }
             TransferEvent::Done => {
                 for (_, bar) in state.per_blob.drain() {
-                    bar.finish_and_clear();
+                    bar.finish();
                 }
                 if let Some(overall) = &state.overall {
                     overall.finish();
@@ -157,7 +172,6 @@ impl Drop for TransferBars {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::progress::SkipReason;
     use crate::traits::Algorithm;
 
     #[test]
@@ -188,12 +202,12 @@ mod tests {
             delta: 150,
         });
         bars.event(TransferEvent::Finished { digest: b });
-        assert_eq!(bars.blobs_in_flight(), 1, "a finished blob's bar goes");
+        assert_eq!(bars.blobs_in_flight(), 1, "a finished blob no longer moves");
         bars.event(TransferEvent::Skipped {
             digest: c,
             reason: SkipReason::AlreadyStored,
         });
-        assert_eq!(bars.blobs_in_flight(), 1, "a skipped blob gets no bar");
+        assert_eq!(bars.blobs_in_flight(), 1, "a skipped blob does not move");
         assert_eq!(bars.bytes_counted(), 250);
         bars.event(TransferEvent::Finished { digest: a });
         bars.event(TransferEvent::Done);

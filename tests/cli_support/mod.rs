@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this
 
+pub mod terminal;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
