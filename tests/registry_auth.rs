@@ -18,7 +18,7 @@ use interop_tools::{
     layout_blobs, manifest_layers, path_str, run_tool, tools_available, umoci_image,
 };
 use oci_store::registry::{get_manifest, ClientOptions, Credentials, Reference, RegistryClient};
-use registry_support::proxy::{Action, Proxy};
+use registry_support::proxy::{Action, Logged, Proxy};
 use registry_support::token::{TokenService, ISSUER, SERVICE};
 use registry_support::{Registry, RegistryAuth, REGISTRY_TOOL};
 
@@ -188,8 +188,17 @@ fn basic_auth_takes_credentials_from_flags_the_docker_config_and_helpers() {
 
 /// A registry with token auth and its token service (tokens living `lifetime_secs`).
 fn token_registry(lifetime_secs: u64) -> (TokenService, Registry, tempfile::TempDir) {
+    token_registry_advertising(lifetime_secs, None)
+}
+
+/// [`token_registry`] whose token service says `expires_in: advertised` in its answers.
+fn token_registry_advertising(
+    lifetime_secs: u64,
+    advertised: Option<u64>,
+) -> (TokenService, Registry, tempfile::TempDir) {
     let keys = tempfile::tempdir().unwrap();
-    let service = TokenService::start(keys.path(), USER, PASSWORD, lifetime_secs);
+    let service =
+        TokenService::start_advertising(keys.path(), USER, PASSWORD, lifetime_secs, advertised);
     let registry = Registry::start(RegistryAuth::Token {
         realm: service.realm(),
         service: SERVICE.into(),
@@ -488,5 +497,249 @@ fn an_upload_whose_token_expires_before_its_put_starts_again() {
     assert!(
         posts >= 3,
         "the first upload started again: {posts} POSTs for 2 blobs: {log:#?}"
+    );
+}
+
+/// Runs `call` `times` times on one client, each in `catch_unwind`: what each returned, or
+/// the message it panicked with.
+fn calls_on_one_client<T>(
+    times: usize,
+    call: impl Fn() -> Result<T, oci_store::registry::RegistryError>,
+) -> Vec<Result<T, String>> {
+    (0..times)
+        .map(
+            |_| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(&call)) {
+                Ok(result) => result.map_err(|e| format!("error: {e}")),
+                Err(panic) => Err(format!(
+                    "panicked: {}",
+                    panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default()
+                )),
+            },
+        )
+        .collect()
+}
+
+#[test]
+fn a_token_service_cannot_crash_the_client_with_a_huge_expiry() {
+    if !tools("a_token_service_cannot_crash_the_client_with_a_huge_expiry") {
+        return;
+    }
+    // The tokens really live an hour; the service says they live u64::MAX seconds.
+    let (service, registry, _keys) = token_registry_advertising(3600, Some(u64::MAX));
+    let store = TestStore::new();
+    let digest = store_with_image(&store);
+    let config = store.scratch("docker");
+    let remote = format!("{}/forever/app:1", registry.address());
+
+    // The CLI: push and pull work, and each fetches one token for its scope.
+    let output = run(
+        &store,
+        &config,
+        &[
+            "--json",
+            "push",
+            "-u",
+            USER,
+            "--password-stdin",
+            "app:1",
+            &remote,
+        ],
+        PASSWORD,
+    );
+    assert!(
+        output.status.success(),
+        "push with a token of u64::MAX seconds: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pulled = ok(
+        &TestStore::new(),
+        &config,
+        &["pull", "-u", USER, "--password-stdin", &remote],
+        PASSWORD,
+    );
+    assert_eq!(pulled["digest"], digest.as_str());
+
+    // The library: one client, several fetches; none panics, the token is cached (for at
+    // most the capped lifetime) and reused.
+    let client = RegistryClient::new(
+        &registry.address(),
+        Credentials::Basic {
+            username: USER.into(),
+            password: PASSWORD.into(),
+        },
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let reference = Reference::parse(&remote).unwrap();
+    let before = service.issued();
+    let results = calls_on_one_client(3, || get_manifest(&client, &reference));
+    let outcomes: Vec<String> = results
+        .iter()
+        .map(|r| match r {
+            Ok(Some(fetched)) => format!("ok {}", fetched.digest),
+            Ok(None) => "no manifest".to_string(),
+            Err(message) => message.clone(),
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![format!("ok {digest}"); 3],
+        "three fetches on one client"
+    );
+    assert_eq!(client.tokens_fetched(), 1, "the token was cached");
+    assert_eq!(service.issued() - before, 1);
+}
+
+#[test]
+fn a_token_that_expires_at_once_still_serves_the_pull_it_was_fetched_for() {
+    if !tools("a_token_that_expires_at_once_still_serves_the_pull_it_was_fetched_for") {
+        return;
+    }
+    let (service, registry, _keys) = token_registry(3600);
+    let store = TestStore::new();
+    let digest = store_with_image(&store);
+    let config = store.scratch("docker");
+    let remote = format!("{}/instant/app:1", registry.address());
+    ok(
+        &store,
+        &config,
+        &["push", "-u", USER, "--password-stdin", "app:1", &remote],
+        PASSWORD,
+    );
+    // From now on `expires_in: 0`: nothing to cache, but each challenged request gets
+    // through with the token fetched for it.
+    service.advertise(Some(0));
+    let pulled = ok(
+        &TestStore::new(),
+        &config,
+        &["pull", "-u", USER, "--password-stdin", &remote],
+        PASSWORD,
+    );
+    assert_eq!(pulled["digest"], digest.as_str());
+    let client = RegistryClient::new(
+        &registry.address(),
+        Credentials::Basic {
+            username: USER.into(),
+            password: PASSWORD.into(),
+        },
+        ClientOptions::default(),
+    )
+    .unwrap();
+    let reference = Reference::parse(&remote).unwrap();
+    let fetched = get_manifest(&client, &reference)
+        .expect("the manifest with a token of 0 seconds")
+        .expect("the manifest");
+    assert_eq!(fetched.digest.to_string(), digest);
+}
+
+/// Pulls `app:1` (pushed to `registry` with the test's credentials) through a front on
+/// 127.0.0.1 that redirects the first layer's GET to another port of 127.0.0.1, where a
+/// recorder serves it. Returns what the front and the recorder saw of the layer's GETs.
+fn pull_through_a_redirect_to_another_port(
+    registry: &Registry,
+    repository: &str,
+) -> (Vec<Logged>, Vec<Logged>) {
+    let store = TestStore::new();
+    let digest = store_with_image(&store);
+    let config = store.scratch("docker");
+    let remote = format!("{}/{repository}/app:1", registry.address());
+    ok(
+        &store,
+        &config,
+        &["push", "-u", USER, "--password-stdin", "app:1", &remote],
+        PASSWORD,
+    );
+    let built = store.scratch("built");
+    let layer = manifest_layers(&built, &digest)[0].clone();
+    let layer_bytes = layout_blobs(&built)[&layer].clone();
+    // Same host, another port (from the OS): another program, for all the client knows.
+    let recorder = Proxy::start(
+        registry.address(),
+        Box::new(move |_, _| Action::Respond {
+            status: 200,
+            headers: vec![],
+            body: layer_bytes.clone(),
+        }),
+    );
+    let recorder_port = recorder.port;
+    let redirected = layer.clone();
+    let front = Proxy::start(
+        registry.address(),
+        Box::new(move |request, _| {
+            if request.method == "GET" && request.path.ends_with(&redirected) {
+                Action::Respond {
+                    status: 307,
+                    headers: vec![(
+                        "Location".into(),
+                        format!("http://127.0.0.1:{recorder_port}/v2/{redirected}"),
+                    )],
+                    body: Vec::new(),
+                }
+            } else {
+                Action::Forward
+            }
+        }),
+    );
+    let pulled = ok(
+        &TestStore::new(),
+        &config,
+        &[
+            "pull",
+            "-u",
+            USER,
+            "--password-stdin",
+            &format!("{}/{repository}/app:1", front.address()),
+        ],
+        PASSWORD,
+    );
+    assert_eq!(pulled["digest"], digest.as_str());
+    let layer_gets = |log: Vec<Logged>| -> Vec<Logged> {
+        log.into_iter()
+            .filter(|l| l.path.ends_with(&layer))
+            .collect()
+    };
+    (layer_gets(front.log()), layer_gets(recorder.log()))
+}
+
+#[test]
+fn credentials_never_follow_a_redirect_to_another_port_of_the_same_host() {
+    if !tools("credentials_never_follow_a_redirect_to_another_port_of_the_same_host") {
+        return;
+    }
+    let basic = Registry::start(RegistryAuth::Basic {
+        username: USER.into(),
+        password: PASSWORD.into(),
+    });
+    let (front, recorder) = pull_through_a_redirect_to_another_port(&basic, "basic");
+    assert!(
+        front.iter().any(|l| l
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic "))),
+        "the registry got the password: {front:?}"
+    );
+    assert_eq!(recorder.len(), 1, "{recorder:?}");
+    assert_eq!(
+        recorder[0].authorization, None,
+        "another port of the registry's host got the registry's Basic credentials"
+    );
+
+    let (_service, tokened, _keys) = token_registry(3600);
+    let (front, recorder) = pull_through_a_redirect_to_another_port(&tokened, "bearer");
+    assert!(
+        front.iter().any(|l| l
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Bearer "))),
+        "the registry got the token: {front:?}"
+    );
+    assert_eq!(recorder.len(), 1, "{recorder:?}");
+    assert_eq!(
+        recorder[0].authorization, None,
+        "another port of the registry's host got the registry's token"
     );
 }

@@ -40,7 +40,9 @@ pub fn record<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
         return Ok(());
     }
     let origin = format!("{registry}/{repository}");
-    let _locks = store.lock_paths().lock_digests(digests, LockMode::Exclusive)?;
+    let _locks = store
+        .lock_paths()
+        .lock_digests(digests, LockMode::Exclusive)?;
     let mut ops = Vec::new();
     for digest in digests {
         if store.index().get(digest)?.is_none() {
@@ -109,8 +111,7 @@ mod tests {
                     let (store, digests, start) = (&store, &digests, &start);
                     scope.spawn(move || {
                         start.wait();
-                        record(store, "registry.test", &format!("repo-{writer}"), digests)
-                            .unwrap();
+                        record(store, "registry.test", &format!("repo-{writer}"), digests).unwrap();
                     });
                 }
             });
