@@ -32,8 +32,22 @@ fn tools(test: &str) -> bool {
 /// Runs the tool with the Docker config in `docker_config` (and no other auth file), `stdin`
 /// fed to it.
 fn run(store: &TestStore, docker_config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = store
-        .command(args)
+    run_with_env(store, docker_config, args, stdin, &[])
+}
+
+/// [`run`] with more environment variables.
+fn run_with_env(
+    store: &TestStore,
+    docker_config: &Path,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, String)],
+) -> Output {
+    let mut command = store.command(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
         .env("DOCKER_CONFIG", docker_config)
         .env(
             "REGISTRY_AUTH_FILE",
@@ -742,4 +756,245 @@ fn credentials_never_follow_a_redirect_to_another_port_of_the_same_host() {
         recorder[0].authorization, None,
         "another port of the registry's host got the registry's token"
     );
+}
+
+/// A credential helper `docker-credential-fake` in `dir` that keeps one credential in
+/// `dir/stored.json` and appends each call (`<action> <stdin>`) to `dir/calls.log`; and the
+/// PATH that finds it first.
+fn fake_credential_helper(dir: &Path) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let helper = dir.join("docker-credential-fake");
+    std::fs::write(
+        &helper,
+        r#"#!/bin/sh
+dir=$(dirname "$0")
+action=$1
+input=$(cat)
+printf '%s %s\n' "$action" "$input" >> "$dir/calls.log"
+case "$action" in
+  store) printf '%s' "$input" > "$dir/stored.json" ;;
+  get)
+    if [ -f "$dir/stored.json" ]; then cat "$dir/stored.json"
+    else echo "credentials not found in native keychain"; exit 1; fi ;;
+  erase)
+    if [ -f "$dir/stored.json" ]; then rm "$dir/stored.json"
+    else echo "credentials not found in native keychain"; exit 1; fi ;;
+  *) echo "unknown action $action"; exit 1 ;;
+esac
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+fn helper_calls(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn login_hands_the_password_to_the_configured_credential_helper() {
+    if !tools("login_hands_the_password_to_the_configured_credential_helper") {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::Basic {
+        username: USER.into(),
+        password: PASSWORD.into(),
+    });
+    let store = TestStore::new();
+    let digest = store_with_image(&store);
+    let config = store.scratch("docker");
+    std::fs::create_dir_all(&config).unwrap();
+    let remote = format!("{}/helped/app:1", registry.address());
+    ok(
+        &store,
+        &config,
+        &["push", "-u", USER, "--password-stdin", "app:1", &remote],
+        PASSWORD,
+    );
+    let helpers = store.scratch("helpers");
+    let env = [("PATH", fake_credential_helper(&helpers))];
+    let config_file = config.join("config.json");
+    let secrets = [PASSWORD.to_string(), basic_token_of(USER, PASSWORD)];
+
+    // credsStore: login stores through docker-credential-fake, config.json keeps no secret.
+    std::fs::write(
+        &config_file,
+        serde_json::json!({"credsStore": "fake", "detachKeys": "ctrl-q"}).to_string(),
+    )
+    .unwrap();
+    let output = run_with_env(
+        &store,
+        &config,
+        &["login", "-u", USER, "--password-stdin", &registry.address()],
+        PASSWORD,
+        &env,
+    );
+    assert!(
+        output.status.success(),
+        "login: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let written = std::fs::read_to_string(&config_file).unwrap();
+    for secret in &secrets {
+        assert!(
+            !written.contains(secret.as_str()),
+            "config.json holds the password in plain text: {written}"
+        );
+    }
+    let config_json: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(config_json["credsStore"], "fake", "{written}");
+    assert_eq!(config_json["detachKeys"], "ctrl-q", "{written}");
+    let calls = helper_calls(&helpers);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let stored: serde_json::Value = serde_json::from_str(
+        calls[0]
+            .strip_prefix("store ")
+            .unwrap_or_else(|| panic!("not a store: {calls:?}")),
+    )
+    .unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!({"ServerURL": registry.address(), "Username": USER, "Secret": PASSWORD})
+    );
+
+    // Reading goes through the helper (`get`).
+    let pulled = ok_with_env(&TestStore::new(), &config, &["pull", &remote], &env);
+    assert_eq!(pulled["digest"], digest.as_str());
+    assert!(
+        helper_calls(&helpers).contains(&format!("get {}", registry.address())),
+        "{:?}",
+        helper_calls(&helpers)
+    );
+
+    // logout erases through the helper; then nothing is found and the pull is anonymous.
+    let output = run_with_env(&store, &config, &["logout", &registry.address()], "", &env);
+    assert!(
+        output.status.success(),
+        "logout: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        helper_calls(&helpers).contains(&format!("erase {}", registry.address())),
+        "{:?}",
+        helper_calls(&helpers)
+    );
+    assert!(!helpers.join("stored.json").exists());
+    let output = run_with_env(&TestStore::new(), &config, &["pull", &remote], "", &env);
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("oci-store login"), "{error}");
+
+    // credHelpers for the registry comes before credsStore (which names no helper here); a
+    // plain-text entry left from an earlier login loses its secret.
+    std::fs::remove_file(helpers.join("calls.log")).unwrap();
+    std::fs::write(
+        &config_file,
+        serde_json::json!({
+            "credsStore": "absent",
+            "credHelpers": {registry.address(): "fake"},
+            "auths": {registry.address(): {"auth": secrets[1]}, "other.example": {"auth": "eDp5"}},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let output = run_with_env(
+        &store,
+        &config,
+        &["login", "-u", USER, "--password-stdin", &registry.address()],
+        PASSWORD,
+        &env,
+    );
+    assert!(
+        output.status.success(),
+        "login with credHelpers: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        helper_calls(&helpers)[0].starts_with("store "),
+        "{:?}",
+        helper_calls(&helpers)
+    );
+    let written = std::fs::read_to_string(&config_file).unwrap();
+    for secret in &secrets {
+        assert!(!written.contains(secret.as_str()), "{written}");
+    }
+    assert!(
+        written.contains("eDp5"),
+        "other registries are kept: {written}"
+    );
+    let pulled = ok_with_env(&TestStore::new(), &config, &["pull", &remote], &env);
+    assert_eq!(pulled["digest"], digest.as_str());
+}
+
+#[test]
+fn login_refuses_when_the_configured_credential_helper_is_missing() {
+    if !tools("login_refuses_when_the_configured_credential_helper_is_missing") {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::Basic {
+        username: USER.into(),
+        password: PASSWORD.into(),
+    });
+    let store = TestStore::new();
+    let config = store.scratch("docker");
+    std::fs::create_dir_all(&config).unwrap();
+    let config_file = config.join("config.json");
+    let before = serde_json::json!({"credsStore": "absent"}).to_string();
+    std::fs::write(&config_file, &before).unwrap();
+    let output = run(
+        &store,
+        &config,
+        &["login", "-u", USER, "--password-stdin", &registry.address()],
+        PASSWORD,
+    );
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "login succeeded: {error}");
+    assert!(
+        error.contains("docker-credential-absent") && error.contains("credsStore"),
+        "the error names the helper and what to change: {error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config_file).unwrap(),
+        before,
+        "a refused login writes nothing"
+    );
+}
+
+/// `base64(user:password)`, as Docker's config keeps it under `auth`.
+fn basic_token_of(username: &str, password: &str) -> String {
+    let encoded = run_tool(
+        "sh",
+        &[
+            "-c",
+            &format!("printf '%s' '{username}:{password}' | base64 -w0"),
+        ],
+    );
+    encoded.trim().to_string()
+}
+
+fn ok_with_env(
+    store: &TestStore,
+    docker_config: &Path,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> serde_json::Value {
+    let mut with_json = vec!["--json"];
+    with_json.extend_from_slice(args);
+    let output = run_with_env(store, docker_config, &with_json, "", env);
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON output")
 }
