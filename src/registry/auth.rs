@@ -1,10 +1,11 @@
 //! Answering a registry's `WWW-Authenticate` challenges (parsed with `http-auth`): `Basic`
 //! with the user's credentials, and `Bearer` (the distribution token protocol) with a token
-//! fetched from the challenge's realm for the scope asked, cached until it expires.
+//! fetched from the challenge's realm for the scope asked, cached until it expires (at most
+//! [`MAX_TOKEN_LIFETIME`]).
 //!
 //! Tokens are per scope (`repository:<name>:pull[,push]`): a token for one repository is
-//! never sent for another. The client never sends a registry's `Authorization` to another
-//! host (see [`super::client`]).
+//! never sent for another. The client never sends a registry's `Authorization` outside its
+//! origin, scheme, host and port (see [`super::client`]).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
