@@ -161,7 +161,7 @@ commands! {
     Pull(registry::PullCommand),
     /// Push a ref to a registry
     Push(registry::PushCommand),
-    /// Record credentials for a registry in the Docker config
+    /// Record credentials for a registry (through the credential helper the Docker config names, else in that file)
     Login(registry::LoginCommand),
     /// Forget the credentials for a registry
     Logout(registry::LogoutCommand),

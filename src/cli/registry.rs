@@ -228,9 +228,12 @@ impl RunCommand for PushCommand {
     }
 }
 
-/// Checks credentials against a registry, then records them in the Docker config
-/// (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, or --authfile), as
-/// `skopeo login` and `docker login` write it.
+/// Checks credentials against a registry, then records them where Docker would: through the
+/// credential helper the Docker config (`$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`, or --authfile) names for the registry (`credHelpers`, else
+/// `credsStore`), and the file keeps no password; with no helper named, in that file, as
+/// `skopeo login` and `docker login` write it. A named helper that is not installed refuses
+/// the login and nothing is written.
 #[derive(Debug, Args)]
 pub struct LoginCommand {
     /// User name
@@ -255,6 +258,12 @@ pub struct LoginCommand {
 
 impl RunCommand for LoginCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
+        let path = match self.authfile {
+            Some(path) => path,
+            None => credentials::docker_config_path()?,
+        };
+        // Before anything is sent: a login that could not be stored safely fails first.
+        credentials::login_destination(&path, &self.registry)?;
         let password = read_password()?;
         let client = RegistryClient::new(
             &self.registry,
@@ -268,20 +277,30 @@ impl RunCommand for LoginCommand {
             },
         )?;
         client.check_login()?;
-        let path = match self.authfile {
-            Some(path) => path,
-            None => credentials::docker_config_path()?,
-        };
-        credentials::login(&path, &self.registry, &self.username, &password)?;
-        let report = serde_json::json!({"registry": self.registry, "config": path});
-        context.output().value(&report, |out| {
-            writeln!(out, "logged in to {} ({})", self.registry, path.display())
+        let helper = credentials::login(&path, &self.registry, &self.username, &password)?;
+        let report = serde_json::json!({
+            "registry": self.registry,
+            "config": path,
+            "helper": helper.as_ref().map(|h| h.program()),
+        });
+        context.output().value(&report, |out| match &helper {
+            Some(helper) => writeln!(
+                out,
+                "logged in to {} (credentials in {}, named by {} in {})",
+                self.registry,
+                helper.program(),
+                helper.setting,
+                path.display()
+            ),
+            None => writeln!(out, "logged in to {} ({})", self.registry, path.display()),
         })?;
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// Forgets the credentials recorded for a registry.
+/// Forgets the credentials recorded for a registry: erases them from the credential helper
+/// the Docker config names for it (`credHelpers`, else `credsStore`) and removes its entry
+/// from the file.
 #[derive(Debug, Args)]
 pub struct LogoutCommand {
     /// The auth file to edit instead of the Docker config

@@ -3,8 +3,10 @@
 //!
 //! Every request goes through [`RegistryClient::send`], which
 //! - answers `401` challenges ([`super::auth`]) once per request and retries;
-//! - follows redirects itself (ureq's are off), dropping `Authorization` when the redirect
-//!   leaves the registry's host (blob storage behind a registry gets no registry token);
+//! - follows redirects itself (ureq's are off), sending credentials (Basic or Bearer) only to
+//!   the registry's own origin, scheme, host and port alike: a redirect to blob storage on
+//!   another host, to another port of the same host or from `https` down to `http` gets no
+//!   `Authorization` (and a `401` there is not answered with credentials);
 //! - retries with exponential backoff on `429`, `5xx` and transport errors (resets, timeouts),
 //!   honouring `Retry-After`, for requests whose body can be sent again.
 
@@ -57,7 +59,8 @@ pub struct RegistryClient {
     registry: String,
     /// `https` or `http`.
     scheme: &'static str,
-    registry_host: String,
+    /// Where credentials may go: the scheme, host and port of [`RegistryClient::url`].
+    origin: url::Origin,
     credentials: Credentials,
     options: ClientOptions,
     pub(crate) auth: AuthState,
@@ -92,11 +95,17 @@ impl RegistryClient {
             .timeout_per_read(Some(Duration::from_secs(60)))
             .max_idle_connections_per_host(16)
             .build();
+        let origin = url::origin(&format!("{scheme}://{registry}/")).ok_or_else(|| {
+            RegistryError::InvalidReference {
+                reference: registry.to_string(),
+                reason: "the registry's port is not a number from 0 to 65535".to_string(),
+            }
+        })?;
         Ok(RegistryClient {
             agent: ureq::Agent::new_with_config(config),
             registry: registry.to_string(),
             scheme,
-            registry_host: host,
+            origin,
             credentials,
             options,
             auth: AuthState::default(),
@@ -145,31 +154,34 @@ impl RegistryClient {
         let mut challenged = false;
         let mut current = target.to_string();
         let mut redirects = 0;
+        // The authorization a challenge of this request was just answered with: used when the
+        // cache has none for it (a token that expires at once still serves this request).
+        let mut granted: Option<String> = None;
         loop {
             self.check_scheme(&current)?;
-            let same_host = url::host(&current).as_deref() == Some(self.registry_host.as_str());
+            let own_origin = self.is_own_origin(&current);
             let mut builder = Request::builder().method(method.clone()).uri(&current);
             for (name, value) in headers {
                 builder = builder.header(*name, value);
             }
-            let sent_authorization = match same_host {
-                true => self.auth.header_for(scope, &self.credentials),
+            let sent_authorization = match own_origin {
+                true => self
+                    .auth
+                    .header_for(scope, &self.credentials)
+                    .or_else(|| granted.clone()),
                 false => None,
             };
             if let Some(authorization) = &sent_authorization {
                 builder = builder.header("Authorization", authorization);
             }
             let result = match &mut payload {
-                Payload::Empty => self.agent.run(builder.body(()).expect("valid request")),
-                Payload::Bytes(bytes) => {
-                    self.agent.run(builder.body(*bytes).expect("valid request"))
-                }
+                Payload::Empty => self.agent.run(built(builder.body(()), &current)?),
+                Payload::Bytes(bytes) => self.agent.run(built(builder.body(*bytes), &current)?),
                 Payload::Reader(reader, length) => {
                     let request = builder
                         .header("Content-Length", length.to_string())
-                        .body(SendBody::from_reader(*reader))
-                        .expect("valid request");
-                    self.agent.run(request)
+                        .body(SendBody::from_reader(*reader));
+                    self.agent.run(built(request, &current)?)
                 }
             };
             let response = match result {
@@ -204,12 +216,12 @@ impl RegistryClient {
                 current = url::resolve(&current, &location);
                 continue;
             }
-            if status == 401 && same_host && !challenged && replayable {
+            if status == 401 && own_origin && !challenged && replayable {
                 let challenge = header(&response, "www-authenticate")
                     .and_then(|h| super::auth::parse_challenge(&h));
                 if let Some(challenge) = challenge {
                     challenged = true;
-                    self.answer(challenge, scope, sent_authorization.as_deref())?;
+                    granted = self.answer(challenge, scope, sent_authorization.as_deref())?;
                     continue;
                 }
             }
@@ -234,20 +246,27 @@ impl RegistryClient {
         std::thread::sleep(wait);
     }
 
+    /// Whether `target` is the registry's own origin (scheme, host and port), the only place
+    /// its credentials and tokens go.
+    fn is_own_origin(&self, target: &str) -> bool {
+        url::origin(target).as_ref() == Some(&self.origin)
+    }
+
     /// Meets a challenge: Basic needs credentials; Bearer fetches a token for the request's
     /// scope and the one the registry names (a HEAD of a push asks only `pull`), unless
-    /// another thread replaced the token this request was refused with meanwhile.
+    /// another thread replaced the token this request was refused with meanwhile. Returns the
+    /// `Authorization` to retry with, when it is a token.
     fn answer(
         &self,
         challenge: Challenge,
         scope: &str,
         refused: Option<&str>,
-    ) -> RegistryResult<()> {
+    ) -> RegistryResult<Option<String>> {
         match challenge {
             Challenge::Basic => match &self.credentials {
                 Credentials::Basic { .. } => {
                     self.auth.use_basic();
-                    Ok(())
+                    Ok(None)
                 }
                 _ => Err(RegistryError::Auth {
                     registry: self.registry.clone(),
@@ -261,10 +280,12 @@ impl RegistryClient {
                 service,
                 scope: asked,
             } => {
-                let _fetching = self.auth.fetching.lock().expect("token fetch lock");
+                // Nothing under this turn panics (request building fails with an error, the
+                // token's lifetime is capped): a panic here would poison it; see `auth::lock`.
+                let _turn = self.auth.fetch_turn();
                 let current = self.auth.header_for(scope, &self.credentials);
                 if current.is_some() && current.as_deref() != refused {
-                    return Ok(());
+                    return Ok(current);
                 }
                 let mut parts: Vec<&str> = scope.split(' ').filter(|p| !p.is_empty()).collect();
                 for part in asked.as_deref().unwrap_or_default().split(' ') {
@@ -274,8 +295,9 @@ impl RegistryClient {
                 }
                 let wanted = parts.join(" ");
                 let (token, lifetime) = self.fetch_token(&realm, service.as_deref(), &wanted)?;
+                let authorization = format!("Bearer {token}");
                 self.auth.store_token(scope, token, lifetime);
-                Ok(())
+                Ok(Some(authorization))
             }
         }
     }
@@ -314,9 +336,8 @@ impl RegistryClient {
                     .method(Method::POST)
                     .uri(realm)
                     .header("Content-Type", "application/x-www-form-urlencoded")
-                    .body(form)
-                    .expect("valid request");
-                self.agent.run(request)
+                    .body(form);
+                self.agent.run(built(request, realm)?)
             }
             credentials => {
                 let mut builder = Request::builder()
@@ -328,7 +349,7 @@ impl RegistryClient {
                         super::auth::basic_header(username, password),
                     );
                 }
-                self.agent.run(builder.body(()).expect("valid request"))
+                self.agent.run(built(builder.body(()), realm)?)
             }
         };
         let mut response =
@@ -378,6 +399,19 @@ impl RegistryClient {
             detail,
         }
     }
+}
+
+/// A request whose URL or headers came (in part) from a registry or token service: one they
+/// made unusable (a space in a realm, a line break in a token) is an error naming the URL,
+/// never a panic.
+fn built<T>(
+    request: Result<Request<T>, ureq::http::Error>,
+    url: &str,
+) -> RegistryResult<Request<T>> {
+    request.map_err(|e| RegistryError::Protocol {
+        url: url.to_string(),
+        reason: format!("the registry gave a URL or header that cannot be sent: {e}"),
+    })
 }
 
 /// A response header as text.
@@ -466,5 +500,48 @@ mod tests {
         assert!(strict.check_scheme("http://10.0.0.1/token").is_err());
         assert!(strict.check_scheme("http://127.0.0.1:1/token").is_ok());
         assert!(strict.check_scheme("https://auth.example/token").is_ok());
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_registrys_own_origin() {
+        let tls = RegistryClient::new(
+            "registry.example",
+            Credentials::Anonymous,
+            ClientOptions::default(),
+        )
+        .unwrap();
+        assert!(tls.is_own_origin("https://registry.example/v2/app/blobs/x"));
+        assert!(tls.is_own_origin("https://REGISTRY.example:443/v2/"));
+        assert!(
+            !tls.is_own_origin("http://registry.example/v2/"),
+            "never on a downgrade to plain HTTP"
+        );
+        assert!(!tls.is_own_origin("https://registry.example:8443/v2/"));
+        assert!(!tls.is_own_origin("https://cdn.example/blob"));
+        let local = RegistryClient::new(
+            "127.0.0.1:5000",
+            Credentials::Anonymous,
+            ClientOptions::default(),
+        )
+        .unwrap();
+        assert!(local.is_own_origin("http://127.0.0.1:5000/v2/"));
+        assert!(!local.is_own_origin("http://127.0.0.1:5001/v2/"));
+        assert!(!local.is_own_origin("https://127.0.0.1:5000/v2/"));
+        assert!(!local.is_own_origin("http://localhost:5000/v2/"));
+    }
+
+    #[test]
+    fn a_realm_that_is_no_url_is_an_error_not_a_panic() {
+        let client = RegistryClient::new(
+            "127.0.0.1:1",
+            Credentials::Anonymous,
+            ClientOptions::default(),
+        )
+        .unwrap();
+        let error = client
+            .fetch_token("http://127.0.0.1:1/a realm", None, "repository:a:pull")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cannot be sent"), "{error}");
     }
 }

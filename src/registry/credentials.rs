@@ -3,9 +3,16 @@
 //! `credHelpers`, `credsStore`, through `docker_credential`), then Podman's `auth.json`
 //! (`$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`); else anonymous.
 //!
-//! `login` and `logout` edit the Docker config the way `skopeo login`/`docker login` write it
-//! (`{"auths": {"<registry>": {"auth": base64(user:password)}}}`), keeping every other field,
-//! through a temporary file that is synced and renamed, with mode 0600.
+//! A helper that answers `get` with "credentials not found" means anonymous, as for Docker.
+//!
+//! `login` and `logout` store where Docker would: when the config names a credential helper
+//! for the registry (`credHelpers.<registry>`, else `credsStore`), through that helper
+//! ([`super::credential_helper`]), and the config file then holds no secret for the registry
+//! (a plain-text one left from before is removed); a helper that is not installed refuses the
+//! login, naming it, and nothing is written. Otherwise they edit the config the way
+//! `skopeo login`/`docker login` write it (`{"auths": {"<registry>": {"auth":
+//! base64(user:password)}}}`). The file keeps every other field and is replaced through a
+//! temporary file that is synced and renamed, with mode 0600.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,7 +20,18 @@ use std::path::{Path, PathBuf};
 use docker_credential::{CredentialRetrievalError, DockerCredential};
 
 use super::auth::Credentials;
+use super::credential_helper::{self, Helper};
 use super::error::{RegistryError, RegistryResult};
+
+/// The key of `registry` in a Docker config (`auths`, `credHelpers`) and the server URL
+/// given to helpers: `host[:port]`, except Docker Hub's, which Docker keeps under its v1
+/// index URL.
+pub fn config_key(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => "https://index.docker.io/v1/",
+        other => other,
+    }
+}
 
 fn from_docker(credential: DockerCredential) -> Credentials {
     match credential {
@@ -29,11 +47,7 @@ pub fn resolve(registry: &str, explicit: Option<Credentials>) -> RegistryResult<
     if let Some(credentials) = explicit {
         return Ok(credentials);
     }
-    // Docker keeps Docker Hub's credentials under its v1 index URL.
-    let registry = match registry {
-        "docker.io" | "index.docker.io" | "registry-1.docker.io" => "https://index.docker.io/v1/",
-        other => other,
-    };
+    let registry = config_key(registry);
     for lookup in [
         docker_credential::get_credential,
         docker_credential::get_podman_credential,
@@ -45,6 +59,12 @@ pub fn resolve(registry: &str, explicit: Option<Credentials>) -> RegistryResult<
                 | CredentialRetrievalError::ConfigReadError
                 | CredentialRetrievalError::NoCredentialConfigured,
             ) => continue,
+            // A `credsStore` applies to every registry; one never logged in to is not an error.
+            Err(CredentialRetrievalError::HelperFailure { stdout, .. })
+                if credential_helper::is_not_found(&stdout) =>
+            {
+                continue
+            }
             Err(error) => {
                 return Err(RegistryError::Credentials {
                     registry: registry.to_string(),
@@ -125,31 +145,113 @@ fn write_config(path: &Path, value: &serde_json::Value) -> RegistryResult<()> {
     Ok(())
 }
 
-/// Records `username`/`password` for `registry` in the Docker config at `path`.
-pub fn login(path: &Path, registry: &str, username: &str, password: &str) -> RegistryResult<()> {
+/// The credential helper the Docker config at `path` names for `registry`, as Docker picks
+/// it: `credHelpers.<registry>` first, then `credsStore`; an empty name is no helper.
+pub fn helper_for(path: &Path, registry: &str) -> RegistryResult<Option<Helper>> {
+    Ok(helper_in(&read_config(path)?, path, registry))
+}
+
+fn helper_in(config: &serde_json::Value, path: &Path, registry: &str) -> Option<Helper> {
+    let named = |value: &serde_json::Value| {
+        value
+            .as_str()
+            .filter(|name| !name.is_empty())
+            .map(str::to_string)
+    };
+    let (name, setting) = match named(&config["credHelpers"][config_key(registry)]) {
+        Some(name) => (name, "credHelpers"),
+        None => (named(&config["credsStore"])?, "credsStore"),
+    };
+    Some(Helper {
+        name,
+        setting,
+        config: path.to_path_buf(),
+    })
+}
+
+/// Where `login` will keep the credentials of `registry` given the config at `path`: a
+/// helper (which must be installed: else the error says which and what to do), or the file
+/// (`None`). Called before the credentials are checked, so a login that cannot be stored
+/// fails before it sends anything.
+pub fn login_destination(path: &Path, registry: &str) -> RegistryResult<Option<Helper>> {
+    let helper = helper_for(path, registry)?;
+    if let Some(helper) = &helper {
+        helper.require_installed(registry)?;
+    }
+    Ok(helper)
+}
+
+/// Records `username`/`password` for `registry`: through the credential helper the Docker
+/// config at `path` names for it (returned), else in that file. With a helper, the file keeps
+/// no secret for the registry.
+pub fn login(
+    path: &Path,
+    registry: &str,
+    username: &str,
+    password: &str,
+) -> RegistryResult<Option<Helper>> {
     let mut config = read_config(path)?;
     if !config.is_object() {
         config = serde_json::json!({});
     }
+    let key = config_key(registry);
+    if let Some(helper) = helper_in(&config, path, registry) {
+        helper.store(registry, key, username, password)?;
+        if remove_secrets(&mut config, registry) {
+            write_config(path, &config)?;
+        }
+        return Ok(Some(helper));
+    }
     if !config["auths"].is_object() {
         config["auths"] = serde_json::json!({});
     }
-    config["auths"][registry] = serde_json::json!({
+    config["auths"][key] = serde_json::json!({
         "auth": super::auth::basic_token(username, password),
     });
-    write_config(path, &config)
+    write_config(path, &config)?;
+    Ok(None)
 }
 
-/// Forgets `registry` in the Docker config at `path`; false if it had no entry.
+/// The secrets of `registry` in `config.auths` (under its key, or the name as given by
+/// earlier versions), keeping whatever else the entries hold; whether any was there.
+fn remove_secrets(config: &mut serde_json::Value, registry: &str) -> bool {
+    let Some(auths) = config["auths"].as_object_mut() else {
+        return false;
+    };
+    let mut removed = false;
+    for key in [config_key(registry), registry] {
+        if let Some(entry) = auths.get_mut(key).and_then(|e| e.as_object_mut()) {
+            for field in [
+                "auth",
+                "username",
+                "password",
+                "identitytoken",
+                "registrytoken",
+            ] {
+                removed |= entry.remove(field).is_some();
+            }
+        }
+    }
+    removed
+}
+
+/// Forgets `registry`: erases it from the credential helper the Docker config at `path`
+/// names for it, and removes its entry from the file; false if neither had it.
 pub fn logout(path: &Path, registry: &str) -> RegistryResult<bool> {
     let mut config = read_config(path)?;
-    let removed = config["auths"]
-        .as_object_mut()
-        .is_some_and(|auths| auths.remove(registry).is_some());
+    let erased = match helper_in(&config, path, registry) {
+        Some(helper) => helper.erase(registry, config_key(registry))?,
+        None => false,
+    };
+    let removed = config["auths"].as_object_mut().is_some_and(|auths| {
+        let under_key = auths.remove(config_key(registry)).is_some();
+        let as_given = auths.remove(registry).is_some();
+        under_key || as_given
+    });
     if removed {
         write_config(path, &config)?;
     }
-    Ok(removed)
+    Ok(erased || removed)
 }
 
 #[cfg(test)]

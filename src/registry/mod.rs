@@ -12,6 +12,7 @@
 //! | `reference` | `REGISTRY/REPO[:TAG\|@DIGEST]` |
 //! | `client` | requests: redirects, challenges, retries, scheme policy |
 //! | `auth`, `credentials` | challenges and tokens; where credentials come from, login/logout |
+//! | `credential_helper` | storing and erasing through `docker-credential-<name>` |
 //! | `manifests`, `blobs`, `referrers` | the distribution API calls |
 //! | `pull`, `push`, `platform` | the two operations |
 //! | `verify`, `progress` | what leaves the store is hashed; transfer events |
@@ -20,6 +21,7 @@
 mod auth;
 mod blobs;
 mod client;
+mod credential_helper;
 pub mod credentials;
 mod error;
 mod manifests;
@@ -36,6 +38,7 @@ mod verify;
 pub use auth::Credentials;
 pub use blobs::BlobDownload;
 pub use client::{ClientOptions, RegistryClient};
+pub use credential_helper::Helper as CredentialHelper;
 pub use error::{RegistryError, RegistryResult};
 pub use manifests::{get_manifest, FetchedManifest};
 pub use progress::{NoProgress, TransferEvent, TransferObserver};

@@ -23,7 +23,13 @@ fn origins_of<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
 }
 
 /// Records that `registry/repository` has each of `digests` (those still stored), in one
-/// extra-data batch under their shared digest locks.
+/// extra-data batch.
+///
+/// Each blob's list is read, changed and written back, so the digest locks are taken
+/// EXCLUSIVELY for the whole step: under shared locks two pulls finishing at once both read
+/// the old list and the second write drops the first one's origin. Exclusive also keeps a
+/// delete out, as shared did. Only local reads and one write happen under the locks, no
+/// network I/O; callers hold no digest lock of their own when they call this.
 pub fn record<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     store: &Store<B, I, X, K>,
     registry: &str,
@@ -34,7 +40,9 @@ pub fn record<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
         return Ok(());
     }
     let origin = format!("{registry}/{repository}");
-    let _locks = store.lock_paths().lock_digests(digests, LockMode::Shared)?;
+    let _locks = store
+        .lock_paths()
+        .lock_digests(digests, LockMode::Exclusive)?;
     let mut ops = Vec::new();
     for digest in digests {
         if store.index().get(digest)?.is_none() {
@@ -70,4 +78,54 @@ pub fn mount_source<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
             .filter(|repository| *repository != destination)
             .map(str::to_string)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{open_store, BackendChoice, WriteOptions};
+
+    /// Pulls of one image from several repositories finish at once: each records its origin
+    /// for the same blobs. Every origin must survive (there are no more than MAX_ORIGINS), in
+    /// every round.
+    #[test]
+    fn concurrent_records_lose_no_origin() {
+        const WRITERS: usize = MAX_ORIGINS;
+        const BLOBS: usize = 32;
+        const ROUNDS: usize = 10;
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path(), &BackendChoice::default()).unwrap();
+        for round in 0..ROUNDS {
+            let digests: Vec<Digest> = (0..BLOBS)
+                .map(|n| {
+                    let content = format!("round {round} blob {n}");
+                    store
+                        .write_bytes(content.as_bytes(), &WriteOptions::default())
+                        .unwrap()
+                        .digest
+                })
+                .collect();
+            let start = std::sync::Barrier::new(WRITERS);
+            std::thread::scope(|scope| {
+                for writer in 0..WRITERS {
+                    let (store, digests, start) = (&store, &digests, &start);
+                    scope.spawn(move || {
+                        start.wait();
+                        record(store, "registry.test", &format!("repo-{writer}"), digests).unwrap();
+                    });
+                }
+            });
+            for digest in &digests {
+                let mut origins = origins_of(&store, digest).unwrap();
+                origins.sort();
+                let expected: Vec<String> = (0..WRITERS)
+                    .map(|writer| format!("registry.test/repo-{writer}"))
+                    .collect();
+                assert_eq!(
+                    origins, expected,
+                    "round {round}: origins of {digest} after {WRITERS} concurrent records"
+                );
+            }
+        }
+    }
 }

@@ -15,6 +15,43 @@ pub fn host(url: &str) -> Option<String> {
     Some(super::reference::host_of(authority).to_ascii_lowercase())
 }
 
+/// Where a request goes, as far as trusting it with credentials is concerned: scheme, host
+/// and port (the scheme's default port when the URL names none). Two URLs are the same
+/// server only when all three are equal: another port of the same host can be another
+/// program, and `http` is not `https`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The origin of an absolute `http`/`https` URL; `None` for anything else (another scheme, a
+/// port that is not a number), which then gets no credentials.
+pub fn origin(url: &str) -> Option<Origin> {
+    let (scheme, authority) = scheme_and_authority(url)?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => 443,
+        "http" => 80,
+        _ => return None,
+    };
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let after_host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map(|(_, after)| after)?,
+        None => authority.find(':').map_or("", |i| &authority[i..]),
+    };
+    let port = match after_host {
+        "" | ":" => default_port,
+        text => text.strip_prefix(':')?.parse().ok()?,
+    };
+    Some(Origin {
+        host: super::reference::host_of(authority).to_ascii_lowercase(),
+        scheme,
+        port,
+    })
+}
+
 /// `location` resolved against `base`: absolute as is, `/path` on `base`'s origin, anything
 /// else relative to `base`'s directory.
 pub fn resolve(base: &str, location: &str) -> String {
@@ -79,5 +116,38 @@ mod tests {
             with_query("http://h/p?a=1", "digest", "sha256:ab"),
             "http://h/p?a=1&digest=sha256%3Aab"
         );
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        let origin = |url| origin(url).map(|o| format!("{} {} {}", o.scheme, o.host, o.port));
+        assert_eq!(
+            origin("https://Registry.Example/v2/").as_deref(),
+            Some("https registry.example 443")
+        );
+        assert_eq!(
+            origin("https://registry.example:443/v2/"),
+            origin("https://registry.example/v2/")
+        );
+        assert_eq!(
+            origin("http://127.0.0.1:5000/v2/x?y").as_deref(),
+            Some("http 127.0.0.1 5000")
+        );
+        assert_eq!(
+            origin("http://u:p@[::1]:8080/x").as_deref(),
+            Some("http ::1 8080")
+        );
+        assert_eq!(origin("http://[::1]/x").as_deref(), Some("http ::1 80"));
+        assert_ne!(
+            origin("http://registry.example/v2/"),
+            origin("https://registry.example/v2/")
+        );
+        assert_ne!(
+            origin("http://127.0.0.1:5000/v2/"),
+            origin("http://127.0.0.1:5001/v2/")
+        );
+        assert_eq!(origin("ftp://registry.example/x"), None);
+        assert_eq!(origin("http://registry.example:port/x"), None);
+        assert_eq!(origin("http://registry.example:99999/x"), None);
     }
 }

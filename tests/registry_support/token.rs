@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
@@ -19,6 +19,7 @@ pub struct TokenService {
     pub port: u16,
     pub certificate: PathBuf,
     issued: Arc<AtomicU64>,
+    advertised: Arc<Mutex<Option<u64>>>,
 }
 
 struct Signer {
@@ -27,11 +28,26 @@ struct Signer {
     username: String,
     password: String,
     lifetime_secs: u64,
+    /// The `expires_in` the answers give, when it is not the tokens' real lifetime (a
+    /// hostile or broken service).
+    advertised_expires_in: Arc<Mutex<Option<u64>>>,
 }
 
 impl TokenService {
     /// Starts the service; tokens live `lifetime_secs`.
     pub fn start(dir: &Path, username: &str, password: &str, lifetime_secs: u64) -> TokenService {
+        TokenService::start_advertising(dir, username, password, lifetime_secs, None)
+    }
+
+    /// Like [`TokenService::start`], but the answers say `expires_in: advertised` (when given)
+    /// whatever the tokens' real lifetime.
+    pub fn start_advertising(
+        dir: &Path,
+        username: &str,
+        password: &str,
+        lifetime_secs: u64,
+        advertised: Option<u64>,
+    ) -> TokenService {
         let certified = rcgen::generate_simple_self_signed(vec![ISSUER.to_string()])
             .expect("generating a certificate");
         let certificate = dir.join("token-cert.pem");
@@ -43,12 +59,14 @@ impl TokenService {
             &SystemRandom::new(),
         )
         .expect("the generated key");
+        let advertised = Arc::new(Mutex::new(advertised));
         let signer = Arc::new(Signer {
             key,
             certificate_der: certified.cert.der().to_vec(),
             username: username.to_string(),
             password: password.to_string(),
             lifetime_secs,
+            advertised_expires_in: Arc::clone(&advertised),
         });
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding the token service");
         let port = listener.local_addr().expect("address").port();
@@ -66,11 +84,17 @@ impl TokenService {
             port,
             certificate,
             issued,
+            advertised,
         }
     }
 
     pub fn realm(&self) -> String {
         format!("http://127.0.0.1:{}/token", self.port)
+    }
+
+    /// From now on, answers say `expires_in: advertised` (`None`: the real lifetime).
+    pub fn advertise(&self, advertised: Option<u64>) {
+        *self.advertised.lock().expect("advertised lifetime") = advertised;
     }
 
     pub fn issued(&self) -> u64 {
@@ -188,7 +212,15 @@ fn answer(stream: TcpStream, signer: &Signer, issued: &AtomicU64) -> std::io::Re
         let token = sign(signer, &scopes);
         (
             200,
-            serde_json::json!({"token": token, "expires_in": signer.lifetime_secs}).to_string(),
+            serde_json::json!({
+                "token": token,
+                "expires_in": signer
+                    .advertised_expires_in
+                    .lock()
+                    .expect("advertised lifetime")
+                    .unwrap_or(signer.lifetime_secs),
+            })
+            .to_string(),
         )
     } else {
         (
