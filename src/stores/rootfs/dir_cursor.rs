@@ -99,7 +99,7 @@ impl DirCursor {
             let child = {
                 let parent = if depth == 0 {
                     self.root.as_fd()
-                } else if depth - 1 >= keep_from {
+                } else if depth > keep_from {
                     self.fds[depth - 1].as_ref().expect("just kept").as_fd()
                 } else {
                     passing.as_ref().expect("just opened").as_fd()
