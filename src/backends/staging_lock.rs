@@ -58,7 +58,7 @@ impl StagingLock {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // The folder is created on first use (the file's own create is the check,
                     // saving a mkdir per staged write).
-                    fs::create_dir_all(dir)
+                    private_dir(dir)
                         .map_err(|e| StorageError::io("creating the staging directory", dir, e))?;
                     create_file(&path)
                 }
@@ -145,6 +145,22 @@ fn new_staging_id() -> String {
         .map_or(0, |d| d.as_nanos());
     let sequence = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{:x}-{nanos:x}-{sequence:x}", std::process::id())
+}
+
+/// Makes a staging (or ingest) directory, and missing parents, 0700; tightens one an older
+/// version made 0755. Writes in progress are their writer's, not other users' to read (the
+/// store's permission model: docs/RELIABILITY.md). Tightening is best effort: only the owner
+/// may, and another user's open must not fail for it.
+pub(crate) fn private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    if fs::metadata(dir)?.permissions().mode() & 0o077 != 0 {
+        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
 }
 
 fn create_file(path: &Path) -> io::Result<File> {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this
 
+pub mod nobody;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 

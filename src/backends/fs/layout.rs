@@ -29,7 +29,7 @@ impl Layout {
                 StorageError::io("creating the blob directory", &algorithm_dir, source)
             })?;
         }
-        fs::create_dir_all(&layout.ingest_dir).map_err(|source| {
+        crate::backends::staging_lock::private_dir(&layout.ingest_dir).map_err(|source| {
             StorageError::io("creating the ingest directory", &layout.ingest_dir, source)
         })?;
         if is_new {

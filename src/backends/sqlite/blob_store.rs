@@ -45,7 +45,7 @@ impl SqliteBlobStore {
         }
         let database = Database::open(dir)?;
         let staging_dir = staging_dir(dir);
-        std::fs::create_dir_all(&staging_dir)
+        crate::backends::staging_lock::private_dir(&staging_dir)
             .map_err(|e| StorageError::io("creating the staging folder", &staging_dir, e))?;
         Ok(SqliteBlobStore {
             database,

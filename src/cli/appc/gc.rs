@@ -41,6 +41,15 @@ impl RunCommand for GcCommand {
             dry_run: self.dry_run,
             now_ms: None,
         })?;
+        for leftover in &report.leftovers_not_removed {
+            // On stderr whatever the output format: it needs someone to look.
+            eprintln!(
+                "oci-store: warning: could not remove a dead render's directory {} ({}); \
+                 remove it by hand (`chattr -i` or unmount what holds it first)",
+                leftover.path.display(),
+                leftover.error
+            );
+        }
         context.output().value(&report, |out| {
             let verb = if report.dry_run {
                 "would remove"

@@ -7,7 +7,9 @@
 //! 3. every image a kept image depends on (recursively) is kept;
 //! 4. the rest go, least recently used first, each with its remote records and rendered
 //!    trees; the blob itself goes unless another holder (the OCI flavour, a `blob put`)
-//!    keeps it.
+//!    keeps it;
+//! 5. directories dead renders left are removed; one that cannot be is reported in
+//!    `leftovers_not_removed` and skipped, never failing the collection.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -16,6 +18,7 @@ use serde::Serialize;
 use super::error::AppcResult;
 use super::info::{now_unix_ms, ImageInfo};
 use super::{AppcStore, FLAVOUR};
+use crate::stores::rootfs::LeftoverNotRemoved;
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +67,9 @@ pub struct AppcGcReport {
     /// Blobs held without info (unfinished imports or removals) that were released.
     pub unfinished: Vec<String>,
     pub freed_bytes: u64,
+    /// Directories of dead renders that could not be removed (reported, skipped: the rest of
+    /// the collection goes on).
+    pub leftovers_not_removed: Vec<LeftoverNotRemoved>,
 }
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
@@ -153,7 +159,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             report.removed.push(removed);
         }
         if !options.dry_run {
-            self.trees()?.remove_dead_leftovers()?;
+            report.leftovers_not_removed = self.trees()?.remove_dead_leftovers()?.not_removed;
         }
         Ok(report)
     }

@@ -23,8 +23,8 @@ use super::error::{AppcError, AppcResult};
 use super::manifest::parse_image_id;
 use super::{AppcStore, FLAVOUR};
 use crate::stores::rootfs::{
-    apply_layer, ApplyOptions, ApplyReport, EntryKind, Existing, Ownership, RenderedTree,
-    TreeStore, TreeSummary, VerifyingReader,
+    ApplyOptions, ApplyReport, EntryKind, Existing, Ownership, Render, RenderedTree, TreeStore,
+    TreeSummary, VerifyingReader,
 };
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
@@ -68,15 +68,18 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
         let mut applied = None;
         let tree = trees.get_or_render(&tree_key, |rootfs: &Path| -> AppcResult<()> {
             let mut total = ApplyReport::default();
+            // One render for all the images: directories get their modes after the last.
+            let mut render = Render::begin(rootfs)?;
             let progress = self.progress;
             progress.start(
                 "rendering",
                 crate::store::Totals::items(layers.len() as u64),
             );
             for layer in &layers {
-                total.add(&self.apply_image(layer, rootfs)?);
+                total.add(&self.apply_image(layer, &mut render)?);
                 progress.item_done();
             }
+            render.finish()?;
             progress.finish();
             applied = Some(total);
             Ok(())
@@ -217,7 +220,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
         Ok(())
     }
 
-    fn apply_image(&self, layer: &Layer, rootfs: &Path) -> AppcResult<ApplyReport> {
+    fn apply_image(&self, layer: &Layer, render: &mut Render) -> AppcResult<ApplyReport> {
         let record = self.store.info(&layer.digest)?;
         let reader = self.store.read(&layer.digest)?;
         let mut verifying = VerifyingReader::new(
@@ -239,10 +242,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             });
         }
         let report =
-            apply_layer(rootfs, &mut verifying, &options).map_err(|e| AppcError::Render {
-                image: layer.digest.dashed(),
-                reason: e.to_string(),
-            })?;
+            render
+                .apply_layer(&mut verifying, &options)
+                .map_err(|e| AppcError::Render {
+                    image: layer.digest.dashed(),
+                    reason: e.to_string(),
+                })?;
         verifying.finish()?;
         Ok(report)
     }

@@ -24,7 +24,7 @@ use super::validate::MAX_INDEX_NESTING;
 use super::OciStore;
 use crate::store::{ProgressRead, StoreError, Totals};
 use crate::stores::rootfs::{
-    apply_layer, decompress, render_into_new_directory, AbsoluteNames, ApplyOptions, ApplyReport,
+    decompress, render_into_new_directory, AbsoluteNames, ApplyOptions, ApplyReport, Render,
     RootfsError, VerifyingReader,
 };
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
@@ -349,6 +349,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             }
         }
         let mut total = ApplyReport::default();
+        // One render for all the layers: directories get their modes after the last one.
+        let mut render = Render::begin(staging)?;
         let layer_bytes = layers.iter().map(Descriptor::size).sum();
         self.progress.start(
             "unpacking",
@@ -375,7 +377,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                 &media_type,
                 &digest,
                 diff_id,
-                staging,
+                &mut render,
                 options,
             );
             // Read to the end and checked even when applying failed: a damaged blob is the
@@ -388,6 +390,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             total.add(&report);
             self.progress.item_done();
         }
+        render.finish()?;
         self.progress.finish();
         Ok(total)
     }
@@ -399,7 +402,7 @@ fn apply_one_layer(
     media_type: &str,
     digest: &Digest,
     diff_id: Option<&Digest>,
-    staging: &Path,
+    render: &mut Render,
     options: &ApplyOptions,
 ) -> Result<ApplyReport, RootfsError> {
     let tar = decompress(blob, Some(media_type), digest.as_str())?;
@@ -407,10 +410,10 @@ fn apply_one_layer(
         Some(diff_id) => {
             let what = format!("uncompressed layer {digest} (diff_id)");
             let mut uncompressed = VerifyingReader::new(tar, diff_id.clone(), None, what);
-            let report = apply_layer(staging, &mut uncompressed, options)?;
+            let report = render.apply_layer(&mut uncompressed, options)?;
             uncompressed.finish()?;
             Ok(report)
         }
-        None => apply_layer(staging, tar, options),
+        None => render.apply_layer(tar, options),
     }
 }

@@ -10,8 +10,11 @@
 //!   through;
 //! - hard links name an existing non-directory inside the target, reached the same way, and
 //!   are made with `linkat` (a link, not a copy);
-//! - directories are made `0700` and get their mode and mtime after the whole layer is in, so
-//!   a read-only directory (`0555`) still receives its children when we are not root.
+//! - directories are made `0700` and get their mode and mtime only when the whole render is
+//!   in ([`Render::finish`]), so no other user can enter one meanwhile, and a read-only
+//!   directory (`0555`) still receives its children when we are not root;
+//! - FIFOs and device nodes get their owner, mode and times through an `O_PATH | O_NOFOLLOW`
+//!   descriptor of the node just made (`nofollow`), never by a name a link could take.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -22,24 +25,38 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, XattrFlags};
 
 use super::archive_end::{ClosedArchive, EntryBounds};
 use super::beneath::{
     file_type_at, make_owner_writable, open_child_dir, os, remove_all_at, Beneath, WalkError,
-    WalkEvent,
+    WalkEvent, RENDERING_DIR_MODE,
 };
 use super::entry_meta::{read_meta, EntryMeta};
 use super::entry_path::{classify_whiteout, RelativePath, Whiteout};
 use super::error::{RootfsError, RootfsResult};
+use super::nofollow::NodeHandle;
 use super::options::{AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership};
+use super::render::{timestamps, DeferredModes, Render};
 pub use super::report::ApplyReport;
 
 /// Applies the tar stream `tar` (already decompressed: see [`super::decompress`]) to the
-/// directory `target`, which must exist. On error the target holds part of the layer: callers
-/// render into a directory of their own and discard it on failure.
+/// directory `target`, which must exist: a render of one layer ([`Render`] applies several,
+/// giving directories their modes only after the last). On error the target holds part of
+/// the layer: callers render into a directory of their own and discard it on failure.
 pub fn apply_layer(
     target: &Path,
+    tar: impl Read,
+    options: &ApplyOptions,
+) -> RootfsResult<ApplyReport> {
+    let mut render = Render::begin(target)?;
+    let report = render.apply_layer(tar, options)?;
+    render.finish()?;
+    Ok(report)
+}
+
+pub(super) fn apply_to(
+    render: &mut Render,
     tar: impl Read,
     options: &ApplyOptions,
 ) -> RootfsResult<ApplyReport> {
@@ -59,15 +76,13 @@ pub fn apply_layer(
         }
         None => None,
     };
-    let beneath = Beneath::open(target)
-        .map_err(|e| RootfsError::io("opening the render target", target, e))?;
     let mut applier = Applier {
-        beneath,
+        beneath: &render.beneath,
+        deferred: &mut render.deferred,
         options,
         prefix,
         privileged: rustix::process::geteuid().is_root(),
         written: BTreeSet::new(),
-        deferred_dirs: Vec::new(),
         skipped_devices: BTreeSet::new(),
         parent_cache: None,
         report: ApplyReport::default(),
@@ -80,25 +95,13 @@ pub fn apply_layer(
         bounds.set(EntryBounds::of(entry.raw_file_position(), entry.size()));
         applier.apply_entry(entry)?;
     }
-    applier.finish()
-}
-
-/// Metadata a directory gets once the layer is complete: an entry's, or (no mtime) the mode
-/// a read-only directory had before we opened it up.
-pub(super) struct DeferredDir {
-    pub(super) path: RelativePath,
-    pub(super) mode: u32,
-    pub(super) mtime: Option<u64>,
-}
-
-impl DeferredDir {
-    fn is_an_entrys(&self) -> bool {
-        self.mtime.is_some()
-    }
+    Ok(applier.report)
 }
 
 pub(super) struct Applier<'o> {
-    pub(super) beneath: Beneath,
+    pub(super) beneath: &'o Beneath,
+    /// The render's record of directory modes, applied when it finishes.
+    pub(super) deferred: &'o mut DeferredModes,
     pub(super) options: &'o ApplyOptions,
     pub(super) prefix: Option<RelativePath>,
     /// Root ignores permission bits: no directory needs opening up for us.
@@ -106,7 +109,6 @@ pub(super) struct Applier<'o> {
     /// Keys of the paths this layer created (entries and the parents made for them):
     /// whiteouts only remove what lower layers put there.
     pub(super) written: BTreeSet<Vec<u8>>,
-    pub(super) deferred_dirs: Vec<DeferredDir>,
     /// Device nodes not created ([`Devices::Skip`]): hard links to them are skipped too.
     pub(super) skipped_devices: BTreeSet<Vec<u8>>,
     /// The parent directory of the last entry, reused while nothing was removed (archives
@@ -233,6 +235,7 @@ impl Applier<'_> {
                     remove_all_at(parent, file_name).map_err(|e| {
                         RootfsError::entry(name, "removing what the entry replaces", e)
                     })?;
+                    self.deferred.forget(path);
                     removed = true;
                 }
             }
@@ -289,18 +292,18 @@ impl Applier<'_> {
                     .map_err(|e| RootfsError::entry(name, "stat", e))?
                     .is_none()
                 {
-                    rustix::fs::mkdirat(parent, os(file_name), Mode::from_raw_mode(0o700))
-                        .map_err(at("creating the directory"))?;
+                    rustix::fs::mkdirat(
+                        parent,
+                        os(file_name),
+                        Mode::from_raw_mode(RENDERING_DIR_MODE),
+                    )
+                    .map_err(at("creating the directory"))?;
                 }
                 let dir = open_child_dir(parent, file_name)
                     .map_err(|e| RootfsError::entry(name, "opening the directory", e))?;
                 self.set_owner_fd(dir.as_fd(), meta, name)?;
                 self.set_xattrs(dir.as_fd(), meta);
-                self.deferred_dirs.push(DeferredDir {
-                    path: path.clone(),
-                    mode: meta.mode,
-                    mtime: Some(meta.mtime),
-                });
+                self.deferred.entry(path, meta.mode, meta.mtime);
                 self.report.directories += 1;
             }
             EntryKind::Symlink => {
@@ -365,9 +368,7 @@ impl Applier<'_> {
         meta: &EntryMeta,
         name: &str,
     ) -> RootfsResult<()> {
-        let at = |context: &'static str| {
-            move |e: rustix::io::Errno| RootfsError::entry(name, context, e.into())
-        };
+        let at = |context: &'static str| move |e: io::Error| RootfsError::entry(name, context, e);
         rustix::fs::mknodat(
             parent,
             os(file_name),
@@ -375,24 +376,18 @@ impl Applier<'_> {
             Mode::from_raw_mode(0o600),
             device,
         )
-        .map_err(at("creating the node"))?;
-        self.set_owner_at(parent, file_name, meta, name)?;
-        // chmod has no no-follow form on Linux; the node was created by this very call
-        // sequence (mknod fails on an existing name) in a target only the render uses.
-        rustix::fs::chmodat(
-            parent,
-            os(file_name),
-            Mode::from_raw_mode(meta.mode),
-            AtFlags::empty(),
-        )
-        .map_err(at("setting the mode"))?;
-        rustix::fs::utimensat(
-            parent,
-            os(file_name),
-            &timestamps(meta.mtime),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(at("setting the mtime"))?;
+        .map_err(|e| at("creating the node")(e.into()))?;
+        // Everything after through a descriptor of the node itself: chmod by name would
+        // follow a symlink put in its place (issue 16).
+        let node =
+            NodeHandle::open(parent, file_name, file_type).map_err(at("opening the node"))?;
+        if self.options.ownership == Ownership::FromArchive {
+            let (uid, gid) = owner(meta, name)?;
+            node.set_owner(uid, gid).map_err(at("setting the owner"))?;
+        }
+        node.set_mode(meta.mode).map_err(at("setting the mode"))?;
+        node.set_times(&timestamps(meta.mtime))
+            .map_err(at("setting the mtime"))?;
         Ok(())
     }
 
@@ -409,21 +404,16 @@ impl Applier<'_> {
                 return Ok(Some(fd));
             }
         }
-        let mut created = Vec::new();
-        let mut opened_up = Vec::new();
+        let (written, deferred) = (&mut self.written, &mut *self.deferred);
         let opened = self
             .beneath
             .open_dir(parent_path, true, &mut |event| match event {
-                WalkEvent::Created(path) => created.push(path.key()),
-                WalkEvent::OpenedUp(path, mode) => opened_up.push((path.clone(), mode)),
+                WalkEvent::Created(path) => {
+                    written.insert(path.key());
+                    deferred.made(path);
+                }
+                WalkEvent::OpenedUp(path, mode) => deferred.opened_up(path, mode),
             });
-        self.written.extend(created);
-        self.deferred_dirs
-            .extend(opened_up.into_iter().map(|(path, mode)| DeferredDir {
-                path,
-                mode,
-                mtime: None,
-            }));
         match opened {
             Ok(fd) => {
                 self.open_up(fd.as_fd(), parent_path, name)?;
@@ -453,11 +443,7 @@ impl Applier<'_> {
         let original = make_owner_writable(dir)
             .map_err(|e| RootfsError::entry(name, "opening up a read-only parent", e))?;
         if let Some(mode) = original {
-            self.deferred_dirs.push(DeferredDir {
-                path: path.clone(),
-                mode,
-                mtime: None,
-            });
+            self.deferred.opened_up(path, mode);
         }
         Ok(())
     }
@@ -548,11 +534,8 @@ impl Applier<'_> {
             .map_err(|e| RootfsError::entry(name, "opening the root", e.into()))?;
         self.set_owner_fd(root.as_fd(), meta, name)?;
         self.set_xattrs(root.as_fd(), meta);
-        self.deferred_dirs.push(DeferredDir {
-            path: RelativePath::root(),
-            mode: meta.mode,
-            mtime: Some(meta.mtime),
-        });
+        self.deferred
+            .entry(&RelativePath::root(), meta.mode, meta.mtime);
         self.report.directories += 1;
         Ok(())
     }
@@ -594,37 +577,6 @@ impl Applier<'_> {
             }
         }
     }
-
-    /// Gives directories their modes and mtimes, deepest first, so setting one does not
-    /// disturb another (creating a child changes its parent's mtime; a read-only parent would
-    /// stop the child's update).
-    fn finish(mut self) -> RootfsResult<ApplyReport> {
-        self.parent_cache = None;
-        let mut deferred = std::mem::take(&mut self.deferred_dirs);
-        // Deepest first. At one depth, restoring a mode we opened up comes before what an
-        // entry asked for, so the entry wins whichever happened first; among entries the
-        // sort is stable, so the later entry for a directory wins.
-        deferred.sort_by_key(|dir| (std::cmp::Reverse(dir.path.depth()), dir.is_an_entrys()));
-        for dir in deferred {
-            let fd = match self.beneath.open_dir(&dir.path, false, &mut |_| ()) {
-                Ok(fd) => fd,
-                // Replaced by a later entry of the layer: that entry's metadata stands.
-                Err(WalkError::Missing(_)) | Err(WalkError::Blocked { .. }) => continue,
-                Err(error) => return Err(walk_error(error, &dir.path.to_string())),
-            };
-            let context = |what: &'static str| {
-                let path = dir.path.to_string();
-                move |e: rustix::io::Errno| RootfsError::entry(&path, what, e.into())
-            };
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(dir.mode))
-                .map_err(context("setting the mode"))?;
-            if let Some(mtime) = dir.mtime {
-                rustix::fs::futimens(&fd, &timestamps(mtime))
-                    .map_err(context("setting the mtime"))?;
-            }
-        }
-        Ok(self.report)
-    }
 }
 
 enum Outcome {
@@ -657,17 +609,6 @@ fn owner(meta: &EntryMeta, name: &str) -> RootfsResult<(rustix::fs::Uid, rustix:
         rustix::fs::Uid::from_raw(uid),
         rustix::fs::Gid::from_raw(gid),
     ))
-}
-
-fn timestamps(mtime: u64) -> Timestamps {
-    let time = Timespec {
-        tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
-        tv_nsec: 0,
-    };
-    Timestamps {
-        last_access: time,
-        last_modification: time,
-    }
 }
 
 fn copy_content(reader: &mut impl Read, file: &mut File, buffer: &mut [u8]) -> io::Result<u64> {

@@ -21,10 +21,16 @@ use std::path::Path;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
+use super::dir_cursor::DirCursor;
 use super::entry_path::RelativePath;
 
-/// Mode of directories the renderer makes on its own (parents no entry named).
+/// Mode of directories the renderer makes on its own (parents no entry named), given once the
+/// whole render is in (see [`super::Render`]).
 pub const IMPLICIT_DIR_MODE: u32 = 0o755;
+
+/// Mode of every directory while a render is in progress: its owner's alone, so no other user
+/// can enter it and swap what the renderer just made for a link (issue 16).
+pub const RENDERING_DIR_MODE: u32 = 0o700;
 
 pub fn os(name: &[u8]) -> &OsStr {
     OsStr::from_bytes(name)
@@ -74,7 +80,8 @@ impl Beneath {
     }
 
     /// Opens the directory at `path`, component by component, without following anything.
-    /// With `create`, missing components are made ([`IMPLICIT_DIR_MODE`]); a read-only
+    /// With `create`, missing components are made ([`RENDERING_DIR_MODE`]; the caller gives
+    /// them [`IMPLICIT_DIR_MODE`] at the end); a read-only
     /// directory in the way is given its owner's write bit first when we are not root. Both
     /// are reported to `on_event`, so the caller can restore modes and know what it made.
     pub fn open_dir(
@@ -85,16 +92,17 @@ impl Beneath {
     ) -> Result<OwnedFd, WalkError> {
         let mut current = rustix::io::dup(&self.root)
             .map_err(|e| WalkError::Io(RelativePath::root(), e.into()))?;
+        // One growing path, for the events and errors (not a copy per component).
         let mut walked = RelativePath::root();
         for component in path.components() {
-            walked = walked.join(component);
+            walked.push(component);
             current = match open_child_dir(current.as_fd(), component) {
                 Ok(fd) => fd,
                 Err(error) if error.kind() == io::ErrorKind::NotFound && create => {
                     let mut made = rustix::fs::mkdirat(
                         &current,
                         os(component),
-                        Mode::from_raw_mode(IMPLICIT_DIR_MODE),
+                        Mode::from_raw_mode(RENDERING_DIR_MODE),
                     );
                     if made == Err(rustix::io::Errno::ACCESS) {
                         let parent = walked.parent().expect("walked one component");
@@ -106,7 +114,7 @@ impl Beneath {
                         made = rustix::fs::mkdirat(
                             &current,
                             os(component),
-                            Mode::from_raw_mode(IMPLICIT_DIR_MODE),
+                            Mode::from_raw_mode(RENDERING_DIR_MODE),
                         );
                     }
                     match made {
@@ -166,20 +174,51 @@ pub fn file_type_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<FileT
 
 /// Removes `name` from `dir` and, if it is a directory, everything below it, never following
 /// a link. Directories are made writable first, so read-only trees (mode 0555, common in
-/// images) can be removed without privileges. Absent: nothing to do.
+/// images) can be removed without privileges. Absent: nothing to do. A loop over a stack of
+/// directories, holding a bounded number of descriptors ([`DirCursor`]), so a tree of any
+/// depth goes (a dead render left by an older version may be tens of thousands deep).
 pub fn remove_all_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     match file_type_at(dir, name)? {
-        None => Ok(()),
-        Some(FileType::Directory) => {
-            let child = open_child_dir(dir, name)?;
-            make_owner_writable(child.as_fd())?;
-            for entry_name in child_names(child.as_fd())? {
-                remove_all_at(child.as_fd(), &entry_name)?;
+        None => return Ok(()),
+        Some(FileType::Directory) => {}
+        Some(_) => return ignore_absent(rustix::fs::unlinkat(dir, os(name), AtFlags::empty())),
+    }
+    let mut cursor = DirCursor::new(rustix::io::dup(dir)?);
+    // Names still to remove in each directory entered, the top one's name last.
+    let mut stack: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+    let mut next = Some(name.to_vec());
+    loop {
+        if let Some(name) = next.take() {
+            let parent = cursor.current()?;
+            match file_type_at(parent, &name)? {
+                None => {}
+                Some(FileType::Directory) => {
+                    cursor.enter(&name)?;
+                    let current = cursor.current()?;
+                    make_owner_writable(current)?;
+                    let names = child_names(current)?;
+                    stack.push((name, names));
+                }
+                Some(_) => {
+                    ignore_absent(rustix::fs::unlinkat(parent, os(&name), AtFlags::empty()))?
+                }
             }
-            drop(child);
-            ignore_absent(rustix::fs::unlinkat(dir, os(name), AtFlags::REMOVEDIR))
         }
-        Some(_) => ignore_absent(rustix::fs::unlinkat(dir, os(name), AtFlags::empty())),
+        let Some((_, pending)) = stack.last_mut() else {
+            return Ok(());
+        };
+        match pending.pop() {
+            Some(child) => next = Some(child),
+            None => {
+                let (done, _) = stack.pop().expect("a level");
+                cursor.leave();
+                ignore_absent(rustix::fs::unlinkat(
+                    cursor.current()?,
+                    os(&done),
+                    AtFlags::REMOVEDIR,
+                ))?;
+            }
+        }
     }
 }
 

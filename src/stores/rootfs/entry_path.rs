@@ -1,11 +1,37 @@
-//! Archive entry names turned into checked relative paths: no absolute paths, no `..`, the
-//! optional prefix taken off. The renderer only ever opens these one component at a time.
+//! Archive entry names turned into checked relative paths: no absolute paths, no `..`, no
+//! path of [`MAX_PATH_BYTES`] or more and none deeper than [`MAX_DEPTH`], the optional prefix
+//! taken off. The renderer only ever opens these one component at a time.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::error::{RootfsError, RootfsResult};
+
+/// Longest entry path (after normalising, relative to the target) a layer may hold, in bytes:
+/// Linux's `PATH_MAX` (4096, the terminating NUL included), so every path the renderer makes
+/// is one the rest of the system can name.
+pub const MAX_PATH_BYTES: usize = 4095;
+
+/// Most components an entry path may have. A path within [`MAX_PATH_BYTES`] has at most 2048
+/// (`a/a/…`); the limit is stated on its own so a reader need not work it out.
+pub const MAX_DEPTH: usize = 2048;
+
+/// How much of a refused name an error message quotes.
+const SHOWN_PREFIX_BYTES: usize = 64;
+
+/// The first [`SHOWN_PREFIX_BYTES`] of `name` (on a character boundary), with `…` and the
+/// full length when it is longer: enough to find the entry, never megabytes of message.
+pub fn short_name(name: &str) -> String {
+    if name.len() <= SHOWN_PREFIX_BYTES {
+        return name.to_string();
+    }
+    let mut end = SHOWN_PREFIX_BYTES;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &name[..end], name.len())
+}
 
 /// A path below the target: zero or more plain components (no `.`, `..`, `/` or NUL).
 /// Zero components is the target itself.
@@ -35,24 +61,47 @@ impl RelativePath {
     ) -> RootfsResult<RelativePath> {
         if name.first() == Some(&b'/') && !absolute_in_target {
             return Err(RootfsError::refused(
-                entry,
+                &short_name(entry),
                 "absolute path (entries must be relative to the root)",
             ));
         }
         if name.contains(&0) {
-            return Err(RootfsError::refused(entry, "NUL byte in the path"));
+            return Err(RootfsError::refused(
+                &short_name(entry),
+                "NUL byte in the path",
+            ));
         }
         let mut components = Vec::new();
+        let mut length = 0usize;
         for component in name.split(|&b| b == b'/') {
             match component {
                 b"" | b"." => {}
                 b".." => {
                     return Err(RootfsError::refused(
-                        entry,
+                        &short_name(entry),
                         "`..` component (entries may not climb out of the root)",
                     ))
                 }
-                plain => components.push(plain.to_vec()),
+                plain => {
+                    // Checked as we go: a name of megabytes is refused having cost no more
+                    // than the limit.
+                    length += plain.len() + usize::from(!components.is_empty());
+                    if length > MAX_PATH_BYTES {
+                        return Err(RootfsError::refused(
+                            &short_name(entry),
+                            format!(
+                                "path too long (over {MAX_PATH_BYTES} bytes, Linux's PATH_MAX)"
+                            ),
+                        ));
+                    }
+                    if components.len() == MAX_DEPTH {
+                        return Err(RootfsError::refused(
+                            &short_name(entry),
+                            format!("path too deep (over {MAX_DEPTH} directories)"),
+                        ));
+                    }
+                    components.push(plain.to_vec());
+                }
             }
         }
         Ok(RelativePath { components })
@@ -91,6 +140,11 @@ impl RelativePath {
         })
     }
 
+    /// Adds `name` at the end (the walk's one growing path).
+    pub fn push(&mut self, name: &[u8]) {
+        self.components.push(name.to_vec());
+    }
+
     pub fn join(&self, name: &[u8]) -> RelativePath {
         let mut components = self.components.clone();
         components.push(name.to_vec());
@@ -105,10 +159,6 @@ impl RelativePath {
 
     pub fn to_path_buf(&self) -> PathBuf {
         Path::new(OsStr::from_bytes(&self.key())).to_path_buf()
-    }
-
-    pub fn depth(&self) -> usize {
-        self.components.len()
     }
 }
 
@@ -198,6 +248,26 @@ mod tests {
             .is_root());
         assert_eq!(parse("rootfsevil/x").unwrap().strip_prefix(&prefix), None);
         assert_eq!(parse("manifest").unwrap().strip_prefix(&prefix), None);
+    }
+
+    #[test]
+    fn paths_past_the_limits_are_refused_naming_a_short_prefix() {
+        let within = format!("{}f", "a/".repeat(MAX_PATH_BYTES / 2 - 1));
+        assert!(within.len() <= MAX_PATH_BYTES);
+        assert_eq!(
+            parse(&within).unwrap().components().len(),
+            MAX_PATH_BYTES / 2
+        );
+        for (name, rule) in [
+            (format!("{}f", "a/".repeat(20_000)), "too long"),
+            (format!("x{}", "/".repeat(10)).repeat(3000), "too long"),
+            (format!("{}/b", "x".repeat(5000)), "too long"),
+        ] {
+            let error = parse(&name).unwrap_err().to_string();
+            assert!(error.contains(rule), "{error}");
+            assert!(error.len() < 300, "{error}");
+            assert!(error.contains(&name[..32]), "{error}");
+        }
     }
 
     #[test]

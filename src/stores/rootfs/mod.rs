@@ -4,6 +4,10 @@
 //!
 //! - [`apply_layer`]: a tar stream onto a target directory, no entry landing outside it
 //!   (module `beneath` says how); [`ApplyOptions`] carry what differs per flavour.
+//!   [`Render`] applies several layers and gives directories their modes only after the
+//!   last (module `render` says why); no mode is ever set through a link (`nofollow`).
+//! - Entry paths are limited to [`MAX_PATH_BYTES`] and [`MAX_DEPTH`]; every tree walk is a
+//!   loop with a bounded number of open descriptors (`dir_cursor`).
 //! - [`decompress`]: a layer's tar stream from its media type, checked by magic bytes.
 //! - [`VerifyingReader`]: hashes a blob as it is read and fails on a mismatch, so what leaves
 //!   the store is verified.
@@ -19,11 +23,14 @@ mod apply;
 mod archive_end;
 mod beneath;
 mod compression;
+mod dir_cursor;
 mod entry_meta;
 mod entry_path;
 mod error;
 mod new_target;
+mod nofollow;
 mod options;
+mod render;
 mod report;
 mod tree_copy;
 mod tree_hash;
@@ -34,12 +41,16 @@ mod whiteout;
 pub use apply::{apply_layer, ApplyReport};
 pub use beneath::remove_tree;
 pub use compression::{decompress, Compression};
+pub use entry_path::{MAX_DEPTH, MAX_PATH_BYTES};
 pub use error::{RootfsError, RootfsResult};
 pub use new_target::render_into_new_directory;
 pub use options::{
     AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership, PathFilter,
 };
+pub use render::Render;
 pub use tree_copy::copy_tree;
 pub use tree_hash::{tree_hash, verify_tree, TreeSummary};
-pub use tree_store::{CopiedTree, RenderedTree, TreeStore, TREES_DIR};
+pub use tree_store::{
+    private_dir, CopiedTree, LeftoverNotRemoved, LeftoverReport, RenderedTree, TreeStore, TREES_DIR,
+};
 pub use verify_reader::VerifyingReader;

@@ -1,7 +1,13 @@
 //! Rendering into a directory the user names, all or nothing: the directory must be new (or
 //! empty), the tree is built in a staging directory beside it (same file system) and renamed
 //! into place only when complete; on failure the staging directory goes.
+//!
+//! The staging directory is private (0700) and the tree is built in a directory inside it:
+//! no other user can enter the tree while it is built (a root render sets owners and modes
+//! there, see `render`), and the tree's own root is made with the umask, as `mkdir` would make
+//! the target, so the directory the user gets follows their umask.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,17 +21,19 @@ pub fn render_into_new_directory<T, E: From<RootfsError>>(
 ) -> Result<T, E> {
     check_target(target)?;
     let staging = staging_dir(target)?;
-    let built = build(&staging);
+    let tree = staging.join(TREE);
+    let built = std::fs::create_dir(&tree)
+        .map_err(|e| RootfsError::io("creating the render directory", &tree, e).into())
+        .and_then(|()| build(&tree));
     let result = built.and_then(|value| {
         // rename(2) replaces an empty directory, so an empty target is taken over too.
         crate::crash_point!("rootfs.copy-out.before-rename");
-        std::fs::rename(&staging, target)
+        std::fs::rename(&tree, target)
             .map_err(|e| RootfsError::io("moving the rendered tree into place", target, e))?;
         Ok(value)
     });
-    if result.is_err() {
-        let _ = remove_tree(&staging);
-    }
+    // Empty once the tree moved out; whatever a failure left otherwise.
+    let _ = remove_tree(&staging);
     result
 }
 
@@ -52,8 +60,10 @@ fn check_target(target: &Path) -> RootfsResult<()> {
     }
 }
 
-/// A new directory beside `target`, made with the usual 0777 less the umask, as `mkdir`
-/// would make the target (files written for other tools follow the umask).
+/// The staging directory's tree, which becomes the target.
+const TREE: &str = "tree";
+
+/// A new private (0700) directory beside `target`.
 fn staging_dir(target: &Path) -> RootfsResult<PathBuf> {
     let parent = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -72,7 +82,9 @@ fn staging_dir(target: &Path) -> RootfsResult<PathBuf> {
         name.to_string_lossy(),
         std::process::id()
     ));
-    std::fs::create_dir(&staging)
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&staging)
         .map_err(|e| RootfsError::io("creating the render directory", &staging, e))?;
     Ok(staging)
 }

@@ -11,6 +11,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, Timestamps};
 
 use super::beneath::{open_child_dir, os};
 use super::error::{RootfsError, RootfsResult};
+use super::nofollow::NodeHandle;
 use super::options::Ownership;
 use super::tree_hash::{open_dir_path, walk_tree, TreeSummary};
 
@@ -127,7 +128,7 @@ impl Copy {
     ) -> RootfsResult<()> {
         rustix::fs::symlinkat(os(link), target, os(name))
             .map_err(|e| self.error("creating", path, e))?;
-        self.finish_at(target, name, stat, path, false)
+        self.finish_symlink(target, name, stat, path)
     }
 
     pub(super) fn node(
@@ -151,16 +152,28 @@ impl Copy {
             stat.st_rdev,
         )
         .map_err(|e| self.error("creating", path, e))?;
-        self.finish_at(target, name, stat, path, true)
+        // Owner, mode and times through a descriptor of the node itself, never a link put in
+        // its place (see `nofollow`).
+        let node = NodeHandle::open(target, name, file_type)
+            .map_err(|e| self.error("opening what was made at", path, e))?;
+        if self.ownership == Ownership::FromArchive {
+            node.set_owner(uid(stat), gid(stat))
+                .map_err(|e| self.error("setting the owner of", path, e))?;
+        }
+        node.set_mode(stat.st_mode & 0o7777)
+            .map_err(|e| self.error("setting the mode of", path, e))?;
+        node.set_times(&times(stat))
+            .map_err(|e| self.error("setting the times of", path, e))
     }
 
-    fn finish_at(
+    /// Owner and times of a symlink, on the link itself (`AT_SYMLINK_NOFOLLOW`); its mode
+    /// means nothing and is never set.
+    fn finish_symlink(
         &self,
         dir: BorrowedFd<'_>,
         name: &[u8],
         stat: &Stat,
         path: &[u8],
-        with_mode: bool,
     ) -> RootfsResult<()> {
         if self.ownership == Ownership::FromArchive {
             rustix::fs::chownat(
@@ -171,16 +184,6 @@ impl Copy {
                 AtFlags::SYMLINK_NOFOLLOW,
             )
             .map_err(|e| self.error("setting the owner of", path, e))?;
-        }
-        if with_mode {
-            // Made just now by mknod, which fails on an existing name.
-            rustix::fs::chmodat(
-                dir,
-                os(name),
-                Mode::from_raw_mode(stat.st_mode & 0o7777),
-                AtFlags::empty(),
-            )
-            .map_err(|e| self.error("setting the mode of", path, e))?;
         }
         rustix::fs::utimensat(dir, os(name), &times(stat), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| self.error("setting the times of", path, e))

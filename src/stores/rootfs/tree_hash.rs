@@ -8,16 +8,21 @@
 //! ([`super::copy_tree`]),
 //! hashing exactly the bytes it writes, so a copy out of the store is verified by comparing
 //! its hash with the one recorded at render time.
+//!
+//! The walk is a loop over a stack of directories, not a recursion, and holds a bounded
+//! number of descriptors ([`DirCursor`]): a tree thousands of directories deep costs neither
+//! a stack frame nor a descriptor per level.
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use serde::Serialize;
 
-use super::beneath::{child_names, open_child_dir, os};
+use super::beneath::{child_names, os};
+use super::dir_cursor::DirCursor;
 use super::error::{RootfsError, RootfsResult};
 use super::tree_copy::Copy;
 use crate::traits::{Algorithm, Digest, Hasher};
@@ -63,8 +68,8 @@ pub(super) fn open_dir_path(dir: &Path) -> RootfsResult<OwnedFd> {
 pub(super) fn walk_tree(dir: &Path, copy: Option<(Copy, OwnedFd)>) -> RootfsResult<TreeSummary> {
     let root = open_dir_path(dir)?;
     let stat = rustix::fs::fstat(&root).map_err(|e| RootfsError::io("stat", dir, e.into()))?;
-    let (copy, target_root) = match copy {
-        Some((copy, fd)) => (Some(copy), Some(fd)),
+    let (copy, target) = match copy {
+        Some((copy, fd)) => (Some(copy), Some(DirCursor::new(fd))),
         None => (None, None),
     };
     let mut walk = Walk {
@@ -74,17 +79,26 @@ pub(super) fn walk_tree(dir: &Path, copy: Option<(Copy, OwnedFd)>) -> RootfsResu
         inodes: std::collections::HashSet::new(),
         top: dir.to_path_buf(),
         copy,
+        source: DirCursor::new(root),
+        target,
+        path: Vec::new(),
     };
     walk.record(b"", b'd', stat.st_mode & 0o7777, &[]);
-    walk.directory(root.as_fd(), b"", target_root.as_ref().map(|fd| fd.as_fd()))?;
-    if let (Some(copy), Some(target)) = (&walk.copy, &target_root) {
-        copy.finish_directory(target.as_fd(), &stat, b"")?;
-    }
+    walk.run(stat)?;
     Ok(TreeSummary {
         hash: walk.hasher.finish(),
         size: walk.size,
         entries: walk.entries,
     })
+}
+
+/// A directory being walked: its names not yet visited (last first) and what the copy needs
+/// to finish it.
+struct Level {
+    pending: Vec<Vec<u8>>,
+    stat: Stat,
+    /// Length of the walk's path when this directory's name was added (to take it off).
+    path_len: usize,
 }
 
 struct Walk {
@@ -94,6 +108,11 @@ struct Walk {
     inodes: std::collections::HashSet<(u64, u64)>,
     top: PathBuf,
     copy: Option<Copy>,
+    /// Where the walk is in the tree hashed, and in the copy when there is one.
+    source: DirCursor,
+    target: Option<DirCursor>,
+    /// The current entry's path below the top: one buffer, grown and cut as the walk goes.
+    path: Vec<u8>,
 }
 
 impl Walk {
@@ -108,115 +127,188 @@ impl Walk {
         self.hasher.update(payload);
     }
 
-    fn directory(
-        &mut self,
-        dir: BorrowedFd<'_>,
-        path: &[u8],
-        target: Option<BorrowedFd<'_>>,
-    ) -> RootfsResult<()> {
-        let top = self.top.clone();
-        let io_error = |what: &str, path: &[u8], e: std::io::Error| {
-            RootfsError::io(what, top.join(os(path)), e)
-        };
-        let names = child_names(dir).map_err(|e| io_error("listing", path, e))?;
-        for name in names {
-            let mut child_path = path.to_vec();
-            if !child_path.is_empty() {
-                child_path.push(b'/');
+    fn io_error(&self, what: &str, e: std::io::Error) -> RootfsError {
+        RootfsError::io(what, self.top.join(os(&self.path)), e)
+    }
+
+    /// Depth first, in name order, without recursion: a stack of [`Level`]s.
+    fn run(&mut self, root_stat: Stat) -> RootfsResult<()> {
+        let names = self.list()?;
+        let mut stack = vec![Level {
+            pending: names,
+            stat: root_stat,
+            path_len: 0,
+        }];
+        while let Some(level) = stack.last_mut() {
+            let Some(name) = level.pending.pop() else {
+                let done = stack.pop().expect("a level");
+                if let (Some(copy), Some(target)) = (&self.copy, self.target.as_mut()) {
+                    let fd = target.current().map_err(|e| {
+                        RootfsError::io("opening", copy.top.join(os(&self.path)), e)
+                    })?;
+                    copy.finish_directory(fd, &done.stat, &self.path)?;
+                }
+                if !stack.is_empty() {
+                    self.source.leave();
+                    if let Some(target) = self.target.as_mut() {
+                        target.leave();
+                    }
+                }
+                self.path.truncate(done.path_len);
+                continue;
+            };
+            let path_len = self.path.len();
+            if !self.path.is_empty() {
+                self.path.push(b'/');
             }
-            child_path.extend_from_slice(&name);
-            let stat = rustix::fs::statat(dir, os(&name), AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| io_error("stat", &child_path, e.into()))?;
-            let mode = stat.st_mode & 0o7777;
-            self.entries += 1;
-            let first_name_of_inode = self.inodes.insert((stat.st_dev, stat.st_ino));
-            match FileType::from_raw_mode(stat.st_mode) {
-                FileType::Directory => {
-                    self.record(&child_path, b'd', mode, &[]);
-                    let child = open_child_dir(dir, &name)
-                        .map_err(|e| io_error("opening", &child_path, e))?;
-                    let target_child = match (&self.copy, target) {
-                        (Some(copy), Some(target)) => {
-                            Some(copy.make_directory(target, &name, &child_path)?)
-                        }
-                        _ => None,
-                    };
-                    self.directory(
-                        child.as_fd(),
-                        &child_path,
-                        target_child.as_ref().map(|fd| fd.as_fd()),
-                    )?;
-                    if let (Some(copy), Some(target_child)) = (&self.copy, &target_child) {
-                        copy.finish_directory(target_child.as_fd(), &stat, &child_path)?;
-                    }
-                }
-                FileType::RegularFile => {
-                    let file = rustix::fs::openat(
-                        dir,
-                        os(&name),
-                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| io_error("opening", &child_path, e.into()))?;
-                    let linked_copy = match (&self.copy, target) {
-                        (Some(copy), Some(_)) if !first_name_of_inode => {
-                            copy.linked.get(&(stat.st_dev, stat.st_ino)).cloned()
-                        }
-                        _ => None,
-                    };
-                    let (content, length) = match (self.copy.as_mut(), target, linked_copy) {
-                        (Some(copy), Some(target), Some(first)) => {
-                            // Another name of a file already copied: link it, hash its content.
-                            copy.link(target, &name, &first, &child_path)?;
-                            hash_file(File::from(file), None, &mut vec![0u8; 64 * 1024])
-                        }
-                        (Some(copy), Some(target), None) => {
-                            let out = copy.create_file(target, &name, &child_path)?;
-                            let hashed = hash_file(File::from(file), Some(&out), &mut copy.buffer);
-                            if hashed.is_ok() {
-                                copy.finish_node(out.as_fd(), &stat, &child_path)?;
-                                if stat.st_nlink > 1 {
-                                    copy.linked
-                                        .insert((stat.st_dev, stat.st_ino), child_path.clone());
-                                }
-                            }
-                            hashed
-                        }
-                        _ => hash_file(File::from(file), None, &mut vec![0u8; 256 * 1024]),
-                    }
-                    .map_err(|e| io_error("reading", &child_path, e))?;
-                    let mut payload = length.to_le_bytes().to_vec();
-                    payload.extend_from_slice(content.as_str().as_bytes());
-                    self.record(&child_path, b'f', mode, &payload);
-                    if first_name_of_inode {
-                        self.size += length;
-                    }
-                }
-                FileType::Symlink => {
-                    let link = rustix::fs::readlinkat(dir, os(&name), Vec::new())
-                        .map_err(|e| io_error("reading the link", &child_path, e.into()))?;
-                    if let (Some(copy), Some(target)) = (&self.copy, target) {
-                        copy.symlink(target, &name, link.as_bytes(), &stat, &child_path)?;
-                    }
-                    // A symlink's own mode is meaningless on Linux (always 0777).
-                    self.record(&child_path, b'l', 0, link.as_bytes());
-                }
-                other => {
-                    let (kind, payload) = match other {
-                        FileType::Fifo => (b'p', Vec::new()),
-                        FileType::CharacterDevice => (b'c', stat.st_rdev.to_le_bytes().to_vec()),
-                        FileType::BlockDevice => (b'b', stat.st_rdev.to_le_bytes().to_vec()),
-                        FileType::Socket => (b's', Vec::new()),
-                        _ => (b'?', Vec::new()),
-                    };
-                    if let (Some(copy), Some(target)) = (&self.copy, target) {
-                        copy.node(target, &name, other, &stat, &child_path)?;
-                    }
-                    self.record(&child_path, kind, mode, &payload);
-                }
+            self.path.extend_from_slice(&name);
+            if let Some(stat) = self.entry(&name)? {
+                // A directory: go in.
+                let pending = self.list()?;
+                stack.push(Level {
+                    pending,
+                    stat,
+                    path_len,
+                });
+            } else {
+                self.path.truncate(path_len);
             }
         }
         Ok(())
+    }
+
+    /// The names of the current directory, last first (the walk pops them).
+    fn list(&mut self) -> RootfsResult<Vec<Vec<u8>>> {
+        let at = self.top.join(os(&self.path));
+        let dir = self
+            .source
+            .current()
+            .map_err(|e| RootfsError::io("opening", at.clone(), e))?;
+        let mut names = child_names(dir).map_err(|e| RootfsError::io("listing", at, e))?;
+        names.reverse();
+        Ok(names)
+    }
+
+    /// Hashes (and copies) the entry `name` of the current directory, at `self.path`; for a
+    /// directory, enters it (in the copy too) and returns its stat.
+    fn entry(&mut self, name: &[u8]) -> RootfsResult<Option<Stat>> {
+        let child_path = self.path.clone();
+        let top = self.top.clone();
+        let error = |what: &'static str| {
+            let at = top.join(os(&child_path));
+            move |e: std::io::Error| RootfsError::io(what, at, e)
+        };
+        let stat = rustix::fs::statat(
+            self.source.current().map_err(error("opening"))?,
+            os(name),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| error("stat")(e.into()))?;
+        let mode = stat.st_mode & 0o7777;
+        self.entries += 1;
+        let first_name_of_inode = self.inodes.insert((stat.st_dev, stat.st_ino));
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Directory => {
+                self.record(&child_path, b'd', mode, &[]);
+                self.source.enter(name).map_err(error("opening"))?;
+                if let (Some(copy), Some(target)) = (&self.copy, self.target.as_mut()) {
+                    let parent = target.current().map_err(error("opening the copy of"))?;
+                    let made = copy.make_directory(parent, name, &child_path)?;
+                    target.enter_opened(name, made);
+                }
+                return Ok(Some(stat));
+            }
+            FileType::RegularFile => {
+                let file = rustix::fs::openat(
+                    self.source.current().map_err(error("opening"))?,
+                    os(name),
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| error("opening")(e.into()))?;
+                let (content, length) =
+                    self.file(File::from(file), name, &stat, first_name_of_inode)?;
+                let mut payload = length.to_le_bytes().to_vec();
+                payload.extend_from_slice(content.as_str().as_bytes());
+                self.record(&child_path, b'f', mode, &payload);
+                if first_name_of_inode {
+                    self.size += length;
+                }
+            }
+            FileType::Symlink => {
+                let link = rustix::fs::readlinkat(
+                    self.source.current().map_err(error("opening"))?,
+                    os(name),
+                    Vec::new(),
+                )
+                .map_err(|e| error("reading the link")(e.into()))?;
+                if let (Some(copy), Some(target)) = (&self.copy, self.target.as_mut()) {
+                    let parent = target.current().map_err(error("opening the copy of"))?;
+                    copy.symlink(parent, name, link.as_bytes(), &stat, &child_path)?;
+                }
+                // A symlink's own mode is meaningless on Linux (always 0777).
+                self.record(&child_path, b'l', 0, link.as_bytes());
+            }
+            other => {
+                let (kind, payload) = match other {
+                    FileType::Fifo => (b'p', Vec::new()),
+                    FileType::CharacterDevice => (b'c', stat.st_rdev.to_le_bytes().to_vec()),
+                    FileType::BlockDevice => (b'b', stat.st_rdev.to_le_bytes().to_vec()),
+                    FileType::Socket => (b's', Vec::new()),
+                    _ => (b'?', Vec::new()),
+                };
+                if let (Some(copy), Some(target)) = (&self.copy, self.target.as_mut()) {
+                    let parent = target.current().map_err(error("opening the copy of"))?;
+                    copy.node(parent, name, other, &stat, &child_path)?;
+                }
+                self.record(&child_path, kind, mode, &payload);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A regular file's content hash and length; copied (or linked, for another name of a
+    /// file already copied) when copying.
+    fn file(
+        &mut self,
+        file: File,
+        name: &[u8],
+        stat: &Stat,
+        first_name_of_inode: bool,
+    ) -> RootfsResult<(Digest, u64)> {
+        let path = self.path.clone();
+        let hashed = match (self.copy.as_mut(), self.target.as_mut()) {
+            (Some(copy), Some(target)) => {
+                let parent = target
+                    .current()
+                    .map_err(|e| RootfsError::io("opening", copy.top.join(os(&path)), e))?;
+                let linked = if first_name_of_inode {
+                    None
+                } else {
+                    copy.linked.get(&(stat.st_dev, stat.st_ino)).cloned()
+                };
+                match linked {
+                    Some(first) => {
+                        // Another name of a file already copied: link it, hash its content.
+                        copy.link(parent, name, &first, &path)?;
+                        hash_file(file, None, &mut vec![0u8; 64 * 1024])
+                    }
+                    None => {
+                        let out = copy.create_file(parent, name, &path)?;
+                        let hashed = hash_file(file, Some(&out), &mut copy.buffer);
+                        if hashed.is_ok() {
+                            copy.finish_node(out.as_fd(), stat, &path)?;
+                            if stat.st_nlink > 1 {
+                                copy.linked.insert((stat.st_dev, stat.st_ino), path.clone());
+                            }
+                        }
+                        hashed
+                    }
+                }
+            }
+            _ => hash_file(file, None, &mut vec![0u8; 256 * 1024]),
+        };
+        hashed.map_err(|e| self.io_error("reading", e))
     }
 }
 

@@ -6,6 +6,11 @@
 //! <store>/trees/<flavour>/.tmp-<id>-…                 a render in progress
 //! ```
 //!
+//! `trees/`, `trees/<flavour>/` and each tree's directory are 0700: a root render keeps the
+//! image's owners, setuid bits and device nodes, which must not be within another user's
+//! reach (the class of Moby CVE-2021-41091). Directories an older version made 0755 are
+//! tightened when the cache is opened.
+//!
 //! The key is whatever string the flavour chooses (appc: the resolved dependency list). A
 //! tree is rendered into a temp directory beside its final place, hashed, its record written,
 //! the file system synced, and then renamed into place: a tree directory exists only whole,
@@ -15,7 +20,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -74,6 +79,20 @@ struct TreeRecord {
     created_unix_ms: i64,
 }
 
+/// What [`TreeStore::remove_dead_leftovers`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LeftoverReport {
+    pub removed: u64,
+    pub not_removed: Vec<LeftoverNotRemoved>,
+}
+
+/// A dead render's directory that could not be removed, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LeftoverNotRemoved {
+    pub path: PathBuf,
+    pub error: String,
+}
+
 /// The tree cache of one flavour in one store directory.
 #[derive(Clone, Debug)]
 pub struct TreeStore {
@@ -97,9 +116,11 @@ impl TreeStore {
                 "tree cache flavour {flavour:?}: use lowercase letters, digits and '-'"
             )));
         }
-        let root = store.dir().join(TREES_DIR).join(flavour);
-        fs::create_dir_all(&root)
-            .map_err(|e| RootfsError::io("creating the tree cache", &root, e))?;
+        let trees = store.dir().join(TREES_DIR);
+        let root = trees.join(flavour);
+        for dir in [&trees, &root] {
+            private_dir(dir).map_err(|e| RootfsError::io("creating the tree cache", dir, e))?;
+        }
         Ok(TreeStore {
             root,
             flavour: flavour.to_string(),
@@ -138,10 +159,13 @@ impl TreeStore {
             .root
             .join(format!("{TEMP_PREFIX}{id}-{}", unique_suffix()));
         let rootfs = temp.join(ROOTFS_DIR);
-        fs::create_dir(&temp)
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&temp)
             .map_err(|e| RootfsError::io("creating a render directory", &temp, e))?;
         // 0755 whatever the umask, so the tree's hash (which covers the root's mode) depends
-        // only on what was rendered; an image's own root entry may still change it.
+        // only on what was rendered; an image's own root entry may still change it. Out of
+        // other users' reach all the same: `temp` (the tree's directory) is 0700.
         let built = fs::create_dir(&rootfs)
             .and_then(|()| fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755)))
             .map_err(|e| RootfsError::io("creating a render directory", &rootfs, e).into())
@@ -191,9 +215,10 @@ impl TreeStore {
     /// (a key locked now has a live renderer or remover, whose directories are not dead).
     /// A crash between a removal's rename and its delete leaves a trash directory that no
     /// render of that key may ever come to clean; the flavour's GC calls this. Returns how
-    /// many went.
-    pub fn remove_dead_leftovers(&self) -> RootfsResult<u64> {
-        let mut removed = 0;
+    /// many went, and the ones that could not be removed (each reported, none stopping the
+    /// others: one stuck directory must not make every GC fail).
+    pub fn remove_dead_leftovers(&self) -> RootfsResult<LeftoverReport> {
+        let mut report = LeftoverReport::default();
         let entries =
             fs::read_dir(&self.root).map_err(|e| RootfsError::io("listing", &self.root, e))?;
         for entry in entries {
@@ -213,11 +238,15 @@ impl TreeStore {
             else {
                 continue;
             };
-            remove_tree(&entry.path())
-                .map_err(|e| RootfsError::io("removing a dead render", entry.path(), e))?;
-            removed += 1;
+            match remove_tree(&entry.path()) {
+                Ok(()) => report.removed += 1,
+                Err(error) => report.not_removed.push(LeftoverNotRemoved {
+                    path: entry.path(),
+                    error: error.to_string(),
+                }),
+            }
         }
-        Ok(removed)
+        Ok(report)
     }
 
     /// Every cached tree of this flavour, by key.
@@ -392,6 +421,22 @@ fn read_record(dir: &Path) -> RootfsResult<Option<TreeRecord>> {
             path,
             reason: e.to_string(),
         })
+}
+
+/// Makes `dir` (and missing parents) 0700, or tightens it to 0700 when it exists with more:
+/// what it holds is for its owner alone.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let metadata = fs::metadata(dir)?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        // Best effort: only the owner may, and another user's open must not fail for it
+        // (the owner's next open tightens it).
+        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::fs::FileType;
 
-use super::apply::{walk_error, Applier, DeferredDir};
+use super::apply::{walk_error, Applier};
 use super::beneath::{
     child_names, file_type_at, make_owner_writable, open_child_dir, remove_all_at, WalkError,
 };
@@ -68,7 +68,9 @@ impl Applier<'_> {
     fn remove_lower(&mut self, dir: BorrowedFd<'_>, path: &RelativePath) -> io::Result<()> {
         let name = path.file_name().expect("never the root").to_vec();
         if !self.written_at_or_below(path) {
-            return remove_all_at(dir, &name);
+            remove_all_at(dir, &name)?;
+            self.deferred.forget(path);
+            return Ok(());
         }
         if file_type_at(dir, &name)? != Some(FileType::Directory) {
             return Ok(());
@@ -76,11 +78,7 @@ impl Applier<'_> {
         let child = open_child_dir(dir, &name)?;
         if !self.privileged {
             if let Some(mode) = make_owner_writable(child.as_fd())? {
-                self.deferred_dirs.push(DeferredDir {
-                    path: path.clone(),
-                    mode,
-                    mtime: None,
-                });
+                self.deferred.opened_up(path, mode);
             }
         }
         for grandchild in child_names(child.as_fd())? {
