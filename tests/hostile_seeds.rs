@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hostile_support::acis::{gzip, valid_aci};
-use hostile_support::catalogue::{ACIS, ARCHIVES, BOMBS, LAYOUTS};
+use hostile_support::catalogue::{ACIS, ARCHIVES, BOMBS, HEADER_BOMBS, LAYOUTS};
 use hostile_support::layouts::{read_json, OCI_INDEX, OCI_MANIFEST};
 use hostile_support::{Build, Input, RawTar};
 use oci_store::stores::appc::fuzzing::check_aci;
@@ -179,7 +179,8 @@ fn file_seeds(catalogue: &[(&str, Build)], valid: Vec<(&str, Vec<u8>)>) -> Seeds
         .collect();
     for (name, build) in catalogue {
         let (_temp, case) = built(*build);
-        let (Input::Oci(path) | Input::Aci(path)) = &case.input;
+        let (Input::Oci(path) | Input::Aci(path) | Input::Unpack { layout: path, .. }) =
+            &case.input;
         if let Some(bytes) = regular(path).filter(|b| b.len() <= MAX_SEED) {
             seeds.insert(name.to_string(), bytes);
         }
@@ -207,7 +208,7 @@ fn seeds_pass_or_fail_as_their_kind_says_and_are_written_when_asked() {
         (
             "oci_archive",
             file_seeds(
-                &[ARCHIVES, BOMBS].concat(),
+                &[ARCHIVES, BOMBS, HEADER_BOMBS].concat(),
                 vec![
                     ("valid", archive.clone()),
                     ("valid-gz", archive_gz.finish_gzip()),
@@ -217,7 +218,7 @@ fn seeds_pass_or_fail_as_their_kind_says_and_are_written_when_asked() {
         (
             "aci",
             file_seeds(
-                ACIS,
+                &[ACIS, HEADER_BOMBS].concat(),
                 vec![
                     ("valid", valid_aci("example.com/seed")),
                     ("valid-gz", gzip(&valid_aci("example.com/seed"))),
@@ -296,6 +297,11 @@ fn every_generator_is_registered_and_tested() {
             include_str!("hostile_bombs.rs"),
             BOMBS,
         ),
+        (
+            include_str!("hostile_support/header_bombs.rs"),
+            include_str!("hostile_bombs.rs"),
+            HEADER_BOMBS,
+        ),
     ] {
         let generators: Vec<&str> = source
             .lines()
@@ -314,7 +320,7 @@ fn every_generator_is_registered_and_tested() {
             );
         }
     }
-    let total = LAYOUTS.len() + ARCHIVES.len() + ACIS.len() + BOMBS.len();
+    let total = LAYOUTS.len() + ARCHIVES.len() + ACIS.len() + BOMBS.len() + HEADER_BOMBS.len();
     assert!(total >= 100, "the corpus has {total} inputs");
     let _ = read_json;
 }
