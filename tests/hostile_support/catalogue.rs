@@ -391,19 +391,58 @@ pub const BOMBS: &[(&str, Build)] = &[
 ];
 
 pub const HEADER_BOMBS: &[(&str, Build)] = &[
-    ("archive_gnu_long_name_bomb", header_bombs::archive_gnu_long_name_bomb),
-    ("archive_gnu_long_link_bomb", header_bombs::archive_gnu_long_link_bomb),
-    ("archive_pax_header_bomb", header_bombs::archive_pax_header_bomb),
-    ("archive_pax_global_header_bomb", header_bombs::archive_pax_global_header_bomb),
-    ("archive_gnu_sparse_map_bomb", header_bombs::archive_gnu_sparse_map_bomb),
-    ("aci_gnu_long_name_bomb", header_bombs::aci_gnu_long_name_bomb),
-    ("aci_gnu_long_link_bomb", header_bombs::aci_gnu_long_link_bomb),
+    (
+        "archive_gnu_long_name_bomb",
+        header_bombs::archive_gnu_long_name_bomb,
+    ),
+    (
+        "archive_gnu_long_link_bomb",
+        header_bombs::archive_gnu_long_link_bomb,
+    ),
+    (
+        "archive_pax_header_bomb",
+        header_bombs::archive_pax_header_bomb,
+    ),
+    (
+        "archive_pax_global_header_bomb",
+        header_bombs::archive_pax_global_header_bomb,
+    ),
+    (
+        "archive_gnu_sparse_map_bomb",
+        header_bombs::archive_gnu_sparse_map_bomb,
+    ),
+    (
+        "aci_gnu_long_name_bomb",
+        header_bombs::aci_gnu_long_name_bomb,
+    ),
+    (
+        "aci_gnu_long_link_bomb",
+        header_bombs::aci_gnu_long_link_bomb,
+    ),
     ("aci_pax_header_bomb", header_bombs::aci_pax_header_bomb),
-    ("aci_pax_global_header_bomb", header_bombs::aci_pax_global_header_bomb),
-    ("aci_gnu_sparse_map_bomb", header_bombs::aci_gnu_sparse_map_bomb),
-    ("layer_gnu_long_name_bomb", header_bombs::layer_gnu_long_name_bomb),
-    ("layer_gnu_long_link_bomb", header_bombs::layer_gnu_long_link_bomb),
+    (
+        "aci_pax_global_header_bomb",
+        header_bombs::aci_pax_global_header_bomb,
+    ),
+    (
+        "aci_gnu_sparse_map_bomb",
+        header_bombs::aci_gnu_sparse_map_bomb,
+    ),
+    (
+        "layer_gnu_long_name_bomb",
+        header_bombs::layer_gnu_long_name_bomb,
+    ),
+    (
+        "layer_gnu_long_link_bomb",
+        header_bombs::layer_gnu_long_link_bomb,
+    ),
     ("layer_pax_header_bomb", header_bombs::layer_pax_header_bomb),
-    ("layer_pax_global_header_bomb", header_bombs::layer_pax_global_header_bomb),
-    ("layer_gnu_sparse_map_bomb", header_bombs::layer_gnu_sparse_map_bomb),
+    (
+        "layer_pax_global_header_bomb",
+        header_bombs::layer_pax_global_header_bomb,
+    ),
+    (
+        "layer_gnu_sparse_map_bomb",
+        header_bombs::layer_gnu_sparse_map_bomb,
+    ),
 ];

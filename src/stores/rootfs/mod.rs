@@ -4,6 +4,10 @@
 //!
 //! - [`apply_layer`]: a tar stream onto a target directory, no entry landing outside it
 //!   (module `beneath` says how); [`ApplyOptions`] carry what differs per flavour.
+//! - [`bounded_archive`] / [`BoundedTarReader`]: how every tar reader of the store (layers,
+//!   oci-archives, ACIs) reads a tar stream: extended headers over [`TarHeaderLimits`] are
+//!   refused before the `tar` crate reads them whole; [`short_name`] quotes archive names in
+//!   messages.
 //! - [`decompress`]: a layer's tar stream from its media type, checked by magic bytes.
 //! - [`VerifyingReader`]: hashes a blob as it is read and fails on a mismatch, so what leaves
 //!   the store is verified.
@@ -18,6 +22,7 @@
 mod apply;
 mod archive_end;
 mod beneath;
+pub mod bounded_tar;
 mod compression;
 mod entry_meta;
 mod entry_path;
@@ -25,6 +30,7 @@ mod error;
 mod new_target;
 mod options;
 mod report;
+mod short_name;
 mod tree_copy;
 mod tree_hash;
 mod tree_store;
@@ -33,12 +39,14 @@ mod whiteout;
 
 pub use apply::{apply_layer, ApplyReport};
 pub use beneath::remove_tree;
+pub use bounded_tar::{bounded_archive, BoundedTarReader, TarHeaderError, TarHeaderLimits};
 pub use compression::{decompress, Compression};
 pub use error::{RootfsError, RootfsResult};
 pub use new_target::render_into_new_directory;
 pub use options::{
     AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership, PathFilter,
 };
+pub use short_name::{short_name, short_str, NAME_PREFIX};
 pub use tree_copy::copy_tree;
 pub use tree_hash::{tree_hash, verify_tree, TreeSummary};
 pub use tree_store::{CopiedTree, RenderedTree, TreeStore, TREES_DIR};
