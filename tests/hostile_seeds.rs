@@ -17,6 +17,7 @@ use hostile_support::{Build, Input, RawTar};
 use oci_store::stores::appc::fuzzing::check_aci;
 use oci_store::stores::oci::fuzzing::{read_oci_archive, walk, ArchiveLimits};
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
+use oci_store::stores::rootfs::fuzzing::compare_bounded_and_plain;
 
 /// Largest seed kept: libFuzzer's `-max_len` for the file targets is 256 KiB.
 const MAX_SEED: usize = 256 * 1024;
@@ -216,6 +217,19 @@ fn seeds_pass_or_fail_as_their_kind_says_and_are_written_when_asked() {
             ),
         ),
         (
+            "bounded_tar",
+            file_seeds(
+                &[ARCHIVES, ACIS].concat(),
+                vec![
+                    ("valid", archive.clone()),
+                    ("valid-aci", valid_aci("example.com/seed")),
+                ],
+            )
+            .into_iter()
+            .filter(|(_, bytes)| bytes.len() <= 64 * 1024)
+            .collect(),
+        ),
+        (
             "aci",
             file_seeds(
                 &[ACIS, HEADER_BOMBS].concat(),
@@ -247,7 +261,7 @@ fn seeds_pass_or_fail_as_their_kind_says_and_are_written_when_asked() {
         max_bytes: 64 << 20,
     };
     assert_eq!(read_oci_archive(&archive_file, limits).unwrap(), 5);
-    let acis = &corpora[4].1;
+    let acis = &corpora[5].1;
     assert_eq!(check_aci(&acis["valid"][..]).unwrap(), "example.com/seed");
     assert_eq!(
         check_aci(&acis["valid-gz"][..]).unwrap(),
@@ -256,6 +270,12 @@ fn seeds_pass_or_fail_as_their_kind_says_and_are_written_when_asked() {
     // Every hostile ACI that is a file is refused by the fuzz entry point as by the import.
     for (name, bytes) in acis.iter().filter(|(name, _)| !name.starts_with("valid")) {
         assert!(check_aci(&bytes[..]).is_err(), "{name} passed check_aci");
+    }
+    // The bounded tar reader reads every seed as the tar crate does (it panics otherwise).
+    for (name, bytes) in &corpora[4].1 {
+        if let Err(refused) = compare_bounded_and_plain(bytes) {
+            panic!("{name}: refused by the bounded tar reader: {refused}");
+        }
     }
     for (_, seeds) in &corpora {
         assert!(seeds.len() >= 10, "too few seeds: {:?}", seeds.keys());

@@ -200,9 +200,26 @@ pub struct BoundedTarReader<R> {
     /// The `size` record of the PAX header that applies to the next entry, when one does.
     pending_pax_size: Option<u64>,
     refused: Option<TarHeaderError>,
+    /// Where each header started, when recorded (the fuzz target checks them against the
+    /// crate's).
+    headers_seen: Option<Vec<u64>>,
 }
 
 impl<R: Read> BoundedTarReader<R> {
+    /// Also records where it saw each header (for the fuzz target; grows with the archive).
+    #[doc(hidden)]
+    pub fn recording_headers(inner: R) -> Self {
+        BoundedTarReader {
+            headers_seen: Some(Vec::new()),
+            ..Self::new(inner)
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn headers_seen(&self) -> &[u64] {
+        self.headers_seen.as_deref().unwrap_or_default()
+    }
+
     pub fn new(inner: R) -> Self {
         Self::with_limits(inner, TarHeaderLimits::default())
     }
@@ -219,6 +236,7 @@ impl<R: Read> BoundedTarReader<R> {
             pax_body: Vec::new(),
             pending_pax_size: None,
             refused: None,
+            headers_seen: None,
         }
     }
 
@@ -321,6 +339,9 @@ impl<R: Read> BoundedTarReader<R> {
             // The crate ends the archive here.
             return Ok(());
         }
+        if let Some(seen) = &mut self.headers_seen {
+            seen.push(self.block_start);
+        }
         let mut header = tar::Header::new_old();
         header.as_mut_bytes().copy_from_slice(&self.block);
         let Ok(declared) = header.entry_size() else {
@@ -418,5 +439,277 @@ impl<R: Read> Read for BoundedTarReader<R> {
             return Err(error);
         }
         Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header of `kind` and `size`, GNU magic unless `ustar`, size in base-256 when asked.
+    fn header(name: &str, kind: u8, size: u64, base_256: bool) -> Vec<u8> {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::new(kind));
+        header.set_size(size);
+        if base_256 {
+            let field = &mut header.as_old_mut().size;
+            field.fill(0);
+            field[0] = 0x80;
+            field[4..].copy_from_slice(&size.to_be_bytes());
+        }
+        header.set_cksum();
+        header.as_bytes().to_vec()
+    }
+
+    fn padded(mut body: Vec<u8>) -> Vec<u8> {
+        body.resize(body.len().next_multiple_of(512), 0);
+        body
+    }
+
+    /// A GNU long name entry of `bytes` (the NUL included), then a file named by it.
+    fn long_name_archive(bytes: usize, base_256: bool) -> Vec<u8> {
+        let mut name = vec![b'n'; bytes - 1];
+        name.push(0);
+        let mut tar = header("././@LongLink", b'L', bytes as u64, base_256);
+        tar.extend(padded(name));
+        tar.extend(header("short", b'0', 3, false));
+        tar.extend(padded(b"abc".to_vec()));
+        tar.extend([0u8; 1024]);
+        tar
+    }
+
+    /// Returns (path length, data) of every entry read through the guard.
+    fn entries(reader: impl Read) -> io::Result<Vec<(usize, Vec<u8>)>> {
+        let mut archive = bounded_archive(reader);
+        let mut out = Vec::new();
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data)?;
+            out.push((entry.path_bytes().len(), data));
+        }
+        Ok(out)
+    }
+
+    /// Hands out at most `chunk` bytes a read, so headers arrive in pieces.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        chunk: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.chunk.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    fn refusal(result: io::Result<Vec<(usize, Vec<u8>)>>) -> TarHeaderError {
+        let error = result.expect_err("refused");
+        TarHeaderError::find(&error)
+            .unwrap_or_else(|| panic!("not a header refusal: {error}"))
+            .clone()
+    }
+
+    #[test]
+    fn a_long_name_exactly_at_the_limit_is_read() {
+        for base_256 in [false, true] {
+            let read = entries(&long_name_archive(4096, base_256)[..]).unwrap();
+            assert_eq!(read, vec![(4095, b"abc".to_vec())], "base-256 {base_256}");
+        }
+    }
+
+    #[test]
+    fn a_long_name_one_byte_over_is_refused_before_its_body() {
+        for base_256 in [false, true] {
+            let archive = long_name_archive(4097, base_256);
+            let refused = refusal(entries(&archive[..]));
+            assert_eq!(
+                refused,
+                TarHeaderError::TooLarge {
+                    kind: ExtendedHeader::GnuLongName,
+                    header: "././@LongLink".into(),
+                    offset: 0,
+                    size: 4097,
+                    limit: 4096,
+                }
+            );
+            let message = refused.to_string();
+            assert!(message.contains("GNU long name") && message.contains("4096"));
+            // Refused on the read that completes the header: not one byte of the body.
+            let mut guard = BoundedTarReader::new(&archive[..]);
+            let mut block = [0u8; 512];
+            assert!(guard.read(&mut block).is_err());
+            assert!(guard.read(&mut block).is_err(), "the refusal sticks");
+        }
+    }
+
+    #[test]
+    fn headers_arriving_in_pieces_are_followed() {
+        // 1-byte and 7-byte reads split every header; the same refusal and the same entries.
+        for chunk in [1, 7, 511, 513, 100_000] {
+            let over = long_name_archive(4097, false);
+            let refused = refusal(entries(Trickle {
+                bytes: &over,
+                chunk,
+            }));
+            assert_eq!(refused.to_string(), refusal(entries(&over[..])).to_string());
+            let at = long_name_archive(4096, false);
+            let read = entries(Trickle { bytes: &at, chunk }).unwrap();
+            assert_eq!(read, vec![(4095, b"abc".to_vec())], "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_huge_base_256_size_is_refused() {
+        let archive = header("././@LongLink", b'K', u64::MAX >> 1, true);
+        let refused = refusal(entries(&archive[..]));
+        assert!(
+            matches!(refused, TarHeaderError::TooLarge { kind: ExtendedHeader::GnuLongLink, size, .. } if size == u64::MAX >> 1)
+        );
+    }
+
+    /// A PAX header of one `key=value` record.
+    fn pax(kind: u8, key: &str, value: &str) -> Vec<u8> {
+        let body = format!(" {key}={value}\n");
+        // The record's length counts its own digits.
+        let mut length = body.len() + 1;
+        while body.len() + length.to_string().len() != length {
+            length = body.len() + length.to_string().len();
+        }
+        let record = format!("{length}{body}");
+        assert_eq!(record.len(), length);
+        let mut tar = header("PaxHeaders/x", kind, record.len() as u64, false);
+        tar.extend(padded(record.into_bytes()));
+        tar
+    }
+
+    #[test]
+    fn pax_headers_up_to_the_limit_are_read_and_their_size_followed() {
+        // A PAX `size` record gives the next entry 1,000 bytes where its header says 0: the
+        // guard must find the next header there, and refuse the long name after it.
+        let mut archive = pax(b'x', "size", "1000");
+        archive.extend(header("file", b'0', 0, false));
+        archive.extend(padded(vec![7u8; 1000]));
+        archive.extend(long_name_archive(4097, false));
+        let refused = refusal(entries(&archive[..]));
+        assert!(
+            matches!(refused, TarHeaderError::TooLarge { offset, .. } if offset == 1024 + 512 + 1024)
+        );
+
+        // At the PAX limit: read; one byte over: refused.
+        let mut at = pax(b'x', "comment", &"v".repeat(MAX_PAX_HEADER as usize - 15));
+        assert_eq!(
+            at.len() as u64,
+            512 + MAX_PAX_HEADER,
+            "the record fills the limit"
+        );
+        at.extend(header("file", b'0', 0, false));
+        at.extend([0u8; 1024]);
+        assert_eq!(entries(&at[..]).unwrap().len(), 1);
+        for kind in [b'x', b'g'] {
+            let over = pax(kind, "comment", &"v".repeat(MAX_PAX_HEADER as usize - 14));
+            let refused = refusal(entries(&over[..]));
+            assert!(
+                matches!(refused, TarHeaderError::TooLarge { size, limit, .. } if size == MAX_PAX_HEADER + 1 && limit == MAX_PAX_HEADER),
+                "{refused}"
+            );
+        }
+    }
+
+    /// A GNU sparse header followed by `blocks` extension blocks of empty regions.
+    fn sparse(blocks: u64) -> Vec<u8> {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..6].copy_from_slice(b"sparse");
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::GNUSparse);
+        header.set_size(512);
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.set_real_size(512);
+        gnu.sparse[0].set_offset(0);
+        gnu.sparse[0].set_length(512);
+        gnu.set_is_extended(blocks > 0);
+        header.set_cksum();
+        let mut tar = header.as_bytes().to_vec();
+        for block in 0..blocks {
+            let mut extension = tar::GnuExtSparseHeader::new();
+            extension.set_is_extended(block + 1 < blocks);
+            tar.extend_from_slice(extension.as_bytes());
+        }
+        tar.extend([9u8; 512]);
+        tar
+    }
+
+    #[test]
+    fn sparse_maps_up_to_the_limit_are_followed_and_longer_ones_refused() {
+        let mut at = sparse(MAX_SPARSE_EXTENSION_BLOCKS);
+        // The data after the map, then a header the guard must find where the crate does.
+        at.extend(long_name_archive(4097, false));
+        let refused = refusal(entries(&at[..]));
+        let after_map = 512 * (2 + MAX_SPARSE_EXTENSION_BLOCKS);
+        assert!(
+            matches!(refused, TarHeaderError::TooLarge { offset, .. } if offset == after_map),
+            "{refused}"
+        );
+        let over = sparse(MAX_SPARSE_EXTENSION_BLOCKS + 1);
+        assert_eq!(
+            refusal(entries(&over[..])),
+            TarHeaderError::SparseMapTooLong {
+                header: "sparse".into(),
+                offset: 0,
+                limit: MAX_SPARSE_EXTENSION_BLOCKS,
+            }
+        );
+    }
+
+    #[test]
+    fn a_valid_archive_reads_as_without_the_guard() {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, data) in [
+            ("a".repeat(300), &b"first"[..]),
+            (format!("dir/{}", "é".repeat(1000)), &b"second"[..]),
+            ("short".to_string(), &b""[..]),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            builder.append_data(&mut header, &path, data).unwrap();
+        }
+        let mut pax_builder = tar::Builder::new(Vec::new());
+        pax_builder
+            .append_pax_extensions([("SCHILY.xattr.user.x", &b"1"[..])])
+            .unwrap();
+        let mut header = tar::Header::new_ustar();
+        header.set_size(2);
+        header.set_mode(0o644);
+        pax_builder
+            .append_data(&mut header, "with-xattr", &b"xy"[..])
+            .unwrap();
+        for bytes in [
+            builder.into_inner().unwrap(),
+            pax_builder.into_inner().unwrap(),
+        ] {
+            let plain: Vec<(usize, Vec<u8>)> = tar::Archive::new(&bytes[..])
+                .entries()
+                .unwrap()
+                .map(|entry| {
+                    let mut entry = entry.unwrap();
+                    let mut data = Vec::new();
+                    entry.read_to_end(&mut data).unwrap();
+                    (entry.path_bytes().len(), data)
+                })
+                .collect();
+            assert_eq!(entries(&bytes[..]).unwrap(), plain);
+        }
     }
 }

@@ -27,6 +27,8 @@ mod compression;
 mod entry_meta;
 mod entry_path;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod new_target;
 mod options;
 mod report;
