@@ -9,11 +9,21 @@ use super::bounded_tar::{bounded_archive, BoundedTarReader, TarHeaderError, TarH
 /// any size.
 const MAX_COMPARED: u64 = 1 << 20;
 
-/// What an archive reads as: for each entry its type, path, link name, PAX records and data,
-/// or where reading failed.
+/// One entry as read: its type, path, link name, PAX records (keys and values run together)
+/// and data.
+#[derive(Debug, PartialEq, Eq)]
+struct ReadEntry {
+    kind: u8,
+    path: Vec<u8>,
+    link: Option<Vec<u8>>,
+    pax: Vec<u8>,
+    data: Vec<u8>,
+}
+
+/// What an archive reads as: its entries, and where reading failed.
 #[derive(Debug, PartialEq, Eq)]
 struct Reading {
-    entries: Vec<(u8, Vec<u8>, Option<Vec<u8>>, Vec<u8>, Vec<u8>)>,
+    entries: Vec<ReadEntry>,
     error: Option<String>,
 }
 
@@ -53,7 +63,13 @@ fn read_all<R: Read>(mut archive: tar::Archive<R>) -> Reading {
             reading.error = Some(error.to_string());
             break;
         }
-        reading.entries.push((kind, path, link, pax, data));
+        reading.entries.push(ReadEntry {
+            kind,
+            path,
+            link,
+            pax,
+            data,
+        });
     }
     reading
 }
