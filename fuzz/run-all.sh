@@ -12,9 +12,9 @@ seconds=${1:-600}
 scratch=${2:-/tmp/oci-store-fuzz}
 shift 2 || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(digest_and_ref document_walk layout_import oci_archive aci)
+[ ${#targets[@]} -gt 0 ] || targets=(digest_and_ref document_walk layout_import oci_archive aci bounded_tar)
 declare -A max_len=([digest_and_ref]=512 [document_walk]=65536 [layout_import]=65536
-                    [oci_archive]=262144 [aci]=262144)
+                    [oci_archive]=262144 [aci]=262144 [bounded_tar]=65536)
 seeds=${SEED_DIR:-$scratch/seeds}
 if [ -z "${SEED_DIR:-}" ]; then
     (cd .. && HOSTILE_SEED_DIR="$seeds" cargo test --test hostile_seeds)

@@ -1,11 +1,12 @@
 //! The hostile corpus through the CLI (issue 10): a representative subset of every kind, and
 //! every bomb, each imported by the `oci-store` binary, which must exit with status 1 and an
 //! `oci-store:` message naming the problem, within a deadline and under a peak RSS (the
-//! child's own `VmHWM`), the store unchanged.
+//! child's own `VmHWM`), the store unchanged. The tar header bombs (issue 16) must stay under
+//! 64 MiB, an `unpack` of a stored layer included.
 
 mod hostile_support;
 
-use hostile_support::{acis, archives, bombs, harness, layouts, Build};
+use hostile_support::{acis, archives, bombs, harness, header_bombs, layouts, Build};
 use rstest::rstest;
 
 #[rstest]
@@ -69,6 +70,21 @@ use rstest::rstest;
 #[case::bombs_aci_bzip2_bomb(bombs::aci_bzip2_bomb)]
 #[case::bombs_aci_xz_bomb(bombs::aci_xz_bomb)]
 #[case::bombs_aci_xz_bomb_after_an_invalid_manifest(bombs::aci_xz_bomb_after_an_invalid_manifest)]
+#[case::header_bombs_archive_gnu_long_name_bomb(header_bombs::archive_gnu_long_name_bomb)]
+#[case::header_bombs_archive_gnu_long_link_bomb(header_bombs::archive_gnu_long_link_bomb)]
+#[case::header_bombs_archive_pax_header_bomb(header_bombs::archive_pax_header_bomb)]
+#[case::header_bombs_archive_pax_global_header_bomb(header_bombs::archive_pax_global_header_bomb)]
+#[case::header_bombs_archive_gnu_sparse_map_bomb(header_bombs::archive_gnu_sparse_map_bomb)]
+#[case::header_bombs_aci_gnu_long_name_bomb(header_bombs::aci_gnu_long_name_bomb)]
+#[case::header_bombs_aci_gnu_long_link_bomb(header_bombs::aci_gnu_long_link_bomb)]
+#[case::header_bombs_aci_pax_header_bomb(header_bombs::aci_pax_header_bomb)]
+#[case::header_bombs_aci_pax_global_header_bomb(header_bombs::aci_pax_global_header_bomb)]
+#[case::header_bombs_aci_gnu_sparse_map_bomb(header_bombs::aci_gnu_sparse_map_bomb)]
+#[case::header_bombs_layer_gnu_long_name_bomb(header_bombs::layer_gnu_long_name_bomb)]
+#[case::header_bombs_layer_gnu_long_link_bomb(header_bombs::layer_gnu_long_link_bomb)]
+#[case::header_bombs_layer_pax_header_bomb(header_bombs::layer_pax_header_bomb)]
+#[case::header_bombs_layer_pax_global_header_bomb(header_bombs::layer_pax_global_header_bomb)]
+#[case::header_bombs_layer_gnu_sparse_map_bomb(header_bombs::layer_gnu_sparse_map_bomb)]
 fn the_cli_refuses_a_bad_input_and_changes_nothing(#[case] build: Build) {
     harness::refused_by_cli(build);
 }

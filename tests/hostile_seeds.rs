@@ -11,12 +11,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hostile_support::acis::{gzip, valid_aci};
-use hostile_support::catalogue::{ACIS, ARCHIVES, BOMBS, LAYOUTS};
+use hostile_support::catalogue::{ACIS, ARCHIVES, BOMBS, HEADER_BOMBS, LAYOUTS};
 use hostile_support::layouts::{read_json, OCI_INDEX, OCI_MANIFEST};
 use hostile_support::{Build, Input, RawTar};
 use oci_store::stores::appc::fuzzing::check_aci;
 use oci_store::stores::oci::fuzzing::{read_oci_archive, walk, ArchiveLimits};
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
+use oci_store::stores::rootfs::fuzzing::compare_bounded_and_plain;
 
 /// Largest seed kept: libFuzzer's `-max_len` for the file targets is 256 KiB.
 const MAX_SEED: usize = 256 * 1024;
@@ -179,7 +180,8 @@ fn file_seeds(catalogue: &[(&str, Build)], valid: Vec<(&str, Vec<u8>)>) -> Seeds
         .collect();
     for (name, build) in catalogue {
         let (_temp, case) = built(*build);
-        let (Input::Oci(path) | Input::Aci(path)) = &case.input;
+        let (Input::Oci(path) | Input::Aci(path) | Input::Unpack { layout: path, .. }) =
+            &case.input;
         if let Some(bytes) = regular(path).filter(|b| b.len() <= MAX_SEED) {
             seeds.insert(name.to_string(), bytes);
         }
@@ -207,7 +209,7 @@ fn seeds_pass_or_fail_as_their_kind_says_and_are_written_when_asked() {
         (
             "oci_archive",
             file_seeds(
-                &[ARCHIVES, BOMBS].concat(),
+                &[ARCHIVES, BOMBS, HEADER_BOMBS].concat(),
                 vec![
                     ("valid", archive.clone()),
                     ("valid-gz", archive_gz.finish_gzip()),
@@ -215,9 +217,22 @@ fn seeds_pass_or_fail_as_their_kind_says_and_are_written_when_asked() {
             ),
         ),
         (
+            "bounded_tar",
+            file_seeds(
+                &[ARCHIVES, ACIS].concat(),
+                vec![
+                    ("valid", archive.clone()),
+                    ("valid-aci", valid_aci("example.com/seed")),
+                ],
+            )
+            .into_iter()
+            .filter(|(_, bytes)| bytes.len() <= 64 * 1024)
+            .collect(),
+        ),
+        (
             "aci",
             file_seeds(
-                ACIS,
+                &[ACIS, HEADER_BOMBS].concat(),
                 vec![
                     ("valid", valid_aci("example.com/seed")),
                     ("valid-gz", gzip(&valid_aci("example.com/seed"))),
@@ -246,7 +261,7 @@ fn seeds_pass_or_fail_as_their_kind_says_and_are_written_when_asked() {
         max_bytes: 64 << 20,
     };
     assert_eq!(read_oci_archive(&archive_file, limits).unwrap(), 5);
-    let acis = &corpora[4].1;
+    let acis = &corpora[5].1;
     assert_eq!(check_aci(&acis["valid"][..]).unwrap(), "example.com/seed");
     assert_eq!(
         check_aci(&acis["valid-gz"][..]).unwrap(),
@@ -255,6 +270,12 @@ fn seeds_pass_or_fail_as_their_kind_says_and_are_written_when_asked() {
     // Every hostile ACI that is a file is refused by the fuzz entry point as by the import.
     for (name, bytes) in acis.iter().filter(|(name, _)| !name.starts_with("valid")) {
         assert!(check_aci(&bytes[..]).is_err(), "{name} passed check_aci");
+    }
+    // The bounded tar reader reads every seed as the tar crate does (it panics otherwise).
+    for (name, bytes) in &corpora[4].1 {
+        if let Err(refused) = compare_bounded_and_plain(bytes) {
+            panic!("{name}: refused by the bounded tar reader: {refused}");
+        }
     }
     for (_, seeds) in &corpora {
         assert!(seeds.len() >= 10, "too few seeds: {:?}", seeds.keys());
@@ -296,6 +317,11 @@ fn every_generator_is_registered_and_tested() {
             include_str!("hostile_bombs.rs"),
             BOMBS,
         ),
+        (
+            include_str!("hostile_support/header_bombs.rs"),
+            include_str!("hostile_bombs.rs"),
+            HEADER_BOMBS,
+        ),
     ] {
         let generators: Vec<&str> = source
             .lines()
@@ -314,7 +340,7 @@ fn every_generator_is_registered_and_tested() {
             );
         }
     }
-    let total = LAYOUTS.len() + ARCHIVES.len() + ACIS.len() + BOMBS.len();
+    let total = LAYOUTS.len() + ARCHIVES.len() + ACIS.len() + BOMBS.len() + HEADER_BOMBS.len();
     assert!(total >= 100, "the corpus has {total} inputs");
     let _ = read_json;
 }

@@ -1,7 +1,7 @@
 //! Every generator of the corpus by name, for the seed writer (`hostile_seeds`), which also
 //! checks that each generator here is registered and is a test case in its test file.
 
-use super::{acis, archives, bombs, layouts, Build};
+use super::{acis, archives, bombs, header_bombs, layouts, Build};
 
 pub const LAYOUTS: &[(&str, Build)] = &[
     ("index_not_json", layouts::index_not_json),
@@ -387,5 +387,62 @@ pub const BOMBS: &[(&str, Build)] = &[
     (
         "aci_xz_bomb_after_an_invalid_manifest",
         bombs::aci_xz_bomb_after_an_invalid_manifest,
+    ),
+];
+
+pub const HEADER_BOMBS: &[(&str, Build)] = &[
+    (
+        "archive_gnu_long_name_bomb",
+        header_bombs::archive_gnu_long_name_bomb,
+    ),
+    (
+        "archive_gnu_long_link_bomb",
+        header_bombs::archive_gnu_long_link_bomb,
+    ),
+    (
+        "archive_pax_header_bomb",
+        header_bombs::archive_pax_header_bomb,
+    ),
+    (
+        "archive_pax_global_header_bomb",
+        header_bombs::archive_pax_global_header_bomb,
+    ),
+    (
+        "archive_gnu_sparse_map_bomb",
+        header_bombs::archive_gnu_sparse_map_bomb,
+    ),
+    (
+        "aci_gnu_long_name_bomb",
+        header_bombs::aci_gnu_long_name_bomb,
+    ),
+    (
+        "aci_gnu_long_link_bomb",
+        header_bombs::aci_gnu_long_link_bomb,
+    ),
+    ("aci_pax_header_bomb", header_bombs::aci_pax_header_bomb),
+    (
+        "aci_pax_global_header_bomb",
+        header_bombs::aci_pax_global_header_bomb,
+    ),
+    (
+        "aci_gnu_sparse_map_bomb",
+        header_bombs::aci_gnu_sparse_map_bomb,
+    ),
+    (
+        "layer_gnu_long_name_bomb",
+        header_bombs::layer_gnu_long_name_bomb,
+    ),
+    (
+        "layer_gnu_long_link_bomb",
+        header_bombs::layer_gnu_long_link_bomb,
+    ),
+    ("layer_pax_header_bomb", header_bombs::layer_pax_header_bomb),
+    (
+        "layer_pax_global_header_bomb",
+        header_bombs::layer_pax_global_header_bomb,
+    ),
+    (
+        "layer_gnu_sparse_map_bomb",
+        header_bombs::layer_gnu_sparse_map_bomb,
     ),
 ];

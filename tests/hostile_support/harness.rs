@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use oci_store::store::{open_store, BackendChoice, StoreDump, WriteOptions};
 use oci_store::stores::appc::{self, AppcStore};
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
-use oci_store::stores::oci::{ImportOptions, OciStore};
+use oci_store::stores::oci::{ImportOptions, OciStore, UnpackOptions};
 use oci_store::traits::{Algorithm, Digest};
 use oci_store::DynStore;
 
@@ -189,6 +189,28 @@ fn import(store: &DynStore, case: &Hostile) -> Result<String, String> {
             .import_file(path, &appc::ImportOptions::default())
             .map(|report| format!("{report:?}"))
             .map_err(|error| error.to_string()),
+        Input::Unpack { reference, .. } => OciStore::new(store)
+            .unpack(reference, &unpack_target(case), &UnpackOptions::default())
+            .map(|report| format!("{report:?}"))
+            .map_err(|error| error.to_string()),
+    }
+}
+
+/// Where an unpack case renders: beside its input, inside what the snapshot watches.
+fn unpack_target(case: &Hostile) -> PathBuf {
+    match &case.input {
+        Input::Unpack { layout, .. } => layout.with_file_name("unpacked"),
+        _ => unreachable!("only unpack cases render"),
+    }
+}
+
+/// An unpack case's image is imported first (its layers unread): the refusal comes later,
+/// from `unpack`, and must leave the store as the import left it.
+fn import_what_unpack_reads(prepared: &Prepared, case: &Hostile) {
+    if let Input::Unpack { layout, .. } = &case.input {
+        OciStore::new(&prepared.store)
+            .import_layout(layout, &ImportOptions::default())
+            .unwrap_or_else(|error| panic!("{case:?}: the import before unpack failed: {error}"));
     }
 }
 
@@ -197,6 +219,7 @@ fn import(store: &DynStore, case: &Hostile) -> Result<String, String> {
 pub fn refused_by_library(build: Build) -> String {
     let prepared = Prepared::new();
     let case = build(&prepared.input_dir());
+    import_what_unpack_reads(&prepared, &case);
     let before = prepared.snapshot();
     let (sender, receiver) = mpsc::channel();
     let started = Instant::now();
@@ -228,10 +251,11 @@ pub struct CliRun {
 
 /// Builds the case, imports it with the `oci-store` binary, and checks the refusal: exit
 /// status 1, an `oci-store:` message naming the problem, within [`CLI_DEADLINE`] and
-/// [`CLI_MAX_RSS_KIB`], the store unchanged.
+/// [`CLI_MAX_RSS_KIB`] (or the case's own bound), the store unchanged.
 pub fn refused_by_cli(build: Build) -> CliRun {
     let prepared = Prepared::new();
     let case = build(&prepared.input_dir());
+    import_what_unpack_reads(&prepared, &case);
     let before = prepared.snapshot();
     let mut command = Command::new(env!("CARGO_BIN_EXE_oci-store"));
     command
@@ -255,19 +279,28 @@ pub fn refused_by_cli(build: Build) -> CliRun {
         Input::Aci(path) => {
             command.args(["appc", "import"]).arg(path);
         }
+        Input::Unpack { reference, .. } => {
+            command
+                .args(["unpack", reference])
+                .arg(unpack_target(&case));
+        }
     }
+    let max_rss_kib = case.max_rss_kib.unwrap_or(CLI_MAX_RSS_KIB);
     let run = run_measured(command, &format!("{case:?}"));
     assert!(
         run.stderr.starts_with("oci-store: "),
         "{case:?}: not an oci-store error: {}",
         run.stderr
     );
-    assert_names(&case, &run.stderr, "CLI");
     assert!(
-        run.max_rss_kib <= CLI_MAX_RSS_KIB,
-        "{case:?}: the CLI peaked at {} KiB, over {CLI_MAX_RSS_KIB} KiB",
-        run.max_rss_kib
+        run.max_rss_kib <= max_rss_kib,
+        "{case:?}: the CLI peaked at {} KiB, over {max_rss_kib} KiB, in {:.3} s; stderr ({} bytes) begins: {}",
+        run.max_rss_kib,
+        run.elapsed.as_secs_f64(),
+        run.stderr.len(),
+        run.stderr.chars().take(300).collect::<String>()
     );
+    assert_names(&case, &run.stderr, "CLI");
     prepared.snapshot().assert_same(&before, "CLI");
     eprintln!(
         "CLI refused in {:.3} s, peak RSS {} KiB: {}",
@@ -319,7 +352,9 @@ fn run_measured(mut command: Command, what: &str) -> CliRun {
     let stderr = reader.join().expect("reading stderr");
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1,
-        "{what}: the CLI should exit with status 1, got wait status {status}; stderr:\n{stderr}"
+        "{what}: the CLI should exit with status 1, got wait status {status} (peak RSS {max_rss_kib} \
+         KiB, {:.3} s); stderr:\n{stderr}",
+        elapsed.as_secs_f64()
     );
     CliRun {
         stderr,

@@ -16,6 +16,7 @@ pub mod archives;
 pub mod bombs;
 pub mod catalogue;
 pub mod harness;
+pub mod header_bombs;
 pub mod layouts;
 
 #[path = "../oci_archive_support/mod.rs"]
@@ -32,6 +33,9 @@ pub enum Input {
     Oci(PathBuf),
     /// An ACI file: `AppcStore::import_file` / `oci-store appc import`.
     Aci(PathBuf),
+    /// An image layout that imports (its layers are not read then) and whose image
+    /// `reference` must then be refused by `OciStore::unpack` / `oci-store unpack`.
+    Unpack { layout: PathBuf, reference: String },
 }
 
 /// One bad input and what its refusal must say.
@@ -43,6 +47,8 @@ pub struct Hostile {
     /// Archive limits for the import (`None`: the defaults).
     pub max_archive_entries: Option<u64>,
     pub max_archive_bytes: Option<u64>,
+    /// Highest peak RSS through the CLI (`None`: the harness's default).
+    pub max_rss_kib: Option<i64>,
 }
 
 impl Hostile {
@@ -52,6 +58,7 @@ impl Hostile {
             names: names.iter().map(|s| s.to_string()).collect(),
             max_archive_entries: None,
             max_archive_bytes: None,
+            max_rss_kib: None,
         }
     }
 
@@ -61,7 +68,26 @@ impl Hostile {
             names: names.iter().map(|s| s.to_string()).collect(),
             max_archive_entries: None,
             max_archive_bytes: None,
+            max_rss_kib: None,
         }
+    }
+
+    pub fn unpack(layout: impl AsRef<Path>, reference: &str, names: &[&str]) -> Hostile {
+        Hostile {
+            input: Input::Unpack {
+                layout: layout.as_ref().to_path_buf(),
+                reference: reference.to_string(),
+            },
+            names: names.iter().map(|s| s.to_string()).collect(),
+            max_archive_entries: None,
+            max_archive_bytes: None,
+            max_rss_kib: None,
+        }
+    }
+
+    pub fn with_max_rss_kib(mut self, limit: i64) -> Hostile {
+        self.max_rss_kib = Some(limit);
+        self
     }
 
     pub fn naming(mut self, more: impl ToString) -> Hostile {

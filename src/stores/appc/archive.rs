@@ -1,11 +1,14 @@
 //! Reading an ACI once: the compression is detected by magic bytes, the decompressed tar is
 //! teed into the store writer (whose hash becomes the image ID) while its entries are checked
-//! from the same stream, and the manifest is kept for validation.
+//! from the same stream, and the manifest is kept for validation. The tar is read through the
+//! store's bounded tar reader ([`bounded_archive`]): an extended header over its limit is
+//! refused (rule `archive.tar-header-limit`) before it is read. Messages quote names short.
 
 use std::collections::HashSet;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use super::manifest::{ImageManifest, Violation, MAX_MANIFEST_SIZE};
+use crate::stores::rootfs::{bounded_archive, short_name, short_str, TarHeaderError};
 
 /// How an ACI file is compressed, from its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -98,12 +101,16 @@ fn refuse<T>(rule: &'static str, detail: impl Into<String>) -> Result<T, Violati
 /// components; a leading `./` and a trailing `/` are dropped. `None` is the archive root (`.`).
 pub fn normalize(raw: &[u8]) -> Result<Option<String>, Violation> {
     let Ok(text) = std::str::from_utf8(raw) else {
-        return refuse("archive.path", format!("entry {raw:?} is not UTF-8"));
+        return refuse(
+            "archive.path",
+            format!("entry {:?} is not UTF-8", short_name(raw)),
+        );
     };
+    let shown = short_str(text);
     if text.starts_with('/') {
         return refuse(
             "archive.path",
-            format!("entry {text:?} is an absolute path"),
+            format!("entry {shown:?} is an absolute path"),
         );
     }
     let trimmed = text.strip_prefix("./").unwrap_or(text);
@@ -115,7 +122,7 @@ pub fn normalize(raw: &[u8]) -> Result<Option<String>, Violation> {
         if component.is_empty() || component == "." || component == ".." {
             return refuse(
                 "archive.path",
-                format!("entry {text:?} has an empty, `.` or `..` component"),
+                format!("entry {shown:?} has an empty, `.` or `..` component"),
             );
         }
     }
@@ -149,14 +156,14 @@ fn symlink_stays_inside(link: &str, target: &str) -> bool {
 /// `manifest` (a regular file) and `rootfs/` at the top, no duplicates, no path leaving
 /// `rootfs/` through `..`, a symlink or a hard link.
 pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailure> {
-    let mut archive = tar::Archive::new(tar_stream);
+    let mut archive = bounded_archive(tar_stream);
     let mut seen: HashSet<String> = HashSet::new();
     let mut symlinks: HashSet<String> = HashSet::new();
     let mut linkable: HashSet<String> = HashSet::new();
     let mut manifest: Option<(ImageManifest, serde_json::Value)> = None;
     let mut rootfs_seen = false;
-    for entry in archive.entries().map_err(ArchiveFailure::Read)? {
-        let mut entry = entry.map_err(ArchiveFailure::Read)?;
+    for entry in archive.entries().map_err(ArchiveFailure::read)? {
+        let mut entry = entry.map_err(ArchiveFailure::read)?;
         let kind = entry.header().entry_type();
         if kind == tar::EntryType::XGlobalHeader {
             continue;
@@ -172,7 +179,7 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
         {
             refuse(
                 "archive.header",
-                format!("entry {:?}: {error}", String::from_utf8_lossy(&raw_path)),
+                format!("entry {:?}: {error}", short_name(&raw_path)),
             )?;
         }
         let Some(path) = normalize(&raw_path)? else {
@@ -181,10 +188,11 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
             }
             continue;
         };
+        let shown = short_str(&path);
         if !seen.insert(path.clone()) {
             refuse(
                 "archive.duplicate-entry",
-                format!("entry {path:?} appears twice"),
+                format!("entry {shown:?} appears twice"),
             )?;
         }
         let top = path.split('/').next().unwrap_or_default();
@@ -196,7 +204,7 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
                         format!("manifest is a {kind:?} entry, not a regular file"),
                     )?;
                 }
-                let size = entry.header().size().map_err(ArchiveFailure::Read)?;
+                let size = entry.header().size().map_err(ArchiveFailure::read)?;
                 if size > MAX_MANIFEST_SIZE {
                     refuse(
                         "archive.manifest-size",
@@ -209,9 +217,9 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
                 (&mut entry)
                     .take(MAX_MANIFEST_SIZE)
                     .read_to_end(&mut bytes)
-                    .map_err(ArchiveFailure::Read)?;
+                    .map_err(ArchiveFailure::read)?;
                 if (bytes.len() as u64) < size {
-                    return Err(ArchiveFailure::Read(io::Error::new(
+                    return Err(ArchiveFailure::read(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         format!(
                             "the archive ends inside the manifest ({} of {size} bytes)",
@@ -227,7 +235,7 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
             ("rootfs", _) => {}
             _ => refuse(
                 "archive.top-level",
-                format!("entry {path:?} is neither manifest nor under rootfs/"),
+                format!("entry {shown:?} is neither manifest nor under rootfs/"),
             )?,
         }
         rootfs_seen = true;
@@ -243,7 +251,10 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
             if !ancestor.is_empty() && symlinks.contains(&ancestor) {
                 refuse(
                     "archive.through-symlink",
-                    format!("entry {path:?} lies under the symlink {ancestor:?}"),
+                    format!(
+                        "entry {shown:?} lies under the symlink {:?}",
+                        short_str(&ancestor)
+                    ),
                 )?;
             }
             if !ancestor.is_empty() {
@@ -264,7 +275,10 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
                 if target.is_empty() || !symlink_stays_inside(&path, &target) {
                     refuse(
                         "archive.symlink-escape",
-                        format!("symlink {path:?} -> {target:?} leads out of rootfs/"),
+                        format!(
+                            "symlink {shown:?} -> {:?} leads out of rootfs/",
+                            short_str(&target)
+                        ),
                     )?;
                 }
                 symlinks.insert(path.clone());
@@ -276,14 +290,15 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
                 if target == "manifest" {
                     refuse(
                         "archive.hardlink-manifest",
-                        format!("hard link {path:?} points at the manifest"),
+                        format!("hard link {shown:?} points at the manifest"),
                     )?;
                 }
                 if !target.starts_with("rootfs/") || !linkable.contains(&target) {
                     refuse(
                         "archive.hardlink-target",
                         format!(
-                            "hard link {path:?} -> {raw_target:?} does not name an earlier file under rootfs/"
+                            "hard link {shown:?} -> {:?} does not name an earlier file under rootfs/",
+                            short_str(&raw_target)
                         ),
                     )?;
                 }
@@ -291,7 +306,7 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
             }
             other => refuse(
                 "archive.entry-type",
-                format!("entry {path:?} has the unsupported type {other:?}"),
+                format!("entry {shown:?} has the unsupported type {other:?}"),
             )?,
         }
     }
@@ -312,16 +327,22 @@ pub fn check_entries(tar_stream: impl Read) -> Result<ArchiveFacts, ArchiveFailu
 
 fn link_target<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> Result<String, Violation> {
     let Some(target) = entry.link_name_bytes() else {
-        return refuse("archive.path", format!("link {path:?} has no target"));
+        return refuse(
+            "archive.path",
+            format!("link {:?} has no target", short_str(path)),
+        );
     };
     match std::str::from_utf8(&target) {
         Ok(text) if !text.contains('\0') => Ok(text.to_string()),
         _ => refuse(
             "archive.path",
-            format!("link {path:?} has a target that is not UTF-8"),
+            format!("link {:?} has a target that is not UTF-8", short_str(path)),
         ),
     }
 }
+
+/// The rule an image breaks with an extended tar header over its limit.
+pub const TAR_HEADER_LIMIT_RULE: &str = "archive.tar-header-limit";
 
 /// Why reading an archive stopped: a rule it broke, or a read error (corrupt compression or
 /// tar framing, or a failed store write, which the caller tells apart through the [`Tee`]).
@@ -329,6 +350,18 @@ fn link_target<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> Result<String,
 pub enum ArchiveFailure {
     Violation(Violation),
     Read(io::Error),
+    /// An extended tar header over its limit, refused before it was read.
+    HeaderLimit(TarHeaderError),
+}
+
+impl ArchiveFailure {
+    /// A read error, or the bounded tar reader's refusal inside one.
+    pub fn read(error: io::Error) -> Self {
+        match TarHeaderError::find(&error) {
+            Some(refused) => ArchiveFailure::HeaderLimit(refused.clone()),
+            None => ArchiveFailure::Read(error),
+        }
+    }
 }
 
 impl From<Violation> for ArchiveFailure {

@@ -15,6 +15,7 @@ pub fn check_aci(input: impl Read) -> Result<String, String> {
     let facts = check_entries(&mut tar_stream).map_err(|failure| match failure {
         ArchiveFailure::Violation(violation) => describe(violation),
         ArchiveFailure::Read(error) => error.to_string(),
+        ArchiveFailure::HeaderLimit(refused) => refused.to_string(),
     })?;
     // The import reads the rest too (it is part of the image ID): a corrupt trailer refuses.
     std::io::copy(&mut tar_stream, &mut std::io::sink()).map_err(|e| e.to_string())?;

@@ -15,7 +15,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::archive::{check_entries, decompressed, ArchiveFailure, Compression, Tee};
+use super::archive::{
+    check_entries, decompressed, ArchiveFailure, Compression, Tee, TAR_HEADER_LIMIT_RULE,
+};
 use super::error::{AppcError, AppcResult};
 use super::info::{now_unix_ms, ImageInfo};
 use super::manifest::Violation;
@@ -101,6 +103,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             }
             Err(ArchiveFailure::Violation(violation)) => return Err(invalid(violation)),
             Err(ArchiveFailure::Read(error)) => return Err(corrupt(error)),
+            Err(ArchiveFailure::HeaderLimit(refused)) => {
+                return Err(AppcError::InvalidImage {
+                    source_name: source_name.to_string(),
+                    rule: TAR_HEADER_LIMIT_RULE,
+                    detail: refused.to_string(),
+                })
+            }
         };
         let (manifest, raw_manifest) = facts.manifest;
         let writer = match tee.finish() {

@@ -11,11 +11,15 @@
 //!   devices, FIFOs and other special entries are refused with an error naming the member, as
 //!   are absolute paths and `..`: nothing is ever created from a member, so no path is ever
 //!   resolved through a link the archive made, and a hard link is never copied.
-//! - The number of entries and the bytes they declare are bounded ([`ArchiveLimits`]).
+//! - The number of entries and the bytes they declare are bounded ([`ArchiveLimits`]), and so
+//!   are extended headers (GNU long names, PAX headers): the tar stream is read through the
+//!   store's one bounded tar reader ([`bounded_archive`]), which refuses one over its limit
+//!   before reading it. Messages quote member names short ([`short_name`]).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use flate2::read::GzDecoder;
@@ -27,6 +31,7 @@ use super::layout::{
     check_layout_file, open_regular, parse_index_entries, parse_ref_file, read_to_limit,
     LayoutEntry, ReadLimitError, BLOBS_DIR, INDEX_FILE, LAYOUT_FILE, PRE_1_0_REFS_DIR,
 };
+use crate::stores::rootfs::{bounded_archive, short_name, TarHeaderError};
 use crate::traits::Digest;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -112,13 +117,19 @@ pub fn read_archive(
     limits: &ArchiveLimits,
     sink: &mut BlobSink<'_>,
 ) -> OciResult<ArchiveContents> {
-    let corrupt = |source: std::io::Error| OciError::CorruptArchive {
-        path: archive.to_path_buf(),
-        source,
+    let corrupt = |source: std::io::Error| match TarHeaderError::find(&source) {
+        Some(refused) => OciError::TarHeaderLimit {
+            archive: archive.to_path_buf(),
+            source: refused.clone(),
+        },
+        None => OciError::CorruptArchive {
+            path: archive.to_path_buf(),
+            source,
+        },
     };
     let mut file = open_regular(archive)?;
     let reader = decompressed(&mut file, archive)?;
-    let mut tar = tar::Archive::new(reader);
+    let mut tar = bounded_archive(reader);
     let mut contents = ArchiveContents::default();
     let (mut entries, mut bytes) = (0u64, 0u64);
     for entry in tar.entries().map_err(corrupt)? {
@@ -147,7 +158,7 @@ pub fn read_archive(
         let raw_path = entry.path().map_err(corrupt)?.into_owned();
         let refuse = |reason: String| OciError::UnsafeArchiveEntry {
             archive: archive.to_path_buf(),
-            entry: raw_path.display().to_string(),
+            entry: short_name(raw_path.as_os_str().as_bytes()),
             reason,
         };
         let entry_type = entry.header().entry_type();
@@ -214,7 +225,7 @@ pub fn read_archive(
             Member::Other => {}
         }
     }
-    read_to_the_end(tar.into_inner()).map_err(corrupt)?;
+    read_to_the_end(tar.into_inner().into_inner()).map_err(corrupt)?;
     Ok(contents)
 }
 

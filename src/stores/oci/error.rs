@@ -118,6 +118,15 @@ pub enum OciError {
     #[error("{path} leads outside the layout {root}")]
     PathOutsideLayout { path: PathBuf, root: PathBuf },
 
+    /// An extended tar header (GNU long name or link, PAX header, sparse map) over its limit,
+    /// refused before it was read.
+    #[error("archive {archive}: {source}")]
+    TarHeaderLimit {
+        archive: PathBuf,
+        #[source]
+        source: crate::stores::rootfs::TarHeaderError,
+    },
+
     #[error("archive {path} is corrupt or unreadable: {source}")]
     CorruptArchive {
         path: PathBuf,

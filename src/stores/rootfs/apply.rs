@@ -32,6 +32,7 @@ use super::beneath::{
     file_type_at, make_owner_writable, open_child_dir, os, remove_all_at, Beneath, WalkError,
     WalkEvent, RENDERING_DIR_MODE,
 };
+use super::bounded_tar::bounded_archive;
 use super::entry_meta::{read_meta, EntryMeta};
 use super::entry_path::{classify_whiteout, RelativePath, Whiteout};
 use super::error::{RootfsError, RootfsResult};
@@ -39,6 +40,7 @@ use super::nofollow::NodeHandle;
 use super::options::{AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership};
 use super::render::{timestamps, DeferredModes, Render};
 pub use super::report::ApplyReport;
+use super::short_name::short_name;
 
 /// Applies the tar stream `tar` (already decompressed: see [`super::decompress`]) to the
 /// directory `target`, which must exist: a render of one layer ([`Render`] applies several,
@@ -89,9 +91,9 @@ pub(super) fn apply_to(
         buffer: vec![0u8; 256 * 1024],
     };
     let bounds = Rc::new(Cell::new(EntryBounds::default()));
-    let mut archive = tar::Archive::new(ClosedArchive::new(tar, bounds.clone()));
-    for entry in archive.entries().map_err(RootfsError::Archive)? {
-        let entry = entry.map_err(RootfsError::Archive)?;
+    let mut archive = bounded_archive(ClosedArchive::new(tar, bounds.clone()));
+    for entry in archive.entries().map_err(RootfsError::archive)? {
+        let entry = entry.map_err(RootfsError::archive)?;
         bounds.set(EntryBounds::of(entry.raw_file_position(), entry.size()));
         applier.apply_entry(entry)?;
     }
@@ -122,7 +124,7 @@ impl Applier<'_> {
     fn apply_entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> RootfsResult<()> {
         self.report.entries += 1;
         let raw_name = entry.path_bytes().into_owned();
-        let name = String::from_utf8_lossy(&raw_name).into_owned();
+        let name = short_name(&raw_name);
         let Some(meta) = read_meta(&mut entry, &name, self.options.xattrs)? else {
             // A PAX global header: archive metadata, not a file.
             return Ok(());
@@ -460,7 +462,7 @@ impl Applier<'_> {
             .link_name
             .as_deref()
             .ok_or_else(|| RootfsError::refused(name, "a hard link without a target"))?;
-        let shown = String::from_utf8_lossy(raw).into_owned();
+        let shown = short_name(raw);
         let full =
             RelativePath::parse_with(raw, name, self.absolute_in_target()).map_err(|_| {
                 RootfsError::refused(

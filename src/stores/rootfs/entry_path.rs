@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::error::{RootfsError, RootfsResult};
+use super::short_name::short_str;
 
 /// Longest entry path (after normalising, relative to the target) a layer may hold, in bytes:
 /// Linux's `PATH_MAX` (4096, the terminating NUL included), so every path the renderer makes
@@ -16,22 +17,6 @@ pub const MAX_PATH_BYTES: usize = 4095;
 /// Most components an entry path may have. A path within [`MAX_PATH_BYTES`] has at most 2048
 /// (`a/a/…`); the limit is stated on its own so a reader need not work it out.
 pub const MAX_DEPTH: usize = 2048;
-
-/// How much of a refused name an error message quotes.
-const SHOWN_PREFIX_BYTES: usize = 64;
-
-/// The first [`SHOWN_PREFIX_BYTES`] of `name` (on a character boundary), with `…` and the
-/// full length when it is longer: enough to find the entry, never megabytes of message.
-pub fn short_name(name: &str) -> String {
-    if name.len() <= SHOWN_PREFIX_BYTES {
-        return name.to_string();
-    }
-    let mut end = SHOWN_PREFIX_BYTES;
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", &name[..end], name.len())
-}
 
 /// A path below the target: zero or more plain components (no `.`, `..`, `/` or NUL).
 /// Zero components is the target itself.
@@ -61,13 +46,13 @@ impl RelativePath {
     ) -> RootfsResult<RelativePath> {
         if name.first() == Some(&b'/') && !absolute_in_target {
             return Err(RootfsError::refused(
-                &short_name(entry),
+                &short_str(entry),
                 "absolute path (entries must be relative to the root)",
             ));
         }
         if name.contains(&0) {
             return Err(RootfsError::refused(
-                &short_name(entry),
+                &short_str(entry),
                 "NUL byte in the path",
             ));
         }
@@ -78,7 +63,7 @@ impl RelativePath {
                 b"" | b"." => {}
                 b".." => {
                     return Err(RootfsError::refused(
-                        &short_name(entry),
+                        &short_str(entry),
                         "`..` component (entries may not climb out of the root)",
                     ))
                 }
@@ -88,7 +73,7 @@ impl RelativePath {
                     length += plain.len() + usize::from(!components.is_empty());
                     if length > MAX_PATH_BYTES {
                         return Err(RootfsError::refused(
-                            &short_name(entry),
+                            &short_str(entry),
                             format!(
                                 "path too long (over {MAX_PATH_BYTES} bytes, Linux's PATH_MAX)"
                             ),
@@ -96,7 +81,7 @@ impl RelativePath {
                     }
                     if components.len() == MAX_DEPTH {
                         return Err(RootfsError::refused(
-                            &short_name(entry),
+                            &short_str(entry),
                             format!("path too deep (over {MAX_DEPTH} directories)"),
                         ));
                     }

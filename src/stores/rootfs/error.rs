@@ -38,6 +38,10 @@ pub enum RootfsError {
     #[error("reading the layer archive: {0}")]
     Archive(#[source] std::io::Error),
 
+    /// An extended tar header over its limit, refused before it was read.
+    #[error("layer archive refused: {0}")]
+    TarHeaderLimit(#[source] super::bounded_tar::TarHeaderError),
+
     #[error(
         "layer {layer}: media type {media_type} declares {declared}, but the content is {found}"
     )]
@@ -92,6 +96,14 @@ impl RootfsError {
             context: context.into(),
             path: path.into(),
             source,
+        }
+    }
+
+    /// An error reading the layer's tar stream: a refused extended header keeps its type.
+    pub(crate) fn archive(error: std::io::Error) -> Self {
+        match super::bounded_tar::TarHeaderError::find(&error) {
+            Some(refused) => RootfsError::TarHeaderLimit(refused.clone()),
+            None => RootfsError::Archive(error),
         }
     }
 

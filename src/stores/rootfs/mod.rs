@@ -8,6 +8,10 @@
 //!   last (module `render` says why); no mode is ever set through a link (`nofollow`).
 //! - Entry paths are limited to [`MAX_PATH_BYTES`] and [`MAX_DEPTH`]; every tree walk is a
 //!   loop with a bounded number of open descriptors (`dir_cursor`).
+//! - [`bounded_archive`] / [`BoundedTarReader`]: how every tar reader of the store (layers,
+//!   oci-archives, ACIs) reads a tar stream: extended headers over [`TarHeaderLimits`] are
+//!   refused before the `tar` crate reads them whole; [`short_name`] quotes archive names in
+//!   messages.
 //! - [`decompress`]: a layer's tar stream from its media type, checked by magic bytes.
 //! - [`VerifyingReader`]: hashes a blob as it is read and fails on a mismatch, so what leaves
 //!   the store is verified.
@@ -22,16 +26,20 @@
 mod apply;
 mod archive_end;
 mod beneath;
+pub mod bounded_tar;
 mod compression;
 mod dir_cursor;
 mod entry_meta;
 mod entry_path;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod new_target;
 mod nofollow;
 mod options;
 mod render;
 mod report;
+mod short_name;
 mod tree_copy;
 mod tree_hash;
 mod tree_store;
@@ -40,6 +48,7 @@ mod whiteout;
 
 pub use apply::{apply_layer, ApplyReport};
 pub use beneath::remove_tree;
+pub use bounded_tar::{bounded_archive, BoundedTarReader, TarHeaderError, TarHeaderLimits};
 pub use compression::{decompress, Compression};
 pub use entry_path::{MAX_DEPTH, MAX_PATH_BYTES};
 pub use error::{RootfsError, RootfsResult};
@@ -48,6 +57,7 @@ pub use options::{
     AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership, PathFilter,
 };
 pub use render::Render;
+pub use short_name::{short_name, short_str, NAME_PREFIX};
 pub use tree_copy::copy_tree;
 pub use tree_hash::{tree_hash, verify_tree, TreeSummary};
 pub use tree_store::{
