@@ -354,33 +354,10 @@ fn tokens_are_never_sent_on_a_redirect_to_another_host() {
     let layer = manifest_layers(&store.scratch("built"), &digest)[0].clone();
     let layer_bytes = blobs[&layer].clone();
     // "Blob storage" on another host name (localhost, not 127.0.0.1) that serves the layer.
-    let storage = Proxy::start(
-        registry.address(),
-        Box::new(move |_, _| Action::Respond {
-            status: 200,
-            headers: vec![],
-            body: layer_bytes.clone(),
-        }),
-    );
-    let storage_port = storage.port;
-    let redirect_layer = layer.clone();
-    let front = Proxy::start(
-        registry.address(),
-        Box::new(move |request, _| {
-            if request.method == "GET" && request.path.ends_with(&redirect_layer) {
-                Action::Respond {
-                    status: 307,
-                    headers: vec![(
-                        "Location".into(),
-                        format!("http://localhost:{storage_port}/storage/{redirect_layer}"),
-                    )],
-                    body: Vec::new(),
-                }
-            } else {
-                Action::Forward
-            }
-        }),
-    );
+    let (storage, front) =
+        layer_redirected(&registry.address(), &layer, layer_bytes, |port, layer| {
+            format!("http://localhost:{port}/storage/{layer}")
+        });
     let pulled = ok(
         &TestStore::new(),
         &config,
@@ -671,33 +648,10 @@ fn pull_through_a_redirect_to_another_port(
     let layer = manifest_layers(&built, &digest)[0].clone();
     let layer_bytes = layout_blobs(&built)[&layer].clone();
     // Same host, another port (from the OS): another program, for all the client knows.
-    let recorder = Proxy::start(
-        registry.address(),
-        Box::new(move |_, _| Action::Respond {
-            status: 200,
-            headers: vec![],
-            body: layer_bytes.clone(),
-        }),
-    );
-    let recorder_port = recorder.port;
-    let redirected = layer.clone();
-    let front = Proxy::start(
-        registry.address(),
-        Box::new(move |request, _| {
-            if request.method == "GET" && request.path.ends_with(&redirected) {
-                Action::Respond {
-                    status: 307,
-                    headers: vec![(
-                        "Location".into(),
-                        format!("http://127.0.0.1:{recorder_port}/v2/{redirected}"),
-                    )],
-                    body: Vec::new(),
-                }
-            } else {
-                Action::Forward
-            }
-        }),
-    );
+    let (recorder, front) =
+        layer_redirected(&registry.address(), &layer, layer_bytes, |port, layer| {
+            format!("http://127.0.0.1:{port}/v2/{layer}")
+        });
     let pulled = ok(
         &TestStore::new(),
         &config,
@@ -997,4 +951,40 @@ fn ok_with_env(
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("JSON output")
+}
+
+/// Two servers for a redirected layer: one that answers every request with `layer_bytes`
+/// (blob storage, or a recorder of what reaches it), and a front to `registry` that answers
+/// GETs of `layer` with a 307 to `location(storage port, layer)` and forwards the rest.
+fn layer_redirected(
+    registry: &str,
+    layer: &str,
+    layer_bytes: Vec<u8>,
+    location: fn(u16, &str) -> String,
+) -> (Proxy, Proxy) {
+    let storage = Proxy::start(
+        registry.to_string(),
+        Box::new(move |_, _| Action::Respond {
+            status: 200,
+            headers: vec![],
+            body: layer_bytes.clone(),
+        }),
+    );
+    let target = location(storage.port, layer);
+    let layer = layer.to_string();
+    let front = Proxy::start(
+        registry.to_string(),
+        Box::new(move |request, _| {
+            if request.method == "GET" && request.path.ends_with(&layer) {
+                Action::Respond {
+                    status: 307,
+                    headers: vec![("Location".into(), target.clone())],
+                    body: Vec::new(),
+                }
+            } else {
+                Action::Forward
+            }
+        }),
+    );
+    (storage, front)
 }

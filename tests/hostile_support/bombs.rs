@@ -13,8 +13,9 @@ use super::{Hostile, RawTar};
 
 const MIB: u64 = 1 << 20;
 
-/// A tar header for a regular member (or `kind`) of `size` bytes.
-fn header(name: &str, kind: tar::EntryType, size: u64) -> [u8; 512] {
+/// A GNU tar header for a member `name` of `kind` and `size` bytes, owned by root, without
+/// its checksum (the caller may still change it).
+pub(super) fn gnu_header(name: &str, kind: tar::EntryType, size: u64) -> tar::Header {
     let mut header = tar::Header::new_gnu();
     header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
     header.set_size(size);
@@ -23,6 +24,12 @@ fn header(name: &str, kind: tar::EntryType, size: u64) -> [u8; 512] {
     header.set_gid(0);
     header.set_mtime(0);
     header.set_entry_type(kind);
+    header
+}
+
+/// A tar header for a regular member (or `kind`) of `size` bytes.
+fn header(name: &str, kind: tar::EntryType, size: u64) -> [u8; 512] {
+    let mut header = gnu_header(name, kind, size);
     header.set_cksum();
     *header.as_bytes()
 }

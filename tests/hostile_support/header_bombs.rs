@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
 
 use super::acis::manifest;
+use super::bombs::gnu_header;
 use super::layouts::valid;
 use super::{Hostile, RawTar};
 
@@ -42,18 +43,6 @@ impl Extended {
             Extended::SparseMap => ["GNU sparse map", "512 extension blocks"],
         }
     }
-}
-
-fn header(name: &str, kind: tar::EntryType, size: u64) -> tar::Header {
-    let mut header = tar::Header::new_gnu();
-    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-    header.set_size(size);
-    header.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
-    header.set_entry_type(kind);
-    header
 }
 
 fn write_header(out: &mut impl Write, mut header: tar::Header) {
@@ -89,7 +78,7 @@ fn bomb(out: &mut impl Write, kind: Extended, member: &str, target: &str) {
         Extended::LongName => {
             write_header(
                 out,
-                header("././@LongLink", tar::EntryType::GNULongName, BOMB_SIZE),
+                gnu_header("././@LongLink", tar::EntryType::GNULongName, BOMB_SIZE),
             );
             let prefix = format!("{member}/");
             body(out, prefix.as_bytes(), b'a', BOMB_SIZE, 0);
@@ -97,28 +86,28 @@ fn bomb(out: &mut impl Write, kind: Extended, member: &str, target: &str) {
         Extended::LongLink => {
             write_header(
                 out,
-                header("././@LongLink", tar::EntryType::GNULongLink, BOMB_SIZE),
+                gnu_header("././@LongLink", tar::EntryType::GNULongLink, BOMB_SIZE),
             );
             body(out, target.as_bytes(), b'a', BOMB_SIZE, 0);
         }
         Extended::Pax => {
             write_header(
                 out,
-                header("PaxHeaders/bomb", tar::EntryType::XHeader, BOMB_SIZE),
+                gnu_header("PaxHeaders/bomb", tar::EntryType::XHeader, BOMB_SIZE),
             );
             pax_record(out, "path", BOMB_SIZE);
         }
         Extended::PaxGlobal => {
             write_header(
                 out,
-                header("GlobalHead.0.0", tar::EntryType::XGlobalHeader, BOMB_SIZE),
+                gnu_header("GlobalHead.0.0", tar::EntryType::XGlobalHeader, BOMB_SIZE),
             );
             pax_record(out, "comment", BOMB_SIZE);
         }
         Extended::SparseMap => {
             // A sparse file of no data whose map goes on for 128 MiB of extension blocks,
             // every region empty (the tar crate keeps one record per region).
-            let mut sparse = header(member, tar::EntryType::GNUSparse, 0);
+            let mut sparse = gnu_header(member, tar::EntryType::GNUSparse, 0);
             let gnu = sparse.as_gnu_mut().unwrap();
             gnu.set_is_extended(true);
             gnu.set_real_size(0);
@@ -137,7 +126,7 @@ fn bomb(out: &mut impl Write, kind: Extended, member: &str, target: &str) {
         }
     }
     let link = matches!(kind, Extended::LongLink);
-    let mut entry = header(
+    let mut entry = gnu_header(
         member,
         if link {
             tar::EntryType::Symlink
