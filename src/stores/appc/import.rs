@@ -80,7 +80,6 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             detail: format!("not a readable (compressed) tar: {error}"),
         };
         let _mutation = self.mutation_lock()?;
-        let mut operation = self.store.begin_operation(FLAVOUR)?;
         let writer = self.store.writer_hashing(
             &WriteOptions {
                 media_type: Some(ACI_MEDIA_TYPE.to_string()),
@@ -108,7 +107,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             Ok(writer) => writer,
             Err(error) => return Err(corrupt(error)),
         };
-        // Valid: commit the content (deduplicated) under the operation's hold.
+        // Valid: recorded as an operation only now (a refusal writes nothing at all), then the
+        // content is committed (deduplicated) under the operation's hold.
+        let mut operation = self.store.begin_operation(FLAVOUR)?;
         let record = operation.commit_staged(vec![writer.stage()?])?.remove(0);
         crate::crash_point!("appc.import.after-commit");
         let digest = record.digest;
