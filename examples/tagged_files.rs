@@ -3,9 +3,8 @@
 //! `cargo run --example tagged_files -- STORE put NAME FILE [TAG...] | tag NAME TAG... |
 //! get TAG | rm TAG | gc` (`get` writes the content to stdout; `gc` releases untagged files).
 //! State: key/value `tagged.file/NAME` and `tagged.tag/TAG` (value NAME), each referencing the
-//! content blob; owner mark `tagged`; a put is a base-store operation (`store.operation` entry,
-//! its blob held by `owner.tagged-op.ID` until it commits). GC lock `gc-tagged`, entered
-//! through `gc-tagged-turnstile`.
+//! content blob; owner mark `tagged`; a put is a base-store operation (holder `tagged-op.ID`).
+//! GC lock `gc-tagged`, entered through `gc-tagged-turnstile`.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -60,8 +59,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'_, B, I, X, 
         }
     }
 
-    /// New tags of `blob`: each must not exist yet.
-    fn new_tags(name: &str, tags: &[&str], blob: &Digest) -> Vec<KvOp> {
+    /// New tags of `blob` (each must not exist yet), and `more`.
+    fn new_tags(name: &str, tags: &[&str], blob: &Digest, more: Vec<KvOp>) -> Vec<KvOp> {
         let tag = |tag: &&str| KvOp::CompareAndSet {
             data_type: TAG_TYPE.into(),
             key: tag.to_string(),
@@ -69,31 +68,29 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'_, B, I, X, 
             blob: Some(blob.clone()),
             expected_version: None, // the tag must be new
         };
-        tags.iter().map(tag).collect()
+        tags.iter().map(tag).chain(more).collect()
     }
 
     /// Stores `content` as file `name` with `tags`, all or nothing, as one base-store operation:
-    /// the blob is committed under the operation's hold, then the entries land in one batch
-    /// with the hold passing to `owner.tagged`; a refusal or a crash lets go of it.
+    /// the blob is committed under its hold, then the entries land in one batch as the hold
+    /// passes to `owner.tagged`; a refusal (a taken tag) or a crash lets go of the blob.
     pub fn put(&self, name: &str, content: impl Read, tags: &[&str]) -> Result<Digest> {
         let _lock = self.mutation_lock()?;
         let mut operation = self.store.begin_operation(FLAVOUR)?;
-        let staged = operation.stage(content, &WriteOptions::default())?;
-        let digest = operation.commit_staged(vec![staged])?.remove(0).digest;
-        let mut data = Self::new_tags(name, tags, &digest);
-        data.push(KvOp::Put {
+        let digest = operation.write(content, &WriteOptions::default())?.digest;
+        let file = KvOp::Put {
             data_type: FILE_TYPE.into(),
             key: name.into(),
             value: Vec::new(),
             blob: Some(digest.clone()),
-        });
-        let keep = [digest.clone()];
-        let commit = OperationCommit {
-            keep: &keep,
-            data: &data,
-            extra: &[],
         };
-        operation.commit(commit).map_err(refused_tag)?;
+        let (keep, data) = (
+            [digest.clone()],
+            Self::new_tags(name, tags, &digest, vec![file]),
+        );
+        operation
+            .commit(OperationCommit::new(&keep, &data))
+            .map_err(refused_tag)?;
         Ok(digest)
     }
 
@@ -105,7 +102,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'_, B, I, X, 
     /// Tags file `name`'s current content with every one of `tags`, or with none.
     pub fn tag(&self, name: &str, tags: &[&str]) -> Result<()> {
         let _lock = self.mutation_lock()?;
-        let batch = Self::new_tags(name, tags, &self.blob_of(FILE_TYPE, name)?);
+        let batch = Self::new_tags(name, tags, &self.blob_of(FILE_TYPE, name)?, Vec::new());
         self.store
             .write_data_batch(&batch)
             .map_err(refused_tag)

@@ -120,6 +120,17 @@ pub struct OperationCommit<'a> {
     pub extra: &'a [ExtraOp],
 }
 
+impl<'a> OperationCommit<'a> {
+    /// Keeps `keep` and writes `data`, with no extra data.
+    pub fn new(keep: &'a [Digest], data: &'a [KvOp]) -> Self {
+        OperationCommit {
+            keep,
+            data,
+            extra: &[],
+        }
+    }
+}
+
 /// A running operation (see the module documentation). Dropping it uncommitted lets go of
 /// everything it holds.
 pub struct Operation<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> {
@@ -306,6 +317,12 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> Operation<'s, B, I, X
         self.store.stage(content, options)
     }
 
+    /// Stages and commits one blob under this operation's hold.
+    pub fn write(&mut self, content: impl Read, options: &WriteOptions) -> StoreResult<BlobRecord> {
+        let staged = self.stage(content, options)?;
+        Ok(self.commit_staged(vec![staged])?.remove(0))
+    }
+
     /// Makes staged blobs part of the store under this operation's hold, in one locked step.
     pub fn commit_staged(&mut self, staged: Vec<StagedBlob<'s>>) -> StoreResult<Vec<BlobRecord>> {
         for blob in &staged {
@@ -450,10 +467,24 @@ mod tests {
     use super::*;
     use crate::store::{open_store, BackendChoice, DynStore};
 
-    fn store() -> (tempfile::TempDir, DynStore) {
+    /// A new store with one blob written through the base store.
+    fn store() -> (tempfile::TempDir, DynStore, BlobRecord) {
         let dir = tempfile::tempdir().unwrap();
         let store = open_store(&dir.path().join("store"), &BackendChoice::default()).unwrap();
-        (dir, store)
+        let base = store
+            .write_bytes(b"before", &WriteOptions::default())
+            .unwrap();
+        (dir, store, base)
+    }
+
+    /// No operation is recorded, and none left a liveness file.
+    fn no_operation_left(store: &DynStore) {
+        assert!(store.list_data(OPERATION_DATA_TYPE, "").unwrap().is_empty());
+        let files = store
+            .lock_paths()
+            .named_with_prefix(LIVENESS_PREFIX)
+            .unwrap();
+        assert!(files.is_empty(), "{files:?}");
     }
 
     fn ref_to(digest: &Digest) -> KvOp {
@@ -495,29 +526,19 @@ mod tests {
 
     #[test]
     fn a_dropped_operation_leaves_the_store_as_it_was() {
-        let (_dir, store) = store();
-        let base = store
-            .write_bytes(b"before", &WriteOptions::default())
-            .unwrap();
+        let (_dir, store, base) = store();
         let before = store.dump().unwrap();
         let mut operation = store.begin_operation("test").unwrap();
         store_some(&mut operation, b"new content", &base.digest);
         assert_ne!(store.dump().unwrap(), before);
         drop(operation);
         assert_eq!(store.dump().unwrap(), before);
-        assert!(store
-            .lock_paths()
-            .named_with_prefix(LIVENESS_PREFIX)
-            .unwrap()
-            .is_empty());
+        no_operation_left(&store);
     }
 
     #[test]
     fn a_refused_batch_changes_nothing() {
-        let (_dir, store) = store();
-        let base = store
-            .write_bytes(b"before", &WriteOptions::default())
-            .unwrap();
+        let (_dir, store, base) = store();
         store
             .compare_and_set_data("test.ref", "taken", b"", None, None)
             .unwrap();
@@ -544,10 +565,7 @@ mod tests {
 
     #[test]
     fn a_commit_passes_the_holds_and_lets_go_of_the_rest() {
-        let (_dir, store) = store();
-        let base = store
-            .write_bytes(b"before", &WriteOptions::default())
-            .unwrap();
+        let (_dir, store, base) = store();
         let mut operation = store.begin_operation("test").unwrap();
         let digest = store_some(&mut operation, b"new content", &base.digest);
         let extra = [ExtraOp::Set {
@@ -569,20 +587,12 @@ mod tests {
             b"info"
         );
         assert_eq!(store.holders(&base.digest).unwrap().owners, ["base"]);
-        assert!(store.list_data(OPERATION_DATA_TYPE, "").unwrap().is_empty());
-        assert!(store
-            .lock_paths()
-            .named_with_prefix(LIVENESS_PREFIX)
-            .unwrap()
-            .is_empty());
+        no_operation_left(&store);
     }
 
     #[test]
     fn a_crash_before_the_batch_is_rolled_back_and_a_running_operation_is_left_alone() {
-        let (_dir, store) = store();
-        let base = store
-            .write_bytes(b"before", &WriteOptions::default())
-            .unwrap();
+        let (_dir, store, base) = store();
         let before = store.dump().unwrap();
         let mut running = store.begin_operation("test").unwrap();
         let held_by_running = store_some(&mut running, b"running", &base.digest);
@@ -599,24 +609,13 @@ mod tests {
 
     #[test]
     fn a_crash_after_the_batch_is_rolled_forward_by_the_base_gc() {
-        let (_dir, store) = store();
+        let (_dir, store, _) = store();
         let mut operation = store.begin_operation("test").unwrap();
-        let staged = operation
-            .stage(&b"kept"[..], &WriteOptions::default())
-            .unwrap();
-        let kept = operation
-            .commit_staged(vec![staged])
-            .unwrap()
-            .remove(0)
-            .digest;
-        let staged = operation
-            .stage(&b"dropped"[..], &WriteOptions::default())
-            .unwrap();
-        let dropped = operation
-            .commit_staged(vec![staged])
-            .unwrap()
-            .remove(0)
-            .digest;
+        let mut write = |bytes: &[u8]| {
+            let record = operation.write(bytes, &WriteOptions::default());
+            record.unwrap().digest
+        };
+        let (kept, dropped) = (write(b"kept"), write(b"dropped"));
         // What the commit's key/value batch writes, and then a crash.
         let record = OperationRecord {
             flavour: "test".to_string(),
@@ -638,17 +637,12 @@ mod tests {
         store.gc().unwrap();
         assert_eq!(store.holders(&kept).unwrap().owners, ["test"]);
         assert!(!store.contains(&dropped).unwrap());
-        assert!(store.list_data(OPERATION_DATA_TYPE, "").unwrap().is_empty());
-        assert!(store
-            .lock_paths()
-            .named_with_prefix(LIVENESS_PREFIX)
-            .unwrap()
-            .is_empty());
+        no_operation_left(&store);
     }
 
     #[test]
     fn a_liveness_file_without_an_entry_goes_unless_held() {
-        let (_dir, store) = store();
+        let (_dir, store, _) = store();
         let orphan = store.lock_paths().named(&liveness_lock("test-op.1"));
         drop(LockGuard::acquire(&orphan, LockMode::Exclusive).unwrap());
         let held_path = store.lock_paths().named(&liveness_lock("test-op.2"));
