@@ -2,8 +2,10 @@
 //! memory and time in proportion to its size, never a descriptor or a stack frame per level,
 //! and a render that fails must not leave anything that makes a later GC fail.
 //!
-//! - Past the documented limits (a path of 4096 bytes or more, or deeper than 2048
-//!   components) an entry is refused, naming a short prefix of its path, with a small peak RSS.
+//! - Past the documented limits an entry is refused with a small peak RSS: a GNU long name
+//!   over 4096 bytes by the tar reader before it is read (the 20,000- and 40,000-deep layers,
+//!   the 25,000-deep ACI), a PAX path of 4096 bytes or more by the renderer's path limit,
+//!   naming a short prefix of its path.
 //! - Within them (1,500 deep), an appc render under `ulimit -n 1024` succeeds, copies out, and
 //!   `appc gc` leaves nothing behind.
 //! - A leftover GC cannot remove is reported and skipped: `appc gc` still succeeds.
@@ -48,20 +50,49 @@ fn file_header(mode: u32, size: usize) -> tar::Header {
     header
 }
 
-/// A layer of one file `depth` directories deep (GNU long name).
-fn deep_layer(depth: usize) -> Vec<u8> {
+/// How a deep name is written into a tar: a GNU long name (refused by the tar reader's
+/// header limit when over 4096 bytes) or a PAX `path` record (read up to 16 KiB, so a path
+/// between the two limits reaches the renderer's path limit).
+#[derive(Clone, Copy)]
+enum LongName {
+    Gnu,
+    Pax,
+}
+
+/// Appends a file `name` holding `content`, its name written as `long` says.
+fn append_named(builder: &mut tar::Builder<Vec<u8>>, name: &str, content: &[u8], long: LongName) {
+    let mut header = file_header(0o644, content.len());
+    match long {
+        LongName::Gnu => builder.append_data(&mut header, name, content).unwrap(),
+        LongName::Pax => {
+            let record_body = format!(" path={name}\n");
+            // A PAX record's length counts its own digits.
+            let mut length = record_body.len() + 1;
+            while format!("{length}{record_body}").len() != length {
+                length += 1;
+            }
+            let record = format!("{length}{record_body}");
+            let mut pax = file_header(0o644, record.len());
+            pax.set_entry_type(tar::EntryType::XHeader);
+            builder
+                .append_data(&mut pax, "PaxHeader/deep", record.as_bytes())
+                .unwrap();
+            builder.append_data(&mut header, "deep", content).unwrap();
+        }
+    }
+}
+
+/// A layer of one file `depth` directories deep.
+fn deep_layer(depth: usize, long: LongName) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
-    let mut header = file_header(0o644, 5);
-    builder
-        .append_data(&mut header, deep_name(depth), &b"deep\n"[..])
-        .unwrap();
+    append_named(&mut builder, &deep_name(depth), b"deep\n", long);
     builder.into_inner().unwrap()
 }
 
-fn store_with_deep_image(depth: usize) -> TestStore {
+fn store_with_deep_image(depth: usize, long: LongName) -> TestStore {
     let store = TestStore::new();
     let layout = store.scratch("layout");
-    let tar = deep_layer(depth);
+    let tar = deep_layer(depth, long);
     let mut builder = LayoutBuilder::new(&layout).unwrap();
     let layer = builder
         .blob("application/vnd.oci.image.layer.v1.tar", &tar)
@@ -88,7 +119,7 @@ fn store_with_deep_image(depth: usize) -> TestStore {
 }
 
 /// An ACI whose rootfs holds one file `depth` directories deep.
-fn deep_aci(store: &TestStore, depth: usize) -> std::path::PathBuf {
+fn deep_aci(store: &TestStore, depth: usize, long: LongName) -> std::path::PathBuf {
     let manifest = json!({
         "acKind": "ImageManifest", "acVersion": "0.8.11", "name": "example.com/deep",
         "labels": [{"name": "version", "value": "1.0.0"}, {"name": "os", "value": "linux"}],
@@ -107,13 +138,12 @@ fn deep_aci(store: &TestStore, depth: usize) -> std::path::PathBuf {
     builder
         .append_data(&mut rootfs, "rootfs", &b""[..])
         .unwrap();
-    builder
-        .append_data(
-            &mut file_header(0o644, 5),
-            format!("rootfs/{}", deep_name(depth)),
-            &b"deep\n"[..],
-        )
-        .unwrap();
+    append_named(
+        &mut builder,
+        &format!("rootfs/{}", deep_name(depth)),
+        b"deep\n",
+        long,
+    );
     let path = store.scratch("deep.aci");
     std::fs::write(&path, builder.into_inner().unwrap()).unwrap();
     path
@@ -203,18 +233,36 @@ fn leftovers(store: &TestStore) -> Vec<String> {
         .collect()
 }
 
-fn refused_briefly(run: &Run, what: &str) {
+/// Which limit refuses a deep input first.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    /// The tar reader's cap on a GNU long name, before the name is read.
+    TarHeader,
+    /// The renderer's path limit (4095 bytes, 2048 deep), naming a short prefix.
+    Path,
+}
+
+fn refused_briefly(run: &Run, what: &str, limit: Limit) {
     assert_eq!(run.code, Some(1), "{what}: {}", run.stderr);
-    assert!(
-        run.stderr.contains("too deep") || run.stderr.contains("too long"),
-        "{what}: {}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("a/a/a/"),
-        "{what}: names a prefix: {}",
-        run.stderr
-    );
+    match limit {
+        Limit::TarHeader => assert!(
+            run.stderr.contains("GNU long name") && run.stderr.contains("over the limit"),
+            "{what}: {}",
+            run.stderr
+        ),
+        Limit::Path => {
+            assert!(
+                run.stderr.contains("too deep") || run.stderr.contains("too long"),
+                "{what}: {}",
+                run.stderr
+            );
+            assert!(
+                run.stderr.contains("a/a/a/"),
+                "{what}: names a prefix: {}",
+                run.stderr
+            );
+        }
+    }
     assert!(
         run.stderr.len() < 2000,
         "{what}: a short message, got {} bytes",
@@ -229,24 +277,34 @@ fn refused_briefly(run: &Run, what: &str) {
 
 #[test]
 fn an_oci_unpack_of_a_file_20000_deep_is_refused_in_bounded_memory() {
-    let store = store_with_deep_image(20_000);
+    let store = store_with_deep_image(20_000, LongName::Gnu);
     let target = store.scratch("out");
     let run = run_measured(&store, &["unpack", "deep:1", s(&target)]);
-    refused_briefly(&run, "unpack 20,000 deep");
+    refused_briefly(&run, "unpack 20,000 deep", Limit::TarHeader);
     assert!(!target.exists(), "nothing left at the target");
 }
 
 #[test]
 fn an_oci_unpack_of_a_file_40000_deep_is_refused_in_bounded_memory() {
-    let store = store_with_deep_image(40_000);
+    let store = store_with_deep_image(40_000, LongName::Gnu);
     let target = store.scratch("out");
     let run = run_measured(&store, &["unpack", "deep:1", s(&target)]);
-    refused_briefly(&run, "unpack 40,000 deep");
+    refused_briefly(&run, "unpack 40,000 deep", Limit::TarHeader);
+}
+
+/// 5,000 deep in a PAX path (10,001 bytes): under the PAX header cap, over the path limit.
+#[test]
+fn an_oci_unpack_past_the_path_limit_is_refused_naming_a_prefix() {
+    let store = store_with_deep_image(5_000, LongName::Pax);
+    let target = store.scratch("out");
+    let run = run_measured(&store, &["unpack", "deep:1", s(&target)]);
+    refused_briefly(&run, "unpack 5,000 deep (PAX)", Limit::Path);
+    assert!(!target.exists(), "nothing left at the target");
 }
 
 #[test]
 fn an_oci_unpack_within_the_limits_needs_no_descriptor_per_level() {
-    let store = store_with_deep_image(2_000);
+    let store = store_with_deep_image(2_000, LongName::Gnu);
     let target = store.scratch("out");
     let run = run_measured(&store, &["unpack", "deep:1", s(&target)]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
@@ -277,7 +335,7 @@ fn an_oci_unpack_within_the_limits_needs_no_descriptor_per_level() {
 #[test]
 fn an_appc_render_1500_deep_works_under_ulimit_n_1024_and_gc_succeeds() {
     let store = TestStore::new();
-    let aci = deep_aci(&store, 1_500);
+    let aci = deep_aci(&store, 1_500, LongName::Gnu);
     store.ok(&["appc", "import", s(&aci)]);
     let target = store.scratch("copy");
     let run = run_measured(&store, &["appc", "render", "example.com/deep", s(&target)]);
@@ -305,14 +363,33 @@ fn an_appc_render_1500_deep_works_under_ulimit_n_1024_and_gc_succeeds() {
     oci_store::stores::rootfs::remove_tree(&target).unwrap();
 }
 
+/// 25,000 deep: the ACI's GNU long name is over the tar reader's cap, so the import is
+/// refused before the name is read; nothing is left for GC to trip over.
 #[test]
-fn an_appc_render_25000_deep_is_refused_and_gc_succeeds() {
+fn an_appc_image_25000_deep_is_refused_and_gc_succeeds() {
     let store = TestStore::new();
-    let aci = deep_aci(&store, 25_000);
-    store.ok(&["appc", "import", s(&aci)]);
-    let run = run_measured(&store, &["appc", "render", "example.com/deep"]);
+    let aci = deep_aci(&store, 25_000, LongName::Gnu);
+    let run = run_measured(&store, &["appc", "import", s(&aci)]);
     assert_eq!(run.signal, None, "no crash: {}", run.stderr);
-    refused_briefly(&run, "appc render 25,000 deep");
+    refused_briefly(&run, "appc import 25,000 deep", Limit::TarHeader);
+    let gc = run_measured(&store, &["appc", "gc"]);
+    assert_eq!(gc.code, Some(0), "{}", gc.stderr);
+}
+
+/// 5,000 deep in a PAX path: the render refuses it by the path limit, leaving nothing, and
+/// GC succeeds.
+#[test]
+fn an_appc_render_past_the_path_limit_is_refused_and_gc_succeeds() {
+    let store = TestStore::new();
+    let aci = deep_aci(&store, 5_000, LongName::Pax);
+    let imported = run_measured(&store, &["appc", "import", s(&aci)]);
+    let run = if imported.code == Some(0) {
+        run_measured(&store, &["appc", "render", "example.com/deep"])
+    } else {
+        imported
+    };
+    assert_eq!(run.signal, None, "no crash: {}", run.stderr);
+    refused_briefly(&run, "appc 5,000 deep (PAX)", Limit::Path);
     assert_eq!(leftovers(&store), Vec::<String>::new());
     let gc = run_measured(&store, &["appc", "gc"]);
     assert_eq!(gc.code, Some(0), "{}", gc.stderr);
@@ -323,7 +400,7 @@ fn an_appc_render_25000_deep_is_refused_and_gc_succeeds() {
 #[test]
 fn a_leftover_gc_cannot_remove_is_reported_and_gc_succeeds() {
     let store = TestStore::new();
-    store.ok(&["appc", "import", s(&deep_aci(&store, 3))]);
+    store.ok(&["appc", "import", s(&deep_aci(&store, 3, LongName::Gnu))]);
     store.ok(&["appc", "render", "example.com/deep"]);
     let leftover = store
         .path()
