@@ -19,7 +19,8 @@
 //!    the store's fetch lock of its digest (`locks/fetch-NN.lock`, held until the blob is
 //!    committed): a second pull of the same blob waits for the first, then finds it stored
 //!    and holds that copy instead of downloading it again. A worker that finds a fetch lock
-//!    taken has the waiting batch committed first, so its own pull never waits on itself.
+//!    taken waits through [`Worker::while_waiting`]: its pipeline commits each blob as it
+//!    arrives while anyone waits, so two pulls never wait on each other's uncommitted blobs.
 //! 4. The operation commits through the import's commit ([`OciStore::commit_import`]): the
 //!    referrer entries and the ref land in one key/value batch, the holds pass to
 //!    `owner.oci`. A failure or a kill before that leaves no ref; what the pull committed is
@@ -41,7 +42,7 @@ use super::referrers::list_referrers;
 use super::RegistryClient;
 use crate::store::{
     validate_media_type, Arrival, LockGuard, LockMode, Operation, Pipeline, Store, StoreError,
-    Worker, WriteOptions,
+    StoreResult, Worker, WriteOptions,
 };
 use crate::stores::oci::StoreSource;
 use crate::stores::oci::{
@@ -96,11 +97,12 @@ pub struct PullReport {
 
 /// The fetch lock of a digest: one stripe per first hex byte, like the digest locks, but its
 /// own files, held for a whole download and until the blob is committed (the digest locks are
-/// for short commit steps). `before_waiting` runs when it is taken and the pull must wait.
+/// for short commit steps). When it is taken, the pull waits through `wait` (a transfer
+/// worker waits without holding up its pipeline's commits, which may hold the lock).
 fn fetch_lock<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     store: &Store<B, I, X, K>,
     digest: &Digest,
-    before_waiting: impl FnOnce(),
+    wait: impl FnOnce(&dyn Fn() -> StoreResult<LockGuard>) -> StoreResult<LockGuard>,
 ) -> RegistryResult<LockGuard> {
     let path = store
         .lock_paths()
@@ -108,8 +110,7 @@ fn fetch_lock<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     if let Some(lock) = LockGuard::try_acquire(&path, LockMode::Exclusive)? {
         return Ok(lock);
     }
-    before_waiting();
-    Ok(LockGuard::acquire(&path, LockMode::Exclusive)?)
+    Ok(wait(&|| LockGuard::acquire(&path, LockMode::Exclusive))?)
 }
 
 /// The registry (and the store, for what it has) as the walker's content source.
@@ -136,7 +137,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> RegistrySource<'_, '_, B,
         // it is staged with the rest).
         let _lock = match kind.is_document() {
             true => None,
-            false => Some(fetch_lock(self.store, digest, || {})?),
+            false => Some(fetch_lock(self.store, digest, |acquire| acquire())?),
         };
         if let Some(bytes) = stored_document(self.store, digest, descriptor)? {
             return Ok(Fetched::Document(bytes));
@@ -574,8 +575,9 @@ fn bring_in<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
             lock: None,
         });
     }
-    // The lock may be one a blob of this pull waiting for its commit holds (same stripe).
-    let lock = fetch_lock(store, digest, || worker.commit_waiting())?;
+    // The lock may be one a blob waiting for its commit holds (of this pull, same stripe, or
+    // of another pull that waits for one of ours): commits go on while this worker waits.
+    let lock = fetch_lock(store, digest, |acquire| worker.while_waiting(acquire))?;
     if store
         .index()
         .get(digest)?

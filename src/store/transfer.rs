@@ -18,9 +18,12 @@
 //!   more is committed, and `run` fails with [`StoreError::Cancelled`].
 //! - Progress: each item done is a [`Progress::item_done`]; the work reports its own bytes or
 //!   events (it knows the digest and sizes).
-//! - A worker about to wait for something a result in the queue holds until its commit (a
-//!   fetch lock) asks for the queue to be committed first ([`Worker::commit_waiting`]), so
-//!   batching never makes workers of one process, or of two, wait on each other for good.
+//! - A worker that must wait for something a result may hold until its commit (a fetch lock,
+//!   which another pipeline of this process or of another may hold the same way) waits through
+//!   [`Worker::while_waiting`]: what is queued is committed at once, and so is every result
+//!   that arrives while any worker waits. A result's hold is then never kept waiting for a
+//!   commit that waits for a worker, so batching cannot make pipelines wait on each other for
+//!   good (two pulls of the same blobs in two processes).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -72,17 +75,25 @@ enum Message<R, E> {
     CommitWaiting,
 }
 
-/// What a work item gets besides its item: a way to ask for the commit of what is waiting.
+/// What a work item gets besides its item: a way to wait without holding up commits.
 pub struct Worker<'w, R, E> {
     sender: &'w SyncSender<Message<R, E>>,
+    /// Workers waiting in [`Worker::while_waiting`] now.
+    waiting: &'w AtomicUsize,
 }
 
 impl<R, E> Worker<'_, R, E> {
-    /// Asks the committer to commit the results waiting now, before this worker waits for
-    /// something one of them may hold until its commit (a lock another result of this process,
-    /// or of another process that does the same, keeps).
-    pub fn commit_waiting(&self) {
+    /// Runs `wait` (a blocking wait for something a result may hold until its commit: a lock
+    /// that results of this pipeline, or of another process's, keep) with commits unbatched:
+    /// what is queued is committed first, and every result arriving meanwhile as it arrives.
+    pub fn while_waiting<T>(&self, wait: impl FnOnce() -> T) -> T {
+        // Counted before the request is queued: a result the committer takes after the
+        // request sees the count, or the wait is already over.
+        self.waiting.fetch_add(1, Ordering::SeqCst);
         let _ = self.sender.send(Message::CommitWaiting);
+        let result = wait();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        result
     }
 }
 
@@ -133,6 +144,7 @@ impl<'c> Pipeline<'c> {
         E: Send + From<StoreError>,
     {
         let next = AtomicUsize::new(0);
+        let waiting = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let (sender, receiver) = sync_channel::<Message<R, E>>((self.batch / 4).max(self.workers));
         let mut work_error: Option<(usize, E)> = None;
@@ -140,9 +152,12 @@ impl<'c> Pipeline<'c> {
         std::thread::scope(|scope| {
             for _ in 0..self.workers.min(items.len()) {
                 let sender = sender.clone();
-                let (next, stop, work) = (&next, &stop, &work);
+                let (next, stop, work, waiting) = (&next, &stop, &work, &waiting);
                 scope.spawn(move || {
-                    let worker = Worker { sender: &sender };
+                    let worker = Worker {
+                        sender: &sender,
+                        waiting,
+                    };
                     while !stop.load(Ordering::Relaxed) && !self.cancelled() {
                         let position = next.fetch_add(1, Ordering::Relaxed);
                         let Some(item) = items.get(position) else {
@@ -179,7 +194,7 @@ impl<'c> Pipeline<'c> {
                             continue;
                         }
                         pending.push(result);
-                        if pending.len() >= self.batch {
+                        if pending.len() >= self.batch || waiting.load(Ordering::SeqCst) > 0 {
                             commit_pending(&mut pending);
                         }
                     }
@@ -296,10 +311,11 @@ mod tests {
                 |item, worker| {
                     if *item == 1 {
                         std::thread::sleep(std::time::Duration::from_millis(20));
-                        worker.commit_waiting();
-                        while !released.load(Ordering::Relaxed) {
-                            std::thread::yield_now();
-                        }
+                        worker.while_waiting(|| {
+                            while !released.load(Ordering::Relaxed) {
+                                std::thread::yield_now();
+                            }
+                        });
                     }
                     Ok::<_, TestError>(*item)
                 },
@@ -312,5 +328,95 @@ mod tests {
             )
             .unwrap();
         assert!(released.load(Ordering::Relaxed));
+    }
+
+    /// A token held by a result until its commit, like a fetch lock; waiting for it gives up
+    /// after a while, so a cycle fails the test instead of hanging it.
+    struct Token(std::sync::Mutex<Option<&'static str>>);
+
+    impl Token {
+        fn try_take(&self, by: &'static str) -> bool {
+            let mut holder = self.0.lock().unwrap();
+            if holder.is_some() {
+                return false;
+            }
+            *holder = Some(by);
+            true
+        }
+
+        fn take_within(&self, by: &'static str, limit: std::time::Duration) -> bool {
+            let deadline = std::time::Instant::now() + limit;
+            while std::time::Instant::now() < deadline {
+                if self.try_take(by) {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            false
+        }
+
+        fn is_held(&self) -> bool {
+            self.0.lock().unwrap().is_some()
+        }
+
+        fn release(&self) {
+            *self.0.lock().unwrap() = None;
+        }
+    }
+
+    /// One of two pipelines (two processes pulling the same blobs): its first item waits for
+    /// the token the other pipeline holds, its second takes its own token at once and holds it
+    /// until committed.
+    fn pipeline_holding_one_waiting_for_other(
+        name: &'static str,
+        own: &Token,
+        other: &Token,
+    ) -> Result<(), TestError> {
+        let items = [0usize, 1];
+        Pipeline::new(2).run(
+            &items,
+            |item, worker| {
+                if *item == 1 {
+                    assert!(own.try_take(name));
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    return Ok(1);
+                }
+                while !other.is_held() {
+                    std::thread::yield_now();
+                }
+                if other.try_take(name) {
+                    return Ok(0);
+                }
+                let limit = std::time::Duration::from_secs(5);
+                match worker.while_waiting(|| other.take_within(name, limit)) {
+                    true => Ok(0),
+                    false => Err(TestError::Store(format!("{name} waited for good"))),
+                }
+            },
+            |batch| {
+                for item in batch {
+                    match item {
+                        1 => own.release(),
+                        _ => other.release(),
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    #[test]
+    fn two_pipelines_waiting_on_what_each_other_holds_until_commit_both_finish() {
+        // Each pipeline holds one token in a result waiting for its commit while a worker
+        // waits for the other's: the results must be committed while a worker waits, or
+        // neither pipeline ever goes on (two pulls of the same blobs in two processes).
+        let (x, y) = (Token(Default::default()), Token(Default::default()));
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| pipeline_holding_one_waiting_for_other("a", &x, &y));
+            let b = scope.spawn(|| pipeline_holding_one_waiting_for_other("b", &y, &x));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert_eq!(a, Ok(()));
+        assert_eq!(b, Ok(()));
     }
 }
