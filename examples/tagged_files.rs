@@ -3,23 +3,21 @@
 //! `cargo run --example tagged_files -- STORE put NAME FILE [TAG...] | tag NAME TAG... |
 //! get TAG | rm TAG | gc` (`get` writes the content to stdout; `gc` releases untagged files).
 //! State: key/value `tagged.file/NAME` and `tagged.tag/TAG` (value NAME), each referencing the
-//! content blob; owner mark `tagged`; `tagged.op/ID` while a put runs, whose blob carries
-//! `owner.tagged-op.ID`. GC lock `gc-tagged`, entered through `gc-tagged-turnstile`.
+//! content blob; owner mark `tagged`; a put is a base-store operation (holder `tagged-op.ID`).
+//! GC lock `gc-tagged`, entered through `gc-tagged-turnstile`.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use oci_store::store::WriteOptions;
 use oci_store::store::{open_store, BackendChoice, LockGuard, Store, StoreError};
+use oci_store::store::{OperationCommit, WriteOptions};
 use oci_store::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore, StorageError};
 
 pub const FLAVOUR: &str = "tagged";
 pub const FILE_TYPE: &str = "tagged.file";
 pub const TAG_TYPE: &str = "tagged.tag";
-pub const OP_TYPE: &str = "tagged.op";
-pub const OP_HOLDER_PREFIX: &str = "tagged-op.";
 /// The names `Store::flavour_lock(FLAVOUR)` gives its lock files (`gc-<flavour>`, and the
 /// turnstile `gc-<flavour>-turnstile`), for tools and tests that look at them.
 pub const GC_LOCK: &str = "gc-tagged";
@@ -61,8 +59,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'_, B, I, X, 
         }
     }
 
-    /// New tags of `blob`, and `more`, in one batch: every entry lands or none does.
-    fn write_tags(&self, name: &str, tags: &[&str], blob: &Digest, more: Vec<KvOp>) -> Result<()> {
+    /// New tags of `blob` (each must not exist yet), and `more`.
+    fn new_tags(name: &str, tags: &[&str], blob: &Digest, more: Vec<KvOp>) -> Vec<KvOp> {
         let tag = |tag: &&str| KvOp::CompareAndSet {
             data_type: TAG_TYPE.into(),
             key: tag.to_string(),
@@ -70,47 +68,30 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'_, B, I, X, 
             blob: Some(blob.clone()),
             expected_version: None, // the tag must be new
         };
-        let batch: Vec<KvOp> = tags.iter().map(tag).chain(more).collect();
-        let result = self.store.write_data_batch(&batch);
-        if let Err(StoreError::Storage(StorageError::VersionConflict { key, .. })) = result {
-            return Err(TaggedError::TagExists(key));
-        }
-        Ok(result.map(drop)?)
+        tags.iter().map(tag).chain(more).collect()
     }
 
-    /// Stores `content` as file `name` with `tags`, all or nothing: the blob is written under
-    /// this put's own holder (recorded first, so a GC after a crash finds it), the entries land
-    /// in one batch, then `owner.tagged` is claimed; the put's hold is let go whatever happened.
+    /// Stores `content` as file `name` with `tags`, all or nothing, as one base-store operation:
+    /// the blob is committed under its hold, then the entries land in one batch as the hold
+    /// passes to `owner.tagged`; a refusal (a taken tag) or a crash lets go of the blob.
     pub fn put(&self, name: &str, content: impl Read, tags: &[&str]) -> Result<Digest> {
-        let (_lock, store) = (self.mutation_lock()?, self.store);
-        let nanos = UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos());
-        let id = format!("{}-{nanos}", std::process::id());
-        store.compare_and_set_data(OP_TYPE, &id, b"", None, None)?; // must be new
-        let result = (|| {
-            let (holder, options) = (format!("{OP_HOLDER_PREFIX}{id}"), WriteOptions::default());
-            let digest = store.write_owned(content, &options, &holder)?.digest;
-            let file = KvOp::Put {
-                data_type: FILE_TYPE.into(),
-                key: name.into(),
-                value: Vec::new(),
-                blob: Some(digest.clone()),
-            };
-            // The entries hold the blob from the moment they land; our GC sweeps by the mark.
-            self.write_tags(name, tags, &digest, vec![file])?;
-            store.claim_existing(&digest, FLAVOUR)?;
-            Ok(digest)
-        })();
-        let released = self.let_go(&id);
-        result.and_then(|digest| released.map(|()| digest))
-    }
-
-    /// Lets go of put `id`'s holds, then forgets it; on failure the next GC runs this again.
-    fn let_go(&self, id: &str) -> Result<()> {
-        let holder = format!("{OP_HOLDER_PREFIX}{id}");
-        for digest in self.store.owned_by(&holder)? {
-            self.store.release(&digest, &holder)?;
-        }
-        Ok(self.store.remove_data(OP_TYPE, id).map(drop)?)
+        let _lock = self.mutation_lock()?;
+        let mut operation = self.store.begin_operation(FLAVOUR)?;
+        let digest = operation.write(content, &WriteOptions::default())?.digest;
+        let file = KvOp::Put {
+            data_type: FILE_TYPE.into(),
+            key: name.into(),
+            value: Vec::new(),
+            blob: Some(digest.clone()),
+        };
+        let (keep, data) = (
+            [digest.clone()],
+            Self::new_tags(name, tags, &digest, vec![file]),
+        );
+        operation
+            .commit(OperationCommit::new(&keep, &data))
+            .map_err(refused_tag)?;
+        Ok(digest)
     }
 
     fn blob_of(&self, data_type: &str, key: &str) -> Result<Digest> {
@@ -121,7 +102,11 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'_, B, I, X, 
     /// Tags file `name`'s current content with every one of `tags`, or with none.
     pub fn tag(&self, name: &str, tags: &[&str]) -> Result<()> {
         let _lock = self.mutation_lock()?;
-        self.write_tags(name, tags, &self.blob_of(FILE_TYPE, name)?, Vec::new())
+        let batch = Self::new_tags(name, tags, &self.blob_of(FILE_TYPE, name)?, Vec::new());
+        self.store
+            .write_data_batch(&batch)
+            .map_err(refused_tag)
+            .map(drop)
     }
 
     /// Copies the tagged content to `out`, under the shared lock so no GC takes it meanwhile.
@@ -138,13 +123,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'_, B, I, X, 
         Ok(self.store.remove_data(TAG_TYPE, tag).map(drop)?)
     }
 
-    /// Clears crashed puts' holds, marks what tags reach, drops names of unreached content and
-    /// releases `owner.tagged` from unreached blobs: other holders (`blob put`, OCI) keep theirs.
+    /// Clears crashed puts (the base store's operations), marks what tags reach, drops names of
+    /// unreached content and releases `owner.tagged` from unreached blobs: other holders
+    /// (`blob put`, OCI) keep theirs.
     pub fn gc(&self, lock_wait: Duration) -> Result<Vec<Digest>> {
         let _lock = self.gc_lock(lock_wait)?;
-        for (id, _) in self.store.list_data(OP_TYPE, "")? {
-            self.let_go(&id)?;
-        }
+        self.store.clear_dead_operations()?;
         let tags = self.store.list_data(TAG_TYPE, "")?;
         let marked: HashSet<Digest> = tags.into_iter().filter_map(|(_, e)| e.blob).collect();
         for (name, entry) in self.store.list_data(FILE_TYPE, "")? {
@@ -159,6 +143,16 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'_, B, I, X, 
             }
         }
         Ok(deleted)
+    }
+}
+
+/// A taken tag refuses the whole batch: say which.
+fn refused_tag(error: StoreError) -> TaggedError {
+    match error {
+        StoreError::Storage(StorageError::VersionConflict { key, .. }) => {
+            TaggedError::TagExists(key)
+        }
+        other => other.into(),
     }
 }
 

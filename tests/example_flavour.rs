@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use oci_store::store::{LockGuard, LockMode, WriteOptions};
+use oci_store::store::{operation_holder, LockGuard, LockMode, WriteOptions, OPERATION_DATA_TYPE};
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
 use oci_store::stores::oci::{ImportOptions, OciStore};
 use oci_store::traits::registry::backends_for;
 use oci_store::traits::Role;
 use oci_store::{open_store, BackendChoice, Digest, DynStore};
-use tagged_files::{TaggedError, TaggedFiles, GC_LOCK, GC_TURNSTILE, OP_HOLDER_PREFIX, OP_TYPE};
+use tagged_files::{TaggedError, TaggedFiles, FLAVOUR, GC_LOCK, GC_TURNSTILE};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -236,13 +236,16 @@ fn a_failing_put_or_tag_changes_nothing() {
     });
 }
 
-/// What a put that crashed leaves (its `tagged.op` entry and its hold) goes with the next GC.
+/// What a put that crashed leaves (its operation's entry, whose liveness lock nobody holds, and
+/// its hold) goes with the next GC.
 #[test]
 fn the_next_gc_clears_what_a_crashed_put_held() {
     for_every_combination(|store| {
         let before = store.dump().unwrap();
-        store.put_data(OP_TYPE, "4242-1", b"", None).unwrap();
-        let holder = format!("{OP_HOLDER_PREFIX}4242-1");
+        let holder = operation_holder(FLAVOUR, "4242-1");
+        store
+            .put_data(OPERATION_DATA_TYPE, &holder, b"{}", None)
+            .unwrap();
         let options = WriteOptions::default();
         store
             .write_owned(&b"half put"[..], &options, &holder)
@@ -390,14 +393,7 @@ fn the_guide_cites_only_functions_and_files_that_exist() {
     for span in cited {
         let span = span.trim_end_matches("()");
         if let Some((_, function)) = span.split_once("::").filter(|(owner, _)| {
-            [
-                "Store",
-                "OciStore",
-                "ImportSession",
-                "TaggedFiles",
-                "LockGuard",
-            ]
-            .contains(owner)
+            ["Store", "OciStore", "Operation", "TaggedFiles", "LockGuard"].contains(owner)
         }) {
             let function = function.split(['(', '<']).next().unwrap();
             assert!(

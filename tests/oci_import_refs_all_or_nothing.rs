@@ -8,11 +8,12 @@ use oci_store::store::Store;
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
 use oci_store::stores::oci::{ImportOptions, OciStore};
 use oci_store::traits::{
-    Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageError, StorageResult,
+    Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, SortedDigests, StorageError, StorageResult,
 };
 
 /// The sqlite key/value store, except that writing the ref named `failing` fails, as a full
-/// disk or a lost connection would.
+/// disk or a lost connection would. Every write is a batch (`put` and `compare_and_set` are
+/// batches of one), so failing the batch fails every way of writing the ref.
 struct FailingRefWrites {
     inner: SqliteKvStore,
     failing: &'static str,
@@ -25,34 +26,6 @@ impl KvStore for FailingRefWrites {
     fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>> {
         self.inner.get(data_type, key)
     }
-    fn put(
-        &self,
-        data_type: &str,
-        key: &str,
-        value: &[u8],
-        blob: Option<&Digest>,
-    ) -> StorageResult<u64> {
-        if data_type == "oci.ref" && key == self.failing {
-            return Err(StorageError::InvalidArgument(format!(
-                "injected failure writing {key}"
-            )));
-        }
-        self.inner.put(data_type, key, value, blob)
-    }
-    fn compare_and_set(
-        &self,
-        data_type: &str,
-        key: &str,
-        value: &[u8],
-        blob: Option<&Digest>,
-        expected_version: Option<u64>,
-    ) -> StorageResult<u64> {
-        self.inner
-            .compare_and_set(data_type, key, value, blob, expected_version)
-    }
-    fn remove(&self, data_type: &str, key: &str) -> StorageResult<bool> {
-        self.inner.remove(data_type, key)
-    }
     fn list(&self, data_type: &str, key_prefix: &str) -> StorageResult<Vec<(String, KvEntry)>> {
         self.inner.list(data_type, key_prefix)
     }
@@ -62,11 +35,11 @@ impl KvStore for FailingRefWrites {
     fn referencing(&self, digest: &Digest) -> StorageResult<Vec<KvKey>> {
         self.inner.referencing(digest)
     }
-    fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
-        self.inner.remove_referencing(digest)
+    fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        self.inner.remove_referencing_many(digests)
     }
-    fn referenced_digests(&self) -> StorageResult<Vec<Digest>> {
-        self.inner.referenced_digests()
+    fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        self.inner.sorted_referenced_digests()
     }
     fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
         self.inner.restore(data_type, key, entry)

@@ -219,6 +219,39 @@ fn blobs_move_several_at_a_time_as_configured() {
     assert_eq!(serial.most_blob_gets_at_once(), 1);
 }
 
+/// The outputs of `children`, which must all exit within `limit`: past it, every one still
+/// running is killed and the test fails (two pulls waiting on each other fail, not hang).
+fn outputs_within(
+    children: Vec<std::process::Child>,
+    limit: Duration,
+) -> Vec<std::process::Output> {
+    let pids: Vec<u32> = children.iter().map(|child| child.id()).collect();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    for (position, child) in children.into_iter().enumerate() {
+        let sender = sender.clone();
+        std::thread::spawn(move || {
+            let _ = sender.send((position, child.wait_with_output().expect("a pull")));
+        });
+    }
+    let deadline = Instant::now() + limit;
+    let mut outputs: Vec<Option<std::process::Output>> = pids.iter().map(|_| None).collect();
+    for _ in 0..pids.len() {
+        match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((position, output)) => outputs[position] = Some(output),
+            Err(_) => {
+                for (pid, output) in pids.iter().zip(&outputs) {
+                    if output.is_none() {
+                        // SAFETY: kill only sends a signal to a child we started and not reaped.
+                        unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
+                    }
+                }
+                panic!("the pulls did not all finish within {limit:?}: they wait on each other");
+            }
+        }
+    }
+    outputs.into_iter().map(Option::unwrap).collect()
+}
+
 #[test]
 fn two_concurrent_pulls_fetch_each_blob_once() {
     if !tools("two_concurrent_pulls_fetch_each_blob_once") {
@@ -226,7 +259,7 @@ fn two_concurrent_pulls_fetch_each_blob_once() {
     }
     let registry = Registry::start(RegistryAuth::None);
     let source = TestStore::new();
-    let image = store_with_image(&source, 3, 200_000);
+    let image = store_with_image(&source, 8, 200_000);
     source.ok(&["push", "app:1", &format!("{}/app:1", registry.address())]);
     let proxy = Proxy::start(
         registry.address(),
@@ -252,8 +285,7 @@ fn two_concurrent_pulls_fetch_each_blob_once() {
                 .expect("starting a pull")
         })
         .collect();
-    for pull in pulls {
-        let output = pull.wait_with_output().expect("a pull");
+    for output in outputs_within(pulls, Duration::from_secs(120)) {
         assert!(
             output.status.success(),
             "both pulls succeed: {}",

@@ -11,7 +11,7 @@ use oci_store::store::Store;
 use oci_store::traits::registry::{open_blob_store, open_extra_data, open_index, open_kv_store};
 use oci_store::traits::{
     BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, ExtraData,
-    ExtraOp, Index, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, StorageResult,
+    ExtraOp, Index, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, SortedDigests, StorageResult,
 };
 use oci_store::DynStore;
 use rstest::rstest;
@@ -108,14 +108,18 @@ impl BlobStore for Flawed<dyn BlobStore> {
     fn size(&self, digest: &Digest) -> StorageResult<Option<u64>> {
         self.inner.size(digest)
     }
-    fn delete(&self, digest: &Digest) -> StorageResult<bool> {
+    fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if self.flaw == Flaw::DeleteKeepsContent {
-            return self.inner.contains(digest);
+            let mut present = 0;
+            for digest in digests {
+                present += u64::from(self.inner.contains(digest)?);
+            }
+            return Ok(present);
         }
-        self.inner.delete(digest)
+        self.inner.delete_many(digests)
     }
-    fn digests(&self) -> StorageResult<Vec<Digest>> {
-        self.inner.digests()
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        self.inner.sorted_digests()
     }
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
         self.inner.remove_dead_ingests()
@@ -126,14 +130,14 @@ impl Index for Flawed<dyn Index> {
     fn backend_name(&self) -> &'static str {
         "flawed"
     }
-    fn upsert(&self, record: &BlobRecord) -> StorageResult<()> {
-        self.inner.upsert(record)
+    fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
+        self.inner.upsert_many(records)
     }
     fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
         self.inner.get(digest)
     }
-    fn remove(&self, digest: &Digest) -> StorageResult<bool> {
-        self.inner.remove(digest)
+    fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        self.inner.remove_many(digests)
     }
     fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>> {
         let limit = if self.flaw == Flaw::IgnoresLimit {
@@ -164,9 +168,6 @@ impl ExtraData for Flawed<dyn ExtraData> {
     fn backend_name(&self) -> &'static str {
         "flawed"
     }
-    fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()> {
-        self.inner.set(digest, data_type, value)
-    }
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
         self.inner.get(digest, data_type)
     }
@@ -180,14 +181,14 @@ impl ExtraData for Flawed<dyn ExtraData> {
         }
         Ok(types)
     }
-    fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
+    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if self.flaw == Flaw::RemoveAllDoesNothing {
             return Ok(0);
         }
-        self.inner.remove_all(digest)
+        self.inner.remove_all_many(digests)
     }
-    fn digests(&self) -> StorageResult<Vec<Digest>> {
-        self.inner.digests()
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        self.inner.sorted_digests()
     }
     fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>> {
         self.inner.entries_of_type(data_type)
@@ -208,32 +209,6 @@ impl KvStore for Flawed<dyn KvStore> {
     fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>> {
         self.inner.get(data_type, key)
     }
-    fn put(
-        &self,
-        data_type: &str,
-        key: &str,
-        value: &[u8],
-        blob: Option<&Digest>,
-    ) -> StorageResult<u64> {
-        self.inner.put(data_type, key, value, blob)
-    }
-    fn compare_and_set(
-        &self,
-        data_type: &str,
-        key: &str,
-        value: &[u8],
-        blob: Option<&Digest>,
-        expected_version: Option<u64>,
-    ) -> StorageResult<u64> {
-        if self.flaw == Flaw::CompareAndSetIgnoresVersion {
-            return self.inner.put(data_type, key, value, blob);
-        }
-        self.inner
-            .compare_and_set(data_type, key, value, blob, expected_version)
-    }
-    fn remove(&self, data_type: &str, key: &str) -> StorageResult<bool> {
-        self.inner.remove(data_type, key)
-    }
     fn list(&self, data_type: &str, key_prefix: &str) -> StorageResult<Vec<(String, KvEntry)>> {
         self.inner.list(data_type, key_prefix)
     }
@@ -246,19 +221,23 @@ impl KvStore for Flawed<dyn KvStore> {
         }
         self.inner.referencing(digest)
     }
-    fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
+    fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if self.flaw == Flaw::RemoveReferencingDoesNothing {
             return Ok(0);
         }
-        self.inner.remove_referencing(digest)
+        self.inner.remove_referencing_many(digests)
     }
-    fn referenced_digests(&self) -> StorageResult<Vec<Digest>> {
-        self.inner.referenced_digests()
+    fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
+        self.inner.sorted_referenced_digests()
     }
     fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
         self.inner.restore(data_type, key, entry)
     }
     fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
+        if self.flaw == Flaw::CompareAndSetIgnoresVersion {
+            let ops: Vec<KvOp> = ops.iter().map(ignoring_version).collect();
+            return self.inner.write_batch(&ops);
+        }
         if self.flaw != Flaw::BatchNotAtomic {
             return self.inner.write_batch(ops);
         }
@@ -269,6 +248,25 @@ impl KvStore for Flawed<dyn KvStore> {
                     .map(|o| o[0])
             })
             .collect()
+    }
+}
+
+/// A compare-and-set turned into a put (the flaw `CompareAndSetIgnoresVersion`).
+fn ignoring_version(op: &KvOp) -> KvOp {
+    match op.clone() {
+        KvOp::CompareAndSet {
+            data_type,
+            key,
+            value,
+            blob,
+            ..
+        } => KvOp::Put {
+            data_type,
+            key,
+            value,
+            blob,
+        },
+        other => other,
     }
 }
 

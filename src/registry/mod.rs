@@ -5,7 +5,7 @@
 //! `WWW-Authenticate` challenges and `docker_credential` for the Docker/Podman config files
 //! and credential helpers; it fits the store's blocking writers (a download streams straight
 //! into [`Store::stage`](crate::store::Store::stage)) and pulls like an import: one
-//! [`ImportSession`](crate::stores::oci), all or nothing. See docs/ARCHITECTURE.md.
+//! [`Operation`](crate::store::Operation), all or nothing. See docs/ARCHITECTURE.md.
 //!
 //! | file | job |
 //! | --- | --- |

@@ -1,32 +1,33 @@
 //! `pull`: a registry image into the store, all or nothing, the way an import is (DESIGN.md,
-//! "An import is all or nothing"), through the same [`ImportSession`], walker and commit:
+//! "An import is all or nothing"), through the same base-store operation, walker and commit:
 //!
 //! 1. Under the OCI flavour's GC lock (shared) for the whole pull, the manifest the reference
 //!    names is fetched and verified; from an index, the platform's manifest (unless every
 //!    platform is wanted). If the ref already names it and the store has all it reaches,
 //!    the pull is done, having written nothing.
-//! 2. An import session begins, and the walker follows the manifest over a
+//! 2. An operation ([`crate::store::Operation`]) begins, and the walker follows the manifest over a
 //!    [`RegistrySource`]: manifests and indexes are read whole (from the store when it has
 //!    them, else from the registry by digest), each verified and validated against the
 //!    image-spec like an import; image configs too, each fetched under its fetch lock (below)
-//!    and committed under the session's hold at once. Layers are not read yet. With
+//!    and committed under the operation's hold at once. Layers are not read yet. With
 //!    referrers, the referrers of every manifest reached join the walk.
-//! 3. What the store has is held in one step and not downloaded. The rest moves on
-//!    [`PullOptions::jobs`] threads, each blob streamed through the store's staging writer
-//!    (hashed and checked against digest and size as it arrives, never whole in memory),
-//!    resumed with Range when a connection breaks, and committed as soon as it is staged.
-//!    A blob is fetched under the store's fetch lock of its digest (`locks/fetch-NN.lock`,
-//!    held until the blob is committed): a second pull of the same blob waits for the first,
-//!    then finds it stored and holds that copy instead of downloading it again.
-//! 4. The session commits: holds pass to `owner.oci`, then the referrer entries and the ref
-//!    land in one key/value batch. A failure or a kill before that leaves no ref; what the
-//!    pull committed is held by its `oci-import.<id>` record, which the next OCI GC clears,
-//!    and half-written downloads are dead staging files that GC removes.
+//! 3. What the store has is held in one step and not downloaded. The rest moves through the
+//!    transfer pipeline ([`crate::store::Pipeline`]) on [`PullOptions::jobs`] threads, each
+//!    blob streamed through the store's staging writer (hashed and checked against digest and
+//!    size as it arrives, never whole in memory), resumed with Range when a connection
+//!    breaks, and committed in batches, as a layout import commits. A blob is fetched under
+//!    the store's fetch lock of its digest (`locks/fetch-NN.lock`, held until the blob is
+//!    committed): a second pull of the same blob waits for the first, then finds it stored
+//!    and holds that copy instead of downloading it again. A worker that finds a fetch lock
+//!    taken waits through [`Worker::while_waiting`]: its pipeline commits each blob as it
+//!    arrives while anyone waits, so two pulls never wait on each other's uncommitted blobs.
+//! 4. The operation commits through the import's commit ([`OciStore::commit_import`]): the
+//!    referrer entries and the ref land in one key/value batch, the holds pass to
+//!    `owner.oci`. A failure or a kill before that leaves no ref; what the pull committed is
+//!    held by its operation, which the next GC clears, and half-written downloads are dead
+//!    staging files that GC removes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::sync_channel;
-use std::sync::Mutex;
 
 use oci_spec::image::Descriptor;
 use serde::Serialize;
@@ -39,14 +40,17 @@ use super::progress::{Direction, ObservedReader, SkipReason, TransferEvent, Tran
 use super::reference::{Reference, Target};
 use super::referrers::list_referrers;
 use super::RegistryClient;
-use crate::store::{validate_media_type, LockGuard, LockMode, StagedBlob, Store, WriteOptions};
+use crate::store::{
+    validate_media_type, Arrival, LockGuard, LockMode, Operation, Pipeline, Store, StoreError,
+    StoreResult, Worker, WriteOptions,
+};
 use crate::stores::oci::StoreSource;
 use crate::stores::oci::{
     digest_of, media_type_of, new_descriptor, verify_document, Child, ContentSource, DocumentKind,
-    Fetched, ImportSession, OciError, OciResult, OciStore, Platform, Reached, RefName, Walker,
-    MAX_DOCUMENT_SIZE, REF_DATA_TYPE,
+    Fetched, OciError, OciResult, OciStore, Platform, Reached, RefName, Walker, FLAVOUR,
+    MAX_DOCUMENT_SIZE,
 };
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 /// Default number of blobs moved at once.
 pub const DEFAULT_JOBS: usize = 4;
@@ -92,15 +96,21 @@ pub struct PullReport {
 }
 
 /// The fetch lock of a digest: one stripe per first hex byte, like the digest locks, but its
-/// own files, held for a whole download (the digest locks are for short commit steps).
+/// own files, held for a whole download and until the blob is committed (the digest locks are
+/// for short commit steps). When it is taken, the pull waits through `wait` (a transfer
+/// worker waits without holding up its pipeline's commits, which may hold the lock).
 fn fetch_lock<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     store: &Store<B, I, X, K>,
     digest: &Digest,
+    wait: impl FnOnce(&dyn Fn() -> StoreResult<LockGuard>) -> StoreResult<LockGuard>,
 ) -> RegistryResult<LockGuard> {
-    Ok(store.named_lock(
-        &format!("fetch-{}", &digest.hex()[..2]),
-        LockMode::Exclusive,
-    )?)
+    let path = store
+        .lock_paths()
+        .named(&format!("fetch-{}", &digest.hex()[..2]));
+    if let Some(lock) = LockGuard::try_acquire(&path, LockMode::Exclusive)? {
+        return Ok(lock);
+    }
+    Ok(wait(&|| LockGuard::acquire(&path, LockMode::Exclusive))?)
 }
 
 /// The registry (and the store, for what it has) as the walker's content source.
@@ -110,7 +120,7 @@ struct RegistrySource<'a, 's, B: BlobStore, I: Index, X: ExtraData, K: KvStore> 
     store: &'s Store<B, I, X, K>,
     /// Configs read whole in the walk are committed at once, under their fetch lock, so a
     /// concurrent pull of the same image reuses them instead of downloading them again.
-    session: &'a mut ImportSession<'s, B, I, X, K>,
+    operation: &'a mut Operation<'s, B, I, X, K>,
     /// Documents already fetched (the root), by digest.
     known: HashMap<Digest, Vec<u8>>,
     /// Blobs the walk downloaded and committed, with their sizes.
@@ -127,7 +137,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> RegistrySource<'_, '_, B,
         // it is staged with the rest).
         let _lock = match kind.is_document() {
             true => None,
-            false => Some(fetch_lock(self.store, digest)?),
+            false => Some(fetch_lock(self.store, digest, |acquire| acquire())?),
         };
         if let Some(bytes) = stored_document(self.store, digest, descriptor)? {
             return Ok(Fetched::Document(bytes));
@@ -149,7 +159,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> RegistrySource<'_, '_, B,
         let staged = self
             .store
             .stage(bytes.as_slice(), &write_options(digest, descriptor))?;
-        self.session.commit_staged(vec![staged])?;
+        self.operation.commit_staged(vec![staged])?;
         self.committed.insert(digest.clone(), bytes.len() as u64);
         Ok(Fetched::Document(bytes))
     }
@@ -221,19 +231,12 @@ struct Wanted<'r> {
     bytes: Option<&'r [u8]>,
 }
 
-/// What a transfer thread hands the committing thread, with the fetch lock it holds until the
-/// blob is committed (or held).
-enum Ready<'s> {
-    Staged {
-        blob: StagedBlob<'s>,
-        _lock: Option<LockGuard>,
-    },
-    /// Another pull stored it while we waited for its fetch lock.
-    StoredMeanwhile {
-        digest: Digest,
-        size: u64,
-        _lock: LockGuard,
-    },
+/// What a transfer thread hands the committing thread: a staged blob, or one another pull
+/// stored while we waited for its fetch lock, with the fetch lock it holds until the blob is
+/// committed (or held).
+struct Ready<'s> {
+    arrival: Arrival<'s>,
+    lock: Option<LockGuard>,
 }
 
 /// Pulls `reference` into the store under [`PullOptions::dref`] (default: the reference).
@@ -271,12 +274,12 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
             return Ok(report);
         }
     }
-    let mut session = ImportSession::begin(store)?;
+    let mut operation = store.begin_operation(FLAVOUR)?;
     let mut source = RegistrySource {
         client,
         reference,
         store,
-        session: &mut session,
+        operation: &mut operation,
         known: HashMap::from([(root.digest.clone(), root.bytes.clone())]),
         committed: HashMap::new(),
     };
@@ -309,7 +312,7 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
         .iter()
         .map(|r| (r.digest.clone(), r.descriptor.size()))
         .collect();
-    let held = session.hold_present(&wanted)?;
+    let held = operation.hold_present(&wanted)?;
     let mut report = PullReport {
         reference: reference.to_string(),
         name: name.to_string(),
@@ -350,7 +353,7 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
         });
     }
     transfer(
-        &mut session,
+        &mut operation,
         client,
         &reference.repository,
         &missing,
@@ -359,18 +362,7 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
         &mut report,
     )?;
 
-    let mut batch = Vec::new();
-    for reached in &walker.reached {
-        batch.extend(OciStore::<B, I, X, K>::referrer_entry(reached)?);
-    }
-    batch.push(KvOp::Put {
-        data_type: REF_DATA_TYPE.to_string(),
-        key: name.to_string(),
-        value: oci.ref_value(&root_descriptor),
-        blob: Some(root.digest.clone()),
-    });
-    let reached: Vec<Digest> = walker.reached.iter().map(|r| r.digest.clone()).collect();
-    session.commit(&reached, &batch)?;
+    oci.commit_import(operation, &walker.reached, &[(name, root_descriptor)])?;
     // A hint for later pushes (cross-repository mounts); the pull has happened either way.
     let blobs: Vec<Digest> = walker
         .reached
@@ -519,9 +511,10 @@ fn add_referrers<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     }
 }
 
-/// Stages the missing blobs on `jobs` threads and commits each as it is ready.
+/// Moves the missing blobs through the transfer pipeline on `jobs` threads, committed in
+/// batches under the operation's hold; each fetch lock is let go once its blob is committed.
 fn transfer<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    session: &mut ImportSession<'s, B, I, X, K>,
+    operation: &mut Operation<'s, B, I, X, K>,
     client: &RegistryClient,
     repository: &str,
     missing: &[Wanted<'_>],
@@ -529,89 +522,36 @@ fn transfer<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     observer: &dyn TransferObserver,
     report: &mut PullReport,
 ) -> RegistryResult<()> {
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let store = session.store();
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<(usize, RegistryError)>> = Mutex::new(None);
-    let record_error = |position: usize, error: RegistryError| {
-        failed.store(true, Ordering::Relaxed);
-        let mut slot = first_error.lock().expect("error slot");
-        if slot.as_ref().is_none_or(|(first, _)| position < *first) {
-            *slot = Some((position, error));
-        }
-    };
-    std::thread::scope(|scope| {
-        let (sender, receiver) = sync_channel::<(usize, Ready<'s>)>(jobs.max(1));
-        for _ in 0..jobs.max(1).min(missing.len()) {
-            let sender = sender.clone();
-            let (next, failed, record_error) = (&next, &failed, &record_error);
-            scope.spawn(move || {
-                while !failed.load(Ordering::Relaxed) {
-                    let position = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(wanted) = missing.get(position) else {
-                        break;
-                    };
-                    match bring_in(store, client, repository, wanted, observer) {
-                        Ok(ready) => {
-                            if sender.send((position, ready)).is_err() {
-                                break;
-                            }
-                        }
-                        Err(error) => record_error(position, error),
+    let store = operation.store();
+    // Each waiting blob holds its staging file and its fetch lock open.
+    Pipeline::new(jobs).holding_descriptors(2).run(
+        missing,
+        |wanted, worker| bring_in(store, client, repository, wanted, observer, worker),
+        |batch: Vec<Ready<'s>>| {
+            let (arrivals, _locks): (Vec<Arrival<'s>>, Vec<Option<LockGuard>>) = batch
+                .into_iter()
+                .map(|ready| (ready.arrival, ready.lock))
+                .unzip();
+            let committed = operation
+                .commit_arrivals(arrivals)
+                .map_err(|error| match error {
+                    StoreError::BlobVanished { digest } => {
+                        RegistryError::from(OciError::BlobVanished {
+                            digest,
+                            reason:
+                                "deleted while the pull waited for it; nothing was pulled, try \
+                                 again"
+                                    .to_string(),
+                        })
                     }
-                }
-            });
-        }
-        drop(sender);
-        // Receives until every worker has stopped, so every staged blob of a failed pull is
-        // dropped (discarded) before returning.
-        for (position, ready) in receiver {
-            if failed.load(Ordering::Relaxed) {
-                continue;
-            }
-            let result = match ready {
-                Ready::Staged { blob, .. } => {
-                    let size = blob.size();
-                    session.commit_staged(vec![blob]).map(|_| {
-                        report.blobs_downloaded += 1;
-                        report.bytes_downloaded += size;
-                    })
-                }
-                Ready::StoredMeanwhile { digest, size, .. } => {
-                    match session.hold_present(&[(digest.clone(), size)]) {
-                        Ok(held) if held.first() == Some(&true) => {
-                            report.blobs_present += 1;
-                            Ok(())
-                        }
-                        Ok(_) => {
-                            record_error(
-                                position,
-                                OciError::BlobVanished {
-                                    digest,
-                                    reason: "deleted while the pull waited for it; nothing \
-                                             was pulled, try again"
-                                        .to_string(),
-                                }
-                                .into(),
-                            );
-                            Ok(())
-                        }
-                        Err(error) => Err(error),
-                    }
-                }
-            };
-            if let Err(error) = result {
-                record_error(position, error.into());
-            }
-        }
-    });
-    match first_error.into_inner().expect("error slot") {
-        Some((_, error)) => Err(error),
-        None => Ok(()),
-    }
+                    other => other.into(),
+                })?;
+            report.blobs_downloaded += committed.blobs_written;
+            report.bytes_downloaded += committed.bytes_written;
+            report.blobs_present += committed.blobs_held;
+            Ok(())
+        },
+    )
 }
 
 /// Brings one blob into staging: from bytes already read, else downloaded under its fetch
@@ -622,6 +562,7 @@ fn bring_in<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     repository: &str,
     wanted: &Wanted<'_>,
     observer: &dyn TransferObserver,
+    worker: &Worker<'_, Ready<'s>, RegistryError>,
 ) -> RegistryResult<Ready<'s>> {
     let reached = wanted.reached;
     let digest = &reached.digest;
@@ -629,9 +570,14 @@ fn bring_in<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     let options = write_options(digest, &reached.descriptor);
     if let Some(bytes) = wanted.bytes {
         let blob = store.stage(bytes, &options)?;
-        return Ok(Ready::Staged { blob, _lock: None });
+        return Ok(Ready {
+            arrival: Arrival::Staged(blob),
+            lock: None,
+        });
     }
-    let lock = fetch_lock(store, digest)?;
+    // The lock may be one a blob waiting for its commit holds (of this pull, same stripe, or
+    // of another pull that waits for one of ours): commits go on while this worker waits.
+    let lock = fetch_lock(store, digest, |acquire| worker.while_waiting(acquire))?;
     if store
         .index()
         .get(digest)?
@@ -642,10 +588,12 @@ fn bring_in<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
             digest: digest.clone(),
             reason: SkipReason::AlreadyStored,
         });
-        return Ok(Ready::StoredMeanwhile {
-            digest: digest.clone(),
-            size,
-            _lock: lock,
+        return Ok(Ready {
+            arrival: Arrival::Present {
+                digest: digest.clone(),
+                size,
+            },
+            lock: Some(lock),
         });
     }
     observer.event(TransferEvent::Started {
@@ -668,8 +616,8 @@ fn bring_in<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     observer.event(TransferEvent::Finished {
         digest: digest.clone(),
     });
-    Ok(Ready::Staged {
-        blob,
-        _lock: Some(lock),
+    Ok(Ready {
+        arrival: Arrival::Staged(blob),
+        lock: Some(lock),
     })
 }

@@ -1,13 +1,11 @@
 //! `push`: a ref of the store to a registry. Everything the ref reaches is walked in the store
-//! (and, with referrers, what refers to it); blobs go first, on several threads, each skipped
-//! when the registry has it (HEAD), mounted from another repository when asked, else uploaded
-//! (POST, then one PUT or PATCH chunks), hashed as it leaves the store; then the manifests,
-//! children before the indexes that name them, the root last under the tag. Referrers are
+//! (and, with referrers, what refers to it); blobs go first, on several threads of the
+//! transfer pipeline ([`crate::store::Pipeline`]), each skipped when the registry has it
+//! (HEAD), mounted from another repository when asked, else uploaded (POST, then one PUT or
+//! PATCH chunks), hashed as it leaves the store; then the manifests, children before the
+//! indexes that name them, the root last under the tag. Referrers are
 //! pushed after their subject; a registry without the referrers API (no `OCI-Subject` in its
 //! answer) gets the tag-schema index.
-
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -20,6 +18,7 @@ use super::reference::{Reference, Target};
 use super::referrers::add_to_fallback_index;
 use super::verify::VerifiedContent;
 use super::RegistryClient;
+use crate::store::Pipeline;
 use crate::stores::oci::{digest_of, media_type_of, Child, OciStore, Reached, StoreSource, Walker};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
@@ -181,46 +180,25 @@ fn upload_blobs<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     observer: &dyn TransferObserver,
     report: &mut PushReport,
 ) -> RegistryResult<()> {
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<(usize, RegistryError)>> = Mutex::new(None);
-    let totals = Mutex::new(PushReport::default());
-    std::thread::scope(|scope| {
-        for _ in 0..options.jobs.max(1).min(leaves.len()) {
-            scope.spawn(|| {
-                while !failed.load(Ordering::Relaxed) {
-                    let position = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(reached) = leaves.get(position) else {
-                        break;
-                    };
-                    match upload_one(oci, client, destination, reached, options, observer) {
-                        Ok(outcome) => {
-                            let mut totals = totals.lock().expect("totals");
-                            match outcome {
-                                Outcome::Present => totals.blobs_present += 1,
-                                Outcome::Mounted => totals.blobs_mounted += 1,
-                                Outcome::Uploaded(bytes) => {
-                                    totals.blobs_uploaded += 1;
-                                    totals.bytes_uploaded += bytes;
-                                }
-                            }
-                        }
-                        Err(error) => {
-                            failed.store(true, Ordering::Relaxed);
-                            let mut slot = first_error.lock().expect("error slot");
-                            if slot.as_ref().is_none_or(|(first, _)| position < *first) {
-                                *slot = Some((position, error));
-                            }
-                        }
+    // Nothing to commit: the "commit" step only counts, on this thread.
+    let mut totals = PushReport::default();
+    Pipeline::new(options.jobs).run(
+        leaves,
+        |reached, _| upload_one(oci, client, destination, reached, options, observer),
+        |outcomes| {
+            for outcome in outcomes {
+                match outcome {
+                    Outcome::Present => totals.blobs_present += 1,
+                    Outcome::Mounted => totals.blobs_mounted += 1,
+                    Outcome::Uploaded(bytes) => {
+                        totals.blobs_uploaded += 1;
+                        totals.bytes_uploaded += bytes;
                     }
                 }
-            });
-        }
-    });
-    if let Some((_, error)) = first_error.into_inner().expect("error slot") {
-        return Err(error);
-    }
-    let totals = totals.into_inner().expect("totals");
+            }
+            Ok(())
+        },
+    )?;
     report.blobs_present += totals.blobs_present;
     report.blobs_mounted += totals.blobs_mounted;
     report.blobs_uploaded += totals.blobs_uploaded;

@@ -68,8 +68,9 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> StoreWriter<'s, B, I,
         Ok(records.remove(0))
     }
 
-    /// Ends the content (verified, durable in staging) without committing it.
-    fn stage(mut self) -> StoreResult<StagedBlob<'s>> {
+    /// Ends the content (verified, durable in staging) without committing it, for an
+    /// [`Operation`](super::Operation) to commit under its hold.
+    pub fn stage(mut self) -> StoreResult<StagedBlob<'s>> {
         let (digest, size) = self.writer.finish()?;
         Ok(StagedBlob::finished(
             self.writer,

@@ -25,7 +25,10 @@ use super::open::BackendChoice;
 use crate::traits::registry::{
     find_backend, open_blob_store, open_extra_data, open_index, open_kv_store,
 };
-use crate::traits::{BlobStore, Digest, Expected, ExtraData, Index, KvStore, RecordPages, Role};
+use crate::traits::{
+    BlobStore, Digest, Expected, ExtraData, Index, KvStore, RecordPages, Role, SortedDigests,
+    StorageResult,
+};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ConversionReport {
@@ -131,7 +134,8 @@ pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<Conversi
     if changed(Role::Blobs) {
         clear_blobs(&*destination.blobs)?;
         crate::crash_point!("convert.after-clear-target");
-        for digest in source.blobs.digests()? {
+        for digest in source.blobs.sorted_digests()? {
+            let digest = digest?;
             report.bytes += copy_blob(&*source.blobs, &*destination.blobs, &digest)?;
             crate::crash_point!("convert.after-one-blob");
             report.blobs += 1;
@@ -156,7 +160,8 @@ pub fn convert_store(dir: &Path, target: &BackendChoice) -> StoreResult<Conversi
     crate::crash_point!("convert.after-index");
     if changed(Role::Extra) {
         clear_extra(&*destination.extra)?;
-        for digest in source.extra.digests()? {
+        for digest in source.extra.sorted_digests()? {
+            let digest = digest?;
             for data_type in source.extra.types(&digest)? {
                 if let Some(value) = source.extra.get(&digest, &data_type)? {
                     destination.extra.set(&digest, &data_type, &value)?;
@@ -328,9 +333,7 @@ fn verify_same(source: &Backends, destination: &Backends) -> StoreResult<()> {
 const CONVERSION_PAGE: usize = 1000;
 
 fn clear_blobs(blobs: &dyn BlobStore) -> StoreResult<()> {
-    for batch in blobs.digests()?.chunks(CONVERSION_PAGE) {
-        blobs.delete_many(batch)?;
-    }
+    in_batches(blobs.sorted_digests()?, |batch| blobs.delete_many(batch))?;
     blobs.remove_dead_ingests()?;
     Ok(())
 }
@@ -347,8 +350,27 @@ fn clear_index(index: &dyn Index) -> StoreResult<()> {
 }
 
 fn clear_extra(extra: &dyn ExtraData) -> StoreResult<()> {
-    for batch in extra.digests()?.chunks(CONVERSION_PAGE) {
-        extra.remove_all_many(batch)?;
+    in_batches(extra.sorted_digests()?, |batch| {
+        extra.remove_all_many(batch)
+    })
+}
+
+/// Hands `listing` to `clear` [`CONVERSION_PAGE`] digests at a time. Clearing what was listed
+/// is safe while listing: a paged listing goes on after the last digest it gave.
+fn in_batches(
+    listing: SortedDigests<'_>,
+    mut clear: impl FnMut(&[Digest]) -> StorageResult<u64>,
+) -> StoreResult<()> {
+    let mut batch = Vec::with_capacity(CONVERSION_PAGE);
+    for digest in listing {
+        batch.push(digest?);
+        if batch.len() == CONVERSION_PAGE {
+            clear(&batch)?;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        clear(&batch)?;
     }
     Ok(())
 }

@@ -34,7 +34,8 @@ pub(super) fn dump_parts(
 ) -> StoreResult<StoreDump> {
     let records = RecordPages::new(index, 1000).collect::<Result<Vec<_>, _>>()?;
     let mut extra_data = Vec::new();
-    for digest in extra.digests()? {
+    for digest in extra.sorted_digests()? {
+        let digest = digest?;
         for data_type in extra.types(&digest)? {
             if let Some(value) = extra.get(&digest, &data_type)? {
                 extra_data.push((digest.clone(), data_type, value));
@@ -47,8 +48,7 @@ pub(super) fn dump_parts(
             data.push((data_type.clone(), key, entry));
         }
     }
-    let mut content = blobs.digests()?;
-    content.sort();
+    let content = blobs.sorted_digests()?.collect::<Result<Vec<_>, _>>()?;
     Ok(StoreDump {
         records,
         extra_data,

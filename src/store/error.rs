@@ -28,6 +28,15 @@ pub enum StoreError {
     #[error("cannot attach {what} to blob {digest}: it is not in the store")]
     MissingBlob { what: String, digest: Digest },
 
+    /// A blob an operation held left the store before the operation committed (an explicit
+    /// delete takes it whatever holds it): the operation committed nothing.
+    #[error("blob {digest} left the store during the operation: nothing was committed, try again")]
+    BlobVanished { digest: Digest },
+
+    /// A transfer was cancelled before it finished: nothing more was committed.
+    #[error("cancelled: the transfer stopped before it finished")]
+    Cancelled,
+
     /// A flavour's GC waited its whole budget for its lock (see `FlavourLock::gc`).
     #[error(
         "{} has been held for {waited_secs} s by {}; retry when it finishes",

@@ -37,7 +37,8 @@ impl GcReport {
 }
 
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
-    /// Removes indexed blobs no holder keeps, content without an index record, dead ingest
+    /// Finishes operations whose process died ([`Store::clear_dead_operations`]), then
+    /// removes indexed blobs no holder keeps, content without an index record, dead ingest
     /// files, orphan extra data and key/value entries whose blob is gone. Each removal is decided under the blob's exclusive
     /// digest lock, which a committing writer also holds from content commit to index record:
     /// so content a live writer is committing is never taken for garbage.
@@ -56,6 +57,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
 
     fn collect_garbage(&self) -> StoreResult<GcReport> {
         let mut report = GcReport::default();
+        // First, so that what dead operations held and nothing else holds is collected now.
+        self.clear_dead_operations()?;
         let (dead, dead_bytes) = self.blobs.remove_dead_ingests()?;
         report.dead_ingests = dead;
         report.dead_ingest_bytes = dead_bytes;

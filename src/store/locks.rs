@@ -156,6 +156,23 @@ impl LockPaths {
         self.dir.join(format!("{name}.lock"))
     }
 
+    /// The names of the named locks whose file exists and whose name starts with `prefix`.
+    pub(super) fn named_with_prefix(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| StoreError::io("listing the lock directory", &self.dir, e))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| StoreError::io("listing the lock directory", &self.dir, e))?;
+            let file_name = entry.file_name();
+            let name = file_name.to_string_lossy();
+            if let Some(name) = name.strip_suffix(".lock").filter(|n| n.starts_with(prefix)) {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+
     /// Locks several digests at once, in stripe order, each stripe once: taking them in one
     /// global order is what keeps two multi-digest operations from deadlocking.
     pub fn lock_digests(&self, digests: &[Digest], mode: LockMode) -> StoreResult<Vec<LockGuard>> {

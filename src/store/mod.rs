@@ -1,5 +1,5 @@
-//! The generic base store `Store<B, I, X, K>`: locking, write/verify, cascade delete, resolve,
-//! base GC, fsck; and opening a store directory from its `store.json`.
+//! The generic base store `Store<B, I, X, K>`: locking, write/verify, operations, transfers,
+//! cascade delete, resolve, base GC, fsck; and opening a store directory from its `store.json`.
 
 mod base;
 mod blobs;
@@ -17,9 +17,11 @@ mod gc;
 pub mod locks;
 mod media_type;
 mod open;
+mod operation;
 pub mod progress;
 mod staged;
 mod stats;
+mod transfer;
 mod upgrade;
 mod usage;
 
@@ -35,8 +37,12 @@ pub use fsck::{FsckProblem, FsckReport};
 pub use gc::GcReport;
 pub use locks::{LockGuard, LockMode};
 pub use open::{default_store_dir, open_store, open_store_waiting, BackendChoice, DynStore};
+pub use operation::{
+    operation_holder, Arrival, Committed, Operation, OperationCommit, OPERATION_DATA_TYPE,
+};
 pub use progress::{NoProgress, Progress, ProgressRead, Totals, NO_PROGRESS};
 pub use staged::StagedBlob;
 pub use stats::StoreStats;
+pub use transfer::{commit_batch, Pipeline, Worker};
 pub use upgrade::UPGRADE_WAIT;
 pub use usage::{BlobsAndBytes, HolderUsage};

@@ -193,43 +193,4 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         self.extra.write_batch(&marks)?;
         Ok(found)
     }
-
-    /// Moves `from`'s hold on each of `digests` to `to` (sets `owner.<to>`, removes
-    /// `owner.<from>`) in one extra-data batch, under their exclusive digest locks, so no blob
-    /// is ever without a holder in between. Every blob must be indexed: returns those that are
-    /// not, and then changes nothing.
-    pub fn transfer_holds(
-        &self,
-        digests: &[Digest],
-        from: &str,
-        to: &str,
-    ) -> StoreResult<Vec<Digest>> {
-        let _locks = self.locks.lock_digests(digests, LockMode::Exclusive)?;
-        // The record alone says the blob is there: content goes only after its record.
-        let mut missing = Vec::new();
-        for digest in digests {
-            if self.index.get(digest)?.is_none() {
-                missing.push(digest.clone());
-            }
-        }
-        if !missing.is_empty() {
-            return Ok(missing);
-        }
-        let (from, to) = (owner_mark(from), owner_mark(to));
-        let mut ops = Vec::with_capacity(digests.len() * 2);
-        for digest in digests {
-            ops.push(ExtraOp::Set {
-                digest: digest.clone(),
-                data_type: to.clone(),
-                value: Vec::new(),
-            });
-            ops.push(ExtraOp::Remove {
-                digest: digest.clone(),
-                data_type: from.clone(),
-            });
-        }
-        self.extra.write_batch(&ops)?;
-        crate::crash_point!("store.transfer-holds.after");
-        Ok(missing)
-    }
 }

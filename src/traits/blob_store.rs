@@ -95,6 +95,13 @@ pub trait BlobWriter: Write + Send {
 }
 
 /// Where blob content lives. Implementations never buffer a blob whole in memory.
+///
+/// A backend implements the required methods; the single-blob [`BlobStore::delete`] and
+/// [`BlobStore::contains`] are derived from [`BlobStore::delete_many`] and
+/// [`BlobStore::size`] and are not overridden (the `Box`/`Arc` forwarders and the conformance
+/// fault wrappers forward only the required methods and the sync hooks). The sync hooks
+/// ([`BlobStore::sync_staged`], [`BlobStore::sync_committed`]) are the provided methods a
+/// backend overrides when it can share syncs across a batch.
 pub trait BlobStore: Send + Sync {
     /// The registered backend name (`fs`, `sqlite`, `lmdb`).
     fn backend_name(&self) -> &'static str;
@@ -107,37 +114,29 @@ pub trait BlobStore: Send + Sync {
     /// The stored size, or `None` when the content is absent.
     fn size(&self, digest: &Digest) -> StorageResult<Option<u64>>;
 
-    /// Removes the content. Returns whether it was there.
-    fn delete(&self, digest: &Digest) -> StorageResult<bool>;
+    /// Deletes blobs; returns how many were there. SQLite and LMDB do it in one transaction.
+    /// Content is the last thing a delete removes (its index record is gone already), so this
+    /// need not be durable when it returns: a crash that loses some of the deletes only leaves
+    /// content without an index record, which base GC removes (`fs` unlinks without a
+    /// directory sync).
+    fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64>;
 
-    /// Deletes several blobs; returns how many were there. For deletes whose index records
-    /// are gone already (content goes last), so it need not be durable when it returns: a
-    /// crash that loses some of them only leaves content without an index record, which base
-    /// GC removes. Backends override it to delete in one transaction (or, `fs`, without a
-    /// directory sync per blob).
-    fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
-        let mut deleted = 0;
-        for digest in digests {
-            deleted += u64::from(self.delete(digest)?);
-        }
-        Ok(deleted)
+    /// Removes one blob's content, as [`BlobStore::delete_many`]. Returns whether it was there.
+    fn delete(&self, digest: &Digest) -> StorageResult<bool> {
+        Ok(self.delete_many(std::slice::from_ref(digest))? > 0)
     }
-
-    /// Every stored digest (for GC and fsck), in no particular order.
-    fn digests(&self) -> StorageResult<Vec<Digest>>;
 
     /// Every stored digest in digest-string order (the index's), listed without holding them
-    /// all as `Digest`s: for merging with the index page by page. The default gathers
-    /// [`BlobStore::digests`] compactly; backends with sorted keys page through them.
-    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
-        Ok(SortedDigests::from_unordered(self.digests()?))
-    }
+    /// all as `Digest`s: for merging with the index page by page (GC, fsck). Backends with
+    /// sorted keys page through them; the `fs` store sorts externally.
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>>;
 
     /// Removes staged writes whose writer is gone (crashed process, dropped writer that could
     /// not clean up). Never touches a write that is still in progress. Returns how many and
     /// how many bytes were removed.
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)>;
 
+    /// Whether the content is stored: [`BlobStore::size`] is `Some`.
     fn contains(&self, digest: &Digest) -> StorageResult<bool> {
         Ok(self.size(digest)?.is_some())
     }
@@ -159,6 +158,8 @@ pub trait BlobStore: Send + Sync {
     }
 }
 
+/// `Box<T>` and `Arc<T>` forward the required methods and the sync hooks; the derived
+/// single-blob forms run through the forwarded batch ones.
 macro_rules! forward_blob_store {
     ($($wrapper:ident),*) => {$(
         impl<T: BlobStore + ?Sized> BlobStore for $wrapper<T> {
@@ -170,19 +171,14 @@ macro_rules! forward_blob_store {
                 (**self).open(digest)
             }
             fn size(&self, digest: &Digest) -> StorageResult<Option<u64>> { (**self).size(digest) }
-            fn delete(&self, digest: &Digest) -> StorageResult<bool> { (**self).delete(digest) }
             fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
                 (**self).delete_many(digests)
             }
-            fn digests(&self) -> StorageResult<Vec<Digest>> { (**self).digests() }
             fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
                 (**self).sorted_digests()
             }
             fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
                 (**self).remove_dead_ingests()
-            }
-            fn contains(&self, digest: &Digest) -> StorageResult<bool> {
-                (**self).contains(digest)
             }
             fn sync_staged(&self) -> StorageResult<()> { (**self).sync_staged() }
             fn sync_committed(&self, digests: &[Digest]) -> StorageResult<()> {

@@ -56,11 +56,23 @@ impl ExtraOp {
     }
 }
 
+/// Extra data of blobs. A backend implements the required methods; [`ExtraData::set`] and
+/// [`ExtraData::remove_all`] are derived from [`ExtraData::write_batch`] and
+/// [`ExtraData::remove_all_many`] and are not overridden (the `Box`/`Arc` forwarders and the
+/// conformance fault wrappers forward only the required methods). [`ExtraData::remove`] stays
+/// required: it says whether the item was there, which a batch does not report.
 pub trait ExtraData: Send + Sync {
     fn backend_name(&self) -> &'static str;
 
-    /// Sets (inserts or replaces) one item.
-    fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()>;
+    /// Sets (inserts or replaces) one item: a batch of one [`ExtraOp::Set`], so the data type
+    /// is checked as in any batch.
+    fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()> {
+        self.write_batch(&[ExtraOp::Set {
+            digest: digest.clone(),
+            data_type: data_type.to_string(),
+            value: value.to_vec(),
+        }])
+    }
 
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>>;
 
@@ -70,60 +82,34 @@ pub trait ExtraData: Send + Sync {
     /// The data types a blob has, sorted.
     fn types(&self, digest: &Digest) -> StorageResult<Vec<String>>;
 
-    /// Removes every item of a blob. Returns how many went.
-    fn remove_all(&self, digest: &Digest) -> StorageResult<u64>;
+    /// Removes every item of each blob, in one transaction. Returns how many went.
+    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64>;
 
-    /// [`ExtraData::remove_all`] of several blobs; SQLite and LMDB do it in one transaction.
-    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
-        let mut removed = 0;
-        for digest in digests {
-            removed += self.remove_all(digest)?;
-        }
-        Ok(removed)
+    /// Removes every item of a blob, as [`ExtraData::remove_all_many`]. Returns how many went.
+    fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
+        self.remove_all_many(std::slice::from_ref(digest))
     }
 
-    /// Every blob that has at least one item, sorted (GC looks for orphans here).
-    fn digests(&self) -> StorageResult<Vec<Digest>>;
-
-    /// [`ExtraData::digests`] without holding them all as `Digest`s: backends with sorted
-    /// keys page through them (the default gathers `digests` compactly).
-    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
-        Ok(SortedDigests::from_unordered(self.digests()?))
-    }
+    /// Every blob that has at least one item, in digest-string order, listed without holding
+    /// them all as `Digest`s (GC and fsck look for orphans here): backends page through their
+    /// sorted keys.
+    fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>>;
 
     /// Every (digest, value) with this data type, in digest order (owner marks, last-used).
     fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>>;
 
-    /// Applies `ops` in order as one step, all or nothing: every operation is checked first
-    /// ([`ExtraOp::check`]), so an invalid one writes nothing. SQLite and LMDB override this
-    /// with one transaction (one sync for the whole batch), so an error part-way writes nothing
-    /// either; this default checks them all, then applies them one by one, so an I/O error
-    /// part-way may leave the first ones applied.
-    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<()> {
-        ops.iter().try_for_each(ExtraOp::check)?;
-        for op in ops {
-            match op {
-                ExtraOp::Set {
-                    digest,
-                    data_type,
-                    value,
-                } => self.set(digest, data_type, value)?,
-                ExtraOp::Remove { digest, data_type } => {
-                    self.remove(digest, data_type)?;
-                }
-            }
-        }
-        Ok(())
-    }
+    /// Applies `ops` in order as one step, all or nothing, in one transaction (one sync):
+    /// every operation is checked first ([`ExtraOp::check`]), so an invalid one writes
+    /// nothing, and an error part-way writes nothing either.
+    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<()>;
 }
 
+/// `Box<T>` and `Arc<T>` forward the required methods; the derived forms run through the
+/// forwarded batch ones.
 macro_rules! forward_extra_data {
     ($($wrapper:ident),*) => {$(
         impl<T: ExtraData + ?Sized> ExtraData for $wrapper<T> {
             fn backend_name(&self) -> &'static str { (**self).backend_name() }
-            fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()> {
-                (**self).set(digest, data_type, value)
-            }
             fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
                 (**self).get(digest, data_type)
             }
@@ -136,10 +122,6 @@ macro_rules! forward_extra_data {
             fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
                 (**self).remove_all_many(digests)
             }
-            fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
-                (**self).remove_all(digest)
-            }
-            fn digests(&self) -> StorageResult<Vec<Digest>> { (**self).digests() }
             fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
                 (**self).sorted_digests()
             }

@@ -21,46 +21,47 @@ pub struct BlobRecord {
 /// Media type recorded when the writer gives none.
 pub const DEFAULT_MEDIA_TYPE: &str = "application/octet-stream";
 
+/// The index of stored blobs. A backend implements the required methods; the single-record
+/// [`Index::upsert`] and [`Index::remove`] are derived from the batch forms and are not
+/// overridden (the `Box`/`Arc` forwarders and the conformance fault wrappers forward only the
+/// required methods).
 pub trait Index: Send + Sync {
     fn backend_name(&self) -> &'static str;
 
-    /// Inserts or replaces the record of `record.digest`.
-    fn upsert(&self, record: &BlobRecord) -> StorageResult<()>;
+    /// Inserts or replaces the records of `records`, in order, in one transaction (one sync):
+    /// all of them land or none does.
+    fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()>;
 
-    /// Inserts or replaces several records, as [`Index::upsert`] does for each, in order.
-    /// Backends override this to write them in one transaction (bulk loads, benchmarks); the
-    /// default writes them one by one, so a failure may leave the first ones written.
-    fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
-        records.iter().try_for_each(|record| self.upsert(record))
+    /// Inserts or replaces the record of `record.digest`, as [`Index::upsert_many`].
+    fn upsert(&self, record: &BlobRecord) -> StorageResult<()> {
+        self.upsert_many(std::slice::from_ref(record))
     }
 
     fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>>;
 
-    /// Removes the record. Returns whether it was there.
-    fn remove(&self, digest: &Digest) -> StorageResult<bool>;
+    /// Removes records; returns how many were there. One transaction, so the delete of every
+    /// blob in it is committed at once.
+    fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64>;
 
-    /// Removes several records; returns how many were there. SQLite and LMDB do it in one
-    /// transaction, so the delete of every blob in it is committed at once.
-    fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
-        let mut removed = 0;
-        for digest in digests {
-            removed += u64::from(self.remove(digest)?);
-        }
-        Ok(removed)
+    /// Removes one record, as [`Index::remove_many`]. Returns whether it was there.
+    fn remove(&self, digest: &Digest) -> StorageResult<bool> {
+        Ok(self.remove_many(std::slice::from_ref(digest))? > 0)
     }
 
     /// Records whose digest starts with `prefix`, in digest order, at most `limit`.
     /// A range scan over the digest key, never a full scan.
     fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>>;
 
-    /// Records of one media type, in digest order.
+    /// Records of one media type, in digest order (a lookup in a media-type key, not a scan).
     fn by_media_type(&self, media_type: &str) -> StorageResult<Vec<BlobRecord>>;
 
     /// One page of all records in digest order, starting after `after`.
     fn page(&self, after: Option<&Digest>, limit: usize) -> StorageResult<Vec<BlobRecord>>;
 
+    /// How many records there are; fast (`stats`, `fsck`'s totals), never a walk of the pages.
     fn count(&self) -> StorageResult<u64>;
 
+    /// The sum of the records' sizes; fast, as [`Index::count`].
     fn total_size(&self) -> StorageResult<u64>;
 }
 
@@ -112,18 +113,18 @@ impl<I: Index + ?Sized> Iterator for RecordPages<'_, I> {
     }
 }
 
+/// `Box<T>` and `Arc<T>` forward the required methods; the derived single-record forms run
+/// through the forwarded batch ones.
 macro_rules! forward_index {
     ($($wrapper:ident),*) => {$(
         impl<T: Index + ?Sized> Index for $wrapper<T> {
             fn backend_name(&self) -> &'static str { (**self).backend_name() }
-            fn upsert(&self, record: &BlobRecord) -> StorageResult<()> { (**self).upsert(record) }
             fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
                 (**self).upsert_many(records)
             }
             fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
                 (**self).get(digest)
             }
-            fn remove(&self, digest: &Digest) -> StorageResult<bool> { (**self).remove(digest) }
             fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
                 (**self).remove_many(digests)
             }

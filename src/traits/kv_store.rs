@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
-use super::error::StorageResult;
+use super::error::{StorageError, StorageResult};
 use super::sorted_digests::SortedDigests;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,22 +84,36 @@ pub struct KvKey {
     pub key: String,
 }
 
+/// The key/value area. A backend implements the required methods; [`KvStore::put`],
+/// [`KvStore::compare_and_set`], [`KvStore::remove`] and [`KvStore::remove_referencing`] are
+/// derived from [`KvStore::write_batch`] and [`KvStore::remove_referencing_many`] and are not
+/// overridden (the `Box`/`Arc` forwarders and the conformance fault wrappers forward only the
+/// required methods).
 pub trait KvStore: Send + Sync {
     fn backend_name(&self) -> &'static str;
 
     fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>>;
 
-    /// Writes unconditionally; returns the new version.
+    /// Writes unconditionally; returns the new version. A batch of one [`KvOp::Put`].
     fn put(
         &self,
         data_type: &str,
         key: &str,
         value: &[u8],
         blob: Option<&Digest>,
-    ) -> StorageResult<u64>;
+    ) -> StorageResult<u64> {
+        let put = KvOp::Put {
+            data_type: data_type.to_string(),
+            key: key.to_string(),
+            value: value.to_vec(),
+            blob: blob.cloned(),
+        };
+        write_one(self, put, written)
+    }
 
     /// Writes only if the current version is `expected_version` (`None`: the key must not
     /// exist); otherwise [`super::StorageError::VersionConflict`]. Returns the new version.
+    /// A batch of one [`KvOp::CompareAndSet`].
     fn compare_and_set(
         &self,
         data_type: &str,
@@ -107,10 +121,28 @@ pub trait KvStore: Send + Sync {
         value: &[u8],
         blob: Option<&Digest>,
         expected_version: Option<u64>,
-    ) -> StorageResult<u64>;
+    ) -> StorageResult<u64> {
+        let compare_and_set = KvOp::CompareAndSet {
+            data_type: data_type.to_string(),
+            key: key.to_string(),
+            value: value.to_vec(),
+            blob: blob.cloned(),
+            expected_version,
+        };
+        write_one(self, compare_and_set, written)
+    }
 
-    /// Removes an entry. Returns whether it was there.
-    fn remove(&self, data_type: &str, key: &str) -> StorageResult<bool>;
+    /// Removes an entry. Returns whether it was there. A batch of one [`KvOp::Remove`].
+    fn remove(&self, data_type: &str, key: &str) -> StorageResult<bool> {
+        let remove = KvOp::Remove {
+            data_type: data_type.to_string(),
+            key: key.to_string(),
+        };
+        write_one(self, remove, |outcome| match outcome {
+            KvOpOutcome::Removed(was_there) => Some(was_there),
+            KvOpOutcome::Written(_) => None,
+        })
+    }
 
     /// Entries of a data type whose key starts with `key_prefix`, in key order.
     fn list(&self, data_type: &str, key_prefix: &str) -> StorageResult<Vec<(String, KvEntry)>>;
@@ -121,27 +153,20 @@ pub trait KvStore: Send + Sync {
     /// Entries that reference `digest`, sorted.
     fn referencing(&self, digest: &Digest) -> StorageResult<Vec<KvKey>>;
 
-    /// Removes every entry that references `digest`. Returns how many went.
-    fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64>;
+    /// Removes every entry that references any of `digests`, in one transaction. Returns how
+    /// many went.
+    fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64>;
 
-    /// [`KvStore::remove_referencing`] of several digests; SQLite and LMDB do it in one
-    /// transaction.
-    fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
-        let mut removed = 0;
-        for digest in digests {
-            removed += self.remove_referencing(digest)?;
-        }
-        Ok(removed)
+    /// Removes every entry that references `digest`, as [`KvStore::remove_referencing_many`].
+    /// Returns how many went.
+    fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
+        self.remove_referencing_many(std::slice::from_ref(digest))
     }
 
-    /// Every digest referenced by at least one entry, sorted (GC looks for dangling ones).
-    fn referenced_digests(&self) -> StorageResult<Vec<Digest>>;
-
-    /// [`KvStore::referenced_digests`] without holding them all as `Digest`s: backends with
-    /// sorted keys page through them (the default gathers the list compactly).
-    fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
-        Ok(SortedDigests::from_unordered(self.referenced_digests()?))
-    }
+    /// Every digest referenced by at least one entry, in digest-string order, listed without
+    /// holding them all as `Digest`s (GC and fsck look for dangling ones): backends page
+    /// through their sorted keys.
+    fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>>;
 
     /// Writes an entry exactly as given, version included (backend conversion).
     fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()>;
@@ -153,23 +178,49 @@ pub trait KvStore: Send + Sync {
     fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>>;
 }
 
+/// [`KvStore::write_batch`] of one operation: its outcome, checked to be of the kind `wanted`
+/// picks out.
+fn write_one<K: KvStore + ?Sized, T>(
+    kv: &K,
+    op: KvOp,
+    wanted: impl FnOnce(KvOpOutcome) -> Option<T>,
+) -> StorageResult<T> {
+    let outcomes = kv.write_batch(std::slice::from_ref(&op))?;
+    match outcomes.as_slice() {
+        [outcome] => wanted(*outcome).ok_or_else(|| {
+            // A backend bug, which the conformance suite catches.
+            StorageError::backend(
+                kv.backend_name(),
+                format!("writing key {}/{}", op.data_type(), op.key()),
+                std::io::Error::other(format!("the batch returned the wrong outcome {outcome:?}")),
+            )
+        }),
+        _ => Err(StorageError::backend(
+            kv.backend_name(),
+            format!("writing key {}/{}", op.data_type(), op.key()),
+            std::io::Error::other(format!(
+                "a batch of one operation returned {} outcomes",
+                outcomes.len()
+            )),
+        )),
+    }
+}
+
+fn written(outcome: KvOpOutcome) -> Option<u64> {
+    match outcome {
+        KvOpOutcome::Written(version) => Some(version),
+        KvOpOutcome::Removed(_) => None,
+    }
+}
+
+/// `Box<T>` and `Arc<T>` forward the required methods; the derived forms run through the
+/// forwarded batch ones.
 macro_rules! forward_kv_store {
     ($($wrapper:ident),*) => {$(
         impl<T: KvStore + ?Sized> KvStore for $wrapper<T> {
             fn backend_name(&self) -> &'static str { (**self).backend_name() }
             fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>> {
                 (**self).get(data_type, key)
-            }
-            fn put(&self, data_type: &str, key: &str, value: &[u8], blob: Option<&Digest>)
-                -> StorageResult<u64> {
-                (**self).put(data_type, key, value, blob)
-            }
-            fn compare_and_set(&self, data_type: &str, key: &str, value: &[u8],
-                blob: Option<&Digest>, expected_version: Option<u64>) -> StorageResult<u64> {
-                (**self).compare_and_set(data_type, key, value, blob, expected_version)
-            }
-            fn remove(&self, data_type: &str, key: &str) -> StorageResult<bool> {
-                (**self).remove(data_type, key)
             }
             fn list(&self, data_type: &str, key_prefix: &str)
                 -> StorageResult<Vec<(String, KvEntry)>> {
@@ -179,14 +230,8 @@ macro_rules! forward_kv_store {
             fn referencing(&self, digest: &Digest) -> StorageResult<Vec<KvKey>> {
                 (**self).referencing(digest)
             }
-            fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
-                (**self).remove_referencing(digest)
-            }
             fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
                 (**self).remove_referencing_many(digests)
-            }
-            fn referenced_digests(&self) -> StorageResult<Vec<Digest>> {
-                (**self).referenced_digests()
             }
             fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
                 (**self).sorted_referenced_digests()

@@ -73,6 +73,14 @@ impl<'a> SortedDigests<'a> {
     }
 }
 
+impl SortedDigests<'_> {
+    /// The whole listing as a `Vec`, for callers that need it at once (tests, dumps). GC and
+    /// fsck never do this: they merge a page at a time.
+    pub fn into_vec(self) -> StorageResult<Vec<Digest>> {
+        self.collect()
+    }
+}
+
 impl Iterator for SortedDigests<'_> {
     type Item = StorageResult<Digest>;
 

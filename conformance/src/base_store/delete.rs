@@ -2,7 +2,7 @@
 //! that is not there; `delete_if_unreferenced` honours owner marks and key/value references.
 
 use oci_store::store::StoreError;
-use oci_store::traits::{Algorithm, Digest, KvKey};
+use oci_store::traits::{Algorithm, Digest, KvKey, SortedDigests};
 
 use super::{read_bytes, write_bytes, StoreFixture};
 use crate::check::TestResult;
@@ -91,7 +91,11 @@ pub fn delete_cascades(fixture: &StoreFixture) -> TestResult {
         "the content outlived the delete"
     );
     ensure_eq!(
-        store.extra_data().digests().context("extra digests")?,
+        store
+            .extra_data()
+            .sorted_digests()
+            .and_then(SortedDigests::into_vec)
+            .context("extra digests")?,
         vec![kept.clone()],
         "extra data digests"
     );
@@ -140,7 +144,11 @@ pub fn attach_to_missing_blob_is_refused(fixture: &StoreFixture) -> TestResult {
         )?;
     }
     ensure_eq!(
-        store.extra_data().digests().context("extra digests")?,
+        store
+            .extra_data()
+            .sorted_digests()
+            .and_then(SortedDigests::into_vec)
+            .context("extra digests")?,
         Vec::<Digest>::new(),
         "extra data written for a missing blob"
     );
@@ -152,7 +160,8 @@ pub fn attach_to_missing_blob_is_refused(fixture: &StoreFixture) -> TestResult {
     ensure_eq!(
         store
             .kv_store()
-            .referenced_digests()
+            .sorted_referenced_digests()
+            .and_then(SortedDigests::into_vec)
             .context("referenced")?,
         Vec::<Digest>::new(),
         "references recorded to a missing blob"

@@ -16,7 +16,7 @@ use std::io::Read;
 use std::path::Path;
 
 use oci_store::store::{StoreResult, WriteOptions};
-use oci_store::traits::{BlobRecord, Digest, Expected};
+use oci_store::traits::{BlobRecord, Digest, Expected, SortedDigests};
 use oci_store::DynStore;
 
 use crate::check::TestResult;
@@ -135,11 +135,22 @@ pub struct Snapshot {
 pub fn snapshot(store: &DynStore) -> Result<Snapshot, String> {
     Ok(Snapshot {
         records: store.list(None).context("listing")?,
-        blobs: sorted(&store.blob_store().digests().context("blob digests")?),
-        extra: store.extra_data().digests().context("extra data digests")?,
+        blobs: sorted(
+            &store
+                .blob_store()
+                .sorted_digests()
+                .and_then(SortedDigests::into_vec)
+                .context("blob digests")?,
+        ),
+        extra: store
+            .extra_data()
+            .sorted_digests()
+            .and_then(SortedDigests::into_vec)
+            .context("extra data digests")?,
         referenced: store
             .kv_store()
-            .referenced_digests()
+            .sorted_referenced_digests()
+            .and_then(SortedDigests::into_vec)
             .context("referenced digests")?,
     })
 }

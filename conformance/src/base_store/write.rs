@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use oci_store::store::{StoreError, WriteOptions};
-use oci_store::traits::{Algorithm, Digest, StorageError, DEFAULT_MEDIA_TYPE};
+use oci_store::traits::{Algorithm, Digest, SortedDigests, StorageError, DEFAULT_MEDIA_TYPE};
 
 use super::{read_bytes, snapshot, store_files, write_bytes, write_expecting, StoreFixture};
 use crate::check::TestResult;
@@ -133,7 +133,12 @@ pub fn write_existing_returns_its_record(fixture: &StoreFixture) -> TestResult {
     ensure_eq!(expecting, first, "the same with an expected digest");
     ensure_eq!(store.list(None).context("list")?, vec![first], "one record");
     ensure_eq!(
-        store.blob_store().digests().context("blob digests")?.len(),
+        store
+            .blob_store()
+            .sorted_digests()
+            .and_then(SortedDigests::into_vec)
+            .context("blob digests")?
+            .len(),
         1,
         "blob store entries"
     );

@@ -10,7 +10,7 @@ mod verification;
 use std::path::Path;
 use std::sync::Arc;
 
-use oci_store::traits::{BlobStore, Digest, Expected, StorageError, StorageResult};
+use oci_store::traits::{BlobStore, Digest, Expected, SortedDigests, StorageError, StorageResult};
 
 use crate::check::TestResult;
 use crate::content::{files_under, write_in_chunks};
@@ -99,7 +99,10 @@ pub fn nothing_left(
             "{digest} became visible"
         );
     }
-    let mut digests = store.digests().context("listing digests")?;
+    let mut digests = store
+        .sorted_digests()
+        .and_then(SortedDigests::into_vec)
+        .context("listing digests")?;
     digests.sort();
     ensure_eq!(digests, digests_before.to_vec(), "stored digests changed");
     store
@@ -144,7 +147,10 @@ pub fn baseline(fixture: &BlobFixture, store: &dyn BlobStore) -> Result<Baseline
     store
         .remove_dead_ingests()
         .context("removing dead ingests")?;
-    let mut digests = store.digests().context("listing digests")?;
+    let mut digests = store
+        .sorted_digests()
+        .and_then(SortedDigests::into_vec)
+        .context("listing digests")?;
     digests.sort();
     Ok(Baseline {
         digests,

@@ -8,7 +8,7 @@ use oci_store::DynStore;
 /// Extra-data types whose values hold times.
 const TIMED_EXTRA: &[&str] = &["appc.info", "appc.last-used"];
 /// Key/value types whose values hold times.
-const TIMED_DATA: &[&str] = &["oci.lease", "oci.import"];
+const TIMED_DATA: &[&str] = &["oci.lease", "oci.import", "store.operation"];
 
 /// (data type, key, referenced blob, value unless timed).
 pub type DataEntry = (String, String, Option<String>, Option<Vec<u8>>);

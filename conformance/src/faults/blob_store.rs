@@ -1,5 +1,7 @@
-//! [`BlobStore`] and [`BlobWriter`] failing as a [`FaultPlan`] says. Every method is forwarded
-//! explicitly, defaults included, so the wrapped backend's own batching is what runs.
+//! [`BlobStore`] and [`BlobWriter`] failing as a [`FaultPlan`] says. The required methods and
+//! the sync hooks (the provided methods backends override) are wrapped, so the wrapped
+//! backend's own batching is what runs; the derived single-blob forms (`delete`, `contains`)
+//! go through the wrapped batch ones, so a fault reaches them too.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -44,19 +46,9 @@ impl BlobStore for FaultyBlobStore {
         self.inner.size(digest)
     }
 
-    fn delete(&self, digest: &Digest) -> StorageResult<bool> {
-        self.plan.check(Access::Write, "deleting a blob")?;
-        self.inner.delete(digest)
-    }
-
     fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         self.plan.check(Access::Write, "deleting blobs")?;
         self.inner.delete_many(digests)
-    }
-
-    fn digests(&self) -> StorageResult<Vec<Digest>> {
-        self.plan.check(Access::Read, "listing blobs")?;
-        self.inner.digests()
     }
 
     fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
@@ -67,11 +59,6 @@ impl BlobStore for FaultyBlobStore {
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
         self.plan.check(Access::Write, "removing dead ingests")?;
         self.inner.remove_dead_ingests()
-    }
-
-    fn contains(&self, digest: &Digest) -> StorageResult<bool> {
-        self.plan.check(Access::Read, "looking up a blob")?;
-        self.inner.contains(digest)
     }
 
     fn sync_staged(&self) -> StorageResult<()> {

@@ -1,6 +1,8 @@
-//! [`Index`], [`ExtraData`] and [`KvStore`] failing as a [`FaultPlan`] says. Every method is
-//! forwarded explicitly, defaults included, so the wrapped backend's own transactions run (a
-//! batch fails whole, before it is applied, as a failed transaction does).
+//! [`Index`], [`ExtraData`] and [`KvStore`] failing as a [`FaultPlan`] says. The required
+//! methods are wrapped, so the wrapped backend's own transactions run (a batch fails whole,
+//! before it is applied, as a failed transaction does); the derived single-item forms (`upsert`,
+//! `set`, `put`, `remove_all`, ...) go through the wrapped batch ones, so a fault reaches them
+//! too.
 
 use std::sync::Arc;
 
@@ -26,10 +28,6 @@ impl Index for FaultyIndex {
     fn backend_name(&self) -> &'static str {
         self.inner.backend_name()
     }
-    fn upsert(&self, record: &BlobRecord) -> StorageResult<()> {
-        self.plan.check(Access::Write, "writing an index record")?;
-        self.inner.upsert(record)
-    }
     fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
         self.plan.check(Access::Write, "writing index records")?;
         self.inner.upsert_many(records)
@@ -37,10 +35,6 @@ impl Index for FaultyIndex {
     fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
         self.plan.check(Access::Read, "reading an index record")?;
         self.inner.get(digest)
-    }
-    fn remove(&self, digest: &Digest) -> StorageResult<bool> {
-        self.plan.check(Access::Write, "removing an index record")?;
-        self.inner.remove(digest)
     }
     fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         self.plan.check(Access::Write, "removing index records")?;
@@ -83,10 +77,6 @@ impl ExtraData for FaultyExtraData {
     fn backend_name(&self) -> &'static str {
         self.inner.backend_name()
     }
-    fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()> {
-        self.plan.check(Access::Write, "setting extra data")?;
-        self.inner.set(digest, data_type, value)
-    }
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
         self.plan.check(Access::Read, "reading extra data")?;
         self.inner.get(digest, data_type)
@@ -99,17 +89,9 @@ impl ExtraData for FaultyExtraData {
         self.plan.check(Access::Read, "listing extra data")?;
         self.inner.types(digest)
     }
-    fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
-        self.plan.check(Access::Write, "removing extra data")?;
-        self.inner.remove_all(digest)
-    }
     fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         self.plan.check(Access::Write, "removing extra data")?;
         self.inner.remove_all_many(digests)
-    }
-    fn digests(&self) -> StorageResult<Vec<Digest>> {
-        self.plan.check(Access::Read, "listing extra data")?;
-        self.inner.digests()
     }
     fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
         self.plan.check(Access::Read, "listing extra data")?;
@@ -145,32 +127,6 @@ impl KvStore for FaultyKvStore {
         self.plan.check(Access::Read, "reading an entry")?;
         self.inner.get(data_type, key)
     }
-    fn put(
-        &self,
-        data_type: &str,
-        key: &str,
-        value: &[u8],
-        blob: Option<&Digest>,
-    ) -> StorageResult<u64> {
-        self.plan.check(Access::Write, "writing an entry")?;
-        self.inner.put(data_type, key, value, blob)
-    }
-    fn compare_and_set(
-        &self,
-        data_type: &str,
-        key: &str,
-        value: &[u8],
-        blob: Option<&Digest>,
-        expected_version: Option<u64>,
-    ) -> StorageResult<u64> {
-        self.plan.check(Access::Write, "writing an entry")?;
-        self.inner
-            .compare_and_set(data_type, key, value, blob, expected_version)
-    }
-    fn remove(&self, data_type: &str, key: &str) -> StorageResult<bool> {
-        self.plan.check(Access::Write, "removing an entry")?;
-        self.inner.remove(data_type, key)
-    }
     fn list(&self, data_type: &str, key_prefix: &str) -> StorageResult<Vec<(String, KvEntry)>> {
         self.plan.check(Access::Read, "listing entries")?;
         self.inner.list(data_type, key_prefix)
@@ -183,17 +139,9 @@ impl KvStore for FaultyKvStore {
         self.plan.check(Access::Read, "listing entries")?;
         self.inner.referencing(digest)
     }
-    fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
-        self.plan.check(Access::Write, "removing entries")?;
-        self.inner.remove_referencing(digest)
-    }
     fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         self.plan.check(Access::Write, "removing entries")?;
         self.inner.remove_referencing_many(digests)
-    }
-    fn referenced_digests(&self) -> StorageResult<Vec<Digest>> {
-        self.plan.check(Access::Read, "listing entries")?;
-        self.inner.referenced_digests()
     }
     fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
         self.plan.check(Access::Read, "listing entries")?;

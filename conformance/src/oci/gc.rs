@@ -486,8 +486,8 @@ impl Index for FailingIndex {
     fn backend_name(&self) -> &'static str {
         "failing"
     }
-    fn upsert(&self, record: &BlobRecord) -> StorageResult<()> {
-        self.inner.upsert(record)
+    fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
+        self.inner.upsert_many(records)
     }
     fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
         if self.failing.lock().expect("lock").contains(digest) {
@@ -499,8 +499,8 @@ impl Index for FailingIndex {
         }
         self.inner.get(digest)
     }
-    fn remove(&self, digest: &Digest) -> StorageResult<bool> {
-        self.inner.remove(digest)
+    fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        self.inner.remove_many(digests)
     }
     fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>> {
         self.inner.by_prefix(prefix, limit)

@@ -1,7 +1,7 @@
 //! What imports hold while they run (DESIGN.md, "An import is all or nothing"): the holds a
 //! crashed import left are let go by the next OCI GC, and archives are read within limits.
 
-use oci_store::store::WriteOptions;
+use oci_store::store::{operation_holder, WriteOptions, OPERATION_DATA_TYPE};
 use oci_store::stores::oci::{import_holder, ImportOptions, OciError, OciStore, IMPORT_DATA_TYPE};
 use oci_store::traits::Algorithm;
 use oci_store::Digest;
@@ -11,10 +11,11 @@ use crate::base_store::StoreFixture;
 use crate::check::TestResult;
 use crate::{ensure, ensure_eq, fail, Context};
 
-/// A crashed import leaves its `oci.import` entry and its holds: a blob only it held, a blob
-/// it had already marked `owner.oci` (it crashed while committing) that no ref reaches, and a
-/// blob an image imported since shares. A dry-run GC changes nothing; the next GC lets go of
-/// all three holds and removes the entry: the first two blobs go, the shared one stays.
+/// A crashed import leaves its entry (a `store.operation` entry, or an `oci.import` one from
+/// versions before operations) and its holds: a blob only it held, a blob it had already
+/// marked `owner.oci` (it crashed while committing) that no ref reaches, and a blob an image
+/// imported since shares. A dry-run GC changes nothing; the next GC lets go of all three holds
+/// and removes the entry: the first two blobs go, the shared one stays.
 pub fn gc_clears_holds_of_crashed_imports(fixture: &StoreFixture) -> TestResult {
     let store = fixture.open()?;
     let oci = OciStore::new(&store);
@@ -29,60 +30,71 @@ pub fn gc_clears_holds_of_crashed_imports(fixture: &StoreFixture) -> TestResult 
     finish(&builder)?;
 
     let id = "12345-crashed-0";
-    let holder = import_holder(id);
-    store
-        .put_data(IMPORT_DATA_TYPE, id, b"{}", None)
-        .context("recording the crashed import")?;
-    let write = |bytes: &[u8]| -> Result<Digest, String> {
-        let options = WriteOptions {
-            expected_digest: Some(Digest::of_bytes(Algorithm::Sha256, bytes)),
-            ..WriteOptions::default()
+    // An import of this version (a base-store operation whose liveness lock nobody holds), and
+    // one of the versions before operations.
+    let crashed = [
+        (
+            OPERATION_DATA_TYPE,
+            operation_holder("oci", id),
+            operation_holder("oci", id),
+        ),
+        (IMPORT_DATA_TYPE, id.to_string(), import_holder(id)),
+    ];
+    for (data_type, key, holder) in crashed {
+        store
+            .put_data(data_type, &key, b"{}", None)
+            .context("recording the crashed import")?;
+        let write = |bytes: &[u8]| -> Result<Digest, String> {
+            let options = WriteOptions {
+                expected_digest: Some(Digest::of_bytes(Algorithm::Sha256, bytes)),
+                ..WriteOptions::default()
+            };
+            let record = store
+                .write_owned(bytes, &options, &holder)
+                .context("writing under the import's hold")?;
+            Ok(record.digest)
         };
-        let record = store
-            .write_owned(bytes, &options, &holder)
-            .context("writing under the import's hold")?;
-        Ok(record.digest)
-    };
-    let only_held = write(b"only the crashed import held this")?;
-    let half_committed = write(b"marked oci, reached by no ref")?;
-    store
-        .mark_owner(&half_committed, "oci")
-        .context("marking oci")?;
-    let shared_digest = write(&shared)?;
-    import_default(&oci, &layout)?;
+        let only_held = write(b"only the crashed import held this")?;
+        let half_committed = write(b"marked oci, reached by no ref")?;
+        store
+            .mark_owner(&half_committed, "oci")
+            .context("marking oci")?;
+        let shared_digest = write(&shared)?;
+        import_default(&oci, &layout)?;
 
-    let before = store.dump().context("dump")?;
-    oci.gc(true).context("dry-run gc")?;
-    ensure_eq!(
-        store.dump().context("dump")?,
-        before,
-        "a dry-run gc changed the store"
-    );
+        let before = store.dump().context("dump")?;
+        oci.gc(true).context("dry-run gc")?;
+        ensure_eq!(
+            store.dump().context("dump")?,
+            before,
+            "a dry-run gc changed the store"
+        );
 
-    oci.gc(false).context("gc")?;
-    let now = stored(&store)?;
-    ensure!(
-        !now.contains(&only_held),
-        "a blob only a crashed import held is left"
-    );
-    ensure!(
-        !now.contains(&half_committed),
-        "an unreachable blob a crashed import marked oci is left"
-    );
-    ensure!(now.contains(&shared_digest), "the shared layer went");
-    ensure!(
-        store.owned_by(&holder).context("owned_by")?.is_empty(),
-        "the crashed import still holds blobs"
-    );
-    ensure_eq!(
-        store.list_data(IMPORT_DATA_TYPE, "").context("list")?.len(),
-        0,
-        "import entries left"
-    );
-    let check = oci.check("kept", true).context("checking kept")?;
-    ensure!(check.is_complete(), "kept after gc: {check:?}");
-    let fsck = store.fsck(false).context("fsck")?;
-    ensure!(fsck.is_clean(), "fsck: {fsck:?}");
+        oci.gc(false).context("gc")?;
+        let now = stored(&store)?;
+        ensure!(
+            !now.contains(&only_held),
+            "a blob only a crashed import held is left"
+        );
+        ensure!(
+            !now.contains(&half_committed),
+            "an unreachable blob a crashed import marked oci is left"
+        );
+        ensure!(now.contains(&shared_digest), "the shared layer went");
+        ensure!(
+            store.owned_by(&holder).context("owned_by")?.is_empty(),
+            "the crashed import still holds blobs"
+        );
+        ensure_eq!(
+            store.list_data(data_type, "").context("list")?.len(),
+            0,
+            "import entries left ({data_type})"
+        );
+        let check = oci.check("kept", true).context("checking kept")?;
+        ensure!(check.is_complete(), "kept after gc: {check:?}");
+        let fsck = store.fsck(false).context("fsck")?;
+        ensure!(fsck.is_clean(), "fsck: {fsck:?}");
+    }
     Ok(())
 }
 

@@ -107,23 +107,6 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    fn delete(&self, digest: &Digest) -> StorageResult<bool> {
-        let path = self.layout.blob_path(digest);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(source) => {
-                return Err(StorageError::io(
-                    format!("deleting blob {digest}"),
-                    path,
-                    source,
-                ))
-            }
-        }
-        sync_directory(&self.layout.algorithm_dir(digest.algorithm()))?;
-        Ok(true)
-    }
-
     /// Unlinks them all, without syncing the directories: a batched delete is the last step of
     /// deletes whose index records are already gone (see `Store::delete_many_locked`), so an
     /// unlink a crash loses leaves only content without an index record, which base GC
@@ -145,14 +128,6 @@ impl BlobStore for FsBlobStore {
             }
         }
         Ok(deleted)
-    }
-
-    fn digests(&self) -> StorageResult<Vec<Digest>> {
-        let mut found = Vec::new();
-        for algorithm in Algorithm::ALL {
-            self.digests_of(algorithm, &mut |digest| found.push(digest))?;
-        }
-        Ok(found)
     }
 
     /// A flat directory cannot be read in order: the names are sorted in bounded memory by

@@ -12,7 +12,7 @@ use heed::{RoTxn, RwTxn};
 use super::blob_reader::LmdbBlobReader;
 use super::blob_writer::{chunks_prefix, LmdbBlobWriter};
 use super::environment::{HeedResultExt, SharedEnv};
-use super::keys::{delete_prefix, digest_from_key, digest_page, prefix_of};
+use super::keys::{delete_prefix, digest_page, prefix_of};
 use super::records::{decode_blob_content, BlobContent};
 use super::staging::{remove_dead_ingests, StagingLock};
 use super::BACKEND_NAME;
@@ -117,10 +117,6 @@ impl BlobStore for LmdbBlobStore {
         Ok(self.content(digest)?.map(|content| content.size))
     }
 
-    fn delete(&self, digest: &Digest) -> StorageResult<bool> {
-        self.env.write(|wtxn| self.delete_in(wtxn, digest))
-    }
-
     /// One write transaction for all of them.
     fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if digests.is_empty() {
@@ -132,24 +128,6 @@ impl BlobStore for LmdbBlobStore {
                 deleted += u64::from(self.delete_in(wtxn, digest)?);
             }
             Ok(deleted)
-        })
-    }
-
-    fn digests(&self) -> StorageResult<Vec<Digest>> {
-        self.env.read(|rtxn| {
-            let context = || "listing stored blobs".to_string();
-            let records = self
-                .env
-                .databases
-                .blob_contents
-                .iter(rtxn)
-                .with_context(context)?;
-            let mut digests = Vec::new();
-            for record in records {
-                let (key, _) = record.with_context(context)?;
-                digests.push(digest_from_key(key)?);
-            }
-            Ok(digests)
         })
     }
 
@@ -219,7 +197,10 @@ mod tests {
         assert_eq!(tail, &bytes[bytes.len() - 3..]);
         assert!(reader.seek(SeekFrom::Current(-10_000)).is_err());
 
-        assert_eq!(store.digests().unwrap(), vec![digest.clone()]);
+        assert_eq!(
+            store.sorted_digests().unwrap().into_vec().unwrap(),
+            vec![digest.clone()]
+        );
         assert!(store.delete(&digest).unwrap());
         assert!(matches!(
             store.open(&digest),
@@ -299,7 +280,12 @@ mod tests {
         ));
         drop(writer);
 
-        assert!(store.digests().unwrap().is_empty());
+        assert!(store
+            .sorted_digests()
+            .unwrap()
+            .into_vec()
+            .unwrap()
+            .is_empty());
         assert!(!store.contains(&wrong_digest).unwrap());
         assert_eq!(store.remove_dead_ingests().unwrap(), (0, 0));
         let staged = store
@@ -413,7 +399,7 @@ mod tests {
             writer.write_all(&bytes).unwrap();
             writer.commit().unwrap();
         }
-        assert_eq!(store.digests().unwrap().len(), 1);
+        assert_eq!(store.sorted_digests().unwrap().into_vec().unwrap().len(), 1);
         let chunks = store
             .env
             .read(|rtxn| {

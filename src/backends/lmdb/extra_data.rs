@@ -9,8 +9,8 @@ use heed::RwTxn;
 
 use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{
-    check_key_len, check_no_separator, delete_prefix, digest_from_key, digest_page,
-    distinct_first_parts, join, prefix_of, rest_after_first_part, utf8,
+    check_key_len, check_no_separator, delete_prefix, digest_from_key, digest_page, join,
+    prefix_of, rest_after_first_part, utf8,
 };
 use super::BACKEND_NAME;
 use crate::traits::{Digest, ExtraData, ExtraOp, SortedDigests, StorageResult};
@@ -127,11 +127,6 @@ impl ExtraData for LmdbExtraData {
         BACKEND_NAME
     }
 
-    fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()> {
-        let item = PreparedItem::new(digest, data_type)?;
-        self.env.write(|wtxn| self.set_in(wtxn, &item, value))
-    }
-
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
         let key = item_key(digest, data_type);
         if check_key_len(&key, String::new).is_err() {
@@ -174,10 +169,6 @@ impl ExtraData for LmdbExtraData {
         })
     }
 
-    fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
-        self.env.write(|wtxn| self.remove_all_in(wtxn, digest))
-    }
-
     /// One write transaction for all of them.
     fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if digests.is_empty() {
@@ -189,15 +180,6 @@ impl ExtraData for LmdbExtraData {
                 removed += self.remove_all_in(wtxn, digest)?;
             }
             Ok(removed)
-        })
-    }
-
-    fn digests(&self) -> StorageResult<Vec<Digest>> {
-        self.env.read(|rtxn| {
-            distinct_first_parts(&self.env.databases.extra, rtxn, "blobs with extra data")?
-                .iter()
-                .map(|part| digest_from_key(part))
-                .collect()
         })
     }
 
@@ -283,7 +265,10 @@ mod tests {
         assert_eq!(extra.types(&a).unwrap(), vec!["alpha", "zeta"]);
         let mut expected = vec![a.clone(), b.clone()];
         expected.sort();
-        assert_eq!(extra.digests().unwrap(), expected);
+        assert_eq!(
+            extra.sorted_digests().unwrap().into_vec().unwrap(),
+            expected
+        );
         let alpha = extra.entries_of_type("alpha").unwrap();
         assert_eq!(
             alpha.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),

@@ -137,10 +137,6 @@ impl Index for LmdbIndex {
         BACKEND_NAME
     }
 
-    fn upsert(&self, record: &BlobRecord) -> StorageResult<()> {
-        self.upsert_many(std::slice::from_ref(record))
-    }
-
     /// One write transaction for the whole batch.
     fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
         let prepared = records
@@ -156,17 +152,6 @@ impl Index for LmdbIndex {
 
     fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
         self.env.read(|rtxn| self.record_in(rtxn, digest))
-    }
-
-    fn remove(&self, digest: &Digest) -> StorageResult<bool> {
-        self.env.write(|wtxn| {
-            let Some(size) = self.remove_in(wtxn, digest)? else {
-                return Ok(false);
-            };
-            let total = self.total_size_in(wtxn)?;
-            self.set_total_size(wtxn, total.saturating_sub(size))?;
-            Ok(true)
-        })
     }
 
     /// One write transaction for all of them.

@@ -17,8 +17,8 @@ use heed::{RoTxn, RwTxn};
 
 use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{
-    check_no_separator, delete_prefix, digest_from_key, digest_page, distinct_first_parts,
-    first_part, join, prefix_of, rest_after_first_part, utf8,
+    check_no_separator, delete_prefix, digest_page, distinct_first_parts, first_part, join,
+    prefix_of, rest_after_first_part, utf8,
 };
 use super::records::{decode_kv_bucket, decode_kv_entry, encode_kv_bucket, encode_kv_entry};
 use super::BACKEND_NAME;
@@ -225,22 +225,8 @@ impl LmdbKvStore {
         Ok(keys)
     }
 
-    /// Writes the entry after `check` accepted the current version; returns the new version.
-    fn write_checked(
-        &self,
-        data_type: &str,
-        key: &str,
-        value: &[u8],
-        blob: Option<&Digest>,
-        check: impl Fn(Option<u64>) -> StorageResult<()>,
-    ) -> StorageResult<u64> {
-        check_data_type(data_type)?;
-        self.env
-            .write(|wtxn| self.write_checked_in(wtxn, data_type, key, value, blob, &check))
-    }
-
-    /// [`Self::write_checked`] inside a write transaction the caller runs; the data type is
-    /// checked already.
+    /// Writes the entry after `check` accepted the current version, inside a write
+    /// transaction the caller runs; the data type is checked already. Returns the new version.
     fn write_checked_in(
         &self,
         wtxn: &mut RwTxn,
@@ -335,36 +321,6 @@ impl KvStore for LmdbKvStore {
         self.env.read(|rtxn| self.entry_in(rtxn, data_type, key))
     }
 
-    fn put(
-        &self,
-        data_type: &str,
-        key: &str,
-        value: &[u8],
-        blob: Option<&Digest>,
-    ) -> StorageResult<u64> {
-        self.write_checked(data_type, key, value, blob, |_| Ok(()))
-    }
-
-    fn compare_and_set(
-        &self,
-        data_type: &str,
-        key: &str,
-        value: &[u8],
-        blob: Option<&Digest>,
-        expected_version: Option<u64>,
-    ) -> StorageResult<u64> {
-        self.write_checked(data_type, key, value, blob, |found| {
-            version_matches(data_type, key, expected_version, found)
-        })
-    }
-
-    fn remove(&self, data_type: &str, key: &str) -> StorageResult<bool> {
-        if !is_storable_data_type(data_type) {
-            return Ok(false);
-        }
-        self.env.write(|wtxn| self.remove_in(wtxn, data_type, key))
-    }
-
     fn list(&self, data_type: &str, key_prefix: &str) -> StorageResult<Vec<(String, KvEntry)>> {
         if !is_storable_data_type(data_type) {
             return Ok(Vec::new());
@@ -417,11 +373,6 @@ impl KvStore for LmdbKvStore {
         self.env.read(|rtxn| self.referencing_in(rtxn, digest))
     }
 
-    fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
-        self.env
-            .write(|wtxn| self.remove_referencing_in(wtxn, digest))
-    }
-
     /// One write transaction for all of them.
     fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if digests.is_empty() {
@@ -433,15 +384,6 @@ impl KvStore for LmdbKvStore {
                 removed += self.remove_referencing_in(wtxn, digest)?;
             }
             Ok(removed)
-        })
-    }
-
-    fn referenced_digests(&self) -> StorageResult<Vec<Digest>> {
-        self.env.read(|rtxn| {
-            distinct_first_parts(&self.env.databases.kv_by_blob, rtxn, "referenced blobs")?
-                .iter()
-                .map(|part| digest_from_key(part))
-                .collect()
         })
     }
 
@@ -573,9 +515,17 @@ mod tests {
             .map(|k| k.key)
             .collect();
         assert_eq!(names, vec!["x", "one", "two"]);
-        assert_eq!(kv.referenced_digests().unwrap(), vec![a.clone()]);
+        assert_eq!(
+            kv.sorted_referenced_digests().unwrap().into_vec().unwrap(),
+            vec![a.clone()]
+        );
         assert_eq!(kv.remove_referencing(&a).unwrap(), 3);
-        assert!(kv.referenced_digests().unwrap().is_empty());
+        assert!(kv
+            .sorted_referenced_digests()
+            .unwrap()
+            .into_vec()
+            .unwrap()
+            .is_empty());
         assert!(kv.data_types().unwrap().is_empty());
     }
 }

@@ -11,7 +11,7 @@ use super::blob_reader::SqliteBlobReader;
 use super::blob_writer::SqliteBlobWriter;
 use super::connection::{Database, Durability};
 use super::staging::{discard_staged, remove_dead_staged, staging_dir};
-use super::values::{digest_column, digest_page, u64_column};
+use super::values::{digest_page, u64_column};
 use super::BACKEND_NAME;
 use crate::traits::{
     BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError, StorageResult,
@@ -99,39 +99,34 @@ impl BlobStore for SqliteBlobStore {
         )
     }
 
-    fn delete(&self, digest: &Digest) -> StorageResult<bool> {
-        self.database.write(
-            Durability::Full,
-            || format!("deleting blob {digest}"),
-            |transaction| {
+    /// One transaction for all of them.
+    fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        let context = || match digests {
+            [digest] => format!("deleting blob {digest}"),
+            _ => format!("deleting {} blobs", digests.len()),
+        };
+        self.database
+            .write(Durability::Full, context, |transaction| {
                 // Foreign keys are deferred: the order inside the transaction is free.
-                transaction
-                    .prepare_cached(
-                        "DELETE FROM chunk_data WHERE chunk_id IN
-                            (SELECT chunk_id FROM blob_chunks WHERE digest = ?1)",
-                    )?
-                    .execute([digest.as_str()])?;
-                transaction
-                    .prepare_cached("DELETE FROM blob_chunks WHERE digest = ?1")?
-                    .execute([digest.as_str()])?;
-                let removed = transaction
-                    .prepare_cached("DELETE FROM blob_content WHERE digest = ?1")?
-                    .execute([digest.as_str()])?;
-                Ok(removed > 0)
-            },
-        )
-    }
-
-    fn digests(&self) -> StorageResult<Vec<Digest>> {
-        self.database.read(
-            || "listing stored blobs".to_string(),
-            |connection| {
-                connection
-                    .prepare_cached("SELECT digest FROM blob_content ORDER BY digest")?
-                    .query_map([], |row| digest_column(row, 0))?
-                    .collect()
-            },
-        )
+                let mut chunk_data = transaction.prepare_cached(
+                    "DELETE FROM chunk_data WHERE chunk_id IN
+                    (SELECT chunk_id FROM blob_chunks WHERE digest = ?1)",
+                )?;
+                let mut chunks =
+                    transaction.prepare_cached("DELETE FROM blob_chunks WHERE digest = ?1")?;
+                let mut content =
+                    transaction.prepare_cached("DELETE FROM blob_content WHERE digest = ?1")?;
+                let mut deleted = 0;
+                for digest in digests {
+                    chunk_data.execute([digest.as_str()])?;
+                    chunks.execute([digest.as_str()])?;
+                    deleted += content.execute([digest.as_str()])? as u64;
+                }
+                Ok(deleted)
+            })
     }
 
     fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {

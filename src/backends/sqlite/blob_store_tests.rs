@@ -72,7 +72,10 @@ fn multi_chunk_blob_reads_back_and_seeks() {
     assert_eq!(lengths, vec![1000, 1000, 1000, 500]);
     assert_nothing_staged(&store, dir.path());
     assert_eq!(store.size(&digest).unwrap(), Some(3500));
-    assert_eq!(store.digests().unwrap(), vec![digest.clone()]);
+    assert_eq!(
+        store.sorted_digests().unwrap().into_vec().unwrap(),
+        vec![digest.clone()]
+    );
 
     let mut reader = store.open(&digest).unwrap();
     let mut all = Vec::new();
@@ -178,7 +181,12 @@ fn mismatches_leave_nothing_behind() {
 
     assert_nothing_staged(&store, dir.path());
     assert_eq!(count_rows(&store, "chunk_data"), 0);
-    assert!(store.digests().unwrap().is_empty());
+    assert!(store
+        .sorted_digests()
+        .unwrap()
+        .into_vec()
+        .unwrap()
+        .is_empty());
     assert!(!store.contains(&wrong).unwrap());
 }
 
@@ -267,7 +275,10 @@ fn many_threads_write_and_read_concurrently() {
         handle.join().unwrap();
     }
     let store = SqliteBlobStore::open(&path).unwrap();
-    assert_eq!(store.digests().unwrap().len(), 15);
+    assert_eq!(
+        store.sorted_digests().unwrap().into_vec().unwrap().len(),
+        15
+    );
     assert_nothing_staged(&store, &path);
 }
 
@@ -348,7 +359,10 @@ fn many_processes_share_one_database() {
     assert_eq!(counter.value, total.to_string().into_bytes());
     assert_eq!(counter.version, total);
     let blobs = SqliteBlobStore::open(dir.path()).unwrap();
-    assert_eq!(blobs.digests().unwrap().len(), PROCESSES + 1);
+    assert_eq!(
+        blobs.sorted_digests().unwrap().into_vec().unwrap().len(),
+        PROCESSES + 1
+    );
     assert_nothing_staged(&blobs, dir.path());
     assert!(!dir.path().join("backups").exists());
 }

@@ -424,7 +424,7 @@ mod tests {
         let kv = super::super::SqliteKvStore::open(dir.path()).unwrap();
         let blobs = super::super::SqliteBlobStore::open(dir.path()).unwrap();
         index.count().unwrap();
-        extra.digests().unwrap();
+        extra.sorted_digests().unwrap().into_vec().unwrap();
         kv.data_types().unwrap();
         let path = database_path(dir.path());
         assert_eq!(

@@ -32,21 +32,6 @@ impl ExtraData for SqliteExtraData {
         BACKEND_NAME
     }
 
-    fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()> {
-        self.database.write(
-            Durability::Full,
-            || format!("setting extra data {data_type:?} of {digest}"),
-            |transaction| {
-                transaction.prepare_cached(SET_ITEM)?.execute(params![
-                    digest.as_str(),
-                    data_type,
-                    value
-                ])?;
-                Ok(())
-            },
-        )
-    }
-
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
         self.database.read(
             || format!("reading extra data {data_type:?} of {digest}"),
@@ -86,28 +71,17 @@ impl ExtraData for SqliteExtraData {
         )
     }
 
-    fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
-        self.database.write(
-            Durability::Full,
-            || format!("removing all extra data of {digest}"),
-            |transaction| {
-                let removed = transaction
-                    .prepare_cached("DELETE FROM extra WHERE digest = ?1")?
-                    .execute([digest.as_str()])?;
-                Ok(removed as u64)
-            },
-        )
-    }
-
     /// One transaction (one sync) for all of them.
     fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if digests.is_empty() {
             return Ok(0);
         }
-        self.database.write(
-            Durability::Full,
-            || format!("removing all extra data of {} blobs", digests.len()),
-            |transaction| {
+        let context = || match digests {
+            [digest] => format!("removing all extra data of {digest}"),
+            _ => format!("removing all extra data of {} blobs", digests.len()),
+        };
+        self.database
+            .write(Durability::Full, context, |transaction| {
                 let mut statement =
                     transaction.prepare_cached("DELETE FROM extra WHERE digest = ?1")?;
                 let mut removed = 0;
@@ -115,20 +89,7 @@ impl ExtraData for SqliteExtraData {
                     removed += statement.execute([digest.as_str()])? as u64;
                 }
                 Ok(removed)
-            },
-        )
-    }
-
-    fn digests(&self) -> StorageResult<Vec<Digest>> {
-        self.database.read(
-            || "listing blobs that have extra data".to_string(),
-            |connection| {
-                connection
-                    .prepare_cached("SELECT DISTINCT digest FROM extra ORDER BY digest")?
-                    .query_map([], |row| digest_column(row, 0))?
-                    .collect()
-            },
-        )
+            })
     }
 
     fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
@@ -168,10 +129,14 @@ impl ExtraData for SqliteExtraData {
         if ops.is_empty() {
             return Ok(());
         }
-        self.database.write(
-            Durability::Full,
-            || format!("writing a batch of {} extra data items", ops.len()),
-            |transaction| {
+        let context = || match ops {
+            [ExtraOp::Set {
+                digest, data_type, ..
+            }] => format!("setting extra data {data_type:?} of {digest}"),
+            _ => format!("writing a batch of {} extra data items", ops.len()),
+        };
+        self.database
+            .write(Durability::Full, context, |transaction| {
                 let mut set = transaction.prepare_cached(SET_ITEM)?;
                 let mut remove = transaction.prepare_cached(REMOVE_ITEM)?;
                 for op in ops {
@@ -187,8 +152,7 @@ impl ExtraData for SqliteExtraData {
                     };
                 }
                 Ok(())
-            },
-        )
+            })
     }
 }
 
@@ -225,7 +189,7 @@ mod tests {
         );
 
         blobs.sort();
-        assert_eq!(extra.digests().unwrap(), blobs);
+        assert_eq!(extra.sorted_digests().unwrap().into_vec().unwrap(), blobs);
         let owners = extra.entries_of_type("owner.oci").unwrap();
         assert_eq!(
             owners.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),

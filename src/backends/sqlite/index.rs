@@ -38,10 +38,6 @@ impl Index for SqliteIndex {
         BACKEND_NAME
     }
 
-    fn upsert(&self, record: &BlobRecord) -> StorageResult<()> {
-        self.upsert_many(std::slice::from_ref(record))
-    }
-
     /// One transaction (and one sync) for the whole batch.
     fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
         let sizes = records
@@ -89,28 +85,17 @@ impl Index for SqliteIndex {
         )
     }
 
-    fn remove(&self, digest: &Digest) -> StorageResult<bool> {
-        self.database.write(
-            Durability::Full,
-            || format!("removing the index record of {digest}"),
-            |transaction| {
-                let removed = transaction
-                    .prepare_cached("DELETE FROM blobs WHERE digest = ?1")?
-                    .execute([digest.as_str()])?;
-                Ok(removed > 0)
-            },
-        )
-    }
-
     /// One transaction (one sync) for all of them.
     fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if digests.is_empty() {
             return Ok(0);
         }
-        self.database.write(
-            Durability::Full,
-            || format!("removing the index records of {} blobs", digests.len()),
-            |transaction| {
+        let context = || match digests {
+            [digest] => format!("removing the index record of {digest}"),
+            _ => format!("removing the index records of {} blobs", digests.len()),
+        };
+        self.database
+            .write(Durability::Full, context, |transaction| {
                 let mut statement =
                     transaction.prepare_cached("DELETE FROM blobs WHERE digest = ?1")?;
                 let mut removed = 0;
@@ -118,8 +103,7 @@ impl Index for SqliteIndex {
                     removed += statement.execute([digest.as_str()])? as u64;
                 }
                 Ok(removed)
-            },
-        )
+            })
     }
 
     fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>> {

@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 use super::connection::{Database, Durability, WriteFailure};
 use super::key_range::prefix_upper_bound;
-use super::values::{digest_column, digest_page, optional_digest_column, to_integer, u64_column};
+use super::values::{digest_page, optional_digest_column, to_integer, u64_column};
 use super::BACKEND_NAME;
 use crate::traits::{
     Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, SortedDigests, StorageError, StorageResult,
@@ -178,52 +178,6 @@ impl KvStore for SqliteKvStore {
         )
     }
 
-    fn put(
-        &self,
-        data_type: &str,
-        key: &str,
-        value: &[u8],
-        blob: Option<&Digest>,
-    ) -> StorageResult<u64> {
-        self.database.write(
-            Durability::Full,
-            || format!("writing key {data_type}/{key}"),
-            |transaction| write_in(transaction, data_type, key, value, blob, None),
-        )
-    }
-
-    fn compare_and_set(
-        &self,
-        data_type: &str,
-        key: &str,
-        value: &[u8],
-        blob: Option<&Digest>,
-        expected_version: Option<u64>,
-    ) -> StorageResult<u64> {
-        self.database.write(
-            Durability::Full,
-            || format!("compare-and-set of key {data_type}/{key}"),
-            |transaction| {
-                write_in(
-                    transaction,
-                    data_type,
-                    key,
-                    value,
-                    blob,
-                    Some(expected_version),
-                )
-            },
-        )
-    }
-
-    fn remove(&self, data_type: &str, key: &str) -> StorageResult<bool> {
-        self.database.write(
-            Durability::Full,
-            || format!("removing key {data_type}/{key}"),
-            |transaction| Ok(remove_in(transaction, data_type, key)?),
-        )
-    }
-
     fn list(&self, data_type: &str, key_prefix: &str) -> StorageResult<Vec<(String, KvEntry)>> {
         let keyed_entry = |row: &Row<'_>| Ok((row.get(0)?, entry_from_row(row, 1)?));
         self.database.read(
@@ -278,50 +232,24 @@ impl KvStore for SqliteKvStore {
         )
     }
 
-    fn remove_referencing(&self, digest: &Digest) -> StorageResult<u64> {
-        self.database.write(
-            Durability::Full,
-            || format!("removing keys that reference {digest}"),
-            |transaction| {
-                let removed = transaction
-                    .prepare_cached("DELETE FROM kv WHERE blob = ?1")?
-                    .execute([digest.as_str()])?;
-                Ok(removed as u64)
-            },
-        )
-    }
-
     /// One transaction (one sync) for all of them.
     fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if digests.is_empty() {
             return Ok(0);
         }
-        self.database.write(
-            Durability::Full,
-            || format!("removing keys that reference {} blobs", digests.len()),
-            |transaction| {
+        let context = || match digests {
+            [digest] => format!("removing keys that reference {digest}"),
+            _ => format!("removing keys that reference {} blobs", digests.len()),
+        };
+        self.database
+            .write(Durability::Full, context, |transaction| {
                 let mut statement = transaction.prepare_cached("DELETE FROM kv WHERE blob = ?1")?;
                 let mut removed = 0;
                 for digest in digests {
                     removed += statement.execute([digest.as_str()])? as u64;
                 }
                 Ok(removed)
-            },
-        )
-    }
-
-    fn referenced_digests(&self) -> StorageResult<Vec<Digest>> {
-        self.database.read(
-            || "listing digests referenced by keys".to_string(),
-            |connection| {
-                connection
-                    .prepare_cached(
-                        "SELECT DISTINCT blob FROM kv WHERE blob IS NOT NULL ORDER BY blob",
-                    )?
-                    .query_map([], |row| digest_column(row, 0))?
-                    .collect()
-            },
-        )
+            })
     }
 
     fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
@@ -365,11 +293,18 @@ impl KvStore for SqliteKvStore {
     fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
         // One IMMEDIATE transaction: an error from any operation returns before the commit,
         // and dropping the transaction rolls every earlier operation back.
-        self.database.write(
-            Durability::Full,
-            || format!("writing a batch of {} key/value operations", ops.len()),
-            |transaction| ops.iter().map(|op| apply_in(transaction, op)).collect(),
-        )
+        let context = || match ops {
+            [KvOp::Remove { data_type, key }] => format!("removing key {data_type}/{key}"),
+            [KvOp::CompareAndSet { data_type, key, .. }] => {
+                format!("compare-and-set of key {data_type}/{key}")
+            }
+            [op] => format!("writing key {}/{}", op.data_type(), op.key()),
+            _ => format!("writing a batch of {} key/value operations", ops.len()),
+        };
+        self.database
+            .write(Durability::Full, context, |transaction| {
+                ops.iter().map(|op| apply_in(transaction, op)).collect()
+            })
     }
 }
 
@@ -466,11 +401,17 @@ mod tests {
         assert_eq!(keys.len(), 3);
         let mut expected_digests = vec![layer.clone(), config.clone()];
         expected_digests.sort();
-        assert_eq!(kv.referenced_digests().unwrap(), expected_digests);
+        assert_eq!(
+            kv.sorted_referenced_digests().unwrap().into_vec().unwrap(),
+            expected_digests
+        );
 
         assert_eq!(kv.remove_referencing(&layer).unwrap(), 3);
         assert!(kv.referencing(&layer).unwrap().is_empty());
-        assert_eq!(kv.referenced_digests().unwrap(), vec![config.clone()]);
+        assert_eq!(
+            kv.sorted_referenced_digests().unwrap().into_vec().unwrap(),
+            vec![config.clone()]
+        );
 
         let entry = KvEntry {
             value: b"restored".to_vec(),

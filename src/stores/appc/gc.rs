@@ -81,6 +81,10 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             dry_run: options.dry_run,
             ..AppcGcReport::default()
         };
+        if !options.dry_run {
+            // Imports that crashed: their holds go (or pass to `appc`, had they committed).
+            self.store.clear_dead_operations()?;
+        }
         for digest in self.store.owned_by(FLAVOUR)? {
             if self.read_info(&digest)?.is_none() {
                 if !options.dry_run {

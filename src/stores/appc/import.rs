@@ -1,6 +1,9 @@
 //! Importing ACIs. The file is read once: decompressed by its magic bytes and teed into a
 //! sha512-hashing store writer while its entries are checked from the same stream. Only a
-//! valid image is committed, so a refused one leaves the store as it was.
+//! valid image is committed, so a refused one leaves the store as it was. The import is a
+//! base-store operation ([`crate::store::Operation`]): the image blob is committed under the
+//! operation's hold, then its info and the `appc` owner mark land in one step, so a crash
+//! leaves either the whole image or nothing the next GC does not clear.
 //!
 //! "Work once" for the same image arriving several times (other compressions, other
 //! processes): the image ID is only known once the tar has been hashed, so each arrival reads
@@ -21,9 +24,9 @@ use super::archive::{
 use super::error::{AppcError, AppcResult};
 use super::info::{now_unix_ms, ImageInfo};
 use super::manifest::Violation;
-use super::{AppcStore, ACI_MEDIA_TYPE, FLAVOUR};
-use crate::store::WriteOptions;
-use crate::traits::{Algorithm, BlobStore, ExtraData, Index, KvStore};
+use super::{AppcStore, ACI_MEDIA_TYPE, FLAVOUR, INFO_TYPE};
+use crate::store::{OperationCommit, WriteOptions};
+use crate::traits::{Algorithm, BlobStore, ExtraData, ExtraOp, Index, KvStore};
 
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
@@ -79,16 +82,13 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             detail: format!("not a readable (compressed) tar: {error}"),
         };
         let _mutation = self.mutation_lock()?;
-        let writer = self
-            .store
-            .writer_hashing(
-                &WriteOptions {
-                    media_type: Some(ACI_MEDIA_TYPE.to_string()),
-                    ..WriteOptions::default()
-                },
-                Algorithm::Sha512,
-            )?
-            .owned_by(FLAVOUR);
+        let writer = self.store.writer_hashing(
+            &WriteOptions {
+                media_type: Some(ACI_MEDIA_TYPE.to_string()),
+                ..WriteOptions::default()
+            },
+            Algorithm::Sha512,
+        )?;
         let (compression, tar_stream) = decompressed(input).map_err(corrupt)?;
         let mut tee = Tee::new(tar_stream, writer);
         let facts = match check_entries(&mut tee) {
@@ -116,37 +116,48 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
             Ok(writer) => writer,
             Err(error) => return Err(corrupt(error)),
         };
-        // Valid: commit the content (deduplicated, with the owner mark in the same step).
-        let record = writer.commit()?;
+        // Valid: recorded as an operation only now (a refusal writes nothing at all), then the
+        // content is committed (deduplicated) under the operation's hold.
+        let mut operation = self.store.begin_operation(FLAVOUR)?;
+        let record = operation.commit_staged(vec![writer.stage()?])?.remove(0);
         crate::crash_point!("appc.import.after-commit");
         let digest = record.digest;
         let _image = self.image_lock(&digest)?;
         let existing = self.read_info(&digest)?;
         let already_present = existing.is_some();
+        let mut write_info = true;
         let info = match existing {
             Some(mut info) => {
-                if options.latest && !info.latest {
-                    info.latest = true;
-                    self.write_info(&digest, &info)?;
-                }
+                write_info = options.latest && !info.latest;
+                info.latest |= options.latest;
                 info
             }
-            None => {
-                let info = ImageInfo {
-                    id: digest.dashed(),
-                    name: manifest.name.clone(),
-                    labels: manifest.labels_map(),
-                    import_time_ms: now_unix_ms(),
-                    latest: options.latest,
-                    size: record.size,
-                    rendered_tree_size: None,
-                    manifest: raw_manifest,
-                    last_used_ms: None,
-                };
-                self.write_info(&digest, &info)?;
-                info
-            }
+            None => ImageInfo {
+                id: digest.dashed(),
+                name: manifest.name.clone(),
+                labels: manifest.labels_map(),
+                import_time_ms: now_unix_ms(),
+                latest: options.latest,
+                size: record.size,
+                rendered_tree_size: None,
+                manifest: raw_manifest,
+                last_used_ms: None,
+            },
         };
+        // The info, when new or changed, and the `appc` mark in one step.
+        let extra: Vec<ExtraOp> = write_info
+            .then(|| ExtraOp::Set {
+                digest: digest.clone(),
+                data_type: INFO_TYPE.to_string(),
+                value: info.stored_bytes(),
+            })
+            .into_iter()
+            .collect();
+        operation.commit(OperationCommit {
+            keep: std::slice::from_ref(&digest),
+            data: &[],
+            extra: &extra,
+        })?;
         crate::crash_point!("appc.import.after-info");
         Ok(ImportReport {
             source: source_name.to_string(),

@@ -49,6 +49,13 @@ impl ImageInfo {
             .map_err(|e| AppcError::Invalid(format!("stored manifest of {}: {e}", self.id)))
     }
 
+    /// The info as stored: without the last-used time, an item of its own.
+    pub(crate) fn stored_bytes(&self) -> Vec<u8> {
+        let mut stored = self.clone();
+        stored.last_used_ms = None;
+        serde_json::to_vec(&stored).expect("image info serializes")
+    }
+
     /// When the image was last used, or imported if never used: what GC ages by.
     pub fn last_activity_ms(&self) -> i64 {
         self.last_used_ms
@@ -77,10 +84,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K>
     }
 
     pub(crate) fn write_info(&self, digest: &Digest, info: &ImageInfo) -> AppcResult<()> {
-        let mut stored = info.clone();
-        stored.last_used_ms = None;
-        let bytes = serde_json::to_vec(&stored).expect("image info serializes");
-        self.store.set_extra(digest, INFO_TYPE, &bytes)?;
+        self.store
+            .set_extra(digest, INFO_TYPE, &info.stored_bytes())?;
         Ok(())
     }
 

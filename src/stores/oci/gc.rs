@@ -29,7 +29,9 @@ use super::error::{OciError, OciResult};
 use super::graph::{Child, DocumentKind, Walker};
 use super::lease::{now_unix_ms, Lease};
 use super::source::StoreSource;
-use super::{OciStore, FLAVOUR, LEASE_DATA_TYPE, REFERRER_DATA_TYPE};
+use super::{
+    OciStore, FLAVOUR, IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX, LEASE_DATA_TYPE, REFERRER_DATA_TYPE,
+};
 use crate::store::{GcReport, Release, StoreError, Totals, OWNER_MARK_PREFIX};
 use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
@@ -79,7 +81,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         // After the flavour GC lock is released: the base GC needs no flavour's roots. It only
         // takes what no holder keeps (no owner mark, no entry) and what has no index record,
         // each decided again under the blob's exclusive digest lock, and an import in flight
-        // holds everything it touches under its own mark (`owner.oci-import.<id>`). So
+        // holds everything it touches under its operation's mark (`owner.oci-op.<id>`). So
         // imports need not queue behind it.
         if !dry_run {
             crate::crash_point!("oci.gc.before-base-gc");
@@ -92,7 +94,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
     fn gc_under_lock(&self, dry_run: bool) -> OciResult<OciGcReport> {
         let _gc_lock = self.gc_lock()?;
         if !dry_run {
-            self.clear_stale_import_holds()?;
+            // What crashed operations held (of any flavour: each is judged by its own liveness
+            // lock), and what crashed imports of versions before operations held: those
+            // ran under this lock, shared, so every one recorded now is stale.
+            self.store.clear_dead_operations()?;
+            self.store
+                .clear_legacy_operations(IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX)?;
             crate::crash_point!("oci.gc.after-stale-imports");
         }
         let mut report = OciGcReport {

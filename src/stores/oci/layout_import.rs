@@ -1,17 +1,18 @@
 //! Importing an image layout (v1.x directory, pre-1.0 directory, or `oci-archive` tar).
 //!
 //! All or nothing (DESIGN.md, "An import is all or nothing"), under the shared flavour GC
-//! lock, inside an [`ImportSession`] that holds every blob the import touches:
+//! lock, inside a base-store [`Operation`] that holds every blob the import touches:
 //! 1. read the layout and choose the refs (names validated before anything is stored);
 //! 2. verify and store content: from a directory, walk everything the refs reach (every
 //!    manifest and index verified: digest, size, 4 MiB limit; every other blob's presence and
 //!    size), hold what the store has in one step, then stage the rest on several threads,
 //!    each verified as it streams, committed in batches ([`super::import_staging`]); from an
-//!    archive, stage every blob member as the archive is read once (committed in batches),
-//!    then walk over what it held;
-//! 3. commit: the hold on everything reached passes to `owner.oci` in one batch, then the
-//!    referrer-index entries and the refs land in one atomic key/value batch, then the session
-//!    lets go of what it touched but did not reach.
+//!    archive, stage every blob member as the archive is read once (committed in batches of
+//!    the same size), then walk over what it held;
+//! 3. commit ([`super::import_commit`], shared with pull): the referrer-index entries and the
+//!    refs land in one atomic key/value batch, the hold on everything reached passes to
+//!    `owner.oci` in one batch, then the operation lets go of what it touched but did not
+//!    reach.
 //!
 //! A refusal anywhere before the commit lets go of everything the import touched, deleting
 //! what nothing else holds: the store's full dump is what it was, without a GC.
@@ -23,16 +24,18 @@ use serde::Serialize;
 
 use super::archive::{read_archive, ArchiveLimits};
 use super::archive_source::ArchiveSource;
-use super::descriptor::{digest_of, media_type_of, without_ref_name};
+use super::descriptor::{digest_of, media_type_of};
 use super::error::{OciError, OciResult};
 use super::graph::{Child, ContentSource, DocumentKind, Fetched, Reached, Walker};
-use super::import_session::ImportSession;
-use super::import_staging::{blob_import_error, commit_batch, stage_and_commit};
+use super::import_staging::{blob_import_error, stage_and_commit};
 use super::layout::{Layout, LayoutEntry, LayoutSource};
 use super::ref_name::RefName;
-use super::{OciStore, REF_DATA_TYPE};
-use crate::store::{validate_media_type, ProgressRead, StagedBlob, Totals, WriteOptions};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore};
+use super::{OciStore, FLAVOUR};
+use crate::store::{
+    commit_batch, validate_media_type, Arrival, Operation, ProgressRead, StoreError, Totals,
+    WriteOptions,
+};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
 
 /// Which refs of a layout to import, under which names, and how much of an archive to read.
 #[derive(Clone, Debug)]
@@ -80,8 +83,6 @@ pub struct ImportReport {
     pub referrers: u64,
 }
 
-type Session<'s, B, I, X, K> = ImportSession<'s, B, I, X, K>;
-
 impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
     /// Imports a layout directory or an `oci-archive` tar (plain or gzip) of one. A ref that
     /// already exists under an imported name is replaced.
@@ -107,7 +108,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
         let mut source = LayoutSource { layout: &layout };
         let (walker, referrers) = walk_selected(&selected, &layout.entries, &mut source)?;
 
-        let mut session = ImportSession::begin(self.store)?;
+        let mut operation = self.store.begin_operation(FLAVOUR)?;
         let mut report = ImportReport {
             referrers,
             ..ImportReport::default()
@@ -120,7 +121,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             .iter()
             .map(|r| (r.digest.clone(), r.descriptor.size()))
             .collect();
-        let held = session.hold_present(&wanted)?;
+        let held = operation.hold_present(&wanted)?;
         report.blobs_skipped = held.iter().filter(|h| **h).count() as u64;
         let missing: Vec<&Reached> = ordered
             .into_iter()
@@ -132,11 +133,12 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             "importing",
             Totals::items_and_bytes(missing.len() as u64, bytes),
         );
-        let stored = stage_and_commit(&mut session, &layout, &missing, self.progress)?;
+        let stored = stage_and_commit(&mut operation, &layout, &missing, self.progress)?;
         self.progress.finish();
-        report.blobs_written = stored.blobs;
-        report.bytes_written = stored.bytes;
-        self.commit_import(session, &walker, &selected, report)
+        report.blobs_written = stored.blobs_written;
+        report.bytes_written = stored.bytes_written;
+        report.refs = self.commit_import(operation, &walker.reached, &selected)?;
+        Ok(report)
     }
 
     /// The caller holds the mutation lock.
@@ -145,19 +147,23 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             max_entries: options.max_archive_entries,
             max_bytes: options.max_archive_bytes,
         };
-        let mut session = ImportSession::begin(self.store)?;
+        let mut operation = self.store.begin_operation(FLAVOUR)?;
         let mut report = ImportReport::default();
-        let mut pending = PendingBlobs::default();
-        let batch_size = commit_batch();
+        let mut pending = Vec::new();
+        // The batches of the transfer pipeline: each staged blob holds its staging file open.
+        let batch_size = commit_batch(1);
         self.progress.start("importing", Totals::UNKNOWN);
         let progress = self.progress;
         let contents = read_archive(path, &limits, &mut |digest, size, member, content| {
             let member_path = || PathBuf::from(format!("{}:{member}", path.display()));
             let content = ProgressRead::new(content, progress);
             progress.item_done();
-            if session.has(digest, size)? {
+            if operation.has(digest, size)? {
                 // Held with the next batch; its content is skipped, not read.
-                pending.present.push((digest.clone(), size));
+                pending.push(Arrival::Present {
+                    digest: digest.clone(),
+                    size,
+                });
                 report.blobs_skipped += 1;
             } else {
                 let options = WriteOptions {
@@ -165,17 +171,17 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
                     expected_digest: Some(digest.clone()),
                     expected_size: Some(size),
                 };
-                let staged = session
+                let staged = operation
                     .stage(content, &options)
                     .map_err(|source| blob_import_error(digest, member_path(), source))?;
-                pending.staged.push(staged);
+                pending.push(Arrival::Staged(staged));
             }
             if pending.len() >= batch_size {
-                pending.commit(&mut session, &mut report)?;
+                commit_archive_batch(&mut operation, std::mem::take(&mut pending), &mut report)?;
             }
             Ok(())
         })?;
-        pending.commit(&mut session, &mut report)?;
+        commit_archive_batch(&mut operation, pending, &mut report)?;
         self.progress.finish();
         let entries = contents.entries(path)?;
         let selected = select_refs(&entries, path, options)?;
@@ -194,37 +200,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
             .filter(|(_, media_type)| validate_media_type(media_type).is_ok())
             .collect();
         self.store.name_media_types(&named)?;
-        self.commit_import(session, &walker, &selected, report)
-    }
-
-    /// Everything is stored and verified: mark it, write the refs in one batch, let go.
-    fn commit_import(
-        &self,
-        session: Session<'_, B, I, X, K>,
-        walker: &Walker,
-        selected: &[(RefName, Descriptor)],
-        mut report: ImportReport,
-    ) -> OciResult<ImportReport> {
-        let mut batch = Vec::new();
-        for reached in &walker.reached {
-            batch.extend(Self::referrer_entry(reached)?);
-        }
-        for (name, descriptor) in selected {
-            let descriptor = without_ref_name(descriptor);
-            let digest = digest_of(&descriptor, &format!("ref {name}"))?;
-            batch.push(KvOp::Put {
-                data_type: REF_DATA_TYPE.to_string(),
-                key: name.to_string(),
-                value: self.ref_value(&descriptor),
-                blob: Some(digest.clone()),
-            });
-            report.refs.push(ImportedRef {
-                name: name.to_string(),
-                digest,
-            });
-        }
-        let reached: Vec<Digest> = walker.reached.iter().map(|r| r.digest.clone()).collect();
-        session.commit(&reached, &batch)?;
+        report.refs = self.commit_import(operation, &walker.reached, &selected)?;
         Ok(report)
     }
 }
@@ -247,40 +223,27 @@ fn walk_selected(
     Ok((walker, referrers))
 }
 
-/// An archive's blobs waiting for their commit step: staged ones, and ones the store has.
-#[derive(Default)]
-struct PendingBlobs<'s> {
-    staged: Vec<StagedBlob<'s>>,
-    present: Vec<(Digest, u64)>,
-}
-
-impl<'s> PendingBlobs<'s> {
-    fn len(&self) -> usize {
-        self.staged.len() + self.present.len()
-    }
-
-    /// Holds the present ones and commits the staged ones, each in one locked step.
-    fn commit<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-        &mut self,
-        session: &mut Session<'s, B, I, X, K>,
-        report: &mut ImportReport,
-    ) -> OciResult<()> {
-        let present = std::mem::take(&mut self.present);
-        let held = session.hold_present(&present)?;
-        if let Some(((digest, _), _)) = present.iter().zip(held).find(|(_, held)| !held) {
-            return Err(OciError::BlobVanished {
-                digest: digest.clone(),
+/// Commits one batch of an archive's blobs: the present ones held, the staged ones committed,
+/// each in one locked step.
+fn commit_archive_batch<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
+    operation: &mut Operation<'s, B, I, X, K>,
+    batch: Vec<Arrival<'s>>,
+    report: &mut ImportReport,
+) -> OciResult<()> {
+    let committed = operation
+        .commit_arrivals(batch)
+        .map_err(|error| match error {
+            StoreError::BlobVanished { digest } => OciError::BlobVanished {
+                digest,
                 reason: "deleted or damaged in the store while the archive was read; nothing \
                          was imported, try again"
                     .to_string(),
-            });
-        }
-        for record in session.commit_staged(std::mem::take(&mut self.staged))? {
-            report.blobs_written += 1;
-            report.bytes_written += record.size;
-        }
-        Ok(())
-    }
+            },
+            other => other.into(),
+        })?;
+    report.blobs_written += committed.blobs_written;
+    report.bytes_written += committed.bytes_written;
+    Ok(())
 }
 
 /// The refs to import and the names to store them under, all validated.

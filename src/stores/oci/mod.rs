@@ -11,7 +11,7 @@
 //! | referrer | key/value `oci.referrer`/`<subject>/<referrer>`, references the referrer |
 //! | lease | key/value `oci.lease`/`<id>`, value = `{expires_unix_ms, digests}` |
 //! | ownership | owner mark `oci` (extra data `owner.oci`) on every blob the flavour wrote |
-//! | import in flight | key/value `oci.import`/`<id>`; its blobs carry `owner.oci-import.<id>` |
+//! | import or pull in flight | a base-store operation: key/value `store.operation`/`oci-op.<id>`; its blobs carry `owner.oci-op.<id>` (versions before it: `oci.import`/`<id>`, `owner.oci-import.<id>`, still cleared by the GC) |
 //!
 //! Mutations hold the flavour GC lock `gc-oci` shared for their whole run; [`OciStore::gc`]
 //! takes it exclusive, so a GC never sweeps what an import is writing. The GC waits for it a
@@ -26,8 +26,7 @@ mod error;
 pub mod fuzzing;
 mod gc;
 mod graph;
-mod import_holds;
-mod import_session;
+mod import_commit;
 mod import_staging;
 mod inspect;
 mod layout;
@@ -47,7 +46,7 @@ pub use check::{CheckReport, MissingBlob};
 pub use error::{OciError, OciResult};
 pub use gc::{OciGcReport, SweptBlob};
 pub use graph::{DocumentKind, MAX_DOCUMENT_SIZE};
-pub use import_session::{import_holder, IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX};
+pub use import_commit::{import_holder, IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX};
 pub use inspect::{
     BlobSummary, HistoryEntry, ImageConfigSummary, IndexEntry, IndexSummary, Inspection,
     ManifestSummary, Node,
@@ -61,11 +60,10 @@ pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};
 pub use usage::{RefUsage, RefsUsage};
 pub use validate::MAX_INDEX_NESTING;
 
-// For the registry client (`crate::registry`), which pulls through the same import session,
-// walker and commit as a layout import.
+// For the registry client (`crate::registry`), which pulls through the same operation, walker
+// and commit as a layout import.
 pub(crate) use descriptor::{digest_of, media_type_of, new_descriptor};
 pub(crate) use graph::{verify_document, Child, ContentSource, Fetched, Reached, Walker};
-pub(crate) use import_session::ImportSession;
 pub(crate) use source::StoreSource;
 
 /// The descriptor type of the public API: the image-spec's own.

@@ -8,7 +8,7 @@ use oci_store::store::{convert_store, StoreConfig, WriteOptions, BASE_HOLDER, FO
 use oci_store::traits::registry::{
     backends_for, open_blob_store, open_extra_data, open_index, open_kv_store,
 };
-use oci_store::traits::Role;
+use oci_store::traits::{Role, SortedDigests};
 use oci_store::{BackendChoice, DynStore};
 
 use super::super::snapshot::Snapshot;
@@ -284,7 +284,7 @@ impl Work for Conversion {
             (
                 "blobs",
                 open_blob_store(source.blobs, &dir)
-                    .and_then(|b| b.digests())
+                    .and_then(|b| b.sorted_digests().and_then(SortedDigests::into_vec))
                     .map(|d| d.len()),
             ),
             (
@@ -296,7 +296,7 @@ impl Work for Conversion {
             (
                 "extra data",
                 open_extra_data(source.extra, &dir)
-                    .and_then(|x| x.digests())
+                    .and_then(|x| x.sorted_digests().and_then(SortedDigests::into_vec))
                     .map(|d| d.len()),
             ),
             (

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use oci_store::store::WriteOptions;
+use oci_store::store::{operation_holder, WriteOptions, OPERATION_DATA_TYPE};
 use oci_store::stores::oci::{import_holder, ImportOptions, OciStore, IMPORT_DATA_TYPE};
 use oci_store::traits::Algorithm;
 use oci_store::{Digest, DynStore};
@@ -202,8 +202,14 @@ fn stale_blob() -> Vec<u8> {
     b"held only by an import that crashed".to_vec()
 }
 
-/// The OCI GC with an unreferenced image (its ref removed), an expired lease and the hold of
-/// an import that crashed (its `oci.import` entry and one blob under its mark).
+fn stale_legacy_blob() -> Vec<u8> {
+    b"held only by an import of an older version that crashed".to_vec()
+}
+
+/// The OCI GC with an unreferenced image (its ref removed), an expired lease and the holds of
+/// imports that crashed: an operation (its `store.operation` entry, its liveness lock free, one
+/// blob under its mark) and an import of the versions before operations (its `oci.import`
+/// entry and one blob under its mark).
 pub struct OciGc;
 
 impl Work for OciGc {
@@ -226,16 +232,32 @@ impl Work for OciGc {
         oci.lease_create(Duration::from_millis(1), &[dropped])
             .context("creating a lease")?;
         std::thread::sleep(Duration::from_millis(5));
-        store
-            .put_data(IMPORT_DATA_TYPE, STALE_IMPORT, b"{}", None)
-            .context("recording an import")?;
-        let bytes = stale_blob();
-        let staged = store
-            .stage(&bytes[..], &WriteOptions::default())
-            .context("staging")?;
-        store
-            .commit_staged(vec![staged], &import_holder(STALE_IMPORT))
-            .context("committing under the import's hold")?;
+        let operation = operation_holder("oci", STALE_IMPORT);
+        let crashed = [
+            (
+                OPERATION_DATA_TYPE,
+                operation.clone(),
+                operation,
+                stale_blob(),
+            ),
+            (
+                IMPORT_DATA_TYPE,
+                STALE_IMPORT.to_string(),
+                import_holder(STALE_IMPORT),
+                stale_legacy_blob(),
+            ),
+        ];
+        for (data_type, key, holder, bytes) in crashed {
+            store
+                .put_data(data_type, &key, b"{}", None)
+                .context("recording an import")?;
+            let staged = store
+                .stage(&bytes[..], &WriteOptions::default())
+                .context("staging")?;
+            store
+                .commit_staged(vec![staged], &holder)
+                .context("committing under the import's hold")?;
+        }
         Ok(())
     }
 
@@ -250,11 +272,13 @@ impl Work for OciGc {
             "gc broke the kept ref {KEPT}"
         );
         if completed {
-            let stale = Digest::of_bytes(Algorithm::Sha256, &stale_blob());
-            ensure!(
-                !store.contains(&stale).context("lookup")?,
-                "gc kept the blob of a crashed import"
-            );
+            for bytes in [stale_blob(), stale_legacy_blob()] {
+                let stale = Digest::of_bytes(Algorithm::Sha256, &bytes);
+                ensure!(
+                    !store.contains(&stale).context("lookup")?,
+                    "gc kept the blob of a crashed import"
+                );
+            }
             let layout = trial.inputs().join("layout");
             let images = crate::oci::support::index_entries(&layout)?;
             ensure!(images.len() == 2, "layout entries: {images:?}");

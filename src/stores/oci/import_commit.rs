@@ -1,0 +1,72 @@
+//! The end of an import and of a pull, written once: the referrer-index entries of everything
+//! reached and the refs land in one key/value batch, as the operation's commit, which passes
+//! the hold on everything reached to `owner.oci` and lets go of the rest.
+
+use oci_spec::image::Descriptor;
+
+use super::descriptor::{digest_of, without_ref_name};
+use super::error::{OciError, OciResult};
+use super::graph::Reached;
+use super::layout_import::ImportedRef;
+use super::ref_name::RefName;
+use super::{OciStore, REF_DATA_TYPE};
+use crate::store::{Operation, OperationCommit, StoreError};
+use crate::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore};
+
+/// Key/value data type of the entries that recorded running imports before imports became
+/// base-store operations ([`crate::store::Operation`]); the OCI GC still clears crashed ones.
+pub const IMPORT_DATA_TYPE: &str = "oci.import";
+/// Holder-name prefix of those imports: their blobs carry `owner.oci-import.<id>`.
+pub const IMPORT_HOLDER_PREFIX: &str = "oci-import.";
+
+/// The holder name of the (older versions') import recorded under `id`.
+pub fn import_holder(id: &str) -> String {
+    format!("{IMPORT_HOLDER_PREFIX}{id}")
+}
+
+impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+    /// Everything `reached` is stored and held by `operation`: commits it with the refs (each
+    /// to its descriptor, without a layout's ref-name annotation) and the referrer-index
+    /// entries of what was reached, all or nothing. Returns the refs written.
+    pub(crate) fn commit_import(
+        &self,
+        operation: Operation<'_, B, I, X, K>,
+        reached: &[Reached],
+        refs: &[(RefName, Descriptor)],
+    ) -> OciResult<Vec<ImportedRef>> {
+        let mut batch = Vec::new();
+        for reached in reached {
+            batch.extend(Self::referrer_entry(reached)?);
+        }
+        let mut imported = Vec::with_capacity(refs.len());
+        for (name, descriptor) in refs {
+            let descriptor = without_ref_name(descriptor);
+            let digest = digest_of(&descriptor, &format!("ref {name}"))?;
+            batch.push(KvOp::Put {
+                data_type: REF_DATA_TYPE.to_string(),
+                key: name.to_string(),
+                value: self.ref_value(&descriptor),
+                blob: Some(digest.clone()),
+            });
+            imported.push(ImportedRef {
+                name: name.to_string(),
+                digest,
+            });
+        }
+        let keep: Vec<Digest> = reached.iter().map(|r| r.digest.clone()).collect();
+        let commit = OperationCommit {
+            keep: &keep,
+            data: &batch,
+            extra: &[],
+        };
+        operation.commit(commit).map_err(|error| match error {
+            // Our own hold keeps every reached blob; only an explicit delete can take it.
+            StoreError::BlobVanished { digest } => OciError::BlobVanished {
+                digest,
+                reason: "deleted explicitly during the import; nothing was imported".to_string(),
+            },
+            other => other.into(),
+        })?;
+        Ok(imported)
+    }
+}
