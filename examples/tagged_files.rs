@@ -1,5 +1,5 @@
 //! A third flavour over the base store, built by the recipe of docs/FLAVOURS.md on the public
-//! API only: named files with tags. Generic over `Store<B, I, X, K>`: it never names a backend.
+//! API only: named files with tags. Generic over `Store`: it never names a backend.
 //! `cargo run --example tagged_files -- STORE put NAME FILE [TAG...] | tag NAME TAG... |
 //! get TAG | rm TAG | gc` (`get` writes the content to stdout; `gc` releases untagged files).
 //! State: key/value `tagged.file/NAME` and `tagged.tag/TAG` (value NAME), each referencing the
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use oci_store::store::{open_store, BackendChoice, LockGuard, Store, StoreError};
 use oci_store::store::{OperationCommit, WriteOptions};
-use oci_store::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore, StorageError};
+use oci_store::traits::{Digest, KvOp, StorageError};
 
 pub const FLAVOUR: &str = "tagged";
 pub const FILE_TYPE: &str = "tagged.file";
@@ -38,11 +38,11 @@ pub enum TaggedError {
 }
 pub type Result<T> = std::result::Result<T, TaggedError>;
 
-pub struct TaggedFiles<'s, B, I, X, K> {
-    pub store: &'s Store<B, I, X, K>,
+pub struct TaggedFiles<'s> {
+    pub store: &'s Store,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> TaggedFiles<'_, B, I, X, K> {
+impl TaggedFiles<'_> {
     /// Shared GC lock `gc-tagged` for a mutation (the base store's flavour-lock protocol:
     /// entered through the turnstile, so a waiting GC is not starved). Once per call chain.
     fn mutation_lock(&self) -> Result<LockGuard> {

@@ -25,7 +25,5 @@ pub mod store;
 pub mod stores;
 pub mod traits;
 
-pub use store::{
-    open_store, BackendChoice, DynStore, Store, StoreError, StoreResult, WriteOptions,
-};
+pub use store::{open_store, BackendChoice, Store, StoreError, StoreResult, WriteOptions};
 pub use traits::{BlobRecord, Digest, DigestPrefix};

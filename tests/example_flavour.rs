@@ -16,7 +16,7 @@ use oci_store::stores::oci::layout_builder::LayoutBuilder;
 use oci_store::stores::oci::{ImportOptions, OciStore};
 use oci_store::traits::registry::backends_for;
 use oci_store::traits::Role;
-use oci_store::{open_store, BackendChoice, Digest, DynStore};
+use oci_store::{open_store, BackendChoice, Digest, Store};
 use tagged_files::{TaggedError, TaggedFiles, FLAVOUR, GC_LOCK, GC_TURNSTILE};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -45,7 +45,7 @@ fn combinations() -> Vec<BackendChoice> {
 }
 
 /// Runs `test` on a fresh store of every combination, naming the combination on failure.
-fn for_every_combination(test: impl Fn(&DynStore)) {
+fn for_every_combination(test: impl Fn(&Store)) {
     for choice in combinations() {
         let dir = tempfile::tempdir().unwrap();
         let store = open_store(dir.path(), &choice).unwrap();
@@ -57,13 +57,13 @@ fn for_every_combination(test: impl Fn(&DynStore)) {
     }
 }
 
-fn content(store: &DynStore, tag: &str) -> Vec<u8> {
+fn content(store: &Store, tag: &str) -> Vec<u8> {
     let mut out = Vec::new();
     TaggedFiles { store }.get(tag, &mut out).unwrap();
     out
 }
 
-fn owners(store: &DynStore, digest: &Digest) -> Vec<String> {
+fn owners(store: &Store, digest: &Digest) -> Vec<String> {
     store.holders(digest).unwrap().owners
 }
 

@@ -10,12 +10,12 @@ use oci_archive_support::{tree, RawTar};
 use oci_store::store::{open_store, BackendChoice};
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
 use oci_store::stores::oci::{ImportOptions, OciError, OciStore};
-use oci_store::DynStore;
+use oci_store::Store;
 
 const LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// A store with one image in it, deep inside `root` so an escape has room to land.
-fn store_in(root: &Path) -> DynStore {
+fn store_in(root: &Path) -> Store {
     let store = open_store(&root.join("one/two/three/store"), &BackendChoice::default()).unwrap();
     let existing = root.join("existing");
     LayoutBuilder::simple_image(&existing, "existing").unwrap();
@@ -25,7 +25,7 @@ fn store_in(root: &Path) -> DynStore {
     store
 }
 
-fn import(store: &DynStore, archive: &Path) -> Result<usize, OciError> {
+fn import(store: &Store, archive: &Path) -> Result<usize, OciError> {
     OciStore::new(store)
         .import_layout(archive, &ImportOptions::default())
         .map(|report| report.refs.len())

@@ -10,6 +10,7 @@ use oci_store::stores::oci::{ImportOptions, OciStore};
 use oci_store::traits::{
     Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, SortedDigests, StorageError, StorageResult,
 };
+use std::sync::Arc;
 
 /// The sqlite key/value store, except that writing the ref named `failing` fails, as a full
 /// disk or a lost connection would. Every write is a batch (`put` and `compare_and_set` are
@@ -67,13 +68,13 @@ fn a_failed_ref_write_restores_the_refs_written_before_it() {
     std::fs::create_dir_all(&dir).unwrap();
     let store = Store::from_parts(
         &dir,
-        FsBlobStore::open(&dir).unwrap(),
-        SqliteIndex::open(&dir).unwrap(),
-        SqliteExtraData::open(&dir).unwrap(),
-        FailingRefWrites {
+        Arc::new(FsBlobStore::open(&dir).unwrap()),
+        Arc::new(SqliteIndex::open(&dir).unwrap()),
+        Arc::new(SqliteExtraData::open(&dir).unwrap()),
+        Arc::new(FailingRefWrites {
             inner: SqliteKvStore::open(&dir).unwrap(),
             failing: "c:1",
-        },
+        }),
     )
     .unwrap();
     let oci = OciStore::new(&store);

@@ -45,7 +45,7 @@ fn tar_of(headers: impl IntoIterator<Item = tar::Header>) -> Vec<u8> {
 }
 
 /// `img:1`: layer 1 `w/` 0777, layer 2 [`FIFOS`] times `w/p` 0666.
-fn import_image(store: &oci_store::DynStore, layout: &Path) {
+fn import_image(store: &oci_store::Store, layout: &Path) {
     let layers = [
         tar_of([header("w/", tar::EntryType::Directory, 0o777)]),
         tar_of((0..FIFOS).map(|_| header("w/p", tar::EntryType::Fifo, 0o666))),

@@ -125,7 +125,7 @@ fn the_hash_ignores_times() {
     assert_eq!(tree_hash(&scene.target()).unwrap().hash, before);
 }
 
-fn test_store() -> (tempfile::TempDir, oci_store::store::DynStore) {
+fn test_store() -> (tempfile::TempDir, oci_store::store::Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir.path().join("store"), &BackendChoice::default()).unwrap();
     (dir, store)

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use oci_store::traits::registry::{backends_for, find_backend};
 use oci_store::traits::{Digest, Role};
-use oci_store::{open_store, BackendChoice, DynStore, WriteOptions};
+use oci_store::{open_store, BackendChoice, Store, WriteOptions};
 
 use super::measure::{
     grouped, median, megabytes_per_second, ratio, section_title, timed, BenchResult, Random, Table,
@@ -122,7 +122,7 @@ fn metadata_backend_for(blob_backend: &str) -> BenchResult<&'static str> {
 
 /// One round: reference and ours (alternating which goes first), then both reads, then the
 /// blob and the copy are removed so the next round writes again.
-fn run_round(store: &DynStore, source: &Path, copy: &Path, number: usize) -> BenchResult<Round> {
+fn run_round(store: &Store, source: &Path, copy: &Path, number: usize) -> BenchResult<Round> {
     let mut round = Round::default();
     let mut expected_hex = String::new();
     let mut digest = None;
@@ -163,7 +163,7 @@ fn run_round(store: &DynStore, source: &Path, copy: &Path, number: usize) -> Ben
     Ok(round)
 }
 
-fn read_all(store: &DynStore, digest: &Digest) -> BenchResult<u64> {
+fn read_all(store: &Store, digest: &Digest) -> BenchResult<u64> {
     let mut reader = store.read(digest)?;
     let mut buffer = vec![0u8; READ_BUFFER];
     let mut total = 0u64;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use oci_store::traits::{Digest, KvStore};
-use oci_store::DynStore;
+use oci_store::Store;
 
 use super::measure::BenchResult;
 
@@ -33,7 +33,7 @@ impl KvContender for OurKvStore {
 
 /// `Store::put_data` / `Store::get_data` on a store opened with `open_store`.
 pub struct OurStore {
-    pub store: DynStore,
+    pub store: Store,
     /// The blob every entry references, if any: `put_data` then takes the blob's shared digest
     /// lock and checks the index before writing.
     pub referenced_blob: Option<Digest>,

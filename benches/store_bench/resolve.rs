@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use oci_store::traits::registry::{backends_for, open_index};
 use oci_store::traits::{Algorithm, BlobRecord, Digest, DigestPrefix, Index, Role};
-use oci_store::{open_store, BackendChoice, DynStore, StoreError};
+use oci_store::{open_store, BackendChoice, Store, StoreError};
 
 use super::measure::{grouped, rate, section_title, timed, BenchResult, Latencies, Random, Table};
 use super::settings::Settings;
@@ -118,11 +118,7 @@ fn record_of(number: u64) -> BlobRecord {
 }
 
 /// A store whose index holds `settings.indexed_blobs` records, reusing a previous run's.
-fn filled_store(
-    settings: &Settings,
-    backend: &str,
-    notes: &mut Vec<String>,
-) -> BenchResult<DynStore> {
+fn filled_store(settings: &Settings, backend: &str, notes: &mut Vec<String>) -> BenchResult<Store> {
     let count = settings.indexed_blobs;
     let dir = settings.data_dir.join(format!("resolve-{backend}-{count}"));
     let marker = dir.join(FILLED_MARKER);
@@ -194,7 +190,7 @@ enum Lookup {
 /// Latencies of the timed lookups, and how many prefixes matched more than one digest.
 fn time_lookups(
     settings: &Settings,
-    store: &DynStore,
+    store: &Store,
     lookup: Lookup,
 ) -> BenchResult<(Latencies, usize)> {
     let mut random = Random::seeded(42);
@@ -217,7 +213,7 @@ fn time_lookups(
 }
 
 /// Times one `Store::resolve`; returns how many digests matched.
-fn resolve_once(store: &DynStore, hex: &str, expected: &Digest) -> BenchResult<(usize, Duration)> {
+fn resolve_once(store: &Store, hex: &str, expected: &Digest) -> BenchResult<(usize, Duration)> {
     let start = Instant::now();
     let outcome = store.resolve(hex);
     let elapsed = start.elapsed();

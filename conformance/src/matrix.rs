@@ -41,7 +41,7 @@ impl Combination {
     }
 
     /// Opens (creating on first use) the store in `dir` with these backends.
-    pub fn open(&self, dir: &Path) -> oci_store::StoreResult<oci_store::DynStore> {
+    pub fn open(&self, dir: &Path) -> oci_store::StoreResult<oci_store::Store> {
         open_store(dir, &self.choice())
     }
 }

@@ -13,7 +13,6 @@ use oci_store::traits::{
     BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, ExtraData,
     ExtraOp, Index, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, SortedDigests, StorageResult,
 };
-use oci_store::DynStore;
 use rstest::rstest;
 
 use crate::check::TestResult;
@@ -300,7 +299,7 @@ fn flawed_kv_store(flaw: Flaw) -> impl Fn(&Path) -> StorageResult<Arc<dyn KvStor
 
 /// A store whose every part is the inner backend, wrapped with `flaw` (each wrapper only
 /// misbehaves in the methods its flaw names).
-fn flawed_store(flaw: Flaw) -> impl Fn(&Path) -> oci_store::StoreResult<DynStore> + Clone {
+fn flawed_store(flaw: Flaw) -> impl Fn(&Path) -> oci_store::StoreResult<Store> + Clone {
     move |dir: &Path| {
         Store::from_parts(
             dir,
@@ -428,9 +427,6 @@ fn kv_store_suite_notices(
     Flaw::CompareAndSetIgnoresVersion,
     crate::base_store::threads_share_one_store
 )]
-fn base_store_suite_notices(
-    #[case] flaw: Flaw,
-    #[case] test: fn(&Fixture<DynStore>) -> TestResult,
-) {
+fn base_store_suite_notices(#[case] flaw: Flaw, #[case] test: fn(&Fixture<Store>) -> TestResult) {
     expect_failure(run_one(test, flawed_store(flaw)), flaw);
 }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use oci_store::store::{StoreError, WriteOptions};
 use oci_store::traits::{Algorithm, Digest, StorageError};
-use oci_store::DynStore;
+use oci_store::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::check::TestResult;
@@ -83,7 +83,7 @@ fn is_not_found(error: &std::io::Error) -> bool {
 /// deleted by someone else, a lost compare-and-set race) are tolerated; anything else, and
 /// any wrong content, is an error naming the operation.
 pub fn run_workload(
-    store: &DynStore,
+    store: &Store,
     seed: u64,
     iterations: u64,
     contents: &[WorkloadContent],
@@ -104,7 +104,7 @@ pub fn run_workload(
 }
 
 fn operation(
-    store: &DynStore,
+    store: &Store,
     item: &WorkloadContent,
     choice: u64,
     random: &mut SeededRandom,
@@ -191,7 +191,7 @@ fn operation(
 }
 
 /// One compare-and-set attempt; `false` when someone else won the race.
-fn increment_counter(store: &DynStore, counter: usize) -> Result<bool, String> {
+fn increment_counter(store: &Store, counter: usize) -> Result<bool, String> {
     let key = format!("c{counter}");
     let current = store.get_data(COUNTER_TYPE, &key).context("get counter")?;
     let (value, version) = match &current {
@@ -224,7 +224,7 @@ fn parse_counter(value: &[u8]) -> Result<u64, String> {
 
 /// After every participant finished: the store is consistent ([`check_consistent`]) and the
 /// compare-and-set counters add up to the increments the participants made.
-pub fn check_after_workload(store: &DynStore, participants: &[WorkloadStats]) -> TestResult {
+pub fn check_after_workload(store: &Store, participants: &[WorkloadStats]) -> TestResult {
     check_consistent(store)?;
     for counter in 0..COUNTERS {
         let key = format!("c{counter}");
@@ -246,7 +246,7 @@ pub fn check_after_workload(store: &DynStore, participants: &[WorkloadStats]) ->
 
 /// fsck is clean, every indexed blob's content is present and rehashes to its digest, and GC
 /// finds no garbage and leaves no staged write.
-pub fn check_consistent(store: &DynStore) -> TestResult {
+pub fn check_consistent(store: &Store) -> TestResult {
     let fsck = store.fsck(false).context("fsck")?;
     ensure!(fsck.is_clean(), "fsck found problems: {:?}", fsck.problems);
     for record in store.list(None).context("list")? {

@@ -118,7 +118,7 @@ fn get(context: &Context, reference: &str) -> CliResult<()> {
 /// damaged store, not an absent blob: said as such (fsck repairs it).
 pub(crate) fn copy_blob_to_stdout(
     context: &Context,
-    store: &crate::store::DynStore,
+    store: &crate::store::Store,
     digest: &Digest,
 ) -> CliResult<()> {
     let mut reader = match store.read(digest) {

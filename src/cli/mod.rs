@@ -34,9 +34,7 @@ pub use output::Output;
 
 pub use settings::{Settings, Source};
 
-use crate::store::{
-    open_store, BackendChoice, DynStore, LockGuard, LockMode, Progress, StoreConfig,
-};
+use crate::store::{open_store, BackendChoice, LockGuard, LockMode, Progress, Store, StoreConfig};
 
 /// A local, content-addressable, multi-process store for container images.
 #[derive(Debug, Parser)]
@@ -215,16 +213,16 @@ impl Context {
     }
 
     /// Opens the store, creating it if it does not exist yet (commands that store something).
-    pub fn open_store(&self) -> CliResult<DynStore> {
+    pub fn open_store(&self) -> CliResult<Store> {
         self.open_store_for(Access::CreateIfMissing)
     }
 
     /// Opens an existing store; reading commands never create an empty one by mistake.
-    pub fn open_existing_store(&self) -> CliResult<DynStore> {
+    pub fn open_existing_store(&self) -> CliResult<Store> {
         self.open_store_for(Access::Existing)
     }
 
-    pub fn open_store_for(&self, access: Access) -> CliResult<DynStore> {
+    pub fn open_store_for(&self, access: Access) -> CliResult<Store> {
         let dir = self.store_dir();
         // Only "not there" means no store; a store this user may not look into goes on to
         // fail opening, with the permission error and its path.

@@ -6,16 +6,13 @@
 //! with an upload session (202), which the push then uses.
 
 use crate::store::{LockMode, Store, StoreResult};
-use crate::traits::{BlobStore, Digest, ExtraData, ExtraOp, Index, KvStore};
+use crate::traits::{Digest, ExtraData, ExtraOp, Index};
 
 pub const ORIGIN_DATA_TYPE: &str = "registry.origin";
 /// Origins kept per blob.
 pub const MAX_ORIGINS: usize = 8;
 
-fn origins_of<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    store: &Store<B, I, X, K>,
-    digest: &Digest,
-) -> StoreResult<Vec<String>> {
+fn origins_of(store: &Store, digest: &Digest) -> StoreResult<Vec<String>> {
     Ok(store
         .get_extra(digest, ORIGIN_DATA_TYPE)?
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -30,8 +27,8 @@ fn origins_of<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
 /// the old list and the second write drops the first one's origin. Exclusive also keeps a
 /// delete out, as shared did. Only local reads and one write happen under the locks, no
 /// network I/O; callers hold no digest lock of their own when they call this.
-pub fn record<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    store: &Store<B, I, X, K>,
+pub fn record(
+    store: &Store,
     registry: &str,
     repository: &str,
     digests: &[Digest],
@@ -65,8 +62,8 @@ pub fn record<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
 }
 
 /// A repository of `registry` other than `destination` known to have `digest`.
-pub fn mount_source<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    store: &Store<B, I, X, K>,
+pub fn mount_source(
+    store: &Store,
     registry: &str,
     destination: &str,
     digest: &Digest,

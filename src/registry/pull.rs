@@ -50,7 +50,7 @@ use crate::stores::oci::{
     Fetched, OciError, OciResult, OciStore, Platform, Reached, RefName, Walker, FLAVOUR,
     MAX_DOCUMENT_SIZE,
 };
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::{Digest, Index};
 
 /// Default number of blobs moved at once.
 pub const DEFAULT_JOBS: usize = 4;
@@ -99,8 +99,8 @@ pub struct PullReport {
 /// own files, held for a whole download and until the blob is committed (the digest locks are
 /// for short commit steps). When it is taken, the pull waits through `wait` (a transfer
 /// worker waits without holding up its pipeline's commits, which may hold the lock).
-fn fetch_lock<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    store: &Store<B, I, X, K>,
+fn fetch_lock(
+    store: &Store,
     digest: &Digest,
     wait: impl FnOnce(&dyn Fn() -> StoreResult<LockGuard>) -> StoreResult<LockGuard>,
 ) -> RegistryResult<LockGuard> {
@@ -114,20 +114,20 @@ fn fetch_lock<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
 }
 
 /// The registry (and the store, for what it has) as the walker's content source.
-struct RegistrySource<'a, 's, B: BlobStore, I: Index, X: ExtraData, K: KvStore> {
+struct RegistrySource<'a, 's> {
     client: &'a RegistryClient,
     reference: &'a Reference,
-    store: &'s Store<B, I, X, K>,
+    store: &'s Store,
     /// Configs read whole in the walk are committed at once, under their fetch lock, so a
     /// concurrent pull of the same image reuses them instead of downloading them again.
-    operation: &'a mut Operation<'s, B, I, X, K>,
+    operation: &'a mut Operation<'s>,
     /// Documents already fetched (the root), by digest.
     known: HashMap<Digest, Vec<u8>>,
     /// Blobs the walk downloaded and committed, with their sizes.
     committed: HashMap<Digest, u64>,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> RegistrySource<'_, '_, B, I, X, K> {
+impl RegistrySource<'_, '_> {
     fn read(&mut self, digest: &Digest, descriptor: &Descriptor) -> RegistryResult<Fetched> {
         if let Some(bytes) = self.known.get(digest) {
             return Ok(Fetched::Document(bytes.clone()));
@@ -166,8 +166,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> RegistrySource<'_, '_, B,
 }
 
 /// A document the store has intact, read whole.
-fn stored_document<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    store: &Store<B, I, X, K>,
+fn stored_document(
+    store: &Store,
     digest: &Digest,
     descriptor: &Descriptor,
 ) -> RegistryResult<Option<Vec<u8>>> {
@@ -191,9 +191,7 @@ fn write_options(digest: &Digest, descriptor: &Descriptor) -> WriteOptions {
     }
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> ContentSource
-    for RegistrySource<'_, '_, B, I, X, K>
-{
+impl ContentSource for RegistrySource<'_, '_> {
     fn name(&self) -> String {
         format!("{}/{}", self.reference.registry, self.reference.repository)
     }
@@ -240,8 +238,8 @@ struct Ready<'s> {
 }
 
 /// Pulls `reference` into the store under [`PullOptions::dref`] (default: the reference).
-pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    oci: &OciStore<'_, B, I, X, K>,
+pub fn pull(
+    oci: &OciStore<'_>,
     client: &RegistryClient,
     reference: &Reference,
     options: &PullOptions,
@@ -378,8 +376,8 @@ pub fn pull<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
 /// The report of a pull with nothing to do, if the ref already names the registry's manifest
 /// and the store has everything it reaches, intact as far as the documents go: nothing is
 /// written (a re-pull costs the manifest request and index lookups, not a transaction).
-fn already_pulled<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    oci: &OciStore<'_, B, I, X, K>,
+fn already_pulled(
+    oci: &OciStore<'_>,
     reference: &Reference,
     name: &RefName,
     root: &super::manifests::FetchedManifest,
@@ -471,10 +469,7 @@ fn resolve_root(
 
 /// Adds the referrers of every document reached, then theirs, until none is new. Returns how
 /// many were added.
-fn add_referrers<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    walker: &mut Walker,
-    source: &mut RegistrySource<'_, '_, B, I, X, K>,
-) -> RegistryResult<u64> {
+fn add_referrers(walker: &mut Walker, source: &mut RegistrySource<'_, '_>) -> RegistryResult<u64> {
     let mut asked = std::collections::HashSet::new();
     let mut added = 0;
     loop {
@@ -513,8 +508,8 @@ fn add_referrers<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
 
 /// Moves the missing blobs through the transfer pipeline on `jobs` threads, committed in
 /// batches under the operation's hold; each fetch lock is let go once its blob is committed.
-fn transfer<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    operation: &mut Operation<'s, B, I, X, K>,
+fn transfer<'s>(
+    operation: &mut Operation<'s>,
     client: &RegistryClient,
     repository: &str,
     missing: &[Wanted<'_>],
@@ -556,8 +551,8 @@ fn transfer<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
 
 /// Brings one blob into staging: from bytes already read, else downloaded under its fetch
 /// lock, unless another pull stored it while we waited for the lock.
-fn bring_in<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    store: &'s Store<B, I, X, K>,
+fn bring_in<'s>(
+    store: &'s Store,
     client: &RegistryClient,
     repository: &str,
     wanted: &Wanted<'_>,

@@ -20,7 +20,7 @@ use super::verify::VerifiedContent;
 use super::RegistryClient;
 use crate::store::Pipeline;
 use crate::stores::oci::{digest_of, media_type_of, Child, OciStore, Reached, StoreSource, Walker};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 #[derive(Clone, Debug)]
 pub struct PushOptions {
@@ -58,8 +58,8 @@ pub struct PushReport {
     pub referrers: u64,
 }
 
-pub fn push<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    oci: &OciStore<'_, B, I, X, K>,
+pub fn push(
+    oci: &OciStore<'_>,
     client: &RegistryClient,
     source_ref: &str,
     destination: &Reference,
@@ -171,8 +171,8 @@ pub fn push<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
     Ok(report)
 }
 
-fn upload_blobs<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    oci: &OciStore<'_, B, I, X, K>,
+fn upload_blobs(
+    oci: &OciStore<'_>,
     client: &RegistryClient,
     destination: &Reference,
     leaves: &[&Reached],
@@ -214,8 +214,8 @@ enum Outcome {
 
 /// One blob: HEAD, else mount, else upload; an upload that fails on the way (reset, 5xx) is
 /// started again from the beginning, with backoff, up to the client's retries.
-fn upload_one<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    oci: &OciStore<'_, B, I, X, K>,
+fn upload_one(
+    oci: &OciStore<'_>,
     client: &RegistryClient,
     destination: &Reference,
     reached: &Reached,

@@ -1,6 +1,7 @@
-//! `Store<B, I, X, K>`: the generic base store, composing one implementation of each trait.
+//! `Store`: the base store, composing one backend of each role, chosen at run time.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::StoreResult;
@@ -11,33 +12,40 @@ use crate::traits::{BlobStore, ExtraData, Index, KvStore};
 /// The base store. Every operation that spans traits lives here, in the order DESIGN.md gives
 /// (content before index; index before dependants on delete), under the store's locks.
 ///
-/// Generic so embedders can use concrete backend types; [`super::DynStore`] is the same store
-/// over trait objects chosen at run time.
-pub struct Store<B, I, X, K> {
+/// Concrete, over trait objects: the backends are chosen at run time (`store.json`, the
+/// config, `--backend`), and one type names every store (docs/ARCHITECTURE.md, "One store
+/// type", has the measurement behind the choice).
+pub struct Store {
     pub(super) dir: PathBuf,
-    pub(super) blobs: B,
-    pub(super) index: I,
-    pub(super) extra: X,
-    pub(super) kv: K,
+    pub(super) blobs: Arc<dyn BlobStore>,
+    pub(super) index: Arc<dyn Index>,
+    pub(super) extra: Arc<dyn ExtraData>,
+    pub(super) kv: Arc<dyn KvStore>,
     pub(super) locks: LockPaths,
     // Held for the life of the store: shared, so that conversion and migration, which take it
     // exclusive, wait until no process has the store open.
     _store_lock: LockGuard,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     /// Opens a store over already opened backends, taking the shared store lock.
-    pub fn from_parts(dir: &Path, blobs: B, index: I, extra: X, kv: K) -> StoreResult<Self> {
+    pub fn from_parts(
+        dir: &Path,
+        blobs: Arc<dyn BlobStore>,
+        index: Arc<dyn Index>,
+        extra: Arc<dyn ExtraData>,
+        kv: Arc<dyn KvStore>,
+    ) -> StoreResult<Self> {
         let store_lock = LockGuard::acquire(&LockPaths::store_lock(dir), LockMode::Shared)?;
         Self::from_parts_locked(dir, blobs, index, extra, kv, store_lock)
     }
 
     pub(super) fn from_parts_locked(
         dir: &Path,
-        blobs: B,
-        index: I,
-        extra: X,
-        kv: K,
+        blobs: Arc<dyn BlobStore>,
+        index: Arc<dyn Index>,
+        extra: Arc<dyn ExtraData>,
+        kv: Arc<dyn KvStore>,
         store_lock: LockGuard,
     ) -> StoreResult<Self> {
         Ok(Store {
@@ -57,16 +65,16 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
 
     /// The underlying backends, for flavours and tools that need direct access. Writes made
     /// through them bypass the store's locks and ordering: prefer the store's methods.
-    pub fn blob_store(&self) -> &B {
+    pub fn blob_store(&self) -> &Arc<dyn BlobStore> {
         &self.blobs
     }
-    pub fn index(&self) -> &I {
+    pub fn index(&self) -> &Arc<dyn Index> {
         &self.index
     }
-    pub fn extra_data(&self) -> &X {
+    pub fn extra_data(&self) -> &Arc<dyn ExtraData> {
         &self.extra
     }
-    pub fn kv_store(&self) -> &K {
+    pub fn kv_store(&self) -> &Arc<dyn KvStore> {
         &self.kv
     }
 

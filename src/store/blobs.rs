@@ -7,8 +7,8 @@ use super::delete::BASE_HOLDER;
 use super::error::{StoreError, StoreResult};
 use super::staged::StagedBlob;
 use crate::traits::{
-    Algorithm, BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected,
-    ExtraData, Index, KvStore, RecordPages, StorageError, DEFAULT_MEDIA_TYPE,
+    Algorithm, BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, Index,
+    RecordPages, StorageError, DEFAULT_MEDIA_TYPE,
 };
 
 /// How a blob is written.
@@ -28,16 +28,16 @@ pub(super) const COPY_BUFFER: usize = 1 << 20;
 
 /// A streaming write into the store: write the bytes, then [`StoreWriter::commit`].
 /// Dropping it without commit stores nothing.
-pub struct StoreWriter<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> {
+pub struct StoreWriter<'s> {
     writer: Box<dyn BlobWriter + 's>,
-    store: &'s Store<B, I, X, K>,
+    store: &'s Store,
     media_type: String,
     /// The holder whose owner mark the blob gets in the same locked step as its commit: the
     /// base store itself ([`BASE_HOLDER`]) unless a flavour writes ([`StoreWriter::owned_by`]).
     holder: String,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Write for StoreWriter<'_, B, I, X, K> {
+impl Write for StoreWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.writer.write(buf)
     }
@@ -46,7 +46,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Write for StoreWriter<'_,
     }
 }
 
-impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> StoreWriter<'s, B, I, X, K> {
+impl<'s> StoreWriter<'s> {
     pub fn written(&self) -> u64 {
         self.writer.written()
     }
@@ -93,9 +93,9 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> StoreWriter<'s, B, I,
     }
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     /// Starts a streaming write.
-    pub fn writer(&self, options: &WriteOptions) -> StoreResult<StoreWriter<'_, B, I, X, K>> {
+    pub fn writer(&self, options: &WriteOptions) -> StoreResult<StoreWriter<'_>> {
         self.writer_with_algorithm(options, None)
     }
 
@@ -106,7 +106,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         &self,
         options: &WriteOptions,
         algorithm: Algorithm,
-    ) -> StoreResult<StoreWriter<'_, B, I, X, K>> {
+    ) -> StoreResult<StoreWriter<'_>> {
         self.writer_with_algorithm(options, Some(algorithm))
     }
 
@@ -114,7 +114,7 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
         &self,
         options: &WriteOptions,
         algorithm: Option<Algorithm>,
-    ) -> StoreResult<StoreWriter<'_, B, I, X, K>> {
+    ) -> StoreResult<StoreWriter<'_>> {
         if let Some(media_type) = &options.media_type {
             validate_media_type(media_type)?;
         }
@@ -287,8 +287,8 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     }
 
     /// Iterates every record page by page.
-    pub fn records(&self) -> RecordPages<'_, I> {
-        RecordPages::new(&self.index, 1000)
+    pub fn records(&self) -> RecordPages<'_, dyn Index> {
+        RecordPages::new(&*self.index, 1000)
     }
 }
 

@@ -7,9 +7,9 @@ use super::base::Store;
 use super::delete::{DELETE_BATCH, OWNER_MARK_PREFIX};
 use super::error::{StoreError, StoreResult};
 use super::locks::{LockGuard, LockMode};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvEntry, KvKey, KvOp, KvStore};
+use crate::traits::{Digest, ExtraData, Index, KvEntry, KvKey, KvOp, KvStore};
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     fn require_blob(&self, digest: &Digest, what: &str) -> StoreResult<()> {
         if self.index.get(digest)?.is_none() {
             return Err(StoreError::MissingBlob {

@@ -5,9 +5,9 @@ use super::base::Store;
 use super::data::{validate_key, validate_name};
 use super::error::{StoreError, StoreResult};
 use super::locks::LockMode;
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvOpOutcome, KvStore};
+use crate::traits::{Digest, Index, KvOp, KvOpOutcome, KvStore};
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     /// Applies `ops` in order in one key/value transaction: every one lands or none does (a
     /// compare-and-set that finds another version, a missing blob or any error writes
     /// nothing). Every blob an operation references must be in the store; the shared digest

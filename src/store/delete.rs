@@ -22,7 +22,7 @@ pub const BASE_HOLDER: &str = "base";
 /// number bounds both the time others wait on those stripes and the memory of one step.
 pub(super) const DELETE_BATCH: usize = 2048;
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     /// Deletes a blob: the index record first (the delete is committed there), then extra data
     /// and key/value entries that reference it, then the content. A crash in between leaves
     /// only orphans, which `gc` and `fsck --repair` remove. Returns whether it was indexed.

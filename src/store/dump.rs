@@ -20,7 +20,7 @@ pub struct StoreDump {
     pub content: Vec<Digest>,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     pub fn dump(&self) -> StoreResult<StoreDump> {
         dump_parts(&self.blobs, &self.index, &self.extra, &self.kv)
     }

@@ -48,7 +48,7 @@ impl FsckReport {
     }
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     /// Rehashes every indexed blob and cross-checks content, index, extra data and key/value
     /// references, and that every indexed blob has a holder. With `repair`: a blob whose content
     /// is missing or corrupt is deleted with its dependants (it cannot be trusted), so is a blob

@@ -36,7 +36,7 @@ impl GcReport {
     }
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     /// Finishes operations whose process died ([`Store::clear_dead_operations`]), then
     /// removes indexed blobs no holder keeps, content without an index record, dead ingest
     /// files, orphan extra data and key/value entries whose blob is gone. Each removal is decided under the blob's exclusive

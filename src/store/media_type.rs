@@ -4,9 +4,9 @@ use super::base::Store;
 use super::blobs::validate_media_type;
 use super::error::StoreResult;
 use super::locks::LockMode;
-use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, DEFAULT_MEDIA_TYPE};
+use crate::traits::{BlobRecord, Digest, Index, DEFAULT_MEDIA_TYPE};
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     /// Records `media_type` for an indexed blob whose record has none yet (the default,
     /// `application/octet-stream`): content streamed in before its descriptor was read, as an
     /// archive import does. A record that names a media type keeps it. Returns whether the

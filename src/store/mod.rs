@@ -1,4 +1,4 @@
-//! The generic base store `Store<B, I, X, K>`: locking, write/verify, operations, transfers,
+//! The base store `Store`: locking, write/verify, operations, transfers,
 //! cascade delete, resolve, base GC, fsck; and opening a store directory from its `store.json`.
 
 mod base;
@@ -36,7 +36,7 @@ pub use flavour_lock::{FlavourLock, FlavourLockHolder};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::GcReport;
 pub use locks::{LockGuard, LockMode};
-pub use open::{default_store_dir, open_store, open_store_waiting, BackendChoice, DynStore};
+pub use open::{default_store_dir, open_store, open_store_waiting, BackendChoice};
 pub use operation::{
     operation_holder, Arrival, Committed, Operation, OperationCommit, OPERATION_DATA_TYPE,
 };

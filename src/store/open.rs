@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::base::Store;
@@ -12,10 +11,7 @@ use super::locks::{LockGuard, LockMode, LockPaths};
 use super::upgrade::{self, UPGRADE_WAIT};
 use crate::traits::registry::find_backend;
 use crate::traits::registry::{open_blob_store, open_extra_data, open_index, open_kv_store};
-use crate::traits::{BlobStore, ExtraData, Index, KvStore, Role};
-
-/// The base store over backends chosen at run time.
-pub type DynStore = Store<Arc<dyn BlobStore>, Arc<dyn Index>, Arc<dyn ExtraData>, Arc<dyn KvStore>>;
+use crate::traits::Role;
 
 /// Backends asked for by the caller (config file, `--backend`, `--blobs`). For a new store they
 /// choose what it is created with; for an existing one they must agree with `store.json`.
@@ -67,7 +63,7 @@ pub fn default_store_dir() -> PathBuf {
 
 /// Opens (or creates) the store in `dir`, upgrading its formats first when needed (waiting up
 /// to [`UPGRADE_WAIT`] for other processes to close it).
-pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<DynStore> {
+pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<Store> {
     open_store_waiting(dir, choice, UPGRADE_WAIT)
 }
 
@@ -77,7 +73,7 @@ pub fn open_store_waiting(
     dir: &Path,
     choice: &BackendChoice,
     upgrade_wait: Duration,
-) -> StoreResult<DynStore> {
+) -> StoreResult<Store> {
     std::fs::create_dir_all(dir).map_err(|e| StoreError::io("creating store directory", dir, e))?;
     let lock_path = LockPaths::store_lock(dir);
     let deadline = std::time::Instant::now() + CREATION_WAIT_LIMIT;
@@ -125,7 +121,7 @@ fn upgrade_then_open(
     dir: &Path,
     choice: &BackendChoice,
     exclusive: LockGuard,
-) -> StoreResult<DynStore> {
+) -> StoreResult<Store> {
     let config = StoreConfig::read(dir)?.ok_or_else(|| StoreError::Config {
         path: StoreConfig::path(dir),
         reason: "removed while the store was being opened".to_string(),
@@ -160,7 +156,7 @@ fn open_configured(
     config: &StoreConfig,
     choice: &BackendChoice,
     store_lock: LockGuard,
-) -> StoreResult<DynStore> {
+) -> StoreResult<Store> {
     for (role, requested) in &choice.roles {
         let recorded = config.backend(*role);
         if recorded != requested {

@@ -37,7 +37,7 @@ use super::data::{validate_key, validate_name};
 use super::error::{StoreError, StoreResult};
 use super::locks::{LockGuard, LockMode};
 use super::staged::StagedBlob;
-use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, ExtraOp, Index, KvOp, KvStore};
+use crate::traits::{BlobRecord, Digest, ExtraData, ExtraOp, Index, KvOp, KvStore};
 
 /// Key/value data type of the entries that record running (or crashed) operations; the key is
 /// the operation's holder.
@@ -133,8 +133,8 @@ impl<'a> OperationCommit<'a> {
 
 /// A running operation (see the module documentation). Dropping it uncommitted lets go of
 /// everything it holds.
-pub struct Operation<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> {
-    store: &'s Store<B, I, X, K>,
+pub struct Operation<'s> {
+    store: &'s Store,
     flavour: String,
     holder: String,
     /// Blobs the holder's mark may be on, in the order they were touched.
@@ -147,10 +147,10 @@ pub struct Operation<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> {
     committed: bool,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     /// Begins an operation of `flavour`, recorded before it stores anything. The caller holds
     /// the flavour's mutation lock (so the flavour's GC does not sweep what it commits).
-    pub fn begin_operation(&self, flavour: &str) -> StoreResult<Operation<'_, B, I, X, K>> {
+    pub fn begin_operation(&self, flavour: &str) -> StoreResult<Operation<'_>> {
         let holder = operation_holder(flavour, &unique_id());
         validate_name("operation holder", &owner_mark(&holder))?;
         let record = OperationRecord {
@@ -272,9 +272,9 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
     }
 }
 
-impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> Operation<'s, B, I, X, K> {
+impl<'s> Operation<'s> {
     /// The store the operation writes into.
-    pub fn store(&self) -> &'s Store<B, I, X, K> {
+    pub fn store(&self) -> &'s Store {
         self.store
     }
 
@@ -442,7 +442,7 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> Operation<'s, B, I, X
     }
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Drop for Operation<'_, B, I, X, K> {
+impl Drop for Operation<'_> {
     /// An operation dropped uncommitted was refused or failed: let go of everything, then
     /// forget it. Best effort: a failure here leaves the entry, and the next GC finishes the
     /// job once this process no longer holds the liveness lock.
@@ -465,10 +465,10 @@ fn remove_lock_file(guard: &LockGuard) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{open_store, BackendChoice, DynStore};
+    use crate::store::{open_store, BackendChoice, Store};
 
     /// A new store with one blob written through the base store.
-    fn store() -> (tempfile::TempDir, DynStore, BlobRecord) {
+    fn store() -> (tempfile::TempDir, Store, BlobRecord) {
         let dir = tempfile::tempdir().unwrap();
         let store = open_store(&dir.path().join("store"), &BackendChoice::default()).unwrap();
         let base = store
@@ -478,7 +478,7 @@ mod tests {
     }
 
     /// No operation is recorded, and none left a liveness file.
-    fn no_operation_left(store: &DynStore) {
+    fn no_operation_left(store: &Store) {
         assert!(store.list_data(OPERATION_DATA_TYPE, "").unwrap().is_empty());
         let files = store
             .lock_paths()
@@ -497,11 +497,7 @@ mod tests {
     }
 
     /// Stages and commits `bytes` under the operation, and holds `present` (already stored).
-    fn store_some<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-        operation: &mut Operation<'_, B, I, X, K>,
-        bytes: &[u8],
-        present: &Digest,
-    ) -> Digest {
+    fn store_some(operation: &mut Operation<'_>, bytes: &[u8], present: &Digest) -> Digest {
         let staged = operation.stage(bytes, &WriteOptions::default()).unwrap();
         let held = operation
             .commit_arrivals(vec![
@@ -517,9 +513,7 @@ mod tests {
     }
 
     /// What a crash leaves: the operation's entry and holds, its liveness lock free.
-    fn crash<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-        mut operation: Operation<'_, B, I, X, K>,
-    ) {
+    fn crash(mut operation: Operation<'_>) {
         drop(operation.liveness.take());
         std::mem::forget(operation);
     }

@@ -21,9 +21,7 @@ use super::base::{now_unix_ms, Store};
 use super::blobs::{owner_mark, write_error, WriteOptions, COPY_BUFFER};
 use super::error::{StoreError, StoreResult};
 use super::locks::LockMode;
-use crate::traits::{
-    BlobRecord, BlobStore, BlobWriter, Digest, ExtraData, ExtraOp, Index, KvStore,
-};
+use crate::traits::{BlobRecord, BlobStore, BlobWriter, Digest, ExtraData, ExtraOp, Index};
 
 /// A blob streamed into staging, verified and durable there, not visible yet: dropping it
 /// discards it; [`Store::commit_staged`] makes it part of the store.
@@ -59,7 +57,7 @@ impl<'s> StagedBlob<'s> {
     }
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     /// Streams `content` into staging, verified against `options` (digest, size) and durable
     /// there; nothing is visible until [`Store::commit_staged`]. Holds no lock, so several
     /// stagings may run at once, from threads or processes.

@@ -18,7 +18,7 @@ pub struct StoreStats {
     pub backends: BTreeMap<String, String>,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     pub fn stats(&self) -> StoreResult<StoreStats> {
         let mut data_entries = BTreeMap::new();
         for data_type in self.kv.data_types()? {

@@ -9,7 +9,6 @@ use serde::Serialize;
 use super::base::Store;
 use super::delete::OWNER_MARK_PREFIX;
 use super::error::StoreResult;
-use crate::traits::{BlobStore, ExtraData, Index, KvStore};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct BlobsAndBytes {
@@ -34,7 +33,7 @@ pub struct HolderUsage {
     pub no_holder: BlobsAndBytes,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> Store<B, I, X, K> {
+impl Store {
     /// One pass over the index and each blob's extra data types.
     pub fn usage_by_holder(&self) -> StoreResult<HolderUsage> {
         let mut usage = HolderUsage::default();

@@ -1,4 +1,4 @@
-//! Store flavours built on the base store (DESIGN.md): each is generic over `Store<B, I, X, K>`
+//! Store flavours built on the base store (DESIGN.md): each is generic over `Store`
 //! and never names a backend.
 
 pub mod appc;

@@ -14,7 +14,7 @@ use oci_store::stores::appc::{self, AppcStore};
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
 use oci_store::stores::oci::{ImportOptions, OciStore, UnpackOptions};
 use oci_store::traits::{Algorithm, Digest};
-use oci_store::DynStore;
+use oci_store::Store;
 
 use super::{acis, Build, Hostile, Input};
 
@@ -29,7 +29,7 @@ pub const CLI_MAX_RSS_KIB: i64 = 128 * 1024;
 /// A store that already holds one of everything, in a temp dir with room for inputs beside it.
 pub struct Prepared {
     temp: tempfile::TempDir,
-    pub store: DynStore,
+    pub store: Store,
 }
 
 impl Prepared {
@@ -169,7 +169,7 @@ fn assert_names(case: &Hostile, error: &str, what: &str) {
     }
 }
 
-fn import(store: &DynStore, case: &Hostile) -> Result<String, String> {
+fn import(store: &Store, case: &Hostile) -> Result<String, String> {
     match &case.input {
         Input::Oci(path) => {
             let defaults = ImportOptions::default();

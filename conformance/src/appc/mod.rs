@@ -18,7 +18,7 @@ pub mod support;
 use std::path::Path;
 
 use oci_store::store::StoreResult;
-use oci_store::DynStore;
+use oci_store::Store;
 
 use crate::base_store::StoreTest;
 use crate::check::TestResult;
@@ -29,7 +29,7 @@ pub use invalid::*;
 pub use lifecycle::*;
 pub use render::*;
 
-pub fn tests() -> Vec<SuiteTest<DynStore>> {
+pub fn tests() -> Vec<SuiteTest<Store>> {
     crate::suite_list![StoreTest;
         every_compression_is_one_image_stored_once,
         keys_full_short_prefix_and_ambiguous,
@@ -58,7 +58,7 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
 
 /// Runs the whole appc suite against a store opener.
 pub fn run_all(
-    open: impl Fn(&Path) -> StoreResult<DynStore> + Clone + Send + Sync + 'static,
+    open: impl Fn(&Path) -> StoreResult<Store> + Clone + Send + Sync + 'static,
 ) -> TestResult {
     crate::run_suite(tests(), open)
 }

@@ -10,13 +10,7 @@ use serde_json::{json, Value};
 use crate::Context;
 
 /// The appc flavour over the store the matrix opens.
-pub type Appc<'s> = AppcStore<
-    's,
-    std::sync::Arc<dyn oci_store::traits::BlobStore>,
-    std::sync::Arc<dyn oci_store::traits::Index>,
-    std::sync::Arc<dyn oci_store::traits::ExtraData>,
-    std::sync::Arc<dyn oci_store::traits::KvStore>,
->;
+pub type Appc<'s> = AppcStore<'s>;
 
 /// One tar member, written as given.
 #[derive(Clone, Debug)]

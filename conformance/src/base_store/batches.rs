@@ -4,20 +4,20 @@
 
 use oci_store::store::{Release, StoreError, WriteOptions, OWNER_MARK_PREFIX};
 use oci_store::traits::{Digest, KvKey};
-use oci_store::DynStore;
+use oci_store::Store;
 
 use super::{write_bytes, StoreFixture};
 use crate::check::TestResult;
 use crate::{ensure, ensure_eq, fail, Context};
 
-fn owned(store: &DynStore, bytes: &[u8], flavour: &str) -> Result<Digest, String> {
+fn owned(store: &Store, bytes: &[u8], flavour: &str) -> Result<Digest, String> {
     Ok(store
         .write_owned(bytes, &WriteOptions::default(), flavour)
         .context(format!("write_owned for {flavour}"))?
         .digest)
 }
 
-fn is_indexed(store: &DynStore, digest: &Digest) -> Result<bool, String> {
+fn is_indexed(store: &Store, digest: &Digest) -> Result<bool, String> {
     match store.info(digest) {
         Ok(_) => Ok(true),
         Err(StoreError::NotFound(_)) => Ok(false),
@@ -25,7 +25,7 @@ fn is_indexed(store: &DynStore, digest: &Digest) -> Result<bool, String> {
     }
 }
 
-fn ensure_gone(store: &DynStore, digest: &Digest, what: &str) -> TestResult {
+fn ensure_gone(store: &Store, digest: &Digest, what: &str) -> TestResult {
     ensure!(
         !is_indexed(store, digest)?,
         "{what}: {digest} is still indexed"

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use oci_store::store::{StoreError, WriteOptions, BASE_HOLDER, OWNER_MARK_PREFIX};
 use oci_store::traits::{Algorithm, Digest, DigestPrefix, KvEntry, KvKey, StorageError};
-use oci_store::DynStore;
+use oci_store::Store;
 
 use super::StoreFixture;
 use crate::check::TestResult;
@@ -167,7 +167,7 @@ impl Model {
     }
 }
 
-fn resolve(store: &DynStore, text: &str) -> Result<Resolved, String> {
+fn resolve(store: &Store, text: &str) -> Result<Resolved, String> {
     match store.resolve(text) {
         Ok(digest) => Ok(Resolved::Found(digest)),
         Err(StoreError::NotFound(_)) => Ok(Resolved::NotFound),
@@ -178,12 +178,7 @@ fn resolve(store: &DynStore, text: &str) -> Result<Resolved, String> {
 }
 
 /// Runs one seeded operation on both; fails as soon as a result differs.
-fn step(
-    store: &DynStore,
-    model: &mut Model,
-    items: &[Item],
-    random: &mut SeededRandom,
-) -> TestResult {
+fn step(store: &Store, model: &mut Model, items: &[Item], random: &mut SeededRandom) -> TestResult {
     let item = &items[random.below(items.len() as u64) as usize];
     let digest = &item.digest;
     let choice = random.below(100);
@@ -304,7 +299,7 @@ fn step(
 }
 
 /// Compares everything observable with the model.
-fn compare_state(store: &DynStore, model: &Model, items: &[Item]) -> TestResult {
+fn compare_state(store: &Store, model: &Model, items: &[Item]) -> TestResult {
     let listed: Vec<(Digest, u64, String)> = store
         .list(None)
         .context("list")?

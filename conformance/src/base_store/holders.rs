@@ -8,7 +8,7 @@ use std::io::Write;
 
 use oci_store::store::{StoreError, WriteOptions, BASE_HOLDER, OWNER_MARK_PREFIX};
 use oci_store::traits::{Algorithm, Digest, KvKey};
-use oci_store::DynStore;
+use oci_store::Store;
 
 use super::{write_bytes, StoreFixture};
 use crate::check::TestResult;
@@ -19,12 +19,12 @@ fn base_mark() -> String {
     format!("{OWNER_MARK_PREFIX}{BASE_HOLDER}")
 }
 
-fn types(store: &DynStore, digest: &Digest) -> Result<Vec<String>, String> {
+fn types(store: &Store, digest: &Digest) -> Result<Vec<String>, String> {
     store.extra_types(digest).context("extra_types")
 }
 
 /// Whether the blob is gone entirely: record, content and extra data.
-fn ensure_gone(store: &DynStore, digest: &Digest, what: &str) -> TestResult {
+fn ensure_gone(store: &Store, digest: &Digest, what: &str) -> TestResult {
     match store.info(digest) {
         Err(StoreError::NotFound(_)) => {}
         other => fail!("{what}: {digest} is still indexed: {other:?}"),
@@ -37,7 +37,7 @@ fn ensure_gone(store: &DynStore, digest: &Digest, what: &str) -> TestResult {
     Ok(())
 }
 
-fn ensure_kept(store: &DynStore, digest: &Digest, what: &str) -> TestResult {
+fn ensure_kept(store: &Store, digest: &Digest, what: &str) -> TestResult {
     ensure!(
         store.info(digest).is_ok(),
         "{what}: {digest} went although something holds it"
@@ -49,7 +49,7 @@ fn ensure_kept(store: &DynStore, digest: &Digest, what: &str) -> TestResult {
     Ok(())
 }
 
-fn owned(store: &DynStore, bytes: &[u8], flavour: &str) -> Result<Digest, String> {
+fn owned(store: &Store, bytes: &[u8], flavour: &str) -> Result<Digest, String> {
     Ok(store
         .write_owned(bytes, &WriteOptions::default(), flavour)
         .context(format!("write_owned for {flavour}"))?

@@ -143,7 +143,7 @@ pub fn gc_spares_live_writers(fixture: &StoreFixture) -> TestResult {
     Ok(())
 }
 
-fn healthy_store(store: &oci_store::DynStore) -> Result<Vec<BlobRecord>, String> {
+fn healthy_store(store: &oci_store::Store) -> Result<Vec<BlobRecord>, String> {
     let mut records = Vec::new();
     for n in 0..5u64 {
         let bytes = content(10 + n, 20_000 * (n as usize + 1));

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use oci_store::store::{StoreResult, WriteOptions};
 use oci_store::traits::{BlobRecord, Digest, Expected, SortedDigests};
-use oci_store::DynStore;
+use oci_store::Store;
 
 use crate::check::TestResult;
 use crate::content::{files_under, sorted};
@@ -34,10 +34,10 @@ pub use maintenance::*;
 pub use resolve::*;
 pub use write::*;
 
-pub type StoreFixture = Fixture<DynStore>;
+pub type StoreFixture = Fixture<Store>;
 pub type StoreTest = fn(&StoreFixture) -> TestResult;
 
-pub fn tests() -> Vec<SuiteTest<DynStore>> {
+pub fn tests() -> Vec<SuiteTest<Store>> {
     crate::suite_list![StoreTest;
         write_info_read,
         write_existing_returns_its_record,
@@ -71,13 +71,13 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
 /// Runs the whole suite against a store opener, e.g.
 /// `|dir| open_store(dir, &BackendChoice::default().metadata("sqlite"))`.
 pub fn run_all(
-    open: impl Fn(&Path) -> StoreResult<DynStore> + Clone + Send + Sync + 'static,
+    open: impl Fn(&Path) -> StoreResult<Store> + Clone + Send + Sync + 'static,
 ) -> TestResult {
     crate::run_suite(tests(), open)
 }
 
 pub fn write_bytes(
-    store: &DynStore,
+    store: &Store,
     bytes: &[u8],
     media_type: Option<&str>,
 ) -> Result<BlobRecord, String> {
@@ -92,7 +92,7 @@ pub fn write_bytes(
 
 /// Writes with an expected digest, which is how a sha512 blob is written.
 pub fn write_expecting(
-    store: &DynStore,
+    store: &Store,
     bytes: &[u8],
     digest: &Digest,
     media_type: Option<&str>,
@@ -107,7 +107,7 @@ pub fn write_expecting(
         .context(format!("writing {digest}"))
 }
 
-pub fn read_bytes(store: &DynStore, digest: &Digest) -> Result<Vec<u8>, String> {
+pub fn read_bytes(store: &Store, digest: &Digest) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     store
         .read(digest)
@@ -119,7 +119,7 @@ pub fn read_bytes(store: &DynStore, digest: &Digest) -> Result<Vec<u8>, String> 
 
 /// Puts content in the blob store without indexing it: what a crash between content commit
 /// and index record leaves, i.e. garbage.
-pub fn plant_unindexed(store: &DynStore, bytes: &[u8]) -> Result<Digest, String> {
+pub fn plant_unindexed(store: &Store, bytes: &[u8]) -> Result<Digest, String> {
     crate::blob_store::commit_bytes(&**store.blob_store(), bytes, Expected::default())
 }
 
@@ -132,7 +132,7 @@ pub struct Snapshot {
     pub referenced: Vec<Digest>,
 }
 
-pub fn snapshot(store: &DynStore) -> Result<Snapshot, String> {
+pub fn snapshot(store: &Store) -> Result<Snapshot, String> {
     Ok(Snapshot {
         records: store.list(None).context("listing")?,
         blobs: sorted(
@@ -173,7 +173,7 @@ pub fn store_files(dir: &Path) -> std::collections::BTreeSet<std::path::PathBuf>
 
 /// No staged write is left once GC ran: GC's own `remove_dead_ingests` found everything, and
 /// if the store has an `ingest/` directory (the suggested layout) it is empty.
-pub fn no_ingest_leftovers(store: &DynStore) -> TestResult {
+pub fn no_ingest_leftovers(store: &Store) -> TestResult {
     store.gc().context("gc")?;
     let again = store
         .blob_store()

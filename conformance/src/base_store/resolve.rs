@@ -65,7 +65,7 @@ fn cross_algorithm_pair() -> (Vec<u8>, Vec<u8>) {
     unreachable!("the search ends by the pigeonhole principle")
 }
 
-fn expect_ambiguous(store: &oci_store::DynStore, text: &str, candidates: &[&Digest]) -> TestResult {
+fn expect_ambiguous(store: &oci_store::Store, text: &str, candidates: &[&Digest]) -> TestResult {
     let mut want: Vec<Digest> = candidates.iter().map(|d| (*d).clone()).collect();
     want.sort();
     match store.resolve(text) {

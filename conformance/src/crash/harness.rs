@@ -293,7 +293,7 @@ impl Runner<'_> {
             return Err(format!("the clean run of {} was killed", work.name()));
         }
 
-        let check = |attempt: u32| -> Result<oci_store::DynStore, String> {
+        let check = |attempt: u32| -> Result<oci_store::Store, String> {
             let trial = Trial::new(&dir, self.combination, attempt);
             trial.open_store()
         };

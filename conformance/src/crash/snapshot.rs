@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use oci_store::DynStore;
+use oci_store::Store;
 
 /// Extra-data types whose values hold times.
 const TIMED_EXTRA: &[&str] = &["appc.info", "appc.last-used"];
@@ -27,7 +27,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn of(store: &DynStore) -> Result<Snapshot, String> {
+    pub fn of(store: &Store) -> Result<Snapshot, String> {
         let dump = store
             .dump()
             .map_err(|e| format!("dumping the store: {e}"))?;
@@ -95,7 +95,7 @@ impl Snapshot {
     }
 }
 
-fn tree_names(store: &DynStore) -> Vec<String> {
+fn tree_names(store: &Store) -> Vec<String> {
     let dir = store.dir().join("trees").join("appc");
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {

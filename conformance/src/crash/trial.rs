@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use oci_store::{open_store, BackendChoice, DynStore};
+use oci_store::{open_store, BackendChoice, Store};
 
 use crate::faults::{faulty_store, FaultPlan};
 use crate::matrix::Combination;
@@ -58,7 +58,7 @@ impl Trial {
     }
 
     /// Creates the store with the trial's backends (setup only).
-    pub fn create_store(&self) -> Result<DynStore, String> {
+    pub fn create_store(&self) -> Result<Store, String> {
         for dir in [self.inputs(), self.out()] {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -70,7 +70,7 @@ impl Trial {
 
     /// Opens the store by what its `store.json` records (a conversion may have changed it),
     /// over fault-injecting wrappers when the trial has faults.
-    pub fn open_store(&self) -> Result<DynStore, String> {
+    pub fn open_store(&self) -> Result<Store, String> {
         let store = open_store(&self.store_dir(), &BackendChoice::default())
             .map_err(|e| format!("opening the store: {e}"))?;
         match &self.faults {

@@ -3,7 +3,7 @@
 //! repair the store is clean.
 
 use oci_store::store::FsckProblem;
-use oci_store::DynStore;
+use oci_store::Store;
 
 use crate::check::TestResult;
 use crate::{ensure, Context};
@@ -23,7 +23,7 @@ pub fn is_repairable_garbage(problem: &FsckProblem) -> bool {
 
 /// `fsck` reports only repairable garbage; `fsck --repair` then leaves nothing for `fsck`.
 /// Returns what the first `fsck` reported.
-pub fn fsck_repairs_to_clean(store: &DynStore) -> Result<Vec<FsckProblem>, String> {
+pub fn fsck_repairs_to_clean(store: &Store) -> Result<Vec<FsckProblem>, String> {
     let report = store.fsck(false).context("fsck after the worker ended")?;
     let damage: Vec<&FsckProblem> = report
         .problems
@@ -47,7 +47,7 @@ pub fn fsck_repairs_to_clean(store: &DynStore) -> Result<Vec<FsckProblem>, Strin
 
 /// Every indexed blob is readable and hashes to its digest (fsck checks it too; this says
 /// which blob a work's own check was looking at).
-pub fn blob_is_whole(store: &DynStore, digest: &oci_store::Digest, bytes: &[u8]) -> TestResult {
+pub fn blob_is_whole(store: &Store, digest: &oci_store::Digest, bytes: &[u8]) -> TestResult {
     let stored = store
         .read_to_vec(digest, bytes.len() as u64 + 1)
         .context(format!("reading {digest}"))?;

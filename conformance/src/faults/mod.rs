@@ -27,11 +27,11 @@ use std::sync::Arc;
 use oci_store::store::StoreConfig;
 use oci_store::traits::registry::{open_blob_store, open_extra_data, open_index, open_kv_store};
 use oci_store::traits::{BlobStore, ExtraData, Index, KvStore, Role};
-use oci_store::{DynStore, Store};
+use oci_store::Store;
 
 /// The store in `dir` (which must exist) over its recorded backends, each wrapped to fail as
 /// `plan` says.
-pub fn faulty_store(dir: &Path, plan: &Arc<FaultPlan>) -> Result<DynStore, String> {
+pub fn faulty_store(dir: &Path, plan: &Arc<FaultPlan>) -> Result<Store, String> {
     let config = StoreConfig::read(dir)
         .map_err(|e| format!("reading store.json: {e}"))?
         .ok_or("no store.json")?;

@@ -1,7 +1,7 @@
 //! `check` on a damaged store: it names what is missing or corrupt instead of failing.
 
 use oci_store::stores::oci::{OciError, OciStore};
-use oci_store::{Digest, DynStore};
+use oci_store::{Digest, Store};
 
 use super::support::*;
 use crate::base_store::{corrupt_blob_file, StoreFixture};
@@ -81,7 +81,7 @@ fn truncate_blob_file(dir: &std::path::Path, digest: &Digest) -> Result<bool, St
     Ok(true)
 }
 
-fn damage(store: &DynStore, digest: &Digest, how: Damage) -> Result<bool, String> {
+fn damage(store: &Store, digest: &Digest, how: Damage) -> Result<bool, String> {
     match how {
         Damage::FlipByte => corrupt_blob_file(store.dir(), digest),
         Damage::Truncate => truncate_blob_file(store.dir(), digest),

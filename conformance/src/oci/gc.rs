@@ -6,10 +6,9 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use oci_store::store::Store;
 use oci_store::stores::oci::{OciStore, REF_DATA_TYPE as REF_TYPE};
 use oci_store::traits::{BlobRecord, Digest, DigestPrefix, Index, StorageError, StorageResult};
-use oci_store::DynStore;
+use oci_store::Store;
 
 use super::support::*;
 use crate::base_store::StoreFixture;
@@ -535,7 +534,7 @@ pub fn gc_stops_on_storage_errors_and_sweeps_nothing(fixture: &StoreFixture) -> 
     let before = store.dump().context("dump")?;
 
     let failing = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::from([manifest.clone()])));
-    let faulty: DynStore = Store::from_parts(
+    let faulty: Store = Store::from_parts(
         store.dir(),
         store.blob_store().clone(),
         std::sync::Arc::new(FailingIndex {

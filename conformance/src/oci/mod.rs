@@ -31,7 +31,7 @@ pub mod validation;
 use std::path::Path;
 
 use oci_store::store::StoreResult;
-use oci_store::DynStore;
+use oci_store::Store;
 
 use crate::base_store::StoreTest;
 use crate::check::TestResult;
@@ -45,7 +45,7 @@ pub use refs::*;
 pub use safety::*;
 pub use validation::*;
 
-pub fn tests() -> Vec<SuiteTest<DynStore>> {
+pub fn tests() -> Vec<SuiteTest<Store>> {
     crate::suite_list![StoreTest;
         round_trip_is_blob_for_blob,
         sref_dref_and_all_choose_refs,
@@ -90,7 +90,7 @@ pub fn tests() -> Vec<SuiteTest<DynStore>> {
 /// Runs the whole OCI suite against a store opener, e.g.
 /// `|dir| open_store(dir, &BackendChoice::default())`.
 pub fn run_all(
-    open: impl Fn(&Path) -> StoreResult<DynStore> + Clone + Send + Sync + 'static,
+    open: impl Fn(&Path) -> StoreResult<Store> + Clone + Send + Sync + 'static,
 ) -> TestResult {
     crate::run_suite(tests(), open)
 }

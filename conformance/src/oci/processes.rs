@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use oci_store::stores::oci::{ImportOptions, OciStore};
-use oci_store::DynStore;
+use oci_store::Store;
 use serde::{Deserialize, Serialize};
 
 use super::support::{finish, layer, new_builder, signature, tar_layout};
@@ -78,7 +78,7 @@ pub struct ImporterStats {
 /// removes the ref again, so the GC has something to sweep, the shared base layer included;
 /// the last import stays.
 pub fn run_importer(
-    store: &DynStore,
+    store: &Store,
     source: &Path,
     ref_name: &str,
     iterations: u64,
@@ -123,7 +123,7 @@ pub struct CollectorStats {
 /// Runs the OCI GC until `stop_file` exists (at least once, at most `max_iterations` times),
 /// pausing briefly between runs so the importers get the GC lock too.
 pub fn run_collector(
-    store: &DynStore,
+    store: &Store,
     stop_file: &Path,
     max_iterations: u64,
 ) -> Result<CollectorStats, String> {
@@ -146,7 +146,7 @@ pub fn run_collector(
 /// After every worker finished: each importer's ref is there and complete, rehashed, with its
 /// referrer if it had one; the base store is consistent (fsck clean, no garbage); and one more
 /// OCI GC keeps every ref whole.
-pub fn check_after_oci_processes(store: &DynStore, plans: &[ImporterPlan]) -> TestResult {
+pub fn check_after_oci_processes(store: &Store, plans: &[ImporterPlan]) -> TestResult {
     let oci = OciStore::new(store);
     let check_refs = |when: &str| -> TestResult {
         for plan in plans {

@@ -7,19 +7,13 @@ use std::path::{Path, PathBuf};
 
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
 use oci_store::stores::oci::{Descriptor, ImportOptions, ImportReport, OciStore};
-use oci_store::{Digest, DynStore};
+use oci_store::{Digest, Store};
 use serde_json::json;
 
 use crate::Context;
 
 /// The OCI flavour over the store the matrix opens.
-pub type Oci<'s> = OciStore<
-    's,
-    std::sync::Arc<dyn oci_store::traits::BlobStore>,
-    std::sync::Arc<dyn oci_store::traits::Index>,
-    std::sync::Arc<dyn oci_store::traits::ExtraData>,
-    std::sync::Arc<dyn oci_store::traits::KvStore>,
->;
+pub type Oci<'s> = OciStore<'s>;
 
 /// A temporary directory for layouts and archives, outside the store directory.
 pub fn scratch() -> Result<tempfile::TempDir, String> {
@@ -246,7 +240,7 @@ pub fn corrupt_file(path: &Path) -> Result<(), String> {
 }
 
 /// Digests of every indexed blob.
-pub fn stored(store: &DynStore) -> Result<BTreeSet<Digest>, String> {
+pub fn stored(store: &Store) -> Result<BTreeSet<Digest>, String> {
     Ok(store
         .list(None)
         .context("listing blobs")?
@@ -255,7 +249,7 @@ pub fn stored(store: &DynStore) -> Result<BTreeSet<Digest>, String> {
         .collect())
 }
 
-pub fn blob_count(store: &DynStore) -> Result<usize, String> {
+pub fn blob_count(store: &Store) -> Result<usize, String> {
     Ok(store.list(None).context("listing blobs")?.len())
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use oci_store::stores::appc::{AppcError, AppcStore};
 use oci_store::stores::oci::{ImportOptions, OciError, OciStore};
 use oci_store::traits::{Algorithm, Digest};
-use oci_store::DynStore;
+use oci_store::Store;
 
 use super::event::EntryView;
 use super::inputs::{
@@ -44,7 +44,7 @@ impl Findings {
     }
 }
 
-fn blob_is_whole(store: &DynStore, digest: &Digest, size: u64) -> Result<bool, String> {
+fn blob_is_whole(store: &Store, digest: &Digest, size: u64) -> Result<bool, String> {
     if !store.contains(digest).map_err(|e| e.to_string())? {
         return Ok(false);
     }
@@ -57,7 +57,7 @@ fn blob_is_whole(store: &DynStore, digest: &Digest, size: u64) -> Result<bool, S
 }
 
 pub fn check_final_state(
-    store: &DynStore,
+    store: &Store,
     combination: &Combination,
     inputs: &Inputs,
     models: &BTreeMap<String, OwnModel>,
@@ -104,7 +104,7 @@ pub fn check_final_state(
 }
 
 fn check_own(
-    store: &DynStore,
+    store: &Store,
     oci: &Oci<'_>,
     appc: &Appc<'_>,
     thread: &str,
@@ -226,7 +226,7 @@ fn check_refs(oci: &Oci<'_>, thread: &str, model: &OwnModel, when: &str, finding
 }
 
 fn check_shared(
-    store: &DynStore,
+    store: &Store,
     oci: &Oci<'_>,
     appc: &Appc<'_>,
     inputs: &Inputs,

@@ -8,7 +8,7 @@ use oci_store::store::{StoreError, WriteOptions, BASE_HOLDER};
 use oci_store::stores::appc::{AppcError, AppcGcOptions, AppcStore, ImportOptions as AciOptions};
 use oci_store::stores::oci::{ImportOptions, OciError, OciStore, Platform, UnpackOptions};
 use oci_store::traits::{Digest, StorageError};
-use oci_store::DynStore;
+use oci_store::Store;
 
 use super::event::{AppcImage, EntryView, ErrorClass, LayoutChoice, Observed, Op, Outcome};
 use super::inputs::{
@@ -28,7 +28,7 @@ pub const GC_LOCK_WAIT: Duration = Duration::from_secs(20);
 /// What one thread needs to run operations: the store, its inputs, and its own contents.
 pub struct ThreadContext<'s> {
     pub thread: String,
-    pub store: &'s DynStore,
+    pub store: &'s Store,
     pub inputs: &'s Inputs,
     pub own_layout: PathBuf,
     pub own_image: Digest,
@@ -41,7 +41,7 @@ pub struct ThreadContext<'s> {
 impl<'s> ThreadContext<'s> {
     /// Builds the thread's own inputs: its layout (under the scratch directory), ACIs and blob
     /// contents.
-    pub fn new(thread: &str, store: &'s DynStore, inputs: &'s Inputs) -> Result<Self, String> {
+    pub fn new(thread: &str, store: &'s Store, inputs: &'s Inputs) -> Result<Self, String> {
         let own_layout = inputs.scratch.join(format!("layout-{thread}"));
         remove_path(&own_layout);
         let (own_image, own_layer) = write_layout(&own_layout, &own_layout_ref(thread), false)?;
@@ -424,7 +424,7 @@ impl<'s> ThreadContext<'s> {
 }
 
 fn write_blob(
-    store: &DynStore,
+    store: &Store,
     bytes: &[u8],
     digest: &Digest,
     media_type: &str,
@@ -445,7 +445,7 @@ fn write_blob(
 }
 
 /// Reads and rehashes a blob: found and right is `Flag(true)`; absent is a `NotFound` failure.
-fn read_blob(store: &DynStore, digest: &Digest, size: u64) -> Result<Observed, Outcome> {
+fn read_blob(store: &Store, digest: &Digest, size: u64) -> Result<Observed, Outcome> {
     let reader = store.read(digest).map_err(store_failure)?;
     match hash_reader(reader, digest.algorithm()) {
         Ok((read, read_size)) if read == *digest && read_size == size => Ok(Observed::Flag(true)),
@@ -464,7 +464,7 @@ fn read_blob(store: &DynStore, digest: &Digest, size: u64) -> Result<Observed, O
     }
 }
 
-fn increment(store: &DynStore, counter: usize) -> Result<Observed, Outcome> {
+fn increment(store: &Store, counter: usize) -> Result<Observed, Outcome> {
     let key = format!("c{counter}");
     let current = store.get_data(COUNTER_TYPE, &key).map_err(store_failure)?;
     let (value, version) = match &current {

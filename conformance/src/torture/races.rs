@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use oci_store::store::{WriteOptions, BASE_HOLDER};
-use oci_store::DynStore;
+use oci_store::Store;
 
 use crate::check::TestResult;
 use crate::Context;
@@ -19,7 +19,7 @@ use crate::Context;
 const RACE_TYPE: &str = "torture.race";
 
 pub fn replaced_entries_let_go_of_their_blobs(
-    store: &DynStore,
+    store: &Store,
     threads: usize,
     time: Duration,
 ) -> TestResult {
@@ -30,7 +30,7 @@ pub fn replaced_entries_let_go_of_their_blobs(
 /// (which, each round, starts without a blob): a removal that finds no blob must not remove
 /// an entry that meanwhile came to reference one, and leave that blob with no holder.
 pub fn removed_entries_let_go_of_their_blobs(
-    store: &DynStore,
+    store: &Store,
     threads: usize,
     time: Duration,
 ) -> TestResult {
@@ -38,7 +38,7 @@ pub fn removed_entries_let_go_of_their_blobs(
 }
 
 fn race_on_one_entry(
-    store: &DynStore,
+    store: &Store,
     threads: usize,
     time: Duration,
     with_remover: bool,

@@ -84,7 +84,7 @@ pub fn run_worker(config: &WorkerConfig) -> Result<(), String> {
 fn run_thread(
     config: &WorkerConfig,
     name: &str,
-    store: &oci_store::DynStore,
+    store: &oci_store::Store,
     inputs: &Inputs,
     slot: &InFlight,
     deadline: Instant,

@@ -27,13 +27,13 @@ pub use refs::{ListCommand, RemoveCommand, TagCommand};
 pub use unpack::UnpackCommand;
 
 use super::error::CliResult;
-use crate::store::DynStore;
+use crate::store::Store;
 use crate::traits::{Digest, DigestPrefix};
 
 /// A digest the user typed: taken as it is when complete (it need not be stored: a lease may
 /// name a blob not written yet, a subject may be absent), else resolved as a unique prefix of a
 /// stored one.
-fn digest_argument(store: &DynStore, text: &str) -> CliResult<Digest> {
+fn digest_argument(store: &Store, text: &str) -> CliResult<Digest> {
     if let Some(digest) = DigestPrefix::parse(text)?.as_complete() {
         return Ok(digest);
     }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::error::{AppcError, AppcResult};
 use super::manifest::{parse_image_id, Dependency};
 use super::AppcStore;
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MissingDependency {
@@ -47,7 +47,7 @@ impl DependencyReport {
     }
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+impl AppcStore<'_> {
     /// Resolves every dependency of the image `key` names, recursively.
     pub fn check(&self, key: &str) -> AppcResult<DependencyReport> {
         let root = self.resolve_key(key)?;

@@ -10,7 +10,6 @@ use serde::Serialize;
 use super::error::{AppcError, AppcResult};
 use super::AppcStore;
 use crate::store::fsutil::{AtomicFile, ContentMismatch, VerifyingReader};
-use crate::traits::{BlobStore, ExtraData, Index, KvStore};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportReport {
@@ -21,7 +20,7 @@ pub struct ExportReport {
     pub size: u64,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+impl AppcStore<'_> {
     pub fn export(&self, key: &str, path: &Path, gzip: bool) -> AppcResult<ExportReport> {
         // Shared GC lock: a GC does not remove the image while it is being copied.
         let _mutation = self.mutation_lock()?;

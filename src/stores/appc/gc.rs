@@ -19,7 +19,7 @@ use super::error::AppcResult;
 use super::info::{now_unix_ms, ImageInfo};
 use super::{AppcStore, FLAVOUR};
 use crate::stores::rootfs::LeftoverNotRemoved;
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppcGcOptions {
@@ -72,7 +72,7 @@ pub struct AppcGcReport {
     pub leftovers_not_removed: Vec<LeftoverNotRemoved>,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+impl AppcStore<'_> {
     pub fn gc(&self, options: &AppcGcOptions) -> AppcResult<AppcGcReport> {
         let _gc_lock = self.gc_lock()?;
         let now = options.now_ms.unwrap_or_else(now_unix_ms);

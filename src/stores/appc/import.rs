@@ -26,7 +26,7 @@ use super::info::{now_unix_ms, ImageInfo};
 use super::manifest::Violation;
 use super::{AppcStore, ACI_MEDIA_TYPE, FLAVOUR, INFO_TYPE};
 use crate::store::{OperationCommit, WriteOptions};
-use crate::traits::{Algorithm, BlobStore, ExtraData, ExtraOp, Index, KvStore};
+use crate::traits::{Algorithm, ExtraOp};
 
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
@@ -46,7 +46,7 @@ pub struct ImportReport {
     pub already_present: bool,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+impl AppcStore<'_> {
     /// Imports an ACI file (plain tar, gzip, bzip2 or xz).
     pub fn import_file(&self, path: &Path, options: &ImportOptions) -> AppcResult<ImportReport> {
         // A FIFO or device where a file belongs would block or never end: refuse it before

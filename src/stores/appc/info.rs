@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::error::{AppcError, AppcResult};
 use super::manifest::ImageManifest;
 use super::{AppcStore, INFO_TYPE, LAST_USED_TYPE};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::{Digest, ExtraData};
 
 /// What the store knows about one appc image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,7 +71,7 @@ pub fn now_unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+impl AppcStore<'_> {
     /// The info of an image, with its last-used time; `None` when it is not an appc image.
     pub fn read_info(&self, digest: &Digest) -> AppcResult<Option<ImageInfo>> {
         let Some(bytes) = self.store.get_extra(digest, INFO_TYPE)? else {

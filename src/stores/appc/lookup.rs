@@ -5,7 +5,7 @@ use super::error::{AppcError, AppcResult};
 use super::info::ImageInfo;
 use super::syntax::is_ac_identifier;
 use super::{AppcStore, FLAVOUR};
-use crate::traits::{Algorithm, BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::{Algorithm, Digest};
 
 /// Shortest ID prefix accepted after `sha512-`.
 pub const MIN_KEY_HEX: usize = 2;
@@ -45,7 +45,7 @@ impl std::str::FromStr for SortKey {
     }
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+impl AppcStore<'_> {
     /// The image a key names: an ID or ID prefix (`sha512-…`), else an image name (the image
     /// `get NAME` would choose).
     pub fn resolve_key(&self, key: &str) -> AppcResult<Digest> {

@@ -3,7 +3,7 @@
 //! labels, image info and last-used tracking, remote-cache records, dependency checks, export,
 //! removal and GC by age.
 //!
-//! Everything is generic over the base store [`Store<B, I, X, K>`](crate::store::Store); the
+//! Everything is generic over the base store [`Store`](crate::store::Store); the
 //! flavour keeps its state in the base store only:
 //!
 //! | what | where |
@@ -55,7 +55,7 @@ pub use syntax::is_ac_identifier;
 use std::time::Duration;
 
 use crate::store::{LockGuard, LockMode, Store};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 /// Owner mark this flavour puts on its image blobs.
 pub const FLAVOUR: &str = "appc";
@@ -72,15 +72,15 @@ pub const REMOTE_DATA_TYPE: &str = "appc.remote";
 pub const ACI_MEDIA_TYPE: &str = "application/vnd.appc.aci+tar";
 
 /// The appc flavour over a borrowed base store. Cheap to create: it holds only the reference.
-pub struct AppcStore<'s, B, I, X, K> {
-    store: &'s Store<B, I, X, K>,
+pub struct AppcStore<'s> {
+    store: &'s Store,
     gc_lock_wait: Duration,
     /// Where `render` reports its progress (nothing unless [`AppcStore::with_progress`]).
     progress: &'s dyn crate::store::Progress,
 }
 
-impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'s, B, I, X, K> {
-    pub fn new(store: &'s Store<B, I, X, K>) -> Self {
+impl<'s> AppcStore<'s> {
+    pub fn new(store: &'s Store) -> Self {
         AppcStore {
             store,
             gc_lock_wait: DEFAULT_GC_LOCK_WAIT,
@@ -102,7 +102,7 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'s, B, I, X
     }
 
     /// The base store underneath.
-    pub fn store(&self) -> &'s Store<B, I, X, K> {
+    pub fn store(&self) -> &'s Store {
         self.store
     }
 

@@ -8,7 +8,7 @@ use super::error::{AppcError, AppcResult};
 use super::info::now_unix_ms;
 use super::{AppcStore, REMOTE_DATA_TYPE};
 use crate::store::StoreError;
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore, StorageError};
+use crate::traits::{Digest, StorageError};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteRecord {
@@ -35,7 +35,7 @@ pub enum RemoteDecision {
     Fetch,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+impl AppcStore<'_> {
     /// Records (replaces) the remote record of an ACI URL; the image must be stored.
     pub fn set_remote(&self, record: &RemoteRecord) -> AppcResult<()> {
         if record.aci_url.is_empty() {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::error::AppcResult;
 use super::{AppcStore, FLAVOUR, INFO_TYPE, LAST_USED_TYPE, REMOTE_DATA_TYPE};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RemoveReport {
@@ -23,7 +23,7 @@ pub struct RemoveReport {
     pub rendered_trees: u64,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+impl AppcStore<'_> {
     /// Removes the image `key` names. Takes the flavour GC lock exclusive, as GC does: it
     /// waits for running imports, renders and exports, so no image goes under one of them (an
     /// import of this very image that deduplicated against it would otherwise find its info

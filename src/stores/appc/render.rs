@@ -26,7 +26,7 @@ use crate::stores::rootfs::{
     ApplyOptions, ApplyReport, EntryKind, Existing, Ownership, Render, RenderedTree, TreeStore,
     TreeSummary, VerifyingReader,
 };
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 /// Tree-cache keys start with this, then the image IDs in render order, space-separated.
 const TREE_KEY_PREFIX: &str = "appc-render-v1";
@@ -50,7 +50,7 @@ struct Layer {
     whitelists: Vec<Arc<BTreeSet<PathBuf>>>,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> AppcStore<'_, B, I, X, K> {
+impl AppcStore<'_> {
     pub(crate) fn trees(&self) -> AppcResult<TreeStore> {
         Ok(TreeStore::open(self.store, FLAVOUR)?)
     }

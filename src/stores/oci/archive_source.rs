@@ -12,17 +12,15 @@ use super::archive::ArchiveBlob;
 use super::error::{OciError, OciResult};
 use super::graph::{verify_document, ContentSource, Fetched, MAX_DOCUMENT_SIZE};
 use crate::store::Store;
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
-pub struct ArchiveSource<'a, B, I, X, K> {
+pub struct ArchiveSource<'a> {
     pub archive: &'a Path,
     pub blobs: &'a HashMap<Digest, ArchiveBlob>,
-    pub store: &'a Store<B, I, X, K>,
+    pub store: &'a Store,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> ContentSource
-    for ArchiveSource<'_, B, I, X, K>
-{
+impl ContentSource for ArchiveSource<'_> {
     fn name(&self) -> String {
         format!("archive {}", self.archive.display())
     }

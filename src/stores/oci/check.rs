@@ -10,7 +10,7 @@ use super::graph::{Child, Walker};
 use super::source::StoreSource;
 use super::OciStore;
 use crate::store::StoreError;
-use crate::traits::{BlobStore, Digest, ExtraData, Hasher, Index, KvStore};
+use crate::traits::{Digest, Hasher};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MissingBlob {
@@ -41,7 +41,7 @@ impl CheckReport {
     }
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+impl OciStore<'_> {
     /// Walks what `name` reaches and reports what is missing; with `verify`, rehashes every
     /// present blob.
     pub fn check(&self, name: &str, verify: bool) -> OciResult<CheckReport> {

@@ -33,7 +33,7 @@ use super::{
     OciStore, FLAVOUR, IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX, LEASE_DATA_TYPE, REFERRER_DATA_TYPE,
 };
 use crate::store::{GcReport, Release, StoreError, Totals, OWNER_MARK_PREFIX};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SweptBlob {
@@ -75,7 +75,7 @@ impl OciGcReport {
     }
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+impl OciStore<'_> {
     pub fn gc(&self, dry_run: bool) -> OciResult<OciGcReport> {
         let mut report = self.gc_under_lock(dry_run)?;
         // After the flavour GC lock is released: the base GC needs no flavour's roots. It only

@@ -11,7 +11,7 @@ use super::layout_import::ImportedRef;
 use super::ref_name::RefName;
 use super::{OciStore, REF_DATA_TYPE};
 use crate::store::{Operation, OperationCommit, StoreError};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore};
+use crate::traits::{Digest, KvOp};
 
 /// Key/value data type of the entries that recorded running imports before imports became
 /// base-store operations ([`crate::store::Operation`]); the OCI GC still clears crashed ones.
@@ -24,13 +24,13 @@ pub fn import_holder(id: &str) -> String {
     format!("{IMPORT_HOLDER_PREFIX}{id}")
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+impl OciStore<'_> {
     /// Everything `reached` is stored and held by `operation`: commits it with the refs (each
     /// to its descriptor, without a layout's ref-name annotation) and the referrer-index
     /// entries of what was reached, all or nothing. Returns the refs written.
     pub(crate) fn commit_import(
         &self,
-        operation: Operation<'_, B, I, X, K>,
+        operation: Operation<'_>,
         reached: &[Reached],
         refs: &[(RefName, Descriptor)],
     ) -> OciResult<Vec<ImportedRef>> {

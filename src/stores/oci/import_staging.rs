@@ -14,7 +14,7 @@ use crate::store::{
     validate_media_type, Arrival, Committed, Operation, Pipeline, Progress, ProgressRead,
     StagedBlob, Store, StoreError, WriteOptions,
 };
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 /// Threads staging a layout's blobs at once: big layers hash and sync on every core while
 /// others are read. Small blobs are synced together at commit, so more threads would only
@@ -26,8 +26,8 @@ const STAGING_THREADS: usize = 4;
 /// or committed, and the error is that of the first blob (in the order of `blobs`) that failed
 /// to stage, or else the commit's; what was committed stays held by the operation, which lets
 /// go when dropped.
-pub(super) fn stage_and_commit<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    operation: &mut Operation<'s, B, I, X, K>,
+pub(super) fn stage_and_commit<'s>(
+    operation: &mut Operation<'s>,
     layout: &Layout,
     blobs: &[&Reached],
     progress: &dyn Progress,
@@ -50,8 +50,8 @@ pub(super) fn stage_and_commit<'s, B: BlobStore, I: Index, X: ExtraData, K: KvSt
 
 /// Streams one reached blob of a layout directory into staging, verified against its
 /// descriptor; documents come from memory (read and verified by the walk).
-fn stage_layout_blob<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    store: &'s Store<B, I, X, K>,
+fn stage_layout_blob<'s>(
+    store: &'s Store,
     layout: &Layout,
     reached: &Reached,
     progress: &dyn Progress,

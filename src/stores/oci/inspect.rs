@@ -15,7 +15,7 @@ use super::graph::{verify_document, DocumentKind, MAX_DOCUMENT_SIZE};
 use super::validate::{is_image_config, MAX_INDEX_NESTING};
 use super::{Descriptor, OciError, OciResult, OciStore};
 use crate::store::StoreError;
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 /// A ref (or a stored document) inspected.
 #[derive(Clone, Debug, Serialize)]
@@ -116,7 +116,7 @@ pub struct HistoryEntry {
     pub empty_layer: bool,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+impl OciStore<'_> {
     /// Inspects the ref `name`.
     pub fn inspect(&self, name: &str) -> OciResult<Inspection> {
         let descriptor = self.get_ref(name)?;

@@ -35,7 +35,7 @@ use crate::store::fsutil::{
     fsync_dir, write_atomically, AtomicFile, ContentMismatch, VerifyingReader,
 };
 use crate::store::{Progress, ProgressRead, Store, StoreError, Totals};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 const LAYOUT_VERSION_JSON: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// An `index.json` larger than this is not one we merge into.
@@ -53,7 +53,7 @@ pub struct ExportReport {
     pub blobs_written: u64,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+impl OciStore<'_> {
     /// Writes ref `sref` (as `dref`, if given) to `path`: a layout directory, created or added
     /// to, or with `archive` an `oci-archive` tar file.
     pub fn export(
@@ -114,15 +114,15 @@ impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> 
 /// leaves the store is hashed and counted as it is written, and a blob that is not what its
 /// digest and size say fails the export ([`OciError::DamagedInStore`]) before any
 /// `index.json` names it.
-struct BlobCopier<'a, B, I, X, K> {
-    store: &'a Store<B, I, X, K>,
+struct BlobCopier<'a> {
+    store: &'a Store,
     /// The stored ref being exported, for messages.
     reference: &'a str,
     /// Told of every byte copied and every blob done (an intact blob already there counts).
     progress: &'a dyn Progress,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> BlobCopier<'_, B, I, X, K> {
+impl BlobCopier<'_> {
     /// Into a layout directory: each blob into a temp file in its `blobs/<alg>/` directory,
     /// verified while it is copied, fsynced and renamed into place; `index.json` merged last.
     fn write_directory(

@@ -35,7 +35,7 @@ use crate::store::{
     commit_batch, validate_media_type, Arrival, Operation, ProgressRead, StoreError, Totals,
     WriteOptions,
 };
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 /// Which refs of a layout to import, under which names, and how much of an archive to read.
 #[derive(Clone, Debug)]
@@ -83,7 +83,7 @@ pub struct ImportReport {
     pub referrers: u64,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+impl OciStore<'_> {
     /// Imports a layout directory or an `oci-archive` tar (plain or gzip) of one. A ref that
     /// already exists under an imported name is replaced.
     pub fn import_layout(&self, path: &Path, options: &ImportOptions) -> OciResult<ImportReport> {
@@ -225,8 +225,8 @@ fn walk_selected(
 
 /// Commits one batch of an archive's blobs: the present ones held, the staged ones committed,
 /// each in one locked step.
-fn commit_archive_batch<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-    operation: &mut Operation<'s, B, I, X, K>,
+fn commit_archive_batch<'s>(
+    operation: &mut Operation<'s>,
     batch: Vec<Arrival<'s>>,
     report: &mut ImportReport,
 ) -> OciResult<()> {

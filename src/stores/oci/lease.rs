@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{OciError, OciResult};
 use super::{OciStore, LEASE_DATA_TYPE};
-use crate::traits::{Algorithm, BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::{Algorithm, Digest};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Lease {
@@ -58,7 +58,7 @@ fn new_lease_id() -> String {
     Digest::of_bytes(Algorithm::Sha256, seed.as_bytes()).hex()[..24].to_string()
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+impl OciStore<'_> {
     /// Creates a lease on `digests` for `ttl`. The digests need not be stored yet.
     pub fn lease_create(&self, ttl: Duration, digests: &[Digest]) -> OciResult<Lease> {
         let _gc_lock = self.mutation_lock()?;

@@ -2,7 +2,7 @@
 //! directories, `oci-archive` tars, pre-1.0 layouts), reachability checks, referrers, leases and
 //! garbage collection of what no ref, lease or live referrer reaches.
 //!
-//! Everything is generic over the base store [`Store<B, I, X, K>`](crate::store::Store); the
+//! Everything is generic over the base store [`Store`](crate::store::Store); the
 //! flavour keeps its state in the base store only:
 //!
 //! | what | where |
@@ -72,7 +72,6 @@ pub use oci_spec::image::Descriptor;
 use std::time::Duration;
 
 use crate::store::{FlavourLockHolder, LockGuard, Progress, Store, StoreError, NO_PROGRESS};
-use crate::traits::{BlobStore, ExtraData, Index, KvStore};
 
 /// Owner mark this flavour puts on the blobs it holds.
 pub const FLAVOUR: &str = "oci";
@@ -93,16 +92,16 @@ pub const LEASE_DATA_TYPE: &str = "oci.lease";
 pub const DEFAULT_GC_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// The OCI flavour over a borrowed base store. Cheap to create: it holds only the reference.
-pub struct OciStore<'s, B, I, X, K> {
-    store: &'s Store<B, I, X, K>,
+pub struct OciStore<'s> {
+    store: &'s Store,
     gc_lock_wait: Duration,
     /// Where import, export, gc and unpack report their progress ([`NoProgress`](crate::store::NoProgress) unless
     /// [`OciStore::with_progress`] says otherwise).
     progress: &'s dyn Progress,
 }
 
-impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'s, B, I, X, K> {
-    pub fn new(store: &'s Store<B, I, X, K>) -> Self {
+impl<'s> OciStore<'s> {
+    pub fn new(store: &'s Store) -> Self {
         OciStore {
             store,
             gc_lock_wait: DEFAULT_GC_LOCK_WAIT,
@@ -124,7 +123,7 @@ impl<'s, B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'s, B, I, X,
     }
 
     /// The base store underneath.
-    pub fn store(&self) -> &'s Store<B, I, X, K> {
+    pub fn store(&self) -> &'s Store {
         self.store
     }
 

@@ -12,13 +12,13 @@ use super::descriptor::{descriptor_json, digest_of, media_type_of, new_descripto
 use super::error::{OciError, OciResult};
 use super::graph::Reached;
 use super::{OciStore, REFERRER_DATA_TYPE};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvOp, KvStore};
+use crate::traits::{Digest, KvOp};
 
 fn referrer_key(subject: &Digest, referrer: &Digest) -> String {
     format!("{subject}/{referrer}")
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+impl OciStore<'_> {
     /// Indexes `reached` as a referrer of its subject, if it has one. The referrer blob must
     /// already be stored.
     pub(super) fn record_referrer(&self, reached: &Reached) -> OciResult<()> {

@@ -19,7 +19,7 @@ use super::ref_name::RefName;
 use super::source::StoreSource;
 use super::{OciStore, FLAVOUR, REF_DATA_TYPE};
 use crate::store::StoreError;
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvEntry, KvKey, KvStore, StorageError};
+use crate::traits::{Digest, KvEntry, KvKey, StorageError};
 
 /// The field of a ref entry's value that holds the platforms `list` shows (a JSON array of
 /// `os/architecture[/variant]`), beside the descriptor's own fields.
@@ -48,7 +48,7 @@ pub struct RefInfo {
     pub platforms: Vec<String>,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+impl OciStore<'_> {
     /// Stores `name -> descriptor`; the blob must be in the store. Callers hold the mutation
     /// lock.
     pub(super) fn write_ref(&self, name: &RefName, descriptor: &Descriptor) -> OciResult<()> {

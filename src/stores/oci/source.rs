@@ -5,15 +5,13 @@ use oci_spec::image::Descriptor;
 use super::graph::{verify_document, ContentSource, Fetched, MAX_DOCUMENT_SIZE};
 use super::OciResult;
 use crate::store::{Store, StoreError};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
-pub struct StoreSource<'a, B, I, X, K> {
-    pub store: &'a Store<B, I, X, K>,
+pub struct StoreSource<'a> {
+    pub store: &'a Store,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> ContentSource
-    for StoreSource<'_, B, I, X, K>
-{
+impl ContentSource for StoreSource<'_> {
     fn name(&self) -> String {
         format!("the store {}", self.store.dir().display())
     }

@@ -27,7 +27,7 @@ use crate::stores::rootfs::{
     decompress, render_into_new_directory, AbsoluteNames, ApplyOptions, ApplyReport, Render,
     RootfsError, VerifyingReader,
 };
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 /// `os/architecture[/variant]`, as in an image index's `platform`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -140,7 +140,7 @@ impl From<RootfsError> for OciError {
     }
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+impl OciStore<'_> {
     /// Renders the image `name` names into `target`, which must not exist (or be an empty
     /// directory).
     pub fn unpack(

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::graph::{Child, Walker};
 use super::source::StoreSource;
 use super::{OciResult, OciStore};
-use crate::traits::{BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::Digest;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RefUsage {
@@ -30,7 +30,7 @@ pub struct RefsUsage {
     pub reached_bytes: u64,
 }
 
-impl<B: BlobStore, I: Index, X: ExtraData, K: KvStore> OciStore<'_, B, I, X, K> {
+impl OciStore<'_> {
     /// Walks every ref (holding the GC lock shared, so nothing goes meanwhile).
     pub fn refs_usage(&self) -> OciResult<RefsUsage> {
         let _gc_lock = self.mutation_lock()?;

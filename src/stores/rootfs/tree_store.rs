@@ -34,7 +34,7 @@ use super::tree_copy::copy_tree;
 use super::tree_hash::{tree_hash, verify_tree, TreeSummary};
 use crate::store::locks::LockPaths;
 use crate::store::{LockGuard, LockMode, Store};
-use crate::traits::{Algorithm, BlobStore, Digest, ExtraData, Index, KvStore};
+use crate::traits::{Algorithm, Digest};
 
 /// Directory of the tree cache inside a store directory.
 pub const TREES_DIR: &str = "trees";
@@ -103,10 +103,7 @@ pub struct TreeStore {
 
 impl TreeStore {
     /// The cache of `flavour` (lowercase letters, digits and `-`) in `store`'s directory.
-    pub fn open<B: BlobStore, I: Index, X: ExtraData, K: KvStore>(
-        store: &Store<B, I, X, K>,
-        flavour: &str,
-    ) -> RootfsResult<TreeStore> {
+    pub fn open(store: &Store, flavour: &str) -> RootfsResult<TreeStore> {
         let valid = !flavour.is_empty()
             && flavour
                 .bytes()

@@ -2,7 +2,7 @@
 //! appc GC removing an old image with its remote record and rendered tree.
 
 use oci_store::stores::appc::{AppcGcOptions, AppcStore, ImportOptions, RemoteRecord};
-use oci_store::DynStore;
+use oci_store::Store;
 
 use super::super::trial::Trial;
 use super::Work;
@@ -31,7 +31,7 @@ fn write_image(
     Ok(image_id_of(&tar))
 }
 
-fn has_info(store: &DynStore, id: &str) -> Result<bool, String> {
+fn has_info(store: &Store, id: &str) -> Result<bool, String> {
     match AppcStore::new(store).info(id) {
         Ok(_) => Ok(true),
         Err(_) => Ok(false),
@@ -71,7 +71,7 @@ impl Work for AppcRender {
         Ok(())
     }
 
-    fn check(&self, store: &DynStore, trial: &Trial, completed: bool) -> TestResult {
+    fn check(&self, store: &Store, trial: &Trial, completed: bool) -> TestResult {
         let tar = simple_image("crash/app", &[], CONTENT);
         let id = image_id_of(&tar);
         ensure!(
@@ -94,7 +94,7 @@ impl Work for AppcRender {
         Ok(())
     }
 
-    fn settle(&self, store: &DynStore, _trial: &Trial) -> TestResult {
+    fn settle(&self, store: &Store, _trial: &Trial) -> TestResult {
         // An import killed between its commit and its info leaves an appc-held blob without
         // info: the appc GC releases it (and keeps every image used within a day).
         AppcStore::new(store)
@@ -173,7 +173,7 @@ impl Work for AppcGc {
             .context("appc gc")
     }
 
-    fn check(&self, store: &DynStore, trial: &Trial, completed: bool) -> TestResult {
+    fn check(&self, store: &Store, trial: &Trial, completed: bool) -> TestResult {
         let images = gc_images(trial)?;
         for kept in [&images.new, &images.other] {
             ensure!(

@@ -3,7 +3,7 @@
 
 use oci_store::store::{WriteOptions, BASE_HOLDER};
 use oci_store::traits::Algorithm;
-use oci_store::{Digest, DynStore};
+use oci_store::{Digest, Store};
 
 use super::super::trial::Trial;
 use super::super::verdict::blob_is_whole;
@@ -38,7 +38,7 @@ fn options_for(digest: &Digest, bytes: &[u8]) -> WriteOptions {
     }
 }
 
-fn indexed(store: &DynStore, digest: &Digest) -> Result<bool, String> {
+fn indexed(store: &Store, digest: &Digest) -> Result<bool, String> {
     store
         .contains(digest)
         .context(format!("looking up {digest}"))
@@ -83,7 +83,7 @@ impl Work for BlobWrite {
         Ok(())
     }
 
-    fn check(&self, store: &DynStore, trial: &Trial, completed: bool) -> TestResult {
+    fn check(&self, store: &Store, trial: &Trial, completed: bool) -> TestResult {
         for (digest, bytes) in blob_contents(1000) {
             let acked = trial.acked(&format!("written {digest}"));
             ensure!(
@@ -160,7 +160,7 @@ impl Work for BlobDelete {
         Ok(())
     }
 
-    fn check(&self, store: &DynStore, trial: &Trial, completed: bool) -> TestResult {
+    fn check(&self, store: &Store, trial: &Trial, completed: bool) -> TestResult {
         for (n, (digest, bytes)) in blob_contents(2000).into_iter().enumerate().take(5) {
             let deleted = completed || trial.acked(&format!("deleted {digest}"));
             if n == 4 {
@@ -259,7 +259,7 @@ impl Work for BaseGc {
         Ok(())
     }
 
-    fn check(&self, store: &DynStore, _trial: &Trial, completed: bool) -> TestResult {
+    fn check(&self, store: &Store, _trial: &Trial, completed: bool) -> TestResult {
         // The live blobs (held by owner.base) are never taken, wherever the GC stopped.
         for (digest, bytes) in &blob_contents(3000)[3..] {
             ensure!(indexed(store, digest)?, "gc removed the live blob {digest}");

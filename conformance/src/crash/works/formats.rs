@@ -9,7 +9,7 @@ use oci_store::traits::registry::{
     backends_for, open_blob_store, open_extra_data, open_index, open_kv_store,
 };
 use oci_store::traits::{Role, SortedDigests};
-use oci_store::{BackendChoice, DynStore};
+use oci_store::{BackendChoice, Store};
 
 use super::super::snapshot::Snapshot;
 use super::super::trial::Trial;
@@ -21,7 +21,7 @@ use crate::oci::support::layout_with_refs;
 use crate::{ensure, ensure_eq, Context};
 
 /// Base blobs, an entry referencing one, and an OCI image: what the format works carry over.
-fn fill(store: &DynStore, trial: &Trial) -> Result<Vec<oci_store::Digest>, String> {
+fn fill(store: &Store, trial: &Trial) -> Result<Vec<oci_store::Digest>, String> {
     let mut written = Vec::new();
     for n in 0..3u64 {
         let bytes = content(4000 + n, 2_000 + 50_000 * n as usize);
@@ -53,13 +53,13 @@ fn expected_path(trial: &Trial) -> std::path::PathBuf {
     trial.inputs().join("expected.json")
 }
 
-fn save_expected(store: &DynStore, trial: &Trial) -> Result<(), String> {
+fn save_expected(store: &Store, trial: &Trial) -> Result<(), String> {
     let json = serde_json::to_vec(&Snapshot::of(store)?).context("serializing")?;
     std::fs::write(expected_path(trial), json).context("saving the expected snapshot")
 }
 
 /// The store's contents now are what they were before the work: nothing lost or added.
-fn unchanged(store: &DynStore, trial: &Trial) -> TestResult {
+fn unchanged(store: &Store, trial: &Trial) -> TestResult {
     let saved = std::fs::read(expected_path(trial)).context("reading the expected snapshot")?;
     let expected: Snapshot = serde_json::from_slice(&saved).context("parsing")?;
     let differences = Snapshot::of(store)?.differences(&expected);
@@ -144,7 +144,7 @@ impl Work for StoreUpgrade {
         trial.open_store().map(drop)
     }
 
-    fn check(&self, store: &DynStore, trial: &Trial, _completed: bool) -> TestResult {
+    fn check(&self, store: &Store, trial: &Trial, _completed: bool) -> TestResult {
         // The harness reopened the store, which finished any interrupted upgrade.
         let config = StoreConfig::read(&trial.store_dir())
             .context("reading store.json")?
@@ -198,7 +198,7 @@ impl Work for SqliteMigration {
         trial.open_store().map(drop)
     }
 
-    fn check(&self, _store: &DynStore, trial: &Trial, _completed: bool) -> TestResult {
+    fn check(&self, _store: &Store, trial: &Trial, _completed: bool) -> TestResult {
         let connection = rusqlite::Connection::open(trial.store_dir().join("meta/sqlite/store.db"))
             .context("opening the database")?;
         let note: String = connection
@@ -257,7 +257,7 @@ impl Work for Conversion {
             .context("converting")
     }
 
-    fn check(&self, store: &DynStore, trial: &Trial, completed: bool) -> TestResult {
+    fn check(&self, store: &Store, trial: &Trial, completed: bool) -> TestResult {
         let target = conversion_target(&trial.combination).ok_or("no target")?;
         let config = StoreConfig::read(&trial.store_dir())
             .context("reading store.json")?
@@ -276,7 +276,7 @@ impl Work for Conversion {
         unchanged(store, trial)
     }
 
-    fn settle(&self, _store: &DynStore, trial: &Trial) -> TestResult {
+    fn settle(&self, _store: &Store, trial: &Trial) -> TestResult {
         // Once converted, the old backends keep nothing: a conversion frees what it moved.
         let dir = trial.store_dir();
         let source = &trial.combination;

@@ -7,7 +7,7 @@ mod blobs;
 mod formats;
 mod oci;
 
-use oci_store::DynStore;
+use oci_store::Store;
 
 use super::trial::Trial;
 use crate::check::TestResult;
@@ -49,11 +49,11 @@ pub trait Work: Sync {
     /// Right after the run ended (`completed`: it exited 0; else it was killed), with the
     /// store just reopened and before any repair: what the work committed is whole and what
     /// it did not commit is invisible.
-    fn check(&self, store: &DynStore, trial: &Trial, completed: bool) -> TestResult;
+    fn check(&self, store: &Store, trial: &Trial, completed: bool) -> TestResult;
 
     /// After the repair and the second run: the flavour's own clean-up (its GC), which the
     /// clean run does too, so that both end alike.
-    fn settle(&self, _store: &DynStore, _trial: &Trial) -> TestResult {
+    fn settle(&self, _store: &Store, _trial: &Trial) -> TestResult {
         Ok(())
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use oci_store::store::{operation_holder, WriteOptions, OPERATION_DATA_TYPE};
 use oci_store::stores::oci::{import_holder, ImportOptions, OciStore, IMPORT_DATA_TYPE};
 use oci_store::traits::Algorithm;
-use oci_store::{Digest, DynStore};
+use oci_store::{Digest, Store};
 
 use super::super::trial::Trial;
 use super::Work;
@@ -18,7 +18,7 @@ use crate::{ensure, Context};
 const IMPORTED: [&str; 3] = ["crash/a:1", "crash/b:1", "crash/c:1"];
 const PRESENT: &str = "crash/present:1";
 
-fn import_all(store: &DynStore, layout: &std::path::Path) -> Result<(), String> {
+fn import_all(store: &Store, layout: &std::path::Path) -> Result<(), String> {
     OciStore::new(store)
         .import_layout(
             layout,
@@ -32,7 +32,7 @@ fn import_all(store: &DynStore, layout: &std::path::Path) -> Result<(), String> 
 }
 
 /// Whether `name` is a ref, and if so that everything it reaches is there and rehashes.
-fn ref_is_complete(store: &DynStore, name: &str) -> Result<bool, String> {
+fn ref_is_complete(store: &Store, name: &str) -> Result<bool, String> {
     let oci = OciStore::new(store);
     if oci.get_ref(name).is_err() {
         return Ok(false);
@@ -67,7 +67,7 @@ impl Work for OciImport {
         import_all(&store, &trial.inputs().join("layout"))
     }
 
-    fn check(&self, store: &DynStore, _trial: &Trial, completed: bool) -> TestResult {
+    fn check(&self, store: &Store, _trial: &Trial, completed: bool) -> TestResult {
         ensure!(
             ref_is_complete(store, PRESENT)?,
             "the image imported before was lost"
@@ -88,7 +88,7 @@ impl Work for OciImport {
         Ok(())
     }
 
-    fn settle(&self, store: &DynStore, _trial: &Trial) -> TestResult {
+    fn settle(&self, store: &Store, _trial: &Trial) -> TestResult {
         // What a crashed import held goes at the next OCI GC.
         OciStore::new(store).gc(false).map(drop).context("oci gc")
     }
@@ -130,7 +130,7 @@ impl Work for OciExport {
         Ok(())
     }
 
-    fn check(&self, store: &DynStore, trial: &Trial, completed: bool) -> TestResult {
+    fn check(&self, store: &Store, trial: &Trial, completed: bool) -> TestResult {
         for name in EXPORTED {
             ensure!(ref_is_complete(store, name)?, "export lost the ref {name}");
         }
@@ -266,7 +266,7 @@ impl Work for OciGc {
         OciStore::new(&store).gc(false).map(drop).context("oci gc")
     }
 
-    fn check(&self, store: &DynStore, trial: &Trial, completed: bool) -> TestResult {
+    fn check(&self, store: &Store, trial: &Trial, completed: bool) -> TestResult {
         ensure!(
             ref_is_complete(store, KEPT)?,
             "gc broke the kept ref {KEPT}"
