@@ -17,13 +17,85 @@
 //! # }
 //! ```
 
-pub mod backends;
-pub mod cli;
-pub mod crash_points;
-pub mod registry;
-pub mod store;
-pub mod stores;
-pub mod traits;
+// The public API (the re-exports below) is documented; the internals the test suites reach
+// through `test-support` are not held to it.
+#![cfg_attr(not(feature = "test-support"), deny(missing_docs))]
 
-pub use store::{open_store, BackendChoice, Store, StoreError, StoreResult, WriteOptions};
-pub use traits::{BlobRecord, Digest, DigestPrefix};
+// The modules are private: the API is the list of re-exports below. The test suites
+// (conformance, tests/, benches) reach the internals through the `test-support` feature.
+#[cfg(feature = "test-support")]
+pub mod backends;
+#[cfg(not(feature = "test-support"))]
+mod backends;
+#[cfg(feature = "test-support")]
+pub mod cli;
+#[cfg(not(feature = "test-support"))]
+mod cli;
+#[cfg(feature = "test-support")]
+pub mod crash_points;
+#[cfg(not(feature = "test-support"))]
+mod crash_points;
+#[cfg(feature = "test-support")]
+pub mod registry;
+#[cfg(not(feature = "test-support"))]
+mod registry;
+#[cfg(feature = "test-support")]
+pub mod store;
+#[cfg(not(feature = "test-support"))]
+mod store;
+#[cfg(feature = "test-support")]
+pub mod stores;
+#[cfg(not(feature = "test-support"))]
+mod stores;
+#[cfg(feature = "test-support")]
+pub mod traits;
+#[cfg(not(feature = "test-support"))]
+mod traits;
+
+// The store: blobs by digest, their index, extra data, the key/value area, operations.
+pub use store::{
+    default_store_dir, open_store, open_store_waiting, BackendChoice, FsckProblem, FsckReport,
+    GcReport, Operation, OperationCommit, Store, StoreError, StoreResult, StoreStats, WriteOptions,
+};
+pub use traits::{Algorithm, BlobRecord, Digest, DigestPrefix, KvEntry, KvKey, KvOp};
+
+// One progress observer for every long piece of work.
+pub use store::{Direction, NoProgress, Progress, SkipReason, Totals, TransferEvent};
+
+// The flavours.
+pub use stores::appc::{AppcError, AppcResult, AppcStore};
+pub use stores::oci::{OciError, OciResult, OciStore};
+
+// The registry client.
+pub use registry::{
+    pull, push, ClientOptions, Credentials, PullOptions, PullReport, PushOptions, PushReport,
+    Reference, RegistryClient, RegistryError, RegistryResult,
+};
+
+/// The OCI flavour's options, reports and names: what [`OciStore`]'s methods take and return.
+pub mod oci {
+    pub use crate::stores::oci::{
+        CheckReport, Descriptor, ExportReport, ImportOptions, ImportReport, ImportedRef,
+        Inspection, Lease, MissingBlob, OciGcReport, Platform, RefInfo, RefName, RefUsage,
+        RefsUsage, SweptBlob, UnpackOptions, UnpackReport, UnpackedLayer, FLAVOUR,
+    };
+}
+
+/// The appc flavour's options, reports and names: what [`AppcStore`]'s methods take and
+/// return.
+pub mod appc {
+    pub use crate::stores::appc::{
+        AppcGcOptions, AppcGcReport, DependencyReport, ExportReport, ImageInfo, ImageManifest,
+        ImportOptions, ImportReport, LabelQuery, RemoveReport, RemovedImage, RenderReport, SortKey,
+        FLAVOUR,
+    };
+}
+
+/// What a new storage backend implements and registers (see docs/ARCHITECTURE.md, "Backends").
+pub mod backend {
+    pub use crate::traits::{
+        BackendRegistration, BlobRead, BlobStore, BlobWriter, CompactDigests, Expected, ExtraData,
+        ExtraOp, FormatHooks, FormatStatus, Index, KvOpOutcome, KvStore, RecordPages, Role,
+        SortedDigests, StorageError, StorageResult,
+    };
+}

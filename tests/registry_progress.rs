@@ -12,20 +12,18 @@ use std::sync::Mutex;
 use cli_support::terminal::{script, words, Terminal};
 use cli_support::{pseudo_random_bytes, TestStore};
 use interop_tools::{layout_blobs, manifest_layers, path_str, tools_available, umoci_image};
-use oci_store::registry::progress::{Direction, SkipReason};
 use oci_store::registry::{
     pull, push, ClientOptions, Credentials, PullOptions, PushOptions, Reference, RegistryClient,
-    TransferEvent, TransferObserver,
 };
-use oci_store::store::{open_store, BackendChoice};
+use oci_store::store::{open_store, BackendChoice, Direction, Progress, SkipReason, TransferEvent};
 use oci_store::stores::oci::OciStore;
 use registry_support::{Registry, RegistryAuth, REGISTRY_TOOL};
 
 #[derive(Default)]
 struct Recorded(Mutex<Vec<TransferEvent>>);
 
-impl TransferObserver for Recorded {
-    fn event(&self, event: TransferEvent) {
+impl Progress for Recorded {
+    fn transfer(&self, event: TransferEvent) {
         self.0.lock().unwrap().push(event);
     }
 }

@@ -10,8 +10,7 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::registry::progress::{Direction, SkipReason};
-use crate::registry::{TransferEvent, TransferObserver};
+use crate::store::{Direction, Progress, SkipReason, TransferEvent};
 use crate::traits::Digest;
 
 /// The observer a registry command hands the client: bars on a terminal, else nothing.
@@ -93,8 +92,8 @@ fn style(template: &str) -> ProgressStyle {
         .progress_chars("=> ")
 }
 
-impl TransferObserver for TransferBars {
-    fn event(&self, event: TransferEvent) {
+impl Progress for TransferBars {
+    fn transfer(&self, event: TransferEvent) {
         let mut state = self.state();
         match event {
             TransferEvent::Planned {
@@ -178,39 +177,39 @@ mod tests {
     fn each_blob_has_its_own_bar_while_it_moves() {
         let bars = TransferBars::new(ProgressDrawTarget::hidden());
         let [a, b, c] = [1u8, 2, 3].map(|n| Digest::of_bytes(Algorithm::Sha256, &[n]));
-        bars.event(TransferEvent::Planned {
+        bars.transfer(TransferEvent::Planned {
             blobs: 3,
             bytes: 300,
             direction: Direction::Download,
         });
         for digest in [&a, &b] {
-            bars.event(TransferEvent::Started {
+            bars.transfer(TransferEvent::Started {
                 digest: digest.clone(),
                 size: 150,
                 direction: Direction::Download,
             });
         }
         assert_eq!(bars.blobs_in_flight(), 2, "a bar per blob in flight");
-        bars.event(TransferEvent::Advanced {
+        bars.transfer(TransferEvent::Advanced {
             digest: a.clone(),
             done: 100,
             delta: 100,
         });
-        bars.event(TransferEvent::Advanced {
+        bars.transfer(TransferEvent::Advanced {
             digest: b.clone(),
             done: 150,
             delta: 150,
         });
-        bars.event(TransferEvent::Finished { digest: b });
+        bars.transfer(TransferEvent::Finished { digest: b });
         assert_eq!(bars.blobs_in_flight(), 1, "a finished blob no longer moves");
-        bars.event(TransferEvent::Skipped {
+        bars.transfer(TransferEvent::Skipped {
             digest: c,
             reason: SkipReason::AlreadyStored,
         });
         assert_eq!(bars.blobs_in_flight(), 1, "a skipped blob does not move");
         assert_eq!(bars.bytes_counted(), 250);
-        bars.event(TransferEvent::Finished { digest: a });
-        bars.event(TransferEvent::Done);
+        bars.transfer(TransferEvent::Finished { digest: a });
+        bars.transfer(TransferEvent::Done);
         assert_eq!(bars.blobs_in_flight(), 0);
     }
 }

@@ -36,7 +36,7 @@ use super::blobs::{get_blob_bytes, BlobDownload};
 use super::error::{RegistryError, RegistryResult};
 use super::manifests::get_manifest;
 use super::platform;
-use super::progress::{Direction, ObservedReader, SkipReason, TransferEvent, TransferObserver};
+use super::progress::ObservedReader;
 use super::reference::{Reference, Target};
 use super::referrers::list_referrers;
 use super::RegistryClient;
@@ -44,6 +44,7 @@ use crate::store::{
     validate_media_type, Arrival, LockGuard, LockMode, Operation, Pipeline, Store, StoreError,
     StoreResult, Worker, WriteOptions,
 };
+use crate::store::{Direction, Progress, SkipReason, TransferEvent};
 use crate::stores::oci::StoreSource;
 use crate::stores::oci::{
     digest_of, media_type_of, new_descriptor, verify_document, Child, ContentSource, DocumentKind,
@@ -243,7 +244,7 @@ pub fn pull(
     client: &RegistryClient,
     reference: &Reference,
     options: &PullOptions,
-    observer: &dyn TransferObserver,
+    progress: &dyn Progress,
 ) -> RegistryResult<PullReport> {
     let default_name = reference.to_string();
     let name = RefName::parse(options.dref.as_deref().unwrap_or(&default_name))?;
@@ -257,18 +258,18 @@ pub fn pull(
         if let Some((report, present)) =
             already_pulled(oci, reference, &name, &root, &root_descriptor)?
         {
-            observer.event(TransferEvent::Planned {
+            progress.transfer(TransferEvent::Planned {
                 blobs: present.len() as u64,
                 bytes: 0,
                 direction: Direction::Download,
             });
             for digest in present {
-                observer.event(TransferEvent::Skipped {
+                progress.transfer(TransferEvent::Skipped {
                     digest,
                     reason: SkipReason::AlreadyStored,
                 });
             }
-            observer.event(TransferEvent::Done);
+            progress.transfer(TransferEvent::Done);
             return Ok(report);
         }
     }
@@ -339,13 +340,13 @@ pub fn pull(
     }
     // What will stream from the registry (documents already read are only stored).
     let to_download = missing.iter().filter(|w| w.bytes.is_none());
-    observer.event(TransferEvent::Planned {
+    progress.transfer(TransferEvent::Planned {
         blobs: (to_download.clone().count() + present.len()) as u64,
         bytes: to_download.map(|w| w.reached.descriptor.size()).sum(),
         direction: Direction::Download,
     });
     for digest in present {
-        observer.event(TransferEvent::Skipped {
+        progress.transfer(TransferEvent::Skipped {
             digest,
             reason: SkipReason::AlreadyStored,
         });
@@ -356,7 +357,7 @@ pub fn pull(
         &reference.repository,
         &missing,
         options.jobs,
-        observer,
+        progress,
         &mut report,
     )?;
 
@@ -369,7 +370,7 @@ pub fn pull(
         .map(|r| r.digest.clone())
         .collect();
     let _ = super::origins::record(store, &reference.registry, &reference.repository, &blobs);
-    observer.event(TransferEvent::Done);
+    progress.transfer(TransferEvent::Done);
     Ok(report)
 }
 
@@ -514,14 +515,14 @@ fn transfer<'s>(
     repository: &str,
     missing: &[Wanted<'_>],
     jobs: usize,
-    observer: &dyn TransferObserver,
+    progress: &dyn Progress,
     report: &mut PullReport,
 ) -> RegistryResult<()> {
     let store = operation.store();
     // Each waiting blob holds its staging file and its fetch lock open.
     Pipeline::new(jobs).holding_descriptors(2).run(
         missing,
-        |wanted, worker| bring_in(store, client, repository, wanted, observer, worker),
+        |wanted, worker| bring_in(store, client, repository, wanted, progress, worker),
         |batch: Vec<Ready<'s>>| {
             let (arrivals, _locks): (Vec<Arrival<'s>>, Vec<Option<LockGuard>>) = batch
                 .into_iter()
@@ -556,7 +557,7 @@ fn bring_in<'s>(
     client: &RegistryClient,
     repository: &str,
     wanted: &Wanted<'_>,
-    observer: &dyn TransferObserver,
+    progress: &dyn Progress,
     worker: &Worker<'_, Ready<'s>, RegistryError>,
 ) -> RegistryResult<Ready<'s>> {
     let reached = wanted.reached;
@@ -579,7 +580,7 @@ fn bring_in<'s>(
         .is_some_and(|record| record.size == size)
         && store.contains(digest)?
     {
-        observer.event(TransferEvent::Skipped {
+        progress.transfer(TransferEvent::Skipped {
             digest: digest.clone(),
             reason: SkipReason::AlreadyStored,
         });
@@ -591,13 +592,13 @@ fn bring_in<'s>(
             lock: Some(lock),
         });
     }
-    observer.event(TransferEvent::Started {
+    progress.transfer(TransferEvent::Started {
         digest: digest.clone(),
         size,
         direction: Direction::Download,
     });
     let download = BlobDownload::new(client, repository, digest, size);
-    let content = ObservedReader::new(download, observer, digest.clone());
+    let content = ObservedReader::new(download, progress, digest.clone());
     let blob = store
         .stage(content, &options)
         .map_err(|error| match error {
@@ -608,7 +609,7 @@ fn bring_in<'s>(
             }
             other => other.into(),
         })?;
-    observer.event(TransferEvent::Finished {
+    progress.transfer(TransferEvent::Finished {
         digest: digest.clone(),
     });
     Ok(Ready {

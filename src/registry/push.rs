@@ -13,12 +13,13 @@ use super::blobs::{blob_size, finish_upload, start_upload, UploadStart};
 use super::error::{RegistryError, RegistryResult};
 use super::manifests::{push_scope, put_manifest};
 use super::origins;
-use super::progress::{Direction, ObservedReader, SkipReason, TransferEvent, TransferObserver};
+use super::progress::ObservedReader;
 use super::reference::{Reference, Target};
 use super::referrers::add_to_fallback_index;
 use super::verify::VerifiedContent;
 use super::RegistryClient;
 use crate::store::Pipeline;
+use crate::store::{Direction, Progress, SkipReason, TransferEvent};
 use crate::stores::oci::{digest_of, media_type_of, Child, OciStore, Reached, StoreSource, Walker};
 use crate::traits::Digest;
 
@@ -64,7 +65,7 @@ pub fn push(
     source_ref: &str,
     destination: &Reference,
     options: &PushOptions,
-    observer: &dyn TransferObserver,
+    progress: &dyn Progress,
 ) -> RegistryResult<PushReport> {
     let store = oci.store();
     // Shared: a GC waits, so nothing the push reads is swept under it.
@@ -108,7 +109,7 @@ pub fn push(
         .iter()
         .filter(|r| r.document.is_none())
         .collect();
-    observer.event(TransferEvent::Planned {
+    progress.transfer(TransferEvent::Planned {
         blobs: leaves.len() as u64,
         bytes: leaves.iter().map(|r| r.descriptor.size()).sum(),
         direction: Direction::Upload,
@@ -119,7 +120,7 @@ pub fn push(
         destination,
         &leaves,
         options,
-        observer,
+        progress,
         &mut report,
     )?;
 
@@ -167,7 +168,7 @@ pub fn push(
         &destination.repository,
         &blobs,
     );
-    observer.event(TransferEvent::Done);
+    progress.transfer(TransferEvent::Done);
     Ok(report)
 }
 
@@ -177,14 +178,14 @@ fn upload_blobs(
     destination: &Reference,
     leaves: &[&Reached],
     options: &PushOptions,
-    observer: &dyn TransferObserver,
+    progress: &dyn Progress,
     report: &mut PushReport,
 ) -> RegistryResult<()> {
     // Nothing to commit: the "commit" step only counts, on this thread.
     let mut totals = PushReport::default();
     Pipeline::new(options.jobs).run(
         leaves,
-        |reached, _| upload_one(oci, client, destination, reached, options, observer),
+        |reached, _| upload_one(oci, client, destination, reached, options, progress),
         |outcomes| {
             for outcome in outcomes {
                 match outcome {
@@ -220,13 +221,13 @@ fn upload_one(
     destination: &Reference,
     reached: &Reached,
     options: &PushOptions,
-    observer: &dyn TransferObserver,
+    progress: &dyn Progress,
 ) -> RegistryResult<Outcome> {
     let repository = &destination.repository;
     let digest = &reached.digest;
     let size = reached.descriptor.size();
     if blob_size(client, repository, digest, &push_scope(repository))?.is_some() {
-        observer.event(TransferEvent::Skipped {
+        progress.transfer(TransferEvent::Skipped {
             digest: digest.clone(),
             reason: SkipReason::AlreadyInRegistry,
         });
@@ -241,7 +242,7 @@ fn upload_one(
     loop {
         let session = match start_upload(client, repository, digest, mount_from.as_deref())? {
             UploadStart::Mounted => {
-                observer.event(TransferEvent::Skipped {
+                progress.transfer(TransferEvent::Skipped {
                     digest: digest.clone(),
                     reason: SkipReason::Mounted,
                 });
@@ -249,14 +250,14 @@ fn upload_one(
             }
             UploadStart::Session(location) => location,
         };
-        observer.event(TransferEvent::Started {
+        progress.transfer(TransferEvent::Started {
             digest: digest.clone(),
             size,
             direction: Direction::Upload,
         });
         let content = oci.store().read(digest)?;
         let verified = VerifiedContent::new(content, digest.clone(), size);
-        let mut observed = ObservedReader::new(verified, observer, digest.clone());
+        let mut observed = ObservedReader::new(verified, progress, digest.clone());
         let result = finish_upload(
             client,
             repository,
@@ -268,7 +269,7 @@ fn upload_one(
         );
         match result {
             Ok(()) => {
-                observer.event(TransferEvent::Finished {
+                progress.transfer(TransferEvent::Finished {
                     digest: digest.clone(),
                 });
                 return Ok(Outcome::Uploaded(size));

@@ -40,7 +40,9 @@ pub use open::{default_store_dir, open_store, open_store_waiting, BackendChoice}
 pub use operation::{
     operation_holder, Arrival, Committed, Operation, OperationCommit, OPERATION_DATA_TYPE,
 };
-pub use progress::{NoProgress, Progress, ProgressRead, Totals, NO_PROGRESS};
+pub use progress::{
+    Direction, NoProgress, Progress, ProgressRead, SkipReason, Totals, TransferEvent, NO_PROGRESS,
+};
 pub use staged::StagedBlob;
 pub use stats::StoreStats;
 pub use transfer::{commit_batch, Pipeline, Worker};
