@@ -105,7 +105,7 @@ mod enabled {
 pub use enabled::{all, reached, CrashPoint};
 
 /// Every crash point compiled in: none without the `crash-points` feature.
-#[cfg(not(feature = "crash-points"))]
+#[cfg(all(not(feature = "crash-points"), any(test, feature = "test-support")))]
 pub fn all() -> Vec<&'static str> {
     Vec::new()
 }

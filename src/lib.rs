@@ -54,8 +54,9 @@ mod traits;
 
 // The store: blobs by digest, their index, extra data, the key/value area, operations.
 pub use store::{
-    default_store_dir, open_store, open_store_waiting, BackendChoice, FsckProblem, FsckReport,
-    GcReport, Operation, OperationCommit, Store, StoreError, StoreResult, StoreStats, WriteOptions,
+    default_store_dir, open_store, open_store_waiting, BackendChoice, FlavourLock, FsckProblem,
+    FsckReport, GcReport, HolderUsage, Operation, OperationCommit, Store, StoreError, StoreResult,
+    StoreStats, WriteOptions,
 };
 pub use traits::{Algorithm, BlobRecord, Digest, DigestPrefix, KvEntry, KvKey, KvOp};
 
@@ -75,8 +76,9 @@ pub use registry::{
 /// The OCI flavour's options, reports and names: what [`OciStore`]'s methods take and return.
 pub mod oci {
     pub use crate::stores::oci::{
-        CheckReport, Descriptor, ExportReport, ImportOptions, ImportReport, ImportedRef,
-        Inspection, Lease, MissingBlob, OciGcReport, Platform, RefInfo, RefName, RefUsage,
+        BlobSummary, CheckReport, Descriptor, ExportReport, HistoryEntry, ImageConfigSummary,
+        ImportOptions, ImportReport, ImportedRef, IndexEntry, IndexSummary, Inspection, Lease,
+        ManifestSummary, MissingBlob, Node, OciGcReport, Platform, RefInfo, RefName, RefUsage,
         RefsUsage, SweptBlob, UnpackOptions, UnpackReport, UnpackedLayer, FLAVOUR,
     };
 }
@@ -85,8 +87,9 @@ pub mod oci {
 /// return.
 pub mod appc {
     pub use crate::stores::appc::{
-        AppcGcOptions, AppcGcReport, DependencyReport, ExportReport, ImageInfo, ImageManifest,
-        ImportOptions, ImportReport, LabelQuery, RemoveReport, RemovedImage, RenderReport, SortKey,
+        AppcGcOptions, AppcGcReport, Dependency, DependencyReport, ExportReport, ImageInfo,
+        ImageManifest, ImportOptions, ImportReport, Label, LabelQuery, MissingDependency,
+        RemoteDecision, RemoteRecord, RemoveReport, RemovedImage, RenderReport, SortKey, Violation,
         FLAVOUR,
     };
 }
@@ -99,3 +102,7 @@ pub mod backend {
         SortedDigests, StorageError, StorageResult,
     };
 }
+
+/// The `oci-store` command line, for the binary only: its internals are not library API.
+#[doc(hidden)]
+pub use cli::main_with as cli_main;

@@ -11,5 +11,5 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    oci_store::cli::main_with(std::env::args_os())
+    oci_store::cli_main(std::env::args_os())
 }

@@ -72,9 +72,6 @@ pub enum CliError {
         lock.display()
     )]
     StoreLocked { lock: PathBuf, waited_ms: u64 },
-
-    #[error("{0}")]
-    Usage(String),
 }
 
 impl From<crate::registry::RegistryError> for CliError {
@@ -98,7 +95,7 @@ impl CliError {
     /// Exit status: 2 for a usage problem (arguments, config file, environment), else 1.
     pub fn exit_status(&self) -> u8 {
         match self {
-            CliError::Config { .. } | CliError::Environment { .. } | CliError::Usage(_) => 2,
+            CliError::Config { .. } | CliError::Environment { .. } => 2,
             _ => 1,
         }
     }

@@ -32,7 +32,9 @@ use clap::{Args, FromArgMatches, Parser};
 pub use error::{CliError, CliResult};
 pub use output::Output;
 
-pub use settings::{Settings, Source};
+pub use settings::Settings;
+#[cfg(any(test, feature = "test-support"))]
+pub use settings::Source;
 
 use crate::store::{open_store, BackendChoice, LockGuard, LockMode, Progress, Store, StoreConfig};
 
@@ -285,6 +287,7 @@ impl Context {
         self.settings.store_dir()
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     pub fn backend_choice(&self) -> &BackendChoice {
         &self.backend_choice
     }
@@ -316,6 +319,7 @@ impl Context {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> CliResult<ExitCode> {
     let context = Context::from_options(&cli.global)?;

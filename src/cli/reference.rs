@@ -1,6 +1,7 @@
 //! The command tree as users read it: `--help` with examples, shell completions, man pages and
 //! the command reference in docs/CLI.md, all generated from the one clap definition.
 
+#[cfg(any(test, feature = "test-support"))]
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +100,7 @@ impl RunCommand for ManCommand {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 /// The command reference of docs/CLI.md: per command its summary, usage, its own arguments
 /// and options (the global ones are listed once, under the tool itself) and its examples.
 pub fn markdown_reference() -> String {
@@ -109,6 +111,7 @@ pub fn markdown_reference() -> String {
     text
 }
 
+#[cfg(any(test, feature = "test-support"))]
 fn write_command(text: &mut String, command: &Command, path: &str, is_root: bool) {
     let title = if path.is_empty() {
         "oci-store".to_string()
@@ -162,6 +165,7 @@ fn write_command(text: &mut String, command: &Command, path: &str, is_root: bool
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 fn describe_argument(arg: &clap::Arg) -> String {
     let name = match (arg.get_short(), arg.get_long()) {
         (Some(short), Some(long)) => format!("`-{short}`, `--{long}`"),

@@ -48,11 +48,13 @@ impl TransferBars {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// Blobs moving now (for tests).
     pub fn blobs_in_flight(&self) -> usize {
         self.state().per_blob.len()
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// Bytes the overall bar has counted (for tests).
     pub fn bytes_counted(&self) -> u64 {
         self.state()

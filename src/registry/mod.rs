@@ -36,15 +36,20 @@ mod url;
 mod verify;
 
 pub use auth::Credentials;
-pub use blobs::BlobDownload;
 pub use client::{ClientOptions, RegistryClient};
-pub use credential_helper::Helper as CredentialHelper;
 pub use error::{RegistryError, RegistryResult};
-pub use manifests::{get_manifest, FetchedManifest};
 pub use pull::{pull, PullOptions, PullReport, DEFAULT_JOBS};
 pub use push::{push, PushOptions, PushReport};
-pub use reference::{is_loopback, Reference, Target};
-pub use referrers::fallback_tag;
+pub use reference::Reference;
+// What the test suites reach besides the public API.
+#[cfg(feature = "test-support")]
+pub use {
+    blobs::BlobDownload,
+    credential_helper::Helper as CredentialHelper,
+    manifests::{get_manifest, FetchedManifest},
+    reference::{is_loopback, Target},
+    referrers::fallback_tag,
+};
 
 impl RegistryClient {
     /// How many bearer tokens this client fetched (each scope once until it expires).

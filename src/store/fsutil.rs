@@ -39,6 +39,7 @@ impl AtomicFile {
         })
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -12,6 +12,7 @@ use fs2::FileExt;
 use super::error::{StoreError, StoreResult};
 use crate::traits::Digest;
 
+#[cfg(any(test, feature = "test-support"))]
 /// Number of digest lock stripes. A digest maps to the stripe of its first hex byte.
 pub const DIGEST_LOCK_STRIPES: usize = 256;
 

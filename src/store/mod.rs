@@ -26,25 +26,31 @@ mod upgrade;
 mod usage;
 
 pub use base::Store;
-pub use blobs::{validate_media_type, StoreWriter, WriteOptions};
-pub use config::{StoreConfig, FORMAT_VERSION};
-pub use convert::{convert_store, ConversionReport};
+pub use blobs::{validate_media_type, WriteOptions};
+pub use config::StoreConfig;
+pub use convert::convert_store;
 pub use delete::{Holders, Release, BASE_HOLDER, OWNER_MARK_PREFIX};
-pub use dump::StoreDump;
 pub use error::{StoreError, StoreResult};
 pub use flavour_lock::{FlavourLock, FlavourLockHolder};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::GcReport;
 pub use locks::{LockGuard, LockMode};
 pub use open::{default_store_dir, open_store, open_store_waiting, BackendChoice};
-pub use operation::{
-    operation_holder, Arrival, Committed, Operation, OperationCommit, OPERATION_DATA_TYPE,
-};
+pub use operation::{Arrival, Committed, Operation, OperationCommit};
 pub use progress::{
     Direction, NoProgress, Progress, ProgressRead, SkipReason, Totals, TransferEvent, NO_PROGRESS,
 };
 pub use staged::StagedBlob;
 pub use stats::StoreStats;
 pub use transfer::{commit_batch, Pipeline, Worker};
-pub use upgrade::UPGRADE_WAIT;
 pub use usage::{BlobsAndBytes, HolderUsage};
+// What the test suites reach besides the public API.
+#[cfg(feature = "test-support")]
+pub use {
+    blobs::StoreWriter,
+    config::FORMAT_VERSION,
+    convert::ConversionReport,
+    dump::StoreDump,
+    operation::{operation_holder, OPERATION_DATA_TYPE},
+    upgrade::UPGRADE_WAIT,
+};

@@ -157,6 +157,7 @@ impl<'p, R> ProgressRead<'p, R> {
         ProgressRead { inner, progress }
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// The reader inside.
     pub fn into_inner(self) -> R {
         self.inner

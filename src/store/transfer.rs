@@ -114,6 +114,7 @@ impl<'c> Pipeline<'c> {
         self
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// Stops when `cancel` becomes true: no new item starts, nothing more is committed.
     pub fn cancelled_by(mut self, cancel: &'c AtomicBool) -> Self {
         self.cancel = Some(cancel);

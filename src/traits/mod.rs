@@ -13,8 +13,11 @@ mod sorted_digests;
 pub use blob_store::{BlobRead, BlobStore, BlobWriter, Expected};
 pub use digest::{Algorithm, Digest, DigestPrefix, Hasher};
 pub use error::{DigestError, StorageError, StorageResult};
-pub use extra_data::{ExtraData, ExtraOp, MAX_EXTRA_DATA_TYPE_LEN};
+pub use extra_data::{ExtraData, ExtraOp};
 pub use index::{BlobRecord, Index, RecordPages, DEFAULT_MEDIA_TYPE};
 pub use kv_store::{KvEntry, KvKey, KvOp, KvOpOutcome, KvStore};
 pub use registry::{BackendRegistration, FormatHooks, FormatStatus, Role};
-pub use sorted_digests::{CompactDigests, SortedDigests, DIGEST_PAGE};
+pub use sorted_digests::{CompactDigests, SortedDigests};
+// What the test suites reach besides the public API.
+#[cfg(feature = "test-support")]
+pub use {extra_data::MAX_EXTRA_DATA_TYPE_LEN, sorted_digests::DIGEST_PAGE};

@@ -2,7 +2,7 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::filesystem_sync::FilesystemSync;
 use super::ingest;
@@ -32,9 +32,10 @@ impl FsBlobStore {
         Ok(FsBlobStore { layout, sync })
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// Where the content of `digest` is (or would be) stored, for callers that want to
     /// hard-link or reflink it rather than stream it.
-    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+    pub fn blob_path(&self, digest: &Digest) -> std::path::PathBuf {
         self.layout.blob_path(digest)
     }
 

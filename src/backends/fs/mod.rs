@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::traits::{BackendRegistration, BlobStore, FormatHooks, StorageResult};
 
 pub use blob_store::FsBlobStore;
+#[cfg(feature = "test-support")]
 pub use writer::FsBlobWriter;
 
 /// The registered name, also reported by [`BlobStore::backend_name`].

@@ -23,7 +23,7 @@ mod archive;
 mod deps;
 mod error;
 mod export;
-#[doc(hidden)]
+#[cfg(feature = "test-support")]
 pub mod fuzzing;
 mod gc;
 mod import;
@@ -35,7 +35,6 @@ mod remove;
 mod render;
 mod syntax;
 
-pub use archive::Compression;
 pub use deps::{DependencyReport, MissingDependency};
 pub use error::{AppcError, AppcResult};
 pub use export::ExportReport;
@@ -43,14 +42,17 @@ pub use gc::{AppcGcOptions, AppcGcReport, RemovedImage};
 pub use import::{ImportOptions, ImportReport};
 pub use info::{now_unix_ms, ImageInfo};
 pub use lookup::{LabelQuery, SortKey};
-pub use manifest::{
-    parse_image_id, Dependency, ImageManifest, Label, Violation, KNOWN_ISOLATORS,
-    MAX_MANIFEST_SIZE, OS_ARCH_TABLE,
-};
+pub use manifest::{Dependency, ImageManifest, Label, Violation};
 pub use remote::{RemoteDecision, RemoteRecord};
 pub use remove::RemoveReport;
 pub use render::RenderReport;
-pub use syntax::is_ac_identifier;
+// What the test suites reach besides the public API.
+#[cfg(feature = "test-support")]
+pub use {
+    archive::Compression,
+    manifest::{parse_image_id, KNOWN_ISOLATORS, MAX_MANIFEST_SIZE, OS_ARCH_TABLE},
+    syntax::is_ac_identifier,
+};
 
 use std::time::Duration;
 

@@ -19,6 +19,7 @@ pub const IMPORT_DATA_TYPE: &str = "oci.import";
 /// Holder-name prefix of those imports: their blobs carry `owner.oci-import.<id>`.
 pub const IMPORT_HOLDER_PREFIX: &str = "oci-import.";
 
+#[cfg(any(test, feature = "test-support"))]
 /// The holder name of the (older versions') import recorded under `id`.
 pub fn import_holder(id: &str) -> String {
     format!("{IMPORT_HOLDER_PREFIX}{id}")

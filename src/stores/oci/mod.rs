@@ -22,7 +22,7 @@ mod archive_source;
 mod check;
 mod descriptor;
 mod error;
-#[doc(hidden)]
+#[cfg(feature = "test-support")]
 pub mod fuzzing;
 mod gc;
 mod graph;
@@ -30,6 +30,7 @@ mod import_commit;
 mod import_staging;
 mod inspect;
 mod layout;
+#[cfg(any(test, feature = "test-support"))]
 pub mod layout_builder;
 mod layout_export;
 mod layout_import;
@@ -46,7 +47,7 @@ pub use check::{CheckReport, MissingBlob};
 pub use error::{OciError, OciResult};
 pub use gc::{OciGcReport, SweptBlob};
 pub use graph::{DocumentKind, MAX_DOCUMENT_SIZE};
-pub use import_commit::{import_holder, IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX};
+pub use import_commit::{IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX};
 pub use inspect::{
     BlobSummary, HistoryEntry, ImageConfigSummary, IndexEntry, IndexSummary, Inspection,
     ManifestSummary, Node,
@@ -55,10 +56,12 @@ pub use layout_export::ExportReport;
 pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
 pub use ref_name::RefName;
-pub use refs::{RefInfo, PLATFORMS_FIELD};
+pub use refs::RefInfo;
 pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};
 pub use usage::{RefUsage, RefsUsage};
-pub use validate::MAX_INDEX_NESTING;
+// What the test suites reach besides the public API.
+#[cfg(feature = "test-support")]
+pub use {import_commit::import_holder, refs::PLATFORMS_FIELD, validate::MAX_INDEX_NESTING};
 
 // For the registry client (`crate::registry`), which pulls through the same operation, walker
 // and commit as a layout import.
@@ -75,9 +78,11 @@ use crate::store::{FlavourLockHolder, LockGuard, Progress, Store, StoreError, NO
 
 /// Owner mark this flavour puts on the blobs it holds.
 pub const FLAVOUR: &str = "oci";
+#[cfg(feature = "test-support")]
 /// The flavour GC lock's name (`locks/gc-oci.lock`, [`crate::store::FlavourLock`]'s naming:
 /// `gc-<flavour>`): shared by every mutation of the flavour, exclusive by its GC.
 pub const GC_LOCK: &str = "gc-oci";
+#[cfg(feature = "test-support")]
 /// The turnstile a GC holds while it waits for [`GC_LOCK`] (`gc-<flavour>-turnstile`).
 pub const GC_TURNSTILE: &str = "gc-oci-turnstile";
 /// Key/value data type of refs.

@@ -22,7 +22,6 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::rc::Rc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, XattrFlags};
@@ -42,12 +41,13 @@ use super::render::{timestamps, DeferredModes, Render};
 pub use super::report::ApplyReport;
 use super::short_name::short_name;
 
+#[cfg(any(test, feature = "test-support"))]
 /// Applies the tar stream `tar` (already decompressed: see [`super::decompress`]) to the
 /// directory `target`, which must exist: a render of one layer ([`Render`] applies several,
 /// giving directories their modes only after the last). On error the target holds part of
 /// the layer: callers render into a directory of their own and discard it on failure.
 pub fn apply_layer(
-    target: &Path,
+    target: &std::path::Path,
     tar: impl Read,
     options: &ApplyOptions,
 ) -> RootfsResult<ApplyReport> {

@@ -206,6 +206,7 @@ pub struct BoundedTarReader<R> {
 }
 
 impl<R: Read> BoundedTarReader<R> {
+    #[cfg(any(test, feature = "test-support"))]
     /// Also records where it saw each header (for the fuzz target; grows with the archive).
     #[doc(hidden)]
     pub fn recording_headers(inner: R) -> Self {
@@ -215,6 +216,7 @@ impl<R: Read> BoundedTarReader<R> {
         }
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     #[doc(hidden)]
     pub fn headers_seen(&self) -> &[u64] {
         self.headers_seen.as_deref().unwrap_or_default()

@@ -32,7 +32,7 @@ mod dir_cursor;
 mod entry_meta;
 mod entry_path;
 mod error;
-#[doc(hidden)]
+#[cfg(feature = "test-support")]
 pub mod fuzzing;
 mod new_target;
 mod nofollow;
@@ -46,21 +46,29 @@ mod tree_store;
 mod verify_reader;
 mod whiteout;
 
-pub use apply::{apply_layer, ApplyReport};
-pub use beneath::remove_tree;
-pub use bounded_tar::{bounded_archive, BoundedTarReader, TarHeaderError, TarHeaderLimits};
-pub use compression::{decompress, Compression};
-pub use entry_path::{MAX_DEPTH, MAX_PATH_BYTES};
-pub use error::{RootfsError, RootfsResult};
+pub use apply::ApplyReport;
+pub use bounded_tar::{bounded_archive, TarHeaderError};
+pub use compression::decompress;
+pub use error::RootfsError;
 pub use new_target::render_into_new_directory;
-pub use options::{
-    AbsoluteNames, ApplyOptions, Devices, EntryKind, Existing, Ownership, PathFilter,
-};
+pub use options::{AbsoluteNames, ApplyOptions, EntryKind, Existing, Ownership};
 pub use render::Render;
-pub use short_name::{short_name, short_str, NAME_PREFIX};
-pub use tree_copy::copy_tree;
-pub use tree_hash::{tree_hash, verify_tree, TreeSummary};
-pub use tree_store::{
-    private_dir, CopiedTree, LeftoverNotRemoved, LeftoverReport, RenderedTree, TreeStore, TREES_DIR,
-};
+pub use short_name::{short_name, short_str};
+pub use tree_hash::TreeSummary;
+pub use tree_store::{LeftoverNotRemoved, RenderedTree, TreeStore};
+// What the test suites reach besides the public API.
 pub use verify_reader::VerifyingReader;
+#[cfg(feature = "test-support")]
+pub use {
+    apply::apply_layer,
+    beneath::remove_tree,
+    bounded_tar::{BoundedTarReader, TarHeaderLimits},
+    compression::Compression,
+    entry_path::{MAX_DEPTH, MAX_PATH_BYTES},
+    error::RootfsResult,
+    options::{Devices, PathFilter},
+    short_name::NAME_PREFIX,
+    tree_copy::copy_tree,
+    tree_hash::{tree_hash, verify_tree},
+    tree_store::{private_dir, CopiedTree, LeftoverReport, TREES_DIR},
+};

@@ -125,6 +125,7 @@ impl TreeStore {
         })
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// Where this flavour's trees live.
     pub fn dir(&self) -> &Path {
         &self.root
@@ -307,6 +308,7 @@ impl TreeStore {
         })
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// The key's lock, shared: hold it while using a tree (copying it out) so that it is not
     /// removed meanwhile.
     pub fn lock_shared(&self, key: &str) -> RootfsResult<LockGuard> {
