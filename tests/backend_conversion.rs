@@ -66,7 +66,7 @@ fn every_pair_of_backends_converts_with_identical_dumps() {
                 assert_eq!(store.stats().unwrap().backends[role.name()], *to);
                 let after = store.dump().unwrap();
                 assert_eq!(before, after, "{role}: {from} -> {to}: dumps differ");
-                let fsck = store.fsck(false).unwrap();
+                let fsck = store.fsck(Default::default()).unwrap();
                 assert!(fsck.is_clean(), "{role}: {from} -> {to}: {fsck:?}");
                 drop(store);
 

@@ -50,7 +50,9 @@ fn fsck_repair_keeps_verified_content_whose_record_size_is_wrong() {
     damaged.size += 7;
     store.index().upsert(&damaged).unwrap();
 
-    let report = store.fsck(true).unwrap();
+    let report = store
+        .fsck(oci_store::store::FsckOptions::repairing())
+        .unwrap();
     assert!(report.problems.contains(&FsckProblem::SizeMismatch {
         digest: record.digest.clone(),
         indexed: damaged.size,
@@ -66,5 +68,5 @@ fn fsck_repair_keeps_verified_content_whose_record_size_is_wrong() {
         .get_extra(&record.digest, "last-used")
         .unwrap()
         .is_some());
-    assert!(store.fsck(false).unwrap().is_clean());
+    assert!(store.fsck(Default::default()).unwrap().is_clean());
 }

@@ -183,7 +183,7 @@ fn operation(
                 .context("delete_if_unreferenced")?;
         }
         _ => {
-            store.gc().context("gc")?;
+            store.gc(Default::default()).context("gc")?;
             stats.gcs += 1;
         }
     }
@@ -247,7 +247,7 @@ pub fn check_after_workload(store: &Store, participants: &[WorkloadStats]) -> Te
 /// fsck is clean, every indexed blob's content is present and rehashes to its digest, and GC
 /// finds no garbage and leaves no staged write.
 pub fn check_consistent(store: &Store) -> TestResult {
-    let fsck = store.fsck(false).context("fsck")?;
+    let fsck = store.fsck(Default::default()).context("fsck")?;
     ensure!(fsck.is_clean(), "fsck found problems: {:?}", fsck.problems);
     for record in store.list(None).context("list")? {
         let reader = store
@@ -261,7 +261,7 @@ pub fn check_consistent(store: &Store) -> TestResult {
             "rehash of indexed content"
         );
     }
-    let gc = store.gc().context("gc")?;
+    let gc = store.gc(Default::default()).context("gc")?;
     ensure!(
         gc.unindexed_blobs.is_empty()
             && gc.orphan_extra_data.is_empty()
@@ -269,7 +269,7 @@ pub fn check_consistent(store: &Store) -> TestResult {
         "garbage left once every participant finished: {gc:?}"
     );
     crate::base_store::no_ingest_leftovers(store)?;
-    let fsck = store.fsck(false).context("fsck after gc")?;
+    let fsck = store.fsck(Default::default()).context("fsck after gc")?;
     ensure!(
         fsck.is_clean(),
         "fsck after gc found problems: {:?}",

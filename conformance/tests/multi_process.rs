@@ -167,7 +167,7 @@ fn killed_workers_leave_only_garbage(combination: &Combination) -> Result<(), St
     // A kill can land between any two steps: a staged write, content committed but not yet
     // indexed, a delete cascade half done. All of that is garbage for one GC.
     let report = store
-        .gc()
+        .gc(Default::default())
         .map_err(|e| format!("gc after killing the workers: {e}"))?;
     if std::env::var_os("CONFORMANCE_VERBOSE").is_some() {
         eprintln!("{}: gc after the kill: {report:?}", combination.label());

@@ -75,7 +75,10 @@ impl RunCommand for FsckCommand {
         let progress = context.progress();
         let report = context
             .open_existing_store()?
-            .fsck_with_progress(self.repair, &*progress)?;
+            .fsck(crate::store::FsckOptions {
+                repair: self.repair,
+                progress: &*progress,
+            })?;
         context
             .output()
             .value(&report, |out| print_fsck_report(out, &report))?;

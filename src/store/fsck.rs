@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::base::Store;
 use super::error::StoreResult;
 use super::fsutil::hash_reader;
+use super::gc::GcOptions;
 use super::locks::{LockGuard, LockMode};
 use super::progress::{Progress, ProgressRead, Totals, NO_PROGRESS};
 use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, StorageError};
@@ -48,22 +49,45 @@ impl FsckReport {
     }
 }
 
+/// How [`Store::fsck`] runs.
+#[derive(Clone, Copy)]
+pub struct FsckOptions<'p> {
+    /// Repair what it finds (`oci-store fsck --repair`); off by default: only report.
+    pub repair: bool,
+    /// Where the blobs and bytes hashed are reported ([`NoProgress`](super::NoProgress) by
+    /// default).
+    pub progress: &'p dyn Progress,
+}
+
+impl Default for FsckOptions<'_> {
+    fn default() -> Self {
+        FsckOptions {
+            repair: false,
+            progress: &NO_PROGRESS,
+        }
+    }
+}
+
+impl FsckOptions<'_> {
+    /// Check and repair, without progress.
+    pub fn repairing() -> Self {
+        FsckOptions {
+            repair: true,
+            ..FsckOptions::default()
+        }
+    }
+}
+
 impl Store {
     /// Rehashes every indexed blob and cross-checks content, index, extra data and key/value
     /// references, and that every indexed blob has a holder. With `repair`: a blob whose content
     /// is missing or corrupt is deleted with its dependants (it cannot be trusted), so is a blob
     /// that nothing holds, a record whose size disagrees with content that hashes
     /// to its digest is corrected, unindexed content and orphans are removed.
-    pub fn fsck(&self, repair: bool) -> StoreResult<FsckReport> {
-        self.fsck_with_progress(repair, &NO_PROGRESS)
-    }
-
-    /// [`Store::fsck`], reporting the blobs and bytes hashed to `progress`.
-    pub fn fsck_with_progress(
-        &self,
-        repair: bool,
-        progress: &dyn Progress,
-    ) -> StoreResult<FsckReport> {
+    ///
+    /// The blobs and bytes hashed go to `options.progress`.
+    pub fn fsck(&self, options: FsckOptions<'_>) -> StoreResult<FsckReport> {
+        let FsckOptions { repair, progress } = options;
         let mut report = FsckReport::default();
         progress.start(
             "checking",
@@ -168,7 +192,7 @@ impl Store {
         if repair {
             // The base GC removes exactly the unindexed content and orphans listed above, each
             // re-checked under its lock.
-            let gc = self.gc_with_progress(progress)?;
+            let gc = self.gc(GcOptions { progress })?;
             report.repaired += (gc.unindexed_blobs.len()
                 + gc.unheld_blobs.len()
                 + gc.orphan_extra_data.len()

@@ -36,19 +36,31 @@ impl GcReport {
     }
 }
 
+/// How [`Store::gc`] runs.
+#[derive(Clone, Copy)]
+pub struct GcOptions<'p> {
+    /// Where its phase is reported ([`NoProgress`](super::NoProgress) by default).
+    pub progress: &'p dyn Progress,
+}
+
+impl Default for GcOptions<'_> {
+    fn default() -> Self {
+        GcOptions {
+            progress: &NO_PROGRESS,
+        }
+    }
+}
+
 impl Store {
     /// Finishes operations whose process died ([`Store::clear_dead_operations`]), then
     /// removes indexed blobs no holder keeps, content without an index record, dead ingest
     /// files, orphan extra data and key/value entries whose blob is gone. Each removal is decided under the blob's exclusive
     /// digest lock, which a committing writer also holds from content commit to index record:
     /// so content a live writer is committing is never taken for garbage.
-    pub fn gc(&self) -> StoreResult<GcReport> {
-        self.gc_with_progress(&NO_PROGRESS)
-    }
-
-    /// [`Store::gc`], reporting its phase to `progress` (a spinner: its work is not known
-    /// beforehand).
-    pub fn gc_with_progress(&self, progress: &dyn Progress) -> StoreResult<GcReport> {
+    ///
+    /// Its one phase goes to `options.progress` (a spinner: its work is not known beforehand).
+    pub fn gc(&self, options: GcOptions<'_>) -> StoreResult<GcReport> {
+        let progress = options.progress;
         progress.start("collecting", Totals::UNKNOWN);
         let report = self.collect_garbage();
         progress.finish();

@@ -628,7 +628,7 @@ mod tests {
             ])
             .unwrap();
         crash(operation);
-        store.gc().unwrap();
+        store.gc(Default::default()).unwrap();
         assert_eq!(store.holders(&kept).unwrap().owners, ["test"]);
         assert!(!store.contains(&dropped).unwrap());
         no_operation_left(&store);

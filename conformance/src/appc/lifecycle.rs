@@ -526,7 +526,7 @@ pub fn gc_racing_imports_leaves_whole_images_or_none(fixture: &StoreFixture) -> 
             info.id
         );
     }
-    let fsck = store.fsck(false).context("fsck")?;
+    let fsck = store.fsck(Default::default()).context("fsck")?;
     ensure!(fsck.is_clean(), "fsck: {fsck:?}");
     Ok(())
 }

@@ -108,7 +108,7 @@ pub fn release_many_decides_each_blob_like_release(fixture: &StoreFixture) -> Te
             "the released mark is left on {digest}"
         );
     }
-    let report = store.fsck(false).context("fsck")?;
+    let report = store.fsck(Default::default()).context("fsck")?;
     ensure!(report.is_clean(), "fsck after release_many: {report:?}");
     Ok(())
 }
@@ -162,7 +162,7 @@ pub fn remove_data_many_is_all_or_nothing(fixture: &StoreFixture) -> TestResult 
         is_indexed(&store, &user)?,
         "the user's blob went with the entry"
     );
-    let report = store.fsck(false).context("fsck")?;
+    let report = store.fsck(Default::default()).context("fsck")?;
     ensure!(report.is_clean(), "fsck after remove_data_many: {report:?}");
     Ok(())
 }

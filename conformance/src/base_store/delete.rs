@@ -327,7 +327,7 @@ pub fn owned_writes_are_marked_with_their_commit(fixture: &StoreFixture) -> Test
         "oci",
     );
     ensure!(wrong.is_err(), "a digest mismatch was accepted");
-    store.gc().context("gc")?;
+    store.gc(Default::default()).context("gc")?;
     ensure_eq!(
         store.owned_by("oci").context("owned_by")?,
         vec![record.digest.clone()],

@@ -392,7 +392,7 @@ fn compare_state(store: &Store, model: &Model, items: &[Item]) -> TestResult {
         model.blobs.values().map(|(s, _)| s).sum::<u64>(),
         "stats().bytes"
     );
-    let fsck = store.fsck(false).context("fsck")?;
+    let fsck = store.fsck(Default::default()).context("fsck")?;
     ensure_eq!(fsck.problems, Vec::new(), "fsck problems");
     Ok(())
 }

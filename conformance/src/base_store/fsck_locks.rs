@@ -23,7 +23,7 @@ pub fn fsck_hashes_outside_digest_locks(fixture: &StoreFixture) -> TestResult {
     let (done, finished) = mpsc::channel();
     let other = fixture.open()?;
     std::thread::spawn(move || {
-        let _ = done.send(other.fsck(false).map_err(|e| e.to_string()));
+        let _ = done.send(other.fsck(Default::default()).map_err(|e| e.to_string()));
     });
     match finished.recv_timeout(Duration::from_secs(20)) {
         Ok(Ok(report)) => ensure!(report.is_clean(), "fsck found problems: {report:?}"),

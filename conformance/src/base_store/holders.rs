@@ -242,7 +242,7 @@ pub fn base_gc_collects_blobs_no_holder_keeps(fixture: &StoreFixture) -> TestRes
         .context("put_data")?;
     raw_unmark(&referenced, "oci")?;
 
-    let report = store.gc().context("gc")?;
+    let report = store.gc(Default::default()).context("gc")?;
     let expected = sorted(&[user_let_go.digest.clone(), flavour_let_go.digest.clone()]);
     ensure_eq!(sorted(&report.unheld_blobs), expected, "unheld_blobs");
     ensure_eq!(
@@ -268,7 +268,7 @@ pub fn base_gc_collects_blobs_no_holder_keeps(fixture: &StoreFixture) -> TestRes
         }],
         "the entry holding a blob"
     );
-    let again = store.gc().context("second gc")?;
+    let again = store.gc(Default::default()).context("second gc")?;
     ensure!(
         again.unheld_blobs.is_empty() && again.unheld_bytes == 0,
         "a second gc found more: {again:?}"

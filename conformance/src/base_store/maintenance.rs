@@ -33,7 +33,7 @@ pub fn gc_removes_garbage_only(fixture: &StoreFixture) -> TestResult {
         .put("ref", "dangling", b"", Some(&dangling))
         .context("planting a dangling reference")?;
 
-    let report = store.gc().context("gc")?;
+    let report = store.gc(Default::default()).context("gc")?;
     ensure_eq!(
         sorted(&report.unindexed_blobs),
         vec![garbage.clone()],
@@ -91,7 +91,7 @@ pub fn gc_removes_garbage_only(fixture: &StoreFixture) -> TestResult {
         "entry of an indexed blob"
     );
 
-    let again = store.gc().context("second gc")?;
+    let again = store.gc(Default::default()).context("second gc")?;
     ensure!(
         again.unindexed_blobs.is_empty()
             && again.orphan_extra_data.is_empty()
@@ -120,7 +120,7 @@ pub fn gc_spares_live_writers(fixture: &StoreFixture) -> TestResult {
     blob_writer.write_all(&staged).context("writing")?;
     let (staged_digest, _) = blob_writer.finish().context("finishing")?;
 
-    store.gc().context("gc during writes")?;
+    store.gc(Default::default()).context("gc during writes")?;
 
     write_in_chunks(&mut writer, &streamed[250_000..]).context("second half")?;
     let record = writer
@@ -166,14 +166,16 @@ fn healthy_store(store: &oci_store::Store) -> Result<Vec<BlobRecord>, String> {
 
 pub fn fsck_clean_on_healthy_store(fixture: &StoreFixture) -> TestResult {
     let store = fixture.open()?;
-    let empty = store.fsck(false).context("fsck of an empty store")?;
+    let empty = store
+        .fsck(Default::default())
+        .context("fsck of an empty store")?;
     ensure!(
         empty.is_clean(),
         "an empty store has problems: {:?}",
         empty.problems
     );
     let records = healthy_store(&store)?;
-    let report = store.fsck(false).context("fsck")?;
+    let report = store.fsck(Default::default()).context("fsck")?;
     ensure!(
         report.is_clean(),
         "a healthy store has problems: {:?}",
@@ -245,7 +247,7 @@ pub fn fsck_detects_and_repairs(fixture: &StoreFixture) -> TestResult {
         .put("ref", "dangling", b"", Some(&dangling))
         .context("planting a reference")?;
 
-    let report = store.fsck(false).context("fsck")?;
+    let report = store.fsck(Default::default()).context("fsck")?;
     let expected = vec![
         FsckProblem::MissingContent {
             digest: missing.digest.clone(),
@@ -291,19 +293,23 @@ pub fn fsck_detects_and_repairs(fixture: &StoreFixture) -> TestResult {
         report.problems
     );
     ensure_eq!(report.repaired, 0, "fsck without repair repaired");
-    let unchanged = store.fsck(false).context("second fsck")?;
+    let unchanged = store.fsck(Default::default()).context("second fsck")?;
     ensure_eq!(
         unchanged.problems.len(),
         report.problems.len(),
         "fsck without repair changed things"
     );
 
-    let repair = store.fsck(true).context("fsck --repair")?;
+    let repair = store
+        .fsck(oci_store::store::FsckOptions::repairing())
+        .context("fsck --repair")?;
     ensure!(
         repair.repaired > 0,
         "fsck --repair repaired nothing: {repair:?}"
     );
-    let after = store.fsck(false).context("fsck after repair")?;
+    let after = store
+        .fsck(Default::default())
+        .context("fsck after repair")?;
     ensure!(
         after.is_clean(),
         "problems left after --repair: {:?}",

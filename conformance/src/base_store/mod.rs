@@ -174,7 +174,7 @@ pub fn store_files(dir: &Path) -> std::collections::BTreeSet<std::path::PathBuf>
 /// No staged write is left once GC ran: GC's own `remove_dead_ingests` found everything, and
 /// if the store has an `ingest/` directory (the suggested layout) it is empty.
 pub fn no_ingest_leftovers(store: &Store) -> TestResult {
-    store.gc().context("gc")?;
+    store.gc(Default::default()).context("gc")?;
     let again = store
         .blob_store()
         .remove_dead_ingests()

@@ -150,7 +150,7 @@ pub fn write_existing_returns_its_record(fixture: &StoreFixture) -> TestResult {
 pub fn write_refusals_change_nothing(fixture: &StoreFixture) -> TestResult {
     let store = fixture.open()?;
     let kept = write_bytes(&store, b"kept", Some(LAYER))?;
-    store.gc().context("gc")?;
+    store.gc(Default::default()).context("gc")?;
     let before = snapshot(&store)?;
     let files_before = store_files(store.dir());
     let bytes = content(5, 400_000);
@@ -217,13 +217,13 @@ pub fn write_refusals_change_nothing(fixture: &StoreFixture) -> TestResult {
             Err(error) => ensure!(is_expected_error(&error), "{what}: wrong error: {error:?}"),
         }
         ensure_eq!(snapshot(&store)?, before, "{what}: store contents changed");
-        let report = store.gc().context("gc")?;
+        let report = store.gc(Default::default()).context("gc")?;
         ensure!(
             report.unindexed_blobs.is_empty(),
             "{what}: the refused content was stored: {:?}",
             report.unindexed_blobs
         );
-        let again = store.gc().context("second gc")?;
+        let again = store.gc(Default::default()).context("second gc")?;
         ensure_eq!(again.dead_ingests, 0, "{what}: staged writes left after gc");
         let leftovers: Vec<_> = store_files(store.dir())
             .difference(&files_before)

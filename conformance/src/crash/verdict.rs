@@ -24,7 +24,9 @@ pub fn is_repairable_garbage(problem: &FsckProblem) -> bool {
 /// `fsck` reports only repairable garbage; `fsck --repair` then leaves nothing for `fsck`.
 /// Returns what the first `fsck` reported.
 pub fn fsck_repairs_to_clean(store: &Store) -> Result<Vec<FsckProblem>, String> {
-    let report = store.fsck(false).context("fsck after the worker ended")?;
+    let report = store
+        .fsck(Default::default())
+        .context("fsck after the worker ended")?;
     let damage: Vec<&FsckProblem> = report
         .problems
         .iter()
@@ -35,8 +37,12 @@ pub fn fsck_repairs_to_clean(store: &Store) -> Result<Vec<FsckProblem>, String> 
         "fsck found damage, not only garbage: {damage:?} (all: {:?})",
         report.problems
     );
-    store.fsck(true).context("fsck --repair")?;
-    let after = store.fsck(false).context("fsck after fsck --repair")?;
+    store
+        .fsck(oci_store::store::FsckOptions::repairing())
+        .context("fsck --repair")?;
+    let after = store
+        .fsck(Default::default())
+        .context("fsck after fsck --repair")?;
     ensure!(
         after.is_clean(),
         "fsck --repair left problems: {:?}",

@@ -92,7 +92,7 @@ pub fn gc_clears_holds_of_crashed_imports(fixture: &StoreFixture) -> TestResult 
         );
         let check = oci.check("kept", true).context("checking kept")?;
         ensure!(check.is_complete(), "kept after gc: {check:?}");
-        let fsck = store.fsck(false).context("fsck")?;
+        let fsck = store.fsck(Default::default()).context("fsck")?;
         ensure!(fsck.is_clean(), "fsck: {fsck:?}");
     }
     Ok(())

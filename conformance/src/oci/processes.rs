@@ -178,7 +178,7 @@ pub fn check_after_oci_processes(store: &Store, plans: &[ImporterPlan]) -> TestR
         "a GC with every ref in place swept: {report:?}"
     );
     check_refs("after one more gc")?;
-    let fsck = store.fsck(false).context("fsck")?;
+    let fsck = store.fsck(Default::default()).context("fsck")?;
     ensure!(fsck.is_clean(), "fsck at the end: {:?}", fsck.problems);
     Ok(())
 }

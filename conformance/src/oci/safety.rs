@@ -365,7 +365,7 @@ pub fn failed_import_leaves_the_dump_unchanged(fixture: &StoreFixture) -> TestRe
             "the store after the failed import of {}",
             source.display()
         );
-        let fsck = store.fsck(false).context("fsck")?;
+        let fsck = store.fsck(Default::default()).context("fsck")?;
         ensure!(fsck.is_clean(), "fsck after the failed import: {fsck:?}");
     }
     let check = oci.check("good", true).context("checking good")?;

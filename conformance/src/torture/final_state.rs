@@ -64,7 +64,7 @@ pub fn check_final_state(
     history: &SharedHistory,
 ) -> Vec<String> {
     let mut findings = Findings(Vec::new());
-    if let Some(report) = findings.check("fsck after the run", store.fsck(false)) {
+    if let Some(report) = findings.check("fsck after the run", store.fsck(Default::default())) {
         if !report.is_clean() {
             findings.note(format!(
                 "fsck after the run (no worker crashed) found problems: {:?}",
@@ -96,7 +96,10 @@ pub fn check_final_state(
         }
     }
     // No orphans once fsck repaired: a clean fsck, and GC finds nothing left to remove.
-    findings.check("fsck --repair after the run", store.fsck(true));
+    findings.check(
+        "fsck --repair after the run",
+        store.fsck(oci_store::store::FsckOptions::repairing()),
+    );
     if let Err(error) = check_consistent(store) {
         findings.note(format!("after fsck --repair: {error}"));
     }

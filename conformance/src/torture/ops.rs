@@ -383,9 +383,15 @@ impl<'s> ThreadContext<'s> {
                     })
                     .map_err(appc_failure)
             }
-            Op::BaseGc => store.gc().map(|_| Observed::Nothing).map_err(store_failure),
+            Op::BaseGc => store
+                .gc(Default::default())
+                .map(|_| Observed::Nothing)
+                .map_err(store_failure),
             Op::Fsck { repair } => store
-                .fsck(*repair)
+                .fsck(oci_store::store::FsckOptions {
+                    repair: *repair,
+                    ..Default::default()
+                })
                 .map(|report| Observed::Problems(describe_problems(&report.problems)))
                 .map_err(store_failure),
         }

@@ -85,7 +85,9 @@ impl OciStore<'_> {
         // imports need not queue behind it.
         if !dry_run {
             crate::crash_point!("oci.gc.before-base-gc");
-            report.base = Some(self.store.gc_with_progress(self.progress)?);
+            report.base = Some(self.store.gc(crate::store::GcOptions {
+                progress: self.progress,
+            })?);
         }
         Ok(report)
     }

@@ -255,7 +255,7 @@ impl Work for BaseGc {
 
     fn run(&self, trial: &Trial) -> Result<(), String> {
         let store = trial.open_store()?;
-        store.gc().context("gc")?;
+        store.gc(Default::default()).context("gc")?;
         Ok(())
     }
 
@@ -266,7 +266,9 @@ impl Work for BaseGc {
             blob_is_whole(store, digest, bytes)?;
         }
         if completed {
-            let fsck = store.fsck(false).context("fsck after a complete gc")?;
+            let fsck = store
+                .fsck(Default::default())
+                .context("fsck after a complete gc")?;
             ensure!(
                 fsck.is_clean(),
                 "a complete gc left garbage: {:?}",
