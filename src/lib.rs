@@ -2,8 +2,8 @@
 //! processes and threads at once. See docs/ARCHITECTURE.md.
 //!
 //! ```no_run
-//! use oci_store::store::{open_store, BackendChoice, WriteOptions};
-//! use oci_store::stores::oci::{ImportOptions, OciStore};
+//! use oci_store::oci::ImportOptions;
+//! use oci_store::{open_store, BackendChoice, OciStore, WriteOptions};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = open_store("/var/lib/my-tool/store".as_ref(), &BackendChoice::default())?;
@@ -16,6 +16,12 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The API is this page: the [`Store`] (blobs by digest, their index, extra data, the
+//! key/value area, all-or-nothing [`Operation`]s, [`Store::gc`] and [`Store::fsck`]); the two
+//! flavours over it, [`OciStore`] and [`AppcStore`], with their options and reports in [`oci`]
+//! and [`appc`]; the registry client ([`pull`], [`push`]); one [`Progress`] observer for all
+//! long work; and, for authors of storage backends, the traits in [`backend`].
 
 // The public API (the re-exports below) is documented; the internals the test suites reach
 // through `test-support` are not held to it.
