@@ -21,9 +21,6 @@ struct FailingRefWrites {
 }
 
 impl KvStore for FailingRefWrites {
-    fn backend_name(&self) -> &'static str {
-        "failing-sqlite"
-    }
     fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>> {
         self.inner.get(data_type, key)
     }

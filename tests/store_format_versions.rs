@@ -463,7 +463,7 @@ fn backend_conversion_upgrades_the_store_first() {
     assert_eq!(report.from.format_version, 2);
     assert_eq!(report.to.format_version, 2);
     let store = open_store(dir.path(), &BackendChoice::default()).unwrap();
-    assert_eq!(store.extra_data().backend_name(), "lmdb");
+    assert_eq!(store.stats().unwrap().backends["extra"], "lmdb");
     assert_eq!(
         store.extra_data().types(&user_blob).unwrap(),
         vec!["owner.base".to_string()]

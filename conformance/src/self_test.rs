@@ -78,9 +78,6 @@ impl BlobWriter for LeakingWriter<'_> {
 }
 
 impl BlobStore for Flawed<dyn BlobStore> {
-    fn backend_name(&self) -> &'static str {
-        "flawed"
-    }
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
         match self.flaw {
             Flaw::IgnoresExpected => self.inner.writer(Expected {
@@ -126,9 +123,6 @@ impl BlobStore for Flawed<dyn BlobStore> {
 }
 
 impl Index for Flawed<dyn Index> {
-    fn backend_name(&self) -> &'static str {
-        "flawed"
-    }
     fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
         self.inner.upsert_many(records)
     }
@@ -164,9 +158,6 @@ impl Index for Flawed<dyn Index> {
 }
 
 impl ExtraData for Flawed<dyn ExtraData> {
-    fn backend_name(&self) -> &'static str {
-        "flawed"
-    }
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
         self.inner.get(digest, data_type)
     }
@@ -202,9 +193,6 @@ impl ExtraData for Flawed<dyn ExtraData> {
 }
 
 impl KvStore for Flawed<dyn KvStore> {
-    fn backend_name(&self) -> &'static str {
-        "flawed"
-    }
     fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>> {
         self.inner.get(data_type, key)
     }

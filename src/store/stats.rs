@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::base::Store;
+use super::config::StoreConfig;
 use super::error::StoreResult;
-use crate::traits::{BlobStore, ExtraData, Index, KvStore};
+use crate::traits::{Index, KvStore};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StoreStats {
@@ -25,15 +26,11 @@ impl Store {
             let count = self.kv.list(&data_type, "")?.len() as u64;
             data_entries.insert(data_type, count);
         }
-        let backends = [
-            ("blobs", self.blobs.backend_name()),
-            ("index", self.index.backend_name()),
-            ("extra", self.extra.backend_name()),
-            ("kv", self.kv.backend_name()),
-        ]
-        .into_iter()
-        .map(|(role, name)| (role.to_string(), name.to_string()))
-        .collect();
+        // The names the store directory records (what `open_store` opened); a store put
+        // together with `Store::from_parts` from unregistered backends may record none.
+        let backends = StoreConfig::read(&self.dir)?
+            .map(|config| config.backends)
+            .unwrap_or_default();
         Ok(StoreStats {
             blobs: self.index.count()?,
             bytes: self.index.total_size()?,

@@ -103,9 +103,6 @@ pub trait BlobWriter: Write + Send {
 /// ([`BlobStore::sync_staged`], [`BlobStore::sync_committed`]) are the provided methods a
 /// backend overrides when it can share syncs across a batch.
 pub trait BlobStore: Send + Sync {
-    /// The registered backend name (`fs`, `sqlite`, `lmdb`).
-    fn backend_name(&self) -> &'static str;
-
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>>;
 
     /// Opens a blob for reading; [`super::StorageError::BlobNotFound`] if absent.
@@ -163,7 +160,6 @@ pub trait BlobStore: Send + Sync {
 macro_rules! forward_blob_store {
     ($($wrapper:ident),*) => {$(
         impl<T: BlobStore + ?Sized> BlobStore for $wrapper<T> {
-            fn backend_name(&self) -> &'static str { (**self).backend_name() }
             fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
                 (**self).writer(expected)
             }

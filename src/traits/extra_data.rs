@@ -62,8 +62,6 @@ impl ExtraOp {
 /// conformance fault wrappers forward only the required methods). [`ExtraData::remove`] stays
 /// required: it says whether the item was there, which a batch does not report.
 pub trait ExtraData: Send + Sync {
-    fn backend_name(&self) -> &'static str;
-
     /// Sets (inserts or replaces) one item: a batch of one [`ExtraOp::Set`], so the data type
     /// is checked as in any batch.
     fn set(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StorageResult<()> {
@@ -109,7 +107,6 @@ pub trait ExtraData: Send + Sync {
 macro_rules! forward_extra_data {
     ($($wrapper:ident),*) => {$(
         impl<T: ExtraData + ?Sized> ExtraData for $wrapper<T> {
-            fn backend_name(&self) -> &'static str { (**self).backend_name() }
             fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
                 (**self).get(digest, data_type)
             }

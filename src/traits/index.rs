@@ -26,8 +26,6 @@ pub const DEFAULT_MEDIA_TYPE: &str = "application/octet-stream";
 /// overridden (the `Box`/`Arc` forwarders and the conformance fault wrappers forward only the
 /// required methods).
 pub trait Index: Send + Sync {
-    fn backend_name(&self) -> &'static str;
-
     /// Inserts or replaces the records of `records`, in order, in one transaction (one sync):
     /// all of them land or none does.
     fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()>;
@@ -118,7 +116,6 @@ impl<I: Index + ?Sized> Iterator for RecordPages<'_, I> {
 macro_rules! forward_index {
     ($($wrapper:ident),*) => {$(
         impl<T: Index + ?Sized> Index for $wrapper<T> {
-            fn backend_name(&self) -> &'static str { (**self).backend_name() }
             fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
                 (**self).upsert_many(records)
             }

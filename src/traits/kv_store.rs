@@ -90,8 +90,6 @@ pub struct KvKey {
 /// overridden (the `Box`/`Arc` forwarders and the conformance fault wrappers forward only the
 /// required methods).
 pub trait KvStore: Send + Sync {
-    fn backend_name(&self) -> &'static str;
-
     fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>>;
 
     /// Writes unconditionally; returns the new version. A batch of one [`KvOp::Put`].
@@ -190,13 +188,13 @@ fn write_one<K: KvStore + ?Sized, T>(
         [outcome] => wanted(*outcome).ok_or_else(|| {
             // A backend bug, which the conformance suite catches.
             StorageError::backend(
-                kv.backend_name(),
+                "key/value",
                 format!("writing key {}/{}", op.data_type(), op.key()),
                 std::io::Error::other(format!("the batch returned the wrong outcome {outcome:?}")),
             )
         }),
         _ => Err(StorageError::backend(
-            kv.backend_name(),
+            "key/value",
             format!("writing key {}/{}", op.data_type(), op.key()),
             std::io::Error::other(format!(
                 "a batch of one operation returned {} outcomes",
@@ -218,7 +216,6 @@ fn written(outcome: KvOpOutcome) -> Option<u64> {
 macro_rules! forward_kv_store {
     ($($wrapper:ident),*) => {$(
         impl<T: KvStore + ?Sized> KvStore for $wrapper<T> {
-            fn backend_name(&self) -> &'static str { (**self).backend_name() }
             fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>> {
                 (**self).get(data_type, key)
             }

@@ -24,10 +24,6 @@ impl FaultyBlobStore {
 }
 
 impl BlobStore for FaultyBlobStore {
-    fn backend_name(&self) -> &'static str {
-        self.inner.backend_name()
-    }
-
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
         self.plan.check(Access::Write, "creating a blob writer")?;
         Ok(Box::new(FaultyWriter {

@@ -25,9 +25,6 @@ impl FaultyIndex {
 }
 
 impl Index for FaultyIndex {
-    fn backend_name(&self) -> &'static str {
-        self.inner.backend_name()
-    }
     fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
         self.plan.check(Access::Write, "writing index records")?;
         self.inner.upsert_many(records)
@@ -74,9 +71,6 @@ impl FaultyExtraData {
 }
 
 impl ExtraData for FaultyExtraData {
-    fn backend_name(&self) -> &'static str {
-        self.inner.backend_name()
-    }
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
         self.plan.check(Access::Read, "reading extra data")?;
         self.inner.get(digest, data_type)
@@ -120,9 +114,6 @@ impl FaultyKvStore {
 }
 
 impl KvStore for FaultyKvStore {
-    fn backend_name(&self) -> &'static str {
-        self.inner.backend_name()
-    }
     fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>> {
         self.plan.check(Access::Read, "reading an entry")?;
         self.inner.get(data_type, key)

@@ -482,9 +482,6 @@ struct FailingIndex {
 }
 
 impl Index for FailingIndex {
-    fn backend_name(&self) -> &'static str {
-        "failing"
-    }
     fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
         self.inner.upsert_many(records)
     }

@@ -9,7 +9,6 @@ use super::ingest;
 use super::layout::{sync_directory, Layout};
 use super::sorted_listing::ExternalSort;
 use super::writer::FsBlobWriter;
-use super::BACKEND_NAME;
 use crate::traits::{
     Algorithm, BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError,
     StorageResult,
@@ -68,10 +67,6 @@ impl FsBlobStore {
 }
 
 impl BlobStore for FsBlobStore {
-    fn backend_name(&self) -> &'static str {
-        BACKEND_NAME
-    }
-
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
         Ok(Box::new(FsBlobWriter::create(
             &self.layout,

@@ -25,7 +25,7 @@ pub use blob_store::FsBlobStore;
 #[cfg(feature = "test-support")]
 pub use writer::FsBlobWriter;
 
-/// The registered name, also reported by [`BlobStore::backend_name`].
+/// The name this backend registers under.
 pub const BACKEND_NAME: &str = "fs";
 
 /// The registry opener: the `fs` blob store of the store directory `dir`.

@@ -226,7 +226,11 @@ fn digests_skips_names_that_are_not_digests() {
 #[test]
 fn is_registered_as_fs() {
     let dir = tempfile::tempdir().unwrap();
-    let store = crate::traits::registry::open_blob_store("fs", dir.path()).unwrap();
-    assert_eq!(store.backend_name(), "fs");
+    let registration = crate::traits::registry::backend_named("fs").unwrap();
+    assert!(
+        registration.blob_store.is_some(),
+        "fs registers a blob store"
+    );
+    let _store = crate::traits::registry::open_blob_store("fs", dir.path()).unwrap();
     assert!(dir.path().join("ingest").is_dir());
 }

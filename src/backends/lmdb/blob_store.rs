@@ -15,7 +15,6 @@ use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{delete_prefix, digest_page, prefix_of};
 use super::records::{decode_blob_content, BlobContent};
 use super::staging::{remove_dead_ingests, StagingLock};
-use super::BACKEND_NAME;
 use crate::traits::{
     BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError, StorageResult,
 };
@@ -88,10 +87,6 @@ impl LmdbBlobStore {
 }
 
 impl BlobStore for LmdbBlobStore {
-    fn backend_name(&self) -> &'static str {
-        BACKEND_NAME
-    }
-
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
         let staging = StagingLock::create(&self.staging_dir)?;
         Ok(Box::new(LmdbBlobWriter::new(

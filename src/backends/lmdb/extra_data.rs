@@ -12,7 +12,6 @@ use super::keys::{
     check_key_len, check_no_separator, delete_prefix, digest_from_key, digest_page, join,
     prefix_of, rest_after_first_part, utf8,
 };
-use super::BACKEND_NAME;
 use crate::traits::{Digest, ExtraData, ExtraOp, SortedDigests, StorageResult};
 
 pub struct LmdbExtraData {
@@ -123,10 +122,6 @@ fn type_key(data_type: &str, digest: &Digest) -> Vec<u8> {
 }
 
 impl ExtraData for LmdbExtraData {
-    fn backend_name(&self) -> &'static str {
-        BACKEND_NAME
-    }
-
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
         let key = item_key(digest, data_type);
         if check_key_len(&key, String::new).is_err() {

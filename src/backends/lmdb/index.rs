@@ -12,7 +12,6 @@ use heed::{RoTxn, RwTxn};
 use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{check_key_len, decode_u64, digest_from_key, encode_u64, join, prefix_of};
 use super::records::{decode_blob_record, encode_blob_record};
-use super::BACKEND_NAME;
 use crate::traits::{BlobRecord, Digest, DigestPrefix, Index, StorageResult};
 
 const TOTAL_SIZE_COUNTER: &[u8] = b"index.total_size";
@@ -133,10 +132,6 @@ fn media_type_key(media_type: &str, digest: &Digest) -> Vec<u8> {
 }
 
 impl Index for LmdbIndex {
-    fn backend_name(&self) -> &'static str {
-        BACKEND_NAME
-    }
-
     /// One write transaction for the whole batch.
     fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
         let prepared = records

@@ -21,7 +21,6 @@ use super::keys::{
     prefix_of, rest_after_first_part, utf8,
 };
 use super::records::{decode_kv_bucket, decode_kv_entry, encode_kv_bucket, encode_kv_entry};
-use super::BACKEND_NAME;
 use crate::traits::{
     Algorithm, Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, SortedDigests, StorageError,
     StorageResult,
@@ -310,10 +309,6 @@ fn version_matches(
 }
 
 impl KvStore for LmdbKvStore {
-    fn backend_name(&self) -> &'static str {
-        BACKEND_NAME
-    }
-
     fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>> {
         if !is_storable_data_type(data_type) {
             return Ok(None);

@@ -12,7 +12,6 @@ use super::blob_writer::SqliteBlobWriter;
 use super::connection::{Database, Durability};
 use super::staging::{discard_staged, remove_dead_staged, staging_dir};
 use super::values::{digest_page, u64_column};
-use super::BACKEND_NAME;
 use crate::traits::{
     BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError, StorageResult,
 };
@@ -56,10 +55,6 @@ impl SqliteBlobStore {
 }
 
 impl BlobStore for SqliteBlobStore {
-    fn backend_name(&self) -> &'static str {
-        BACKEND_NAME
-    }
-
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
         Ok(Box::new(SqliteBlobWriter::start(self, expected)?))
     }

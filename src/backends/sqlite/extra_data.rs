@@ -7,7 +7,6 @@ use rusqlite::{params, OptionalExtension};
 
 use super::connection::{Database, Durability};
 use super::values::{digest_column, digest_page};
-use super::BACKEND_NAME;
 use crate::traits::{Digest, ExtraData, ExtraOp, SortedDigests, StorageResult};
 
 const SET_ITEM: &str = "INSERT INTO extra (digest, data_type, value) VALUES (?1, ?2, ?3)
@@ -28,10 +27,6 @@ impl SqliteExtraData {
 }
 
 impl ExtraData for SqliteExtraData {
-    fn backend_name(&self) -> &'static str {
-        BACKEND_NAME
-    }
-
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
         self.database.read(
             || format!("reading extra data {data_type:?} of {digest}"),

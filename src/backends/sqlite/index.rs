@@ -8,7 +8,6 @@ use rusqlite::{params, Row};
 use super::connection::{Database, Durability};
 use super::key_range::prefix_upper_bound;
 use super::values::{digest_column, limit_parameter, to_integer, u64_column};
-use super::BACKEND_NAME;
 use crate::traits::{BlobRecord, Digest, DigestPrefix, Index, StorageResult};
 
 pub struct SqliteIndex {
@@ -34,10 +33,6 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<BlobRecord> {
 }
 
 impl Index for SqliteIndex {
-    fn backend_name(&self) -> &'static str {
-        BACKEND_NAME
-    }
-
     /// One transaction (and one sync) for the whole batch.
     fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
         let sizes = records

@@ -8,7 +8,6 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use super::connection::{Database, Durability, WriteFailure};
 use super::key_range::prefix_upper_bound;
 use super::values::{digest_page, optional_digest_column, to_integer, u64_column};
-use super::BACKEND_NAME;
 use crate::traits::{
     Digest, KvEntry, KvKey, KvOp, KvOpOutcome, KvStore, SortedDigests, StorageError, StorageResult,
 };
@@ -160,10 +159,6 @@ fn apply_in(transaction: &Transaction<'_>, op: &KvOp) -> Result<KvOpOutcome, Wri
 }
 
 impl KvStore for SqliteKvStore {
-    fn backend_name(&self) -> &'static str {
-        BACKEND_NAME
-    }
-
     fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>> {
         self.database.read(
             || format!("reading key {data_type}/{key}"),

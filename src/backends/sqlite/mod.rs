@@ -36,7 +36,7 @@ pub use extra_data::SqliteExtraData;
 pub use index::SqliteIndex;
 pub use kv_store::SqliteKvStore;
 
-/// The name this backend registers under and reports from `backend_name()`.
+/// The name this backend registers under.
 pub const BACKEND_NAME: &str = "sqlite";
 
 fn open_blob_store(dir: &Path) -> StorageResult<Arc<dyn BlobStore>> {
