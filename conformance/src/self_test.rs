@@ -149,11 +149,8 @@ impl Index for Flawed<dyn Index> {
         }
         self.inner.page(after, limit)
     }
-    fn count(&self) -> StorageResult<u64> {
-        self.inner.count()
-    }
-    fn total_size(&self) -> StorageResult<u64> {
-        self.inner.total_size()
+    fn totals(&self) -> StorageResult<oci_store::traits::IndexTotals> {
+        self.inner.totals()
     }
 }
 

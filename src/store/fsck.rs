@@ -89,10 +89,10 @@ impl Store {
     pub fn fsck(&self, options: FsckOptions<'_>) -> StoreResult<FsckReport> {
         let FsckOptions { repair, progress } = options;
         let mut report = FsckReport::default();
-        progress.start(
-            "checking",
-            Totals::items_and_bytes(self.index.count()?, self.index.total_size()?),
-        );
+        progress.start("checking", {
+            let totals = self.index.totals()?;
+            Totals::items_and_bytes(totals.records, totals.bytes)
+        });
         let lock_mode = if repair {
             LockMode::Exclusive
         } else {

@@ -31,9 +31,10 @@ impl Store {
         let backends = StoreConfig::read(&self.dir)?
             .map(|config| config.backends)
             .unwrap_or_default();
+        let totals = self.index.totals()?;
         Ok(StoreStats {
-            blobs: self.index.count()?,
-            bytes: self.index.total_size()?,
+            blobs: totals.records,
+            bytes: totals.bytes,
             data_entries,
             backends,
         })

@@ -56,11 +56,28 @@ pub trait Index: Send + Sync {
     /// One page of all records in digest order, starting after `after`.
     fn page(&self, after: Option<&Digest>, limit: usize) -> StorageResult<Vec<BlobRecord>>;
 
-    /// How many records there are; fast (`stats`, `fsck`'s totals), never a walk of the pages.
-    fn count(&self) -> StorageResult<u64>;
+    /// How many records there are and the sum of their sizes, read together; fast (`stats`,
+    /// `fsck`'s totals), never a walk of the pages.
+    fn totals(&self) -> StorageResult<IndexTotals>;
 
-    /// The sum of the records' sizes; fast, as [`Index::count`].
-    fn total_size(&self) -> StorageResult<u64>;
+    /// How many records there are, as [`Index::totals`].
+    fn count(&self) -> StorageResult<u64> {
+        Ok(self.totals()?.records)
+    }
+
+    /// The sum of the records' sizes, as [`Index::totals`].
+    fn total_size(&self) -> StorageResult<u64> {
+        Ok(self.totals()?.bytes)
+    }
+}
+
+/// What [`Index::totals`] counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexTotals {
+    /// Records in the index.
+    pub records: u64,
+    /// The sum of their sizes, in bytes.
+    pub bytes: u64,
 }
 
 /// Iterates all records of an index page by page, so a huge index is never loaded at once.
@@ -136,8 +153,7 @@ macro_rules! forward_index {
                 -> StorageResult<Vec<BlobRecord>> {
                 (**self).page(after, limit)
             }
-            fn count(&self) -> StorageResult<u64> { (**self).count() }
-            fn total_size(&self) -> StorageResult<u64> { (**self).total_size() }
+            fn totals(&self) -> StorageResult<IndexTotals> { (**self).totals() }
         }
     )*};
 }

@@ -14,7 +14,7 @@ pub use blob_store::{BlobRead, BlobStore, BlobWriter, Expected};
 pub use digest::{Algorithm, Digest, DigestPrefix, Hasher};
 pub use error::{DigestError, StorageError, StorageResult};
 pub use extra_data::{ExtraData, ExtraOp};
-pub use index::{BlobRecord, Index, RecordPages, DEFAULT_MEDIA_TYPE};
+pub use index::{BlobRecord, Index, IndexTotals, RecordPages, DEFAULT_MEDIA_TYPE};
 pub use kv_store::{KvEntry, KvKey, KvOp, KvOpOutcome, KvStore};
 pub use registry::{BackendRegistration, FormatHooks, FormatStatus, Role};
 pub use sorted_digests::{CompactDigests, SortedDigests};

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use oci_store::traits::{
-    BlobRecord, Digest, DigestPrefix, ExtraData, ExtraOp, Index, KvEntry, KvKey, KvOp, KvOpOutcome,
-    KvStore, SortedDigests, StorageResult,
+    BlobRecord, Digest, DigestPrefix, ExtraData, ExtraOp, Index, IndexTotals, KvEntry, KvKey, KvOp,
+    KvOpOutcome, KvStore, SortedDigests, StorageResult,
 };
 
 use super::plan::{Access, FaultPlan};
@@ -49,13 +49,9 @@ impl Index for FaultyIndex {
         self.plan.check(Access::Read, "paging the index")?;
         self.inner.page(after, limit)
     }
-    fn count(&self) -> StorageResult<u64> {
+    fn totals(&self) -> StorageResult<IndexTotals> {
         self.plan.check(Access::Read, "counting the index")?;
-        self.inner.count()
-    }
-    fn total_size(&self) -> StorageResult<u64> {
-        self.plan.check(Access::Read, "summing the index")?;
-        self.inner.total_size()
+        self.inner.totals()
     }
 }
 

@@ -507,11 +507,8 @@ impl Index for FailingIndex {
     fn page(&self, after: Option<&Digest>, limit: usize) -> StorageResult<Vec<BlobRecord>> {
         self.inner.page(after, limit)
     }
-    fn count(&self) -> StorageResult<u64> {
-        self.inner.count()
-    }
-    fn total_size(&self) -> StorageResult<u64> {
-        self.inner.total_size()
+    fn totals(&self) -> StorageResult<oci_store::traits::IndexTotals> {
+        self.inner.totals()
     }
 }
 

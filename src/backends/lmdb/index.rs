@@ -12,7 +12,7 @@ use heed::{RoTxn, RwTxn};
 use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{check_key_len, decode_u64, digest_from_key, encode_u64, join, prefix_of};
 use super::records::{decode_blob_record, encode_blob_record};
-use crate::traits::{BlobRecord, Digest, DigestPrefix, Index, StorageResult};
+use crate::traits::{BlobRecord, Digest, DigestPrefix, Index, IndexTotals, StorageResult};
 
 const TOTAL_SIZE_COUNTER: &[u8] = b"index.total_size";
 
@@ -240,18 +240,20 @@ impl Index for LmdbIndex {
         })
     }
 
-    fn count(&self) -> StorageResult<u64> {
+    fn totals(&self) -> StorageResult<IndexTotals> {
+        // One read transaction: the two figures describe the same snapshot.
         self.env.read(|rtxn| {
-            self.env
+            let records = self
+                .env
                 .databases
                 .blobs
                 .len(rtxn)
-                .with_context(|| "counting index records".to_string())
+                .with_context(|| "counting index records".to_string())?;
+            Ok(IndexTotals {
+                records,
+                bytes: self.total_size_in(rtxn)?,
+            })
         })
-    }
-
-    fn total_size(&self) -> StorageResult<u64> {
-        self.env.read(|rtxn| self.total_size_in(rtxn))
     }
 }
 

@@ -8,7 +8,7 @@ use rusqlite::{params, Row};
 use super::connection::{Database, Durability};
 use super::key_range::prefix_upper_bound;
 use super::values::{digest_column, limit_parameter, to_integer, u64_column};
-use crate::traits::{BlobRecord, Digest, DigestPrefix, Index, StorageResult};
+use crate::traits::{BlobRecord, Digest, DigestPrefix, Index, IndexTotals, StorageResult};
 
 pub struct SqliteIndex {
     database: Database,
@@ -183,24 +183,18 @@ impl Index for SqliteIndex {
         )
     }
 
-    fn count(&self) -> StorageResult<u64> {
+    fn totals(&self) -> StorageResult<IndexTotals> {
         self.database.read(
-            || "counting index records".to_string(),
+            || "counting index records and their sizes".to_string(),
             |connection| {
                 connection
-                    .prepare_cached("SELECT count(*) FROM blobs")?
-                    .query_row([], |row| u64_column(row, 0))
-            },
-        )
-    }
-
-    fn total_size(&self) -> StorageResult<u64> {
-        self.database.read(
-            || "summing the sizes of indexed blobs".to_string(),
-            |connection| {
-                connection
-                    .prepare_cached("SELECT COALESCE(SUM(size), 0) FROM blobs")?
-                    .query_row([], |row| u64_column(row, 0))
+                    .prepare_cached("SELECT count(*), COALESCE(SUM(size), 0) FROM blobs")?
+                    .query_row([], |row| {
+                        Ok(IndexTotals {
+                            records: u64_column(row, 0)?,
+                            bytes: u64_column(row, 1)?,
+                        })
+                    })
             },
         )
     }
