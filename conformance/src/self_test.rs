@@ -126,9 +126,6 @@ impl Index for Flawed<dyn Index> {
     fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
         self.inner.upsert_many(records)
     }
-    fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
-        self.inner.get(digest)
-    }
     fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         self.inner.remove_many(digests)
     }

@@ -241,6 +241,14 @@ impl DigestPrefix {
             && digest.hex().starts_with(&self.hex_prefix)
     }
 
+    /// The prefix that is all of `digest`: it matches that digest only.
+    pub fn complete(digest: &Digest) -> DigestPrefix {
+        DigestPrefix {
+            algorithm: Some(digest.algorithm()),
+            hex_prefix: digest.hex().to_string(),
+        }
+    }
+
     /// The complete digest, when the prefix is one.
     pub fn as_complete(&self) -> Option<Digest> {
         let algorithm = self.algorithm?;

@@ -35,7 +35,12 @@ pub trait Index: Send + Sync {
         self.upsert_many(std::slice::from_ref(record))
     }
 
-    fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>>;
+    /// The record of `digest`, if it is indexed: a [`Index::by_prefix`] lookup of the
+    /// complete digest (one key, as a point lookup is).
+    fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
+        let found = self.by_prefix(&DigestPrefix::complete(digest), 1)?;
+        Ok(found.into_iter().find(|record| &record.digest == digest))
+    }
 
     /// Removes records; returns how many were there. One transaction, so the delete of every
     /// blob in it is committed at once.
@@ -135,9 +140,6 @@ macro_rules! forward_index {
         impl<T: Index + ?Sized> Index for $wrapper<T> {
             fn upsert_many(&self, records: &[BlobRecord]) -> StorageResult<()> {
                 (**self).upsert_many(records)
-            }
-            fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
-                (**self).get(digest)
             }
             fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
                 (**self).remove_many(digests)

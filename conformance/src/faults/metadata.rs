@@ -29,10 +29,6 @@ impl Index for FaultyIndex {
         self.plan.check(Access::Write, "writing index records")?;
         self.inner.upsert_many(records)
     }
-    fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
-        self.plan.check(Access::Read, "reading an index record")?;
-        self.inner.get(digest)
-    }
     fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         self.plan.check(Access::Write, "removing index records")?;
         self.inner.remove_many(digests)

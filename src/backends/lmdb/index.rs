@@ -145,10 +145,6 @@ impl Index for LmdbIndex {
         })
     }
 
-    fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
-        self.env.read(|rtxn| self.record_in(rtxn, digest))
-    }
-
     /// One write transaction for all of them.
     fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if digests.is_empty() {

@@ -64,22 +64,6 @@ impl Index for SqliteIndex {
             })
     }
 
-    fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
-        use rusqlite::OptionalExtension;
-        self.database.read(
-            || format!("reading the index record of {digest}"),
-            |connection| {
-                connection
-                    .prepare_cached(
-                        "SELECT digest, size, media_type, created_unix_ms FROM blobs
-                         WHERE digest = ?1",
-                    )?
-                    .query_row([digest.as_str()], record_from_row)
-                    .optional()
-            },
-        )
-    }
-
     /// One transaction (one sync) for all of them.
     fn remove_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if digests.is_empty() {
