@@ -211,9 +211,6 @@ impl KvStore for Flawed<dyn KvStore> {
     fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
         self.inner.sorted_referenced_digests()
     }
-    fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
-        self.inner.restore(data_type, key, entry)
-    }
     fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
         if self.flaw == Flaw::CompareAndSetIgnoresVersion {
             let ops: Vec<KvOp> = ops.iter().map(ignoring_version).collect();

@@ -40,6 +40,13 @@ pub enum KvOp {
     },
     /// Removes an entry if it is there, as [`KvStore::remove`].
     Remove { data_type: String, key: String },
+    /// Writes an entry exactly as given, version included, as [`KvStore::restore`] (backend
+    /// conversion).
+    Restore {
+        data_type: String,
+        key: String,
+        entry: KvEntry,
+    },
 }
 
 impl KvOp {
@@ -47,15 +54,17 @@ impl KvOp {
         match self {
             KvOp::Put { data_type, .. }
             | KvOp::CompareAndSet { data_type, .. }
-            | KvOp::Remove { data_type, .. } => data_type,
+            | KvOp::Remove { data_type, .. }
+            | KvOp::Restore { data_type, .. } => data_type,
         }
     }
 
     pub fn key(&self) -> &str {
         match self {
-            KvOp::Put { key, .. } | KvOp::CompareAndSet { key, .. } | KvOp::Remove { key, .. } => {
-                key
-            }
+            KvOp::Put { key, .. }
+            | KvOp::CompareAndSet { key, .. }
+            | KvOp::Remove { key, .. }
+            | KvOp::Restore { key, .. } => key,
         }
     }
 
@@ -63,6 +72,7 @@ impl KvOp {
     pub fn blob(&self) -> Option<&Digest> {
         match self {
             KvOp::Put { blob, .. } | KvOp::CompareAndSet { blob, .. } => blob.as_ref(),
+            KvOp::Restore { entry, .. } => entry.blob.as_ref(),
             KvOp::Remove { .. } => None,
         }
     }
@@ -71,7 +81,7 @@ impl KvOp {
 /// What one operation of a batch did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KvOpOutcome {
-    /// A put or compare-and-set wrote this version.
+    /// A put, compare-and-set or restore wrote this version.
     Written(u64),
     /// A removal; whether the entry was there.
     Removed(bool),
@@ -166,8 +176,16 @@ pub trait KvStore: Send + Sync {
     /// through their sorted keys.
     fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>>;
 
-    /// Writes an entry exactly as given, version included (backend conversion).
-    fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()>;
+    /// Writes an entry exactly as given, version included (backend conversion). A batch of
+    /// one [`KvOp::Restore`].
+    fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
+        let restore = KvOp::Restore {
+            data_type: data_type.to_string(),
+            key: key.to_string(),
+            entry: entry.clone(),
+        };
+        write_one(self, restore, written).map(|_version| ())
+    }
 
     /// Applies `ops` in order, in one transaction: all of them land or none does. A failing
     /// compare-and-set, an invalid argument or any error writes nothing. Each operation sees
@@ -232,9 +250,6 @@ macro_rules! forward_kv_store {
             }
             fn sorted_referenced_digests(&self) -> StorageResult<SortedDigests<'_>> {
                 (**self).sorted_referenced_digests()
-            }
-            fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
-                (**self).restore(data_type, key, entry)
             }
             fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
                 (**self).write_batch(ops)

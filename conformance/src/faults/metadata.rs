@@ -130,10 +130,6 @@ impl KvStore for FaultyKvStore {
         self.plan.check(Access::Read, "listing entries")?;
         self.inner.sorted_referenced_digests()
     }
-    fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
-        self.plan.check(Access::Write, "restoring an entry")?;
-        self.inner.restore(data_type, key, entry)
-    }
     fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
         self.plan.check(Access::Write, "writing an entry batch")?;
         self.inner.write_batch(ops)

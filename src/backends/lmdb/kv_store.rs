@@ -286,6 +286,15 @@ impl LmdbKvStore {
             KvOp::Remove { data_type, key } => KvOpOutcome::Removed(
                 is_storable_data_type(data_type) && self.remove_in(wtxn, data_type, key)?,
             ),
+            KvOp::Restore {
+                data_type,
+                key,
+                entry,
+            } => {
+                let previous = self.entry_in(wtxn, data_type, key)?;
+                self.store_in(wtxn, data_type, key, entry, previous.as_ref())?;
+                KvOpOutcome::Written(entry.version)
+            }
         })
     }
 }
@@ -394,14 +403,6 @@ impl KvStore for LmdbKvStore {
                 )
             })
         }))
-    }
-
-    fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
-        check_data_type(data_type)?;
-        self.env.write(|wtxn| {
-            let previous = self.entry_in(wtxn, data_type, key)?;
-            self.store_in(wtxn, data_type, key, entry, previous.as_ref())
-        })
     }
 
     fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {

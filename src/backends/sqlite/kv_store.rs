@@ -155,6 +155,25 @@ fn apply_in(transaction: &Transaction<'_>, op: &KvOp) -> Result<KvOpOutcome, Wri
         KvOp::Remove { data_type, key } => {
             KvOpOutcome::Removed(remove_in(transaction, data_type, key)?)
         }
+        KvOp::Restore {
+            data_type,
+            key,
+            entry,
+        } => {
+            let version = to_integer(entry.version, || {
+                format!("version of key {data_type}/{key}")
+            })
+            .map_err(WriteFailure::Refused)?;
+            write_entry(
+                transaction,
+                data_type,
+                key,
+                &entry.value,
+                entry.blob.as_ref(),
+                version,
+            )?;
+            KvOpOutcome::Written(entry.version)
+        }
     })
 }
 
@@ -264,32 +283,12 @@ impl KvStore for SqliteKvStore {
         }))
     }
 
-    fn restore(&self, data_type: &str, key: &str, entry: &KvEntry) -> StorageResult<()> {
-        let version = to_integer(entry.version, || {
-            format!("version of key {data_type}/{key}")
-        })?;
-        self.database.write(
-            Durability::Full,
-            || format!("restoring key {data_type}/{key}"),
-            |transaction| {
-                write_entry(
-                    transaction,
-                    data_type,
-                    key,
-                    &entry.value,
-                    entry.blob.as_ref(),
-                    version,
-                )?;
-                Ok(())
-            },
-        )
-    }
-
     fn write_batch(&self, ops: &[KvOp]) -> StorageResult<Vec<KvOpOutcome>> {
         // One IMMEDIATE transaction: an error from any operation returns before the commit,
         // and dropping the transaction rolls every earlier operation back.
         let context = || match ops {
             [KvOp::Remove { data_type, key }] => format!("removing key {data_type}/{key}"),
+            [KvOp::Restore { data_type, key, .. }] => format!("restoring key {data_type}/{key}"),
             [KvOp::CompareAndSet { data_type, key, .. }] => {
                 format!("compare-and-set of key {data_type}/{key}")
             }
