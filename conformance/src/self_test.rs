@@ -155,9 +155,6 @@ impl ExtraData for Flawed<dyn ExtraData> {
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
         self.inner.get(digest, data_type)
     }
-    fn remove(&self, digest: &Digest, data_type: &str) -> StorageResult<bool> {
-        self.inner.remove(digest, data_type)
-    }
     fn types(&self, digest: &Digest) -> StorageResult<Vec<String>> {
         let mut types = self.inner.types(digest)?;
         if self.flaw == Flaw::TypesUnsorted {
@@ -165,24 +162,41 @@ impl ExtraData for Flawed<dyn ExtraData> {
         }
         Ok(types)
     }
-    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
-        if self.flaw == Flaw::RemoveAllDoesNothing {
-            return Ok(0);
-        }
-        self.inner.remove_all_many(digests)
-    }
     fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
         self.inner.sorted_digests()
     }
     fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>> {
         self.inner.entries_of_type(data_type)
     }
-    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<()> {
-        if self.flaw != Flaw::ExtraBatchNotAtomic {
-            return self.inner.write_batch(ops);
+    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<Vec<u64>> {
+        match self.flaw {
+            // Each operation in a transaction of its own: a failure part-way keeps the
+            // earlier ones.
+            Flaw::ExtraBatchNotAtomic => {
+                let mut changed = Vec::with_capacity(ops.len());
+                for op in ops {
+                    changed.extend(self.inner.write_batch(std::slice::from_ref(op))?);
+                }
+                Ok(changed)
+            }
+            // Removing all of a blob's items does nothing and says so.
+            Flaw::RemoveAllDoesNothing => {
+                let kept: Vec<ExtraOp> = ops
+                    .iter()
+                    .filter(|op| !matches!(op, ExtraOp::RemoveAll { .. }))
+                    .cloned()
+                    .collect();
+                let mut applied = self.inner.write_batch(&kept)?.into_iter();
+                Ok(ops
+                    .iter()
+                    .map(|op| match op {
+                        ExtraOp::RemoveAll { .. } => 0,
+                        _ => applied.next().unwrap_or(0),
+                    })
+                    .collect())
+            }
+            _ => self.inner.write_batch(ops),
         }
-        ops.iter()
-            .try_for_each(|op| self.inner.write_batch(std::slice::from_ref(op)))
     }
 }
 

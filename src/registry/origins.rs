@@ -58,7 +58,8 @@ pub fn record(
             value: serde_json::to_vec(&origins).expect("strings serialize"),
         });
     }
-    Ok(store.extra_data().write_batch(&ops)?)
+    store.extra_data().write_batch(&ops)?;
+    Ok(())
 }
 
 /// A repository of `registry` other than `destination` known to have `digest`.

@@ -375,12 +375,10 @@ impl<'s> Operation<'s> {
         }
         let mut named: Vec<Digest> = keep.to_vec();
         for op in extra {
-            let (ExtraOp::Set {
-                digest, data_type, ..
+            if let Some(data_type) = op.data_type() {
+                validate_name("extra data type", data_type)?;
             }
-            | ExtraOp::Remove { digest, data_type }) = op;
-            validate_name("extra data type", data_type)?;
-            named.push(digest.clone());
+            named.push(op.digest().clone());
         }
         named.extend(data.iter().filter_map(KvOp::blob).cloned());
         {

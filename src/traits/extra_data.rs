@@ -22,18 +22,25 @@ pub enum ExtraOp {
     },
     /// Removes one item if it is there, as [`ExtraData::remove`].
     Remove { digest: Digest, data_type: String },
+    /// Removes every item of a blob, as [`ExtraData::remove_all`].
+    RemoveAll { digest: Digest },
 }
 
 impl ExtraOp {
+    /// The blob the operation changes.
     pub fn digest(&self) -> &Digest {
         match self {
-            ExtraOp::Set { digest, .. } | ExtraOp::Remove { digest, .. } => digest,
+            ExtraOp::Set { digest, .. }
+            | ExtraOp::Remove { digest, .. }
+            | ExtraOp::RemoveAll { digest } => digest,
         }
     }
 
-    pub fn data_type(&self) -> &str {
+    /// The one data type the operation changes (none for [`ExtraOp::RemoveAll`]).
+    pub fn data_type(&self) -> Option<&str> {
         match self {
-            ExtraOp::Set { data_type, .. } | ExtraOp::Remove { data_type, .. } => data_type,
+            ExtraOp::Set { data_type, .. } | ExtraOp::Remove { data_type, .. } => Some(data_type),
+            ExtraOp::RemoveAll { .. } => None,
         }
     }
 
@@ -41,7 +48,9 @@ impl ExtraOp {
     /// separator) and has at most [`MAX_EXTRA_DATA_TYPE_LEN`] bytes. A batch checks every
     /// operation before it applies any.
     pub fn check(&self) -> StorageResult<()> {
-        let data_type = self.data_type();
+        let Some(data_type) = self.data_type() else {
+            return Ok(());
+        };
         if data_type.is_empty()
             || data_type.contains('\0')
             || data_type.len() > MAX_EXTRA_DATA_TYPE_LEN
@@ -56,11 +65,10 @@ impl ExtraOp {
     }
 }
 
-/// Extra data of blobs. A backend implements the required methods; [`ExtraData::set`] and
-/// [`ExtraData::remove_all`] are derived from [`ExtraData::write_batch`] and
-/// [`ExtraData::remove_all_many`] and are not overridden (the `Box`/`Arc` forwarders and the
-/// conformance fault wrappers forward only the required methods). [`ExtraData::remove`] stays
-/// required: it says whether the item was there, which a batch does not report.
+/// Extra data of blobs. A backend implements the required methods; [`ExtraData::set`],
+/// [`ExtraData::remove`], [`ExtraData::remove_all`] and [`ExtraData::remove_all_many`] are
+/// derived from [`ExtraData::write_batch`] and are not overridden (the `Box`/`Arc` forwarders
+/// and the conformance fault wrappers forward only the required methods).
 pub trait ExtraData: Send + Sync {
     /// Sets (inserts or replaces) one item: a batch of one [`ExtraOp::Set`], so the data type
     /// is checked as in any batch.
@@ -70,18 +78,38 @@ pub trait ExtraData: Send + Sync {
             data_type: data_type.to_string(),
             value: value.to_vec(),
         }])
+        .map(|_changed| ())
     }
 
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>>;
 
-    /// Removes one item. Returns whether it was there.
-    fn remove(&self, digest: &Digest, data_type: &str) -> StorageResult<bool>;
+    /// Removes one item. Returns whether it was there. A batch of one [`ExtraOp::Remove`]; a
+    /// data type no batch accepts cannot have been stored, so it is not there.
+    fn remove(&self, digest: &Digest, data_type: &str) -> StorageResult<bool> {
+        let remove = ExtraOp::Remove {
+            digest: digest.clone(),
+            data_type: data_type.to_string(),
+        };
+        if remove.check().is_err() {
+            return Ok(false);
+        }
+        Ok(self.write_batch(&[remove])?.iter().sum::<u64>() > 0)
+    }
 
     /// The data types a blob has, sorted.
     fn types(&self, digest: &Digest) -> StorageResult<Vec<String>>;
 
-    /// Removes every item of each blob, in one transaction. Returns how many went.
-    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64>;
+    /// Removes every item of each blob, in one transaction. Returns how many went. A batch of
+    /// [`ExtraOp::RemoveAll`].
+    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
+        let ops: Vec<ExtraOp> = digests
+            .iter()
+            .map(|digest| ExtraOp::RemoveAll {
+                digest: digest.clone(),
+            })
+            .collect();
+        Ok(self.write_batch(&ops)?.iter().sum())
+    }
 
     /// Removes every item of a blob, as [`ExtraData::remove_all_many`]. Returns how many went.
     fn remove_all(&self, digest: &Digest) -> StorageResult<u64> {
@@ -98,8 +126,10 @@ pub trait ExtraData: Send + Sync {
 
     /// Applies `ops` in order as one step, all or nothing, in one transaction (one sync):
     /// every operation is checked first ([`ExtraOp::check`]), so an invalid one writes
-    /// nothing, and an error part-way writes nothing either.
-    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<()>;
+    /// nothing, and an error part-way writes nothing either. Returns, per operation, how many
+    /// items it changed: 1 for a set, 1 or 0 for a removal (whether the item was there), the
+    /// number of items for a [`ExtraOp::RemoveAll`].
+    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<Vec<u64>>;
 }
 
 /// `Box<T>` and `Arc<T>` forward the required methods; the derived forms run through the
@@ -110,14 +140,8 @@ macro_rules! forward_extra_data {
             fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>> {
                 (**self).get(digest, data_type)
             }
-            fn remove(&self, digest: &Digest, data_type: &str) -> StorageResult<bool> {
-                (**self).remove(digest, data_type)
-            }
             fn types(&self, digest: &Digest) -> StorageResult<Vec<String>> {
                 (**self).types(digest)
-            }
-            fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
-                (**self).remove_all_many(digests)
             }
             fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
                 (**self).sorted_digests()
@@ -126,7 +150,7 @@ macro_rules! forward_extra_data {
                 -> StorageResult<Vec<(Digest, Vec<u8>)>> {
                 (**self).entries_of_type(data_type)
             }
-            fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<()> {
+            fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<Vec<u64>> {
                 (**self).write_batch(ops)
             }
         }

@@ -67,17 +67,9 @@ impl ExtraData for FaultyExtraData {
         self.plan.check(Access::Read, "reading extra data")?;
         self.inner.get(digest, data_type)
     }
-    fn remove(&self, digest: &Digest, data_type: &str) -> StorageResult<bool> {
-        self.plan.check(Access::Write, "removing extra data")?;
-        self.inner.remove(digest, data_type)
-    }
     fn types(&self, digest: &Digest) -> StorageResult<Vec<String>> {
         self.plan.check(Access::Read, "listing extra data")?;
         self.inner.types(digest)
-    }
-    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
-        self.plan.check(Access::Write, "removing extra data")?;
-        self.inner.remove_all_many(digests)
     }
     fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
         self.plan.check(Access::Read, "listing extra data")?;
@@ -87,7 +79,7 @@ impl ExtraData for FaultyExtraData {
         self.plan.check(Access::Read, "listing extra data")?;
         self.inner.entries_of_type(data_type)
     }
-    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<()> {
+    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<Vec<u64>> {
         self.plan
             .check(Access::Write, "writing an extra-data batch")?;
         self.inner.write_batch(ops)

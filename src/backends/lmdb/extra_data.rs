@@ -138,14 +138,6 @@ impl ExtraData for LmdbExtraData {
         })
     }
 
-    fn remove(&self, digest: &Digest, data_type: &str) -> StorageResult<bool> {
-        if check_key_len(&item_key(digest, data_type), String::new).is_err() {
-            return Ok(false);
-        }
-        self.env
-            .write(|wtxn| self.remove_in(wtxn, digest, data_type))
-    }
-
     fn types(&self, digest: &Digest) -> StorageResult<Vec<String>> {
         self.env.read(|rtxn| {
             let context = || format!("listing extra data types of {digest}");
@@ -161,20 +153,6 @@ impl ExtraData for LmdbExtraData {
                 types.push(utf8(rest_after_first_part(key), "extra data type")?.to_string());
             }
             Ok(types)
-        })
-    }
-
-    /// One write transaction for all of them.
-    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
-        if digests.is_empty() {
-            return Ok(0);
-        }
-        self.env.write(|wtxn| {
-            let mut removed = 0;
-            for digest in digests {
-                removed += self.remove_all_in(wtxn, digest)?;
-            }
-            Ok(removed)
         })
     }
 
@@ -220,25 +198,38 @@ impl ExtraData for LmdbExtraData {
     }
 
     /// One write transaction for the whole batch.
-    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<()> {
+    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<Vec<u64>> {
         ops.iter().try_for_each(ExtraOp::check)?;
         let prepared = ops
             .iter()
-            .map(|op| Ok((op, PreparedItem::new(op.digest(), op.data_type())?)))
+            .map(|op| {
+                let item = match op.data_type() {
+                    Some(data_type) => Some(PreparedItem::new(op.digest(), data_type)?),
+                    None => None,
+                };
+                Ok((op, item))
+            })
             .collect::<StorageResult<Vec<_>>>()?;
         if prepared.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.env.write(|wtxn| {
+            let mut changed = Vec::with_capacity(prepared.len());
             for (op, item) in &prepared {
-                match op {
-                    ExtraOp::Set { value, .. } => self.set_in(wtxn, item, value)?,
-                    ExtraOp::Remove { digest, data_type } => {
-                        self.remove_in(wtxn, digest, data_type)?;
+                let count = match (op, item) {
+                    (ExtraOp::Set { value, .. }, Some(item)) => {
+                        self.set_in(wtxn, item, value)?;
+                        1
                     }
-                }
+                    (ExtraOp::Remove { digest, data_type }, _) => {
+                        u64::from(self.remove_in(wtxn, digest, data_type)?)
+                    }
+                    (ExtraOp::RemoveAll { digest }, _) => self.remove_all_in(wtxn, digest)?,
+                    (ExtraOp::Set { .. }, None) => unreachable!("a set has a data type"),
+                };
+                changed.push(count);
             }
-            Ok(())
+            Ok(changed)
         })
     }
 }

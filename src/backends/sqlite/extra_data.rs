@@ -39,19 +39,6 @@ impl ExtraData for SqliteExtraData {
         )
     }
 
-    fn remove(&self, digest: &Digest, data_type: &str) -> StorageResult<bool> {
-        self.database.write(
-            Durability::Full,
-            || format!("removing extra data {data_type:?} of {digest}"),
-            |transaction| {
-                let removed = transaction
-                    .prepare_cached(REMOVE_ITEM)?
-                    .execute(params![digest.as_str(), data_type])?;
-                Ok(removed > 0)
-            },
-        )
-    }
-
     fn types(&self, digest: &Digest) -> StorageResult<Vec<String>> {
         self.database.read(
             || format!("listing extra data types of {digest}"),
@@ -64,27 +51,6 @@ impl ExtraData for SqliteExtraData {
                     .collect()
             },
         )
-    }
-
-    /// One transaction (one sync) for all of them.
-    fn remove_all_many(&self, digests: &[Digest]) -> StorageResult<u64> {
-        if digests.is_empty() {
-            return Ok(0);
-        }
-        let context = || match digests {
-            [digest] => format!("removing all extra data of {digest}"),
-            _ => format!("removing all extra data of {} blobs", digests.len()),
-        };
-        self.database
-            .write(Durability::Full, context, |transaction| {
-                let mut statement =
-                    transaction.prepare_cached("DELETE FROM extra WHERE digest = ?1")?;
-                let mut removed = 0;
-                for digest in digests {
-                    removed += statement.execute([digest.as_str()])? as u64;
-                }
-                Ok(removed)
-            })
     }
 
     fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
@@ -119,23 +85,33 @@ impl ExtraData for SqliteExtraData {
     }
 
     /// One `BEGIN IMMEDIATE` transaction (one sync) for the whole batch.
-    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<()> {
+    fn write_batch(&self, ops: &[ExtraOp]) -> StorageResult<Vec<u64>> {
         ops.iter().try_for_each(ExtraOp::check)?;
         if ops.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let context = || match ops {
             [ExtraOp::Set {
                 digest, data_type, ..
             }] => format!("setting extra data {data_type:?} of {digest}"),
+            [ExtraOp::Remove { digest, data_type }] => {
+                format!("removing extra data {data_type:?} of {digest}")
+            }
+            [ExtraOp::RemoveAll { digest }] => format!("removing all extra data of {digest}"),
+            _ if ops.iter().all(|op| matches!(op, ExtraOp::RemoveAll { .. })) => {
+                format!("removing all extra data of {} blobs", ops.len())
+            }
             _ => format!("writing a batch of {} extra data items", ops.len()),
         };
         self.database
             .write(Durability::Full, context, |transaction| {
                 let mut set = transaction.prepare_cached(SET_ITEM)?;
                 let mut remove = transaction.prepare_cached(REMOVE_ITEM)?;
+                let mut remove_all =
+                    transaction.prepare_cached("DELETE FROM extra WHERE digest = ?1")?;
+                let mut changed = Vec::with_capacity(ops.len());
                 for op in ops {
-                    match op {
+                    let rows = match op {
                         ExtraOp::Set {
                             digest,
                             data_type,
@@ -144,9 +120,11 @@ impl ExtraData for SqliteExtraData {
                         ExtraOp::Remove { digest, data_type } => {
                             remove.execute(params![digest.as_str(), data_type])?
                         }
+                        ExtraOp::RemoveAll { digest } => remove_all.execute([digest.as_str()])?,
                     };
+                    changed.push(rows as u64);
                 }
-                Ok(())
+                Ok(changed)
             })
     }
 }
