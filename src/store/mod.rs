@@ -14,6 +14,7 @@ mod flavour_lock;
 mod fsck;
 pub mod fsutil;
 mod gc;
+mod holder;
 pub mod locks;
 mod media_type;
 mod open;
@@ -29,17 +30,16 @@ pub use base::Store;
 pub use blobs::{validate_media_type, StoreWriter, WriteOptions};
 pub use config::{StoreConfig, FORMAT_VERSION};
 pub use convert::{convert_store, ConversionReport};
-pub use delete::{Holders, Release, BASE_HOLDER, OWNER_MARK_PREFIX};
+pub use delete::{Holders, Release};
 pub use dump::StoreDump;
 pub use error::{StoreError, StoreResult};
 pub use flavour_lock::{FlavourLock, FlavourLockHolder};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::GcReport;
+pub use holder::Holder;
 pub use locks::{LockGuard, LockMode};
 pub use open::{default_store_dir, open_store, open_store_waiting, BackendChoice};
-pub use operation::{
-    operation_holder, Arrival, Committed, Operation, OperationCommit, OPERATION_DATA_TYPE,
-};
+pub use operation::{Arrival, Committed, Operation, OperationCommit, OPERATION_DATA_TYPE};
 pub use progress::{NoProgress, Progress, ProgressRead, Totals, NO_PROGRESS};
 pub use staged::StagedBlob;
 pub use stats::StoreStats;
