@@ -195,11 +195,7 @@ impl Store {
     /// Whether any holder keeps the blob: an owner mark or a key/value reference. The caller
     /// holds the digest lock.
     pub(super) fn is_held_locked(&self, digest: &Digest) -> StoreResult<bool> {
-        let owned = self
-            .extra
-            .types(digest)?
-            .iter()
-            .any(|t| Holder::is_mark(t));
+        let owned = self.extra.types(digest)?.iter().any(|t| Holder::is_mark(t));
         Ok(owned || !self.kv.referencing(digest)?.is_empty())
     }
 }

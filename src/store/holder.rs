@@ -40,7 +40,10 @@ impl Holder {
     /// A flavour's holder, for a `const`: `pub const HOLDER: Holder = Holder::flavour("oci");`.
     /// The name is checked when the constant is evaluated (a bad name fails the build).
     pub const fn flavour(name: &'static str) -> Holder {
-        assert!(valid_name(name.as_bytes()), "holder names are 1-122 characters of [A-Za-z0-9._-:/+]");
+        assert!(
+            valid_name(name.as_bytes()),
+            "holder names are 1-122 characters of [A-Za-z0-9._-:/+]"
+        );
         Holder {
             name: Cow::Borrowed(name),
         }
@@ -81,11 +84,9 @@ impl Holder {
 
     /// The holder whose mark `data_type` is; `None` for any other extra data type.
     pub fn from_mark(data_type: &str) -> Option<Holder> {
-        data_type
-            .strip_prefix(MARK_PREFIX)
-            .map(|name| Holder {
-                name: Cow::Owned(name.to_string()),
-            })
+        data_type.strip_prefix(MARK_PREFIX).map(|name| Holder {
+            name: Cow::Owned(name.to_string()),
+        })
     }
 
     /// Whether `data_type` is some holder's mark (an extra data type that holds its blob).
@@ -119,8 +120,8 @@ const fn valid_name(name: &[u8]) -> bool {
     let mut i = 0;
     while i < name.len() {
         let b = name[i];
-        let valid = b.is_ascii_alphanumeric()
-            || matches!(b, b'.' | b'_' | b'-' | b':' | b'/' | b'+');
+        let valid =
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'/' | b'+');
         if !valid {
             return false;
         }

@@ -226,11 +226,7 @@ impl Store {
     /// flavour's `oci.import` and `oci-import.<id>`). Those versions told a running operation
     /// from a crashed one by the flavour's GC lock only: call this under that lock held
     /// exclusive.
-    pub fn clear_legacy_operations(
-        &self,
-        data_type: &str,
-        holder_kind: &str,
-    ) -> StoreResult<u64> {
+    pub fn clear_legacy_operations(&self, data_type: &str, holder_kind: &str) -> StoreResult<u64> {
         let mut cleared = 0;
         for (id, _) in self.list_data(data_type, "")? {
             let holder = Holder::scoped(holder_kind, &id);
@@ -436,7 +432,8 @@ impl<'s> Operation<'s> {
 
     /// Removes the operation's entry, then its liveness file.
     fn forget(&mut self) -> StoreResult<()> {
-        self.store.remove_data(OPERATION_DATA_TYPE, self.holder.name())?;
+        self.store
+            .remove_data(OPERATION_DATA_TYPE, self.holder.name())?;
         if let Some(liveness) = self.liveness.take() {
             remove_lock_file(&liveness);
         }
@@ -641,9 +638,13 @@ mod tests {
     #[test]
     fn a_liveness_file_without_an_entry_goes_unless_held() {
         let (_dir, store, _) = store();
-        let orphan = store.lock_paths().named(&liveness_lock(&TEST.operation("1")));
+        let orphan = store
+            .lock_paths()
+            .named(&liveness_lock(&TEST.operation("1")));
         drop(LockGuard::acquire(&orphan, LockMode::Exclusive).unwrap());
-        let held_path = store.lock_paths().named(&liveness_lock(&TEST.operation("2")));
+        let held_path = store
+            .lock_paths()
+            .named(&liveness_lock(&TEST.operation("2")));
         let held = LockGuard::acquire(&held_path, LockMode::Exclusive).unwrap();
         store.clear_dead_operations().unwrap();
         assert!(!orphan.exists());

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::config::{StoreConfig, FORMAT_VERSION};
-use super::holder::Holder;
 use super::error::{StoreError, StoreResult};
+use super::holder::Holder;
 use super::locks::{LockGuard, LockMode, LockPaths};
 use crate::traits::registry::{
     backend_named, open_blob_store, open_extra_data, open_index, open_kv_store,
