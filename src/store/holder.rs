@@ -9,8 +9,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::data::validate_name;
-use super::error::StoreResult;
+use super::error::{StoreError, StoreResult};
 
 /// Extra-data type prefix of owner marks.
 const MARK_PREFIX: &str = "owner.";
@@ -49,13 +48,18 @@ impl Holder {
         }
     }
 
-    /// A holder named at run time; refused unless its mark is a valid extra data type.
+    /// A holder named at run time, by the rule of [`Holder::flavour`]: refused unless it is a
+    /// name whose mark is a valid extra data type.
     pub fn named(name: impl Into<String>) -> StoreResult<Holder> {
-        let holder = Holder {
-            name: Cow::Owned(name.into()),
-        };
-        validate_name("holder", &holder.mark())?;
-        Ok(holder)
+        let name = name.into();
+        if !valid_name(name.as_bytes()) {
+            return Err(StoreError::Invalid(format!(
+                "holder {name:?}: use 1-{MAX_NAME} characters of [A-Za-z0-9._-:/+]"
+            )));
+        }
+        Ok(Holder {
+            name: Cow::Owned(name),
+        })
     }
 
     /// A name the store recorded itself from a holder (an operation's entry key, its
@@ -112,7 +116,8 @@ impl fmt::Display for Holder {
     }
 }
 
-/// [`validate_name`]'s rule for the name part of a mark, usable in a `const`.
+/// The rule of extra data type names (`data::validate_name`) for the name part of a mark,
+/// usable in a `const`.
 const fn valid_name(name: &[u8]) -> bool {
     if name.is_empty() || name.len() > MAX_NAME {
         return false;
