@@ -11,11 +11,13 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use oci_store::store::{open_store, BackendChoice, LockGuard, Store, StoreError};
+use oci_store::store::{open_store, BackendChoice, Holder, LockGuard, Store, StoreError};
 use oci_store::store::{OperationCommit, WriteOptions};
 use oci_store::traits::{Digest, KvOp, StorageError};
 
 pub const FLAVOUR: &str = "tagged";
+/// The holder of the files' blobs: owner mark `owner.tagged`.
+pub const HOLDER: Holder = Holder::flavour(FLAVOUR);
 pub const FILE_TYPE: &str = "tagged.file";
 pub const TAG_TYPE: &str = "tagged.tag";
 /// The names `Store::flavour_lock(FLAVOUR)` gives its lock files (`gc-<flavour>`, and the
@@ -76,7 +78,7 @@ impl TaggedFiles<'_> {
     /// passes to `owner.tagged`; a refusal (a taken tag) or a crash lets go of the blob.
     pub fn put(&self, name: &str, content: impl Read, tags: &[&str]) -> Result<Digest> {
         let _lock = self.mutation_lock()?;
-        let mut operation = self.store.begin_operation(FLAVOUR)?;
+        let mut operation = self.store.begin_operation(&HOLDER)?;
         let digest = operation.write(content, &WriteOptions::default())?.digest;
         let file = KvOp::Put {
             data_type: FILE_TYPE.into(),
@@ -137,8 +139,8 @@ impl TaggedFiles<'_> {
             }
         }
         let mut deleted = Vec::new();
-        for digest in self.store.owned_by(FLAVOUR)? {
-            if !marked.contains(&digest) && self.store.release(&digest, FLAVOUR)? {
+        for digest in self.store.owned_by(&HOLDER)? {
+            if !marked.contains(&digest) && self.store.release(&digest, &HOLDER)? {
                 deleted.push(digest);
             }
         }

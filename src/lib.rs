@@ -61,8 +61,8 @@ mod traits;
 // The store: blobs by digest, their index, extra data, the key/value area, operations.
 pub use store::{
     default_store_dir, open_store, open_store_waiting, BackendChoice, FlavourLock, FsckOptions,
-    FsckProblem, FsckReport, GcOptions, GcReport, HolderUsage, Operation, OperationCommit, Store,
-    StoreError, StoreResult, StoreStats, WriteOptions,
+    FsckProblem, FsckReport, GcOptions, GcReport, Holder, HolderUsage, Operation, OperationCommit,
+    Store, StoreError, StoreResult, StoreStats, WriteOptions,
 };
 pub use traits::{Algorithm, BlobRecord, Digest, DigestPrefix, KvEntry, KvKey, KvOp};
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use oci_store::store::{convert_store, open_store, BackendChoice, StoreConfig, StoreDump};
+use oci_store::store::{convert_store, open_store, BackendChoice, Holder, StoreConfig, StoreDump};
 use oci_store::traits::registry::backends_for;
 use oci_store::traits::Role;
 use oci_store::WriteOptions;
@@ -29,7 +29,9 @@ fn populate(dir: &Path, choice: &BackendChoice) -> StoreDump {
     store
         .set_extra(&digests[1], "last-used", b"1700000000")
         .unwrap();
-    store.mark_owner(&digests[2], "oci").unwrap();
+    store
+        .mark_owner(&digests[2], &Holder::flavour("oci"))
+        .unwrap();
     store
         .put_data("ref", "app:1", b"manifest", Some(&digests[3]))
         .unwrap();

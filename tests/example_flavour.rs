@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use oci_store::store::{operation_holder, LockGuard, LockMode, WriteOptions, OPERATION_DATA_TYPE};
+use oci_store::store::{LockGuard, LockMode, WriteOptions, OPERATION_DATA_TYPE};
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
 use oci_store::stores::oci::{ImportOptions, OciStore};
 use oci_store::traits::registry::backends_for;
 use oci_store::traits::Role;
 use oci_store::{open_store, BackendChoice, Digest, Store};
-use tagged_files::{TaggedError, TaggedFiles, FLAVOUR, GC_LOCK, GC_TURNSTILE};
+use tagged_files::{TaggedError, TaggedFiles, GC_LOCK, GC_TURNSTILE, HOLDER};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -64,7 +64,11 @@ fn content(store: &Store, tag: &str) -> Vec<u8> {
 }
 
 fn owners(store: &Store, digest: &Digest) -> Vec<String> {
-    store.holders(digest).unwrap().owners
+    let owners = store.holders(digest).unwrap().owners;
+    owners
+        .iter()
+        .map(|owner| owner.name().to_string())
+        .collect()
 }
 
 #[test]
@@ -242,9 +246,9 @@ fn a_failing_put_or_tag_changes_nothing() {
 fn the_next_gc_clears_what_a_crashed_put_held() {
     for_every_combination(|store| {
         let before = store.dump().unwrap();
-        let holder = operation_holder(FLAVOUR, "4242-1");
+        let holder = HOLDER.operation("4242-1");
         store
-            .put_data(OPERATION_DATA_TYPE, &holder, b"{}", None)
+            .put_data(OPERATION_DATA_TYPE, holder.name(), b"{}", None)
             .unwrap();
         let options = WriteOptions::default();
         store

@@ -1,7 +1,7 @@
 //! Owner marks and fsck repair in the base store: bad input must not change stored state, and
 //! repair must not throw away a verified blob.
 
-use oci_store::store::{open_store, BackendChoice, FsckProblem};
+use oci_store::store::{open_store, BackendChoice, FsckProblem, Holder};
 use oci_store::traits::Index;
 use oci_store::WriteOptions;
 
@@ -22,7 +22,7 @@ fn owned_write_with_wrong_expected_size_marks_nothing() {
         expected_size: Some(record.size + 1),
         ..Default::default()
     };
-    let result = store.write_owned(&content[..], &options, "oci");
+    let result = store.write_owned(&content[..], &options, &Holder::flavour("oci"));
     assert!(result.is_err(), "a wrong expected size must fail");
     assert_eq!(
         store.extra_types(&record.digest).unwrap(),

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use oci_store::store::{StoreError, WriteOptions};
+use oci_store::store::{Holder, StoreError, WriteOptions};
 use oci_store::traits::{Algorithm, Digest, StorageError};
 use oci_store::Store;
 use serde::{Deserialize, Serialize};
@@ -168,13 +168,13 @@ fn operation(
                 }
             }
         }
-        85..=89 => match store.mark_owner(digest, "workload") {
+        85..=89 => match store.mark_owner(digest, &Holder::flavour("workload")) {
             Ok(()) | Err(StoreError::MissingBlob { .. }) => {}
             Err(other) => return Err(format!("mark_owner: {other}")),
         },
         90..=92 => {
             store
-                .unmark_owner(digest, "workload")
+                .unmark_owner(digest, &Holder::flavour("workload"))
                 .context("unmark_owner")?;
         }
         93..=96 => {

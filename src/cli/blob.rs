@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::error::{CliError, CliResult};
 use super::output::unix_ms_as_rfc3339;
 use super::{Context, RunCommand};
-use crate::store::{Holders, Release, StoreError, WriteOptions, BASE_HOLDER};
+use crate::store::{Holder, Holders, Release, StoreError, WriteOptions};
 use crate::traits::{BlobRecord, Digest, KvKey};
 
 #[derive(Debug, Subcommand)]
@@ -230,7 +230,7 @@ fn remove(context: &Context, reference: &str, force: bool) -> CliResult<()> {
         }
         None
     } else {
-        match store.release_reporting(&digest, BASE_HOLDER)? {
+        match store.release_reporting(&digest, &Holder::BASE)? {
             Release::Deleted => None,
             Release::Kept(holders) => Some(holders),
             Release::Absent => return Err(StoreError::NotFound(reference.to_string()).into()),

@@ -5,61 +5,49 @@
 //! GC is unchanged. Only a hint: a registry that no longer has the blob answers the mount
 //! with an upload session (202), which the push then uses.
 
-use crate::store::{LockMode, Store, StoreResult};
-use crate::traits::{Digest, ExtraData, ExtraOp, Index};
+use crate::store::{Store, StoreResult};
+use crate::traits::Digest;
 
 pub const ORIGIN_DATA_TYPE: &str = "registry.origin";
 /// Origins kept per blob.
 pub const MAX_ORIGINS: usize = 8;
 
 fn origins_of(store: &Store, digest: &Digest) -> StoreResult<Vec<String>> {
-    Ok(store
-        .get_extra(digest, ORIGIN_DATA_TYPE)?
+    Ok(parse_origins(store.get_extra(digest, ORIGIN_DATA_TYPE)?))
+}
+
+/// A blob's stored list; a missing or unreadable one is empty (origins are only a hint).
+fn parse_origins(value: Option<Vec<u8>>) -> Vec<String> {
+    value
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default())
+        .unwrap_or_default()
 }
 
 /// Records that `registry/repository` has each of `digests` (those still stored), in one
 /// extra-data batch.
 ///
-/// Each blob's list is read, changed and written back, so the digest locks are taken
-/// EXCLUSIVELY for the whole step: under shared locks two pulls finishing at once both read
-/// the old list and the second write drops the first one's origin. Exclusive also keeps a
-/// delete out, as shared did. Only local reads and one write happen under the locks, no
-/// network I/O; callers hold no digest lock of their own when they call this.
+/// Each blob's list is read, changed and written back under its exclusive digest lock
+/// ([`Store::update_extra_many`]): two pulls finishing at once never both read the old list
+/// (the second write would drop the first one's origin). Only local reads and one write happen
+/// under the locks, no network I/O; callers hold no digest lock of their own when they call
+/// this.
 pub fn record(
     store: &Store,
     registry: &str,
     repository: &str,
     digests: &[Digest],
 ) -> StoreResult<()> {
-    if digests.is_empty() {
-        return Ok(());
-    }
     let origin = format!("{registry}/{repository}");
-    let _locks = store
-        .lock_paths()
-        .lock_digests(digests, LockMode::Exclusive)?;
-    let mut ops = Vec::new();
-    for digest in digests {
-        if store.index().get(digest)?.is_none() {
-            continue;
-        }
-        let mut origins = origins_of(store, digest)?;
+    store.update_extra_many(digests, ORIGIN_DATA_TYPE, |_, value| {
+        let mut origins = parse_origins(value);
         if origins.first() == Some(&origin) {
-            continue;
+            return None;
         }
         origins.retain(|known| known != &origin);
         origins.insert(0, origin.clone());
         origins.truncate(MAX_ORIGINS);
-        ops.push(ExtraOp::Set {
-            digest: digest.clone(),
-            data_type: ORIGIN_DATA_TYPE.to_string(),
-            value: serde_json::to_vec(&origins).expect("strings serialize"),
-        });
-    }
-    store.extra_data().write_batch(&ops)?;
-    Ok(())
+        Some(serde_json::to_vec(&origins).expect("strings serialize"))
+    })
 }
 
 /// A repository of `registry` other than `destination` known to have `digest`.

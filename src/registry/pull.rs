@@ -48,10 +48,10 @@ use crate::store::{Direction, Progress, SkipReason, TransferEvent};
 use crate::stores::oci::StoreSource;
 use crate::stores::oci::{
     digest_of, media_type_of, new_descriptor, verify_document, Child, ContentSource, DocumentKind,
-    Fetched, OciError, OciResult, OciStore, Platform, Reached, RefName, Walker, FLAVOUR,
+    Fetched, OciError, OciResult, OciStore, Platform, Reached, RefName, Walker, HOLDER,
     MAX_DOCUMENT_SIZE,
 };
-use crate::traits::{Digest, Index};
+use crate::traits::Digest;
 
 /// Default number of blobs moved at once.
 pub const DEFAULT_JOBS: usize = 4;
@@ -273,7 +273,7 @@ pub fn pull(
             return Ok(report);
         }
     }
-    let mut operation = store.begin_operation(FLAVOUR)?;
+    let mut operation = store.begin_operation(&HOLDER)?;
     let mut source = RegistrySource {
         client,
         reference,
@@ -575,8 +575,7 @@ fn bring_in<'s>(
     // of another pull that waits for one of ours): commits go on while this worker waits.
     let lock = fetch_lock(store, digest, |acquire| worker.while_waiting(acquire))?;
     if store
-        .index()
-        .get(digest)?
+        .record(digest)?
         .is_some_and(|record| record.size == size)
         && store.contains(digest)?
     {

@@ -63,21 +63,6 @@ impl Store {
         &self.dir
     }
 
-    /// The underlying backends, for flavours and tools that need direct access. Writes made
-    /// through them bypass the store's locks and ordering: prefer the store's methods.
-    pub fn blob_store(&self) -> &Arc<dyn BlobStore> {
-        &self.blobs
-    }
-    pub fn index(&self) -> &Arc<dyn Index> {
-        &self.index
-    }
-    pub fn extra_data(&self) -> &Arc<dyn ExtraData> {
-        &self.extra
-    }
-    pub fn kv_store(&self) -> &Arc<dyn KvStore> {
-        &self.kv
-    }
-
     pub fn lock_paths(&self) -> &LockPaths {
         &self.locks
     }
@@ -93,6 +78,42 @@ impl Store {
         LockGuard::acquire(&self.locks.named(name), mode)
     }
 }
+
+/// The raw backends. Writes made through them bypass the store's locks and ordering, so they
+/// are no part of the public API: crate-internal, and public only with the `test-support`
+/// feature, for the conformance and fault suites and the benches that damage or fill a store
+/// on purpose.
+macro_rules! raw_accessors {
+    ($vis:vis) => {
+        #[cfg_attr(
+            not(feature = "test-support"),
+            allow(dead_code, reason = "every path in the crate goes through the store's methods")
+        )]
+        impl Store {
+            /// The blob store, bypassing the store's locks and ordering.
+            $vis fn blob_store(&self) -> &Arc<dyn BlobStore> {
+                &self.blobs
+            }
+            /// The index, bypassing the store's locks and ordering.
+            $vis fn index(&self) -> &Arc<dyn Index> {
+                &self.index
+            }
+            /// The extra data, bypassing the store's locks and ordering.
+            $vis fn extra_data(&self) -> &Arc<dyn ExtraData> {
+                &self.extra
+            }
+            /// The key/value store, bypassing the store's locks and ordering.
+            $vis fn kv_store(&self) -> &Arc<dyn KvStore> {
+                &self.kv
+            }
+        }
+    };
+}
+
+#[cfg(feature = "test-support")]
+raw_accessors!(pub);
+#[cfg(not(feature = "test-support"))]
+raw_accessors!(pub(crate));
 
 pub(super) fn now_unix_ms() -> i64 {
     SystemTime::now()

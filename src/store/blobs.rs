@@ -3,8 +3,8 @@
 use std::io::{Read, Write};
 
 use super::base::Store;
-use super::delete::BASE_HOLDER;
 use super::error::{StoreError, StoreResult};
+use super::holder::Holder;
 use super::staged::StagedBlob;
 use crate::traits::{
     Algorithm, BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, Index,
@@ -33,8 +33,8 @@ pub struct StoreWriter<'s> {
     store: &'s Store,
     media_type: String,
     /// The holder whose owner mark the blob gets in the same locked step as its commit: the
-    /// base store itself ([`BASE_HOLDER`]) unless a flavour writes ([`StoreWriter::owned_by`]).
-    holder: String,
+    /// base store itself ([`Holder::BASE`]) unless a flavour writes ([`StoreWriter::owned_by`]).
+    holder: Holder,
 }
 
 impl Write for StoreWriter<'_> {
@@ -51,10 +51,10 @@ impl<'s> StoreWriter<'s> {
         self.writer.written()
     }
 
-    /// Gives the blob `flavour`'s owner mark as part of the commit, instead of the base
+    /// Gives the blob `holder`'s owner mark as part of the commit, instead of the base
     /// store's (see [`Store::write_owned`]).
-    pub fn owned_by(mut self, flavour: &str) -> Self {
-        self.holder = flavour.to_string();
+    pub fn owned_by(mut self, holder: &Holder) -> Self {
+        self.holder = holder.clone();
         self
     }
 
@@ -126,7 +126,7 @@ impl Store {
         Ok(StoreWriter {
             writer: self.blobs.writer(expected)?,
             store: self,
-            holder: BASE_HOLDER.to_string(),
+            holder: Holder::BASE,
             media_type: options
                 .media_type
                 .clone()
@@ -135,13 +135,13 @@ impl Store {
     }
 
     /// Streams `content` into the store and indexes it, recording the base store as a holder
-    /// ([`BASE_HOLDER`]) in the same locked step, also when the content was already stored:
+    /// ([`Holder::BASE`]) in the same locked step, also when the content was already stored:
     /// the blob is then kept until an explicit delete lets go of it, whatever flavours do.
     pub fn write(&self, content: impl Read, options: &WriteOptions) -> StoreResult<BlobRecord> {
-        self.write_held(content, options, BASE_HOLDER)
+        self.write_held(content, options, &Holder::BASE)
     }
 
-    /// Like [`Store::write`], and the blob gets `flavour`'s owner mark in the same step, under
+    /// Like [`Store::write`], and the blob gets `holder`'s owner mark in the same step, under
     /// its digest lock: there is no moment at which the blob is indexed but unmarked (another
     /// flavour's GC could take it) and no crash that leaves it so (nothing would ever collect
     /// it).
@@ -149,19 +149,19 @@ impl Store {
         &self,
         content: impl Read,
         options: &WriteOptions,
-        flavour: &str,
+        holder: &Holder,
     ) -> StoreResult<BlobRecord> {
-        self.write_held(content, options, flavour)
+        self.write_held(content, options, holder)
     }
 
-    /// Marks an indexed, present blob as held by `flavour`, deciding under its exclusive digest
+    /// Marks an indexed, present blob as held by `holder`, deciding under its exclusive digest
     /// lock; `None` when the blob is not (or no longer) there, for the caller to write it.
     pub fn claim_existing(
         &self,
         digest: &Digest,
-        flavour: &str,
+        holder: &Holder,
     ) -> StoreResult<Option<BlobRecord>> {
-        self.claim_existing_of_size(digest, flavour, None)
+        self.claim_existing_of_size(digest, holder, None)
     }
 
     /// [`Store::claim_existing`] that marks only a blob of `expected_size` (when given): a
@@ -169,10 +169,10 @@ impl Store {
     fn claim_existing_of_size(
         &self,
         digest: &Digest,
-        flavour: &str,
+        holder: &Holder,
         expected_size: Option<u64>,
     ) -> StoreResult<Option<BlobRecord>> {
-        let mut found = self.claim_existing_many(&[(digest.clone(), expected_size)], flavour)?;
+        let mut found = self.claim_existing_many(&[(digest.clone(), expected_size)], holder)?;
         Ok(found.remove(0))
     }
 
@@ -181,7 +181,7 @@ impl Store {
         &self,
         content: impl Read,
         options: &WriteOptions,
-        holder: &str,
+        holder: &Holder,
     ) -> StoreResult<BlobRecord> {
         // A blob that is already there with the expected digest (and size) is not read again;
         // it gets the holder's mark all the same.
@@ -199,6 +199,12 @@ impl Store {
 
     pub fn write_bytes(&self, bytes: &[u8], options: &WriteOptions) -> StoreResult<BlobRecord> {
         self.write(bytes, options)
+    }
+
+    /// The index record of a blob; `None` when it is not indexed (its content is not looked
+    /// at: see [`Store::contains`]).
+    pub fn record(&self, digest: &Digest) -> StoreResult<Option<BlobRecord>> {
+        Ok(self.index.get(digest)?)
     }
 
     /// The record of a blob that is indexed and whose content is present.
@@ -290,10 +296,6 @@ impl Store {
     pub fn records(&self) -> RecordPages<'_, dyn Index> {
         RecordPages::new(&*self.index, 1000)
     }
-}
-
-pub(super) fn owner_mark(flavour: &str) -> String {
-    format!("{}{flavour}", super::delete::OWNER_MARK_PREFIX)
 }
 
 pub(super) fn write_error(error: std::io::Error, expected: Option<&Digest>) -> StoreError {

@@ -4,10 +4,11 @@
 use std::collections::BTreeSet;
 
 use super::base::Store;
-use super::delete::{DELETE_BATCH, OWNER_MARK_PREFIX};
+use super::delete::DELETE_BATCH;
 use super::error::{StoreError, StoreResult};
+use super::holder::Holder;
 use super::locks::{LockGuard, LockMode};
-use crate::traits::{Digest, ExtraData, Index, KvEntry, KvKey, KvOp, KvStore};
+use crate::traits::{Digest, ExtraData, ExtraOp, Index, KvEntry, KvKey, KvOp, KvStore};
 
 impl Store {
     fn require_blob(&self, digest: &Digest, what: &str) -> StoreResult<()> {
@@ -43,26 +44,65 @@ impl Store {
         Ok(self.extra.types(digest)?)
     }
 
-    /// Marks a blob as held by a flavour (`owner.<flavour>`).
-    pub fn mark_owner(&self, digest: &Digest, flavour: &str) -> StoreResult<()> {
-        self.set_extra(digest, &format!("{OWNER_MARK_PREFIX}{flavour}"), b"")
+    /// Every blob's extra data of `data_type`, in digest order. Entries a crash left behind a
+    /// deleted blob are listed too (orphans for base GC): check the blob when it matters.
+    pub fn extra_of_type(&self, data_type: &str) -> StoreResult<Vec<(Digest, Vec<u8>)>> {
+        Ok(self.extra.entries_of_type(data_type)?)
+    }
+
+    /// Read-modify-write of the `data_type` extra data of each of `digests` that is indexed:
+    /// `update` gets the current value and returns the new one (`None`: leave it), and the new
+    /// values land in one extra-data batch. The digest locks are held EXCLUSIVELY for the
+    /// whole step, so two updates of one blob never both read the old value (the second would
+    /// drop the first's change), and a delete waits. `update` runs under the locks: local
+    /// work only, and no lock of the store taken in it.
+    pub fn update_extra_many(
+        &self,
+        digests: &[Digest],
+        data_type: &str,
+        mut update: impl FnMut(&Digest, Option<Vec<u8>>) -> Option<Vec<u8>>,
+    ) -> StoreResult<()> {
+        validate_name("extra data type", data_type)?;
+        if digests.is_empty() {
+            return Ok(());
+        }
+        let _locks = self.locks.lock_digests(digests, LockMode::Exclusive)?;
+        let mut ops = Vec::new();
+        for digest in digests {
+            if self.index.get(digest)?.is_none() {
+                continue;
+            }
+            let Some(value) = update(digest, self.extra.get(digest, data_type)?) else {
+                continue;
+            };
+            ops.push(ExtraOp::Set {
+                digest: digest.clone(),
+                data_type: data_type.to_string(),
+                value,
+            });
+        }
+        self.extra.write_batch(&ops)?;
+        Ok(())
+    }
+
+    /// Marks a blob as held by `holder` (its owner mark).
+    pub fn mark_owner(&self, digest: &Digest, holder: &Holder) -> StoreResult<()> {
+        self.set_extra(digest, &holder.mark(), b"")
     }
 
     /// Drops a flavour's mark, and only that: a blob left with no holder stays indexed until
     /// base GC collects it. [`Store::release`] drops the mark and deletes such a blob in one
     /// step; prefer it. Returns whether the mark was there.
-    pub fn unmark_owner(&self, digest: &Digest, flavour: &str) -> StoreResult<bool> {
+    pub fn unmark_owner(&self, digest: &Digest, holder: &Holder) -> StoreResult<bool> {
         let _lock = self.shared_digest_lock(digest)?;
-        Ok(self
-            .extra
-            .remove(digest, &format!("{OWNER_MARK_PREFIX}{flavour}"))?)
+        Ok(self.extra.remove(digest, &holder.mark())?)
     }
 
-    /// Blobs a flavour holds.
-    pub fn owned_by(&self, flavour: &str) -> StoreResult<Vec<Digest>> {
+    /// Blobs `holder` holds.
+    pub fn owned_by(&self, holder: &Holder) -> StoreResult<Vec<Digest>> {
         Ok(self
             .extra
-            .entries_of_type(&format!("{OWNER_MARK_PREFIX}{flavour}"))?
+            .entries_of_type(&holder.mark())?
             .into_iter()
             .map(|(digest, _)| digest)
             .collect())

@@ -4,18 +4,11 @@ use std::collections::HashSet;
 
 use super::base::Store;
 use super::error::StoreResult;
+use super::holder::Holder;
 use super::locks::{LockGuard, LockMode};
 use serde::Serialize;
 
 use crate::traits::{BlobStore, Digest, ExtraData, ExtraOp, Index, KvKey, KvStore};
-
-/// Extra-data type prefix of the owner marks flavours put on the blobs they hold.
-pub const OWNER_MARK_PREFIX: &str = "owner.";
-
-/// The holder a write through the base store itself records (`owner.base`): `Store::write`,
-/// `write_bytes`, `writer(..).commit()`, i.e. `blob put`. Only an explicit delete
-/// (`blob rm`, which releases it, or `Store::delete`) lets go of it.
-pub const BASE_HOLDER: &str = "base";
 
 /// How many blobs a batched release or delete decides at once: their digest locks are held
 /// together (in stripe order) and their deletes share one transaction per backend, so the
@@ -70,8 +63,8 @@ impl Store {
     /// extra data). A blob without the mark is left as it is (`Absent`: this holder had nothing
     /// to let go of), so an unheld blob the caller never held is not taken. Returns what
     /// happened to each digest, in order; a digest given twice is released once.
-    pub fn release_many(&self, digests: &[Digest], holder: &str) -> StoreResult<Vec<Release>> {
-        let mark = format!("{OWNER_MARK_PREFIX}{holder}");
+    pub fn release_many(&self, digests: &[Digest], holder: &Holder) -> StoreResult<Vec<Release>> {
+        let mark = holder.mark();
         let mut outcomes = Vec::with_capacity(digests.len());
         let mut seen = HashSet::new();
         for batch in digests.chunks(DELETE_BATCH) {
@@ -126,18 +119,34 @@ impl Store {
     /// under the blob's exclusive digest lock. The delete removes the index record first, so a
     /// crash part-way leaves only orphans for base GC, never an indexed blob nobody holds.
     /// Returns whether the blob was deleted.
-    pub fn release(&self, digest: &Digest, holder: &str) -> StoreResult<bool> {
+    pub fn release(&self, digest: &Digest, holder: &Holder) -> StoreResult<bool> {
         Ok(self.release_reporting(digest, holder)? == Release::Deleted)
     }
 
     /// [`Store::release`], saying what still holds the blob when it is kept.
-    pub fn release_reporting(&self, digest: &Digest, holder: &str) -> StoreResult<Release> {
+    pub fn release_reporting(&self, digest: &Digest, holder: &Holder) -> StoreResult<Release> {
         let _lock = LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Exclusive)?;
-        let mark = format!("{OWNER_MARK_PREFIX}{holder}");
         // A mark on a blob that is not indexed is orphan data (a crash mid-delete): it goes too.
-        self.extra.remove(digest, &mark)?;
+        self.extra.remove(digest, &holder.mark())?;
         crate::crash_point!("store.release.after-mark");
         self.decide_released_locked(digest)
+    }
+
+    /// Whether [`Store::release`] by `holder` would delete the blob: no other holder's mark is
+    /// on it, and every key/value entry referencing it is one `goes_first` says the releasing
+    /// flavour removes before it lets go (the OCI flavour's referrer entries, appc's remote
+    /// records). For a dry run, whose report says what a real run would delete: read without
+    /// the digest lock, so it may be out of date by the time it is returned.
+    pub fn would_delete_on_release(
+        &self,
+        digest: &Digest,
+        holder: &Holder,
+        goes_first: impl Fn(&KvKey) -> bool,
+    ) -> StoreResult<bool> {
+        let holders = self.holders(digest)?;
+        let other_owner = holders.owners.iter().any(|owner| owner != holder);
+        let other_entry = holders.entries.iter().any(|key| !goes_first(key));
+        Ok(!other_owner && !other_entry)
     }
 
     /// After a holder let go: deletes the blob if nothing holds it any more. The caller holds
@@ -175,7 +184,7 @@ impl Store {
             .extra
             .types(digest)?
             .into_iter()
-            .filter_map(|t| t.strip_prefix(OWNER_MARK_PREFIX).map(str::to_string))
+            .filter_map(|t| Holder::from_mark(&t))
             .collect();
         Ok(Holders {
             owners,
@@ -186,11 +195,7 @@ impl Store {
     /// Whether any holder keeps the blob: an owner mark or a key/value reference. The caller
     /// holds the digest lock.
     pub(super) fn is_held_locked(&self, digest: &Digest) -> StoreResult<bool> {
-        let owned = self
-            .extra
-            .types(digest)?
-            .iter()
-            .any(|t| t.starts_with(OWNER_MARK_PREFIX));
+        let owned = self.extra.types(digest)?.iter().any(|t| Holder::is_mark(t));
         Ok(owned || !self.kv.referencing(digest)?.is_empty())
     }
 }
@@ -198,8 +203,8 @@ impl Store {
 /// Who holds a blob (DESIGN.md, "Flavours share one store").
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Holders {
-    /// Holders with an owner mark, by name (`base`, `oci`, ...), sorted.
-    pub owners: Vec<String>,
+    /// Holders with an owner mark (`base`, `oci`, ...), sorted; serialized by name.
+    pub owners: Vec<Holder>,
     /// Key/value entries that reference the blob, sorted.
     pub entries: Vec<KvKey>,
 }
@@ -213,10 +218,7 @@ impl Holders {
 impl std::fmt::Display for Holders {
     /// `owner.oci, entry tag/app:v1`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let owners = self
-            .owners
-            .iter()
-            .map(|owner| format!("{OWNER_MARK_PREFIX}{owner}"));
+        let owners = self.owners.iter().map(Holder::mark);
         let entries = self
             .entries
             .iter()

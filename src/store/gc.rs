@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::base::Store;
 use super::delete::DELETE_BATCH;
 use super::error::StoreResult;
+use super::holder::Holder;
 use super::locks::{LockGuard, LockMode};
 use super::progress::{Progress, Totals, NO_PROGRESS};
 use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, SortedDigests};
@@ -204,7 +205,7 @@ impl Store {
             .extra
             .types(digest)?
             .iter()
-            .any(|data_type| data_type.starts_with(super::delete::OWNER_MARK_PREFIX)))
+            .any(|data_type| Holder::is_mark(data_type)))
     }
 
     /// Runs `remove` if `digest` has no index record, checked again under its exclusive lock.

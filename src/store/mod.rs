@@ -14,6 +14,7 @@ mod flavour_lock;
 mod fsck;
 pub mod fsutil;
 mod gc;
+mod holder;
 pub mod locks;
 mod media_type;
 mod open;
@@ -29,11 +30,12 @@ pub use base::Store;
 pub use blobs::{validate_media_type, WriteOptions};
 pub use config::StoreConfig;
 pub use convert::convert_store;
-pub use delete::{Holders, Release, BASE_HOLDER, OWNER_MARK_PREFIX};
+pub use delete::{Holders, Release};
 pub use error::{StoreError, StoreResult};
 pub use flavour_lock::{FlavourLock, FlavourLockHolder};
 pub use fsck::{FsckOptions, FsckProblem, FsckReport};
 pub use gc::{GcOptions, GcReport};
+pub use holder::Holder;
 pub use locks::{LockGuard, LockMode};
 pub use open::{default_store_dir, open_store, open_store_waiting, BackendChoice};
 pub use operation::{Arrival, Committed, Operation, OperationCommit};
@@ -47,10 +49,6 @@ pub use usage::{BlobsAndBytes, HolderUsage};
 // What the test suites reach besides the public API.
 #[cfg(feature = "test-support")]
 pub use {
-    blobs::StoreWriter,
-    config::FORMAT_VERSION,
-    convert::ConversionReport,
-    dump::StoreDump,
-    operation::{operation_holder, OPERATION_DATA_TYPE},
-    upgrade::UPGRADE_WAIT,
+    blobs::StoreWriter, config::FORMAT_VERSION, convert::ConversionReport, dump::StoreDump,
+    operation::OPERATION_DATA_TYPE, upgrade::UPGRADE_WAIT,
 };

@@ -32,9 +32,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use super::base::{now_unix_ms, Store};
-use super::blobs::{owner_mark, WriteOptions};
+use super::blobs::WriteOptions;
 use super::data::{validate_key, validate_name};
 use super::error::{StoreError, StoreResult};
+use super::holder::Holder;
 use super::locks::{LockGuard, LockMode};
 use super::staged::StagedBlob;
 use crate::traits::{BlobRecord, Digest, ExtraData, ExtraOp, Index, KvOp, KvStore};
@@ -51,13 +52,8 @@ const BEGIN_LOCK: &str = "operations";
 /// Name prefix of the liveness locks (`locks/operation-<holder>.lock`).
 const LIVENESS_PREFIX: &str = "operation-";
 
-/// The holder of flavour `flavour`'s operation `id`: its blobs carry `owner.<flavour>-op.<id>`.
-pub fn operation_holder(flavour: &str, id: &str) -> String {
-    format!("{flavour}-op.{id}")
-}
-
-fn liveness_lock(holder: &str) -> String {
-    format!("{LIVENESS_PREFIX}{holder}")
+fn liveness_lock(holder: &Holder) -> String {
+    format!("{LIVENESS_PREFIX}{}", holder.name())
 }
 
 /// The value of an operation's entry.
@@ -135,8 +131,10 @@ impl<'a> OperationCommit<'a> {
 /// everything it holds.
 pub struct Operation<'s> {
     store: &'s Store,
-    flavour: String,
-    holder: String,
+    /// Who keeps what the operation commits.
+    flavour: Holder,
+    /// The operation's own holder, `<flavour>-op.<id>`.
+    holder: Holder,
     /// Blobs the holder's mark may be on, in the order they were touched.
     touched: Vec<Digest>,
     seen: HashSet<Digest>,
@@ -150,18 +148,19 @@ pub struct Operation<'s> {
 impl Store {
     /// Begins an operation of `flavour`, recorded before it stores anything. The caller holds
     /// the flavour's mutation lock (so the flavour's GC does not sweep what it commits).
-    pub fn begin_operation(&self, flavour: &str) -> StoreResult<Operation<'_>> {
-        let holder = operation_holder(flavour, &unique_id());
-        validate_name("operation holder", &owner_mark(&holder))?;
+    pub fn begin_operation(&self, flavour: &Holder) -> StoreResult<Operation<'_>> {
+        let holder = flavour.operation(&unique_id());
+        validate_name("operation holder", &holder.mark())?;
         let record = OperationRecord {
-            flavour: flavour.to_string(),
+            flavour: flavour.name().to_string(),
             pid: std::process::id(),
             started_unix_ms: now_unix_ms(),
             keep: None,
         };
         let beginning = self.named_lock(BEGIN_LOCK, LockMode::Shared)?;
         let liveness = self.named_lock(&liveness_lock(&holder), LockMode::Exclusive)?;
-        if let Err(error) = self.put_data(OPERATION_DATA_TYPE, &holder, &record.to_bytes()?, None) {
+        let key = holder.name();
+        if let Err(error) = self.put_data(OPERATION_DATA_TYPE, key, &record.to_bytes()?, None) {
             remove_lock_file(&liveness);
             return Err(error);
         }
@@ -169,7 +168,7 @@ impl Store {
         crate::crash_point!("store.operation.after-begin");
         Ok(Operation {
             store: self,
-            flavour: flavour.to_string(),
+            flavour: flavour.clone(),
             holder,
             touched: Vec::new(),
             seen: HashSet::new(),
@@ -187,26 +186,28 @@ impl Store {
         let _no_beginning = self.named_lock(BEGIN_LOCK, LockMode::Exclusive)?;
         let records = self.list_data(OPERATION_DATA_TYPE, "")?;
         let mut cleared = 0;
-        for (holder, entry) in &records {
-            let path = self.locks.named(&liveness_lock(holder));
+        for (key, entry) in &records {
+            let holder = Holder::recorded(key.clone());
+            let path = self.locks.named(&liveness_lock(&holder));
             let Some(dead) = LockGuard::try_acquire(&path, LockMode::Exclusive)? else {
                 continue;
             };
             let record: OperationRecord = serde_json::from_slice(&entry.value).unwrap_or_default();
             if let (Some(keep), false) = (&record.keep, record.flavour.is_empty()) {
                 let keep: Vec<Digest> = keep.iter().filter_map(|d| Digest::parse(d).ok()).collect();
-                self.pass_holds(&keep, holder, &record.flavour, &[])?;
+                let flavour = Holder::recorded(record.flavour);
+                self.pass_holds(&keep, &holder, &flavour, &[])?;
             }
-            self.release_many(&self.owned_by(holder)?, holder)?;
+            self.release_many(&self.owned_by(&holder)?, &holder)?;
             crate::crash_point!("store.operation.dead.after-release");
-            self.remove_data(OPERATION_DATA_TYPE, holder)?;
+            self.remove_data(OPERATION_DATA_TYPE, key)?;
             remove_lock_file(&dead);
             cleared += 1;
         }
         // Liveness files without an entry: an operation that finished (it still holds its
         // lock until the file is gone) or one that crashed before recording itself or after
         // its entry went.
-        let recorded: HashSet<&str> = records.iter().map(|(holder, _)| holder.as_str()).collect();
+        let recorded: HashSet<&str> = records.iter().map(|(key, _)| key.as_str()).collect();
         for name in self.locks.named_with_prefix(LIVENESS_PREFIX)? {
             if recorded.contains(&name[LIVENESS_PREFIX.len()..]) {
                 continue;
@@ -221,17 +222,14 @@ impl Store {
     }
 
     /// Clears what operations of versions before [`Store::begin_operation`] left when they
-    /// crashed: entries `data_type/<id>`, holds `<holder_prefix><id>` (the OCI flavour's
-    /// `oci.import` and `oci-import.<id>`). Those versions told a running operation from a
-    /// crashed one by the flavour's GC lock only: call this under that lock held exclusive.
-    pub fn clear_legacy_operations(
-        &self,
-        data_type: &str,
-        holder_prefix: &str,
-    ) -> StoreResult<u64> {
+    /// crashed: entries `data_type/<id>`, holds [`Holder::scoped`]`(holder_kind, id)` (the OCI
+    /// flavour's `oci.import` and `oci-import.<id>`). Those versions told a running operation
+    /// from a crashed one by the flavour's GC lock only: call this under that lock held
+    /// exclusive.
+    pub fn clear_legacy_operations(&self, data_type: &str, holder_kind: &str) -> StoreResult<u64> {
         let mut cleared = 0;
         for (id, _) in self.list_data(data_type, "")? {
-            let holder = format!("{holder_prefix}{id}");
+            let holder = Holder::scoped(holder_kind, &id);
             self.release_many(&self.owned_by(&holder)?, &holder)?;
             crate::crash_point!("store.operation.legacy.after-release");
             self.remove_data(data_type, &id)?;
@@ -246,11 +244,11 @@ impl Store {
     fn pass_holds(
         &self,
         keep: &[Digest],
-        from: &str,
-        to: &str,
+        from: &Holder,
+        to: &Holder,
         extra: &[ExtraOp],
     ) -> StoreResult<()> {
-        let (from, to) = (owner_mark(from), owner_mark(to));
+        let (from, to) = (from.mark(), to.mark());
         let mut ops = Vec::with_capacity(keep.len() * 2 + extra.len());
         for digest in keep {
             if self.extra.get(digest, &from)?.is_none() || self.index.get(digest)?.is_none() {
@@ -279,7 +277,7 @@ impl<'s> Operation<'s> {
     }
 
     /// The operation's holder (`<flavour>-op.<id>`).
-    pub fn holder(&self) -> &str {
+    pub fn holder(&self) -> &Holder {
         &self.holder
     }
 
@@ -393,7 +391,7 @@ impl<'s> Operation<'s> {
             }
             if !data.is_empty() {
                 let record = OperationRecord {
-                    flavour: self.flavour.clone(),
+                    flavour: self.flavour.name().to_string(),
                     pid: std::process::id(),
                     started_unix_ms: now_unix_ms(),
                     keep: Some(keep.iter().map(ToString::to_string).collect()),
@@ -401,7 +399,7 @@ impl<'s> Operation<'s> {
                 let mut batch = data.to_vec();
                 batch.push(KvOp::Put {
                     data_type: OPERATION_DATA_TYPE.to_string(),
-                    key: self.holder.clone(),
+                    key: self.holder.name().to_string(),
                     value: record.to_bytes()?,
                     blob: None,
                 });
@@ -432,7 +430,8 @@ impl<'s> Operation<'s> {
 
     /// Removes the operation's entry, then its liveness file.
     fn forget(&mut self) -> StoreResult<()> {
-        self.store.remove_data(OPERATION_DATA_TYPE, &self.holder)?;
+        self.store
+            .remove_data(OPERATION_DATA_TYPE, self.holder.name())?;
         if let Some(liveness) = self.liveness.take() {
             remove_lock_file(&liveness);
         }
@@ -464,6 +463,8 @@ fn remove_lock_file(guard: &LockGuard) {
 mod tests {
     use super::*;
     use crate::store::{open_store, BackendChoice, Store};
+
+    const TEST: Holder = Holder::flavour("test");
 
     /// A new store with one blob written through the base store.
     fn store() -> (tempfile::TempDir, Store, BlobRecord) {
@@ -520,7 +521,7 @@ mod tests {
     fn a_dropped_operation_leaves_the_store_as_it_was() {
         let (_dir, store, base) = store();
         let before = store.dump().unwrap();
-        let mut operation = store.begin_operation("test").unwrap();
+        let mut operation = store.begin_operation(&TEST).unwrap();
         store_some(&mut operation, b"new content", &base.digest);
         assert_ne!(store.dump().unwrap(), before);
         drop(operation);
@@ -535,7 +536,7 @@ mod tests {
             .compare_and_set_data("test.ref", "taken", b"", None, None)
             .unwrap();
         let before = store.dump().unwrap();
-        let mut operation = store.begin_operation("test").unwrap();
+        let mut operation = store.begin_operation(&TEST).unwrap();
         let digest = store_some(&mut operation, b"new content", &base.digest);
         let taken = KvOp::CompareAndSet {
             data_type: "test.ref".to_string(),
@@ -558,7 +559,7 @@ mod tests {
     #[test]
     fn a_commit_passes_the_holds_and_lets_go_of_the_rest() {
         let (_dir, store, base) = store();
-        let mut operation = store.begin_operation("test").unwrap();
+        let mut operation = store.begin_operation(&TEST).unwrap();
         let digest = store_some(&mut operation, b"new content", &base.digest);
         let extra = [ExtraOp::Set {
             digest: digest.clone(),
@@ -573,12 +574,12 @@ mod tests {
                 extra: &extra,
             })
             .unwrap();
-        assert_eq!(store.holders(&digest).unwrap().owners, ["test"]);
+        assert_eq!(store.holders(&digest).unwrap().owners, [TEST]);
         assert_eq!(
             store.get_extra(&digest, "test.info").unwrap().unwrap(),
             b"info"
         );
-        assert_eq!(store.holders(&base.digest).unwrap().owners, ["base"]);
+        assert_eq!(store.holders(&base.digest).unwrap().owners, [Holder::BASE]);
         no_operation_left(&store);
     }
 
@@ -586,10 +587,10 @@ mod tests {
     fn a_crash_before_the_batch_is_rolled_back_and_a_running_operation_is_left_alone() {
         let (_dir, store, base) = store();
         let before = store.dump().unwrap();
-        let mut running = store.begin_operation("test").unwrap();
+        let mut running = store.begin_operation(&TEST).unwrap();
         let held_by_running = store_some(&mut running, b"running", &base.digest);
         let with_running = store.dump().unwrap();
-        let mut crashed = store.begin_operation("test").unwrap();
+        let mut crashed = store.begin_operation(&TEST).unwrap();
         store_some(&mut crashed, b"crashed", &base.digest);
         crash(crashed);
         assert_eq!(store.clear_dead_operations().unwrap(), 1);
@@ -602,7 +603,7 @@ mod tests {
     #[test]
     fn a_crash_after_the_batch_is_rolled_forward_by_the_base_gc() {
         let (_dir, store, _) = store();
-        let mut operation = store.begin_operation("test").unwrap();
+        let mut operation = store.begin_operation(&TEST).unwrap();
         let mut write = |bytes: &[u8]| {
             let record = operation.write(bytes, &WriteOptions::default());
             record.unwrap().digest
@@ -619,7 +620,7 @@ mod tests {
                 ref_to(&kept),
                 KvOp::Put {
                     data_type: OPERATION_DATA_TYPE.to_string(),
-                    key: operation.holder().to_string(),
+                    key: operation.holder().name().to_string(),
                     value: record.to_bytes().unwrap(),
                     blob: None,
                 },
@@ -627,7 +628,7 @@ mod tests {
             .unwrap();
         crash(operation);
         store.gc(Default::default()).unwrap();
-        assert_eq!(store.holders(&kept).unwrap().owners, ["test"]);
+        assert_eq!(store.holders(&kept).unwrap().owners, [TEST]);
         assert!(!store.contains(&dropped).unwrap());
         no_operation_left(&store);
     }
@@ -635,9 +636,13 @@ mod tests {
     #[test]
     fn a_liveness_file_without_an_entry_goes_unless_held() {
         let (_dir, store, _) = store();
-        let orphan = store.lock_paths().named(&liveness_lock("test-op.1"));
+        let orphan = store
+            .lock_paths()
+            .named(&liveness_lock(&TEST.operation("1")));
         drop(LockGuard::acquire(&orphan, LockMode::Exclusive).unwrap());
-        let held_path = store.lock_paths().named(&liveness_lock("test-op.2"));
+        let held_path = store
+            .lock_paths()
+            .named(&liveness_lock(&TEST.operation("2")));
         let held = LockGuard::acquire(&held_path, LockMode::Exclusive).unwrap();
         store.clear_dead_operations().unwrap();
         assert!(!orphan.exists());

@@ -18,8 +18,9 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 
 use super::base::{now_unix_ms, Store};
-use super::blobs::{owner_mark, write_error, WriteOptions, COPY_BUFFER};
+use super::blobs::{write_error, WriteOptions, COPY_BUFFER};
 use super::error::{StoreError, StoreResult};
+use super::holder::Holder;
 use super::locks::LockMode;
 use crate::traits::{BlobRecord, BlobStore, BlobWriter, Digest, ExtraData, ExtraOp, Index};
 
@@ -97,7 +98,7 @@ impl Store {
     pub fn commit_staged(
         &self,
         staged: Vec<StagedBlob<'_>>,
-        holder: &str,
+        holder: &Holder,
     ) -> StoreResult<Vec<BlobRecord>> {
         if staged.is_empty() {
             return Ok(Vec::new());
@@ -113,7 +114,7 @@ impl Store {
         // The marks go first: until its record exists a mark is orphan extra data, which base
         // GC removes with the unindexed content if we crash before the record; from the moment
         // the record exists it keeps the blob from every GC.
-        let mark = owner_mark(holder);
+        let mark = holder.mark();
         let marks: Vec<ExtraOp> = digests
             .iter()
             .map(|digest| ExtraOp::Set {
@@ -166,11 +167,11 @@ impl Store {
     pub fn claim_existing_many(
         &self,
         wanted: &[(Digest, Option<u64>)],
-        holder: &str,
+        holder: &Holder,
     ) -> StoreResult<Vec<Option<BlobRecord>>> {
         let digests: Vec<Digest> = wanted.iter().map(|(d, _)| d.clone()).collect();
         let _locks = self.locks.lock_digests(&digests, LockMode::Exclusive)?;
-        let mark = owner_mark(holder);
+        let mark = holder.mark();
         let mut found = Vec::with_capacity(wanted.len());
         let mut marks = Vec::new();
         for (digest, expected_size) in wanted {

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::config::{StoreConfig, FORMAT_VERSION};
-use super::delete::{BASE_HOLDER, OWNER_MARK_PREFIX};
 use super::error::{StoreError, StoreResult};
+use super::holder::Holder;
 use super::locks::{LockGuard, LockMode, LockPaths};
 use crate::traits::registry::{
     backend_named, open_blob_store, open_extra_data, open_index, open_kv_store,
@@ -178,13 +178,13 @@ fn back_up_metadata(dir: &Path, config: &StoreConfig) -> StoreResult<Vec<PathBuf
 fn give_unowned_blobs_the_base_mark(dir: &Path, config: &StoreConfig) -> StoreResult<()> {
     let index = open_index(config.backend(Role::Index), dir)?;
     let extra = open_extra_data(config.backend(Role::Extra), dir)?;
-    let base_mark = format!("{OWNER_MARK_PREFIX}{BASE_HOLDER}");
+    let base_mark = Holder::BASE.mark();
     for record in RecordPages::new(&*index, 1000) {
         let digest = record?.digest;
         let has_owner = extra
             .types(&digest)?
             .iter()
-            .any(|data_type| data_type.starts_with(OWNER_MARK_PREFIX));
+            .any(|data_type| Holder::is_mark(data_type));
         if !has_owner {
             extra.set(&digest, &base_mark, b"")?;
             crate::crash_point!("upgrade.store.after-one-mark");

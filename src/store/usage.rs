@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::base::Store;
-use super::delete::OWNER_MARK_PREFIX;
 use super::error::StoreResult;
+use super::holder::Holder;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct BlobsAndBytes {
@@ -42,10 +42,10 @@ impl Store {
             usage.total.add(record.size);
             let mut held = false;
             for data_type in self.extra_types(&record.digest)? {
-                if let Some(holder) = data_type.strip_prefix(OWNER_MARK_PREFIX) {
+                if let Some(holder) = Holder::from_mark(&data_type) {
                     usage
                         .holders
-                        .entry(holder.to_string())
+                        .entry(holder.name().to_string())
                         .or_default()
                         .add(record.size);
                     held = true;

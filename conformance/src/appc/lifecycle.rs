@@ -1,6 +1,7 @@
 //! Remote-cache records, dependencies, removal, GC by age, and the appc and OCI flavours in
 //! one store.
 
+use oci_store::store::Holder;
 use oci_store::store::WriteOptions;
 use oci_store::stores::appc::{AppcError, AppcGcOptions, RemoteDecision, RemoteRecord};
 use oci_store::stores::oci::OciStore;
@@ -359,7 +360,11 @@ pub fn flavours_share_one_store_and_never_collect_each_other(fixture: &StoreFixt
     let oci = OciStore::new(&store);
     // An OCI blob, held by the OCI flavour, with no ref: the OCI GC's to take, never appc's.
     let oci_blob = store
-        .write_owned(&b"an oci layer"[..], &WriteOptions::default(), "oci")
+        .write_owned(
+            &b"an oci layer"[..],
+            &WriteOptions::default(),
+            &Holder::flavour("oci"),
+        )
         .context("oci blob")?;
     // An appc image whose very tar the OCI flavour also holds (as a sha512 blob).
     let shared_tar = simple_image("example.com/shared", &[], "shared");
@@ -371,7 +376,7 @@ pub fn flavours_share_one_store_and_never_collect_each_other(fixture: &StoreFixt
                 expected_digest: Some(shared_digest.clone()),
                 ..Default::default()
             },
-            "oci",
+            &Holder::flavour("oci"),
         )
         .context("oci copy of the tar")?;
     let shared = import(&appc, &shared_tar, "shared")?.id;
@@ -394,7 +399,11 @@ pub fn flavours_share_one_store_and_never_collect_each_other(fixture: &StoreFixt
 
     // Again, with the OCI holding: the appc GC releases, the OCI copy stays.
     let oci_blob = store
-        .write_owned(&b"an oci layer again"[..], &WriteOptions::default(), "oci")
+        .write_owned(
+            &b"an oci layer again"[..],
+            &WriteOptions::default(),
+            &Holder::flavour("oci"),
+        )
         .context("oci blob")?;
     store
         .write_owned(
@@ -403,7 +412,7 @@ pub fn flavours_share_one_store_and_never_collect_each_other(fixture: &StoreFixt
                 expected_digest: Some(shared_digest.clone()),
                 ..Default::default()
             },
-            "oci",
+            &Holder::flavour("oci"),
         )
         .context("oci mark again")?;
     let report = appc
@@ -509,7 +518,7 @@ pub fn gc_racing_imports_leaves_whole_images_or_none(fixture: &StoreFixture) -> 
     });
     ensure!(errors.is_empty(), "{errors:?}");
     let appc = Appc::new(&store);
-    for digest in store.owned_by("appc").context("owned")? {
+    for digest in store.owned_by(&Holder::flavour("appc")).context("owned")? {
         ensure!(
             appc.read_info(&digest).context("info")?.is_some(),
             "{digest} is held by appc without image info"
@@ -562,7 +571,7 @@ pub fn rm_racing_reimports_of_the_same_image(fixture: &StoreFixture) -> TestResu
     });
     ensure!(errors.is_empty(), "{errors:?}");
     let appc = Appc::new(&store);
-    for digest in store.owned_by("appc").context("owned")? {
+    for digest in store.owned_by(&Holder::flavour("appc")).context("owned")? {
         ensure!(
             appc.read_info(&digest).context("info")?.is_some(),
             "{digest} is held by appc without image info"

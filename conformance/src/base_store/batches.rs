@@ -2,7 +2,7 @@
 //! blob as `Store::release` would, and `Store::remove_data_many` (what `rm --ref A --ref B`
 //! uses) removes entries all or nothing, keeping the holder rule of `remove_data`.
 
-use oci_store::store::{Release, StoreError, WriteOptions, OWNER_MARK_PREFIX};
+use oci_store::store::{Holder, Release, StoreError, WriteOptions};
 use oci_store::traits::{Digest, KvKey};
 use oci_store::Store;
 
@@ -10,10 +10,10 @@ use super::{write_bytes, StoreFixture};
 use crate::check::TestResult;
 use crate::{ensure, ensure_eq, fail, Context};
 
-fn owned(store: &Store, bytes: &[u8], flavour: &str) -> Result<Digest, String> {
+fn owned(store: &Store, bytes: &[u8], holder: &Holder) -> Result<Digest, String> {
     Ok(store
-        .write_owned(bytes, &WriteOptions::default(), flavour)
-        .context(format!("write_owned for {flavour}"))?
+        .write_owned(bytes, &WriteOptions::default(), holder)
+        .context(format!("write_owned for {holder}"))?
         .digest)
 }
 
@@ -55,15 +55,21 @@ pub fn release_many_decides_each_blob_like_release(fixture: &StoreFixture) -> Te
     let store = fixture.open()?;
     let mut alone = Vec::new();
     for n in 0..520 {
-        let digest = owned(&store, format!("only oci holds {n}").as_bytes(), "oci")?;
+        let digest = owned(
+            &store,
+            format!("only oci holds {n}").as_bytes(),
+            &Holder::flavour("oci"),
+        )?;
         store
             .set_extra(&digest, "last-used", b"1")
             .context("set_extra")?;
         alone.push(digest);
     }
-    let shared = owned(&store, b"appc holds it too", "oci")?;
-    store.mark_owner(&shared, "appc").context("mark appc")?;
-    let pinned = owned(&store, b"an entry holds it", "oci")?;
+    let shared = owned(&store, b"appc holds it too", &Holder::flavour("oci"))?;
+    store
+        .mark_owner(&shared, &Holder::flavour("appc"))
+        .context("mark appc")?;
+    let pinned = owned(&store, b"an entry holds it", &Holder::flavour("oci"))?;
     store
         .put_data("pin", "p", b"", Some(&pinned))
         .context("put_data")?;
@@ -77,7 +83,7 @@ pub fn release_many_decides_each_blob_like_release(fixture: &StoreFixture) -> Te
         alone[0].clone(),
     ]);
     let outcomes = store
-        .release_many(&digests, "oci")
+        .release_many(&digests, &Holder::flavour("oci"))
         .context("release_many")?;
     ensure_eq!(outcomes.len(), digests.len(), "one outcome per digest");
     for (digest, outcome) in alone.iter().zip(&outcomes) {
@@ -86,7 +92,11 @@ pub fn release_many_decides_each_blob_like_release(fixture: &StoreFixture) -> Te
     }
     let n = alone.len();
     match &outcomes[n] {
-        Release::Kept(holders) => ensure_eq!(holders.owners.clone(), vec!["appc"], "holders"),
+        Release::Kept(holders) => ensure_eq!(
+            holders.owners.clone(),
+            vec![Holder::flavour("appc")],
+            "holders"
+        ),
         other => fail!("a blob appc holds: {other:?}"),
     }
     match &outcomes[n + 1] {
@@ -97,7 +107,7 @@ pub fn release_many_decides_each_blob_like_release(fixture: &StoreFixture) -> Te
     }
     ensure_eq!(&outcomes[n + 2], &Release::Absent, "a digest not stored");
     ensure_eq!(&outcomes[n + 3], &Release::Absent, "a digest given twice");
-    let oci_mark = format!("{OWNER_MARK_PREFIX}oci");
+    let oci_mark = Holder::flavour("oci").mark();
     for digest in [&shared, &pinned] {
         ensure!(is_indexed(&store, digest)?, "{digest} went although held");
         ensure!(
@@ -118,11 +128,13 @@ pub fn release_many_decides_each_blob_like_release(fixture: &StoreFixture) -> Te
 /// them goes with it, while a blob something else holds stays.
 pub fn remove_data_many_is_all_or_nothing(fixture: &StoreFixture) -> TestResult {
     let store = fixture.open()?;
-    let only_entry = owned(&store, b"held by its entry alone", "oci")?;
+    let only_entry = owned(&store, b"held by its entry alone", &Holder::flavour("oci"))?;
     store
         .put_data("pin", "a", b"", Some(&only_entry))
         .context("put a")?;
-    store.release(&only_entry, "oci").context("release")?;
+    store
+        .release(&only_entry, &Holder::flavour("oci"))
+        .context("release")?;
     let user = write_bytes(&store, b"the user's blob", None)?.digest;
     store
         .put_data("pin", "b", b"", Some(&user))

@@ -1,6 +1,7 @@
 //! Deleting cascades to dependants (DESIGN.md invariant 3); data cannot be attached to a blob
 //! that is not there; `delete_if_unreferenced` honours owner marks and key/value references.
 
+use oci_store::store::Holder;
 use oci_store::store::StoreError;
 use oci_store::traits::{Algorithm, Digest, KvKey, SortedDigests};
 
@@ -131,7 +132,11 @@ pub fn attach_to_missing_blob_is_refused(fixture: &StoreFixture) -> TestResult {
     store.delete(&deleted).context("delete")?;
     for digest in [&missing, &deleted] {
         expect_missing_blob(store.set_extra(digest, "info", b"x"), digest, "set_extra")?;
-        expect_missing_blob(store.mark_owner(digest, "oci"), digest, "mark_owner")?;
+        expect_missing_blob(
+            store.mark_owner(digest, &Holder::flavour("oci")),
+            digest,
+            "mark_owner",
+        )?;
         expect_missing_blob(
             store.put_data("ref", "dangling", b"", Some(digest)),
             digest,
@@ -194,7 +199,7 @@ pub fn delete_if_unreferenced(fixture: &StoreFixture) -> TestResult {
     );
     // From here on the marks and entries below are its only holders.
     store
-        .unmark_owner(&blob, oci_store::store::BASE_HOLDER)
+        .unmark_owner(&blob, &Holder::BASE)
         .context("unmark base")?;
     let missing = Digest::of_bytes(Algorithm::Sha256, b"missing");
     ensure!(
@@ -202,10 +207,16 @@ pub fn delete_if_unreferenced(fixture: &StoreFixture) -> TestResult {
         "missing blob"
     );
 
-    store.mark_owner(&blob, "oci").context("mark_owner oci")?;
-    store.mark_owner(&blob, "appc").context("mark_owner appc")?;
+    store
+        .mark_owner(&blob, &Holder::flavour("oci"))
+        .context("mark_owner oci")?;
+    store
+        .mark_owner(&blob, &Holder::flavour("appc"))
+        .context("mark_owner appc")?;
     ensure_eq!(
-        store.owned_by("oci").context("owned_by")?,
+        store
+            .owned_by(&Holder::flavour("oci"))
+            .context("owned_by")?,
         vec![blob.clone()],
         "owned_by"
     );
@@ -214,7 +225,9 @@ pub fn delete_if_unreferenced(fixture: &StoreFixture) -> TestResult {
         "deleted a blob with owner marks"
     );
     ensure!(
-        store.unmark_owner(&blob, "oci").context("unmark")?,
+        store
+            .unmark_owner(&blob, &Holder::flavour("oci"))
+            .context("unmark")?,
         "unmark returned false"
     );
     ensure!(
@@ -223,7 +236,9 @@ pub fn delete_if_unreferenced(fixture: &StoreFixture) -> TestResult {
             .context("owned by appc")?,
         "deleted a blob another flavour still owns"
     );
-    store.unmark_owner(&blob, "appc").context("unmark")?;
+    store
+        .unmark_owner(&blob, &Holder::flavour("appc"))
+        .context("unmark")?;
 
     store
         .put_data("ref", "holder", b"", Some(&blob))
@@ -271,10 +286,16 @@ pub fn owned_writes_are_marked_with_their_commit(fixture: &StoreFixture) -> Test
     use oci_store::store::WriteOptions;
     let store = fixture.open()?;
     let record = store
-        .write_owned(&b"owned layer"[..], &WriteOptions::default(), "oci")
+        .write_owned(
+            &b"owned layer"[..],
+            &WriteOptions::default(),
+            &Holder::flavour("oci"),
+        )
         .context("write_owned")?;
     ensure_eq!(
-        store.owned_by("oci").context("owned_by")?,
+        store
+            .owned_by(&Holder::flavour("oci"))
+            .context("owned_by")?,
         vec![record.digest.clone()],
         "mark after write_owned"
     );
@@ -294,7 +315,7 @@ pub fn owned_writes_are_marked_with_their_commit(fixture: &StoreFixture) -> Test
                 expected_size: Some(record.size),
                 ..Default::default()
             },
-            "appc",
+            &Holder::flavour("appc"),
         )
         .context("write_owned of a stored blob")?;
     ensure_eq!(again, record, "the stored record is returned");
@@ -307,7 +328,7 @@ pub fn owned_writes_are_marked_with_their_commit(fixture: &StoreFixture) -> Test
     let missing = Digest::of_bytes(Algorithm::Sha256, b"never stored");
     ensure!(
         store
-            .claim_existing(&missing, "oci")
+            .claim_existing(&missing, &Holder::flavour("oci"))
             .context("claim_existing")?
             .is_none(),
         "claimed a blob that is not there"
@@ -324,12 +345,14 @@ pub fn owned_writes_are_marked_with_their_commit(fixture: &StoreFixture) -> Test
             expected_digest: Some(missing.clone()),
             ..Default::default()
         },
-        "oci",
+        &Holder::flavour("oci"),
     );
     ensure!(wrong.is_err(), "a digest mismatch was accepted");
     store.gc(Default::default()).context("gc")?;
     ensure_eq!(
-        store.owned_by("oci").context("owned_by")?,
+        store
+            .owned_by(&Holder::flavour("oci"))
+            .context("owned_by")?,
         vec![record.digest.clone()],
         "only the stored blob is owned after gc"
     );

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use oci_store::store::{StoreError, WriteOptions, BASE_HOLDER, OWNER_MARK_PREFIX};
+use oci_store::store::{Holder, StoreError, WriteOptions};
 use oci_store::traits::{Algorithm, Digest, DigestPrefix, KvEntry, KvKey, StorageError};
 use oci_store::Store;
 
@@ -16,6 +16,13 @@ use crate::{ensure_eq, Context};
 
 const MEDIA_TYPES: [&str; 3] = [LAYER, LAYER_GZIP, MANIFEST];
 const EXTRA_TYPES: [&str; 3] = ["last-used", "owner.oci", "owner.appc"];
+/// Holders the workload releases as: the base store, and the two flavours whose marks
+/// [`EXTRA_TYPES`] sets.
+const HOLDERS: [Holder; 3] = [
+    Holder::BASE,
+    Holder::flavour("oci"),
+    Holder::flavour("appc"),
+];
 const DATA_TYPES: [&str; 2] = ["ref", "cache"];
 
 struct Item {
@@ -62,19 +69,13 @@ impl Model {
         self.blobs
             .entry(item.digest.clone())
             .or_insert((item.bytes.len() as u64, item.media_type.to_string()));
-        self.extra.insert(
-            (
-                item.digest.clone(),
-                format!("{OWNER_MARK_PREFIX}{BASE_HOLDER}"),
-            ),
-            Vec::new(),
-        );
+        self.extra
+            .insert((item.digest.clone(), Holder::BASE.mark()), Vec::new());
     }
 
     /// Drops `holder`'s mark; deletes the blob if nothing holds it any more.
-    fn release(&mut self, digest: &Digest, holder: &str) -> bool {
-        self.extra
-            .remove(&(digest.clone(), format!("{OWNER_MARK_PREFIX}{holder}")));
+    fn release(&mut self, digest: &Digest, holder: &Holder) -> bool {
+        self.extra.remove(&(digest.clone(), holder.mark()));
         self.delete_if_unreferenced(digest)
     }
 
@@ -141,7 +142,7 @@ impl Model {
         let owned = self
             .extra
             .keys()
-            .any(|(d, t)| d == digest && t.starts_with(OWNER_MARK_PREFIX));
+            .any(|(d, t)| d == digest && Holder::is_mark(t));
         let referenced = self.kv.values().any(|e| e.blob.as_ref() == Some(digest));
         if owned || referenced {
             return false;
@@ -273,7 +274,7 @@ fn step(store: &Store, model: &mut Model, items: &[Item], random: &mut SeededRan
             ensure_eq!(removed, model_removed, "remove_data");
         }
         90..=94 => {
-            let holder = [BASE_HOLDER, "oci", "appc"][random.below(3) as usize];
+            let holder = &HOLDERS[random.below(3) as usize];
             let deleted = store.release(digest, holder).context("release")?;
             ensure_eq!(
                 deleted,

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use oci_store::store::{StoreError, WriteOptions, BASE_HOLDER, OWNER_MARK_PREFIX};
+use oci_store::store::{Holder, StoreError, WriteOptions};
 use oci_store::traits::{Algorithm, Digest, KvKey};
 use oci_store::Store;
 
@@ -16,7 +16,7 @@ use crate::content::sorted;
 use crate::{ensure, ensure_eq, fail, Context};
 
 fn base_mark() -> String {
-    format!("{OWNER_MARK_PREFIX}{BASE_HOLDER}")
+    Holder::BASE.mark()
 }
 
 fn types(store: &Store, digest: &Digest) -> Result<Vec<String>, String> {
@@ -49,10 +49,10 @@ fn ensure_kept(store: &Store, digest: &Digest, what: &str) -> TestResult {
     Ok(())
 }
 
-fn owned(store: &Store, bytes: &[u8], flavour: &str) -> Result<Digest, String> {
+fn owned(store: &Store, bytes: &[u8], holder: &Holder) -> Result<Digest, String> {
     Ok(store
-        .write_owned(bytes, &WriteOptions::default(), flavour)
-        .context(format!("write_owned for {flavour}"))?
+        .write_owned(bytes, &WriteOptions::default(), holder)
+        .context(format!("write_owned for {holder}"))?
         .digest)
 }
 
@@ -71,8 +71,8 @@ pub fn base_writes_record_the_base_holder(fixture: &StoreFixture) -> TestResult 
     let streamed = writer.commit().context("commit")?.digest;
     ensure_eq!(types(&store, &streamed)?, vec![base.clone()], "commit");
 
-    let oci_mark = format!("{OWNER_MARK_PREFIX}oci");
-    let layer = owned(&store, b"a layer an image holds", "oci")?;
+    let oci_mark = Holder::flavour("oci").mark();
+    let layer = owned(&store, b"a layer an image holds", &Holder::flavour("oci"))?;
     ensure_eq!(
         types(&store, &layer)?,
         vec![oci_mark.clone()],
@@ -87,7 +87,7 @@ pub fn base_writes_record_the_base_holder(fixture: &StoreFixture) -> TestResult 
     );
 
     // The no-read path: an expected digest of content already stored.
-    let config = owned(&store, b"a config an image holds", "oci")?;
+    let config = owned(&store, b"a config an image holds", &Holder::flavour("oci"))?;
     let record = store
         .write(
             &b"not read"[..],
@@ -104,7 +104,7 @@ pub fn base_writes_record_the_base_holder(fixture: &StoreFixture) -> TestResult 
         "a write by digest of content a flavour holds"
     );
     // A write whose expected size contradicts the stored blob fails and records nothing.
-    let other = owned(&store, b"another owned blob", "oci")?;
+    let other = owned(&store, b"another owned blob", &Holder::flavour("oci"))?;
     let refused = store.write(
         &b"another owned blob"[..],
         &WriteOptions {
@@ -122,14 +122,18 @@ pub fn base_writes_record_the_base_holder(fixture: &StoreFixture) -> TestResult 
 
     // The flavour lets go: the user's write keeps the blob.
     ensure!(
-        !store.release(&layer, "oci").context("release oci")?,
+        !store
+            .release(&layer, &Holder::flavour("oci"))
+            .context("release oci")?,
         "release deleted a blob the base store holds"
     );
     ensure_kept(&store, &layer, "after the flavour let go")?;
     ensure_eq!(types(&store, &layer)?, vec![base.clone()], "marks left");
     // And the user lets go: nothing holds it, it goes.
     ensure!(
-        store.release(&layer, BASE_HOLDER).context("release base")?,
+        store
+            .release(&layer, &Holder::BASE)
+            .context("release base")?,
         "release of the last holder kept the blob"
     );
     ensure_gone(&store, &layer, "after the last holder let go")?;
@@ -143,12 +147,14 @@ pub fn removing_the_last_holding_entry_deletes_the_blob(fixture: &StoreFixture) 
     let store = fixture.open()?;
 
     // What a flavour's GC leaves: its mark dropped while an entry held the blob.
-    let pinned = owned(&store, b"pinned by an entry", "oci")?;
+    let pinned = owned(&store, b"pinned by an entry", &Holder::flavour("oci"))?;
     store
         .put_data("pin", "a", b"", Some(&pinned))
         .context("put_data")?;
     ensure!(
-        !store.release(&pinned, "oci").context("release")?,
+        !store
+            .release(&pinned, &Holder::flavour("oci"))
+            .context("release")?,
         "release deleted a blob an entry references"
     );
     ensure_kept(&store, &pinned, "held by the entry")?;
@@ -159,13 +165,15 @@ pub fn removing_the_last_holding_entry_deletes_the_blob(fixture: &StoreFixture) 
     ensure_gone(&store, &pinned, "after its last entry was removed")?;
 
     // Two entries: the first removal leaves it, the second takes it.
-    let twice = owned(&store, b"pinned twice", "oci")?;
+    let twice = owned(&store, b"pinned twice", &Holder::flavour("oci"))?;
     for key in ["x", "y"] {
         store
             .put_data("pin", key, b"", Some(&twice))
             .context("put_data")?;
     }
-    store.release(&twice, "oci").context("release")?;
+    store
+        .release(&twice, &Holder::flavour("oci"))
+        .context("release")?;
     store.remove_data("pin", "x").context("remove_data")?;
     ensure_kept(&store, &twice, "one entry left")?;
     store.remove_data("pin", "y").context("remove_data")?;
@@ -173,11 +181,17 @@ pub fn removing_the_last_holding_entry_deletes_the_blob(fixture: &StoreFixture) 
 
     // Replacing the entry: with one that references another blob, or none.
     for (n, replacement) in [Some("other"), None].into_iter().enumerate() {
-        let replaced = owned(&store, format!("replaced {n}").as_bytes(), "oci")?;
+        let replaced = owned(
+            &store,
+            format!("replaced {n}").as_bytes(),
+            &Holder::flavour("oci"),
+        )?;
         store
             .put_data("pin", "r", b"", Some(&replaced))
             .context("put_data")?;
-        store.release(&replaced, "oci").context("release")?;
+        store
+            .release(&replaced, &Holder::flavour("oci"))
+            .context("release")?;
         let target = match replacement {
             Some(_) => Some(write_bytes(&store, b"the new target", None)?.digest),
             None => None,
@@ -190,7 +204,7 @@ pub fn removing_the_last_holding_entry_deletes_the_blob(fixture: &StoreFixture) 
 
     // Not the last holder: a mark of the base store or of another flavour keeps it.
     let user = write_bytes(&store, b"the user's blob", None)?.digest;
-    let appc = owned(&store, b"another flavour's blob", "appc")?;
+    let appc = owned(&store, b"another flavour's blob", &Holder::flavour("appc"))?;
     for (key, digest) in [("user", &user), ("appc", &appc)] {
         store
             .put_data("pin", key, b"", Some(digest))
@@ -211,36 +225,36 @@ pub fn removing_the_last_holding_entry_deletes_the_blob(fixture: &StoreFixture) 
 /// key/value reference is never collected.
 pub fn base_gc_collects_blobs_no_holder_keeps(fixture: &StoreFixture) -> TestResult {
     let store = fixture.open()?;
-    let raw_unmark = |digest: &Digest, holder: &str| -> TestResult {
+    let raw_unmark = |digest: &Digest, holder: &Holder| -> TestResult {
         store
             .extra_data()
-            .remove(digest, &format!("{OWNER_MARK_PREFIX}{holder}"))
+            .remove(digest, &holder.mark())
             .context("removing a mark through the trait")?;
         Ok(())
     };
 
     let user_let_go = write_bytes(&store, b"user blob, mark lost", None)?;
-    raw_unmark(&user_let_go.digest, BASE_HOLDER)?;
+    raw_unmark(&user_let_go.digest, &Holder::BASE)?;
     let flavour_let_go = store
         .write_owned(
             &b"flavour blob, mark lost"[..],
             &WriteOptions::default(),
-            "oci",
+            &Holder::flavour("oci"),
         )
         .context("write_owned")?;
-    raw_unmark(&flavour_let_go.digest, "oci")?;
+    raw_unmark(&flavour_let_go.digest, &Holder::flavour("oci"))?;
     // Extra data that is no owner mark holds nothing.
     store
         .set_extra(&flavour_let_go.digest, "last-used", b"1")
         .context("set_extra")?;
 
     let user = write_bytes(&store, b"user blob", None)?.digest;
-    let appc = owned(&store, b"appc blob", "appc")?;
-    let referenced = owned(&store, b"referenced blob", "oci")?;
+    let appc = owned(&store, b"appc blob", &Holder::flavour("appc"))?;
+    let referenced = owned(&store, b"referenced blob", &Holder::flavour("oci"))?;
     store
         .put_data("ref", "r", b"", Some(&referenced))
         .context("put_data")?;
-    raw_unmark(&referenced, "oci")?;
+    raw_unmark(&referenced, &Holder::flavour("oci"))?;
 
     let report = store.gc(Default::default()).context("gc")?;
     let expected = sorted(&[user_let_go.digest.clone(), flavour_let_go.digest.clone()]);
@@ -276,7 +290,9 @@ pub fn base_gc_collects_blobs_no_holder_keeps(fixture: &StoreFixture) -> TestRes
     // Releasing a holder of a blob that is not there changes nothing and deletes nothing.
     let missing = Digest::of_bytes(Algorithm::Sha256, b"never stored");
     ensure!(
-        !store.release(&missing, "oci").context("release missing")?,
+        !store
+            .release(&missing, &Holder::flavour("oci"))
+            .context("release missing")?,
         "release of a missing blob returned true"
     );
     Ok(())

@@ -2,6 +2,7 @@
 //! one process (GC beside an import, exports into one layout). The process half is
 //! `tests/multi_process.rs`.
 
+use oci_store::store::Holder;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -148,7 +149,7 @@ pub fn gc_never_removes_what_another_flavour_marks(fixture: &StoreFixture) -> Te
     }
     let appc_layer = appc_layer.ok_or_else(|| format!("no layer among {all:?}"))?;
     store
-        .mark_owner(&appc_layer, "appc")
+        .mark_owner(&appc_layer, &Holder::flavour("appc"))
         .context("marking a layer as appc's")?;
 
     oci.remove_ref("shared").context("removing shared")?;
@@ -165,11 +166,15 @@ pub fn gc_never_removes_what_another_flavour_marks(fixture: &StoreFixture) -> Te
         "blobs left"
     );
     ensure_eq!(
-        store.owned_by("appc").context("owned_by appc")?,
+        store
+            .owned_by(&Holder::flavour("appc"))
+            .context("owned_by appc")?,
         vec![appc_layer.clone()],
         "appc's marks: only the oci mark went"
     );
-    let oci_owned = store.owned_by("oci").context("owned_by oci")?;
+    let oci_owned = store
+        .owned_by(&Holder::flavour("oci"))
+        .context("owned_by oci")?;
     ensure!(oci_owned.is_empty(), "oci marks left: {oci_owned:?}");
     Ok(())
 }
@@ -200,7 +205,10 @@ pub fn gc_dry_run_lists_and_frees_nothing(fixture: &StoreFixture) -> TestResult 
         "leases after a dry run"
     );
     ensure_eq!(
-        store.owned_by("oci").context("owned_by")?.len(),
+        store
+            .owned_by(&Holder::flavour("oci"))
+            .context("owned_by")?
+            .len(),
         before.len(),
         "oci marks after a dry run"
     );
@@ -409,12 +417,12 @@ pub fn import_survives_another_flavour_letting_go(fixture: &StoreFixture) -> Tes
                 store
                     .write_bytes(&shared, &options)
                     .context("the other flavour writing the layer")?;
-                match store.mark_owner(&shared_digest, "other") {
+                match store.mark_owner(&shared_digest, &Holder::flavour("other")) {
                     Ok(()) | Err(oci_store::store::StoreError::MissingBlob { .. }) => {}
                     Err(error) => crate::fail!("the other flavour marking: {error}"),
                 }
                 store
-                    .unmark_owner(&shared_digest, "other")
+                    .unmark_owner(&shared_digest, &Holder::flavour("other"))
                     .context("the other flavour unmarking")?;
                 store
                     .delete_if_unreferenced(&shared_digest)
@@ -456,7 +464,10 @@ pub fn gc_leaves_entry_held_blobs_to_their_entry(fixture: &StoreFixture) -> Test
         "blobs after gc"
     );
     ensure!(
-        store.owned_by("oci").context("owned_by")?.is_empty(),
+        store
+            .owned_by(&Holder::flavour("oci"))
+            .context("owned_by")?
+            .is_empty(),
         "the oci mark stayed"
     );
     store

@@ -1,8 +1,10 @@
 //! What imports hold while they run (DESIGN.md, "An import is all or nothing"): the holds a
 //! crashed import left are let go by the next OCI GC, and archives are read within limits.
 
-use oci_store::store::{operation_holder, WriteOptions, OPERATION_DATA_TYPE};
-use oci_store::stores::oci::{import_holder, ImportOptions, OciError, OciStore, IMPORT_DATA_TYPE};
+use oci_store::store::{Holder, WriteOptions, OPERATION_DATA_TYPE};
+use oci_store::stores::oci::{
+    self, import_holder, ImportOptions, OciError, OciStore, IMPORT_DATA_TYPE,
+};
 use oci_store::traits::Algorithm;
 use oci_store::Digest;
 
@@ -35,8 +37,8 @@ pub fn gc_clears_holds_of_crashed_imports(fixture: &StoreFixture) -> TestResult 
     let crashed = [
         (
             OPERATION_DATA_TYPE,
-            operation_holder("oci", id),
-            operation_holder("oci", id),
+            oci::HOLDER.operation(id).name().to_string(),
+            oci::HOLDER.operation(id),
         ),
         (IMPORT_DATA_TYPE, id.to_string(), import_holder(id)),
     ];
@@ -57,7 +59,7 @@ pub fn gc_clears_holds_of_crashed_imports(fixture: &StoreFixture) -> TestResult 
         let only_held = write(b"only the crashed import held this")?;
         let half_committed = write(b"marked oci, reached by no ref")?;
         store
-            .mark_owner(&half_committed, "oci")
+            .mark_owner(&half_committed, &Holder::flavour("oci"))
             .context("marking oci")?;
         let shared_digest = write(&shared)?;
         import_default(&oci, &layout)?;

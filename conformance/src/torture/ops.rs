@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use oci_store::store::{StoreError, WriteOptions, BASE_HOLDER};
+use oci_store::store::{Holder, StoreError, WriteOptions};
 use oci_store::stores::appc::{AppcError, AppcGcOptions, AppcStore, ImportOptions as AciOptions};
 use oci_store::stores::oci::{ImportOptions, OciError, OciStore, Platform, UnpackOptions};
 use oci_store::traits::{Digest, StorageError};
@@ -132,7 +132,7 @@ impl<'s> ThreadContext<'s> {
                 .map(Observed::Flag)
                 .map_err(store_failure),
             Op::SharedRelease { item } => store
-                .release(&self.shared_item(*item).digest, BASE_HOLDER)
+                .release(&self.shared_item(*item).digest, &Holder::BASE)
                 .map(Observed::Flag)
                 .map_err(store_failure),
             Op::CounterIncrement { counter } => increment(store, *counter),
@@ -145,7 +145,7 @@ impl<'s> ThreadContext<'s> {
                 read_blob(store, digest, bytes.len() as u64)
             }
             Op::OwnRelease { slot } => store
-                .release(&self.own_blobs[*slot].1, BASE_HOLDER)
+                .release(&self.own_blobs[*slot].1, &Holder::BASE)
                 .map(Observed::Flag)
                 .map_err(store_failure),
             Op::OwnDelete { slot } => store
@@ -218,7 +218,7 @@ impl<'s> ThreadContext<'s> {
                 let tar = &self.own_acis[*image].0;
                 let digest = Digest::of_bytes(oci_store::traits::Algorithm::Sha512, tar);
                 store
-                    .release(&digest, BASE_HOLDER)
+                    .release(&digest, &Holder::BASE)
                     .map(Observed::Flag)
                     .map_err(store_failure)
             }
@@ -232,7 +232,7 @@ impl<'s> ThreadContext<'s> {
                 )
             }
             Op::LayerBlobRelease => store
-                .release(&self.own_layer.1, BASE_HOLDER)
+                .release(&self.own_layer.1, &Holder::BASE)
                 .map(Observed::Flag)
                 .map_err(store_failure),
             Op::LayerBlobRead => {

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use oci_store::store::{WriteOptions, BASE_HOLDER};
+use oci_store::store::{Holder, WriteOptions};
 use oci_store::Store;
 
 use crate::check::TestResult;
@@ -77,7 +77,7 @@ fn race_on_one_entry(
                             .put_data(RACE_TYPE, "key", digest.as_str().as_bytes(), Some(digest))
                             .context(format!("pointing the entry at {digest}"))?;
                         store
-                            .release(digest, BASE_HOLDER)
+                            .release(digest, &Holder::BASE)
                             .context(format!("releasing the blob put of {digest}"))?;
                         Ok(())
                     })

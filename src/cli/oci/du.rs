@@ -119,7 +119,7 @@ fn print_du(out: &mut dyn Write, du: &DuJson) -> io::Result<()> {
         )?;
     }
     for (flavour, usage) in &du.flavours {
-        let flavour = if flavour == crate::store::BASE_HOLDER {
+        let flavour = if flavour == crate::store::Holder::BASE.name() {
             "base (blob put)"
         } else {
             flavour.as_str()

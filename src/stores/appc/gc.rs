@@ -17,9 +17,9 @@ use serde::Serialize;
 
 use super::error::AppcResult;
 use super::info::{now_unix_ms, ImageInfo};
-use super::{AppcStore, FLAVOUR};
+use super::{AppcStore, HOLDER, REMOTE_DATA_TYPE};
 use crate::stores::rootfs::LeftoverNotRemoved;
-use crate::traits::Digest;
+use crate::traits::{Digest, KvKey};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppcGcOptions {
@@ -85,7 +85,7 @@ impl AppcStore<'_> {
             // Imports that crashed: their holds go (or pass to `appc`, had they committed).
             self.store.clear_dead_operations()?;
         }
-        for digest in self.store.owned_by(FLAVOUR)? {
+        for digest in self.store.owned_by(&HOLDER)? {
             if self.read_info(&digest)?.is_none() {
                 if !options.dry_run {
                     let removed = self.remove_image(&digest)?;
@@ -168,20 +168,12 @@ impl AppcStore<'_> {
         Ok(report)
     }
 
-    /// Whether releasing the image would delete its blob: no other owner mark, no key/value
-    /// entry but its own remote records.
+    /// Whether removing the image would delete its blob: its remote records go first (see
+    /// `remove_image`), so only another holder's mark or another entry keeps it.
     fn only_appc_holds(&self, digest: &Digest) -> AppcResult<bool> {
-        let own = format!("{}{FLAVOUR}", crate::store::OWNER_MARK_PREFIX);
-        let other_owner = self
+        let goes_first = |key: &KvKey| key.data_type == REMOTE_DATA_TYPE;
+        Ok(self
             .store
-            .extra_types(digest)?
-            .iter()
-            .any(|t| t.starts_with(crate::store::OWNER_MARK_PREFIX) && *t != own);
-        let other_entry = self
-            .store
-            .data_referencing(digest)?
-            .iter()
-            .any(|key| key.data_type != super::REMOTE_DATA_TYPE);
-        Ok(!other_owner && !other_entry)
+            .would_delete_on_release(digest, &HOLDER, goes_first)?)
     }
 }

@@ -24,7 +24,7 @@ use super::archive::{
 use super::error::{AppcError, AppcResult};
 use super::info::{now_unix_ms, ImageInfo};
 use super::manifest::Violation;
-use super::{AppcStore, ACI_MEDIA_TYPE, FLAVOUR, INFO_TYPE};
+use super::{AppcStore, ACI_MEDIA_TYPE, HOLDER, INFO_TYPE};
 use crate::store::{OperationCommit, WriteOptions};
 use crate::traits::{Algorithm, ExtraOp};
 
@@ -118,7 +118,7 @@ impl AppcStore<'_> {
         };
         // Valid: recorded as an operation only now (a refusal writes nothing at all), then the
         // content is committed (deduplicated) under the operation's hold.
-        let mut operation = self.store.begin_operation(FLAVOUR)?;
+        let mut operation = self.store.begin_operation(&HOLDER)?;
         let record = operation.commit_staged(vec![writer.stage()?])?.remove(0);
         crate::crash_point!("appc.import.after-commit");
         let digest = record.digest;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::error::{AppcError, AppcResult};
 use super::manifest::ImageManifest;
 use super::{AppcStore, INFO_TYPE, LAST_USED_TYPE};
-use crate::traits::{Digest, ExtraData};
+use crate::traits::Digest;
 
 /// What the store knows about one appc image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,7 +108,7 @@ impl AppcStore<'_> {
     /// Every appc image's info, in ID order.
     pub fn all_infos(&self) -> AppcResult<Vec<ImageInfo>> {
         let mut infos = Vec::new();
-        for (digest, bytes) in self.store.extra_data().entries_of_type(INFO_TYPE)? {
+        for (digest, bytes) in self.store.extra_of_type(INFO_TYPE)? {
             // Info a crash left behind its deleted blob is an orphan for base GC, not an image.
             if !self.store.contains(&digest)? {
                 continue;

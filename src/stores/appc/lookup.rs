@@ -4,7 +4,7 @@
 use super::error::{AppcError, AppcResult};
 use super::info::ImageInfo;
 use super::syntax::is_ac_identifier;
-use super::{AppcStore, FLAVOUR};
+use super::{AppcStore, HOLDER};
 use crate::traits::{Algorithm, Digest};
 
 /// Shortest ID prefix accepted after `sha512-`.
@@ -84,7 +84,7 @@ impl AppcStore<'_> {
         }
         // The images this flavour holds, not every sha512 blob of the store.
         let mut matches: Vec<Digest> = Vec::new();
-        for digest in self.store.owned_by(FLAVOUR)? {
+        for digest in self.store.owned_by(&HOLDER)? {
             if digest.algorithm() == Algorithm::Sha512
                 && digest.hex().starts_with(hex)
                 && self.read_info(&digest)?.is_some()

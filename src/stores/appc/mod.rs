@@ -56,11 +56,13 @@ pub use {
 
 use std::time::Duration;
 
-use crate::store::{LockGuard, LockMode, Store};
+use crate::store::{Holder, LockGuard, LockMode, Store};
 use crate::traits::Digest;
 
-/// Owner mark this flavour puts on its image blobs.
+/// The flavour's name: of its holder, its locks, its tree store.
 pub const FLAVOUR: &str = "appc";
+/// The holder of this flavour's image blobs (owner mark `owner.appc`).
+pub const HOLDER: Holder = Holder::flavour(FLAVOUR);
 /// How long a GC (or `rm`) waits for running mutations by default before it gives up (see
 /// [`AppcStore::with_gc_lock_wait`]).
 pub const DEFAULT_GC_LOCK_WAIT: Duration = Duration::from_secs(60);

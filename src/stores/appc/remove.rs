@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::error::AppcResult;
-use super::{AppcStore, FLAVOUR, INFO_TYPE, LAST_USED_TYPE, REMOTE_DATA_TYPE};
+use super::{AppcStore, HOLDER, INFO_TYPE, LAST_USED_TYPE, REMOTE_DATA_TYPE};
 use crate::traits::Digest;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -52,7 +52,7 @@ impl AppcStore<'_> {
         self.store.remove_extra(digest, INFO_TYPE)?;
         self.store.remove_extra(digest, LAST_USED_TYPE)?;
         crate::crash_point!("appc.remove.before-release");
-        let deleted = self.store.release(digest, FLAVOUR)?;
+        let deleted = self.store.release(digest, &HOLDER)?;
         Ok(RemoveReport {
             id: digest.dashed(),
             name: info.map(|i| i.name),

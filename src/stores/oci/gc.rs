@@ -30,10 +30,10 @@ use super::graph::{Child, DocumentKind, Walker};
 use super::lease::{now_unix_ms, Lease};
 use super::source::StoreSource;
 use super::{
-    OciStore, FLAVOUR, IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX, LEASE_DATA_TYPE, REFERRER_DATA_TYPE,
+    OciStore, HOLDER, IMPORT_DATA_TYPE, IMPORT_HOLDER_KIND, LEASE_DATA_TYPE, REFERRER_DATA_TYPE,
 };
-use crate::store::{GcReport, Release, StoreError, Totals, OWNER_MARK_PREFIX};
-use crate::traits::Digest;
+use crate::store::{GcReport, Release, StoreError, Totals};
+use crate::traits::{Digest, KvKey};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SweptBlob {
@@ -101,7 +101,7 @@ impl OciStore<'_> {
             // ran under this lock, shared, so every one recorded now is stale.
             self.store.clear_dead_operations()?;
             self.store
-                .clear_legacy_operations(IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX)?;
+                .clear_legacy_operations(IMPORT_DATA_TYPE, IMPORT_HOLDER_KIND)?;
             crate::crash_point!("oci.gc.after-stale-imports");
         }
         let mut report = OciGcReport {
@@ -128,7 +128,7 @@ impl OciStore<'_> {
         }
         crate::crash_point!("oci.gc.after-leases");
         let mut to_release = Vec::new();
-        let owned = self.store.owned_by(FLAVOUR)?;
+        let owned = self.store.owned_by(&HOLDER)?;
         self.progress
             .start("sweeping", Totals::items(owned.len() as u64));
         for digest in owned {
@@ -162,7 +162,7 @@ impl OciStore<'_> {
         // digest lock, the deletes batched.
         let digests: Vec<Digest> = to_release.iter().map(|(d, _)| d.clone()).collect();
         crate::crash_point!("oci.gc.before-release");
-        let outcomes = self.store.release_many(&digests, FLAVOUR)?;
+        let outcomes = self.store.release_many(&digests, &HOLDER)?;
         crate::crash_point!("oci.gc.after-release");
         for ((digest, record), outcome) in to_release.into_iter().zip(outcomes) {
             if let Some(record) = record {
@@ -295,23 +295,16 @@ impl OciStore<'_> {
         Ok(removed)
     }
 
-    /// Whether sweeping `digest` would delete it: no other owner mark, and no key/value entry
-    /// other than its own referrer-index entries.
+    /// Whether sweeping `digest` would delete it: its own referrer-index entries go first
+    /// (see the sweep), so only another holder's mark or another entry keeps it.
     fn would_delete(&self, digest: &Digest) -> OciResult<bool> {
-        let own_mark = format!("{OWNER_MARK_PREFIX}{FLAVOUR}");
-        let other_owner = self
-            .store
-            .extra_types(digest)?
-            .iter()
-            .any(|t| t.starts_with(OWNER_MARK_PREFIX) && *t != own_mark);
         // Referrer keys are "<subject>/<referrer>": those ending in this digest go with it.
         let own_suffix = format!("/{digest}");
-        let other_reference = self
+        let goes_first =
+            |key: &KvKey| key.data_type == REFERRER_DATA_TYPE && key.key.ends_with(&own_suffix);
+        Ok(self
             .store
-            .data_referencing(digest)?
-            .iter()
-            .any(|key| key.data_type != REFERRER_DATA_TYPE || !key.key.ends_with(&own_suffix));
-        Ok(!other_owner && !other_reference)
+            .would_delete_on_release(digest, &HOLDER, goes_first)?)
     }
 }
 

@@ -16,13 +16,14 @@ use crate::traits::{Digest, KvOp};
 /// Key/value data type of the entries that recorded running imports before imports became
 /// base-store operations ([`crate::store::Operation`]); the OCI GC still clears crashed ones.
 pub const IMPORT_DATA_TYPE: &str = "oci.import";
-/// Holder-name prefix of those imports: their blobs carry `owner.oci-import.<id>`.
-pub const IMPORT_HOLDER_PREFIX: &str = "oci-import.";
+/// Holder kind of those imports ([`crate::store::Holder::scoped`]): their blobs carry
+/// `owner.oci-import.<id>`.
+pub const IMPORT_HOLDER_KIND: &str = "oci-import";
 
 #[cfg(any(test, feature = "test-support"))]
-/// The holder name of the (older versions') import recorded under `id`.
-pub fn import_holder(id: &str) -> String {
-    format!("{IMPORT_HOLDER_PREFIX}{id}")
+/// The holder of the (older versions') import recorded under `id`.
+pub fn import_holder(id: &str) -> crate::store::Holder {
+    crate::store::Holder::scoped(IMPORT_HOLDER_KIND, id)
 }
 
 impl OciStore<'_> {

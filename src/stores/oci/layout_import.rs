@@ -30,7 +30,7 @@ use super::graph::{Child, ContentSource, DocumentKind, Fetched, Reached, Walker}
 use super::import_staging::{blob_import_error, stage_and_commit};
 use super::layout::{Layout, LayoutEntry, LayoutSource};
 use super::ref_name::RefName;
-use super::{OciStore, FLAVOUR};
+use super::{OciStore, HOLDER};
 use crate::store::{
     commit_batch, validate_media_type, Arrival, Operation, ProgressRead, StoreError, Totals,
     WriteOptions,
@@ -108,7 +108,7 @@ impl OciStore<'_> {
         let mut source = LayoutSource { layout: &layout };
         let (walker, referrers) = walk_selected(&selected, &layout.entries, &mut source)?;
 
-        let mut operation = self.store.begin_operation(FLAVOUR)?;
+        let mut operation = self.store.begin_operation(&HOLDER)?;
         let mut report = ImportReport {
             referrers,
             ..ImportReport::default()
@@ -147,7 +147,7 @@ impl OciStore<'_> {
             max_entries: options.max_archive_entries,
             max_bytes: options.max_archive_bytes,
         };
-        let mut operation = self.store.begin_operation(FLAVOUR)?;
+        let mut operation = self.store.begin_operation(&HOLDER)?;
         let mut report = ImportReport::default();
         let mut pending = Vec::new();
         // The batches of the transfer pipeline: each staged blob holds its staging file open.

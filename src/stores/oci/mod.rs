@@ -47,7 +47,7 @@ pub use check::{CheckReport, MissingBlob};
 pub use error::{OciError, OciResult};
 pub use gc::{OciGcReport, SweptBlob};
 pub use graph::{DocumentKind, MAX_DOCUMENT_SIZE};
-pub use import_commit::{IMPORT_DATA_TYPE, IMPORT_HOLDER_PREFIX};
+pub use import_commit::{IMPORT_DATA_TYPE, IMPORT_HOLDER_KIND};
 pub use inspect::{
     BlobSummary, HistoryEntry, ImageConfigSummary, IndexEntry, IndexSummary, Inspection,
     ManifestSummary, Node,
@@ -74,10 +74,14 @@ pub use oci_spec::image::Descriptor;
 
 use std::time::Duration;
 
-use crate::store::{FlavourLockHolder, LockGuard, Progress, Store, StoreError, NO_PROGRESS};
+use crate::store::{
+    FlavourLockHolder, Holder, LockGuard, Progress, Store, StoreError, NO_PROGRESS,
+};
 
-/// Owner mark this flavour puts on the blobs it holds.
+/// The flavour's name: of its holder, its locks.
 pub const FLAVOUR: &str = "oci";
+/// The holder of the blobs this flavour keeps (owner mark `owner.oci`).
+pub const HOLDER: Holder = Holder::flavour(FLAVOUR);
 #[cfg(feature = "test-support")]
 /// The flavour GC lock's name (`locks/gc-oci.lock`, [`crate::store::FlavourLock`]'s naming:
 /// `gc-<flavour>`): shared by every mutation of the flavour, exclusive by its GC.

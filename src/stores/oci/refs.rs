@@ -17,7 +17,7 @@ use super::error::{OciError, OciResult};
 use super::graph::{parse_document, Child, DocumentKind, Walker, MAX_DOCUMENT_SIZE};
 use super::ref_name::RefName;
 use super::source::StoreSource;
-use super::{OciStore, FLAVOUR, REF_DATA_TYPE};
+use super::{OciStore, HOLDER, REF_DATA_TYPE};
 use crate::store::StoreError;
 use crate::traits::{Digest, KvEntry, KvKey, StorageError};
 
@@ -185,7 +185,7 @@ impl OciStore<'_> {
         for reached in &walker.reached {
             if self
                 .store
-                .claim_existing(&reached.digest, FLAVOUR)?
+                .claim_existing(&reached.digest, &HOLDER)?
                 .is_none()
             {
                 return Err(OciError::MissingBlob {

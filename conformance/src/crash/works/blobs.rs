@@ -1,7 +1,7 @@
 //! Base-store works: writing blobs (one at a time and as a staged batch), the delete cascade
 //! (delete, release, batched release), and the base GC over every kind of garbage.
 
-use oci_store::store::{WriteOptions, BASE_HOLDER};
+use oci_store::store::{Holder, WriteOptions};
 use oci_store::traits::Algorithm;
 use oci_store::{Digest, Store};
 
@@ -75,7 +75,7 @@ impl Work for BlobWrite {
             );
         }
         store
-            .commit_staged(staged, BASE_HOLDER)
+            .commit_staged(staged, &Holder::BASE)
             .context("committing the staged batch")?;
         for (digest, _) in &blobs[3..] {
             trial.ack(&format!("written {digest}"))?;
@@ -95,7 +95,7 @@ impl Work for BlobWrite {
                 blob_is_whole(store, &digest, &bytes)?;
                 let holders = store.holders(&digest).context("holders")?;
                 ensure!(
-                    holders.owners.iter().any(|o| o == BASE_HOLDER),
+                    holders.owners.contains(&Holder::BASE),
                     "{digest} is indexed without the writer's hold: {holders}"
                 );
             }
@@ -149,10 +149,10 @@ impl Work for BlobDelete {
         let blobs: Vec<Digest> = blob_contents(2000).into_iter().map(|(d, _)| d).collect();
         store.delete(&blobs[0]).context("delete")?;
         trial.ack(&format!("deleted {}", blobs[0]))?;
-        store.release(&blobs[1], BASE_HOLDER).context("release")?;
+        store.release(&blobs[1], &Holder::BASE).context("release")?;
         trial.ack(&format!("deleted {}", blobs[1]))?;
         store
-            .release_many(&blobs[2..5], BASE_HOLDER)
+            .release_many(&blobs[2..5], &Holder::BASE)
             .context("release_many")?;
         for digest in &blobs[2..4] {
             trial.ack(&format!("deleted {digest}"))?;

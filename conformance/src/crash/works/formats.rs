@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use oci_store::store::{convert_store, StoreConfig, WriteOptions, BASE_HOLDER, FORMAT_VERSION};
+use oci_store::store::{convert_store, Holder, StoreConfig, WriteOptions, FORMAT_VERSION};
 use oci_store::traits::registry::{
     backends_for, open_blob_store, open_extra_data, open_index, open_kv_store,
 };
@@ -119,7 +119,7 @@ impl Work for StoreUpgrade {
         for digest in &written {
             store
                 .extra_data()
-                .remove(digest, &format!("owner.{BASE_HOLDER}"))
+                .remove(digest, &Holder::BASE.mark())
                 .context("removing a mark")?;
         }
         drop(store);

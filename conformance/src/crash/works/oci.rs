@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use oci_store::store::{operation_holder, WriteOptions, OPERATION_DATA_TYPE};
-use oci_store::stores::oci::{import_holder, ImportOptions, OciStore, IMPORT_DATA_TYPE};
+use oci_store::store::{WriteOptions, OPERATION_DATA_TYPE};
+use oci_store::stores::oci::{self, import_holder, ImportOptions, OciStore, IMPORT_DATA_TYPE};
 use oci_store::traits::Algorithm;
 use oci_store::{Digest, Store};
 
@@ -232,11 +232,11 @@ impl Work for OciGc {
         oci.lease_create(Duration::from_millis(1), &[dropped])
             .context("creating a lease")?;
         std::thread::sleep(Duration::from_millis(5));
-        let operation = operation_holder("oci", STALE_IMPORT);
+        let operation = oci::HOLDER.operation(STALE_IMPORT);
         let crashed = [
             (
                 OPERATION_DATA_TYPE,
-                operation.clone(),
+                operation.name().to_string(),
                 operation,
                 stale_blob(),
             ),
