@@ -6,6 +6,7 @@
 //! content blob; owner mark `tagged`; a put is a base-store operation (holder `tagged-op.ID`).
 //! GC lock `gc-tagged`, entered through `gc-tagged-turnstile`.
 
+use oci_store::{IoContext, IoResultExt};
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -113,7 +114,8 @@ impl TaggedFiles<'_> {
     pub fn get(&self, tag: &str, out: &mut impl Write) -> Result<u64> {
         let _lock = self.mutation_lock()?;
         let mut reader = self.store.read(&self.blob_of(TAG_TYPE, tag)?)?;
-        std::io::copy(&mut reader, out).map_err(|e| StoreError::io("copying", tag, e).into())
+        std::io::copy(&mut reader, out)
+            .map_err(|e| StoreError::from(IoContext::new("copying", tag, e)).into())
     }
 
     /// Removes a tag; the file stays (its name and `owner.tagged` hold it) until a GC.
@@ -164,8 +166,9 @@ fn run(words: &[&str]) -> Result<()> {
     let files = TaggedFiles { store: &store };
     match words {
         [_, "put", name, file, tags @ ..] => {
-            let content =
-                std::fs::File::open(file).map_err(|e| StoreError::io("opening", file, e))?;
+            let content = std::fs::File::open(file)
+                .io_context("opening", file)
+                .map_err(StoreError::from)?;
             println!("{}", files.put(name, content, tags)?);
         }
         [_, "tag", name, tags @ ..] => files.tag(name, tags)?,

@@ -24,6 +24,8 @@ pub mod registry;
 pub mod store;
 pub mod stores;
 pub mod traits;
+pub(crate) mod util;
 
 pub use store::{open_store, BackendChoice, Store, StoreError, StoreResult, WriteOptions};
 pub use traits::{BlobRecord, Digest, DigestPrefix};
+pub use util::io_context::{IoContext, IoResultExt};

@@ -2,6 +2,7 @@
 //! `sqlite` backend) must make the test aimed at that flaw fail. A suite that passes
 //! everything proves nothing.
 
+use oci_store::IoContext;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,8 +92,9 @@ impl BlobStore for Flawed<dyn BlobStore> {
             Flaw::LeaksStaging => {
                 let number = LEAKED.fetch_add(1, Ordering::Relaxed);
                 let path = self.dir.join(format!("leak-{number}"));
-                let leak = std::fs::File::create(&path)
-                    .map_err(|e| oci_store::traits::StorageError::io("leaking", &path, e))?;
+                let leak = std::fs::File::create(&path).map_err(|e| {
+                    oci_store::traits::StorageError::from(IoContext::new("leaking", &path, e))
+                })?;
                 Ok(Box::new(LeakingWriter {
                     inner: self.inner.writer(expected)?,
                     leak,

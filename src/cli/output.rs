@@ -1,5 +1,6 @@
 //! Printing results: text for people, or with `--json` exactly one JSON document per command.
 
+use crate::util::io_context::IoContext;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 
 use serde::Serialize;
@@ -83,7 +84,9 @@ impl Output {
                 Ok(0) => break,
                 Ok(read) => read,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StoreError::io("reading blob", source, e).into()),
+                Err(e) => {
+                    return Err(StoreError::from(IoContext::new("reading blob", source, e)).into())
+                }
             };
             out.write_all(&buffer[..read]).map_err(CliError::Output)?;
             total += read as u64;

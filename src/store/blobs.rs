@@ -1,5 +1,6 @@
 //! Writing, reading, resolving and listing blobs.
 
+use crate::util::io_context::IoContext;
 use std::io::{Read, Write};
 
 use super::base::Store;
@@ -237,7 +238,7 @@ impl Store {
         self.read(digest)?
             .take(limit + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
+            .map_err(|e| IoContext::new("reading blob", digest.to_string(), e))?;
         // A length other than the record's is left for the caller's digest check to report.
         Ok(bytes)
     }
@@ -310,7 +311,11 @@ pub(super) fn write_error(error: std::io::Error, expected: Option<&Digest>) -> S
         Some(digest) => format!("blob {digest}"),
         None => "a new blob".to_string(),
     };
-    StoreError::io(format!("writing {blob} into the store"), "ingest", error)
+    StoreError::from(IoContext::new(
+        format!("writing {blob} into the store"),
+        "ingest",
+        error,
+    ))
 }
 
 /// RFC 6838 shape: `type/subtype` with restricted characters, bounded length.

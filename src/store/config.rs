@@ -1,5 +1,6 @@
 //! `store.json`: the format version of a store directory and the backend chosen for each role.
 
+use crate::util::io_context::IoContext;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -62,7 +63,7 @@ impl StoreConfig {
         let text = match std::fs::read(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io("reading", &path, e)),
+            Err(e) => return Err(StoreError::from(IoContext::new("reading", &path, e))),
         };
         let config: StoreConfig =
             serde_json::from_slice(&text).map_err(|e| StoreError::Config {

@@ -10,6 +10,7 @@
 //! removes the record only once it has cleared the side `store.json` does not name; the next
 //! conversion first finishes an interrupted one from its record.
 
+use crate::util::io_context::{IoContext, IoResultExt};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -211,7 +212,7 @@ impl PendingConversion {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io("reading", &path, e)),
+            Err(e) => return Err(StoreError::from(IoContext::new("reading", &path, e))),
         };
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -255,7 +256,7 @@ fn finish_interrupted(dir: &Path, current: &StoreConfig) -> StoreResult<()> {
         crate::crash_point!("convert.clear-unread.after-role");
     }
     let path = PendingConversion::path(dir);
-    std::fs::remove_file(&path).map_err(|e| StoreError::io("removing", &path, e))?;
+    std::fs::remove_file(&path).io_context("removing", &path)?;
     fsync_dir(dir)
 }
 
@@ -278,13 +279,13 @@ fn copy_blob(
     loop {
         let read = reader
             .read(&mut buffer)
-            .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
+            .map_err(|e| IoContext::new("reading blob", digest.to_string(), e))?;
         if read == 0 {
             break;
         }
         writer
             .write_all(&buffer[..read])
-            .map_err(|e| StoreError::io("writing blob", digest.to_string(), e))?;
+            .map_err(|e| IoContext::new("writing blob", digest.to_string(), e))?;
     }
     writer.commit()?;
     Ok(size)
@@ -320,7 +321,7 @@ fn verify_same(source: &Backends, destination: &Backends) -> StoreResult<()> {
         for digest in &after.content {
             let mut reader = destination.blobs.open(digest)?;
             let (actual, _) = hash_reader(digest.algorithm(), &mut reader)
-                .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
+                .map_err(|e| IoContext::new("reading blob", digest.to_string(), e))?;
             if &actual != digest {
                 return mismatch(&format!("content of {digest}"));
             }

@@ -1,5 +1,6 @@
 //! Consistency check: rehash every blob, compare content, index and dependants.
 
+use crate::util::io_context::IoContext;
 use serde::Serialize;
 
 use super::base::Store;
@@ -218,6 +219,8 @@ impl Store {
         };
         hash_reader(digest.algorithm(), &mut ProgressRead::new(reader, progress))
             .map(Some)
-            .map_err(|e| super::StoreError::io("reading blob", digest.to_string(), e))
+            .map_err(|e| {
+                super::StoreError::from(IoContext::new("reading blob", digest.to_string(), e))
+            })
     }
 }

@@ -1,6 +1,7 @@
 //! Small durable-file helpers shared by the store layer: atomic replacement of files that other
 //! tools read, and hashing while reading.
 
+use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::{File, Permissions};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -32,7 +33,7 @@ impl AtomicFile {
             .prefix(".tmp-")
             .permissions(Permissions::from_mode(NEW_FILE_MODE))
             .tempfile_in(dir)
-            .map_err(|e| StoreError::io("creating a temp file", dir, e))?;
+            .io_context("creating a temp file", &dir)?;
         Ok(AtomicFile {
             temp,
             path: path.to_path_buf(),
@@ -60,17 +61,17 @@ impl AtomicFile {
                 self.temp
                     .as_file()
                     .set_permissions(Permissions::from_mode(mode))
-                    .map_err(|e| StoreError::io("keeping the mode of", &path, e))?;
+                    .io_context("keeping the mode of", &path)?;
             }
         }
         self.temp
             .as_file()
             .sync_all()
-            .map_err(|e| StoreError::io("syncing", &path, e))?;
+            .io_context("syncing", &path)?;
         crate::crash_point!("fsutil.atomic-file.before-rename");
         self.temp
             .persist(&path)
-            .map_err(|e| StoreError::io("replacing", &path, e.error))?;
+            .map_err(|e| IoContext::new("replacing", &path, e.error))?;
         Ok(())
     }
 
@@ -97,14 +98,14 @@ pub fn write_atomically(
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> StoreResult<()> {
     let mut file = AtomicFile::new(path)?;
-    fill(file.file_mut()).map_err(|e| StoreError::io("writing", path, e))?;
+    fill(file.file_mut()).io_context("writing", &path)?;
     file.commit()
 }
 
 pub fn fsync_dir(dir: &Path) -> StoreResult<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io("syncing directory", dir, e))
+        .map_err(|e| StoreError::from(IoContext::new("syncing directory", dir, e)))
 }
 
 /// Streams `reader` through a hash of `algorithm`; returns the digest and the byte count.

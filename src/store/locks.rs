@@ -4,6 +4,7 @@
 //! file description, so it orders threads of one process as well as processes, and it dies with
 //! its holder: a crashed process leaves no stale lock.
 
+use crate::util::io_context::IoResultExt;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -104,8 +105,7 @@ pub struct LockPaths {
 impl LockPaths {
     pub fn new(store_dir: &Path) -> StoreResult<LockPaths> {
         let dir = store_dir.join("locks");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| StoreError::io("creating the lock directory", &dir, e))?;
+        std::fs::create_dir_all(&dir).io_context("creating the lock directory", &dir)?;
         Ok(LockPaths { dir })
     }
 
@@ -158,12 +158,11 @@ impl LockPaths {
 
     /// The names of the named locks whose file exists and whose name starts with `prefix`.
     pub(super) fn named_with_prefix(&self, prefix: &str) -> StoreResult<Vec<String>> {
-        let entries = std::fs::read_dir(&self.dir)
-            .map_err(|e| StoreError::io("listing the lock directory", &self.dir, e))?;
+        let entries =
+            std::fs::read_dir(&self.dir).io_context("listing the lock directory", &self.dir)?;
         let mut names = Vec::new();
         for entry in entries {
-            let entry =
-                entry.map_err(|e| StoreError::io("listing the lock directory", &self.dir, e))?;
+            let entry = entry.io_context("listing the lock directory", &self.dir)?;
             let file_name = entry.file_name();
             let name = file_name.to_string_lossy();
             if let Some(name) = name.strip_suffix(".lock").filter(|n| n.starts_with(prefix)) {

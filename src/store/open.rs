@@ -1,5 +1,6 @@
 //! Opening a store directory by what its `store.json` records, creating it on first use.
 
+use crate::util::io_context::IoResultExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -74,7 +75,7 @@ pub fn open_store_waiting(
     choice: &BackendChoice,
     upgrade_wait: Duration,
 ) -> StoreResult<Store> {
-    std::fs::create_dir_all(dir).map_err(|e| StoreError::io("creating store directory", dir, e))?;
+    std::fs::create_dir_all(dir).io_context("creating store directory", &dir)?;
     let lock_path = LockPaths::store_lock(dir);
     let deadline = std::time::Instant::now() + CREATION_WAIT_LIMIT;
     loop {

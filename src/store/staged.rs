@@ -14,6 +14,7 @@
 //! unindexed content, which base GC removes, and no indexed blob without its content.
 //! [`Store::writer`] commits through the same step with a batch of one.
 
+use crate::util::io_context::IoContext;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 
@@ -78,7 +79,13 @@ impl Store {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StoreError::io("reading content", "<input>", e)),
+                Err(e) => {
+                    return Err(StoreError::from(IoContext::new(
+                        "reading content",
+                        "<input>",
+                        e,
+                    )))
+                }
             };
             writer
                 .write_all(&buffer[..read])

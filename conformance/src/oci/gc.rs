@@ -2,6 +2,7 @@
 //! one process (GC beside an import, exports into one layout). The process half is
 //! `tests/multi_process.rs`.
 
+use oci_store::IoContext;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -490,11 +491,11 @@ impl Index for FailingIndex {
     }
     fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
         if self.failing.lock().expect("lock").contains(digest) {
-            return Err(StorageError::io(
+            return Err(StorageError::from(IoContext::new(
                 "reading the index (injected fault)",
                 "index",
                 std::io::Error::other("injected: database is busy"),
-            ));
+            )));
         }
         self.inner.get(digest)
     }

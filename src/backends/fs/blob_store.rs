@@ -1,5 +1,6 @@
 //! [`FsBlobStore`]: the [`BlobStore`] over `blobs/<alg>/<hex>` files.
 
+use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -44,10 +45,16 @@ impl FsBlobStore {
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => return Err(StorageError::io("listing blobs", &dir, source)),
+            Err(source) => {
+                return Err(StorageError::from(IoContext::new(
+                    "listing blobs",
+                    &dir,
+                    source,
+                )))
+            }
         };
         for entry in entries {
-            let entry = entry.map_err(|source| StorageError::io("listing blobs", &dir, source))?;
+            let entry = entry.io_context("listing blobs", &dir)?;
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
@@ -56,7 +63,7 @@ impl FsBlobStore {
             };
             let is_file = entry
                 .file_type()
-                .map_err(|source| StorageError::io("listing blobs", entry.path(), source))?
+                .map_err(|source| IoContext::new("listing blobs", entry.path(), source))?
                 .is_file();
             if is_file {
                 found(digest);
@@ -86,11 +93,11 @@ impl BlobStore for FsBlobStore {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 Err(StorageError::BlobNotFound(digest.clone()))
             }
-            Err(source) => Err(StorageError::io(
+            Err(source) => Err(StorageError::from(IoContext::new(
                 format!("opening blob {digest}"),
                 path,
                 source,
-            )),
+            ))),
         }
     }
 
@@ -99,11 +106,11 @@ impl BlobStore for FsBlobStore {
         match fs::metadata(&path) {
             Ok(metadata) => Ok(Some(metadata.len())),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(StorageError::io(
+            Err(source) => Err(StorageError::from(IoContext::new(
                 format!("reading the size of blob {digest}"),
                 path,
                 source,
-            )),
+            ))),
         }
     }
 
@@ -119,11 +126,11 @@ impl BlobStore for FsBlobStore {
                 Ok(()) => deleted += 1,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
                 Err(source) => {
-                    return Err(StorageError::io(
+                    return Err(StorageError::from(IoContext::new(
                         format!("deleting blob {digest}"),
                         path,
                         source,
-                    ))
+                    )))
                 }
             }
         }

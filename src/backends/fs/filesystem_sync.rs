@@ -12,6 +12,7 @@
 //! once an error is seen, no writer alive at that moment counts as covered: each syncs its own
 //! file, whose descriptor reports its own errors. Anything not covered falls back to `fsync`.
 
+use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,8 +48,7 @@ pub(super) struct FilesystemSync {
 
 impl FilesystemSync {
     pub(super) fn open(dir: &Path) -> StorageResult<FilesystemSync> {
-        let directory = File::open(dir)
-            .map_err(|source| StorageError::io("opening the directory", dir, source))?;
+        let directory = File::open(dir).io_context("opening the directory", &dir)?;
         Ok(FilesystemSync {
             directory,
             path: dir.to_path_buf(),
@@ -83,11 +83,11 @@ impl FilesystemSync {
             Ok(false) => Ok(()),
             Err(source) => {
                 record.error_seen_at = self.clock.load(Ordering::SeqCst);
-                Err(StorageError::io(
+                Err(StorageError::from(IoContext::new(
                     "syncing the filesystem of",
                     &self.path,
                     source,
-                ))
+                )))
             }
         }
     }

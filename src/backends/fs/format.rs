@@ -4,6 +4,7 @@
 //! record existed have that layout without the file: they are read as version 1, and the record
 //! is written by the upgrade under the exclusive store lock, never by a plain open.
 
+use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -41,22 +42,22 @@ pub(super) fn status(store_dir: &Path) -> StorageResult<FormatStatus> {
             });
         }
         Err(source) => {
-            return Err(StorageError::io(
+            return Err(StorageError::from(IoContext::new(
                 "reading the layout version",
                 &path,
                 source,
-            ))
+            )))
         }
     };
     let found: u32 = text.trim().parse().map_err(|_| {
-        StorageError::io(
+        StorageError::from(IoContext::new(
             "reading the layout version",
             &path,
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{:?} is not a version number", text.trim()),
             ),
-        )
+        ))
     })?;
     Ok(match found {
         LAYOUT_VERSION => FormatStatus::Current,
@@ -86,13 +87,13 @@ pub(super) fn record_version(store_dir: &Path) -> StorageResult<()> {
     let mut temp = tempfile::Builder::new()
         .prefix(".format-version-")
         .tempfile_in(&dir)
-        .map_err(|e| StorageError::io("creating the layout version file", &dir, e))?;
+        .io_context("creating the layout version file", &dir)?;
     writeln!(temp, "{LAYOUT_VERSION}")
         .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| StorageError::io("writing the layout version", &path, e))?;
+        .io_context("writing the layout version", &path)?;
     crate::crash_point!("fs.format.before-record");
     temp.persist(&path)
-        .map_err(|e| StorageError::io("writing the layout version", &path, e.error))?;
+        .map_err(|e| IoContext::new("writing the layout version", &path, e.error))?;
     sync_directory(&dir)
 }
 

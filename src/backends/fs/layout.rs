@@ -1,6 +1,7 @@
 //! Where the `fs` blob store keeps things inside the store directory, and the directory fsync
 //! that makes a rename or unlink there durable.
 
+use crate::util::io_context::IoContext;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -26,11 +27,19 @@ impl Layout {
         for algorithm in Algorithm::ALL {
             let algorithm_dir = layout.algorithm_dir(algorithm);
             fs::create_dir_all(&algorithm_dir).map_err(|source| {
-                StorageError::io("creating the blob directory", &algorithm_dir, source)
+                StorageError::from(IoContext::new(
+                    "creating the blob directory",
+                    &algorithm_dir,
+                    source,
+                ))
             })?;
         }
         crate::backends::staging_lock::private_dir(&layout.ingest_dir).map_err(|source| {
-            StorageError::io("creating the ingest directory", &layout.ingest_dir, source)
+            StorageError::from(IoContext::new(
+                "creating the ingest directory",
+                &layout.ingest_dir,
+                source,
+            ))
         })?;
         if is_new {
             super::format::record_version(dir)?;
@@ -58,5 +67,5 @@ impl Layout {
 pub(super) fn sync_directory(dir: &Path) -> StorageResult<()> {
     File::open(dir)
         .and_then(|handle| handle.sync_all())
-        .map_err(|source| StorageError::io("syncing the directory", dir, source))
+        .map_err(|source| StorageError::from(IoContext::new("syncing the directory", dir, source)))
 }

@@ -8,6 +8,7 @@
 //! one run never touches a file. Memory: one run (about 4 MiB) while gathering, a 64 KiB
 //! read buffer per run while merging (16 runs at 1,000,000 blobs).
 
+use crate::util::io_context::IoContext;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
@@ -67,7 +68,13 @@ impl ExternalSort {
     }
 
     fn spill(&mut self) -> StorageResult<()> {
-        let error = |source| StorageError::io("sorting the blob listing", &self.spill_dir, source);
+        let error = |source| {
+            StorageError::from(IoContext::new(
+                "sorting the blob listing",
+                &self.spill_dir,
+                source,
+            ))
+        };
         sort_run(&mut self.run);
         let file = tempfile::tempfile_in(&self.spill_dir).map_err(error)?;
         let mut writer = BufWriter::new(file);
@@ -133,11 +140,11 @@ impl Merge {
                 Ok(())
             }
             Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Ok(()),
-            Err(source) => Err(StorageError::io(
+            Err(source) => Err(StorageError::from(IoContext::new(
                 "reading back the sorted blob listing",
                 &self.spill_dir,
                 source,
-            )),
+            ))),
         }
     }
 }

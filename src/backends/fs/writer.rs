@@ -1,6 +1,7 @@
 //! Writing one blob: stream into a locked staging file while hashing, check against what was
 //! expected, then rename into `blobs/<alg>/<hex>`.
 
+use crate::util::io_context::IoContext;
 use std::io::{self, BufWriter, Write};
 use std::mem;
 
@@ -110,7 +111,11 @@ impl<'store> FsBlobWriter<'store> {
         }
         let path = staging.get_ref().path().to_path_buf();
         let staging = staging.into_inner().map_err(|error| {
-            StorageError::io("writing the ingest file", path, error.into_error())
+            StorageError::from(IoContext::new(
+                "writing the ingest file",
+                path,
+                error.into_error(),
+            ))
         })?;
         let digest = hasher.finish();
         let size = self.written;
@@ -281,7 +286,11 @@ impl BlobWriter for FsBlobWriter<'_> {
         // costs a rename, and readers of the old file keep their open descriptor.
         crate::crash_point!("fs.commit.before-rename");
         staging.persist(&target).map_err(|error| {
-            StorageError::io(format!("committing blob {digest}"), &target, error)
+            StorageError::from(IoContext::new(
+                format!("committing blob {digest}"),
+                &target,
+                error,
+            ))
         })?;
         crate::crash_point!("fs.commit.after-rename");
         Ok((digest, size))
@@ -338,8 +347,11 @@ fn start_writeback(staging: &StagingLock, offset: u64, length: u64) {
 fn start_writeback(_staging: &StagingLock, _offset: u64, _length: u64) {}
 
 fn sync_file(staging: &StagingLock) -> StorageResult<()> {
-    staging
-        .file()
-        .sync_all()
-        .map_err(|source| StorageError::io("syncing the ingest file", staging.path(), source))
+    staging.file().sync_all().map_err(|source| {
+        StorageError::from(IoContext::new(
+            "syncing the ingest file",
+            staging.path(),
+            source,
+        ))
+    })
 }

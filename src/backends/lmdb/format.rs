@@ -3,6 +3,7 @@
 //! but no record) are laid out as version 1; the store's upgrade records that under the
 //! exclusive store lock, after a compacted copy of the environment into `backups/`.
 
+use crate::util::io_context::IoResultExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -115,8 +116,7 @@ pub(super) fn back_up(store_dir: &Path) -> StorageResult<Option<PathBuf>> {
     };
     let env = SharedEnv::open_for_upgrade(&environment_dir(store_dir))?;
     let backups = store_dir.join("backups");
-    std::fs::create_dir_all(&backups)
-        .map_err(|e| StorageError::io("creating the backups folder", &backups, e))?;
+    std::fs::create_dir_all(&backups).io_context("creating the backups folder", &backups)?;
     let mut unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
@@ -132,10 +132,10 @@ pub(super) fn back_up(store_dir: &Path) -> StorageResult<Option<PathBuf>> {
     env.copy_to(&partial)?;
     crate::crash_point!("lmdb.backup.before-rename");
     std::fs::rename(&partial, &target)
-        .map_err(|e| StorageError::io("renaming the LMDB backup into place", &target, e))?;
+        .io_context("renaming the LMDB backup into place", &target)?;
     std::fs::File::open(&backups)
         .and_then(|dir| dir.sync_all())
-        .map_err(|e| StorageError::io("syncing the backups folder", &backups, e))?;
+        .io_context("syncing the backups folder", &backups)?;
     Ok(Some(target))
 }
 

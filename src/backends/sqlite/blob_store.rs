@@ -2,6 +2,7 @@
 //! tables). Writers stage chunks as they fill ([`super::blob_writer`]); readers fetch one chunk
 //! at a time ([`super::blob_reader`]); so no blob is ever held whole in memory.
 
+use crate::util::io_context::IoResultExt;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +47,7 @@ impl SqliteBlobStore {
         let database = Database::open(dir)?;
         let staging_dir = staging_dir(dir);
         crate::backends::staging_lock::private_dir(&staging_dir)
-            .map_err(|e| StorageError::io("creating the staging folder", &staging_dir, e))?;
+            .io_context("creating the staging folder", &staging_dir)?;
         Ok(SqliteBlobStore {
             database,
             staging_dir,

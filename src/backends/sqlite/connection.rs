@@ -26,6 +26,7 @@
 //! SQLite's busy handler, which sleeps between retries; and opening a store opens two
 //! connections, not eight.
 
+use crate::util::io_context::IoResultExt;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -245,8 +246,7 @@ impl Database {
     /// migrating is the store upgrade's job (see `super::format`).
     pub(crate) fn open(store_dir: &Path) -> StorageResult<Database> {
         let dir = database_dir(store_dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| StorageError::io("creating the sqlite database folder", &dir, e))?;
+        std::fs::create_dir_all(&dir).io_context("creating the sqlite database folder", &dir)?;
         let path = database_path(store_dir);
         if let Some(shared) = already_open(file_identity(&path)) {
             return Ok(Database { shared });

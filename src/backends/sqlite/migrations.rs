@@ -10,6 +10,7 @@
 //! `dir/backups/<unix-ms>-sqlite-v<from>.db` (as rkt did), so a failed or unwanted upgrade can be
 //! undone by hand. A database newer than this code is refused, never touched.
 
+use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -224,19 +225,18 @@ pub(crate) fn backup_database(
     backups_dir: &Path,
     version: u32,
 ) -> StorageResult<PathBuf> {
-    fs::create_dir_all(backups_dir)
-        .map_err(|e| StorageError::io("creating the backups folder", backups_dir, e))?;
+    fs::create_dir_all(backups_dir).io_context("creating the backups folder", &backups_dir)?;
     let backup_path = unused_backup_path(backups_dir, version);
     let temporary_path = backup_path.with_extension("db.partial");
     match fs::remove_file(&temporary_path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(StorageError::io(
+            return Err(StorageError::from(IoContext::new(
                 "removing a stale partial backup",
                 &temporary_path,
                 e,
-            ))
+            )))
         }
     }
 
@@ -265,13 +265,17 @@ pub(crate) fn backup_database(
 
     File::open(&temporary_path)
         .and_then(|file| file.sync_all())
-        .map_err(|e| StorageError::io("syncing the database backup", &temporary_path, e))?;
+        .io_context("syncing the database backup", &temporary_path)?;
     fs::rename(&temporary_path, &backup_path).map_err(|e| {
-        StorageError::io("renaming the database backup into place", &backup_path, e)
+        StorageError::from(IoContext::new(
+            "renaming the database backup into place",
+            &backup_path,
+            e,
+        ))
     })?;
     File::open(backups_dir)
         .and_then(|dir| dir.sync_all())
-        .map_err(|e| StorageError::io("syncing the backups folder", backups_dir, e))?;
+        .io_context("syncing the backups folder", &backups_dir)?;
     Ok(backup_path)
 }
 

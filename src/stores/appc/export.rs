@@ -3,6 +3,7 @@
 //! or not at all and follows the umask, as `cp` would (the base store's `AtomicFile`), and
 //! its content goes through the base store's `VerifyingReader`.
 
+use crate::util::io_context::IoContext;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -43,7 +44,7 @@ impl AppcStore<'_> {
                 image: digest.clone(),
                 reason: mismatch.reason.clone(),
             },
-            None => AppcError::io("exporting", path, error),
+            None => AppcError::from(IoContext::new("exporting", path, error)),
         })?;
         // Only now does the file appear (a replaced one keeps its mode), synced with its
         // directory.

@@ -12,6 +12,7 @@
 //! info is written by whichever importer takes the image lock first; the others find it and
 //! keep it (so the first import time stands).
 
+use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -51,8 +52,7 @@ impl AppcStore<'_> {
     pub fn import_file(&self, path: &Path, options: &ImportOptions) -> AppcResult<ImportReport> {
         // A FIFO or device where a file belongs would block or never end: refuse it before
         // opening.
-        let metadata =
-            std::fs::metadata(path).map_err(|e| AppcError::io("reading the ACI", path, e))?;
+        let metadata = std::fs::metadata(path).io_context("reading the ACI", &path)?;
         if !metadata.is_file() {
             return Err(AppcError::InvalidImage {
                 source_name: path.display().to_string(),
@@ -60,7 +60,7 @@ impl AppcStore<'_> {
                 detail: "an ACI must be a regular file".to_string(),
             });
         }
-        let file = File::open(path).map_err(|e| AppcError::io("opening the ACI", path, e))?;
+        let file = File::open(path).io_context("opening the ACI", &path)?;
         self.import_reader(file, &path.display().to_string(), options)
     }
 
@@ -95,11 +95,11 @@ impl AppcStore<'_> {
             Ok(facts) => facts,
             Err(_) if tee.sink_error.is_some() => {
                 let error = tee.sink_error.take().expect("checked");
-                return Err(AppcError::io(
+                return Err(AppcError::from(IoContext::new(
                     "staging the image in the store",
                     "ingest",
                     error,
-                ));
+                )));
             }
             Err(ArchiveFailure::Violation(violation)) => return Err(invalid(violation)),
             Err(ArchiveFailure::Read(error)) => return Err(corrupt(error)),

@@ -16,6 +16,7 @@
 //!   store's one bounded tar reader ([`bounded_archive`]), which refuses one over its limit
 //!   before reading it. Messages quote member names short ([`short_name`]).
 
+use crate::util::io_context::IoResultExt;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -253,7 +254,7 @@ fn decompressed<'f>(file: &'f mut File, archive: &Path) -> OciResult<Box<dyn Rea
     let mut magic = [0u8; 2];
     let gzip = matches!(file.read_exact(&mut magic), Ok(()) if magic == GZIP_MAGIC);
     file.seek(SeekFrom::Start(0))
-        .map_err(|e| OciError::io("reading", archive, e))?;
+        .io_context("reading", &archive)?;
     Ok(if gzip {
         Box::new(GzDecoder::new(BufReader::new(file)))
     } else {

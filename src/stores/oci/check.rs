@@ -1,5 +1,6 @@
 //! "Is everything this ref needs present?" — and, with verify, is it intact.
 
+use crate::util::io_context::IoContext;
 use std::io::Read;
 
 use serde::Serialize;
@@ -99,7 +100,7 @@ impl OciStore<'_> {
         loop {
             let read = reader
                 .read(&mut buffer)
-                .map_err(|e| OciError::io("reading blob", digest.to_string(), e))?;
+                .map_err(|e| IoContext::new("reading blob", digest.to_string(), e))?;
             if read == 0 {
                 break;
             }

@@ -1,6 +1,7 @@
 //! Errors of the rootfs layer: applying layers, hashing trees, the rendered-tree cache. Each
 //! names the entry (as the archive spells it) or the path, and the rule that refused it.
 
+use crate::util::io_context::IoContext;
 use std::path::PathBuf;
 
 pub type RootfsResult<T> = Result<T, RootfsError>;
@@ -71,13 +72,9 @@ pub enum RootfsError {
     #[error("invalid apply options: {0}")]
     InvalidOptions(String),
 
-    #[error("{context}: {path}: {source}")]
-    Io {
-        context: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// What was being done, to which path, and the io error: `reading: /x: …`.
+    #[error(transparent)]
+    Io(#[from] IoContext),
 
     #[error("rendered tree {path}: {reason}")]
     BadTreeRecord { path: PathBuf, reason: String },
@@ -87,18 +84,6 @@ pub enum RootfsError {
 }
 
 impl RootfsError {
-    pub fn io(
-        context: impl Into<String>,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        RootfsError::Io {
-            context: context.into(),
-            path: path.into(),
-            source,
-        }
-    }
-
     /// An error reading the layer's tar stream: a refused extended header keeps its type.
     pub(crate) fn archive(error: std::io::Error) -> Self {
         match super::bounded_tar::TarHeaderError::find(&error) {

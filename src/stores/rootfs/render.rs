@@ -8,6 +8,7 @@
 //! points to (issue 16). Modes of everything else are set through descriptors that never
 //! follow a link (see `nofollow`), so even a name swapped inside the tree leads nowhere.
 
+use crate::util::io_context::IoResultExt;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::Path;
@@ -32,8 +33,7 @@ pub struct Render {
 impl Render {
     /// Starts a render into the existing directory `target`.
     pub fn begin(target: &Path) -> RootfsResult<Render> {
-        let beneath = Beneath::open(target)
-            .map_err(|e| RootfsError::io("opening the render target", target, e))?;
+        let beneath = Beneath::open(target).io_context("opening the render target", &target)?;
         Ok(Render {
             beneath,
             deferred: DeferredModes::default(),

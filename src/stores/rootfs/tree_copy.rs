@@ -2,6 +2,7 @@
 //! bytes hashed are the bytes written and the copy is verified against the recorded hash
 //! without a second read. Nothing is followed on either side.
 
+use crate::util::io_context::IoContext;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -43,7 +44,7 @@ pub(super) struct Copy {
 
 impl Copy {
     fn error(&self, what: &str, path: &[u8], e: impl Into<std::io::Error>) -> RootfsError {
-        RootfsError::io(what, self.top.join(os(path)), e.into())
+        RootfsError::from(IoContext::new(what, self.top.join(os(path)), e.into()))
     }
 
     pub(super) fn make_directory(

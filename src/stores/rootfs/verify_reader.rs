@@ -3,6 +3,7 @@
 //! [`fsutil::VerifyingReader`](crate::store::fsutil::VerifyingReader), with the renderer's
 //! error naming what was read.
 
+use crate::util::io_context::IoContext;
 use std::io::{self, Read};
 
 use super::error::{RootfsError, RootfsResult};
@@ -42,7 +43,7 @@ impl<R: Read> VerifyingReader<R> {
                     what,
                     reason: mismatch.to_string(),
                 },
-                None => RootfsError::io(format!("reading {what}"), "", error),
+                None => RootfsError::from(IoContext::new(format!("reading {what}"), "", error)),
             })
     }
 }
