@@ -21,13 +21,13 @@
 //! directory) belongs to a writer that is gone too: a live writer's file exists from before its
 //! first staged byte until after its last one is gone.
 
+use crate::util::clock::now_unix_nanos;
 use crate::util::io_context::{IoContext, IoResultExt};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::traits::{StorageError, StorageResult};
 
@@ -139,9 +139,7 @@ impl Write for StagingLock {
 /// It holds no `.`, so the id of a staging file is its name up to the first `.`.
 fn new_staging_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let nanos = now_unix_nanos();
     let sequence = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{:x}-{nanos:x}-{sequence:x}", std::process::id())
 }

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::StoreResult;
 use super::flavour_lock::FlavourLock;
@@ -92,11 +91,4 @@ impl Store {
     pub fn named_lock(&self, name: &str, mode: LockMode) -> StoreResult<LockGuard> {
         LockGuard::acquire(&self.locks.named(name), mode)
     }
-}
-
-pub(super) fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -18,11 +18,12 @@ use crate::util::io_context::IoContext;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 
-use super::base::{now_unix_ms, Store};
+use super::base::Store;
 use super::blobs::{owner_mark, write_error, WriteOptions, COPY_BUFFER};
 use super::error::{StoreError, StoreResult};
 use super::locks::LockMode;
 use crate::traits::{BlobRecord, BlobStore, BlobWriter, Digest, ExtraData, ExtraOp, Index};
+use crate::util::clock::now_unix_ms;
 
 /// A blob streamed into staging, verified and durable there, not visible yet: dropping it
 /// discards it; [`Store::commit_staged`] makes it part of the store.

@@ -3,9 +3,9 @@
 //! but no record) are laid out as version 1; the store's upgrade records that under the
 //! exclusive store lock, after a compacted copy of the environment into `backups/`.
 
+use crate::util::clock::now_unix_ms;
 use crate::util::io_context::IoResultExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Env, RwTxn, WithoutTls};
@@ -117,9 +117,7 @@ pub(super) fn back_up(store_dir: &Path) -> StorageResult<Option<PathBuf>> {
     let env = SharedEnv::open_for_upgrade(&environment_dir(store_dir))?;
     let backups = store_dir.join("backups");
     std::fs::create_dir_all(&backups).io_context("creating the backups folder", &backups)?;
-    let mut unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    let mut unix_ms = now_unix_ms();
     let target = loop {
         let candidate = backups.join(format!("{unix_ms}-lmdb-v{version}.mdb"));
         if !candidate.exists() {

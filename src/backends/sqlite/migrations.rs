@@ -10,10 +10,10 @@
 //! `dir/backups/<unix-ms>-sqlite-v<from>.db` (as rkt did), so a failed or unwanted upgrade can be
 //! undone by hand. A database newer than this code is refused, never touched.
 
+use crate::util::clock::now_unix_ms;
 use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
@@ -281,9 +281,7 @@ pub(crate) fn backup_database(
 
 /// `<unix-ms>-sqlite-v<version>.db`, moved one millisecond on if that name is taken.
 fn unused_backup_path(backups_dir: &Path, version: u32) -> PathBuf {
-    let mut unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    let mut unix_ms = now_unix_ms();
     loop {
         let path = backups_dir.join(format!("{unix_ms}-sqlite-v{version}.db"));
         if !path.exists() {

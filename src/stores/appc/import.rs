@@ -23,11 +23,12 @@ use super::archive::{
     check_entries, decompressed, ArchiveFailure, Compression, Tee, TAR_HEADER_LIMIT_RULE,
 };
 use super::error::{AppcError, AppcResult};
-use super::info::{now_unix_ms, ImageInfo};
+use super::info::ImageInfo;
 use super::manifest::Violation;
 use super::{AppcStore, ACI_MEDIA_TYPE, FLAVOUR, INFO_TYPE};
 use crate::store::{OperationCommit, WriteOptions};
 use crate::traits::{Algorithm, ExtraOp};
+use crate::util::clock::now_unix_ms;
 
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {

@@ -2,6 +2,7 @@
 //! none of them reads a tar. Last-used time is a separate item, so recording a use rewrites a
 //! few bytes, not the info.
 
+use crate::util::clock::now_unix_ms;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -62,13 +63,6 @@ impl ImageInfo {
             .unwrap_or(self.import_time_ms)
             .max(self.import_time_ms)
     }
-}
-
-pub fn now_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl AppcStore<'_> {

@@ -35,13 +35,14 @@ mod remove;
 mod render;
 mod syntax;
 
+pub use crate::util::clock::now_unix_ms;
 pub use archive::Compression;
 pub use deps::{DependencyReport, MissingDependency};
 pub use error::{AppcError, AppcResult};
 pub use export::ExportReport;
 pub use gc::{AppcGcOptions, AppcGcReport, RemovedImage};
 pub use import::{ImportOptions, ImportReport};
-pub use info::{now_unix_ms, ImageInfo};
+pub use info::ImageInfo;
 pub use lookup::{LabelQuery, SortKey};
 pub use manifest::{
     parse_image_id, Dependency, ImageManifest, Label, Violation, KNOWN_ISOLATORS,

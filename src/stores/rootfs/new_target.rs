@@ -7,10 +7,10 @@
 //! there, see `render`), and the tree's own root is made with the umask, as `mkdir` would make
 //! the target, so the directory the user gets follows their umask.
 
+use crate::util::clock::now_unix_nanos;
 use crate::util::io_context::{IoContext, IoResultExt};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::beneath::remove_tree;
 use super::error::{RootfsError, RootfsResult};
@@ -81,10 +81,7 @@ fn staging_dir(target: &Path) -> RootfsResult<PathBuf> {
         path: target.to_path_buf(),
         reason: "it names no directory".to_string(),
     })?;
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = now_unix_nanos();
     let staging = parent.join(format!(
         ".{}.render-{}-{nanos}",
         name.to_string_lossy(),

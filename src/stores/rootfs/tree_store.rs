@@ -18,12 +18,12 @@
 //! is exclusive while a tree is rendered or removed and shared while it is read, so two
 //! renders of one key at once do the work once: the second waits, then finds the tree.
 
+use crate::util::clock::{now_unix_ms, now_unix_nanos};
 use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -452,16 +452,6 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = now_unix_nanos();
     format!("{}-{nanos}", std::process::id())
-}
-
-fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
