@@ -14,6 +14,7 @@
 //! base64(user:password)}}}`). The file keeps every other field and is replaced through a
 //! temporary file that is synced and renamed, with mode 0600.
 
+use crate::util::fsync::fsync_dir;
 use crate::util::io_context::IoContext;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -129,9 +130,8 @@ fn write_config(path: &Path, value: &serde_json::Value) -> RegistryResult<()> {
         .map_err(|e| io_error("syncing", e))?;
     temp.persist(path)
         .map_err(|e| io_error("replacing", e.error))?;
-    if let Ok(directory) = std::fs::File::open(dir) {
-        let _ = directory.sync_all();
-    }
+    // Best effort: the file itself is synced and in place.
+    let _ = fsync_dir(dir);
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! `store.json`: the format version of a store directory and the backend chosen for each role.
 
-use crate::util::io_context::IoContext;
+use crate::util::io_context::{IoContext, IoResultExt};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::{StoreError, StoreResult};
-use super::fsutil::{fsync_dir, write_atomically};
+use super::fsutil::write_atomically;
 use crate::traits::Role;
+use crate::util::fsync::fsync_dir;
 
 pub const CONFIG_FILE: &str = "store.json";
 /// Version of the store's own format (`store.json` and what it promises about the data):
@@ -98,6 +99,7 @@ impl StoreConfig {
             file.write_all(&text)?;
             file.write_all(b"\n")
         })?;
-        fsync_dir(store_dir)
+        fsync_dir(store_dir).io_context("syncing directory", store_dir)?;
+        Ok(())
     }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::config::StoreConfig;
 use super::dump::dump_parts;
 use super::error::{StoreError, StoreResult};
-use super::fsutil::{fsync_dir, hash_reader, write_atomically};
+use super::fsutil::{hash_reader, write_atomically};
 use super::locks::{LockGuard, LockMode, LockPaths};
 use super::open::BackendChoice;
 use crate::traits::registry::{
@@ -30,6 +30,7 @@ use crate::traits::{
     BlobStore, Digest, Expected, ExtraData, Index, KvStore, RecordPages, Role, SortedDigests,
     StorageResult,
 };
+use crate::util::fsync::fsync_dir;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ConversionReport {
@@ -257,7 +258,8 @@ fn finish_interrupted(dir: &Path, current: &StoreConfig) -> StoreResult<()> {
     }
     let path = PendingConversion::path(dir);
     std::fs::remove_file(&path).io_context("removing", &path)?;
-    fsync_dir(dir)
+    fsync_dir(dir).io_context("syncing directory", dir)?;
+    Ok(())
 }
 
 /// Streams one blob across, verified against its digest by the destination writer.

@@ -1,13 +1,14 @@
 //! Small durable-file helpers shared by the store layer: atomic replacement of files that other
 //! tools read, and hashing while reading.
 
+use crate::util::fsync::fsync_dir;
 use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::{File, Permissions};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::error::{StoreError, StoreResult};
+use super::error::StoreResult;
 use crate::traits::{Algorithm, Digest, Hasher};
 
 /// The mode a new file for other tools is opened with, as `cp` and `touch` use: the kernel
@@ -50,7 +51,7 @@ impl AtomicFile {
 
     /// Keeps the replaced file's mode, fsyncs and renames over `path`. The directory is not
     /// fsynced: callers that replace several files in one directory sync it once, with
-    /// [`fsync_dir`]; [`AtomicFile::commit`] does both.
+    /// [`fsync_dir`](crate::util::fsync::fsync_dir); [`AtomicFile::commit`] does both.
     pub fn persist(self) -> StoreResult<()> {
         let path = self.path;
         // The replaced file itself, not what a symlink there points to: the rename replaces
@@ -80,7 +81,8 @@ impl AtomicFile {
         let dir = parent_of(&self.path).to_path_buf();
         self.persist()?;
         crate::crash_point!("fsutil.atomic-file.before-dir-sync");
-        fsync_dir(&dir)
+        fsync_dir(&dir).io_context("syncing directory", &dir)?;
+        Ok(())
     }
 }
 
@@ -100,12 +102,6 @@ pub fn write_atomically(
     let mut file = AtomicFile::new(path)?;
     fill(file.file_mut()).io_context("writing", &path)?;
     file.commit()
-}
-
-pub fn fsync_dir(dir: &Path) -> StoreResult<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::from(IoContext::new("syncing directory", dir, e)))
 }
 
 /// Streams `reader` through a hash of `algorithm`; returns the digest and the byte count.

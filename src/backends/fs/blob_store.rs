@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::filesystem_sync::FilesystemSync;
 use super::ingest;
-use super::layout::{sync_directory, Layout};
+use super::layout::Layout;
 use super::sorted_listing::ExternalSort;
 use super::writer::FsBlobWriter;
 use super::BACKEND_NAME;
@@ -15,6 +15,7 @@ use crate::traits::{
     Algorithm, BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError,
     StorageResult,
 };
+use crate::util::fsync::fsync_dir;
 
 /// Blob content as plain files in a store directory. Safe to share between threads and with
 /// other processes using the same directory: every change is a rename or an unlink.
@@ -169,7 +170,8 @@ impl BlobStore for FsBlobStore {
     fn sync_committed(&self, digests: &[Digest]) -> StorageResult<()> {
         for algorithm in Algorithm::ALL {
             if digests.iter().any(|d| d.algorithm() == algorithm) {
-                sync_directory(&self.layout.algorithm_dir(algorithm))?;
+                let dir = self.layout.algorithm_dir(algorithm);
+                fsync_dir(&dir).io_context("syncing the directory", &dir)?;
             }
         }
         Ok(())

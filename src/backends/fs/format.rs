@@ -9,10 +9,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::layout::sync_directory;
 use super::BACKEND_NAME;
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
+use crate::util::fsync::fsync_dir;
 
 /// The layout this code reads and writes.
 pub(super) const LAYOUT_VERSION: u32 = 1;
@@ -94,7 +94,8 @@ pub(super) fn record_version(store_dir: &Path) -> StorageResult<()> {
     crate::crash_point!("fs.format.before-record");
     temp.persist(&path)
         .map_err(|e| IoContext::new("writing the layout version", &path, e.error))?;
-    sync_directory(&dir)
+    fsync_dir(&dir).io_context("syncing the directory", &dir)?;
+    Ok(())
 }
 
 /// Blob files are named by their digest and never change: there is nothing a copy would save.

@@ -2,7 +2,7 @@
 //! that makes a rename or unlink there durable.
 
 use crate::util::io_context::IoContext;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::traits::{Algorithm, Digest, StorageError, StorageResult};
@@ -61,11 +61,4 @@ impl Layout {
     pub(super) fn ingest_dir(&self) -> &Path {
         &self.ingest_dir
     }
-}
-
-/// Makes the entries of `dir` (a rename into it, an unlink from it) survive a crash.
-pub(super) fn sync_directory(dir: &Path) -> StorageResult<()> {
-    File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .map_err(|source| StorageError::from(IoContext::new("syncing the directory", dir, source)))
 }

@@ -2,14 +2,16 @@
 //! expected, then rename into `blobs/<alg>/<hex>`.
 
 use crate::util::io_context::IoContext;
+use crate::util::io_context::IoResultExt;
 use std::io::{self, BufWriter, Write};
 use std::mem;
 
 use super::super::staging_lock::StagingLock;
 use super::background_hasher::BlobHasher;
 use super::filesystem_sync::{FilesystemSync, WriterTimes};
-use super::layout::{sync_directory, Layout};
+use super::layout::Layout;
 use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageResult};
+use crate::util::fsync::fsync_dir;
 
 /// Bytes gathered before they reach the file. Callers often copy in 8 KiB pieces; batching
 /// them into large writes keeps a gigabyte-sized layer near `cp` speed.
@@ -259,7 +261,8 @@ impl BlobWriter for FsBlobWriter<'_> {
     fn commit(self: Box<Self>) -> StorageResult<(Digest, u64)> {
         let layout = self.layout;
         let (digest, size) = self.commit_unsynced()?;
-        sync_directory(&layout.algorithm_dir(digest.algorithm()))?;
+        let dir = layout.algorithm_dir(digest.algorithm());
+        fsync_dir(&dir).io_context("syncing the directory", &dir)?;
         Ok((digest, size))
     }
 

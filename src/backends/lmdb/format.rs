@@ -4,6 +4,7 @@
 //! exclusive store lock, after a compacted copy of the environment into `backups/`.
 
 use crate::util::clock::now_unix_ms;
+use crate::util::fsync::fsync_dir;
 use crate::util::io_context::IoResultExt;
 use std::path::{Path, PathBuf};
 
@@ -131,9 +132,7 @@ pub(super) fn back_up(store_dir: &Path) -> StorageResult<Option<PathBuf>> {
     crate::crash_point!("lmdb.backup.before-rename");
     std::fs::rename(&partial, &target)
         .io_context("renaming the LMDB backup into place", &target)?;
-    std::fs::File::open(&backups)
-        .and_then(|dir| dir.sync_all())
-        .io_context("syncing the backups folder", &backups)?;
+    fsync_dir(&backups).io_context("syncing the backups folder", &backups)?;
     Ok(Some(target))
 }
 

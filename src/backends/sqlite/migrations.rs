@@ -11,6 +11,7 @@
 //! undone by hand. A database newer than this code is refused, never touched.
 
 use crate::util::clock::now_unix_ms;
+use crate::util::fsync::fsync_dir;
 use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -273,9 +274,7 @@ pub(crate) fn backup_database(
             e,
         ))
     })?;
-    File::open(backups_dir)
-        .and_then(|dir| dir.sync_all())
-        .io_context("syncing the backups folder", &backups_dir)?;
+    fsync_dir(backups_dir).io_context("syncing the backups folder", &backups_dir)?;
     Ok(backup_path)
 }
 

@@ -16,6 +16,7 @@
 //! An archive is a plain (uncompressed) tar, written to a temp file beside the target and
 //! renamed over it; an existing archive is replaced, not merged.
 
+use crate::util::fsync::fsync_dir;
 use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -32,9 +33,7 @@ use super::layout::{read_limited, BLOBS_DIR, INDEX_FILE, LAYOUT_FILE};
 use super::ref_name::RefName;
 use super::source::StoreSource;
 use super::OciStore;
-use crate::store::fsutil::{
-    fsync_dir, write_atomically, AtomicFile, ContentMismatch, VerifyingReader,
-};
+use crate::store::fsutil::{write_atomically, AtomicFile, ContentMismatch, VerifyingReader};
 use crate::store::{Progress, ProgressRead, Store, StoreError, Totals};
 use crate::traits::Digest;
 
@@ -157,7 +156,9 @@ impl BlobCopier<'_> {
             written += 1;
         }
         for dir in &blob_dirs {
-            fsync_dir(dir)?;
+            fsync_dir(dir)
+                .io_context("syncing directory", dir)
+                .map_err(StoreError::from)?;
         }
         crate::crash_point!("oci.export.before-index");
         merge_into_index(root, entry, name)?;

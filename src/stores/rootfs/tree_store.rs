@@ -19,6 +19,7 @@
 //! renders of one key at once do the work once: the second waits, then finds the tree.
 
 use crate::util::clock::{now_unix_ms, now_unix_nanos};
+use crate::util::fsync::fsync_dir;
 use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs;
 use std::io::Write;
@@ -181,7 +182,7 @@ impl TreeStore {
         };
         let dir = self.root.join(&id);
         crate::crash_point!("rootfs.tree.before-rename");
-        if let Err(error) = fs::rename(&temp, &dir).and_then(|()| sync_dir(&self.root)) {
+        if let Err(error) = fs::rename(&temp, &dir).and_then(|()| fsync_dir(&self.root)) {
             let _ = remove_tree(&temp);
             return Err(RootfsError::from(IoContext::new(
                 "moving the rendered tree into place",
@@ -208,7 +209,7 @@ impl TreeStore {
             .root
             .join(format!("{TRASH_PREFIX}{id}-{}", unique_suffix()));
         fs::rename(&dir, &trash)
-            .and_then(|()| sync_dir(&self.root))
+            .and_then(|()| fsync_dir(&self.root))
             .io_context("removing the rendered tree", &dir)?;
         crate::crash_point!("rootfs.tree-remove.after-rename");
         remove_tree(&trash).io_context("removing the rendered tree", &trash)?;
@@ -445,10 +446,6 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
         let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
     }
     Ok(())
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    fs::File::open(dir)?.sync_all()
 }
 
 fn unique_suffix() -> String {
