@@ -6,7 +6,6 @@
 //! content blob; owner mark `tagged`; a put is a base-store operation (holder `tagged-op.ID`).
 //! GC lock `gc-tagged`, entered through `gc-tagged-turnstile`.
 
-use oci_store::{IoContext, IoResultExt};
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -15,6 +14,7 @@ use std::time::Duration;
 use oci_store::store::{open_store, BackendChoice, LockGuard, Store, StoreError};
 use oci_store::store::{OperationCommit, WriteOptions};
 use oci_store::traits::{Digest, KvOp, StorageError};
+use oci_store::{IoContext, IoResultExt};
 
 pub const FLAVOUR: &str = "tagged";
 pub const FILE_TYPE: &str = "tagged.file";

@@ -2,7 +2,6 @@
 //! `sqlite` backend) must make the test aimed at that flaw fail. A suite that passes
 //! everything proves nothing.
 
-use oci_store::IoContext;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +17,7 @@ use rstest::rstest;
 
 use crate::check::TestResult;
 use crate::fixture::{run_one, Fixture};
+use oci_store::IoContext;
 
 const INNER: &str = "sqlite";
 

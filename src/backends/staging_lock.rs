@@ -21,8 +21,6 @@
 //! directory) belongs to a writer that is gone too: a live writer's file exists from before its
 //! first staged byte until after its last one is gone.
 
-use crate::util::clock::now_unix_nanos;
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -30,6 +28,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::traits::{StorageError, StorageResult};
+use crate::util::clock::now_unix_nanos;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// The name ending of every staging file.
 pub(crate) const STAGING_SUFFIX: &str = ".staging";
@@ -59,7 +59,7 @@ impl StagingLock {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // The folder is created on first use (the file's own create is the check,
                     // saving a mkdir per staged write).
-                    private_dir(dir).io_context("creating the staging directory", &dir)?;
+                    private_dir(dir).io_context("creating the staging directory", dir)?;
                     create_file(&path)
                 }
                 other => other,
@@ -185,7 +185,7 @@ fn names_file(path: &Path, file: &File) -> StorageResult<bool> {
     };
     let by_handle = file
         .metadata()
-        .io_context("checking a staging file", &path)?;
+        .io_context("checking a staging file", path)?;
     Ok(same_file(&by_path, &by_handle))
 }
 
@@ -230,7 +230,7 @@ pub(crate) fn sweep_dead(
     };
     let mut listed = HashSet::new();
     for entry in entries {
-        let entry = entry.io_context("listing the staging directory", &dir)?;
+        let entry = entry.io_context("listing the staging directory", dir)?;
         let is_file = entry
             .file_type()
             .map_err(|e| IoContext::new("listing the staging directory", entry.path(), e))?

@@ -1,12 +1,12 @@
 //! Printing results: text for people, or with `--json` exactly one JSON document per command.
 
-use crate::util::io_context::IoContext;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 
 use serde::Serialize;
 
 use super::error::{CliError, CliResult};
 use crate::store::StoreError;
+use crate::util::io_context::IoContext;
 
 /// Copy buffer for blob content on its way to stdout.
 const COPY_BUFFER: usize = 1 << 20;

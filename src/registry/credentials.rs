@@ -14,8 +14,6 @@
 //! base64(user:password)}}}`). The file keeps every other field and is replaced through a
 //! temporary file that is synced and renamed, with mode 0600.
 
-use crate::util::fsync::fsync_dir;
-use crate::util::io_context::IoContext;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -24,6 +22,8 @@ use docker_credential::{CredentialRetrievalError, DockerCredential};
 use super::auth::Credentials;
 use super::credential_helper::{self, Helper};
 use super::error::{RegistryError, RegistryResult};
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::IoContext;
 
 /// The key of `registry` in a Docker config (`auths`, `credHelpers`) and the server URL
 /// given to helpers: `host[:port]`, except Docker Hub's, which Docker keeps under its v1

@@ -1,6 +1,5 @@
 //! Writing, reading, resolving and listing blobs.
 
-use crate::util::io_context::IoContext;
 use std::io::{Read, Write};
 
 use super::base::Store;
@@ -11,6 +10,7 @@ use crate::traits::{
     Algorithm, BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, Index,
     RecordPages, StorageError, DEFAULT_MEDIA_TYPE,
 };
+use crate::util::io_context::IoContext;
 
 /// How a blob is written.
 #[derive(Clone, Debug, Default)]

@@ -1,6 +1,5 @@
 //! `store.json`: the format version of a store directory and the backend chosen for each role.
 
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +10,7 @@ use super::error::{StoreError, StoreResult};
 use super::fsutil::write_atomically;
 use crate::traits::Role;
 use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 pub const CONFIG_FILE: &str = "store.json";
 /// Version of the store's own format (`store.json` and what it promises about the data):

@@ -10,7 +10,6 @@
 //! removes the record only once it has cleared the side `store.json` does not name; the next
 //! conversion first finishes an interrupted one from its record.
 
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +30,7 @@ use crate::traits::{
     StorageResult,
 };
 use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ConversionReport {

@@ -1,9 +1,9 @@
 //! Errors of the base store layer.
 
-use crate::util::io_context::IoContext;
 use std::path::PathBuf;
 
 use crate::traits::{Digest, StorageError};
+use crate::util::io_context::IoContext;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 

@@ -1,6 +1,5 @@
 //! Consistency check: rehash every blob, compare content, index and dependants.
 
-use crate::util::io_context::IoContext;
 use serde::Serialize;
 
 use super::base::Store;
@@ -9,6 +8,7 @@ use super::fsutil::hash_reader;
 use super::locks::{LockGuard, LockMode};
 use super::progress::{Progress, ProgressRead, Totals, NO_PROGRESS};
 use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, StorageError};
+use crate::util::io_context::IoContext;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

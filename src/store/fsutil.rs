@@ -1,8 +1,6 @@
 //! Small durable-file helpers shared by the store layer: atomic replacement of files that other
 //! tools read, and hashing while reading.
 
-use crate::util::fsync::fsync_dir;
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::{File, Permissions};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -10,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use super::error::StoreResult;
 use crate::traits::{Algorithm, Digest, Hasher};
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// The mode a new file for other tools is opened with, as `cp` and `touch` use: the kernel
 /// masks it with the process umask (passed to `open`, never by calling `umask`, which is
@@ -34,7 +34,7 @@ impl AtomicFile {
             .prefix(".tmp-")
             .permissions(Permissions::from_mode(NEW_FILE_MODE))
             .tempfile_in(dir)
-            .io_context("creating a temp file", &dir)?;
+            .io_context("creating a temp file", dir)?;
         Ok(AtomicFile {
             temp,
             path: path.to_path_buf(),
@@ -100,7 +100,7 @@ pub fn write_atomically(
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> StoreResult<()> {
     let mut file = AtomicFile::new(path)?;
-    fill(file.file_mut()).io_context("writing", &path)?;
+    fill(file.file_mut()).io_context("writing", path)?;
     file.commit()
 }
 

@@ -4,7 +4,6 @@
 //! file description, so it orders threads of one process as well as processes, and it dies with
 //! its holder: a crashed process leaves no stale lock.
 
-use crate::util::io_context::IoResultExt;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -12,6 +11,7 @@ use fs2::FileExt;
 
 use super::error::{StoreError, StoreResult};
 use crate::traits::Digest;
+use crate::util::io_context::IoResultExt;
 
 /// Number of digest lock stripes. A digest maps to the stripe of its first hex byte.
 pub const DIGEST_LOCK_STRIPES: usize = 256;

@@ -1,6 +1,5 @@
 //! Opening a store directory by what its `store.json` records, creating it on first use.
 
-use crate::util::io_context::IoResultExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +12,7 @@ use super::upgrade::{self, UPGRADE_WAIT};
 use crate::traits::registry::find_backend;
 use crate::traits::registry::{open_blob_store, open_extra_data, open_index, open_kv_store};
 use crate::traits::Role;
+use crate::util::io_context::IoResultExt;
 
 /// Backends asked for by the caller (config file, `--backend`, `--blobs`). For a new store they
 /// choose what it is created with; for an existing one they must agree with `store.json`.
@@ -75,7 +75,7 @@ pub fn open_store_waiting(
     choice: &BackendChoice,
     upgrade_wait: Duration,
 ) -> StoreResult<Store> {
-    std::fs::create_dir_all(dir).io_context("creating store directory", &dir)?;
+    std::fs::create_dir_all(dir).io_context("creating store directory", dir)?;
     let lock_path = LockPaths::store_lock(dir);
     let deadline = std::time::Instant::now() + CREATION_WAIT_LIMIT;
     loop {

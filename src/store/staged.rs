@@ -14,7 +14,6 @@
 //! unindexed content, which base GC removes, and no indexed blob without its content.
 //! [`Store::writer`] commits through the same step with a batch of one.
 
-use crate::util::io_context::IoContext;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 
@@ -24,6 +23,7 @@ use super::error::{StoreError, StoreResult};
 use super::locks::LockMode;
 use crate::traits::{BlobRecord, BlobStore, BlobWriter, Digest, ExtraData, ExtraOp, Index};
 use crate::util::clock::now_unix_ms;
+use crate::util::io_context::IoContext;
 
 /// A blob streamed into staging, verified and durable there, not visible yet: dropping it
 /// discards it; [`Store::commit_staged`] makes it part of the store.

@@ -1,10 +1,10 @@
 //! Which call fails, and how.
 
-use oci_store::IoContext;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use oci_store::traits::{StorageError, StorageResult};
+use oci_store::IoContext;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultKind {

@@ -2,7 +2,6 @@
 //! one process (GC beside an import, exports into one layout). The process half is
 //! `tests/multi_process.rs`.
 
-use oci_store::IoContext;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,6 +15,7 @@ use crate::base_store::StoreFixture;
 use crate::check::TestResult;
 use crate::fixture::panic_message;
 use crate::{ensure, ensure_eq, Context};
+use oci_store::IoContext;
 
 pub fn gc_keeps_what_refs_leases_and_referrers_reach(fixture: &StoreFixture) -> TestResult {
     let store = fixture.open()?;

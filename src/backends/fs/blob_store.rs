@@ -1,6 +1,5 @@
 //! [`FsBlobStore`]: the [`BlobStore`] over `blobs/<alg>/<hex>` files.
 
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,6 +15,7 @@ use crate::traits::{
     StorageResult,
 };
 use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// Blob content as plain files in a store directory. Safe to share between threads and with
 /// other processes using the same directory: every change is a rename or an unlink.

@@ -12,13 +12,13 @@
 //! once an error is seen, no writer alive at that moment counts as covered: each syncs its own
 //! file, whose descriptor reports its own errors. Anything not covered falls back to `fsync`.
 
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::traits::{StorageError, StorageResult};
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// Clock readings of one writer: when it was created and when it finished writing.
 #[derive(Clone, Copy, Debug)]
@@ -48,7 +48,7 @@ pub(super) struct FilesystemSync {
 
 impl FilesystemSync {
     pub(super) fn open(dir: &Path) -> StorageResult<FilesystemSync> {
-        let directory = File::open(dir).io_context("opening the directory", &dir)?;
+        let directory = File::open(dir).io_context("opening the directory", dir)?;
         Ok(FilesystemSync {
             directory,
             path: dir.to_path_buf(),

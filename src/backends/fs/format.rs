@@ -4,7 +4,6 @@
 //! record existed have that layout without the file: they are read as version 1, and the record
 //! is written by the upgrade under the exclusive store lock, never by a plain open.
 
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -13,6 +12,7 @@ use super::BACKEND_NAME;
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
 use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// The layout this code reads and writes.
 pub(super) const LAYOUT_VERSION: u32 = 1;

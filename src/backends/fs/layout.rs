@@ -1,11 +1,11 @@
 //! Where the `fs` blob store keeps things inside the store directory, and the directory fsync
 //! that makes a rename or unlink there durable.
 
-use crate::util::io_context::IoContext;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::traits::{Algorithm, Digest, StorageError, StorageResult};
+use crate::util::io_context::IoContext;
 
 /// `blobs/<alg>/<hex>` for content, `ingest/` for writes in progress. Both live in the same
 /// store directory, hence on the same filesystem, so committing a blob is a rename.

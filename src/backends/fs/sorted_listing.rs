@@ -8,7 +8,6 @@
 //! one run never touches a file. Memory: one run (about 4 MiB) while gathering, a 64 KiB
 //! read buffer per run while merging (16 runs at 1,000,000 blobs).
 
-use crate::util::io_context::IoContext;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
@@ -16,6 +15,7 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::traits::{Algorithm, Digest, SortedDigests, StorageError, StorageResult};
+use crate::util::io_context::IoContext;
 
 /// Records per sorted run.
 const RUN_LEN: usize = 65_536;

@@ -1,8 +1,6 @@
 //! Writing one blob: stream into a locked staging file while hashing, check against what was
 //! expected, then rename into `blobs/<alg>/<hex>`.
 
-use crate::util::io_context::IoContext;
-use crate::util::io_context::IoResultExt;
 use std::io::{self, BufWriter, Write};
 use std::mem;
 
@@ -12,6 +10,8 @@ use super::filesystem_sync::{FilesystemSync, WriterTimes};
 use super::layout::Layout;
 use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageResult};
 use crate::util::fsync::fsync_dir;
+use crate::util::io_context::IoContext;
+use crate::util::io_context::IoResultExt;
 
 /// Bytes gathered before they reach the file. Callers often copy in 8 KiB pieces; batching
 /// them into large writes keeps a gigabyte-sized layer near `cp` speed.

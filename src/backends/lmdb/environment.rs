@@ -11,7 +11,6 @@
 //! allowed while this process has no transaction open, so every transaction runs under the read
 //! side of a `RwLock` and a resize takes its write side.
 
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -28,6 +27,7 @@ use super::format::{
 use super::BACKEND_NAME;
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// Every database of the environment stores raw bytes; the layouts are in `keys.rs` and
 /// `records.rs`.
@@ -117,14 +117,14 @@ impl SharedEnv {
     }
 
     fn open_checked(path: &Path, map_size: usize, upgrading: bool) -> StorageResult<Arc<Self>> {
-        std::fs::create_dir_all(path).io_context("creating the LMDB directory", &path)?;
+        std::fs::create_dir_all(path).io_context("creating the LMDB directory", path)?;
         let canonical = path
             .canonicalize()
-            .io_context("resolving the LMDB directory", &path)?;
-        let directory = File::open(&canonical).io_context("opening the LMDB directory", &path)?;
+            .io_context("resolving the LMDB directory", path)?;
+        let directory = File::open(&canonical).io_context("opening the LMDB directory", path)?;
         let metadata = directory
             .metadata()
-            .io_context("reading the LMDB directory", &path)?;
+            .io_context("reading the LMDB directory", path)?;
         let identity = (metadata.dev(), metadata.ino());
         let mut environments = ENVIRONMENTS.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(existing) = environments.get(&identity).and_then(Weak::upgrade) {
@@ -366,8 +366,8 @@ fn open_env(path: &Path, map_size: usize) -> StorageResult<Env<WithoutTls>> {
 pub(crate) fn format_status_of(path: &Path) -> StorageResult<FormatStatus> {
     let canonical = path
         .canonicalize()
-        .io_context("resolving the LMDB directory", &path)?;
-    let metadata = std::fs::metadata(&canonical).io_context("reading the LMDB directory", &path)?;
+        .io_context("resolving the LMDB directory", path)?;
+    let metadata = std::fs::metadata(&canonical).io_context("reading the LMDB directory", path)?;
     let environments = ENVIRONMENTS.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(existing) = environments
         .get(&(metadata.dev(), metadata.ino()))

@@ -3,9 +3,6 @@
 //! but no record) are laid out as version 1; the store's upgrade records that under the
 //! exclusive store lock, after a compacted copy of the environment into `backups/`.
 
-use crate::util::clock::now_unix_ms;
-use crate::util::fsync::fsync_dir;
-use crate::util::io_context::IoResultExt;
 use std::path::{Path, PathBuf};
 
 use heed::types::Bytes;
@@ -15,6 +12,9 @@ use super::environment::{format_status_of, HeedResultExt, SharedEnv};
 use super::{environment_dir, BACKEND_NAME};
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
+use crate::util::clock::now_unix_ms;
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::IoResultExt;
 
 /// The layout this code reads and writes. 2: a committed blob's chunks stay where its writer
 /// staged them and its content record points at them (version 1 copied them under the digest

@@ -2,7 +2,6 @@
 //! tables). Writers stage chunks as they fill ([`super::blob_writer`]); readers fetch one chunk
 //! at a time ([`super::blob_reader`]); so no blob is ever held whole in memory.
 
-use crate::util::io_context::IoResultExt;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +16,7 @@ use super::BACKEND_NAME;
 use crate::traits::{
     BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError, StorageResult,
 };
+use crate::util::io_context::IoResultExt;
 
 /// Bytes per stored chunk: large enough that per-row overhead is negligible, small enough that
 /// one chunk in memory per reader or writer is nothing.

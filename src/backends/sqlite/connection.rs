@@ -26,7 +26,6 @@
 //! SQLite's busy handler, which sleeps between retries; and opening a store opens two
 //! connections, not eight.
 
-use crate::util::io_context::IoResultExt;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -40,6 +39,7 @@ use super::migrations::{migrate, Upgrade};
 use super::schema::MIGRATIONS;
 use super::BACKEND_NAME;
 use crate::traits::{StorageError, StorageResult};
+use crate::util::io_context::IoResultExt;
 
 /// How long a statement waits for another connection's lock before giving up.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);

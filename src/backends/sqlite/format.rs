@@ -1,7 +1,6 @@
 //! The registry's format hooks for the `sqlite` backend: the schema version of
 //! `meta/sqlite/store.db`, its backup, and its migration (see [`super::migrations`]).
 
-use crate::util::io_context::IoResultExt;
 use std::path::{Path, PathBuf};
 
 use super::connection::{
@@ -10,6 +9,7 @@ use super::connection::{
 use super::migrations::{backup_database, migrate, read_version, status as schema_status, Upgrade};
 use super::schema::MIGRATIONS;
 use crate::traits::{FormatStatus, StorageResult};
+use crate::util::io_context::IoResultExt;
 
 pub(super) fn status(store_dir: &Path) -> StorageResult<FormatStatus> {
     schema_status(&database_path(store_dir), MIGRATIONS)

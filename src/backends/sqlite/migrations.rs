@@ -10,9 +10,6 @@
 //! `dir/backups/<unix-ms>-sqlite-v<from>.db` (as rkt did), so a failed or unwanted upgrade can be
 //! undone by hand. A database newer than this code is refused, never touched.
 
-use crate::util::clock::now_unix_ms;
-use crate::util::fsync::fsync_dir;
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -22,6 +19,9 @@ use super::connection::{sqlite_error_at, BUSY_TIMEOUT};
 use super::BACKEND_NAME;
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
+use crate::util::clock::now_unix_ms;
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// One step of the schema: applying `sql` to a database at `version - 1` brings it to `version`.
 pub(crate) struct Migration {
@@ -226,7 +226,7 @@ pub(crate) fn backup_database(
     backups_dir: &Path,
     version: u32,
 ) -> StorageResult<PathBuf> {
-    fs::create_dir_all(backups_dir).io_context("creating the backups folder", &backups_dir)?;
+    fs::create_dir_all(backups_dir).io_context("creating the backups folder", backups_dir)?;
     let backup_path = unused_backup_path(backups_dir, version);
     let temporary_path = backup_path.with_extension("db.partial");
     match fs::remove_file(&temporary_path) {
@@ -274,7 +274,7 @@ pub(crate) fn backup_database(
             e,
         ))
     })?;
-    fsync_dir(backups_dir).io_context("syncing the backups folder", &backups_dir)?;
+    fsync_dir(backups_dir).io_context("syncing the backups folder", backups_dir)?;
     Ok(backup_path)
 }
 

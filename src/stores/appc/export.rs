@@ -3,7 +3,6 @@
 //! or not at all and follows the umask, as `cp` would (the base store's `AtomicFile`), and
 //! its content goes through the base store's `VerifyingReader`.
 
-use crate::util::io_context::IoContext;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -11,6 +10,7 @@ use serde::Serialize;
 use super::error::{AppcError, AppcResult};
 use super::AppcStore;
 use crate::store::fsutil::{AtomicFile, ContentMismatch, VerifyingReader};
+use crate::util::io_context::IoContext;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportReport {

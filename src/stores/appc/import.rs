@@ -12,7 +12,6 @@
 //! info is written by whichever importer takes the image lock first; the others find it and
 //! keep it (so the first import time stands).
 
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -29,6 +28,7 @@ use super::{AppcStore, ACI_MEDIA_TYPE, FLAVOUR, INFO_TYPE};
 use crate::store::{OperationCommit, WriteOptions};
 use crate::traits::{Algorithm, ExtraOp};
 use crate::util::clock::now_unix_ms;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
@@ -53,7 +53,7 @@ impl AppcStore<'_> {
     pub fn import_file(&self, path: &Path, options: &ImportOptions) -> AppcResult<ImportReport> {
         // A FIFO or device where a file belongs would block or never end: refuse it before
         // opening.
-        let metadata = std::fs::metadata(path).io_context("reading the ACI", &path)?;
+        let metadata = std::fs::metadata(path).io_context("reading the ACI", path)?;
         if !metadata.is_file() {
             return Err(AppcError::InvalidImage {
                 source_name: path.display().to_string(),
@@ -61,7 +61,7 @@ impl AppcStore<'_> {
                 detail: "an ACI must be a regular file".to_string(),
             });
         }
-        let file = File::open(path).io_context("opening the ACI", &path)?;
+        let file = File::open(path).io_context("opening the ACI", path)?;
         self.import_reader(file, &path.display().to_string(), options)
     }
 

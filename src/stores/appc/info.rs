@@ -2,7 +2,6 @@
 //! none of them reads a tar. Last-used time is a separate item, so recording a use rewrites a
 //! few bytes, not the info.
 
-use crate::util::clock::now_unix_ms;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +11,7 @@ use super::error::{AppcError, AppcResult};
 use super::manifest::ImageManifest;
 use super::{AppcStore, INFO_TYPE, LAST_USED_TYPE};
 use crate::traits::{Digest, ExtraData};
+use crate::util::clock::now_unix_ms;
 
 /// What the store knows about one appc image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,5 @@
 //! "Is everything this ref needs present?" — and, with verify, is it intact.
 
-use crate::util::io_context::IoContext;
 use std::io::Read;
 
 use serde::Serialize;
@@ -12,6 +11,7 @@ use super::source::StoreSource;
 use super::OciStore;
 use crate::store::StoreError;
 use crate::traits::{Digest, Hasher};
+use crate::util::io_context::IoContext;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MissingBlob {

@@ -1,10 +1,10 @@
 //! Errors of the OCI flavour. Every message names the ref, digest or path involved.
 
-use crate::util::io_context::IoContext;
 use std::path::PathBuf;
 
 use crate::store::StoreError;
 use crate::traits::{Digest, DigestError, StorageError};
+use crate::util::io_context::IoContext;
 
 pub type OciResult<T> = Result<T, OciError>;
 

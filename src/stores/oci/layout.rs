@@ -5,7 +5,6 @@
 //! without blocking and checked on the open descriptor, so a FIFO, device or socket in place
 //! of a file is refused at once instead of hanging the import.
 
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -17,6 +16,7 @@ use super::descriptor::{parse_descriptor, ref_name_of};
 use super::error::{OciError, OciResult};
 use super::graph::{verify_document, ContentSource, Fetched, MAX_DOCUMENT_SIZE};
 use crate::traits::Digest;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 pub const LAYOUT_FILE: &str = "oci-layout";
 pub const INDEX_FILE: &str = "index.json";
@@ -43,7 +43,7 @@ pub struct Layout {
 
 impl Layout {
     pub fn open(path: &Path) -> OciResult<Layout> {
-        let root = path.canonicalize().io_context("opening layout", &path)?;
+        let root = path.canonicalize().io_context("opening layout", path)?;
         let entries = if root.join(INDEX_FILE).exists() {
             read_v1_entries(&root)?
         } else if root.join(PRE_1_0_REFS_DIR).is_dir() {
@@ -109,7 +109,7 @@ impl Layout {
 
 /// The canonical form of `path`, which must lie inside `root` (canonical).
 pub fn resolve_inside(root: &Path, path: &Path) -> OciResult<PathBuf> {
-    let resolved = path.canonicalize().io_context("resolving", &path)?;
+    let resolved = path.canonicalize().io_context("resolving", path)?;
     if !resolved.starts_with(root) {
         return Err(OciError::PathOutsideLayout {
             path: path.to_path_buf(),
@@ -128,8 +128,8 @@ pub fn open_regular(path: &Path) -> OciResult<File> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
-        .io_context("opening", &path)?;
-    let metadata = file.metadata().io_context("reading", &path)?;
+        .io_context("opening", path)?;
+    let metadata = file.metadata().io_context("reading", path)?;
     if !metadata.is_file() {
         return Err(OciError::NotARegularFile {
             path: path.to_path_buf(),

@@ -16,8 +16,6 @@
 //! An archive is a plain (uncompressed) tar, written to a temp file beside the target and
 //! renamed over it; an existing archive is replaced, not merged.
 
-use crate::util::fsync::fsync_dir;
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -36,6 +34,8 @@ use super::OciStore;
 use crate::store::fsutil::{write_atomically, AtomicFile, ContentMismatch, VerifyingReader};
 use crate::store::{Progress, ProgressRead, Store, StoreError, Totals};
 use crate::traits::Digest;
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 const LAYOUT_VERSION_JSON: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// An `index.json` larger than this is not one we merge into.
@@ -132,7 +132,7 @@ impl BlobCopier<'_> {
         entry: &Descriptor,
         name: &RefName,
     ) -> OciResult<u64> {
-        std::fs::create_dir_all(root).io_context("creating layout", &root)?;
+        std::fs::create_dir_all(root).io_context("creating layout", root)?;
         ensure_layout_file(root)?;
         let mut written = 0;
         let mut blob_dirs = Vec::new();
@@ -265,7 +265,7 @@ fn layout_blob_is_intact(target: &Path, blob: &Reached) -> OciResult<bool> {
     if !metadata.is_file() || metadata.len() != blob.descriptor.size() {
         return Ok(false);
     }
-    let file = File::open(target).io_context("opening", &target)?;
+    let file = File::open(target).io_context("opening", target)?;
     let mut reader = VerifyingReader::new(file, &blob.digest, blob.descriptor.size());
     match std::io::copy(&mut reader, &mut std::io::sink()) {
         Ok(_) => Ok(true),
@@ -300,9 +300,9 @@ fn ensure_layout_file(root: &Path) -> OciResult<()> {
 
 /// Merges `entry` into `<root>/index.json` under an exclusive flock on the layout directory.
 fn merge_into_index(root: &Path, entry: &Descriptor, name: &RefName) -> OciResult<()> {
-    let directory = File::open(root).io_context("opening", &root)?;
+    let directory = File::open(root).io_context("opening", root)?;
     // Through the trait on purpose: std's inherent method of the same name would shadow it.
-    fs2::FileExt::lock_exclusive(&directory).io_context("locking layout", &root)?;
+    fs2::FileExt::lock_exclusive(&directory).io_context("locking layout", root)?;
     let path = root.join(INDEX_FILE);
     let existing = match path.exists() {
         true => Some(read_limited(&path, MAX_INDEX_FILE)?),

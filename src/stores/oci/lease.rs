@@ -5,13 +5,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::util::clock::{now_unix_ms, now_unix_nanos};
-
 use serde::{Deserialize, Serialize};
 
 use super::error::{OciError, OciResult};
 use super::{OciStore, LEASE_DATA_TYPE};
 use crate::traits::{Algorithm, Digest};
+use crate::util::clock::{now_unix_ms, now_unix_nanos};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Lease {

@@ -1,8 +1,9 @@
 //! Errors of the rootfs layer: applying layers, hashing trees, the rendered-tree cache. Each
 //! names the entry (as the archive spells it) or the path, and the rule that refused it.
 
-use crate::util::io_context::IoContext;
 use std::path::PathBuf;
+
+use crate::util::io_context::IoContext;
 
 pub type RootfsResult<T> = Result<T, RootfsError>;
 

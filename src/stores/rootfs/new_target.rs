@@ -7,13 +7,13 @@
 //! there, see `render`), and the tree's own root is made with the umask, as `mkdir` would make
 //! the target, so the directory the user gets follows their umask.
 
-use crate::util::clock::now_unix_nanos;
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::beneath::remove_tree;
 use super::error::{RootfsError, RootfsResult};
+use crate::util::clock::now_unix_nanos;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// Fills a new directory at `target` with `build` (given the staging directory), atomically.
 pub fn render_into_new_directory<T, E: From<RootfsError>>(
@@ -56,7 +56,7 @@ fn check_target(target: &Path) -> RootfsResult<()> {
         ))),
         Ok(metadata) if metadata.is_dir() => {
             let mut entries =
-                std::fs::read_dir(target).io_context("checking the render target", &target)?;
+                std::fs::read_dir(target).io_context("checking the render target", target)?;
             match entries.next() {
                 None => Ok(()),
                 Some(_) => Err(refuse("it is not empty: render into a new directory")),

@@ -2,7 +2,6 @@
 //! bytes hashed are the bytes written and the copy is verified against the recorded hash
 //! without a second read. Nothing is followed on either side.
 
-use crate::util::io_context::IoContext;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -15,6 +14,7 @@ use super::error::{RootfsError, RootfsResult};
 use super::nofollow::NodeHandle;
 use super::options::Ownership;
 use super::tree_hash::{open_dir_path, walk_tree, TreeSummary};
+use crate::util::io_context::IoContext;
 
 /// Copies the tree below `source` into the existing, empty directory `target`: types, modes,
 /// contents, symlinks, hard links (as links), FIFOs, times, and owners and device nodes when

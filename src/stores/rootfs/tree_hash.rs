@@ -13,7 +13,6 @@
 //! number of descriptors ([`DirCursor`]): a tree thousands of directories deep costs neither
 //! a stack frame nor a descriptor per level.
 
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -27,6 +26,7 @@ use super::dir_cursor::DirCursor;
 use super::error::{RootfsError, RootfsResult};
 use super::tree_copy::Copy;
 use crate::traits::{Algorithm, Digest, Hasher};
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// What [`tree_hash`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -68,7 +68,7 @@ pub(super) fn open_dir_path(dir: &Path) -> RootfsResult<OwnedFd> {
 
 pub(super) fn walk_tree(dir: &Path, copy: Option<(Copy, OwnedFd)>) -> RootfsResult<TreeSummary> {
     let root = open_dir_path(dir)?;
-    let stat = rustix::fs::fstat(&root).io_context("stat", &dir)?;
+    let stat = rustix::fs::fstat(&root).io_context("stat", dir)?;
     let (copy, target) = match copy {
         Some((copy, fd)) => (Some(copy), Some(DirCursor::new(fd))),
         None => (None, None),

@@ -18,9 +18,6 @@
 //! is exclusive while a tree is rendered or removed and shared while it is read, so two
 //! renders of one key at once do the work once: the second waits, then finds the tree.
 
-use crate::util::clock::{now_unix_ms, now_unix_nanos};
-use crate::util::fsync::fsync_dir;
-use crate::util::io_context::{IoContext, IoResultExt};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -37,6 +34,9 @@ use super::tree_hash::{tree_hash, verify_tree, TreeSummary};
 use crate::store::locks::LockPaths;
 use crate::store::{LockGuard, LockMode, Store};
 use crate::traits::{Algorithm, Digest};
+use crate::util::clock::{now_unix_ms, now_unix_nanos};
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// Directory of the tree cache inside a store directory.
 pub const TREES_DIR: &str = "trees";
@@ -118,7 +118,7 @@ impl TreeStore {
         let trees = store.dir().join(TREES_DIR);
         let root = trees.join(flavour);
         for dir in [&trees, &root] {
-            private_dir(dir).io_context("creating the tree cache", &dir)?;
+            private_dir(dir).io_context("creating the tree cache", dir)?;
         }
         Ok(TreeStore {
             root,

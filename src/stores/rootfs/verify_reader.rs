@@ -3,12 +3,12 @@
 //! [`fsutil::VerifyingReader`](crate::store::fsutil::VerifyingReader), with the renderer's
 //! error naming what was read.
 
-use crate::util::io_context::IoContext;
 use std::io::{self, Read};
 
 use super::error::{RootfsError, RootfsResult};
 use crate::store::fsutil::{self, ContentMismatch};
 use crate::traits::Digest;
+use crate::util::io_context::IoContext;
 
 pub struct VerifyingReader<R> {
     inner: fsutil::VerifyingReader<R>,
