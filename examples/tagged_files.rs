@@ -14,6 +14,7 @@ use std::time::Duration;
 use oci_store::store::{open_store, BackendChoice, Holder, LockGuard, Store, StoreError};
 use oci_store::store::{OperationCommit, WriteOptions};
 use oci_store::traits::{Digest, KvOp, StorageError};
+use oci_store::{IoContext, IoResultExt};
 
 pub const FLAVOUR: &str = "tagged";
 /// The holder of the files' blobs: owner mark `owner.tagged`.
@@ -115,7 +116,8 @@ impl TaggedFiles<'_> {
     pub fn get(&self, tag: &str, out: &mut impl Write) -> Result<u64> {
         let _lock = self.mutation_lock()?;
         let mut reader = self.store.read(&self.blob_of(TAG_TYPE, tag)?)?;
-        std::io::copy(&mut reader, out).map_err(|e| StoreError::io("copying", tag, e).into())
+        std::io::copy(&mut reader, out)
+            .map_err(|e| StoreError::from(IoContext::new("copying", tag, e)).into())
     }
 
     /// Removes a tag; the file stays (its name and `owner.tagged` hold it) until a GC.
@@ -166,8 +168,9 @@ fn run(words: &[&str]) -> Result<()> {
     let files = TaggedFiles { store: &store };
     match words {
         [_, "put", name, file, tags @ ..] => {
-            let content =
-                std::fs::File::open(file).map_err(|e| StoreError::io("opening", file, e))?;
+            let content = std::fs::File::open(file)
+                .io_context("opening", file)
+                .map_err(StoreError::from)?;
             println!("{}", files.put(name, content, tags)?);
         }
         [_, "tag", name, tags @ ..] => files.tag(name, tags)?,

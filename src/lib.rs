@@ -58,6 +58,8 @@ pub mod traits;
 #[cfg(not(feature = "test-support"))]
 mod traits;
 
+pub(crate) mod util;
+
 // The store: blobs by digest, their index, extra data, the key/value area, operations.
 pub use store::{
     default_store_dir, open_store, open_store_waiting, BackendChoice, FlavourLock, FsckOptions,
@@ -65,6 +67,7 @@ pub use store::{
     Store, StoreError, StoreResult, StoreStats, WriteOptions,
 };
 pub use traits::{Algorithm, BlobRecord, Digest, DigestPrefix, KvEntry, KvKey, KvOp};
+pub use util::io_context::{IoContext, IoResultExt};
 
 // One progress observer for every long piece of work.
 pub use store::{Direction, NoProgress, Progress, SkipReason, Totals, TransferEvent};

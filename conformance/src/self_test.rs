@@ -17,6 +17,7 @@ use rstest::rstest;
 
 use crate::check::TestResult;
 use crate::fixture::{run_one, Fixture};
+use oci_store::IoContext;
 
 const INNER: &str = "sqlite";
 
@@ -88,8 +89,9 @@ impl BlobStore for Flawed<dyn BlobStore> {
             Flaw::LeaksStaging => {
                 let number = LEAKED.fetch_add(1, Ordering::Relaxed);
                 let path = self.dir.join(format!("leak-{number}"));
-                let leak = std::fs::File::create(&path)
-                    .map_err(|e| oci_store::traits::StorageError::io("leaking", &path, e))?;
+                let leak = std::fs::File::create(&path).map_err(|e| {
+                    oci_store::traits::StorageError::from(IoContext::new("leaking", &path, e))
+                })?;
                 Ok(Box::new(LeakingWriter {
                     inner: self.inner.writer(expected)?,
                     leak,

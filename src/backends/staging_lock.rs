@@ -26,9 +26,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::traits::{StorageError, StorageResult};
+use crate::util::clock::now_unix_nanos;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// The name ending of every staging file.
 pub(crate) const STAGING_SUFFIX: &str = ".staging";
@@ -58,15 +59,13 @@ impl StagingLock {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // The folder is created on first use (the file's own create is the check,
                     // saving a mkdir per staged write).
-                    private_dir(dir)
-                        .map_err(|e| StorageError::io("creating the staging directory", dir, e))?;
+                    private_dir(dir).io_context("creating the staging directory", dir)?;
                     create_file(&path)
                 }
                 other => other,
             }
-            .map_err(|e| StorageError::io("creating a staging file", &path, e))?;
-            fs2::FileExt::lock_exclusive(&file)
-                .map_err(|e| StorageError::io("locking a staging file", &path, e))?;
+            .io_context("creating a staging file", &path)?;
+            fs2::FileExt::lock_exclusive(&file).io_context("locking a staging file", &path)?;
             if names_file(&path, &file)? {
                 return Ok(StagingLock {
                     id,
@@ -77,13 +76,13 @@ impl StagingLock {
             }
             // A sweep removed it before we held the lock; nothing was staged under this id.
         }
-        Err(StorageError::io(
+        Err(StorageError::from(IoContext::new(
             "creating a staging file",
             dir,
             io::Error::other(format!(
                 "removed by a concurrent dead-writer sweep {CREATE_ATTEMPTS} times in a row"
             )),
-        ))
+        )))
     }
 
     pub(crate) fn id(&self) -> &str {
@@ -140,9 +139,7 @@ impl Write for StagingLock {
 /// It holds no `.`, so the id of a staging file is its name up to the first `.`.
 fn new_staging_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let nanos = now_unix_nanos();
     let sequence = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{:x}-{nanos:x}-{sequence:x}", std::process::id())
 }
@@ -178,11 +175,17 @@ fn names_file(path: &Path, file: &File) -> StorageResult<bool> {
     let by_path = match fs::symlink_metadata(path) {
         Ok(metadata) => metadata,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(StorageError::io("checking a staging file", path, e)),
+        Err(e) => {
+            return Err(StorageError::from(IoContext::new(
+                "checking a staging file",
+                path,
+                e,
+            )))
+        }
     };
     let by_handle = file
         .metadata()
-        .map_err(|e| StorageError::io("checking a staging file", path, e))?;
+        .io_context("checking a staging file", path)?;
     Ok(same_file(&by_path, &by_handle))
 }
 
@@ -217,14 +220,20 @@ pub(crate) fn sweep_dead(
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
-        Err(e) => return Err(StorageError::io("listing the staging directory", dir, e)),
+        Err(e) => {
+            return Err(StorageError::from(IoContext::new(
+                "listing the staging directory",
+                dir,
+                e,
+            )))
+        }
     };
     let mut listed = HashSet::new();
     for entry in entries {
-        let entry = entry.map_err(|e| StorageError::io("listing the staging directory", dir, e))?;
+        let entry = entry.io_context("listing the staging directory", dir)?;
         let is_file = entry
             .file_type()
-            .map_err(|e| StorageError::io("listing the staging directory", entry.path(), e))?
+            .map_err(|e| IoContext::new("listing the staging directory", entry.path(), e))?
             .is_file();
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
@@ -239,7 +248,7 @@ pub(crate) fn sweep_dead(
         };
         let file_bytes = file
             .metadata()
-            .map_err(|e| StorageError::io("reading a staging file's size", &path, e))?
+            .io_context("reading a staging file's size", &path)?
             .len();
         discard(&DeadStaging { id, file_bytes })?;
         // Removed while still locked: a writer that created this file but has not locked it
@@ -247,7 +256,13 @@ pub(crate) fn sweep_dead(
         match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StorageError::io("removing a dead staging file", &path, e)),
+            Err(e) => {
+                return Err(StorageError::from(IoContext::new(
+                    "removing a dead staging file",
+                    &path,
+                    e,
+                )))
+            }
         }
         drop(file);
     }
@@ -260,13 +275,25 @@ fn lock_if_dead(path: &Path) -> StorageResult<Option<File>> {
     let file = match OpenOptions::new().read(true).open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StorageError::io("opening a staging file", path, e)),
+        Err(e) => {
+            return Err(StorageError::from(IoContext::new(
+                "opening a staging file",
+                path,
+                e,
+            )))
+        }
     };
     match fs2::FileExt::try_lock_exclusive(&file) {
         Ok(()) => {}
         Err(e) if e.kind() == fs2::lock_contended_error().kind() => return Ok(None),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-        Err(e) => return Err(StorageError::io("locking a staging file", path, e)),
+        Err(e) => {
+            return Err(StorageError::from(IoContext::new(
+                "locking a staging file",
+                path,
+                e,
+            )))
+        }
     }
     // Between our open and our lock its writer may have ended (and unlinked it) or committed it
     // (renamed it into place): then the file we hold is no staged write any more.

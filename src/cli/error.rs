@@ -120,6 +120,7 @@ impl CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::io_context::IoContext;
 
     #[derive(Debug, thiserror::Error)]
     #[error("outer")]
@@ -127,11 +128,11 @@ mod tests {
 
     #[test]
     fn report_adds_causes_not_already_in_the_message() {
-        let store_error = StoreError::io(
+        let store_error = StoreError::from(IoContext::new(
             "reading",
             "/x",
             std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
-        );
+        ));
         assert_eq!(CliError::from(store_error).report(), "reading: /x: gone");
 
         let wrapped = CliError::Store(StoreError::Storage(crate::traits::StorageError::backend(

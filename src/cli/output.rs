@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::error::{CliError, CliResult};
 use crate::store::StoreError;
+use crate::util::io_context::IoContext;
 
 /// Copy buffer for blob content on its way to stdout.
 const COPY_BUFFER: usize = 1 << 20;
@@ -83,7 +84,9 @@ impl Output {
                 Ok(0) => break,
                 Ok(read) => read,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StoreError::io("reading blob", source, e).into()),
+                Err(e) => {
+                    return Err(StoreError::from(IoContext::new("reading blob", source, e)).into())
+                }
             };
             out.write_all(&buffer[..read]).map_err(CliError::Output)?;
             total += read as u64;

@@ -22,6 +22,8 @@ use docker_credential::{CredentialRetrievalError, DockerCredential};
 use super::auth::Credentials;
 use super::credential_helper::{self, Helper};
 use super::error::{RegistryError, RegistryResult};
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::IoContext;
 
 /// The key of `registry` in a Docker config (`auths`, `credHelpers`) and the server URL
 /// given to helpers: `host[:port]`, except Docker Hub's, which Docker keeps under its v1
@@ -78,11 +80,8 @@ pub fn resolve(registry: &str, explicit: Option<Credentials>) -> RegistryResult<
 
 /// The credentials for `registry` in one auth file (`--authfile`), anonymous if it has none.
 pub fn from_file(path: &Path, registry: &str) -> RegistryResult<Credentials> {
-    let file = std::fs::File::open(path).map_err(|source| RegistryError::Io {
-        context: "opening the auth file",
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = std::fs::File::open(path)
+        .map_err(|source| IoContext::phrase("opening the auth file", path, source))?;
     match docker_credential::get_credential_from_reader(std::io::BufReader::new(file), registry) {
         Ok(credential) => Ok(from_docker(credential)),
         Err(CredentialRetrievalError::NoCredentialConfigured) => Ok(Credentials::Anonymous),
@@ -113,20 +112,12 @@ fn read_config(path: &Path) -> RegistryResult<serde_json::Value> {
             reason: format!("{} is not JSON: {e}", path.display()),
         }),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(serde_json::json!({})),
-        Err(source) => Err(RegistryError::Io {
-            context: "reading",
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(source) => Err(IoContext::phrase("reading", path, source).into()),
     }
 }
 
 fn write_config(path: &Path, value: &serde_json::Value) -> RegistryResult<()> {
-    let io_error = |context, source| RegistryError::Io {
-        context,
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_error = |context, source| IoContext::phrase(context, path, source);
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io_error("creating the directory of", e))?;
     // tempfile creates 0600 files: right for a file of passwords.
@@ -139,9 +130,8 @@ fn write_config(path: &Path, value: &serde_json::Value) -> RegistryResult<()> {
         .map_err(|e| io_error("syncing", e))?;
     temp.persist(path)
         .map_err(|e| io_error("replacing", e.error))?;
-    if let Ok(directory) = std::fs::File::open(dir) {
-        let _ = directory.sync_all();
-    }
+    // Best effort: the file itself is synced and in place.
+    let _ = fsync_dir(dir);
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 use crate::store::StoreError;
 use crate::stores::oci::OciError;
 use crate::traits::Digest;
+use crate::util::io_context::IoContext;
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
 
@@ -88,13 +89,9 @@ pub enum RegistryError {
         reason: String,
     },
 
-    #[error("{context} {path}: {source}")]
-    Io {
-        context: &'static str,
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// `{context} {path}: {source}`, made with [`IoContext::phrase`].
+    #[error(transparent)]
+    Io(#[from] IoContext),
 }
 
 impl From<OciError> for RegistryError {

@@ -601,10 +601,13 @@ fn bring_in<'s>(
     let blob = store
         .stage(content, &options)
         .map_err(|error| match error {
-            crate::store::StoreError::Io { source, .. }
-                if source.get_ref().is_some_and(|e| e.is::<RegistryError>()) =>
+            crate::store::StoreError::Io(io)
+                if io
+                    .io_error()
+                    .get_ref()
+                    .is_some_and(|e| e.is::<RegistryError>()) =>
             {
-                super::blobs::io_to_registry(repository, digest, source)
+                super::blobs::io_to_registry(repository, digest, io.into_io_error())
             }
             other => other.into(),
         })?;

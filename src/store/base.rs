@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::StoreResult;
 use super::flavour_lock::FlavourLock;
@@ -114,10 +113,3 @@ macro_rules! raw_accessors {
 raw_accessors!(pub);
 #[cfg(not(feature = "test-support"))]
 raw_accessors!(pub(crate));
-
-pub(super) fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}

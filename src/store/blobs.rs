@@ -10,6 +10,7 @@ use crate::traits::{
     Algorithm, BlobRead, BlobRecord, BlobStore, BlobWriter, Digest, DigestPrefix, Expected, Index,
     RecordPages, StorageError, DEFAULT_MEDIA_TYPE,
 };
+use crate::util::io_context::IoContext;
 
 /// How a blob is written.
 #[derive(Clone, Debug, Default)]
@@ -243,7 +244,7 @@ impl Store {
         self.read(digest)?
             .take(limit + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
+            .map_err(|e| IoContext::new("reading blob", digest.to_string(), e))?;
         // A length other than the record's is left for the caller's digest check to report.
         Ok(bytes)
     }
@@ -312,7 +313,11 @@ pub(super) fn write_error(error: std::io::Error, expected: Option<&Digest>) -> S
         Some(digest) => format!("blob {digest}"),
         None => "a new blob".to_string(),
     };
-    StoreError::io(format!("writing {blob} into the store"), "ingest", error)
+    StoreError::from(IoContext::new(
+        format!("writing {blob} into the store"),
+        "ingest",
+        error,
+    ))
 }
 
 /// RFC 6838 shape: `type/subtype` with restricted characters, bounded length.

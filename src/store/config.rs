@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::{StoreError, StoreResult};
-use super::fsutil::{fsync_dir, write_atomically};
+use super::fsutil::write_atomically;
 use crate::traits::Role;
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 pub const CONFIG_FILE: &str = "store.json";
 /// Version of the store's own format (`store.json` and what it promises about the data):
@@ -62,7 +64,7 @@ impl StoreConfig {
         let text = match std::fs::read(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io("reading", &path, e)),
+            Err(e) => return Err(StoreError::from(IoContext::new("reading", &path, e))),
         };
         let config: StoreConfig =
             serde_json::from_slice(&text).map_err(|e| StoreError::Config {
@@ -97,6 +99,7 @@ impl StoreConfig {
             file.write_all(&text)?;
             file.write_all(b"\n")
         })?;
-        fsync_dir(store_dir)
+        fsync_dir(store_dir).io_context("syncing directory", store_dir)?;
+        Ok(())
     }
 }

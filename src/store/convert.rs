@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::config::StoreConfig;
 use super::dump::dump_parts;
 use super::error::{StoreError, StoreResult};
-use super::fsutil::{fsync_dir, hash_reader, write_atomically};
+use super::fsutil::{hash_reader, write_atomically};
 use super::locks::{LockGuard, LockMode, LockPaths};
 use super::open::BackendChoice;
 use crate::traits::registry::{
@@ -29,6 +29,8 @@ use crate::traits::{
     BlobStore, Digest, Expected, ExtraData, Index, KvStore, RecordPages, Role, SortedDigests,
     StorageResult,
 };
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ConversionReport {
@@ -211,7 +213,7 @@ impl PendingConversion {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io("reading", &path, e)),
+            Err(e) => return Err(StoreError::from(IoContext::new("reading", &path, e))),
         };
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -255,8 +257,9 @@ fn finish_interrupted(dir: &Path, current: &StoreConfig) -> StoreResult<()> {
         crate::crash_point!("convert.clear-unread.after-role");
     }
     let path = PendingConversion::path(dir);
-    std::fs::remove_file(&path).map_err(|e| StoreError::io("removing", &path, e))?;
-    fsync_dir(dir)
+    std::fs::remove_file(&path).io_context("removing", &path)?;
+    fsync_dir(dir).io_context("syncing directory", dir)?;
+    Ok(())
 }
 
 /// Streams one blob across, verified against its digest by the destination writer.
@@ -278,13 +281,13 @@ fn copy_blob(
     loop {
         let read = reader
             .read(&mut buffer)
-            .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
+            .map_err(|e| IoContext::new("reading blob", digest.to_string(), e))?;
         if read == 0 {
             break;
         }
         writer
             .write_all(&buffer[..read])
-            .map_err(|e| StoreError::io("writing blob", digest.to_string(), e))?;
+            .map_err(|e| IoContext::new("writing blob", digest.to_string(), e))?;
     }
     writer.commit()?;
     Ok(size)
@@ -320,7 +323,7 @@ fn verify_same(source: &Backends, destination: &Backends) -> StoreResult<()> {
         for digest in &after.content {
             let mut reader = destination.blobs.open(digest)?;
             let (actual, _) = hash_reader(digest.algorithm(), &mut reader)
-                .map_err(|e| StoreError::io("reading blob", digest.to_string(), e))?;
+                .map_err(|e| IoContext::new("reading blob", digest.to_string(), e))?;
             if &actual != digest {
                 return mismatch(&format!("content of {digest}"));
             }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::traits::{Digest, StorageError};
+use crate::util::io_context::IoContext;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -59,13 +60,9 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
-    #[error("{context}: {path}: {source}")]
-    Io {
-        context: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// What was being done, to which path, and the io error: `reading: /x: …`.
+    #[error(transparent)]
+    Io(#[from] IoContext),
 
     #[error("store configuration {path}: {reason}")]
     Config { path: PathBuf, reason: String },
@@ -92,20 +89,6 @@ pub enum StoreError {
 
     #[error("invalid argument: {0}")]
     Invalid(String),
-}
-
-impl StoreError {
-    pub fn io(
-        context: impl Into<String>,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        StoreError::Io {
-            context: context.into(),
-            path: path.into(),
-            source,
-        }
-    }
 }
 
 fn list_digests(digests: &[Digest]) -> String {

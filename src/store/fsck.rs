@@ -9,6 +9,7 @@ use super::gc::GcOptions;
 use super::locks::{LockGuard, LockMode};
 use super::progress::{Progress, ProgressRead, Totals, NO_PROGRESS};
 use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, StorageError};
+use crate::util::io_context::IoContext;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -242,6 +243,8 @@ impl Store {
         };
         hash_reader(digest.algorithm(), &mut ProgressRead::new(reader, progress))
             .map(Some)
-            .map_err(|e| super::StoreError::io("reading blob", digest.to_string(), e))
+            .map_err(|e| {
+                super::StoreError::from(IoContext::new("reading blob", digest.to_string(), e))
+            })
     }
 }

@@ -6,8 +6,10 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::error::{StoreError, StoreResult};
+use super::error::StoreResult;
 use crate::traits::{Algorithm, Digest, Hasher};
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// The mode a new file for other tools is opened with, as `cp` and `touch` use: the kernel
 /// masks it with the process umask (passed to `open`, never by calling `umask`, which is
@@ -32,7 +34,7 @@ impl AtomicFile {
             .prefix(".tmp-")
             .permissions(Permissions::from_mode(NEW_FILE_MODE))
             .tempfile_in(dir)
-            .map_err(|e| StoreError::io("creating a temp file", dir, e))?;
+            .io_context("creating a temp file", dir)?;
         Ok(AtomicFile {
             temp,
             path: path.to_path_buf(),
@@ -50,7 +52,7 @@ impl AtomicFile {
 
     /// Keeps the replaced file's mode, fsyncs and renames over `path`. The directory is not
     /// fsynced: callers that replace several files in one directory sync it once, with
-    /// [`fsync_dir`]; [`AtomicFile::commit`] does both.
+    /// [`fsync_dir`](crate::util::fsync::fsync_dir); [`AtomicFile::commit`] does both.
     pub fn persist(self) -> StoreResult<()> {
         let path = self.path;
         // The replaced file itself, not what a symlink there points to: the rename replaces
@@ -61,17 +63,17 @@ impl AtomicFile {
                 self.temp
                     .as_file()
                     .set_permissions(Permissions::from_mode(mode))
-                    .map_err(|e| StoreError::io("keeping the mode of", &path, e))?;
+                    .io_context("keeping the mode of", &path)?;
             }
         }
         self.temp
             .as_file()
             .sync_all()
-            .map_err(|e| StoreError::io("syncing", &path, e))?;
+            .io_context("syncing", &path)?;
         crate::crash_point!("fsutil.atomic-file.before-rename");
         self.temp
             .persist(&path)
-            .map_err(|e| StoreError::io("replacing", &path, e.error))?;
+            .map_err(|e| IoContext::new("replacing", &path, e.error))?;
         Ok(())
     }
 
@@ -80,7 +82,8 @@ impl AtomicFile {
         let dir = parent_of(&self.path).to_path_buf();
         self.persist()?;
         crate::crash_point!("fsutil.atomic-file.before-dir-sync");
-        fsync_dir(&dir)
+        fsync_dir(&dir).io_context("syncing directory", &dir)?;
+        Ok(())
     }
 }
 
@@ -98,14 +101,8 @@ pub fn write_atomically(
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> StoreResult<()> {
     let mut file = AtomicFile::new(path)?;
-    fill(file.file_mut()).map_err(|e| StoreError::io("writing", path, e))?;
+    fill(file.file_mut()).io_context("writing", path)?;
     file.commit()
-}
-
-pub fn fsync_dir(dir: &Path) -> StoreResult<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io("syncing directory", dir, e))
 }
 
 /// Streams `reader` through a hash of `algorithm`; returns the digest and the byte count.

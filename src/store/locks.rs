@@ -11,6 +11,7 @@ use fs2::FileExt;
 
 use super::error::{StoreError, StoreResult};
 use crate::traits::Digest;
+use crate::util::io_context::IoResultExt;
 
 #[cfg(any(test, feature = "test-support"))]
 /// Number of digest lock stripes. A digest maps to the stripe of its first hex byte.
@@ -105,8 +106,7 @@ pub struct LockPaths {
 impl LockPaths {
     pub fn new(store_dir: &Path) -> StoreResult<LockPaths> {
         let dir = store_dir.join("locks");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| StoreError::io("creating the lock directory", &dir, e))?;
+        std::fs::create_dir_all(&dir).io_context("creating the lock directory", &dir)?;
         Ok(LockPaths { dir })
     }
 
@@ -159,12 +159,11 @@ impl LockPaths {
 
     /// The names of the named locks whose file exists and whose name starts with `prefix`.
     pub(super) fn named_with_prefix(&self, prefix: &str) -> StoreResult<Vec<String>> {
-        let entries = std::fs::read_dir(&self.dir)
-            .map_err(|e| StoreError::io("listing the lock directory", &self.dir, e))?;
+        let entries =
+            std::fs::read_dir(&self.dir).io_context("listing the lock directory", &self.dir)?;
         let mut names = Vec::new();
         for entry in entries {
-            let entry =
-                entry.map_err(|e| StoreError::io("listing the lock directory", &self.dir, e))?;
+            let entry = entry.io_context("listing the lock directory", &self.dir)?;
             let file_name = entry.file_name();
             let name = file_name.to_string_lossy();
             if let Some(name) = name.strip_suffix(".lock").filter(|n| n.starts_with(prefix)) {

@@ -12,6 +12,7 @@ use super::upgrade::{self, UPGRADE_WAIT};
 use crate::traits::registry::find_backend;
 use crate::traits::registry::{open_blob_store, open_extra_data, open_index, open_kv_store};
 use crate::traits::Role;
+use crate::util::io_context::IoResultExt;
 
 /// Backends asked for by the caller (config file, `--backend`, `--blobs`). For a new store they
 /// choose what it is created with; for an existing one they must agree with `store.json`.
@@ -74,7 +75,7 @@ pub fn open_store_waiting(
     choice: &BackendChoice,
     upgrade_wait: Duration,
 ) -> StoreResult<Store> {
-    std::fs::create_dir_all(dir).map_err(|e| StoreError::io("creating store directory", dir, e))?;
+    std::fs::create_dir_all(dir).io_context("creating store directory", dir)?;
     let lock_path = LockPaths::store_lock(dir);
     let deadline = std::time::Instant::now() + CREATION_WAIT_LIMIT;
     loop {

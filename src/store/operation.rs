@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{now_unix_ms, Store};
+use super::base::Store;
 use super::blobs::WriteOptions;
 use super::data::{validate_key, validate_name};
 use super::error::{StoreError, StoreResult};
@@ -39,6 +39,7 @@ use super::holder::Holder;
 use super::locks::{LockGuard, LockMode};
 use super::staged::StagedBlob;
 use crate::traits::{BlobRecord, Digest, ExtraData, ExtraOp, Index, KvOp, KvStore};
+use crate::util::clock::{now_unix_ms, now_unix_nanos};
 
 /// Key/value data type of the entries that record running (or crashed) operations; the key is
 /// the operation's holder.
@@ -81,10 +82,7 @@ impl OperationRecord {
 /// characters valid in extra-data type names.
 fn unique_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
+    let nanos = now_unix_nanos();
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{}-{nanos}-{count}", std::process::id())
 }

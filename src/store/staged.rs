@@ -17,12 +17,14 @@
 use std::collections::HashSet;
 use std::io::{Read, Write};
 
-use super::base::{now_unix_ms, Store};
+use super::base::Store;
 use super::blobs::{write_error, WriteOptions, COPY_BUFFER};
 use super::error::{StoreError, StoreResult};
 use super::holder::Holder;
 use super::locks::LockMode;
 use crate::traits::{BlobRecord, BlobStore, BlobWriter, Digest, ExtraData, ExtraOp, Index};
+use crate::util::clock::now_unix_ms;
+use crate::util::io_context::IoContext;
 
 /// A blob streamed into staging, verified and durable there, not visible yet: dropping it
 /// discards it; [`Store::commit_staged`] makes it part of the store.
@@ -79,7 +81,13 @@ impl Store {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StoreError::io("reading content", "<input>", e)),
+                Err(e) => {
+                    return Err(StoreError::from(IoContext::new(
+                        "reading content",
+                        "<input>",
+                        e,
+                    )))
+                }
             };
             writer
                 .write_all(&buffer[..read])

@@ -1,9 +1,8 @@
 //! Errors of the trait layer: what any backend can report. Backends map their own errors
 //! (rusqlite, heed, io) into [`StorageError`], naming the digest, key or path involved.
 
-use std::path::PathBuf;
-
 use super::digest::Digest;
+use crate::util::io_context::IoContext;
 
 /// A digest string that is not one.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -47,13 +46,9 @@ pub enum StorageError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    #[error("{context}: {path}: {source}")]
-    Io {
-        context: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// What was being done, to which path, and the io error: `reading: /x: …`.
+    #[error(transparent)]
+    Io(#[from] IoContext),
 
     #[error("{backend} backend: {context}: {source}")]
     Backend {
@@ -72,18 +67,6 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    pub fn io(
-        context: impl Into<String>,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        StorageError::Io {
-            context: context.into(),
-            path: path.into(),
-            source,
-        }
-    }
-
     pub fn backend(
         backend: &'static str,
         context: impl Into<String>,

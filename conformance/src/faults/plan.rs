@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use oci_store::traits::{StorageError, StorageResult};
+use oci_store::IoContext;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultKind {
@@ -113,11 +114,11 @@ impl FaultPlan {
 
     pub(super) fn check(&self, access: Access, what: &str) -> StorageResult<()> {
         if self.fails(access) {
-            return Err(StorageError::io(
+            return Err(StorageError::from(IoContext::new(
                 format!("{what} (injected fault)"),
                 "<fault>",
                 std::io::Error::from_raw_os_error(self.kind.errno()),
-            ));
+            )));
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use crate::base_store::StoreFixture;
 use crate::check::TestResult;
 use crate::fixture::panic_message;
 use crate::{ensure, ensure_eq, Context};
+use oci_store::IoContext;
 
 pub fn gc_keeps_what_refs_leases_and_referrers_reach(fixture: &StoreFixture) -> TestResult {
     let store = fixture.open()?;
@@ -506,11 +507,11 @@ impl Index for FailingIndex {
             .as_complete()
             .is_some_and(|digest| self.failing.lock().expect("lock").contains(&digest));
         if failing {
-            return Err(StorageError::io(
+            return Err(StorageError::from(IoContext::new(
                 "reading the index (injected fault)",
                 "index",
                 std::io::Error::other("injected: database is busy"),
-            ));
+            )));
         }
         self.inner.by_prefix(prefix, limit)
     }

@@ -517,7 +517,7 @@ pub fn store_error_class(error: &StoreError) -> ErrorClass {
         | StoreError::Storage(StorageError::BlobNotFound(_)) => ErrorClass::NotFound,
         StoreError::Storage(StorageError::VersionConflict { .. }) => ErrorClass::VersionConflict,
         StoreError::FlavourLockTimeout { .. } => ErrorClass::LockTimeout,
-        StoreError::Io { source, .. } if is_not_found_io(source) => ErrorClass::NotFound,
+        StoreError::Io(io) if is_not_found_io(io.io_error()) => ErrorClass::NotFound,
         _ => ErrorClass::Other,
     }
 }

@@ -6,13 +6,15 @@ use std::path::Path;
 
 use super::filesystem_sync::FilesystemSync;
 use super::ingest;
-use super::layout::{sync_directory, Layout};
+use super::layout::Layout;
 use super::sorted_listing::ExternalSort;
 use super::writer::FsBlobWriter;
 use crate::traits::{
     Algorithm, BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError,
     StorageResult,
 };
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// Blob content as plain files in a store directory. Safe to share between threads and with
 /// other processes using the same directory: every change is a rename or an unlink.
@@ -44,10 +46,16 @@ impl FsBlobStore {
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => return Err(StorageError::io("listing blobs", &dir, source)),
+            Err(source) => {
+                return Err(StorageError::from(IoContext::new(
+                    "listing blobs",
+                    &dir,
+                    source,
+                )))
+            }
         };
         for entry in entries {
-            let entry = entry.map_err(|source| StorageError::io("listing blobs", &dir, source))?;
+            let entry = entry.io_context("listing blobs", &dir)?;
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
@@ -56,7 +64,7 @@ impl FsBlobStore {
             };
             let is_file = entry
                 .file_type()
-                .map_err(|source| StorageError::io("listing blobs", entry.path(), source))?
+                .map_err(|source| IoContext::new("listing blobs", entry.path(), source))?
                 .is_file();
             if is_file {
                 found(digest);
@@ -82,11 +90,11 @@ impl BlobStore for FsBlobStore {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 Err(StorageError::BlobNotFound(digest.clone()))
             }
-            Err(source) => Err(StorageError::io(
+            Err(source) => Err(StorageError::from(IoContext::new(
                 format!("opening blob {digest}"),
                 path,
                 source,
-            )),
+            ))),
         }
     }
 
@@ -95,11 +103,11 @@ impl BlobStore for FsBlobStore {
         match fs::metadata(&path) {
             Ok(metadata) => Ok(Some(metadata.len())),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(StorageError::io(
+            Err(source) => Err(StorageError::from(IoContext::new(
                 format!("reading the size of blob {digest}"),
                 path,
                 source,
-            )),
+            ))),
         }
     }
 
@@ -115,11 +123,11 @@ impl BlobStore for FsBlobStore {
                 Ok(()) => deleted += 1,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
                 Err(source) => {
-                    return Err(StorageError::io(
+                    return Err(StorageError::from(IoContext::new(
                         format!("deleting blob {digest}"),
                         path,
                         source,
-                    ))
+                    )))
                 }
             }
         }
@@ -158,7 +166,8 @@ impl BlobStore for FsBlobStore {
     fn sync_committed(&self, digests: &[Digest]) -> StorageResult<()> {
         for algorithm in Algorithm::ALL {
             if digests.iter().any(|d| d.algorithm() == algorithm) {
-                sync_directory(&self.layout.algorithm_dir(algorithm))?;
+                let dir = self.layout.algorithm_dir(algorithm);
+                fsync_dir(&dir).io_context("syncing the directory", &dir)?;
             }
         }
         Ok(())

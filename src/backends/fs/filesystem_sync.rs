@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::traits::{StorageError, StorageResult};
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// Clock readings of one writer: when it was created and when it finished writing.
 #[derive(Clone, Copy, Debug)]
@@ -47,8 +48,7 @@ pub(super) struct FilesystemSync {
 
 impl FilesystemSync {
     pub(super) fn open(dir: &Path) -> StorageResult<FilesystemSync> {
-        let directory = File::open(dir)
-            .map_err(|source| StorageError::io("opening the directory", dir, source))?;
+        let directory = File::open(dir).io_context("opening the directory", dir)?;
         Ok(FilesystemSync {
             directory,
             path: dir.to_path_buf(),
@@ -83,11 +83,11 @@ impl FilesystemSync {
             Ok(false) => Ok(()),
             Err(source) => {
                 record.error_seen_at = self.clock.load(Ordering::SeqCst);
-                Err(StorageError::io(
+                Err(StorageError::from(IoContext::new(
                     "syncing the filesystem of",
                     &self.path,
                     source,
-                ))
+                )))
             }
         }
     }

@@ -8,10 +8,11 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::layout::sync_directory;
 use super::BACKEND_NAME;
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// The layout this code reads and writes.
 pub(super) const LAYOUT_VERSION: u32 = 1;
@@ -41,22 +42,22 @@ pub(super) fn status(store_dir: &Path) -> StorageResult<FormatStatus> {
             });
         }
         Err(source) => {
-            return Err(StorageError::io(
+            return Err(StorageError::from(IoContext::new(
                 "reading the layout version",
                 &path,
                 source,
-            ))
+            )))
         }
     };
     let found: u32 = text.trim().parse().map_err(|_| {
-        StorageError::io(
+        StorageError::from(IoContext::new(
             "reading the layout version",
             &path,
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{:?} is not a version number", text.trim()),
             ),
-        )
+        ))
     })?;
     Ok(match found {
         LAYOUT_VERSION => FormatStatus::Current,
@@ -86,14 +87,15 @@ pub(super) fn record_version(store_dir: &Path) -> StorageResult<()> {
     let mut temp = tempfile::Builder::new()
         .prefix(".format-version-")
         .tempfile_in(&dir)
-        .map_err(|e| StorageError::io("creating the layout version file", &dir, e))?;
+        .io_context("creating the layout version file", &dir)?;
     writeln!(temp, "{LAYOUT_VERSION}")
         .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| StorageError::io("writing the layout version", &path, e))?;
+        .io_context("writing the layout version", &path)?;
     crate::crash_point!("fs.format.before-record");
     temp.persist(&path)
-        .map_err(|e| StorageError::io("writing the layout version", &path, e.error))?;
-    sync_directory(&dir)
+        .map_err(|e| IoContext::new("writing the layout version", &path, e.error))?;
+    fsync_dir(&dir).io_context("syncing the directory", &dir)?;
+    Ok(())
 }
 
 /// Blob files are named by their digest and never change: there is nothing a copy would save.

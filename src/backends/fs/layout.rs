@@ -1,10 +1,11 @@
 //! Where the `fs` blob store keeps things inside the store directory, and the directory fsync
 //! that makes a rename or unlink there durable.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::traits::{Algorithm, Digest, StorageError, StorageResult};
+use crate::util::io_context::IoContext;
 
 /// `blobs/<alg>/<hex>` for content, `ingest/` for writes in progress. Both live in the same
 /// store directory, hence on the same filesystem, so committing a blob is a rename.
@@ -26,11 +27,19 @@ impl Layout {
         for algorithm in Algorithm::ALL {
             let algorithm_dir = layout.algorithm_dir(algorithm);
             fs::create_dir_all(&algorithm_dir).map_err(|source| {
-                StorageError::io("creating the blob directory", &algorithm_dir, source)
+                StorageError::from(IoContext::new(
+                    "creating the blob directory",
+                    &algorithm_dir,
+                    source,
+                ))
             })?;
         }
         crate::backends::staging_lock::private_dir(&layout.ingest_dir).map_err(|source| {
-            StorageError::io("creating the ingest directory", &layout.ingest_dir, source)
+            StorageError::from(IoContext::new(
+                "creating the ingest directory",
+                &layout.ingest_dir,
+                source,
+            ))
         })?;
         if is_new {
             super::format::record_version(dir)?;
@@ -52,11 +61,4 @@ impl Layout {
     pub(super) fn ingest_dir(&self) -> &Path {
         &self.ingest_dir
     }
-}
-
-/// Makes the entries of `dir` (a rename into it, an unlink from it) survive a crash.
-pub(super) fn sync_directory(dir: &Path) -> StorageResult<()> {
-    File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .map_err(|source| StorageError::io("syncing the directory", dir, source))
 }

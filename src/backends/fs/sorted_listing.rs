@@ -15,6 +15,7 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::traits::{Algorithm, Digest, SortedDigests, StorageError, StorageResult};
+use crate::util::io_context::IoContext;
 
 /// Records per sorted run.
 const RUN_LEN: usize = 65_536;
@@ -67,7 +68,13 @@ impl ExternalSort {
     }
 
     fn spill(&mut self) -> StorageResult<()> {
-        let error = |source| StorageError::io("sorting the blob listing", &self.spill_dir, source);
+        let error = |source| {
+            StorageError::from(IoContext::new(
+                "sorting the blob listing",
+                &self.spill_dir,
+                source,
+            ))
+        };
         sort_run(&mut self.run);
         let file = tempfile::tempfile_in(&self.spill_dir).map_err(error)?;
         let mut writer = BufWriter::new(file);
@@ -133,11 +140,11 @@ impl Merge {
                 Ok(())
             }
             Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => Ok(()),
-            Err(source) => Err(StorageError::io(
+            Err(source) => Err(StorageError::from(IoContext::new(
                 "reading back the sorted blob listing",
                 &self.spill_dir,
                 source,
-            )),
+            ))),
         }
     }
 }

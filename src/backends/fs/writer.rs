@@ -7,8 +7,11 @@ use std::mem;
 use super::super::staging_lock::StagingLock;
 use super::background_hasher::BlobHasher;
 use super::filesystem_sync::{FilesystemSync, WriterTimes};
-use super::layout::{sync_directory, Layout};
+use super::layout::Layout;
 use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageResult};
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::IoContext;
+use crate::util::io_context::IoResultExt;
 
 /// Bytes gathered before they reach the file. Callers often copy in 8 KiB pieces; batching
 /// them into large writes keeps a gigabyte-sized layer near `cp` speed.
@@ -110,7 +113,11 @@ impl<'store> FsBlobWriter<'store> {
         }
         let path = staging.get_ref().path().to_path_buf();
         let staging = staging.into_inner().map_err(|error| {
-            StorageError::io("writing the ingest file", path, error.into_error())
+            StorageError::from(IoContext::new(
+                "writing the ingest file",
+                path,
+                error.into_error(),
+            ))
         })?;
         let digest = hasher.finish();
         let size = self.written;
@@ -254,7 +261,8 @@ impl BlobWriter for FsBlobWriter<'_> {
     fn commit(self: Box<Self>) -> StorageResult<(Digest, u64)> {
         let layout = self.layout;
         let (digest, size) = self.commit_unsynced()?;
-        sync_directory(&layout.algorithm_dir(digest.algorithm()))?;
+        let dir = layout.algorithm_dir(digest.algorithm());
+        fsync_dir(&dir).io_context("syncing the directory", &dir)?;
         Ok((digest, size))
     }
 
@@ -281,7 +289,11 @@ impl BlobWriter for FsBlobWriter<'_> {
         // costs a rename, and readers of the old file keep their open descriptor.
         crate::crash_point!("fs.commit.before-rename");
         staging.persist(&target).map_err(|error| {
-            StorageError::io(format!("committing blob {digest}"), &target, error)
+            StorageError::from(IoContext::new(
+                format!("committing blob {digest}"),
+                &target,
+                error,
+            ))
         })?;
         crate::crash_point!("fs.commit.after-rename");
         Ok((digest, size))
@@ -338,8 +350,11 @@ fn start_writeback(staging: &StagingLock, offset: u64, length: u64) {
 fn start_writeback(_staging: &StagingLock, _offset: u64, _length: u64) {}
 
 fn sync_file(staging: &StagingLock) -> StorageResult<()> {
-    staging
-        .file()
-        .sync_all()
-        .map_err(|source| StorageError::io("syncing the ingest file", staging.path(), source))
+    staging.file().sync_all().map_err(|source| {
+        StorageError::from(IoContext::new(
+            "syncing the ingest file",
+            staging.path(),
+            source,
+        ))
+    })
 }

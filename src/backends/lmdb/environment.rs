@@ -27,6 +27,7 @@ use super::format::{
 use super::BACKEND_NAME;
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// Every database of the environment stores raw bytes; the layouts are in `keys.rs` and
 /// `records.rs`.
@@ -116,16 +117,14 @@ impl SharedEnv {
     }
 
     fn open_checked(path: &Path, map_size: usize, upgrading: bool) -> StorageResult<Arc<Self>> {
-        std::fs::create_dir_all(path)
-            .map_err(|error| StorageError::io("creating the LMDB directory", path, error))?;
+        std::fs::create_dir_all(path).io_context("creating the LMDB directory", path)?;
         let canonical = path
             .canonicalize()
-            .map_err(|error| StorageError::io("resolving the LMDB directory", path, error))?;
-        let directory = File::open(&canonical)
-            .map_err(|error| StorageError::io("opening the LMDB directory", path, error))?;
+            .io_context("resolving the LMDB directory", path)?;
+        let directory = File::open(&canonical).io_context("opening the LMDB directory", path)?;
         let metadata = directory
             .metadata()
-            .map_err(|error| StorageError::io("reading the LMDB directory", path, error))?;
+            .io_context("reading the LMDB directory", path)?;
         let identity = (metadata.dev(), metadata.ino());
         let mut environments = ENVIRONMENTS.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(existing) = environments.get(&identity).and_then(Weak::upgrade) {
@@ -236,8 +235,9 @@ impl SharedEnv {
             .env
             .copy_to_path(target, heed::CompactionOption::Enabled)
             .with_context(|| format!("copying the LMDB environment to {}", target.display()))?;
-        file.sync_all()
-            .map_err(|error| StorageError::io("syncing the LMDB copy", target, error))
+        file.sync_all().map_err(|error| {
+            StorageError::from(IoContext::new("syncing the LMDB copy", target, error))
+        })
     }
 
     /// Current size of this process's memory map.
@@ -308,7 +308,7 @@ fn back_the_lock_file(path: &Path) -> StorageResult<()> {
         // The mode LMDB itself creates its files with.
         .mode(0o600)
         .open(&lock_path)
-        .map_err(|e| StorageError::io("opening the LMDB lock file", &lock_path, e))?;
+        .io_context("opening the LMDB lock file", &lock_path)?;
     let keep_size = rustix::fs::FallocateFlags::KEEP_SIZE;
     match rustix::fs::fallocate(&file, keep_size, 0, LOCK_FILE_BYTES) {
         Ok(()) => Ok(()),
@@ -317,11 +317,11 @@ fn back_the_lock_file(path: &Path) -> StorageResult<()> {
         {
             Ok(())
         }
-        Err(errno) => Err(StorageError::io(
+        Err(errno) => Err(StorageError::from(IoContext::new(
             "allocating the LMDB lock file (its reader table is memory-mapped)",
             &lock_path,
             errno.into(),
-        )),
+        ))),
     }
 }
 
@@ -366,9 +366,8 @@ fn open_env(path: &Path, map_size: usize) -> StorageResult<Env<WithoutTls>> {
 pub(crate) fn format_status_of(path: &Path) -> StorageResult<FormatStatus> {
     let canonical = path
         .canonicalize()
-        .map_err(|error| StorageError::io("resolving the LMDB directory", path, error))?;
-    let metadata = std::fs::metadata(&canonical)
-        .map_err(|error| StorageError::io("reading the LMDB directory", path, error))?;
+        .io_context("resolving the LMDB directory", path)?;
+    let metadata = std::fs::metadata(&canonical).io_context("reading the LMDB directory", path)?;
     let environments = ENVIRONMENTS.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(existing) = environments
         .get(&(metadata.dev(), metadata.ino()))

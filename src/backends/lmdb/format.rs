@@ -4,7 +4,6 @@
 //! exclusive store lock, after a compacted copy of the environment into `backups/`.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Env, RwTxn, WithoutTls};
@@ -13,6 +12,9 @@ use super::environment::{format_status_of, HeedResultExt, SharedEnv};
 use super::{environment_dir, BACKEND_NAME};
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
+use crate::util::clock::now_unix_ms;
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::IoResultExt;
 
 /// The layout this code reads and writes. 2: a committed blob's chunks stay where its writer
 /// staged them and its content record points at them (version 1 copied them under the digest
@@ -115,11 +117,8 @@ pub(super) fn back_up(store_dir: &Path) -> StorageResult<Option<PathBuf>> {
     };
     let env = SharedEnv::open_for_upgrade(&environment_dir(store_dir))?;
     let backups = store_dir.join("backups");
-    std::fs::create_dir_all(&backups)
-        .map_err(|e| StorageError::io("creating the backups folder", &backups, e))?;
-    let mut unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    std::fs::create_dir_all(&backups).io_context("creating the backups folder", &backups)?;
+    let mut unix_ms = now_unix_ms();
     let target = loop {
         let candidate = backups.join(format!("{unix_ms}-lmdb-v{version}.mdb"));
         if !candidate.exists() {
@@ -132,10 +131,8 @@ pub(super) fn back_up(store_dir: &Path) -> StorageResult<Option<PathBuf>> {
     env.copy_to(&partial)?;
     crate::crash_point!("lmdb.backup.before-rename");
     std::fs::rename(&partial, &target)
-        .map_err(|e| StorageError::io("renaming the LMDB backup into place", &target, e))?;
-    std::fs::File::open(&backups)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|e| StorageError::io("syncing the backups folder", &backups, e))?;
+        .io_context("renaming the LMDB backup into place", &target)?;
+    fsync_dir(&backups).io_context("syncing the backups folder", &backups)?;
     Ok(Some(target))
 }
 

@@ -15,6 +15,7 @@ use super::values::{digest_page, u64_column};
 use crate::traits::{
     BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError, StorageResult,
 };
+use crate::util::io_context::IoResultExt;
 
 /// Bytes per stored chunk: large enough that per-row overhead is negligible, small enough that
 /// one chunk in memory per reader or writer is nothing.
@@ -45,7 +46,7 @@ impl SqliteBlobStore {
         let database = Database::open(dir)?;
         let staging_dir = staging_dir(dir);
         crate::backends::staging_lock::private_dir(&staging_dir)
-            .map_err(|e| StorageError::io("creating the staging folder", &staging_dir, e))?;
+            .io_context("creating the staging folder", &staging_dir)?;
         Ok(SqliteBlobStore {
             database,
             staging_dir,

@@ -14,9 +14,10 @@ use rusqlite::{params, Transaction};
 use super::blob_store::SqliteBlobStore;
 use super::connection::{Durability, WriteFailure};
 use super::staging::{discard_staged, StagingLock};
-use super::values::{now_unix_ms, to_integer};
+use super::values::to_integer;
 use super::BACKEND_NAME;
 use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageResult};
+use crate::util::clock::now_unix_ms;
 
 enum WriterState {
     Writing,

@@ -39,6 +39,7 @@ use super::migrations::{migrate, Upgrade};
 use super::schema::MIGRATIONS;
 use super::BACKEND_NAME;
 use crate::traits::{StorageError, StorageResult};
+use crate::util::io_context::IoResultExt;
 
 /// How long a statement waits for another connection's lock before giving up.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -245,8 +246,7 @@ impl Database {
     /// migrating is the store upgrade's job (see `super::format`).
     pub(crate) fn open(store_dir: &Path) -> StorageResult<Database> {
         let dir = database_dir(store_dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| StorageError::io("creating the sqlite database folder", &dir, e))?;
+        std::fs::create_dir_all(&dir).io_context("creating the sqlite database folder", &dir)?;
         let path = database_path(store_dir);
         if let Some(shared) = already_open(file_identity(&path)) {
             return Ok(Database { shared });

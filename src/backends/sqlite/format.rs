@@ -8,7 +8,8 @@ use super::connection::{
 };
 use super::migrations::{backup_database, migrate, read_version, status as schema_status, Upgrade};
 use super::schema::MIGRATIONS;
-use crate::traits::{FormatStatus, StorageError, StorageResult};
+use crate::traits::{FormatStatus, StorageResult};
+use crate::util::io_context::IoResultExt;
 
 pub(super) fn status(store_dir: &Path) -> StorageResult<FormatStatus> {
     schema_status(&database_path(store_dir), MIGRATIONS)
@@ -35,8 +36,7 @@ pub(super) fn back_up(store_dir: &Path) -> StorageResult<Option<PathBuf>> {
 /// Backs up and migrates the database to the current schema (under the exclusive store lock).
 pub(super) fn upgrade(store_dir: &Path) -> StorageResult<()> {
     let dir = database_dir(store_dir);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| StorageError::io("creating the sqlite database folder", &dir, e))?;
+    std::fs::create_dir_all(&dir).io_context("creating the sqlite database folder", &dir)?;
     let path = database_path(store_dir);
     let mut connection = open_connection(&path)?;
     migrate(

@@ -12,7 +12,6 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
@@ -20,6 +19,9 @@ use super::connection::{sqlite_error_at, BUSY_TIMEOUT};
 use super::BACKEND_NAME;
 use crate::traits::registry::refuse_unknown_format;
 use crate::traits::{FormatStatus, StorageError, StorageResult};
+use crate::util::clock::now_unix_ms;
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// One step of the schema: applying `sql` to a database at `version - 1` brings it to `version`.
 pub(crate) struct Migration {
@@ -224,19 +226,18 @@ pub(crate) fn backup_database(
     backups_dir: &Path,
     version: u32,
 ) -> StorageResult<PathBuf> {
-    fs::create_dir_all(backups_dir)
-        .map_err(|e| StorageError::io("creating the backups folder", backups_dir, e))?;
+    fs::create_dir_all(backups_dir).io_context("creating the backups folder", backups_dir)?;
     let backup_path = unused_backup_path(backups_dir, version);
     let temporary_path = backup_path.with_extension("db.partial");
     match fs::remove_file(&temporary_path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(StorageError::io(
+            return Err(StorageError::from(IoContext::new(
                 "removing a stale partial backup",
                 &temporary_path,
                 e,
-            ))
+            )))
         }
     }
 
@@ -265,21 +266,21 @@ pub(crate) fn backup_database(
 
     File::open(&temporary_path)
         .and_then(|file| file.sync_all())
-        .map_err(|e| StorageError::io("syncing the database backup", &temporary_path, e))?;
+        .io_context("syncing the database backup", &temporary_path)?;
     fs::rename(&temporary_path, &backup_path).map_err(|e| {
-        StorageError::io("renaming the database backup into place", &backup_path, e)
+        StorageError::from(IoContext::new(
+            "renaming the database backup into place",
+            &backup_path,
+            e,
+        ))
     })?;
-    File::open(backups_dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|e| StorageError::io("syncing the backups folder", backups_dir, e))?;
+    fsync_dir(backups_dir).io_context("syncing the backups folder", backups_dir)?;
     Ok(backup_path)
 }
 
 /// `<unix-ms>-sqlite-v<version>.db`, moved one millisecond on if that name is taken.
 fn unused_backup_path(backups_dir: &Path, version: u32) -> PathBuf {
-    let mut unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
+    let mut unix_ms = now_unix_ms();
     loop {
         let path = backups_dir.join(format!("{unix_ms}-sqlite-v{version}.db"));
         if !path.exists() {

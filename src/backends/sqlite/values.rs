@@ -60,15 +60,6 @@ pub(crate) fn optional_digest_column(
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub(crate) fn now_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
-}
-
 /// Reads column `index` of `row` as a non-negative integer (sizes, versions, counts).
 pub(crate) fn u64_column(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
     let value: i64 = row.get(index)?;

@@ -8,7 +8,8 @@ use clap::{Args, Subcommand};
 use crate::cli::error::CliResult;
 use crate::cli::output::unix_ms_as_rfc3339;
 use crate::cli::{Context, RunCommand};
-use crate::stores::appc::{now_unix_ms, AppcError, AppcStore, RemoteRecord};
+use crate::stores::appc::{AppcError, AppcStore, RemoteRecord};
+use crate::util::clock::now_unix_ms;
 
 #[derive(Debug, Subcommand)]
 pub enum RemoteCommand {

@@ -5,47 +5,21 @@
 //! refused (rule `archive.tar-header-limit`) before it is read. Messages quote names short.
 
 use std::collections::HashSet;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 
 use super::manifest::{ImageManifest, Violation, MAX_MANIFEST_SIZE};
 use crate::stores::rootfs::{bounded_archive, short_name, short_str, TarHeaderError};
+pub use crate::util::compression::Compression;
+use crate::util::compression::{open_by_magic, GzipMembers};
 
-/// How an ACI file is compressed, from its first bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    None,
-    Gzip,
-    Bzip2,
-    Xz,
-}
+/// What an ACI may be compressed with; other magic bytes are read as a plain tar.
+const ACI_COMPRESSIONS: &[Compression] = &[Compression::Gzip, Compression::Bzip2, Compression::Xz];
 
-impl Compression {
-    pub fn detect(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(b"BZh") {
-            Compression::Bzip2
-        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-            Compression::Xz
-        } else {
-            Compression::None
-        }
-    }
-}
-
-/// The uncompressed tar stream of an ACI, whatever its compression.
+/// The uncompressed tar stream of an ACI, whatever its compression. Multi-member readers:
+/// `cat a.gz b.gz` is one valid gzip stream.
 pub fn decompressed<'r>(input: impl Read + 'r) -> io::Result<(Compression, Box<dyn Read + 'r>)> {
-    let mut buffered = BufReader::with_capacity(1 << 16, input);
-    let compression = Compression::detect(buffered.fill_buf()?);
-    let reader: Box<dyn Read + 'r> = match compression {
-        Compression::None => Box::new(buffered),
-        // Multi-member readers: `cat a.gz b.gz` is one valid gzip stream.
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)),
-        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(buffered)),
-    };
-    Ok((compression, reader))
+    let buffered = BufReader::with_capacity(1 << 16, input);
+    open_by_magic(buffered, ACI_COMPRESSIONS, GzipMembers::All)
 }
 
 /// Reads from `inner` and writes every byte read into `sink`; a sink failure is kept apart so
@@ -392,16 +366,5 @@ mod tests {
         assert!(symlink_stays_inside("rootfs/a", "/etc/passwd"));
         assert!(!symlink_stays_inside("rootfs/a", "../x"));
         assert!(!symlink_stays_inside("rootfs/a/b", "c/../../../x"));
-    }
-
-    #[test]
-    fn compression_by_magic() {
-        assert_eq!(Compression::detect(&[0x1f, 0x8b, 8]), Compression::Gzip);
-        assert_eq!(Compression::detect(b"BZh91AY"), Compression::Bzip2);
-        assert_eq!(
-            Compression::detect(&[0xfd, b'7', b'z', b'X', b'Z', 0]),
-            Compression::Xz
-        );
-        assert_eq!(Compression::detect(b"manifest"), Compression::None);
     }
 }

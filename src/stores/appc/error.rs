@@ -1,10 +1,9 @@
 //! Errors of the appc flavour. Every message names the image, key, URL or path involved, and a
 //! refused image names the validation rule it broke.
 
-use std::path::PathBuf;
-
 use crate::store::StoreError;
 use crate::traits::{Digest, StorageError};
+use crate::util::io_context::IoContext;
 
 pub type AppcResult<T> = Result<T, AppcError>;
 
@@ -44,13 +43,9 @@ pub enum AppcError {
     #[error("exporting {image}: the store's content {reason}, not what its ID says; run `oci-store fsck --repair` (it deletes damaged blobs), then import the image again")]
     ContentMismatch { image: Digest, reason: String },
 
-    #[error("{context}: {path}: {source}")]
-    Io {
-        context: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// What was being done, to which path, and the io error: `reading: /x: …`.
+    #[error(transparent)]
+    Io(#[from] IoContext),
 
     #[error(transparent)]
     Rootfs(Box<crate::stores::rootfs::RootfsError>),
@@ -63,18 +58,6 @@ pub enum AppcError {
 }
 
 impl AppcError {
-    pub fn io(
-        context: impl Into<String>,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        AppcError::Io {
-            context: context.into(),
-            path: path.into(),
-            source,
-        }
-    }
-
     /// The rule a refused image broke, if this is a refusal.
     pub fn rule(&self) -> Option<&'static str> {
         match self {

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::error::{AppcError, AppcResult};
 use super::AppcStore;
 use crate::store::fsutil::{AtomicFile, ContentMismatch, VerifyingReader};
+use crate::util::io_context::IoContext;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportReport {
@@ -43,7 +44,7 @@ impl AppcStore<'_> {
                 image: digest.clone(),
                 reason: mismatch.reason.clone(),
             },
-            None => AppcError::io("exporting", path, error),
+            None => AppcError::from(IoContext::new("exporting", path, error)),
         })?;
         // Only now does the file appear (a replaced one keeps its mode), synced with its
         // directory.

@@ -16,10 +16,11 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use super::error::AppcResult;
-use super::info::{now_unix_ms, ImageInfo};
+use super::info::ImageInfo;
 use super::{AppcStore, HOLDER, REMOTE_DATA_TYPE};
 use crate::stores::rootfs::LeftoverNotRemoved;
 use crate::traits::{Digest, KvKey};
+use crate::util::clock::now_unix_ms;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppcGcOptions {

@@ -22,11 +22,13 @@ use super::archive::{
     check_entries, decompressed, ArchiveFailure, Compression, Tee, TAR_HEADER_LIMIT_RULE,
 };
 use super::error::{AppcError, AppcResult};
-use super::info::{now_unix_ms, ImageInfo};
+use super::info::ImageInfo;
 use super::manifest::Violation;
 use super::{AppcStore, ACI_MEDIA_TYPE, HOLDER, INFO_TYPE};
 use crate::store::{OperationCommit, WriteOptions};
 use crate::traits::{Algorithm, ExtraOp};
+use crate::util::clock::now_unix_ms;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
@@ -51,8 +53,7 @@ impl AppcStore<'_> {
     pub fn import_file(&self, path: &Path, options: &ImportOptions) -> AppcResult<ImportReport> {
         // A FIFO or device where a file belongs would block or never end: refuse it before
         // opening.
-        let metadata =
-            std::fs::metadata(path).map_err(|e| AppcError::io("reading the ACI", path, e))?;
+        let metadata = std::fs::metadata(path).io_context("reading the ACI", path)?;
         if !metadata.is_file() {
             return Err(AppcError::InvalidImage {
                 source_name: path.display().to_string(),
@@ -60,7 +61,7 @@ impl AppcStore<'_> {
                 detail: "an ACI must be a regular file".to_string(),
             });
         }
-        let file = File::open(path).map_err(|e| AppcError::io("opening the ACI", path, e))?;
+        let file = File::open(path).io_context("opening the ACI", path)?;
         self.import_reader(file, &path.display().to_string(), options)
     }
 
@@ -95,11 +96,11 @@ impl AppcStore<'_> {
             Ok(facts) => facts,
             Err(_) if tee.sink_error.is_some() => {
                 let error = tee.sink_error.take().expect("checked");
-                return Err(AppcError::io(
+                return Err(AppcError::from(IoContext::new(
                     "staging the image in the store",
                     "ingest",
                     error,
-                ));
+                )));
             }
             Err(ArchiveFailure::Violation(violation)) => return Err(invalid(violation)),
             Err(ArchiveFailure::Read(error)) => return Err(corrupt(error)),

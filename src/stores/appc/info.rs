@@ -11,6 +11,7 @@ use super::error::{AppcError, AppcResult};
 use super::manifest::ImageManifest;
 use super::{AppcStore, INFO_TYPE, LAST_USED_TYPE};
 use crate::traits::Digest;
+use crate::util::clock::now_unix_ms;
 
 /// What the store knows about one appc image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,13 +63,6 @@ impl ImageInfo {
             .unwrap_or(self.import_time_ms)
             .max(self.import_time_ms)
     }
-}
-
-pub fn now_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl AppcStore<'_> {

@@ -40,13 +40,15 @@ pub use error::{AppcError, AppcResult};
 pub use export::ExportReport;
 pub use gc::{AppcGcOptions, AppcGcReport, RemovedImage};
 pub use import::{ImportOptions, ImportReport};
-pub use info::{now_unix_ms, ImageInfo};
+pub use info::ImageInfo;
 pub use lookup::{LabelQuery, SortKey};
 pub use manifest::{Dependency, ImageManifest, Label, Violation};
 pub use remote::{RemoteDecision, RemoteRecord};
 pub use remove::RemoveReport;
 pub use render::RenderReport;
 // What the test suites reach besides the public API.
+#[cfg(feature = "test-support")]
+pub use crate::util::clock::now_unix_ms;
 #[cfg(feature = "test-support")]
 pub use {
     archive::Compression,

@@ -5,10 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{AppcError, AppcResult};
-use super::info::now_unix_ms;
 use super::{AppcStore, REMOTE_DATA_TYPE};
 use crate::store::StoreError;
 use crate::traits::{Digest, StorageError};
+use crate::util::clock::now_unix_ms;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteRecord {

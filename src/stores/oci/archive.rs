@@ -18,11 +18,10 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use flate2::read::GzDecoder;
 use tar::EntryType;
 
 use super::error::{OciError, OciResult};
@@ -33,8 +32,7 @@ use super::layout::{
 };
 use crate::stores::rootfs::{bounded_archive, short_name, TarHeaderError};
 use crate::traits::Digest;
-
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+use crate::util::compression::{open_by_magic, Compression, GzipMembers};
 
 /// How much of an archive is read before it is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,7 +126,7 @@ pub fn read_archive(
         },
     };
     let mut file = open_regular(archive)?;
-    let reader = decompressed(&mut file, archive)?;
+    let reader = decompressed(&mut file).map_err(corrupt)?;
     let mut tar = bounded_archive(reader);
     let mut contents = ArchiveContents::default();
     let (mut entries, mut bytes) = (0u64, 0u64);
@@ -248,17 +246,16 @@ fn read_to_the_end(rest: impl Read) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The archive's tar stream: gunzipped when it starts with the gzip magic.
-fn decompressed<'f>(file: &'f mut File, archive: &Path) -> OciResult<Box<dyn Read + 'f>> {
-    let mut magic = [0u8; 2];
-    let gzip = matches!(file.read_exact(&mut magic), Ok(()) if magic == GZIP_MAGIC);
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| OciError::io("reading", archive, e))?;
-    Ok(if gzip {
-        Box::new(GzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(BufReader::new(file))
-    })
+/// The archive's tar stream: gunzipped when it starts with the gzip magic (its first member
+/// only, as `docker save | gzip` writes one), read as it is otherwise.
+/// A read error here is the archive's, like one met later in the tar stream.
+fn decompressed<'f>(file: &'f mut File) -> std::io::Result<Box<dyn Read + 'f>> {
+    let (_, stream) = open_by_magic(
+        BufReader::new(file),
+        &[Compression::Gzip],
+        GzipMembers::First,
+    )?;
+    Ok(stream)
 }
 
 enum Member<'n> {

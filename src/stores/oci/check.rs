@@ -11,6 +11,7 @@ use super::source::StoreSource;
 use super::OciStore;
 use crate::store::StoreError;
 use crate::traits::{Digest, Hasher};
+use crate::util::io_context::IoContext;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MissingBlob {
@@ -99,7 +100,7 @@ impl OciStore<'_> {
         loop {
             let read = reader
                 .read(&mut buffer)
-                .map_err(|e| OciError::io("reading blob", digest.to_string(), e))?;
+                .map_err(|e| IoContext::new("reading blob", digest.to_string(), e))?;
             if read == 0 {
                 break;
             }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::store::StoreError;
 use crate::traits::{Digest, DigestError, StorageError};
+use crate::util::io_context::IoContext;
 
 pub type OciResult<T> = Result<T, OciError>;
 
@@ -134,13 +135,9 @@ pub enum OciError {
         source: std::io::Error,
     },
 
-    #[error("{context}: {path}: {source}")]
-    Io {
-        context: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// What was being done, to which path, and the io error: `reading: /x: …`.
+    #[error(transparent)]
+    Io(#[from] IoContext),
 
     #[error("no lease {0:?}")]
     LeaseNotFound(String),
@@ -184,18 +181,6 @@ pub enum OciError {
 }
 
 impl OciError {
-    pub fn io(
-        context: impl Into<String>,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        OciError::Io {
-            context: context.into(),
-            path: path.into(),
-            source,
-        }
-    }
-
     pub(crate) fn document(context: impl Into<String>, reason: impl ToString) -> Self {
         OciError::InvalidDocument {
             context: context.into(),

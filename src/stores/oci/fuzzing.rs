@@ -13,6 +13,7 @@ pub use super::archive::ArchiveLimits;
 use super::graph::{verify_document, Child, ContentSource, Fetched, Walker, MAX_DOCUMENT_SIZE};
 use super::OciResult;
 use crate::traits::{Algorithm, Digest};
+use crate::util::io_context::IoResultExt;
 
 /// Blobs held in memory under their sha256 and sha512 digests.
 struct MemorySource {
@@ -85,8 +86,7 @@ pub fn walk(media_type: &str, blobs: &[Vec<u8>], strict: bool) -> OciResult<usiz
 /// layout's entries. Returns how many blob members it read.
 pub fn read_oci_archive(archive: &Path, limits: ArchiveLimits) -> OciResult<usize> {
     let mut sink = |_: &Digest, _: u64, _: &str, content: &mut dyn Read| -> OciResult<()> {
-        std::io::copy(content, &mut std::io::sink())
-            .map_err(|e| super::OciError::io("draining", archive, e))?;
+        std::io::copy(content, &mut std::io::sink()).io_context("draining", archive)?;
         Ok(())
     };
     let contents = read_archive(archive, &limits, &mut sink)?;

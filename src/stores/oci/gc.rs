@@ -27,13 +27,14 @@ use oci_spec::image::Descriptor;
 use super::descriptor::{digest_of, media_type_of, new_descriptor};
 use super::error::{OciError, OciResult};
 use super::graph::{Child, DocumentKind, Walker};
-use super::lease::{now_unix_ms, Lease};
+use super::lease::Lease;
 use super::source::StoreSource;
 use super::{
     OciStore, HOLDER, IMPORT_DATA_TYPE, IMPORT_HOLDER_KIND, LEASE_DATA_TYPE, REFERRER_DATA_TYPE,
 };
 use crate::store::{GcReport, Release, StoreError, Totals};
 use crate::traits::{Digest, KvKey};
+use crate::util::clock::now_unix_ms;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SweptBlob {

@@ -16,6 +16,7 @@ use super::descriptor::{parse_descriptor, ref_name_of};
 use super::error::{OciError, OciResult};
 use super::graph::{verify_document, ContentSource, Fetched, MAX_DOCUMENT_SIZE};
 use crate::traits::Digest;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 pub const LAYOUT_FILE: &str = "oci-layout";
 pub const INDEX_FILE: &str = "index.json";
@@ -42,9 +43,7 @@ pub struct Layout {
 
 impl Layout {
     pub fn open(path: &Path) -> OciResult<Layout> {
-        let root = path
-            .canonicalize()
-            .map_err(|e| OciError::io("opening layout", path, e))?;
+        let root = path.canonicalize().io_context("opening layout", path)?;
         let entries = if root.join(INDEX_FILE).exists() {
             read_v1_entries(&root)?
         } else if root.join(PRE_1_0_REFS_DIR).is_dir() {
@@ -110,9 +109,7 @@ impl Layout {
 
 /// The canonical form of `path`, which must lie inside `root` (canonical).
 pub fn resolve_inside(root: &Path, path: &Path) -> OciResult<PathBuf> {
-    let resolved = path
-        .canonicalize()
-        .map_err(|e| OciError::io("resolving", path, e))?;
+    let resolved = path.canonicalize().io_context("resolving", path)?;
     if !resolved.starts_with(root) {
         return Err(OciError::PathOutsideLayout {
             path: path.to_path_buf(),
@@ -131,10 +128,8 @@ pub fn open_regular(path: &Path) -> OciResult<File> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| OciError::io("opening", path, e))?;
-    let metadata = file
-        .metadata()
-        .map_err(|e| OciError::io("reading", path, e))?;
+        .io_context("opening", path)?;
+    let metadata = file.metadata().io_context("reading", path)?;
     if !metadata.is_file() {
         return Err(OciError::NotARegularFile {
             path: path.to_path_buf(),
@@ -147,7 +142,7 @@ pub fn open_regular(path: &Path) -> OciResult<File> {
 pub fn read_limited(path: &Path, limit: u64) -> OciResult<Vec<u8>> {
     let file = open_regular(path)?;
     read_to_limit(file, limit).map_err(|error| match error {
-        ReadLimitError::Io(e) => OciError::io("reading", path, e),
+        ReadLimitError::Io(e) => OciError::from(IoContext::new("reading", path, e)),
         ReadLimitError::TooLarge => OciError::document(
             path.display().to_string(),
             format!("larger than {limit} bytes"),
@@ -226,11 +221,10 @@ pub fn parse_ref_file(name: &str, bytes: &[u8], context: &str) -> OciResult<Layo
 
 fn read_pre_1_0_entries(root: &Path) -> OciResult<Vec<LayoutEntry>> {
     let refs_dir = root.join(PRE_1_0_REFS_DIR);
-    let listing =
-        std::fs::read_dir(&refs_dir).map_err(|e| OciError::io("listing", &refs_dir, e))?;
+    let listing = std::fs::read_dir(&refs_dir).io_context("listing", &refs_dir)?;
     let mut entries = Vec::new();
     for item in listing {
-        let item = item.map_err(|e| OciError::io("listing", &refs_dir, e))?;
+        let item = item.io_context("listing", &refs_dir)?;
         let path = resolve_inside(root, &item.path())?;
         if path.is_dir() {
             continue;
@@ -277,9 +271,7 @@ impl ContentSource for LayoutSource<'_> {
             verify_document(digest, descriptor.size(), &bytes).map_err(bad)?;
             return Ok(Fetched::Document(bytes));
         }
-        let metadata = path
-            .metadata()
-            .map_err(|e| OciError::io("reading", &path, e))?;
+        let metadata = path.metadata().io_context("reading", &path)?;
         if !metadata.is_file() {
             return Err(bad("not a regular file".to_string()));
         }

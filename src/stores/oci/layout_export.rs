@@ -31,11 +31,11 @@ use super::layout::{read_limited, BLOBS_DIR, INDEX_FILE, LAYOUT_FILE};
 use super::ref_name::RefName;
 use super::source::StoreSource;
 use super::OciStore;
-use crate::store::fsutil::{
-    fsync_dir, write_atomically, AtomicFile, ContentMismatch, VerifyingReader,
-};
+use crate::store::fsutil::{write_atomically, AtomicFile, ContentMismatch, VerifyingReader};
 use crate::store::{Progress, ProgressRead, Store, StoreError, Totals};
 use crate::traits::Digest;
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 const LAYOUT_VERSION_JSON: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// An `index.json` larger than this is not one we merge into.
@@ -132,7 +132,7 @@ impl BlobCopier<'_> {
         entry: &Descriptor,
         name: &RefName,
     ) -> OciResult<u64> {
-        std::fs::create_dir_all(root).map_err(|e| OciError::io("creating layout", root, e))?;
+        std::fs::create_dir_all(root).io_context("creating layout", root)?;
         ensure_layout_file(root)?;
         let mut written = 0;
         let mut blob_dirs = Vec::new();
@@ -144,7 +144,7 @@ impl BlobCopier<'_> {
                 self.progress.item_done();
                 continue;
             }
-            std::fs::create_dir_all(&dir).map_err(|e| OciError::io("creating", &dir, e))?;
+            std::fs::create_dir_all(&dir).io_context("creating", &dir)?;
             let mut file = AtomicFile::new(&target)?;
             self.copy(blob, file.file_mut(), &target)?;
             file.persist()?;
@@ -156,7 +156,9 @@ impl BlobCopier<'_> {
             written += 1;
         }
         for dir in &blob_dirs {
-            fsync_dir(dir)?;
+            fsync_dir(dir)
+                .io_context("syncing directory", dir)
+                .map_err(StoreError::from)?;
         }
         crate::crash_point!("oci.export.before-index");
         merge_into_index(root, entry, name)?;
@@ -167,7 +169,8 @@ impl BlobCopier<'_> {
     /// Into a tar beside the target, renamed over it only when every member is complete and
     /// verified; a failure leaves the target as it was.
     fn write_archive(&self, path: &Path, reached: &[Reached], entry: &Descriptor) -> OciResult<()> {
-        let tar_error = |e: std::io::Error| OciError::io("writing archive", path, e);
+        let tar_error =
+            |e: std::io::Error| OciError::from(IoContext::new("writing archive", path, e));
         let mut file = AtomicFile::new(path)?;
         let mut builder = tar::Builder::new(file.file_mut());
         append_bytes(&mut builder, LAYOUT_FILE, LAYOUT_VERSION_JSON).map_err(tar_error)?;
@@ -230,7 +233,11 @@ impl BlobCopier<'_> {
     fn copy_error(&self, blob: &Reached, target: &Path, error: std::io::Error) -> OciError {
         match ContentMismatch::find(&error) {
             Some(mismatch) => self.damaged(blob, mismatch.reason.clone()),
-            None => OciError::io(format!("copying blob {} to", blob.digest), target, error),
+            None => OciError::from(IoContext::new(
+                format!("copying blob {} to", blob.digest),
+                target,
+                error,
+            )),
         }
     }
 
@@ -253,17 +260,17 @@ fn layout_blob_is_intact(target: &Path, blob: &Reached) -> OciResult<bool> {
     let metadata = match target.symlink_metadata() {
         Ok(metadata) => metadata,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(OciError::io("reading", target, e)),
+        Err(e) => return Err(OciError::from(IoContext::new("reading", target, e))),
     };
     if !metadata.is_file() || metadata.len() != blob.descriptor.size() {
         return Ok(false);
     }
-    let file = File::open(target).map_err(|e| OciError::io("opening", target, e))?;
+    let file = File::open(target).io_context("opening", target)?;
     let mut reader = VerifyingReader::new(file, &blob.digest, blob.descriptor.size());
     match std::io::copy(&mut reader, &mut std::io::sink()) {
         Ok(_) => Ok(true),
         Err(e) if ContentMismatch::find(&e).is_some() => Ok(false),
-        Err(e) => Err(OciError::io("reading", target, e)),
+        Err(e) => Err(OciError::from(IoContext::new("reading", target, e))),
     }
 }
 
@@ -293,10 +300,9 @@ fn ensure_layout_file(root: &Path) -> OciResult<()> {
 
 /// Merges `entry` into `<root>/index.json` under an exclusive flock on the layout directory.
 fn merge_into_index(root: &Path, entry: &Descriptor, name: &RefName) -> OciResult<()> {
-    let directory = File::open(root).map_err(|e| OciError::io("opening", root, e))?;
+    let directory = File::open(root).io_context("opening", root)?;
     // Through the trait on purpose: std's inherent method of the same name would shadow it.
-    fs2::FileExt::lock_exclusive(&directory)
-        .map_err(|e| OciError::io("locking layout", root, e))?;
+    fs2::FileExt::lock_exclusive(&directory).io_context("locking layout", root)?;
     let path = root.join(INDEX_FILE);
     let existing = match path.exists() {
         true => Some(read_limited(&path, MAX_INDEX_FILE)?),

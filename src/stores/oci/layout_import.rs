@@ -36,6 +36,7 @@ use crate::store::{
     WriteOptions,
 };
 use crate::traits::Digest;
+use crate::util::io_context::IoResultExt;
 
 /// Which refs of a layout to import, under which names, and how much of an archive to read.
 #[derive(Clone, Debug)]
@@ -87,9 +88,7 @@ impl OciStore<'_> {
     /// Imports a layout directory or an `oci-archive` tar (plain or gzip) of one. A ref that
     /// already exists under an imported name is replaced.
     pub fn import_layout(&self, path: &Path, options: &ImportOptions) -> OciResult<ImportReport> {
-        let metadata = path
-            .metadata()
-            .map_err(|e| OciError::io("opening", path, e))?;
+        let metadata = path.metadata().io_context("opening", path)?;
         // Held for the whole import, so the OCI GC (which also clears the holds of crashed
         // imports) waits for us. Taken once here: taking it again inside would deadlock
         // against a GC waiting at the turnstile.

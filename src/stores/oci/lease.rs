@@ -3,13 +3,14 @@
 //! tag later) is not swept in between. Expired leases are ignored, and removed by the OCI GC.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::{OciError, OciResult};
 use super::{OciStore, LEASE_DATA_TYPE};
 use crate::traits::{Algorithm, Digest};
+use crate::util::clock::{now_unix_ms, now_unix_nanos};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Lease {
@@ -35,21 +36,11 @@ impl Lease {
     }
 }
 
-pub(super) fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// A lease id unique across processes and threads: a hash of time, process id and a
 /// per-process counter, shortened (collisions are caught by compare-and-set anyway).
 fn new_lease_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = now_unix_nanos();
     let seed = format!(
         "{nanos}-{}-{}",
         std::process::id(),

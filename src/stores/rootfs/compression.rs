@@ -1,20 +1,18 @@
 //! Layer compression: what the media type declares (OCI and Docker layer types), checked
-//! against the content's magic bytes before anything is decompressed.
+//! against the content's magic bytes ([`crate::util::compression`]) before anything is
+//! decompressed.
 
-use std::io::{Cursor, Read};
+use std::io::{BufReader, Read};
 
 use super::error::{RootfsError, RootfsResult};
+pub use crate::util::compression::Compression;
+use crate::util::compression::{sniff, GzipMembers};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    /// A plain tar.
-    None,
-    Gzip,
-    Zstd,
-}
+/// What a layer may be compressed with; other magic bytes are read as a plain tar.
+const LAYER_COMPRESSIONS: &[Compression] = &[Compression::Gzip, Compression::Zstd];
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// The read buffer in front of the decoder.
+const BUFFER_SIZE: usize = 64 * 1024;
 
 /// Layer media types by prefix; the suffix after it names the compression.
 const LAYER_TYPE_PREFIXES: [&str; 4] = [
@@ -40,22 +38,14 @@ impl Compression {
         }
     }
 
-    /// What the first bytes of a stream say it is (a plain tar has no magic at offset 0).
-    pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&ZSTD_MAGIC) {
-            Compression::Zstd
-        } else if head.starts_with(&GZIP_MAGIC) {
-            Compression::Gzip
-        } else {
-            Compression::None
-        }
-    }
-
+    /// How messages name it: "declares gzip, but the content is an uncompressed tar".
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "an uncompressed tar",
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+            Compression::Xz => "xz",
         }
     }
 }
@@ -64,7 +54,7 @@ impl Compression {
 /// the magic bytes; without it (appc, which stores plain tars) the magic bytes decide.
 /// `layer` names the layer in errors.
 pub fn decompress<'r>(
-    mut reader: impl Read + 'r,
+    reader: impl Read + 'r,
     media_type: Option<&str>,
     layer: &str,
 ) -> RootfsResult<Box<dyn Read + 'r>> {
@@ -77,8 +67,12 @@ pub fn decompress<'r>(
         })?),
         None => None,
     };
-    let head = read_head(&mut reader).map_err(RootfsError::Archive)?;
-    let found = Compression::sniff(&head);
+    let sniffed = sniff(
+        BufReader::with_capacity(BUFFER_SIZE, reader),
+        LAYER_COMPRESSIONS,
+    )
+    .map_err(RootfsError::Archive)?;
+    let found = sniffed.compression();
     if let (Some(declared), Some(media_type)) = (declared, media_type) {
         if declared != found {
             return Err(RootfsError::CompressionMismatch {
@@ -89,21 +83,7 @@ pub fn decompress<'r>(
             });
         }
     }
-    let stream = Cursor::new(head).chain(reader);
-    Ok(match found {
-        Compression::None => Box::new(stream),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(stream)),
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::new(stream).map_err(RootfsError::Archive)?)
-        }
-    })
-}
-
-/// Up to the first four bytes (fewer only at end of stream).
-fn read_head(reader: &mut impl Read) -> std::io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(4);
-    reader.take(4).read_to_end(&mut head)?;
-    Ok(head)
+    sniffed.open(GzipMembers::All).map_err(RootfsError::Archive)
 }
 
 #[cfg(test)]

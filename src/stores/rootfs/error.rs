@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::util::io_context::IoContext;
+
 pub type RootfsResult<T> = Result<T, RootfsError>;
 
 #[derive(Debug, thiserror::Error)]
@@ -71,13 +73,9 @@ pub enum RootfsError {
     #[error("invalid apply options: {0}")]
     InvalidOptions(String),
 
-    #[error("{context}: {path}: {source}")]
-    Io {
-        context: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// What was being done, to which path, and the io error: `reading: /x: …`.
+    #[error(transparent)]
+    Io(#[from] IoContext),
 
     #[error("rendered tree {path}: {reason}")]
     BadTreeRecord { path: PathBuf, reason: String },
@@ -87,18 +85,6 @@ pub enum RootfsError {
 }
 
 impl RootfsError {
-    pub fn io(
-        context: impl Into<String>,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        RootfsError::Io {
-            context: context.into(),
-            path: path.into(),
-            source,
-        }
-    }
-
     /// An error reading the layer's tar stream: a refused extended header keeps its type.
     pub(crate) fn archive(error: std::io::Error) -> Self {
         match super::bounded_tar::TarHeaderError::find(&error) {

@@ -9,10 +9,11 @@
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::beneath::remove_tree;
 use super::error::{RootfsError, RootfsResult};
+use crate::util::clock::now_unix_nanos;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// Fills a new directory at `target` with `build` (given the staging directory), atomically.
 pub fn render_into_new_directory<T, E: From<RootfsError>>(
@@ -23,13 +24,16 @@ pub fn render_into_new_directory<T, E: From<RootfsError>>(
     let staging = staging_dir(target)?;
     let tree = staging.join(TREE);
     let built = std::fs::create_dir(&tree)
-        .map_err(|e| RootfsError::io("creating the render directory", &tree, e).into())
+        .map_err(|e| {
+            RootfsError::from(IoContext::new("creating the render directory", &tree, e)).into()
+        })
         .and_then(|()| build(&tree));
     let result = built.and_then(|value| {
         // rename(2) replaces an empty directory, so an empty target is taken over too.
         crate::crash_point!("rootfs.copy-out.before-rename");
         std::fs::rename(&tree, target)
-            .map_err(|e| RootfsError::io("moving the rendered tree into place", target, e))?;
+            .io_context("moving the rendered tree into place", target)
+            .map_err(RootfsError::from)?;
         Ok(value)
     });
     // Empty once the tree moved out; whatever a failure left otherwise.
@@ -45,10 +49,14 @@ fn check_target(target: &Path) -> RootfsResult<()> {
     };
     match std::fs::symlink_metadata(target) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(RootfsError::io("checking the render target", target, e)),
+        Err(e) => Err(RootfsError::from(IoContext::new(
+            "checking the render target",
+            target,
+            e,
+        ))),
         Ok(metadata) if metadata.is_dir() => {
-            let mut entries = std::fs::read_dir(target)
-                .map_err(|e| RootfsError::io("checking the render target", target, e))?;
+            let mut entries =
+                std::fs::read_dir(target).io_context("checking the render target", target)?;
             match entries.next() {
                 None => Ok(()),
                 Some(_) => Err(refuse("it is not empty: render into a new directory")),
@@ -73,10 +81,7 @@ fn staging_dir(target: &Path) -> RootfsResult<PathBuf> {
         path: target.to_path_buf(),
         reason: "it names no directory".to_string(),
     })?;
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = now_unix_nanos();
     let staging = parent.join(format!(
         ".{}.render-{}-{nanos}",
         name.to_string_lossy(),
@@ -85,6 +90,6 @@ fn staging_dir(target: &Path) -> RootfsResult<PathBuf> {
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&staging)
-        .map_err(|e| RootfsError::io("creating the render directory", &staging, e))?;
+        .io_context("creating the render directory", &staging)?;
     Ok(staging)
 }

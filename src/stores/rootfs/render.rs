@@ -20,6 +20,7 @@ use super::dir_cursor::DirCursor;
 use super::entry_path::RelativePath;
 use super::error::{RootfsError, RootfsResult};
 use super::options::ApplyOptions;
+use crate::util::io_context::IoResultExt;
 
 /// Layers applied to one target, in the order given; [`Render::finish`] gives the
 /// directories their modes and times. Dropped without `finish`, directories stay 0700 (a
@@ -32,8 +33,7 @@ pub struct Render {
 impl Render {
     /// Starts a render into the existing directory `target`.
     pub fn begin(target: &Path) -> RootfsResult<Render> {
-        let beneath = Beneath::open(target)
-            .map_err(|e| RootfsError::io("opening the render target", target, e))?;
+        let beneath = Beneath::open(target).io_context("opening the render target", target)?;
         Ok(Render {
             beneath,
             deferred: DeferredModes::default(),

@@ -14,6 +14,7 @@ use super::error::{RootfsError, RootfsResult};
 use super::nofollow::NodeHandle;
 use super::options::Ownership;
 use super::tree_hash::{open_dir_path, walk_tree, TreeSummary};
+use crate::util::io_context::IoContext;
 
 /// Copies the tree below `source` into the existing, empty directory `target`: types, modes,
 /// contents, symlinks, hard links (as links), FIFOs, times, and owners and device nodes when
@@ -43,7 +44,7 @@ pub(super) struct Copy {
 
 impl Copy {
     fn error(&self, what: &str, path: &[u8], e: impl Into<std::io::Error>) -> RootfsError {
-        RootfsError::io(what, self.top.join(os(path)), e.into())
+        RootfsError::from(IoContext::new(what, self.top.join(os(path)), e.into()))
     }
 
     pub(super) fn make_directory(

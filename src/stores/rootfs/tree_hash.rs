@@ -26,6 +26,7 @@ use super::dir_cursor::DirCursor;
 use super::error::{RootfsError, RootfsResult};
 use super::tree_copy::Copy;
 use crate::traits::{Algorithm, Digest, Hasher};
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// What [`tree_hash`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -62,12 +63,12 @@ pub(super) fn open_dir_path(dir: &Path) -> RootfsResult<OwnedFd> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| RootfsError::io("opening the tree", dir, e.into()))
+    .map_err(|e| RootfsError::from(IoContext::new("opening the tree", dir, e.into())))
 }
 
 pub(super) fn walk_tree(dir: &Path, copy: Option<(Copy, OwnedFd)>) -> RootfsResult<TreeSummary> {
     let root = open_dir_path(dir)?;
-    let stat = rustix::fs::fstat(&root).map_err(|e| RootfsError::io("stat", dir, e.into()))?;
+    let stat = rustix::fs::fstat(&root).io_context("stat", dir)?;
     let (copy, target) = match copy {
         Some((copy, fd)) => (Some(copy), Some(DirCursor::new(fd))),
         None => (None, None),
@@ -128,7 +129,7 @@ impl Walk {
     }
 
     fn io_error(&self, what: &str, e: std::io::Error) -> RootfsError {
-        RootfsError::io(what, self.top.join(os(&self.path)), e)
+        RootfsError::from(IoContext::new(what, self.top.join(os(&self.path)), e))
     }
 
     /// Depth first, in name order, without recursion: a stack of [`Level`]s.
@@ -144,7 +145,11 @@ impl Walk {
                 let done = stack.pop().expect("a level");
                 if let (Some(copy), Some(target)) = (&self.copy, self.target.as_mut()) {
                     let fd = target.current().map_err(|e| {
-                        RootfsError::io("opening", copy.top.join(os(&self.path)), e)
+                        RootfsError::from(IoContext::new(
+                            "opening",
+                            copy.top.join(os(&self.path)),
+                            e,
+                        ))
                     })?;
                     copy.finish_directory(fd, &done.stat, &self.path)?;
                 }
@@ -183,8 +188,8 @@ impl Walk {
         let dir = self
             .source
             .current()
-            .map_err(|e| RootfsError::io("opening", at.clone(), e))?;
-        let mut names = child_names(dir).map_err(|e| RootfsError::io("listing", at, e))?;
+            .map_err(|e| IoContext::new("opening", at.clone(), e))?;
+        let mut names = child_names(dir).io_context("listing", &at)?;
         names.reverse();
         Ok(names)
     }
@@ -196,7 +201,7 @@ impl Walk {
         let top = self.top.clone();
         let error = |what: &'static str| {
             let at = top.join(os(&child_path));
-            move |e: std::io::Error| RootfsError::io(what, at, e)
+            move |e: std::io::Error| RootfsError::from(IoContext::new(what, at, e))
         };
         let stat = rustix::fs::statat(
             self.source.current().map_err(error("opening"))?,
@@ -281,7 +286,7 @@ impl Walk {
             (Some(copy), Some(target)) => {
                 let parent = target
                     .current()
-                    .map_err(|e| RootfsError::io("opening", copy.top.join(os(&path)), e))?;
+                    .map_err(|e| IoContext::new("opening", copy.top.join(os(&path)), e))?;
                 let linked = if first_name_of_inode {
                     None
                 } else {

@@ -22,7 +22,6 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +34,9 @@ use super::tree_hash::{tree_hash, verify_tree, TreeSummary};
 use crate::store::locks::LockPaths;
 use crate::store::{LockGuard, LockMode, Store};
 use crate::traits::{Algorithm, Digest};
+use crate::util::clock::{now_unix_ms, now_unix_nanos};
+use crate::util::fsync::fsync_dir;
+use crate::util::io_context::{IoContext, IoResultExt};
 
 /// Directory of the tree cache inside a store directory.
 pub const TREES_DIR: &str = "trees";
@@ -116,7 +118,7 @@ impl TreeStore {
         let trees = store.dir().join(TREES_DIR);
         let root = trees.join(flavour);
         for dir in [&trees, &root] {
-            private_dir(dir).map_err(|e| RootfsError::io("creating the tree cache", dir, e))?;
+            private_dir(dir).io_context("creating the tree cache", dir)?;
         }
         Ok(TreeStore {
             root,
@@ -160,13 +162,16 @@ impl TreeStore {
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&temp)
-            .map_err(|e| RootfsError::io("creating a render directory", &temp, e))?;
+            .io_context("creating a render directory", &temp)
+            .map_err(RootfsError::from)?;
         // 0755 whatever the umask, so the tree's hash (which covers the root's mode) depends
         // only on what was rendered; an image's own root entry may still change it. Out of
         // other users' reach all the same: `temp` (the tree's directory) is 0700.
         let built = fs::create_dir(&rootfs)
             .and_then(|()| fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755)))
-            .map_err(|e| RootfsError::io("creating a render directory", &rootfs, e).into())
+            .map_err(|e| {
+                RootfsError::from(IoContext::new("creating a render directory", &rootfs, e)).into()
+            })
             .and_then(|()| render(&rootfs))
             .and_then(|()| self.seal(key, &temp).map_err(E::from));
         let record = match built {
@@ -178,9 +183,14 @@ impl TreeStore {
         };
         let dir = self.root.join(&id);
         crate::crash_point!("rootfs.tree.before-rename");
-        if let Err(error) = fs::rename(&temp, &dir).and_then(|()| sync_dir(&self.root)) {
+        if let Err(error) = fs::rename(&temp, &dir).and_then(|()| fsync_dir(&self.root)) {
             let _ = remove_tree(&temp);
-            return Err(RootfsError::io("moving the rendered tree into place", &dir, error).into());
+            return Err(RootfsError::from(IoContext::new(
+                "moving the rendered tree into place",
+                &dir,
+                error,
+            ))
+            .into());
         }
         crate::crash_point!("rootfs.tree.after-rename");
         Ok(self.tree_of(record, dir, false)?)
@@ -200,11 +210,10 @@ impl TreeStore {
             .root
             .join(format!("{TRASH_PREFIX}{id}-{}", unique_suffix()));
         fs::rename(&dir, &trash)
-            .and_then(|()| sync_dir(&self.root))
-            .map_err(|e| RootfsError::io("removing the rendered tree", &dir, e))?;
+            .and_then(|()| fsync_dir(&self.root))
+            .io_context("removing the rendered tree", &dir)?;
         crate::crash_point!("rootfs.tree-remove.after-rename");
-        remove_tree(&trash)
-            .map_err(|e| RootfsError::io("removing the rendered tree", &trash, e))?;
+        remove_tree(&trash).io_context("removing the rendered tree", &trash)?;
         Ok(true)
     }
 
@@ -217,10 +226,9 @@ impl TreeStore {
     /// others: one stuck directory must not make every GC fail).
     pub fn remove_dead_leftovers(&self) -> RootfsResult<LeftoverReport> {
         let mut report = LeftoverReport::default();
-        let entries =
-            fs::read_dir(&self.root).map_err(|e| RootfsError::io("listing", &self.root, e))?;
+        let entries = fs::read_dir(&self.root).io_context("listing", &self.root)?;
         for entry in entries {
-            let entry = entry.map_err(|e| RootfsError::io("listing", &self.root, e))?;
+            let entry = entry.io_context("listing", &self.root)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some(id) = [TEMP_PREFIX, TRASH_PREFIX]
                 .iter()
@@ -250,10 +258,9 @@ impl TreeStore {
     /// Every cached tree of this flavour, by key.
     pub fn list(&self) -> RootfsResult<Vec<RenderedTree>> {
         let mut trees = Vec::new();
-        let entries =
-            fs::read_dir(&self.root).map_err(|e| RootfsError::io("listing", &self.root, e))?;
+        let entries = fs::read_dir(&self.root).io_context("listing", &self.root)?;
         for entry in entries {
-            let entry = entry.map_err(|e| RootfsError::io("listing", &self.root, e))?;
+            let entry = entry.io_context("listing", &self.root)?;
             let name = entry.file_name();
             if name.to_string_lossy().starts_with('.') {
                 continue;
@@ -376,15 +383,14 @@ impl TreeStore {
             rustix::fs::syncfs(&file)?;
             Ok(())
         };
-        write().map_err(|e| RootfsError::io("writing the tree record", &path, e))?;
+        write().io_context("writing the tree record", &path)?;
         Ok(record)
     }
 
     fn remove_leftovers(&self, id: &str) -> RootfsResult<()> {
-        let entries =
-            fs::read_dir(&self.root).map_err(|e| RootfsError::io("listing", &self.root, e))?;
+        let entries = fs::read_dir(&self.root).io_context("listing", &self.root)?;
         for entry in entries {
-            let entry = entry.map_err(|e| RootfsError::io("listing", &self.root, e))?;
+            let entry = entry.io_context("listing", &self.root)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let leftover = [TEMP_PREFIX, TRASH_PREFIX]
                 .iter()
@@ -393,7 +399,7 @@ impl TreeStore {
             let unrecorded = name == id && read_record(&entry.path())?.is_none();
             if leftover || unrecorded {
                 remove_tree(&entry.path())
-                    .map_err(|e| RootfsError::io("removing a dead render", entry.path(), e))?;
+                    .map_err(|e| IoContext::new("removing a dead render", entry.path(), e))?;
             }
         }
         Ok(())
@@ -412,7 +418,13 @@ fn read_record(dir: &Path) -> RootfsResult<Option<TreeRecord>> {
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(RootfsError::io("reading the tree record", &path, e)),
+        Err(e) => {
+            return Err(RootfsError::from(IoContext::new(
+                "reading the tree record",
+                &path,
+                e,
+            )))
+        }
     };
     serde_json::from_slice(&bytes)
         .map(Some)
@@ -438,21 +450,7 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
 fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = now_unix_nanos();
     format!("{}-{nanos}", std::process::id())
-}
-
-fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -8,6 +8,7 @@ use std::io::{self, Read};
 use super::error::{RootfsError, RootfsResult};
 use crate::store::fsutil::{self, ContentMismatch};
 use crate::traits::Digest;
+use crate::util::io_context::IoContext;
 
 pub struct VerifyingReader<R> {
     inner: fsutil::VerifyingReader<R>,
@@ -42,7 +43,7 @@ impl<R: Read> VerifyingReader<R> {
                     what,
                     reason: mismatch.to_string(),
                 },
-                None => RootfsError::io(format!("reading {what}"), "", error),
+                None => RootfsError::from(IoContext::new(format!("reading {what}"), "", error)),
             })
     }
 }
