@@ -11,10 +11,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use oci_store::store::{open_store, BackendChoice, Holder, LockGuard, Store, StoreError};
-use oci_store::store::{OperationCommit, WriteOptions};
-use oci_store::traits::{Digest, KvOp, StorageError};
-use oci_store::{IoContext, IoResultExt};
+use oci_store::{open_store, BackendChoice, Holder, LockGuard, Store, StoreError};
+use oci_store::{Digest, IoContext, IoResultExt, KvOp, StorageError};
+use oci_store::{OperationCommit, WriteOptions};
 
 pub const FLAVOUR: &str = "tagged";
 /// The holder of the files' blobs: owner mark `owner.tagged`.

@@ -63,10 +63,12 @@ pub(crate) mod util;
 // The store: blobs by digest, their index, extra data, the key/value area, operations.
 pub use store::{
     default_store_dir, open_store, open_store_waiting, BackendChoice, FlavourLock, FsckOptions,
-    FsckProblem, FsckReport, GcOptions, GcReport, Holder, HolderUsage, Operation, OperationCommit,
-    Store, StoreError, StoreResult, StoreStats, WriteOptions,
+    FsckProblem, FsckReport, GcOptions, GcReport, Holder, HolderUsage, LockGuard, Operation,
+    OperationCommit, Store, StoreError, StoreResult, StoreStats, WriteOptions,
 };
-pub use traits::{Algorithm, BlobRecord, Digest, DigestPrefix, KvEntry, KvKey, KvOp};
+pub use traits::{
+    Algorithm, BlobRecord, Digest, DigestPrefix, KvEntry, KvKey, KvOp, StorageError, StorageResult,
+};
 pub use util::io_context::{IoContext, IoResultExt};
 
 // One progress observer for every long piece of work.
