@@ -252,7 +252,13 @@ fn the_next_gc_clears_what_a_crashed_put_held() {
             .unwrap();
         let options = WriteOptions::default();
         store
-            .write_owned(&b"half put"[..], &options, &holder)
+            .write(
+                &b"half put"[..],
+                &WriteOptions {
+                    holder: Some(holder.clone()),
+                    ..options.clone()
+                },
+            )
             .unwrap();
         assert_ne!(store.dump().unwrap(), before);
         TaggedFiles { store }.gc(WAIT).unwrap();

@@ -22,7 +22,13 @@ fn owned_write_with_wrong_expected_size_marks_nothing() {
         expected_size: Some(record.size + 1),
         ..Default::default()
     };
-    let result = store.write_owned(&content[..], &options, &Holder::flavour("oci"));
+    let result = store.write(
+        &content[..],
+        &WriteOptions {
+            holder: Some(Holder::flavour("oci").clone()),
+            ..options.clone()
+        },
+    );
     assert!(result.is_err(), "a wrong expected size must fail");
     assert_eq!(
         store.extra_types(&record.digest).unwrap(),

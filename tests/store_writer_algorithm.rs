@@ -19,7 +19,10 @@ fn writer_hashing_sha512_indexes_the_sha512_digest() {
         )
         .unwrap();
         let mut writer = store
-            .writer_hashing(&WriteOptions::default(), Algorithm::Sha512)
+            .writer(&WriteOptions {
+                algorithm: Some(Algorithm::Sha512),
+                ..Default::default()
+            })
             .unwrap();
         writer.write_all(content).unwrap();
         let record = writer.commit().unwrap();

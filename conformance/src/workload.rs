@@ -118,6 +118,7 @@ fn operation(
                 media_type: Some(item.media_type.to_string()),
                 expected_digest: with_expectation.then(|| digest.clone()),
                 expected_size: with_expectation.then_some(item.bytes.len() as u64),
+                ..WriteOptions::default()
             };
             let record = store.write_bytes(&item.bytes, &options).context("write")?;
             ensure_eq!(

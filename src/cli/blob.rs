@@ -100,6 +100,7 @@ fn put(context: &Context, args: PutArgs) -> CliResult<()> {
         media_type: args.media_type,
         expected_digest: args.digest,
         expected_size: args.size,
+        ..WriteOptions::default()
     };
     let store = context.open_store()?;
     let record = store.write(input, &options)?;

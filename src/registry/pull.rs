@@ -189,6 +189,7 @@ fn write_options(digest: &Digest, descriptor: &Descriptor) -> WriteOptions {
         media_type: validate_media_type(&media_type).ok().map(|_| media_type),
         expected_digest: Some(digest.clone()),
         expected_size: Some(descriptor.size()),
+        ..WriteOptions::default()
     }
 }
 

@@ -19,7 +19,24 @@ pub struct WriteOptions {
     pub media_type: Option<String>,
     /// Checked against the content; a mismatch stores nothing.
     pub expected_digest: Option<Digest>,
+    /// Checked against the content; a mismatch stores nothing.
     pub expected_size: Option<u64>,
+    /// Who holds the blob once it is written: its owner mark is recorded in the same locked
+    /// step as the commit, also when the content was already stored, so there is no moment
+    /// at which the blob is indexed but unheld (another flavour's GC could take it) and no
+    /// crash that leaves it so. The base store itself ([`Holder::BASE`]) when absent: the
+    /// blob is then kept until an explicit delete lets go of it, whatever flavours do.
+    pub holder: Option<Holder>,
+    /// The digest algorithm when no expected digest names one (content identified by a
+    /// sha512 only known once read, such as an appc image ID); sha256 when absent.
+    pub algorithm: Option<Algorithm>,
+}
+
+impl WriteOptions {
+    fn holder(&self) -> &Holder {
+        static BASE: Holder = Holder::BASE;
+        self.holder.as_ref().unwrap_or(&BASE)
+    }
 }
 
 /// Most candidates an ambiguity error lists.
@@ -52,8 +69,8 @@ impl<'s> StoreWriter<'s> {
         self.writer.written()
     }
 
-    /// Gives the blob `holder`'s owner mark as part of the commit, instead of the base
-    /// store's (see [`Store::write_owned`]).
+    /// Gives the blob `holder`'s owner mark as part of the commit, instead of the one its
+    /// [`WriteOptions::holder`] named.
     pub fn owned_by(mut self, holder: &Holder) -> Self {
         self.holder = holder.clone();
         self
@@ -95,39 +112,20 @@ impl<'s> StoreWriter<'s> {
 }
 
 impl Store {
-    /// Starts a streaming write.
+    /// Starts a streaming write: write the bytes, then [`StoreWriter::commit`] (or stage).
     pub fn writer(&self, options: &WriteOptions) -> StoreResult<StoreWriter<'_>> {
-        self.writer_with_algorithm(options, None)
-    }
-
-    /// Starts a streaming write hashed with `algorithm` when `options` expects no digest (an
-    /// expected digest names its own algorithm): for content identified by a sha512 that is
-    /// only known once it has been read, such as an appc image ID.
-    pub fn writer_hashing(
-        &self,
-        options: &WriteOptions,
-        algorithm: Algorithm,
-    ) -> StoreResult<StoreWriter<'_>> {
-        self.writer_with_algorithm(options, Some(algorithm))
-    }
-
-    fn writer_with_algorithm(
-        &self,
-        options: &WriteOptions,
-        algorithm: Option<Algorithm>,
-    ) -> StoreResult<StoreWriter<'_>> {
         if let Some(media_type) = &options.media_type {
             validate_media_type(media_type)?;
         }
         let expected = Expected {
             digest: options.expected_digest.clone(),
             size: options.expected_size,
-            algorithm,
+            algorithm: options.algorithm,
         };
         Ok(StoreWriter {
             writer: self.blobs.writer(expected)?,
             store: self,
-            holder: Holder::BASE,
+            holder: options.holder().clone(),
             media_type: options
                 .media_type
                 .clone()
@@ -135,24 +133,16 @@ impl Store {
         })
     }
 
-    /// Streams `content` into the store and indexes it, recording the base store as a holder
-    /// ([`Holder::BASE`]) in the same locked step, also when the content was already stored:
-    /// the blob is then kept until an explicit delete lets go of it, whatever flavours do.
+    /// Streams `content` into the store and indexes it, recording its
+    /// holder ([`WriteOptions::holder`], the base store by default) in the same locked step,
+    /// also when the content was already stored.
     pub fn write(&self, content: impl Read, options: &WriteOptions) -> StoreResult<BlobRecord> {
-        self.write_held(content, options, &Holder::BASE)
+        self.write_held(content, options, options.holder())
     }
 
-    /// Like [`Store::write`], and the blob gets `holder`'s owner mark in the same step, under
-    /// its digest lock: there is no moment at which the blob is indexed but unmarked (another
-    /// flavour's GC could take it) and no crash that leaves it so (nothing would ever collect
-    /// it).
-    pub fn write_owned(
-        &self,
-        content: impl Read,
-        options: &WriteOptions,
-        holder: &Holder,
-    ) -> StoreResult<BlobRecord> {
-        self.write_held(content, options, holder)
+    /// [`Store::write`] of content already in memory.
+    pub fn write_bytes(&self, bytes: &[u8], options: &WriteOptions) -> StoreResult<BlobRecord> {
+        self.write(bytes, options)
     }
 
     /// Marks an indexed, present blob as held by `holder`, deciding under its exclusive digest
@@ -196,10 +186,6 @@ impl Store {
         let staged = self.stage(content, options)?;
         let mut records = self.commit_staged(vec![staged], holder)?;
         Ok(records.remove(0))
-    }
-
-    pub fn write_bytes(&self, bytes: &[u8], options: &WriteOptions) -> StoreResult<BlobRecord> {
-        self.write(bytes, options)
     }
 
     /// The index record of a blob; `None` when it is not indexed (its content is not looked

@@ -360,23 +360,25 @@ pub fn flavours_share_one_store_and_never_collect_each_other(fixture: &StoreFixt
     let oci = OciStore::new(&store);
     // An OCI blob, held by the OCI flavour, with no ref: the OCI GC's to take, never appc's.
     let oci_blob = store
-        .write_owned(
+        .write(
             &b"an oci layer"[..],
-            &WriteOptions::default(),
-            &Holder::flavour("oci"),
+            &WriteOptions {
+                holder: Some(Holder::flavour("oci").clone()),
+                ..Default::default()
+            },
         )
         .context("oci blob")?;
     // An appc image whose very tar the OCI flavour also holds (as a sha512 blob).
     let shared_tar = simple_image("example.com/shared", &[], "shared");
     let shared_digest = oci_store::Digest::of_bytes(Algorithm::Sha512, &shared_tar);
     store
-        .write_owned(
+        .write(
             &shared_tar[..],
             &WriteOptions {
+                holder: Some(Holder::flavour("oci").clone()),
                 expected_digest: Some(shared_digest.clone()),
                 ..Default::default()
             },
-            &Holder::flavour("oci"),
         )
         .context("oci copy of the tar")?;
     let shared = import(&appc, &shared_tar, "shared")?.id;
@@ -399,20 +401,22 @@ pub fn flavours_share_one_store_and_never_collect_each_other(fixture: &StoreFixt
 
     // Again, with the OCI holding: the appc GC releases, the OCI copy stays.
     let oci_blob = store
-        .write_owned(
+        .write(
             &b"an oci layer again"[..],
-            &WriteOptions::default(),
-            &Holder::flavour("oci"),
+            &WriteOptions {
+                holder: Some(Holder::flavour("oci").clone()),
+                ..Default::default()
+            },
         )
         .context("oci blob")?;
     store
-        .write_owned(
+        .write(
             &shared_tar[..],
             &WriteOptions {
+                holder: Some(Holder::flavour("oci").clone()),
                 expected_digest: Some(shared_digest.clone()),
                 ..Default::default()
             },
-            &Holder::flavour("oci"),
         )
         .context("oci mark again")?;
     let report = appc

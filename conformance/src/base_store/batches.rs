@@ -12,7 +12,13 @@ use crate::{ensure, ensure_eq, fail, Context};
 
 fn owned(store: &Store, bytes: &[u8], holder: &Holder) -> Result<Digest, String> {
     Ok(store
-        .write_owned(bytes, &WriteOptions::default(), holder)
+        .write(
+            bytes,
+            &WriteOptions {
+                holder: Some((*holder).clone()),
+                ..Default::default()
+            },
+        )
         .context(format!("write_owned for {holder}"))?
         .digest)
 }

@@ -286,10 +286,12 @@ pub fn owned_writes_are_marked_with_their_commit(fixture: &StoreFixture) -> Test
     use oci_store::store::WriteOptions;
     let store = fixture.open()?;
     let record = store
-        .write_owned(
+        .write(
             &b"owned layer"[..],
-            &WriteOptions::default(),
-            &Holder::flavour("oci"),
+            &WriteOptions {
+                holder: Some(Holder::flavour("oci").clone()),
+                ..Default::default()
+            },
         )
         .context("write_owned")?;
     ensure_eq!(
@@ -308,14 +310,17 @@ pub fn owned_writes_are_marked_with_their_commit(fixture: &StoreFixture) -> Test
 
     // The same content again, for a second flavour, through the no-read path.
     let again = store
-        .write_owned(
+        .write(
             &b"ignored: not read"[..],
             &WriteOptions {
-                expected_digest: Some(record.digest.clone()),
-                expected_size: Some(record.size),
-                ..Default::default()
+                holder: Some(Holder::flavour("appc").clone()),
+                ..WriteOptions {
+                    expected_digest: Some(record.digest.clone()),
+                    expected_size: Some(record.size),
+                    ..Default::default()
+                }
+                .clone()
             },
-            &Holder::flavour("appc"),
         )
         .context("write_owned of a stored blob")?;
     ensure_eq!(again, record, "the stored record is returned");
@@ -339,13 +344,16 @@ pub fn owned_writes_are_marked_with_their_commit(fixture: &StoreFixture) -> Test
     );
 
     // A rejected owned write marks nothing (verification fails before the locked step).
-    let wrong = store.write_owned(
+    let wrong = store.write(
         &b"content"[..],
         &WriteOptions {
-            expected_digest: Some(missing.clone()),
-            ..Default::default()
+            holder: Some(Holder::flavour("oci").clone()),
+            ..WriteOptions {
+                expected_digest: Some(missing.clone()),
+                ..Default::default()
+            }
+            .clone()
         },
-        &Holder::flavour("oci"),
     );
     ensure!(wrong.is_err(), "a digest mismatch was accepted");
     store.gc(Default::default()).context("gc")?;

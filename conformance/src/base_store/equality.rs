@@ -189,6 +189,7 @@ fn step(store: &Store, model: &mut Model, items: &[Item], random: &mut SeededRan
                 media_type: Some(item.media_type.to_string()),
                 expected_digest: (digest.algorithm() == Algorithm::Sha512).then(|| digest.clone()),
                 expected_size: None,
+                ..WriteOptions::default()
             };
             let record = store.write_bytes(&item.bytes, &options).context("write")?;
             model.write(item);

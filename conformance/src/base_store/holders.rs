@@ -51,7 +51,13 @@ fn ensure_kept(store: &Store, digest: &Digest, what: &str) -> TestResult {
 
 fn owned(store: &Store, bytes: &[u8], holder: &Holder) -> Result<Digest, String> {
     Ok(store
-        .write_owned(bytes, &WriteOptions::default(), holder)
+        .write(
+            bytes,
+            &WriteOptions {
+                holder: Some((*holder).clone()),
+                ..Default::default()
+            },
+        )
         .context(format!("write_owned for {holder}"))?
         .digest)
 }
@@ -236,10 +242,12 @@ pub fn base_gc_collects_blobs_no_holder_keeps(fixture: &StoreFixture) -> TestRes
     let user_let_go = write_bytes(&store, b"user blob, mark lost", None)?;
     raw_unmark(&user_let_go.digest, &Holder::BASE)?;
     let flavour_let_go = store
-        .write_owned(
+        .write(
             &b"flavour blob, mark lost"[..],
-            &WriteOptions::default(),
-            &Holder::flavour("oci"),
+            &WriteOptions {
+                holder: Some(Holder::flavour("oci").clone()),
+                ..Default::default()
+            },
         )
         .context("write_owned")?;
     raw_unmark(&flavour_let_go.digest, &Holder::flavour("oci"))?;

@@ -101,6 +101,7 @@ pub fn write_expecting(
         media_type: media_type.map(str::to_string),
         expected_digest: Some(digest.clone()),
         expected_size: Some(bytes.len() as u64),
+        ..WriteOptions::default()
     };
     store
         .write_bytes(bytes, &options)

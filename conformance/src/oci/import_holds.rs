@@ -52,7 +52,13 @@ pub fn gc_clears_holds_of_crashed_imports(fixture: &StoreFixture) -> TestResult 
                 ..WriteOptions::default()
             };
             let record = store
-                .write_owned(bytes, &options, &holder)
+                .write(
+                    bytes,
+                    &WriteOptions {
+                        holder: Some(holder.clone()),
+                        ..options.clone()
+                    },
+                )
                 .context("writing under the import's hold")?;
             Ok(record.digest)
         };

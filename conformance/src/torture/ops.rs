@@ -439,6 +439,7 @@ fn write_blob(
         media_type: Some(media_type.to_string()),
         expected_digest: Some(digest.clone()),
         expected_size: Some(bytes.len() as u64),
+        ..WriteOptions::default()
     };
     let record = store.write_bytes(bytes, &options).map_err(store_failure)?;
     if record.digest != *digest || record.size != bytes.len() as u64 {

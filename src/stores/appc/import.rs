@@ -83,13 +83,14 @@ impl AppcStore<'_> {
             detail: format!("not a readable (compressed) tar: {error}"),
         };
         let _mutation = self.mutation_lock()?;
-        let writer = self.store.writer_hashing(
-            &WriteOptions {
+        let writer = self.store.writer(&WriteOptions {
+            algorithm: Some(Algorithm::Sha512),
+            ..WriteOptions {
                 media_type: Some(ACI_MEDIA_TYPE.to_string()),
                 ..WriteOptions::default()
-            },
-            Algorithm::Sha512,
-        )?;
+            }
+            .clone()
+        })?;
         let (compression, tar_stream) = decompressed(input).map_err(corrupt)?;
         let mut tee = Tee::new(tar_stream, writer);
         let facts = match check_entries(&mut tee) {

@@ -66,6 +66,7 @@ fn stage_layout_blob<'s>(
             .map(|_| media_type.clone()),
         expected_digest: Some(digest.clone()),
         expected_size: Some(reached.descriptor.size()),
+        ..WriteOptions::default()
     };
     let path = layout
         .blob_path(digest)?

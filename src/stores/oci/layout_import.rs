@@ -169,6 +169,7 @@ impl OciStore<'_> {
                     media_type: None,
                     expected_digest: Some(digest.clone()),
                     expected_size: Some(size),
+                    ..WriteOptions::default()
                 };
                 let staged = operation
                     .stage(content, &options)

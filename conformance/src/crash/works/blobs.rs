@@ -35,6 +35,7 @@ fn options_for(digest: &Digest, bytes: &[u8]) -> WriteOptions {
         media_type: Some("application/octet-stream".to_string()),
         expected_digest: Some(digest.clone()),
         expected_size: Some(bytes.len() as u64),
+        ..WriteOptions::default()
     }
 }
 
