@@ -11,7 +11,9 @@ use super::sorted_digests::SortedDigests;
 /// `finish` (or as soon as the size is exceeded) and nothing becomes visible.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Expected {
+    /// The digest the content must hash to; `None` to accept any content.
     pub digest: Option<Digest>,
+    /// The size in bytes the content must have; `None` when unknown.
     pub size: Option<u64>,
     /// The algorithm to hash with when no digest is expected (appc image IDs are sha512 of
     /// content whose digest is not known before it is read); sha256 when absent.
@@ -106,6 +108,7 @@ pub trait BlobStore: Send + Sync {
     /// The registered backend name (`fs`, `sqlite`, `lmdb`).
     fn backend_name(&self) -> &'static str;
 
+    /// Starts writing a blob; nothing is visible until the writer's `finish` succeeds.
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>>;
 
     /// Opens a blob for reading; [`super::StorageError::BlobNotFound`] if absent.

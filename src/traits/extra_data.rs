@@ -16,21 +16,31 @@ pub const MAX_EXTRA_DATA_TYPE_LEN: usize = 255;
 pub enum ExtraOp {
     /// Sets (inserts or replaces) one item, as [`ExtraData::set`].
     Set {
+        /// The blob the item belongs to.
         digest: Digest,
+        /// The item's data type (1 to 255 bytes, no NUL).
         data_type: String,
+        /// The item's bytes.
         value: Vec<u8>,
     },
     /// Removes one item if it is there, as [`ExtraData::remove`].
-    Remove { digest: Digest, data_type: String },
+    Remove {
+        /// The blob the item belongs to.
+        digest: Digest,
+        /// The item's data type.
+        data_type: String,
+    },
 }
 
 impl ExtraOp {
+    /// The blob the change touches.
     pub fn digest(&self) -> &Digest {
         match self {
             ExtraOp::Set { digest, .. } | ExtraOp::Remove { digest, .. } => digest,
         }
     }
 
+    /// The data type the change touches.
     pub fn data_type(&self) -> &str {
         match self {
             ExtraOp::Set { data_type, .. } | ExtraOp::Remove { data_type, .. } => data_type,
@@ -62,6 +72,7 @@ impl ExtraOp {
 /// conformance fault wrappers forward only the required methods). [`ExtraData::remove`] stays
 /// required: it says whether the item was there, which a batch does not report.
 pub trait ExtraData: Send + Sync {
+    /// The name the backend is registered under, for error messages.
     fn backend_name(&self) -> &'static str;
 
     /// Sets (inserts or replaces) one item: a batch of one [`ExtraOp::Set`], so the data type
@@ -74,6 +85,7 @@ pub trait ExtraData: Send + Sync {
         }])
     }
 
+    /// The item of `data_type` attached to `digest`, or `None` when there is none.
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>>;
 
     /// Removes one item. Returns whether it was there.

@@ -11,8 +11,11 @@ use super::error::StorageResult;
 /// invariant 1), so a record in the index means the content is there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobRecord {
+    /// The blob's digest.
     pub digest: Digest,
+    /// The blob's size in bytes.
     pub size: u64,
+    /// The media type it was written with (`application/octet-stream` when none was given).
     pub media_type: String,
     /// When the blob was first indexed, in milliseconds since the Unix epoch.
     pub created_unix_ms: i64,
@@ -26,6 +29,7 @@ pub const DEFAULT_MEDIA_TYPE: &str = "application/octet-stream";
 /// overridden (the `Box`/`Arc` forwarders and the conformance fault wrappers forward only the
 /// required methods).
 pub trait Index: Send + Sync {
+    /// The name the backend is registered under, for error messages.
     fn backend_name(&self) -> &'static str;
 
     /// Inserts or replaces the records of `records`, in order, in one transaction (one sync):
@@ -37,6 +41,7 @@ pub trait Index: Send + Sync {
         self.upsert_many(std::slice::from_ref(record))
     }
 
+    /// The record of `digest`, or `None` when the blob is not indexed.
     fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>>;
 
     /// Removes records; returns how many were there. One transaction, so the delete of every
@@ -75,6 +80,7 @@ pub struct RecordPages<'a, I: Index + ?Sized> {
 }
 
 impl<'a, I: Index + ?Sized> RecordPages<'a, I> {
+    /// Pages through `index` from the first record, `page_size` records per query.
     pub fn new(index: &'a I, page_size: usize) -> Self {
         RecordPages {
             index,
