@@ -59,6 +59,7 @@ impl Store {
         })
     }
 
+    /// The store directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -68,16 +69,20 @@ impl Store {
     pub fn blob_store(&self) -> &Arc<dyn BlobStore> {
         &self.blobs
     }
+    /// The index backend; see [`Store::blob_store`] for the caveat.
     pub fn index(&self) -> &Arc<dyn Index> {
         &self.index
     }
+    /// The extra data backend; see [`Store::blob_store`] for the caveat.
     pub fn extra_data(&self) -> &Arc<dyn ExtraData> {
         &self.extra
     }
+    /// The key/value backend; see [`Store::blob_store`] for the caveat.
     pub fn kv_store(&self) -> &Arc<dyn KvStore> {
         &self.kv
     }
 
+    /// Paths of the store's lock files.
     pub fn lock_paths(&self) -> &LockPaths {
         &self.locks
     }

@@ -18,6 +18,7 @@ pub struct WriteOptions {
     pub media_type: Option<String>,
     /// Checked against the content; a mismatch stores nothing.
     pub expected_digest: Option<Digest>,
+    /// Checked against the content's size in bytes; a mismatch stores nothing.
     pub expected_size: Option<u64>,
 }
 
@@ -197,6 +198,7 @@ impl Store {
         Ok(records.remove(0))
     }
 
+    /// [`Store::write`] of an in-memory buffer.
     pub fn write_bytes(&self, bytes: &[u8], options: &WriteOptions) -> StoreResult<BlobRecord> {
         self.write(bytes, options)
     }
@@ -242,10 +244,12 @@ impl Store {
         Ok(bytes)
     }
 
+    /// Whether a blob with this digest is indexed.
     pub fn contains(&self, digest: &Digest) -> StoreResult<bool> {
         Ok(self.index.get(digest)?.is_some())
     }
 
+    /// The index record of a blob; [`StoreError::NotFound`] when it is not indexed.
     pub fn info(&self, digest: &Digest) -> StoreResult<BlobRecord> {
         self.index
             .get(digest)?

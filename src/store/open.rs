@@ -33,6 +33,7 @@ impl BackendChoice {
         self
     }
 
+    /// The backend `name` for one role.
     pub fn role(mut self, role: Role, name: &str) -> Self {
         self.roles.insert(role, name.to_string());
         self
@@ -44,6 +45,7 @@ impl BackendChoice {
         self
     }
 
+    /// Whether no role was asked for (the store's recorded backends, or the defaults, are used).
     pub fn is_empty(&self) -> bool {
         self.roles.is_empty()
     }
