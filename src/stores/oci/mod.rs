@@ -101,6 +101,8 @@ pub struct OciStore<'s> {
 }
 
 impl<'s> OciStore<'s> {
+    /// The OCI flavour over `store`, with no progress reporting and the default GC lock wait
+    /// (60 s).
     pub fn new(store: &'s Store) -> Self {
         OciStore {
             store,
