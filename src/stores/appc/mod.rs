@@ -80,6 +80,8 @@ pub struct AppcStore<'s> {
 }
 
 impl<'s> AppcStore<'s> {
+    /// The appc flavour over `store`, with no progress reporting and the default GC lock wait
+    /// (60 s).
     pub fn new(store: &'s Store) -> Self {
         AppcStore {
             store,
