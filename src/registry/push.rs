@@ -47,6 +47,7 @@ impl Default for PushOptions {
     }
 }
 
+/// What [`push()`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PushReport {
     /// The destination reference, as pushed to.
