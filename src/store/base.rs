@@ -88,7 +88,7 @@ impl Store {
     }
 
     /// The GC lock of a flavour (`gc-<flavour>`, with its turnstile): shared by the flavour's
-    /// mutations, exclusive (bounded wait) by its GC. See [`FlavourLock`].
+    /// mutations, exclusive (bounded wait) by its GC. See `FlavourLock`.
     pub fn flavour_lock(&self, flavour: &str) -> FlavourLock<'_> {
         FlavourLock::new(&self.locks, flavour)
     }

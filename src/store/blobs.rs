@@ -136,7 +136,7 @@ impl Store {
     }
 
     /// Streams `content` into the store and indexes it, recording the base store as a holder
-    /// ([`BASE_HOLDER`]) in the same locked step, also when the content was already stored:
+    /// (the holder `base`) in the same locked step, also when the content was already stored:
     /// the blob is then kept until an explicit delete lets go of it, whatever flavours do.
     pub fn write(&self, content: impl Read, options: &WriteOptions) -> StoreResult<BlobRecord> {
         self.write_held(content, options, BASE_HOLDER)

@@ -207,7 +207,7 @@ impl Store {
     /// every referenced blob are taken exclusively in stripe order; under them the entries are
     /// read again (one rewritten meanwhile to reference another blob makes it start over), all
     /// of them are removed in one key/value transaction, and then each blob they referenced is
-    /// deleted if nothing holds it any more, in batches ([`Store::delete_many_locked`]). A key
+    /// deleted if nothing holds it any more, in batches (`Store::delete_many_locked`). A key
     /// given twice is removed once.
     pub fn remove_data_many(&self, keys: &[KvKey]) -> StoreResult<()> {
         let keys: BTreeSet<&KvKey> = keys.iter().collect();

@@ -64,7 +64,7 @@ pub fn default_store_dir() -> PathBuf {
 }
 
 /// Opens (or creates) the store in `dir`, upgrading its formats first when needed (waiting up
-/// to [`UPGRADE_WAIT`] for other processes to close it).
+/// to 10 s, `UPGRADE_WAIT`, for other processes to close it).
 pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<Store> {
     open_store_waiting(dir, choice, UPGRADE_WAIT)
 }

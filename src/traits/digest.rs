@@ -9,7 +9,7 @@ use sha2::Digest as _;
 use super::error::DigestError;
 
 /// The hash algorithms a store accepts. Anything else is refused with
-/// [`DigestError::UnknownAlgorithm`] so a typo never becomes a silently different blob.
+/// `DigestError::UnknownAlgorithm` so a typo never becomes a silently different blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
     /// SHA-256, 64 hex characters; the default.
@@ -38,7 +38,7 @@ impl Algorithm {
         }
     }
 
-    /// The algorithm of a name (`sha256`, `sha512`); [`DigestError::UnknownAlgorithm`] for any other.
+    /// The algorithm of a name (`sha256`, `sha512`); `DigestError::UnknownAlgorithm` for any other.
     pub fn from_name(name: &str) -> Result<Algorithm, DigestError> {
         match name {
             "sha256" => Ok(Algorithm::Sha256),

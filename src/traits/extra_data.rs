@@ -48,7 +48,7 @@ impl ExtraOp {
     }
 
     /// What every backend can store: a data type that is not empty, holds no NUL (a key
-    /// separator) and has at most [`MAX_EXTRA_DATA_TYPE_LEN`] bytes. A batch checks every
+    /// separator) and has at most `MAX_EXTRA_DATA_TYPE_LEN` (255) bytes. A batch checks every
     /// operation before it applies any.
     pub fn check(&self) -> StorageResult<()> {
         let data_type = self.data_type();

@@ -97,7 +97,7 @@ impl<'s> AppcStore<'s> {
     }
 
     /// How long GC and `rm` wait for running mutations to let go of the flavour GC lock
-    /// before they give up (default [`DEFAULT_GC_LOCK_WAIT`]).
+    /// before they give up (default 60 s, `DEFAULT_GC_LOCK_WAIT`).
     pub fn with_gc_lock_wait(mut self, wait: Duration) -> Self {
         self.gc_lock_wait = wait;
         self
