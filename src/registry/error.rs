@@ -35,7 +35,8 @@ pub enum RegistryError {
         registry: String,
     },
 
-    /// The HTTP request did not complete (DNS, connection, TLS or timeout); check the network and the registry address.
+    /// The HTTP request did not complete (DNS, connection, TLS or timeout); check the network and
+    /// the registry address.
     #[error("{method} {url}: {source}")]
     Transport {
         /// HTTP method of the request.
@@ -47,7 +48,8 @@ pub enum RegistryError {
         source: Box<ureq::Error>,
     },
 
-    /// The registry answered with an HTTP status the operation cannot use (404 for a missing image, 401/403 for refused access, 5xx for a server fault).
+    /// The registry answered with an HTTP status the operation cannot use (404 for a missing image,
+    /// 401/403 for refused access, 5xx for a server fault).
     #[error("{method} {url}: the registry answered {status}{detail}")]
     Status {
         /// HTTP method of the request.
@@ -60,7 +62,8 @@ pub enum RegistryError {
         detail: String,
     },
 
-    /// The registry broke the distribution protocol (a missing header, a malformed digest, listing or redirect).
+    /// The registry broke the distribution protocol (a missing header, a malformed digest, listing
+    /// or redirect).
     #[error("{url}: {reason}")]
     Protocol {
         /// URL of the offending answer.
@@ -69,7 +72,8 @@ pub enum RegistryError {
         reason: String,
     },
 
-    /// Getting a bearer token failed: the token service refused the credentials or answered something unusable; check the credentials for this registry.
+    /// Getting a bearer token failed: the token service refused the credentials or answered
+    /// something unusable; check the credentials for this registry.
     #[error("authenticating to {registry}: {reason}")]
     Auth {
         /// The registry host.
@@ -87,7 +91,8 @@ pub enum RegistryError {
         reason: String,
     },
 
-    /// The image is a Docker schema 1 manifest, which is refused; push it again with a current tool.
+    /// The image is a Docker schema 1 manifest, which is refused; push it again with a current
+    /// tool.
     #[error(
         "{reference} is a Docker schema 1 manifest ({media_type}), which this tool refuses: \
          schema 1 is deprecated and unverifiable; push the image again with a current tool \
@@ -100,7 +105,8 @@ pub enum RegistryError {
         media_type: String,
     },
 
-    /// Content the registry sent does not hash to the digest asked for; the registry or something between is serving wrong data.
+    /// Content the registry sent does not hash to the digest asked for; the registry or something
+    /// between is serving wrong data.
     #[error("{reference}: the registry sent {what} that hashes to {actual}, not {expected}")]
     DigestMismatch {
         /// The image reference.
@@ -126,7 +132,8 @@ pub enum RegistryError {
         limit: u64,
     },
 
-    /// The image is a multi-platform index without a manifest for the platform asked for; pick one of the platforms listed.
+    /// The image is a multi-platform index without a manifest for the platform asked for; pick one
+    /// of the platforms listed.
     #[error("{reference}: no manifest for platform {platform} (the index has: {available})")]
     NoPlatform {
         /// The image reference.

@@ -25,8 +25,8 @@ impl Store {
     }
 
     /// Attaches extra data of `data_type` to a blob, replacing any there; fails with
-    /// [`StoreError::MissingBlob`] when the blob is not in the store, or [`StoreError::Invalid`] for a data type
-    /// that is not 1-128 characters of `[A-Za-z0-9._-:/+]`.
+    /// [`StoreError::MissingBlob`] when the blob is not in the store, or [`StoreError::Invalid`]
+    /// for a data type that is not 1-128 characters of `[A-Za-z0-9._-:/+]`.
     pub fn set_extra(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StoreResult<()> {
         validate_name("extra data type", data_type)?;
         let _lock = self.shared_digest_lock(digest)?;

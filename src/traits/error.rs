@@ -64,7 +64,8 @@ pub enum StorageError {
         found: Option<u64>,
     },
 
-    /// An argument a backend cannot accept (an invalid name, key or option); the message says which.
+    /// An argument a backend cannot accept (an invalid name, key or option); the message says
+    /// which.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 

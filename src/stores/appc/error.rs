@@ -41,7 +41,8 @@ pub enum AppcError {
         candidates: Vec<String>,
     },
 
-    /// A key is neither `sha512-<hex>` (an image ID or a long enough prefix) nor a valid image name.
+    /// A key is neither `sha512-<hex>` (an image ID or a long enough prefix) nor a valid image
+    /// name.
     #[error("invalid image key {key:?}: {reason}")]
     InvalidKey {
         /// The key as given.

@@ -38,7 +38,8 @@ pub struct ImageInfo {
 }
 
 impl ImageInfo {
-    /// The image ID as a [`Digest`](crate::Digest); [`AppcError::Invalid`] if the stored ID is damaged.
+    /// The image ID as a [`Digest`](crate::Digest); [`AppcError::Invalid`] if the stored ID is
+    /// damaged.
     pub fn digest(&self) -> AppcResult<Digest> {
         Digest::parse(&self.id).map_err(|e| AppcError::Invalid(format!("stored image id: {e}")))
     }

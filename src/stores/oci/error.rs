@@ -76,7 +76,8 @@ pub enum OciError {
         source_name: String,
     },
 
-    /// A blob in a layout or archive does not match its descriptor (wrong size or digest, unreadable); the source is damaged.
+    /// A blob in a layout or archive does not match its descriptor (wrong size or digest,
+    /// unreadable); the source is damaged.
     #[error("blob {digest} at {path}: {reason}")]
     BadBlob {
         /// Digest the descriptor promises.
@@ -128,7 +129,8 @@ pub enum OciError {
         source: Box<StoreError>,
     },
 
-    /// A directory or archive lacks what an OCI image layout needs (`oci-layout`, `index.json`, a supported version).
+    /// A directory or archive lacks what an OCI image layout needs (`oci-layout`, `index.json`, a
+    /// supported version).
     #[error("{path} is not an OCI image layout: {reason}")]
     NotALayout {
         /// The directory or archive.
@@ -137,7 +139,8 @@ pub enum OciError {
         reason: String,
     },
 
-    /// The refs asked for in a layout import cannot be chosen: the ref is absent, ambiguous, or the layout has no named refs; name one of the refs the message lists.
+    /// The refs asked for in a layout import cannot be chosen: the ref is absent, ambiguous, or the
+    /// layout has no named refs; name one of the refs the message lists.
     #[error("{path}: {reason}")]
     RefSelection {
         /// The layout or archive.
@@ -146,7 +149,8 @@ pub enum OciError {
         reason: String,
     },
 
-    /// An archive entry is refused because it could escape the extraction directory or is a kind of file a layout never needs (links, devices, absolute paths, `..`).
+    /// An archive entry is refused because it could escape the extraction directory or is a kind of
+    /// file a layout never needs (links, devices, absolute paths, `..`).
     #[error("archive {archive}: entry {entry:?} refused: {reason}")]
     UnsafeArchiveEntry {
         /// The archive.
@@ -157,14 +161,16 @@ pub enum OciError {
         reason: String,
     },
 
-    /// A layout path names a directory, symbolic link or special file where a regular file is expected.
+    /// A layout path names a directory, symbolic link or special file where a regular file is
+    /// expected.
     #[error("{path} is not a regular file: only regular files are read from a layout")]
     NotARegularFile {
         /// The offending path.
         path: PathBuf,
     },
 
-    /// An archive exceeds a size limit of the import; raise the named limit if the archive is trusted.
+    /// An archive exceeds a size limit of the import; raise the named limit if the archive is
+    /// trusted.
     #[error(
         "archive {archive} has more than {limit} {what}: refused (raise the limit with \
          {flag}, ImportOptions::{option})"
@@ -182,7 +188,8 @@ pub enum OciError {
         option: &'static str,
     },
 
-    /// A blob the import had staged was removed from the store before the import committed (a concurrent GC or repair); run the import again.
+    /// A blob the import had staged was removed from the store before the import committed (a
+    /// concurrent GC or repair); run the import again.
     #[error("blob {digest} went from the store while an import held it: {reason}")]
     BlobVanished {
         /// Digest of the vanished blob.
@@ -191,7 +198,8 @@ pub enum OciError {
         reason: String,
     },
 
-    /// A path inside a layout resolves outside the layout directory (through `..` or a symbolic link); the layout is refused.
+    /// A path inside a layout resolves outside the layout directory (through `..` or a symbolic
+    /// link); the layout is refused.
     #[error("{path} leads outside the layout {root}")]
     PathOutsideLayout {
         /// The offending path.
