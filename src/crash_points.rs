@@ -121,7 +121,7 @@ macro_rules! crash_point {
     }};
 }
 
-/// Marks a step at which the crash harness may kill the process (see [`crate::crash_points`]).
+/// Marks a step at which the crash harness may kill the process (see the `crash_points` module).
 /// Without the `crash-points` feature it expands to nothing.
 #[cfg(not(feature = "crash-points"))]
 #[macro_export]

@@ -18,10 +18,14 @@ use super::error::{RegistryError, RegistryResult};
 /// What the user gave (or the config files had) for one registry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Credentials {
+    /// No credentials: only anonymous tokens are asked for.
     #[default]
     Anonymous,
+    /// A user name and password, sent as HTTP Basic or exchanged for a bearer token.
     Basic {
+        /// The user name.
         username: String,
+        /// The password (or a personal access token).
         password: String,
     },
     /// An OAuth2 refresh token (`identitytoken` in Docker's config).

@@ -53,6 +53,7 @@ pub enum Payload<'a> {
     Reader(&'a mut dyn Read, u64),
 }
 
+/// A connection to one registry: HTTP agent, scheme, credentials and cached tokens.
 pub struct RegistryClient {
     agent: ureq::Agent,
     /// `host[:port]`.
@@ -112,10 +113,12 @@ impl RegistryClient {
         })
     }
 
+    /// The registry, `host[:port]`.
     pub fn registry(&self) -> &str {
         &self.registry
     }
 
+    /// The options the client was made with.
     pub fn options(&self) -> &ClientOptions {
         &self.options
     }

@@ -56,6 +56,7 @@ use crate::traits::Digest;
 /// Default number of blobs moved at once.
 pub const DEFAULT_JOBS: usize = 4;
 
+/// How [`pull()`] fetches an image.
 #[derive(Clone, Debug)]
 pub struct PullOptions {
     /// The platform to take from an index (default: this machine's).
@@ -82,17 +83,24 @@ impl Default for PullOptions {
     }
 }
 
+/// What [`pull()`] did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PullReport {
+    /// The reference pulled.
     pub reference: String,
     /// The ref written.
     pub name: String,
+    /// Digest of the root manifest or index.
     pub digest: Digest,
+    /// Media type of the root manifest or index.
     pub media_type: String,
+    /// Blobs downloaded.
     pub blobs_downloaded: u64,
+    /// Bytes downloaded.
     pub bytes_downloaded: u64,
     /// Blobs the store had (or another pull stored meanwhile), not downloaded.
     pub blobs_present: u64,
+    /// Referrer manifests pulled (with `with_referrers`).
     pub referrers: u64,
 }
 

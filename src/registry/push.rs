@@ -23,6 +23,7 @@ use crate::store::{Direction, Progress, SkipReason, TransferEvent};
 use crate::stores::oci::{digest_of, media_type_of, Child, OciStore, Reached, StoreSource, Walker};
 use crate::traits::Digest;
 
+/// How [`push()`] uploads an image.
 #[derive(Clone, Debug)]
 pub struct PushOptions {
     /// Blobs uploaded at once.
@@ -46,19 +47,31 @@ impl Default for PushOptions {
     }
 }
 
+/// What [`push()`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PushReport {
+    /// The destination reference, as pushed to.
     pub reference: String,
+    /// Digest of the root manifest or index pushed.
     pub digest: Option<Digest>,
+    /// Blobs uploaded.
     pub blobs_uploaded: u64,
+    /// Bytes uploaded.
     pub bytes_uploaded: u64,
     /// Blobs the registry had.
     pub blobs_present: u64,
+    /// Blobs mounted from another repository of the registry (`mount_from`) instead of uploaded.
     pub blobs_mounted: u64,
+    /// Manifests and indexes put, referrers included.
     pub manifests: u64,
+    /// Of those, referrers (manifests with a subject).
     pub referrers: u64,
 }
 
+/// Pushes the image of ref `source_ref` of the OCI store to `destination`: its blobs (those the
+/// registry lacks), then its manifests bottom-up, the root under the destination's tag (or digest);
+/// with `with_referrers`, their referrers too. Fails when the ref is absent, a blob it reaches
+/// is missing from the store, or the registry refuses a request.
 pub fn push(
     oci: &OciStore<'_>,
     client: &RegistryClient,

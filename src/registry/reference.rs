@@ -24,11 +24,14 @@ impl Target {
     }
 }
 
+/// An image reference: `REGISTRY/REPOSITORY[:TAG|@DIGEST]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reference {
     /// `host[:port]` as written.
     pub registry: String,
+    /// The repository path, e.g. `library/alpine`.
     pub repository: String,
+    /// The tag or digest named (`latest` when neither was written).
     pub target: Target,
 }
 

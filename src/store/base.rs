@@ -58,16 +58,18 @@ impl Store {
         })
     }
 
+    /// The store directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// Paths of the store's lock files.
     pub fn lock_paths(&self) -> &LockPaths {
         &self.locks
     }
 
     /// The GC lock of a flavour (`gc-<flavour>`, with its turnstile): shared by the flavour's
-    /// mutations, exclusive (bounded wait) by its GC. See [`FlavourLock`].
+    /// mutations, exclusive (bounded wait) by its GC. See `FlavourLock`.
     pub fn flavour_lock(&self, flavour: &str) -> FlavourLock<'_> {
         FlavourLock::new(&self.locks, flavour)
     }

@@ -19,7 +19,7 @@ pub struct WriteOptions {
     pub media_type: Option<String>,
     /// Checked against the content; a mismatch stores nothing.
     pub expected_digest: Option<Digest>,
-    /// Checked against the content; a mismatch stores nothing.
+    /// Checked against the content's size in bytes; a mismatch stores nothing.
     pub expected_size: Option<u64>,
     /// Who holds the blob once it is written: its owner mark is recorded in the same locked
     /// step as the commit, also when the content was already stored, so there is no moment
@@ -235,10 +235,12 @@ impl Store {
         Ok(bytes)
     }
 
+    /// Whether a blob with this digest is indexed.
     pub fn contains(&self, digest: &Digest) -> StoreResult<bool> {
         Ok(self.index.get(digest)?.is_some())
     }
 
+    /// The index record of a blob; [`StoreError::NotFound`] when it is not indexed.
     pub fn info(&self, digest: &Digest) -> StoreResult<BlobRecord> {
         self.index
             .get(digest)?

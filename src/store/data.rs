@@ -25,6 +25,9 @@ impl Store {
         LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Shared)
     }
 
+    /// Attaches extra data of `data_type` to a blob, replacing any there; fails with
+    /// [`StoreError::MissingBlob`] when the blob is not in the store, or [`StoreError::Invalid`]
+    /// for a data type that is not 1-128 characters of `[A-Za-z0-9._-:/+]`.
     pub fn set_extra(&self, digest: &Digest, data_type: &str, value: &[u8]) -> StoreResult<()> {
         validate_name("extra data type", data_type)?;
         let _lock = self.shared_digest_lock(digest)?;
@@ -32,14 +35,17 @@ impl Store {
         Ok(self.extra.set(digest, data_type, value)?)
     }
 
+    /// The extra data of `data_type` attached to a blob, or `None`.
     pub fn get_extra(&self, digest: &Digest, data_type: &str) -> StoreResult<Option<Vec<u8>>> {
         Ok(self.extra.get(digest, data_type)?)
     }
 
+    /// Removes the extra data of `data_type` from a blob; returns whether it was there.
     pub fn remove_extra(&self, digest: &Digest, data_type: &str) -> StoreResult<bool> {
         Ok(self.extra.remove(digest, data_type)?)
     }
 
+    /// The data types of the extra data attached to a blob.
     pub fn extra_types(&self, digest: &Digest) -> StoreResult<Vec<String>> {
         Ok(self.extra.types(digest)?)
     }
@@ -108,6 +114,7 @@ impl Store {
             .collect())
     }
 
+    /// The key/value entry `data_type`/`key`, or `None` when there is none.
     pub fn get_data(&self, data_type: &str, key: &str) -> StoreResult<Option<KvEntry>> {
         Ok(self.kv.get(data_type, key)?)
     }
@@ -240,7 +247,7 @@ impl Store {
     /// every referenced blob are taken exclusively in stripe order; under them the entries are
     /// read again (one rewritten meanwhile to reference another blob makes it start over), all
     /// of them are removed in one key/value transaction, and then each blob they referenced is
-    /// deleted if nothing holds it any more, in batches ([`Store::delete_many_locked`]). A key
+    /// deleted if nothing holds it any more, in batches (`Store::delete_many_locked`). A key
     /// given twice is removed once.
     pub fn remove_data_many(&self, keys: &[KvKey]) -> StoreResult<()> {
         let keys: BTreeSet<&KvKey> = keys.iter().collect();
@@ -291,6 +298,8 @@ impl Store {
         Ok(digests)
     }
 
+    /// The key/value entries of `data_type` whose key starts with `key_prefix` (`""` for all), as
+    /// (key, entry) in key order.
     pub fn list_data(
         &self,
         data_type: &str,
@@ -299,6 +308,7 @@ impl Store {
         Ok(self.kv.list(data_type, key_prefix)?)
     }
 
+    /// The key/value entries that reference `digest`, sorted.
     pub fn data_referencing(&self, digest: &Digest) -> StoreResult<Vec<KvKey>> {
         Ok(self.kv.referencing(digest)?)
     }

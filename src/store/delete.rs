@@ -55,11 +55,11 @@ impl Store {
         Ok(was_indexed)
     }
 
-    /// [`Store::release`] of many blobs, with few commits: in batches of [`DELETE_BATCH`],
+    /// [`Store::release`] of many blobs, with few commits: in batches of `DELETE_BATCH` (2048),
     /// whose digest locks are taken exclusively in stripe order, each blob that carries
     /// `holder`'s mark is decided under its lock as `release` decides it: the marks of the
     /// blobs that stay go in one extra-data batch, and the blobs left with no holder are
-    /// deleted together ([`Store::delete_many_locked`]; their mark goes with the rest of their
+    /// deleted together (`Store::delete_many_locked`; their mark goes with the rest of their
     /// extra data). A blob without the mark is left as it is (`Absent`: this holder had nothing
     /// to let go of), so an unheld blob the caller never held is not taken. Returns what
     /// happened to each digest, in order; a digest given twice is released once.

@@ -21,6 +21,8 @@ pub struct StoreDump {
 }
 
 impl Store {
+    /// Everything the store holds (records, extra data, key/value entries, content digests), in a
+    /// fixed order; reads it all into memory.
     pub fn dump(&self) -> StoreResult<StoreDump> {
         dump_parts(&self.blobs, &self.index, &self.extra, &self.kv)
     }

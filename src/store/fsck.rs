@@ -11,40 +11,69 @@ use super::progress::{Progress, ProgressRead, Totals, NO_PROGRESS};
 use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, StorageError};
 use crate::util::io_context::IoContext;
 
+/// One problem `fsck` found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FsckProblem {
     /// The index lists a blob whose content is gone.
-    MissingContent { digest: Digest },
+    MissingContent {
+        /// The blob.
+        digest: Digest,
+    },
     /// The content does not hash to its digest.
-    CorruptContent { digest: Digest, actual: Digest },
+    CorruptContent {
+        /// The digest the blob is stored under.
+        digest: Digest,
+        /// The digest its content hashes to.
+        actual: Digest,
+    },
     /// The content's size differs from the index record.
     SizeMismatch {
+        /// The blob.
         digest: Digest,
+        /// The size the index records, in bytes.
         indexed: u64,
+        /// The size of the stored content, in bytes.
         actual: u64,
     },
     /// Content without an index record (garbage).
-    UnindexedContent { digest: Digest },
+    UnindexedContent {
+        /// The digest the content is stored under.
+        digest: Digest,
+    },
     /// Extra data of a blob that is not indexed.
-    OrphanExtraData { digest: Digest },
+    OrphanExtraData {
+        /// The blob the extra data belongs to.
+        digest: Digest,
+    },
     /// Key/value entries referencing a blob that is not indexed.
-    DanglingReference { digest: Digest },
+    DanglingReference {
+        /// The digest the entries reference.
+        digest: Digest,
+    },
     /// An indexed blob that no holder keeps (no owner mark, no key/value entry): garbage left
     /// by a crash between a holder letting go and the delete; `gc` removes it.
-    UnheldBlob { digest: Digest },
+    UnheldBlob {
+        /// The blob.
+        digest: Digest,
+    },
 }
 
+/// What [`Store::fsck`] checked and found.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FsckReport {
+    /// Indexed blobs whose content was hashed.
     pub blobs_checked: u64,
+    /// Bytes of content hashed.
     pub bytes_checked: u64,
+    /// Every problem found, including those `repair` fixed.
     pub problems: Vec<FsckProblem>,
     /// Problems that `--repair` fixed.
     pub repaired: u64,
 }
 
 impl FsckReport {
+    /// Whether no problem was found.
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
     }

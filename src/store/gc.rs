@@ -11,6 +11,7 @@ use super::locks::{LockGuard, LockMode};
 use super::progress::{Progress, Totals, NO_PROGRESS};
 use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, SortedDigests};
 
+/// What [`Store::gc`] removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct GcReport {
     /// Content without an index record, removed.
@@ -19,6 +20,7 @@ pub struct GcReport {
     pub unindexed_bytes: u64,
     /// Staged writes of writers that are gone.
     pub dead_ingests: u64,
+    /// Bytes of those staged writes.
     pub dead_ingest_bytes: u64,
     /// Blobs whose extra data outlived them (a crash mid-delete).
     pub orphan_extra_data: Vec<Digest>,
@@ -32,6 +34,7 @@ pub struct GcReport {
 }
 
 impl GcReport {
+    /// Bytes freed in all: unindexed content, dead staged writes and unheld blobs.
     pub fn freed_bytes(&self) -> u64 {
         self.unindexed_bytes + self.dead_ingest_bytes + self.unheld_bytes
     }

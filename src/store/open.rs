@@ -34,6 +34,7 @@ impl BackendChoice {
         self
     }
 
+    /// The backend `name` for one role.
     pub fn role(mut self, role: Role, name: &str) -> Self {
         self.roles.insert(role, name.to_string());
         self
@@ -45,6 +46,7 @@ impl BackendChoice {
         self
     }
 
+    /// Whether no role was asked for (the store's recorded backends, or the defaults, are used).
     pub fn is_empty(&self) -> bool {
         self.roles.is_empty()
     }
@@ -63,7 +65,7 @@ pub fn default_store_dir() -> PathBuf {
 }
 
 /// Opens (or creates) the store in `dir`, upgrading its formats first when needed (waiting up
-/// to [`UPGRADE_WAIT`] for other processes to close it).
+/// to 10 s, `UPGRADE_WAIT`, for other processes to close it).
 pub fn open_store(dir: &Path, choice: &BackendChoice) -> StoreResult<Store> {
     open_store_waiting(dir, choice, UPGRADE_WAIT)
 }

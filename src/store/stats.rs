@@ -9,9 +9,12 @@ use super::config::StoreConfig;
 use super::error::StoreResult;
 use crate::traits::{Index, KvStore};
 
+/// Counts and backends of a store, from [`Store::stats`].
 #[derive(Clone, Debug, Serialize)]
 pub struct StoreStats {
+    /// Indexed blobs.
     pub blobs: u64,
+    /// Total size of the indexed blobs, in bytes.
     pub bytes: u64,
     /// Entries per key/value data type.
     pub data_entries: BTreeMap<String, u64>,
@@ -20,6 +23,7 @@ pub struct StoreStats {
 }
 
 impl Store {
+    /// Counts the store's blobs, bytes and key/value entries, and names its backends.
     pub fn stats(&self) -> StoreResult<StoreStats> {
         let mut data_entries = BTreeMap::new();
         for data_type in self.kv.data_types()? {

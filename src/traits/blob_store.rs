@@ -11,7 +11,9 @@ use super::sorted_digests::SortedDigests;
 /// `finish` (or as soon as the size is exceeded) and nothing becomes visible.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Expected {
+    /// The digest the content must hash to; `None` to accept any content.
     pub digest: Option<Digest>,
+    /// The size in bytes the content must have; `None` when unknown.
     pub size: Option<u64>,
     /// The algorithm to hash with when no digest is expected (appc image IDs are sha512 of
     /// content whose digest is not known before it is read); sha256 when absent.
@@ -103,6 +105,7 @@ pub trait BlobWriter: Write + Send {
 /// ([`BlobStore::sync_staged`], [`BlobStore::sync_committed`]) are the provided methods a
 /// backend overrides when it can share syncs across a batch.
 pub trait BlobStore: Send + Sync {
+    /// Starts writing a blob; nothing is visible until the writer's `finish` succeeds.
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>>;
 
     /// Opens a blob for reading; [`super::StorageError::BlobNotFound`] if absent.

@@ -9,16 +9,20 @@ use sha2::Digest as _;
 use super::error::DigestError;
 
 /// The hash algorithms a store accepts. Anything else is refused with
-/// [`DigestError::UnknownAlgorithm`] so a typo never becomes a silently different blob.
+/// `DigestError::UnknownAlgorithm` so a typo never becomes a silently different blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
+    /// SHA-256, 64 hex characters; the default.
     Sha256,
+    /// SHA-512, 128 hex characters (appc image IDs).
     Sha512,
 }
 
 impl Algorithm {
+    /// Every accepted algorithm.
     pub const ALL: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
 
+    /// The name in a digest string: `sha256` or `sha512`.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Sha256 => "sha256",
@@ -34,6 +38,7 @@ impl Algorithm {
         }
     }
 
+    /// The algorithm of a name (`sha256`, `sha512`); `DigestError::UnknownAlgorithm` for any other.
     pub fn from_name(name: &str) -> Result<Algorithm, DigestError> {
         match name {
             "sha256" => Ok(Algorithm::Sha256),
@@ -42,6 +47,7 @@ impl Algorithm {
         }
     }
 
+    /// A new streaming hasher for this algorithm.
     pub fn hasher(self) -> Hasher {
         Hasher::new(self)
     }
@@ -110,6 +116,7 @@ impl Digest {
         hasher.finish()
     }
 
+    /// The algorithm that produced the digest.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
@@ -181,6 +188,7 @@ impl<'de> serde::Deserialize<'de> for Digest {
 pub struct DigestPrefix {
     /// `None` for bare hex: it may match digests of any algorithm.
     pub algorithm: Option<Algorithm>,
+    /// The lowercase hex characters typed, at least [`DigestPrefix::MIN_HEX_LEN`].
     pub hex_prefix: String,
 }
 
@@ -188,6 +196,9 @@ impl DigestPrefix {
     /// Shortest hex prefix accepted, so a resolve never matches half the store by accident.
     pub const MIN_HEX_LEN: usize = 4;
 
+    /// Parses `algorithm:hex`, `algorithm-hex` or bare hex; fails on an unknown algorithm,
+    /// non-lowercase-hex, more characters than a full digest, or fewer than
+    /// [`DigestPrefix::MIN_HEX_LEN`].
     pub fn parse(input: &str) -> Result<DigestPrefix, DigestError> {
         let (algorithm, hex) = match split_algorithm(input) {
             Some((name, hex)) => (Some(Algorithm::from_name(name)?), hex),
@@ -236,6 +247,7 @@ impl DigestPrefix {
             .collect()
     }
 
+    /// Whether `digest` starts with this prefix (and has its algorithm, when one was given).
     pub fn matches(&self, digest: &Digest) -> bool {
         self.algorithm.is_none_or(|a| a == digest.algorithm())
             && digest.hex().starts_with(&self.hex_prefix)

@@ -16,14 +16,25 @@ pub const MAX_EXTRA_DATA_TYPE_LEN: usize = 255;
 pub enum ExtraOp {
     /// Sets (inserts or replaces) one item, as [`ExtraData::set`].
     Set {
+        /// The blob the item belongs to.
         digest: Digest,
+        /// The item's data type (1 to 255 bytes, no NUL).
         data_type: String,
+        /// The item's bytes.
         value: Vec<u8>,
     },
     /// Removes one item if it is there, as [`ExtraData::remove`].
-    Remove { digest: Digest, data_type: String },
+    Remove {
+        /// The blob the item belongs to.
+        digest: Digest,
+        /// The item's data type.
+        data_type: String,
+    },
     /// Removes every item of a blob, as [`ExtraData::remove_all`].
-    RemoveAll { digest: Digest },
+    RemoveAll {
+        /// The blob whose items go.
+        digest: Digest,
+    },
 }
 
 impl ExtraOp {
@@ -45,7 +56,7 @@ impl ExtraOp {
     }
 
     /// What every backend can store: a data type that is not empty, holds no NUL (a key
-    /// separator) and has at most [`MAX_EXTRA_DATA_TYPE_LEN`] bytes. A batch checks every
+    /// separator) and has at most `MAX_EXTRA_DATA_TYPE_LEN` (255) bytes. A batch checks every
     /// operation before it applies any.
     pub fn check(&self) -> StorageResult<()> {
         let Some(data_type) = self.data_type() else {
@@ -81,6 +92,7 @@ pub trait ExtraData: Send + Sync {
         .map(|_changed| ())
     }
 
+    /// The item of `data_type` attached to `digest`, or `None` when there is none.
     fn get(&self, digest: &Digest, data_type: &str) -> StorageResult<Option<Vec<u8>>>;
 
     /// Removes one item. Returns whether it was there. A batch of one [`ExtraOp::Remove`]; a

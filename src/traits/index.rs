@@ -11,8 +11,11 @@ use super::error::StorageResult;
 /// invariant 1), so a record in the index means the content is there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobRecord {
+    /// The blob's digest.
     pub digest: Digest,
+    /// The blob's size in bytes.
     pub size: u64,
+    /// The media type it was written with (`application/octet-stream` when none was given).
     pub media_type: String,
     /// When the blob was first indexed, in milliseconds since the Unix epoch.
     pub created_unix_ms: i64,
@@ -95,6 +98,7 @@ pub struct RecordPages<'a, I: Index + ?Sized> {
 }
 
 impl<'a, I: Index + ?Sized> RecordPages<'a, I> {
+    /// Pages through `index` from the first record, `page_size` records per query.
     pub fn new(index: &'a I, page_size: usize) -> Self {
         RecordPages {
             index,

@@ -9,8 +9,10 @@ use super::digest::Digest;
 use super::error::{StorageError, StorageResult};
 use super::sorted_digests::SortedDigests;
 
+/// One key/value entry as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvEntry {
+    /// The entry's bytes, as written.
     pub value: Vec<u8>,
     /// The blob this entry references, if any.
     pub blob: Option<Digest>,
@@ -24,32 +26,50 @@ pub struct KvEntry {
 pub enum KvOp {
     /// Writes unconditionally, as [`KvStore::put`].
     Put {
+        /// The entry's data type (its namespace, e.g. `oci.ref`).
         data_type: String,
+        /// The entry's key within the data type.
         key: String,
+        /// The bytes to store.
         value: Vec<u8>,
+        /// The blob the entry references; the entry is removed when that blob is deleted.
         blob: Option<Digest>,
     },
     /// Writes only if the current version is `expected_version`, as
     /// [`KvStore::compare_and_set`]; a conflict fails the whole batch.
     CompareAndSet {
+        /// The entry's data type.
         data_type: String,
+        /// The entry's key within the data type.
         key: String,
+        /// The bytes to store.
         value: Vec<u8>,
+        /// The blob the entry references; the entry is removed when that blob is deleted.
         blob: Option<Digest>,
+        /// The version the entry must have now (`None`: it must not exist).
         expected_version: Option<u64>,
     },
     /// Removes an entry if it is there, as [`KvStore::remove`].
-    Remove { data_type: String, key: String },
+    Remove {
+        /// The entry's data type.
+        data_type: String,
+        /// The entry's key within the data type.
+        key: String,
+    },
     /// Writes an entry exactly as given, version included, as [`KvStore::restore`] (backend
     /// conversion).
     Restore {
+        /// The entry's data type.
         data_type: String,
+        /// The entry's key within the data type.
         key: String,
+        /// The entry as it was, version included.
         entry: KvEntry,
     },
 }
 
 impl KvOp {
+    /// The data type the operation touches.
     pub fn data_type(&self) -> &str {
         match self {
             KvOp::Put { data_type, .. }
@@ -59,6 +79,7 @@ impl KvOp {
         }
     }
 
+    /// The key the operation touches.
     pub fn key(&self) -> &str {
         match self {
             KvOp::Put { key, .. }
@@ -90,7 +111,9 @@ pub enum KvOpOutcome {
 /// Names one entry.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct KvKey {
+    /// The entry's data type (its namespace).
     pub data_type: String,
+    /// The entry's key within the data type.
     pub key: String,
 }
 
@@ -100,6 +123,7 @@ pub struct KvKey {
 /// overridden (the `Box`/`Arc` forwarders and the conformance fault wrappers forward only the
 /// required methods).
 pub trait KvStore: Send + Sync {
+    /// The entry at `data_type`/`key`, or `None` when there is none.
     fn get(&self, data_type: &str, key: &str) -> StorageResult<Option<KvEntry>>;
 
     /// Writes unconditionally; returns the new version. A batch of one [`KvOp::Put`].

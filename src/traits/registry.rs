@@ -14,13 +14,18 @@ use super::kv_store::KvStore;
 /// The four roles a backend can fill in a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
+    /// Blob contents, by digest.
     Blobs,
+    /// The index of blob records (digest, size, media type, times).
     Index,
+    /// Extra data attached to blobs, by type.
     Extra,
+    /// The key/value area.
     Kv,
 }
 
 impl Role {
+    /// Every role, in the order stores list them.
     pub const ALL: [Role; 4] = [Role::Blobs, Role::Index, Role::Extra, Role::Kv];
 
     /// The name used in `store.json` and on the command line.
@@ -46,12 +51,20 @@ pub type OpenIndex = fn(&Path) -> StorageResult<Arc<dyn Index>>;
 pub type OpenExtraData = fn(&Path) -> StorageResult<Arc<dyn ExtraData>>;
 pub type OpenKvStore = fn(&Path) -> StorageResult<Arc<dyn KvStore>>;
 
+/// One backend, as submitted with `inventory::submit!`: its name, the roles it can fill (an
+/// opener for each) and its format hooks.
 pub struct BackendRegistration {
+    /// Name in `store.json` and on the command line; unique among backends.
     pub name: &'static str,
+    /// One line for listings of the backends.
     pub description: &'static str,
+    /// Opens its blob store in a store directory, if the backend stores blobs.
     pub blob_store: Option<OpenBlobStore>,
+    /// Opens its index in a store directory, if the backend keeps the index.
     pub index: Option<OpenIndex>,
+    /// Opens its extra data in a store directory, if the backend keeps extra data.
     pub extra_data: Option<OpenExtraData>,
+    /// Opens its key/value store in a store directory, if the backend keeps the key/value area.
     pub kv_store: Option<OpenKvStore>,
     /// The backend's on-disk format in a store directory: how to ask for it, back it up and
     /// upgrade it. The store layer drives these under the exclusive store lock.
@@ -67,11 +80,24 @@ pub enum FormatStatus {
     Current,
     /// Laid out as `version` (the current one) by an oci-store that did not record versions:
     /// usable as it is; recording the version is an upgrade step.
-    Unrecorded { version: u32 },
+    Unrecorded {
+        /// The layout's version.
+        version: u32,
+    },
     /// Recorded at an older version: must be migrated before it is opened for writing.
-    NeedsMigration { from: u32, to: u32 },
+    NeedsMigration {
+        /// The version recorded.
+        from: u32,
+        /// The version this code writes.
+        to: u32,
+    },
     /// Written by a newer oci-store: refused.
-    Newer { found: u32, supported: u32 },
+    Newer {
+        /// The version recorded.
+        found: u32,
+        /// The newest version this code reads.
+        supported: u32,
+    },
 }
 
 impl FormatStatus {
@@ -93,9 +119,13 @@ pub type BackUpFormat = fn(&Path) -> StorageResult<Option<PathBuf>>;
 /// Called only under the exclusive store lock: no other process has the store open.
 pub type UpgradeFormat = fn(&Path) -> StorageResult<()>;
 
+/// How the store asks for a backend's format version, backs its files up and upgrades them.
 pub struct FormatHooks {
+    /// Reads the format status, changing nothing.
     pub status: FormatStatusOf,
+    /// Backs the backend's metadata up before an upgrade.
     pub back_up: BackUpFormat,
+    /// Upgrades the backend's files to the current version.
     pub upgrade: UpgradeFormat,
 }
 
@@ -157,6 +187,7 @@ pub fn refuse_unknown_format(
 }
 
 impl BackendRegistration {
+    /// Whether the backend can fill `role` (has an opener for it).
     pub fn fills(&self, role: Role) -> bool {
         match role {
             Role::Blobs => self.blob_store.is_some(),

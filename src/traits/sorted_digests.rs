@@ -124,6 +124,7 @@ pub struct CompactDigests {
 }
 
 impl CompactDigests {
+    /// Adds a digest; duplicates are dropped when the set is sorted.
     pub fn push(&mut self, digest: &Digest) {
         let raw = digest.raw_bytes();
         match digest.algorithm() {
@@ -132,10 +133,12 @@ impl CompactDigests {
         }
     }
 
+    /// How many digests were pushed, duplicates counted.
     pub fn len(&self) -> usize {
         self.sha256.len() + self.sha512.len()
     }
 
+    /// Whether no digest was pushed.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

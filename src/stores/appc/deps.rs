@@ -10,12 +10,16 @@ use super::manifest::{parse_image_id, Dependency};
 use super::AppcStore;
 use crate::traits::Digest;
 
+/// A dependency a manifest names that no stored image satisfies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MissingDependency {
     /// The image whose manifest names the dependency.
     pub required_by: String,
+    /// The dependency's image name.
     pub image_name: String,
+    /// The image ID it asks for, if it names one.
     pub image_id: Option<String>,
+    /// The labels it asks for (name, value).
     pub labels: Vec<(String, String)>,
 }
 
@@ -32,16 +36,20 @@ impl std::fmt::Display for MissingDependency {
     }
 }
 
+/// What [`AppcStore::dependency_closure`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DependencyReport {
+    /// The image whose dependencies were resolved (its ID).
     pub image: String,
     /// The image and every dependency found, upper image first, depth first in manifest
     /// order, each once: the order a render applies them in (reversed).
     pub resolved: Vec<String>,
+    /// Dependencies no stored image satisfies; a render of the image fails while any remain.
     pub missing: Vec<MissingDependency>,
 }
 
 impl DependencyReport {
+    /// Whether every dependency was found.
     pub fn is_complete(&self) -> bool {
         self.missing.is_empty()
     }

@@ -12,16 +12,24 @@ use super::AppcStore;
 use crate::store::fsutil::{AtomicFile, ContentMismatch, VerifyingReader};
 use crate::util::io_context::IoContext;
 
+/// What [`AppcStore::export`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportReport {
+    /// The image ID (`sha512-...`).
     pub id: String,
+    /// The file written.
     pub path: PathBuf,
+    /// Whether the file was gzip-compressed.
     pub gzip: bool,
     /// Bytes of the uncompressed tar copied.
     pub size: u64,
 }
 
 impl AppcStore<'_> {
+    /// Writes the image `key` names to the ACI file `path` (gzip-compressed with `gzip`),
+    /// replacing it atomically, and counts as a use of the image. Fails with
+    /// [`AppcError::ContentMismatch`] when the stored content does not match the image ID (nothing
+    /// is written).
     pub fn export(&self, key: &str, path: &Path, gzip: bool) -> AppcResult<ExportReport> {
         // Shared GC lock: a GC does not remove the image while it is being copied.
         let _mutation = self.mutation_lock()?;

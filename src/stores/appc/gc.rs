@@ -22,6 +22,7 @@ use crate::stores::rootfs::LeftoverNotRemoved;
 use crate::traits::{Digest, KvKey};
 use crate::util::clock::now_unix_ms;
 
+/// How [`AppcStore::gc`] chooses what to remove.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppcGcOptions {
     /// Images used within this many milliseconds are kept.
@@ -45,28 +46,43 @@ impl Default for AppcGcOptions {
     }
 }
 
+/// An image the appc GC removed (would remove, in a dry run).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RemovedImage {
+    /// The image ID (`sha512-...`).
     pub id: String,
+    /// The image name.
     pub name: String,
+    /// Its `version` label, if any.
     pub version: Option<String>,
+    /// When it was last used (or imported, if never used), in milliseconds since the Unix epoch.
     pub last_used_ms: i64,
+    /// The image's size in bytes.
     pub size: u64,
     /// Whether the blob went (would go); `false` when another holder keeps it.
     pub deleted: bool,
+    /// ACI URLs of the remote cache records removed with it.
     pub remote_records: Vec<String>,
+    /// Rendered trees of the image removed with it (0 in a dry run).
     pub rendered_trees: u64,
 }
 
+/// What [`AppcStore::gc`] did (or would do, in a dry run).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct AppcGcReport {
+    /// Whether this was a dry run: nothing was changed.
     pub dry_run: bool,
+    /// Images kept: used within the grace period, among the `keep_per_name` newest, or a
+    /// dependency of one of those.
     pub kept: u64,
     /// Kept only because a kept image depends on them.
     pub kept_as_dependency: Vec<String>,
+    /// Images removed, least recently used first.
     pub removed: Vec<RemovedImage>,
     /// Blobs held without info (unfinished imports or removals) that were released.
     pub unfinished: Vec<String>,
+    /// Bytes of the blobs deleted (would be, in a dry run; unfinished imports are counted only
+    /// outside a dry run).
     pub freed_bytes: u64,
     /// Directories of dead renders that could not be removed (reported, skipped: the rest of
     /// the collection goes on).
@@ -74,6 +90,10 @@ pub struct AppcGcReport {
 }
 
 impl AppcStore<'_> {
+    /// Removes images unused for longer than the grace period (keeping the `keep_per_name` most
+    /// recently used of each name and every dependency of a kept image), with their remote records
+    /// and rendered trees, and releases the blobs of unfinished imports or removals. Holds the
+    /// flavour GC lock exclusively, so imports, removals and exports wait for it.
     pub fn gc(&self, options: &AppcGcOptions) -> AppcResult<AppcGcReport> {
         let _gc_lock = self.gc_lock()?;
         let now = options.now_ms.unwrap_or_else(now_unix_ms);

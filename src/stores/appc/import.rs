@@ -30,17 +30,23 @@ use crate::traits::{Algorithm, ExtraOp};
 use crate::util::clock::now_unix_ms;
 use crate::util::io_context::{IoContext, IoResultExt};
 
+/// How [`AppcStore::import_file`] and [`AppcStore::import_reader`] import an ACI.
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
     /// Mark the image as the latest of its name (what a fetch without a version asks for).
     pub latest: bool,
 }
 
+/// What an import did.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ImportReport {
+    /// Where the ACI came from: the file's path or the name given to the reader.
     pub source: String,
+    /// The image ID (`sha512-` and the hex sha512 of the uncompressed tar).
     pub id: String,
+    /// The image name from its manifest.
     pub name: String,
+    /// The compression the ACI had (`none`, `gzip`, `bzip2` or `xz`).
     pub compression: Compression,
     /// Bytes of the uncompressed tar.
     pub size: u64,

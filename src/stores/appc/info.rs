@@ -18,8 +18,11 @@ use crate::util::clock::now_unix_ms;
 pub struct ImageInfo {
     /// `sha512-<hex>`: the sha512 of the uncompressed tar.
     pub id: String,
+    /// The image name from its manifest.
     pub name: String,
+    /// The manifest's labels, by name.
     pub labels: BTreeMap<String, String>,
+    /// When the image was first imported, in milliseconds since the Unix epoch.
     pub import_time_ms: i64,
     /// Set when the image was imported as the latest of its name (rkt: fetched without a
     /// version); `get` without a `version` label prefers it.
@@ -36,10 +39,13 @@ pub struct ImageInfo {
 }
 
 impl ImageInfo {
+    /// The image ID as a [`Digest`](crate::Digest); [`AppcError::Invalid`] if the stored ID is
+    /// damaged.
     pub fn digest(&self) -> AppcResult<Digest> {
         Digest::parse(&self.id).map_err(|e| AppcError::Invalid(format!("stored image id: {e}")))
     }
 
+    /// The `version` label, if any.
     pub fn version(&self) -> Option<&str> {
         self.labels.get("version").map(String::as_str)
     }

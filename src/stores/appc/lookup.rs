@@ -18,11 +18,17 @@ pub type LabelQuery = Vec<(String, String)>;
 /// Orders of `ls`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortKey {
+    /// By image ID (`id`).
     Id,
+    /// By image name (`name`).
     Name,
+    /// By `version` label, images without one first (`version`).
     Version,
+    /// Oldest import first (`import-time`, `imported`).
     ImportTime,
+    /// Least recently used first, never-used images first (`last-used`, `used`).
     LastUsed,
+    /// Smallest first (`size`).
     Size,
 }
 

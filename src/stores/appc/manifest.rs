@@ -148,20 +148,28 @@ pub struct Isolator {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageManifest {
+    /// `acKind`: must be `ImageManifest`.
     #[serde(default)]
     pub ac_kind: String,
+    /// `acVersion`: the appc spec version the manifest follows (SemVer).
     #[serde(default)]
     pub ac_version: String,
+    /// `name`: the image name, an AC identifier such as `example.com/app`.
     #[serde(default)]
     pub name: String,
+    /// `labels`: name/value pairs such as `version`, `os`, `arch`.
     #[serde(default)]
     pub labels: Vec<Label>,
+    /// `app`: how to run the image, if it is runnable.
     #[serde(default)]
     pub app: Option<App>,
+    /// `annotations`: free-form name/value metadata.
     #[serde(default)]
     pub annotations: Vec<NameValue>,
+    /// `dependencies`: the images this one is layered on, lowest first.
     #[serde(default)]
     pub dependencies: Vec<Dependency>,
+    /// `pathWhitelist`: if not empty, the only paths of the rendered tree kept (absolute paths).
     #[serde(default)]
     pub path_whitelist: Vec<String>,
 }
@@ -199,6 +207,8 @@ impl ImageManifest {
         Ok((manifest, raw))
     }
 
+    /// Checks the manifest against the appc rules (kind, SemVer version, AC identifier names,
+    /// labels, annotations, dependencies, whitelist, app); the first rule broken is returned.
     pub fn validate(&self) -> Result<(), Violation> {
         if self.ac_kind != "ImageManifest" {
             violation(
@@ -237,6 +247,7 @@ impl ImageManifest {
         Ok(())
     }
 
+    /// The value of label `name`, if the manifest has it.
     pub fn label(&self, name: &str) -> Option<&str> {
         self.labels
             .iter()
@@ -244,6 +255,7 @@ impl ImageManifest {
             .map(|l| l.value.as_str())
     }
 
+    /// The labels as a name-to-value map.
     pub fn labels_map(&self) -> BTreeMap<String, String> {
         self.labels
             .iter()

@@ -86,6 +86,8 @@ pub struct AppcStore<'s> {
 }
 
 impl<'s> AppcStore<'s> {
+    /// The appc flavour over `store`, with no progress reporting and the default GC lock wait
+    /// (60 s).
     pub fn new(store: &'s Store) -> Self {
         AppcStore {
             store,
@@ -101,7 +103,7 @@ impl<'s> AppcStore<'s> {
     }
 
     /// How long GC and `rm` wait for running mutations to let go of the flavour GC lock
-    /// before they give up (default [`DEFAULT_GC_LOCK_WAIT`]).
+    /// before they give up (default 60 s, `DEFAULT_GC_LOCK_WAIT`).
     pub fn with_gc_lock_wait(mut self, wait: Duration) -> Self {
         self.gc_lock_wait = wait;
         self

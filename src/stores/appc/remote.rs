@@ -10,13 +10,18 @@ use crate::store::StoreError;
 use crate::traits::{Digest, StorageError};
 use crate::util::clock::now_unix_ms;
 
+/// What the remote cache remembers about one ACI URL: which image it gave and how fresh it is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteRecord {
+    /// The URL the ACI was downloaded from; the record's key.
     pub aci_url: String,
+    /// The URL of its signature, if any.
     pub signature_url: Option<String>,
+    /// The HTTP `ETag` of the download, used to revalidate it.
     pub etag: Option<String>,
     /// Seconds the download may be used without asking the server again (HTTP max-age).
     pub max_age_secs: u64,
+    /// When it was downloaded (or last revalidated), in milliseconds since the Unix epoch.
     pub download_time_ms: i64,
     /// The image (`sha512-<hex>`).
     pub image: String,
@@ -27,10 +32,18 @@ pub struct RemoteRecord {
 #[serde(tag = "decision", rename_all = "kebab-case")]
 pub enum RemoteDecision {
     /// Within max age: use the stored image, ask no server.
-    UseCache { image: String },
+    UseCache {
+        /// The stored image to use (its ID).
+        image: String,
+    },
     /// Past max age with an ETag: ask the server with `If-None-Match`; on a 304 call
     /// [`AppcStore::remote_not_modified`] and use `image`.
-    Revalidate { etag: String, image: String },
+    Revalidate {
+        /// The `ETag` to send.
+        etag: String,
+        /// The stored image to use on a 304 (its ID).
+        image: String,
+    },
     /// No usable record: download.
     Fetch,
 }
@@ -53,6 +66,7 @@ impl AppcStore<'_> {
         Ok(())
     }
 
+    /// The remote record of `aci_url`, or `None` when there is none.
     pub fn get_remote(&self, aci_url: &str) -> AppcResult<Option<RemoteRecord>> {
         Ok(self.read_remote(aci_url)?.map(|(record, _)| record))
     }

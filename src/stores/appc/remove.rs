@@ -12,14 +12,20 @@ use super::error::AppcResult;
 use super::{AppcStore, HOLDER, INFO_TYPE, LAST_USED_TYPE, REMOTE_DATA_TYPE};
 use crate::traits::Digest;
 
+/// What [`AppcStore::remove`] removed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RemoveReport {
+    /// The image ID (`sha512-...`).
     pub id: String,
+    /// The image name, when its info was still there.
     pub name: Option<String>,
+    /// The image's size in bytes (its uncompressed tar).
     pub size: u64,
     /// Whether the blob itself went; `false` when another holder keeps it.
     pub deleted: bool,
+    /// ACI URLs of the remote cache records removed with it.
     pub remote_records: Vec<String>,
+    /// Rendered trees of the image removed with it.
     pub rendered_trees: u64,
 }
 

@@ -31,8 +31,10 @@ use crate::traits::Digest;
 /// Tree-cache keys start with this, then the image IDs in render order, space-separated.
 const TREE_KEY_PREFIX: &str = "appc-render-v1";
 
+/// What [`AppcStore::render`] did.
 #[derive(Clone, Debug, Serialize)]
 pub struct RenderReport {
+    /// The image rendered (its ID).
     pub image: String,
     /// The images rendered, upper first.
     pub images: Vec<String>,

@@ -13,18 +13,25 @@ use crate::store::StoreError;
 use crate::traits::{Digest, Hasher};
 use crate::util::io_context::IoContext;
 
+/// A blob an image reaches that the store does not have.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MissingBlob {
+    /// Its digest.
     pub digest: Digest,
+    /// The media type the descriptor gives it.
     pub media_type: String,
 }
 
+/// What [`OciStore::check`] found for one ref.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CheckReport {
+    /// The ref checked.
     pub name: String,
+    /// Digest of the manifest or index the ref names.
     pub digest: Digest,
     /// Blobs reached and present.
     pub blobs_present: u64,
+    /// Bytes of those blobs.
     pub bytes_present: u64,
     /// Blobs the ref needs that the store does not have.
     pub missing: Vec<MissingBlob>,
@@ -33,10 +40,12 @@ pub struct CheckReport {
     /// Blobs whose content does not hash to their digest (manifests always; every blob with
     /// verify), with the reason.
     pub corrupt: Vec<(Digest, String)>,
+    /// Whether every present blob was rehashed (`verify`); otherwise only the documents were.
     pub verified: bool,
 }
 
 impl CheckReport {
+    /// Whether the image is whole: nothing missing, nothing corrupt.
     pub fn is_complete(&self) -> bool {
         self.missing.is_empty() && self.corrupt.is_empty()
     }

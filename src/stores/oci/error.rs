@@ -6,52 +6,86 @@ use crate::store::StoreError;
 use crate::traits::{Digest, DigestError, StorageError};
 use crate::util::io_context::IoContext;
 
+/// Result of the OCI flavour's operations.
 pub type OciResult<T> = Result<T, OciError>;
 
+/// What can go wrong in the OCI flavour (refs, leases, layout import and export, unpack, GC).
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
     /// Boxed: the base store's error is large and most results here are small.
     #[error(transparent)]
     Store(Box<StoreError>),
 
+    /// A ref name breaks the naming rules; pick a name that follows them.
     #[error("invalid ref name {name:?}: {reason}")]
-    InvalidRefName { name: String, reason: String },
+    InvalidRefName {
+        /// The name as given.
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
 
+    /// No ref has this name; list the refs to see what the store holds.
     #[error("no ref named {0:?}")]
     RefNotFound(String),
 
+    /// A digest string in a document or argument does not parse.
     #[error("invalid digest {value:?} in {context}: {source}")]
     InvalidDigest {
+        /// The text that should have been a digest.
         value: String,
+        /// Where it was found (a document, a field or an argument).
         context: String,
+        /// Why it does not parse.
         #[source]
         source: DigestError,
     },
 
+    /// A manifest, index, image config or `index.json` is not the JSON its media type requires.
     #[error("{context}: malformed document: {reason}")]
-    InvalidDocument { context: String, reason: String },
+    InvalidDocument {
+        /// The document: its media type and digest, or its path.
+        context: String,
+        /// What is wrong with it (often the JSON parser's message).
+        reason: String,
+    },
 
+    /// A manifest or index is larger than the store reads into memory; such a document is refused.
     #[error(
         "{media_type} {digest} is {size} bytes, over the {limit} byte limit for manifests and indexes"
     )]
     DocumentTooLarge {
+        /// Digest of the document.
         digest: String,
+        /// Media type of the document.
         media_type: String,
+        /// Its size in bytes.
         size: u64,
+        /// The largest size accepted, in bytes.
         limit: u64,
     },
 
+    /// A blob an image needs is missing from the store or from the source being read; import the
+    /// image again from a complete source.
     #[error("blob {digest} ({media_type}) is missing from {source_name}")]
     MissingBlob {
+        /// Digest of the missing blob.
         digest: Digest,
+        /// Media type the descriptor gives it.
         media_type: String,
+        /// Where it was looked for (the store, a layout or an archive).
         source_name: String,
     },
 
+    /// A blob in a layout or archive does not match its descriptor (wrong size or digest,
+    /// unreadable); the source is damaged.
     #[error("blob {digest} at {path}: {reason}")]
     BadBlob {
+        /// Digest the descriptor promises.
         digest: Digest,
+        /// File the blob was read from.
         path: PathBuf,
+        /// What does not match.
         reason: String,
     },
 
@@ -63,74 +97,135 @@ pub enum OciError {
          then import the image again"
     )]
     DamagedInStore {
+        /// Digest of the damaged blob.
         digest: Digest,
+        /// Media type of the damaged blob.
         media_type: String,
+        /// The ref being exported.
         reference: String,
+        /// How the damage showed (size or digest mismatch, read error).
         reason: String,
     },
 
     /// A manifest, index or image config that breaks a rule of the image-spec.
     #[error("{media_type} {digest} breaks the image-spec: {rule}")]
     SpecViolation {
+        /// Digest of the offending document.
         digest: Digest,
+        /// Media type of the offending document.
         media_type: String,
+        /// The rule it breaks.
         rule: String,
     },
 
+    /// Copying a blob from a layout or archive into the store failed.
     #[error("importing blob {digest} from {path}: {source}")]
     BlobImport {
+        /// Digest of the blob.
         digest: Digest,
+        /// File it was read from.
         path: PathBuf,
+        /// The store's error.
         #[source]
         source: Box<StoreError>,
     },
 
+    /// A directory or archive lacks what an OCI image layout needs (`oci-layout`, `index.json`, a
+    /// supported version).
     #[error("{path} is not an OCI image layout: {reason}")]
-    NotALayout { path: PathBuf, reason: String },
-
-    #[error("{path}: {reason}")]
-    RefSelection { path: PathBuf, reason: String },
-
-    #[error("archive {archive}: entry {entry:?} refused: {reason}")]
-    UnsafeArchiveEntry {
-        archive: PathBuf,
-        entry: String,
+    NotALayout {
+        /// The directory or archive.
+        path: PathBuf,
+        /// What is missing or wrong.
         reason: String,
     },
 
-    #[error("{path} is not a regular file: only regular files are read from a layout")]
-    NotARegularFile { path: PathBuf },
+    /// The refs asked for in a layout import cannot be chosen: the ref is absent, ambiguous, or the
+    /// layout has no named refs; name one of the refs the message lists.
+    #[error("{path}: {reason}")]
+    RefSelection {
+        /// The layout or archive.
+        path: PathBuf,
+        /// Why no ref could be selected; lists the refs the layout has.
+        reason: String,
+    },
 
+    /// An archive entry is refused because it could escape the extraction directory or is a kind of
+    /// file a layout never needs (links, devices, absolute paths, `..`).
+    #[error("archive {archive}: entry {entry:?} refused: {reason}")]
+    UnsafeArchiveEntry {
+        /// The archive.
+        archive: PathBuf,
+        /// Name of the refused entry (shortened when long).
+        entry: String,
+        /// Why it is refused.
+        reason: String,
+    },
+
+    /// A layout path names a directory, symbolic link or special file where a regular file is
+    /// expected.
+    #[error("{path} is not a regular file: only regular files are read from a layout")]
+    NotARegularFile {
+        /// The offending path.
+        path: PathBuf,
+    },
+
+    /// An archive exceeds a size limit of the import; raise the named limit if the archive is
+    /// trusted.
     #[error(
         "archive {archive} has more than {limit} {what}: refused (raise the limit with \
          {flag}, ImportOptions::{option})"
     )]
     ArchiveLimit {
+        /// The archive.
         archive: PathBuf,
+        /// What is counted: `entries` or `bytes of content`.
         what: &'static str,
+        /// The limit that was passed.
         limit: u64,
+        /// Command-line flag that raises the limit.
         flag: &'static str,
+        /// Field of `ImportOptions` that raises the limit.
         option: &'static str,
     },
 
+    /// A blob the import had staged was removed from the store before the import committed (a
+    /// concurrent GC or repair); run the import again.
     #[error("blob {digest} went from the store while an import held it: {reason}")]
-    BlobVanished { digest: Digest, reason: String },
+    BlobVanished {
+        /// Digest of the vanished blob.
+        digest: Digest,
+        /// What the store reported.
+        reason: String,
+    },
 
+    /// A path inside a layout resolves outside the layout directory (through `..` or a symbolic
+    /// link); the layout is refused.
     #[error("{path} leads outside the layout {root}")]
-    PathOutsideLayout { path: PathBuf, root: PathBuf },
+    PathOutsideLayout {
+        /// The offending path.
+        path: PathBuf,
+        /// The layout directory.
+        root: PathBuf,
+    },
 
     /// An extended tar header (GNU long name or link, PAX header, sparse map) over its limit,
     /// refused before it was read.
     #[error("archive {archive}: {source}")]
     TarHeaderLimit {
+        /// The archive.
         archive: PathBuf,
+        /// Which header and limit.
         #[source]
         source: crate::stores::rootfs::TarHeaderError,
     },
 
+    /// An archive cannot be read as (possibly compressed) tar; it is truncated or not an archive.
     #[error("archive {path} is corrupt or unreadable: {source}")]
     CorruptArchive {
+        /// The archive.
         path: PathBuf,
+        /// The reader's error.
         #[source]
         source: std::io::Error,
     },
@@ -139,6 +234,7 @@ pub enum OciError {
     #[error(transparent)]
     Io(#[from] IoContext),
 
+    /// No lease has this id; list the leases to see which exist.
     #[error("no lease {0:?}")]
     LeaseNotFound(String),
 
@@ -150,11 +246,13 @@ pub enum OciError {
         gc_next_step(ref_name.as_deref())
     )]
     GcUnreadableDocument {
+        /// The document that could not be read (media type and digest).
         document: String,
         /// What led there: `ref NAME`, `lease ID`, `a referrer of DIGEST`.
         root: String,
         /// The ref, when a ref led there.
         ref_name: Option<String>,
+        /// Why it could not be read.
         reason: String,
     },
 
@@ -166,12 +264,15 @@ pub enum OciError {
         lock.display()
     )]
     GcLockTimeout {
+        /// The lock file.
         lock: PathBuf,
         /// Who holds it: "a mutation (import, export, tag, lease)" or "another OCI GC".
         holder: &'static str,
+        /// How long the GC waited, in seconds.
         waited_secs: u64,
     },
 
+    /// An argument or combination of options is not accepted; the message says which.
     #[error("invalid argument: {0}")]
     Invalid(String),
 

@@ -36,18 +36,24 @@ use crate::store::{GcReport, Release, StoreError, Totals};
 use crate::traits::{Digest, KvKey};
 use crate::util::clock::now_unix_ms;
 
+/// A blob the OCI GC let go of.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SweptBlob {
+    /// Its digest.
     pub digest: Digest,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its media type.
     pub media_type: String,
     /// Whether the blob itself went (would go, in a dry run); `false` when another flavour or
     /// another key/value entry still holds it, and only the `oci` mark was dropped.
     pub deleted: bool,
 }
 
+/// What [`OciStore::gc`] did (or would do, in a dry run).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct OciGcReport {
+    /// Whether this was a dry run: nothing was changed.
     pub dry_run: bool,
     /// Blobs kept because a ref, a live lease or a live referrer reaches them.
     pub marked: u64,
@@ -57,6 +63,7 @@ pub struct OciGcReport {
     pub freed_bytes: u64,
     /// Expired leases removed (would be removed, in a dry run).
     pub expired_leases: Vec<String>,
+    /// Referrer entries removed with the blobs they recorded (not counted in a dry run).
     pub referrer_entries_removed: u64,
     /// The base store GC that ran afterwards (not in a dry run).
     pub base: Option<GcReport>,
@@ -77,6 +84,11 @@ impl OciGcReport {
 }
 
 impl OciStore<'_> {
+    /// Collects the OCI flavour's garbage: removes expired leases, lets go of every blob no ref,
+    /// live lease or live referrer reaches, then runs the base store's GC. With `dry_run`, only
+    /// reports what it would do. Fails with [`OciError::GcLockTimeout`] when mutations keep the
+    /// GC lock too long, and with [`OciError::GcUnreadableDocument`], sweeping nothing, when a
+    /// reached document cannot be read.
     pub fn gc(&self, dry_run: bool) -> OciResult<OciGcReport> {
         let mut report = self.gc_under_lock(dry_run)?;
         // After the flavour GC lock is released: the base GC needs no flavour's roots. It only

@@ -22,6 +22,7 @@ use crate::traits::Digest;
 pub struct Inspection {
     /// The ref, when a ref was inspected.
     pub name: Option<String>,
+    /// The descriptor inspected: the ref's, or one made from the blob's index record.
     pub descriptor: Descriptor,
     /// What the descriptor points to.
     pub target: Node,

@@ -41,13 +41,16 @@ const LAYOUT_VERSION_JSON: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// An `index.json` larger than this is not one we merge into.
 const MAX_INDEX_FILE: u64 = 64 * 1024 * 1024;
 
+/// What [`OciStore::export`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ExportReport {
     /// The ref name written into the layout.
     pub name: String,
+    /// Digest of the manifest or index the ref names.
     pub digest: Digest,
     /// Blobs the ref reaches (all of them are in the layout afterwards).
     pub blobs: u64,
+    /// Bytes of those blobs.
     pub bytes: u64,
     /// Blobs a directory layout did not have yet.
     pub blobs_written: u64,

@@ -66,17 +66,23 @@ impl Default for ImportOptions {
     }
 }
 
+/// A ref an import wrote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ImportedRef {
+    /// The ref's name in the store.
     pub name: String,
+    /// Digest of the manifest or index it names.
     pub digest: Digest,
 }
 
+/// What [`OciStore::import_layout`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
+    /// The refs written.
     pub refs: Vec<ImportedRef>,
     /// Blobs streamed into the store.
     pub blobs_written: u64,
+    /// Bytes of those blobs.
     pub bytes_written: u64,
     /// Blobs the store already had (not read again).
     pub blobs_skipped: u64,

@@ -12,10 +12,14 @@ use super::{OciStore, LEASE_DATA_TYPE};
 use crate::traits::{Algorithm, Digest};
 use crate::util::clock::{now_unix_ms, now_unix_nanos};
 
+/// A lease: keeps blobs from the OCI GC until it expires, whether or not a ref reaches them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Lease {
+    /// The lease's id, generated at creation.
     pub id: String,
+    /// When it expires, in milliseconds since the Unix epoch.
     pub expires_unix_ms: i64,
+    /// The blobs it keeps, sorted, without duplicates.
     pub digests: Vec<Digest>,
 }
 
@@ -27,10 +31,12 @@ struct LeaseValue {
 }
 
 impl Lease {
+    /// Whether the lease has expired at `now_unix_ms` (milliseconds since the Unix epoch).
     pub fn is_expired_at(&self, now_unix_ms: i64) -> bool {
         self.expires_unix_ms <= now_unix_ms
     }
 
+    /// Whether the lease has expired now.
     pub fn is_expired(&self) -> bool {
         self.is_expired_at(now_unix_ms())
     }
@@ -90,6 +96,7 @@ impl OciStore<'_> {
             .collect()
     }
 
+    /// Removes the lease `id`; [`OciError::LeaseNotFound`] when there is none.
     pub fn lease_remove(&self, id: &str) -> OciResult<()> {
         if !self.store.remove_data(LEASE_DATA_TYPE, id)? {
             return Err(OciError::LeaseNotFound(id.to_string()));

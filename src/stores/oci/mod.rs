@@ -110,6 +110,8 @@ pub struct OciStore<'s> {
 }
 
 impl<'s> OciStore<'s> {
+    /// The OCI flavour over `store`, with no progress reporting and the default GC lock wait
+    /// (60 s).
     pub fn new(store: &'s Store) -> Self {
         OciStore {
             store,
@@ -125,7 +127,7 @@ impl<'s> OciStore<'s> {
     }
 
     /// How long [`OciStore::gc`] waits for running mutations to let go of the GC lock before
-    /// it gives up with [`OciError::GcLockTimeout`] (default [`DEFAULT_GC_LOCK_WAIT`]).
+    /// it gives up with [`OciError::GcLockTimeout`] (default 60 s, `DEFAULT_GC_LOCK_WAIT`).
     pub fn with_gc_lock_wait(mut self, wait: Duration) -> Self {
         self.gc_lock_wait = wait;
         self

@@ -17,10 +17,13 @@ use super::error::{OciError, OciResult};
 /// Longest ref name accepted; well under the key/value key limit.
 pub const MAX_REF_NAME_LEN: usize = 1024;
 
+/// A valid ref name (the image-spec's `org.opencontainers.image.ref.name` grammar, at most
+/// 1024 bytes), e.g. `latest`, `nginx:latest`, `example.com/app@v2`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RefName(String);
 
 impl RefName {
+    /// Validates `name`; [`OciError::InvalidRefName`] naming the rule when it breaks the grammar.
     pub fn parse(name: &str) -> OciResult<RefName> {
         validate(name).map_err(|reason| OciError::InvalidRefName {
             name: name.to_string(),
@@ -29,6 +32,7 @@ impl RefName {
         Ok(RefName(name.to_string()))
     }
 
+    /// The name as a string.
     pub fn as_str(&self) -> &str {
         &self.0
     }

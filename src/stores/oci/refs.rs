@@ -40,9 +40,13 @@ struct ListedRefValue {
 /// A ref as `list` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RefInfo {
+    /// The ref's name.
     pub name: String,
+    /// Digest of the manifest or index it names.
     pub digest: Digest,
+    /// Media type of that manifest or index.
     pub media_type: String,
+    /// Size of that manifest or index in bytes.
     pub size: u64,
     /// `os/architecture[/variant]` of each manifest of an index, or of the image itself.
     pub platforms: Vec<String>,

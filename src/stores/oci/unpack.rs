@@ -32,12 +32,16 @@ use crate::traits::Digest;
 /// `os/architecture[/variant]`, as in an image index's `platform`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Platform {
+    /// Operating system, e.g. `linux`.
     pub os: String,
+    /// CPU architecture in Go's names, e.g. `amd64`, `arm64`.
     pub architecture: String,
+    /// Architecture variant, e.g. `v8` for `arm64`, if any.
     pub variant: Option<String>,
 }
 
 impl Platform {
+    /// Parses `os/architecture[/variant]` (e.g. `linux/arm64/v8`); [`OciError::Invalid`] otherwise.
     pub fn parse(text: &str) -> OciResult<Platform> {
         let parts: Vec<&str> = text.split('/').collect();
         match parts[..] {
@@ -115,20 +119,26 @@ pub struct UnpackOptions {
 /// One layer as it was applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UnpackedLayer {
+    /// Digest of the layer blob.
     pub digest: Digest,
+    /// The layer's media type (tells its compression).
     pub media_type: String,
+    /// The layer blob's size in bytes (compressed, as stored).
     pub size: u64,
 }
 
 /// What [`OciStore::unpack`] did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UnpackReport {
+    /// The ref unpacked.
     pub name: String,
     /// The image manifest that was unpacked (chosen from the index, if the ref names one).
     pub manifest: Digest,
     /// The platform of the index entry chosen, if the ref names an index.
     pub platform: Option<String>,
+    /// The directory the root file system was written to.
     pub target: PathBuf,
+    /// The layers applied, bottom first.
     pub layers: Vec<UnpackedLayer>,
     /// The layers' counts added up.
     pub applied: ApplyReport,

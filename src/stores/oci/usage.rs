@@ -10,11 +10,14 @@ use super::source::StoreSource;
 use super::{OciResult, OciStore};
 use crate::traits::Digest;
 
+/// The blobs and bytes one ref reaches.
 #[derive(Clone, Debug, Serialize)]
 pub struct RefUsage {
+    /// The ref.
     pub name: String,
     /// Blobs the ref reaches that the store has, and their bytes.
     pub blobs: u64,
+    /// Bytes of those blobs.
     pub bytes: u64,
     /// Bytes of the blobs no other ref reaches.
     pub unique_bytes: u64,
@@ -22,11 +25,14 @@ pub struct RefUsage {
     pub shared_bytes: u64,
 }
 
+/// What every ref reaches, from [`OciStore::refs_usage`].
 #[derive(Clone, Debug, Serialize)]
 pub struct RefsUsage {
+    /// One entry per ref, in name order.
     pub refs: Vec<RefUsage>,
     /// Blobs and bytes reached by at least one ref, each blob once.
     pub reached_blobs: u64,
+    /// Bytes of those blobs.
     pub reached_bytes: u64,
 }
 
