@@ -64,10 +64,12 @@ pub(crate) mod util;
 pub use store::{
     default_store_dir, open_store, open_store_waiting, BackendChoice, FlavourLock, FsckOptions,
     FsckProblem, FsckReport, GcOptions, GcReport, Holder, HolderUsage, LockGuard, Operation,
-    OperationCommit, Store, StoreError, StoreResult, StoreStats, WriteOptions,
+    OperationCommit, StagedBlob, Store, StoreError, StoreResult, StoreStats, StoreWriter,
+    WriteOptions,
 };
 pub use traits::{
-    Algorithm, BlobRecord, Digest, DigestPrefix, KvEntry, KvKey, KvOp, StorageError, StorageResult,
+    Algorithm, BlobRecord, Digest, DigestError, DigestPrefix, KvEntry, KvKey, KvOp, StorageError,
+    StorageResult,
 };
 pub use util::io_context::{IoContext, IoResultExt};
 

@@ -33,7 +33,7 @@ pub struct WriteOptions {
 }
 
 impl WriteOptions {
-    fn holder(&self) -> &Holder {
+    fn holder_or_base(&self) -> &Holder {
         static BASE: Holder = Holder::BASE;
         self.holder.as_ref().unwrap_or(&BASE)
     }
@@ -65,6 +65,7 @@ impl Write for StoreWriter<'_> {
 }
 
 impl<'s> StoreWriter<'s> {
+    /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.writer.written()
     }
@@ -125,7 +126,7 @@ impl Store {
         Ok(StoreWriter {
             writer: self.blobs.writer(expected)?,
             store: self,
-            holder: options.holder().clone(),
+            holder: options.holder_or_base().clone(),
             media_type: options
                 .media_type
                 .clone()
@@ -137,7 +138,7 @@ impl Store {
     /// holder ([`WriteOptions::holder`], the base store by default) in the same locked step,
     /// also when the content was already stored.
     pub fn write(&self, content: impl Read, options: &WriteOptions) -> StoreResult<BlobRecord> {
-        self.write_held(content, options, options.holder())
+        self.write_held(content, options, options.holder_or_base())
     }
 
     /// [`Store::write`] of content already in memory.

@@ -71,6 +71,7 @@ impl LockGuard {
         }
     }
 
+    /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -27,6 +27,7 @@ mod upgrade;
 mod usage;
 
 pub use base::Store;
+pub use blobs::StoreWriter;
 pub use blobs::{validate_media_type, WriteOptions};
 pub use config::StoreConfig;
 pub use convert::convert_store;
@@ -49,6 +50,6 @@ pub use usage::{BlobsAndBytes, HolderUsage};
 // What the test suites reach besides the public API.
 #[cfg(feature = "test-support")]
 pub use {
-    blobs::StoreWriter, config::FORMAT_VERSION, convert::ConversionReport, dump::StoreDump,
+    config::FORMAT_VERSION, convert::ConversionReport, dump::StoreDump,
     operation::OPERATION_DATA_TYPE, upgrade::UPGRADE_WAIT,
 };

@@ -51,10 +51,12 @@ impl<'s> StagedBlob<'s> {
         }
     }
 
+    /// The digest the staged content hashed to.
     pub fn digest(&self) -> &Digest {
         &self.digest
     }
 
+    /// Its size in bytes.
     pub fn size(&self) -> u64 {
         self.size
     }

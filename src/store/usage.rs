@@ -23,6 +23,8 @@ impl BlobsAndBytes {
     }
 }
 
+/// What each holder keeps ([`Store::usage_by_holder`]): blobs and bytes per holder, and
+/// in all.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct HolderUsage {
     /// Every indexed blob.

@@ -7,12 +7,26 @@ use crate::util::io_context::IoContext;
 /// A digest string that is not one.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum DigestError {
+    /// Not `algorithm:hex` (or `algorithm-hex`) with lowercase hex of the algorithm's length.
     #[error("invalid digest {input:?}: {reason}")]
-    Invalid { input: String, reason: String },
+    Invalid {
+        /// The string given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An algorithm other than sha256 and sha512.
     #[error("unknown digest algorithm {0:?} (supported: sha256, sha512)")]
     UnknownAlgorithm(String),
+    /// A prefix shorter than [`DigestPrefix::MIN_HEX_LEN`](crate::DigestPrefix) hex characters:
+    /// give more of the digest.
     #[error("digest prefix {input:?} is too short: give at least {min} hex characters")]
-    PrefixTooShort { input: String, min: usize },
+    PrefixTooShort {
+        /// The prefix given.
+        input: String,
+        /// The fewest hex characters accepted.
+        min: usize,
+    },
 }
 
 /// Result of a storage backend's operations.

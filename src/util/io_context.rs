@@ -72,10 +72,12 @@ impl IoContext {
     }
 
     /// The io error itself.
+    /// The io error itself.
     pub fn io_error(&self) -> &std::io::Error {
         &self.source
     }
 
+    /// The io error itself, by value.
     pub fn into_io_error(self) -> std::io::Error {
         self.source
     }
@@ -85,6 +87,7 @@ impl IoContext {
 /// error; `?` then turns the [`IoContext`] into the layer's error. The context and path are
 /// only converted when there is an error.
 pub trait IoResultExt<T> {
+    /// The error, if any, as an [`IoContext`] naming what was done (`context`) to `path`.
     fn io_context(self, context: impl Into<String>, path: impl AsRef<Path>)
         -> Result<T, IoContext>;
 }

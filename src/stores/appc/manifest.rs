@@ -51,21 +51,29 @@ pub const KNOWN_ISOLATORS: &[&str] = &[
     "os/unix/sysctl",
 ];
 
+/// An appc label (`version`, `os`, `arch`, ...): a name and its value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Label {
+    /// The label's name, an AC identifier.
     pub name: String,
+    /// Its value.
     pub value: String,
 }
 
+/// An image another image depends on (the manifest's `dependencies`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Dependency {
+    /// The dependency's image name.
     #[serde(default)]
     pub image_name: String,
+    /// Its image ID (`sha512-...`), when the manifest pins one.
     #[serde(default, rename = "imageID", skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
+    /// The labels it must have.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<Label>,
+    /// Its size in bytes, when the manifest gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
 }
@@ -177,7 +185,9 @@ pub struct ImageManifest {
 /// A broken rule: its stable name and what was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
+    /// The rule's stable name.
     pub rule: &'static str,
+    /// What was found.
     pub detail: String,
 }
 

@@ -37,83 +37,135 @@ pub enum Node {
     /// An image (or artifact) manifest.
     Manifest(Box<ManifestSummary>),
     /// A descriptor whose blob the store does not have (a platform not pulled).
-    Absent { digest: Digest, media_type: String },
+    Absent {
+        /// The digest the descriptor names.
+        digest: Digest,
+        /// The media type the descriptor gives.
+        media_type: String,
+    },
     /// A blob that is not a manifest or index (a ref to a plain blob).
     Blob {
+        /// The blob's digest.
         digest: Digest,
+        /// Its media type, as the descriptor gives it.
         media_type: String,
+        /// Its size in bytes.
         size: u64,
     },
 }
 
+/// An image index (or Docker manifest list) as [`OciStore::inspect`] shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct IndexSummary {
+    /// The index's digest.
     pub digest: Digest,
+    /// Its media type.
     pub media_type: String,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its annotations.
     pub annotations: BTreeMap<String, String>,
+    /// One entry per manifest it lists, in its order.
     pub manifests: Vec<IndexEntry>,
 }
 
+/// One manifest an index lists.
 #[derive(Clone, Debug, Serialize)]
 pub struct IndexEntry {
     /// `os/architecture[/variant]`, when the index gives one.
     pub platform: Option<String>,
+    /// The descriptor as the index gives it.
     pub descriptor: Descriptor,
+    /// What the descriptor points at, as far as the store has it.
     pub target: Node,
 }
 
+/// An image (or artifact) manifest as [`OciStore::inspect`] shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ManifestSummary {
+    /// The manifest's digest.
     pub digest: Digest,
+    /// Its media type.
     pub media_type: String,
+    /// Its size in bytes.
     pub size: u64,
+    /// Its `artifactType`, when it has one.
     pub artifact_type: Option<String>,
+    /// Its config blob.
     pub config: BlobSummary,
     /// The image config's summary; absent for an artifact (a config that is no image config)
     /// or a config the store does not have.
     pub image: Option<ImageConfigSummary>,
+    /// Its layers, in order.
     pub layers: Vec<BlobSummary>,
     /// Sum of the layers' sizes (compressed, as stored).
     pub layer_bytes: u64,
+    /// The manifest it refers to (a signature's or SBOM's subject), when it has one.
     pub subject: Option<Descriptor>,
+    /// Its annotations.
     pub annotations: BTreeMap<String, String>,
 }
 
+/// A config or layer blob a manifest names.
 #[derive(Clone, Debug, Serialize)]
 pub struct BlobSummary {
+    /// The blob's digest.
     pub digest: Digest,
+    /// Its media type, as the manifest gives it.
     pub media_type: String,
+    /// Its size in bytes, as the manifest gives it.
     pub size: u64,
     /// Whether the store has the blob (a non-distributable layer may be absent).
     pub present: bool,
 }
 
+/// What an image config says about the image (the OCI image spec's config fields).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ImageConfigSummary {
+    /// `os` (e.g. `linux`).
     pub os: Option<String>,
+    /// `architecture` (e.g. `amd64`).
     pub architecture: Option<String>,
+    /// `variant` (e.g. `v8`).
     pub variant: Option<String>,
+    /// `os.version`.
     pub os_version: Option<String>,
+    /// `created`, an RFC 3339 time as the config gives it.
     pub created: Option<String>,
+    /// `author`.
     pub author: Option<String>,
+    /// `config.User`.
     pub user: Option<String>,
+    /// `config.Env`, `NAME=value` each.
     pub env: Vec<String>,
+    /// `config.Entrypoint`.
     pub entrypoint: Option<Vec<String>>,
+    /// `config.Cmd`.
     pub cmd: Option<Vec<String>>,
+    /// `config.WorkingDir`.
     pub working_dir: Option<String>,
+    /// `config.Labels`.
     pub labels: BTreeMap<String, String>,
+    /// `config.ExposedPorts` (`80/tcp`, ...), sorted.
     pub exposed_ports: Vec<String>,
+    /// `config.Volumes`, sorted.
     pub volumes: Vec<String>,
+    /// `config.StopSignal`.
     pub stop_signal: Option<String>,
+    /// `history`, oldest first.
     pub history: Vec<HistoryEntry>,
 }
 
+/// One step of an image's `history`.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct HistoryEntry {
+    /// When the step ran, as the config gives it.
     pub created: Option<String>,
+    /// The command that made it.
     pub created_by: Option<String>,
+    /// Its comment.
     pub comment: Option<String>,
+    /// Whether the step made no layer.
     pub empty_layer: bool,
 }
 
