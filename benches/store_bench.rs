@@ -88,7 +88,7 @@ fn run() -> BenchResult<()> {
             // One loop measures both, so their ratios come from the same passes.
             "oci-import" | "oci-archive" if !imports_done => {
                 imports_done = true;
-                oci_import::run(&settings, wants("oci-import"), wants("oci-archive"))?
+                oci_import::run(&settings, wants("oci-import"), wants("oci-archive"))?;
             }
             "oci-import" | "oci-archive" => {}
             "oci-export" => oci_export::run(&settings)?,
@@ -185,14 +185,15 @@ fn cores() -> usize {
 
 /// The 1, 5 and 15 minute load averages of /proc/loadavg.
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_string(),
+        |text| {
             text.split_whitespace()
                 .take(3)
                 .collect::<Vec<_>>()
                 .join(" ")
-        })
-        .unwrap_or_else(|_| "unknown".to_string())
+        },
+    )
 }
 
 /// `model name` of /proc/cpuinfo (what `lscpu` shows), or `unknown CPU`.

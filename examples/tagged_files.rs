@@ -141,7 +141,7 @@ impl TaggedFiles<'_> {
         }
         let mut deleted = Vec::new();
         for digest in self.store.owned_by(&HOLDER)? {
-            if !marked.contains(&digest) && self.store.release(&digest, &HOLDER)? {
+            if !marked.contains(&digest) && self.store.release(&digest, &HOLDER)?.is_deleted() {
                 deleted.push(digest);
             }
         }

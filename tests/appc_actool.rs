@@ -22,9 +22,10 @@ fn actool() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("ACTOOL") {
         return Some(PathBuf::from(path));
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+        PathBuf::from,
+    );
     let built = target.join("tools/actool");
     if built.is_file() {
         return Some(built);

@@ -45,8 +45,10 @@ fn the_command_reference_in_docs_is_what_clap_generates() {
         .lines()
         .zip(generated.lines())
         .find(|(a, b)| a != b)
-        .map(|(a, b)| format!("docs: {a:?}\nclap: {b:?}"))
-        .unwrap_or_else(|| "one is a prefix of the other".to_string());
+        .map_or_else(
+            || "one is a prefix of the other".to_string(),
+            |(a, b)| format!("docs: {a:?}\nclap: {b:?}"),
+        );
     panic!(
         "docs/CLI.md's command reference differs from --help; run \
          `OCI_STORE_UPDATE_DOCS=1 cargo test --test cli_docs` to regenerate it.\n{first_difference}"

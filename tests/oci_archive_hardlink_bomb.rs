@@ -62,7 +62,7 @@ fn hard_links_are_refused_before_they_cost_anything() {
     );
     match result {
         Err(error @ OciError::UnsafeArchiveEntry { .. }) => {
-            assert!(error.to_string().contains("hard link"), "{error}")
+            assert!(error.to_string().contains("hard link"), "{error}");
         }
         other => panic!("an archive of hard links: {other:?}"),
     }

@@ -75,17 +75,14 @@ fn a_fifo_in_a_layout_fails_fast_and_changes_nothing() {
                 .map_err(|error| error.to_string());
             let _ = sender.send(result);
         });
-        let result = match receiver.recv_timeout(DEADLINE) {
-            Ok(result) => result,
-            Err(_) => {
-                // Let the stuck reader go (a writer that closes at once gives it EOF) before
-                // failing, so the hung thread does not outlive the test holding locks.
-                let _ = std::fs::OpenOptions::new()
-                    .write(true)
-                    .custom_flags(libc::O_NONBLOCK)
-                    .open(&fifo);
-                panic!("a FIFO as the {what}: the import did not finish within {DEADLINE:?}");
-            }
+        let Ok(result) = receiver.recv_timeout(DEADLINE) else {
+            // Let the stuck reader go (a writer that closes at once gives it EOF) before
+            // failing, so the hung thread does not outlive the test holding locks.
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo);
+            panic!("a FIFO as the {what}: the import did not finish within {DEADLINE:?}");
         };
         let error = match result {
             Err(error) => error,

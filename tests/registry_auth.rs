@@ -506,7 +506,9 @@ fn calls_on_one_client<T>(
                     panic
                         .downcast_ref::<String>()
                         .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .or_else(|| panic
+                            .downcast_ref::<&str>()
+                            .map(std::string::ToString::to_string))
                         .unwrap_or_default()
                 )),
             },

@@ -225,7 +225,7 @@ fn outputs_within(
     children: Vec<std::process::Child>,
     limit: Duration,
 ) -> Vec<std::process::Output> {
-    let pids: Vec<u32> = children.iter().map(|child| child.id()).collect();
+    let pids: Vec<u32> = children.iter().map(std::process::Child::id).collect();
     let (sender, receiver) = std::sync::mpsc::channel();
     for (position, child) in children.into_iter().enumerate() {
         let sender = sender.clone();

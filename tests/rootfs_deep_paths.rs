@@ -194,7 +194,7 @@ fn run_measured(store: &TestStore, args: &[&str]) -> Run {
         }
         let mut status = 0;
         // SAFETY: our own child, not yet reaped.
-        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        let reaped = unsafe { libc::waitpid(pid, &raw mut status, libc::WNOHANG) };
         assert!(reaped >= 0);
         if reaped == pid {
             break status;

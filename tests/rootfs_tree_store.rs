@@ -64,14 +64,14 @@ fn every_kind_of_change_changes_the_hash() {
                     t.join("etc/shadow"),
                     std::fs::Permissions::from_mode(0o640),
                 )
-                .unwrap()
+                .unwrap();
             }),
         ),
         (
             "a directory mode",
             Box::new(|t| {
                 std::fs::set_permissions(t.join("empty"), std::fs::Permissions::from_mode(0o755))
-                    .unwrap()
+                    .unwrap();
             }),
         ),
         (

@@ -215,7 +215,9 @@ fn random_file(data_dir: &Path, bytes: u64) -> BenchResult<PathBuf> {
         out.write_all(&chunk[..size])?;
         left -= size as u64;
     }
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    out.into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?
+        .sync_all()?;
     std::fs::rename(&partial, &path)?;
     Ok(path)
 }

@@ -108,7 +108,10 @@ pub struct Table {
 impl Table {
     pub fn new(header: &[&str]) -> Table {
         Table {
-            header: header.iter().map(|cell| cell.to_string()).collect(),
+            header: header
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             rows: Vec::new(),
         }
     }

@@ -82,7 +82,7 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
             config.label,
             median(&single_cores),
             median(&together_cores),
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         );
         if let Some(error) = &failure {
             println!("  {}: a concurrent import FAILED: {error}", config.label);

@@ -59,9 +59,11 @@ impl Results {
     }
 
     fn rss_mib(&self, contender: &str, size: usize) -> Option<f64> {
-        self.runs
-            .get(&(contender.to_string(), size))
-            .map(|runs| runs.iter().map(|r| r.max_rss_mib()).fold(0.0, f64::max))
+        self.runs.get(&(contender.to_string(), size)).map(|runs| {
+            runs.iter()
+                .map(super::process::Run::max_rss_mib)
+                .fold(0.0, f64::max)
+        })
     }
 }
 

@@ -203,7 +203,8 @@ fn layer_blob(
         (write_tree(stored, random, bytes, |h| h.count)?, None)
     };
     let (file, digest) = stored.finish();
-    file.into_inner().map_err(|e| e.into_error())?;
+    file.into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?;
     // Uncompressed, the stored bytes are the tar itself: the diff id is the digest.
     let diff_id = tar_digest.unwrap_or_else(|| digest.clone());
     let size = std::fs::metadata(&temporary)?.len();
@@ -342,7 +343,7 @@ pub fn write_archive(layout: &Path, archive: &Path) -> BenchResult<()> {
     }
     tar.into_inner()?
         .into_inner()
-        .map_err(|e| e.into_error())?
+        .map_err(std::io::IntoInnerError::into_error)?
         .sync_all()?;
     Ok(())
 }

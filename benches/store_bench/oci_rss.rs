@@ -33,7 +33,10 @@ pub fn run(settings: &Settings) -> BenchResult<()> {
             runs.push(oci_cli::run(&store, config, &["import", layout.as_str()])?);
         }
         remove_if_present(&store)?;
-        let peak = runs.iter().map(|r| r.max_rss_mib()).fold(0.0, f64::max);
+        let peak = runs
+            .iter()
+            .map(super::process::Run::max_rss_mib)
+            .fold(0.0, f64::max);
         let seconds = median(&runs.iter().map(|r| r.seconds).collect::<Vec<_>>());
         figures.push(Figure {
             config: config.label.to_string(),

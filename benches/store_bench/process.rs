@@ -239,7 +239,8 @@ fn wait4(pid: u32, sample: bool) -> BenchResult<(i32, libc::rusage, Option<u64>)
             *peak = (*peak).max(rss_anon_kib(pid).unwrap_or(0));
         }
         // SAFETY: valid pointers to locals; pid is our own unreaped child.
-        let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, flags, &mut usage) };
+        let reaped =
+            unsafe { libc::wait4(pid as libc::pid_t, &raw mut status, flags, &raw mut usage) };
         if reaped == pid as libc::pid_t {
             return Ok((status, usage, peak_anon));
         }

@@ -157,12 +157,18 @@ fn requested_sections() -> BenchResult<Vec<String>> {
             .unwrap_or_default();
     }
     if names.is_empty() {
-        return Ok(SECTIONS.iter().map(|name| name.to_string()).collect());
+        return Ok(SECTIONS
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect());
     }
     let names: Vec<String> = names
         .into_iter()
         .flat_map(|name| match name.as_str() {
-            "oci" => OCI_SECTIONS.iter().map(|s| s.to_string()).collect(),
+            "oci" => OCI_SECTIONS
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             _ => vec![name],
         })
         .collect();

@@ -214,7 +214,7 @@ pub fn prefix_forms() -> TestResult {
 pub fn prefix_refusals() -> TestResult {
     match DigestPrefix::parse("abc") {
         Err(DigestError::PrefixTooShort { min, .. }) => {
-            ensure_eq!(min, DigestPrefix::MIN_HEX_LEN, "minimum length")
+            ensure_eq!(min, DigestPrefix::MIN_HEX_LEN, "minimum length");
         }
         other => fail!("abc: expected PrefixTooShort, got {other:?}"),
     }
@@ -238,10 +238,16 @@ pub fn ordering_is_canonical_string() -> TestResult {
         Digest::of_bytes(Algorithm::Sha256, b"a"),
         Digest::of_bytes(Algorithm::Sha512, b"b"),
     ];
-    let mut by_text: Vec<String> = digests.iter().map(|d| d.to_string()).collect();
+    let mut by_text: Vec<String> = digests
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     digests.sort();
     by_text.sort();
-    let sorted_text: Vec<String> = digests.iter().map(|d| d.to_string()).collect();
+    let sorted_text: Vec<String> = digests
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     ensure_eq!(
         sorted_text,
         by_text,

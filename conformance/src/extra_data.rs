@@ -42,7 +42,7 @@ fn digest(n: u64) -> Digest {
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
+    items.iter().map(std::string::ToString::to_string).collect()
 }
 
 pub fn set_get_remove(fixture: &ExtraFixture) -> TestResult {

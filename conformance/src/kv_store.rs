@@ -198,7 +198,7 @@ pub fn list_by_prefix_in_key_order(fixture: &KvFixture) -> TestResult {
             .map(|(k, _)| k)
             .collect())
     };
-    let mut all: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    let mut all: Vec<String> = keys.iter().map(std::string::ToString::to_string).collect();
     all.sort();
     ensure_eq!(
         listed("")?,

@@ -56,7 +56,9 @@ fn main() {
         trials.push(Trial::test(
             format!("{label}::crash_points::every_point_and_random_kills"),
             move || {
-                let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+                let _alone = ONE_AT_A_TIME
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let report = run_combination(worker, &combination, &options())?;
                 eprintln!("{}", report.summary());
                 if report.trials.len() < options().trials {

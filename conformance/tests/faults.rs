@@ -233,7 +233,7 @@ static SPAWNING_OR_CONVERTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn taking_turns<T>(run: impl FnOnce() -> T) -> T {
     let _turn = SPAWNING_OR_CONVERTING
         .lock()
-        .unwrap_or_else(|e| e.into_inner());
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     run()
 }
 

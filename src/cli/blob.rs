@@ -231,7 +231,7 @@ fn remove(context: &Context, reference: &str, force: bool) -> CliResult<()> {
         }
         None
     } else {
-        match store.release_reporting(&digest, &Holder::BASE)? {
+        match store.release(&digest, &Holder::BASE)? {
             Release::Deleted => None,
             Release::Kept(holders) => Some(holders),
             Release::Absent => return Err(StoreError::NotFound(reference.to_string()).into()),

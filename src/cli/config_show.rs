@@ -119,7 +119,7 @@ fn print_text(out: &mut dyn Write, json: &ConfigJson) -> std::io::Result<()> {
                 "config file: {} ({}, {state})",
                 path.display(),
                 describe_choice(file.source)
-            )?
+            )?;
         }
         None => writeln!(out, "config file: none (no $HOME or $XDG_CONFIG_HOME)")?,
     }

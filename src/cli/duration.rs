@@ -32,7 +32,7 @@ pub fn format_duration(ms: i64) -> String {
     if ms == 0 {
         "0s".to_string()
     } else {
-        format!("{}ms", ms)
+        format!("{ms}ms")
     }
 }
 

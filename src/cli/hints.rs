@@ -54,11 +54,11 @@ fn from_causes(error: &CliError, context: Option<&Context>) -> Option<String> {
                 StoreError::NotFound(_) => {
                     return Some("`oci-store blob ls` lists the stored blobs".to_string())
                 }
-                StoreError::Storage(StorageError::BlobNotFound(_))
-                | StoreError::Storage(StorageError::DigestMismatch { .. })
-                | StoreError::Storage(StorageError::SizeMismatch { .. }) => {
-                    return Some(damaged_store_step())
-                }
+                StoreError::Storage(
+                    StorageError::BlobNotFound(_)
+                    | StorageError::DigestMismatch { .. }
+                    | StorageError::SizeMismatch { .. },
+                ) => return Some(damaged_store_step()),
                 _ => {}
             }
         }

@@ -175,8 +175,10 @@ fn describe_argument(arg: &clap::Arg) -> String {
             let value = arg
                 .get_value_names()
                 .and_then(|names| names.first())
-                .map(|name| name.to_string())
-                .unwrap_or_else(|| arg.get_id().to_string().to_uppercase());
+                .map_or_else(
+                    || arg.get_id().to_string().to_uppercase(),
+                    |name| name.to_string(),
+                );
             format!("`{value}`")
         }
     };

@@ -186,8 +186,7 @@ impl AuthState {
         }
         let lifetime = parsed
             .expires_in
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_TOKEN_LIFETIME)
+            .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs)
             .min(MAX_TOKEN_LIFETIME);
         Ok((token, lifetime))
     }

@@ -194,7 +194,7 @@ fn stored_document(
 fn write_options(digest: &Digest, descriptor: &Descriptor) -> WriteOptions {
     let media_type = media_type_of(descriptor);
     WriteOptions {
-        media_type: validate_media_type(&media_type).ok().map(|_| media_type),
+        media_type: validate_media_type(&media_type).ok().map(|()| media_type),
         expected_digest: Some(digest.clone()),
         expected_size: Some(descriptor.size()),
         ..WriteOptions::default()

@@ -43,10 +43,7 @@ impl Default for StoreConfig {
 
 impl StoreConfig {
     pub fn backend(&self, role: Role) -> &str {
-        self.backends
-            .get(role.name())
-            .map(String::as_str)
-            .unwrap_or("")
+        self.backends.get(role.name()).map_or("", String::as_str)
     }
 
     pub fn set_backend(&mut self, role: Role, name: &str) {

@@ -118,13 +118,8 @@ impl Store {
     /// blob if that leaves no holder and no key/value reference: decided and done in one step
     /// under the blob's exclusive digest lock. The delete removes the index record first, so a
     /// crash part-way leaves only orphans for base GC, never an indexed blob nobody holds.
-    /// Returns whether the blob was deleted.
-    pub fn release(&self, digest: &Digest, holder: &Holder) -> StoreResult<bool> {
-        Ok(self.release_reporting(digest, holder)? == Release::Deleted)
-    }
-
-    /// [`Store::release`], saying what still holds the blob when it is kept.
-    pub fn release_reporting(&self, digest: &Digest, holder: &Holder) -> StoreResult<Release> {
+    /// Says what happened: deleted, kept (and by what), or absent.
+    pub fn release(&self, digest: &Digest, holder: &Holder) -> StoreResult<Release> {
         let _lock = LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Exclusive)?;
         // A mark on a blob that is not indexed is orphan data (a crash mid-delete): it goes too.
         self.extra.remove(digest, &holder.mark())?;
@@ -228,7 +223,7 @@ impl std::fmt::Display for Holders {
     }
 }
 
-/// What [`Store::release_reporting`] did.
+/// What [`Store::release`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Release {
     /// The holder was the last: the blob is gone.
@@ -237,4 +232,11 @@ pub enum Release {
     Kept(Holders),
     /// The blob is not in the store.
     Absent,
+}
+
+impl Release {
+    /// Whether the release deleted the blob.
+    pub fn is_deleted(&self) -> bool {
+        matches!(self, Release::Deleted)
+    }
 }

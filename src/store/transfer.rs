@@ -52,7 +52,7 @@ pub fn commit_batch(descriptors: usize) -> usize {
         rlim_max: 0,
     };
     // SAFETY: getrlimit only writes the struct we pass.
-    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } == 0;
     let soft = if known { limit.rlim_cur } else { 1024 };
     let spare = soft.saturating_sub(RESERVED_DESCRIPTORS) * 2 / 3;
     let per_result = descriptors.max(1) as u64;

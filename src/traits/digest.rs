@@ -210,9 +210,7 @@ impl DigestPrefix {
                 reason: "the encoded part must be lowercase hex".to_string(),
             });
         }
-        let max_len = algorithm
-            .map(Algorithm::hex_len)
-            .unwrap_or(Algorithm::Sha512.hex_len());
+        let max_len = algorithm.map_or(Algorithm::Sha512.hex_len(), Algorithm::hex_len);
         if hex.len() > max_len {
             return Err(DigestError::Invalid {
                 input: input.to_string(),

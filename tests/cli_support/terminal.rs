@@ -102,5 +102,5 @@ pub fn script(store: &TestStore, name: &str, commands: &[Vec<String>]) -> PathBu
 }
 
 pub fn words(args: &[&str]) -> Vec<String> {
-    args.iter().map(|a| a.to_string()).collect()
+    args.iter().map(std::string::ToString::to_string).collect()
 }

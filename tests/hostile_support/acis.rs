@@ -167,7 +167,7 @@ pub fn extra_top_level_file(dir: &Path) -> Hostile {
 
 pub fn manifest_twice(dir: &Path) -> Hostile {
     extra(dir, "archive.duplicate-entry", |tar| {
-        tar.file("manifest", b"{}")
+        tar.file("manifest", b"{}");
     })
 }
 
@@ -201,7 +201,7 @@ pub fn absolute_member(dir: &Path) -> Hostile {
 
 pub fn dot_dot_member(dir: &Path) -> Hostile {
     extra(dir, "archive.path", |tar| {
-        tar.file("rootfs/../../evil", b"x")
+        tar.file("rootfs/../../evil", b"x");
     })
 }
 
@@ -233,7 +233,7 @@ pub fn symlink_escapes_rootfs(dir: &Path) -> Hostile {
             tar::EntryType::Symlink,
             Some("../../../etc"),
             b"",
-        )
+        );
     })
 }
 
@@ -251,13 +251,13 @@ pub fn hard_link_out_of_rootfs(dir: &Path) -> Hostile {
             tar::EntryType::Link,
             Some("../../etc/passwd"),
             b"",
-        )
+        );
     })
 }
 
 pub fn hard_link_to_the_manifest(dir: &Path) -> Hostile {
     extra(dir, "archive.hardlink-manifest", |tar| {
-        tar.member("rootfs/m", tar::EntryType::Link, Some("manifest"), b"")
+        tar.member("rootfs/m", tar::EntryType::Link, Some("manifest"), b"");
     })
 }
 
@@ -268,7 +268,7 @@ pub fn hard_link_to_a_missing_file(dir: &Path) -> Hostile {
             tar::EntryType::Link,
             Some("rootfs/nothing"),
             b"",
-        )
+        );
     })
 }
 
@@ -300,13 +300,13 @@ pub fn manifest_is_a_fifo(dir: &Path) -> Hostile {
 
 pub fn unknown_entry_type(dir: &Path) -> Hostile {
     extra(dir, "archive.entry-type", |tar| {
-        tar.member("rootfs/odd", tar::EntryType::new(b'Z'), None, b"")
+        tar.member("rootfs/odd", tar::EntryType::new(b'Z'), None, b"");
     })
 }
 
 pub fn duplicate_rootfs_file(dir: &Path) -> Hostile {
     extra(dir, "archive.duplicate-entry", |tar| {
-        tar.file("rootfs/bin/app", b"again")
+        tar.file("rootfs/bin/app", b"again");
     })
 }
 
@@ -330,13 +330,13 @@ pub fn manifest_deeply_nested(dir: &Path) -> Hostile {
 
 pub fn ac_kind_wrong(dir: &Path) -> Hostile {
     manifest_change(dir, "manifest.acKind", |m| {
-        m["acKind"] = json!("PodManifest")
+        m["acKind"] = json!("PodManifest");
     })
 }
 
 pub fn ac_version_not_semver(dir: &Path) -> Hostile {
     manifest_change(dir, "manifest.acVersion", |m| {
-        m["acVersion"] = json!("latest")
+        m["acVersion"] = json!("latest");
     })
 }
 
@@ -348,13 +348,13 @@ pub fn name_missing(dir: &Path) -> Hostile {
 
 pub fn name_uppercase(dir: &Path) -> Hostile {
     manifest_change(dir, "manifest.name", |m| {
-        m["name"] = json!("Example.com/App")
+        m["name"] = json!("Example.com/App");
     })
 }
 
 pub fn name_traversal(dir: &Path) -> Hostile {
     manifest_change(dir, "manifest.name", |m| {
-        m["name"] = json!("../../etc/passwd")
+        m["name"] = json!("../../etc/passwd");
     })
 }
 
@@ -398,7 +398,7 @@ pub fn label_arch_wrong_for_os(dir: &Path) -> Hostile {
 
 pub fn labels_not_an_array(dir: &Path) -> Hostile {
     manifest_change(dir, "manifest.schema", |m| {
-        m["labels"] = json!({"version": "1"})
+        m["labels"] = json!({"version": "1"});
     })
 }
 

@@ -240,7 +240,7 @@ pub fn fifo_as_index(dir: &Path) -> Hostile {
 
 pub fn sparse_entry_without_its_map(dir: &Path) -> Hostile {
     let bytes = archive_with(dir, |tar, _| {
-        tar.member("sparse-file", tar::EntryType::GNUSparse, None, b"")
+        tar.member("sparse-file", tar::EntryType::GNUSparse, None, b"");
     });
     Hostile::oci(write(dir, &bytes), &["image.tar", "corrupt"])
 }
@@ -270,7 +270,7 @@ pub fn index_twice(dir: &Path) -> Hostile {
         tar.file(
             "index.json",
             &std::fs::read(layout.join("index.json")).unwrap(),
-        )
+        );
     });
     Hostile::oci(write(dir, &bytes), &["index.json", "second"])
 }
@@ -369,7 +369,7 @@ pub fn blob_of_other_digest(dir: &Path) -> Hostile {
         tar.file(
             &format!("blobs/sha256/{}", &fake[7..]),
             b"not the content it names",
-        )
+        );
     });
     Hostile::oci(write(dir, &bytes), &[&fake])
 }

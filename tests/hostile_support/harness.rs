@@ -336,7 +336,7 @@ fn run_measured(mut command: Command, what: &str) -> CliRun {
         max_rss_kib = max_rss_kib.max(high_water_kib(&status_file));
         let mut status = 0;
         // SAFETY: `pid` is our own child, not yet reaped; the pointer is valid.
-        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        let reaped = unsafe { libc::waitpid(pid, &raw mut status, libc::WNOHANG) };
         assert!(reaped >= 0, "waitpid: {}", std::io::Error::last_os_error());
         if reaped == pid {
             break status;

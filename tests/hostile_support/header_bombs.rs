@@ -114,7 +114,7 @@ fn bomb(out: &mut impl Write, kind: Extended, member: &str, target: &str) {
             write_header(out, sparse);
             let blocks = BOMB_SIZE / 512;
             let mut extension = tar::GnuExtSparseHeader::new();
-            for region in extension.sparse.iter_mut() {
+            for region in &mut extension.sparse {
                 region.set_offset(0);
                 region.set_length(0);
             }

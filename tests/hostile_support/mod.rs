@@ -55,7 +55,7 @@ impl Hostile {
     pub fn oci(path: impl AsRef<Path>, names: &[&str]) -> Hostile {
         Hostile {
             input: Input::Oci(path.as_ref().to_path_buf()),
-            names: names.iter().map(|s| s.to_string()).collect(),
+            names: names.iter().map(std::string::ToString::to_string).collect(),
             max_archive_entries: None,
             max_archive_bytes: None,
             max_rss_kib: None,
@@ -65,7 +65,7 @@ impl Hostile {
     pub fn aci(path: impl AsRef<Path>, names: &[&str]) -> Hostile {
         Hostile {
             input: Input::Aci(path.as_ref().to_path_buf()),
-            names: names.iter().map(|s| s.to_string()).collect(),
+            names: names.iter().map(std::string::ToString::to_string).collect(),
             max_archive_entries: None,
             max_archive_bytes: None,
             max_rss_kib: None,
@@ -78,7 +78,7 @@ impl Hostile {
                 layout: layout.as_ref().to_path_buf(),
                 reference: reference.to_string(),
             },
-            names: names.iter().map(|s| s.to_string()).collect(),
+            names: names.iter().map(std::string::ToString::to_string).collect(),
             max_archive_entries: None,
             max_archive_bytes: None,
             max_rss_kib: None,

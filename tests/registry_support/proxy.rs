@@ -318,7 +318,7 @@ fn answer(
         }
         _ => {
             finishing();
-            client.write_all(&response_body)?
+            client.write_all(&response_body)?;
         }
     }
     client.flush()?;

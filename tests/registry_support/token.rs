@@ -110,9 +110,9 @@ fn base64(bytes: &[u8], url: bool) -> String {
     };
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = (chunk[0] as u32) << 16
-            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
-            | *chunk.get(2).unwrap_or(&0) as u32;
+        let n = u32::from(chunk[0]) << 16
+            | u32::from(*chunk.get(1).unwrap_or(&0)) << 8
+            | u32::from(*chunk.get(2).unwrap_or(&0));
         for position in 0..=chunk.len() {
             out.push(alphabet[(n >> (18 - 6 * position) & 63) as usize] as char);
         }

@@ -54,7 +54,7 @@ pub fn fork_as_nobody(body: impl FnOnce() -> i32) -> libc::pid_t {
 pub fn wait_exit(pid: libc::pid_t) -> i32 {
     let mut status = 0;
     // SAFETY: our own child; the pointer is valid.
-    let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
+    let reaped = unsafe { libc::waitpid(pid, &raw mut status, 0) };
     assert_eq!(reaped, pid, "waitpid: {}", std::io::Error::last_os_error());
     if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
@@ -75,7 +75,7 @@ pub fn stat_errno(path: &CString) -> i32 {
     // SAFETY: a valid C string and a zeroed stat buffer on the stack.
     unsafe {
         let mut buffer: libc::stat = std::mem::zeroed();
-        if libc::stat(path.as_ptr(), &mut buffer) == 0 {
+        if libc::stat(path.as_ptr(), &raw mut buffer) == 0 {
             0
         } else {
             *libc::__errno_location()

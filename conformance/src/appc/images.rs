@@ -98,7 +98,7 @@ pub fn keys_full_short_prefix_and_ambiguous(fixture: &StoreFixture) -> TestResul
         .count();
     ensure!(common >= 9, "the IDs share {common} characters");
     ensure_eq!(
-        appc.resolve_key(&id_a[..common + 1])
+        appc.resolve_key(&id_a[..=common])
             .context("unique prefix")?,
         digest_a,
         "unique prefix"

@@ -224,7 +224,7 @@ pub fn corpus() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "labels.unique",
             "label twice",
             changed(|m| {
-                m["labels"] = json!([{"name": "a", "value": "1"}, {"name": "a", "value": "2"}])
+                m["labels"] = json!([{"name": "a", "value": "1"}, {"name": "a", "value": "2"}]);
             }),
         ),
         (
@@ -242,7 +242,7 @@ pub fn corpus() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "arch of another os",
             changed(|m| {
                 m["labels"] =
-                    json!([{"name": "os", "value": "linux"}, {"name": "arch", "value": "x86_64"}])
+                    json!([{"name": "os", "value": "linux"}, {"name": "arch", "value": "x86_64"}]);
             }),
         ),
         (
@@ -254,7 +254,8 @@ pub fn corpus() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "annotations.unique",
             "annotation twice",
             changed(|m| {
-                m["annotations"] = json!([{"name": "a", "value": "1"}, {"name": "a", "value": "2"}])
+                m["annotations"] =
+                    json!([{"name": "a", "value": "1"}, {"name": "a", "value": "2"}]);
             }),
         ),
         (
@@ -266,7 +267,7 @@ pub fn corpus() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "annotations.url",
             "homepage not http",
             changed(|m| {
-                m["annotations"] = json!([{"name": "homepage", "value": "ftp://example.com"}])
+                m["annotations"] = json!([{"name": "homepage", "value": "ftp://example.com"}]);
             }),
         ),
         (
@@ -278,7 +279,7 @@ pub fn corpus() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "dependencies.imageID",
             "short image id",
             changed(|m| {
-                m["dependencies"] = json!([{"imageName": "dep", "imageID": "sha512-abcd"}])
+                m["dependencies"] = json!([{"imageName": "dep", "imageID": "sha512-abcd"}]);
             }),
         ),
         (
@@ -286,7 +287,7 @@ pub fn corpus() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "dependency label os",
             changed(|m| {
                 m["dependencies"] =
-                    json!([{"imageName": "dep", "labels": [{"name": "os", "value": "beos"}]}])
+                    json!([{"imageName": "dep", "labels": [{"name": "os", "value": "beos"}]}]);
             }),
         ),
         (
@@ -303,11 +304,9 @@ pub fn corpus() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "app.user",
             "no user",
             changed(|m| {
-                m["app"]
-                    .as_object_mut()
-                    .map(|a| a.remove("user"))
-                    .map(|_| ())
-                    .unwrap_or(())
+                if let Some(app) = m["app"].as_object_mut() {
+                    app.remove("user");
+                }
             }),
         ),
         (
@@ -334,7 +333,7 @@ pub fn corpus() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "app.ports",
             "port zero",
             changed(|m| {
-                m["app"]["ports"] = json!([{"name": "http", "protocol": "tcp", "port": 0}])
+                m["app"]["ports"] = json!([{"name": "http", "protocol": "tcp", "port": 0}]);
             }),
         ),
         (
@@ -413,7 +412,7 @@ pub fn stricter_than_actool_but_valid_neighbours_pass(fixture: &StoreFixture) ->
             &Default::default(),
         );
         ensure!(
-            refused.as_ref().err().and_then(|e| e.rule()) == Some("manifest.name"),
+            refused.as_ref().err().and_then(oci_store::AppcError::rule) == Some("manifest.name"),
             "{bad}: {refused:?}"
         );
     }
@@ -456,7 +455,7 @@ pub fn a_fifo_where_the_aci_belongs_is_refused(fixture: &StoreFixture) -> TestRe
     let before = store.dump().context("dump")?;
     let result = appc.import_file(&fifo, &Default::default());
     ensure!(
-        result.as_ref().err().and_then(|e| e.rule()) == Some("archive.regular-file"),
+        result.as_ref().err().and_then(oci_store::AppcError::rule) == Some("archive.regular-file"),
         "{result:?}"
     );
     ensure_eq!(store.dump().context("dump")?, before, "the store changed");

@@ -107,7 +107,7 @@ pub fn release_many_decides_each_blob_like_release(fixture: &StoreFixture) -> Te
     }
     match &outcomes[n + 1] {
         Release::Kept(holders) => {
-            ensure_eq!(holders.entries.clone(), vec![key("pin", "p")], "holders")
+            ensure_eq!(holders.entries.clone(), vec![key("pin", "p")], "holders");
         }
         other => fail!("a blob an entry holds: {other:?}"),
     }
@@ -153,7 +153,7 @@ pub fn remove_data_many_is_all_or_nothing(fixture: &StoreFixture) -> TestResult 
     let refused = store.remove_data_many(&[key("pin", "a"), key("pin", "nope"), key("pin", "b")]);
     match refused {
         Err(StoreError::EntryNotFound { data_type, key }) => {
-            ensure_eq!((data_type.as_str(), key.as_str()), ("pin", "nope"), "named")
+            ensure_eq!((data_type.as_str(), key.as_str()), ("pin", "nope"), "named");
         }
         other => fail!("an unknown key was not refused: {other:?}"),
     }

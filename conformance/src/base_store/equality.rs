@@ -247,8 +247,10 @@ fn step(store: &Store, model: &mut Model, items: &[Item], random: &mut SeededRan
             };
             let version = match result {
                 Ok(version) => Some(version),
-                Err(StoreError::MissingBlob { .. })
-                | Err(StoreError::Storage(StorageError::VersionConflict { .. })) => None,
+                Err(
+                    StoreError::MissingBlob { .. }
+                    | StoreError::Storage(StorageError::VersionConflict { .. }),
+                ) => None,
                 Err(other) => return Err(format!("put {data_type}/{key}: {other}")),
             };
             ensure_eq!(
@@ -276,7 +278,10 @@ fn step(store: &Store, model: &mut Model, items: &[Item], random: &mut SeededRan
         }
         90..=94 => {
             let holder = &HOLDERS[random.below(3) as usize];
-            let deleted = store.release(digest, holder).context("release")?;
+            let deleted = store
+                .release(digest, holder)
+                .context("release")?
+                .is_deleted();
             ensure_eq!(
                 deleted,
                 model.release(digest, holder),

@@ -130,7 +130,8 @@ pub fn base_writes_record_the_base_holder(fixture: &StoreFixture) -> TestResult 
     ensure!(
         !store
             .release(&layer, &Holder::flavour("oci"))
-            .context("release oci")?,
+            .context("release oci")?
+            .is_deleted(),
         "release deleted a blob the base store holds"
     );
     ensure_kept(&store, &layer, "after the flavour let go")?;
@@ -139,7 +140,8 @@ pub fn base_writes_record_the_base_holder(fixture: &StoreFixture) -> TestResult 
     ensure!(
         store
             .release(&layer, &Holder::BASE)
-            .context("release base")?,
+            .context("release base")?
+            .is_deleted(),
         "release of the last holder kept the blob"
     );
     ensure_gone(&store, &layer, "after the last holder let go")?;
@@ -160,7 +162,8 @@ pub fn removing_the_last_holding_entry_deletes_the_blob(fixture: &StoreFixture) 
     ensure!(
         !store
             .release(&pinned, &Holder::flavour("oci"))
-            .context("release")?,
+            .context("release")?
+            .is_deleted(),
         "release deleted a blob an entry references"
     );
     ensure_kept(&store, &pinned, "held by the entry")?;
@@ -300,7 +303,8 @@ pub fn base_gc_collects_blobs_no_holder_keeps(fixture: &StoreFixture) -> TestRes
     ensure!(
         !store
             .release(&missing, &Holder::flavour("oci"))
-            .context("release missing")?,
+            .context("release missing")?
+            .is_deleted(),
         "release of a missing blob returned true"
     );
     Ok(())

@@ -16,8 +16,7 @@ use crate::{ensure, ensure_eq, fail, Context};
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 pub fn write_info_read(fixture: &StoreFixture) -> TestResult {

@@ -74,7 +74,7 @@ fn parse_arguments() -> Result<Arguments, String> {
             "--iterations" => {
                 iterations = value
                     .parse()
-                    .map_err(|e| format!("--iterations {value}: {e}"))?
+                    .map_err(|e| format!("--iterations {value}: {e}"))?;
             }
             "--layout" => layout = Some(PathBuf::from(&value)),
             "--ref" => ref_name = Some(value),

@@ -85,7 +85,7 @@ fn trials(arguments: &[String]) -> Result<(), String> {
             "--trials" => options.trials = value.parse().map_err(|e| format!("--trials: {e}"))?,
             "--seed" => options.seed = value.parse().map_err(|e| format!("--seed: {e}"))?,
             "--random-share" => {
-                options.random_share = value.parse().map_err(|e| format!("--random-share: {e}"))?
+                options.random_share = value.parse().map_err(|e| format!("--random-share: {e}"))?;
             }
             other => return Err(format!("unknown argument {other}")),
         }

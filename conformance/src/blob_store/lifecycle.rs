@@ -164,7 +164,7 @@ pub fn open_missing_is_not_found(fixture: &BlobFixture) -> TestResult {
         let missing = Digest::of_bytes(algorithm, b"never written");
         match store.open(&missing) {
             Err(StorageError::BlobNotFound(digest)) => {
-                ensure_eq!(digest, missing, "BlobNotFound digest")
+                ensure_eq!(digest, missing, "BlobNotFound digest");
             }
             Err(other) => fail!("open() of {missing}: expected BlobNotFound, got: {other}"),
             Ok(_) => fail!("open() of {missing} succeeded"),

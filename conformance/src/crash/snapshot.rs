@@ -51,11 +51,15 @@ impl Snapshot {
                 .map(|(data_type, key, entry)| {
                     let value =
                         (!TIMED_DATA.contains(&data_type.as_str())).then(|| entry.value.clone());
-                    let blob = entry.blob.as_ref().map(|d| d.to_string());
+                    let blob = entry.blob.as_ref().map(std::string::ToString::to_string);
                     (data_type, key, blob, value)
                 })
                 .collect(),
-            content: dump.content.iter().map(|d| d.to_string()).collect(),
+            content: dump
+                .content
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
             trees: tree_names(store),
         };
         snapshot.records.sort();

@@ -746,7 +746,7 @@ fn invalid_cases() -> Vec<Case> {
             edit(|m| {
                 let mut blob = m["layers"][0].clone();
                 blob["mediaType"] = json!("sbom");
-                *m = json!({ "mediaType": OCI_ARTIFACT_MANIFEST, "artifactType": "application/vnd.example.sbom", "blobs": [blob] })
+                *m = json!({ "mediaType": OCI_ARTIFACT_MANIFEST, "artifactType": "application/vnd.example.sbom", "blobs": [blob] });
             }),
         ),
         manifest_case(
@@ -987,7 +987,7 @@ fn valid_cases() -> Vec<(&'static str, Build)> {
             "no layers (layers: [], see image-spec#1058)",
             Box::new(|b| {
                 let (manifest, _) = image(b, OCI_CONFIG, &config_bytes(&|_| {}), &|m| {
-                    m["layers"] = json!([])
+                    m["layers"] = json!([]);
                 })?;
                 Ok(Built {
                     top: manifest.clone(),

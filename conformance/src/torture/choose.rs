@@ -166,7 +166,7 @@ fn image(random: &mut SeededRandom) -> AppcImage {
 
 pub fn next_op(random: &mut SeededRandom, model: &OwnModel) -> Op {
     let total: u32 = TABLE.iter().map(|(weight, _)| weight).sum();
-    let mut pick = random.below(total as u64) as u32;
+    let mut pick = random.below(u64::from(total)) as u32;
     for (weight, build) in TABLE {
         if pick < *weight {
             return build(random, model);

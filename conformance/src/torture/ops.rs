@@ -133,7 +133,7 @@ impl<'s> ThreadContext<'s> {
                 .map_err(store_failure),
             Op::SharedRelease { item } => store
                 .release(&self.shared_item(*item).digest, &Holder::BASE)
-                .map(Observed::Flag)
+                .map(|released| Observed::Flag(released.is_deleted()))
                 .map_err(store_failure),
             Op::CounterIncrement { counter } => increment(store, *counter),
             Op::OwnWrite { slot } => {
@@ -146,7 +146,7 @@ impl<'s> ThreadContext<'s> {
             }
             Op::OwnRelease { slot } => store
                 .release(&self.own_blobs[*slot].1, &Holder::BASE)
-                .map(Observed::Flag)
+                .map(|released| Observed::Flag(released.is_deleted()))
                 .map_err(store_failure),
             Op::OwnDelete { slot } => store
                 .delete(&self.own_blobs[*slot].1)
@@ -219,7 +219,7 @@ impl<'s> ThreadContext<'s> {
                 let digest = Digest::of_bytes(oci_store::traits::Algorithm::Sha512, tar);
                 store
                     .release(&digest, &Holder::BASE)
-                    .map(Observed::Flag)
+                    .map(|released| Observed::Flag(released.is_deleted()))
                     .map_err(store_failure)
             }
             Op::LayerBlobPut => {
@@ -233,7 +233,7 @@ impl<'s> ThreadContext<'s> {
             }
             Op::LayerBlobRelease => store
                 .release(&self.own_layer.1, &Holder::BASE)
-                .map(Observed::Flag)
+                .map(|released| Observed::Flag(released.is_deleted()))
                 .map_err(store_failure),
             Op::LayerBlobRead => {
                 let (bytes, digest) = &self.own_layer;
@@ -564,16 +564,16 @@ pub fn describe_problems(problems: &[oci_store::store::FsckProblem]) -> Vec<Stri
     problems
         .iter()
         .map(|problem| {
-            serde_json::to_value(problem)
-                .ok()
-                .map(|json| {
+            serde_json::to_value(problem).ok().map_or_else(
+                || format!("{problem:?}"),
+                |json| {
                     format!(
                         "{} {}",
                         json["kind"].as_str().unwrap_or("?"),
                         json["digest"].as_str().unwrap_or("?")
                     )
-                })
-                .unwrap_or_else(|| format!("{problem:?}"))
+                },
+            )
         })
         .collect()
 }

@@ -85,7 +85,7 @@ pub fn run_workers(config: &StressConfig, dirs: &RunDirs) -> Result<WorkersRun, 
                 )),
                 Ok(None) => still.push((process, child)),
                 Err(error) => {
-                    worker_failures.push(format!("waiting for worker {process}: {error}"))
+                    worker_failures.push(format!("waiting for worker {process}: {error}"));
                 }
             }
         }

@@ -50,8 +50,7 @@ fn proc_stacks(pid: u32) -> String {
         let dir = task.path();
         let read = |name: &str| {
             std::fs::read_to_string(dir.join(name))
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|e| format!("({e})"))
+                .map_or_else(|e| format!("({e})"), |s| s.trim().to_string())
         };
         text.push_str(&format!(
             "  task {}: {} wchan={} syscall={}\n",

@@ -31,7 +31,7 @@ fn record_of(digest: &Digest) -> Record {
         Algorithm::Sha512 => 1,
     };
     let raw = digest.raw_bytes();
-    record[1..1 + raw.len()].copy_from_slice(&raw);
+    record[1..=raw.len()].copy_from_slice(&raw);
     record
 }
 

@@ -174,7 +174,7 @@ impl SharedEnv {
             drop(guard);
             match outcome {
                 Err(error) if is_mdb_error(&error, MdbError::MapResized) => {
-                    self.adopt_grown_map()?
+                    self.adopt_grown_map()?;
                 }
                 other => return other,
             }
@@ -213,10 +213,10 @@ impl SharedEnv {
             drop(guard);
             match outcome {
                 Err(error) if is_mdb_error(&error, MdbError::MapFull) => {
-                    self.grow_map(map_size_at_start)?
+                    self.grow_map(map_size_at_start)?;
                 }
                 Err(error) if is_mdb_error(&error, MdbError::MapResized) => {
-                    self.adopt_grown_map()?
+                    self.adopt_grown_map()?;
                 }
                 other => return other,
             }

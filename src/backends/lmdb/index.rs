@@ -164,6 +164,11 @@ impl Index for LmdbIndex {
         })
     }
 
+    /// A point lookup on the key, cheaper than the provided form (a cursor over a range).
+    fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
+        self.env.read(|rtxn| self.record_in(rtxn, digest))
+    }
+
     fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>> {
         let mut records = self.env.read(|rtxn| {
             let mut records = Vec::new();

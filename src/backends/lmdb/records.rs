@@ -87,7 +87,7 @@ pub(crate) fn decode_blob_record(digest: Digest, bytes: &[u8]) -> StorageResult<
 }
 
 pub(crate) fn encode_kv_entry(entry: &KvEntry) -> Vec<u8> {
-    let blob = entry.blob.as_ref().map(Digest::as_str).unwrap_or("");
+    let blob = entry.blob.as_ref().map_or("", Digest::as_str);
     let mut bytes = Vec::with_capacity(9 + blob.len() + entry.value.len());
     bytes.extend_from_slice(&entry.version.to_be_bytes());
     // A digest is at most `sha512:` + 128 hex characters, well under 255 bytes.

@@ -114,11 +114,11 @@ impl Seek for SqliteBlobReader<'_> {
     /// Seeking past the end is allowed (reads there return 0 bytes), before the start is not.
     fn seek(&mut self, target: SeekFrom) -> io::Result<u64> {
         let (base, offset) = match target {
-            SeekFrom::Start(position) => (position as i128, 0),
-            SeekFrom::End(offset) => (self.size as i128, offset),
-            SeekFrom::Current(offset) => (self.position as i128, offset),
+            SeekFrom::Start(position) => (i128::from(position), 0),
+            SeekFrom::End(offset) => (i128::from(self.size), offset),
+            SeekFrom::Current(offset) => (i128::from(self.position), offset),
         };
-        let position = base + offset as i128;
+        let position = base + i128::from(offset);
         if position < 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

@@ -143,7 +143,7 @@ fn keep_write_ahead_log_on_close(connection: &Connection) {
             connection.handle(),
             c"main".as_ptr(),
             rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
-            (&mut persist as *mut std::ffi::c_int).cast(),
+            (&raw mut persist).cast(),
         );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Row};
+use rusqlite::{params, OptionalExtension, Row};
 
 use super::connection::{Database, Durability};
 use super::key_range::prefix_upper_bound;
@@ -83,6 +83,23 @@ impl Index for SqliteIndex {
                 }
                 Ok(removed)
             })
+    }
+
+    /// A point lookup on the primary key. The provided form (a `by_prefix` range of one key)
+    /// costs twice as much here: SQLite re-plans a range statement each time its bounds change.
+    fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
+        self.database.read(
+            || format!("reading the index record of {digest}"),
+            |connection| {
+                connection
+                    .prepare_cached(
+                        "SELECT digest, size, media_type, created_unix_ms FROM blobs
+                         WHERE digest = ?1",
+                    )?
+                    .query_row([digest.as_str()], record_from_row)
+                    .optional()
+            },
+        )
     }
 
     fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>> {

@@ -127,8 +127,7 @@ fn print_row(out: &mut dyn Write, info: &ImageInfo) -> std::io::Result<()> {
         info.version().unwrap_or("-"),
         unix_ms_as_rfc3339(info.import_time_ms),
         info.last_used_ms
-            .map(unix_ms_as_rfc3339)
-            .unwrap_or_else(|| "never".to_string()),
+            .map_or_else(|| "never".to_string(), unix_ms_as_rfc3339),
         info.size
     )
 }

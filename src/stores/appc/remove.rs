@@ -46,7 +46,7 @@ impl AppcStore<'_> {
         let info = self.read_info(digest)?;
         let size = match &info {
             Some(info) => info.size,
-            None => self.store.info(digest).map(|r| r.size).unwrap_or(0),
+            None => self.store.info(digest).map_or(0, |r| r.size),
         };
         let remote_records = self.remotes_of(digest)?;
         for url in &remote_records {
@@ -58,7 +58,7 @@ impl AppcStore<'_> {
         self.store.remove_extra(digest, INFO_TYPE)?;
         self.store.remove_extra(digest, LAST_USED_TYPE)?;
         crate::crash_point!("appc.remove.before-release");
-        let deleted = self.store.release(digest, &HOLDER)?;
+        let deleted = self.store.release(digest, &HOLDER)?.is_deleted();
         Ok(RemoveReport {
             id: digest.dashed(),
             name: info.map(|i| i.name),

@@ -273,13 +273,13 @@ fn member_kind(name: &str) -> Member<'_> {
         [LAYOUT_FILE] => Member::LayoutFile,
         [INDEX_FILE] => Member::Index,
         [PRE_1_0_REFS_DIR, ref_name] => Member::Ref(ref_name),
-        [BLOBS_DIR, algorithm, hex] => Digest::parse(&format!("{algorithm}:{hex}"))
-            .map(Member::Blob)
-            .unwrap_or(Member::Other),
+        [BLOBS_DIR, algorithm, hex] => {
+            Digest::parse(&format!("{algorithm}:{hex}")).map_or(Member::Other, Member::Blob)
+        }
         // Pre-1.0 `blobs/sha256-<hex>`.
-        [BLOBS_DIR, dashed] if dashed.contains('-') => Digest::parse(dashed)
-            .map(Member::Blob)
-            .unwrap_or(Member::Other),
+        [BLOBS_DIR, dashed] if dashed.contains('-') => {
+            Digest::parse(dashed).map_or(Member::Other, Member::Blob)
+        }
         _ => Member::Other,
     }
 }

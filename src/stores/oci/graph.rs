@@ -327,7 +327,7 @@ impl Walker {
                     links: None,
                 }),
                 Fetched::Absent if child.optional => {
-                    self.absent_optional.push((digest, descriptor))
+                    self.absent_optional.push((digest, descriptor));
                 }
                 Fetched::Absent => self.missing.push((digest, descriptor)),
                 Fetched::Corrupt(reason) => {

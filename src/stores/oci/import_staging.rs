@@ -63,7 +63,7 @@ fn stage_layout_blob<'s>(
         // so one the base store would refuse (parameters, odd characters) is left out.
         media_type: validate_media_type(&media_type)
             .ok()
-            .map(|_| media_type.clone()),
+            .map(|()| media_type.clone()),
         expected_digest: Some(digest.clone()),
         expected_size: Some(reached.descriptor.size()),
         ..WriteOptions::default()

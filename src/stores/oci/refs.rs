@@ -147,8 +147,7 @@ impl OciStore<'_> {
                 Ok(digest) => self.adopt_stored_image(&digest)?,
                 // Neither a ref nor a stored digest (or not even the shape of one). Other
                 // errors (ambiguous prefix, storage) are reported as they are.
-                Err(StoreError::NotFound(_))
-                | Err(StoreError::Storage(StorageError::Digest(_))) => {
+                Err(StoreError::NotFound(_) | StoreError::Storage(StorageError::Digest(_))) => {
                     return Err(OciError::RefNotFound(source.to_string()))
                 }
                 Err(error) => return Err(error.into()),

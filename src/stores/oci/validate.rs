@@ -554,14 +554,14 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
         return None;
     }
     let value = |b: u8| -> Option<u32> {
-        Some(match b {
+        Some(u32::from(match b {
             b'A'..=b'Z' => b - b'A',
             b'a'..=b'z' => b - b'a' + 26,
             b'0'..=b'9' => b - b'0' + 52,
             b'+' => 62,
             b'/' => 63,
             _ => return None,
-        } as u32)
+        }))
     };
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
     let chunks = bytes.chunks(4).count();

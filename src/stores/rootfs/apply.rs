@@ -188,7 +188,7 @@ impl Applier<'_> {
         self.parent_cache = match (result.as_ref(), self.parent_cache.take()) {
             // Something was removed: a cached descriptor could be of a directory no longer
             // in the tree.
-            (Ok(Outcome::Removed), _) | (Err(_), _) => None,
+            (Ok(Outcome::Removed) | Err(_), _) => None,
             _ => Some((parent_path, parent)),
         };
         match result? {

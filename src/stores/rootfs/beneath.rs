@@ -155,7 +155,7 @@ fn blocked_or_io(
     error: io::Error,
 ) -> WalkError {
     match file_type_at(dir, name) {
-        Ok(Some(FileType::Directory)) | Ok(None) | Err(_) => WalkError::Io(at.clone(), error),
+        Ok(Some(FileType::Directory) | None) | Err(_) => WalkError::Io(at.clone(), error),
         Ok(Some(file_type)) => WalkError::Blocked {
             at: at.clone(),
             symlink: file_type == FileType::Symlink,
@@ -200,7 +200,7 @@ pub fn remove_all_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
                     stack.push((name, names));
                 }
                 Some(_) => {
-                    ignore_absent(rustix::fs::unlinkat(parent, os(&name), AtFlags::empty()))?
+                    ignore_absent(rustix::fs::unlinkat(parent, os(&name), AtFlags::empty()))?;
                 }
             }
         }

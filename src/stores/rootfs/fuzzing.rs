@@ -51,11 +51,13 @@ fn read_all<R: Read>(mut archive: tar::Archive<R>) -> Reading {
         let path = entry.path_bytes().into_owned();
         let link = entry.link_name_bytes().map(|l| l.into_owned());
         let pax = match entry.pax_extensions() {
-            Ok(Some(records)) => records.flat_map(|r| r.ok()).fold(Vec::new(), |mut all, r| {
-                all.extend_from_slice(r.key_bytes());
-                all.extend_from_slice(r.value_bytes());
-                all
-            }),
+            Ok(Some(records)) => records
+                .filter_map(|r| r.ok())
+                .fold(Vec::new(), |mut all, r| {
+                    all.extend_from_slice(r.key_bytes());
+                    all.extend_from_slice(r.value_bytes());
+                    all
+                }),
             _ => Vec::new(),
         };
         let mut data = Vec::new();

@@ -93,7 +93,7 @@ impl NodeHandle {
             Ok(()) => Ok(()),
             // AT_EMPTY_PATH for utimensat is recent (Linux 5.8): the /proc name of the
             // descriptor is the inode itself.
-            Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT)
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOENT)
                 if self.file_type != FileType::Symlink =>
             {
                 Ok(rustix::fs::utimensat(
@@ -142,7 +142,7 @@ fn fchmodat2_empty_path(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
 fn is_missing_syscall(error: &io::Error) -> bool {
     matches!(
         error.raw_os_error(),
-        Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EINVAL)
+        Some(libc::ENOSYS | libc::EPERM | libc::EINVAL)
     )
 }
 

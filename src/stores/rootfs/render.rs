@@ -83,7 +83,7 @@ impl Render {
 fn is_gone(error: &io::Error) -> bool {
     matches!(
         error.raw_os_error(),
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP)
+        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
     )
 }
 
