@@ -45,6 +45,7 @@ mod crash_points;
 pub mod registry;
 #[cfg(not(feature = "test-support"))]
 mod registry;
+mod serve;
 #[cfg(feature = "test-support")]
 pub mod store;
 #[cfg(not(feature = "test-support"))]
@@ -81,6 +82,14 @@ pub use stores::appc::{AppcError, AppcResult, AppcStore};
 pub use stores::oci::{OciError, OciResult, OciStore};
 
 // The registry client.
+pub use serve::{ApiError, ServeError, ServeOptions, ServeResult, ServerHandle};
+
+/// The registry server ([`ServeOptions`]): [`serve::run`] blocks until a signal,
+/// [`serve::serve`] starts it inside a tokio runtime and returns a [`ServerHandle`].
+pub mod server {
+    pub use crate::serve::{run, serve};
+}
+
 pub use registry::{
     pull, push, ClientOptions, Credentials, PullOptions, PullReport, PushOptions, PushReport,
     Reference, RegistryClient, RegistryError, RegistryResult,

@@ -13,8 +13,14 @@
 //! [gc]
 //! lock_wait = "60s"              # how long `gc` waits for running imports
 //! appc_grace_period = "24h"      # `appc gc` keeps images used this recently
+//!
+//! [serve]                        # `oci-store serve`; its flags win
+//! listen = "127.0.0.1:5000"
+//! push = false                   # accept pushes and deletes
+//! upload_timeout = "1h"          # idle uploads and unclaimed pushed blobs expire after this
 //! ```
 
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -39,6 +45,16 @@ struct RawConfig {
     backends: RawBackends,
     #[serde(default)]
     gc: RawGc,
+    #[serde(default)]
+    serve: RawServe,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServe {
+    listen: Option<Spanned<String>>,
+    push: Option<Spanned<bool>>,
+    upload_timeout: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +92,9 @@ pub struct ConfigFile {
     pub backends: Vec<(Role, FileValue<String>)>,
     pub gc_lock_wait_ms: Option<FileValue<i64>>,
     pub appc_grace_period_ms: Option<FileValue<i64>>,
+    pub serve_listen: Option<FileValue<SocketAddr>>,
+    pub serve_push: Option<FileValue<bool>>,
+    pub serve_upload_timeout_ms: Option<FileValue<i64>>,
 }
 
 impl ConfigFile {
@@ -138,6 +157,35 @@ impl ConfigFile {
             text,
             &raw.gc.appc_grace_period,
             "gc.appc_grace_period",
+        )?;
+        if let Some(listen) = &raw.serve.listen {
+            let address = listen.get_ref().parse::<SocketAddr>().map_err(|_| {
+                config_error(
+                    path,
+                    text,
+                    listen.span(),
+                    Some("serve.listen"),
+                    format!(
+                        "expected an address and port such as \"127.0.0.1:5000\", found {:?}",
+                        listen.get_ref()
+                    ),
+                )
+            })?;
+            let line = line_of(text, listen.span().start);
+            file.serve_listen = Some(FileValue {
+                value: address,
+                line,
+            });
+        }
+        file.serve_push = raw.serve.push.as_ref().map(|push| FileValue {
+            value: *push.get_ref(),
+            line: line_of(text, push.span().start),
+        });
+        file.serve_upload_timeout_ms = duration_value(
+            path,
+            text,
+            &raw.serve.upload_timeout,
+            "serve.upload_timeout",
         )?;
         Ok(file)
     }

@@ -72,6 +72,21 @@ fn rows(settings: &Settings) -> Vec<SettingJson> {
             source: setting.source.clone(),
         });
     }
+    rows.push(SettingJson {
+        key: "serve.listen".to_string(),
+        value: settings.serve_listen.value.to_string(),
+        source: settings.serve_listen.source.clone(),
+    });
+    rows.push(SettingJson {
+        key: "serve.push".to_string(),
+        value: settings.serve_push.value.to_string(),
+        source: settings.serve_push.source.clone(),
+    });
+    rows.push(SettingJson {
+        key: "serve.upload_timeout".to_string(),
+        value: format_duration(settings.serve_upload_timeout_ms.value),
+        source: settings.serve_upload_timeout_ms.source.clone(),
+    });
     rows
 }
 

@@ -29,6 +29,9 @@ pub enum CliError {
     #[error(transparent)]
     Registry(Box<crate::registry::RegistryError>),
 
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
+
     #[error("{context} {path}: {source}")]
     Input {
         context: &'static str,
@@ -51,6 +54,12 @@ pub enum CliError {
         path: PathBuf,
         line: usize,
         key: String,
+        message: String,
+    },
+
+    #[error("{argument}: {message}")]
+    Argument {
+        argument: &'static str,
         message: String,
     },
 
@@ -95,7 +104,7 @@ impl CliError {
     /// Exit status: 2 for a usage problem (arguments, config file, environment), else 1.
     pub fn exit_status(&self) -> u8 {
         match self {
-            CliError::Config { .. } | CliError::Environment { .. } => 2,
+            CliError::Config { .. } | CliError::Environment { .. } | CliError::Argument { .. } => 2,
             _ => 1,
         }
     }

@@ -21,6 +21,7 @@ mod output;
 pub mod progress;
 pub mod reference;
 mod registry;
+mod serve;
 pub mod settings;
 pub mod transfer_bars;
 
@@ -159,6 +160,8 @@ commands! {
     Backend(backend::BackendCommand),
     /// Pull an image from a registry into the store (all or nothing)
     Pull(registry::PullCommand),
+    /// Serve the store as an OCI registry (pull; push with --push) until SIGINT/SIGTERM
+    Serve(serve::ServeCommand),
     /// Push a ref to a registry
     Push(registry::PushCommand),
     /// Record credentials for a registry (through the credential helper the Docker config names, else in that file)
@@ -290,6 +293,11 @@ impl Context {
     #[cfg(any(test, feature = "test-support"))]
     pub fn backend_choice(&self) -> &BackendChoice {
         &self.backend_choice
+    }
+
+    /// Whether `--quiet` was given.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
     }
 
     pub fn settings(&self) -> &Settings {

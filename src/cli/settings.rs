@@ -72,6 +72,10 @@ pub struct Settings {
     pub lock_wait_ms: Setting<i64>,
     pub gc_lock_wait_ms: Setting<i64>,
     pub appc_grace_period_ms: Setting<i64>,
+    /// `serve`: where to listen, whether to accept pushes, how long uploads may idle.
+    pub serve_listen: Setting<std::net::SocketAddr>,
+    pub serve_push: Setting<bool>,
+    pub serve_upload_timeout_ms: Setting<i64>,
 }
 
 /// Environment variables read here (besides [`CONFIG_ENV`]).
@@ -162,6 +166,22 @@ impl Settings {
                 .map(|v| (v.value, from_file(v.line))),
             DEFAULT_APPC_GRACE_PERIOD_MS,
         )?;
+        let serve_defaults = crate::serve::ServeOptions::default();
+        let serve_listen = match &file.serve_listen {
+            Some(listen) => Setting::new(listen.value, from_file(listen.line)),
+            None => Setting::new(serve_defaults.listen, Source::Default),
+        };
+        let serve_push = match &file.serve_push {
+            Some(push) => Setting::new(push.value, from_file(push.line)),
+            None => Setting::new(serve_defaults.push, Source::Default),
+        };
+        let serve_upload_timeout_ms = match &file.serve_upload_timeout_ms {
+            Some(timeout) => Setting::new(timeout.value, from_file(timeout.line)),
+            None => Setting::new(
+                i64::try_from(serve_defaults.upload_timeout.as_millis()).unwrap_or(i64::MAX),
+                Source::Default,
+            ),
+        };
         Ok(Settings {
             config,
             store,
@@ -169,6 +189,9 @@ impl Settings {
             lock_wait_ms,
             gc_lock_wait_ms,
             appc_grace_period_ms,
+            serve_listen,
+            serve_push,
+            serve_upload_timeout_ms,
         })
     }
 

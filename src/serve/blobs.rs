@@ -1,0 +1,128 @@
+//! Blob GET and HEAD, with `Range`. The body streams from the store in chunks read on the
+//! blocking pool (never the whole blob in memory). The reader is opened before the response
+//! starts: on the `fs` backend an open file outlives a concurrent GC's unlink, so the bytes
+//! sent are the bytes verified at commit.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+use tokio::sync::mpsc;
+
+use super::error::ApiError;
+use super::manifests::header_value;
+use super::range::{self, RangeRequest};
+use super::routes::Request;
+use super::state::blocking;
+use crate::traits::Digest;
+
+/// How much one read of a blob sends.
+const CHUNK: usize = 256 << 10;
+/// Chunks read ahead of a slow client: bounds the memory of one response to a few MiB.
+const CHUNKS_AHEAD: usize = 4;
+
+/// GET or HEAD of a blob by digest.
+pub async fn get(request: &Request, digest: &str) -> Result<Response, ApiError> {
+    let digest = Digest::parse(digest)
+        .map_err(|e| ApiError::digest_invalid(format!("invalid digest {digest:?}: {e}")))?;
+    let store = request.state.store;
+    let lookup = digest.clone();
+    let record = blocking(move || store.record(&lookup))
+        .await?
+        .ok_or_else(|| ApiError::blob_unknown(&digest))?;
+    let size = record.size;
+    let digest_header = header_value(digest.as_str())?;
+    let (status, start, length) = match range::parse(request.header(header::RANGE), size) {
+        RangeRequest::Whole => (StatusCode::OK, 0, size),
+        RangeRequest::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        RangeRequest::Unsatisfiable => {
+            let mut response = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "RANGE_INVALID",
+                format!("blob {digest} has {size} bytes: the range asked for is outside it"),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_RANGE, header_value(&format!("bytes */{size}"))?);
+            return Ok(response);
+        }
+    };
+    let body = if request.method == axum::http::Method::HEAD || length == 0 {
+        Body::empty()
+    } else {
+        stream_body(request, digest.clone(), start, length).await?
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, length.into());
+    headers.insert(header::CONTENT_TYPE, header_value("application/octet-stream")?);
+    headers.insert(header::ACCEPT_RANGES, header_value("bytes")?);
+    headers.insert(header::ETAG, header_value(&format!("\"{digest}\""))?);
+    headers.insert("Docker-Content-Digest", digest_header);
+    if status == StatusCode::PARTIAL_CONTENT {
+        let end = start + length - 1;
+        headers.insert(header::CONTENT_RANGE, header_value(&format!("bytes {start}-{end}/{size}"))?);
+    }
+    Ok(response)
+}
+
+/// Opens the blob (failing the request cleanly if it is gone), then streams `length` bytes
+/// from `start` out of a blocking reader through a small channel.
+async fn stream_body(request: &Request, digest: Digest, start: u64, length: u64) -> Result<Body, ApiError> {
+    let store = request.state.store;
+    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_AHEAD);
+    let (opened_sender, opened) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
+    tokio::task::spawn_blocking(move || {
+        let mut reader = match store.read(&digest) {
+            Ok(reader) => reader,
+            Err(error) => {
+                let _ = opened_sender.send(Err(error.into()));
+                return;
+            }
+        };
+        if let Err(error) = reader.seek(SeekFrom::Start(start)) {
+            let _ = opened_sender.send(Err(ApiError::internal(format!("seeking in blob {digest}: {error}"))));
+            return;
+        }
+        let _ = opened_sender.send(Ok(()));
+        let mut left = length;
+        while left > 0 {
+            let mut chunk = vec![0; CHUNK.min(usize::try_from(left).unwrap_or(CHUNK))];
+            let read = match reader.read(&mut chunk) {
+                Ok(0) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("blob {digest} ended {left} bytes early"),
+                )),
+                Ok(read) => Ok(read),
+                Err(error) => Err(error),
+            };
+            match read {
+                Ok(read) => {
+                    chunk.truncate(read);
+                    left -= read as u64;
+                    // The client went away: stop reading.
+                    if sender.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    // Ends the response early: the client sees a short body, never wrong bytes.
+                    let _ = sender.blocking_send(Err(error));
+                    return;
+                }
+            }
+        }
+    });
+    match opened.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Err(error),
+        Err(_) => return Err(ApiError::internal("the blob reader stopped before opening")),
+    }
+    let chunks = stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    Ok(Body::from_stream(chunks))
+}

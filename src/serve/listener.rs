@@ -1,0 +1,202 @@
+//! The listening socket (bound here, or handed over by systemd through `LISTEN_FDS`), the
+//! accept loop with its connection limit and timeouts, and a graceful shutdown.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::error::{ServeError, ServeResult};
+use super::state::{AppState, SharedState};
+use super::uploads::Uploads;
+use super::{access_log, routes, ServeOptions};
+use crate::store::Store;
+
+/// Largest request head (line and headers) a client may send: a header flood gets a 431.
+const MAX_HEAD_BYTES: usize = 64 << 10;
+
+/// A running server.
+pub struct ServerHandle {
+    address: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The address it listens on (with the port the OS chose, for port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops accepting, lets in-flight requests finish for the grace period, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn wait_for_signal(self) {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let terminated = async {
+                match terminate.as_mut() {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupt => {}
+                () = terminated => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = interrupt.await;
+        eprintln!("shutting down: finishing the requests in flight");
+        self.shutdown().await;
+    }
+}
+
+/// The socket systemd passed (`LISTEN_FDS=1`, `LISTEN_PID` this process), if any.
+fn activated_socket() -> ServeResult<Option<StdListener>> {
+    let Ok(count) = std::env::var("LISTEN_FDS") else {
+        return Ok(None);
+    };
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_none_or(|pid| pid == std::process::id());
+    if !for_us {
+        return Ok(None);
+    }
+    if count.trim() != "1" {
+        return Err(ServeError::SocketActivation(format!(
+            "LISTEN_FDS={count}: exactly one socket is served"
+        )));
+    }
+    // SAFETY: systemd's protocol hands this process descriptor 3, open and owned by nobody
+    // else; it is taken over exactly once (the variables are removed).
+    #[cfg(unix)]
+    {
+        use std::os::fd::FromRawFd;
+        std::env::remove_var("LISTEN_FDS");
+        std::env::remove_var("LISTEN_PID");
+        let listener = unsafe { StdListener::from_raw_fd(3) };
+        Ok(Some(listener))
+    }
+    #[cfg(not(unix))]
+    Err(ServeError::SocketActivation("not supported on this platform".into()))
+}
+
+fn bind(options: &ServeOptions) -> ServeResult<StdListener> {
+    if let Some(listener) = activated_socket()? {
+        return Ok(listener);
+    }
+    if !options.listen.ip().is_loopback() && !options.insecure {
+        return Err(ServeError::InsecureListen {
+            address: options.listen.to_string(),
+        });
+    }
+    StdListener::bind(options.listen).map_err(|source| ServeError::Bind {
+        address: options.listen.to_string(),
+        source,
+    })
+}
+
+/// Starts serving `store` (call from inside a tokio runtime); returns once it listens.
+pub async fn serve(store: &'static Store, options: ServeOptions) -> ServeResult<ServerHandle> {
+    let listener = bind(&options)?;
+    listener
+        .set_nonblocking(true)
+        .and_then(|()| listener.local_addr())
+        .map_err(|source| ServeError::Bind {
+            address: options.listen.to_string(),
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Bind {
+        address: options.listen.to_string(),
+        source,
+    })?;
+    let listener = TcpListener::from_std(listener).map_err(|source| ServeError::Bind {
+        address: options.listen.to_string(),
+        source,
+    })?;
+    let state: SharedState = Arc::new(AppState {
+        store,
+        options: options.clone(),
+        uploads: Uploads::default(),
+    });
+    let router = Router::new()
+        .fallback(routes::handle)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access_log::log))
+        .with_state(state.clone());
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, router, state, stopped));
+    Ok(ServerHandle {
+        address,
+        stop,
+        task,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, router: Router, state: SharedState, mut stopped: watch::Receiver<bool>) {
+    let options = &state.options;
+    let connections = Arc::new(Semaphore::new(options.max_connections));
+    let graceful = GracefulShutdown::new();
+    let expiry = tokio::spawn(expire_uploads(state.clone()));
+    loop {
+        // At the limit, stop accepting until a connection ends: the rest wait in the backlog.
+        let Ok(permit) = connections.clone().acquire_owned().await else {
+            break;
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => break,
+        };
+        let Ok((stream, _peer)) = accepted else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(options.io_timeout)
+            .max_buf_size(MAX_HEAD_BYTES)
+            .keep_alive(true);
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    expiry.abort();
+    let grace = options.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        eprintln!(
+            "requests still in flight after {} s: stopping anyway",
+            grace.as_secs()
+        );
+    }
+}
+
+/// Drops idle uploads now and then.
+async fn expire_uploads(state: SharedState) {
+    let period = (state.options.upload_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        tokio::time::sleep(period).await;
+        state.uploads.expire(state.options.upload_timeout);
+    }
+}
