@@ -100,8 +100,9 @@ pub mod oci {
     pub use crate::stores::oci::{
         BlobSummary, CheckReport, Descriptor, ExportReport, HistoryEntry, ImageConfigSummary,
         ImportOptions, ImportReport, ImportedRef, IndexEntry, IndexSummary, Inspection, Lease,
-        ManifestSummary, MissingBlob, Node, OciGcReport, Platform, RefInfo, RefName, RefUsage,
-        RefsUsage, SweptBlob, UnpackOptions, UnpackReport, UnpackedLayer, FLAVOUR,
+        ManifestSummary, MissingBlob, Node, OciGcReport, Platform, ReceivedManifest, RefInfo,
+        RefName, RefUsage, RefsUsage, SweptBlob, UnpackOptions, UnpackReport, UnpackedLayer,
+        FLAVOUR,
     };
 }
 

@@ -189,6 +189,50 @@ pub enum OciError {
         option: &'static str,
     },
 
+    /// A manifest or index received from a client (a registry push) names a blob the store
+    /// does not have; push the blob first, then the manifest (the distribution spec's
+    /// `MANIFEST_BLOB_UNKNOWN`).
+    #[error(
+        "manifest {manifest} names blob {missing} ({media_type}), which the store does not \
+         have: nothing was stored; push the blob first, then the manifest again"
+    )]
+    ManifestBlobUnknown {
+        /// Digest of the received manifest or index.
+        manifest: Digest,
+        /// The first required blob it names that is missing.
+        missing: Digest,
+        /// The media type the manifest's descriptor gives that blob.
+        media_type: String,
+    },
+
+    /// A manifest or index received from a client names a blob the store has, but under
+    /// another size (or the stored copy does not match it): the manifest's descriptor is wrong.
+    #[error(
+        "manifest {manifest} names blob {blob}, but {reason}: nothing was stored; fix the \
+         manifest's descriptor"
+    )]
+    ManifestBlobMismatch {
+        /// Digest of the received manifest or index.
+        manifest: Digest,
+        /// The blob whose descriptor does not match the stored copy.
+        blob: Digest,
+        /// What does not match.
+        reason: String,
+    },
+
+    /// A document received as a manifest has a media type that is not an image manifest,
+    /// image index, Docker manifest (list) or artifact manifest.
+    #[error(
+        "media type {media_type:?} is not a manifest or index the store accepts (accepted: \
+         {accepted}): nothing was stored"
+    )]
+    UnsupportedManifestMediaType {
+        /// The media type as given.
+        media_type: String,
+        /// The media types accepted, comma-separated.
+        accepted: String,
+    },
+
     /// A blob the import had staged was removed from the store before the import committed (a
     /// concurrent GC or repair); run the import again.
     #[error("blob {digest} went from the store while an import held it: {reason}")]

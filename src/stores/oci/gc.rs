@@ -133,6 +133,9 @@ impl OciStore<'_> {
         self.progress.finish();
         report.marked = marked.len() as u64;
 
+        // Expired leases go before the sweep: an upload lease references its blob, and must not
+        // make a dry run say the blob stays.
+        let expired_ids: HashSet<String> = expired.iter().map(|lease| lease.id.clone()).collect();
         for lease in expired {
             if !dry_run {
                 self.store.remove_data(LEASE_DATA_TYPE, &lease.id)?;
@@ -159,7 +162,7 @@ impl OciStore<'_> {
                 Err(error) => return Err(error.into()),
             };
             if dry_run {
-                let deleted = self.would_delete(&digest)?;
+                let deleted = self.would_delete(&digest, &expired_ids)?;
                 report.sweep(digest, record.size, record.media_type, deleted);
             } else {
                 // The referrer entries first: they reference the blob and would keep it.
@@ -308,13 +311,16 @@ impl OciStore<'_> {
         Ok(removed)
     }
 
-    /// Whether sweeping `digest` would delete it: its own referrer-index entries go first
-    /// (see the sweep), so only another holder's mark or another entry keeps it.
-    fn would_delete(&self, digest: &Digest) -> OciResult<bool> {
+    /// Whether sweeping `digest` would delete it: its own referrer-index entries and the
+    /// `expired` leases go first (see the sweep), so only another holder's mark or another
+    /// entry keeps it.
+    fn would_delete(&self, digest: &Digest, expired: &HashSet<String>) -> OciResult<bool> {
         // Referrer keys are "<subject>/<referrer>": those ending in this digest go with it.
         let own_suffix = format!("/{digest}");
-        let goes_first =
-            |key: &KvKey| key.data_type == REFERRER_DATA_TYPE && key.key.ends_with(&own_suffix);
+        let goes_first = |key: &KvKey| {
+            (key.data_type == REFERRER_DATA_TYPE && key.key.ends_with(&own_suffix))
+                || (key.data_type == LEASE_DATA_TYPE && expired.contains(&key.key))
+        };
         Ok(self
             .store
             .would_delete_on_release(digest, &HOLDER, goes_first)?)

@@ -36,7 +36,19 @@ impl OciStore<'_> {
         reached: &[Reached],
         refs: &[(RefName, Descriptor)],
     ) -> OciResult<Vec<ImportedRef>> {
-        let mut batch = Vec::new();
+        self.commit_import_with(operation, reached, refs, Vec::new())
+    }
+
+    /// [`OciStore::commit_import`], with `entries` (such as a lease on what is committed)
+    /// landing in the same key/value batch as the refs.
+    pub(crate) fn commit_import_with(
+        &self,
+        operation: Operation<'_>,
+        reached: &[Reached],
+        refs: &[(RefName, Descriptor)],
+        entries: Vec<KvOp>,
+    ) -> OciResult<Vec<ImportedRef>> {
+        let mut batch = entries;
         for reached in reached {
             batch.extend(Self::referrer_entry(reached)?);
         }

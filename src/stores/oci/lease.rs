@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{OciError, OciResult};
 use super::{OciStore, LEASE_DATA_TYPE};
-use crate::traits::{Algorithm, Digest};
+use crate::traits::{Algorithm, Digest, KvOp};
 use crate::util::clock::{now_unix_ms, now_unix_nanos};
 
 /// A lease: keeps blobs from the OCI GC until it expires, whether or not a ref reaches them.
@@ -55,27 +55,45 @@ fn new_lease_id() -> String {
     Digest::of_bytes(Algorithm::Sha256, seed.as_bytes()).hex()[..24].to_string()
 }
 
+/// A new lease on `digests` for `ttl` from now, and the key/value operation that records it:
+/// a compare-and-set on an absent key (the id must be new), so it can land in an operation's
+/// commit batch with what it protects. The entry references `references` when given (a lease
+/// on one blob written with it, such as an upload's), so it never outlives that blob.
+pub(super) fn new_lease(
+    ttl: Duration,
+    digests: &[Digest],
+    references: Option<&Digest>,
+) -> (Lease, KvOp) {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let mut digests = digests.to_vec();
+    digests.sort();
+    digests.dedup();
+    let lease = Lease {
+        id: new_lease_id(),
+        expires_unix_ms: now_unix_ms().saturating_add(ttl_ms),
+        digests,
+    };
+    let value = serde_json::to_vec(&LeaseValue {
+        expires_unix_ms: lease.expires_unix_ms,
+        digests: lease.digests.clone(),
+    })
+    .expect("a lease always serializes");
+    let entry = KvOp::CompareAndSet {
+        data_type: LEASE_DATA_TYPE.to_string(),
+        key: lease.id.clone(),
+        value,
+        blob: references.cloned(),
+        expected_version: None,
+    };
+    (lease, entry)
+}
+
 impl OciStore<'_> {
     /// Creates a lease on `digests` for `ttl`. The digests need not be stored yet.
     pub fn lease_create(&self, ttl: Duration, digests: &[Digest]) -> OciResult<Lease> {
         let _gc_lock = self.mutation_lock()?;
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let mut digests = digests.to_vec();
-        digests.sort();
-        digests.dedup();
-        let lease = Lease {
-            id: new_lease_id(),
-            expires_unix_ms: now_unix_ms().saturating_add(ttl_ms),
-            digests,
-        };
-        let value = serde_json::to_vec(&LeaseValue {
-            expires_unix_ms: lease.expires_unix_ms,
-            digests: lease.digests.clone(),
-        })
-        .expect("a lease always serializes");
-        // `None`: the id must be new.
-        self.store
-            .compare_and_set_data(LEASE_DATA_TYPE, &lease.id, &value, None, None)?;
+        let (lease, entry) = new_lease(ttl, digests, None);
+        self.store.write_data_batch(&[entry])?;
         Ok(lease)
     }
 

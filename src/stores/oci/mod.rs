@@ -10,6 +10,7 @@
 //! | ref `name` | key/value `oci.ref`/`name`, value = descriptor JSON, references the manifest |
 //! | referrer | key/value `oci.referrer`/`<subject>/<referrer>`, references the referrer |
 //! | lease | key/value `oci.lease`/`<id>`, value = `{expires_unix_ms, digests}` |
+//! | upload received (`serve`), manifest pushed by digest only | a lease as above whose entry also references the blob (it goes with the blob) |
 //! | ownership | owner mark `oci` (extra data `owner.oci`) on every blob the flavour wrote |
 //! | import or pull in flight | a base-store operation: key/value `store.operation`/`oci-op.<id>`; its blobs carry `owner.oci-op.<id>` (versions before it: `oci.import`/`<id>`, `owner.oci-import.<id>`, still cleared by the GC) |
 //!
@@ -35,6 +36,7 @@ pub mod layout_builder;
 mod layout_export;
 mod layout_import;
 mod lease;
+mod receive;
 mod ref_name;
 mod referrers;
 mod refs;
@@ -55,6 +57,7 @@ pub use inspect::{
 pub use layout_export::ExportReport;
 pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
+pub use receive::ReceivedManifest;
 pub use ref_name::RefName;
 pub use refs::RefInfo;
 pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};

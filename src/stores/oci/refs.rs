@@ -202,6 +202,20 @@ impl OciStore<'_> {
         Ok(descriptor)
     }
 
+    /// The names of the refs that name `digest` (its manifest or index), in name order: one
+    /// lookup of the entries that reference the blob.
+    pub fn refs_naming(&self, digest: &Digest) -> OciResult<Vec<String>> {
+        let mut names: Vec<String> = self
+            .store
+            .data_referencing(digest)?
+            .into_iter()
+            .filter(|key| key.data_type == REF_DATA_TYPE)
+            .map(|key| key.key)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Removes a ref; what it reached goes at the next OCI GC unless something else holds it.
     pub fn remove_ref(&self, name: &str) -> OciResult<()> {
         let _gc_lock = self.mutation_lock()?;

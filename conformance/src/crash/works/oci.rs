@@ -1,6 +1,6 @@
 //! OCI works: an import of several refs (one of whose blobs the store already has), exports
 //! into one layout and into an archive, and the OCI GC (an unreferenced image, an expired
-//! lease, the holds of a crashed import).
+//! lease, the holds of a crashed import), and a registry push as `serve` receives it.
 
 use std::time::Duration;
 
@@ -290,5 +290,105 @@ impl Work for OciGc {
             );
         }
         Ok(())
+    }
+}
+
+const PUSHED: &str = "crash/pushed:1";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// The blobs of the image in `layout` (config, then layers) and its manifest, as a client
+/// pushes them.
+fn pushed_image(layout: &std::path::Path) -> Result<(Vec<Vec<u8>>, Vec<u8>), String> {
+    let read = |digest: &str| {
+        let digest = Digest::parse(digest).context("digest")?;
+        let path = layout.join("blobs").join("sha256").join(digest.hex());
+        std::fs::read(&path).context(format!("reading {}", path.display()))
+    };
+    let entries = crate::oci::support::index_entries(layout)?;
+    let manifest = read(entries[0]["digest"].as_str().unwrap_or_default())?;
+    let document: serde_json::Value = serde_json::from_slice(&manifest).context("manifest")?;
+    let mut blobs = vec![read(
+        document["config"]["digest"].as_str().unwrap_or_default(),
+    )?];
+    for layer in document["layers"].as_array().into_iter().flatten() {
+        blobs.push(read(layer["digest"].as_str().unwrap_or_default())?);
+    }
+    Ok((blobs, manifest))
+}
+
+/// A registry push as `serve` receives it: each blob streamed into staging and received
+/// (`receive_blob`: one operation, the upload lease in its commit batch), then the manifest
+/// with a tag (`receive_manifest`: one operation, the ref in its commit batch).
+pub struct OciReceive;
+
+impl Work for OciReceive {
+    fn name(&self) -> &'static str {
+        "oci-receive"
+    }
+
+    fn setup(&self, trial: &Trial) -> Result<(), String> {
+        trial.create_store()?;
+        layout_with_refs(&trial.inputs().join("layout"), &[PUSHED])?;
+        Ok(())
+    }
+
+    fn run(&self, trial: &Trial) -> Result<(), String> {
+        let store = trial.open_store()?;
+        let oci = OciStore::new(&store);
+        let (blobs, manifest) = pushed_image(&trial.inputs().join("layout"))?;
+        for blob in &blobs {
+            let digest = Digest::of_bytes(Algorithm::Sha256, blob);
+            let options = WriteOptions {
+                expected_digest: Some(digest.clone()),
+                expected_size: Some(blob.len() as u64),
+                ..WriteOptions::default()
+            };
+            let mut writer = store.writer(&options).context("starting an upload")?;
+            std::io::Write::write_all(&mut writer, blob).context("uploading")?;
+            let staged = writer.stage().context("staging an upload")?;
+            oci.receive_blob(staged, Duration::from_secs(3600))
+                .context("receiving a blob")?;
+            trial.ack(&format!("blob {digest}"))?;
+        }
+        let tag = oci::RefName::parse(PUSHED).context("ref name")?;
+        oci.receive_manifest(
+            &manifest,
+            OCI_MANIFEST,
+            Some(&tag),
+            Duration::from_secs(3600),
+        )
+        .context("receiving the manifest")?;
+        trial.ack("manifest")
+    }
+
+    fn check(&self, store: &Store, trial: &Trial, completed: bool) -> TestResult {
+        for ack in trial.acks() {
+            let Some(digest) = ack.strip_prefix("blob ") else {
+                continue;
+            };
+            let digest = Digest::parse(digest).context("acknowledged digest")?;
+            let holders = store.holders(&digest).context("holders")?;
+            ensure!(
+                holders.owners.contains(&oci::HOLDER),
+                "an acknowledged upload {digest} is not the OCI flavour's: {holders:?}"
+            );
+        }
+        // The ref lands with its manifest or not at all, and names a whole image.
+        let pushed = ref_is_complete(store, PUSHED)?;
+        ensure!(
+            pushed || !(completed || trial.acked("manifest")),
+            "the push completed but its ref is missing"
+        );
+        Ok(())
+    }
+
+    fn settle(&self, store: &Store, _trial: &Trial) -> TestResult {
+        // The upload leases (random ids, one per received blob, so a second run adds more)
+        // go; the GC then keeps exactly what the ref reaches.
+        let oci = OciStore::new(store);
+        for lease in oci.lease_list().context("listing leases")? {
+            oci.lease_remove(&lease.id).context("removing a lease")?;
+        }
+        oci.gc(false).map(drop).context("oci gc")
     }
 }
