@@ -19,10 +19,16 @@ fn store_with_images(store: &TestStore) -> (String, Vec<u8>) {
     let big = cli_support::pseudo_random_bytes(300_000, 7);
     let layer = LayoutBuilder::layer_tar_gz(&[("data.bin", &big)]).unwrap();
     let second = LayoutBuilder::layer_tar_gz(&[("etc/hello", b"hello\n")]).unwrap();
-    let image = builder.image("linux", "amd64", &[layer.clone(), second]).unwrap();
+    let image = builder
+        .image("linux", "amd64", &[layer.clone(), second])
+        .unwrap();
     builder.add_ref(Some("demo:v1"), &image);
     let small = builder
-        .image("linux", "arm64", &[LayoutBuilder::layer_tar_gz(&[("x", b"x")]).unwrap()])
+        .image(
+            "linux",
+            "arm64",
+            &[LayoutBuilder::layer_tar_gz(&[("x", b"x")]).unwrap()],
+        )
         .unwrap();
     builder.add_ref(Some("localhost:5999/team/app:small"), &small);
     builder.add_ref(Some("bare-name"), &small);
@@ -39,21 +45,43 @@ fn the_pull_api_serves_manifests_and_blobs_by_tag_and_digest() {
 
     let base = get(&server.url("/v2/"));
     assert_eq!(base.status, 200);
-    assert_eq!(base.header("Docker-Distribution-API-Version"), Some("registry/2.0"));
+    assert_eq!(
+        base.header("Docker-Distribution-API-Version"),
+        Some("registry/2.0")
+    );
 
     let by_tag = get(&server.url("/v2/demo/manifests/v1"));
-    assert_eq!(by_tag.status, 200, "{}", String::from_utf8_lossy(&by_tag.body));
+    assert_eq!(
+        by_tag.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&by_tag.body)
+    );
     assert_eq!(by_tag.header("Content-Type"), Some(OCI_MANIFEST));
-    assert_eq!(by_tag.header("Docker-Content-Digest"), Some(digest.as_str()));
-    assert_eq!(sha256(&by_tag.body), digest, "the bytes are the stored manifest");
+    assert_eq!(
+        by_tag.header("Docker-Content-Digest"),
+        Some(digest.as_str())
+    );
+    assert_eq!(
+        sha256(&by_tag.body),
+        digest,
+        "the bytes are the stored manifest"
+    );
     let length = by_tag.body.len().to_string();
     assert_eq!(by_tag.header("Content-Length"), Some(length.as_str()));
 
     // HEAD: the same headers, Content-Length included, no body.
-    for url in [server.url("/v2/demo/manifests/v1"), server.url(&format!("/v2/demo/manifests/{digest}"))] {
+    for url in [
+        server.url("/v2/demo/manifests/v1"),
+        server.url(&format!("/v2/demo/manifests/{digest}")),
+    ] {
         let head = send("HEAD", &url, &[], b"");
         assert_eq!(head.status, 200, "{url}");
-        assert_eq!(head.header("Content-Length"), Some(length.as_str()), "{url}");
+        assert_eq!(
+            head.header("Content-Length"),
+            Some(length.as_str()),
+            "{url}"
+        );
         assert_eq!(head.header("Docker-Content-Digest"), Some(digest.as_str()));
         assert_eq!(head.header("Content-Type"), Some(OCI_MANIFEST));
     }
@@ -62,13 +90,19 @@ fn the_pull_api_serves_manifests_and_blobs_by_tag_and_digest() {
 
     // The layer, whole and in each range form.
     let manifest = by_tag.json();
-    let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap().to_string();
+    let layer_digest = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(sha256(&layer), layer_digest);
     let blob_url = server.url(&format!("/v2/demo/blobs/{layer_digest}"));
     let whole = get(&blob_url);
     assert_eq!(whole.status, 200);
     assert_eq!(whole.body, layer);
-    assert_eq!(whole.header("Docker-Content-Digest"), Some(layer_digest.as_str()));
+    assert_eq!(
+        whole.header("Docker-Content-Digest"),
+        Some(layer_digest.as_str())
+    );
     let size = layer.len();
     for (range, start, end) in [
         ("bytes=0-99", 0, 99),
@@ -80,9 +114,18 @@ fn the_pull_api_serves_manifests_and_blobs_by_tag_and_digest() {
         assert_eq!(part.status, 206, "{range}");
         assert_eq!(part.body, &layer[start..=end], "{range}");
         let expected = format!("bytes {start}-{end}/{size}");
-        assert_eq!(part.header("Content-Range"), Some(expected.as_str()), "{range}");
+        assert_eq!(
+            part.header("Content-Range"),
+            Some(expected.as_str()),
+            "{range}"
+        );
     }
-    let beyond = send("GET", &blob_url, &[("Range", &format!("bytes={size}-"))], b"");
+    let beyond = send(
+        "GET",
+        &blob_url,
+        &[("Range", &format!("bytes={size}-"))],
+        b"",
+    );
     assert_eq!(beyond.status, 416);
     let unsatisfied = format!("bytes */{size}");
     assert_eq!(beyond.header("Content-Range"), Some(unsatisfied.as_str()));
@@ -93,25 +136,49 @@ fn the_pull_api_serves_manifests_and_blobs_by_tag_and_digest() {
 
     // Unknown and invalid names, each with the spec's code.
     let missing = get(&server.url("/v2/demo/manifests/v2"));
-    assert_eq!((missing.status, missing.error_code().as_str()), (404, "MANIFEST_UNKNOWN"));
+    assert_eq!(
+        (missing.status, missing.error_code().as_str()),
+        (404, "MANIFEST_UNKNOWN")
+    );
     let zero = format!("sha256:{}", "0".repeat(64));
     let missing_blob = get(&server.url(&format!("/v2/demo/blobs/{zero}")));
-    assert_eq!((missing_blob.status, missing_blob.error_code().as_str()), (404, "BLOB_UNKNOWN"));
+    assert_eq!(
+        (missing_blob.status, missing_blob.error_code().as_str()),
+        (404, "BLOB_UNKNOWN")
+    );
     let bad_digest = get(&server.url("/v2/demo/blobs/sha256:zz"));
-    assert_eq!((bad_digest.status, bad_digest.error_code().as_str()), (400, "DIGEST_INVALID"));
-    for bad_name in ["/v2/Demo/manifests/v1", "/v2/a..b/tags/list", "/v2/a//b/manifests/x"] {
+    assert_eq!(
+        (bad_digest.status, bad_digest.error_code().as_str()),
+        (400, "DIGEST_INVALID")
+    );
+    for bad_name in [
+        "/v2/Demo/manifests/v1",
+        "/v2/a..b/tags/list",
+        "/v2/a//b/manifests/x",
+    ] {
         let answer = get(&server.url(bad_name));
-        assert_eq!((answer.status, answer.error_code().as_str()), (400, "NAME_INVALID"), "{bad_name}");
+        assert_eq!(
+            (answer.status, answer.error_code().as_str()),
+            (400, "NAME_INVALID"),
+            "{bad_name}"
+        );
     }
     // A layer is not a manifest.
     let not_manifest = get(&server.url(&format!("/v2/demo/manifests/{layer_digest}")));
     assert_eq!(not_manifest.status, 404);
     // Read-only by default: pushes are refused and change nothing.
     let refused = send("POST", &server.url("/v2/demo/blobs/uploads/"), &[], b"");
-    assert_eq!((refused.status, refused.error_code().as_str()), (405, "UNSUPPORTED"));
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (405, "UNSUPPORTED")
+    );
 
     // The access log has a line per request.
-    assert!(server.wait_for_log("GET /v2/demo/manifests/v1 200"), "{}", server.log());
+    assert!(
+        server.wait_for_log("GET /v2/demo/manifests/v1 200"),
+        "{}",
+        server.log()
+    );
 }
 
 #[test]
@@ -135,9 +202,13 @@ fn every_listed_ref_is_reachable_by_its_repository_and_tag() {
         let names = page.json()["repositories"].as_array().unwrap().clone();
         assert!(names.len() <= 1);
         seen.extend(names.into_iter().map(|n| n.as_str().unwrap().to_string()));
-        next = page
-            .header("Link")
-            .map(|link| link.trim_start_matches('<').split('>').next().unwrap().to_string());
+        next = page.header("Link").map(|link| {
+            link.trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap()
+                .to_string()
+        });
     }
     assert_eq!(seen, ["bare-name", "demo", "team/app"]);
 
@@ -146,24 +217,44 @@ fn every_listed_ref_is_reachable_by_its_repository_and_tag() {
     let after = get(&server.url("/v2/demo/tags/list?n=5&last=v1")).json();
     assert_eq!(after["tags"], serde_json::json!([]));
     let unknown = get(&server.url("/v2/nothing/tags/list"));
-    assert_eq!((unknown.status, unknown.error_code().as_str()), (404, "NAME_UNKNOWN"));
+    assert_eq!(
+        (unknown.status, unknown.error_code().as_str()),
+        (404, "NAME_UNKNOWN")
+    );
 
     // A pulled ref (HOST/REPO:TAG): without its host, and with containerd's ?ns=HOST.
-    for path in ["/v2/team/app/manifests/small", "/v2/team/app/manifests/small?ns=localhost:5999"] {
+    for path in [
+        "/v2/team/app/manifests/small",
+        "/v2/team/app/manifests/small?ns=localhost:5999",
+    ] {
         assert_eq!(get(&server.url(path)).status, 200, "{path}");
     }
     // A bare name is NAME:latest.
-    assert_eq!(get(&server.url("/v2/bare-name/manifests/latest")).status, 200);
+    assert_eq!(
+        get(&server.url("/v2/bare-name/manifests/latest")).status,
+        200
+    );
     // Every ref `list` shows is found through the API.
     let listed = store.json(&["list", "--json"]);
     for entry in listed.as_array().unwrap() {
         let name = entry["name"].as_str().unwrap();
-        let found = [("demo:v1", "/v2/demo/manifests/v1"), ("localhost:5999/team/app:small", "/v2/team/app/manifests/small"), ("bare-name", "/v2/bare-name/manifests/latest")]
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, path)| get(&server.url(path)));
+        let found = [
+            ("demo:v1", "/v2/demo/manifests/v1"),
+            (
+                "localhost:5999/team/app:small",
+                "/v2/team/app/manifests/small",
+            ),
+            ("bare-name", "/v2/bare-name/manifests/latest"),
+        ]
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, path)| get(&server.url(path)));
         let answer = found.unwrap_or_else(|| panic!("unexpected ref {name}"));
-        assert_eq!(answer.header("Docker-Content-Digest"), entry["digest"].as_str(), "{name}");
+        assert_eq!(
+            answer.header("Docker-Content-Digest"),
+            entry["digest"].as_str(),
+            "{name}"
+        );
     }
     let _ = digest;
 }
@@ -191,7 +282,8 @@ fn manifest_for(layers: &[&[u8]], config: &[u8], subject: Option<(&str, usize)>)
         "layers": layer_descriptors,
     });
     if let Some((digest, size)) = subject {
-        manifest["subject"] = serde_json::json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size});
+        manifest["subject"] =
+            serde_json::json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size});
         manifest["artifactType"] = serde_json::json!("application/vnd.example.sbom");
     }
     serde_json::to_vec(&manifest).unwrap()
@@ -218,62 +310,139 @@ fn the_push_api_stores_an_image_every_command_sees() {
     let config_digest = sha256(&config);
     let monolithic = send(
         "POST",
-        &server.url(&format!("/v2/team/pushed/blobs/uploads/?digest={config_digest}")),
+        &server.url(&format!(
+            "/v2/team/pushed/blobs/uploads/?digest={config_digest}"
+        )),
         &[("Content-Type", "application/octet-stream")],
         &config,
     );
-    assert_eq!(monolithic.status, 201, "{}", String::from_utf8_lossy(&monolithic.body));
-    assert_eq!(monolithic.header("Docker-Content-Digest"), Some(config_digest.as_str()));
+    assert_eq!(
+        monolithic.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&monolithic.body)
+    );
+    assert_eq!(
+        monolithic.header("Docker-Content-Digest"),
+        Some(config_digest.as_str())
+    );
 
     // Chunked: POST, PATCH in two chunks (Range bookkeeping), GET status, PUT with the digest.
-    let started = send("POST", &server.url("/v2/team/pushed/blobs/uploads/"), &[], b"");
+    let started = send(
+        "POST",
+        &server.url("/v2/team/pushed/blobs/uploads/"),
+        &[],
+        b"",
+    );
     assert_eq!(started.status, 202);
     let location = started.header("Location").unwrap().to_string();
     let (first, second) = layer.split_at(120_000);
     let patched = send(
         "PATCH",
         &server.url(&location),
-        &[("Content-Range", "0-119999"), ("Content-Type", "application/octet-stream")],
+        &[
+            ("Content-Range", "0-119999"),
+            ("Content-Type", "application/octet-stream"),
+        ],
         first,
     );
     assert_eq!(patched.status, 202);
     assert_eq!(patched.header("Range"), Some("0-119999"));
     // A chunk that does not start where the upload is: 416, nothing appended.
-    let out_of_order = send("PATCH", &server.url(&location), &[("Content-Range", "5-10")], b"xxxxxx");
+    let out_of_order = send(
+        "PATCH",
+        &server.url(&location),
+        &[("Content-Range", "5-10")],
+        b"xxxxxx",
+    );
     assert_eq!(out_of_order.status, 416);
     let status = send("GET", &server.url(&location), &[], b"");
-    assert_eq!((status.status, status.header("Range")), (204, Some("0-119999")));
+    assert_eq!(
+        (status.status, status.header("Range")),
+        (204, Some("0-119999"))
+    );
     send("PATCH", &server.url(&location), &[], second);
     let layer_digest = sha256(&layer);
     let separator = if location.contains('?') { '&' } else { '?' };
-    let finished = send("PUT", &server.url(&format!("{location}{separator}digest={layer_digest}")), &[], b"");
-    assert_eq!(finished.status, 201, "{}", String::from_utf8_lossy(&finished.body));
-    assert_eq!(get(&server.url(&format!("/v2/team/pushed/blobs/{layer_digest}"))).body, layer);
+    let finished = send(
+        "PUT",
+        &server.url(&format!("{location}{separator}digest={layer_digest}")),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        finished.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&finished.body)
+    );
+    assert_eq!(
+        get(&server.url(&format!("/v2/team/pushed/blobs/{layer_digest}"))).body,
+        layer
+    );
 
     // A manifest naming a blob the store lacks: MANIFEST_BLOB_UNKNOWN, no ref.
     let absent_layer = b"never uploaded".to_vec();
     let orphan = manifest_for(&[&absent_layer], &config, None);
-    let refused = send("PUT", &server.url("/v2/team/pushed/manifests/broken"), &[("Content-Type", OCI_MANIFEST)], &orphan);
-    assert_eq!((refused.status, refused.error_code().as_str()), (400, "MANIFEST_BLOB_UNKNOWN"));
+    let refused = send(
+        "PUT",
+        &server.url("/v2/team/pushed/manifests/broken"),
+        &[("Content-Type", OCI_MANIFEST)],
+        &orphan,
+    );
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (400, "MANIFEST_BLOB_UNKNOWN")
+    );
     // Invalid JSON: MANIFEST_INVALID.
-    let invalid = send("PUT", &server.url("/v2/team/pushed/manifests/broken"), &[("Content-Type", OCI_MANIFEST)], b"{not json");
-    assert_eq!((invalid.status, invalid.error_code().as_str()), (400, "MANIFEST_INVALID"));
+    let invalid = send(
+        "PUT",
+        &server.url("/v2/team/pushed/manifests/broken"),
+        &[("Content-Type", OCI_MANIFEST)],
+        b"{not json",
+    );
+    assert_eq!(
+        (invalid.status, invalid.error_code().as_str()),
+        (400, "MANIFEST_INVALID")
+    );
 
     // The manifest by tag: a ref every command sees at once.
     let manifest = manifest_for(&[&layer], &config, None);
     let manifest_digest = sha256(&manifest);
-    let put = send("PUT", &server.url("/v2/team/pushed/manifests/v1"), &[("Content-Type", OCI_MANIFEST)], &manifest);
+    let put = send(
+        "PUT",
+        &server.url("/v2/team/pushed/manifests/v1"),
+        &[("Content-Type", OCI_MANIFEST)],
+        &manifest,
+    );
     assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
-    assert_eq!(put.header("Docker-Content-Digest"), Some(manifest_digest.as_str()));
+    assert_eq!(
+        put.header("Docker-Content-Digest"),
+        Some(manifest_digest.as_str())
+    );
     let listed = store.ok(&["list"]);
-    assert!(listed.contains("team/pushed:v1") && listed.contains(&manifest_digest), "{listed}");
+    assert!(
+        listed.contains("team/pushed:v1") && listed.contains(&manifest_digest),
+        "{listed}"
+    );
     assert!(!listed.contains("broken"), "{listed}");
     store.ok(&["check", "--verify", "team/pushed:v1"]);
-    assert_eq!(get(&server.url("/v2/team/pushed/manifests/v1")).body, manifest);
+    assert_eq!(
+        get(&server.url("/v2/team/pushed/manifests/v1")).body,
+        manifest
+    );
 
     // A referrer pushed by digest, with a subject: OCI-Subject, and the referrers API finds it.
     let sbom = b"{\"sbom\":true}".to_vec();
-    let upload = send("POST", &server.url(&format!("/v2/team/pushed/blobs/uploads/?digest={}", sha256(&sbom))), &[], &sbom);
+    let upload = send(
+        "POST",
+        &server.url(&format!(
+            "/v2/team/pushed/blobs/uploads/?digest={}",
+            sha256(&sbom)
+        )),
+        &[],
+        &sbom,
+    );
     assert_eq!(upload.status, 201);
     let referrer = manifest_for(&[&sbom], &config, Some((&manifest_digest, manifest.len())));
     let referrer_digest = sha256(&referrer);
@@ -283,11 +452,22 @@ fn the_push_api_stores_an_image_every_command_sees() {
         &[("Content-Type", OCI_MANIFEST)],
         &referrer,
     );
-    assert_eq!(put_referrer.status, 201, "{}", String::from_utf8_lossy(&put_referrer.body));
-    assert_eq!(put_referrer.header("OCI-Subject"), Some(manifest_digest.as_str()));
+    assert_eq!(
+        put_referrer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&put_referrer.body)
+    );
+    assert_eq!(
+        put_referrer.header("OCI-Subject"),
+        Some(manifest_digest.as_str())
+    );
     let referrers = get(&server.url(&format!("/v2/team/pushed/referrers/{manifest_digest}")));
     assert_eq!(referrers.status, 200);
-    assert_eq!(referrers.json()["manifests"][0]["digest"], referrer_digest.as_str());
+    assert_eq!(
+        referrers.json()["manifests"][0]["digest"],
+        referrer_digest.as_str()
+    );
     let filtered = get(&server.url(&format!(
         "/v2/team/pushed/referrers/{manifest_digest}?artifactType=application/vnd.other"
     )));
@@ -295,24 +475,62 @@ fn the_push_api_stores_an_image_every_command_sees() {
     assert_eq!(filtered.json()["manifests"], serde_json::json!([]));
 
     // Cross-repository mount: 201 when the store has the blob, 202 (a new upload) when not.
-    let mounted = send("POST", &server.url(&format!("/v2/other/blobs/uploads/?mount={layer_digest}&from=team/pushed")), &[], b"");
+    let mounted = send(
+        "POST",
+        &server.url(&format!(
+            "/v2/other/blobs/uploads/?mount={layer_digest}&from=team/pushed"
+        )),
+        &[],
+        b"",
+    );
     assert_eq!(mounted.status, 201);
     let zero = format!("sha256:{}", "0".repeat(64));
-    let fallback = send("POST", &server.url(&format!("/v2/other/blobs/uploads/?mount={zero}&from=x")), &[], b"");
+    let fallback = send(
+        "POST",
+        &server.url(&format!("/v2/other/blobs/uploads/?mount={zero}&from=x")),
+        &[],
+        b"",
+    );
     assert_eq!(fallback.status, 202);
-    let cancelled = send("DELETE", &server.url(fallback.header("Location").unwrap()), &[], b"");
+    let cancelled = send(
+        "DELETE",
+        &server.url(fallback.header("Location").unwrap()),
+        &[],
+        b"",
+    );
     assert_eq!(cancelled.status, 204);
-    let gone = send("GET", &server.url(fallback.header("Location").unwrap()), &[], b"");
-    assert_eq!((gone.status, gone.error_code().as_str()), (404, "BLOB_UPLOAD_UNKNOWN"));
+    let gone = send(
+        "GET",
+        &server.url(fallback.header("Location").unwrap()),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        (gone.status, gone.error_code().as_str()),
+        (404, "BLOB_UPLOAD_UNKNOWN")
+    );
 
     // A wrong digest at the end: DIGEST_INVALID, nothing stored.
     let blobs_before = store.listed_digests();
-    let wrong = send("POST", &server.url(&format!("/v2/team/pushed/blobs/uploads/?digest={zero}")), &[], b"some bytes");
-    assert_eq!((wrong.status, wrong.error_code().as_str()), (400, "DIGEST_INVALID"));
+    let wrong = send(
+        "POST",
+        &server.url(&format!("/v2/team/pushed/blobs/uploads/?digest={zero}")),
+        &[],
+        b"some bytes",
+    );
+    assert_eq!(
+        (wrong.status, wrong.error_code().as_str()),
+        (400, "DIGEST_INVALID")
+    );
     assert_eq!(store.listed_digests(), blobs_before);
 
     // Delete the tag: the ref goes (its blobs at gc).
-    let deleted = send("DELETE", &server.url("/v2/team/pushed/manifests/v1"), &[], b"");
+    let deleted = send(
+        "DELETE",
+        &server.url("/v2/team/pushed/manifests/v1"),
+        &[],
+        b"",
+    );
     assert_eq!(deleted.status, 202);
     assert!(!store.ok(&["list"]).contains("team/pushed:v1"));
     assert_eq!(get(&server.url("/v2/team/pushed/manifests/v1")).status, 404);
@@ -333,5 +551,8 @@ fn serve_refuses_a_public_address_without_insecure() {
     let store = TestStore::new();
     store.ok(&["stats"]);
     let message = store.fails(&["serve", "--listen", "0.0.0.0:0"]);
-    assert!(message.contains("without TLS") && message.contains("--insecure"), "{message}");
+    assert!(
+        message.contains("without TLS") && message.contains("--insecure"),
+        "{message}"
+    );
 }

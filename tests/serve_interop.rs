@@ -48,11 +48,18 @@ fn our_own_client_pulls_from_and_pushes_to_serve() {
     assert_eq!(pulled["digest"], digest.as_str(), "{pulled}");
     client.ok(&["check", "--verify", &format!("{address}/demo:v1")]);
 
-    let pushed = client.json(&["push", &format!("{address}/demo:v1"), &format!("{address}/copies/demo:v2")]);
+    let pushed = client.json(&[
+        "push",
+        &format!("{address}/demo:v1"),
+        &format!("{address}/copies/demo:v2"),
+    ]);
     assert_eq!(pushed["digest"], digest.as_str(), "{pushed}");
     // Every blob was already there: nothing uploaded twice.
     assert_eq!(pushed["blobs_uploaded"], 0, "{pushed}");
-    assert_eq!(listed_digest(&served, "copies/demo:v2"), Some(digest.clone()));
+    assert_eq!(
+        listed_digest(&served, "copies/demo:v2"),
+        Some(digest.clone())
+    );
     served.ok(&["check", "--verify", "copies/demo:v2"]);
 }
 
@@ -66,13 +73,17 @@ fn skopeo_copies_through_serve_both_ways() {
     let server = Server::start(&served, &["--push"]);
     let remote = |path: &str| format!("docker://{}/{path}", server.address);
 
-    let inspected: serde_json::Value =
-        serde_json::from_str(&run_tool("skopeo", &["inspect", "--tls-verify=false", &remote("demo:v1")]))
-            .expect("skopeo inspect JSON");
+    let inspected: serde_json::Value = serde_json::from_str(&run_tool(
+        "skopeo",
+        &["inspect", "--tls-verify=false", &remote("demo:v1")],
+    ))
+    .expect("skopeo inspect JSON");
     assert_eq!(inspected["Digest"], digest.as_str());
-    let tags: serde_json::Value =
-        serde_json::from_str(&run_tool("skopeo", &["list-tags", "--tls-verify=false", &remote("demo")]))
-            .expect("skopeo list-tags JSON");
+    let tags: serde_json::Value = serde_json::from_str(&run_tool(
+        "skopeo",
+        &["list-tags", "--tls-verify=false", &remote("demo")],
+    ))
+    .expect("skopeo list-tags JSON");
     assert_eq!(tags["Tags"], serde_json::json!(["v1"]));
 
     // Out of the server into a layout, digest for digest.

@@ -44,9 +44,10 @@ pub async fn get(request: &Request, digest: &str) -> Result<Response, ApiError> 
                 format!("blob {digest} has {size} bytes: the range asked for is outside it"),
             )
             .into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_RANGE, header_value(&format!("bytes */{size}"))?);
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                header_value(&format!("bytes */{size}"))?,
+            );
             return Ok(response);
         }
     };
@@ -58,20 +59,31 @@ pub async fn get(request: &Request, digest: &str) -> Result<Response, ApiError> 
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, length.into());
-    headers.insert(header::CONTENT_TYPE, header_value("application/octet-stream")?);
+    headers.insert(
+        header::CONTENT_TYPE,
+        header_value("application/octet-stream")?,
+    );
     headers.insert(header::ACCEPT_RANGES, header_value("bytes")?);
     headers.insert(header::ETAG, header_value(&format!("\"{digest}\""))?);
     headers.insert("Docker-Content-Digest", digest_header);
     if status == StatusCode::PARTIAL_CONTENT {
         let end = start + length - 1;
-        headers.insert(header::CONTENT_RANGE, header_value(&format!("bytes {start}-{end}/{size}"))?);
+        headers.insert(
+            header::CONTENT_RANGE,
+            header_value(&format!("bytes {start}-{end}/{size}"))?,
+        );
     }
     Ok(response)
 }
 
 /// Opens the blob (failing the request cleanly if it is gone), then streams `length` bytes
 /// from `start` out of a blocking reader through a small channel.
-async fn stream_body(request: &Request, digest: Digest, start: u64, length: u64) -> Result<Body, ApiError> {
+async fn stream_body(
+    request: &Request,
+    digest: Digest,
+    start: u64,
+    length: u64,
+) -> Result<Body, ApiError> {
     let store = request.state.store;
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_AHEAD);
     let (opened_sender, opened) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
@@ -84,7 +96,9 @@ async fn stream_body(request: &Request, digest: Digest, start: u64, length: u64)
             }
         };
         if let Err(error) = reader.seek(SeekFrom::Start(start)) {
-            let _ = opened_sender.send(Err(ApiError::internal(format!("seeking in blob {digest}: {error}"))));
+            let _ = opened_sender.send(Err(ApiError::internal(format!(
+                "seeking in blob {digest}: {error}"
+            ))));
             return;
         }
         let _ = opened_sender.send(Ok(()));

@@ -96,7 +96,9 @@ fn activated_socket() -> ServeResult<Option<StdListener>> {
         Ok(Some(listener))
     }
     #[cfg(not(unix))]
-    Err(ServeError::SocketActivation("not supported on this platform".into()))
+    Err(ServeError::SocketActivation(
+        "not supported on this platform".into(),
+    ))
 }
 
 fn bind(options: &ServeOptions) -> ServeResult<StdListener> {
@@ -139,7 +141,10 @@ pub async fn serve(store: &'static Store, options: ServeOptions) -> ServeResult<
     });
     let router = Router::new()
         .fallback(routes::handle)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), access_log::log))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access_log::log,
+        ))
         .with_state(state.clone());
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, router, state, stopped));
@@ -150,7 +155,12 @@ pub async fn serve(store: &'static Store, options: ServeOptions) -> ServeResult<
     })
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, state: SharedState, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    state: SharedState,
+    mut stopped: watch::Receiver<bool>,
+) {
     let options = &state.options;
     let connections = Arc::new(Semaphore::new(options.max_connections));
     let graceful = GracefulShutdown::new();
@@ -184,7 +194,10 @@ async fn accept_loop(listener: TcpListener, router: Router, state: SharedState, 
     }
     expiry.abort();
     let grace = options.shutdown_grace;
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         eprintln!(
             "requests still in flight after {} s: stopping anyway",
             grace.as_secs()
@@ -194,7 +207,8 @@ async fn accept_loop(listener: TcpListener, router: Router, state: SharedState, 
 
 /// Drops idle uploads now and then.
 async fn expire_uploads(state: SharedState) {
-    let period = (state.options.upload_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let period =
+        (state.options.upload_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         tokio::time::sleep(period).await;
         state.uploads.expire(state.options.upload_timeout);

@@ -17,7 +17,10 @@ use crate::traits::Digest;
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// Every repository with its tags, from the refs.
-async fn listed(request: &Request) -> Result<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>, ApiError> {
+async fn listed(
+    request: &Request,
+) -> Result<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>, ApiError>
+{
     let store = request.state.store;
     blocking(move || -> Result<_, ApiError> {
         let refs = OciStore::new(store).ref_descriptors()?;
@@ -37,7 +40,11 @@ fn page(
 ) -> Result<Response, ApiError> {
     let n = match request.param("n") {
         Some(text) => Some(text.parse::<usize>().map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID", format!("n={text:?} is not a number"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "PAGINATION_NUMBER_INVALID",
+                format!("n={text:?} is not a number"),
+            )
         })?),
         None => None,
     };
@@ -62,8 +69,13 @@ fn page(
     )
         .into_response();
     if let (true, Some(n), Some(last_shown)) = (more, n, shown.last()) {
-        let link = format!("<{path}?n={n}&last={}>; rel=\"next\"", percent_encode(last_shown));
-        response.headers_mut().insert(header::LINK, header_value(&link)?);
+        let link = format!(
+            "<{path}?n={n}&last={}>; rel=\"next\"",
+            percent_encode(last_shown)
+        );
+        response
+            .headers_mut()
+            .insert(header::LINK, header_value(&link)?);
     }
     Ok(response)
 }
@@ -72,7 +84,9 @@ fn page(
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -109,13 +123,19 @@ pub async fn referrers(request: &Request, digest: &str) -> Result<Response, ApiE
     let artifact_type = request.param("artifactType").map(str::to_string);
     let store = request.state.store;
     let filter = artifact_type.clone();
-    let found = blocking(move || OciStore::new(store).referrers(&subject, filter.as_deref())).await?;
+    let found =
+        blocking(move || OciStore::new(store).referrers(&subject, filter.as_deref())).await?;
     let body = json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
         "manifests": found,
     });
-    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, OCI_INDEX)], body.to_string()).into_response();
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, OCI_INDEX)],
+        body.to_string(),
+    )
+        .into_response();
     if artifact_type.is_some() {
         response
             .headers_mut()

@@ -67,12 +67,20 @@ pub fn find_tag(
     Ok(refs.into_iter().find(|(candidate, _)| candidate == name))
 }
 
-fn find(store: &Store, repository: &str, reference: &Reference, namespace: Option<&str>) -> Result<Found, ApiError> {
+fn find(
+    store: &Store,
+    repository: &str,
+    reference: &Reference,
+    namespace: Option<&str>,
+) -> Result<Found, ApiError> {
     match reference {
         Reference::Tag(tag) => {
-            let (name, descriptor) = find_tag(store, repository, tag, namespace)?.ok_or_else(|| {
-                ApiError::manifest_unknown(format!("no tag {tag:?} in repository {repository:?}"))
-            })?;
+            let (name, descriptor) =
+                find_tag(store, repository, tag, namespace)?.ok_or_else(|| {
+                    ApiError::manifest_unknown(format!(
+                        "no tag {tag:?} in repository {repository:?}"
+                    ))
+                })?;
             let digest = Digest::parse(descriptor.digest().as_ref())
                 .map_err(|e| ApiError::internal(format!("ref {name}: {e}")))?;
             Ok(Found {
@@ -113,18 +121,26 @@ fn document_media_type(store: &Store, digest: &Digest) -> Result<Option<String>,
 
 fn manifest_headers(found: &Found) -> Result<[(header::HeaderName, HeaderValue); 3], ApiError> {
     let value = |text: &str| {
-        HeaderValue::from_str(text).map_err(|_| ApiError::internal(format!("media type {text:?} is not a header value")))
+        HeaderValue::from_str(text)
+            .map_err(|_| ApiError::internal(format!("media type {text:?} is not a header value")))
     };
     Ok([
         (header::CONTENT_TYPE, value(&found.media_type)?),
-        (header::HeaderName::from_static("docker-content-digest"), value(found.digest.as_str())?),
+        (
+            header::HeaderName::from_static("docker-content-digest"),
+            value(found.digest.as_str())?,
+        ),
         (header::CONTENT_LENGTH, HeaderValue::from(found.size)),
     ])
 }
 
 /// GET or HEAD of a manifest. A HEAD reads no content: the ref entry or the index record has
 /// the digest, size and media type.
-pub async fn get(request: &Request, repository: &str, reference: &str) -> Result<Response, ApiError> {
+pub async fn get(
+    request: &Request,
+    repository: &str,
+    reference: &str,
+) -> Result<Response, ApiError> {
     let reference = reference_of(reference).map_err(|error| match error.code {
         // A GET of a name that cannot exist: nothing by that name.
         "TAG_INVALID" => ApiError::manifest_unknown(error.message),
@@ -145,7 +161,10 @@ pub async fn get(request: &Request, repository: &str, reference: &str) -> Result
         if found.size > limit {
             return Err(ApiError::size_invalid(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("manifest {} is {} bytes, over this server's limit of {limit}", found.digest, found.size),
+                format!(
+                    "manifest {} is {} bytes, over this server's limit of {limit}",
+                    found.digest, found.size
+                ),
             ));
         }
         let bytes = store.read_to_vec(&found.digest, limit)?;
@@ -158,7 +177,12 @@ pub async fn get(request: &Request, repository: &str, reference: &str) -> Result
 
 /// PUT of a manifest or index by tag or digest: validated as `import` validates it, every
 /// blob it needs already in the store; then the tag names it.
-pub async fn put(request: &Request, repository: &str, reference: &str, body: Body) -> Result<Response, ApiError> {
+pub async fn put(
+    request: &Request,
+    repository: &str,
+    reference: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
     let reference = reference_of(reference)?;
     let limit = request.state.options.max_manifest_bytes;
     let bytes = to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX))
@@ -177,7 +201,11 @@ pub async fn put(request: &Request, repository: &str, reference: &str, body: Bod
         .map(|t| t.split(';').next().unwrap_or(t).trim().to_string())
         .filter(|t| DocumentKind::of(t).is_document())
         .or(declared)
-        .ok_or_else(|| manifest_invalid("no manifest media type: send it as Content-Type or in the document's mediaType"))?;
+        .ok_or_else(|| {
+            manifest_invalid(
+                "no manifest media type: send it as Content-Type or in the document's mediaType",
+            )
+        })?;
     let tag = match &reference {
         Reference::Digest(claimed) => {
             let actual = Digest::of_bytes(claimed.algorithm(), &bytes);
@@ -205,7 +233,10 @@ pub async fn put(request: &Request, repository: &str, reference: &str, body: Bod
     let mut response = (StatusCode::CREATED, "").into_response();
     let headers = response.headers_mut();
     headers.insert(header::LOCATION, header_value(&location)?);
-    headers.insert("Docker-Content-Digest", header_value(received.digest.as_str())?);
+    headers.insert(
+        "Docker-Content-Digest",
+        header_value(received.digest.as_str())?,
+    );
     if let Some(subject) = &received.subject {
         headers.insert("OCI-Subject", header_value(subject.as_str())?);
     }
@@ -236,7 +267,11 @@ fn receive_error(error: OciError) -> ApiError {
 
 /// DELETE of a manifest: by tag, the ref that answers it; by digest, every tag of the
 /// repository naming it. The blobs go at the next gc.
-pub async fn delete(request: &Request, repository: &str, reference: &str) -> Result<Response, ApiError> {
+pub async fn delete(
+    request: &Request,
+    repository: &str,
+    reference: &str,
+) -> Result<Response, ApiError> {
     let reference = reference_of(reference)?;
     let store = request.state.store;
     let repository = repository.to_string();
@@ -252,14 +287,17 @@ pub async fn delete(request: &Request, repository: &str, reference: &str) -> Res
                 let tags = listed.get(&repository).cloned().unwrap_or_default();
                 refs.into_iter()
                     .filter(|(name, descriptor)| {
-                        descriptor.digest().as_ref() == digest.as_str() && tags.values().any(|n| n == name)
+                        descriptor.digest().as_ref() == digest.as_str()
+                            && tags.values().any(|n| n == name)
                     })
                     .map(|(name, _)| name)
                     .collect()
             }
         };
         if doomed.is_empty() {
-            return Err(ApiError::manifest_unknown(format!("nothing to delete in repository {repository:?}")));
+            return Err(ApiError::manifest_unknown(format!(
+                "nothing to delete in repository {repository:?}"
+            )));
         }
         let names: Vec<&str> = doomed.iter().map(String::as_str).collect();
         oci.remove_refs(&names)?;
@@ -271,5 +309,6 @@ pub async fn delete(request: &Request, repository: &str, reference: &str) -> Res
 
 /// A header value from text the server built.
 pub fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
-    HeaderValue::from_str(text).map_err(|_| ApiError::internal(format!("{text:?} is not a header value")))
+    HeaderValue::from_str(text)
+        .map_err(|_| ApiError::internal(format!("{text:?} is not a header value")))
 }

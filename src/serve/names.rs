@@ -144,7 +144,9 @@ pub fn ref_for_push(repository: &str, tag: &str) -> String {
 /// Every repository with its tags, each tag naming the ref it comes from, from a list of
 /// ref names. When two refs give one repository the same tag (`REPO:TAG` and `HOST/REPO:TAG`
 /// under `REPO`), the one a request would find first wins: the shorter name.
-pub fn repositories(ref_names: impl IntoIterator<Item = String>) -> BTreeMap<String, BTreeMap<String, String>> {
+pub fn repositories(
+    ref_names: impl IntoIterator<Item = String>,
+) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for name in ref_names {
         let Some(place) = place_of(&name) else {
@@ -169,10 +171,29 @@ mod tests {
 
     #[test]
     fn repositories_follow_the_spec_grammar() {
-        for valid in ["a", "library/alpine", "a.b_c__d---e/f0", "docker.io/library/x"] {
+        for valid in [
+            "a",
+            "library/alpine",
+            "a.b_c__d---e/f0",
+            "docker.io/library/x",
+        ] {
             assert!(validate_repository(valid).is_ok(), "{valid}");
         }
-        for invalid in ["", "A", "a//b", "/a", "a/", "a..b", "a___b", "-a", "a-", "a b", "..", "a/../b", "localhost:5000/a"] {
+        for invalid in [
+            "",
+            "A",
+            "a//b",
+            "/a",
+            "a/",
+            "a..b",
+            "a___b",
+            "-a",
+            "a-",
+            "a b",
+            "..",
+            "a/../b",
+            "localhost:5000/a",
+        ] {
             assert!(validate_repository(invalid).is_err(), "{invalid}");
         }
         assert!(validate_repository(&"a".repeat(256)).is_err());
@@ -180,8 +201,16 @@ mod tests {
 
     #[test]
     fn tags_follow_the_spec_grammar() {
-        assert!(is_tag("latest") && is_tag("_x") && is_tag("v1.0-rc_2") && is_tag(&"a".repeat(128)));
-        assert!(!is_tag("") && !is_tag(".x") && !is_tag("-x") && !is_tag("a:b") && !is_tag(&"a".repeat(129)));
+        assert!(
+            is_tag("latest") && is_tag("_x") && is_tag("v1.0-rc_2") && is_tag(&"a".repeat(128))
+        );
+        assert!(
+            !is_tag("")
+                && !is_tag(".x")
+                && !is_tag("-x")
+                && !is_tag("a:b")
+                && !is_tag(&"a".repeat(129))
+        );
     }
 
     #[test]
@@ -189,14 +218,20 @@ mod tests {
         let place = |name| place_of(name).map(|p| (p.repositories, p.tag));
         let owned = |names: &[&str]| names.iter().map(ToString::to_string).collect::<Vec<_>>();
         assert_eq!(place("alpine:3"), Some((owned(&["alpine"]), "3".into())));
-        assert_eq!(place("img-00001"), Some((owned(&["img-00001"]), "latest".into())));
+        assert_eq!(
+            place("img-00001"),
+            Some((owned(&["img-00001"]), "latest".into()))
+        );
         assert_eq!(
             place("localhost:5000/demo/main:small"),
             Some((owned(&["demo/main"]), "small".into()))
         );
         assert_eq!(
             place("docker.io/library/alpine:3"),
-            Some((owned(&["docker.io/library/alpine", "library/alpine"]), "3".into()))
+            Some((
+                owned(&["docker.io/library/alpine", "library/alpine"]),
+                "3".into()
+            ))
         );
         assert_eq!(place("Upper:1"), None);
         assert_eq!(place("example.com/app@v2"), None);
@@ -206,14 +241,23 @@ mod tests {
     fn a_request_tries_the_namespace_then_the_plain_name() {
         assert_eq!(
             candidates("library/alpine", "latest", Some("docker.io")),
-            ["docker.io/library/alpine:latest", "library/alpine:latest", "library/alpine"]
+            [
+                "docker.io/library/alpine:latest",
+                "library/alpine:latest",
+                "library/alpine"
+            ]
         );
         assert_eq!(candidates("demo", "v1", None), ["demo:v1"]);
     }
 
     #[test]
     fn every_placed_ref_is_found_again_by_its_place() {
-        let names = ["alpine:3", "img-1", "localhost:5000/demo/main:small", "docker.io/library/alpine:3"];
+        let names = [
+            "alpine:3",
+            "img-1",
+            "localhost:5000/demo/main:small",
+            "docker.io/library/alpine:3",
+        ];
         let listed = repositories(names.iter().map(ToString::to_string));
         for (repository, tags) in &listed {
             for (tag, name) in tags {
@@ -222,6 +266,9 @@ mod tests {
                 assert!(found, "{name} under {repository}:{tag}");
             }
         }
-        assert_eq!(listed["demo/main"]["small"], "localhost:5000/demo/main:small");
+        assert_eq!(
+            listed["demo/main"]["small"],
+            "localhost:5000/demo/main:small"
+        );
     }
 }

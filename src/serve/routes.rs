@@ -145,13 +145,21 @@ async fn dispatch(request: Request, body: Body) -> Result<Response, ApiError> {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
-            format!("{} is not a path of the distribution API", request.uri.path()),
+            format!(
+                "{} is not a path of the distribution API",
+                request.uri.path()
+            ),
         ));
     };
     let method = request.method.clone();
     let is_read = method == Method::GET || method == Method::HEAD;
     match route {
-        Route::Base if is_read => Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response()),
+        Route::Base if is_read => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{}",
+        )
+            .into_response()),
         Route::Catalog if is_read => listing::catalog(&request).await,
         Route::Tags { name } if is_read => {
             checked(&name)?;
@@ -223,23 +231,41 @@ mod tests {
         assert_eq!(parse("/v2/"), Some(Route::Base));
         assert_eq!(parse("/v2"), Some(Route::Base));
         assert_eq!(parse("/v2/_catalog"), Some(Route::Catalog));
-        assert_eq!(parse("/v2/a/b/tags/list"), Some(Route::Tags { name: owned("a/b") }));
+        assert_eq!(
+            parse("/v2/a/b/tags/list"),
+            Some(Route::Tags { name: owned("a/b") })
+        );
         assert_eq!(
             parse("/v2/blobs/manifests/manifests/latest"),
-            Some(Route::Manifest { name: owned("blobs/manifests"), reference: owned("latest") })
+            Some(Route::Manifest {
+                name: owned("blobs/manifests"),
+                reference: owned("latest")
+            })
         );
         assert_eq!(
             parse("/v2/x/blobs/sha256:ab"),
-            Some(Route::Blob { name: owned("x"), digest: owned("sha256:ab") })
+            Some(Route::Blob {
+                name: owned("x"),
+                digest: owned("sha256:ab")
+            })
         );
-        assert_eq!(parse("/v2/x/y/blobs/uploads/"), Some(Route::UploadStart { name: owned("x/y") }));
+        assert_eq!(
+            parse("/v2/x/y/blobs/uploads/"),
+            Some(Route::UploadStart { name: owned("x/y") })
+        );
         assert_eq!(
             parse("/v2/x/blobs/uploads/abc"),
-            Some(Route::Upload { name: owned("x"), id: owned("abc") })
+            Some(Route::Upload {
+                name: owned("x"),
+                id: owned("abc")
+            })
         );
         assert_eq!(
             parse("/v2/x/referrers/sha256:ab"),
-            Some(Route::Referrers { name: owned("x"), digest: owned("sha256:ab") })
+            Some(Route::Referrers {
+                name: owned("x"),
+                digest: owned("sha256:ab")
+            })
         );
         assert_eq!(parse("/v1/x"), None);
         assert_eq!(parse("/v2/x/uploads/abc"), None);

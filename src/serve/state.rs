@@ -21,7 +21,9 @@ pub type SharedState = Arc<AppState>;
 
 /// Runs a blocking store call on tokio's blocking pool, so it never stalls the requests the
 /// async workers serve.
-pub async fn blocking<T, E>(work: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, super::ApiError>
+pub async fn blocking<T, E>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, super::ApiError>
 where
     T: Send + 'static,
     E: Into<super::ApiError> + Send + 'static,

@@ -49,7 +49,9 @@ impl Uploads {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<Session>>>> {
-        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn remove(&self, id: &str) {
@@ -74,7 +76,8 @@ impl Uploads {
 /// A new upload id: 128 random bits, so one client cannot guess another's upload.
 fn new_id() -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(format!("no random upload id: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::internal(format!("no random upload id: {e}")))?;
     Ok(hex::encode(bytes))
 }
 
@@ -83,12 +86,23 @@ fn upload_location(repository: &str, id: &str) -> String {
 }
 
 /// `202 Accepted` with where the upload is and how much of it the server has.
-fn progress_response(status: StatusCode, repository: &str, id: &str, written: u64) -> Result<Response, ApiError> {
+fn progress_response(
+    status: StatusCode,
+    repository: &str,
+    id: &str,
+    written: u64,
+) -> Result<Response, ApiError> {
     let mut response = (status, "").into_response();
     let headers = response.headers_mut();
-    headers.insert(header::LOCATION, header_value(&upload_location(repository, id))?);
+    headers.insert(
+        header::LOCATION,
+        header_value(&upload_location(repository, id))?,
+    );
     // Inclusive byte range received; "0-0" before the first byte, as distribution answers.
-    headers.insert(header::RANGE, header_value(&format!("0-{}", written.saturating_sub(1)))?);
+    headers.insert(
+        header::RANGE,
+        header_value(&format!("0-{}", written.saturating_sub(1)))?,
+    );
     headers.insert("Docker-Upload-UUID", header_value(id)?);
     headers.insert(header::CONTENT_LENGTH, 0.into());
     Ok(response)
@@ -97,7 +111,10 @@ fn progress_response(status: StatusCode, repository: &str, id: &str, written: u6
 fn created_response(repository: &str, digest: &Digest) -> Result<Response, ApiError> {
     let mut response = (StatusCode::CREATED, "").into_response();
     let headers = response.headers_mut();
-    headers.insert(header::LOCATION, header_value(&format!("/v2/{repository}/blobs/{digest}"))?);
+    headers.insert(
+        header::LOCATION,
+        header_value(&format!("/v2/{repository}/blobs/{digest}"))?,
+    );
     headers.insert("Docker-Content-Digest", header_value(digest.as_str())?);
     headers.insert(header::CONTENT_LENGTH, 0.into());
     Ok(response)
@@ -107,7 +124,8 @@ fn claimed_digest(request: &Request) -> Result<Option<Digest>, ApiError> {
     request
         .param("digest")
         .map(|text| {
-            Digest::parse(text).map_err(|e| ApiError::digest_invalid(format!("invalid digest {text:?}: {e}")))
+            Digest::parse(text)
+                .map_err(|e| ApiError::digest_invalid(format!("invalid digest {text:?}: {e}")))
         })
         .transpose()
 }
@@ -147,7 +165,9 @@ pub async fn start(request: &Request, repository: &str, body: Body) -> Result<Re
         writer: Some(new_writer(store)?),
         last_active: Instant::now(),
     };
-    uploads.lock().insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
+    uploads
+        .lock()
+        .insert(id.clone(), Arc::new(tokio::sync::Mutex::new(session)));
     progress_response(StatusCode::ACCEPTED, repository, &id, 0)
 }
 
@@ -169,11 +189,19 @@ fn check_repository(session: &Session, repository: &str, id: &str) -> Result<(),
 }
 
 /// `PATCH`: appends the body; a `Content-Range` must start where the upload is (416 if not).
-pub async fn append(request: &Request, repository: &str, id: &str, body: Body) -> Result<Response, ApiError> {
+pub async fn append(
+    request: &Request,
+    repository: &str,
+    id: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
     let session = request.state.uploads.get(id)?;
     let mut session = session.lock().await;
     check_repository(&session, repository, id)?;
-    let writer = session.writer.take().ok_or_else(|| ApiError::upload_unknown(id))?;
+    let writer = session
+        .writer
+        .take()
+        .ok_or_else(|| ApiError::upload_unknown(id))?;
     let written = writer.written();
     if let Some(range) = request.header(header::CONTENT_RANGE) {
         let start = range
@@ -185,7 +213,9 @@ pub async fn append(request: &Request, repository: &str, id: &str, body: Body) -
             session.writer = Some(writer);
             return Err(ApiError::upload_invalid(
                 StatusCode::RANGE_NOT_SATISFIABLE,
-                format!("Content-Range {range:?} does not start at {written}, where upload {id} is"),
+                format!(
+                    "Content-Range {range:?} does not start at {written}, where upload {id} is"
+                ),
             ));
         }
     }
@@ -207,14 +237,22 @@ pub async fn append(request: &Request, repository: &str, id: &str, body: Body) -
 }
 
 /// `PUT ?digest=`: appends the body, verifies and commits the blob, ends the upload.
-pub async fn finish(request: &Request, repository: &str, id: &str, body: Body) -> Result<Response, ApiError> {
+pub async fn finish(
+    request: &Request,
+    repository: &str,
+    id: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
     let digest = claimed_digest(request)?.ok_or_else(|| {
         ApiError::digest_invalid("PUT ending an upload needs ?digest=<the blob's digest>")
     })?;
     let session = request.state.uploads.get(id)?;
     let mut session = session.lock().await;
     check_repository(&session, repository, id)?;
-    let writer = session.writer.take().ok_or_else(|| ApiError::upload_unknown(id))?;
+    let writer = session
+        .writer
+        .take()
+        .ok_or_else(|| ApiError::upload_unknown(id))?;
     drop(session);
     request.state.uploads.remove(id);
     let writer = write_body(writer, body).await?;
@@ -231,13 +269,16 @@ pub async fn cancel(request: &Request, id: &str) -> Result<Response, ApiError> {
 }
 
 /// Streams a request body into `writer` on the blocking pool; gives the writer back.
-async fn write_body(mut writer: StoreWriter<'static>, body: Body) -> Result<StoreWriter<'static>, ApiError> {
+async fn write_body(
+    mut writer: StoreWriter<'static>,
+    body: Body,
+) -> Result<StoreWriter<'static>, ApiError> {
     let (sender, mut receiver) = mpsc::channel::<axum::body::Bytes>(4);
     let writing = tokio::task::spawn_blocking(move || -> Result<StoreWriter<'static>, ApiError> {
         while let Some(chunk) = receiver.blocking_recv() {
-            writer
-                .write_all(&chunk)
-                .map_err(|e| ApiError::internal(format!("writing an upload into the store: {e}")))?;
+            writer.write_all(&chunk).map_err(|e| {
+                ApiError::internal(format!("writing an upload into the store: {e}"))
+            })?;
         }
         Ok(writer)
     });
@@ -270,7 +311,12 @@ async fn write_body(mut writer: StoreWriter<'static>, body: Body) -> Result<Stor
 }
 
 /// Stages the blob, checks it is the one claimed, and commits it through the OCI flavour.
-async fn receive(store: &'static Store, writer: StoreWriter<'static>, claimed: Digest, keep_for: Duration) -> Result<(), ApiError> {
+async fn receive(
+    store: &'static Store,
+    writer: StoreWriter<'static>,
+    claimed: Digest,
+    keep_for: Duration,
+) -> Result<(), ApiError> {
     blocking(move || -> Result<(), ApiError> {
         let staged = writer.stage()?;
         if staged.digest().algorithm() != claimed.algorithm() {

@@ -42,13 +42,10 @@ impl Server {
                 written.lock().unwrap().push_str(&(line + "\n"));
             }
         });
-        let address = match receiver.recv_timeout(Duration::from_secs(30)) {
-            Ok(address) => address,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("serve did not start:\n{}", log.lock().unwrap());
-            }
+        let Ok(address) = receiver.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve did not start:\n{}", log.lock().unwrap());
         };
         Server {
             child,
