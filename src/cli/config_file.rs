@@ -388,4 +388,22 @@ mod tests {
         let (line, _, _) = error_of("store = \"a\"\n[gc\n");
         assert_eq!(line, 2);
     }
+
+    #[test]
+    fn serve_settings_are_read_with_their_lines() {
+        let file = parse("[serve]\nlisten = \"127.0.0.1:5001\"\npush = true\nupload_timeout = \"30m\"\n")
+            .unwrap();
+        let listen = file.serve_listen.unwrap();
+        assert_eq!((listen.value.to_string().as_str(), listen.line), ("127.0.0.1:5001", 2));
+        assert_eq!(file.serve_push.map(|v| (v.value, v.line)), Some((true, 3)));
+        assert_eq!(
+            file.serve_upload_timeout_ms.map(|v| (v.value, v.line)),
+            Some((30 * 60 * 1000, 4))
+        );
+        let (line, key, message) = error_of("[serve]\nlisten = \"localhost\"\n");
+        assert_eq!((line, key.as_str()), (2, "serve.listen"));
+        assert!(message.contains("127.0.0.1:5000"), "{message}");
+        let (line, key, _) = error_of("[serve]\npush = \"yes\"\n");
+        assert_eq!((line, key.as_str()), (2, "serve.push"));
+    }
 }

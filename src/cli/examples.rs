@@ -115,6 +115,13 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "oci-store push --with-referrers --mount-from team/base app:1.2 registry.example.com/team/app:1.2",
         ],
     ),
+    (
+        "serve",
+        &[
+            "oci-store serve",
+            "oci-store serve --push --listen 127.0.0.1:5001 --upload-timeout 30m",
+        ],
+    ),
     ("login", &["oci-store login -u ci --password-stdin registry.example.com"]),
     ("logout", &["oci-store logout registry.example.com"]),
     ("completions", &["oci-store completions bash > /etc/bash_completion.d/oci-store"]),
