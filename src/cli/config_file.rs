@@ -391,10 +391,14 @@ mod tests {
 
     #[test]
     fn serve_settings_are_read_with_their_lines() {
-        let file = parse("[serve]\nlisten = \"127.0.0.1:5001\"\npush = true\nupload_timeout = \"30m\"\n")
-            .unwrap();
+        let file =
+            parse("[serve]\nlisten = \"127.0.0.1:5001\"\npush = true\nupload_timeout = \"30m\"\n")
+                .unwrap();
         let listen = file.serve_listen.unwrap();
-        assert_eq!((listen.value.to_string().as_str(), listen.line), ("127.0.0.1:5001", 2));
+        assert_eq!(
+            (listen.value.to_string().as_str(), listen.line),
+            ("127.0.0.1:5001", 2)
+        );
         assert_eq!(file.serve_push.map(|v| (v.value, v.line)), Some((true, 3)));
         assert_eq!(
             file.serve_upload_timeout_ms.map(|v| (v.value, v.line)),

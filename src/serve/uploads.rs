@@ -280,6 +280,11 @@ async fn write_body(
                 ApiError::internal(format!("writing an upload into the store: {e}"))
             })?;
         }
+        // What the request sent goes to the staging file now, not at the next request: an
+        // idle upload holds no buffered bytes in memory, and the staged size is what it says.
+        writer
+            .flush()
+            .map_err(|e| ApiError::internal(format!("writing an upload into the store: {e}")))?;
         Ok(writer)
     });
     let mut chunks = body.into_data_stream();
