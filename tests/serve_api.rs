@@ -556,3 +556,36 @@ fn serve_refuses_a_public_address_without_insecure() {
         "{message}"
     );
 }
+
+#[test]
+fn metrics_count_requests_and_bytes_when_asked_for() {
+    let store = TestStore::new();
+    let (digest, _) = store_with_images(&store);
+    let server = Server::start(&store, &["--metrics", "--push"]);
+    assert_eq!(get(&server.url("/v2/demo/manifests/v1")).status, 200);
+    assert_eq!(get(&server.url("/v2/demo/manifests/nope")).status, 404);
+    assert_eq!(
+        send("POST", &server.url("/v2/demo/blobs/uploads/"), &[], b"").status,
+        202
+    );
+    let metrics = get(&server.url("/metrics"));
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8(metrics.body).unwrap();
+    assert!(
+        text.contains("oci_store_http_requests_total{method=\"GET\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("oci_store_http_requests_total{method=\"GET\",status=\"404\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("oci_store_upload_sessions 1"), "{text}");
+    assert!(
+        !text.contains("oci_store_http_response_bytes_total 0\n"),
+        "{text}"
+    );
+    // Without --metrics there is no such path.
+    let plain = Server::start(&store, &[]);
+    assert_eq!(get(&plain.url("/metrics")).status, 404);
+    let _ = digest;
+}

@@ -41,6 +41,10 @@ pub struct ServeCommand {
     /// Write the access log as JSON lines
     #[arg(long)]
     log_json: bool,
+
+    /// Answer GET /metrics in the Prometheus text format (requests, bytes, in flight, uploads)
+    #[arg(long)]
+    metrics: bool,
 }
 
 impl RunCommand for ServeCommand {
@@ -59,6 +63,7 @@ impl RunCommand for ServeCommand {
             insecure: self.insecure,
             upload_timeout: Duration::from_millis(u64::try_from(upload_timeout_ms).unwrap_or(0)),
             json_log: self.log_json,
+            metrics: self.metrics,
             quiet: context.is_quiet(),
             ..ServeOptions::default()
         };

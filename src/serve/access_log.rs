@@ -1,5 +1,5 @@
 //! One line per request on standard error: method, path, status, bytes, duration; as JSON
-//! lines with `--log-json`.
+//! lines with `--log-json`; and the counters of `/metrics`.
 
 use std::time::Instant;
 
@@ -13,12 +13,10 @@ use super::state::SharedState;
 
 /// The access-log middleware.
 pub async fn log(State(state): State<SharedState>, request: Request, next: Next) -> Response {
-    if state.options.quiet {
-        return next.run(request).await;
-    }
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    state.metrics.started();
     let response = next.run(request).await;
     let bytes: u64 = response
         .headers()
@@ -26,6 +24,10 @@ pub async fn log(State(state): State<SharedState>, request: Request, next: Next)
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .unwrap_or(0);
     let status = response.status().as_u16();
+    state.metrics.finished(method.as_str(), status, bytes);
+    if state.options.quiet {
+        return response;
+    }
     let millis = started.elapsed().as_secs_f64() * 1000.0;
     if state.options.json_log {
         let line = json!({

@@ -138,6 +138,7 @@ pub async fn serve(store: &'static Store, options: ServeOptions) -> ServeResult<
         store,
         options: options.clone(),
         uploads: Uploads::default(),
+        metrics: super::metrics::Metrics::default(),
     });
     let router = Router::new()
         .fallback(routes::handle)

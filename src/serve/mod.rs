@@ -12,6 +12,7 @@ mod error;
 mod listener;
 mod listing;
 mod manifests;
+mod metrics;
 mod names;
 mod range;
 mod routes;
@@ -52,6 +53,8 @@ pub struct ServeOptions {
     pub json_log: bool,
     /// Print no access log.
     pub quiet: bool,
+    /// Answer `GET /metrics` (Prometheus text format).
+    pub metrics: bool,
 }
 
 impl Default for ServeOptions {
@@ -68,6 +71,7 @@ impl Default for ServeOptions {
             max_manifest_bytes: 4 << 20,
             json_log: false,
             quiet: false,
+            metrics: false,
         }
     }
 }

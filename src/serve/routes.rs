@@ -141,6 +141,18 @@ impl Request {
 }
 
 async fn dispatch(request: Request, body: Body) -> Result<Response, ApiError> {
+    if request.uri.path() == "/metrics"
+        && request.state.options.metrics
+        && request.method == Method::GET
+    {
+        let text = request.state.metrics.render(request.state.uploads.open());
+        return Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            text,
+        )
+            .into_response());
+    }
     let Some(route) = parse(request.uri.path()) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

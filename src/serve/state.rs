@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::metrics::Metrics;
 use super::uploads::Uploads;
 use super::ServeOptions;
 use crate::store::Store;
@@ -14,6 +15,8 @@ pub struct AppState {
     pub options: ServeOptions,
     /// Blob uploads in progress.
     pub uploads: Uploads,
+    /// What `/metrics` reports.
+    pub metrics: Metrics,
 }
 
 /// The handle requests hold.
