@@ -1,6 +1,7 @@
 //! `oci-store serve`: the store as an OCI distribution-spec registry (docs/SERVE.md).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -45,6 +46,28 @@ pub struct ServeCommand {
     /// Answer GET /metrics in the Prometheus text format (requests, bytes, in flight, uploads)
     #[arg(long)]
     metrics: bool,
+
+    /// Require Basic authentication by the users of this htpasswd file (bcrypt hashes, as
+    /// `htpasswd -B` writes them and CNCF distribution reads them)
+    #[arg(long, value_name = "FILE")]
+    htpasswd: Option<PathBuf>,
+
+    /// A user of the htpasswd file who may push and delete (repeat for several); without it,
+    /// every user may; the others may only pull
+    #[arg(long, value_name = "USER", requires = "htpasswd")]
+    writer: Vec<String>,
+
+    /// With --htpasswd: let pulls through without credentials (pushes still need them)
+    #[arg(long, requires = "htpasswd")]
+    anonymous_read: bool,
+
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 impl RunCommand for ServeCommand {
@@ -64,6 +87,10 @@ impl RunCommand for ServeCommand {
             upload_timeout: Duration::from_millis(u64::try_from(upload_timeout_ms).unwrap_or(0)),
             json_log: self.log_json,
             metrics: self.metrics,
+            htpasswd: self.htpasswd,
+            writers: self.writer,
+            anonymous_read: self.anonymous_read,
+            tls: self.tls_cert.zip(self.tls_key),
             quiet: context.is_quiet(),
             ..ServeOptions::default()
         };

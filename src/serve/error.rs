@@ -39,6 +39,19 @@ pub enum ServeError {
         /// Why.
         source: io::Error,
     },
+    /// The htpasswd file is not one the server can use.
+    #[error("htpasswd file {path}, line {line}: {message}")]
+    Htpasswd {
+        /// The file.
+        path: PathBuf,
+        /// The line (0: the file as a whole).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The async runtime could not start.
     #[error("starting the server's runtime: {0}")]
     Runtime(io::Error),
@@ -173,6 +186,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"oci-store\""),
+            );
+        }
         response
     }
 }

@@ -2,16 +2,18 @@
 //! accept loop with its connection limit and timeouts, and a graceful shutdown.
 
 use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use super::error::{ServeError, ServeResult};
 use super::state::{AppState, SharedState};
@@ -105,7 +107,7 @@ fn bind(options: &ServeOptions) -> ServeResult<StdListener> {
     if let Some(listener) = activated_socket()? {
         return Ok(listener);
     }
-    if !options.listen.ip().is_loopback() && !options.insecure {
+    if !options.listen.ip().is_loopback() && !options.insecure && options.tls.is_none() {
         return Err(ServeError::InsecureListen {
             address: options.listen.to_string(),
         });
@@ -134,11 +136,20 @@ pub async fn serve(store: &'static Store, options: ServeOptions) -> ServeResult<
         address: options.listen.to_string(),
         source,
     })?;
+    let users = match &options.htpasswd {
+        Some(path) => Some(super::auth::Users::read(
+            path,
+            &options.writers,
+            options.anonymous_read,
+        )?),
+        None => None,
+    };
     let state: SharedState = Arc::new(AppState {
         store,
         options: options.clone(),
         uploads: Uploads::default(),
         metrics: super::metrics::Metrics::default(),
+        users,
     });
     let router = Router::new()
         .fallback(routes::handle)
@@ -147,8 +158,12 @@ pub async fn serve(store: &'static Store, options: ServeOptions) -> ServeResult<
             access_log::log,
         ))
         .with_state(state.clone());
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, router, state, stopped));
+    let task = tokio::spawn(accept_loop(listener, router, state, tls, stopped));
     Ok(ServerHandle {
         address,
         stop,
@@ -160,6 +175,7 @@ async fn accept_loop(
     listener: TcpListener,
     router: Router,
     state: SharedState,
+    tls: Option<TlsAcceptor>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let options = &state.options;
@@ -179,17 +195,22 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(options.io_timeout)
-            .max_buf_size(MAX_HEAD_BYTES)
-            .keep_alive(true);
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let router = router.clone();
+        let watcher = graceful.watcher();
+        let timeout = options.io_timeout;
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _ = connection.await;
+            match tls {
+                Some(acceptor) => {
+                    // A client that never finishes its handshake is dropped after the timeout.
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(timeout, acceptor.accept(stream)).await
+                    {
+                        serve_connection(stream, router, watcher, timeout).await;
+                    }
+                }
+                None => serve_connection(stream, router, watcher, timeout).await,
+            }
             drop(permit);
         });
     }
@@ -204,6 +225,52 @@ async fn accept_loop(
             grace.as_secs()
         );
     }
+}
+
+/// Serves one connection's requests (HTTP/1.1, keep-alive) until it closes.
+async fn serve_connection<S>(stream: S, router: Router, watcher: Watcher, timeout: Duration)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let _ = watcher.watch(connection).await;
+}
+
+/// The TLS acceptor for `--tls-cert`/`--tls-key` (PEM): the certificate chain and its key.
+fn tls_acceptor(cert: &Path, key: &Path) -> ServeResult<TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| {
+            ServeError::Tls(format!(
+                "reading the certificate chain {}: {e}",
+                cert.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(ServeError::Tls(format!(
+            "{}: no certificate in it",
+            cert.display()
+        )));
+    }
+    let private_key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ServeError::Tls(format!("reading the private key {}: {e}", key.display())))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, private_key)
+        .map_err(|e| ServeError::Tls(format!("{} and {}: {e}", cert.display(), key.display())))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Drops idle uploads now and then.

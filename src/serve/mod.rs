@@ -7,6 +7,7 @@
 //! why axum on hyper.
 
 mod access_log;
+mod auth;
 mod blobs;
 mod error;
 mod listener;
@@ -55,6 +56,14 @@ pub struct ServeOptions {
     pub quiet: bool,
     /// Answer `GET /metrics` (Prometheus text format).
     pub metrics: bool,
+    /// Basic authentication against this htpasswd file (bcrypt); none: anonymous access.
+    pub htpasswd: Option<std::path::PathBuf>,
+    /// The htpasswd users who may push and delete; empty: every user.
+    pub writers: Vec<String>,
+    /// With `htpasswd`: let reads through without credentials.
+    pub anonymous_read: bool,
+    /// TLS certificate chain and private key (PEM files).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Default for ServeOptions {
@@ -72,6 +81,10 @@ impl Default for ServeOptions {
             json_log: false,
             quiet: false,
             metrics: false,
+            htpasswd: None,
+            writers: Vec::new(),
+            anonymous_read: false,
+            tls: None,
         }
     }
 }
@@ -86,9 +99,14 @@ pub fn run(store: Store, options: ServeOptions) -> ServeResult<()> {
         .build()
         .map_err(ServeError::Runtime)?;
     let store: &'static Store = Box::leak(Box::new(store));
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     runtime.block_on(async move {
         let handle = serve(store, options).await?;
-        eprintln!("serving the store on http://{}/v2/", handle.address());
+        eprintln!("serving the store on {scheme}://{}/v2/", handle.address());
         handle.wait_for_signal().await;
         Ok(())
     })

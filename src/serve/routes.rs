@@ -8,6 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
+use super::auth::Access;
 use super::error::ApiError;
 use super::state::SharedState;
 use super::{blobs, listing, manifests, names, uploads};
@@ -141,6 +142,14 @@ impl Request {
 }
 
 async fn dispatch(request: Request, body: Body) -> Result<Response, ApiError> {
+    if let Some(users) = &request.state.users {
+        let access = if request.method == Method::GET || request.method == Method::HEAD {
+            Access::Read
+        } else {
+            Access::Write
+        };
+        users.check(request.header(header::AUTHORIZATION), access)?;
+    }
     if request.uri.path() == "/metrics"
         && request.state.options.metrics
         && request.method == Method::GET

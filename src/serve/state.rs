@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::auth::Users;
 use super::metrics::Metrics;
 use super::uploads::Uploads;
 use super::ServeOptions;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub uploads: Uploads,
     /// What `/metrics` reports.
     pub metrics: Metrics,
+    /// The htpasswd users, when authentication is on.
+    pub users: Option<Users>,
 }
 
 /// The handle requests hold.

@@ -36,7 +36,10 @@ impl Server {
         let written = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("serving the store on http://") {
+                let address = line
+                    .strip_prefix("serving the store on http://")
+                    .or_else(|| line.strip_prefix("serving the store on https://"));
+                if let Some(rest) = address {
                     let _ = sender.send(rest.trim_end_matches("/v2/").to_string());
                 }
                 written.lock().unwrap().push_str(&(line + "\n"));
