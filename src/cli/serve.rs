@@ -65,6 +65,19 @@ pub struct ServeCommand {
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
 
+    /// Most connections served at once; more wait to be accepted
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    max_connections: usize,
+
+    /// Most blob uploads open at once; more are refused with 429 until some finish
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_uploads: usize,
+
+    /// Seconds a client may take to send its request head, or to send or read the next part
+    /// of a body, before the server gives up on the request
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    io_timeout: u64,
+
     /// The private key of --tls-cert (PEM)
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
@@ -91,6 +104,9 @@ impl RunCommand for ServeCommand {
             writers: self.writer,
             anonymous_read: self.anonymous_read,
             tls: self.tls_cert.zip(self.tls_key),
+            max_connections: self.max_connections.max(1),
+            max_uploads: self.max_uploads,
+            io_timeout: Duration::from_secs(self.io_timeout.max(1)),
             quiet: context.is_quiet(),
             ..ServeOptions::default()
         };

@@ -85,6 +85,8 @@ async fn stream_body(
     length: u64,
 ) -> Result<Body, ApiError> {
     let store = request.state.store;
+    let write_timeout = request.state.options.io_timeout;
+    let runtime = tokio::runtime::Handle::current();
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_AHEAD);
     let (opened_sender, opened) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
     tokio::task::spawn_blocking(move || {
@@ -117,8 +119,13 @@ async fn stream_body(
                 Ok(read) => {
                     chunk.truncate(read);
                     left -= read as u64;
-                    // The client went away: stop reading.
-                    if sender.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                    // The client went away, or has read nothing for the I/O timeout: stop. The
+                    // response then ends short of its length, and the connection with it.
+                    let sent = runtime.block_on(tokio::time::timeout(
+                        write_timeout,
+                        sender.send(Ok(Bytes::from(chunk))),
+                    ));
+                    if !matches!(sent, Ok(Ok(()))) {
                         return;
                     }
                 }

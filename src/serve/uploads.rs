@@ -147,7 +147,7 @@ pub async fn start(request: &Request, repository: &str, body: Body) -> Result<Re
         // Not here: fall back to a new upload, as the spec allows.
     }
     if let Some(digest) = claimed_digest(request)? {
-        let writer = write_body(new_writer(store)?, body).await?;
+        let writer = write_body(new_writer(store)?, body, request.state.options.io_timeout).await?;
         let keep_for = request.state.options.upload_timeout;
         receive(store, writer, digest.clone(), keep_for).await?;
         return created_response(repository, &digest);
@@ -219,7 +219,7 @@ pub async fn append(
             ));
         }
     }
-    let result = write_body(writer, body).await;
+    let result = write_body(writer, body, request.state.options.io_timeout).await;
     session.last_active = Instant::now();
     match result {
         Ok(writer) => {
@@ -255,7 +255,7 @@ pub async fn finish(
         .ok_or_else(|| ApiError::upload_unknown(id))?;
     drop(session);
     request.state.uploads.remove(id);
-    let writer = write_body(writer, body).await?;
+    let writer = write_body(writer, body, request.state.options.io_timeout).await?;
     let keep_for = request.state.options.upload_timeout;
     receive(request.state.store, writer, digest.clone(), keep_for).await?;
     created_response(repository, &digest)
@@ -272,6 +272,7 @@ pub async fn cancel(request: &Request, id: &str) -> Result<Response, ApiError> {
 async fn write_body(
     mut writer: StoreWriter<'static>,
     body: Body,
+    timeout: Duration,
 ) -> Result<StoreWriter<'static>, ApiError> {
     let (sender, mut receiver) = mpsc::channel::<axum::body::Bytes>(4);
     let writing = tokio::task::spawn_blocking(move || -> Result<StoreWriter<'static>, ApiError> {
@@ -289,7 +290,18 @@ async fn write_body(
     });
     let mut chunks = body.into_data_stream();
     let mut failure = None;
-    while let Some(chunk) = chunks.next().await {
+    loop {
+        // A client that sends nothing for the I/O timeout loses the request and its upload.
+        let Ok(next) = tokio::time::timeout(timeout, chunks.next()).await else {
+            failure = Some(ApiError::upload_invalid(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("no bytes of the upload's body for {} s", timeout.as_secs()),
+            ));
+            break;
+        };
+        let Some(chunk) = next else {
+            break;
+        };
         match chunk {
             Ok(chunk) => {
                 if sender.send(chunk).await.is_err() {
