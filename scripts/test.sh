@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. On a fresh machine it first installs what the interop
-# tests need (skopeo and umoci, and docker-registry, CNCF distribution 2.8, which the registry
-# tests start themselves on 127.0.0.1; all from Debian's packages) and tmux (the progress-bar
-# test reads a real pseudo-terminal's screen through it).
+# tests need (skopeo and umoci, docker-registry, CNCF distribution 2.8, which the registry
+# tests start themselves on 127.0.0.1, and containerd, which the serve test starts on a
+# private socket; all from Debian's packages) and tmux (the progress-bar test reads a real
+# pseudo-terminal's screen through it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in skopeo umoci docker-registry tmux; do
+for tool in skopeo umoci docker-registry tmux containerd; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then

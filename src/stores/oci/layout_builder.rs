@@ -80,19 +80,30 @@ impl LayoutBuilder {
         builder.into_inner()?.finish()
     }
 
-    /// Config, the given gzip layers and a manifest; returns the manifest descriptor.
+    /// Config, the given gzip layers and a manifest; returns the manifest descriptor. The
+    /// config's `rootfs.diff_ids` are the digests of the uncompressed layers, as runtimes
+    /// (containerd's unpack) check them.
     pub fn image(
         &mut self,
         os: &str,
         architecture: &str,
         layers: &[Vec<u8>],
     ) -> std::io::Result<Descriptor> {
+        let mut diff_ids = Vec::new();
+        for layer in layers {
+            let mut tar = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(layer.as_slice()),
+                &mut tar,
+            )?;
+            diff_ids.push(Digest::of_bytes(Algorithm::Sha256, &tar).to_string());
+        }
         let config = self.json_blob(
             OCI_CONFIG,
             &json!({
                 "architecture": architecture,
                 "os": os,
-                "rootfs": { "type": "layers", "diff_ids": [] },
+                "rootfs": { "type": "layers", "diff_ids": diff_ids },
                 "config": {}
             }),
         )?;
