@@ -64,9 +64,9 @@ pub(crate) mod util;
 // The store: blobs by digest, their index, extra data, the key/value area, operations.
 pub use store::{
     default_store_dir, open_store, open_store_waiting, BackendChoice, FlavourLock, FsckOptions,
-    FsckProblem, FsckReport, GcOptions, GcReport, Holder, HolderUsage, LockGuard, Operation,
-    OperationCommit, StagedBlob, Store, StoreError, StoreResult, StoreStats, StoreWriter,
-    WriteOptions,
+    FsckProblem, FsckReport, GcOptions, GcReport, HeldRead, Holder, HolderUsage, LockGuard,
+    Operation, OperationCommit, StagedBlob, Store, StoreError, StoreResult, StoreStats,
+    StoreWriter, WriteOptions,
 };
 pub use traits::{
     Algorithm, BlobRecord, Digest, DigestError, DigestPrefix, KvEntry, KvKey, KvOp, StorageError,

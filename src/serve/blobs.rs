@@ -1,7 +1,7 @@
 //! Blob GET and HEAD, with `Range`. The body streams from the store in chunks read on the
-//! blocking pool (never the whole blob in memory). The reader is opened before the response
-//! starts: on the `fs` backend an open file outlives a concurrent GC's unlink, so the bytes
-//! sent are the bytes verified at commit.
+//! blocking pool (never the whole blob in memory), from a reader opened before the response
+//! starts and held to its end (`Store::read_held`): a concurrent GC never takes the blob from
+//! under a client, and the bytes sent are the bytes verified at commit.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -90,7 +90,7 @@ async fn stream_body(
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_AHEAD);
     let (opened_sender, opened) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
     tokio::task::spawn_blocking(move || {
-        let mut reader = match store.read(&digest) {
+        let mut reader = match store.read_held(&digest) {
             Ok(reader) => reader,
             Err(error) => {
                 let _ = opened_sender.send(Err(error.into()));

@@ -136,6 +136,14 @@ pub trait BlobStore: Send + Sync {
     /// how many bytes were removed.
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)>;
 
+    /// Whether a reader opened by [`BlobStore::open`] keeps reading the same bytes after the
+    /// blob is deleted (the `fs` store: an open file outlives its unlink). When not, a reader
+    /// that must not be cut short (a server's response) holds the blob while it reads
+    /// (`Store::read_held`). The default: no.
+    fn reads_outlive_delete(&self) -> bool {
+        false
+    }
+
     /// Whether the content is stored: [`BlobStore::size`] is `Some`.
     fn contains(&self, digest: &Digest) -> StorageResult<bool> {
         Ok(self.size(digest)?.is_some())
@@ -180,6 +188,7 @@ macro_rules! forward_blob_store {
                 (**self).remove_dead_ingests()
             }
             fn sync_staged(&self) -> StorageResult<()> { (**self).sync_staged() }
+            fn reads_outlive_delete(&self) -> bool { (**self).reads_outlive_delete() }
             fn sync_committed(&self, digests: &[Digest]) -> StorageResult<()> {
                 (**self).sync_committed(digests)
             }

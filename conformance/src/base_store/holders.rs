@@ -309,3 +309,42 @@ pub fn base_gc_collects_blobs_no_holder_keeps(fixture: &StoreFixture) -> TestRes
     );
     Ok(())
 }
+
+/// A held read (`Store::read_held`, what a server sends a client) stays whole while its blob's
+/// last holder lets go and a GC runs: the bytes read are the bytes written. Once the reader is
+/// dropped, the blob is gone as the release decided.
+pub fn held_reads_stay_whole_while_the_blob_is_released(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    // Larger than any backend's chunk, so the read spans several.
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let digest = owned(&store, &bytes, &Holder::flavour("oci"))?;
+    let mut reader = store.read_held(&digest).context("read_held")?;
+    ensure_eq!(reader.size(), bytes.len() as u64, "size");
+    let mut first = vec![0; 1000];
+    std::io::Read::read_exact(&mut reader, &mut first).context("first read")?;
+    // The only holder lets go, and a GC runs, while the read is under way.
+    store
+        .release(&digest, &Holder::flavour("oci"))
+        .context("release")?;
+    store
+        .gc(oci_store::store::GcOptions::default())
+        .context("gc")?;
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut reader, &mut rest).context("reading on")?;
+    first.extend(rest);
+    ensure!(first == bytes, "the held read returned other bytes");
+    drop(reader);
+    // Nothing holds it any more: gone now, or at the next GC (the `fs` store's reader held
+    // nothing in the metadata, so the release deleted it at once).
+    store
+        .gc(oci_store::store::GcOptions::default())
+        .context("gc")?;
+    ensure_gone(&store, &digest, "after the held read ended")?;
+    // A blob that is not there is NotFound, not a reader.
+    let missing = store.read_held(&digest).map(|_| ());
+    match missing {
+        Err(StoreError::NotFound(_)) => Ok(()),
+        Err(other) => fail!("read_held of a missing blob: {other}"),
+        Ok(()) => fail!("read_held of a missing blob gave a reader"),
+    }
+}

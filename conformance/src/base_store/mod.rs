@@ -54,6 +54,7 @@ pub fn tests() -> Vec<SuiteTest<Store>> {
         base_writes_record_the_base_holder,
         removing_the_last_holding_entry_deletes_the_blob,
         base_gc_collects_blobs_no_holder_keeps,
+        held_reads_stay_whole_while_the_blob_is_released,
         release_many_decides_each_blob_like_release,
         remove_data_many_is_all_or_nothing,
         gc_removes_garbage_only,

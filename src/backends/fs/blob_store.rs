@@ -156,6 +156,11 @@ impl BlobStore for FsBlobStore {
         ingest::remove_dead_ingests(self.layout.ingest_dir())
     }
 
+    /// An open file keeps its content after the unlink.
+    fn reads_outlive_delete(&self) -> bool {
+        true
+    }
+
     /// One `syncfs` for every writer finished with `finish_unsynced` before the call (see
     /// `filesystem_sync.rs`).
     fn sync_staged(&self) -> StorageResult<()> {
