@@ -584,8 +584,24 @@ fn metrics_count_requests_and_bytes_when_asked_for() {
         !text.contains("oci_store_http_response_bytes_total 0\n"),
         "{text}"
     );
-    // Without --metrics there is no such path.
-    let plain = Server::start(&store, &[]);
+    // Without --metrics there is no such path; the access log as JSON lines on request.
+    let plain = Server::start(&store, &["--log-json"]);
     assert_eq!(get(&plain.url("/metrics")).status, 404);
+    assert!(
+        plain.wait_for_log("\"path\":\"/metrics\""),
+        "{}",
+        plain.log()
+    );
+    let line = plain
+        .log()
+        .lines()
+        .find(|l| l.contains("/metrics"))
+        .unwrap()
+        .to_string();
+    let entry: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(
+        (entry["method"].as_str(), entry["status"].as_u64()),
+        (Some("GET"), Some(404))
+    );
     let _ = digest;
 }

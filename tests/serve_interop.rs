@@ -111,6 +111,20 @@ fn skopeo_copies_through_serve_both_ways() {
             &remote("back/demo:v2"),
         ],
     );
-    assert_eq!(listed_digest(&served, "back/demo:v2"), Some(digest));
+    assert_eq!(listed_digest(&served, "back/demo:v2"), Some(digest.clone()));
     served.ok(&["check", "--verify", "back/demo:v2"]);
+    // export and unpack see the pushed image at once.
+    let exported = served.scratch("exported");
+    served.ok(&[
+        "export",
+        "--sref",
+        "back/demo:v2",
+        "--dref",
+        "v2",
+        path_str(&exported),
+    ]);
+    assert_eq!(interop_tools::layout_ref_digest(&exported, "v2"), digest);
+    let rootfs = served.scratch("rootfs");
+    served.ok(&["unpack", "back/demo:v2", path_str(&rootfs)]);
+    assert_eq!(std::fs::read(rootfs.join("etc/motd")).unwrap(), b"served\n");
 }

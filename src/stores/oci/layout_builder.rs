@@ -75,6 +75,9 @@ impl LayoutBuilder {
             header.set_size(content.len() as u64);
             header.set_mode(0o644);
             header.set_mtime(0);
+            // Owner fields filled in, as every real tar writer does: unpackers read them.
+            header.set_uid(0);
+            header.set_gid(0);
             builder.append_data(&mut header, path, *content)?;
         }
         builder.into_inner()?.finish()
