@@ -19,7 +19,7 @@ use super::oci_inputs::{self, remove_if_present};
 use super::process::on_path;
 use super::registry::{skopeo, LocalRegistry};
 use super::serve_client::{self, Blob, Target};
-use super::serve_server::{peak_rss_mib, reset_peak_rss, OurServer};
+use super::serve_server::{cpu_seconds, peak_rss_mib, reset_peak_rss, OurServer};
 use super::settings::Settings;
 
 /// Clients pulling the image's blobs at once.
@@ -41,6 +41,8 @@ struct Contender {
     /// Requests/s and p99 in ms.
     gets: Vec<(f64, f64)>,
     heads: Vec<(f64, f64)>,
+    /// The server's CPU time per GB (10^9 bytes) sent over the pulls of one round, ms.
+    cpu_per_gb: Vec<f64>,
     /// Peak RSS during the 16-client pull, MiB.
     peak_rss: Vec<f64>,
     pushes: Vec<f64>,
@@ -57,6 +59,7 @@ impl Contender {
             },
             pid,
             pulls: Default::default(),
+            cpu_per_gb: Vec::new(),
             gets: Vec::new(),
             heads: Vec::new(),
             peak_rss: Vec::new(),
@@ -192,6 +195,7 @@ fn load_distribution(
 /// One round of the read figures of one server: pulls at each concurrency (peak RSS over the
 /// 16-client one), then the manifest GETs and HEADs.
 fn measure_reads(contender: &mut Contender, blobs: &[Blob], pulled: u64) -> BenchResult<()> {
+    let cpu_before = cpu_seconds(contender.pid)?;
     for (position, clients) in CLIENTS.into_iter().enumerate() {
         let last = position == CLIENTS.len() - 1;
         let reset = last && reset_peak_rss(contender.pid);
@@ -208,6 +212,10 @@ fn measure_reads(contender: &mut Contender, blobs: &[Blob], pulled: u64) -> Benc
             contender.peak_rss.push(peak_rss_mib(contender.pid)?);
         }
     }
+    let sent = pulled * CLIENTS.iter().sum::<usize>() as u64;
+    contender
+        .cpu_per_gb
+        .push((cpu_seconds(contender.pid)? - cpu_before) * 1e3 / (sent as f64 / 1e9));
     for head in [false, true] {
         let (elapsed, latencies) =
             serve_client::manifest_requests(&contender.target, MANIFEST_REQUESTS, head)
@@ -300,6 +308,12 @@ fn print_figures(contenders: &[Contender], ours: usize, pulled: u64) {
                 Goal::RatioAtLeast(1.0),
             );
         }
+        row(
+            "server CPU per GB sent (pulls)".to_string(),
+            &|c| middle(&c.cpu_per_gb),
+            "ms/GB",
+            Goal::None,
+        );
         let requests = grouped(MANIFEST_REQUESTS as f64);
         for (name, of) in [
             (

@@ -90,3 +90,24 @@ pub fn peak_rss_mib(pid: u32) -> BenchResult<f64> {
         .parse()?;
     Ok(kib / 1024.0)
 }
+
+/// CPU time process `pid` has used so far, user + system, all its threads (fields 14 and 15
+/// of /proc/PID/stat), seconds.
+pub fn cpu_seconds(pid: u32) -> BenchResult<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let after_name = stat
+        .rsplit_once(')')
+        .ok_or_else(|| format!("unreadable /proc/{pid}/stat"))?
+        .1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |field: usize| -> BenchResult<f64> {
+        Ok(fields
+            .get(field - 3)
+            .ok_or_else(|| format!("/proc/{pid}/stat has no field {field}"))?
+            .parse::<f64>()?)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((ticks(14)? + ticks(15)?) / per_second)
+}
