@@ -5,6 +5,7 @@
 //! cargo bench --bench store_bench -- oci           # the OCI figures of issue 9, both configs
 //! cargo bench --bench store_bench                  # every section
 //! cargo bench --bench store_bench -- kv resolve    # some sections (or OCI_STORE_BENCH=kv,blobs)
+//! cargo bench --bench store_bench -- serve         # `oci-store serve` against distribution
 //! OCI_STORE_BENCH_SCALE=0.1 cargo bench --bench store_bench   # smaller N everywhere
 //! ```
 //!
@@ -54,6 +55,12 @@ mod raw_sqlite;
 mod registry;
 #[path = "store_bench/resolve.rs"]
 mod resolve;
+#[path = "store_bench/serve.rs"]
+mod serve;
+#[path = "store_bench/serve_client.rs"]
+mod serve_client;
+#[path = "store_bench/serve_server.rs"]
+mod serve_server;
 #[path = "store_bench/settings.rs"]
 mod settings;
 
@@ -100,6 +107,7 @@ fn run() -> BenchResult<()> {
             "concurrent" => oci_concurrent::run(&settings)?,
             "scale" => oci_scale::run(&settings)?,
             "registry" => registry::run(&settings)?,
+            "serve" => serve::run(&settings)?,
             other => unreachable!("section {other} was validated by Settings"),
         }
         // The imported many-image stores serve the sections after `oci-all`: drop them once

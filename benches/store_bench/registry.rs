@@ -22,14 +22,17 @@ use super::peers::Peers;
 use super::process::{self, on_path, Run};
 use super::settings::Settings;
 
-/// A registry of our own; killed when dropped.
-struct LocalRegistry {
+/// A registry of our own; killed when dropped. The `serve` section measures it too.
+pub struct LocalRegistry {
     child: Child,
-    address: String,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
 }
 
 impl LocalRegistry {
-    fn start(dir: &Path) -> BenchResult<LocalRegistry> {
+    /// Starts `docker-registry` with its storage in `dir/registry-storage` and waits until it
+    /// listens.
+    pub fn start(dir: &Path) -> BenchResult<LocalRegistry> {
         std::fs::create_dir_all(dir)?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let config = dir.join("registry.yml");
@@ -60,6 +63,11 @@ impl LocalRegistry {
         }
         Ok(registry)
     }
+
+    /// The registry process's id (for its /proc/PID/status).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for LocalRegistry {
@@ -69,7 +77,8 @@ impl Drop for LocalRegistry {
     }
 }
 
-fn skopeo(args: &[String]) -> BenchResult<Run> {
+/// `skopeo copy --quiet ARGS…`, timed.
+pub fn skopeo(args: &[String]) -> BenchResult<Run> {
     let mut command = Command::new("skopeo");
     command.arg("copy").arg("--quiet").args(args);
     process::run(&mut command)

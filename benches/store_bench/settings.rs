@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::measure::BenchResult;
 
 /// The sections, in the order they run when none is named.
-pub const SECTIONS: [&str; 14] = [
+pub const SECTIONS: [&str; 15] = [
     "kv",
     "resolve",
     "blobs",
@@ -21,6 +21,7 @@ pub const SECTIONS: [&str; 14] = [
     "concurrent",
     "scale",
     "registry",
+    "serve",
 ];
 
 /// `oci` on the command line stands for every OCI section.
