@@ -117,10 +117,15 @@ fn ctr_pulls_from_and_pushes_to_serve() {
     }
     let store = TestStore::new();
     let layout = store.scratch("layout");
-    let digest = LayoutBuilder::simple_image(&layout, "demo:v1")
-        .unwrap()
-        .digest()
-        .to_string();
+    let mut builder = LayoutBuilder::new(&layout).unwrap();
+    let layers = [
+        LayoutBuilder::layer_tar_gz(&[("etc/os-release", b"NAME=demo\n")]).unwrap(),
+        LayoutBuilder::layer_tar_gz(&[("app/hello.txt", b"hello from serve\n")]).unwrap(),
+    ];
+    let image = builder.runnable_image("linux", "amd64", &layers).unwrap();
+    builder.add_ref(Some("demo:v1"), &image);
+    builder.finish().unwrap();
+    let digest = image.digest().to_string();
     store.ok(&["import", path_str(&layout)]);
     let server = Server::start(&store, &["--push"]);
     // Kept short: containerd's socket path must fit in sun_path.

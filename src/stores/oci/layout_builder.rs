@@ -83,10 +83,21 @@ impl LayoutBuilder {
         builder.into_inner()?.finish()
     }
 
-    /// Config, the given gzip layers and a manifest; returns the manifest descriptor. The
-    /// config's `rootfs.diff_ids` are the digests of the uncompressed layers, as runtimes
-    /// (containerd's unpack) check them.
+    /// Config, the given layers (gzip tars, or any bytes) and a manifest; returns the manifest
+    /// descriptor. The config lists no diff ids, so images of one platform share it; a
+    /// runtime that unpacks (containerd) needs [`LayoutBuilder::runnable_image`].
     pub fn image(
+        &mut self,
+        os: &str,
+        architecture: &str,
+        layers: &[Vec<u8>],
+    ) -> std::io::Result<Descriptor> {
+        self.image_with_diff_ids(os, architecture, layers, &[])
+    }
+
+    /// [`LayoutBuilder::image`] whose config's `rootfs.diff_ids` are the digests of the
+    /// uncompressed layers (which must be gzip tars), as runtimes check them when they unpack.
+    pub fn runnable_image(
         &mut self,
         os: &str,
         architecture: &str,
@@ -101,6 +112,16 @@ impl LayoutBuilder {
             )?;
             diff_ids.push(Digest::of_bytes(Algorithm::Sha256, &tar).to_string());
         }
+        self.image_with_diff_ids(os, architecture, layers, &diff_ids)
+    }
+
+    fn image_with_diff_ids(
+        &mut self,
+        os: &str,
+        architecture: &str,
+        layers: &[Vec<u8>],
+        diff_ids: &[String],
+    ) -> std::io::Result<Descriptor> {
         let config = self.json_blob(
             OCI_CONFIG,
             &json!({
