@@ -18,6 +18,11 @@
 //! listen = "127.0.0.1:5000"
 //! push = false                   # accept pushes and deletes
 //! upload_timeout = "1h"          # idle uploads and unclaimed pushed blobs expire after this
+//! tag_ttl = "5m"                 # a mirrored tag is checked upstream again after this
+//!
+//! [[serve.mirror]]               # a pull-through mirror; repeat for several
+//! host = "docker.io"
+//! # url = "https://mirror.example.com"
 //! ```
 
 use std::net::SocketAddr;
@@ -55,6 +60,16 @@ struct RawServe {
     listen: Option<Spanned<String>>,
     push: Option<Spanned<bool>>,
     upload_timeout: Option<Spanned<toml::Value>>,
+    tag_ttl: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    mirror: Vec<Spanned<RawMirror>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMirror {
+    host: String,
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +110,9 @@ pub struct ConfigFile {
     pub serve_listen: Option<FileValue<SocketAddr>>,
     pub serve_push: Option<FileValue<bool>>,
     pub serve_upload_timeout_ms: Option<FileValue<i64>>,
+    pub serve_tag_ttl_ms: Option<FileValue<i64>>,
+    /// `[[serve.mirror]]` tables, in order, each with its line.
+    pub serve_mirrors: Vec<FileValue<crate::serve::MirrorSpec>>,
 }
 
 impl ConfigFile {
@@ -187,6 +205,20 @@ impl ConfigFile {
             &raw.serve.upload_timeout,
             "serve.upload_timeout",
         )?;
+        file.serve_tag_ttl_ms = duration_value(path, text, &raw.serve.tag_ttl, "serve.tag_ttl")?;
+        for mirror in &raw.serve.mirror {
+            let spec_text = match &mirror.get_ref().url {
+                Some(url) => format!("{}={url}", mirror.get_ref().host),
+                None => mirror.get_ref().host.clone(),
+            };
+            let spec = crate::serve::MirrorSpec::parse(&spec_text).map_err(|message| {
+                config_error(path, text, mirror.span(), Some("serve.mirror"), message)
+            })?;
+            file.serve_mirrors.push(FileValue {
+                value: spec,
+                line: line_of(text, mirror.span().start),
+            });
+        }
         Ok(file)
     }
 }
@@ -409,5 +441,25 @@ mod tests {
         assert!(message.contains("127.0.0.1:5000"), "{message}");
         let (line, key, _) = error_of("[serve]\npush = \"yes\"\n");
         assert_eq!((line, key.as_str()), (2, "serve.push"));
+        let mirrors = parse(
+            "[serve]\ntag_ttl = \"1m\"\n[[serve.mirror]]\nhost = \"docker.io\"\n[[serve.mirror]]\nhost = \"local\"\nurl = \"http://127.0.0.1:5000\"\n",
+        )
+        .unwrap();
+        assert_eq!(mirrors.serve_tag_ttl_ms.map(|v| v.value), Some(60_000));
+        let specs: Vec<String> = mirrors
+            .serve_mirrors
+            .iter()
+            .map(|m| format!("{}={:?}@{}", m.value.host, m.value.url, m.line))
+            .collect();
+        assert_eq!(
+            specs,
+            [
+                "docker.io=None@3",
+                "local=Some(\"http://127.0.0.1:5000\")@5"
+            ]
+        );
+        let (_, key, message) = error_of("[[serve.mirror]]\nhost = \"x\"\nurl = \"ftp://y\"\n");
+        assert_eq!(key, "serve.mirror");
+        assert!(message.contains("http://"), "{message}");
     }
 }

@@ -87,6 +87,25 @@ fn rows(settings: &Settings) -> Vec<SettingJson> {
         value: format_duration(settings.serve_upload_timeout_ms.value),
         source: settings.serve_upload_timeout_ms.source.clone(),
     });
+    rows.push(SettingJson {
+        key: "serve.tag_ttl".to_string(),
+        value: format_duration(settings.serve_tag_ttl_ms.value),
+        source: settings.serve_tag_ttl_ms.source.clone(),
+    });
+    let mirrors: Vec<String> = settings
+        .serve_mirrors
+        .value
+        .iter()
+        .map(|m| match &m.url {
+            Some(url) => format!("{}={url}", m.host),
+            None => m.host.clone(),
+        })
+        .collect();
+    rows.push(SettingJson {
+        key: "serve.mirror".to_string(),
+        value: mirrors.join(", "),
+        source: settings.serve_mirrors.source.clone(),
+    });
     rows
 }
 

@@ -78,6 +78,18 @@ pub struct ServeCommand {
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     io_timeout: u64,
 
+    /// Mirror this registry (pull-through cache): HOST, or HOST=URL for another address, e.g.
+    /// docker.io or ghcr.io=https://ghcr.io. Requests with containerd's ?ns=HOST go to it; the
+    /// first mirror also answers requests without ?ns=. Repeat for several [default:
+    /// [[serve.mirror]] tables in the config file]
+    #[arg(long, value_name = "HOST[=URL]", value_parser = crate::serve::MirrorSpec::parse)]
+    mirror: Vec<crate::serve::MirrorSpec>,
+
+    /// How long a mirrored tag is served from the store before the upstream is asked again,
+    /// e.g. "5m" [default: serve.tag_ttl in the config file, else 5m]
+    #[arg(long, value_name = "DURATION")]
+    tag_ttl: Option<String>,
+
     /// The private key of --tls-cert (PEM)
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
@@ -93,6 +105,23 @@ impl RunCommand for ServeCommand {
             })?,
             None => settings.serve_upload_timeout_ms.value,
         };
+        let tag_ttl = match &self.tag_ttl {
+            Some(text) => Duration::from_millis(
+                u64::try_from(parse_duration(text).map_err(|message| CliError::Argument {
+                    argument: "--tag-ttl",
+                    message,
+                })?)
+                .unwrap_or(0),
+            ),
+            None => {
+                Duration::from_millis(u64::try_from(settings.serve_tag_ttl_ms.value).unwrap_or(0))
+            }
+        };
+        let mirrors = if self.mirror.is_empty() {
+            settings.serve_mirrors.value.clone()
+        } else {
+            self.mirror
+        };
         let options = ServeOptions {
             listen: self.listen.unwrap_or(settings.serve_listen.value),
             push: self.push || settings.serve_push.value,
@@ -105,6 +134,8 @@ impl RunCommand for ServeCommand {
             anonymous_read: self.anonymous_read,
             tls: self.tls_cert.zip(self.tls_key),
             max_connections: self.max_connections.max(1),
+            mirrors,
+            tag_ttl,
             max_uploads: self.max_uploads,
             io_timeout: Duration::from_secs(self.io_timeout.max(1)),
             quiet: context.is_quiet(),

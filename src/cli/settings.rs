@@ -76,6 +76,8 @@ pub struct Settings {
     pub serve_listen: Setting<std::net::SocketAddr>,
     pub serve_push: Setting<bool>,
     pub serve_upload_timeout_ms: Setting<i64>,
+    pub serve_tag_ttl_ms: Setting<i64>,
+    pub serve_mirrors: Setting<Vec<crate::serve::MirrorSpec>>,
 }
 
 /// Environment variables read here (besides [`CONFIG_ENV`]).
@@ -182,6 +184,20 @@ impl Settings {
                 Source::Default,
             ),
         };
+        let serve_tag_ttl_ms = match &file.serve_tag_ttl_ms {
+            Some(ttl) => Setting::new(ttl.value, from_file(ttl.line)),
+            None => Setting::new(
+                i64::try_from(serve_defaults.tag_ttl.as_millis()).unwrap_or(i64::MAX),
+                Source::Default,
+            ),
+        };
+        let serve_mirrors = match file.serve_mirrors.first() {
+            Some(first) => Setting::new(
+                file.serve_mirrors.iter().map(|m| m.value.clone()).collect(),
+                from_file(first.line),
+            ),
+            None => Setting::new(Vec::new(), Source::Default),
+        };
         Ok(Settings {
             config,
             store,
@@ -192,6 +208,8 @@ impl Settings {
             serve_listen,
             serve_push,
             serve_upload_timeout_ms,
+            serve_tag_ttl_ms,
+            serve_mirrors,
         })
     }
 

@@ -108,7 +108,7 @@ pub struct PullReport {
 /// own files, held for a whole download and until the blob is committed (the digest locks are
 /// for short commit steps). When it is taken, the pull waits through `wait` (a transfer
 /// worker waits without holding up its pipeline's commits, which may hold the lock).
-fn fetch_lock(
+pub(crate) fn fetch_lock(
     store: &Store,
     digest: &Digest,
     wait: impl FnOnce(&dyn Fn() -> StoreResult<LockGuard>) -> StoreResult<LockGuard>,

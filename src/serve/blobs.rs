@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::error::ApiError;
 use super::manifests::header_value;
+use super::mirror;
 use super::range::{self, RangeRequest};
 use super::routes::Request;
 use super::state::blocking;
@@ -24,14 +25,31 @@ const CHUNK: usize = 256 << 10;
 const CHUNKS_AHEAD: usize = 4;
 
 /// GET or HEAD of a blob by digest.
-pub async fn get(request: &Request, digest: &str) -> Result<Response, ApiError> {
+pub async fn get(request: &Request, repository: &str, digest: &str) -> Result<Response, ApiError> {
     let digest = Digest::parse(digest)
         .map_err(|e| ApiError::digest_invalid(format!("invalid digest {digest:?}: {e}")))?;
     let store = request.state.store;
     let lookup = digest.clone();
-    let record = blocking(move || store.record(&lookup))
-        .await?
-        .ok_or_else(|| ApiError::blob_unknown(&digest))?;
+    let state = request.state.clone();
+    let (namespace, repository_owned) = (
+        request.param("ns").map(str::to_string),
+        repository.to_string(),
+    );
+    let record = blocking(move || -> Result<_, ApiError> {
+        if let Some(record) = store.record(&lookup)? {
+            return Ok(Some(record));
+        }
+        // Not here: a mirror brings it in (one fetch, whoever else asks meanwhile).
+        match state.upstreams.for_namespace(namespace.as_deref()) {
+            Some(upstream) => {
+                mirror::fetch_blob_through(store, upstream, &repository_owned, &lookup)?;
+                Ok(store.record(&lookup)?)
+            }
+            None => Ok(None),
+        }
+    })
+    .await?
+    .ok_or_else(|| ApiError::blob_unknown(&digest))?;
     let size = record.size;
     let digest_header = header_value(digest.as_str())?;
     let (status, start, length) = match range::parse(request.header(header::RANGE), size) {

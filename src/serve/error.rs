@@ -49,6 +49,14 @@ pub enum ServeError {
         /// What is wrong.
         message: String,
     },
+    /// A `--mirror` upstream could not be set up.
+    #[error("mirror {host}: {message}")]
+    Mirror {
+        /// The mirrored host.
+        host: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The TLS certificate or key could not be used.
     #[error("TLS: {0}")]
     Tls(String),

@@ -150,6 +150,7 @@ pub async fn serve(store: &'static Store, options: ServeOptions) -> ServeResult<
         uploads: Uploads::default(),
         metrics: super::metrics::Metrics::default(),
         users,
+        upstreams: super::mirror::Upstreams::new(&options.mirrors, options.tag_ttl)?,
     });
     let router = Router::new()
         .fallback(routes::handle)

@@ -7,6 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::mirror;
 use super::names;
 use super::routes::Request;
 use super::state::blocking;
@@ -110,6 +111,35 @@ fn find(
     }
 }
 
+/// With a mirror for the request (its `?ns=`, or the first mirror): brings the manifest in
+/// from the upstream when the store cannot answer, and revalidates a cached tag after its TTL
+/// (blocking). Returns the namespace to look the tag up in: the mirror's host. A tag the store
+/// has under its own name (`REPO:TAG`, pushed here) is served as it is.
+fn mirrored(
+    store: &Store,
+    upstreams: &mirror::Upstreams,
+    repository: &str,
+    reference: &Reference,
+    namespace: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let Some(upstream) = upstreams.for_namespace(namespace.as_deref()) else {
+        return Ok(namespace);
+    };
+    match reference {
+        Reference::Tag(tag) => {
+            let own = OciStore::new(store).get_ref(&names::ref_for_push(repository, tag));
+            if namespace.is_none() && own.is_ok() {
+                return Ok(None);
+            }
+            mirror::refresh_tag(store, upstreams, upstream, repository, tag)?;
+        }
+        Reference::Digest(digest) => {
+            mirror::fetch_manifest_by_digest(store, upstream, repository, digest)?;
+        }
+    }
+    Ok(Some(upstream.host.clone()))
+}
+
 /// The `mediaType` a stored JSON document declares, if it is a manifest or index.
 fn document_media_type(store: &Store, digest: &Digest) -> Result<Option<String>, ApiError> {
     let bytes = store.read_to_vec(digest, crate::stores::oci::MAX_DOCUMENT_SIZE)?;
@@ -153,7 +183,15 @@ pub async fn get(
         request.param("ns").map(str::to_string),
     );
     let limit = request.state.options.max_manifest_bytes;
+    let state = request.state.clone();
     let (found, bytes) = blocking(move || -> Result<_, ApiError> {
+        let namespace = mirrored(
+            store,
+            &state.upstreams,
+            &repository_owned,
+            &reference,
+            namespace,
+        )?;
         let found = find(store, &repository_owned, &reference, namespace.as_deref())?;
         if head {
             return Ok((found, Vec::new()));

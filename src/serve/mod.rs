@@ -14,6 +14,7 @@ mod listener;
 mod listing;
 mod manifests;
 mod metrics;
+mod mirror;
 mod names;
 mod range;
 mod routes;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 pub use error::{ApiError, ServeError, ServeResult};
 pub use listener::{serve, ServerHandle};
+pub use mirror::MirrorSpec;
 
 use crate::store::Store;
 
@@ -64,6 +66,10 @@ pub struct ServeOptions {
     pub anonymous_read: bool,
     /// TLS certificate chain and private key (PEM files).
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Registries to mirror (pull-through); the first also answers requests without `?ns=`.
+    pub mirrors: Vec<MirrorSpec>,
+    /// How long a mirrored tag is served from the store before it is checked upstream again.
+    pub tag_ttl: Duration,
 }
 
 impl Default for ServeOptions {
@@ -85,6 +91,8 @@ impl Default for ServeOptions {
             writers: Vec::new(),
             anonymous_read: false,
             tls: None,
+            mirrors: Vec::new(),
+            tag_ttl: Duration::from_secs(300),
         }
     }
 }

@@ -208,7 +208,7 @@ async fn dispatch(request: Request, body: Body) -> Result<Response, ApiError> {
         Route::Blob { name, digest } => {
             checked(&name)?;
             match method {
-                Method::GET | Method::HEAD => blobs::get(&request, &digest).await,
+                Method::GET | Method::HEAD => blobs::get(&request, &name, &digest).await,
                 Method::DELETE => Err(ApiError::unsupported(
                     "blobs are not deleted one by one: remove the tags that reach them, and `oci-store gc` reclaims them",
                 )),

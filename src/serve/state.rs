@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::auth::Users;
 use super::metrics::Metrics;
+use super::mirror::Upstreams;
 use super::uploads::Uploads;
 use super::ServeOptions;
 use crate::store::Store;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The htpasswd users, when authentication is on.
     pub users: Option<Users>,
+    /// The mirrored registries (none: a plain registry).
+    pub upstreams: Upstreams,
 }
 
 /// The handle requests hold.

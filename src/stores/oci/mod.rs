@@ -36,6 +36,7 @@ pub mod layout_builder;
 mod layout_export;
 mod layout_import;
 mod lease;
+mod mirror_cache;
 mod receive;
 mod ref_name;
 mod referrers;

@@ -1,0 +1,227 @@
+//! `serve --mirror`: a pull-through cache in front of a real CNCF distribution registry (the
+//! upstream, started here on 127.0.0.1) behind a request-counting proxy: 16 concurrent cold
+//! pulls fetch each blob upstream once, warm pulls fetch nothing, the mirrored image is a ref
+//! the CLI sees, a stopped upstream leaves cached tags served and the rest a 502, a corrupting
+//! upstream stores nothing.
+
+mod cli_support;
+mod interop_tools;
+mod registry_support;
+mod serve_support;
+
+use cli_support::{sha256, TestStore};
+use interop_tools::{path_str, tools_available};
+use oci_store::stores::oci::layout_builder::LayoutBuilder;
+use registry_support::proxy::{Action, Proxy};
+use registry_support::{Registry, RegistryAuth, REGISTRY_TOOL};
+use serve_support::{get, Server};
+
+const HOST: &str = "registry.test";
+
+/// Pushes `team/app:1` (two layers) to `registry`; returns the manifest digest and the
+/// first layer's bytes.
+fn upstream_image(registry: &Registry) -> (String, Vec<u8>) {
+    let source = TestStore::new();
+    let layout = source.scratch("layout");
+    let mut builder = LayoutBuilder::new(&layout).unwrap();
+    let layers = [
+        LayoutBuilder::layer_tar_gz(&[("big", &cli_support::pseudo_random_bytes(400_000, 5))])
+            .unwrap(),
+        LayoutBuilder::layer_tar_gz(&[("small", b"small\n")]).unwrap(),
+    ];
+    let image = builder.runnable_image("linux", "amd64", &layers).unwrap();
+    builder.add_ref(Some("app:1"), &image);
+    builder.finish().unwrap();
+    source.ok(&["import", path_str(&layout)]);
+    source.ok(&[
+        "push",
+        "app:1",
+        &format!("{}/team/app:1", registry.address()),
+    ]);
+    (image.digest().to_string(), layers[0].clone())
+}
+
+fn mirror_store_and_server(proxy: &Proxy, extra: &[&str]) -> (TestStore, Server) {
+    let store = TestStore::new();
+    store.ok(&["stats"]);
+    let spec = format!("{HOST}=http://{}", proxy.address());
+    let mut args = vec!["--mirror", spec.as_str()];
+    args.extend_from_slice(extra);
+    let server = Server::start(&store, &args);
+    (store, server)
+}
+
+#[test]
+fn cold_pulls_fetch_each_blob_once_and_warm_pulls_nothing() {
+    if !tools_available(
+        "cold_pulls_fetch_each_blob_once_and_warm_pulls_nothing",
+        &[REGISTRY_TOOL],
+    ) {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    let (digest, _) = upstream_image(&registry);
+    let proxy = Proxy::start(registry.address(), Box::new(|_, _| Action::Forward));
+    let (store, server) = mirror_store_and_server(&proxy, &[]);
+
+    // 16 clients at once, each the whole image: the manifest by tag (with containerd's ns for
+    // half of them), then every blob it names, each checked against its digest.
+    let pull = |with_ns: bool| {
+        let ns = if with_ns {
+            format!("?ns={HOST}")
+        } else {
+            String::new()
+        };
+        let manifest = get(&server.url(&format!("/v2/team/app/manifests/1{ns}")));
+        assert_eq!(
+            manifest.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&manifest.body)
+        );
+        assert_eq!(
+            sha256(&manifest.body),
+            manifest.header("Docker-Content-Digest").unwrap()
+        );
+        let document = manifest.json();
+        let mut digests = vec![document["config"]["digest"].as_str().unwrap().to_string()];
+        for layer in document["layers"].as_array().unwrap() {
+            digests.push(layer["digest"].as_str().unwrap().to_string());
+        }
+        for blob in &digests {
+            let answer = get(&server.url(&format!("/v2/team/app/blobs/{blob}{ns}")));
+            assert_eq!(
+                answer.status,
+                200,
+                "{blob}: {}",
+                String::from_utf8_lossy(&answer.body)
+            );
+            assert_eq!(&sha256(&answer.body), blob);
+        }
+        (sha256(&manifest.body), digests)
+    };
+    let results: Vec<(String, Vec<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| scope.spawn(move || pull(i % 2 == 0)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let (manifest_digest, blobs) = results[0].clone();
+    assert_eq!(manifest_digest, digest);
+    for blob in &blobs {
+        assert_eq!(
+            proxy.blob_gets(blob),
+            1,
+            "upstream GETs of {blob}: {:?}",
+            proxy.log()
+        );
+    }
+    // Warm: nothing more upstream (the tag is fresh for its TTL).
+    let before = proxy.log().len();
+    pull(false);
+    pull(true);
+    assert_eq!(
+        proxy.log().len(),
+        before,
+        "warm pulls went upstream: {:?}",
+        &proxy.log()[before..]
+    );
+
+    // The mirrored image is a ref the CLI sees, complete.
+    let name = format!("{HOST}/team/app:1");
+    assert!(store.ok(&["list"]).contains(&name));
+    store.ok(&["check", "--verify", &name]);
+    // And `oci-store pull` through the mirror gets the same image.
+    let client = TestStore::new();
+    let pulled = client.json(&["pull", &format!("{}/team/app:1", server.address)]);
+    assert_eq!(pulled["digest"], digest.as_str());
+}
+
+#[test]
+fn a_stopped_upstream_leaves_cached_tags_served_and_the_rest_a_502() {
+    if !tools_available(
+        "a_stopped_upstream_leaves_cached_tags_served_and_the_rest_a_502",
+        &[REGISTRY_TOOL],
+    ) {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    let (digest, _) = upstream_image(&registry);
+    let proxy = Proxy::start(registry.address(), Box::new(|_, _| Action::Forward));
+    // A TTL of zero: every request revalidates the tag, so the failure is met.
+    let (_store, server) = mirror_store_and_server(&proxy, &["--tag-ttl", "0s"]);
+    let cached = get(&server.url("/v2/team/app/manifests/1"));
+    assert_eq!(cached.status, 200);
+    drop(registry);
+
+    let again = get(&server.url("/v2/team/app/manifests/1"));
+    assert_eq!(
+        again.status, 200,
+        "the cached tag is served while the upstream is down"
+    );
+    assert_eq!(again.header("Docker-Content-Digest"), Some(digest.as_str()));
+    assert!(
+        server.wait_for_log("warning: serving the cached"),
+        "{}",
+        server.log()
+    );
+    for path in ["/v2/team/app/manifests/2", "/v2/team/other/manifests/1"] {
+        let answer = get(&server.url(path));
+        assert!(
+            matches!(answer.status, 502..=504),
+            "{path}: {}",
+            answer.status
+        );
+        assert_eq!(answer.error_code(), "UNKNOWN");
+    }
+    let blob = format!("sha256:{}", "1".repeat(64));
+    let answer = get(&server.url(&format!("/v2/team/app/blobs/{blob}")));
+    assert!(
+        matches!(answer.status, 502..=504),
+        "uncached blob: {}",
+        answer.status
+    );
+}
+
+#[test]
+fn a_corrupting_upstream_gets_an_error_to_the_client_and_stores_nothing() {
+    if !tools_available(
+        "a_corrupting_upstream_gets_an_error_to_the_client_and_stores_nothing",
+        &[REGISTRY_TOOL],
+    ) {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    let (_, layer_bytes) = upstream_image(&registry);
+    let layer_path = format!("/blobs/{}", sha256(&layer_bytes));
+    // The layer comes back with one byte flipped.
+    let mut flipped = layer_bytes.clone();
+    flipped[100] ^= 0xFF;
+    let proxy = Proxy::start(
+        registry.address(),
+        Box::new(move |request, _| {
+            if request.method == "GET" && request.path.ends_with(&layer_path) {
+                Action::ReplaceBody(flipped.clone())
+            } else {
+                Action::Forward
+            }
+        }),
+    );
+    let (store, server) = mirror_store_and_server(&proxy, &[]);
+    let manifest = get(&server.url("/v2/team/app/manifests/1"));
+    assert_eq!(manifest.status, 200);
+    let layer = manifest.json()["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let answer = get(&server.url(&format!("/v2/team/app/blobs/{layer}")));
+    assert!(
+        matches!(answer.status, 502..=504),
+        "a corrupt blob was served: {}",
+        answer.status
+    );
+    assert!(
+        !store.listed_digests().contains(&layer),
+        "the corrupt blob was stored"
+    );
+}
