@@ -214,14 +214,96 @@ fn a_corrupting_upstream_gets_an_error_to_the_client_and_stores_nothing() {
         .as_str()
         .unwrap()
         .to_string();
+    // Streamed as it arrives: the response is aborted when the digest does not match.
     let answer = get(&server.url(&format!("/v2/team/app/blobs/{layer}")));
     assert!(
-        matches!(answer.status, 502..=504),
-        "a corrupt blob was served: {}",
-        answer.status
+        answer.aborted || matches!(answer.status, 502..=504),
+        "a corrupt blob was served whole: {} ({} bytes)",
+        answer.status,
+        answer.body.len()
     );
     assert!(
         !store.listed_digests().contains(&layer),
         "the corrupt blob was stored"
+    );
+    // Asked again with a range (not streamed), the verdict is a clean 502, and still nothing.
+    let again = serve_support::send(
+        "GET",
+        &server.url(&format!("/v2/team/app/blobs/{layer}")),
+        &[("Range", "bytes=0-9")],
+        b"",
+    );
+    assert!(matches!(again.status, 502..=504), "{}", again.status);
+    assert!(!store.listed_digests().contains(&layer));
+}
+
+#[test]
+fn a_cold_blob_streams_to_its_first_client_as_it_arrives() {
+    if !tools_available(
+        "a_cold_blob_streams_to_its_first_client_as_it_arrives",
+        &[REGISTRY_TOOL],
+    ) {
+        return;
+    }
+    use std::io::{Read, Write};
+    let registry = Registry::start(RegistryAuth::None);
+    let (_, layer_bytes) = upstream_image(&registry);
+    let layer = sha256(&layer_bytes);
+    let layer_path = format!("/blobs/{layer}");
+    // The upstream sends the layer slowly: 40 KiB every 100 ms, about a second in all.
+    let proxy = Proxy::start(
+        registry.address(),
+        Box::new(move |request, _| {
+            if request.method == "GET" && request.path.ends_with(&layer_path) {
+                Action::Throttle(40 * 1024, std::time::Duration::from_millis(100))
+            } else {
+                Action::Forward
+            }
+        }),
+    );
+    let (store, server) = mirror_store_and_server(&proxy, &[]);
+    assert_eq!(get(&server.url("/v2/team/app/manifests/1")).status, 200);
+
+    let started = std::time::Instant::now();
+    let mut stream = std::net::TcpStream::connect(&server.address).unwrap();
+    write!(
+        stream,
+        "GET /v2/team/app/blobs/{layer} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut received = Vec::new();
+    let mut first_body_byte = None;
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let read = stream.read(&mut buffer).unwrap();
+        if read == 0 {
+            break;
+        }
+        received.extend_from_slice(&buffer[..read]);
+        let head_end = received.windows(4).position(|w| w == b"\r\n\r\n");
+        if first_body_byte.is_none() && head_end.is_some_and(|end| received.len() > end + 4) {
+            first_body_byte = Some(started.elapsed());
+        }
+    }
+    let total = started.elapsed();
+    let head_end = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        received.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&received[..head_end])
+    );
+    assert_eq!(
+        &received[head_end..],
+        layer_bytes.as_slice(),
+        "the streamed bytes are the blob"
+    );
+    let first = first_body_byte.unwrap();
+    assert!(
+        first * 3 < total,
+        "the first byte came after {first:?} of {total:?}: not streamed as it arrived"
+    );
+    assert!(
+        store.listed_digests().contains(&layer),
+        "stored while streamed"
     );
 }

@@ -64,24 +64,57 @@ pub fn fetch_manifest(
     Ok(UpstreamManifest::Stored)
 }
 
+/// How [`fetch_blob`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FetchedBlob {
+    /// The store had it (or another process stored it while this one waited its turn).
+    AlreadyStored,
+    /// Downloaded, verified and stored.
+    Stored,
+    /// The upstream does not have it.
+    NotFound,
+}
+
+/// Passes each piece of a download on to `observe` as the store's writer reads it.
+struct Tee<R, F> {
+    inner: R,
+    observe: F,
+}
+
+impl<R: std::io::Read, F: FnMut(&[u8])> std::io::Read for Tee<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        (self.observe)(&buf[..read]);
+        Ok(read)
+    }
+}
+
 /// Brings blob `digest` of `repository` from `client`'s registry into the store, unless it
 /// is there already or another process stores it while this one waits for its fetch lock.
-/// Returns whether the store has it now (`false`: the upstream does not have it).
+/// While downloading, `started` learns the size and `observe` sees every piece as it arrives
+/// (before it is verified: a mismatch at the end is this call's error, and nothing is
+/// stored), so a server can stream it on to its first client.
 pub fn fetch_blob(
     oci: &OciStore<'_>,
     client: &RegistryClient,
     repository: &str,
     digest: &Digest,
-) -> RegistryResult<bool> {
+    started: impl FnOnce(u64),
+    observe: impl FnMut(&[u8]),
+) -> RegistryResult<FetchedBlob> {
     let store = oci.store();
     let _fetching = fetch_lock(store, digest, |acquire| acquire())?;
     if store.record(digest)?.is_some() && store.contains(digest)? {
-        return Ok(true);
+        return Ok(FetchedBlob::AlreadyStored);
     }
     let Some(size) = blob_size(client, repository, digest, &pull_scope(repository))? else {
-        return Ok(false);
+        return Ok(FetchedBlob::NotFound);
     };
-    let download = BlobDownload::new(client, repository, digest, size);
+    started(size);
+    let download = Tee {
+        inner: BlobDownload::new(client, repository, digest, size),
+        observe,
+    };
     let options = WriteOptions {
         expected_digest: Some(digest.clone()),
         expected_size: Some(size),
@@ -101,5 +134,5 @@ pub fn fetch_blob(
             other => other.into(),
         })?;
     oci.commit_fetched(staged)?;
-    Ok(true)
+    Ok(FetchedBlob::Stored)
 }

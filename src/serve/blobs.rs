@@ -30,26 +30,30 @@ pub async fn get(request: &Request, repository: &str, digest: &str) -> Result<Re
         .map_err(|e| ApiError::digest_invalid(format!("invalid digest {digest:?}: {e}")))?;
     let store = request.state.store;
     let lookup = digest.clone();
-    let state = request.state.clone();
-    let (namespace, repository_owned) = (
-        request.param("ns").map(str::to_string),
-        repository.to_string(),
-    );
-    let record = blocking(move || -> Result<_, ApiError> {
-        if let Some(record) = store.record(&lookup)? {
-            return Ok(Some(record));
-        }
-        // Not here: a mirror brings it in (one fetch, whoever else asks meanwhile).
-        match state.upstreams.for_namespace(namespace.as_deref()) {
-            Some(upstream) => {
-                mirror::fetch_blob_through(store, upstream, &repository_owned, &lookup)?;
-                Ok(store.record(&lookup)?)
+    let present = blocking(move || store.record(&lookup)).await?;
+    let record = match present {
+        Some(record) => record,
+        None => {
+            let mirrored = request
+                .state
+                .upstreams
+                .for_namespace(request.param("ns"))
+                .is_some();
+            if !mirrored {
+                return Err(ApiError::blob_unknown(&digest));
             }
-            None => Ok(None),
+            // Not here: the mirror brings it in. A whole GET streams it on as it arrives.
+            let whole_get = request.method == axum::http::Method::GET
+                && request.header(header::RANGE).is_none();
+            if let Some(response) = fetch_through(request, repository, &digest, whole_get).await? {
+                return Ok(response);
+            }
+            let lookup = digest.clone();
+            blocking(move || store.record(&lookup))
+                .await?
+                .ok_or_else(|| ApiError::blob_unknown(&digest))?
         }
-    })
-    .await?
-    .ok_or_else(|| ApiError::blob_unknown(&digest))?;
+    };
     let size = record.size;
     let digest_header = header_value(digest.as_str())?;
     let (status, start, length) = match range::parse(request.header(header::RANGE), size) {
@@ -92,6 +96,127 @@ pub async fn get(request: &Request, repository: &str, digest: &str) -> Result<Re
         );
     }
     Ok(response)
+}
+
+/// Brings a cold blob in from the mirror's upstream: one fetch, whoever else asks meanwhile
+/// (the others wait for the fetch lock and then find it stored). With `stream`, the response
+/// starts as soon as the download does and carries the bytes as they arrive; a client that
+/// falls behind is served the rest from the store once the blob is committed (a slow client
+/// never slows the fetch others wait for), and a digest mismatch aborts the response, with
+/// nothing stored. Returns the response when it streamed one; `None` when the blob is now in
+/// the store for the usual path.
+async fn fetch_through(
+    request: &Request,
+    repository: &str,
+    digest: &Digest,
+    stream: bool,
+) -> Result<Option<Response>, ApiError> {
+    let state = request.state.clone();
+    let store = state.store;
+    let namespace = request.param("ns").map(str::to_string);
+    let (repository, digest_owned) = (repository.to_string(), digest.clone());
+    let write_timeout = state.options.io_timeout;
+    let runtime = tokio::runtime::Handle::current();
+    let (started_sender, started) = tokio::sync::oneshot::channel::<u64>();
+    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_AHEAD * 16);
+    let fetching = tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        let digest = digest_owned;
+        let upstream = state
+            .upstreams
+            .for_namespace(namespace.as_deref())
+            .ok_or_else(|| ApiError::blob_unknown(&digest))?;
+        let mut started_sender = stream.then_some(started_sender);
+        let mut began = false;
+        let (mut sent, mut behind) = (0u64, !stream);
+        // The latest piece waits until the next arrives, and the last until the blob is
+        // verified: a client never has the whole body of a blob that does not match.
+        let mut held_back: Option<Bytes> = None;
+        let result = mirror::fetch_blob_streaming(
+            store,
+            upstream,
+            &repository,
+            &digest,
+            |size| {
+                if let Some(started) = started_sender.take() {
+                    began = started.send(size).is_ok();
+                }
+            },
+            |piece| {
+                if behind || piece.is_empty() {
+                    return;
+                }
+                let Some(previous) = held_back.replace(Bytes::copy_from_slice(piece)) else {
+                    return;
+                };
+                let length = previous.len() as u64;
+                match sender.try_send(Ok(previous)) {
+                    Ok(()) => sent += length,
+                    // The client reads slower than the upstream sends: it catches up from the
+                    // store afterwards.
+                    Err(_) => behind = true,
+                }
+            },
+        );
+        if !began {
+            return result;
+        }
+        if let Err(error) = result {
+            let _ = sender.blocking_send(Err(std::io::Error::other(error.message.clone())));
+            return Err(error);
+        }
+        if let (false, Some(last)) = (behind, held_back) {
+            let length = last.len() as u64;
+            let delivered =
+                runtime.block_on(tokio::time::timeout(write_timeout, sender.send(Ok(last))));
+            if matches!(delivered, Ok(Ok(()))) {
+                sent += length;
+            } else {
+                return Ok(());
+            }
+        }
+        if behind {
+            let mut reader = store.read_held(&digest)?;
+            reader
+                .seek(SeekFrom::Start(sent))
+                .map_err(|e| ApiError::internal(format!("seeking in blob {digest}: {e}")))?;
+            let mut chunk = vec![0; CHUNK];
+            loop {
+                let read = reader
+                    .read(&mut chunk)
+                    .map_err(|e| ApiError::internal(format!("reading blob {digest}: {e}")))?;
+                if read == 0 {
+                    break;
+                }
+                let piece = Ok(Bytes::copy_from_slice(&chunk[..read]));
+                let delivered =
+                    runtime.block_on(tokio::time::timeout(write_timeout, sender.send(piece)));
+                if !matches!(delivered, Ok(Ok(()))) {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    });
+    // No size: no download began here (stored already, by another fetch, or an error).
+    let Ok(size) = started.await else {
+        return match fetching.await {
+            Ok(Ok(())) => Ok(None),
+            Ok(Err(error)) => Err(error),
+            Err(join) => Err(ApiError::internal(format!("the fetch failed: {join}"))),
+        };
+    };
+    let chunks = stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    let mut response = (StatusCode::OK, Body::from_stream(chunks)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, size.into());
+    headers.insert(
+        header::CONTENT_TYPE,
+        header_value("application/octet-stream")?,
+    );
+    headers.insert("Docker-Content-Digest", header_value(digest.as_str())?);
+    Ok(Some(response))
 }
 
 /// Opens the blob (failing the request cleanly if it is gone), then streams `length` bytes

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 
 use super::error::{ApiError, ServeError, ServeResult};
-use crate::registry::mirror::{fetch_blob, fetch_manifest, UpstreamManifest};
+use crate::registry::mirror::{fetch_blob, fetch_manifest, FetchedBlob, UpstreamManifest};
 use crate::registry::reference::{host_of, is_loopback, Target};
 use crate::registry::{credentials, ClientOptions, RegistryClient, RegistryError};
 use crate::store::Store;
@@ -213,19 +213,20 @@ pub fn fetch_manifest_by_digest(
 }
 
 /// Makes the store have blob `digest` of `repository` from `upstream` (blocking): one fetch
-/// however many ask at once.
-pub fn fetch_blob_through(
+/// however many ask at once. `started` learns the size when a download begins here, and
+/// `observe` sees every piece as it arrives.
+pub fn fetch_blob_streaming(
     store: &Store,
     upstream: &Upstream,
     repository: &str,
     digest: &Digest,
+    started: impl FnOnce(u64),
+    observe: impl FnMut(&[u8]),
 ) -> Result<(), ApiError> {
-    if store.record(digest)?.is_some() {
-        return Ok(());
-    }
-    match fetch_blob(&OciStore::new(store), &upstream.client, repository, digest) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(ApiError::blob_unknown(digest)),
+    let oci = OciStore::new(store);
+    match fetch_blob(&oci, &upstream.client, repository, digest, started, observe) {
+        Ok(FetchedBlob::AlreadyStored | FetchedBlob::Stored) => Ok(()),
+        Ok(FetchedBlob::NotFound) => Err(ApiError::blob_unknown(digest)),
         Err(error) => Err(upstream_error(&upstream.host, &error)),
     }
 }

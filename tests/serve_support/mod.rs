@@ -108,6 +108,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: ureq::http::HeaderMap,
     pub body: Vec<u8>,
+    /// The body broke off before its end (the server aborted the response).
+    pub aborted: bool,
 }
 
 impl Answer {
@@ -145,20 +147,24 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> A
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = if method == "HEAD" {
-        Vec::new()
+    let (body, aborted) = if method == "HEAD" {
+        (Vec::new(), false)
     } else {
-        response
+        match response
             .into_body()
             .with_config()
             .limit(1 << 30)
             .read_to_vec()
-            .expect("reading the body")
+        {
+            Ok(body) => (body, false),
+            Err(_) => (Vec::new(), true),
+        }
     };
     Answer {
         status,
         headers,
         body,
+        aborted,
     }
 }
 
