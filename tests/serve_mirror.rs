@@ -307,3 +307,104 @@ fn a_cold_blob_streams_to_its_first_client_as_it_arrives() {
         "stored while streamed"
     );
 }
+
+#[test]
+fn a_tag_moved_upstream_is_followed_after_its_ttl_and_skopeo_pulls_through() {
+    if !tools_available(
+        "a_tag_moved_upstream_is_followed_after_its_ttl_and_skopeo_pulls_through",
+        &[REGISTRY_TOOL, "skopeo"],
+    ) {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    let (first, _) = upstream_image(&registry);
+    let proxy = Proxy::start(registry.address(), Box::new(|_, _| Action::Forward));
+    let (store, server) = mirror_store_and_server(&proxy, &["--tag-ttl", "1s"]);
+    let tag_digest = || {
+        get(&server.url(&format!("/v2/team/app/manifests/1?ns={HOST}")))
+            .header("Docker-Content-Digest")
+            .map(str::to_string)
+    };
+    assert_eq!(tag_digest(), Some(first.clone()));
+
+    // Another image under the same tag upstream: still the cached one within the TTL, the new
+    // one after it.
+    let other = TestStore::new();
+    let layout = other.scratch("layout");
+    let moved = LayoutBuilder::simple_image(&layout, "app:2")
+        .unwrap()
+        .digest()
+        .to_string();
+    other.ok(&["import", path_str(&layout)]);
+    other.ok(&[
+        "push",
+        "app:2",
+        &format!("{}/team/app:1", registry.address()),
+    ]);
+    assert_eq!(tag_digest(), Some(first));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(tag_digest(), Some(moved.clone()));
+
+    // skopeo through the mirror (no ns: the first mirror), digest for digest.
+    let copied = store.scratch("copied");
+    interop_tools::run_tool(
+        "skopeo",
+        &[
+            "copy",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            &format!("docker://{}/team/app:1", server.address),
+            &format!("oci:{}:v1", path_str(&copied)),
+        ],
+    );
+    assert_eq!(interop_tools::layout_ref_digest(&copied, "v1"), moved);
+    store.ok(&["check", "--verify", &format!("{HOST}/team/app:1")]);
+}
+
+#[test]
+fn containerd_pulls_through_the_mirror_named_in_its_hosts_toml() {
+    use interop_tools::containerd::{running_as_root, Containerd};
+    if !tools_available(
+        "containerd_pulls_through_the_mirror_named_in_its_hosts_toml",
+        &[REGISTRY_TOOL, "containerd", "ctr"],
+    ) || !running_as_root()
+    {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    let (digest, _) = upstream_image(&registry);
+    let proxy = Proxy::start(registry.address(), Box::new(|_, _| Action::Forward));
+    let (store, server) = mirror_store_and_server(&proxy, &[]);
+
+    // containerd's hosts directory: the upstream host's requests go to the mirror first, with
+    // `?ns=registry.test`.
+    let hosts = store.scratch("certs.d");
+    std::fs::create_dir_all(hosts.join(HOST)).unwrap();
+    std::fs::write(
+        hosts.join(HOST).join("hosts.toml"),
+        format!(
+            "server = \"http://{}\"\n\n[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            registry.address(),
+            server.address
+        ),
+    )
+    .unwrap();
+    let daemon_dir = std::env::temp_dir().join(format!("ctrm-{}", std::process::id()));
+    let containerd = Containerd::start(&daemon_dir);
+    let image = format!("{HOST}/team/app:1");
+    containerd.ok(&["images", "pull", "--hosts-dir", path_str(&hosts), &image]);
+    let listed = containerd.ok(&["images", "ls"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&image) && l.contains(&digest)),
+        "{listed}"
+    );
+    // It came through the mirror: the store has the image, and the mirror saw ns=.
+    assert!(
+        server.wait_for_log(&format!("/v2/team/app/manifests/1 200")),
+        "{}",
+        server.log()
+    );
+    store.ok(&["check", "--verify", &image]);
+}

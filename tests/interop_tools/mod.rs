@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this
 
+pub mod containerd;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
