@@ -402,7 +402,7 @@ fn containerd_pulls_through_the_mirror_named_in_its_hosts_toml() {
     );
     // It came through the mirror: the store has the image, and the mirror saw ns=.
     assert!(
-        server.wait_for_log(&format!("/v2/team/app/manifests/1 200")),
+        server.wait_for_log("/v2/team/app/manifests/1 200"),
         "{}",
         server.log()
     );
