@@ -408,3 +408,61 @@ fn containerd_pulls_through_the_mirror_named_in_its_hosts_toml() {
     );
     store.ok(&["check", "--verify", &image]);
 }
+
+#[test]
+fn two_servers_and_two_pulls_on_one_store_fetch_each_blob_once() {
+    if !tools_available(
+        "two_servers_and_two_pulls_on_one_store_fetch_each_blob_once",
+        &[REGISTRY_TOOL],
+    ) {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    let (digest, _) = upstream_image(&registry);
+    let proxy = Proxy::start(registry.address(), Box::new(|_, _| Action::Forward));
+    let (store, first) = mirror_store_and_server(&proxy, &[]);
+    let spec = format!("{HOST}=http://{}", proxy.address());
+    let second = Server::start(&store, &["--mirror", &spec]);
+
+    let manifest = get(&first.url("/v2/team/app/manifests/1")).json();
+    let mut blobs = vec![manifest["config"]["digest"].as_str().unwrap().to_string()];
+    for layer in manifest["layers"].as_array().unwrap() {
+        blobs.push(layer["digest"].as_str().unwrap().to_string());
+    }
+    // At once: 4 clients on each server, and two `oci-store pull` processes of the same image
+    // from the upstream (through the same counting proxy) into the same store.
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for server in [&first, &second] {
+            for _ in 0..4 {
+                let blobs = &blobs;
+                handles.push(scope.spawn(move || {
+                    for blob in blobs {
+                        let answer = get(&server.url(&format!("/v2/team/app/blobs/{blob}")));
+                        assert_eq!(answer.status, 200);
+                        assert_eq!(&sha256(&answer.body), blob);
+                    }
+                }));
+            }
+        }
+        for _ in 0..2 {
+            let (store, digest) = (&store, &digest);
+            let source = format!("{}/team/app:1", proxy.address());
+            handles.push(scope.spawn(move || {
+                let pulled = store.json(&["pull", &source]);
+                assert_eq!(pulled["digest"], digest.as_str());
+            }));
+        }
+        for handle in handles {
+            handle.join().unwrap();
+        }
+    });
+    for blob in &blobs {
+        assert_eq!(
+            proxy.blob_gets(blob),
+            1,
+            "upstream GETs of {blob}: {:?}",
+            proxy.log()
+        );
+    }
+}
