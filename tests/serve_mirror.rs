@@ -466,3 +466,84 @@ fn two_servers_and_two_pulls_on_one_store_fetch_each_blob_once() {
         );
     }
 }
+
+#[test]
+fn referrers_are_brought_in_from_the_upstream_and_outlive_it() {
+    // The upstream is another `oci-store serve --push` (it has the referrers API), filled by
+    // HTTP with an image and a signature-like referrer of it.
+    let upstream_store = TestStore::new();
+    upstream_store.ok(&["stats"]);
+    let upstream = Server::start(&upstream_store, &["--push"]);
+    let put_blob = |bytes: &[u8]| {
+        let digest = sha256(bytes);
+        let url = upstream.url(&format!("/v2/team/app/blobs/uploads/?digest={digest}"));
+        assert_eq!(serve_support::send("POST", &url, &[], bytes).status, 201);
+        digest
+    };
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = put_blob(config);
+    let manifest = |layer: &[u8], subject: Option<(&str, usize)>| {
+        let layer_digest = put_blob(layer);
+        let mut document = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
+        });
+        if let Some((digest, size)) = subject {
+            document["subject"] = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size});
+            document["artifactType"] = serde_json::json!("application/vnd.example.signature");
+        }
+        serde_json::to_vec(&document).unwrap()
+    };
+    let image = manifest(b"the image's layer", None);
+    let image_digest = sha256(&image);
+    let put = |reference: &str, bytes: &[u8]| {
+        let url = upstream.url(&format!("/v2/team/app/manifests/{reference}"));
+        let answer = serve_support::send(
+            "PUT",
+            &url,
+            &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+            bytes,
+        );
+        assert_eq!(answer.status, 201);
+    };
+    put("1", &image);
+    let signature = manifest(b"a signature", Some((&image_digest, image.len())));
+    let signature_digest = sha256(&signature);
+    put(&signature_digest, &signature);
+
+    let store = TestStore::new();
+    store.ok(&["stats"]);
+    let spec = format!("{HOST}=http://{}", upstream.address);
+    let mirror = Server::start(&store, &["--mirror", &spec]);
+    let path = format!("/v2/team/app/referrers/{image_digest}");
+    let listed = get(&mirror.url(&path));
+    assert_eq!(listed.status, 200);
+    assert_eq!(
+        listed.json()["manifests"][0]["digest"],
+        signature_digest.as_str(),
+        "{}",
+        listed.json()
+    );
+    assert!(
+        store.listed_digests().contains(&signature_digest),
+        "the referrer was stored"
+    );
+
+    // The upstream gone: the referrers are still listed, from the store.
+    drop(upstream);
+    let fresh = Server::start(&store, &["--mirror", &spec]);
+    let again = get(&fresh.url(&path));
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        again.json()["manifests"][0]["digest"],
+        signature_digest.as_str()
+    );
+    assert!(
+        fresh.wait_for_log("warning: serving the cached referrers"),
+        "{}",
+        fresh.log()
+    );
+}

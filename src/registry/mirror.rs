@@ -10,6 +10,7 @@ use super::error::{RegistryError, RegistryResult};
 use super::manifests::{get_manifest, pull_scope};
 use super::pull::fetch_lock;
 use super::reference::{Reference, Target};
+use super::referrers::list_referrers;
 use crate::store::WriteOptions;
 use crate::stores::oci::{OciStore, RefName};
 use crate::traits::Digest;
@@ -62,6 +63,41 @@ pub fn fetch_manifest(
         ref_name,
     )?;
     Ok(UpstreamManifest::Stored)
+}
+
+/// Stores the referrer manifests the upstream lists for `subject` (the referrers API, else
+/// the tag schema), each as a document indexed under its subject. Returns how many it lists.
+pub fn fetch_referrers(
+    oci: &OciStore<'_>,
+    client: &RegistryClient,
+    registry: &str,
+    repository: &str,
+    subject: &Digest,
+) -> RegistryResult<usize> {
+    let reference = Reference {
+        registry: registry.to_string(),
+        repository: repository.to_string(),
+        target: Target::Digest(subject.clone()),
+    };
+    let listed = list_referrers(client, repository, &reference, subject)?;
+    for descriptor in &listed {
+        let digest =
+            Digest::parse(descriptor.digest().as_ref()).map_err(|e| RegistryError::Protocol {
+                url: client.url(&format!("{repository}/referrers/{subject}")),
+                reason: format!("a referrer's digest: {e}"),
+            })?;
+        if oci.store().record(&digest)?.is_none() {
+            fetch_manifest(
+                oci,
+                client,
+                registry,
+                repository,
+                Target::Digest(digest),
+                None,
+            )?;
+        }
+    }
+    Ok(listed.len())
 }
 
 /// How [`fetch_blob`] ended.

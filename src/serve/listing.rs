@@ -117,14 +117,35 @@ pub async fn tags(request: &Request, repository: &str) -> Result<Response, ApiEr
 
 /// `GET /v2/<name>/referrers/<digest>[?artifactType=...]`: an image index of the manifests
 /// whose subject is the digest (an empty one when there are none, as the spec asks).
-pub async fn referrers(request: &Request, digest: &str) -> Result<Response, ApiError> {
+pub async fn referrers(
+    request: &Request,
+    repository: &str,
+    digest: &str,
+) -> Result<Response, ApiError> {
     let subject = Digest::parse(digest)
         .map_err(|e| ApiError::digest_invalid(format!("invalid digest {digest:?}: {e}")))?;
     let artifact_type = request.param("artifactType").map(str::to_string);
     let store = request.state.store;
     let filter = artifact_type.clone();
-    let found =
-        blocking(move || OciStore::new(store).referrers(&subject, filter.as_deref())).await?;
+    let (state, namespace, repository) = (
+        request.state.clone(),
+        request.param("ns").map(str::to_string),
+        repository.to_string(),
+    );
+    let found = blocking(move || -> Result<_, ApiError> {
+        // Mirrored: what the upstream lists is brought in first (once per TTL).
+        if let Some(upstream) = state.upstreams.for_namespace(namespace.as_deref()) {
+            super::mirror::refresh_referrers(
+                store,
+                &state.upstreams,
+                upstream,
+                &repository,
+                &subject,
+            )?;
+        }
+        Ok(OciStore::new(store).referrers(&subject, filter.as_deref())?)
+    })
+    .await?;
     let body = json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,

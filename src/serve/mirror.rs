@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 
 use super::error::{ApiError, ServeError, ServeResult};
-use crate::registry::mirror::{fetch_blob, fetch_manifest, FetchedBlob, UpstreamManifest};
+use crate::registry::mirror::{
+    fetch_blob, fetch_manifest, fetch_referrers, FetchedBlob, UpstreamManifest,
+};
 use crate::registry::reference::{host_of, is_loopback, Target};
 use crate::registry::{credentials, ClientOptions, RegistryClient, RegistryError};
 use crate::store::Store;
@@ -184,6 +186,27 @@ pub fn refresh_tag(
         }
         Err(error) => Err(upstream_error(&upstream.host, &error)),
     }
+}
+
+/// Brings in the referrers the upstream lists for `subject` (blocking), at most once per TTL;
+/// an upstream failure leaves what the store has (the log says so).
+pub fn refresh_referrers(
+    store: &Store,
+    upstreams: &Upstreams,
+    upstream: &Upstream,
+    repository: &str,
+    subject: &Digest,
+) -> Result<(), ApiError> {
+    let key = format!("referrers of {}/{repository}@{subject}", upstream.host);
+    if upstreams.checked_lately(&key) {
+        return Ok(());
+    }
+    let oci = OciStore::new(store);
+    match fetch_referrers(&oci, &upstream.client, &upstream.host, repository, subject) {
+        Ok(_) => upstreams.mark_checked(&key),
+        Err(error) => eprintln!("warning: serving the cached {key}: the upstream failed: {error}"),
+    }
+    Ok(())
 }
 
 /// Makes the store have manifest `digest` of `repository` from `upstream` (blocking).

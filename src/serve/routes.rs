@@ -188,7 +188,7 @@ async fn dispatch(request: Request, body: Body) -> Result<Response, ApiError> {
         }
         Route::Referrers { name, digest } if is_read => {
             checked(&name)?;
-            listing::referrers(&request, &digest).await
+            listing::referrers(&request, &name, &digest).await
         }
         Route::Manifest { name, reference } => {
             checked(&name)?;

@@ -1,13 +1,14 @@
 //! What a pull-through mirror stores of an upstream's image as clients ask for it: a manifest
 //! or index validated as a document and committed with its ref in one operation, before its
 //! blobs (they come as clients ask for them). Such a ref may be incomplete until every blob
-//! was asked for: `check` says what is missing, the GC keeps what is there.
+//! was asked for: `check` says what is missing, the GC keeps what is there. A document with a
+//! subject is indexed as its referrer, so the referrers API answers for it.
 
 use oci_spec::image::Descriptor;
 
 use super::descriptor::new_descriptor;
 use super::error::{OciError, OciResult};
-use super::graph::DocumentKind;
+use super::graph::{parse_document, DocumentKind, Reached};
 use super::ref_name::RefName;
 use super::validate::validate_document;
 use super::{OciStore, HOLDER, REF_DATA_TYPE};
@@ -44,6 +45,14 @@ impl OciStore<'_> {
         }
         validate_document(kind, media_type, &digest, bytes)?;
         let descriptor = new_descriptor(media_type, &digest, bytes.len() as u64);
+        // A referrer (it has a subject) is indexed as one, in the same batch as its ref.
+        let reached = Reached {
+            digest: digest.clone(),
+            descriptor: descriptor.clone(),
+            document: None,
+            links: Some(parse_document(kind, media_type, &digest, bytes)?),
+        };
+        let referrer = Self::referrer_entry(&reached)?;
         let _mutation = self.mutation_lock()?;
         let mut operation = self.store.begin_operation(&HOLDER)?;
         let size = bytes.len() as u64;
@@ -64,6 +73,7 @@ impl OciStore<'_> {
                 blob: Some(digest.clone()),
             })
             .into_iter()
+            .chain(referrer)
             .collect();
         operation.commit(OperationCommit::new(
             std::slice::from_ref(&digest),
