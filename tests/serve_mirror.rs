@@ -326,6 +326,16 @@ fn a_tag_moved_upstream_is_followed_after_its_ttl_and_skopeo_pulls_through() {
             .map(str::to_string)
     };
     assert_eq!(tag_digest(), Some(first.clone()));
+    // After the TTL, an unchanged tag costs a HEAD, not another GET of the manifest.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(tag_digest(), Some(first.clone()));
+    let manifest_requests: Vec<String> = proxy
+        .log()
+        .iter()
+        .filter(|r| r.path.ends_with("/manifests/1"))
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(manifest_requests, ["GET", "HEAD"], "{:?}", proxy.log());
 
     // Another image under the same tag upstream: still the cached one within the TTL, the new
     // one after it.

@@ -45,6 +45,32 @@ pub fn push_scope(repository: &str) -> String {
 
 /// GETs the manifest `reference` names and verifies it: against the digest asked for, and
 /// against `Docker-Content-Digest` when the registry sends one. Returns `None` on 404.
+/// The digest the registry gives for `reference` (HEAD, `Docker-Content-Digest`), `None`
+/// when it does not have it or does not say: revalidating a cached tag without its body.
+pub fn head_manifest_digest(
+    client: &RegistryClient,
+    reference: &Reference,
+) -> RegistryResult<Option<Digest>> {
+    let target = client.url(&format!(
+        "{}/manifests/{}",
+        reference.repository,
+        reference.target.as_path()
+    ));
+    let response = client.send(
+        Method::HEAD,
+        &target,
+        &pull_scope(&reference.repository),
+        &[("Accept", accept_header())],
+        Payload::Empty,
+    )?;
+    match response.status().as_u16() {
+        200 => Ok(header(&response, "docker-content-digest")
+            .and_then(|value| Digest::parse(value.trim()).ok())),
+        404 => Ok(None),
+        _ => Err(client.status_error("HEAD", &target, response)),
+    }
+}
+
 pub fn get_manifest(
     client: &RegistryClient,
     reference: &Reference,

@@ -7,7 +7,7 @@
 use super::blobs::{blob_size, BlobDownload};
 use super::client::RegistryClient;
 use super::error::{RegistryError, RegistryResult};
-use super::manifests::{get_manifest, pull_scope};
+use super::manifests::{get_manifest, head_manifest_digest, pull_scope};
 use super::pull::fetch_lock;
 use super::reference::{Reference, Target};
 use super::referrers::list_referrers;
@@ -21,6 +21,22 @@ pub enum UpstreamManifest {
     Stored,
     /// The upstream does not have it.
     NotFound,
+}
+
+/// Whether the upstream's `repository:tag` is still `cached` (a HEAD, no body).
+pub fn tag_unchanged(
+    client: &RegistryClient,
+    registry: &str,
+    repository: &str,
+    tag: &str,
+    cached: &Digest,
+) -> RegistryResult<bool> {
+    let reference = Reference {
+        registry: registry.to_string(),
+        repository: repository.to_string(),
+        target: Target::Tag(tag.to_string()),
+    };
+    Ok(head_manifest_digest(client, &reference)?.as_ref() == Some(cached))
 }
 
 /// Fetches the manifest `target` of `repository` from `client`'s registry and stores it,

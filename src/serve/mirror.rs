@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 
 use super::error::{ApiError, ServeError, ServeResult};
 use crate::registry::mirror::{
-    fetch_blob, fetch_manifest, fetch_referrers, FetchedBlob, UpstreamManifest,
+    fetch_blob, fetch_manifest, fetch_referrers, tag_unchanged, FetchedBlob, UpstreamManifest,
 };
 use crate::registry::reference::{host_of, is_loopback, Target};
 use crate::registry::{credentials, ClientOptions, RegistryClient, RegistryError};
@@ -160,6 +160,28 @@ pub fn refresh_tag(
     };
     if cached.is_some() && upstreams.checked_lately(&name) {
         return Ok(name);
+    }
+    // Cached: a HEAD says whether the upstream's tag still names it (no body moves).
+    if let Some(descriptor) = &cached {
+        let cached_digest = Digest::parse(descriptor.digest().as_ref())
+            .map_err(|e| ApiError::internal(format!("ref {name}: {e}")))?;
+        match tag_unchanged(
+            &upstream.client,
+            &upstream.host,
+            repository,
+            tag,
+            &cached_digest,
+        ) {
+            Ok(true) => {
+                upstreams.mark_checked(&name);
+                return Ok(name);
+            }
+            Ok(false) => {}
+            Err(error) => {
+                eprintln!("warning: serving the cached {name}: the upstream failed: {error}");
+                return Ok(name);
+            }
+        }
     }
     let ref_name =
         RefName::parse(&name).map_err(|e| ApiError::name_invalid(repository, &e.to_string()))?;
