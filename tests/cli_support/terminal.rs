@@ -24,8 +24,12 @@ impl Terminal {
             eprintln!("tmux is not installed: the terminal half of this test did not run");
             return None;
         }
+        // A server of its own per terminal: two tests of one binary run at once, and one
+        // test's last kill-session stops its server while the other may be starting a session.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Some(Terminal {
-            socket: format!("oci-store-progress-{}", std::process::id()),
+            socket: format!("oci-store-progress-{}-{n}", std::process::id()),
         })
     }
 
