@@ -224,6 +224,29 @@ pub fn io_to_registry(repository: &str, digest: &Digest, error: io::Error) -> Re
     }
 }
 
+/// Streams a download into the store's staging, verified against `options`: a failure of the
+/// download itself (which reaches the writer as an I/O error) is reported as the registry's
+/// error for the blob, not as the store's.
+pub fn stage_download<'s>(
+    store: &'s crate::store::Store,
+    download: impl Read,
+    options: &crate::store::WriteOptions,
+    repository: &str,
+    digest: &Digest,
+) -> RegistryResult<crate::store::StagedBlob<'s>> {
+    store.stage(download, options).map_err(|error| match error {
+        crate::store::StoreError::Io(io)
+            if io
+                .io_error()
+                .get_ref()
+                .is_some_and(|e| e.is::<RegistryError>()) =>
+        {
+            io_to_registry(repository, digest, io.into_io_error())
+        }
+        other => other.into(),
+    })
+}
+
 /// The size of the blob if the repository has it (HEAD).
 pub fn blob_size(
     client: &RegistryClient,

@@ -4,7 +4,7 @@
 //! cold blob at once, one downloads it and the others find it stored; it is streamed into
 //! staging and verified before it is committed.
 
-use super::blobs::{blob_size, BlobDownload};
+use super::blobs::{blob_size, stage_download, BlobDownload};
 use super::client::RegistryClient;
 use super::error::{RegistryError, RegistryResult};
 use super::manifests::{get_manifest, head_manifest_digest, pull_scope};
@@ -172,19 +172,7 @@ pub fn fetch_blob(
         expected_size: Some(size),
         ..WriteOptions::default()
     };
-    let staged = store
-        .stage(download, &options)
-        .map_err(|error| match error {
-            crate::store::StoreError::Io(io)
-                if io
-                    .io_error()
-                    .get_ref()
-                    .is_some_and(|e| e.is::<RegistryError>()) =>
-            {
-                super::blobs::io_to_registry(repository, digest, io.into_io_error())
-            }
-            other => other.into(),
-        })?;
+    let staged = stage_download(store, download, &options, repository, digest)?;
     oci.commit_fetched(staged)?;
     Ok(FetchedBlob::Stored)
 }

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use oci_spec::image::Descriptor;
 use serde::Serialize;
 
-use super::blobs::{get_blob_bytes, BlobDownload};
+use super::blobs::{get_blob_bytes, stage_download, BlobDownload};
 use super::error::{RegistryError, RegistryResult};
 use super::manifests::get_manifest;
 use super::platform;
@@ -607,19 +607,7 @@ fn bring_in<'s>(
     });
     let download = BlobDownload::new(client, repository, digest, size);
     let content = ObservedReader::new(download, progress, digest.clone());
-    let blob = store
-        .stage(content, &options)
-        .map_err(|error| match error {
-            crate::store::StoreError::Io(io)
-                if io
-                    .io_error()
-                    .get_ref()
-                    .is_some_and(|e| e.is::<RegistryError>()) =>
-            {
-                super::blobs::io_to_registry(repository, digest, io.into_io_error())
-            }
-            other => other.into(),
-        })?;
+    let blob = stage_download(store, content, &options, repository, digest)?;
     progress.transfer(TransferEvent::Finished {
         digest: digest.clone(),
     });
