@@ -72,7 +72,14 @@ fn import_list_tag_and_rm() {
     assert_eq!(again["blobs_written"], 0, "nothing is read twice");
     assert_eq!(again["blobs_skipped"], 4);
 
-    let listed = store.json(&["list"]);
+    let mut listed = store.json(&["list"]);
+    // The import was a use of the ref: its time is listed.
+    let used = listed[0]
+        .as_object_mut()
+        .unwrap()
+        .remove("last_used_unix_ms")
+        .expect("last_used_unix_ms listed");
+    assert!(used.as_i64().is_some_and(|ms| ms > 0), "{used}");
     assert_eq!(
         listed,
         json!([{

@@ -605,3 +605,54 @@ fn metrics_count_requests_and_bytes_when_asked_for() {
     );
     let _ = digest;
 }
+
+fn last_used(store: &TestStore, name: &str) -> Option<i64> {
+    store
+        .json(&["list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["name"] == name)
+        .and_then(|entry| entry["last_used_unix_ms"].as_i64())
+}
+
+#[test]
+fn serving_a_tag_records_its_use_where_list_and_inspect_show_it() {
+    let store = TestStore::new();
+    // Every use written (no throttle), from the config file.
+    let config = store.scratch("config/oci-store/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[prune]\nlast_used_interval = \"0s\"\n").unwrap();
+    let shown = store.ok(&["config", "show"]);
+    assert!(shown.contains("prune.last_used_interval"), "{shown}");
+    store_with_images(&store);
+    let imported = last_used(&store, "demo:v1").expect("an import is a use");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    let server = Server::start(&store, &[]);
+    assert_eq!(
+        send("HEAD", &server.url("/v2/demo/manifests/v1"), &[], b"").status,
+        200
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while last_used(&store, "demo:v1") == Some(imported) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the served HEAD recorded no use"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(last_used(&store, "demo:v1").unwrap() > imported);
+    let inspected = store.json(&["inspect", "--json", "demo:v1"]);
+    assert!(
+        inspected["last_used_unix_ms"].as_i64().is_some(),
+        "{inspected}"
+    );
+    assert!(store.ok(&["list"]).contains("LAST USED"));
+
+    // A removed ref's record goes with it.
+    store.ok(&["rm", "demo:v1"]);
+    assert!(!store
+        .ok(&["data", "ls", "--type", "store.last-used"])
+        .contains("oci/demo:v1"));
+}

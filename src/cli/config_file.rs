@@ -20,6 +20,9 @@
 //! upload_timeout = "1h"          # idle uploads and unclaimed pushed blobs expire after this
 //! tag_ttl = "5m"                 # a mirrored tag is checked upstream again after this
 //!
+//! [prune]
+//! last_used_interval = "5m"      # a ref's last use is written at most this often ("0s": every use)
+//!
 //! [[serve.mirror]]               # a pull-through mirror; repeat for several
 //! host = "docker.io"
 //! # url = "https://mirror.example.com"
@@ -52,6 +55,14 @@ struct RawConfig {
     gc: RawGc,
     #[serde(default)]
     serve: RawServe,
+    #[serde(default)]
+    prune: RawPrune,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrune {
+    last_used_interval: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +122,7 @@ pub struct ConfigFile {
     pub serve_push: Option<FileValue<bool>>,
     pub serve_upload_timeout_ms: Option<FileValue<i64>>,
     pub serve_tag_ttl_ms: Option<FileValue<i64>>,
+    pub last_used_interval_ms: Option<FileValue<i64>>,
     /// `[[serve.mirror]]` tables, in order, each with its line.
     pub serve_mirrors: Vec<FileValue<crate::serve::MirrorSpec>>,
 }
@@ -206,6 +218,12 @@ impl ConfigFile {
             "serve.upload_timeout",
         )?;
         file.serve_tag_ttl_ms = duration_value(path, text, &raw.serve.tag_ttl, "serve.tag_ttl")?;
+        file.last_used_interval_ms = duration_value(
+            path,
+            text,
+            &raw.prune.last_used_interval,
+            "prune.last_used_interval",
+        )?;
         for mirror in &raw.serve.mirror {
             let spec_text = match &mirror.get_ref().url {
                 Some(url) => format!("{}={url}", mirror.get_ref().host),

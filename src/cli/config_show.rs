@@ -65,6 +65,7 @@ fn rows(settings: &Settings) -> Vec<SettingJson> {
         ("lock_wait", &settings.lock_wait_ms),
         ("gc.lock_wait", &settings.gc_lock_wait_ms),
         ("gc.appc_grace_period", &settings.appc_grace_period_ms),
+        ("prune.last_used_interval", &settings.last_used_interval_ms),
     ] {
         rows.push(SettingJson {
             key: key.to_string(),

@@ -252,7 +252,10 @@ impl Context {
         if !missing(&config) {
             self.wait_for_store_lock(dir)?;
         }
-        Ok(open_store(dir, &self.backend_choice)?)
+        let store = open_store(dir, &self.backend_choice)?;
+        let interval = u64::try_from(self.settings.last_used_interval_ms.value).unwrap_or(0);
+        store.set_last_used_interval(std::time::Duration::from_millis(interval));
+        Ok(store)
     }
 
     /// Waits, a bounded time, while another process has the store alone (a backend

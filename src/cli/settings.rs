@@ -78,6 +78,8 @@ pub struct Settings {
     pub serve_upload_timeout_ms: Setting<i64>,
     pub serve_tag_ttl_ms: Setting<i64>,
     pub serve_mirrors: Setting<Vec<crate::serve::MirrorSpec>>,
+    /// How often one ref's last use is written at most.
+    pub last_used_interval_ms: Setting<i64>,
 }
 
 /// Environment variables read here (besides [`CONFIG_ENV`]).
@@ -87,6 +89,7 @@ const BLOBS_ENV: &str = "OCI_STORE_BLOBS";
 const LOCK_WAIT_ENV: &str = "OCI_STORE_LOCK_WAIT";
 const GC_LOCK_WAIT_ENV: &str = "OCI_STORE_GC_LOCK_WAIT";
 const APPC_GRACE_ENV: &str = "OCI_STORE_APPC_GRACE_PERIOD";
+const LAST_USED_INTERVAL_ENV: &str = "OCI_STORE_LAST_USED_INTERVAL";
 
 impl Settings {
     /// Resolves every setting from the global flags, the process environment and the file.
@@ -198,6 +201,14 @@ impl Settings {
             ),
             None => Setting::new(Vec::new(), Source::Default),
         };
+        let last_used_interval_ms = duration_setting(
+            env,
+            LAST_USED_INTERVAL_ENV,
+            file.last_used_interval_ms
+                .as_ref()
+                .map(|v| (v.value, from_file(v.line))),
+            crate::store::DEFAULT_LAST_USED_INTERVAL.as_millis() as i64,
+        )?;
         Ok(Settings {
             config,
             store,
@@ -210,6 +221,7 @@ impl Settings {
             serve_upload_timeout_ms,
             serve_tag_ttl_ms,
             serve_mirrors,
+            last_used_interval_ms,
         })
     }
 

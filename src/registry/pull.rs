@@ -370,7 +370,10 @@ pub fn pull(
         &mut report,
     )?;
 
-    oci.commit_import(operation, &walker.reached, &[(name, root_descriptor)])?;
+    let imported = oci.commit_import(operation, &walker.reached, &[(name, root_descriptor)])?;
+    for imported in &imported {
+        oci.used(&imported.name, &imported.digest);
+    }
     // A hint for later pushes (cross-repository mounts); the pull has happened either way.
     let blobs: Vec<Digest> = walker
         .reached

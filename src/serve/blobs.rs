@@ -55,6 +55,7 @@ pub async fn get(request: &Request, repository: &str, digest: &str) -> Result<Re
         }
     };
     let size = record.size;
+    super::manifests::record_use(store, None, digest.clone());
     let digest_header = header_value(digest.as_str())?;
     let (status, start, length) = match range::parse(request.header(header::RANGE), size) {
         RangeRequest::Whole => (StatusCode::OK, 0, size),

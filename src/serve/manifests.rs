@@ -42,6 +42,8 @@ struct Found {
     digest: Digest,
     media_type: String,
     size: u64,
+    /// The ref that answered a tag.
+    ref_name: Option<String>,
 }
 
 /// The ref that answers `repository:tag` (see `names`), with what it names.
@@ -88,6 +90,7 @@ fn find(
                 digest,
                 media_type: descriptor.media_type().to_string(),
                 size: descriptor.size(),
+                ref_name: Some(name),
             })
         }
         Reference::Digest(digest) => {
@@ -106,6 +109,7 @@ fn find(
                 digest: digest.clone(),
                 media_type,
                 size: record.size,
+                ref_name: None,
             })
         }
     }
@@ -193,6 +197,7 @@ pub async fn get(
             namespace,
         )?;
         let found = find(store, &repository_owned, &reference, namespace.as_deref())?;
+        record_use(store, found.ref_name.clone(), found.digest.clone());
         if head {
             return Ok((found, Vec::new()));
         }
@@ -211,6 +216,15 @@ pub async fn get(
     .await?;
     let headers = manifest_headers(&found)?;
     Ok((StatusCode::OK, headers, bytes).into_response())
+}
+
+/// Records a use of what a request read, off the request's path (a write, when the throttle
+/// lets one through, must not delay the answer).
+pub fn record_use(store: &'static Store, ref_name: Option<String>, digest: Digest) {
+    tokio::task::spawn_blocking(move || match ref_name {
+        Some(name) => OciStore::new(store).used(&name, &digest),
+        None => store.record_use(&crate::stores::oci::HOLDER, None, &[digest]),
+    });
 }
 
 /// PUT of a manifest or index by tag or digest: validated as `import` validates it, every

@@ -21,6 +21,8 @@ pub struct Store {
     pub(super) extra: Arc<dyn ExtraData>,
     pub(super) kv: Arc<dyn KvStore>,
     pub(super) locks: LockPaths,
+    /// What this process recorded of last uses (the throttle's memory).
+    pub(super) use_records: std::sync::Mutex<super::last_used::UseRecords>,
     // Held for the life of the store: shared, so that conversion and migration, which take it
     // exclusive, wait until no process has the store open.
     _store_lock: LockGuard,
@@ -54,6 +56,7 @@ impl Store {
             index,
             extra,
             kv,
+            use_records: std::sync::Mutex::default(),
             _store_lock: store_lock,
         })
     }

@@ -22,6 +22,7 @@ pub fn isolate_environment(command: &mut Command, root: &Path) {
         "OCI_STORE_LOCK_WAIT",
         "OCI_STORE_GC_LOCK_WAIT",
         "OCI_STORE_APPC_GRACE_PERIOD",
+        "OCI_STORE_LAST_USED_INTERVAL",
     ] {
         command.env_remove(variable);
     }

@@ -69,6 +69,10 @@ fn print_inspection(out: &mut dyn Write, inspection: &Inspection) -> io::Result<
         descriptor.digest(),
         bytes_with_unit(descriptor.size())
     )?;
+    if let Some(at) = inspection.last_used_unix_ms {
+        let seconds = (crate::util::clock::now_unix_ms() - at).max(0) / 1000;
+        writeln!(out, "last used:   {seconds} s ago")?;
+    }
     print_node(out, &inspection.target, "")
 }
 

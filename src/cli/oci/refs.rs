@@ -31,7 +31,8 @@ fn print_ref_table(out: &mut dyn Write, refs: &[RefInfo]) -> std::io::Result<()>
     if refs.is_empty() {
         return writeln!(out, "no refs");
     }
-    let rows: Vec<[String; 5]> = refs
+    let now = crate::util::clock::now_unix_ms();
+    let rows: Vec<[String; 6]> = refs
         .iter()
         .map(|info| {
             let platforms = if info.platforms.is_empty() {
@@ -45,10 +46,20 @@ fn print_ref_table(out: &mut dyn Write, refs: &[RefInfo]) -> std::io::Result<()>
                 info.media_type.clone(),
                 info.size.to_string(),
                 platforms,
+                info.last_used_unix_ms
+                    .map_or_else(|| "-".to_string(), |at| ago(now - at)),
             ]
         })
         .collect();
-    let header = ["NAME", "DIGEST", "MEDIA TYPE", "SIZE", "PLATFORMS"].map(str::to_string);
+    let header = [
+        "NAME",
+        "DIGEST",
+        "MEDIA TYPE",
+        "SIZE",
+        "PLATFORMS",
+        "LAST USED",
+    ]
+    .map(str::to_string);
     let mut widths = header.clone().map(|title| title.len());
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -148,5 +159,16 @@ impl RunCommand for RemoveCommand {
                     .try_for_each(|name| writeln!(out, "removed {name}"))
             })?;
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// How long ago, roughly: "12s ago", "5m ago", "3h ago", "2d ago".
+fn ago(millis: i64) -> String {
+    let seconds = (millis / 1000).max(0);
+    match seconds {
+        0..=59 => format!("{seconds}s ago"),
+        60..=3_599 => format!("{}m ago", seconds / 60),
+        3_600..=86_399 => format!("{}h ago", seconds / 3_600),
+        _ => format!("{}d ago", seconds / 86_400),
     }
 }

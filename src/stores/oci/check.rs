@@ -59,6 +59,7 @@ impl OciStore<'_> {
         let _gc_lock = self.mutation_lock()?;
         let descriptor = self.get_ref(name)?;
         let digest = digest_of(&descriptor, &format!("ref {name}"))?;
+        self.used(name, &digest);
         let mut walker = Walker::new();
         walker.visit(
             vec![Child::required(descriptor)],

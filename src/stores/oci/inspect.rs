@@ -24,6 +24,8 @@ pub struct Inspection {
     pub name: Option<String>,
     /// The descriptor inspected: the ref's, or one made from the blob's index record.
     pub descriptor: Descriptor,
+    /// When the ref (or the blob) was last used (Unix ms), if a use was recorded.
+    pub last_used_unix_ms: Option<i64>,
     /// What the descriptor points to.
     pub target: Node,
 }
@@ -176,6 +178,7 @@ impl OciStore<'_> {
         let target = self.inspect_descriptor(&descriptor, 0)?;
         Ok(Inspection {
             name: Some(name.to_string()),
+            last_used_unix_ms: self.store.name_last_used(&super::HOLDER, name)?,
             descriptor,
             target,
         })
@@ -190,6 +193,7 @@ impl OciStore<'_> {
         let target = self.inspect_descriptor(&descriptor, 0)?;
         Ok(Inspection {
             name: None,
+            last_used_unix_ms: self.store.blob_last_used(digest)?,
             descriptor,
             target,
         })

@@ -70,6 +70,7 @@ impl OciStore<'_> {
         // Shared: no GC runs while the blobs are copied out.
         let _gc_lock = self.mutation_lock()?;
         let descriptor = self.get_ref(sref)?;
+        self.used(sref, &digest_of(&descriptor, &format!("ref {sref}"))?);
         let mut walker = Walker::new();
         let mut source = StoreSource { store: self.store };
         walker.visit(vec![Child::required(descriptor.clone())], &mut source)?;

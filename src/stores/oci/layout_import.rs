@@ -143,6 +143,9 @@ impl OciStore<'_> {
         report.blobs_written = stored.blobs_written;
         report.bytes_written = stored.bytes_written;
         report.refs = self.commit_import(operation, &walker.reached, &selected)?;
+        for imported in &report.refs {
+            self.used(&imported.name, &imported.digest);
+        }
         Ok(report)
     }
 
@@ -207,6 +210,9 @@ impl OciStore<'_> {
             .collect();
         self.store.name_media_types(&named)?;
         report.refs = self.commit_import(operation, &walker.reached, &selected)?;
+        for imported in &report.refs {
+            self.used(&imported.name, &imported.digest);
+        }
         Ok(report)
     }
 }

@@ -50,6 +50,9 @@ pub struct RefInfo {
     pub size: u64,
     /// `os/architecture[/variant]` of each manifest of an index, or of the image itself.
     pub platforms: Vec<String>,
+    /// When it was last used (Unix ms): pulled, imported, exported, unpacked, checked or
+    /// served; `None` when no use was recorded.
+    pub last_used_unix_ms: Option<i64>,
 }
 
 impl OciStore<'_> {
@@ -106,10 +109,15 @@ impl OciStore<'_> {
     /// for entries written before the platforms were recorded in them, whose documents are
     /// read.
     pub fn list_refs(&self) -> OciResult<Vec<RefInfo>> {
+        let last_used = self.store.names_last_used(&HOLDER)?;
         self.store
             .list_data(REF_DATA_TYPE, "")?
             .into_iter()
-            .map(|(name, entry)| self.ref_info(name, &entry))
+            .map(|(name, entry)| {
+                let mut info = self.ref_info(name, &entry)?;
+                info.last_used_unix_ms = last_used.get(&info.name).copied();
+                Ok(info)
+            })
             .collect()
     }
 
@@ -132,6 +140,7 @@ impl OciStore<'_> {
             size: listed.size,
             platforms,
             name,
+            last_used_unix_ms: None,
         })
     }
 
@@ -222,7 +231,15 @@ impl OciStore<'_> {
         if !self.store.remove_data(REF_DATA_TYPE, name)? {
             return Err(OciError::RefNotFound(name.to_string()));
         }
+        let _ = self.store.forget_use(&HOLDER, name);
         Ok(())
+    }
+
+    /// Records a use of the ref `name`, naming `digest` (best effort, throttled:
+    /// `Store::record_use`): exports, unpacks, checks, imports, pulls and the server's reads.
+    pub fn used(&self, name: &str, digest: &Digest) {
+        self.store
+            .record_use(&HOLDER, Some(name), std::slice::from_ref(digest));
     }
 
     /// Removes several refs as one step, all or nothing: a name that is not a ref refuses the
@@ -239,7 +256,13 @@ impl OciStore<'_> {
             .collect();
         match self.store.remove_data_many(&keys) {
             Err(StoreError::EntryNotFound { key, .. }) => Err(OciError::RefNotFound(key)),
-            other => Ok(other?),
+            Err(other) => Err(other.into()),
+            Ok(()) => {
+                for name in names {
+                    let _ = self.store.forget_use(&HOLDER, name);
+                }
+                Ok(())
+            }
         }
     }
 

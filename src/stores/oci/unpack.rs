@@ -161,6 +161,7 @@ impl OciStore<'_> {
     ) -> OciResult<UnpackReport> {
         let _gc_lock = self.mutation_lock()?;
         let descriptor = self.get_ref(name)?;
+        self.used(name, &digest_of(&descriptor, &format!("ref {name}"))?);
         let wanted = options.platform.clone().unwrap_or_else(Platform::host);
         let (manifest, platform) = self.select_manifest(name, descriptor, &wanted, 0)?;
         let manifest_digest = digest_of(&manifest, &format!("ref {name}"))?;
