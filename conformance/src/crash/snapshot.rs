@@ -6,9 +6,14 @@ use serde::{Deserialize, Serialize};
 use oci_store::Store;
 
 /// Extra-data types whose values hold times.
-const TIMED_EXTRA: &[&str] = &["appc.info", "appc.last-used"];
+const TIMED_EXTRA: &[&str] = &["appc.info", "appc.last-used", "store.last-used"];
 /// Key/value types whose values hold times.
-const TIMED_DATA: &[&str] = &["oci.lease", "oci.import", "store.operation"];
+const TIMED_DATA: &[&str] = &[
+    "oci.lease",
+    "oci.import",
+    "store.operation",
+    "store.last-used",
+];
 
 /// (data type, key, referenced blob, value unless timed).
 pub type DataEntry = (String, String, Option<String>, Option<Vec<u8>>);
