@@ -382,7 +382,14 @@ fn print_figures(sides: &[Side], results: &[Results], image: &Image) {
             .map(|m| m.upstream.blob_gets as f64 / blob_count)
             .fold(0.0, f64::max)
     };
-    let requests = |runs: &[Measured]| median(&runs.iter().map(|m| m.upstream.requests as f64).collect::<Vec<_>>());
+    let requests = |runs: &[Measured]| {
+        median(
+            &runs
+                .iter()
+                .map(|m| m.upstream.requests as f64)
+                .collect::<Vec<_>>(),
+        )
+    };
     let mb = megabytes(image.bytes);
     type Of = fn(&Results) -> &[Measured];
     let cold_single: Of = |r| &r.cold_single;
@@ -390,22 +397,20 @@ fn print_figures(sides: &[Side], results: &[Results], image: &Image) {
     let warm: Of = |r| &r.warm;
     let mut figures = Figures::default();
     for (side, ours) in sides.iter().zip(results).take(sides.len() - 1) {
-        let mut row = |work: String,
-                       value: &dyn Fn(&Results) -> f64,
-                       unit: &'static str,
-                       target: Goal| {
-            figures.push(Figure {
-                config: side.label(),
-                work,
-                ours: value(ours),
-                reference_name: DISTRIBUTION.to_string(),
-                reference: reference.map(value),
-                reference_lower_bound: false,
-                unit,
-                target,
-                rss_mib: None,
-            });
-        };
+        let mut row =
+            |work: String, value: &dyn Fn(&Results) -> f64, unit: &'static str, target: Goal| {
+                figures.push(Figure {
+                    config: side.label(),
+                    work,
+                    ours: value(ours),
+                    reference_name: DISTRIBUTION.to_string(),
+                    reference: reference.map(value),
+                    reference_lower_bound: false,
+                    unit,
+                    target,
+                    rss_mib: None,
+                });
+            };
         row(
             format!("cold pull {mb} MB, 1 client"),
             &|r| seconds(cold_single(r)),
