@@ -6,6 +6,7 @@
 //! cargo bench --bench store_bench                  # every section
 //! cargo bench --bench store_bench -- kv resolve    # some sections (or OCI_STORE_BENCH=kv,blobs)
 //! cargo bench --bench store_bench -- serve         # `oci-store serve` against distribution
+//! cargo bench --bench store_bench -- mirror        # `serve --mirror` against distribution's proxy
 //! OCI_STORE_BENCH_SCALE=0.1 cargo bench --bench store_bench   # smaller N everywhere
 //! ```
 //!
@@ -17,6 +18,8 @@
 
 #[path = "store_bench/blobs.rs"]
 mod blobs;
+#[path = "store_bench/counting_proxy.rs"]
+mod counting_proxy;
 #[path = "store_bench/figures.rs"]
 mod figures;
 #[path = "store_bench/kv.rs"]
@@ -25,6 +28,8 @@ mod kv;
 mod kv_contenders;
 #[path = "store_bench/measure.rs"]
 mod measure;
+#[path = "store_bench/mirror.rs"]
+mod mirror;
 #[path = "store_bench/oci_cli.rs"]
 mod oci_cli;
 #[path = "store_bench/oci_concurrent.rs"]
@@ -47,6 +52,8 @@ mod peers;
 mod plot;
 #[path = "store_bench/process.rs"]
 mod process;
+#[path = "store_bench/proxy_registry.rs"]
+mod proxy_registry;
 #[path = "store_bench/raw_lmdb.rs"]
 mod raw_lmdb;
 #[path = "store_bench/raw_sqlite.rs"]
@@ -108,6 +115,7 @@ fn run() -> BenchResult<()> {
             "scale" => oci_scale::run(&settings)?,
             "registry" => registry::run(&settings)?,
             "serve" => serve::run(&settings)?,
+            "mirror" => mirror::run(&settings)?,
             other => unreachable!("section {other} was validated by Settings"),
         }
         // The imported many-image stores serve the sections after `oci-all`: drop them once

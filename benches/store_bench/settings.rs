@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::measure::BenchResult;
 
 /// The sections, in the order they run when none is named.
-pub const SECTIONS: [&str; 15] = [
+pub const SECTIONS: [&str; 16] = [
     "kv",
     "resolve",
     "blobs",
@@ -22,6 +22,7 @@ pub const SECTIONS: [&str; 15] = [
     "scale",
     "registry",
     "serve",
+    "mirror",
 ];
 
 /// `oci` on the command line stands for every OCI section.
