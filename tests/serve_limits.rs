@@ -37,7 +37,7 @@ fn raw(server: &Server, bytes: &[u8]) -> String {
 #[test]
 fn floods_and_oversized_bodies_are_refused_and_the_server_serves_on() {
     let store = served_store();
-    let before = refs(&store);
+    let before = serve_support::refs(&store);
     let server = Server::start(&store, &["--push", "--max-uploads", "2"]);
 
     // A header flood: 200 KiB of headers.
@@ -100,7 +100,7 @@ fn floods_and_oversized_bodies_are_refused_and_the_server_serves_on() {
     );
 
     // Through all of it: the store is as it was, and the server answers.
-    assert_eq!(refs(&store), before);
+    assert_eq!(serve_support::refs(&store), before);
     assert_eq!(get(&server.url("/v2/demo/manifests/v1")).status, 200);
 }
 
@@ -138,15 +138,4 @@ fn a_client_that_stops_sending_is_cut_off_after_the_io_timeout() {
         "{answer}"
     );
     assert_eq!(get(&server.url("/v2/demo/manifests/v1")).status, 200);
-}
-
-/// Each ref and what it names (not when it was last used, which moves).
-fn refs(store: &TestStore) -> Vec<(String, String)> {
-    store
-        .json(&["list"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["name"].to_string(), e["digest"].to_string()))
-        .collect()
 }

@@ -30,7 +30,7 @@ fn a_server_killed_during_20_uploads_leaves_nothing_visible_and_gc_reclaims_the_
     let layout = store.scratch("layout");
     LayoutBuilder::simple_image(&layout, "kept:1").unwrap();
     store.ok(&["import", layout.to_str().unwrap()]);
-    let refs_before = refs(&store);
+    let refs_before = serve_support::refs(&store);
     let blobs_before = store.listed_digests();
     let server = Server::start(&store, &["--push", "--upload-timeout", "1s"]);
 
@@ -68,7 +68,7 @@ fn a_server_killed_during_20_uploads_leaves_nothing_visible_and_gc_reclaims_the_
     server.kill();
 
     // Nothing partial is visible, and the store checks clean.
-    assert_eq!(refs(&store), refs_before);
+    assert_eq!(serve_support::refs(&store), refs_before);
     store.ok(&["fsck"]);
     // gc takes the dead uploads' staged bytes at once, and the unclaimed blobs once their
     // upload lease (1 s) has expired.
@@ -194,15 +194,4 @@ fn pulls_while_others_import_remove_and_collect_are_whole_or_a_clean_404() {
     );
     eprintln!("{whole} whole pulls, {not_found} clean 404s, {runs} writer rounds");
     store.ok(&["fsck"]);
-}
-
-/// Each ref and what it names (not when it was last used, which moves).
-fn refs(store: &TestStore) -> Vec<(String, String)> {
-    store
-        .json(&["list"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["name"].to_string(), e["digest"].to_string()))
-        .collect()
 }

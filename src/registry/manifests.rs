@@ -43,19 +43,22 @@ pub fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
 
-/// GETs the manifest `reference` names and verifies it: against the digest asked for, and
-/// against `Docker-Content-Digest` when the registry sends one. Returns `None` on 404.
+/// The URL of the manifest `reference` names.
+fn manifest_url(client: &RegistryClient, reference: &Reference) -> String {
+    client.url(&format!(
+        "{}/manifests/{}",
+        reference.repository,
+        reference.target.as_path()
+    ))
+}
+
 /// The digest the registry gives for `reference` (HEAD, `Docker-Content-Digest`), `None`
 /// when it does not have it or does not say: revalidating a cached tag without its body.
 pub fn head_manifest_digest(
     client: &RegistryClient,
     reference: &Reference,
 ) -> RegistryResult<Option<Digest>> {
-    let target = client.url(&format!(
-        "{}/manifests/{}",
-        reference.repository,
-        reference.target.as_path()
-    ));
+    let target = manifest_url(client, reference);
     let response = client.send(
         Method::HEAD,
         &target,
@@ -71,15 +74,13 @@ pub fn head_manifest_digest(
     }
 }
 
+/// GETs the manifest `reference` names and verifies it: against the digest asked for, and
+/// against `Docker-Content-Digest` when the registry sends one. Returns `None` on 404.
 pub fn get_manifest(
     client: &RegistryClient,
     reference: &Reference,
 ) -> RegistryResult<Option<FetchedManifest>> {
-    let target = client.url(&format!(
-        "{}/manifests/{}",
-        reference.repository,
-        reference.target.as_path()
-    ));
+    let target = manifest_url(client, reference);
     let mut response = client.send(
         Method::GET,
         &target,

@@ -171,3 +171,14 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> A
 pub fn get(url: &str) -> Answer {
     send("GET", url, &[], b"")
 }
+
+/// Each ref of `store` and what it names (not when it was last used, which moves).
+pub fn refs(store: &TestStore) -> Vec<(String, String)> {
+    store
+        .json(&["list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].to_string(), e["digest"].to_string()))
+        .collect()
+}
