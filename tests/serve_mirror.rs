@@ -557,3 +557,86 @@ fn referrers_are_brought_in_from_the_upstream_and_outlive_it() {
         fresh.log()
     );
 }
+
+#[test]
+fn an_upstream_that_needs_credentials_gets_those_of_the_docker_config() {
+    if !tools_available(
+        "an_upstream_that_needs_credentials_gets_those_of_the_docker_config",
+        &[REGISTRY_TOOL],
+    ) {
+        return;
+    }
+    let (username, password) = ("mirror", "s3cret");
+    let registry = Registry::start(RegistryAuth::Basic {
+        username: username.to_string(),
+        password: password.to_string(),
+    });
+    // The image goes up with the same credentials, given to `push` explicitly.
+    let source = TestStore::new();
+    let layout = source.scratch("layout");
+    let digest = LayoutBuilder::simple_image(&layout, "app:1")
+        .unwrap()
+        .digest()
+        .to_string();
+    source.ok(&["import", path_str(&layout)]);
+    let pushed = source.run(
+        &[
+            "push",
+            "-u",
+            username,
+            "--password-stdin",
+            "app:1",
+            &format!("{}/team/app:1", registry.address()),
+        ],
+        password.as_bytes(),
+    );
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+
+    // The mirror reads them from a Docker config, as `pull` would.
+    let store = TestStore::new();
+    store.ok(&["stats"]);
+    let docker = store.scratch("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let auth = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+    };
+    std::fs::write(
+        docker.join("config.json"),
+        serde_json::json!({"auths": {registry.address(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let spec = format!("{HOST}=http://{}", registry.address());
+    let server = Server::start_with_env(
+        &store,
+        &["--mirror", &spec],
+        &[("DOCKER_CONFIG", path_str(&docker))],
+    );
+    let manifest = get(&server.url("/v2/team/app/manifests/1"));
+    assert_eq!(
+        manifest.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&manifest.body)
+    );
+    assert_eq!(
+        manifest.header("Docker-Content-Digest"),
+        Some(digest.as_str())
+    );
+
+    // Without the credentials, the upstream refuses: a 502 naming it, not a 404.
+    let other = TestStore::new();
+    other.ok(&["stats"]);
+    let refused = Server::start(&other, &["--mirror", &spec]);
+    let answer = get(&refused.url("/v2/team/app/manifests/1"));
+    assert_eq!(
+        answer.status,
+        502,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+}

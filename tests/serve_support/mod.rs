@@ -21,10 +21,16 @@ pub struct Server {
 impl Server {
     /// Starts `serve --listen 127.0.0.1:0` with `args` on `store`, waits until it listens.
     pub fn start(store: &TestStore, args: &[&str]) -> Server {
+        Server::start_with_env(store, args, &[])
+    }
+
+    /// [`Server::start`] with environment variables set for the server.
+    pub fn start_with_env(store: &TestStore, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let mut child = store
-            .command(&all)
+        let mut command = store.command(&all);
+        command.envs(env.iter().copied());
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
