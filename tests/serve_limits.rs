@@ -139,3 +139,21 @@ fn a_client_that_stops_sending_is_cut_off_after_the_io_timeout() {
     );
     assert_eq!(get(&server.url("/v2/demo/manifests/v1")).status, 200);
 }
+
+#[test]
+fn connections_over_the_limit_wait_and_are_served_once_one_ends() {
+    let store = served_store();
+    let server = Server::start(&store, &["--max-connections", "1", "--io-timeout", "1"]);
+    // One client takes the only connection and sends nothing.
+    let mut idle = TcpStream::connect(&server.address).unwrap();
+    let _ = idle.write_all(b"GET /v2/ HTTP/1.1\r\n");
+    // Another waits in the backlog until the idle one is cut off at the I/O timeout, then is
+    // served: no error, no crash.
+    let started = std::time::Instant::now();
+    let answer = get(&server.url("/v2/demo/manifests/v1"));
+    assert_eq!(answer.status, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "the second connection was served beside the first: the limit did nothing"
+    );
+}

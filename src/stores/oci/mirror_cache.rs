@@ -21,7 +21,7 @@ impl OciStore<'_> {
     /// `tag` when given, in one operation. Returns its descriptor. A document fetched by
     /// digest without a tag is kept as long as a ref reaches it (an index's platform
     /// manifests) and collected by the next GC otherwise.
-    pub fn cache_manifest(
+    pub(crate) fn cache_manifest(
         &self,
         bytes: &[u8],
         media_type: &str,
@@ -85,7 +85,7 @@ impl OciStore<'_> {
     /// Commits a blob fetched from an upstream (staged and verified) as the OCI flavour's,
     /// under the mutation lock so a running OCI GC, whose mark came before, does not sweep
     /// it; it stays as long as a cached ref reaches it.
-    pub fn commit_fetched(&self, staged: StagedBlob<'_>) -> OciResult<()> {
+    pub(crate) fn commit_fetched(&self, staged: StagedBlob<'_>) -> OciResult<()> {
         let _mutation = self.mutation_lock()?;
         self.store.commit_staged(vec![staged], &HOLDER)?;
         Ok(())

@@ -237,7 +237,7 @@ impl OciStore<'_> {
 
     /// Records a use of the ref `name`, naming `digest` (best effort, throttled:
     /// `Store::record_use`): exports, unpacks, checks, imports, pulls and the server's reads.
-    pub fn used(&self, name: &str, digest: &Digest) {
+    pub(crate) fn used(&self, name: &str, digest: &Digest) {
         self.store
             .record_use(&HOLDER, Some(name), std::slice::from_ref(digest));
     }
