@@ -100,9 +100,9 @@ pub mod oci {
     pub use crate::stores::oci::{
         BlobSummary, CheckReport, Descriptor, ExportReport, HistoryEntry, ImageConfigSummary,
         ImportOptions, ImportReport, ImportedRef, IndexEntry, IndexSummary, Inspection, Lease,
-        ManifestSummary, MissingBlob, Node, OciGcReport, Platform, ReceivedManifest, RefInfo,
-        RefName, RefUsage, RefsUsage, SweptBlob, UnpackOptions, UnpackReport, UnpackedLayer,
-        FLAVOUR,
+        ManifestSummary, MissingBlob, Node, OciGcReport, OciPruneReport, Platform, PruneOptions,
+        ReceivedManifest, RefInfo, RefName, RefUsage, RefsUsage, SparedRef, SweptBlob,
+        UnpackOptions, UnpackReport, UnpackedLayer, FLAVOUR,
     };
 }
 
@@ -114,6 +114,15 @@ pub mod appc {
         ImageManifest, ImportOptions, ImportReport, Label, LabelQuery, MissingDependency,
         RemoteDecision, RemoteRecord, RemoveReport, RemovedImage, RenderReport, SortKey, Violation,
         FLAVOUR,
+    };
+}
+
+/// Retention: the policies of a prune, its plan and the engine both flavours plan with (see
+/// docs/ARCHITECTURE.md, "Retention").
+pub mod retention {
+    pub use crate::store::retention::{
+        plan, Candidate, FreeSpace, FsSpace, Inventory, Plan, Protected, Reason, RetentionPolicy,
+        Victim, Watermarks,
     };
 }
 

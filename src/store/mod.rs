@@ -22,6 +22,7 @@ mod media_type;
 mod open;
 mod operation;
 pub mod progress;
+pub mod retention;
 mod staged;
 mod stats;
 mod transfer;

@@ -43,4 +43,9 @@ impl Store {
             backends,
         })
     }
+
+    /// Bytes of every indexed blob: one aggregate of the index (what a size budget counts).
+    pub fn total_bytes(&self) -> StoreResult<u64> {
+        Ok(self.index.totals()?.bytes)
+    }
 }

@@ -97,17 +97,29 @@ impl OciStore<'_> {
         // holds everything it touches under its operation's mark (`owner.oci-op.<id>`). So
         // imports need not queue behind it.
         if !dry_run {
-            crate::crash_point!("oci.gc.before-base-gc");
-            report.base = Some(self.store.gc(crate::store::GcOptions {
-                progress: self.progress,
-            })?);
+            self.base_gc_after(&mut report)?;
         }
         Ok(report)
+    }
+
+    /// Step 4: the base store's GC, once the flavour GC lock is released.
+    pub(super) fn base_gc_after(&self, report: &mut OciGcReport) -> OciResult<()> {
+        crate::crash_point!("oci.gc.before-base-gc");
+        report.base = Some(self.store.gc(crate::store::GcOptions {
+            progress: self.progress,
+        })?);
+        Ok(())
     }
 
     /// Steps 1-3, under the flavour GC lock.
     fn gc_under_lock(&self, dry_run: bool) -> OciResult<OciGcReport> {
         let _gc_lock = self.gc_lock()?;
+        self.collect_holding_gc_lock(dry_run)
+    }
+
+    /// Steps 1-3, for a caller that holds the flavour GC lock exclusively (the GC itself, and
+    /// a prune that removed its victims under the same lock).
+    pub(super) fn collect_holding_gc_lock(&self, dry_run: bool) -> OciResult<OciGcReport> {
         if !dry_run {
             // What crashed operations held (of any flavour: each is judged by its own liveness
             // lock), and what crashed imports of versions before operations held: those
@@ -314,7 +326,11 @@ impl OciStore<'_> {
     /// Whether sweeping `digest` would delete it: its own referrer-index entries and the
     /// `expired` leases go first (see the sweep), so only another holder's mark or another
     /// entry keeps it.
-    fn would_delete(&self, digest: &Digest, expired: &HashSet<String>) -> OciResult<bool> {
+    pub(super) fn would_delete(
+        &self,
+        digest: &Digest,
+        expired: &HashSet<String>,
+    ) -> OciResult<bool> {
         // Referrer keys are "<subject>/<referrer>": those ending in this digest go with it.
         let own_suffix = format!("/{digest}");
         let goes_first = |key: &KvKey| {

@@ -37,6 +37,7 @@ mod layout_export;
 mod layout_import;
 mod lease;
 mod mirror_cache;
+mod prune;
 mod receive;
 mod ref_name;
 mod referrers;
@@ -58,6 +59,7 @@ pub use inspect::{
 pub use layout_export::ExportReport;
 pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
+pub use prune::{OciPruneReport, PruneOptions, SparedRef};
 pub use receive::ReceivedManifest;
 pub use ref_name::RefName;
 pub use refs::RefInfo;

@@ -232,6 +232,7 @@ impl OciStore<'_> {
             return Err(OciError::RefNotFound(name.to_string()));
         }
         let _ = self.store.forget_use(&HOLDER, name);
+        let _ = self.store.unpin(&HOLDER, name);
         Ok(())
     }
 
@@ -260,6 +261,7 @@ impl OciStore<'_> {
             Ok(()) => {
                 for name in names {
                     let _ = self.store.forget_use(&HOLDER, name);
+                    let _ = self.store.unpin(&HOLDER, name);
                 }
                 Ok(())
             }
