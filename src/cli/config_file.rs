@@ -20,8 +20,12 @@
 //! upload_timeout = "1h"          # idle uploads and unclaimed pushed blobs expire after this
 //! tag_ttl = "5m"                 # a mirrored tag is checked upstream again after this
 //!
-//! [prune]
+//! [prune]                        # retention: `prune`, and `serve` and `pull` when they prune
 //! last_used_interval = "5m"      # a ref's last use is written at most this often ("0s": every use)
+//! until = "30d"                  # policies as `prune`'s flags (see src/cli/prune_policy.rs)
+//! max_size = "50GiB"
+//! after_pull = false             # `pull` prunes after a pull that succeeded
+//! interval = "10m"               # `serve` prunes this often
 //!
 //! [[serve.mirror]]               # a pull-through mirror; repeat for several
 //! host = "docker.io"
@@ -37,6 +41,7 @@ use toml::Spanned;
 
 use super::duration::parse_duration;
 use super::error::{CliError, CliResult};
+use super::prune_policy::{PolicyText, POLICY_KEYS};
 use crate::traits::registry::find_backend;
 use crate::traits::Role;
 
@@ -63,6 +68,15 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawPrune {
     last_used_interval: Option<Spanned<toml::Value>>,
+    until: Option<Spanned<toml::Value>>,
+    keep_last: Option<Spanned<toml::Value>>,
+    max_size: Option<Spanned<toml::Value>>,
+    min_free: Option<Spanned<toml::Value>>,
+    high_watermark: Option<Spanned<toml::Value>>,
+    low_watermark: Option<Spanned<toml::Value>>,
+    filter: Option<Spanned<toml::Value>>,
+    after_pull: Option<Spanned<bool>>,
+    interval: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +137,11 @@ pub struct ConfigFile {
     pub serve_upload_timeout_ms: Option<FileValue<i64>>,
     pub serve_tag_ttl_ms: Option<FileValue<i64>>,
     pub last_used_interval_ms: Option<FileValue<i64>>,
+    /// `[prune]` policies, each as written (checked by the same parser as `prune`'s flags),
+    /// in [`POLICY_KEYS`] order.
+    pub prune_policy: Vec<(&'static str, FileValue<String>)>,
+    pub prune_after_pull: Option<FileValue<bool>>,
+    pub prune_interval_ms: Option<FileValue<i64>>,
     /// `[[serve.mirror]]` tables, in order, each with its line.
     pub serve_mirrors: Vec<FileValue<crate::serve::MirrorSpec>>,
 }
@@ -224,6 +243,12 @@ impl ConfigFile {
             &raw.prune.last_used_interval,
             "prune.last_used_interval",
         )?;
+        read_prune_policy(path, text, &raw.prune, &mut file)?;
+        file.prune_after_pull = raw.prune.after_pull.as_ref().map(|value| FileValue {
+            value: *value.get_ref(),
+            line: line_of(text, value.span().start),
+        });
+        file.prune_interval_ms = duration_value(path, text, &raw.prune.interval, "prune.interval")?;
         for mirror in &raw.serve.mirror {
             let spec_text = match &mirror.get_ref().url {
                 Some(url) => format!("{}={url}", mirror.get_ref().host),
@@ -239,6 +264,61 @@ impl ConfigFile {
         }
         Ok(file)
     }
+}
+
+/// The `[prune]` policies: each value read as its flag would be, then all of them together
+/// (the watermarks are checked as a pair).
+fn read_prune_policy(
+    path: &Path,
+    text: &str,
+    raw: &RawPrune,
+    file: &mut ConfigFile,
+) -> CliResult<()> {
+    let values = [
+        &raw.until,
+        &raw.keep_last,
+        &raw.max_size,
+        &raw.min_free,
+        &raw.high_watermark,
+        &raw.low_watermark,
+        &raw.filter,
+    ];
+    let mut policy = PolicyText::default();
+    let mut last_span = None;
+    for (key, value) in POLICY_KEYS.into_iter().zip(values) {
+        let Some(value) = value else { continue };
+        let full_key = format!("prune.{key}");
+        let written = match value.get_ref() {
+            toml::Value::String(text) => Ok(text.clone()),
+            toml::Value::Integer(number) => Ok(number.to_string()),
+            toml::Value::Float(number) => Ok(number.to_string()),
+            toml::Value::Array(items) if key == "filter" => items
+                .iter()
+                .map(|item| {
+                    item.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| "expected patterns as strings".to_string())
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(|patterns| patterns.join(",")),
+            other => Err(format!("expected a string, found {}", other.type_str())),
+        };
+        let written = written
+            .and_then(|written| policy.set(key, &written).map(|()| written))
+            .map_err(|message| config_error(path, text, value.span(), Some(&full_key), message))?;
+        last_span = Some(value.span());
+        file.prune_policy.push((
+            key,
+            FileValue {
+                value: written,
+                line: line_of(text, value.span().start),
+            },
+        ));
+    }
+    if let (Err(message), Some(span)) = (policy.build(), last_span) {
+        return Err(config_error(path, text, span, Some("prune"), message));
+    }
+    Ok(())
 }
 
 /// A duration written as `"90s"`/`"15m"`/`"24h"`/`"7d"` or as a number of seconds.

@@ -107,6 +107,23 @@ fn rows(settings: &Settings) -> Vec<SettingJson> {
         value: mirrors.join(", "),
         source: settings.serve_mirrors.source.clone(),
     });
+    for (key, setting) in &settings.prune_policy {
+        rows.push(SettingJson {
+            key: format!("prune.{key}"),
+            value: setting.value.clone(),
+            source: setting.source.clone(),
+        });
+    }
+    rows.push(SettingJson {
+        key: "prune.after_pull".to_string(),
+        value: settings.prune_after_pull.value.to_string(),
+        source: settings.prune_after_pull.source.clone(),
+    });
+    rows.push(SettingJson {
+        key: "prune.interval".to_string(),
+        value: format_duration(settings.prune_interval_ms.value),
+        source: settings.prune_interval_ms.source.clone(),
+    });
     rows
 }
 

@@ -19,6 +19,7 @@ mod maintenance;
 mod oci;
 mod output;
 pub mod progress;
+mod prune_policy;
 pub mod reference;
 mod registry;
 mod serve;
@@ -142,6 +143,13 @@ commands! {
     Lease(oci::LeaseCommand),
     /// Remove unreachable images, then unindexed content, dead writes and orphaned data
     Gc(oci::GcCommand),
+    /// Remove refs by retention policy (age, keep-last, size budget, free space), least
+    /// recently used first, then collect what they alone reached
+    Prune(oci::PruneCommand),
+    /// Pin refs: no prune removes them
+    Pin(oci::PinCommand),
+    /// Unpin refs
+    Unpin(oci::UnpinCommand),
     /// Store, read, find and delete blobs
     #[command(subcommand)]
     Blob(blob::BlobCommand),

@@ -80,7 +80,16 @@ pub struct Settings {
     pub serve_mirrors: Setting<Vec<crate::serve::MirrorSpec>>,
     /// How often one ref's last use is written at most.
     pub last_used_interval_ms: Setting<i64>,
+    /// `[prune]` policies as written, in the file's key names (none by default).
+    pub prune_policy: Vec<(&'static str, Setting<String>)>,
+    /// Whether `pull` prunes after a pull that succeeded.
+    pub prune_after_pull: Setting<bool>,
+    /// How often `serve` prunes by the configured policy.
+    pub prune_interval_ms: Setting<i64>,
 }
+
+/// How often `serve` prunes when the config file has policies and says nothing of when.
+pub const DEFAULT_PRUNE_INTERVAL_MS: i64 = 10 * 60 * 1000;
 
 /// Environment variables read here (besides [`CONFIG_ENV`]).
 const STORE_ENV: &str = "OCI_STORE_DIR";
@@ -209,6 +218,24 @@ impl Settings {
                 .map(|v| (v.value, from_file(v.line))),
             crate::store::DEFAULT_LAST_USED_INTERVAL.as_millis() as i64,
         )?;
+        let prune_policy = file
+            .prune_policy
+            .iter()
+            .map(|(key, value)| {
+                (
+                    *key,
+                    Setting::new(value.value.clone(), from_file(value.line)),
+                )
+            })
+            .collect();
+        let prune_after_pull = match &file.prune_after_pull {
+            Some(value) => Setting::new(value.value, from_file(value.line)),
+            None => Setting::new(false, Source::Default),
+        };
+        let prune_interval_ms = match &file.prune_interval_ms {
+            Some(value) => Setting::new(value.value, from_file(value.line)),
+            None => Setting::new(DEFAULT_PRUNE_INTERVAL_MS, Source::Default),
+        };
         Ok(Settings {
             config,
             store,
@@ -222,7 +249,36 @@ impl Settings {
             serve_tag_ttl_ms,
             serve_mirrors,
             last_used_interval_ms,
+            prune_policy,
+            prune_after_pull,
+            prune_interval_ms,
         })
+    }
+
+    /// The retention policy of `[prune]` (empty when the file sets none).
+    pub fn prune_policy(&self) -> CliResult<crate::store::retention::RetentionPolicy> {
+        let mut text = super::prune_policy::PolicyText::default();
+        for (key, setting) in &self.prune_policy {
+            // Checked when the file was read: an error here would be a bug, reported as bad
+            // config all the same.
+            text.set(key, &setting.value)
+                .map_err(|message| self.prune_config_error(key, message))?;
+        }
+        let mut policy = text
+            .build()
+            .map_err(|message| self.prune_config_error("prune", message))?;
+        policy.recent =
+            std::time::Duration::from_millis(self.last_used_interval_ms.value.unsigned_abs());
+        Ok(policy)
+    }
+
+    fn prune_config_error(&self, key: &str, message: String) -> CliError {
+        CliError::Config {
+            path: self.config.path.clone().unwrap_or_default(),
+            line: 0,
+            key: format!("prune.{key}"),
+            message,
+        }
     }
 
     /// What to ask of the store: flag-chosen backends must match an existing store; the
