@@ -82,7 +82,9 @@ pub use stores::appc::{AppcError, AppcResult, AppcStore};
 pub use stores::oci::{OciError, OciResult, OciStore};
 
 // The registry client.
-pub use serve::{ApiError, MirrorSpec, ServeError, ServeOptions, ServeResult, ServerHandle};
+pub use serve::{
+    ApiError, MirrorSpec, PruneSchedule, ServeError, ServeOptions, ServeResult, ServerHandle,
+};
 
 /// The registry server ([`ServeOptions`]): [`serve::run`] blocks until a signal,
 /// [`serve::serve`] starts it inside a tokio runtime and returns a [`ServerHandle`].

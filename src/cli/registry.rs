@@ -150,8 +150,43 @@ impl RunCommand for PullCommand {
                 report.blobs_present
             )
         })?;
+        prune_after_pull(context, &store)?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `prune.after_pull`: the configured policy, once the pull succeeded. What was just pulled is
+/// at least a minute "recent", so no policy takes it back at once; a prune that fails is a
+/// warning, not a failed pull.
+fn prune_after_pull(context: &Context, store: &crate::store::Store) -> CliResult<()> {
+    let settings = context.settings();
+    if !settings.prune_after_pull.value {
+        return Ok(());
+    }
+    let mut policy = settings.prune_policy()?;
+    if !policy.removes_anything() {
+        return Ok(());
+    }
+    policy.recent = policy.recent.max(std::time::Duration::from_secs(60));
+    let options = crate::stores::oci::PruneOptions {
+        policy,
+        ..crate::stores::oci::PruneOptions::default()
+    };
+    match OciStore::new(store).prune(&options) {
+        Ok(report) if report.removed.is_empty() => {}
+        Ok(report) => context.note(0, || {
+            format!(
+                "pruned {} refs after the pull ({}), freed {}",
+                report.removed.len(),
+                report.removed.join(", "),
+                bytes_with_unit(report.freed_bytes())
+            )
+        }),
+        Err(error) => context.note(0, || {
+            format!("warning: the prune after the pull failed: {error}")
+        }),
+    }
+    Ok(())
 }
 
 /// Pushes a ref to a registry: blobs the registry has are not sent again; everything sent

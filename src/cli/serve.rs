@@ -122,7 +122,17 @@ impl RunCommand for ServeCommand {
         } else {
             self.mirror
         };
+        // `[prune]` in the config file, applied every `prune.interval` (and when a write
+        // crosses its high watermark); none when it sets no policy.
+        let policy = settings.prune_policy()?;
+        let prune = policy
+            .removes_anything()
+            .then(|| crate::serve::PruneSchedule {
+                policy,
+                interval: Duration::from_millis(settings.prune_interval_ms.value.unsigned_abs()),
+            });
         let options = ServeOptions {
+            prune,
             listen: self.listen.unwrap_or(settings.serve_listen.value),
             push: self.push || settings.serve_push.value,
             insecure: self.insecure,

@@ -25,6 +25,15 @@ pub async fn log(State(state): State<SharedState>, request: Request, next: Next)
         .unwrap_or(0);
     let status = response.status().as_u16();
     state.metrics.finished(method.as_str(), status, bytes);
+    // A push landed, or a mirrored blob may have: the pruner looks at the watermark.
+    let may_write = match method {
+        axum::http::Method::GET => !state.options.mirrors.is_empty(),
+        axum::http::Method::HEAD => false,
+        _ => true,
+    };
+    if may_write && response.status().is_success() {
+        state.pruner.wrote();
+    }
     if state.options.quiet {
         return response;
     }

@@ -151,6 +151,7 @@ pub async fn serve(store: &'static Store, options: ServeOptions) -> ServeResult<
         metrics: super::metrics::Metrics::default(),
         users,
         upstreams: super::mirror::Upstreams::new(&options.mirrors, options.tag_ttl)?,
+        pruner: super::retention::Pruner::new(options.prune.clone()),
     });
     let router = Router::new()
         .fallback(routes::handle)
@@ -183,6 +184,7 @@ async fn accept_loop(
     let connections = Arc::new(Semaphore::new(options.max_connections));
     let graceful = GracefulShutdown::new();
     let expiry = tokio::spawn(expire_uploads(state.clone()));
+    let pruner = tokio::spawn(super::retention::run(state.clone()));
     loop {
         // At the limit, stop accepting until a connection ends: the rest wait in the backlog.
         let Ok(permit) = connections.clone().acquire_owned().await else {
@@ -216,6 +218,7 @@ async fn accept_loop(
         });
     }
     expiry.abort();
+    pruner.abort();
     let grace = options.shutdown_grace;
     if tokio::time::timeout(grace, graceful.shutdown())
         .await

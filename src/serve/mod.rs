@@ -17,6 +17,7 @@ mod metrics;
 mod mirror;
 mod names;
 mod range;
+mod retention;
 mod routes;
 mod state;
 mod uploads;
@@ -27,6 +28,7 @@ use std::time::Duration;
 pub use error::{ApiError, ServeError, ServeResult};
 pub use listener::{serve, ServerHandle};
 pub use mirror::MirrorSpec;
+pub use retention::PruneSchedule;
 
 use crate::store::Store;
 
@@ -70,6 +72,8 @@ pub struct ServeOptions {
     pub mirrors: Vec<MirrorSpec>,
     /// How long a mirrored tag is served from the store before it is checked upstream again.
     pub tag_ttl: Duration,
+    /// Prune by this policy now and then, and when a write crosses its high watermark.
+    pub prune: Option<PruneSchedule>,
 }
 
 impl Default for ServeOptions {
@@ -93,6 +97,7 @@ impl Default for ServeOptions {
             tls: None,
             mirrors: Vec::new(),
             tag_ttl: Duration::from_secs(300),
+            prune: None,
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct AppState {
     pub users: Option<Users>,
     /// The mirrored registries (none: a plain registry).
     pub upstreams: Upstreams,
+    /// The server's retention schedule.
+    pub pruner: super::retention::Pruner,
 }
 
 /// The handle requests hold.

@@ -150,6 +150,8 @@ pub enum Op {
         name: usize,
     },
     OciGc,
+    /// A prune of the shared refs by age (own refs are out of its filter).
+    OciPrune,
     AppcImport {
         image: AppcImage,
     },
@@ -214,6 +216,7 @@ impl Op {
             Op::SharedOciRemoveRef { .. } => "oci.rm.shared",
             Op::SharedOciCheck { .. } => "oci.check.shared",
             Op::OciGc => "oci.gc",
+            Op::OciPrune => "oci.prune",
             Op::AppcImport { .. } => "appc.import",
             Op::AppcRemove { .. } => "appc.rm",
             Op::AppcRender { .. } => "appc.render",

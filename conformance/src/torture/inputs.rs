@@ -139,6 +139,11 @@ pub fn shared_ref(name: usize) -> String {
     format!("shared-r{name}")
 }
 
+/// A prune filter matching every shared ref and no own ref.
+pub fn shared_ref_pattern() -> String {
+    "shared-r*".to_string()
+}
+
 pub fn own_key(key: usize) -> String {
     format!("k{key}")
 }

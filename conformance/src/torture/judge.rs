@@ -139,7 +139,8 @@ fn judge_sweeps(
             continue;
         };
         match event.op {
-            Op::OciGc => {
+            // A prune collects through the same GC: the same protection holds.
+            Op::OciGc | Op::OciPrune => {
                 for (thread, timeline) in timelines {
                     // The thread's state when the GC began, and when its next operation began.
                     let position = timeline.partition_point(|s| s.from_ns < event.start_ns);

@@ -12,8 +12,8 @@ use oci_store::Store;
 
 use super::event::{AppcImage, EntryView, ErrorClass, LayoutChoice, Observed, Op, Outcome};
 use super::inputs::{
-    own_aci, own_blob, own_kv_key, own_layout_ref, own_ref, shared_ref, Inputs, COUNTER_TYPE,
-    NOTE_TYPE, OWN_KV_TYPE, OWN_SLOTS, SHARED_KV_TYPE,
+    own_aci, own_blob, own_kv_key, own_layout_ref, own_ref, shared_ref, shared_ref_pattern, Inputs,
+    COUNTER_TYPE, NOTE_TYPE, OWN_KV_TYPE, OWN_SLOTS, SHARED_KV_TYPE,
 };
 use super::layouts::write_layout;
 use crate::appc::support::Appc;
@@ -326,6 +326,29 @@ impl<'s> ThreadContext<'s> {
                 .gc(false)
                 .map(|report| {
                     Observed::Swept(report.swept.iter().map(|s| s.digest.to_string()).collect())
+                })
+                .map_err(oci_failure),
+            // Every shared ref may go (none is pinned, none counts as recent); the own refs,
+            // which the thread's model tracks, are outside the filter.
+            Op::OciPrune => self
+                .oci()
+                .prune(&oci_store::oci::PruneOptions {
+                    policy: oci_store::retention::RetentionPolicy {
+                        unused_for: Some(Duration::ZERO),
+                        filters: vec![shared_ref_pattern()],
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                })
+                .map(|report| {
+                    Observed::Swept(
+                        report
+                            .gc
+                            .iter()
+                            .flat_map(|gc| &gc.swept)
+                            .map(|s| s.digest.to_string())
+                            .collect(),
+                    )
                 })
                 .map_err(oci_failure),
             Op::AppcImport { image } => {

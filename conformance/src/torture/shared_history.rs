@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::event::{AppcImage, ErrorClass, Event, Observed, Op, Outcome};
-use super::inputs::{REFERENCED_ITEMS, SHARED_ACIS};
+use super::inputs::{REFERENCED_ITEMS, SHARED_ACIS, SHARED_REFS};
 use super::verdict::Verdict;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,6 +65,9 @@ fn roles(op: &Op) -> Vec<(SharedObject, Role)> {
             (SharedObject::Aci(*v), Role::Removes),
             (SharedObject::Aci(*v), Role::Needs),
         ],
+        Op::OciPrune => (0..SHARED_REFS)
+            .map(|name| (SharedObject::Ref(name), Role::Removes))
+            .collect(),
         Op::AppcGc => (0..SHARED_ACIS)
             .map(|v| (SharedObject::Aci(v), Role::Removes))
             .collect(),

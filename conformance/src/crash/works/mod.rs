@@ -67,6 +67,7 @@ pub fn all() -> Vec<&'static dyn Work> {
         &oci::OciImport,
         &oci::OciExport,
         &oci::OciGc,
+        &oci::OciPrune,
         &oci::OciReceive,
         &appc::AppcRender,
         &appc::AppcGc,

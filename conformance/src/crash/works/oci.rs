@@ -293,6 +293,103 @@ impl Work for OciGc {
     }
 }
 
+const PRUNE_PINNED: &str = "crash/pinned:1";
+const PRUNE_RECENT: &str = "crash/recent:1";
+const PRUNE_OLD: [&str; 2] = ["crash/old:1", "crash/old:2"];
+
+/// A prune by age: two refs unused for 30 days go, a pinned one as old and a recent one stay.
+/// Interrupted anywhere, every ref is whole or gone, never broken; what the victims alone
+/// reached goes at the next GC.
+pub struct OciPrune;
+
+impl OciPrune {
+    fn options() -> oci::PruneOptions {
+        oci::PruneOptions {
+            policy: oci_store::retention::RetentionPolicy {
+                unused_for: Some(Duration::from_secs(24 * 3600)),
+                ..Default::default()
+            },
+            ..oci::PruneOptions::default()
+        }
+    }
+}
+
+impl Work for OciPrune {
+    fn name(&self) -> &'static str {
+        "oci-prune"
+    }
+
+    fn frees_space(&self) -> bool {
+        true
+    }
+
+    fn setup(&self, trial: &Trial) -> Result<(), String> {
+        let store = trial.create_store()?;
+        let layout = trial.inputs().join("layout");
+        let names = [PRUNE_PINNED, PRUNE_RECENT, PRUNE_OLD[0], PRUNE_OLD[1]];
+        layout_with_refs(&layout, &names)?;
+        import_all(&store, &layout)?;
+        let month_ago = oci_store_now() - 30 * 24 * 3600 * 1000;
+        for name in [PRUNE_PINNED, PRUNE_OLD[0], PRUNE_OLD[1]] {
+            store
+                .put_data(
+                    "store.last-used",
+                    &format!("oci/{name}"),
+                    month_ago.to_string().as_bytes(),
+                    None,
+                )
+                .context("recording an old use")?;
+        }
+        OciStore::new(&store).pin(PRUNE_PINNED).context("pinning")
+    }
+
+    fn run(&self, trial: &Trial) -> Result<(), String> {
+        let store = trial.open_store()?;
+        OciStore::new(&store)
+            .prune(&Self::options())
+            .map(drop)
+            .context("prune")
+    }
+
+    fn check(&self, store: &Store, _trial: &Trial, completed: bool) -> TestResult {
+        // `check` counts as a use, which would save the victims from the second run: within
+        // this interval of their (month-old) records, no use is written.
+        store.set_last_used_interval(Duration::from_secs(365 * 24 * 3600));
+        for name in [PRUNE_PINNED, PRUNE_RECENT] {
+            ensure!(
+                ref_is_complete(store, name)?,
+                "prune broke or removed {name}"
+            );
+        }
+        let old: Vec<bool> = PRUNE_OLD
+            .iter()
+            .map(|name| ref_is_complete(store, name))
+            .collect::<Result<_, _>>()?;
+        // The victims' refs go in one transaction.
+        ensure!(
+            old.iter().all(|p| *p) || old.iter().all(|p| !*p),
+            "an interrupted prune removed some victims only: {old:?}"
+        );
+        ensure!(
+            !completed || old.iter().all(|p| !*p),
+            "the prune completed but its victims are still refs"
+        );
+        Ok(())
+    }
+
+    fn settle(&self, store: &Store, _trial: &Trial) -> TestResult {
+        OciStore::new(store).gc(false).map(drop).context("oci gc")
+    }
+}
+
+fn oci_store_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
 const PUSHED: &str = "crash/pushed:1";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
