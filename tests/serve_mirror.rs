@@ -640,3 +640,58 @@ fn an_upstream_that_needs_credentials_gets_those_of_the_docker_config() {
         String::from_utf8_lossy(&answer.body)
     );
 }
+
+#[test]
+fn a_mirrored_image_left_unused_is_evicted_and_fetched_again() {
+    if !tools_available(
+        "a_mirrored_image_left_unused_is_evicted_and_fetched_again",
+        &[REGISTRY_TOOL],
+    ) {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    let (_, big_layer) = upstream_image(&registry);
+    let big = sha256(&big_layer);
+    let proxy = Proxy::start(registry.address(), Box::new(|_, _| Action::Forward));
+    let store = TestStore::new();
+    let config = store.scratch("config.toml");
+    // Evict what has been unused for 2 s, looking every second; every use is recorded.
+    std::fs::write(
+        &config,
+        "[prune]\nuntil = \"2s\"\ninterval = \"1s\"\nlast_used_interval = \"0s\"\n",
+    )
+    .unwrap();
+    let spec = format!("{HOST}=http://{}", proxy.address());
+    let server = Server::start_with_env(
+        &store,
+        &["--mirror", &spec],
+        &[("OCI_STORE_CONFIG", path_str(&config))],
+    );
+    let pull = || {
+        let manifest = get(&server.url("/v2/team/app/manifests/1"));
+        assert_eq!(manifest.status, 200);
+        for layer in manifest.json()["layers"].as_array().unwrap() {
+            let digest = layer["digest"].as_str().unwrap();
+            let answer = get(&server.url(&format!("/v2/team/app/blobs/{digest}")));
+            assert_eq!(&sha256(&answer.body), digest);
+        }
+    };
+    pull();
+    assert_eq!(proxy.blob_gets(&big), 1);
+    let name = format!("{HOST}/team/app:1");
+    assert!(
+        server.wait_for_log(&format!("prune (scheduled): removed 1 refs ({name})")),
+        "{}",
+        server.log()
+    );
+    assert!(!store.ok(&["list"]).contains(&name));
+    let stats = store.json(&["stats"]);
+    assert!(
+        stats["bytes"].as_u64().unwrap() < big_layer.len() as u64,
+        "the evicted layer's bytes were not freed: {stats}"
+    );
+    // The next pull goes upstream again, and is cached again.
+    pull();
+    assert_eq!(proxy.blob_gets(&big), 2);
+    assert!(store.ok(&["list"]).contains(&name));
+}
