@@ -64,6 +64,7 @@ fn small_run_is_clean(combination: &Combination) -> Result<(), String> {
         "oci.import.own",
         "appc.import",
         "oci.gc",
+        "oci.prune",
     ];
     for kind in expected_kinds {
         if report.ops.get(kind).is_none_or(|stats| stats.count == 0) {

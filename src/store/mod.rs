@@ -55,6 +55,6 @@ pub use usage::{BlobsAndBytes, HolderUsage};
 // What the test suites reach besides the public API.
 #[cfg(feature = "test-support")]
 pub use {
-    config::FORMAT_VERSION, convert::ConversionReport, dump::StoreDump,
+    config::FORMAT_VERSION, convert::ConversionReport, dump::StoreDump, last_used::LAST_USED_TYPE,
     operation::OPERATION_DATA_TYPE, upgrade::UPGRADE_WAIT,
 };

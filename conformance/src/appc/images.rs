@@ -258,6 +258,8 @@ pub fn info_ls_and_get_read_no_tars(fixture: &StoreFixture) -> TestResult {
 
 pub fn last_used_follows_export_and_run_not_lookup(fixture: &StoreFixture) -> TestResult {
     let store = fixture.open()?;
+    // Every use written, not one per interval: each is to be seen.
+    store.set_last_used_interval(std::time::Duration::ZERO);
     let appc = Appc::new(&store);
     let id = import(&appc, &simple_image("example.com/app", &[], "x"), "image")?.id;
     ensure_eq!(
@@ -289,7 +291,7 @@ pub fn last_used_follows_export_and_run_not_lookup(fixture: &StoreFixture) -> Te
     // One small item, not a rewrite of the info.
     let digest = appc.resolve_key(&id).context("resolve")?;
     let item = store
-        .get_extra(&digest, oci_store::stores::appc::LAST_USED_TYPE)
+        .get_extra(&digest, oci_store::store::LAST_USED_TYPE)
         .context("last used")?
         .ok_or("no last-used item")?;
     ensure!(

@@ -113,6 +113,8 @@ pub fn trees_are_reused_verified_copied_and_go_with_their_images(
     fixture: &StoreFixture,
 ) -> TestResult {
     let store = fixture.open()?;
+    // Every use written, not one per interval: the second render's is to be seen.
+    store.set_last_used_interval(std::time::Duration::ZERO);
     let appc = Appc::new(&store);
     let (base, app) = two_layer_images(&appc, false)?;
     let first = appc.render(&app, None).context("render")?;

@@ -146,7 +146,7 @@ const TABLE: &[(u32, Pick)] = &[
         name: below(r, SHARED_REFS),
     }),
     (12, |_, _| Op::OciGc),
-    (6, |_, _| Op::OciPrune),
+    (10, |_, _| Op::OciPrune),
     (30, |r, _| Op::AppcImport { image: image(r) }),
     (15, |r, _| Op::AppcRemove { image: image(r) }),
     (20, |r, _| Op::AppcRender { image: image(r) }),

@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
-use super::error::AppcResult;
+use super::error::{AppcError, AppcResult};
 use super::info::ImageInfo;
 use super::{AppcStore, HOLDER, REMOTE_DATA_TYPE};
+use crate::store::retention::{self, Candidate, Inventory, RetentionPolicy};
 use crate::stores::rootfs::LeftoverNotRemoved;
 use crate::traits::{Digest, KvKey};
 use crate::util::clock::now_unix_ms;
@@ -97,7 +98,6 @@ impl AppcStore<'_> {
     pub fn gc(&self, options: &AppcGcOptions) -> AppcResult<AppcGcReport> {
         let _gc_lock = self.gc_lock()?;
         let now = options.now_ms.unwrap_or_else(now_unix_ms);
-        let cutoff = now.saturating_sub(options.grace_period_ms.max(0));
         let mut report = AppcGcReport {
             dry_run: options.dry_run,
             ..AppcGcReport::default()
@@ -120,38 +120,9 @@ impl AppcStore<'_> {
 
         crate::crash_point!("appc.gc.after-unfinished");
         let infos = self.all_infos()?;
-        let mut kept: HashSet<String> = infos
-            .iter()
-            .filter(|info| info.last_activity_ms() >= cutoff)
-            .map(|info| info.id.clone())
-            .collect();
-        if let Some(keep) = options.keep_per_name {
-            let mut by_name: BTreeMap<&str, Vec<&ImageInfo>> = BTreeMap::new();
-            for info in &infos {
-                by_name.entry(&info.name).or_default().push(info);
-            }
-            for images in by_name.values_mut() {
-                images.sort_by_key(|info| {
-                    std::cmp::Reverse((info.last_activity_ms(), info.import_time_ms))
-                });
-                kept.extend(images.iter().take(keep).map(|info| info.id.clone()));
-            }
-        }
-        let mut protected: HashSet<String> = HashSet::new();
-        for id in &kept {
-            let digest = Digest::parse(id).map_err(|e| super::AppcError::Invalid(e.to_string()))?;
-            protected.extend(self.dependency_closure(&digest)?.resolved);
-        }
-        report.kept = protected.len() as u64;
-        let mut as_dependency: Vec<String> = protected.difference(&kept).cloned().collect();
-        as_dependency.sort();
+        let (doomed, kept, as_dependency) = self.plan_by_age(&infos, options, now)?;
+        report.kept = kept;
         report.kept_as_dependency = as_dependency;
-
-        let mut doomed: Vec<&ImageInfo> = infos
-            .iter()
-            .filter(|info| !protected.contains(&info.id))
-            .collect();
-        doomed.sort_by_key(|info| (info.last_activity_ms(), info.import_time_ms));
         for info in doomed {
             let digest = info.digest()?;
             let removed = if options.dry_run {
@@ -187,6 +158,78 @@ impl AppcStore<'_> {
             report.leftovers_not_removed = self.trees()?.remove_dead_leftovers()?.not_removed;
         }
         Ok(report)
+    }
+
+    /// What goes, through the store's retention engine (as `oci-store prune` plans): images
+    /// unused for longer than the grace period, beyond the `keep_per_name` most recently used
+    /// of their name, least recently used first. An image a surviving image depends on
+    /// (recursively) stays: it is protected and the plan made again, until no survivor needs a
+    /// victim. Returns the victims, how many images stay, and those kept only as dependencies.
+    fn plan_by_age<'i>(
+        &self,
+        infos: &'i [ImageInfo],
+        options: &AppcGcOptions,
+        now: i64,
+    ) -> AppcResult<(Vec<&'i ImageInfo>, u64, Vec<String>)> {
+        let policy = RetentionPolicy {
+            unused_for: Some(std::time::Duration::from_millis(
+                options.grace_period_ms.max(0).unsigned_abs(),
+            )),
+            keep_last: options.keep_per_name,
+            ..RetentionPolicy::default()
+        };
+        let mut inventory = Inventory {
+            candidates: infos
+                .iter()
+                .map(|info| {
+                    Ok(Candidate {
+                        name: info.id.clone(),
+                        group: info.name.clone(),
+                        target: info.digest()?,
+                        last_used_ms: info.last_activity_ms(),
+                        pinned: false,
+                        blobs: vec![(info.digest()?, info.size)],
+                    })
+                })
+                .collect::<AppcResult<_>>()?,
+            ..Inventory::default()
+        };
+        let mut as_dependency = Vec::new();
+        loop {
+            let plan = retention::plan(&policy, &inventory, now, |_| Ok::<_, AppcError>(false))?;
+            let victims: HashSet<&str> = plan.victims.iter().map(|v| v.name.as_str()).collect();
+            let mut needed: HashSet<String> = HashSet::new();
+            for candidate in inventory
+                .candidates
+                .iter()
+                .filter(|c| !victims.contains(c.name.as_str()))
+            {
+                needed.extend(self.dependency_closure(&candidate.target)?.resolved);
+            }
+            let rescued: Vec<String> = victims
+                .iter()
+                .filter(|id| needed.contains(**id))
+                .map(|id| (*id).to_string())
+                .collect();
+            if rescued.is_empty() {
+                let by_id: BTreeMap<&str, &ImageInfo> =
+                    infos.iter().map(|info| (info.id.as_str(), info)).collect();
+                let doomed = plan
+                    .victims
+                    .iter()
+                    .filter_map(|victim| by_id.get(victim.name.as_str()).copied())
+                    .collect();
+                let kept = (infos.len() - plan.victims.len()) as u64;
+                as_dependency.sort();
+                return Ok((doomed, kept, as_dependency));
+            }
+            for candidate in &mut inventory.candidates {
+                if rescued.contains(&candidate.name) {
+                    candidate.pinned = true;
+                }
+            }
+            as_dependency.extend(rescued);
+        }
     }
 
     /// Whether removing the image would delete its blob: its remote records go first (see

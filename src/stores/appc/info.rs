@@ -9,9 +9,8 @@ use serde_json::Value;
 
 use super::error::{AppcError, AppcResult};
 use super::manifest::ImageManifest;
-use super::{AppcStore, INFO_TYPE, LAST_USED_TYPE};
+use super::{AppcStore, HOLDER, INFO_TYPE, LEGACY_LAST_USED_TYPE};
 use crate::traits::Digest;
-use crate::util::clock::now_unix_ms;
 
 /// What the store knows about one appc image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -89,19 +88,22 @@ impl AppcStore<'_> {
         Ok(())
     }
 
+    /// The store's last-use record of the image, or the legacy one, whichever is later.
     fn read_last_used(&self, digest: &Digest) -> AppcResult<Option<i64>> {
-        Ok(self
+        let legacy: Option<i64> = self
             .store
-            .get_extra(digest, LAST_USED_TYPE)?
+            .get_extra(digest, LEGACY_LAST_USED_TYPE)?
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .and_then(|text| text.parse().ok()))
+            .and_then(|text| text.parse().ok());
+        Ok(self.store.blob_last_used(digest)?.max(legacy))
     }
 
-    /// Records a use of an image now: one small write per operation (render, export,
-    /// lookup to run), never per byte read.
+    /// Records a use of an image now (render, export, lookup to run), through the store's
+    /// last-use records as every flavour does: throttled to one write per
+    /// `last_used_interval`, best effort.
     pub fn touch(&self, digest: &Digest) -> AppcResult<()> {
         self.store
-            .set_extra(digest, LAST_USED_TYPE, now_unix_ms().to_string().as_bytes())?;
+            .record_use(&HOLDER, None, std::slice::from_ref(digest));
         Ok(())
     }
 

@@ -11,7 +11,7 @@
 //! | image | the uncompressed tar as a blob; its sha512 is the image ID (`sha512-<hex>`) |
 //! | ownership | owner mark `appc` (extra data `owner.appc`) on every image blob |
 //! | image info | extra data `appc.info` of the image blob (JSON [`ImageInfo`]) |
-//! | last used | extra data `appc.last-used` of the image blob (decimal Unix ms) |
+//! | last used | the store's last-use record of the image blob (extra data `store.last-used`, decimal Unix ms, `Store::record_use`); stores written before it kept `appc.last-used`, still read |
 //! | remote record | key/value `appc.remote`/`<ACI URL>`, value JSON [`RemoteRecord`], references the image |
 //!
 //! Mutations hold the flavour GC lock `gc-appc` shared for their whole run; [`AppcStore::gc`]
@@ -70,8 +70,9 @@ pub const HOLDER: Holder = Holder::flavour(FLAVOUR);
 pub const DEFAULT_GC_LOCK_WAIT: Duration = Duration::from_secs(60);
 /// Extra-data type of the image info.
 pub const INFO_TYPE: &str = "appc.info";
-/// Extra-data type of the last-used time.
-pub const LAST_USED_TYPE: &str = "appc.last-used";
+/// Extra-data type of the last-used time as versions before the store's own last-use records
+/// wrote it: still read (the later of it and the store's record counts), no longer written.
+pub const LEGACY_LAST_USED_TYPE: &str = "appc.last-used";
 /// Key/value data type of remote-cache records.
 pub const REMOTE_DATA_TYPE: &str = "appc.remote";
 /// Media type recorded in the index for image blobs.

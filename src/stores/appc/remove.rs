@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::error::AppcResult;
-use super::{AppcStore, HOLDER, INFO_TYPE, LAST_USED_TYPE, REMOTE_DATA_TYPE};
+use super::{AppcStore, HOLDER, INFO_TYPE, LEGACY_LAST_USED_TYPE, REMOTE_DATA_TYPE};
 use crate::traits::Digest;
 
 /// What [`AppcStore::remove`] removed.
@@ -56,7 +56,7 @@ impl AppcStore<'_> {
         let rendered_trees = self.remove_trees_of(digest)?;
         crate::crash_point!("appc.remove.after-trees");
         self.store.remove_extra(digest, INFO_TYPE)?;
-        self.store.remove_extra(digest, LAST_USED_TYPE)?;
+        self.store.remove_extra(digest, LEGACY_LAST_USED_TYPE)?;
         crate::crash_point!("appc.remove.before-release");
         let deleted = self.store.release(digest, &HOLDER)?.is_deleted();
         Ok(RemoveReport {
