@@ -226,6 +226,8 @@ async fn accept_loop(
             grace.as_secs()
         );
     }
+    // The uploads left open are abandoned now, not left to the next gc.
+    state.uploads.abandon_all().await;
 }
 
 /// Serves one connection's requests (HTTP/1.1, keep-alive) until it closes.
