@@ -1,15 +1,20 @@
 //! The listening socket (bound here, or handed over by systemd through `LISTEN_FDS`), the
 //! accept loop with its connection limit and timeouts, and a graceful shutdown.
 
+use std::future::Future;
+use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -235,6 +240,7 @@ async fn serve_connection<S>(stream: S, router: Router, watcher: Watcher, timeou
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let stream = WriteDeadline::new(stream, timeout);
     let service = TowerToHyperService::new(router);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -244,6 +250,110 @@ where
         .keep_alive(true);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     let _ = watcher.watch(connection).await;
+}
+
+/// A connection's stream with a deadline on writes: a write or flush that makes no progress
+/// for the I/O timeout fails, and the connection with it. hyper has no write timeout of its
+/// own, so without this a client that stops reading a response would keep its connection (and
+/// the blob's hold) for ever.
+struct WriteDeadline<S> {
+    stream: S,
+    timeout: Duration,
+    /// Armed while a write waits for the client to take bytes; reused, never reallocated.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(stream: S, timeout: Duration) -> Self {
+        WriteDeadline {
+            stream,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            armed: false,
+        }
+    }
+
+    /// What a write that is not ready yet returns: pending until the deadline, then an error.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if !self.armed {
+            let at = tokio::time::Instant::now() + self.timeout;
+            self.deadline.as_mut().reset(at);
+            self.armed = true;
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the client took nothing for {} s: cut off",
+                    self.timeout.as_secs()
+                ),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progressed<T>(
+        &mut self,
+        ready: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
+        match ready {
+            Poll::Pending => self.stalled(cx),
+            ready => {
+                self.armed = false;
+                ready
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let ready = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.progressed(ready, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let ready = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.progressed(ready, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let ready = Pin::new(&mut this.stream).poll_flush(cx);
+        this.progressed(ready, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let ready = Pin::new(&mut this.stream).poll_shutdown(cx);
+        this.progressed(ready, cx)
+    }
 }
 
 /// The TLS acceptor for `--tls-cert`/`--tls-key` (PEM): the certificate chain and its key.
