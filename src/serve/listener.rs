@@ -50,28 +50,52 @@ impl ServerHandle {
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
     pub async fn wait_for_signal(self) {
-        let interrupt = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let terminated = async {
-                match terminate.as_mut() {
-                    Some(signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = interrupt => {}
-                () = terminated => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = interrupt.await;
+        self.wait_for(StopSignals::install()).await;
+    }
+
+    /// Runs until one of `signals` arrives, then shuts down gracefully.
+    pub async fn wait_for(self, signals: StopSignals) {
+        signals.arrived().await;
         eprintln!("shutting down: finishing the requests in flight");
         self.shutdown().await;
+    }
+}
+
+/// SIGINT and SIGTERM, caught from the moment this is made: install it before saying the
+/// server listens, so a signal sent at once is never the default action (death).
+pub struct StopSignals {
+    #[cfg(unix)]
+    streams: Vec<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Catches SIGINT and SIGTERM from now on (call inside a tokio runtime).
+    pub fn install() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = [SignalKind::interrupt(), SignalKind::terminate()]
+                .into_iter()
+                .filter_map(|kind| signal(kind).ok())
+                .collect();
+            StopSignals { streams }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    async fn arrived(self) {
+        #[cfg(unix)]
+        {
+            let mut streams = self.streams;
+            if streams.is_empty() {
+                return std::future::pending().await;
+            }
+            let waits = streams.iter_mut().map(|stream| Box::pin(stream.recv()));
+            futures_util::future::select_all(waits).await;
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
