@@ -1,5 +1,7 @@
 //! What a registry push does to the store, through the library calls `serve` makes:
-//! `OciStore::receive_blob` for each upload and `OciStore::receive_manifest` for each manifest.
+//! `OciStore::begin_upload` and `OciStore::receive_blob` for each upload,
+//! `OciStore::receive_manifest` for each manifest. An upload is one operation from its start;
+//! an abandoned one leaves the store as it was.
 //! A pushed image is a ref that `list` and `check --verify` see; a manifest whose blobs are
 //! missing, or that is not a valid document, changes nothing; uploads and manifests pushed by
 //! digest only are kept by their leases and reclaimed by the GC once those expire.
@@ -9,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use oci_store::oci::{Descriptor, RefName};
-use oci_store::store::{open_store, BackendChoice, Store, WriteOptions};
+use oci_store::store::{open_store, BackendChoice, Store, WriteOptions, OPERATION_DATA_TYPE};
 use oci_store::stores::oci::layout_builder::LayoutBuilder;
 use oci_store::stores::oci::{OciError, OciStore, HOLDER};
 use oci_store::traits::{Algorithm, BlobRecord, Digest};
@@ -70,11 +72,13 @@ fn upload(oci: &OciStore<'_>, bytes: &[u8], keep_for: Duration) -> BlobRecord {
         expected_size: Some(bytes.len() as u64),
         ..WriteOptions::default()
     };
+    let operation = oci.begin_upload().unwrap();
     let mut writer = oci.store().writer(&options).unwrap();
     let (first, rest) = bytes.split_at(bytes.len() / 2);
     writer.write_all(first).unwrap();
     writer.write_all(rest).unwrap();
-    oci.receive_blob(writer.stage().unwrap(), keep_for).unwrap()
+    oci.receive_blob(operation, writer.stage().unwrap(), keep_for)
+        .unwrap()
 }
 
 fn upload_blobs(oci: &OciStore<'_>, image: &PushedImage) {
@@ -355,6 +359,39 @@ fn a_manifest_pushed_by_digest_and_never_tagged_goes_with_its_blobs_after_expiry
     for digest in [image.digest(), image.blob_digest(0), image.blob_digest(1)] {
         assert!(!store.contains(&digest).unwrap(), "{digest} left");
     }
+}
+
+#[test]
+fn an_upload_is_one_operation_from_its_start_and_an_abandoned_one_leaves_nothing() {
+    let (temp, store) = new_store();
+    let oci = OciStore::new(&store);
+    let before = store.dump().unwrap();
+    let operations = || store.list_data(OPERATION_DATA_TYPE, "").unwrap();
+    let ingest = temp.path().join("store").join("ingest");
+    let staged_files = || std::fs::read_dir(&ingest).unwrap().count();
+
+    // Begun: recorded before a byte arrives.
+    let operation = oci.begin_upload().unwrap();
+    let recorded = operations();
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0].0, operation.holder().name());
+    let mut writer = store.writer(&WriteOptions::default()).unwrap();
+    writer.write_all(b"half an upload").unwrap();
+    writer.flush().unwrap();
+    assert_eq!(staged_files(), 1);
+
+    // Abandoned (cancelled, timed out, its body broken off): nothing is left of it.
+    drop(writer);
+    drop(operation);
+    assert!(operations().is_empty());
+    assert_eq!(staged_files(), 0);
+    assert_eq!(store.dump().unwrap(), before);
+
+    // Received: the upload's own operation commits the blob, and ends with it.
+    let received = upload(&oci, b"a whole upload", LONG);
+    assert!(operations().is_empty());
+    let holders = store.holders(&received.digest).unwrap();
+    assert_eq!(holders.owners, [HOLDER], "{holders:?}");
 }
 
 #[test]

@@ -547,6 +547,34 @@ fn serve_stops_cleanly_on_sigterm() {
 }
 
 #[test]
+fn a_socket_systemd_passes_is_served() {
+    let store = TestStore::new();
+    let (digest, layer) = store_with_images(&store);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    // `--listen` is ignored when a socket is passed.
+    let server = Server::start_activated(&store, &listener, &["--listen", "127.0.0.1:1"]);
+    drop(listener);
+    assert_eq!(server.address, address, "{}", server.log());
+
+    let manifest = get(&server.url("/v2/demo/manifests/v1"));
+    assert_eq!(manifest.status, 200);
+    assert_eq!(
+        manifest.header("Docker-Content-Digest"),
+        Some(digest.as_str())
+    );
+    let layer_digest = sha256(&layer);
+    let blob = get(&server.url(&format!("/v2/demo/blobs/{layer_digest}")));
+    assert_eq!((blob.status, sha256(&blob.body)), (200, layer_digest));
+    // Our own client pulls the whole image through it.
+    let client = TestStore::new();
+    let pulled = client.json(&["pull", &format!("{address}/demo:v1")]);
+    assert_eq!(pulled["digest"], digest.as_str(), "{pulled}");
+    client.ok(&["check", "--verify", &format!("{address}/demo:v1")]);
+    assert!(server.terminate().success());
+}
+
+#[test]
 fn serve_refuses_a_public_address_without_insecure() {
     let store = TestStore::new();
     store.ok(&["stats"]);

@@ -157,3 +157,64 @@ fn connections_over_the_limit_wait_and_are_served_once_one_ends() {
         "the second connection was served beside the first: the limit did nothing"
     );
 }
+
+#[test]
+fn a_reader_that_stops_reading_a_big_blob_is_cut_off_after_the_io_timeout() {
+    let store = served_store();
+    // More than every socket buffer between the two ends can take.
+    let size = 48 << 20;
+    let bytes = cli_support::pseudo_random_bytes(size, 18);
+    let digest = store.put(&bytes);
+    // One connection at a time: the next client is served only once the slow one is gone.
+    let server = Server::start(&store, &["--max-connections", "1", "--io-timeout", "1"]);
+    // A client that reads gets it whole, and any range of it, across many reused buffers.
+    let whole = get(&server.url(&format!("/v2/demo/blobs/{digest}")));
+    assert_eq!((whole.status, whole.body.len()), (200, size));
+    assert_eq!(cli_support::sha256(&whole.body), digest);
+    let (first, last) = ((1 << 20) - 10, (3 << 20) + 7);
+    let part = send(
+        "GET",
+        &server.url(&format!("/v2/demo/blobs/{digest}")),
+        &[("Range", &format!("bytes={first}-{last}"))],
+        b"",
+    );
+    assert_eq!(part.status, 206);
+    assert!(part.body == bytes[first..=last], "a range came back wrong");
+    drop((whole, bytes));
+    let mut slow = TcpStream::connect(&server.address).unwrap();
+    let request = format!("GET /v2/demo/blobs/{digest} HTTP/1.1\r\nHost: x\r\n\r\n");
+    slow.write_all(request.as_bytes()).unwrap();
+    let mut first = [0u8; 1024];
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(slow.read(&mut first).unwrap() > 0, "the response began");
+
+    // The slow client now reads nothing. Another client is served once the server has cut it
+    // off, while it still reads nothing.
+    let address = server.address.clone();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let started = std::time::Instant::now();
+    std::thread::spawn(move || {
+        let answer = get(&format!("http://{address}/v2/demo/manifests/v1"));
+        let _ = sender.send(answer.status);
+    });
+    let status = receiver.recv_timeout(Duration::from_secs(15));
+    assert_eq!(
+        status,
+        Ok(200),
+        "the next client was not served: the slow reader kept the connection"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(500));
+
+    // What the slow client gets when it reads again: the part sent before, then the end.
+    let mut rest = Vec::new();
+    let ended = slow.read_to_end(&mut rest);
+    assert!(
+        ended.is_ok() || ended.unwrap_err().kind() == std::io::ErrorKind::ConnectionReset,
+        "the connection was not closed"
+    );
+    assert!(
+        rest.len() < size,
+        "the whole blob was sent to a client that stopped reading"
+    );
+}

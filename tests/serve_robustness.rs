@@ -1,11 +1,13 @@
-//! `serve` under the two hard cases of issue 18: killed with SIGKILL during 20 uploads (the
-//! store stays consistent, no partial ref, gc reclaims the staged bytes), and serving while
-//! other processes import, remove and collect (every answer is verified content or a clean
-//! 404, never a broken body).
+//! `serve` under the hard cases of issue 18: killed with SIGKILL during 20 uploads (the store
+//! stays consistent, no partial ref, gc reclaims the staged bytes and clears the uploads'
+//! operations), uploads abandoned (timed out, cut off, cancelled, the server stopped: nothing
+//! left), and serving while other processes import, remove and collect (every answer is
+//! verified content or a clean 404, never a broken body).
 
 mod cli_support;
 mod serve_support;
 
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,36 @@ fn dir_bytes(dir: &Path) -> u64 {
             .map(|m| m.len())
             .sum()
     })
+}
+
+/// The store's recorded operations (running, or left by a dead process), one line each.
+fn operations(store: &TestStore) -> usize {
+    let listed = store.ok(&["data", "ls", "--type", "store.operation"]);
+    listed
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .count()
+}
+
+/// The upload leases (`oci.lease`) the store has.
+fn leases(store: &TestStore) -> usize {
+    let listed = store.ok(&["data", "ls", "--type", "oci.lease"]);
+    listed
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .count()
+}
+
+/// Polls `condition` for up to 10 s.
+fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 #[test]
@@ -65,6 +97,7 @@ fn a_server_killed_during_20_uploads_leaves_nothing_visible_and_gc_reclaims_the_
         dir_bytes(&ingest) >= 17 * 256 * 1024,
         "the open uploads are staged in ingest/"
     );
+    assert_eq!(operations(&store), 17, "each open upload is one operation");
     server.kill();
 
     // Nothing partial is visible, and the store checks clean.
@@ -86,6 +119,85 @@ fn a_server_killed_during_20_uploads_leaves_nothing_visible_and_gc_reclaims_the_
     for digest in finished {
         assert!(!after.contains(&digest));
     }
+    assert_eq!(
+        operations(&store),
+        0,
+        "gc cleared the dead uploads' operations"
+    );
+    store.ok(&["fsck"]);
+}
+
+#[test]
+fn abandoned_uploads_leave_nothing_and_gc_finds_the_store_as_it_was() {
+    let store = TestStore::new();
+    let layout = store.scratch("layout");
+    LayoutBuilder::simple_image(&layout, "kept:1").unwrap();
+    store.ok(&["import", layout.to_str().unwrap()]);
+    let refs_before = serve_support::refs(&store);
+    let mut blobs_before = store.listed_digests();
+    blobs_before.sort();
+    let ingest = store.path().join("ingest");
+    let server = Server::start(&store, &["--push", "--upload-timeout", "1s"]);
+    let start = |chunk: &[u8]| {
+        let started = send("POST", &server.url("/v2/left/blobs/uploads/"), &[], b"");
+        assert_eq!(started.status, 202);
+        let location = started.header("Location").unwrap().to_string();
+        assert_eq!(
+            send("PATCH", &server.url(&location), &[], chunk).status,
+            202
+        );
+        location
+    };
+
+    // Idle past the upload timeout: the server drops it, its operation and staged bytes.
+    let idle = start(&cli_support::pseudo_random_bytes(256 * 1024, 1));
+    assert_eq!(operations(&store), 1, "the open upload is one operation");
+    assert!(dir_bytes(&ingest) >= 256 * 1024);
+    assert!(
+        eventually(|| send("GET", &server.url(&idle), &[], b"").status == 404),
+        "the idle upload was not dropped after its timeout"
+    );
+    assert!(eventually(
+        || operations(&store) == 0 && dir_bytes(&ingest) == 0
+    ));
+
+    // A client gone in the middle of a chunk: the upload goes with the broken request.
+    let cut = start(b"first chunk");
+    let mut stream = std::net::TcpStream::connect(&server.address).unwrap();
+    let head = format!("PATCH {cut} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&[7; 10_000]).unwrap();
+    drop(stream);
+    assert!(eventually(
+        || operations(&store) == 0 && dir_bytes(&ingest) == 0
+    ));
+    assert_eq!(send("GET", &server.url(&cut), &[], b"").status, 404);
+
+    // Cancelled.
+    let cancelled = start(b"to be cancelled");
+    assert_eq!(operations(&store), 1);
+    assert_eq!(
+        send("DELETE", &server.url(&cancelled), &[], b"").status,
+        204
+    );
+    assert!(eventually(
+        || operations(&store) == 0 && dir_bytes(&ingest) == 0
+    ));
+
+    // Open when the server is stopped: SIGTERM abandons it on the way out.
+    start(b"open at the end");
+    assert_eq!(operations(&store), 1);
+    assert!(server.terminate().success());
+    assert_eq!(operations(&store), 0);
+    assert_eq!(dir_bytes(&ingest), 0);
+
+    // Nothing was ever visible, and gc finds the store as it was.
+    assert_eq!(serve_support::refs(&store), refs_before);
+    assert_eq!(leases(&store), 0);
+    store.ok(&["gc"]);
+    let mut after = store.listed_digests();
+    after.sort();
+    assert_eq!(after, blobs_before);
     store.ok(&["fsck"]);
 }
 

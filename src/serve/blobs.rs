@@ -1,9 +1,12 @@
 //! Blob GET and HEAD, with `Range`. The body streams from the store in chunks read on the
-//! blocking pool (never the whole blob in memory), from a reader opened before the response
-//! starts and held to its end (`Store::read_held`): a concurrent GC never takes the blob from
-//! under a client, and the bytes sent are the bytes verified at commit.
+//! blocking pool into a small pool of reused buffers (never the whole blob in memory, nothing
+//! allocated per chunk), from a reader opened before the response starts and held to its end
+//! (`Store::read_held`): a concurrent GC never takes the blob from under a client, and the
+//! bytes sent are the bytes verified at commit.
 
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
@@ -21,8 +24,12 @@ use crate::traits::Digest;
 
 /// How much one read of a blob sends.
 const CHUNK: usize = 256 << 10;
-/// Chunks read ahead of a slow client: bounds the memory of one response to a few MiB.
+/// Chunks read ahead of the mirror's slow clients.
 const CHUNKS_AHEAD: usize = 4;
+/// Read buffers of one response (see [`ChunkPool`]): its memory is at most `POOL × CHUNK`.
+const POOL: usize = 4;
+/// Buffers back in the pool before the reader fills them again.
+const REFILL: usize = 2;
 
 /// GET or HEAD of a blob by digest.
 pub async fn get(request: &Request, repository: &str, digest: &str) -> Result<Response, ApiError> {
@@ -221,7 +228,8 @@ async fn fetch_through(
 }
 
 /// Opens the blob (failing the request cleanly if it is gone), then streams `length` bytes
-/// from `start` out of a blocking reader through a small channel.
+/// from `start` out of the held reader, on one blocking-pool thread for the whole response,
+/// through the response's buffer pool.
 async fn stream_body(
     request: &Request,
     digest: Digest,
@@ -230,8 +238,8 @@ async fn stream_body(
 ) -> Result<Body, ApiError> {
     let store = request.state.store;
     let write_timeout = request.state.options.io_timeout;
-    let runtime = tokio::runtime::Handle::current();
-    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_AHEAD);
+    // Unbounded in name only: at most the pool's buffers are ever in it.
+    let (sender, receiver) = mpsc::unbounded_channel::<Result<Bytes, std::io::Error>>();
     let (opened_sender, opened) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
     tokio::task::spawn_blocking(move || {
         let mut reader = match store.read_held(&digest) {
@@ -248,34 +256,44 @@ async fn stream_body(
             return;
         }
         let _ = opened_sender.send(Ok(()));
+        let pool = ChunkPool::new(length);
         let mut left = length;
         while left > 0 {
-            let mut chunk = vec![0; CHUNK.min(usize::try_from(left).unwrap_or(CHUNK))];
-            let read = match reader.read(&mut chunk) {
-                Ok(0) => Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("blob {digest} ended {left} bytes early"),
-                )),
-                Ok(read) => Ok(read),
-                Err(error) => Err(error),
+            // The client went away, or has taken nothing for the I/O timeout: stop. The
+            // response then ends short of its length, and the connection with it.
+            let Some(buffers) = pool.take(chunks_in(left), write_timeout, &sender) else {
+                return;
             };
-            match read {
-                Ok(read) => {
-                    chunk.truncate(read);
-                    left -= read as u64;
-                    // The client went away, or has read nothing for the I/O timeout: stop. The
-                    // response then ends short of its length, and the connection with it.
-                    let sent = runtime.block_on(tokio::time::timeout(
-                        write_timeout,
-                        sender.send(Ok(Bytes::from(chunk))),
-                    ));
-                    if !matches!(sent, Ok(Ok(()))) {
-                        return;
-                    }
+            for mut buffer in buffers {
+                if left == 0 {
+                    pool.give_back(buffer);
+                    continue;
                 }
-                Err(error) => {
+                let wanted = buffer
+                    .len()
+                    .min(usize::try_from(left).unwrap_or(usize::MAX));
+                let read = match reader.read(&mut buffer[..wanted]) {
+                    Ok(0) => Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("blob {digest} ended {left} bytes early"),
+                    )),
+                    Ok(read) => Ok(read),
+                    Err(error) => Err(error),
+                };
+                let chunk = match read {
+                    Ok(read) => {
+                        left -= read as u64;
+                        Ok(Bytes::from_owner(PooledChunk {
+                            buffer,
+                            length: read,
+                            pool: pool.clone(),
+                        }))
+                    }
                     // Ends the response early: the client sees a short body, never wrong bytes.
-                    let _ = sender.blocking_send(Err(error));
+                    Err(error) => Err(error),
+                };
+                let failed = chunk.is_err();
+                if sender.send(chunk).is_err() || failed {
                     return;
                 }
             }
@@ -290,4 +308,87 @@ async fn stream_body(
         receiver.recv().await.map(|chunk| (chunk, receiver))
     });
     Ok(Body::from_stream(chunks))
+}
+
+/// How many chunks `left` bytes take.
+fn chunks_in(left: u64) -> usize {
+    usize::try_from(left.div_ceil(CHUNK as u64)).unwrap_or(usize::MAX)
+}
+
+/// The read buffers of one response: allocated once (at most [`POOL`] of [`CHUNK`] bytes, fewer
+/// and smaller for a small blob), lent to the body a chunk at a time and back when hyper has
+/// written each. So a response holds at most `POOL × CHUNK` bytes whatever its client does,
+/// and nothing is allocated or zeroed per chunk. The reader waits until at least [`REFILL`]
+/// buffers are back and then reads into all of them in one go: one wake-up of the reading
+/// thread per [`REFILL`] chunks sent.
+struct ChunkPool {
+    free: Mutex<Vec<Vec<u8>>>,
+    returned: Condvar,
+}
+
+impl ChunkPool {
+    fn new(length: u64) -> Arc<ChunkPool> {
+        let size = usize::try_from(length).map_or(CHUNK, |length| length.min(CHUNK));
+        let count = chunks_in(length).min(POOL);
+        Arc::new(ChunkPool {
+            free: Mutex::new((0..count).map(|_| vec![0; size]).collect()),
+            returned: Condvar::new(),
+        })
+    }
+
+    fn free(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        self.free.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every free buffer, once at least [`REFILL`] are (or all that `chunks_left` needs);
+    /// `None` when the body is gone or no buffer came back for `timeout`.
+    fn take<T>(
+        &self,
+        chunks_left: usize,
+        timeout: Duration,
+        sender: &mpsc::UnboundedSender<T>,
+    ) -> Option<Vec<Vec<u8>>> {
+        let needed = REFILL.min(chunks_left).max(1);
+        let deadline = Instant::now() + timeout;
+        let mut free = self.free();
+        while free.len() < needed {
+            if sender.is_closed() {
+                return None;
+            }
+            let wait = deadline.checked_duration_since(Instant::now())?;
+            free = self
+                .returned
+                .wait_timeout(free, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Some(std::mem::take(&mut *free))
+    }
+
+    fn give_back(&self, buffer: Vec<u8>) {
+        let mut free = self.free();
+        free.push(buffer);
+        if free.len() >= REFILL {
+            self.returned.notify_one();
+        }
+    }
+}
+
+/// A chunk of a body: a pool buffer, given back when hyper drops it.
+struct PooledChunk {
+    buffer: Vec<u8>,
+    length: usize,
+    pool: Arc<ChunkPool>,
+}
+
+impl AsRef<[u8]> for PooledChunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.buffer[..self.length]
+    }
+}
+
+impl Drop for PooledChunk {
+    fn drop(&mut self) {
+        self.pool.give_back(std::mem::take(&mut self.buffer));
+    }
 }

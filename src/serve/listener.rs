@@ -1,15 +1,20 @@
 //! The listening socket (bound here, or handed over by systemd through `LISTEN_FDS`), the
 //! accept loop with its connection limit and timeouts, and a graceful shutdown.
 
+use std::future::Future;
+use std::io;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -45,28 +50,52 @@ impl ServerHandle {
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
     pub async fn wait_for_signal(self) {
-        let interrupt = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let terminated = async {
-                match terminate.as_mut() {
-                    Some(signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = interrupt => {}
-                () = terminated => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = interrupt.await;
+        self.wait_for(StopSignals::install()).await;
+    }
+
+    /// Runs until one of `signals` arrives, then shuts down gracefully.
+    pub async fn wait_for(self, signals: StopSignals) {
+        signals.arrived().await;
         eprintln!("shutting down: finishing the requests in flight");
         self.shutdown().await;
+    }
+}
+
+/// SIGINT and SIGTERM, caught from the moment this is made: install it before saying the
+/// server listens, so a signal sent at once is never the default action (death).
+pub struct StopSignals {
+    #[cfg(unix)]
+    streams: Vec<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    /// Catches SIGINT and SIGTERM from now on (call inside a tokio runtime).
+    pub fn install() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = [SignalKind::interrupt(), SignalKind::terminate()]
+                .into_iter()
+                .filter_map(|kind| signal(kind).ok())
+                .collect();
+            StopSignals { streams }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    async fn arrived(self) {
+        #[cfg(unix)]
+        {
+            let mut streams = self.streams;
+            if streams.is_empty() {
+                return std::future::pending().await;
+            }
+            let waits = streams.iter_mut().map(|stream| Box::pin(stream.recv()));
+            futures_util::future::select_all(waits).await;
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -229,6 +258,8 @@ async fn accept_loop(
             grace.as_secs()
         );
     }
+    // The uploads left open are abandoned now, not left to the next gc.
+    state.uploads.abandon_all().await;
 }
 
 /// Serves one connection's requests (HTTP/1.1, keep-alive) until it closes.
@@ -236,6 +267,7 @@ async fn serve_connection<S>(stream: S, router: Router, watcher: Watcher, timeou
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let stream = WriteDeadline::new(stream, timeout);
     let service = TowerToHyperService::new(router);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -245,6 +277,110 @@ where
         .keep_alive(true);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     let _ = watcher.watch(connection).await;
+}
+
+/// A connection's stream with a deadline on writes: a write or flush that makes no progress
+/// for the I/O timeout fails, and the connection with it. hyper has no write timeout of its
+/// own, so without this a client that stops reading a response would keep its connection (and
+/// the blob's hold) for ever.
+struct WriteDeadline<S> {
+    stream: S,
+    timeout: Duration,
+    /// Armed while a write waits for the client to take bytes; reused, never reallocated.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(stream: S, timeout: Duration) -> Self {
+        WriteDeadline {
+            stream,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            armed: false,
+        }
+    }
+
+    /// What a write that is not ready yet returns: pending until the deadline, then an error.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if !self.armed {
+            let at = tokio::time::Instant::now() + self.timeout;
+            self.deadline.as_mut().reset(at);
+            self.armed = true;
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the client took nothing for {} s: cut off",
+                    self.timeout.as_secs()
+                ),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progressed<T>(
+        &mut self,
+        ready: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
+        match ready {
+            Poll::Pending => self.stalled(cx),
+            ready => {
+                self.armed = false;
+                ready
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let ready = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.progressed(ready, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let ready = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.progressed(ready, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let ready = Pin::new(&mut this.stream).poll_flush(cx);
+        this.progressed(ready, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let ready = Pin::new(&mut this.stream).poll_shutdown(cx);
+        this.progressed(ready, cx)
+    }
 }
 
 /// The TLS acceptor for `--tls-cert`/`--tls-key` (PEM): the certificate chain and its key.

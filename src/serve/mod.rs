@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use error::{ApiError, ServeError, ServeResult};
-pub use listener::{serve, ServerHandle};
+pub use listener::{serve, ServerHandle, StopSignals};
 pub use mirror::MirrorSpec;
 pub use retention::PruneSchedule;
 
@@ -118,9 +118,10 @@ pub fn run(store: Store, options: ServeOptions) -> ServeResult<()> {
         "http"
     };
     runtime.block_on(async move {
+        let signals = StopSignals::install();
         let handle = serve(store, options).await?;
         eprintln!("serving the store on {scheme}://{}/v2/", handle.address());
-        handle.wait_for_signal().await;
+        handle.wait_for(signals).await;
         Ok(())
     })
 }

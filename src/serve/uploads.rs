@@ -1,11 +1,13 @@
 //! Blob uploads (push): POST starts one (or uploads a whole blob with `?digest=`, or mounts
 //! one the store has), PATCH appends a chunk, PUT ends it with the digest, GET says how far it
-//! got, DELETE cancels it. The bytes stream into a store writer in the store's ingest area;
-//! the PUT stages the blob (verified against the digest the client claims) and the OCI flavour
-//! commits it as one operation, kept for the upload timeout unless a manifest claims it
-//! (`OciStore::receive_blob`). Nothing is visible as a ref until a manifest is pushed. An
-//! upload idle for longer than the timeout is dropped (its staged bytes with it); a server
-//! killed mid-upload leaves staged files of a dead writer, which gc removes.
+//! got, DELETE cancels it. An upload is one store operation for its whole life: the POST
+//! begins it (`OciStore::begin_upload`), the bytes stream into a store writer in the store's
+//! ingest area, and the PUT stages the blob (verified against the digest the client claims)
+//! and commits it through that operation, kept for the upload timeout unless a manifest claims
+//! it (`OciStore::receive_blob`). Nothing is visible as a ref until a manifest is pushed. An
+//! upload cancelled, failed or idle for longer than the timeout is abandoned: its operation is
+//! dropped and its staged bytes with it. A server killed mid-upload leaves operations of a dead
+//! process and staged files of a dead writer, which gc clears.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -23,15 +25,51 @@ use super::manifests::header_value;
 use super::routes::Request;
 use super::state::blocking;
 use crate::store::{Store, StoreWriter, WriteOptions};
-use crate::stores::oci::OciStore;
+use crate::stores::oci::{OciStore, UploadOperation};
 use crate::traits::Digest;
+
+/// An upload's store side: the operation it is, and the writer its bytes stream into.
+struct Staging {
+    operation: UploadOperation<'static>,
+    writer: StoreWriter<'static>,
+}
+
+impl Staging {
+    /// Begins an upload's operation and its staging writer (on the blocking pool).
+    async fn begin(store: &'static Store) -> Result<Staging, ApiError> {
+        blocking(move || -> Result<Staging, ApiError> {
+            let operation = OciStore::new(store).begin_upload()?;
+            let writer = store.writer(&WriteOptions::default())?;
+            Ok(Staging { operation, writer })
+        })
+        .await
+    }
+}
+
+/// Abandons an upload: its staged bytes go, and its operation lets go and removes its entry.
+/// That writes to the store, so it runs on the blocking pool when there is one.
+fn abandon(staging: Staging) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(move || drop(staging))),
+        Err(_) => drop(staging),
+    }
+}
 
 /// One upload in progress.
 struct Session {
     repository: String,
     /// `None` only while a request is writing into it.
-    writer: Option<StoreWriter<'static>>,
+    staging: Option<Staging>,
     last_active: Instant,
+}
+
+impl Drop for Session {
+    /// A session dropped with its upload (cancelled, expired, the server stopping) abandons it.
+    fn drop(&mut self) {
+        if let Some(staging) = self.staging.take() {
+            abandon(staging);
+        }
+    }
 }
 
 /// The uploads of one server, by id.
@@ -63,13 +101,29 @@ impl Uploads {
         self.lock().len()
     }
 
-    /// Drops the uploads idle for longer than `timeout` (their staged bytes go with their
-    /// writers). An upload a request is writing into is busy, not idle.
+    /// Abandons the uploads idle for longer than `timeout`. An upload a request is writing
+    /// into is busy, not idle.
     pub fn expire(&self, timeout: Duration) {
         self.lock().retain(|_, session| match session.try_lock() {
             Ok(session) => session.last_active.elapsed() < timeout,
             Err(_) => true,
         });
+    }
+
+    /// Abandons every upload no request is writing into, and waits until they are gone: what a
+    /// stopping server does, so it leaves no operation and no staged bytes behind.
+    pub async fn abandon_all(&self) {
+        let sessions: Vec<_> = self.lock().drain().map(|(_, session)| session).collect();
+        let staging: Vec<Staging> = sessions
+            .iter()
+            .filter_map(|session| session.try_lock().ok()?.staging.take())
+            .collect();
+        drop(sessions);
+        let _ = blocking(move || -> Result<(), ApiError> {
+            drop(staging);
+            Ok(())
+        })
+        .await;
     }
 }
 
@@ -130,10 +184,6 @@ fn claimed_digest(request: &Request) -> Result<Option<Digest>, ApiError> {
         .transpose()
 }
 
-fn new_writer(store: &'static Store) -> Result<StoreWriter<'static>, ApiError> {
-    Ok(store.writer(&WriteOptions::default())?)
-}
-
 /// `POST /v2/<name>/blobs/uploads/`: a mount, a whole blob (`?digest=`), or a new upload.
 pub async fn start(request: &Request, repository: &str, body: Body) -> Result<Response, ApiError> {
     let store = request.state.store;
@@ -147,9 +197,10 @@ pub async fn start(request: &Request, repository: &str, body: Body) -> Result<Re
         // Not here: fall back to a new upload, as the spec allows.
     }
     if let Some(digest) = claimed_digest(request)? {
-        let writer = write_body(new_writer(store)?, body, request.state.options.io_timeout).await?;
+        let staging = Staging::begin(store).await?;
+        let staging = write_body(staging, body, request.state.options.io_timeout).await?;
         let keep_for = request.state.options.upload_timeout;
-        receive(store, writer, digest.clone(), keep_for).await?;
+        receive(store, staging, digest.clone(), keep_for).await?;
         return created_response(repository, &digest);
     }
     let uploads = &request.state.uploads;
@@ -162,7 +213,7 @@ pub async fn start(request: &Request, repository: &str, body: Body) -> Result<Re
     let id = new_id()?;
     let session = Session {
         repository: repository.to_string(),
-        writer: Some(new_writer(store)?),
+        staging: Some(Staging::begin(store).await?),
         last_active: Instant::now(),
     };
     uploads
@@ -176,7 +227,10 @@ pub async fn status(request: &Request, repository: &str, id: &str) -> Result<Res
     let session = request.state.uploads.get(id)?;
     let session = session.lock().await;
     check_repository(&session, repository, id)?;
-    let written = session.writer.as_ref().map_or(0, StoreWriter::written);
+    let written = session
+        .staging
+        .as_ref()
+        .map_or(0, |staging| staging.writer.written());
     progress_response(StatusCode::NO_CONTENT, repository, id, written)
 }
 
@@ -198,11 +252,11 @@ pub async fn append(
     let session = request.state.uploads.get(id)?;
     let mut session = session.lock().await;
     check_repository(&session, repository, id)?;
-    let writer = session
-        .writer
+    let staging = session
+        .staging
         .take()
         .ok_or_else(|| ApiError::upload_unknown(id))?;
-    let written = writer.written();
+    let written = staging.writer.written();
     if let Some(range) = request.header(header::CONTENT_RANGE) {
         let start = range
             .trim_start_matches("bytes ")
@@ -210,7 +264,7 @@ pub async fn append(
             .next()
             .and_then(|s| s.trim().parse::<u64>().ok());
         if start != Some(written) {
-            session.writer = Some(writer);
+            session.staging = Some(staging);
             return Err(ApiError::upload_invalid(
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 format!(
@@ -219,16 +273,16 @@ pub async fn append(
             ));
         }
     }
-    let result = write_body(writer, body, request.state.options.io_timeout).await;
+    let result = write_body(staging, body, request.state.options.io_timeout).await;
     session.last_active = Instant::now();
     match result {
-        Ok(writer) => {
-            let written = writer.written();
-            session.writer = Some(writer);
+        Ok(staging) => {
+            let written = staging.writer.written();
+            session.staging = Some(staging);
             progress_response(StatusCode::ACCEPTED, repository, id, written)
         }
         Err(error) => {
-            // The writer is gone with the failure: so is the upload.
+            // The upload was abandoned with the failure: its session goes too.
             drop(session);
             request.state.uploads.remove(id);
             Err(error)
@@ -249,33 +303,35 @@ pub async fn finish(
     let session = request.state.uploads.get(id)?;
     let mut session = session.lock().await;
     check_repository(&session, repository, id)?;
-    let writer = session
-        .writer
+    let staging = session
+        .staging
         .take()
         .ok_or_else(|| ApiError::upload_unknown(id))?;
     drop(session);
     request.state.uploads.remove(id);
-    let writer = write_body(writer, body, request.state.options.io_timeout).await?;
+    let staging = write_body(staging, body, request.state.options.io_timeout).await?;
     let keep_for = request.state.options.upload_timeout;
-    receive(request.state.store, writer, digest.clone(), keep_for).await?;
+    receive(request.state.store, staging, digest.clone(), keep_for).await?;
     created_response(repository, &digest)
 }
 
-/// `DELETE`: cancels the upload; its staged bytes are removed.
+/// `DELETE`: cancels the upload: its operation is dropped, its staged bytes removed.
 pub async fn cancel(request: &Request, id: &str) -> Result<Response, ApiError> {
     request.state.uploads.get(id)?;
     request.state.uploads.remove(id);
     Ok((StatusCode::NO_CONTENT, "").into_response())
 }
 
-/// Streams a request body into `writer` on the blocking pool; gives the writer back.
+/// Streams a request body into the upload's writer on the blocking pool; gives the upload
+/// back, or abandons it when the body or the write fails.
 async fn write_body(
-    mut writer: StoreWriter<'static>,
+    mut staging: Staging,
     body: Body,
     timeout: Duration,
-) -> Result<StoreWriter<'static>, ApiError> {
+) -> Result<Staging, ApiError> {
     let (sender, mut receiver) = mpsc::channel::<axum::body::Bytes>(4);
-    let writing = tokio::task::spawn_blocking(move || -> Result<StoreWriter<'static>, ApiError> {
+    let writing = tokio::task::spawn_blocking(move || -> Result<Staging, ApiError> {
+        let writer = &mut staging.writer;
         while let Some(chunk) = receiver.blocking_recv() {
             writer.write_all(&chunk).map_err(|e| {
                 ApiError::internal(format!("writing an upload into the store: {e}"))
@@ -286,7 +342,7 @@ async fn write_body(
         writer
             .flush()
             .map_err(|e| ApiError::internal(format!("writing an upload into the store: {e}")))?;
-        Ok(writer)
+        Ok(staging)
     });
     let mut chunks = body.into_data_stream();
     let mut failure = None;
@@ -318,23 +374,28 @@ async fn write_body(
         }
     }
     drop(sender);
-    let writer = writing
+    let staging = writing
         .await
         .map_err(|e| ApiError::internal(format!("the upload writer failed: {e}")))??;
     match failure {
-        Some(error) => Err(error),
-        None => Ok(writer),
+        Some(error) => {
+            abandon(staging);
+            Err(error)
+        }
+        None => Ok(staging),
     }
 }
 
-/// Stages the blob, checks it is the one claimed, and commits it through the OCI flavour.
+/// Stages the blob, checks it is the one claimed, and commits it through the upload's
+/// operation; any failure abandons the upload.
 async fn receive(
     store: &'static Store,
-    writer: StoreWriter<'static>,
+    staging: Staging,
     claimed: Digest,
     keep_for: Duration,
 ) -> Result<(), ApiError> {
     blocking(move || -> Result<(), ApiError> {
+        let Staging { operation, writer } = staging;
         let staged = writer.stage()?;
         if staged.digest().algorithm() != claimed.algorithm() {
             return Err(ApiError::digest_invalid(format!(
@@ -348,7 +409,7 @@ async fn receive(
                 staged.digest()
             )));
         }
-        OciStore::new(store).receive_blob(staged, keep_for)?;
+        OciStore::new(store).receive_blob(operation, staged, keep_for)?;
         Ok(())
     })
     .await

@@ -145,7 +145,9 @@ pub struct Operation<'s> {
 
 impl Store {
     /// Begins an operation of `flavour`, recorded before it stores anything. The caller holds
-    /// the flavour's mutation lock (so the flavour's GC does not sweep what it commits).
+    /// the flavour's mutation lock from before the operation holds anything to its commit (so
+    /// the flavour's GC does not sweep what it commits); an operation that only stages until
+    /// then (a registry upload) may take it just for its commit step.
     pub fn begin_operation(&self, flavour: &Holder) -> StoreResult<Operation<'_>> {
         let holder = flavour.operation(&unique_id());
         validate_name("operation holder", &holder.mark())?;

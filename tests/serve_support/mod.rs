@@ -30,6 +30,56 @@ impl Server {
         all.extend_from_slice(args);
         let mut command = store.command(&all);
         command.envs(env.iter().copied());
+        Server::spawn(command)
+    }
+
+    /// `serve` with `args` on `store`, started as systemd starts a socket-activated service:
+    /// `listener` is its descriptor 3, `LISTEN_FDS=1` and `LISTEN_PID` its own pid (set by a
+    /// shell that then execs it, so the pid is the server's).
+    pub fn start_activated(
+        store: &TestStore,
+        listener: &std::net::TcpListener,
+        args: &[&str],
+    ) -> Server {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let mut all = vec!["serve"];
+        all.extend_from_slice(args);
+        let server = store.command(&all);
+        let mut command = std::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(r#"LISTEN_PID=$$ exec "$0" "$@""#)
+            .arg(server.get_program())
+            .args(server.get_args());
+        for (name, value) in server.get_envs() {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        command.env("LISTEN_FDS", "1").env_remove("LISTEN_PID");
+        let fd = listener.as_raw_fd();
+        // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl) on
+        // descriptors this process owns.
+        unsafe {
+            command.pre_exec(move || {
+                if fd == 3 {
+                    // Already in place: only its close-on-exec flag must go.
+                    if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(fd, 3) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Server::spawn(command)
+    }
+
+    /// Spawns `command` (a `serve`) and waits until it says where it listens.
+    fn spawn(mut command: std::process::Command) -> Server {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -60,7 +60,7 @@ pub use layout_export::ExportReport;
 pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
 pub use prune::{OciPruneReport, PruneOptions, SparedRef};
-pub use receive::ReceivedManifest;
+pub use receive::{ReceivedManifest, UploadOperation};
 pub use ref_name::RefName;
 pub use refs::RefInfo;
 pub use unpack::{Platform, UnpackOptions, UnpackReport, UnpackedLayer};

@@ -1,13 +1,18 @@
 //! Receiving what a registry client pushes: the library calls behind `oci-store serve`'s push
 //! API, so the server stays a thin HTTP face (DESIGN.md, "Serving, mirroring and retention").
 //!
-//! - A blob ([`OciStore::receive_blob`]): the server streams the upload into staging
-//!   ([`Store::writer`](crate::store::Store::writer), then `stage`) across as many requests as
-//!   the client needs, holding no lock, and hands over the staged blob. One base-store
-//!   operation commits it under the flavour's mutation lock: the blob becomes `owner.oci`'s and
-//!   an upload lease on it (an `oci.lease` entry that references the blob) lands in the same
-//!   commit batch, so no GC can come between the hold and the lease. A blob no manifest claims
-//!   before the lease expires is swept by the first OCI GC after that.
+//! - A blob ([`OciStore::begin_upload`], then [`OciStore::receive_blob`]): an upload is one
+//!   base-store operation for its whole life. It begins when the client starts the upload
+//!   (recorded, with its liveness lock, before a byte is staged); the server streams the bytes
+//!   into staging ([`Store::writer`](crate::store::Store::writer), then `stage`) across as many
+//!   requests as the client needs, holding no lock, and hands the staged blob over with the
+//!   operation. The same operation commits it under the flavour's mutation lock: the blob
+//!   becomes `owner.oci`'s and an upload lease on it (an `oci.lease` entry that references the
+//!   blob) lands in the same commit batch, so no GC can come between the hold and the lease. A
+//!   blob no manifest claims before the lease expires is swept by the first OCI GC after that.
+//!   An upload abandoned (cancelled, timed out, failed) is the operation dropped: nothing
+//!   becomes visible; one whose process died is an operation the next GC clears, and its
+//!   staged file a dead writer's, which the base GC removes.
 //! - A manifest or index ([`OciStore::receive_manifest`]): validated as an import validates a
 //!   document (media type, 4 MiB limit, the image-spec rules), then walked by the graph walker
 //!   over the received bytes and the store, so every required blob it names must already be
@@ -34,7 +39,9 @@ use super::lease::new_lease;
 use super::ref_name::RefName;
 use super::source::StoreSource;
 use super::{OciStore, HOLDER};
-use crate::store::{validate_media_type, OperationCommit, StagedBlob, StoreError, WriteOptions};
+use crate::store::{
+    validate_media_type, Holder, Operation, OperationCommit, StagedBlob, StoreError, WriteOptions,
+};
 use crate::traits::{Algorithm, BlobRecord, Digest, KvOp};
 
 /// What [`OciStore::receive_manifest`] stored.
@@ -46,19 +53,47 @@ pub struct ReceivedManifest {
     pub subject: Option<Digest>,
 }
 
-impl OciStore<'_> {
-    /// Commits a blob a client uploaded (streamed into staging and staged by the caller) as
-    /// the OCI flavour's, protected from the OCI GC by an upload lease for `keep_for`: a
-    /// manifest received meanwhile claims it; otherwise the first GC after the lease expires
-    /// reclaims it. A blob the store already has is held the same way (its protection
-    /// renewed). Nothing becomes a ref. Returns the blob's record.
-    pub fn receive_blob(
+/// A blob upload in progress: the one base-store operation it is, from the client's first
+/// request to [`OciStore::receive_blob`]. Dropping it abandons the upload: the operation lets go
+/// of whatever it held and removes its entry, leaving the store as it was.
+pub struct UploadOperation<'s> {
+    operation: Operation<'s>,
+}
+
+impl UploadOperation<'_> {
+    /// The operation's holder (`oci-op.<id>`): its entry in `store.operation` names it.
+    pub fn holder(&self) -> &Holder {
+        self.operation.holder()
+    }
+}
+
+impl<'s> OciStore<'s> {
+    /// Begins a blob upload: an operation of the OCI flavour, recorded before anything is
+    /// staged. It holds nothing until [`OciStore::receive_blob`] commits the blob, so it needs
+    /// no lock meanwhile: an upload may stay open for as long as its client takes without
+    /// keeping any GC waiting.
+    pub fn begin_upload(&self) -> OciResult<UploadOperation<'s>> {
+        Ok(UploadOperation {
+            operation: self.store.begin_operation(&HOLDER)?,
+        })
+    }
+
+    /// Commits a blob a client uploaded (streamed into staging and staged by the caller)
+    /// through the upload's own operation, as the OCI flavour's, protected from the OCI GC by
+    /// an upload lease for `keep_for`: a manifest received meanwhile claims it; otherwise the
+    /// first GC after the lease expires reclaims it. A blob the store already has is held the
+    /// same way (its protection renewed). Nothing becomes a ref. Returns the blob's record.
+    pub fn receive_blob<'u>(
         &self,
-        staged: StagedBlob<'_>,
+        upload: UploadOperation<'u>,
+        staged: StagedBlob<'u>,
         keep_for: Duration,
     ) -> OciResult<BlobRecord> {
+        debug_assert!(std::ptr::eq(upload.operation.store(), self.store));
+        let mut operation = upload.operation;
+        // Taken only now, for the commit: an OCI GC that marked before the hold waits, so it
+        // never sweeps the blob between its hold and its lease.
         let _mutation = self.mutation_lock()?;
-        let mut operation = self.store.begin_operation(&HOLDER)?;
         let record = operation.commit_staged(vec![staged])?.remove(0);
         let keep = [record.digest.clone()];
         let (_, lease) = new_lease(keep_for, &keep, Some(&record.digest));

@@ -413,8 +413,9 @@ fn pushed_image(layout: &std::path::Path) -> Result<(Vec<Vec<u8>>, Vec<u8>), Str
     Ok((blobs, manifest))
 }
 
-/// A registry push as `serve` receives it: each blob streamed into staging and received
-/// (`receive_blob`: one operation, the upload lease in its commit batch), then the manifest
+/// A registry push as `serve` receives it: each blob an upload operation (`begin_upload`),
+/// streamed into staging and received through it (`receive_blob`: the upload lease in its
+/// commit batch), then the manifest
 /// with a tag (`receive_manifest`: one operation, the ref in its commit batch).
 pub struct OciReceive;
 
@@ -440,10 +441,11 @@ impl Work for OciReceive {
                 expected_size: Some(blob.len() as u64),
                 ..WriteOptions::default()
             };
+            let upload = oci.begin_upload().context("starting an upload")?;
             let mut writer = store.writer(&options).context("starting an upload")?;
             std::io::Write::write_all(&mut writer, blob).context("uploading")?;
             let staged = writer.stage().context("staging an upload")?;
-            oci.receive_blob(staged, Duration::from_secs(3600))
+            oci.receive_blob(upload, staged, Duration::from_secs(3600))
                 .context("receiving a blob")?;
             trial.ack(&format!("blob {digest}"))?;
         }
