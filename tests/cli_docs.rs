@@ -293,6 +293,11 @@ fn every_documented_json_schema_matches_what_its_command_prints() {
             "oci-store.appc-remote-decide.v1",
             vec!["appc", "remote", "decide", "https://example.com/app.aci"],
         ),
+        (
+            "oci-store.prune.v1",
+            vec!["prune", "--dry-run", "--until", "0s"],
+        ),
+        ("oci-store.pin.v1", vec!["pin", "app:1"]),
         // Last: it changes the store.
         ("oci-store.gc.v1", vec!["gc"]),
     ];

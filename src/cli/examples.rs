@@ -45,6 +45,16 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
     ("lease ls", &["oci-store lease ls --json"]),
     ("lease rm", &["oci-store lease rm 1700000000000-4242-1"]),
     ("gc", &["oci-store gc --dry-run", "oci-store gc --lock-wait 300"]),
+    (
+        "prune",
+        &[
+            "oci-store prune --dry-run --until 30d",
+            "oci-store prune --keep-last 3 --max-size 50GiB",
+            "oci-store prune --high-watermark 85% --low-watermark 80% --filter 'docker.io/*'",
+        ],
+    ),
+    ("pin", &["oci-store pin docker.io/library/alpine:3.20"]),
+    ("unpin", &["oci-store unpin docker.io/library/alpine:3.20"]),
     ("blob", &["oci-store blob put ./file.bin"]),
     (
         "blob put",
