@@ -219,16 +219,34 @@ impl Store {
     /// Reads a whole blob into memory; for small documents (manifests, configs) only.
     pub fn read_to_vec(&self, digest: &Digest, limit: u64) -> StoreResult<Vec<u8>> {
         let record = self.info(digest)?;
-        if record.size > limit {
+        self.read_indexed_to_vec(digest, record.size, limit)
+    }
+
+    /// [`Store::read_to_vec`] of a blob whose index record the caller has read already (its
+    /// size `indexed_size`): the content only, no index lookup. Content gone since the record
+    /// was read is [`StoreError::NotFound`].
+    pub(crate) fn read_indexed_to_vec(
+        &self,
+        digest: &Digest,
+        indexed_size: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<u8>> {
+        if indexed_size > limit {
             return Err(StoreError::Invalid(format!(
-                "blob {digest} is {} bytes, over the {limit} byte limit for documents",
-                record.size
+                "blob {digest} is {indexed_size} bytes, over the {limit} byte limit for documents"
             )));
         }
-        let mut bytes = Vec::with_capacity(record.size as usize);
+        let mut bytes = Vec::with_capacity(indexed_size as usize);
+        let reader = match self.blobs.open(digest) {
+            Ok(reader) => reader,
+            Err(StorageError::BlobNotFound(_)) => {
+                return Err(StoreError::NotFound(digest.to_string()))
+            }
+            Err(error) => return Err(error.into()),
+        };
         // Bounded by the limit, not the record: content larger than its record (damaged
         // outside the store) must not be read whole into memory.
-        self.read(digest)?
+        reader
             .take(limit + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| IoContext::new("reading blob", digest.to_string(), e))?;

@@ -28,7 +28,7 @@ use super::descriptor::{digest_of, media_type_of, new_descriptor};
 use super::error::{OciError, OciResult};
 use super::graph::{Child, DocumentKind, Walker};
 use super::lease::Lease;
-use super::source::StoreSource;
+use super::source::IndexedStoreSource;
 use super::{
     OciStore, HOLDER, IMPORT_DATA_TYPE, IMPORT_HOLDER_KIND, LEASE_DATA_TYPE, REFERRER_DATA_TYPE,
 };
@@ -233,7 +233,8 @@ impl OciStore<'_> {
                 });
             }
         }
-        let mut source = StoreSource { store: self.store };
+        // The index read once: the mark looks up every blob every ref reaches.
+        let mut source = IndexedStoreSource::new(self.store)?;
         let mut walker = Walker::new();
         // Documents whose referrers are roots already. By digest, not by position in
         // `reached`: a blob met as a leaf first becomes a document in place.

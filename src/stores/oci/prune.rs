@@ -22,7 +22,7 @@ use super::descriptor::digest_of;
 use super::error::{OciError, OciResult};
 use super::gc::OciGcReport;
 use super::graph::{Child, Walker};
-use super::source::StoreSource;
+use super::source::IndexedStoreSource;
 use super::{OciStore, HOLDER, REFERRER_DATA_TYPE, REF_DATA_TYPE};
 use crate::store::retention::{plan, Candidate, FsSpace, Inventory, Plan, RetentionPolicy};
 use crate::store::StoreError;
@@ -156,6 +156,7 @@ impl OciStore<'_> {
     /// Every ref as a retention candidate, and what live leases keep.
     fn prune_inventory(&self, fs: Option<FsSpace>) -> OciResult<Inventory> {
         let referrers = self.referrers_by_subject()?;
+        let mut source = IndexedStoreSource::new(self.store)?;
         let last_used = self.store.names_last_used(&HOLDER)?;
         let pinned = self.store.pinned(&HOLDER)?;
         let mut candidates = Vec::new();
@@ -165,7 +166,7 @@ impl OciStore<'_> {
                 Some(at) => *at,
                 None => self.stored_at(&target)?,
             };
-            let blobs = self.reach(vec![Child::required(descriptor)], &referrers)?;
+            let blobs = self.reach(vec![Child::required(descriptor)], &referrers, &mut source)?;
             candidates.push(Candidate {
                 group: repository_of(&name).to_string(),
                 pinned: pinned.contains(&name),
@@ -197,7 +198,7 @@ impl OciStore<'_> {
             }
         }
         let kept = self
-            .reach(lease_roots, &referrers)?
+            .reach(lease_roots, &referrers, &mut source)?
             .into_iter()
             .map(|(digest, _)| digest)
             .collect();
@@ -218,13 +219,13 @@ impl OciStore<'_> {
         &self,
         roots: Vec<Child>,
         referrers: &HashMap<Digest, Vec<Descriptor>>,
+        source: &mut IndexedStoreSource<'_>,
     ) -> OciResult<Vec<(Digest, u64)>> {
         let mut walker = Walker::new();
-        let mut source = StoreSource { store: self.store };
         let mut looked_up: HashSet<Digest> = HashSet::new();
         let mut roots = roots;
         while !roots.is_empty() {
-            walker.visit(std::mem::take(&mut roots), &mut source)?;
+            walker.visit(std::mem::take(&mut roots), source)?;
             for reached in walker.reached.iter().filter(|r| r.document.is_some()) {
                 if !looked_up.insert(reached.digest.clone()) {
                     continue;
