@@ -110,6 +110,7 @@ fn run() -> BenchResult<()> {
             "oci-list" => oci_many::run_list(&settings)?,
             "oci-rm" => oci_many::run_remove(&settings)?,
             "oci-gc" => oci_many::run_gc(&settings)?,
+            "oci-prune" => oci_many::run_prune(&settings)?,
             "rss" => oci_rss::run(&settings)?,
             "concurrent" => oci_concurrent::run(&settings)?,
             "scale" => oci_scale::run(&settings)?,

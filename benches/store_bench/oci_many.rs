@@ -2,7 +2,9 @@
 //! images sharing base layers (5,000 at scale 1): `import --all` against `cp -r` + `sync` of
 //! the layout, `list` against `umoci ls`, `rm --ref` of a tenth of the refs in one call
 //! against one call per ref, and `gc` after removing that tenth against `umoci gc` on the
-//! same layout with the same tags removed. The store the last `import --all` made is kept
+//! same layout with the same tags removed; `prune` to a size budget a tenth under the store's
+//! size (the plan alone, and its execution against `gc` of the same victims removed by `rm`).
+//! The store the last `import --all` made is kept
 //! (`<data>/oci-many-store-…`) for the other three, which work on copies of it.
 
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use super::process::{self, Run};
 use super::settings::Settings;
 
 /// The sections that share the imported stores.
-pub const SECTIONS: [&str; 4] = ["oci-all", "oci-list", "oci-rm", "oci-gc"];
+pub const SECTIONS: [&str; 5] = ["oci-all", "oci-list", "oci-rm", "oci-gc", "oci-prune"];
 
 /// Prefix of the cached imported stores in the data directory.
 const STORE_PREFIX: &str = "oci-many-store-";
@@ -443,6 +445,98 @@ pub fn run_gc(settings: &Settings) -> BenchResult<()> {
             reference_lower_bound: umoci_stopped,
             target: Target::FasterBy(20.0),
             rss_mib: peak(&runs),
+        });
+    }
+    remove_if_present(&copy)?;
+    figures.print();
+    Ok(())
+}
+
+/// `prune --max-size` of 90% of the store: the plan (`--dry-run`) against a target of 200 ms,
+/// and its execution against `rm` of the same victims then `gc` (what a prune costs beyond
+/// the GC it runs).
+pub fn run_prune(settings: &Settings) -> BenchResult<()> {
+    let layout = layout(settings)?;
+    let rounds = settings.heavy_rounds;
+    title(
+        settings,
+        "oci-prune",
+        "`prune --max-size` of 90% of the store's bytes (every ref as recent as the next: \
+         least recently used ties go by name)",
+        &layout,
+        rounds,
+    );
+    let configs = oci_cli::configs(settings);
+    let multi = oci_cli::multi_remove()?.unwrap_or(oci_cli::MultiRemove::RepeatedRef);
+    let scratch = tempfile::Builder::new()
+        .prefix("prune-")
+        .tempdir_in(&settings.data_dir)?;
+    let copy = scratch.path().join("copy");
+    // Every use written and none recent: all refs are candidates.
+    let prune = |store: &Path, config: Config, args: &[&str]| {
+        let mut command = oci_cli::command(store, config, args);
+        command.env("OCI_STORE_LAST_USED_INTERVAL", "0s");
+        command
+    };
+    let mut figures = Figures::default();
+    for config in &configs {
+        let cached = imported_store(settings, *config, &layout)?;
+        let stats: serde_json::Value = serde_json::from_str(&process::output(
+            &mut oci_cli::command(&cached, *config, &["--json", "stats"]),
+        )?)?;
+        let bytes = stats["bytes"].as_u64().ok_or("stats printed no bytes")?;
+        let budget = (bytes / 10 * 9).to_string();
+        let args = ["prune", "--max-size", budget.as_str()];
+        let dry = ["prune", "--dry-run", "--max-size", budget.as_str()];
+        let plan: serde_json::Value = serde_json::from_str(&process::output(&mut prune(
+            &cached,
+            *config,
+            &[
+                "--json",
+                "prune",
+                "--dry-run",
+                "--max-size",
+                budget.as_str(),
+            ],
+        ))?)?;
+        let victims: Vec<String> = plan["plan"]["victims"]
+            .as_array()
+            .ok_or("no victims in the plan")?
+            .iter()
+            .filter_map(|v| v["name"].as_str().map(str::to_string))
+            .collect();
+        let (mut plans, mut executions, mut gcs) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            copy_of(&cached, &copy)?;
+            process::run(&mut Command::new("sync"))?;
+            plans.push(process::run(&mut prune(&copy, *config, &dry))?);
+            executions.push(process::run(&mut prune(&copy, *config, &args))?);
+            copy_of(&cached, &copy)?;
+            oci_cli::remove_refs(&copy, *config, multi, &victims, scratch.path())?;
+            process::run(&mut Command::new("sync"))?;
+            gcs.push(oci_cli::run(&copy, *config, &["gc"])?);
+        }
+        figures.push(Figure {
+            config: config.label.to_string(),
+            work: format!("plan: {} of {} refs", victims.len(), layout.tags.len()),
+            ours: seconds(&plans) * 1000.0,
+            reference_name: "-".to_string(),
+            reference: None,
+            unit: "ms",
+            reference_lower_bound: false,
+            target: Target::AtMost(200.0),
+            rss_mib: peak(&plans),
+        });
+        figures.push(Figure {
+            config: config.label.to_string(),
+            work: format!("prune of {} refs", victims.len()),
+            ours: seconds(&executions),
+            reference_name: "rm + gc of them".to_string(),
+            reference: Some(seconds(&gcs)),
+            unit: "s",
+            reference_lower_bound: false,
+            target: Target::RatioAtMost(2.0),
+            rss_mib: peak(&executions),
         });
     }
     remove_if_present(&copy)?;

@@ -24,11 +24,22 @@ impl OurServer {
     /// `oci-store --store STORE … --quiet serve --listen 127.0.0.1:0 [--push]`, once it
     /// listens.
     pub fn start(store: &Path, config: Config, push: bool) -> BenchResult<OurServer> {
+        OurServer::start_with_env(store, config, push, &[])
+    }
+
+    /// [`OurServer::start`] with environment variables set for the server.
+    pub fn start_with_env(
+        store: &Path,
+        config: Config,
+        push: bool,
+        env: &[(&str, &str)],
+    ) -> BenchResult<OurServer> {
         let mut arguments = vec!["--quiet", "serve", "--listen", "127.0.0.1:0"];
         if push {
             arguments.push("--push");
         }
         let mut child = oci_cli::command(store, config, &arguments)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

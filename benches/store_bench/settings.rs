@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::measure::BenchResult;
 
 /// The sections, in the order they run when none is named.
-pub const SECTIONS: [&str; 16] = [
+pub const SECTIONS: [&str; 17] = [
     "kv",
     "resolve",
     "blobs",
@@ -17,6 +17,7 @@ pub const SECTIONS: [&str; 16] = [
     "oci-list",
     "oci-rm",
     "oci-gc",
+    "oci-prune",
     "rss",
     "concurrent",
     "scale",
@@ -26,7 +27,7 @@ pub const SECTIONS: [&str; 16] = [
 ];
 
 /// `oci` on the command line stands for every OCI section.
-pub const OCI_SECTIONS: [&str; 10] = [
+pub const OCI_SECTIONS: [&str; 11] = [
     "oci-import",
     "oci-archive",
     "oci-export",
@@ -34,6 +35,7 @@ pub const OCI_SECTIONS: [&str; 10] = [
     "oci-list",
     "oci-rm",
     "oci-gc",
+    "oci-prune",
     "rss",
     "concurrent",
     "scale",

@@ -24,6 +24,7 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn ExtraData>>> {
         remove_all,
         digests_sorted,
         sorted_digests_page_through_every_blob,
+        digests_with_a_type_prefix_page_in_order,
         entries_of_type,
         reopen_keeps_items,
         batch_is_all_or_nothing,
@@ -250,6 +251,54 @@ pub fn sorted_digests_page_through_every_blob(fixture: &ExtraFixture) -> TestRes
         listed == expected,
         "sorted_digests() differs from the digests, sorted"
     );
+    Ok(())
+}
+
+/// `sorted_digests_with_type_prefix` lists, in order and across pages, exactly the blobs that
+/// have an item whose type starts with the prefix (each once, whatever else they have).
+pub fn digests_with_a_type_prefix_page_in_order(fixture: &ExtraFixture) -> TestResult {
+    let extra = fixture.open()?;
+    let blobs: Vec<Digest> = (0..(2 * DIGEST_PAGE + 5) as u64)
+        .map(|n| digest(9000 + n))
+        .collect();
+    // Every third blob has no mark; the others one or two (`owner.a`, `owner.b`), and all of
+    // them types that sort around the prefix.
+    let mut ops = Vec::new();
+    let mut expected = Vec::new();
+    for (n, blob) in blobs.iter().enumerate() {
+        let mut types = vec!["ownerz", "owner", "last-used"];
+        match n % 3 {
+            0 => {}
+            1 => types.push("owner.a"),
+            _ => types.extend(["owner.a", "owner.b"]),
+        }
+        if n % 3 != 0 {
+            expected.push(blob.clone());
+        }
+        ops.extend(types.into_iter().map(|data_type| ExtraOp::Set {
+            digest: blob.clone(),
+            data_type: data_type.to_string(),
+            value: b"v".to_vec(),
+        }));
+    }
+    extra.write_batch(&ops).context("write_batch")?;
+    let listed: Vec<Digest> = extra
+        .sorted_digests_with_type_prefix("owner.")
+        .context("listing")?
+        .collect::<StorageResult<_>>()
+        .context("paging")?;
+    expected.sort();
+    ensure_eq!(listed.len(), expected.len(), "marked blobs listed");
+    ensure!(
+        listed == expected,
+        "the listing differs from the marked blobs, sorted"
+    );
+    let none: Vec<Digest> = extra
+        .sorted_digests_with_type_prefix("nothing.")
+        .context("listing")?
+        .collect::<StorageResult<_>>()
+        .context("paging")?;
+    ensure!(none.is_empty(), "a prefix no type has listed {none:?}");
     Ok(())
 }
 

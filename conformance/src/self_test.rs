@@ -167,6 +167,12 @@ impl ExtraData for Flawed<dyn ExtraData> {
     fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
         self.inner.sorted_digests()
     }
+    fn sorted_digests_with_type_prefix(
+        &self,
+        type_prefix: &str,
+    ) -> StorageResult<SortedDigests<'_>> {
+        self.inner.sorted_digests_with_type_prefix(type_prefix)
+    }
     fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>> {
         self.inner.entries_of_type(data_type)
     }

@@ -237,12 +237,14 @@ impl ConfigFile {
             "serve.upload_timeout",
         )?;
         file.serve_tag_ttl_ms = duration_value(path, text, &raw.serve.tag_ttl, "serve.tag_ttl")?;
-        file.last_used_interval_ms = duration_value(
-            path,
-            text,
-            &raw.prune.last_used_interval,
-            "prune.last_used_interval",
-        )?;
+        file.last_used_interval_ms = match &raw.prune.last_used_interval {
+            // Recording off: the largest interval.
+            Some(value) if value.get_ref().as_str() == Some("off") => Some(FileValue {
+                value: i64::MAX,
+                line: line_of(text, value.span().start),
+            }),
+            value => duration_value(path, text, value, "prune.last_used_interval")?,
+        };
         read_prune_policy(path, text, &raw.prune, &mut file)?;
         file.prune_after_pull = raw.prune.after_pull.as_ref().map(|value| FileValue {
             value: *value.get_ref(),

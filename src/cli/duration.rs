@@ -19,6 +19,10 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
 
 /// Milliseconds in the largest unit that divides them exactly (`86400000` is `1d`).
 pub fn format_duration(ms: i64) -> String {
+    // The largest interval means "never" (`prune.last_used_interval = "off"`).
+    if ms == i64::MAX {
+        return "off".to_string();
+    }
     for (unit, unit_ms) in [
         ("d", 86_400_000),
         ("h", 3_600_000),

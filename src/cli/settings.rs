@@ -210,14 +210,24 @@ impl Settings {
             ),
             None => Setting::new(Vec::new(), Source::Default),
         };
-        let last_used_interval_ms = duration_setting(
-            env,
-            LAST_USED_INTERVAL_ENV,
-            file.last_used_interval_ms
-                .as_ref()
-                .map(|v| (v.value, from_file(v.line))),
-            crate::store::DEFAULT_LAST_USED_INTERVAL.as_millis() as i64,
-        )?;
+        // "off" turns recording off (for measuring what it costs): the largest interval.
+        let last_used_interval_ms = if env(LAST_USED_INTERVAL_ENV).as_deref() == Some("off") {
+            Setting::new(
+                i64::MAX,
+                Source::Env {
+                    variable: LAST_USED_INTERVAL_ENV,
+                },
+            )
+        } else {
+            duration_setting(
+                env,
+                LAST_USED_INTERVAL_ENV,
+                file.last_used_interval_ms
+                    .as_ref()
+                    .map(|v| (v.value, from_file(v.line))),
+                crate::store::DEFAULT_LAST_USED_INTERVAL.as_millis() as i64,
+            )?
+        };
         let prune_policy = file
             .prune_policy
             .iter()

@@ -175,13 +175,21 @@ impl Store {
         // digest a key/value entry referenced when the list was read is held: it is not a
         // candidate (if that entry went since, the next GC collects the blob).
         let referenced = self.kv.sorted_referenced_digests()?;
+        // Marked blobs listed beside the index, not asked one by one (a mark added since the
+        // listing is seen again under the digest lock below).
+        let marked = self
+            .extra
+            .sorted_digests_with_type_prefix(Holder::MARK_PREFIX)?;
         let mut candidates = Vec::new();
-        let [dangling] = self.merge_with_index([referenced], |record, [is_referenced]| {
-            if !is_referenced && !self.has_owner_mark(&record.digest)? {
-                candidates.push(record.clone());
-            }
-            Ok(())
-        })?;
+        let [dangling, _] = self.merge_with_index(
+            [referenced, marked],
+            |record, [is_referenced, is_marked]| {
+                if !is_referenced && !is_marked {
+                    candidates.push(record.clone());
+                }
+                Ok(())
+            },
+        )?;
         // Decided again under the digest locks, in batches whose deletes share transactions.
         for batch in candidates.chunks(DELETE_BATCH) {
             let digests: Vec<Digest> = batch.iter().map(|record| record.digest.clone()).collect();
@@ -200,15 +208,6 @@ impl Store {
             self.delete_many_locked(&unheld)?;
         }
         Ok(dangling)
-    }
-
-    /// Whether some holder's owner mark is on the blob (read without its lock).
-    fn has_owner_mark(&self, digest: &Digest) -> StoreResult<bool> {
-        Ok(self
-            .extra
-            .types(digest)?
-            .iter()
-            .any(|data_type| Holder::is_mark(data_type)))
     }
 
     /// Runs `remove` if `digest` has no index record, checked again under its exclusive lock.

@@ -14,6 +14,12 @@ use super::error::{StoreError, StoreResult};
 /// Extra-data type prefix of owner marks.
 const MARK_PREFIX: &str = "owner.";
 
+impl Holder {
+    /// The extra-data type prefix every owner mark starts with (`owner.`), for listings of
+    /// marked blobs.
+    pub(crate) const MARK_PREFIX: &'static str = MARK_PREFIX;
+}
+
 /// Longest holder name: its mark must fit the 128 characters of an extra data type.
 const MAX_NAME: usize = 128 - MARK_PREFIX.len();
 

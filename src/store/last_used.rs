@@ -44,7 +44,8 @@ fn parse_ms(bytes: &[u8]) -> Option<i64> {
 }
 
 impl Store {
-    /// Sets how often one item's use is written at most (zero: every use).
+    /// Sets how often one item's use is written at most (zero: every use; `Duration::MAX`:
+    /// never, recording is off).
     pub fn set_last_used_interval(&self, interval: Duration) {
         let mut records = self.use_records();
         records.interval_ms = Some(i64::try_from(interval.as_millis()).unwrap_or(i64::MAX));
@@ -73,6 +74,9 @@ impl Store {
             .use_records()
             .interval_ms
             .unwrap_or(DEFAULT_LAST_USED_INTERVAL.as_millis() as i64);
+        if interval == i64::MAX {
+            return Ok(());
+        }
         let fresh = |stored: Option<i64>| stored.is_some_and(|at| now - at < interval);
         let recently_written = |key: &str| fresh(self.use_records().written.get(key).copied());
         let value = now.to_string();
@@ -190,5 +194,10 @@ mod tests {
 
         store.forget_use(&OCI, "app:1").unwrap();
         assert_eq!(store.name_last_used(&OCI, "app:1").unwrap(), None);
+
+        // Off: nothing is written, not even a first record.
+        store.set_last_used_interval(Duration::MAX);
+        store.record_use(&OCI, Some("app:2"), &[]);
+        assert_eq!(store.name_last_used(&OCI, "app:2").unwrap(), None);
     }
 }

@@ -133,6 +133,15 @@ pub trait ExtraData: Send + Sync {
     /// sorted keys.
     fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>>;
 
+    /// Every blob that has an item whose data type starts with `type_prefix` (`owner.`: the
+    /// blobs some holder marks), in digest-string order, paged as
+    /// [`ExtraData::sorted_digests`]: the base GC merges it with the index instead of asking
+    /// each blob for its types.
+    fn sorted_digests_with_type_prefix(
+        &self,
+        type_prefix: &str,
+    ) -> StorageResult<SortedDigests<'_>>;
+
     /// Every (digest, value) with this data type, in digest order (owner marks, last-used).
     fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>>;
 
@@ -157,6 +166,10 @@ macro_rules! forward_extra_data {
             }
             fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
                 (**self).sorted_digests()
+            }
+            fn sorted_digests_with_type_prefix(&self, type_prefix: &str)
+                -> StorageResult<SortedDigests<'_>> {
+                (**self).sorted_digests_with_type_prefix(type_prefix)
             }
             fn entries_of_type(&self, data_type: &str)
                 -> StorageResult<Vec<(Digest, Vec<u8>)>> {

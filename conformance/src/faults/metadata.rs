@@ -75,6 +75,13 @@ impl ExtraData for FaultyExtraData {
         self.plan.check(Access::Read, "listing extra data")?;
         self.inner.sorted_digests()
     }
+    fn sorted_digests_with_type_prefix(
+        &self,
+        type_prefix: &str,
+    ) -> StorageResult<SortedDigests<'_>> {
+        self.plan.check(Access::Read, "listing extra data")?;
+        self.inner.sorted_digests_with_type_prefix(type_prefix)
+    }
     fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>> {
         self.plan.check(Access::Read, "listing extra data")?;
         self.inner.entries_of_type(data_type)

@@ -9,8 +9,8 @@ use heed::RwTxn;
 
 use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{
-    check_key_len, check_no_separator, delete_prefix, digest_from_key, digest_page, join,
-    prefix_of, rest_after_first_part, utf8,
+    check_key_len, check_no_separator, delete_prefix, digest_from_key, digest_page, first_part,
+    join, prefix_of, rest_after_first_part, utf8,
 };
 use crate::traits::{Digest, ExtraData, ExtraOp, SortedDigests, StorageResult};
 
@@ -166,6 +166,60 @@ impl ExtraData for LmdbExtraData {
                     limit,
                     "blobs with extra data",
                 )
+            })
+        }))
+    }
+
+    fn sorted_digests_with_type_prefix(
+        &self,
+        type_prefix: &str,
+    ) -> StorageResult<SortedDigests<'_>> {
+        let prefix = type_prefix.as_bytes().to_vec();
+        Ok(SortedDigests::paged(move |after, limit| {
+            self.env.read(|rtxn| {
+                let context = || {
+                    format!(
+                        "listing blobs with extra data of types {}*",
+                        String::from_utf8_lossy(&prefix)
+                    )
+                };
+                // Keys are `digest \0 type`: one pass in digest order from after the last
+                // page's digest (`digest \x01` sorts after all its keys).
+                // (LMDB refuses an empty key: no lower bound for the first page.)
+                let start: Option<Vec<u8>> = after.map(|digest| {
+                    let mut start = digest.as_str().as_bytes().to_vec();
+                    start.push(super::keys::SEPARATOR + 1);
+                    start
+                });
+                let bounds = (
+                    start
+                        .as_deref()
+                        .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Included),
+                    std::ops::Bound::Unbounded,
+                );
+                let mut digests: Vec<Digest> = Vec::new();
+                let mut last: Option<Vec<u8>> = None;
+                for entry in self
+                    .env
+                    .databases
+                    .extra
+                    .range(rtxn, &bounds)
+                    .with_context(context)?
+                {
+                    let (key, _) = entry.with_context(context)?;
+                    let digest = first_part(key);
+                    if last.as_deref() == Some(digest)
+                        || !rest_after_first_part(key).starts_with(&prefix)
+                    {
+                        continue;
+                    }
+                    digests.push(digest_from_key(digest)?);
+                    last = Some(digest.to_vec());
+                    if digests.len() >= limit {
+                        break;
+                    }
+                }
+                Ok(digests)
             })
         }))
     }

@@ -70,6 +70,34 @@ impl ExtraData for SqliteExtraData {
         }))
     }
 
+    fn sorted_digests_with_type_prefix(
+        &self,
+        type_prefix: &str,
+    ) -> StorageResult<SortedDigests<'_>> {
+        let prefix = type_prefix.to_string();
+        Ok(SortedDigests::paged(move |after, limit| {
+            self.database.read(
+                || format!("listing blobs with extra data of types {prefix}*"),
+                |connection| {
+                    let after = after.map_or("", Digest::as_str);
+                    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                    // A range on the primary key's second column; `substr` keeps `LIKE`'s
+                    // wildcards and case folding out of it.
+                    connection
+                        .prepare_cached(
+                            "SELECT DISTINCT digest FROM extra WHERE digest > ?1 \
+                             AND substr(data_type, 1, length(?2)) = ?2 \
+                             ORDER BY digest LIMIT ?3",
+                        )?
+                        .query_map(rusqlite::params![after, prefix, limit], |row| {
+                            digest_column(row, 0)
+                        })?
+                        .collect()
+                },
+            )
+        }))
+    }
+
     fn entries_of_type(&self, data_type: &str) -> StorageResult<Vec<(Digest, Vec<u8>)>> {
         self.database.read(
             || format!("listing extra data of type {data_type:?}"),
