@@ -233,7 +233,11 @@ impl KvStore for SqliteKvStore {
             |connection| {
                 connection
                     .prepare_cached(
-                        "SELECT data_type, key FROM kv WHERE blob = ?1 ORDER BY data_type, key",
+                        // `?1 || ''`, not `?1`: proving the partial index `kv_by_blob` usable
+                        // from a bare parameter makes SQLite prepare the statement again at
+                        // every new value; `blob = <expression>` implies non-NULL on its own.
+                        "SELECT data_type, key FROM kv WHERE blob = (?1 || '') \
+                         ORDER BY data_type, key",
                     )?
                     .query_map([digest.as_str()], |row| {
                         Ok(KvKey {
