@@ -28,7 +28,7 @@ use super::descriptor::{digest_of, media_type_of, new_descriptor};
 use super::error::{OciError, OciResult};
 use super::graph::{Child, DocumentKind, Walker};
 use super::lease::Lease;
-use super::source::IndexedStoreSource;
+use super::source::{IndexSnapshot, IndexedStoreSource};
 use super::{
     OciStore, HOLDER, IMPORT_DATA_TYPE, IMPORT_HOLDER_KIND, LEASE_DATA_TYPE, REFERRER_DATA_TYPE,
 };
@@ -234,7 +234,8 @@ impl OciStore<'_> {
             }
         }
         // The index read once: the mark looks up every blob every ref reaches.
-        let mut source = IndexedStoreSource::new(self.store)?;
+        let index = IndexSnapshot::read(self.store)?;
+        let mut source = IndexedStoreSource::new(self.store, &index);
         let mut walker = Walker::new();
         // Documents whose referrers are roots already. By digest, not by position in
         // `reached`: a blob met as a leaf first becomes a document in place.

@@ -22,7 +22,7 @@ use super::descriptor::digest_of;
 use super::error::{OciError, OciResult};
 use super::gc::OciGcReport;
 use super::graph::{Child, Walker};
-use super::source::IndexedStoreSource;
+use super::source::{IndexSnapshot, IndexedStoreSource};
 use super::{OciStore, HOLDER, REFERRER_DATA_TYPE, REF_DATA_TYPE};
 use crate::store::retention::{plan, Candidate, FsSpace, Inventory, Plan, RetentionPolicy};
 use crate::store::StoreError;
@@ -156,26 +156,62 @@ impl OciStore<'_> {
     /// Every ref as a retention candidate, and what live leases keep.
     fn prune_inventory(&self, fs: Option<FsSpace>) -> OciResult<Inventory> {
         let referrers = self.referrers_by_subject()?;
-        let mut source = IndexedStoreSource::new(self.store)?;
+        let index = IndexSnapshot::read(self.store)?;
         let last_used = self.store.names_last_used(&HOLDER)?;
         let pinned = self.store.pinned(&HOLDER)?;
-        let mut candidates = Vec::new();
-        for (name, descriptor) in self.ref_descriptors()? {
-            let target = digest_of(&descriptor, &format!("ref {name}"))?;
-            let last_used_ms = match last_used.get(&name) {
-                Some(at) => *at,
-                None => self.stored_at(&target)?,
-            };
-            let blobs = self.reach(vec![Child::required(descriptor)], &referrers, &mut source)?;
-            candidates.push(Candidate {
-                group: repository_of(&name).to_string(),
-                pinned: pinned.contains(&name),
-                name,
-                target,
-                last_used_ms,
-                blobs,
-            });
+        let refs = self.ref_descriptors()?;
+        // The walks read and parse every ref's documents: split over the cores, in order.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(4);
+        let chunk = refs.len().div_ceil(workers).max(1);
+        let walked: Vec<OciResult<Vec<Candidate>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = refs
+                .chunks(chunk)
+                .map(|part| {
+                    let (index, referrers, last_used, pinned) =
+                        (&index, &referrers, &last_used, &pinned);
+                    scope.spawn(move || {
+                        let mut source = IndexedStoreSource::new(self.store, index);
+                        part.iter()
+                            .map(|(name, descriptor)| {
+                                let target = digest_of(descriptor, &format!("ref {name}"))?;
+                                let last_used_ms = match last_used.get(name) {
+                                    Some(at) => *at,
+                                    None => self.stored_at(&target)?,
+                                };
+                                let blobs = self.reach(
+                                    vec![Child::required(descriptor.clone())],
+                                    referrers,
+                                    &mut source,
+                                )?;
+                                Ok(Candidate {
+                                    group: repository_of(name).to_string(),
+                                    pinned: pinned.contains(name),
+                                    name: name.clone(),
+                                    target,
+                                    last_used_ms,
+                                    blobs,
+                                })
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        let mut candidates = Vec::with_capacity(refs.len());
+        for part in walked {
+            candidates.extend(part?);
         }
+        let mut source = IndexedStoreSource::new(self.store, &index);
         let now = now_unix_ms();
         let mut lease_roots = Vec::new();
         for lease in self.lease_list()? {

@@ -47,17 +47,29 @@ impl ContentSource for StoreSource<'_> {
 /// GC lock is held); a blob whose content went since the pass reads as absent.
 pub struct IndexedStoreSource<'a> {
     store: &'a Store,
+    index: &'a IndexSnapshot,
+}
+
+/// Every indexed blob's size, read in one paged pass; shared by the sources of several
+/// threads walking at once.
+pub struct IndexSnapshot {
     sizes: std::collections::HashMap<Digest, u64>,
 }
 
-impl<'a> IndexedStoreSource<'a> {
-    pub fn new(store: &'a Store) -> OciResult<Self> {
+impl IndexSnapshot {
+    pub fn read(store: &Store) -> OciResult<Self> {
         let mut sizes = std::collections::HashMap::new();
         for record in store.records() {
             let record = record.map_err(StoreError::from)?;
             sizes.insert(record.digest, record.size);
         }
-        Ok(IndexedStoreSource { store, sizes })
+        Ok(IndexSnapshot { sizes })
+    }
+}
+
+impl<'a> IndexedStoreSource<'a> {
+    pub fn new(store: &'a Store, index: &'a IndexSnapshot) -> Self {
+        IndexedStoreSource { store, index }
     }
 }
 
@@ -72,7 +84,7 @@ impl ContentSource for IndexedStoreSource<'_> {
         descriptor: &Descriptor,
         document: bool,
     ) -> OciResult<Fetched> {
-        let Some(&size) = self.sizes.get(digest) else {
+        let Some(&size) = self.index.sizes.get(digest) else {
             return Ok(Fetched::Absent);
         };
         if !document {
