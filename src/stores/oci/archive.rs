@@ -19,7 +19,9 @@
 //! - A symbolic link is recorded, never followed here: only one among the legacy entries
 //!   (not `blobs/`, `index.json`, `oci-layout`, `refs/`, `manifest.json`), whose target,
 //!   taken from the link's own directory, stays inside the archive. It is only ever resolved
-//!   to another member of the same archive, by name ([`ArchiveContents::resolve`]). Hard links,
+//!   to another member of the same archive, by name ([`ArchiveContents::resolve`]); an
+//!   archive without `manifest.json` (an image layout alone) has no use for one and is refused
+//!   when it has one. Hard links,
 //!   devices, FIFOs and other special entries are refused with an error naming the member, as
 //!   are absolute paths and `..`: nothing is ever created from a member, so no path is ever
 //!   resolved on the file system, and a hard link is never copied.
@@ -338,6 +340,20 @@ pub fn read_archive(
         }
     }
     read_to_the_end(tar.into_inner().into_inner()).map_err(corrupt)?;
+    // Members come in any order: only at the end is it known whether links were among a
+    // Docker archive's legacy entries. An image layout alone needs none.
+    if contents.docker_manifest.is_none() {
+        if let Some(name) = contents.links.keys().min() {
+            return Err(OciError::UnsafeArchiveEntry {
+                archive: archive.to_path_buf(),
+                entry: short_name(name.as_bytes()),
+                reason: format!(
+                    "symbolic links are only read among a Docker archive's legacy entries, and \
+                     this archive has no {DOCKER_MANIFEST_FILE} (an image layout needs none)"
+                ),
+            });
+        }
+    }
     Ok(contents)
 }
 
