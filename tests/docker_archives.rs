@@ -736,3 +736,92 @@ fn peak_rss_kib(store: &TestStore, args: &[&str], stdin: Option<Vec<u8>>) -> i64
     }
     peak
 }
+
+#[test]
+fn an_index_exports_as_a_docker_archive_of_this_machine_s_platform() {
+    use oci_store::oci::{ExportFormat, ExportTarget};
+    use oci_store::stores::oci::layout_builder::LayoutBuilder;
+    let temp = tempfile::tempdir().unwrap();
+    let store = new_store(temp.path());
+    let layout = temp.path().join("layout");
+    let mut builder = LayoutBuilder::new(&layout).unwrap();
+    let host = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let other = if host == "amd64" { "arm64" } else { "amd64" };
+    let layer = |text: &[u8]| LayoutBuilder::layer_tar_gz(&[("etc/platform", text)]).unwrap();
+    let mine = builder
+        .runnable_image("linux", host, &[layer(b"mine\n")])
+        .unwrap();
+    let theirs = builder
+        .runnable_image("linux", other, &[layer(b"theirs\n")])
+        .unwrap();
+    let index = builder
+        .index(&[(theirs, "linux", other), (mine.clone(), "linux", host)])
+        .unwrap();
+    builder.add_ref(Some("multi:1"), &index);
+    builder.finish().unwrap();
+    let oci = OciStore::new(&store);
+    oci.import_layout(&layout, &ImportOptions::default())
+        .unwrap();
+
+    let mut out = Vec::new();
+    let report = oci
+        .export_to(
+            "multi:1",
+            None,
+            ExportTarget::ArchiveStream {
+                out: &mut out,
+                name: Path::new("<memory>"),
+            },
+            ExportFormat::DockerArchive,
+        )
+        .unwrap();
+    assert_eq!(report.digest.to_string(), index.digest().to_string());
+    let mut archive = tar::Archive::new(out.as_slice());
+    let mut manifest_json = Value::Null;
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some("manifest.json") {
+            manifest_json = serde_json::from_reader(&mut entry).unwrap();
+        }
+    }
+    let mine_bytes = store
+        .read_to_vec(&mine.digest().to_string().parse().unwrap(), 1 << 20)
+        .unwrap();
+    let mine_manifest: Value = serde_json::from_slice(&mine_bytes).unwrap();
+    let config = mine_manifest["config"]["digest"].as_str().unwrap();
+    assert_eq!(
+        manifest_json[0]["Config"],
+        format!("blobs/sha256/{}", hex(config))
+    );
+    assert_eq!(manifest_json[0]["RepoTags"], json!(["multi:1"]));
+    // Read back: the whole index, under the normalised name.
+    let again = new_store(&temp.path().join("again"));
+    let refs = import_bytes(&again, temp.path(), &out).unwrap();
+    assert_eq!(
+        refs,
+        vec![(
+            "docker.io/library/multi:1".to_string(),
+            index.digest().to_string()
+        )]
+    );
+
+    // A docker-archive is a tar: a directory target is refused before anything is written.
+    let directory = temp.path().join("not-written");
+    let error = oci
+        .export_to(
+            "multi:1",
+            None,
+            ExportTarget::Directory(&directory),
+            ExportFormat::DockerArchive,
+        )
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("docker-archive is a tar"),
+        "{error}"
+    );
+    assert!(!directory.exists());
+}
