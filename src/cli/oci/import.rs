@@ -56,7 +56,11 @@ impl RunCommand for ImportCommand {
         let progress = context.progress();
         let oci = OciStore::new(&store).with_progress(&*progress);
         let report = match self.path.as_os_str() == "-" {
-            true => oci.import_archive_stream(std::io::stdin().lock(), &options)?,
+            true => {
+                let stdin = std::io::stdin();
+                crate::util::pipe::enlarge_pipe_buffer(std::os::fd::AsFd::as_fd(&stdin));
+                oci.import_archive_stream(stdin.lock(), &options)?
+            }
             false => oci.import_layout(&self.path, &options)?,
         };
         drop(progress);
