@@ -100,11 +100,11 @@ pub use registry::{
 /// The OCI flavour's options, reports and names: what [`OciStore`]'s methods take and return.
 pub mod oci {
     pub use crate::stores::oci::{
-        BlobSummary, CheckReport, Descriptor, ExportReport, HistoryEntry, ImageConfigSummary,
-        ImportOptions, ImportReport, ImportedRef, IndexEntry, IndexSummary, Inspection, Lease,
-        ManifestSummary, MissingBlob, Node, OciGcReport, OciPruneReport, Platform, PruneOptions,
-        ReceivedManifest, RefInfo, RefName, RefUsage, RefsUsage, SparedRef, SweptBlob,
-        UnpackOptions, UnpackReport, UnpackedLayer, FLAVOUR,
+        BlobSummary, CheckReport, Descriptor, ExportFormat, ExportReport, ExportTarget,
+        HistoryEntry, ImageConfigSummary, ImportOptions, ImportReport, ImportedRef, IndexEntry,
+        IndexSummary, Inspection, Lease, ManifestSummary, MissingBlob, Node, OciGcReport,
+        OciPruneReport, Platform, PruneOptions, ReceivedManifest, RefInfo, RefName, RefUsage,
+        RefsUsage, SparedRef, SweptBlob, UnpackOptions, UnpackReport, UnpackedLayer, FLAVOUR,
     };
 }
 

@@ -13,7 +13,7 @@ use rstest::rstest;
 #[case::truncated_gzip(archives::truncated_gzip)]
 #[case::gzip_bad_crc(archives::gzip_bad_crc)]
 #[case::bad_header_checksum(archives::bad_header_checksum)]
-#[case::zstd_compressed(archives::zstd_compressed)]
+#[case::truncated_zstd(archives::truncated_zstd)]
 #[case::xz_compressed(archives::xz_compressed)]
 #[case::empty_archive(archives::empty_archive)]
 #[case::dot_dot_member(archives::dot_dot_member)]

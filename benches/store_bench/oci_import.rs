@@ -2,7 +2,10 @@
 //! directory and from its oci-archive, through the release binary, next to `cp -r` + `sync`
 //! of its blobs, `skopeo copy oci:->oci:` and `ctr images import --no-unpack`, at the sizes
 //! of the plot (the largest is the 200 MB image). Also the re-import of an image
-//! already present. Draws the plot of import time against image size.
+//! already present. The archive section also imports the oci-archive from a pipe (`cat
+//! ARCHIVE | oci-store import -`) and the same image as a legacy Docker archive (made by
+//! `skopeo copy … docker-archive:`), next to `ctr images import` of that file. Draws the plot
+//! of import time against image size.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,6 +27,10 @@ enum Contender {
     OursDir(Config),
     Ctr,
     OursArchive(Config),
+    /// `cat ARCHIVE | oci-store import -`.
+    OursStdin(Config),
+    CtrDocker,
+    OursDocker(Config),
 }
 
 impl Contender {
@@ -34,6 +41,11 @@ impl Contender {
             Contender::OursDir(c) => format!("oci-store import DIR ({})", c.label),
             Contender::Ctr => "ctr images import --no-unpack (archive)".to_string(),
             Contender::OursArchive(c) => format!("oci-store import ARCHIVE ({})", c.label),
+            Contender::OursStdin(c) => format!("cat ARCHIVE | oci-store import - ({})", c.label),
+            Contender::CtrDocker => "ctr images import --no-unpack (docker-archive)".to_string(),
+            Contender::OursDocker(c) => {
+                format!("oci-store import DOCKER-ARCHIVE ({})", c.label)
+            }
         }
     }
 }
@@ -99,6 +111,13 @@ pub fn run(settings: &Settings, directory: bool, archive: bool) -> BenchResult<(
             contenders.push(Contender::Ctr);
         }
         contenders.extend(configs.iter().map(|c| Contender::OursArchive(*c)));
+        contenders.extend(configs.iter().map(|c| Contender::OursStdin(*c)));
+        if peers.skopeo {
+            if peers.containerd {
+                contenders.push(Contender::CtrDocker);
+            }
+            contenders.extend(configs.iter().map(|c| Contender::OursDocker(*c)));
+        }
         if !directory {
             // The archive target is also relative to the directory import of the same run.
             contenders.extend(configs.iter().map(|c| Contender::OursDir(*c)));
@@ -152,17 +171,25 @@ fn pass(
     with_reimport: bool,
 ) -> BenchResult<(Run, Option<Run>)> {
     let source = match contender {
-        Contender::Ctr | Contender::OursArchive(_) => image.archive.clone(),
+        Contender::Ctr | Contender::OursArchive(_) | Contender::OursStdin(_) => {
+            image.archive.clone()
+        }
+        Contender::CtrDocker | Contender::OursDocker(_) => {
+            oci_inputs::docker_archive(image)?.ok_or("the docker-archive input needs skopeo")?
+        }
         _ => image.layout.clone(),
     };
     let target = scratch.join("target");
     remove_if_present(&target)?;
     match contender {
-        Contender::OursDir(c) | Contender::OursArchive(c) => oci_cli::create_store(&target, c)?,
+        Contender::OursDir(c)
+        | Contender::OursArchive(c)
+        | Contender::OursStdin(c)
+        | Contender::OursDocker(c) => oci_cli::create_store(&target, c)?,
         _ => {}
     }
     let daemon = match contender {
-        Contender::Ctr => Some(Containerd::start(&scratch.join("ctrd"))?),
+        Contender::Ctr | Contender::CtrDocker => Some(Containerd::start(&scratch.join("ctrd"))?),
         _ => None,
     };
     before_pass(&source)?;
@@ -175,7 +202,7 @@ fn pass(
             peers::skopeo_copy(&image.layout, &image.ref_name, &target)?,
             None,
         ),
-        Contender::Ctr => {
+        Contender::Ctr | Contender::CtrDocker => {
             let daemon = daemon.as_ref().expect("started above");
             let run = daemon.import(&source)?;
             if daemon.images()?.is_empty() {
@@ -183,7 +210,19 @@ fn pass(
             }
             (run, None)
         }
-        Contender::OursDir(c) | Contender::OursArchive(c) => {
+        Contender::OursStdin(c) => {
+            // A real pipe, as `docker save IMAGE | oci-store import -` gives one.
+            let ours = oci_cli::command(&target, c, &["import", "-"]);
+            let mut piped = Command::new("sh");
+            piped
+                .arg("-c")
+                .arg("cat \"$0\" | \"$@\"")
+                .arg(&source)
+                .arg(ours.get_program())
+                .args(ours.get_args());
+            (super::process::run(&mut piped)?, None)
+        }
+        Contender::OursDir(c) | Contender::OursArchive(c) | Contender::OursDocker(c) => {
             let path = source.to_string_lossy().into_owned();
             let run = oci_cli::run(&target, c, &["import", path.as_str()])?;
             let again = if with_reimport && matches!(contender, Contender::OursDir(_)) {
@@ -292,7 +331,44 @@ fn print_figures(
             }
         }
         if archive {
-            if let Some(arch) = results.seconds(&archive_label, size) {
+            let arch = results.seconds(&archive_label, size);
+            let stdin_label = Contender::OursStdin(*config).label();
+            if let Some(piped) = results.seconds(&stdin_label, size) {
+                figures.push(figure(
+                    &format!("import {size_label} MB oci-archive from a pipe"),
+                    piped,
+                    results.rss_mib(&stdin_label, size),
+                    "our oci-archive import",
+                    arch,
+                    Target::RatioAtMost(1.3),
+                ));
+            }
+            let docker_label = Contender::OursDocker(*config).label();
+            if let Some(docker) = results.seconds(&docker_label, size) {
+                let rss = results.rss_mib(&docker_label, size);
+                let work = format!("import {size_label} MB as docker-archive");
+                figures.push(figure(
+                    &work,
+                    docker,
+                    rss,
+                    if peers.containerd {
+                        "ctr images import --no-unpack"
+                    } else {
+                        "ctr (containerd not installed)"
+                    },
+                    results.seconds(&Contender::CtrDocker.label(), size),
+                    Target::None,
+                ));
+                figures.push(figure(
+                    &work,
+                    docker,
+                    rss,
+                    "our oci-archive import",
+                    arch,
+                    Target::RatioAtMost(1.3),
+                ));
+            }
+            if let Some(arch) = arch {
                 let rss = results.rss_mib(&archive_label, size);
                 figures.push(figure(
                     &format!("import {size_label} MB as oci-archive"),

@@ -348,6 +348,38 @@ pub fn write_archive(layout: &Path, archive: &Path) -> BenchResult<()> {
     Ok(())
 }
 
+/// The image as a legacy Docker archive (`manifest.json`, `<hex>.json`, layers as
+/// uncompressed tars with `<id>/layer.tar` links, as `docker save` before 25 and `podman
+/// save` write it), made once by `skopeo copy oci: docker-archive:` beside the oci-archive;
+/// `None` without skopeo.
+pub fn docker_archive(image: &Image) -> BenchResult<Option<PathBuf>> {
+    let Some(dir) = image.archive.parent() else {
+        return Ok(None);
+    };
+    let archive = dir.join("image.docker.tar");
+    if archive.exists() {
+        return Ok(Some(archive));
+    }
+    if !super::process::on_path("skopeo") {
+        return Ok(None);
+    }
+    let partial = dir.join("image.docker.tar.partial");
+    remove_if_present(&partial)?;
+    super::process::run(
+        std::process::Command::new("skopeo")
+            .arg("copy")
+            .arg("--quiet")
+            .arg(format!("oci:{}:{}", image.layout.display(), image.ref_name))
+            .arg(format!(
+                "docker-archive:{}:bench/image:latest",
+                partial.display()
+            )),
+    )?;
+    File::open(&partial)?.sync_all()?;
+    std::fs::rename(&partial, &archive)?;
+    Ok(Some(archive))
+}
+
 /// Sum of the sizes of `layout/blobs/sha256/*`.
 pub fn blob_bytes(layout: &Path) -> BenchResult<u64> {
     let mut total = 0;

@@ -10,6 +10,8 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
             "oci-store import ./layout",
             "oci-store import --sref latest --dref nginx:latest nginx.tar",
             "oci-store import --all ./layout",
+            "docker save busybox:1.36 | oci-store import -",
+            "oci-store import --sref busybox:1.36 --dref mine:1 saved.tar.zst",
         ],
     ),
     (
@@ -17,6 +19,7 @@ pub const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "oci-store export --sref nginx:latest ./out-layout",
             "oci-store export --sref nginx:latest --dref latest --archive nginx.tar",
+            "oci-store export --sref nginx:latest --format docker-archive - | docker load",
         ],
     ),
     ("list", &["oci-store ls", "oci-store list --json | jq '.[].name'"]),

@@ -114,9 +114,9 @@ macro_rules! commands {
 }
 
 commands! {
-    /// Import an OCI image layout, oci-archive or pre-1.0 layout
+    /// Import an OCI image layout, oci-archive, Docker archive or pre-1.0 layout (`-`: stdin)
     Import(oci::ImportCommand),
-    /// Export a ref as an OCI image layout or oci-archive
+    /// Export a ref as an OCI image layout, oci-archive or docker-archive (`-`: stdout)
     Export(oci::ExportCommand),
     /// List refs: name, digest, media type, size, platforms
     #[command(visible_alias = "ls")]

@@ -5,3 +5,4 @@ pub mod clock;
 pub mod compression;
 pub mod fsync;
 pub mod io_context;
+pub mod pipe;

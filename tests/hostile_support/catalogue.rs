@@ -239,7 +239,7 @@ pub const ARCHIVES: &[(&str, Build)] = &[
     ("truncated_gzip", archives::truncated_gzip),
     ("gzip_bad_crc", archives::gzip_bad_crc),
     ("bad_header_checksum", archives::bad_header_checksum),
-    ("zstd_compressed", archives::zstd_compressed),
+    ("truncated_zstd", archives::truncated_zstd),
     ("xz_compressed", archives::xz_compressed),
     ("empty_archive", archives::empty_archive),
     ("dot_dot_member", archives::dot_dot_member),

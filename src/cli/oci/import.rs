@@ -1,4 +1,4 @@
-//! `oci-store import [--sref REF] [--dref REF] [--all] PATH`.
+//! `oci-store import [--sref REF] [--dref REF] [--all] PATH|-`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,9 +10,13 @@ use crate::cli::output::bytes_with_unit;
 use crate::cli::{Context, RunCommand};
 use crate::stores::oci::{ImportOptions, OciStore};
 
-/// Imports an OCI image layout directory, an oci-archive tar (plain or gzip) of one, or a
-/// pre-1.0 layout (`refs/<name>`). Every blob is verified as it streams in; an archive is read
-/// once, never extracted. All or nothing: on failure no ref is written and nothing stays stored.
+/// Imports an OCI image layout directory, an oci-archive tar of one, a pre-1.0 layout
+/// (`refs/<name>`), or a Docker archive (`docker save`, Docker 25 or older, `podman save`,
+/// skopeo's docker-archive), archives plain, gzip or zstd, from a file or with `-` from
+/// standard input. Every blob is verified as it streams in; an archive is read once, never
+/// extracted. A Docker archive's images are imported under their `RepoTags`, normalised
+/// (`busybox:1` becomes `docker.io/library/busybox:1`). All or nothing: on failure no ref is
+/// written and nothing stays stored.
 #[derive(Debug, Args)]
 pub struct ImportCommand {
     /// Import only the layout's ref of this name (`org.opencontainers.image.ref.name`)
@@ -35,7 +39,7 @@ pub struct ImportCommand {
     #[arg(long, value_name = "BYTES", default_value_t = ImportOptions::default().max_archive_bytes)]
     max_archive_bytes: u64,
 
-    /// Layout directory or oci-archive file
+    /// Layout directory, archive file, or `-` for an archive on standard input
     path: PathBuf,
 }
 
@@ -50,9 +54,15 @@ impl RunCommand for ImportCommand {
             max_archive_bytes: self.max_archive_bytes,
         };
         let progress = context.progress();
-        let report = OciStore::new(&store)
-            .with_progress(&*progress)
-            .import_layout(&self.path, &options)?;
+        let oci = OciStore::new(&store).with_progress(&*progress);
+        let report = match self.path.as_os_str() == "-" {
+            true => {
+                let stdin = std::io::stdin();
+                crate::util::pipe::enlarge_pipe_buffer(std::os::fd::AsFd::as_fd(&stdin));
+                oci.import_archive_stream(stdin.lock(), &options)?
+            }
+            false => oci.import_layout(&self.path, &options)?,
+        };
         drop(progress);
         context.output().value(&report, |out| {
             for imported in &report.refs {

@@ -162,6 +162,50 @@ pub enum OciError {
         reason: String,
     },
 
+    /// A member of an archive not named by digest (a Docker archive's config or layer) could
+    /// not be streamed into the store.
+    #[error("importing {path}: {source}")]
+    MemberImport {
+        /// The archive and member, `ARCHIVE:MEMBER`.
+        path: PathBuf,
+        /// The store's error.
+        #[source]
+        source: Box<StoreError>,
+    },
+
+    /// A Docker archive's `manifest.json` names a member that is not there, or one that is not
+    /// what the image needs (a config whose name is not its digest, one without diff IDs);
+    /// the archive is damaged or was not written by a `docker save`-like tool.
+    #[error("archive {archive}: {member:?}, named by {named_by}: {reason}; nothing was imported")]
+    DockerArchiveMember {
+        /// The archive.
+        archive: PathBuf,
+        /// The member's name as `manifest.json` gives it.
+        member: String,
+        /// Where it is named: `manifest.json image N Config` or `… Layers[i]`.
+        named_by: String,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+
+    /// A layer of a legacy Docker archive is not the layer its image config lists at its
+    /// position: the uncompressed content hashes to another diff ID.
+    #[error(
+        "archive {archive}: layer {member:?} (position {position}) decompresses to {found}, but          the image config's rootfs.diff_ids lists {expected} there: the layer or the config is          damaged; nothing was imported, make the archive again and import that"
+    )]
+    LayerDiffIdMismatch {
+        /// The archive.
+        archive: PathBuf,
+        /// The layer's name as `manifest.json` gives it.
+        member: String,
+        /// Its position among the image's layers (0 is the base).
+        position: usize,
+        /// The config's diff ID.
+        expected: Digest,
+        /// What the layer hashes to, uncompressed.
+        found: Digest,
+    },
+
     /// A layout path names a directory, symbolic link or special file where a regular file is
     /// expected.
     #[error("{path} is not a regular file: only regular files are read from a layout")]

@@ -8,9 +8,10 @@ use std::path::Path;
 
 use oci_spec::image::{Descriptor, MediaType};
 
-use super::archive::read_archive;
 pub use super::archive::ArchiveLimits;
+use super::archive::{read_archive, SinkMember};
 use super::graph::{verify_document, Child, ContentSource, Fetched, Walker, MAX_DOCUMENT_SIZE};
+use super::layout::open_regular;
 use super::OciResult;
 use crate::traits::{Algorithm, Digest};
 use crate::util::io_context::IoResultExt;
@@ -85,11 +86,20 @@ pub fn walk(media_type: &str, blobs: &[Vec<u8>], strict: bool) -> OciResult<usiz
 /// Reads an `oci-archive` file as an import does, draining each blob member, and lists the
 /// layout's entries. Returns how many blob members it read.
 pub fn read_oci_archive(archive: &Path, limits: ArchiveLimits) -> OciResult<usize> {
-    let mut sink = |_: &Digest, _: u64, _: &str, content: &mut dyn Read| -> OciResult<()> {
-        std::io::copy(content, &mut std::io::sink()).io_context("draining", archive)?;
-        Ok(())
+    let mut sink = |member: &SinkMember<'_>, content: &mut dyn Read| -> OciResult<Digest> {
+        let mut hasher = Algorithm::Sha256.hasher();
+        let mut buffer = [0u8; 8192];
+        loop {
+            let read = content.read(&mut buffer).io_context("draining", archive)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        Ok(member.expected.cloned().unwrap_or_else(|| hasher.finish()))
     };
-    let contents = read_archive(archive, &limits, &mut sink)?;
+    let file = open_regular(archive)?;
+    let contents = read_archive(archive, file, &limits, &mut sink)?;
     let _ = contents.entries(archive)?;
     Ok(contents.blobs.len())
 }

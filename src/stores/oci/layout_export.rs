@@ -14,7 +14,16 @@
 //! by other tools may carry fields oci-spec does not know, and a merge must not drop them.
 //!
 //! An archive is a plain (uncompressed) tar, written to a temp file beside the target and
-//! renamed over it; an existing archive is replaced, not merged.
+//! renamed over it (an existing archive is replaced, not merged), or to a stream such as
+//! standard output, where a blob found damaged midway stops the stream short: the reader
+//! sees a truncated tar and the export fails.
+//!
+//! A `docker-archive` is what Docker 25 `docker save` writes: the same OCI layout (its
+//! `index.json` entry annotated with the image's full name and its tag, as Docker's), plus
+//! the legacy `manifest.json` naming the config and layers by their `blobs/` names and the
+//! ref's name as its `RepoTags`, which `docker load` (any version) and `podman load` read. A
+//! ref to an index is exported with the manifest of this machine's platform in
+//! `manifest.json`.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -24,9 +33,11 @@ use oci_spec::image::Descriptor;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::archive::DOCKER_MANIFEST_FILE;
 use super::descriptor::{digest_of, media_type_of, with_ref_name, REF_NAME_ANNOTATION};
+use super::docker_archive::{docker_index_entry, docker_manifest_json, familiar_repo_tag};
 use super::error::{OciError, OciResult};
-use super::graph::{Child, Reached, Walker, OCI_INDEX};
+use super::graph::{Child, DocumentKind, Reached, Walker, OCI_INDEX};
 use super::layout::{read_limited, BLOBS_DIR, INDEX_FILE, LAYOUT_FILE};
 use super::ref_name::RefName;
 use super::source::StoreSource;
@@ -56,6 +67,30 @@ pub struct ExportReport {
     pub blobs_written: u64,
 }
 
+/// What an export writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// An OCI image layout (a directory, or an `oci-archive` tar of one).
+    Oci,
+    /// A `docker-archive` tar: the OCI layout plus `manifest.json`, as Docker 25 writes it.
+    DockerArchive,
+}
+
+/// Where an export goes.
+pub enum ExportTarget<'w> {
+    /// A layout directory, created or added to.
+    Directory(&'w Path),
+    /// An archive file, replaced whole.
+    ArchiveFile(&'w Path),
+    /// An archive written to a stream (such as standard output), named in messages.
+    ArchiveStream {
+        /// The stream.
+        out: &'w mut dyn Write,
+        /// What stands for it in messages, such as `<standard output>`.
+        name: &'w Path,
+    },
+}
+
 impl OciStore<'_> {
     /// Writes ref `sref` (as `dref`, if given) to `path`: a layout directory, created or added
     /// to, or with `archive` an `oci-archive` tar file.
@@ -66,6 +101,29 @@ impl OciStore<'_> {
         path: &Path,
         archive: bool,
     ) -> OciResult<ExportReport> {
+        let target = match archive {
+            true => ExportTarget::ArchiveFile(path),
+            false => ExportTarget::Directory(path),
+        };
+        self.export_to(sref, dref, target, ExportFormat::Oci)
+    }
+
+    /// Writes ref `sref` (as `dref`, if given) to `target` in `format`; every blob verified
+    /// as it is copied. A `docker-archive` is an archive: a directory target is refused.
+    pub fn export_to(
+        &self,
+        sref: &str,
+        dref: Option<&str>,
+        target: ExportTarget<'_>,
+        format: ExportFormat,
+    ) -> OciResult<ExportReport> {
+        if let (ExportFormat::DockerArchive, ExportTarget::Directory(path)) = (format, &target) {
+            return Err(OciError::Invalid(format!(
+                "a docker-archive is a tar file: export it with --archive to a file or to - \
+                 (standard output), not to the directory {}",
+                path.display()
+            )));
+        }
         let name = RefName::parse(dref.unwrap_or(sref))?;
         // Shared: no GC runs while the blobs are copied out.
         let _gc_lock = self.mutation_lock()?;
@@ -86,7 +144,19 @@ impl OciStore<'_> {
         }
         walker.require_complete(&super::graph::ContentSource::name(&source))?;
 
-        let entry = with_ref_name(&descriptor, name.as_str());
+        let docker_manifest = match format {
+            ExportFormat::Oci => None,
+            ExportFormat::DockerArchive => Some(docker_manifest_for(
+                &walker,
+                &descriptor,
+                sref,
+                name.as_str(),
+            )?),
+        };
+        let entry = match format {
+            ExportFormat::Oci => with_ref_name(&descriptor, name.as_str()),
+            ExportFormat::DockerArchive => docker_index_entry(&descriptor, Some(name.as_str())),
+        };
         let mut report = ExportReport {
             name: name.to_string(),
             digest: digest_of(&descriptor, &format!("ref {sref}"))?,
@@ -103,11 +173,31 @@ impl OciStore<'_> {
             "exporting",
             Totals::items_and_bytes(report.blobs, report.bytes),
         );
-        if archive {
-            copier.write_archive(path, &walker.reached, &entry)?;
-            report.blobs_written = report.blobs;
-        } else {
-            report.blobs_written = copier.write_directory(path, &walker.reached, &entry, &name)?;
+        let docker_manifest = docker_manifest.as_deref();
+        match target {
+            ExportTarget::Directory(path) => {
+                report.blobs_written =
+                    copier.write_directory(path, &walker.reached, &entry, &name)?;
+            }
+            ExportTarget::ArchiveFile(path) => {
+                let mut file = AtomicFile::new(path)?;
+                copier.write_archive(
+                    file.file_mut(),
+                    path,
+                    &walker.reached,
+                    &entry,
+                    docker_manifest,
+                )?;
+                crate::crash_point!("oci.export.archive.before-commit");
+                file.commit()?;
+                report.blobs_written = report.blobs;
+            }
+            ExportTarget::ArchiveStream { out, name } => {
+                copier.write_archive(out, name, &walker.reached, &entry, docker_manifest)?;
+                out.flush()
+                    .map_err(|e| OciError::from(IoContext::new("writing archive", name, e)))?;
+                report.blobs_written = report.blobs;
+            }
         }
         self.progress.finish();
         Ok(report)
@@ -170,16 +260,26 @@ impl BlobCopier<'_> {
         Ok(written)
     }
 
-    /// Into a tar beside the target, renamed over it only when every member is complete and
-    /// verified; a failure leaves the target as it was.
-    fn write_archive(&self, path: &Path, reached: &[Reached], entry: &Descriptor) -> OciResult<()> {
+    /// The tar into `out` (a temp file beside the target, renamed over it by the caller only
+    /// when every member is complete and verified; or a stream); `path` names it in messages.
+    /// With `docker_manifest`, a `manifest.json` of those bytes too.
+    fn write_archive(
+        &self,
+        out: &mut dyn Write,
+        path: &Path,
+        reached: &[Reached],
+        entry: &Descriptor,
+        docker_manifest: Option<&[u8]>,
+    ) -> OciResult<()> {
         let tar_error =
             |e: std::io::Error| OciError::from(IoContext::new("writing archive", path, e));
-        let mut file = AtomicFile::new(path)?;
-        let mut builder = tar::Builder::new(file.file_mut());
+        let mut builder = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 16, out));
         append_bytes(&mut builder, LAYOUT_FILE, LAYOUT_VERSION_JSON).map_err(tar_error)?;
         let index = merge_index_value(None, entry, entry_ref_name(entry))?;
         append_bytes(&mut builder, INDEX_FILE, &index).map_err(tar_error)?;
+        if let Some(manifest) = docker_manifest {
+            append_bytes(&mut builder, DOCKER_MANIFEST_FILE, manifest).map_err(tar_error)?;
+        }
         append_directory(&mut builder, "blobs/").map_err(tar_error)?;
         let mut algorithms: Vec<&str> = reached
             .iter()
@@ -205,9 +305,8 @@ impl BlobCopier<'_> {
                 .map_err(|e| self.copy_error(blob, path, e))?;
             self.progress.item_done();
         }
-        builder.into_inner().map_err(tar_error)?;
-        crate::crash_point!("oci.export.archive.before-commit");
-        file.commit()?;
+        let mut buffered = builder.into_inner().map_err(tar_error)?;
+        buffered.flush().map_err(tar_error)?;
         Ok(())
     }
 
@@ -276,6 +375,80 @@ fn layout_blob_is_intact(target: &Path, blob: &Reached) -> OciResult<bool> {
         Err(e) if ContentMismatch::find(&e).is_some() => Ok(false),
         Err(e) => Err(OciError::from(IoContext::new("reading", target, e))),
     }
+}
+
+/// The `manifest.json` of a docker-archive of `root` (reached by `walker`): its manifest's, or
+/// for an index the manifest of this machine's platform (or its only one).
+fn docker_manifest_for(
+    walker: &Walker,
+    root: &Descriptor,
+    sref: &str,
+    name: &str,
+) -> OciResult<Vec<u8>> {
+    let document = |digest: &Digest| -> Option<&[u8]> {
+        walker
+            .reached
+            .iter()
+            .find(|r| &r.digest == digest)
+            .and_then(|r| r.document.as_deref())
+    };
+    let context = format!("ref {sref}");
+    let root_digest = digest_of(root, &context)?;
+    let not_an_image = |reason: String| {
+        OciError::Invalid(format!(
+            "ref {sref} cannot be exported as a docker-archive: {reason}"
+        ))
+    };
+    let mut manifest = root_digest.clone();
+    if DocumentKind::of(&media_type_of(root)) == DocumentKind::Index {
+        let bytes = document(&root_digest).unwrap_or_default();
+        let index: Value =
+            serde_json::from_slice(bytes).map_err(|e| OciError::document(&context, e))?;
+        let children: Vec<&Value> = index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        let (os, architecture) = host_platform();
+        let chosen = children
+            .iter()
+            .find(|child| {
+                child["platform"]["os"] == os && child["platform"]["architecture"] == architecture
+            })
+            .or(match children.as_slice() {
+                [only] => Some(only),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                not_an_image(format!(
+                    "it names an index with no manifest for {os}/{architecture}, and a \
+                     docker-archive holds one platform's image"
+                ))
+            })?;
+        manifest = chosen["digest"]
+            .as_str()
+            .and_then(|digest| Digest::parse(digest).ok())
+            .ok_or_else(|| OciError::document(&context, "an index entry without a digest"))?;
+    }
+    let bytes = document(&manifest)
+        .ok_or_else(|| not_an_image(format!("{manifest} is not an image manifest")))?;
+    docker_manifest_json(
+        bytes,
+        familiar_repo_tag(name).as_deref(),
+        &format!("manifest {manifest}"),
+    )
+}
+
+/// The OCI platform of this machine: `linux` and Go's name for the architecture.
+fn host_platform() -> (&'static str, &'static str) {
+    let architecture = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    ("linux", architecture)
 }
 
 fn entry_ref_name(entry: &Descriptor) -> &str {

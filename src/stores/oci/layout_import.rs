@@ -1,4 +1,6 @@
-//! Importing an image layout (v1.x directory, pre-1.0 directory, or `oci-archive` tar).
+//! Importing an image layout (v1.x directory, pre-1.0 directory, or `oci-archive` tar) or a
+//! Docker archive (Docker ≥ 25 or legacy, see [`super::docker_archive`]), any archive also
+//! from a stream such as standard input.
 //!
 //! All or nothing (DESIGN.md, "An import is all or nothing"), under the shared flavour GC
 //! lock, inside a base-store [`Operation`] that holds every blob the import touches:
@@ -8,7 +10,9 @@
 //!    size), hold what the store has in one step, then stage the rest on several threads,
 //!    each verified as it streams, committed in batches ([`super::import_staging`]); from an
 //!    archive, stage every blob member as the archive is read once (committed in batches of
-//!    the same size), then walk over what it held;
+//!    the same size; members named by digest verified as they stream, the others hashed and
+//!    named by the store), convert a Docker archive's images into layout entries, then walk
+//!    over what it held;
 //! 3. commit ([`super::import_commit`], shared with pull): the referrer-index entries and the
 //!    refs land in one atomic key/value batch, the hold on everything reached passes to
 //!    `owner.oci` in one batch, then the operation lets go of what it touched but did not
@@ -17,18 +21,21 @@
 //! A refusal anywhere before the commit lets go of everything the import touched, deleting
 //! what nothing else holds: the store's full dump is what it was, without a GC.
 
+use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::Descriptor;
 use serde::Serialize;
 
-use super::archive::{read_archive, ArchiveLimits};
+use super::archive::{read_archive, ArchiveLimits, SinkMember};
 use super::archive_source::ArchiveSource;
 use super::descriptor::{digest_of, media_type_of};
+use super::docker_archive::{docker_entries, normalise_repo_tag, standard_input_name};
 use super::error::{OciError, OciResult};
 use super::graph::{Child, ContentSource, DocumentKind, Fetched, Reached, Walker};
 use super::import_staging::{blob_import_error, stage_and_commit};
-use super::layout::{Layout, LayoutEntry, LayoutSource};
+use super::layout::{open_regular, Layout, LayoutEntry, LayoutSource};
 use super::ref_name::RefName;
 use super::{OciStore, HOLDER};
 use crate::store::{
@@ -91,8 +98,8 @@ pub struct ImportReport {
 }
 
 impl OciStore<'_> {
-    /// Imports a layout directory or an `oci-archive` tar (plain or gzip) of one. A ref that
-    /// already exists under an imported name is replaced.
+    /// Imports a layout directory, an `oci-archive` tar of one or a Docker archive (each plain,
+    /// gzip or zstd). A ref that already exists under an imported name is replaced.
     pub fn import_layout(&self, path: &Path, options: &ImportOptions) -> OciResult<ImportReport> {
         let metadata = path.metadata().io_context("opening", path)?;
         // Held for the whole import, so the OCI GC (which also clears the holds of crashed
@@ -102,8 +109,22 @@ impl OciStore<'_> {
         if metadata.is_dir() {
             self.import_directory(path, options)
         } else {
-            self.import_archive(path, options)
+            let file = open_regular(path)?;
+            self.import_archive(path, file, options)
         }
+    }
+
+    /// Imports an archive (any that [`OciStore::import_layout`] reads from a file) from a
+    /// stream such as standard input: read once, in one pass, with the memory of a file import
+    /// (every member streams into the store's staging area as it arrives, verified or hashed
+    /// there; only the small layout documents are kept in memory).
+    pub fn import_archive_stream(
+        &self,
+        input: impl Read,
+        options: &ImportOptions,
+    ) -> OciResult<ImportReport> {
+        let _gc_lock = self.mutation_lock()?;
+        self.import_archive(&standard_input_name(), input, options)
     }
 
     /// The caller holds the mutation lock.
@@ -149,8 +170,13 @@ impl OciStore<'_> {
         Ok(report)
     }
 
-    /// The caller holds the mutation lock.
-    fn import_archive(&self, path: &Path, options: &ImportOptions) -> OciResult<ImportReport> {
+    /// The caller holds the mutation lock. `path` names the archive in messages.
+    fn import_archive(
+        &self,
+        path: &Path,
+        input: impl Read,
+        options: &ImportOptions,
+    ) -> OciResult<ImportReport> {
         let limits = ArchiveLimits {
             max_entries: options.max_archive_entries,
             max_bytes: options.max_archive_bytes,
@@ -162,38 +188,79 @@ impl OciStore<'_> {
         let batch_size = commit_batch(1);
         self.progress.start("importing", Totals::UNKNOWN);
         let progress = self.progress;
-        let contents = read_archive(path, &limits, &mut |digest, size, member, content| {
-            let member_path = || PathBuf::from(format!("{}:{member}", path.display()));
+        // Every blob that arrived, and whether this import wrote it (else the store had it).
+        let mut arrived: HashMap<Digest, bool> = HashMap::new();
+        let sink = &mut |member: &SinkMember<'_>, content: &mut dyn Read| -> OciResult<Digest> {
+            let SinkMember {
+                expected,
+                size,
+                name,
+            } = *member;
+            let member_path = || PathBuf::from(format!("{}:{name}", path.display()));
             let content = ProgressRead::new(content, progress);
             progress.item_done();
-            if operation.has(digest, size)? {
-                // Held with the next batch; its content is skipped, not read.
+            if let Some(digest) = expected {
+                if arrived.contains_key(digest) {
+                    return Ok(digest.clone());
+                }
+                if operation.has(digest, size)? {
+                    // Held with the next batch; its content is skipped, not read.
+                    pending.push(Arrival::Present {
+                        digest: digest.clone(),
+                        size,
+                    });
+                    arrived.insert(digest.clone(), false);
+                    commit_when_full(&mut operation, &mut pending, batch_size)?;
+                    return Ok(digest.clone());
+                }
+            }
+            let options = WriteOptions {
+                media_type: None,
+                expected_digest: expected.cloned(),
+                expected_size: Some(size),
+                ..WriteOptions::default()
+            };
+            let staged = operation
+                .stage(content, &options)
+                .map_err(|source| match expected {
+                    Some(digest) => blob_import_error(digest, member_path(), source),
+                    None => OciError::MemberImport {
+                        path: member_path(),
+                        source: Box::new(source),
+                    },
+                })?;
+            let digest = staged.digest().clone();
+            // A member not named by digest is known only now: one the import or the store
+            // already has is held, not written again (the staged copy is dropped).
+            if arrived.contains_key(&digest) {
+                return Ok(digest);
+            }
+            if expected.is_none() && operation.has(&digest, size)? {
                 pending.push(Arrival::Present {
                     digest: digest.clone(),
                     size,
                 });
-                report.blobs_skipped += 1;
+                arrived.insert(digest.clone(), false);
             } else {
-                let options = WriteOptions {
-                    media_type: None,
-                    expected_digest: Some(digest.clone()),
-                    expected_size: Some(size),
-                    ..WriteOptions::default()
-                };
-                let staged = operation
-                    .stage(content, &options)
-                    .map_err(|source| blob_import_error(digest, member_path(), source))?;
                 pending.push(Arrival::Staged(staged));
+                arrived.insert(digest.clone(), true);
             }
-            if pending.len() >= batch_size {
-                commit_archive_batch(&mut operation, std::mem::take(&mut pending), &mut report)?;
-            }
-            Ok(())
-        })?;
-        commit_archive_batch(&mut operation, pending, &mut report)?;
+            commit_when_full(&mut operation, &mut pending, batch_size)?;
+            Ok(digest)
+        };
+        let mut contents = read_archive(path, input, &limits, sink)?;
+        commit_archive_batch(&mut operation, pending)?;
         self.progress.finish();
-        let entries = contents.entries(path)?;
-        let selected = select_refs(&entries, path, options)?;
+        let docker = contents.docker_manifest.is_some();
+        let entries = match docker {
+            true => docker_entries(&mut contents, path, &mut operation)?,
+            false => contents.entries(path)?,
+        };
+        let options = match docker {
+            true => docker_selection(&entries, options),
+            false => options.clone(),
+        };
+        let selected = select_refs(&entries, path, &options)?;
         let mut source = ArchiveSource {
             archive: path,
             blobs: &contents.blobs,
@@ -201,6 +268,16 @@ impl OciStore<'_> {
         };
         let (walker, referrers) = walk_selected(&selected, &entries, &mut source)?;
         report.referrers = referrers;
+        for reached in &walker.reached {
+            match arrived.get(&reached.digest) {
+                Some(false) => report.blobs_skipped += 1,
+                // Written from the archive, or made from it (a Docker archive's manifests).
+                Some(true) | None => {
+                    report.blobs_written += 1;
+                    report.bytes_written += reached.descriptor.size();
+                }
+            }
+        }
         // Streamed before any descriptor was read: the records get their media types now.
         let named: Vec<(Digest, String)> = walker
             .reached
@@ -235,14 +312,25 @@ fn walk_selected(
     Ok((walker, referrers))
 }
 
+/// Commits the pending batch when it is full.
+fn commit_when_full<'s>(
+    operation: &mut Operation<'s>,
+    pending: &mut Vec<Arrival<'s>>,
+    batch_size: usize,
+) -> OciResult<()> {
+    if pending.len() >= batch_size {
+        commit_archive_batch(operation, std::mem::take(pending))?;
+    }
+    Ok(())
+}
+
 /// Commits one batch of an archive's blobs: the present ones held, the staged ones committed,
 /// each in one locked step.
 fn commit_archive_batch<'s>(
     operation: &mut Operation<'s>,
     batch: Vec<Arrival<'s>>,
-    report: &mut ImportReport,
 ) -> OciResult<()> {
-    let committed = operation
+    operation
         .commit_arrivals(batch)
         .map_err(|error| match error {
             StoreError::BlobVanished { digest } => OciError::BlobVanished {
@@ -253,9 +341,27 @@ fn commit_archive_batch<'s>(
             },
             other => other.into(),
         })?;
-    report.blobs_written += committed.blobs_written;
-    report.bytes_written += committed.bytes_written;
     Ok(())
+}
+
+/// A Docker archive imports as `docker load` loads it: every image under each of its names
+/// (normalised `RepoTags`), unless `--sref` picks one (by its name as given or normalised) or
+/// `--dref` names the only image.
+fn docker_selection(entries: &[LayoutEntry], options: &ImportOptions) -> ImportOptions {
+    let mut options = options.clone();
+    if let Some(sref) = &options.sref {
+        if !entries
+            .iter()
+            .any(|e| e.name.as_deref() == Some(sref.as_str()))
+        {
+            options.sref = Some(normalise_repo_tag(sref));
+        }
+    }
+    let named = entries.iter().any(|e| e.name.is_some());
+    if options.sref.is_none() && options.dref.is_none() && !options.all && named {
+        options.all = true;
+    }
+    options
 }
 
 /// The refs to import and the names to store them under, all validated.
@@ -308,6 +414,15 @@ fn select_refs(
             })?,
         None => match entries {
             [only] => only,
+            // One image under several names (a Docker image with several tags), renamed.
+            [first, rest @ ..]
+                if options.dref.is_some()
+                    && rest
+                        .iter()
+                        .all(|e| e.descriptor.digest() == first.descriptor.digest()) =>
+            {
+                first
+            }
             [] => return Err(selection_error("the layout's index is empty".to_string())),
             _ => {
                 return Err(selection_error(format!(

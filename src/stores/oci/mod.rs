@@ -22,6 +22,7 @@ mod archive;
 mod archive_source;
 mod check;
 mod descriptor;
+mod docker_archive;
 mod error;
 #[cfg(feature = "test-support")]
 pub mod fuzzing;
@@ -56,7 +57,7 @@ pub use inspect::{
     BlobSummary, HistoryEntry, ImageConfigSummary, IndexEntry, IndexSummary, Inspection,
     ManifestSummary, Node,
 };
-pub use layout_export::ExportReport;
+pub use layout_export::{ExportFormat, ExportReport, ExportTarget};
 pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
 pub use prune::{OciPruneReport, PruneOptions, SparedRef};
