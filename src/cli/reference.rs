@@ -225,18 +225,33 @@ fn describe_argument(arg: &clap::Arg) -> String {
 mod tests {
     use super::*;
 
-    /// Splits an example line the way a shell would, for these simple lines: `VAR=value`
-    /// prefixes dropped, cut at a pipe, redirection or comment, single quotes kept together.
+    /// Splits an example line the way a shell would, for these simple lines: the command of
+    /// the pipeline that runs `oci-store` (`docker save x | oci-store import -` runs it
+    /// second), `VAR=value` prefixes dropped, cut at a redirection or comment, single quotes
+    /// kept together.
     fn example_words(line: &str) -> Vec<String> {
-        let mut words = Vec::new();
+        let mut commands: Vec<Vec<String>> = vec![Vec::new()];
         let mut current = String::new();
         let mut quoted = false;
+        let mut cut = false;
         for c in line.chars() {
+            if cut && c != '|' {
+                continue;
+            }
             match c {
                 '\'' => quoted = !quoted,
-                '|' | '>' | '#' if !quoted => break,
+                '|' if !quoted => {
+                    let words = commands.last_mut().expect("one command at least");
+                    if !current.is_empty() {
+                        words.push(std::mem::take(&mut current));
+                    }
+                    commands.push(Vec::new());
+                    cut = false;
+                }
+                '>' | '#' if !quoted => cut = true,
                 ' ' if !quoted => {
                     if !current.is_empty() {
+                        let words = commands.last_mut().expect("one command at least");
                         words.push(std::mem::take(&mut current));
                     }
                 }
@@ -244,12 +259,19 @@ mod tests {
             }
         }
         if !current.is_empty() {
-            words.push(current);
+            commands
+                .last_mut()
+                .expect("one command at least")
+                .push(current);
         }
+        let mut words = commands
+            .into_iter()
+            .find(|words| words.iter().any(|w| w == "oci-store"))
+            .expect("an example runs oci-store");
         let start = words
             .iter()
             .position(|w| w == "oci-store")
-            .expect("an example runs oci-store");
+            .expect("found above");
         words.split_off(start)
     }
 
@@ -268,9 +290,6 @@ mod tests {
                 "example for unknown command {path:?}"
             );
             for line in *examples {
-                if line.starts_with("curl") {
-                    continue;
-                }
                 let words = example_words(line);
                 if let Err(error) = command().try_get_matches_from(&words) {
                     panic!("example {line:?} does not parse: {error}");

@@ -19,7 +19,7 @@ use std::time::Duration;
 use super::base::Store;
 use super::error::StoreResult;
 use super::holder::Holder;
-use crate::traits::Digest;
+use crate::traits::{Digest, KvOp};
 use crate::util::clock::now_unix_ms;
 
 /// Extra-data type of a blob's last use, and key/value data type of a name's.
@@ -134,6 +134,22 @@ impl Store {
         Ok(self
             .get_extra(digest, LAST_USED_TYPE)?
             .and_then(|bytes| parse_ms(&bytes)))
+    }
+
+    /// What removing `holder`'s `name` takes with it, as batch operations for the same
+    /// transaction as the name's own removal: its last-use record and its pin (each removed
+    /// if there), so no crash or failed write leaves them behind the name.
+    pub(crate) fn name_records_removal(&self, holder: &Holder, name: &str) -> Vec<KvOp> {
+        vec![
+            KvOp::Remove {
+                data_type: LAST_USED_TYPE.to_string(),
+                key: name_key(holder, name),
+            },
+            KvOp::Remove {
+                data_type: super::retention::PIN_TYPE.to_string(),
+                key: super::retention::pin_key(holder, name),
+            },
+        ]
     }
 
     /// Forgets `holder`'s `name`'s record (the name is gone).

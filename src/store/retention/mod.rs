@@ -22,6 +22,7 @@ mod plan;
 mod policy;
 mod space;
 
+pub(crate) use pins::{pin_key, PIN_TYPE};
 pub use plan::{plan, Candidate, Inventory, Plan, Protected, Reason, Victim};
 pub use policy::{FreeSpace, RetentionPolicy, Watermarks};
 pub use space::FsSpace;

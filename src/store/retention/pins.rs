@@ -10,7 +10,7 @@ use crate::store::{Holder, Store, StoreResult};
 /// Key/value data type of pins.
 pub const PIN_TYPE: &str = "store.pin";
 
-fn pin_key(holder: &Holder, name: &str) -> String {
+pub(crate) fn pin_key(holder: &Holder, name: &str) -> String {
     format!("{}/{name}", holder.name())
 }
 

@@ -26,7 +26,7 @@ use super::source::{IndexSnapshot, IndexedStoreSource};
 use super::{OciStore, HOLDER, REFERRER_DATA_TYPE, REF_DATA_TYPE};
 use crate::store::retention::{plan, Candidate, FsSpace, Inventory, Plan, RetentionPolicy};
 use crate::store::StoreError;
-use crate::traits::{Digest, KvKey};
+use crate::traits::{Digest, KvKey, KvOp};
 use crate::util::clock::now_unix_ms;
 
 /// How [`OciStore::prune`] runs.
@@ -325,18 +325,18 @@ impl OciStore<'_> {
                 doomed.push(victim.name.clone());
             }
         }
-        let keys: Vec<KvKey> = doomed
-            .iter()
-            .map(|name| KvKey {
+        // The refs, their last-use records and pins in one transaction: nothing of a
+        // victim is left behind by a crash or a failed write.
+        let mut ops = Vec::new();
+        for name in &doomed {
+            ops.push(KvOp::Remove {
                 data_type: REF_DATA_TYPE.to_string(),
                 key: name.clone(),
-            })
-            .collect();
-        crate::crash_point!("oci.prune.before-remove");
-        self.store.remove_data_many(&keys)?;
-        for name in &doomed {
-            let _ = self.store.forget_use(&HOLDER, name);
+            });
+            ops.extend(self.store.name_records_removal(&HOLDER, name));
         }
+        crate::crash_point!("oci.prune.before-remove");
+        self.store.write_data_batch(&ops)?;
         report.removed = doomed;
         Ok(())
     }
