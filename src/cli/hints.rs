@@ -12,15 +12,17 @@ use crate::traits::StorageError;
 
 /// What to do next about `error`, or `None` when its message says all there is.
 pub fn next_step(error: &CliError, context: Option<&Context>) -> Option<String> {
+    // A ref not found, also through the registry client (`push`).
+    if let Some(OciError::RefNotFound(name)) = error.oci_error() {
+        return Some(context.map_or_else(
+            || "`oci-store list` shows the refs".to_string(),
+            |context| ref_suggestion(context, name),
+        ));
+    }
     match error {
         CliError::Config { .. } => Some(
             "fix that line, or point --config or $OCI_STORE_CONFIG at another file; \
              `oci-store config show` shows what is in force"
-                .to_string(),
-        ),
-        CliError::NoStore { .. } => Some(
-            "`oci-store import` (or `blob put`) creates a store; to use another one give \
-             --store DIR (`oci-store config show` says where the store setting comes from)"
                 .to_string(),
         ),
         CliError::ContentMissing { .. } => Some(damaged_store_step()),
@@ -29,10 +31,6 @@ pub fn next_step(error: &CliError, context: Option<&Context>) -> Option<String> 
              file or $OCI_STORE_LOCK_WAIT (e.g. 5m)"
                 .to_string(),
         ),
-        CliError::Oci(OciError::RefNotFound(name)) => Some(context.map_or_else(
-            || "`oci-store list` shows the refs".to_string(),
-            |context| ref_suggestion(context, name),
-        )),
         CliError::Oci(OciError::LeaseNotFound(_)) => {
             Some("`oci-store lease ls` lists the leases".to_string())
         }

@@ -69,7 +69,10 @@ fn print_record(out: &mut dyn Write, record: &RemoteRecord) -> std::io::Result<(
 
 impl RunCommand for RemoteCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = match &self {
+            RemoteCommand::Set(_) => context.open_store()?,
+            _ => context.open_existing_store()?,
+        };
         let appc = AppcStore::new(&store);
         let output = context.output();
         match self {

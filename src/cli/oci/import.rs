@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::cli::error::CliResult;
+use crate::cli::error::{CliError, CliResult};
 use crate::cli::output::bytes_with_unit;
 use crate::cli::{Context, RunCommand};
 use crate::stores::oci::{ImportOptions, OciStore};
@@ -41,6 +41,9 @@ pub struct ImportCommand {
 
 impl RunCommand for ImportCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
+        if let Some(dref) = &self.dref {
+            crate::stores::oci::RefName::parse(dref).map_err(CliError::usage)?;
+        }
         let store = context.open_store()?;
         let options = ImportOptions {
             sref: self.sref,
