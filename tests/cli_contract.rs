@@ -4,6 +4,7 @@
 //! store read as an empty one and never created, and references spelled as docker spells them.
 
 mod cli_support;
+mod registry_support;
 mod serve_support;
 
 use std::process::Output;
@@ -576,4 +577,90 @@ fn an_unknown_backend_flag_is_a_usage_error_without_a_convert_hint() {
         "{stderr}"
     );
     assert!(!stderr.contains("backend convert"), "{stderr}");
+}
+
+/// A pull killed mid-download leaves what it committed held by its operation, and what it
+/// staged as dead writes: `du` and `gc --dry-run` count both as reclaimable, and `gc` reports
+/// them as freed, the operation's per holder.
+#[test]
+fn gc_and_du_count_what_a_killed_pull_left_and_gc_reports_it() {
+    use registry_support::proxy::{Action, Proxy};
+    let source = TestStore::new();
+    let layout = source.scratch("layout");
+    let mut builder = LayoutBuilder::new(&layout).unwrap();
+    // Stored raw (not gzip) so the sizes are exact: the first arrives at once, the second is
+    // throttled so the pull is still downloading it when it is killed.
+    let fast = cli_support::pseudo_random_bytes(3 << 20, 1);
+    let slow = cli_support::pseudo_random_bytes(8 << 20, 2);
+    let image = builder
+        .image("linux", "amd64", &[fast.clone(), slow.clone()])
+        .unwrap();
+    builder.add_ref(Some("big:1"), &image);
+    builder.finish().unwrap();
+    source.ok(&["import", layout.to_str().unwrap()]);
+    let server = serve_support::Server::start(&source, &[]);
+    let (fast_digest, slow_digest) = (sha256(&fast), sha256(&slow));
+    let throttled = slow_digest.clone();
+    let proxy = Proxy::start(
+        server.address.clone(),
+        Box::new(move |request, _| {
+            if request.path.ends_with(&throttled) {
+                Action::Throttle(64 << 10, std::time::Duration::from_millis(100))
+            } else {
+                Action::Forward
+            }
+        }),
+    );
+    let store = TestStore::new();
+    let mut pull = store
+        .command(&["pull", "--jobs", "1", &format!("{}/big:1", proxy.address())])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while proxy.blob_gets(&slow_digest) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pull never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    pull.kill().unwrap();
+    pull.wait().unwrap();
+
+    let du = store.json(&["du"]);
+    let reclaimable = du["reclaimable"]["bytes"].as_u64().unwrap();
+    assert!(
+        reclaimable >= fast.len() as u64,
+        "du says {reclaimable} bytes reclaimable; the killed pull left {} held",
+        fast.len()
+    );
+    let dry = store.json(&["gc", "--dry-run"]);
+    assert_eq!(dry["freed_bytes"].as_u64().unwrap(), reclaimable, "{dry}");
+    let stale = &dry["stale_operations"][0];
+    assert!(
+        stale["holder"].as_str().unwrap().starts_with("oci-op."),
+        "{dry}"
+    );
+    // The operation held what it committed (the config); its staged layers are dead writes.
+    assert!(stale["freed_bytes"].as_u64().unwrap() > 0, "{dry}");
+    assert!(
+        dry["dead_ingest_bytes"].as_u64().unwrap() >= fast.len() as u64,
+        "{dry}"
+    );
+    let text = store.ok(&["gc", "--dry-run"]);
+    assert!(text.contains("would finish oci-op."), "{text}");
+
+    let gc = store.json(&["gc"]);
+    assert_eq!(gc["stale_operations"][0]["holder"], stale["holder"], "{gc}");
+    let freed = gc["freed_bytes"].as_u64().unwrap();
+    assert!(
+        freed >= reclaimable,
+        "gc reports {freed} freed, its dry run said {reclaimable}"
+    );
+    assert!(!store.blob_file(&fast_digest).exists());
+    assert_eq!(store.json(&["du"])["reclaimable"]["bytes"], 0);
+    assert_eq!(store.json(&["gc", "--dry-run"])["freed_bytes"], 0);
 }
