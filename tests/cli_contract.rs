@@ -664,3 +664,107 @@ fn gc_and_du_count_what_a_killed_pull_left_and_gc_reports_it() {
     assert_eq!(store.json(&["du"])["reclaimable"]["bytes"], 0);
     assert_eq!(store.json(&["gc", "--dry-run"])["freed_bytes"], 0);
 }
+
+#[test]
+fn every_argument_of_every_command_is_described() {
+    let mut root = oci_store::cli::reference::command();
+    root.build();
+    let mut undocumented = Vec::new();
+    fn walk(command: &clap::Command, path: &str, undocumented: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            let help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(|h| h.to_string());
+            if help.is_none_or(|h| h.trim().is_empty()) {
+                undocumented.push(format!("`oci-store {path}`: {id}"));
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(
+                sub,
+                format!("{path} {}", sub.get_name()).trim(),
+                undocumented,
+            );
+        }
+    }
+    walk(&root, "", &mut undocumented);
+    assert!(
+        undocumented.is_empty(),
+        "arguments without a description:\n{}",
+        undocumented.join("\n")
+    );
+}
+
+/// A plain-tar ACI of one image named `name`.
+fn write_aci(path: &std::path::Path, name: &str) {
+    let manifest = serde_json::json!({
+        "acKind": "ImageManifest", "acVersion": "0.8.11", "name": name,
+        "labels": [{"name": "os", "value": "linux"}],
+    });
+    let mut builder = tar::Builder::new(Vec::new());
+    for (entry, kind, bytes) in [
+        (
+            "manifest",
+            tar::EntryType::Regular,
+            serde_json::to_vec(&manifest).unwrap(),
+        ),
+        ("rootfs", tar::EntryType::Directory, Vec::new()),
+        (
+            "rootfs/hello",
+            tar::EntryType::Regular,
+            name.as_bytes().to_vec(),
+        ),
+    ] {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(kind);
+        header.set_size(bytes.len() as u64);
+        header.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+        header.set_mtime(1_500_000_000);
+        header.set_uid(0);
+        header.set_gid(0);
+        builder
+            .append_data(&mut header, entry, bytes.as_slice())
+            .unwrap();
+    }
+    std::fs::write(path, builder.into_inner().unwrap()).unwrap();
+}
+
+#[test]
+fn appc_ids_resolve_like_oci_digests_and_output_is_in_words() {
+    let store = TestStore::new();
+    let aci = store.scratch("app.aci");
+    write_aci(&aci, "example.com/app");
+    let imported = store.ok(&["appc", "import", aci.to_str().unwrap()]);
+    assert!(imported.contains("(uncompressed, "), "{imported}");
+    assert!(
+        !imported.contains("None") && !imported.contains("Gzip"),
+        "{imported}"
+    );
+    let id = store.json(&["appc", "info", "example.com/app"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Bare hex, as `inspect 840db1` takes a digest prefix.
+    let bare = &id["sha512-".len().."sha512-".len() + 6];
+    assert_eq!(store.json(&["appc", "info", bare])["id"], id.as_str());
+    // Did you mean, for a near miss of a name.
+    let stderr = store.fails(&["appc", "get", "example.com/ap"]);
+    assert!(
+        stderr.contains("did you mean `example.com/app`?"),
+        "{stderr}"
+    );
+    let rendered = store.ok(&["appc", "render", "example.com/app"]);
+    assert!(rendered.contains("(1 image)"), "{rendered}");
+    let fsck = store.ok(&["fsck"]);
+    assert!(fsck.contains("no problems"), "{fsck}");
+    let lost = store.put(b"lost");
+    std::fs::remove_file(store.blob_file(&lost)).unwrap();
+    let output = store.run(&["fsck"], b"");
+    let fsck = String::from_utf8_lossy(&output.stdout);
+    assert!(fsck.contains("1 problem, 0 repaired"), "{fsck}");
+}

@@ -107,8 +107,8 @@ fn print_fsck_report(out: &mut dyn Write, report: &FsckReport) -> std::io::Resul
     } else {
         writeln!(
             out,
-            "{} problems, {} repaired",
-            report.problems.len(),
+            "{}, {} repaired",
+            crate::cli::oci::plural(report.problems.len() as u64, "problem", "problems"),
             report.repaired
         )
     }

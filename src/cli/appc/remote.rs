@@ -29,11 +29,14 @@ pub enum RemoteCommand {
 
 #[derive(Debug, Args)]
 pub struct SetCommand {
+    /// The URL the ACI was downloaded from
     aci_url: String,
     /// The image it gave (ID, ID prefix or name)
     image: String,
+    /// The URL of its signature, if one was downloaded
     #[arg(long)]
     signature_url: Option<String>,
+    /// The ETag the server sent with it
     #[arg(long)]
     etag: Option<String>,
     /// Seconds the download may be used without asking again
@@ -43,11 +46,13 @@ pub struct SetCommand {
 
 #[derive(Debug, Args)]
 pub struct UrlArgument {
+    /// The ACI URL (the key of the record)
     aci_url: String,
 }
 
 #[derive(Debug, Args)]
 pub struct NotModifiedCommand {
+    /// The ACI URL that was revalidated
     aci_url: String,
     /// The server's new max age, in seconds
     #[arg(long)]

@@ -177,7 +177,7 @@ fn print_oci_gc_report(
 }
 
 /// `1 blob`, `2 blobs`.
-pub(crate) fn plural(count: u64, one: &str, many: &str) -> String {
+pub fn plural(count: u64, one: &str, many: &str) -> String {
     if count == 1 {
         format!("{count} {one}")
     } else {
