@@ -768,3 +768,73 @@ fn appc_ids_resolve_like_oci_digests_and_output_is_in_words() {
     let fsck = String::from_utf8_lossy(&output.stdout);
     assert!(fsck.contains("1 problem, 0 repaired"), "{fsck}");
 }
+
+#[test]
+fn smaller_items_errors_name_what_the_user_gave_and_verbosity_levels_differ() {
+    let (store, _) = with_image("app:1");
+    // Exporting a layout onto a file: what to do, not "File exists (os error 17)".
+    let file = store.scratch("a-file");
+    std::fs::write(&file, b"not a layout").unwrap();
+    let output = store.run(&["export", "--sref", "app:1", file.to_str().unwrap()], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("--archive") && !stderr.contains("os error"),
+        "{stderr}"
+    );
+    // Unpacking where the parent is missing: the target named, no staging path.
+    let target = store.scratch("no-parent/rootfs");
+    let stderr = store.fails(&["unpack", "app:1", target.to_str().unwrap()]);
+    assert!(stderr.contains(target.to_str().unwrap()), "{stderr}");
+    assert!(
+        !stderr.contains(".render-") && !stderr.contains("os error"),
+        "{stderr}"
+    );
+    // An archive named through a symbolic link is imported.
+    let archive = store.scratch("app.tar");
+    store.ok(&[
+        "export",
+        "--archive",
+        "--sref",
+        "app:1",
+        archive.to_str().unwrap(),
+    ]);
+    let link = store.scratch("link.tar");
+    std::os::unix::fs::symlink(&archive, &link).unwrap();
+    let other = TestStore::new();
+    other.ok(&["import", link.to_str().unwrap()]);
+    assert!(other.ok(&["list"]).contains("app:1"));
+    // -vv says more than -v.
+    let once = stderr_of(&store.run(&["-v", "list"], b""));
+    let twice = stderr_of(&store.run(&["-vv", "list"], b""));
+    assert!(
+        twice.len() > once.len() && twice.contains("backends"),
+        "-v:\n{once}\n-vv:\n{twice}"
+    );
+}
+
+#[test]
+fn concurrent_first_commands_do_not_say_another_process_has_the_store_alone() {
+    for _ in 0..3 {
+        let store = TestStore::new();
+        let children: Vec<_> = (0..4)
+            .map(|n| {
+                store
+                    .command(&["data", "set", "--type", "t", &format!("k{n}"), "v"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "{}", stderr_of(&output));
+            assert!(
+                !stderr_of(&output).contains("alone"),
+                "{}",
+                stderr_of(&output)
+            );
+        }
+    }
+}

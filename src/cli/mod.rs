@@ -347,6 +347,30 @@ impl Context {
             self.wait_for_store_lock(dir)?;
         }
         let store = open_store(dir, &self.backend_choice)?;
+        self.note(2, || match StoreConfig::read(dir) {
+            Ok(Some(config)) => {
+                let backends: Vec<String> = config
+                    .backends
+                    .iter()
+                    .map(|(role, name)| format!("{role}={name}"))
+                    .collect();
+                format!(
+                    "store format {}, backends {}",
+                    config.format_version,
+                    backends.join(" ")
+                )
+            }
+            _ => "store.json not readable".to_string(),
+        });
+        self.note(2, || {
+            format!(
+                "lock_wait {} ms ({}), gc.lock_wait {} ms ({})",
+                self.settings.lock_wait_ms.value,
+                self.settings.lock_wait_ms.source,
+                self.settings.gc_lock_wait_ms.value,
+                self.settings.gc_lock_wait_ms.source
+            )
+        });
         let interval = u64::try_from(self.settings.last_used_interval_ms.value).unwrap_or(0);
         store.set_last_used_interval(std::time::Duration::from_millis(interval));
         Ok(store)

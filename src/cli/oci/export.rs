@@ -32,6 +32,18 @@ pub struct ExportCommand {
 
 impl RunCommand for ExportCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
+        // A file where a layout directory is to be written: say what to do, before anything
+        // is opened (an archive replaces a file, a layout is a directory).
+        if !self.archive && self.path.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+            return Err(CliError::Argument {
+                argument: "PATH",
+                message: format!(
+                    "{} is a file, not a layout directory: give --archive to write an \
+                     oci-archive there, or name a directory (created if absent)",
+                    self.path.display()
+                ),
+            });
+        }
         if let Some(dref) = &self.dref {
             crate::stores::oci::RefName::parse(dref).map_err(CliError::usage)?;
         }

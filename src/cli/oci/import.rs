@@ -44,6 +44,17 @@ impl RunCommand for ImportCommand {
         if let Some(dref) = &self.dref {
             crate::stores::oci::RefName::parse(dref).map_err(CliError::usage)?;
         }
+        // The path the user named may be a symbolic link (to an archive or a layout): it is
+        // followed here, once; links inside a layout or archive are still never followed.
+        let path = match self.path.symlink_metadata() {
+            Ok(metadata) if metadata.file_type().is_symlink() => std::fs::canonicalize(&self.path)
+                .map_err(|source| CliError::Input {
+                    context: "following the symbolic link",
+                    path: self.path.clone(),
+                    source,
+                })?,
+            _ => self.path.clone(),
+        };
         let store = context.open_store()?;
         let options = ImportOptions {
             sref: self.sref,
@@ -55,7 +66,7 @@ impl RunCommand for ImportCommand {
         let progress = context.progress();
         let report = OciStore::new(&store)
             .with_progress(&*progress)
-            .import_layout(&self.path, &options)?;
+            .import_layout(&path, &options)?;
         drop(progress);
         context.output().value(&report, |out| {
             for imported in &report.refs {
