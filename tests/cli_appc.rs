@@ -113,7 +113,10 @@ fn import_ls_get_info_and_refusals() {
         "{message}"
     );
     assert_eq!(store.json(&["appc", "ls"]), before);
-    let ambiguous_or_short = store.fails(&["appc", "info", "sha512-a"]);
+    // A malformed key is a usage error (status 2), as every malformed argument is.
+    let output = store.run(&["appc", "info", "sha512-a"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let ambiguous_or_short = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(
         ambiguous_or_short.contains("sha512- and 2 to 128"),
         "{ambiguous_or_short}"

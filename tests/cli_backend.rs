@@ -52,8 +52,9 @@ fn convert_moves_metadata_and_blobs_and_keeps_every_blob_and_entry() {
 fn convert_without_a_target_or_to_an_unknown_backend_is_refused() {
     let store = TestStore::new();
     store.put(b"x");
-    let error = store.fails(&["backend", "convert"]);
-    assert!(error.contains("--to"), "{error}");
+    let output = store.run(&["backend", "convert"], b"");
+    assert_eq!(output.status.code(), Some(2), "no target is a usage error");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--to"));
     let error = store.fails(&["backend", "convert", "--to", "nosuch"]);
     assert!(
         error.contains("nosuch") && error.contains("lmdb"),

@@ -162,6 +162,12 @@ fn the_file_chooses_backends_of_a_new_store_and_store_json_decides_an_existing_o
     let stats = home.json(&[&via_flag[..], &["stats", "--json"]].concat(), &[]);
     assert_eq!(stats["backends"]["index"], "lmdb", "{stats}");
     assert_eq!(stats["backends"]["blobs"], "fs", "{stats}");
+    // `stats` only reads; storing something creates the store, with those backends.
+    let output = home.run(
+        &[&via_flag[..], &["data", "set", "--type", "t", "k", "v"]].concat(),
+        &[],
+    );
+    assert!(output.status.success());
 
     // The file now asks for sqlite: the existing store stays lmdb, without complaint.
     home.write_config(
@@ -230,7 +236,7 @@ fn a_bad_config_file_names_the_file_line_and_key_and_exits_2() {
         &["--config", missing.to_str().unwrap(), "config", "show"],
         &[],
     );
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("missing.toml"));
     let show = home.json(&["config", "show", "--json"], &[]);
     assert_eq!(show["config_file"]["loaded"], false);

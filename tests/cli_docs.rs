@@ -6,6 +6,7 @@
 //! `OCI_STORE_UPDATE_DOCS=1 cargo test --test cli_docs` rewrites the generated reference.
 
 mod cli_support;
+mod serve_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -304,6 +305,26 @@ fn every_documented_json_schema_matches_what_its_command_prints() {
     for (id, args) in commands {
         printed.insert(id, store.json(args));
     }
+    // The commands that change refs or write elsewhere, and a failure.
+    printed.insert("oci-store.tag.v1", store.json(&["tag", "app:1", "app:2"]));
+    printed.insert("oci-store.rm.v1", store.json(&["rm", "app:2"]));
+    let rootfs = store.scratch("rootfs");
+    printed.insert(
+        "oci-store.unpack.v1",
+        store.json(&["unpack", "app:1", rootfs.to_str().unwrap()]),
+    );
+    let registry = TestStore::new();
+    let server = serve_support::Server::start(&registry, &["--push"]);
+    let remote = format!("{}/demo/app:1", server.address);
+    printed.insert("oci-store.push.v1", store.json(&["push", "app:1", &remote]));
+    let puller = TestStore::new();
+    printed.insert("oci-store.pull.v1", puller.json(&["pull", &remote]));
+    let failed = store.run(&["--json", "inspect", "no-such-ref"], b"");
+    assert_eq!(failed.status.code(), Some(1));
+    printed.insert(
+        "oci-store.error.v1",
+        serde_json::from_slice(&failed.stdout).expect("an error document"),
+    );
 
     let schemas = documented_schemas();
     assert!(schemas.len() >= 20, "too few schemas found in docs/CLI.md");

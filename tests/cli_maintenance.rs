@@ -107,8 +107,15 @@ fn a_backend_that_differs_from_the_existing_store_is_an_error() {
 #[test]
 fn a_new_store_keeps_the_backend_it_was_created_with() {
     let store = TestStore::new();
-    let created = store.ok(&["--backend", "lmdb", "stats"]);
-    assert!(created.contains("index=lmdb"), "{created}");
+    // `stats` of a store not there yet shows what one would be made with, and creates none.
+    let shown = store.ok(&["--backend", "lmdb", "stats"]);
+    assert!(shown.contains("index=lmdb"), "{shown}");
+    assert!(!store.path().exists());
+    let output = store.run(
+        &["--backend", "lmdb", "data", "set", "--type", "t", "k", "v"],
+        b"",
+    );
+    assert!(output.status.success());
     // Later commands need not repeat it.
     let digest = store.put(b"in an lmdb-indexed store");
     let stats = store.json(&["stats"]);
@@ -123,7 +130,10 @@ fn a_new_store_keeps_the_backend_it_was_created_with() {
 #[test]
 fn an_unknown_backend_for_a_new_store_lists_the_registered_ones() {
     let store = TestStore::new();
-    let stderr = store.fails(&["--backend", "no-such-backend", "stats"]);
+    // A usage error (status 2), found before any store is opened.
+    let output = store.run(&["--backend", "no-such-backend", "stats"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(stderr.contains("no-such-backend"), "{stderr}");
     assert!(stderr.contains("registered:"), "{stderr}");
 }

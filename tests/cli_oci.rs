@@ -112,8 +112,13 @@ fn import_list_tag_and_rm() {
 
     let stderr = store.fails(&["rm", "--ref", "demo:1"]);
     assert!(stderr.contains("no ref named \"demo:1\""), "{stderr}");
-    let stderr = store.fails(&["tag", "registry.example/demo:stable", "Bad Name!"]);
-    assert!(stderr.contains("invalid ref name"), "{stderr}");
+    let output = store.run(&["tag", "registry.example/demo:stable", "Bad Name!"], b"");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a malformed name is a usage error"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid ref name"));
     assert!(store.ok(&["list"]).contains("registry.example/demo:stable"));
 }
 
@@ -206,7 +211,7 @@ fn export_writes_a_layout_and_an_archive() {
 }
 
 #[test]
-fn check_names_what_is_missing_and_exits_1() {
+fn check_names_what_is_missing_and_exits_3() {
     let store = TestStore::new();
     let layout = store.scratch("layout");
     LayoutBuilder::simple_image(&layout, "demo:1").unwrap();
@@ -226,7 +231,7 @@ fn check_names_what_is_missing_and_exits_1() {
     store.ok(&["blob", "rm", "--force", &layer]);
 
     let output = store.run(&["check", "demo:1"], b"");
-    assert_eq!(output.status.code(), Some(1), "incomplete: status 1");
+    assert_eq!(output.status.code(), Some(3), "incomplete: status 3");
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         text.contains(&format!("missing: {layer} ({OCI_LAYER_GZIP})")),
@@ -235,7 +240,7 @@ fn check_names_what_is_missing_and_exits_1() {
     assert!(text.contains("INCOMPLETE: 1 missing"), "{text}");
 
     let output = store.run(&["--json", "check", "demo:1"], b"");
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(3));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["missing"][0]["digest"], layer.as_str());
 
@@ -263,7 +268,7 @@ fn check_verify_finds_corrupt_content() {
         "presence only"
     );
     let output = store.run(&["check", "demo:1", "--verify"], b"");
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(3));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains(&format!("corrupt: {layer}")), "{text}");
 }

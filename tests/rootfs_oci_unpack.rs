@@ -186,13 +186,19 @@ fn an_index_is_narrowed_to_the_platform_asked_for_or_the_hosts() {
         "{error}"
     );
     assert!(!none.exists());
-    let error = store.fails(&[
-        "unpack",
-        "img:1",
-        none.to_str().unwrap(),
-        "--platform",
-        "linux",
-    ]);
+    // A malformed platform is a usage error (status 2).
+    let output = store.run(
+        &[
+            "unpack",
+            "img:1",
+            none.to_str().unwrap(),
+            "--platform",
+            "linux",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("os/architecture"), "{error}");
 }
 

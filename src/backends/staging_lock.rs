@@ -269,6 +269,46 @@ pub(crate) fn sweep_dead(
     Ok(listed)
 }
 
+/// The staging files in `dir` whose writer is gone, as [`sweep_dead`] would find them, left in
+/// place (each is locked only while it is measured).
+pub(crate) fn probe_dead(dir: &Path) -> StorageResult<Vec<DeadStaging>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(StorageError::from(IoContext::new(
+                "listing the staging directory",
+                dir,
+                e,
+            )))
+        }
+    };
+    let mut dead = Vec::new();
+    for entry in entries {
+        let entry = entry.io_context("listing the staging directory", dir)?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
+        if !is_file || name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let Some(file) = lock_if_dead(&path)? else {
+            continue;
+        };
+        let file_bytes = file
+            .metadata()
+            .io_context("reading a staging file's size", &path)?
+            .len();
+        dead.push(DeadStaging {
+            id: name.split('.').next().unwrap_or(&name).to_string(),
+            file_bytes,
+        });
+    }
+    Ok(dead)
+}
+
 /// The staging file at `path`, locked by us, when no writer holds it and the name still leads
 /// to it; `None` when a writer holds it or it is gone (committed, or ended by its writer).
 fn lock_if_dead(path: &Path) -> StorageResult<Option<File>> {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::error::CliResult;
+use super::error::{CliError, CliResult};
 use super::output::bytes_with_unit;
 use super::{Context, RunCommand};
 use crate::store::{convert_store, BackendChoice, StoreConfig, StoreError};
@@ -65,7 +65,13 @@ impl RunCommand for BackendCommand {
 
 fn info(context: &Context) -> CliResult<ExitCode> {
     let dir = context.store_dir();
-    let config = StoreConfig::read(dir)?.ok_or_else(|| StoreError::Config {
+    // Without a store: what a new one would be made with (nothing is created).
+    let config = if context.store_is_missing() {
+        StoreConfig::read(context.open_existing_store()?.dir())?
+    } else {
+        StoreConfig::read(dir)?
+    };
+    let config = config.ok_or_else(|| StoreError::Config {
         path: StoreConfig::path(dir),
         reason: "no store here".to_string(),
     })?;
@@ -127,10 +133,11 @@ fn convert(context: &Context, args: ConvertArgs) -> CliResult<ExitCode> {
         }
     }
     if target.is_empty() {
-        return Err(StoreError::Invalid(
-            "name a target: --to NAME, --to-blobs, --to-index, --to-extra or --to-kv".to_string(),
-        )
-        .into());
+        return Err(CliError::Argument {
+            argument: "--to",
+            message: "name a target: --to NAME, --to-blobs, --to-index, --to-extra or --to-kv"
+                .to_string(),
+        });
     }
     let report = convert_store(context.store_dir(), &target)?;
     context.output().value(&report, |out| {

@@ -4,6 +4,7 @@
 //! ```toml
 //! store = "~/containers/store"   # default store directory
 //! lock_wait = "10s"              # how long to wait for a store another process has alone
+//! default_registry = "docker.io" # registry of a short name (`pull alpine`); "" for none
 //!
 //! [backends]                     # for new stores; an existing store keeps its store.json
 //! metadata = "lmdb"              # index, extra and kv at once
@@ -54,6 +55,7 @@ pub const CONFIG_ENV: &str = "OCI_STORE_CONFIG";
 struct RawConfig {
     store: Option<Spanned<String>>,
     lock_wait: Option<Spanned<toml::Value>>,
+    default_registry: Option<Spanned<String>>,
     #[serde(default)]
     backends: RawBackends,
     #[serde(default)]
@@ -127,6 +129,8 @@ pub struct ConfigFile {
     pub path: PathBuf,
     pub store: Option<FileValue<PathBuf>>,
     pub lock_wait_ms: Option<FileValue<i64>>,
+    /// Registry of a short image name; empty: none (names must then be fully qualified).
+    pub default_registry: Option<FileValue<String>>,
     /// Backend per role for new stores: `metadata` spread over index, extra and kv, with a
     /// role of its own winning.
     pub backends: Vec<(Role, FileValue<String>)>,
@@ -172,6 +176,25 @@ impl ConfigFile {
             let line = line_of(text, store.span().start);
             let dir = expand_path(path, store.get_ref());
             file.store = Some(FileValue { value: dir, line });
+        }
+        if let Some(registry) = &raw.default_registry {
+            let value = registry.get_ref();
+            if !value.is_empty() && !crate::registry::is_registry_host(value) {
+                return Err(config_error(
+                    path,
+                    text,
+                    registry.span(),
+                    Some("default_registry"),
+                    format!(
+                        "{value:?} is not a registry host[:port] (with a '.' or ':', or \
+                         localhost), e.g. \"docker.io\"; \"\" for none"
+                    ),
+                ));
+            }
+            file.default_registry = Some(FileValue {
+                value: value.clone(),
+                line: line_of(text, registry.span().start),
+            });
         }
         let backends = &raw.backends;
         let per_role = [

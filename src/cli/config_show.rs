@@ -61,6 +61,11 @@ fn rows(settings: &Settings) -> Vec<SettingJson> {
             source: setting.source.clone(),
         });
     }
+    rows.push(SettingJson {
+        key: "default_registry".to_string(),
+        value: settings.default_registry.value.clone(),
+        source: settings.default_registry.source.clone(),
+    });
     for (key, setting) in [
         ("lock_wait", &settings.lock_wait_ms),
         ("gc.lock_wait", &settings.gc_lock_wait_ms),

@@ -50,7 +50,8 @@ struct ExtraJson<'a> {
 
 impl RunCommand for ExtraCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        // Extra data is attached to a stored blob: without a store there is none to attach to.
+        let store = context.open_existing_store()?;
         let output = context.output();
         match self {
             ExtraCommand::Set {

@@ -12,15 +12,24 @@ use crate::traits::StorageError;
 
 /// What to do next about `error`, or `None` when its message says all there is.
 pub fn next_step(error: &CliError, context: Option<&Context>) -> Option<String> {
+    // A ref not found, also through the registry client (`push`).
+    if let Some(OciError::RefNotFound(name)) = error.oci_error() {
+        return Some(context.map_or_else(
+            || "`oci-store list` shows the refs".to_string(),
+            |context| ref_suggestion(context, name),
+        ));
+    }
     match error {
+        CliError::Appc(appc) => match &**appc {
+            crate::stores::appc::AppcError::ImageNotFound(key) => Some(context.map_or_else(
+                || "`oci-store appc ls` lists the images".to_string(),
+                |context| image_suggestion(context, key),
+            )),
+            _ => from_causes(error, context),
+        },
         CliError::Config { .. } => Some(
             "fix that line, or point --config or $OCI_STORE_CONFIG at another file; \
              `oci-store config show` shows what is in force"
-                .to_string(),
-        ),
-        CliError::NoStore { .. } => Some(
-            "`oci-store import` (or `blob put`) creates a store; to use another one give \
-             --store DIR (`oci-store config show` says where the store setting comes from)"
                 .to_string(),
         ),
         CliError::ContentMissing { .. } => Some(damaged_store_step()),
@@ -29,10 +38,6 @@ pub fn next_step(error: &CliError, context: Option<&Context>) -> Option<String> 
              file or $OCI_STORE_LOCK_WAIT (e.g. 5m)"
                 .to_string(),
         ),
-        CliError::Oci(OciError::RefNotFound(name)) => Some(context.map_or_else(
-            || "`oci-store list` shows the refs".to_string(),
-            |context| ref_suggestion(context, name),
-        )),
         CliError::Oci(OciError::LeaseNotFound(_)) => {
             Some("`oci-store lease ls` lists the leases".to_string())
         }
@@ -113,6 +118,27 @@ fn ref_suggestion(context: &Context, wanted: &str) -> String {
         Some(name) => format!("did you mean `{name}`?"),
         None if names.is_empty() => "the store has no refs: `oci-store import` adds some".into(),
         None => "`oci-store list` shows the refs".to_string(),
+    }
+}
+
+/// "did you mean `example.com/app`?" when a stored appc image's name is close to `wanted`
+/// (what was asked may carry labels after the name: `NAME with k=v`).
+fn image_suggestion(context: &Context, wanted: &str) -> String {
+    let wanted = wanted.split(" with ").next().unwrap_or(wanted);
+    let mut names: Vec<String> = context
+        .open_existing_store()
+        .ok()
+        .and_then(|store| crate::stores::appc::AppcStore::new(&store).all_infos().ok())
+        .map(|infos| infos.into_iter().map(|info| info.name).collect())
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    match closest(wanted, names.iter().map(String::as_str)) {
+        Some(name) if name != wanted => format!("did you mean `{name}`?"),
+        _ if names.is_empty() => {
+            "the store has no appc images: `oci-store appc import` adds some".into()
+        }
+        _ => "`oci-store appc ls` lists the images".to_string(),
     }
 }
 

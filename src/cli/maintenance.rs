@@ -107,8 +107,8 @@ fn print_fsck_report(out: &mut dyn Write, report: &FsckReport) -> std::io::Resul
     } else {
         writeln!(
             out,
-            "{} problems, {} repaired",
-            report.problems.len(),
+            "{}, {} repaired",
+            crate::cli::oci::plural(report.problems.len() as u64, "problem", "problems"),
             report.repaired
         )
     }
@@ -152,9 +152,9 @@ struct StatsJson<'a> {
 
 impl RunCommand for StatsCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        // `stats` creates a store that is not there yet (with --backend, --blobs): the way to
-        // make an empty store and see what it was made with.
-        let stats = context.open_store()?.stats()?;
+        // Without a store: the counts of an empty one, with the backends a new store would
+        // get; nothing is created (a mistyped --store must not leave a store behind).
+        let stats = context.open_existing_store()?.stats()?;
         let json = StatsJson {
             store: context.store_dir(),
             stats: &stats,

@@ -31,7 +31,7 @@ use std::process::ExitCode;
 
 use clap::{Args, FromArgMatches, Parser};
 
-pub use error::{CliError, CliResult};
+pub use error::{CliError, CliResult, ErrorKind, EXIT_INCOMPLETE};
 pub use output::Output;
 
 pub use settings::Settings;
@@ -197,12 +197,29 @@ pub struct Context {
     output: Output,
     quiet: bool,
     verbose: u8,
+    /// The empty store a reading command sees when there is no store: made in a temporary
+    /// directory (removed when the command ends), never at the store's path.
+    empty_store: std::sync::OnceLock<tempfile::TempDir>,
+    /// What this command created to make a new store, removed again if the command fails and
+    /// the store is still unused ([`Context::remove_store_if_created_and_unused`]).
+    created: std::sync::Mutex<Option<CreatedStore>>,
 }
+
+/// A store this command created: the topmost directory it made (the store's own, or an
+/// ancestor), or, when the store's directory was already there, the names it held before.
+#[derive(Debug)]
+struct CreatedStore {
+    remove: PathBuf,
+    entries_before: Option<Vec<std::ffi::OsString>>,
+}
+
+/// How long a wait for the store lock goes unmentioned.
+const NOTE_LOCK_WAIT_AFTER_MS: u64 = 1000;
 
 /// Whether a command may create the store when there is none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Reading or tidying: a missing store is an error, not a new empty one.
+    /// Reading or tidying: a missing store reads as an empty one, and is not created.
     Existing,
     /// Storing something: the first such command creates the store.
     CreateIfMissing,
@@ -222,6 +239,8 @@ impl Context {
             output: Output::new(options.json),
             quiet: options.quiet,
             verbose: options.verbose,
+            empty_store: std::sync::OnceLock::new(),
+            created: std::sync::Mutex::new(None),
         }
     }
 
@@ -230,9 +249,66 @@ impl Context {
         self.open_store_for(Access::CreateIfMissing)
     }
 
-    /// Opens an existing store; reading commands never create an empty one by mistake.
+    /// Opens an existing store; reading commands never create one: without a store they see
+    /// an empty one, as `docker images` lists nothing on a new machine.
     pub fn open_existing_store(&self) -> CliResult<Store> {
         self.open_store_for(Access::Existing)
+    }
+
+    /// Whether the store directory has no store (no `store.json`).
+    pub fn store_is_missing(&self) -> bool {
+        let config = StoreConfig::path(self.store_dir());
+        matches!(std::fs::symlink_metadata(config), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
+
+    /// An empty store in a temporary directory, with the backends asked for: what a reading
+    /// command sees when there is no store.
+    fn empty_store(&self) -> CliResult<Store> {
+        let dir = match self.empty_store.get() {
+            Some(dir) => dir,
+            None => {
+                let made = tempfile::Builder::new()
+                    .prefix("oci-store-empty-")
+                    .tempdir()
+                    .map_err(|source| CliError::Input {
+                        context: "creating a temporary empty store in",
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
+                self.empty_store.get_or_init(|| made)
+            }
+        };
+        Ok(open_store(dir.path(), &self.backend_choice)?)
+    }
+
+    /// After a failed command: removes the store it created, when nothing was stored in it and
+    /// no other process has it open (tried under the exclusive store lock), so a failed `pull`
+    /// or `import` into a new directory leaves nothing behind.
+    pub fn remove_store_if_created_and_unused(&self) {
+        let Some(created) = self.created.lock().ok().and_then(|mut c| c.take()) else {
+            return;
+        };
+        let dir = self.store_dir();
+        let Ok(Some(_exclusive)) = crate::store::lock_if_unused(dir) else {
+            return;
+        };
+        match &created.entries_before {
+            None => {
+                let _ = std::fs::remove_dir_all(&created.remove);
+            }
+            Some(before) => {
+                for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    if !before.contains(&entry.file_name()) {
+                        let path = entry.path();
+                        let _ = if path.is_dir() {
+                            std::fs::remove_dir_all(&path)
+                        } else {
+                            std::fs::remove_file(&path)
+                        };
+                    }
+                }
+            }
+        }
     }
 
     pub fn open_store_for(&self, access: Access) -> CliResult<Store> {
@@ -241,11 +317,6 @@ impl Context {
         // fail opening, with the permission error and its path.
         let missing = |path: &std::path::Path| matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
         let config = StoreConfig::path(dir);
-        if access == Access::Existing && missing(&config) {
-            return Err(CliError::NoStore {
-                dir: dir.to_path_buf(),
-            });
-        }
         self.note(1, || {
             format!("store {} ({})", dir.display(), self.settings.store.source)
         });
@@ -257,13 +328,81 @@ impl Context {
                 None => "no config file".to_string(),
             }
         });
+        if missing(&config) {
+            match access {
+                Access::Existing => {
+                    self.note(1, || {
+                        format!(
+                            "no store at {} ({}): reading it as an empty one",
+                            dir.display(),
+                            self.settings.store.source
+                        )
+                    });
+                    return self.empty_store();
+                }
+                Access::CreateIfMissing => self.remember_creation(dir),
+            }
+        }
         if !missing(&config) {
             self.wait_for_store_lock(dir)?;
         }
         let store = open_store(dir, &self.backend_choice)?;
+        self.note(2, || match StoreConfig::read(dir) {
+            Ok(Some(config)) => {
+                let backends: Vec<String> = config
+                    .backends
+                    .iter()
+                    .map(|(role, name)| format!("{role}={name}"))
+                    .collect();
+                format!(
+                    "store format {}, backends {}",
+                    config.format_version,
+                    backends.join(" ")
+                )
+            }
+            _ => "store.json not readable".to_string(),
+        });
+        self.note(2, || {
+            format!(
+                "lock_wait {} ms ({}), gc.lock_wait {} ms ({})",
+                self.settings.lock_wait_ms.value,
+                self.settings.lock_wait_ms.source,
+                self.settings.gc_lock_wait_ms.value,
+                self.settings.gc_lock_wait_ms.source
+            )
+        });
         let interval = u64::try_from(self.settings.last_used_interval_ms.value).unwrap_or(0);
         store.set_last_used_interval(std::time::Duration::from_millis(interval));
         Ok(store)
+    }
+
+    /// Notes what creating the store at `dir` will make, so a failed command can take it back.
+    fn remember_creation(&self, dir: &std::path::Path) {
+        let mut remove = dir.to_path_buf();
+        while let Some(parent) = remove.parent() {
+            if parent.as_os_str().is_empty() || parent.exists() {
+                break;
+            }
+            remove = parent.to_path_buf();
+        }
+        let entries_before = if dir.exists() {
+            Some(
+                std::fs::read_dir(dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|entry| entry.file_name())
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        if let Ok(mut created) = self.created.lock() {
+            created.get_or_insert(CreatedStore {
+                remove,
+                entries_before,
+            });
+        }
     }
 
     /// Waits, a bounded time, while another process has the store alone (a backend
@@ -284,7 +423,13 @@ impl Context {
                     waited_ms: wait_ms,
                 });
             }
-            if !said {
+            // A store being created holds the lock for a few milliseconds: only a longer wait
+            // (a conversion, an upgrade) is worth saying.
+            if !said
+                && deadline.saturating_duration_since(std::time::Instant::now())
+                    + std::time::Duration::from_millis(NOTE_LOCK_WAIT_AFTER_MS)
+                    < std::time::Duration::from_millis(wait_ms)
+            {
                 self.note(0, || {
                     format!(
                         "waiting for {}: another process has the store alone",
@@ -348,21 +493,39 @@ pub fn run(cli: Cli) -> CliResult<ExitCode> {
 /// The whole tool: parses `args`, runs the command and reports an error with its next step.
 /// Exit status: 0 success, 1 failure, 2 usage (bad arguments, bad config file).
 pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    // Whether `--json` was asked for, known even when the rest does not parse.
+    let json_asked = args
+        .iter()
+        .skip(1)
+        .take_while(|arg| *arg != "--")
+        .any(|arg| arg == "--json");
     let parsed = reference::command()
-        .try_get_matches_from(args)
+        .try_get_matches_from(&args)
         .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
+            let code = error.exit_code().clamp(0, 255) as u8;
+            if json_asked && error.use_stderr() {
+                let rendered = error.render().to_string();
+                let message = rendered
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
+                    .to_string();
+                print_error_document(ErrorKind::Usage, &message, None);
+            }
             // --help and --version are "errors" that print to stdout and exit 0.
             let _ = error.print();
-            return ExitCode::from(error.exit_code().clamp(0, 255) as u8);
+            return ExitCode::from(code);
         }
     };
     let global = cli.global.clone();
     let context = match Context::from_options(&global) {
         Ok(context) => context,
-        Err(error) => return report_failure(&error, None),
+        Err(error) => return report_failure(&error, None, global.json),
     };
     // A bug must still end in one line that says so, not a debug dump.
     std::panic::set_hook(Box::new(|info| {
@@ -384,17 +547,40 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Ok(Ok(code)) => code,
         // The reader of our output stopped reading: that is its choice, not our failure.
         Ok(Err(error)) if error.is_broken_pipe() => ExitCode::SUCCESS,
-        Ok(Err(error)) => report_failure(&error, Some(&context)),
-        Err(_) => ExitCode::FAILURE,
+        Ok(Err(error)) => {
+            context.remove_store_if_created_and_unused();
+            report_failure(&error, Some(&context), global.json)
+        }
+        Err(_) => {
+            if global.json {
+                print_error_document(ErrorKind::Failed, "internal error: this is a bug", None);
+            }
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn report_failure(error: &CliError, context: Option<&Context>) -> ExitCode {
-    eprintln!("oci-store: {}", error.report());
-    if let Some(step) = hints::next_step(error, context) {
+fn report_failure(error: &CliError, context: Option<&Context>, json: bool) -> ExitCode {
+    let message = error.report();
+    let hint = hints::next_step(error.inner(), context);
+    if json {
+        print_error_document(error.kind(), &message, hint.as_deref());
+    }
+    eprintln!("oci-store: {message}");
+    if let Some(step) = &hint {
         eprintln!("hint: {step}");
     }
     ExitCode::from(error.exit_status())
+}
+
+/// `--json` on failure: `{"error": {"kind", "message", "hint"}}` on stdout, so a script reads
+/// one document whatever happened (the same text goes to stderr for people).
+fn print_error_document(kind: ErrorKind, message: &str, hint: Option<&str>) {
+    let document = serde_json::json!({
+        "error": { "kind": kind, "message": message, "hint": hint }
+    });
+    let text = serde_json::to_string_pretty(&document).expect("JSON values always serialize");
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{text}\n").as_bytes());
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::cli::output::bytes_with_unit;
 use crate::cli::transfer_bars::TransferBars;
 use crate::cli::{Context, RunCommand};
 use crate::registry::{
-    credentials, ClientOptions, Credentials, PullOptions, PushOptions, Reference, RegistryClient,
+    credentials, ClientOptions, Credentials, PullOptions, PushOptions, RegistryClient,
     RegistryError, DEFAULT_JOBS,
 };
 use crate::stores::oci::{OciStore, Platform};
@@ -112,14 +112,25 @@ pub struct PullCommand {
     #[command(flatten)]
     connection: ConnectionArgs,
 
-    /// REGISTRY/REPOSITORY[:TAG|@DIGEST]
+    /// [REGISTRY/]REPOSITORY[:TAG][@DIGEST]: a short name (`alpine`) takes the default registry
+    /// (`default_registry`, docker.io unless configured); with both a tag and a digest the
+    /// digest is pulled and the tag kept in the ref's name
+    #[arg(value_name = "REFERENCE")]
     reference: String,
 }
 
 impl RunCommand for PullCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let reference = Reference::parse(&self.reference)?;
-        let platform = self.platform.as_deref().map(Platform::parse).transpose()?;
+        let reference = context.settings().image_reference(&self.reference)?;
+        let platform = self
+            .platform
+            .as_deref()
+            .map(Platform::parse)
+            .transpose()
+            .map_err(CliError::usage)?;
+        if let Some(dref) = &self.dref {
+            crate::stores::oci::RefName::parse(dref).map_err(CliError::usage)?;
+        }
         let client = self.connection.client(&reference.registry)?;
         let store = context.open_store()?;
         let options = PullOptions {
@@ -212,16 +223,18 @@ pub struct PushCommand {
     #[command(flatten)]
     connection: ConnectionArgs,
 
-    /// The ref (or stored manifest digest) to push
+    /// A ref, or the digest (or unique prefix) of a stored manifest or index
+    #[arg(value_name = "REF|DIGEST")]
     source: String,
 
-    /// REGISTRY/REPOSITORY[:TAG|@DIGEST]
+    /// [REGISTRY/]REPOSITORY[:TAG][@DIGEST] (a short name takes the default registry)
+    #[arg(value_name = "DESTINATION")]
     destination: String,
 }
 
 impl RunCommand for PushCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let destination = Reference::parse(&self.destination)?;
+        let destination = context.settings().image_reference(&self.destination)?;
         let client = self.connection.client(&destination.registry)?;
         let store = context.open_existing_store()?;
         let options = PushOptions {

@@ -70,6 +70,8 @@ pub struct Settings {
     pub backends: Vec<(Role, Setting<String>)>,
     /// How long to wait for a store that another process has alone (a backend conversion).
     pub lock_wait_ms: Setting<i64>,
+    /// Registry of a short image name (`pull alpine`); empty: none.
+    pub default_registry: Setting<String>,
     pub gc_lock_wait_ms: Setting<i64>,
     pub appc_grace_period_ms: Setting<i64>,
     /// `serve`: where to listen, whether to accept pushes, how long uploads may idle.
@@ -96,6 +98,10 @@ const STORE_ENV: &str = "OCI_STORE_DIR";
 const BACKEND_ENV: &str = "OCI_STORE_BACKEND";
 const BLOBS_ENV: &str = "OCI_STORE_BLOBS";
 const LOCK_WAIT_ENV: &str = "OCI_STORE_LOCK_WAIT";
+const DEFAULT_REGISTRY_ENV: &str = "OCI_STORE_DEFAULT_REGISTRY";
+
+/// Registry of a short image name unless configured, as Docker's.
+pub const DEFAULT_REGISTRY: &str = "docker.io";
 const GC_LOCK_WAIT_ENV: &str = "OCI_STORE_GC_LOCK_WAIT";
 const APPC_GRACE_ENV: &str = "OCI_STORE_APPC_GRACE_PERIOD";
 const LAST_USED_INTERVAL_ENV: &str = "OCI_STORE_LAST_USED_INTERVAL";
@@ -153,6 +159,26 @@ impl Settings {
             } else {
                 Setting::new(defaults.backend(role).to_string(), Source::Default)
             };
+            // A backend that does not exist is a usage error of where it was given, before
+            // any store is opened (not a mismatch with the store, which `backend convert`
+            // would resolve).
+            if let Err(error) = crate::traits::registry::find_backend(&setting.value, role) {
+                match &setting.source {
+                    Source::Flag { flag } => {
+                        return Err(CliError::Argument {
+                            argument: flag,
+                            message: error.to_string(),
+                        })
+                    }
+                    Source::Env { variable } => {
+                        return Err(CliError::Environment {
+                            variable,
+                            message: error.to_string(),
+                        })
+                    }
+                    Source::File { .. } | Source::Default => {}
+                }
+            }
             backends.push((role, setting));
         }
 
@@ -164,6 +190,27 @@ impl Settings {
                 .map(|v| (v.value, from_file(v.line))),
             DEFAULT_LOCK_WAIT_MS,
         )?;
+        let default_registry = if let Some(value) = env(DEFAULT_REGISTRY_ENV) {
+            if !crate::registry::is_registry_host(&value) {
+                return Err(CliError::Environment {
+                    variable: DEFAULT_REGISTRY_ENV,
+                    message: format!(
+                        "{value:?} is not a registry host[:port] (with a '.' or ':', or \
+                         localhost), e.g. docker.io"
+                    ),
+                });
+            }
+            Setting::new(
+                value,
+                Source::Env {
+                    variable: DEFAULT_REGISTRY_ENV,
+                },
+            )
+        } else if let Some(value) = &file.default_registry {
+            Setting::new(value.value.clone(), from_file(value.line))
+        } else {
+            Setting::new(DEFAULT_REGISTRY.to_string(), Source::Default)
+        };
         let gc_lock_wait_ms = duration_setting(
             env,
             GC_LOCK_WAIT_ENV,
@@ -251,6 +298,7 @@ impl Settings {
             store,
             backends,
             lock_wait_ms,
+            default_registry,
             gc_lock_wait_ms,
             appc_grace_period_ms,
             serve_listen,
@@ -307,6 +355,12 @@ impl Settings {
         choice
     }
 
+    /// Parses an image reference a user typed: a short name takes the default registry.
+    pub fn image_reference(&self, text: &str) -> CliResult<crate::registry::Reference> {
+        let default = Some(self.default_registry.value.as_str()).filter(|r| !r.is_empty());
+        crate::registry::Reference::parse_with_default(text, default).map_err(CliError::usage)
+    }
+
     pub fn store_dir(&self) -> &Path {
         &self.store.value
     }
@@ -354,7 +408,8 @@ fn locate_and_read(
         return Ok((location, None));
     };
     let file = if required || path.exists() {
-        Some(ConfigFile::read(&path)?)
+        // A config file named by flag or environment that cannot be read is a usage error.
+        Some(ConfigFile::read(&path).map_err(CliError::usage)?)
     } else {
         None
     };

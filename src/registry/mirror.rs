@@ -35,6 +35,7 @@ pub fn tag_unchanged(
         registry: registry.to_string(),
         repository: repository.to_string(),
         target: Target::Tag(tag.to_string()),
+        kept_tag: None,
     };
     Ok(head_manifest_digest(client, &reference)?.as_ref() == Some(cached))
 }
@@ -58,6 +59,7 @@ pub fn fetch_manifest(
         registry: registry.to_string(),
         repository: repository.to_string(),
         target,
+        kept_tag: None,
     };
     let Some(fetched) = get_manifest(client, &reference)? else {
         return Ok(UpstreamManifest::NotFound);
@@ -94,6 +96,7 @@ pub fn fetch_referrers(
         registry: registry.to_string(),
         repository: repository.to_string(),
         target: Target::Digest(subject.clone()),
+        kept_tag: None,
     };
     let listed = list_referrers(client, repository, &reference, subject)?;
     for descriptor in &listed {

@@ -41,7 +41,7 @@ pub use client::{ClientOptions, RegistryClient};
 pub use error::{RegistryError, RegistryResult};
 pub use pull::{pull, PullOptions, PullReport, DEFAULT_JOBS};
 pub use push::{push, PushOptions, PushReport};
-pub use reference::Reference;
+pub use reference::{is_registry_host, Reference};
 // What the test suites reach besides the public API.
 #[cfg(feature = "test-support")]
 pub use {

@@ -255,7 +255,7 @@ pub fn pull(
     options: &PullOptions,
     progress: &dyn Progress,
 ) -> RegistryResult<PullReport> {
-    let default_name = reference.to_string();
+    let default_name = reference.ref_name();
     let name = RefName::parse(options.dref.as_deref().unwrap_or(&default_name))?;
     let store = oci.store();
     // Held to the end, so a concurrent OCI GC waits and never sweeps what we hold.

@@ -83,8 +83,9 @@ pub fn push(
     let store = oci.store();
     // Shared: a GC waits, so nothing the push reads is swept under it.
     let _gc_lock = oci.mutation_lock()?;
-    let root = oci.get_ref(source_ref)?;
-    let root_digest = digest_of(&root, &format!("ref {source_ref}"))?;
+    let resolved = oci.resolve_image(source_ref)?;
+    let source_ref = &resolved.label();
+    let (root, root_digest) = (resolved.descriptor, resolved.digest);
     let mut source = StoreSource { store };
     let mut walker = Walker::new();
     walker.visit(vec![Child::required(root.clone())], &mut source)?;

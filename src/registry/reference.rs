@@ -1,6 +1,9 @@
-//! Image references: `REGISTRY/REPOSITORY[:TAG|@DIGEST]`, with the distribution spec's grammar
-//! for repository names and tags. The registry part is always given (no default registry: a
-//! store that caches in front of several registries must not guess which one was meant).
+//! Image references: `REGISTRY/REPOSITORY[:TAG][@DIGEST]`, with the distribution spec's grammar
+//! for repository names and tags, spelled as docker, skopeo and crane spell them. The library's
+//! [`Reference::parse`] wants the registry written; [`Reference::parse_with_default`] takes a
+//! short name (`alpine`, `team/app:1`) as one of a default registry (the command line's
+//! `default_registry` setting, `docker.io` unless configured, with Docker Hub's `library/`).
+//! `name:tag@digest` pulls the digest and keeps the tag as the name.
 
 use std::fmt;
 
@@ -33,40 +36,70 @@ pub struct Reference {
     pub repository: String,
     /// The tag or digest named (`latest` when neither was written).
     pub target: Target,
+    /// The tag written beside a digest (`name:tag@digest`): the digest decides what is
+    /// fetched, the tag is kept to name it.
+    pub kept_tag: Option<String>,
 }
 
 impl Reference {
-    /// Parses `REGISTRY/REPO[:TAG|@DIGEST]`; without a tag or digest the tag is `latest`.
+    /// Parses `REGISTRY/REPO[:TAG][@DIGEST]`; without a tag or digest the tag is `latest`.
     pub fn parse(text: &str) -> RegistryResult<Reference> {
+        Reference::parse_with_default(text, None)
+    }
+
+    /// Parses `[REGISTRY/]REPO[:TAG][@DIGEST]`: a first component that is not a registry
+    /// host (no `.` or `:`, not `localhost`) means `default_registry`, when one is given.
+    pub fn parse_with_default(
+        text: &str,
+        default_registry: Option<&str>,
+    ) -> RegistryResult<Reference> {
         let invalid = |reason: &str| RegistryError::InvalidReference {
             reference: text.to_string(),
             reason: reason.to_string(),
         };
-        let (registry, rest) = text
-            .split_once('/')
-            .ok_or_else(|| invalid("expected REGISTRY/REPOSITORY[:TAG|@DIGEST]"))?;
-        if !is_registry(registry) {
-            return Err(invalid(
-                "the first component must be a registry host[:port] (with a '.' or ':', or \
-                 localhost)",
-            ));
+        if let Some((scheme, _)) = text.split_once("://") {
+            return Err(invalid(&format!(
+                "a reference has no URL scheme: leave out {scheme}:// and write \
+                 HOST[:PORT]/REPOSITORY[:TAG] (plain HTTP is used for a loopback registry, or \
+                 with --insecure)"
+            )));
         }
-        let (name, target) = match rest.split_once('@') {
-            Some((name, digest)) => {
-                let digest = Digest::parse(digest).map_err(|e| invalid(&e.to_string()))?;
-                (name, Target::Digest(digest))
-            }
-            None => match rest.rsplit_once(':') {
-                Some((name, tag)) if !tag.contains('/') => {
-                    if !is_tag(tag) {
-                        return Err(invalid(&format!(
-                            "tag {tag:?} must be 1-128 of [A-Za-z0-9_.-], not starting with . or -"
-                        )));
-                    }
-                    (name, Target::Tag(tag.to_string()))
+        let (registry, rest) = match text.split_once('/') {
+            Some((first, rest)) if is_registry(first) => (first, rest),
+            _ => match default_registry {
+                Some(default) => (default, text),
+                None => {
+                    return Err(invalid(if text.contains('/') {
+                        "the first component must be a registry host[:port] (with a '.' or \
+                         ':', or localhost)"
+                    } else {
+                        "expected REGISTRY/REPOSITORY[:TAG][@DIGEST]"
+                    }))
                 }
-                _ => (rest, Target::Tag("latest".to_string())),
             },
+        };
+        let (rest, digest) = match rest.split_once('@') {
+            Some((rest, digest)) => {
+                let digest = Digest::parse(digest).map_err(|e| invalid(&e.to_string()))?;
+                (rest, Some(digest))
+            }
+            None => (rest, None),
+        };
+        let (name, tag) = match rest.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => {
+                if !is_tag(tag) {
+                    return Err(invalid(&format!(
+                        "tag {tag:?} must be 1-128 of [A-Za-z0-9_.-], not starting with . or -"
+                    )));
+                }
+                (name, Some(tag.to_string()))
+            }
+            _ => (rest, None),
+        };
+        let (target, kept_tag) = match (digest, tag) {
+            (Some(digest), tag) => (Target::Digest(digest), tag),
+            (None, Some(tag)) => (Target::Tag(tag), None),
+            (None, None) => (Target::Tag("latest".to_string()), None),
         };
         // Docker Hub's official images live under `library/`.
         let name = match registry {
@@ -84,13 +117,24 @@ impl Reference {
             registry: registry.to_string(),
             repository: name.to_string(),
             target,
+            kept_tag,
         })
+    }
+
+    /// The name a pulled image is stored under by default: the reference as written, fully
+    /// qualified; `name:tag@digest` keeps `name:tag`.
+    pub fn ref_name(&self) -> String {
+        match &self.kept_tag {
+            Some(tag) => format!("{}/{}:{tag}", self.registry, self.repository),
+            None => self.to_string(),
+        }
     }
 
     /// The same repository, another target.
     pub fn with_target(&self, target: Target) -> Reference {
         Reference {
             target,
+            kept_tag: None,
             ..self.clone()
         }
     }
@@ -125,6 +169,11 @@ pub fn is_loopback(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|address| address.is_loopback())
+}
+
+/// Whether `text` reads as a registry `host[:port]`: it has a `.` or `:`, or is `localhost`.
+pub fn is_registry_host(text: &str) -> bool {
+    is_registry(text)
 }
 
 fn is_registry(text: &str) -> bool {
@@ -208,6 +257,36 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad} parsed");
         }
+    }
+
+    #[test]
+    fn name_tag_at_digest_pulls_the_digest_and_keeps_the_tag() {
+        let digest = format!("sha256:{}", "b".repeat(64));
+        let r = Reference::parse(&format!("127.0.0.1:5000/demo/main:small@{digest}")).unwrap();
+        assert_eq!(r.repository, "demo/main");
+        assert_eq!(r.target, Target::Digest(Digest::parse(&digest).unwrap()));
+        assert_eq!(r.ref_name(), "127.0.0.1:5000/demo/main:small");
+        assert_eq!(r.to_string(), format!("127.0.0.1:5000/demo/main@{digest}"));
+    }
+
+    #[test]
+    fn short_names_take_the_default_registry() {
+        let r = Reference::parse_with_default("alpine", Some("docker.io")).unwrap();
+        assert_eq!(r.to_string(), "docker.io/library/alpine:latest");
+        let r = Reference::parse_with_default("team/app:1", Some("registry.example")).unwrap();
+        assert_eq!(r.to_string(), "registry.example/team/app:1");
+        let r = Reference::parse_with_default("localhost:5000/app", Some("docker.io")).unwrap();
+        assert_eq!(r.registry, "localhost:5000");
+        assert!(Reference::parse_with_default("alpine", None).is_err());
+    }
+
+    #[test]
+    fn a_url_scheme_is_refused_as_such() {
+        let error = Reference::parse_with_default("http://127.0.0.1:5000/app:1", Some("docker.io"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no URL scheme"), "{error}");
+        assert!(!error.contains("lowercase"), "{error}");
     }
 
     #[test]

@@ -43,8 +43,8 @@ pub use held_read::HeldRead;
 pub use holder::Holder;
 pub use last_used::DEFAULT_LAST_USED_INTERVAL;
 pub use locks::{LockGuard, LockMode};
-pub use open::{default_store_dir, open_store, open_store_waiting, BackendChoice};
-pub use operation::{Arrival, Committed, Operation, OperationCommit};
+pub use open::{default_store_dir, lock_if_unused, open_store, open_store_waiting, BackendChoice};
+pub use operation::{Arrival, Committed, Operation, OperationCommit, StaleOperation};
 pub use progress::{
     Direction, NoProgress, Progress, ProgressRead, SkipReason, Totals, TransferEvent, NO_PROGRESS,
 };

@@ -154,6 +154,30 @@ fn create_config(dir: &Path, choice: &BackendChoice) -> StoreResult<StoreConfig>
     Ok(config)
 }
 
+/// The exclusive store lock of the store at `dir` when nothing is stored in it (no indexed
+/// blob, no key/value entry) and no other process has it open; `None` otherwise. A command that
+/// created a store and then failed removes it while holding this, so nothing is left behind
+/// and nobody else's store is touched.
+pub fn lock_if_unused(dir: &Path) -> StoreResult<Option<LockGuard>> {
+    let lock_path = LockPaths::store_lock(dir);
+    let Some(exclusive) = LockGuard::try_acquire(&lock_path, LockMode::Exclusive)? else {
+        return Ok(None);
+    };
+    let Some(config) = StoreConfig::read(dir)? else {
+        return Ok(Some(exclusive));
+    };
+    let unused = {
+        let index = open_index(config.backend(Role::Index), dir)?;
+        let kv = open_kv_store(config.backend(Role::Kv), dir)?;
+        let mut unused = index.totals()?.records == 0;
+        for data_type in kv.data_types()? {
+            unused &= kv.list(&data_type, "")?.is_empty();
+        }
+        unused
+    };
+    Ok(unused.then_some(exclusive))
+}
+
 fn open_configured(
     dir: &Path,
     config: &StoreConfig,

@@ -57,6 +57,24 @@ fn liveness_lock(holder: &Holder) -> String {
     format!("{LIVENESS_PREFIX}{}", holder.name())
 }
 
+/// An operation whose process died, and what finishing it frees (or, in a dry run, would
+/// free): the blobs its holder alone kept. A crashed pull's downloaded layers are here until a
+/// GC clears them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StaleOperation {
+    /// Its holder (`oci-op.<id>`).
+    pub holder: String,
+    /// The process that ran it.
+    pub pid: u32,
+    /// Blobs it held.
+    pub held_blobs: u64,
+    /// Of those, blobs deleted (that would be deleted) when it is finished: nothing else holds
+    /// them, and the operation's commit had not landed.
+    pub freed_blobs: u64,
+    /// Their bytes.
+    pub freed_bytes: u64,
+}
+
 /// The value of an operation's entry.
 #[derive(Default, Serialize, Deserialize)]
 struct OperationRecord {
@@ -183,9 +201,54 @@ impl Store {
     /// goes. Also removes liveness files a crash left without an entry. Returns how many
     /// operations were finished. Safe at any time, beside running operations.
     pub fn clear_dead_operations(&self) -> StoreResult<u64> {
+        Ok(self.clear_dead_operations_reporting()?.len() as u64)
+    }
+
+    /// The operations whose process died and what finishing them would free, changing
+    /// nothing: what [`Store::clear_dead_operations_reporting`] would report now (a GC's dry
+    /// run, `du`).
+    pub fn dead_operations(&self) -> StoreResult<Vec<StaleOperation>> {
+        let mut stale = Vec::new();
+        for (key, entry) in self.list_data(OPERATION_DATA_TYPE, "")? {
+            let holder = Holder::recorded(key.clone());
+            let path = self.locks.named(&liveness_lock(&holder));
+            // Free means dead: a live operation holds it for its whole life. Only probed.
+            if LockGuard::try_acquire(&path, LockMode::Exclusive)?.is_none() {
+                continue;
+            }
+            let record: OperationRecord = serde_json::from_slice(&entry.value).unwrap_or_default();
+            let kept: HashSet<Digest> = match (&record.keep, record.flavour.is_empty()) {
+                (Some(keep), false) => keep.iter().filter_map(|d| Digest::parse(d).ok()).collect(),
+                _ => HashSet::new(),
+            };
+            let mut report = StaleOperation {
+                holder: key,
+                pid: record.pid,
+                ..StaleOperation::default()
+            };
+            for digest in self.owned_by(&holder)? {
+                report.held_blobs += 1;
+                if kept.contains(&digest) {
+                    continue;
+                }
+                let Some(indexed) = self.index.get(&digest)? else {
+                    continue;
+                };
+                if self.would_delete_on_release(&digest, &holder, |_| false)? {
+                    report.freed_blobs += 1;
+                    report.freed_bytes += indexed.size;
+                }
+            }
+            stale.push(report);
+        }
+        Ok(stale)
+    }
+
+    /// [`Store::clear_dead_operations`], reporting per operation what finishing it freed.
+    pub fn clear_dead_operations_reporting(&self) -> StoreResult<Vec<StaleOperation>> {
         let _no_beginning = self.named_lock(BEGIN_LOCK, LockMode::Exclusive)?;
         let records = self.list_data(OPERATION_DATA_TYPE, "")?;
-        let mut cleared = 0;
+        let mut cleared = Vec::new();
         for (key, entry) in &records {
             let holder = Holder::recorded(key.clone());
             let path = self.locks.named(&liveness_lock(&holder));
@@ -193,16 +256,33 @@ impl Store {
                 continue;
             };
             let record: OperationRecord = serde_json::from_slice(&entry.value).unwrap_or_default();
+            let mut report = StaleOperation {
+                holder: key.clone(),
+                pid: record.pid,
+                held_blobs: self.owned_by(&holder)?.len() as u64,
+                ..StaleOperation::default()
+            };
             if let (Some(keep), false) = (&record.keep, record.flavour.is_empty()) {
                 let keep: Vec<Digest> = keep.iter().filter_map(|d| Digest::parse(d).ok()).collect();
-                let flavour = Holder::recorded(record.flavour);
+                let flavour = Holder::recorded(record.flavour.clone());
                 self.pass_holds(&keep, &holder, &flavour, &[])?;
             }
-            self.release_many(&self.owned_by(&holder)?, &holder)?;
+            let owned = self.owned_by(&holder)?;
+            let sizes: Vec<u64> = owned
+                .iter()
+                .map(|digest| Ok(self.index.get(digest)?.map_or(0, |record| record.size)))
+                .collect::<StoreResult<_>>()?;
+            let outcomes = self.release_many(&owned, &holder)?;
+            for (outcome, size) in outcomes.iter().zip(sizes) {
+                if outcome.is_deleted() {
+                    report.freed_blobs += 1;
+                    report.freed_bytes += size;
+                }
+            }
             crate::crash_point!("store.operation.dead.after-release");
             self.remove_data(OPERATION_DATA_TYPE, key)?;
             remove_lock_file(&dead);
-            cleared += 1;
+            cleared.push(report);
         }
         // Liveness files without an entry: an operation that finished (it still holds its
         // lock until the file is gone) or one that crashed before recording itself or after

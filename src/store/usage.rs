@@ -60,3 +60,12 @@ impl Store {
         Ok(usage)
     }
 }
+
+impl Store {
+    /// Staged writes whose writer is gone (a killed pull's half-downloaded layer), as the
+    /// base GC would remove them now: `(writes, bytes)`, changing nothing. `None` when the
+    /// blob backend cannot tell without removing them.
+    pub fn dead_ingest_usage(&self) -> StoreResult<Option<(u64, u64)>> {
+        Ok(self.blobs.dead_ingest_usage()?)
+    }
+}

@@ -136,6 +136,12 @@ pub trait BlobStore: Send + Sync {
     /// how many bytes were removed.
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)>;
 
+    /// What [`BlobStore::remove_dead_ingests`] would remove now (writes, bytes), changing
+    /// nothing: for a GC's dry run. `None` when the backend cannot tell without removing.
+    fn dead_ingest_usage(&self) -> StorageResult<Option<(u64, u64)>> {
+        Ok(None)
+    }
+
     /// Whether a reader opened by [`BlobStore::open`] keeps reading the same bytes after the
     /// blob is deleted (the `fs` store: an open file outlives its unlink). When not, a reader
     /// that must not be cut short (a server's response) holds the blob while it reads
@@ -186,6 +192,9 @@ macro_rules! forward_blob_store {
             }
             fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
                 (**self).remove_dead_ingests()
+            }
+            fn dead_ingest_usage(&self) -> StorageResult<Option<(u64, u64)>> {
+                (**self).dead_ingest_usage()
             }
             fn sync_staged(&self) -> StorageResult<()> { (**self).sync_staged() }
             fn reads_outlive_delete(&self) -> bool { (**self).reads_outlive_delete() }

@@ -102,6 +102,16 @@ impl<T, E: Into<std::io::Error>> IoResultExt<T> for Result<T, E> {
     }
 }
 
+/// An io error's message without the `(os error N)` suffix the standard library adds, for
+/// messages people read.
+pub fn plain_io_message(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_string(),
+        _ => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,6 +156,14 @@ impl BlobStore for FsBlobStore {
         ingest::remove_dead_ingests(self.layout.ingest_dir())
     }
 
+    fn dead_ingest_usage(&self) -> StorageResult<Option<(u64, u64)>> {
+        let dead = crate::backends::staging_lock::probe_dead(self.layout.ingest_dir())?;
+        Ok(Some((
+            dead.len() as u64,
+            dead.iter().map(|staging| staging.file_bytes).sum(),
+        )))
+    }
+
     /// An open file keeps its content after the unlink.
     fn reads_outlive_delete(&self) -> bool {
         true

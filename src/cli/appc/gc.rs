@@ -32,7 +32,7 @@ pub struct GcCommand {
 
 impl RunCommand for GcCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = context.open_existing_store()?;
         let report = AppcStore::new(&store).gc(&AppcGcOptions {
             grace_period_ms: self
                 .grace_period

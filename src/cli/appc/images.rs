@@ -21,7 +21,7 @@ pub struct ImportCommand {
     #[arg(long)]
     latest: bool,
 
-    /// ACI files
+    /// ACI files to import
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
@@ -46,7 +46,7 @@ impl RunCommand for ImportCommand {
                 };
                 writeln!(
                     out,
-                    "{state} {} {} ({:?}, {})",
+                    "{state} {} {} ({}, {})",
                     report.id,
                     report.name,
                     report.compression,
@@ -63,6 +63,7 @@ impl RunCommand for ImportCommand {
 /// an image imported as latest wins; ties go to the newest import.
 #[derive(Debug, Args)]
 pub struct GetCommand {
+    /// The image name (an AC identifier, e.g. `example.com/app`)
     name: String,
 
     /// A label the image must have (repeatable)
@@ -136,6 +137,7 @@ fn print_row(out: &mut dyn Write, info: &ImageInfo) -> std::io::Result<()> {
 /// manifest. KEY is an ID, an ID prefix (`sha512-` and at least 2 hex digits) or a name.
 #[derive(Debug, Args)]
 pub struct InfoCommand {
+    /// The image: ID (`sha512-…`), ID prefix (`sha512-` and 2 hex digits, or 4 bare), or name
     key: String,
 }
 
@@ -167,6 +169,7 @@ impl RunCommand for InfoCommand {
 /// exits 1 naming each one missing.
 #[derive(Debug, Args)]
 pub struct CheckCommand {
+    /// The image: ID (`sha512-…`), ID prefix (`sha512-` and 2 hex digits, or 4 bare), or name
     key: String,
 }
 
@@ -204,7 +207,9 @@ impl RunCommand for CheckCommand {
 /// copied; optionally gzip-compressed.
 #[derive(Debug, Args)]
 pub struct ExportCommand {
+    /// The image: ID (`sha512-…`), ID prefix (`sha512-` and 2 hex digits, or 4 bare), or name
     key: String,
+    /// The ACI file to write
     file: PathBuf,
     /// Compress with gzip
     #[arg(long)]
@@ -227,6 +232,7 @@ impl RunCommand for ExportCommand {
 #[derive(Debug, Args)]
 pub struct RemoveCommand {
     #[arg(required = true)]
+    /// The images: each an ID, ID prefix or name
     keys: Vec<String>,
 }
 
@@ -263,7 +269,9 @@ impl RunCommand for RemoveCommand {
 /// there (DIR must not exist or be empty) and verifies the copy's hash.
 #[derive(Debug, Args)]
 pub struct RenderCommand {
+    /// The image: ID (`sha512-…`), ID prefix (`sha512-` and 2 hex digits, or 4 bare), or name
     key: String,
+    /// Also copy the tree here (must not exist, or be empty), its copy's hash verified
     dir: Option<PathBuf>,
 }
 
@@ -282,9 +290,9 @@ impl RunCommand for RenderCommand {
             };
             writeln!(
                 out,
-                "{how} {} ({} images) tree {}",
+                "{how} {} ({}) tree {}",
                 report.image,
-                report.images.len(),
+                crate::cli::oci::plural(report.images.len() as u64, "image", "images"),
                 report.tree.hash
             )?;
             writeln!(
@@ -306,6 +314,7 @@ impl RunCommand for RenderCommand {
 /// recorded when it was rendered; exits 1 when they differ.
 #[derive(Debug, Args)]
 pub struct VerifyTreeCommand {
+    /// The image: ID (`sha512-…`), ID prefix (`sha512-` and 2 hex digits, or 4 bare), or name
     key: String,
 }
 

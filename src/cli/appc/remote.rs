@@ -29,11 +29,14 @@ pub enum RemoteCommand {
 
 #[derive(Debug, Args)]
 pub struct SetCommand {
+    /// The URL the ACI was downloaded from
     aci_url: String,
     /// The image it gave (ID, ID prefix or name)
     image: String,
+    /// The URL of its signature, if one was downloaded
     #[arg(long)]
     signature_url: Option<String>,
+    /// The ETag the server sent with it
     #[arg(long)]
     etag: Option<String>,
     /// Seconds the download may be used without asking again
@@ -43,11 +46,13 @@ pub struct SetCommand {
 
 #[derive(Debug, Args)]
 pub struct UrlArgument {
+    /// The ACI URL (the key of the record)
     aci_url: String,
 }
 
 #[derive(Debug, Args)]
 pub struct NotModifiedCommand {
+    /// The ACI URL that was revalidated
     aci_url: String,
     /// The server's new max age, in seconds
     #[arg(long)]
@@ -69,7 +74,10 @@ fn print_record(out: &mut dyn Write, record: &RemoteRecord) -> std::io::Result<(
 
 impl RunCommand for RemoteCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        let store = match &self {
+            RemoteCommand::Set(_) => context.open_store()?,
+            _ => context.open_existing_store()?,
+        };
         let appc = AppcStore::new(&store);
         let output = context.output();
         match self {

@@ -14,10 +14,12 @@ use crate::stores::oci::{CheckReport, OciStore};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Exit status: 0 when the ref is complete (absent non-distributable layers are \
-                  allowed); 1 when blobs are missing or corrupt, or the check failed."
+                  allowed); 3 when blobs are missing or corrupt; 1 when the check failed (no \
+                  such ref, for one); 2 for a malformed argument."
 )]
 pub struct CheckCommand {
-    /// The ref to check
+    /// A ref, or the digest (or unique prefix) of a stored manifest or index
+    #[arg(value_name = "REF|DIGEST")]
     reference: String,
 
     /// Rehash every blob, not only manifests and indexes
@@ -35,7 +37,7 @@ impl RunCommand for CheckCommand {
         if report.is_complete() {
             Ok(ExitCode::SUCCESS)
         } else {
-            Ok(ExitCode::FAILURE)
+            Ok(ExitCode::from(crate::cli::EXIT_INCOMPLETE))
         }
     }
 }

@@ -60,9 +60,11 @@ impl RunCommand for DuCommand {
             None
         } else {
             let report = oci.gc(true)?;
+            // The sweep and what finishing dead operations (a killed pull) frees.
+            let (_, dead_bytes) = store.dead_ingest_usage()?.unwrap_or((0, 0));
             Some(Reclaimable {
-                blobs: report.swept.iter().filter(|blob| blob.deleted).count() as u64,
-                bytes: report.freed_bytes,
+                blobs: report.deleted_blobs(),
+                bytes: report.flavour_freed_bytes() + dead_bytes,
             })
         };
         let json = DuJson {

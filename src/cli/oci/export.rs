@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use crate::cli::error::CliResult;
+use crate::cli::error::{CliError, CliResult};
 use crate::cli::output::bytes_with_unit;
 use crate::cli::{Context, RunCommand};
 use crate::stores::oci::{ExportFormat, ExportReport, ExportTarget, OciStore};
@@ -51,6 +51,21 @@ pub struct ExportCommand {
 
 impl RunCommand for ExportCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
+        // A file where a layout directory is to be written: say what to do, before anything
+        // is opened (an archive replaces a file, a layout is a directory).
+        if !self.archive && self.path.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+            return Err(CliError::Argument {
+                argument: "PATH",
+                message: format!(
+                    "{} is a file, not a layout directory: give --archive to write an \
+                     oci-archive there, or name a directory (created if absent)",
+                    self.path.display()
+                ),
+            });
+        }
+        if let Some(dref) = &self.dref {
+            crate::stores::oci::RefName::parse(dref).map_err(CliError::usage)?;
+        }
         let store = context.open_existing_store()?;
         let progress = context.progress();
         let format = match self.format {

@@ -43,8 +43,14 @@ struct GcJson<'a> {
     oci_freed_bytes: u64,
     expired_leases: &'a [String],
     referrer_entries_removed: u64,
+    stale_operations: &'a [crate::store::StaleOperation],
     #[serde(flatten)]
     base: Option<&'a GcReport>,
+    /// In a dry run: the dead writes the base GC would remove.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dead_ingests: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dead_ingest_bytes: Option<u64>,
     freed_bytes: u64,
 }
 
@@ -59,7 +65,14 @@ impl RunCommand for GcCommand {
                 Duration::from_secs,
             ))
             .gc(self.dry_run)?;
-        let base_freed = report.base.as_ref().map_or(0, GcReport::freed_bytes);
+        // A dry run counts what the base GC's removal of dead writes would free too (a killed
+        // pull's staged layers), so it says what a real gc frees.
+        let dead_writes = match report.base {
+            None => store.dead_ingest_usage()?,
+            Some(_) => None,
+        };
+        let base_freed = report.base.as_ref().map_or(0, GcReport::freed_bytes)
+            + dead_writes.map_or(0, |(_, bytes)| bytes);
         let json = GcJson {
             dry_run: report.dry_run,
             marked: report.marked,
@@ -67,17 +80,24 @@ impl RunCommand for GcCommand {
             oci_freed_bytes: report.freed_bytes,
             expired_leases: &report.expired_leases,
             referrer_entries_removed: report.referrer_entries_removed,
+            stale_operations: &report.stale_operations,
             base: report.base.as_ref(),
-            freed_bytes: report.freed_bytes + base_freed,
+            dead_ingests: dead_writes.map(|(writes, _)| writes),
+            dead_ingest_bytes: dead_writes.map(|(_, bytes)| bytes),
+            freed_bytes: report.flavour_freed_bytes() + base_freed,
         };
         context
             .output()
-            .value(&json, |out| print_oci_gc_report(out, &report))?;
+            .value(&json, |out| print_oci_gc_report(out, &report, dead_writes))?;
         Ok(ExitCode::SUCCESS)
     }
 }
 
-fn print_oci_gc_report(out: &mut dyn Write, report: &OciGcReport) -> std::io::Result<()> {
+fn print_oci_gc_report(
+    out: &mut dyn Write,
+    report: &OciGcReport,
+    dead_writes: Option<(u64, u64)>,
+) -> std::io::Result<()> {
     let (remove, drop_mark, removed) = if report.dry_run {
         ("would remove", "would drop", "would go")
     } else {
@@ -103,6 +123,22 @@ fn print_oci_gc_report(out: &mut dyn Write, report: &OciGcReport) -> std::io::Re
     for lease in &report.expired_leases {
         writeln!(out, "{remove} expired lease {lease}")?;
     }
+    for stale in &report.stale_operations {
+        let (finished, frees) = if report.dry_run {
+            ("would finish", "would free")
+        } else {
+            ("finished", "freed")
+        };
+        writeln!(
+            out,
+            "{finished} {} (process {} died): it held {}, {frees} {} ({})",
+            stale.holder,
+            stale.pid,
+            plural(stale.held_blobs, "blob", "blobs"),
+            plural(stale.freed_blobs, "blob", "blobs"),
+            bytes_with_unit(stale.freed_bytes)
+        )?;
+    }
     let deleted = report.swept.iter().filter(|blob| blob.deleted).count();
     writeln!(
         out,
@@ -116,12 +152,35 @@ fn print_oci_gc_report(out: &mut dyn Write, report: &OciGcReport) -> std::io::Re
             writeln!(
                 out,
                 "total freed {}",
-                bytes_with_unit(report.freed_bytes + base.freed_bytes())
+                bytes_with_unit(report.flavour_freed_bytes() + base.freed_bytes())
             )
         }
-        None => writeln!(
-            out,
-            "dry run: nothing was changed (the base gc did not run)"
-        ),
+        None => {
+            if let Some((writes, bytes)) = dead_writes {
+                writeln!(
+                    out,
+                    "dead writes: {} would go ({})",
+                    writes,
+                    bytes_with_unit(bytes)
+                )?;
+            }
+            writeln!(
+                out,
+                "dry run: nothing was changed; gc would free {} (and content without a \
+                 record, if the base gc finds any)",
+                bytes_with_unit(
+                    report.flavour_freed_bytes() + dead_writes.map_or(0, |(_, bytes)| bytes)
+                )
+            )
+        }
+    }
+}
+
+/// `1 blob`, `2 blobs`.
+pub fn plural(count: u64, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("{count} {one}")
+    } else {
+        format!("{count} {many}")
     }
 }

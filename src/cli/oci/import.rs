@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::cli::error::CliResult;
+use crate::cli::error::{CliError, CliResult};
 use crate::cli::output::bytes_with_unit;
 use crate::cli::{Context, RunCommand};
 use crate::stores::oci::{ImportOptions, OciStore};
@@ -45,6 +45,20 @@ pub struct ImportCommand {
 
 impl RunCommand for ImportCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
+        if let Some(dref) = &self.dref {
+            crate::stores::oci::RefName::parse(dref).map_err(CliError::usage)?;
+        }
+        // The path the user named may be a symbolic link (to an archive or a layout): it is
+        // followed here, once; links inside a layout or archive are still never followed.
+        let path = match self.path.symlink_metadata() {
+            Ok(metadata) if metadata.file_type().is_symlink() => std::fs::canonicalize(&self.path)
+                .map_err(|source| CliError::Input {
+                    context: "following the symbolic link",
+                    path: self.path.clone(),
+                    source,
+                })?,
+            _ => self.path.clone(),
+        };
         let store = context.open_store()?;
         let options = ImportOptions {
             sref: self.sref,
@@ -61,7 +75,7 @@ impl RunCommand for ImportCommand {
                 crate::util::pipe::enlarge_pipe_buffer(std::os::fd::AsFd::as_fd(&stdin));
                 oci.import_archive_stream(stdin.lock(), &options)?
             }
-            false => oci.import_layout(&self.path, &options)?,
+            false => oci.import_layout(&path, &options)?,
         };
         drop(progress);
         context.output().value(&report, |out| {

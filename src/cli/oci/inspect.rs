@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::error::{CliError, CliResult};
+use crate::cli::error::CliResult;
 use crate::cli::output::bytes_with_unit;
 use crate::cli::{Context, RunCommand};
 use crate::stores::oci::{
-    BlobSummary, ImageConfigSummary, Inspection, ManifestSummary, Node, OciError, OciStore,
+    BlobSummary, ImageConfigSummary, Inspection, ManifestSummary, Node, OciStore,
 };
 
 /// Version of `inspect --json`'s document.
@@ -37,15 +37,7 @@ struct InspectJson<'a> {
 impl RunCommand for InspectCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
         let store = context.open_existing_store()?;
-        let oci = OciStore::new(&store);
-        let inspection = match oci.inspect(&self.reference) {
-            Ok(inspection) => inspection,
-            Err(OciError::RefNotFound(name)) => match store.resolve(&self.reference) {
-                Ok(digest) => oci.inspect_digest(&digest)?,
-                Err(_) => return Err(CliError::Oci(OciError::RefNotFound(name))),
-            },
-            Err(other) => return Err(other.into()),
-        };
+        let inspection = OciStore::new(&store).inspect(&self.reference)?;
         let json = InspectJson {
             schema: SCHEMA,
             inspection: &inspection,

@@ -58,7 +58,11 @@ impl<'a> LeaseJson<'a> {
 
 impl RunCommand for LeaseCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
-        let store = context.open_store()?;
+        // Only a new lease may create the store; listing or removing reads what is there.
+        let store = match &self {
+            LeaseCommand::Create { .. } => context.open_store()?,
+            _ => context.open_existing_store()?,
+        };
         let oci = OciStore::new(&store);
         match self {
             LeaseCommand::Create { ttl, digests } => {

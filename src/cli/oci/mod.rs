@@ -19,6 +19,7 @@ pub use cat::CatCommand;
 pub use check::CheckCommand;
 pub use du::DuCommand;
 pub use export::ExportCommand;
+pub use gc::plural;
 pub use gc::GcCommand;
 pub use import::ImportCommand;
 pub use inspect::InspectCommand;

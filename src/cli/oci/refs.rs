@@ -98,6 +98,7 @@ struct Tagged<'a> {
 
 impl RunCommand for TagCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
+        crate::stores::oci::RefName::parse(&self.destination).map_err(CliError::usage)?;
         let store = context.open_existing_store()?;
         OciStore::new(&store).tag(&self.source, &self.destination)?;
         let tagged = Tagged {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::cli::error::CliResult;
+use crate::cli::error::{CliError, CliResult};
 use crate::cli::output::bytes_with_unit;
 use crate::cli::{Context, RunCommand};
 use crate::stores::oci::{OciStore, Platform, UnpackOptions};
@@ -36,7 +36,12 @@ pub struct UnpackCommand {
 impl RunCommand for UnpackCommand {
     fn run(self, context: &Context) -> CliResult<ExitCode> {
         let options = UnpackOptions {
-            platform: self.platform.as_deref().map(Platform::parse).transpose()?,
+            platform: self
+                .platform
+                .as_deref()
+                .map(Platform::parse)
+                .transpose()
+                .map_err(CliError::usage)?,
             rootless: self.rootless,
         };
         let store = context.open_existing_store()?;

@@ -9,6 +9,8 @@ use crate::traits::{Algorithm, Digest};
 
 /// Shortest ID prefix accepted after `sha512-`.
 pub const MIN_KEY_HEX: usize = 2;
+/// Shortest bare hex ID prefix (without `sha512-`), as the OCI commands' digest prefixes.
+pub const MIN_BARE_HEX: usize = 4;
 /// Most candidates an ambiguity error lists.
 const AMBIGUOUS_LIST_LIMIT: usize = 10;
 
@@ -58,8 +60,20 @@ impl AppcStore<'_> {
         let id_part = key
             .strip_prefix("sha512-")
             .or_else(|| key.strip_prefix("sha512:"));
+        // Bare hex (`b10fdc`), as the OCI commands take digests: an ID prefix when an image
+        // has it, else a name (an image may be called `cafe`).
+        let bare_hex = key.len() >= MIN_BARE_HEX
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         match id_part {
             Some(hex) => self.resolve_id_prefix(key, hex),
+            None if bare_hex => match self.resolve_id_prefix(key, key) {
+                Err(AppcError::ImageNotFound(_)) if is_ac_identifier(key) => {
+                    Ok(self.find(key, &[])?.digest()?)
+                }
+                other => other,
+            },
             None if is_ac_identifier(key) => Ok(self.find(key, &[])?.digest()?),
             None => Err(AppcError::InvalidKey {
                 key: key.to_string(),

@@ -4,7 +4,7 @@ use std::io::Read;
 
 use serde::Serialize;
 
-use super::descriptor::{digest_of, media_type_of};
+use super::descriptor::media_type_of;
 use super::error::{OciError, OciResult};
 use super::graph::{Child, Walker};
 use super::source::StoreSource;
@@ -57,9 +57,12 @@ impl OciStore<'_> {
     pub fn check(&self, name: &str, verify: bool) -> OciResult<CheckReport> {
         // Shared: a GC cannot run meanwhile, so nothing vanishes under the walk.
         let _gc_lock = self.mutation_lock()?;
-        let descriptor = self.get_ref(name)?;
-        let digest = digest_of(&descriptor, &format!("ref {name}"))?;
-        self.used(name, &digest);
+        let resolved = self.resolve_image(name)?;
+        if let Some(name) = &resolved.name {
+            self.used(name, &resolved.digest);
+        }
+        let label = resolved.label();
+        let (descriptor, digest) = (resolved.descriptor, resolved.digest);
         let mut walker = Walker::new();
         walker.visit(
             vec![Child::required(descriptor)],
@@ -70,7 +73,7 @@ impl OciStore<'_> {
             media_type: media_type_of(descriptor),
         };
         let mut report = CheckReport {
-            name: name.to_string(),
+            name: label,
             digest,
             blobs_present: walker.reached.len() as u64,
             bytes_present: walker.reached.iter().map(|r| r.descriptor.size()).sum(),

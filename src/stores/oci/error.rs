@@ -29,6 +29,23 @@ pub enum OciError {
     #[error("no ref named {0:?}")]
     RefNotFound(String),
 
+    /// What the user typed to name a stored image reads as a digest or digest prefix but is
+    /// not one (bad hex, too short, too long, unknown algorithm).
+    #[error(transparent)]
+    DigestArgument(DigestError),
+
+    /// A digest named where an image is needed is a stored blob but not a manifest or index.
+    #[error(
+        "blob {digest} is {media_type}, not an image manifest or index: name a ref, or the \
+         digest of a manifest or index (store one with `blob put --media-type` to use it so)"
+    )]
+    NotAnImage {
+        /// The blob named.
+        digest: Digest,
+        /// Its media type.
+        media_type: String,
+    },
+
     /// A digest string in a document or argument does not parse.
     #[error("invalid digest {value:?} in {context}: {source}")]
     InvalidDigest {

@@ -67,6 +67,32 @@ pub struct OciGcReport {
     pub referrer_entries_removed: u64,
     /// The base store GC that ran afterwards (not in a dry run).
     pub base: Option<GcReport>,
+    /// Operations (imports, pulls) whose process died, and what finishing them freed (would
+    /// free, in a dry run): the blobs only they held.
+    pub stale_operations: Vec<crate::store::StaleOperation>,
+}
+
+impl OciGcReport {
+    /// Bytes freed (would be freed) by the OCI sweep and by finishing dead operations; the
+    /// base GC's are in [`OciGcReport::base`].
+    pub fn flavour_freed_bytes(&self) -> u64 {
+        self.freed_bytes + self.stale_freed_bytes()
+    }
+
+    /// Bytes finishing dead operations freed (would free).
+    pub fn stale_freed_bytes(&self) -> u64 {
+        self.stale_operations.iter().map(|op| op.freed_bytes).sum()
+    }
+
+    /// Blobs deleted (that would be deleted) by the sweep and by finishing dead operations.
+    pub fn deleted_blobs(&self) -> u64 {
+        self.swept.iter().filter(|blob| blob.deleted).count() as u64
+            + self
+                .stale_operations
+                .iter()
+                .map(|op| op.freed_blobs)
+                .sum::<u64>()
+    }
 }
 
 impl OciGcReport {
@@ -120,17 +146,22 @@ impl OciStore<'_> {
     /// Steps 1-3, for a caller that holds the flavour GC lock exclusively (the GC itself, and
     /// a prune that removed its victims under the same lock).
     pub(super) fn collect_holding_gc_lock(&self, dry_run: bool) -> OciResult<OciGcReport> {
-        if !dry_run {
-            // What crashed operations held (of any flavour: each is judged by its own liveness
-            // lock), and what crashed imports of versions before operations held: those
-            // ran under this lock, shared, so every one recorded now is stale.
-            self.store.clear_dead_operations()?;
+        // What crashed operations held (of any flavour: each is judged by its own liveness
+        // lock), and what crashed imports of versions before operations held: those ran under
+        // this lock, shared, so every one recorded now is stale. A dry run counts what
+        // finishing them would free, so it says what a real GC frees.
+        let stale_operations = if dry_run {
+            self.store.dead_operations()?
+        } else {
+            let cleared = self.store.clear_dead_operations_reporting()?;
             self.store
                 .clear_legacy_operations(IMPORT_DATA_TYPE, IMPORT_HOLDER_KIND)?;
             crate::crash_point!("oci.gc.after-stale-imports");
-        }
+            cleared
+        };
         let mut report = OciGcReport {
             dry_run,
+            stale_operations,
             ..OciGcReport::default()
         };
         // Mark first and change nothing until it is complete: an error or an unreadable

@@ -172,9 +172,14 @@ pub struct HistoryEntry {
 }
 
 impl OciStore<'_> {
-    /// Inspects the ref `name`.
-    pub fn inspect(&self, name: &str) -> OciResult<Inspection> {
-        let descriptor = self.get_ref(name)?;
+    /// Inspects what `text` names: a ref, or the digest (or unique prefix) of a stored blob.
+    pub fn inspect(&self, text: &str) -> OciResult<Inspection> {
+        let resolved = self.resolve_stored(text)?;
+        let Some(name) = resolved.name else {
+            return self.inspect_digest(&resolved.digest);
+        };
+        let name = name.as_str();
+        let descriptor = resolved.descriptor;
         let target = self.inspect_descriptor(&descriptor, 0)?;
         Ok(Inspection {
             name: Some(name.to_string()),

@@ -124,11 +124,20 @@ impl OciStore<'_> {
                 path.display()
             )));
         }
-        let name = RefName::parse(dref.unwrap_or(sref))?;
+        if let Some(dref) = dref {
+            RefName::parse(dref)?;
+        }
         // Shared: no GC runs while the blobs are copied out.
         let _gc_lock = self.mutation_lock()?;
-        let descriptor = self.get_ref(sref)?;
-        self.used(sref, &digest_of(&descriptor, &format!("ref {sref}"))?);
+        let resolved = self.resolve_image(sref)?;
+        if let Some(name) = &resolved.name {
+            self.used(name, &resolved.digest);
+        }
+        // A digest exported without --dref is named by its full digest in the layout.
+        let label = resolved.label();
+        let name = RefName::parse(dref.unwrap_or(&label))?;
+        let sref = label.as_str();
+        let descriptor = resolved.descriptor;
         let mut walker = Walker::new();
         let mut source = StoreSource { store: self.store };
         walker.visit(vec![Child::required(descriptor.clone())], &mut source)?;

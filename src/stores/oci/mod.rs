@@ -43,6 +43,7 @@ mod receive;
 mod ref_name;
 mod referrers;
 mod refs;
+mod resolve;
 mod source;
 mod unpack;
 mod usage;

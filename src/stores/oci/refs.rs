@@ -19,7 +19,7 @@ use super::ref_name::RefName;
 use super::source::StoreSource;
 use super::{OciStore, HOLDER, REF_DATA_TYPE};
 use crate::store::StoreError;
-use crate::traits::{Digest, KvEntry, KvKey, StorageError};
+use crate::traits::{Digest, KvEntry, KvKey};
 
 /// The field of a ref entry's value that holds the platforms `list` shows (a JSON array of
 /// `os/architecture[/variant]`), beside the descriptor's own fields.
@@ -151,17 +151,10 @@ impl OciStore<'_> {
     pub fn tag(&self, source: &str, destination: &str) -> OciResult<()> {
         let destination = RefName::parse(destination)?;
         let _gc_lock = self.mutation_lock()?;
-        let descriptor = match self.get_ref(source) {
-            Err(OciError::RefNotFound(_)) => match self.store.resolve(source) {
-                Ok(digest) => self.adopt_stored_image(&digest)?,
-                // Neither a ref nor a stored digest (or not even the shape of one). Other
-                // errors (ambiguous prefix, storage) are reported as they are.
-                Err(StoreError::NotFound(_) | StoreError::Storage(StorageError::Digest(_))) => {
-                    return Err(OciError::RefNotFound(source.to_string()))
-                }
-                Err(error) => return Err(error.into()),
-            },
-            found => found?,
+        let resolved = self.resolve_image(source)?;
+        let descriptor = match resolved.name {
+            Some(_) => resolved.descriptor,
+            None => self.adopt_stored_image(&resolved.digest)?,
         };
         self.write_ref(&destination, &descriptor)
     }
@@ -171,21 +164,12 @@ impl OciStore<'_> {
     /// ref makes it a GC root like any imported image. Callers hold the mutation lock.
     fn adopt_stored_image(&self, digest: &Digest) -> OciResult<Descriptor> {
         let record = self.store.info(digest)?;
-        let media_type = if DocumentKind::of(&record.media_type).is_document() {
-            record.media_type
-        } else {
-            // Put without --media-type: the document names its own type.
-            let bytes = self.store.read_to_vec(digest, MAX_DOCUMENT_SIZE)?;
-            serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|json| json.get("mediaType")?.as_str().map(str::to_string))
-                .unwrap_or(record.media_type)
-        };
+        let media_type = self.document_media_type(&record)?;
         if !DocumentKind::of(&media_type).is_document() {
-            return Err(OciError::Invalid(format!(
-                "blob {digest} is {media_type}, not an image manifest or index: \
-                 store it with its media type (blob put --media-type) to tag it"
-            )));
+            return Err(OciError::NotAnImage {
+                digest: digest.clone(),
+                media_type,
+            });
         }
         let descriptor = new_descriptor(&media_type, digest, record.size);
         let mut walker = Walker::new();

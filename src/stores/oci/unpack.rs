@@ -160,10 +160,14 @@ impl OciStore<'_> {
         options: &UnpackOptions,
     ) -> OciResult<UnpackReport> {
         let _gc_lock = self.mutation_lock()?;
-        let descriptor = self.get_ref(name)?;
-        self.used(name, &digest_of(&descriptor, &format!("ref {name}"))?);
+        let resolved = self.resolve_image(name)?;
+        if let Some(name) = &resolved.name {
+            self.used(name, &resolved.digest);
+        }
+        let label = resolved.label();
+        let name = label.as_str();
         let wanted = options.platform.clone().unwrap_or_else(Platform::host);
-        let (manifest, platform) = self.select_manifest(name, descriptor, &wanted, 0)?;
+        let (manifest, platform) = self.select_manifest(name, resolved.descriptor, &wanted, 0)?;
         let manifest_digest = digest_of(&manifest, &format!("ref {name}"))?;
         let manifest_type = media_type_of(&manifest);
         let bytes = self.verified_document(&manifest_digest, &manifest, true)?;
@@ -178,6 +182,23 @@ impl OciStore<'_> {
             .next()
             .ok_or_else(|| OciError::document(&manifest_type, "a manifest needs a config"))?;
         let diff_ids = self.diff_ids(&config.descriptor)?;
+        if let (Some(asked), None) = (&options.platform, &platform) {
+            // A single image, not an index: its config says what platform it is for, and an
+            // explicit --platform it does not match is refused, not silently ignored.
+            if let Some(own) = self.config_platform(&config.descriptor)? {
+                let (os, architecture, variant) = &own;
+                if !asked.matches(os, architecture, variant.as_deref()) {
+                    let own = match variant {
+                        Some(variant) => format!("{os}/{architecture}/{variant}"),
+                        None => format!("{os}/{architecture}"),
+                    };
+                    return Err(OciError::Invalid(format!(
+                        "ref {name} is an image for {own} only (not an index of platforms): \
+                         it has no image for {asked}; leave out --platform to unpack it"
+                    )));
+                }
+            }
+        }
         let mut layers: Vec<Descriptor> = children.map(|child| child.descriptor).collect();
         // `parse_document` lists a `subject` last: a link to another image, not a layer.
         if links.subject.is_some() {
@@ -195,7 +216,7 @@ impl OciStore<'_> {
             self.apply_layers(staging, &layers, diff_ids.as_deref(), &apply_options)
         })?;
         Ok(UnpackReport {
-            name: name.to_string(),
+            name: label.clone(),
             manifest: manifest_digest,
             platform,
             target: target.to_path_buf(),
@@ -299,6 +320,25 @@ impl OciStore<'_> {
     }
 
     /// The config's `rootfs.diff_ids` (digests of the uncompressed layers), when it has them.
+    /// `os`, `architecture` and `variant` of an image config, when it names them.
+    fn config_platform(
+        &self,
+        config: &Descriptor,
+    ) -> OciResult<Option<(String, String, Option<String>)>> {
+        let digest = digest_of(config, "the image config")?;
+        if config.size() > MAX_DOCUMENT_SIZE {
+            return Ok(None);
+        }
+        let bytes = self.verified_document(&digest, config, false)?;
+        let json: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| OciError::document(format!("image config {digest}"), e))?;
+        let field = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_string);
+        Ok(match (field("os"), field("architecture")) {
+            (Some(os), Some(architecture)) => Some((os, architecture, field("variant"))),
+            _ => None,
+        })
+    }
+
     fn diff_ids(&self, config: &Descriptor) -> OciResult<Option<Vec<Digest>>> {
         let digest = digest_of(config, "the image config")?;
         if config.size() > MAX_DOCUMENT_SIZE {

@@ -87,9 +87,27 @@ fn staging_dir(target: &Path) -> RootfsResult<PathBuf> {
         name.to_string_lossy(),
         std::process::id()
     ));
+    // The staging directory is ours, not the user's: a failure names the target and its
+    // parent, what the user can act on.
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&staging)
-        .io_context("creating the render directory", &staging)?;
+        .map_err(|e| RootfsError::Target {
+            path: target.to_path_buf(),
+            reason: match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    format!("its parent directory {} does not exist", parent.display())
+                }
+                std::io::ErrorKind::PermissionDenied => format!(
+                    "this user may not create directories in {}",
+                    parent.display()
+                ),
+                _ => format!(
+                    "cannot create a directory in {}: {}",
+                    parent.display(),
+                    crate::util::io_context::plain_io_message(&e)
+                ),
+            },
+        })?;
     Ok(staging)
 }
