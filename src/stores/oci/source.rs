@@ -22,23 +22,36 @@ impl ContentSource for StoreSource<'_> {
         descriptor: &Descriptor,
         document: bool,
     ) -> OciResult<Fetched> {
-        if !self.store.contains(digest)? {
-            return Ok(Fetched::Absent);
-        }
-        if !document {
-            return Ok(Fetched::Present);
-        }
-        let bytes = match self.store.read_to_vec(digest, MAX_DOCUMENT_SIZE) {
-            Ok(bytes) => bytes,
-            // Deleted since the check above: absent, like any missing blob.
+        // One index read: the record says whether the blob is there and how large it is.
+        let size = match self.store.info(digest) {
+            Ok(record) => record.size,
             Err(StoreError::NotFound(_)) => return Ok(Fetched::Absent),
             Err(error) => return Err(error.into()),
         };
-        Ok(match verify_document(digest, descriptor.size(), &bytes) {
-            Ok(()) => Fetched::Document(bytes),
-            Err(reason) => Fetched::Corrupt(reason),
-        })
+        if !document {
+            return Ok(Fetched::Present);
+        }
+        read_document(self.store, digest, descriptor, size)
     }
+}
+
+/// A document whose index record (its size `indexed_size`) was read: its verified bytes, or
+/// absent when its content went since the record was read, or corrupt.
+fn read_document(
+    store: &Store,
+    digest: &Digest,
+    descriptor: &Descriptor,
+    indexed_size: u64,
+) -> OciResult<Fetched> {
+    let bytes = match store.read_indexed_to_vec(digest, indexed_size, MAX_DOCUMENT_SIZE) {
+        Ok(bytes) => bytes,
+        Err(StoreError::NotFound(_)) => return Ok(Fetched::Absent),
+        Err(error) => return Err(error.into()),
+    };
+    Ok(match verify_document(digest, descriptor.size(), &bytes) {
+        Ok(()) => Fetched::Document(bytes),
+        Err(reason) => Fetched::Corrupt(reason),
+    })
 }
 
 /// The store with its index read once up front, for walks that look up every blob many refs
@@ -90,17 +103,6 @@ impl ContentSource for IndexedStoreSource<'_> {
         if !document {
             return Ok(Fetched::Present);
         }
-        let bytes = match self
-            .store
-            .read_indexed_to_vec(digest, size, MAX_DOCUMENT_SIZE)
-        {
-            Ok(bytes) => bytes,
-            Err(StoreError::NotFound(_)) => return Ok(Fetched::Absent),
-            Err(error) => return Err(error.into()),
-        };
-        Ok(match verify_document(digest, descriptor.size(), &bytes) {
-            Ok(()) => Fetched::Document(bytes),
-            Err(reason) => Fetched::Corrupt(reason),
-        })
+        read_document(self.store, digest, descriptor, size)
     }
 }
