@@ -24,6 +24,18 @@ fn gc_refuses_to_sweep_below_a_corrupt_manifest_until_it_is_repaired() {
     bytes[0] ^= 0xff;
     overwrite(&path, &bytes);
 
+    // The links recorded when the manifest was imported (from its verified bytes) still say
+    // what it reaches: gc keeps all of it without reading the damaged content.
+    let report = store.json(&["gc"]);
+    assert_eq!(report["swept"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        store.listed_digests(),
+        blobs,
+        "gc swept below recorded links"
+    );
+
+    // Without them (a store from before they were recorded) the manifest must be read: refused.
+    store.ok(&["extra", "rm", &manifest, "oci.links"]);
     for args in [&["gc"][..], &["gc", "--dry-run"][..]] {
         let stderr = store.fails(args);
         for needed in [

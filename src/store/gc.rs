@@ -79,40 +79,42 @@ impl Store {
         report.dead_ingests = dead;
         report.dead_ingest_bytes = dead_bytes;
         crate::crash_point!("store.gc.after-dead-ingests");
-        // Two passes over the index pages, each merged with sorted digest listings that page
-        // through their backends (the `fs` one is sorted externally): first the key/value
-        // references (unheld blobs and dangling references), then content and extra data,
-        // listed after the unheld blobs went. What is held is a page of each, plus the
-        // digests found missing from the index.
-        let references = self.collect_unheld(&mut report)?;
+        // One pass over the index pages, merged with sorted digest listings that page through
+        // their backends (the `fs` one is sorted externally): the key/value references and
+        // owner marks (unheld blobs and dangling references), the content and the extra data
+        // (what has no record). What is held is a page of each, plus the digests found missing
+        // from the index. Unheld blobs are deleted after the pass: they were indexed when
+        // listed, so their content and extra data are not taken for unindexed ones.
+        let [references, content, extra] = self.collect_unheld(&mut report)?;
         crate::crash_point!("store.gc.after-unheld");
-        let listings = [self.blobs.sorted_digests()?, self.extra.sorted_digests()?];
-        let [content, extra] = self.merge_with_index(listings, |_, _| Ok(()))?;
+        // Each removal counts only if something was there when its lock was held: the
+        // listing may be older than a delete that finished meanwhile (a flavour's GC running
+        // alongside deletes a blob's index record, then its dependants, then its content).
         for digest in content {
-            if let Some(bytes) = self.remove_if_unindexed(&digest, |store, d| {
-                let size = store.blobs.size(d)?.unwrap_or(0);
-                store.blobs.delete(d)?;
-                Ok(size)
-            })? {
+            let removed = self.remove_if_unindexed(&digest, |store, d| {
+                let Some(size) = store.blobs.size(d)? else {
+                    return Ok(None);
+                };
+                Ok(store.blobs.delete(d)?.then_some(size))
+            })?;
+            if let Some(bytes) = removed.flatten() {
                 report.unindexed_bytes += bytes;
                 report.unindexed_blobs.push(digest);
             }
         }
         crate::crash_point!("store.gc.after-unindexed-content");
         for digest in extra {
-            if self
-                .remove_if_unindexed(&digest, |store, d| Ok(store.extra.remove_all(d)?))?
-                .is_some()
-            {
+            let removed =
+                self.remove_if_unindexed(&digest, |store, d| Ok(store.extra.remove_all(d)?))?;
+            if removed.unwrap_or(0) > 0 {
                 report.orphan_extra_data.push(digest);
             }
         }
         crate::crash_point!("store.gc.after-orphan-extra");
         for digest in references {
-            if self
-                .remove_if_unindexed(&digest, |store, d| Ok(store.kv.remove_referencing(d)?))?
-                .is_some()
-            {
+            let removed = self
+                .remove_if_unindexed(&digest, |store, d| Ok(store.kv.remove_referencing(d)?))?;
+            if removed.unwrap_or(0) > 0 {
                 report.dangling_references.push(digest);
             }
         }
@@ -168,9 +170,10 @@ impl Store {
     /// cheap check runs without the lock; the decision is made again under the blob's
     /// exclusive digest lock, which every writer and holder takes too.
     ///
-    /// Returns the digests key/value entries referenced that had no index record when the
-    /// index was read (candidate dangling references), found in the same pass.
-    fn collect_unheld(&self, report: &mut GcReport) -> StoreResult<Vec<Digest>> {
+    /// Returns, found in the same pass, the digests that had no index record when the index
+    /// was read: those key/value entries referenced (candidate dangling references), those
+    /// with content, and those with extra data.
+    fn collect_unheld(&self, report: &mut GcReport) -> StoreResult<[Vec<Digest>; 3]> {
         // Collected first and deleted after: deleting while paging could skip records. A
         // digest a key/value entry referenced when the list was read is held: it is not a
         // candidate (if that entry went since, the next GC collects the blob).
@@ -180,10 +183,12 @@ impl Store {
         let marked = self
             .extra
             .sorted_digests_with_type_prefix(Holder::MARK_PREFIX)?;
+        let content = self.blobs.sorted_digests()?;
+        let extra = self.extra.sorted_digests()?;
         let mut candidates = Vec::new();
-        let [dangling, _] = self.merge_with_index(
-            [referenced, marked],
-            |record, [is_referenced, is_marked]| {
+        let [dangling, _, unindexed_content, unindexed_extra] = self.merge_with_index(
+            [referenced, marked, content, extra],
+            |record, [is_referenced, is_marked, _, _]| {
                 if !is_referenced && !is_marked {
                     candidates.push(record.clone());
                 }
@@ -207,7 +212,7 @@ impl Store {
             }
             self.delete_many_locked(&unheld)?;
         }
-        Ok(dangling)
+        Ok([dangling, unindexed_content, unindexed_extra])
     }
 
     /// Runs `remove` if `digest` has no index record, checked again under its exclusive lock.

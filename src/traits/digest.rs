@@ -103,10 +103,32 @@ impl Digest {
         if !is_lower_hex(hex) {
             return Err("the encoded part must be lowercase hex".to_string());
         }
+        // Built by hand, not with `format!`: every listing of the store parses its digests.
+        let name = algorithm.name();
+        let mut canonical = String::with_capacity(name.len() + 1 + hex.len());
+        canonical.push_str(name);
+        canonical.push(':');
+        canonical.push_str(hex);
         Ok(Digest {
-            canonical: format!("{}:{}", algorithm.name(), hex),
+            canonical,
             algorithm,
         })
+    }
+
+    /// [`Digest::parse`] of an owned string, kept as it is when it is already canonical
+    /// (`<alg>:<hex>`): what backends read back from their own records.
+    pub fn parse_owned(input: String) -> Result<Digest, DigestError> {
+        if let Some((name, hex)) = input.split_once(':') {
+            if let Ok(algorithm) = Algorithm::from_name(name) {
+                if hex.len() == algorithm.hex_len() && is_lower_hex(hex) {
+                    return Ok(Digest {
+                        canonical: input,
+                        algorithm,
+                    });
+                }
+            }
+        }
+        Digest::parse(&input)
     }
 
     /// The digest of a byte slice; for tests and small documents (manifests, configs).

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use oci_store::stores::oci::{OciStore, REF_DATA_TYPE as REF_TYPE};
+use oci_store::stores::oci::{OciStore, LINKS_DATA_TYPE, REF_DATA_TYPE as REF_TYPE};
 use oci_store::traits::{BlobRecord, Digest, DigestPrefix, Index, StorageError, StorageResult};
 use oci_store::Store;
 
@@ -649,7 +649,97 @@ pub fn gc_refuses_when_a_ref_reaches_a_corrupt_document(fixture: &StoreFixture) 
         "swept with the ref whole: {report:?}"
     );
     if crate::base_store::corrupt_blob_file(store.dir(), &manifest)? {
-        refused("a corrupt manifest")?;
+        // The links recorded when the manifest was committed (from its verified bytes) still
+        // say what it reaches: the GC keeps all of it without reading the damaged content
+        // (finding it is `check --verify`'s and `fsck`'s job).
+        let report = oci
+            .gc(false)
+            .context("gc with the manifest's links recorded")?;
+        ensure!(
+            report.swept.is_empty(),
+            "a corrupt manifest with recorded links lost what it reaches: {report:?}"
+        );
+        // Without them (a store from before links were recorded), it must be read: refused.
+        store
+            .remove_extra(&manifest, LINKS_DATA_TYPE)
+            .context("removing the manifest's links")?;
+        refused("a corrupt manifest without recorded links")?;
     }
+    Ok(())
+}
+
+/// Every document a commit stores has its links recorded (extra data `oci.links`), and the GC
+/// marks from them; a document without them (a store from before) is read, and a real GC (not
+/// a dry run) records them, with the same outcome either way.
+pub fn gc_marks_from_recorded_links_and_records_missing_ones(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    let oci = OciStore::new(&store);
+    let dir = scratch()?;
+    let layout = path_in(&dir, "layout");
+    let doing = "building the layout";
+    let mut builder = new_builder(&layout)?;
+    let base = layer("base")?;
+    let kept = builder
+        .image("linux", "amd64", &[base.clone(), layer("kept")?])
+        .context(doing)?;
+    let dropped = builder
+        .image("linux", "amd64", &[base, layer("dropped")?])
+        .context(doing)?;
+    builder.add_ref(Some("kept"), &kept);
+    builder.add_ref(Some("dropped"), &dropped);
+    finish(&builder)?;
+    import_all(&oci, &layout)?;
+    let kept_manifest = digest(&kept)?;
+    let dropped_manifest = digest(&dropped)?;
+    for manifest in [&kept_manifest, &dropped_manifest] {
+        ensure!(
+            store
+                .get_extra(manifest, LINKS_DATA_TYPE)
+                .context("reading links")?
+                .is_some(),
+            "the import did not record the links of {manifest}"
+        );
+    }
+    let recorded = store
+        .get_extra(&kept_manifest, LINKS_DATA_TYPE)
+        .context("reading links")?;
+    store
+        .remove_extra(&kept_manifest, LINKS_DATA_TYPE)
+        .context("removing links")?;
+    oci.remove_ref("dropped").context("removing a ref")?;
+
+    let dry = oci.gc(true).context("gc --dry-run")?;
+    ensure!(
+        store
+            .get_extra(&kept_manifest, LINKS_DATA_TYPE)
+            .context("reading links")?
+            .is_none(),
+        "a dry run wrote links"
+    );
+    let real = oci.gc(false).context("gc")?;
+    let swept = |report: &oci_store::stores::oci::OciGcReport| -> BTreeSet<Digest> {
+        report.swept.iter().map(|b| b.digest.clone()).collect()
+    };
+    ensure_eq!(
+        swept(&dry),
+        swept(&real),
+        "what the dry run and the gc swept"
+    );
+    // The dropped image's manifest and own layer; the base layer and the config (identical
+    // content) are shared with the kept image and stay.
+    ensure_eq!(real.swept.len(), 2, "blobs swept: {real:?}");
+    ensure!(
+        swept(&real).contains(&dropped_manifest),
+        "the dropped manifest stayed: {real:?}"
+    );
+    ensure_eq!(
+        store
+            .get_extra(&kept_manifest, LINKS_DATA_TYPE)
+            .context("reading links")?,
+        recorded,
+        "the links the gc recorded for the manifest it read"
+    );
+    let again = oci.gc(false).context("gc again")?;
+    ensure!(again.swept.is_empty(), "a second gc swept: {again:?}");
     Ok(())
 }

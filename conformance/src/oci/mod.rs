@@ -80,6 +80,7 @@ pub fn tests() -> Vec<SuiteTest<Store>> {
         gc_leaves_entry_held_blobs_to_their_entry,
         gc_stops_on_storage_errors_and_sweeps_nothing,
         gc_refuses_when_a_ref_reaches_a_corrupt_document,
+        gc_marks_from_recorded_links_and_records_missing_ones,
         check_verify_names_damaged_blobs,
         export_refuses_damaged_blobs,
         invalid_layouts_are_refused_naming_blob_and_rule,

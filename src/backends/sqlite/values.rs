@@ -42,7 +42,7 @@ pub(crate) fn digest_page(
 
 pub(crate) fn digest_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Digest> {
     let text: String = row.get(index)?;
-    Digest::parse(&text).map_err(|error| {
+    Digest::parse_owned(text).map_err(|error| {
         rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(error))
     })
 }
@@ -54,7 +54,7 @@ pub(crate) fn optional_digest_column(
 ) -> rusqlite::Result<Option<Digest>> {
     match row.get::<_, Option<String>>(index)? {
         None => Ok(None),
-        Some(text) => Digest::parse(&text).map(Some).map_err(|error| {
+        Some(text) => Digest::parse_owned(text).map(Some).map_err(|error| {
             rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(error))
         }),
     }

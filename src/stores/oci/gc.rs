@@ -3,18 +3,20 @@
 //! Under the flavour GC lock, exclusive (imports, tags and lease creation hold it shared, so
 //! nothing in flight is swept; the wait for it is bounded, see `OciStore::gc_lock`):
 //! 1. mark, by digest: everything reachable from every ref and every live lease, then the
-//!    referrers of every marked manifest, repeated until nothing new is marked. Nothing has
-//!    changed yet, and the GC stops here with an error on any storage error other than "not
-//!    found" and on any document a root reaches that cannot be read (corrupt, malformed, or
-//!    indexed with its content gone): its children are unknown, so nothing may be swept;
+//!    referrers of every marked manifest, repeated until nothing new is marked, following
+//!    each document's links as recorded at its commit (`links`; a document without them is
+//!    read). Nothing has changed yet, and the GC stops here with an error on any storage
+//!    error other than "not found" and on any document a root reaches that must be read and
+//!    cannot be (corrupt, malformed, or indexed with its content gone): its children are
+//!    unknown, so nothing may be swept;
 //! 2. expired leases are removed (listed only, in a dry run);
 //! 3. sweep every blob owned by `oci` and not marked: its referrer-index entries go first
 //!    (they reference it and would otherwise keep it), then the release drops the `oci`
 //!    mark and deletes the blob if nothing else holds it (the base store's or another
 //!    flavour's mark, another key/value entry), in one step under its digest lock;
 //!    Released in batches (`Store::release_many`): few commits for many blobs;
-//! 4. after the flavour GC lock is released, the base store GC (which also collects blobs no
-//!    holder keeps).
+//! 4. the base store GC (which also collects blobs no holder keeps), on another thread
+//!    alongside step 3, and going on after the flavour GC lock is released.
 //!
 //! The mark is by digest, not by descriptor: a blob reached under any media type is kept.
 
@@ -28,12 +30,13 @@ use super::descriptor::{digest_of, media_type_of, new_descriptor};
 use super::error::{OciError, OciResult};
 use super::graph::{Child, DocumentKind, Walker};
 use super::lease::Lease;
+use super::links::{missing_records, LINKS_DATA_TYPE};
 use super::source::{IndexSnapshot, IndexedStoreSource};
 use super::{
     OciStore, HOLDER, IMPORT_DATA_TYPE, IMPORT_HOLDER_KIND, LEASE_DATA_TYPE, REFERRER_DATA_TYPE,
 };
 use crate::store::{GcReport, Release, StoreError, Totals};
-use crate::traits::{Digest, KvKey};
+use crate::traits::{Digest, ExtraOp, KvKey, KvOp, KvOpOutcome};
 use crate::util::clock::now_unix_ms;
 
 /// A blob the OCI GC let go of.
@@ -116,49 +119,79 @@ impl OciStore<'_> {
     /// GC lock too long, and with [`OciError::GcUnreadableDocument`], sweeping nothing, when a
     /// reached document cannot be read.
     pub fn gc(&self, dry_run: bool) -> OciResult<OciGcReport> {
-        let mut report = self.gc_under_lock(dry_run)?;
-        // After the flavour GC lock is released: the base GC needs no flavour's roots. It only
-        // takes what no holder keeps (no owner mark, no entry) and what has no index record,
-        // each decided again under the blob's exclusive digest lock, and an import in flight
-        // holds everything it touches under its operation's mark (`owner.oci-op.<id>`). So
-        // imports need not queue behind it.
-        if !dry_run {
-            self.base_gc_after(&mut report)?;
+        if dry_run {
+            let _gc_lock = self.gc_lock()?;
+            return self.collect_holding_gc_lock(true);
         }
-        Ok(report)
+        self.collect_with_base_gc(|| Ok(()))
     }
 
-    /// Step 4: the base store's GC, once the flavour GC lock is released.
-    pub(super) fn base_gc_after(&self, report: &mut OciGcReport) -> OciResult<()> {
-        crate::crash_point!("oci.gc.before-base-gc");
-        report.base = Some(self.store.gc(crate::store::GcOptions {
-            progress: self.progress,
-        })?);
-        Ok(())
-    }
-
-    /// Steps 1-3, under the flavour GC lock.
-    fn gc_under_lock(&self, dry_run: bool) -> OciResult<OciGcReport> {
-        let _gc_lock = self.gc_lock()?;
-        self.collect_holding_gc_lock(dry_run)
+    /// Steps 1-3 under the flavour GC lock, after `first` (run under the same lock hold), with
+    /// step 4, the base store's GC, running alongside on another core once the dead
+    /// operations are cleared (so the flavour's report counts what they held). The base GC
+    /// needs no flavour's roots: it only takes what no holder keeps (no owner mark, no entry)
+    /// and what has no index record, each decided again under the blob's exclusive digest
+    /// lock, as it does beside any other process; an import in flight holds everything it
+    /// touches under its operation's mark (`owner.oci-op.<id>`). The flavour GC lock is let
+    /// go as soon as the sweep is done, so imports need not wait for the base GC.
+    pub(super) fn collect_with_base_gc(
+        &self,
+        first: impl FnOnce() -> OciResult<()>,
+    ) -> OciResult<OciGcReport> {
+        std::thread::scope(|scope| {
+            let gc_lock = self.gc_lock()?;
+            first()?;
+            let stale_operations = self.clear_stale_operations()?;
+            // Once the mark is done (it has both cores until then).
+            let mut base = None;
+            let flavour = self.mark_and_sweep(false, stale_operations, || {
+                crate::crash_point!("oci.gc.before-base-gc");
+                // Its own progress is not shown: one line at a time tells of the flavour's.
+                base = Some(scope.spawn(|| self.store.gc(crate::store::GcOptions::default())));
+            });
+            drop(gc_lock);
+            let base = base.map(|base| {
+                base.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            // The flavour's failure first: the base GC did not begin if the mark failed.
+            let mut report = flavour?;
+            report.base = base.transpose()?;
+            Ok(report)
+        })
     }
 
     /// Steps 1-3, for a caller that holds the flavour GC lock exclusively (the GC itself, and
     /// a prune that removed its victims under the same lock).
     pub(super) fn collect_holding_gc_lock(&self, dry_run: bool) -> OciResult<OciGcReport> {
-        // What crashed operations held (of any flavour: each is judged by its own liveness
-        // lock), and what crashed imports of versions before operations held: those ran under
-        // this lock, shared, so every one recorded now is stale. A dry run counts what
-        // finishing them would free, so it says what a real GC frees.
         let stale_operations = if dry_run {
             self.store.dead_operations()?
         } else {
-            let cleared = self.store.clear_dead_operations_reporting()?;
-            self.store
-                .clear_legacy_operations(IMPORT_DATA_TYPE, IMPORT_HOLDER_KIND)?;
-            crate::crash_point!("oci.gc.after-stale-imports");
-            cleared
+            self.clear_stale_operations()?
         };
+        self.mark_and_sweep(dry_run, stale_operations, || {})
+    }
+
+    /// What crashed operations held (of any flavour: each is judged by its own liveness
+    /// lock), and what crashed imports of versions before operations held: those ran under
+    /// the GC lock, shared, so every one recorded now is stale. Cleared, with what clearing
+    /// them freed. (A dry run counts what finishing them would free instead, so it says what
+    /// a real GC frees.)
+    fn clear_stale_operations(&self) -> OciResult<Vec<crate::store::StaleOperation>> {
+        let cleared = self.store.clear_dead_operations_reporting()?;
+        self.store
+            .clear_legacy_operations(IMPORT_DATA_TYPE, IMPORT_HOLDER_KIND)?;
+        crate::crash_point!("oci.gc.after-stale-imports");
+        Ok(cleared)
+    }
+
+    /// Steps 1-3 after the stale operations: mark, expired leases, sweep.
+    fn mark_and_sweep(
+        &self,
+        dry_run: bool,
+        stale_operations: Vec<crate::store::StaleOperation>,
+        marked_all: impl FnOnce(),
+    ) -> OciResult<OciGcReport> {
         let mut report = OciGcReport {
             dry_run,
             stale_operations,
@@ -172,9 +205,30 @@ impl OciStore<'_> {
             .into_iter()
             .partition(|lease| lease.is_expired_at(now));
         self.progress.start("marking", Totals::UNKNOWN);
-        let marked = self.mark(&live)?;
+        // The index read once: the mark looks up every blob every ref reaches, the sweep what
+        // it lets go of.
+        let index = IndexSnapshot::read(self.store)?;
+        // What the flavour owns, listed on another core meanwhile (nothing of the flavour
+        // changes under the exclusive GC lock).
+        let (marked, owned) = std::thread::scope(|scope| {
+            let owned = scope.spawn(|| self.store.owned_by(&HOLDER));
+            let marked = self.mark(&live, &index);
+            let owned = owned
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (marked, owned)
+        });
+        let Marked {
+            digests: marked,
+            unrecorded_links,
+        } = marked?;
+        let owned = owned?;
+        marked_all();
         self.progress.finish();
         report.marked = marked.len() as u64;
+        if !dry_run && !unrecorded_links.is_empty() {
+            self.record_links(unrecorded_links)?;
+        }
 
         // Expired leases go before the sweep: an upload lease references its blob, and must not
         // make a dry run say the blob stays.
@@ -187,7 +241,6 @@ impl OciStore<'_> {
         }
         crate::crash_point!("oci.gc.after-leases");
         let mut to_release = Vec::new();
-        let owned = self.store.owned_by(&HOLDER)?;
         self.progress
             .start("sweeping", Totals::items(owned.len() as u64));
         for digest in owned {
@@ -195,28 +248,33 @@ impl OciStore<'_> {
             if marked.contains(&digest) {
                 continue;
             }
-            let record = match self.store.info(&digest) {
-                Ok(record) => record,
-                // Indexed no more: only the mark is left (orphan data), which release drops.
-                Err(StoreError::NotFound(_)) => {
-                    to_release.push((digest, None));
-                    continue;
-                }
-                Err(error) => return Err(error.into()),
+            // The mark's snapshot of the index answers for what it saw (nothing of the flavour
+            // changes under the exclusive GC lock); anything else is asked again.
+            let record = match index.record(&digest) {
+                Some((size, media_type)) => Some((size, media_type.to_string())),
+                None => match self.store.info(&digest) {
+                    Ok(record) => Some((record.size, record.media_type)),
+                    // Indexed no more: only the mark is left (orphan data), which release drops.
+                    Err(StoreError::NotFound(_)) => None,
+                    Err(error) => return Err(error.into()),
+                },
             };
-            if dry_run {
-                let deleted = self.would_delete(&digest, &expired_ids)?;
-                report.sweep(digest, record.size, record.media_type, deleted);
-            } else {
-                // The referrer entries first: they reference the blob and would keep it.
-                report.referrer_entries_removed += self.remove_referrer_entries(&digest)?;
-                to_release.push((digest, Some(record)));
+            match record {
+                Some((size, media_type)) if dry_run => {
+                    let deleted = self.would_delete(&digest, &expired_ids)?;
+                    report.sweep(digest, size, media_type, deleted);
+                }
+                record => to_release.push((digest, record)),
             }
         }
         self.progress.finish();
         if dry_run {
             return Ok(report);
         }
+        // The referrer entries first, in one batch: they reference the blobs and would keep
+        // them.
+        let swept: HashSet<&Digest> = to_release.iter().map(|(digest, _)| digest).collect();
+        report.referrer_entries_removed = self.remove_referrer_entries(&swept)?;
         // Drop the marks and delete what nothing else holds: each blob decided under its
         // digest lock, the deletes batched.
         let digests: Vec<Digest> = to_release.iter().map(|(d, _)| d.clone()).collect();
@@ -224,9 +282,9 @@ impl OciStore<'_> {
         let outcomes = self.store.release_many(&digests, &HOLDER)?;
         crate::crash_point!("oci.gc.after-release");
         for ((digest, record), outcome) in to_release.into_iter().zip(outcomes) {
-            if let Some(record) = record {
+            if let Some((size, media_type)) = record {
                 let deleted = outcome == Release::Deleted;
-                report.sweep(digest, record.size, record.media_type, deleted);
+                report.sweep(digest, size, media_type, deleted);
             }
         }
         Ok(report)
@@ -235,7 +293,7 @@ impl OciStore<'_> {
     /// Every digest that refs, live leases and live referrers reach (and that is present).
     /// Fails, before anything is swept, on any error other than "not found" and on any
     /// document a root reaches that cannot be read: its children would be unknown.
-    fn mark(&self, live_leases: &[Lease]) -> OciResult<HashSet<Digest>> {
+    fn mark(&self, live_leases: &[Lease], index: &IndexSnapshot) -> OciResult<Marked> {
         let mut roots: Vec<Root> = self
             .ref_descriptors()?
             .into_iter()
@@ -264,9 +322,7 @@ impl OciStore<'_> {
                 });
             }
         }
-        // The index read once: the mark looks up every blob every ref reaches.
-        let index = IndexSnapshot::read(self.store)?;
-        let mut source = IndexedStoreSource::new(self.store, &index);
+        let mut source = IndexedStoreSource::new(self.store, index);
         let mut walker = Walker::new();
         // Documents whose referrers are roots already. By digest, not by position in
         // `reached`: a blob met as a leaf first becomes a document in place.
@@ -289,7 +345,7 @@ impl OciStore<'_> {
                 }
             }
             // Referrers of what was newly reached become roots, until a fixpoint.
-            for reached in walker.reached.iter().filter(|r| r.document.is_some()) {
+            for reached in walker.reached.iter().filter(|r| r.is_document()) {
                 if !referrers_looked_up.insert(reached.digest.clone()) {
                     continue;
                 }
@@ -313,7 +369,29 @@ impl OciStore<'_> {
                 }
             }
         }
-        Ok(walker.reached.into_iter().map(|r| r.digest).collect())
+        Ok(Marked {
+            unrecorded_links: missing_records(&walker.reached),
+            digests: walker.reached.into_iter().map(|r| r.digest).collect(),
+        })
+    }
+
+    /// Records the links of documents the mark had to read (a store from before links were
+    /// recorded at commit), so the next walk need not: derived data, written under the GC
+    /// lock like the sweep.
+    fn record_links(&self, records: Vec<ExtraOp>) -> OciResult<()> {
+        let mut values: std::collections::HashMap<Digest, Vec<u8>> = records
+            .into_iter()
+            .filter_map(|op| match op {
+                ExtraOp::Set { digest, value, .. } => Some((digest, value)),
+                _ => None,
+            })
+            .collect();
+        let digests: Vec<Digest> = values.keys().cloned().collect();
+        self.store
+            .update_extra_many(&digests, LINKS_DATA_TYPE, |digest, current| {
+                current.is_none().then(|| values.remove(digest)).flatten()
+            })?;
+        Ok(())
     }
 
     /// A required document the walk found absent: fine if it is not in the store (nothing can
@@ -335,25 +413,38 @@ impl OciStore<'_> {
         Ok(())
     }
 
-    /// Referrer-index entries naming `digest`, as referrer or as subject.
-    fn remove_referrer_entries(&self, digest: &Digest) -> OciResult<u64> {
-        let mut removed = 0;
-        for key in self.store.data_referencing(digest)? {
-            if key.data_type == REFERRER_DATA_TYPE
-                && self.store.remove_data(REFERRER_DATA_TYPE, &key.key)?
-            {
-                removed += 1;
-            }
+    /// Removes the referrer-index entries naming any of `swept`, as referrer or as subject
+    /// (keys are `<subject>/<referrer>`, and each entry references its referrer), in one
+    /// batch. Returns how many went.
+    fn remove_referrer_entries(&self, swept: &HashSet<&Digest>) -> OciResult<u64> {
+        if swept.is_empty() {
+            return Ok(0);
         }
-        for (key, _) in self
+        let names_swept = |text: &str| {
+            Digest::parse(text)
+                .ok()
+                .is_some_and(|digest| swept.contains(&digest))
+        };
+        let removals: Vec<KvOp> = self
             .store
-            .list_data(REFERRER_DATA_TYPE, &format!("{digest}/"))?
-        {
-            if self.store.remove_data(REFERRER_DATA_TYPE, &key)? {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+            .list_data(REFERRER_DATA_TYPE, "")?
+            .into_iter()
+            .filter(|(key, entry)| {
+                let (subject, referrer) = key.split_once('/').unwrap_or((key, ""));
+                names_swept(subject)
+                    || names_swept(referrer)
+                    || entry.blob.as_ref().is_some_and(|blob| swept.contains(blob))
+            })
+            .map(|(key, _)| KvOp::Remove {
+                data_type: REFERRER_DATA_TYPE.to_string(),
+                key,
+            })
+            .collect();
+        let outcomes = self.store.write_data_batch(&removals)?;
+        Ok(outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, KvOpOutcome::Removed(true)))
+            .count() as u64)
     }
 
     /// Whether sweeping `digest` would delete it: its own referrer-index entries and the
@@ -374,6 +465,12 @@ impl OciStore<'_> {
             .store
             .would_delete_on_release(digest, &HOLDER, goes_first)?)
     }
+}
+
+/// What the mark found: every digest to keep, and the links of the documents it had to read.
+struct Marked {
+    digests: foldhash::HashSet<Digest>,
+    unrecorded_links: Vec<ExtraOp>,
 }
 
 /// A GC root with what it came from, for errors.

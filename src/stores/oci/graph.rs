@@ -174,10 +174,22 @@ pub fn parse_document(
     })
 }
 
+/// A child from a document's recorded links, with what the walker needs of it parsed once.
+#[derive(Clone, Debug)]
+pub struct LinkedChild {
+    pub digest: Digest,
+    /// Whether its media type is a manifest's or an index's.
+    pub is_document: bool,
+    pub child: Child,
+}
+
 /// What a source has for one descriptor.
 pub enum Fetched {
     /// A manifest or index, read whole and verified against its digest and size.
     Document(Vec<u8>),
+    /// A manifest or index that is there, with the children recorded when it was committed
+    /// (see `links`): its content is not read.
+    Linked(std::sync::Arc<[LinkedChild]>),
     /// A leaf blob that is there (its content is not read).
     Present,
     Absent,
@@ -215,6 +227,16 @@ pub struct Reached {
     /// The verified bytes of a manifest or index.
     pub document: Option<Vec<u8>>,
     pub links: Option<DocumentLinks>,
+    /// Walked as a document from its recorded links (see `links`): neither its bytes nor its
+    /// parsed links are here.
+    pub linked: bool,
+}
+
+impl Reached {
+    /// Whether it was walked as a manifest or index (read, or from its recorded links).
+    pub fn is_document(&self) -> bool {
+        self.links.is_some() || self.linked
+    }
 }
 
 /// Walks from roots, each digest once, keeping what it found across calls to
@@ -225,8 +247,9 @@ pub struct Reached {
 /// children are never missed whichever descriptor the walk meets first.
 #[derive(Default)]
 pub struct Walker {
-    /// Every digest walked, and whether it was walked as a document.
-    visited: HashMap<Digest, bool>,
+    /// Every digest walked, and whether it was walked as a document (a fast hash: GC walks
+    /// every blob of the store).
+    visited: foldhash::HashMap<Digest, bool>,
     pub reached: Vec<Reached>,
     /// Required blobs that are absent.
     pub missing: Vec<(Digest, Descriptor)>,
@@ -250,18 +273,23 @@ impl Walker {
         let strict = source.strict();
         // Each with the number of indexes above it. Depth first; children are pushed in
         // reverse so they are visited in document order.
-        let mut pending: Vec<(Child, usize)> = roots.into_iter().rev().map(|c| (c, 0)).collect();
+        // The digest rides along when it is known already (recorded links).
+        let mut pending: Vec<(Child, Option<Digest>, usize)> =
+            roots.into_iter().rev().map(|c| (c, None, 0)).collect();
         if strict {
-            for (root, _) in &pending {
+            for (root, _, _) in &pending {
                 let media_type = media_type_of(&root.descriptor);
                 let digest = digest_of(&root.descriptor, &format!("a {media_type} descriptor"))?;
                 validate::validate_root_descriptor(&root.descriptor, &digest)?;
             }
         }
-        while let Some((child, indexes_above)) = pending.pop() {
+        while let Some((child, known_digest, indexes_above)) = pending.pop() {
             let descriptor = child.descriptor;
             let media_type = media_type_of(&descriptor);
-            let digest = digest_of(&descriptor, &format!("a {media_type} descriptor"))?;
+            let digest = match known_digest {
+                Some(digest) => digest,
+                None => digest_of(&descriptor, &format!("a {media_type} descriptor"))?,
+            };
             let kind = DocumentKind::of(&media_type);
             let revisit = match self.visited.get(&digest) {
                 Some(true) => continue,
@@ -296,47 +324,106 @@ impl Walker {
                 }
                 fetched => fetched,
             };
-            match fetched {
+            let (document, links) = match fetched {
                 Fetched::Document(bytes) => {
                     let links = parse_document(kind, &media_type, &digest, &bytes)?;
-                    for next in links.children.iter().rev() {
-                        pending.push((next.clone(), nesting));
+                    (Some(bytes), links)
+                }
+                // Recorded links are a document's, whatever descriptor meets the blob: what
+                // was walked already is not even copied.
+                Fetched::Linked(children) if kind.is_document() => {
+                    for next in children.iter().rev() {
+                        let walked = match self.visited.get(&next.digest) {
+                            Some(true) => true,
+                            Some(false) => !next.is_document,
+                            None => false,
+                        };
+                        if !walked {
+                            let digest = Some(next.digest.clone());
+                            pending.push((next.child.clone(), digest, nesting));
+                        }
                     }
-                    let reached = Reached {
+                    self.add_document(revisit, digest, descriptor, None, None);
+                    continue;
+                }
+                Fetched::Linked(_) => {
+                    self.record_leaf(
+                        Fetched::Present,
+                        revisit,
+                        child.optional,
                         digest,
                         descriptor,
-                        document: Some(bytes),
-                        links: Some(links),
-                    };
-                    // Met before as a leaf: the same blob, now with its document.
-                    let earlier = match revisit {
-                        true => self.reached.iter_mut().find(|r| r.digest == reached.digest),
-                        false => None,
-                    };
-                    match earlier {
-                        Some(earlier) => *earlier = reached,
-                        None => self.reached.push(reached),
-                    }
+                    );
+                    continue;
                 }
-                // Met before as a leaf, which recorded whether it is there.
-                Fetched::Present | Fetched::Absent if revisit => {}
-                Fetched::Present => self.reached.push(Reached {
+                other => {
+                    self.record_leaf(other, revisit, child.optional, digest, descriptor);
+                    continue;
+                }
+            };
+            for next in links.children.iter().rev() {
+                pending.push((next.clone(), None, nesting));
+            }
+            self.add_document(revisit, digest, descriptor, document, Some(links));
+        }
+        Ok(())
+    }
+
+    /// A document reached: its bytes and links when it was read.
+    fn add_document(
+        &mut self,
+        revisit: bool,
+        digest: Digest,
+        descriptor: Descriptor,
+        document: Option<Vec<u8>>,
+        links: Option<DocumentLinks>,
+    ) {
+        let reached = Reached {
+            linked: links.is_none(),
+            digest,
+            descriptor,
+            document,
+            links,
+        };
+        // Met before as a leaf: the same blob, now with its document.
+        let earlier = match revisit {
+            true => self.reached.iter_mut().find(|r| r.digest == reached.digest),
+            false => None,
+        };
+        match earlier {
+            Some(earlier) => *earlier = reached,
+            None => self.reached.push(reached),
+        }
+    }
+
+    /// What a blob walked as a leaf (or found absent or corrupt) adds to the walk.
+    fn record_leaf(
+        &mut self,
+        fetched: Fetched,
+        revisit: bool,
+        optional: bool,
+        digest: Digest,
+        descriptor: Descriptor,
+    ) {
+        match fetched {
+            // Met before as a leaf, which recorded whether it is there.
+            Fetched::Present | Fetched::Absent if revisit => {}
+            Fetched::Present | Fetched::Linked(_) | Fetched::Document(_) => {
+                self.reached.push(Reached {
                     digest,
                     descriptor,
                     document: None,
                     links: None,
-                }),
-                Fetched::Absent if child.optional => {
-                    self.absent_optional.push((digest, descriptor));
-                }
-                Fetched::Absent => self.missing.push((digest, descriptor)),
-                Fetched::Corrupt(reason) => {
-                    self.corrupt.push((digest, reason));
-                    self.corrupt_descriptors.push(descriptor);
-                }
+                    linked: false,
+                });
+            }
+            Fetched::Absent if optional => self.absent_optional.push((digest, descriptor)),
+            Fetched::Absent => self.missing.push((digest, descriptor)),
+            Fetched::Corrupt(reason) => {
+                self.corrupt.push((digest, reason));
+                self.corrupt_descriptors.push(descriptor);
             }
         }
-        Ok(())
     }
 
     /// The first corrupt blob: its digest, the descriptor it was met under, and why.

@@ -1,6 +1,7 @@
 //! The end of an import and of a pull, written once: the referrer-index entries of everything
 //! reached and the refs land in one key/value batch, as the operation's commit, which passes
-//! the hold on everything reached to `owner.oci` and lets go of the rest.
+//! the hold on everything reached to `owner.oci` (with each document's recorded links, see
+//! `links`) and lets go of the rest.
 
 use oci_spec::image::Descriptor;
 
@@ -8,10 +9,11 @@ use super::descriptor::{digest_of, without_ref_name};
 use super::error::{OciError, OciResult};
 use super::graph::Reached;
 use super::layout_import::ImportedRef;
+use super::links::links_record;
 use super::ref_name::RefName;
 use super::{OciStore, REF_DATA_TYPE};
 use crate::store::{Operation, OperationCommit, StoreError};
-use crate::traits::{Digest, KvOp};
+use crate::traits::{Digest, ExtraOp, KvOp};
 
 /// Key/value data type of the entries that recorded running imports before imports became
 /// base-store operations ([`crate::store::Operation`]); the OCI GC still clears crashed ones.
@@ -68,10 +70,15 @@ impl OciStore<'_> {
             });
         }
         let keep: Vec<Digest> = reached.iter().map(|r| r.digest.clone()).collect();
+        // Each document's links, so walks of the whole store need not read it back.
+        let links: Vec<ExtraOp> = reached
+            .iter()
+            .filter_map(|r| links_record(&r.digest, r.links.as_ref()?))
+            .collect();
         let commit = OperationCommit {
             keep: &keep,
             data: &batch,
-            extra: &[],
+            extra: &links,
         };
         operation.commit(commit).map_err(|error| match error {
             // Our own hold keeps every reached blob; only an explicit delete can take it.

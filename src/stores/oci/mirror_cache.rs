@@ -9,11 +9,12 @@ use oci_spec::image::Descriptor;
 use super::descriptor::new_descriptor;
 use super::error::{OciError, OciResult};
 use super::graph::{parse_document, DocumentKind, Reached};
+use super::links::links_record;
 use super::ref_name::RefName;
 use super::validate::validate_document;
 use super::{OciStore, HOLDER, REF_DATA_TYPE};
 use crate::store::{OperationCommit, StagedBlob, WriteOptions};
-use crate::traits::{Algorithm, Digest, KvOp};
+use crate::traits::{Algorithm, Digest, ExtraOp, KvOp};
 
 impl OciStore<'_> {
     /// Stores a manifest or index fetched from an upstream registry, valid as a document
@@ -51,6 +52,7 @@ impl OciStore<'_> {
             descriptor: descriptor.clone(),
             document: None,
             links: Some(parse_document(kind, media_type, &digest, bytes)?),
+            linked: false,
         };
         let referrer = Self::referrer_entry(&reached)?;
         let _mutation = self.mutation_lock()?;
@@ -75,10 +77,17 @@ impl OciStore<'_> {
             .into_iter()
             .chain(referrer)
             .collect();
-        operation.commit(OperationCommit::new(
-            std::slice::from_ref(&digest),
-            &entries,
-        ))?;
+        let links: Vec<ExtraOp> = reached
+            .links
+            .as_ref()
+            .and_then(|links| links_record(&digest, links))
+            .into_iter()
+            .collect();
+        operation.commit(OperationCommit {
+            keep: std::slice::from_ref(&digest),
+            data: &entries,
+            extra: &links,
+        })?;
         Ok(descriptor)
     }
 

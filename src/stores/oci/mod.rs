@@ -37,6 +37,7 @@ pub mod layout_builder;
 mod layout_export;
 mod layout_import;
 mod lease;
+mod links;
 mod mirror_cache;
 mod prune;
 mod receive;
@@ -61,6 +62,7 @@ pub use inspect::{
 pub use layout_export::{ExportFormat, ExportReport, ExportTarget};
 pub use layout_import::{ImportOptions, ImportReport, ImportedRef};
 pub use lease::Lease;
+pub use links::LINKS_DATA_TYPE;
 pub use prune::{OciPruneReport, PruneOptions, SparedRef};
 pub use receive::{ReceivedManifest, UploadOperation};
 pub use ref_name::RefName;

@@ -7,7 +7,7 @@
 //! 2. Execute, holding the GC lock exclusively (no import, tag or lease is in flight): each
 //!    victim is checked again (still a ref, naming the same manifest, not pinned, not used
 //!    since the plan), the ones that pass are removed in one key/value transaction, then the
-//!    GC's mark and sweep runs under the same lock hold and the base GC after it.
+//!    GC's mark and sweep runs under the same lock hold, with the base GC alongside.
 //!
 //! A crash between the steps leaves refs removed or not as a whole and their blobs for the
 //! next GC: never a ref whose blobs are gone.
@@ -142,13 +142,11 @@ impl OciStore<'_> {
             spared: Vec::new(),
             gc: None,
         };
-        let mut gc = {
-            let _gc_lock = self.gc_lock()?;
+        let gc = self.collect_with_base_gc(|| {
             self.remove_victims(&mut report)?;
             crate::crash_point!("oci.prune.after-remove");
-            self.collect_holding_gc_lock(false)?
-        };
-        self.base_gc_after(&mut gc)?;
+            Ok(())
+        })?;
         report.gc = Some(gc);
         Ok(report)
     }
@@ -262,7 +260,7 @@ impl OciStore<'_> {
         let mut roots = roots;
         while !roots.is_empty() {
             walker.visit(std::mem::take(&mut roots), source)?;
-            for reached in walker.reached.iter().filter(|r| r.document.is_some()) {
+            for reached in walker.reached.iter().filter(|r| r.is_document()) {
                 if !looked_up.insert(reached.digest.clone()) {
                     continue;
                 }

@@ -1,8 +1,13 @@
 //! The store as a [`ContentSource`]: what export, check and GC walk over.
 
+use std::sync::Arc;
+
+use foldhash::{HashMap, HashMapExt};
+
 use oci_spec::image::Descriptor;
 
 use super::graph::{verify_document, ContentSource, Fetched, MAX_DOCUMENT_SIZE};
+use super::links::LinksSnapshot;
 use super::OciResult;
 use crate::store::{Store, StoreError};
 use crate::traits::Digest;
@@ -63,20 +68,51 @@ pub struct IndexedStoreSource<'a> {
     index: &'a IndexSnapshot,
 }
 
-/// Every indexed blob's size, read in one paged pass; shared by the sources of several
-/// threads walking at once.
+/// Every indexed blob's size, read in one paged pass, and every document's recorded links
+/// (see `links`), read in one listing; shared by the sources of several threads walking at
+/// once.
 pub struct IndexSnapshot {
-    sizes: std::collections::HashMap<Digest, u64>,
+    /// Size and media type (one shared copy per distinct type) of every indexed blob.
+    records: HashMap<Digest, (u64, Arc<str>)>,
+    links: LinksSnapshot,
 }
 
 impl IndexSnapshot {
     pub fn read(store: &Store) -> OciResult<Self> {
-        let mut sizes = std::collections::HashMap::new();
+        // The two listings are independent reads: one on another core.
+        std::thread::scope(|scope| {
+            let links = scope.spawn(|| LinksSnapshot::read(store));
+            let records = Self::read_records(store)?;
+            let links = links
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            Ok(IndexSnapshot { records, links })
+        })
+    }
+
+    fn read_records(store: &Store) -> OciResult<HashMap<Digest, (u64, Arc<str>)>> {
+        let mut records = HashMap::new();
+        let mut media_types: HashMap<String, Arc<str>> = HashMap::new();
         for record in store.records() {
             let record = record.map_err(StoreError::from)?;
-            sizes.insert(record.digest, record.size);
+            let media_type = match media_types.get(&record.media_type) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let shared: Arc<str> = Arc::from(record.media_type.as_str());
+                    media_types.insert(record.media_type, shared.clone());
+                    shared
+                }
+            };
+            records.insert(record.digest, (record.size, media_type));
         }
-        Ok(IndexSnapshot { sizes })
+        Ok(records)
+    }
+
+    /// The size and media type `digest` was indexed with when the snapshot was read.
+    pub fn record(&self, digest: &Digest) -> Option<(u64, &str)> {
+        self.records
+            .get(digest)
+            .map(|(size, media_type)| (*size, &**media_type))
     }
 }
 
@@ -97,11 +133,33 @@ impl ContentSource for IndexedStoreSource<'_> {
         descriptor: &Descriptor,
         document: bool,
     ) -> OciResult<Fetched> {
-        let Some(&size) = self.index.sizes.get(digest) else {
+        let Some((size, _)) = self.index.record(digest) else {
             return Ok(Fetched::Absent);
         };
         if !document {
             return Ok(Fetched::Present);
+        }
+        // Recorded at commit from the verified bytes: no need to read them back. A descriptor
+        // that disagrees with the indexed size is damage, as a read would find it.
+        if let Some(children) = self.index.links.children(digest) {
+            if size != descriptor.size() {
+                return Ok(Fetched::Corrupt(format!(
+                    "size is {size} bytes, the descriptor says {}",
+                    descriptor.size()
+                )));
+            }
+            return Ok(Fetched::Linked(children));
+        }
+        // Recorded at commit from the verified bytes: no need to read them back. A descriptor
+        // that disagrees with the indexed size is damage, as a read would find it.
+        if let Some(children) = self.index.links.children(digest) {
+            if size != descriptor.size() {
+                return Ok(Fetched::Corrupt(format!(
+                    "size is {size} bytes, the descriptor says {}",
+                    descriptor.size()
+                )));
+            }
+            return Ok(Fetched::Linked(children));
         }
         read_document(self.store, digest, descriptor, size)
     }

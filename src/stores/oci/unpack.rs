@@ -308,7 +308,7 @@ impl OciStore<'_> {
         }
         match (StoreSource { store: self.store }).fetch(digest, descriptor, true)? {
             Fetched::Document(bytes) => Ok(bytes),
-            Fetched::Absent | Fetched::Present => Err(OciError::MissingBlob {
+            Fetched::Absent | Fetched::Present | Fetched::Linked(_) => Err(OciError::MissingBlob {
                 digest: digest.clone(),
                 media_type: media_type_of(descriptor),
                 source_name: "the store".to_string(),
