@@ -150,17 +150,6 @@ impl ContentSource for IndexedStoreSource<'_> {
             }
             return Ok(Fetched::Linked(children));
         }
-        // Recorded at commit from the verified bytes: no need to read them back. A descriptor
-        // that disagrees with the indexed size is damage, as a read would find it.
-        if let Some(children) = self.index.links.children(digest) {
-            if size != descriptor.size() {
-                return Ok(Fetched::Corrupt(format!(
-                    "size is {size} bytes, the descriptor says {}",
-                    descriptor.size()
-                )));
-            }
-            return Ok(Fetched::Linked(children));
-        }
         read_document(self.store, digest, descriptor, size)
     }
 }
