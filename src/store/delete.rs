@@ -72,7 +72,14 @@ impl Store {
             let mut doomed = Vec::new();
             let mut marks_to_drop = Vec::new();
             for digest in batch {
-                if !seen.insert(digest) || self.extra.get(digest, &mark)?.is_none() {
+                if !seen.insert(digest) {
+                    outcomes.push(Release::Absent);
+                    continue;
+                }
+                // One read of the blob's extra data types gives both its marks and whether it
+                // carries this holder's.
+                let types = self.extra.types(digest)?;
+                if !types.contains(&mark) {
                     outcomes.push(Release::Absent);
                     continue;
                 }
@@ -82,7 +89,7 @@ impl Store {
                     outcomes.push(Release::Absent);
                     continue;
                 }
-                let mut holders = self.holders_locked(digest)?;
+                let mut holders = self.holders_with_types(digest, types)?;
                 holders.owners.retain(|owner| owner != holder);
                 if holders.is_empty() {
                     doomed.push(digest.clone());
@@ -175,9 +182,12 @@ impl Store {
 
     /// [`Store::holders`]; under the caller's digest lock it is the current answer.
     fn holders_locked(&self, digest: &Digest) -> StoreResult<Holders> {
-        let owners = self
-            .extra
-            .types(digest)?
+        self.holders_with_types(digest, self.extra.types(digest)?)
+    }
+
+    /// [`Store::holders_locked`] from the blob's extra data types, read already.
+    fn holders_with_types(&self, digest: &Digest, types: Vec<String>) -> StoreResult<Holders> {
+        let owners = types
             .into_iter()
             .filter_map(|t| Holder::from_mark(&t))
             .collect();
