@@ -146,14 +146,18 @@ impl OciStore<'_> {
             let mut base = None;
             let flavour = self.mark_and_sweep(false, stale_operations, || {
                 crate::crash_point!("oci.gc.before-base-gc");
-                // Its own progress is not shown: one line at a time tells of the flavour's.
+                // Its own progress is not shown: the flavour's sweep has the line until it
+                // ends; then "collecting" stands for what is left of the base GC.
                 base = Some(scope.spawn(|| self.store.gc(crate::store::GcOptions::default())));
             });
             drop(gc_lock);
+            // What is left is the base GC's: its phase, shown while it ends.
+            self.progress.start("collecting", Totals::UNKNOWN);
             let base = base.map(|base| {
                 base.join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             });
+            self.progress.finish();
             // The flavour's failure first: the base GC did not begin if the mark failed.
             let mut report = flavour?;
             report.base = base.transpose()?;
