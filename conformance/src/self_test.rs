@@ -40,6 +40,8 @@ pub enum Flaw {
     /// Extra data's `write_batch` applies its operations one by one, each checked only when
     /// its turn comes.
     ExtraBatchNotAtomic,
+    /// `resumable_writer` is a plain writer: a killed write is never taken over.
+    NeverResumes,
 }
 
 struct Flawed<T: ?Sized> {
@@ -98,6 +100,12 @@ impl BlobStore for Flawed<dyn BlobStore> {
                 }))
             }
             _ => self.inner.writer(expected),
+        }
+    }
+    fn resumable_writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        match self.flaw {
+            Flaw::NeverResumes => self.inner.writer(expected),
+            _ => self.inner.resumable_writer(expected),
         }
     }
     fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
@@ -339,6 +347,11 @@ fn expect_failure(result: TestResult, flaw: Flaw) {
 #[case(
     Flaw::LeaksStaging,
     crate::blob_store::aborted_writes_do_not_accumulate
+)]
+#[case(Flaw::None, crate::blob_store::killed_resumable_writer_is_taken_over)]
+#[case(
+    Flaw::NeverResumes,
+    crate::blob_store::killed_resumable_writer_is_taken_over
 )]
 fn blob_store_suite_notices(
     #[case] flaw: Flaw,

@@ -83,6 +83,20 @@ impl BlobStore for FsBlobStore {
         )?))
     }
 
+    /// The staging file is `ingest/<id>.<alg>-<hex>.staging`, the staged bytes themselves: a
+    /// writer taking over a dead one's reads it through its hash and appends to it.
+    fn resumable_writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        let Some(digest) = expected.digest.clone() else {
+            return self.writer(expected);
+        };
+        Ok(Box::new(FsBlobWriter::resume(
+            &self.layout,
+            &self.sync,
+            expected,
+            &digest,
+        )?))
+    }
+
     fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
         let path = self.layout.blob_path(digest);
         match File::open(&path) {

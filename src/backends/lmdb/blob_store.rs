@@ -97,6 +97,21 @@ impl BlobStore for LmdbBlobStore {
         )))
     }
 
+    /// The staged chunks of a dead writer of the digest (found by its staging file,
+    /// `<id>.<alg>-<hex>.staging`) are hashed again and kept where they are.
+    fn resumable_writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        let Some(digest) = expected.digest.clone() else {
+            return self.writer(expected);
+        };
+        Ok(Box::new(LmdbBlobWriter::resume(
+            self.env.clone(),
+            &self.staging_dir,
+            self.chunk_size,
+            expected,
+            &digest,
+        )?))
+    }
+
     fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
         let content = self
             .content(digest)?

@@ -60,6 +60,15 @@ impl BlobStore for SqliteBlobStore {
         Ok(Box::new(SqliteBlobWriter::start(self, expected)?))
     }
 
+    /// The staged chunks of a dead writer of the digest (found by its staging file,
+    /// `<id>.<alg>-<hex>.staging`) are read back through the hash and kept where they are.
+    fn resumable_writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        let Some(digest) = expected.digest.clone() else {
+            return self.writer(expected);
+        };
+        Ok(Box::new(SqliteBlobWriter::resume(self, expected, &digest)?))
+    }
+
     fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
         let stored = self.database.read(
             || format!("opening blob {digest}"),
