@@ -211,3 +211,45 @@ fn a_damaged_partial_layer_is_downloaded_again_whole() {
     assert_eq!(ranges[2], None, "the third asks from the start: {ranges:?}");
     assert_verifies(&store, "fs", &served);
 }
+
+/// What a killed pull left staged is counted by `gc --dry-run` as the real `gc` then frees it:
+/// the same dead writes and bytes, on every blob backend (and afterwards nothing is left to
+/// take over: the next pull downloads the layer from the start).
+#[rstest]
+#[case::fs("fs")]
+#[case::sqlite("sqlite")]
+#[case::lmdb("lmdb")]
+fn gc_dry_run_counts_a_killed_pulls_partial_layer_as_gc_frees_it(#[case] blobs: &str) {
+    let served = serve_with_a_stalling_proxy();
+    let store = TestStore::new();
+    pull_and_kill_mid_layer(&store, blobs, &served);
+
+    let dry_run = store.json(&["--blobs", blobs, "gc", "--dry-run"]);
+    let would = (
+        dry_run["dead_ingests"].as_u64(),
+        dry_run["dead_ingest_bytes"].as_u64(),
+    );
+    assert!(
+        would.0 >= Some(1) && would.1 >= Some(MIB as u64),
+        "the dry run counts the partial layer: {dry_run}"
+    );
+    let collected = store.json(&["--blobs", blobs, "gc"]);
+    assert_eq!(
+        (
+            collected["dead_ingests"].as_u64(),
+            collected["dead_ingest_bytes"].as_u64()
+        ),
+        would,
+        "gc frees what its dry run counted: {collected}"
+    );
+    let after = store.json(&["--blobs", blobs, "gc", "--dry-run"]);
+    assert_eq!(after["dead_ingests"], 0, "{after}");
+
+    store.ok(&["--blobs", blobs, "pull", &served.reference]);
+    assert_eq!(
+        layer_ranges(&served).last(),
+        Some(&None),
+        "nothing left to resume from"
+    );
+    assert_verifies(&store, blobs, &served);
+}

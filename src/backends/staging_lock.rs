@@ -345,12 +345,18 @@ pub(crate) fn sweep_dead(
     Ok(listed)
 }
 
-/// The staging files in `dir` whose writer is gone, as [`sweep_dead`] would find them, left in
-/// place (each is locked only while it is measured).
-pub(crate) fn probe_dead(dir: &Path) -> StorageResult<Vec<DeadStaging>> {
+/// [`sweep_dead`] that changes nothing: for every staging file no writer holds, calls
+/// `measure` while holding its lock (so what it measures is not taken over or swept
+/// meanwhile), and leaves it in place. Returns the ids of every staging file listed, live or
+/// dead, as [`sweep_dead`] does, so a backend can count staged data under any other id (read
+/// before this call) as dead too: what a GC's dry run says the sweep would remove.
+pub(crate) fn probe_dead(
+    dir: &Path,
+    mut measure: impl FnMut(&DeadStaging) -> StorageResult<()>,
+) -> StorageResult<HashSet<String>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
         Err(e) => {
             return Err(StorageError::from(IoContext::new(
                 "listing the staging directory",
@@ -359,7 +365,7 @@ pub(crate) fn probe_dead(dir: &Path) -> StorageResult<Vec<DeadStaging>> {
             )))
         }
     };
-    let mut dead = Vec::new();
+    let mut listed = HashSet::new();
     for entry in entries {
         let entry = entry.io_context("listing the staging directory", dir)?;
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
@@ -369,6 +375,8 @@ pub(crate) fn probe_dead(dir: &Path) -> StorageResult<Vec<DeadStaging>> {
         if !is_file || name.starts_with('.') {
             continue;
         }
+        let id = name.split('.').next().unwrap_or(&name).to_string();
+        listed.insert(id.clone());
         let path = entry.path();
         let Some(file) = lock_if_dead(&path, Open::ForReading)? else {
             continue;
@@ -377,12 +385,10 @@ pub(crate) fn probe_dead(dir: &Path) -> StorageResult<Vec<DeadStaging>> {
             .metadata()
             .io_context("reading a staging file's size", &path)?
             .len();
-        dead.push(DeadStaging {
-            id: name.split('.').next().unwrap_or(&name).to_string(),
-            file_bytes,
-        });
+        measure(&DeadStaging { id, file_bytes })?;
+        drop(file);
     }
-    Ok(dead)
+    Ok(listed)
 }
 
 /// How [`lock_if_dead`] opens a staging file: to look at it (a sweep), or to write on in it

@@ -51,6 +51,7 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn BlobStore>>> {
         corrupt_partial_ends_in_a_digest_mismatch_that_stores_nothing,
         resumable_writers_never_take_over_a_live_write,
         killed_resumable_write_is_garbage_until_taken_over,
+        dead_ingest_usage_is_what_removal_removes,
     ]);
     tests
 }

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use oci_store::traits::{Algorithm, BlobStore, BlobWriter, Digest, Expected, StorageError};
+use oci_store::traits::{Algorithm, BlobStore, Digest, Expected, StorageError};
 
 use super::{baseline, nothing_left, BlobFixture};
 use crate::check::TestResult;
@@ -19,7 +19,9 @@ use crate::{ensure, ensure_eq, fail, Context};
 /// protocol of every backend here: `*.staging` files under the store directory). Closed are
 /// the descriptors this process has on `*.staging` files under `dir`; the caller has no other
 /// writer in `dir` at the time. Only the leaked writer owned them, and it never runs again.
-pub fn kill_writer(writer: Box<dyn BlobWriter + '_>, dir: &Path) -> TestResult {
+/// `writer` is any writer that stages through the blob store: a `BlobWriter`, a store's
+/// `StoreWriter`.
+pub fn kill_writer<W>(writer: W, dir: &Path) -> TestResult {
     std::mem::forget(writer);
     let dir = dir
         .canonicalize()
@@ -308,6 +310,72 @@ pub fn killed_resumable_write_is_garbage_until_taken_over(fixture: &BlobFixture)
         writer.written(),
         0,
         "written() after the dead write was removed"
+    );
+    Ok(())
+}
+
+/// What `dead_ingest_usage` reports (a GC's dry run) is what `remove_dead_ingests` then
+/// removes, writes and bytes, for killed writes of every kind (resumable or not, in the middle
+/// or finished), and a live write is in neither.
+pub fn dead_ingest_usage_is_what_removal_removes(fixture: &BlobFixture) -> TestResult {
+    let store = fixture.open()?;
+    let bytes = content(106, 2 * MIB + 77_777);
+    let digest = Digest::of_bytes(Algorithm::Sha256, &bytes);
+    write_then_kill(
+        fixture,
+        &*store,
+        &expected(&digest, bytes.len()),
+        &bytes,
+        MIB + MIB / 2 + 1,
+    )?;
+    let mut plain = store
+        .writer(Expected::default())
+        .context("opening a writer")?;
+    write_in_chunks(&mut plain, &content(107, MIB + 20_000)).context("writing")?;
+    kill_writer(plain, fixture.dir())?;
+    let mut finished = store
+        .writer(Expected::default())
+        .context("opening a writer")?;
+    write_in_chunks(&mut finished, &content(108, 70_000)).context("writing")?;
+    finished.finish().context("finishing")?;
+    kill_writer(finished, fixture.dir())?;
+    let mut live = store
+        .writer(Expected::default())
+        .context("opening the live writer")?;
+    let live_bytes = content(109, MIB + 3);
+    write_in_chunks(&mut live, &live_bytes[..MIB / 2]).context("writing")?;
+
+    let Some(usage) = store
+        .dead_ingest_usage()
+        .context("measuring dead ingests")?
+    else {
+        fail!("dead_ingest_usage() cannot tell; a GC's dry run would undercount");
+    };
+    ensure_eq!(usage.0, 3, "dead writes counted (of three killed)");
+    ensure!(usage.1 > 0, "the dead writes counted no bytes: {usage:?}");
+    ensure_eq!(
+        store
+            .dead_ingest_usage()
+            .context("measuring dead ingests again")?,
+        Some(usage),
+        "a second measure (measuring changes nothing)"
+    );
+    let removed = store
+        .remove_dead_ingests()
+        .context("removing dead ingests")?;
+    ensure_eq!(removed, usage, "removed, against what was measured before");
+    ensure_eq!(
+        store
+            .dead_ingest_usage()
+            .context("measuring dead ingests after the removal")?,
+        Some((0, 0)),
+        "dead ingests measured after the removal"
+    );
+    write_in_chunks(&mut live, &live_bytes[MIB / 2..]).context("writing the rest")?;
+    ensure_eq!(
+        live.commit().context("committing the live write")?.0,
+        Digest::of_bytes(Algorithm::Sha256, &live_bytes),
+        "the live write's digest"
     );
     Ok(())
 }

@@ -171,11 +171,13 @@ impl BlobStore for FsBlobStore {
     }
 
     fn dead_ingest_usage(&self) -> StorageResult<Option<(u64, u64)>> {
-        let dead = crate::backends::staging_lock::probe_dead(self.layout.ingest_dir())?;
-        Ok(Some((
-            dead.len() as u64,
-            dead.iter().map(|staging| staging.file_bytes).sum(),
-        )))
+        let (mut writes, mut bytes) = (0, 0);
+        crate::backends::staging_lock::probe_dead(self.layout.ingest_dir(), |dead| {
+            writes += 1;
+            bytes += dead.file_bytes;
+            Ok(())
+        })?;
+        Ok(Some((writes, bytes)))
     }
 
     /// An open file keeps its content after the unlink.
