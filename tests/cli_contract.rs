@@ -111,6 +111,8 @@ fn every_command_exits_as_documented_and_fails_in_json_with_an_error_document() 
         case(&["stats"], 0, None),
         case(&["backend", "info"], 0, None),
         case(&["backend", "convert"], 2, USAGE),
+        case(&["backend", "convert", "--to", "nosuch"], 2, USAGE),
+        case(&["backend", "convert", "--to-blobs", "nosuch"], 2, USAGE),
         case(&["pull", "http://127.0.0.1:1/app:1"], 2, USAGE),
         case(
             &["pull", "127.0.0.1:1/app:1", "--platform", "arm64"],

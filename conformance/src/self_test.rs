@@ -40,6 +40,10 @@ pub enum Flaw {
     /// Extra data's `write_batch` applies its operations one by one, each checked only when
     /// its turn comes.
     ExtraBatchNotAtomic,
+    /// `resumable_writer` is a plain writer: a killed write is never taken over.
+    NeverResumes,
+    /// `dead_ingest_usage` cannot tell (the default): a GC's dry run counts no dead writes.
+    DeadIngestUsageUnknown,
 }
 
 struct Flawed<T: ?Sized> {
@@ -100,6 +104,12 @@ impl BlobStore for Flawed<dyn BlobStore> {
             _ => self.inner.writer(expected),
         }
     }
+    fn resumable_writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        match self.flaw {
+            Flaw::NeverResumes => self.inner.writer(expected),
+            _ => self.inner.resumable_writer(expected),
+        }
+    }
     fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
         self.inner.open(digest)
     }
@@ -121,6 +131,12 @@ impl BlobStore for Flawed<dyn BlobStore> {
     }
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
         self.inner.remove_dead_ingests()
+    }
+    fn dead_ingest_usage(&self) -> StorageResult<Option<(u64, u64)>> {
+        match self.flaw {
+            Flaw::DeadIngestUsageUnknown => Ok(None),
+            _ => self.inner.dead_ingest_usage(),
+        }
     }
 }
 
@@ -340,6 +356,19 @@ fn expect_failure(result: TestResult, flaw: Flaw) {
     Flaw::LeaksStaging,
     crate::blob_store::aborted_writes_do_not_accumulate
 )]
+#[case(Flaw::None, crate::blob_store::killed_resumable_writer_is_taken_over)]
+#[case(
+    Flaw::NeverResumes,
+    crate::blob_store::killed_resumable_writer_is_taken_over
+)]
+#[case(
+    Flaw::None,
+    crate::blob_store::dead_ingest_usage_is_what_removal_removes
+)]
+#[case(
+    Flaw::DeadIngestUsageUnknown,
+    crate::blob_store::dead_ingest_usage_is_what_removal_removes
+)]
 fn blob_store_suite_notices(
     #[case] flaw: Flaw,
     #[case] test: fn(&Fixture<Arc<dyn BlobStore>>) -> TestResult,
@@ -423,6 +452,14 @@ fn kv_store_suite_notices(
     crate::base_store::base_writes_record_the_base_holder
 )]
 #[case(Flaw::None, crate::base_store::resolve_many_candidates_are_capped)]
+#[case(
+    Flaw::None,
+    crate::base_store::gc_dry_run_counts_the_dead_writes_gc_removes
+)]
+#[case(
+    Flaw::DeadIngestUsageUnknown,
+    crate::base_store::gc_dry_run_counts_the_dead_writes_gc_removes
+)]
 #[case(Flaw::None, crate::base_store::threads_share_one_store)]
 #[case(
     Flaw::CompareAndSetIgnoresVersion,

@@ -27,7 +27,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::traits::{StorageError, StorageResult};
+use crate::traits::{Digest, StorageError, StorageResult};
 use crate::util::clock::now_unix_nanos;
 use crate::util::io_context::{IoContext, IoResultExt};
 
@@ -52,9 +52,76 @@ pub(crate) struct StagingLock {
 impl StagingLock {
     /// Creates and locks a new staging file in `dir` (created if missing) under a fresh id.
     pub(crate) fn create(dir: &Path) -> StorageResult<StagingLock> {
+        Self::create_with_suffix(dir, STAGING_SUFFIX)
+    }
+
+    /// Creates and locks a new staging file in `dir` for a resumable write of `digest`: named
+    /// `<id>.<algorithm>-<hex>.staging`, so that once its writer is gone the next resumable
+    /// writer of `digest` finds it ([`StagingLock::adopt_dead`]). Its id is fresh like any
+    /// other's, and a sweep sees an ordinary staging file.
+    pub(crate) fn create_resumable(dir: &Path, digest: &Digest) -> StorageResult<StagingLock> {
+        Self::create_with_suffix(dir, &resumable_suffix(digest))
+    }
+
+    /// Takes over the staging file a gone writer left for a resumable write of `digest`, if
+    /// there is one: locked by us from now on, its id and staged data (the file's content on
+    /// `fs`, rows under its id in a database) ours to go on with, to commit or to discard, as
+    /// if we had created it. The largest such file is tried first (on `fs` it is the staged
+    /// data itself). The sweep's own test decides what is dead (a lock we can take on a file
+    /// its name still leads to), so a file a live writer holds is never taken, and one a sweep
+    /// is removing is not either. The caller makes sure no other resumable writer of `digest`
+    /// runs meanwhile: between its create and its lock, a new file is not yet held.
+    pub(crate) fn adopt_dead(dir: &Path, digest: &Digest) -> StorageResult<Option<StagingLock>> {
+        let suffix = resumable_suffix(digest);
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(StorageError::from(IoContext::new(
+                    "listing the staging directory",
+                    dir,
+                    e,
+                )))
+            }
+        };
+        let mut candidates = Vec::new();
+        for entry in entries {
+            let entry = entry.io_context("listing the staging directory", dir)?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let Some(id) = name.strip_suffix(&suffix) else {
+                continue;
+            };
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if name.starts_with('.') || id.contains('.') || !metadata.is_file() {
+                continue;
+            }
+            candidates.push((metadata.len(), id.to_string(), entry.path()));
+        }
+        candidates.sort_by_key(|candidate| std::cmp::Reverse(candidate.0));
+        for (_, id, path) in candidates {
+            // A file that cannot be opened or locked for writing is not ours to take over: the
+            // write then starts from nothing, as it would have before.
+            if let Ok(Some(file)) = lock_if_dead(&path, Open::ForWriting) {
+                return Ok(Some(StagingLock {
+                    id,
+                    path,
+                    file,
+                    remove_on_drop: true,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Creates and locks a new staging file named `<fresh id><suffix>` in `dir`.
+    fn create_with_suffix(dir: &Path, suffix: &str) -> StorageResult<StagingLock> {
         for _ in 0..CREATE_ATTEMPTS {
             let id = new_staging_id();
-            let path = dir.join(format!("{id}{STAGING_SUFFIX}"));
+            let path = dir.join(format!("{id}{suffix}"));
             let file = match create_file(&path) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     // The folder is created on first use (the file's own create is the check,
@@ -133,6 +200,15 @@ impl Write for StagingLock {
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
     }
+}
+
+/// The end of a resumable staging file's name after its id: `.<algorithm>-<hex>.staging`.
+fn resumable_suffix(digest: &Digest) -> String {
+    format!(
+        ".{}-{}{STAGING_SUFFIX}",
+        digest.algorithm().name(),
+        digest.hex()
+    )
 }
 
 /// An id no other staged write on this host uses: process id, time and a per-process counter.
@@ -243,7 +319,7 @@ pub(crate) fn sweep_dead(
         let id = name.split('.').next().unwrap_or(name).to_string();
         listed.insert(id.clone());
         let path = entry.path();
-        let Some(file) = lock_if_dead(&path)? else {
+        let Some(file) = lock_if_dead(&path, Open::ForReading)? else {
             continue;
         };
         let file_bytes = file
@@ -269,12 +345,18 @@ pub(crate) fn sweep_dead(
     Ok(listed)
 }
 
-/// The staging files in `dir` whose writer is gone, as [`sweep_dead`] would find them, left in
-/// place (each is locked only while it is measured).
-pub(crate) fn probe_dead(dir: &Path) -> StorageResult<Vec<DeadStaging>> {
+/// [`sweep_dead`] that changes nothing: for every staging file no writer holds, calls
+/// `measure` while holding its lock (so what it measures is not taken over or swept
+/// meanwhile), and leaves it in place. Returns the ids of every staging file listed, live or
+/// dead, as [`sweep_dead`] does, so a backend can count staged data under any other id (read
+/// before this call) as dead too: what a GC's dry run says the sweep would remove.
+pub(crate) fn probe_dead(
+    dir: &Path,
+    mut measure: impl FnMut(&DeadStaging) -> StorageResult<()>,
+) -> StorageResult<HashSet<String>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
         Err(e) => {
             return Err(StorageError::from(IoContext::new(
                 "listing the staging directory",
@@ -283,7 +365,7 @@ pub(crate) fn probe_dead(dir: &Path) -> StorageResult<Vec<DeadStaging>> {
             )))
         }
     };
-    let mut dead = Vec::new();
+    let mut listed = HashSet::new();
     for entry in entries {
         let entry = entry.io_context("listing the staging directory", dir)?;
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
@@ -293,26 +375,46 @@ pub(crate) fn probe_dead(dir: &Path) -> StorageResult<Vec<DeadStaging>> {
         if !is_file || name.starts_with('.') {
             continue;
         }
+        let id = name.split('.').next().unwrap_or(&name).to_string();
+        listed.insert(id.clone());
         let path = entry.path();
-        let Some(file) = lock_if_dead(&path)? else {
+        let Some(file) = lock_if_dead(&path, Open::ForReading)? else {
             continue;
         };
         let file_bytes = file
             .metadata()
             .io_context("reading a staging file's size", &path)?
             .len();
-        dead.push(DeadStaging {
-            id: name.split('.').next().unwrap_or(&name).to_string(),
-            file_bytes,
-        });
+        measure(&DeadStaging { id, file_bytes })?;
+        drop(file);
     }
-    Ok(dead)
+    Ok(listed)
+}
+
+/// How [`lock_if_dead`] opens a staging file: to look at it (a sweep), or to write on in it
+/// (a take-over).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    ForReading,
+    ForWriting,
 }
 
 /// The staging file at `path`, locked by us, when no writer holds it and the name still leads
 /// to it; `None` when a writer holds it or it is gone (committed, or ended by its writer).
-fn lock_if_dead(path: &Path) -> StorageResult<Option<File>> {
-    let file = match OpenOptions::new().read(true).open(path) {
+/// For writing, it is opened without following a final symlink and without waiting on a FIFO
+/// (a take-over writes into what it opens; the caller skips any error).
+fn lock_if_dead(path: &Path, open: Open) -> StorageResult<Option<File>> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    if open == Open::ForWriting {
+        options.write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut options,
+            libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        );
+    }
+    let file = match options.open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {

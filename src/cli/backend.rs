@@ -9,7 +9,7 @@ use super::error::{CliError, CliResult};
 use super::output::bytes_with_unit;
 use super::{Context, RunCommand};
 use crate::store::{convert_store, BackendChoice, StoreConfig, StoreError};
-use crate::traits::registry::registered_backends;
+use crate::traits::registry::{find_backend, registered_backends};
 use crate::traits::Role;
 
 #[derive(Debug, Subcommand)]
@@ -117,18 +117,34 @@ fn info(context: &Context) -> CliResult<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A target backend that this build does not have for `role` is a usage error of the flag
+/// that names it (exit 2), found before the store is opened, as `--backend` is: not a failed
+/// conversion.
+fn registered_for(flag: &'static str, name: &str, role: Role) -> CliResult<()> {
+    find_backend(name, role)
+        .map(|_| ())
+        .map_err(|error| CliError::Argument {
+            argument: flag,
+            message: error.to_string(),
+        })
+}
+
 fn convert(context: &Context, args: ConvertArgs) -> CliResult<ExitCode> {
     let mut target = BackendChoice::default();
     if let Some(name) = &args.to {
+        for role in [Role::Index, Role::Extra, Role::Kv] {
+            registered_for("--to", name, role)?;
+        }
         target = target.metadata(name);
     }
-    for (role, name) in [
-        (Role::Blobs, &args.to_blobs),
-        (Role::Index, &args.to_index),
-        (Role::Extra, &args.to_extra),
-        (Role::Kv, &args.to_kv),
+    for (role, flag, name) in [
+        (Role::Blobs, "--to-blobs", &args.to_blobs),
+        (Role::Index, "--to-index", &args.to_index),
+        (Role::Extra, "--to-extra", &args.to_extra),
+        (Role::Kv, "--to-kv", &args.to_kv),
     ] {
         if let Some(name) = name {
+            registered_for(flag, name, role)?;
             target = target.role(role, name);
         }
     }

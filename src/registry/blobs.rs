@@ -53,6 +53,14 @@ impl<'c> BlobDownload<'c> {
         }
     }
 
+    /// The download of the blob's bytes from `offset` on (`Range: bytes=<offset>-`): the
+    /// first `offset` bytes are staged already, taken over from a killed pull. At the end
+    /// already (`offset` = size), nothing is asked.
+    pub fn resuming_from(mut self, offset: u64) -> BlobDownload<'c> {
+        self.delivered = offset;
+        self
+    }
+
     fn blob_error(&self, reason: String) -> io::Error {
         io::Error::other(RegistryError::Blob {
             repository: self.repository.clone(),
@@ -159,7 +167,8 @@ impl Read for BlobDownload<'_> {
         }
         loop {
             if self.body.is_none() {
-                if self.delivered >= self.size && self.requests > 0 {
+                // Once asked (a blob of 0 bytes too: it may be absent), or resumed at the end.
+                if self.delivered >= self.size && (self.requests > 0 || self.delivered > 0) {
                     return Ok(0);
                 }
                 if let Err(error) = self.open() {
@@ -224,17 +233,17 @@ pub fn io_to_registry(repository: &str, digest: &Digest, error: io::Error) -> Re
     }
 }
 
-/// Streams a download into the store's staging, verified against `options`: a failure of the
-/// download itself (which reaches the writer as an I/O error) is reported as the registry's
-/// error for the blob, not as the store's.
+/// Streams a download into the store's staging through `writer`, after what it has already,
+/// verified against what the writer expects: a failure of the download itself (which reaches
+/// the writer as an I/O error) is reported as the registry's error for the blob, not as the
+/// store's.
 pub fn stage_download<'s>(
-    store: &'s crate::store::Store,
+    writer: crate::store::StoreWriter<'s>,
     download: impl Read,
-    options: &crate::store::WriteOptions,
     repository: &str,
     digest: &Digest,
 ) -> RegistryResult<crate::store::StagedBlob<'s>> {
-    store.stage(download, options).map_err(|error| match error {
+    writer.stage_from(download).map_err(|error| match error {
         crate::store::StoreError::Io(io)
             if io
                 .io_error()

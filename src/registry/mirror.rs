@@ -175,7 +175,10 @@ pub fn fetch_blob(
         expected_size: Some(size),
         ..WriteOptions::default()
     };
-    let staged = stage_download(store, download, &options, repository, digest)?;
+    // A plain writer, not a resumable one: the first client is streamed the blob from its
+    // first byte as it arrives, which a download that goes on from a killed pull's part
+    // would not give it.
+    let staged = stage_download(store.writer(&options)?, download, repository, digest)?;
     oci.commit_fetched(staged)?;
     Ok(FetchedBlob::Stored)
 }

@@ -25,6 +25,27 @@ impl<'o, R> ObservedReader<'o, R> {
     }
 }
 
+impl<'o, R> ObservedReader<'o, R> {
+    /// An observer of a download that goes on after `kept` bytes staged earlier (by a killed
+    /// pull): they are reported at once, as moved.
+    pub fn resumed(inner: R, observer: &'o dyn Progress, digest: Digest, kept: u64) -> Self {
+        if kept > 0 {
+            observer.transfer(TransferEvent::Advanced {
+                digest: digest.clone(),
+                done: kept,
+                delta: kept,
+            });
+        }
+        ObservedReader {
+            inner,
+            observer,
+            digest,
+            done: kept,
+            reported: kept,
+        }
+    }
+}
+
 impl<R: std::io::Read> std::io::Read for ObservedReader<'_, R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let read = self.inner.read(buffer)?;

@@ -13,19 +13,23 @@
 //!    referrers, the referrers of every manifest reached join the walk.
 //! 3. What the store has is held in one step and not downloaded. The rest moves through the
 //!    transfer pipeline ([`crate::store::Pipeline`]) on [`PullOptions::jobs`] threads, each
-//!    blob streamed through the store's staging writer (hashed and checked against digest and
-//!    size as it arrives, never whole in memory), resumed with Range when a connection
-//!    breaks, and committed in batches, as a layout import commits. A blob is fetched under
-//!    the store's fetch lock of its digest (`locks/fetch-NN.lock`, held until the blob is
-//!    committed): a second pull of the same blob waits for the first, then finds it stored
-//!    and holds that copy instead of downloading it again. A worker that finds a fetch lock
+//!    blob streamed through the store's resumable staging writer (hashed and checked against
+//!    digest and size as it arrives, never whole in memory), resumed with Range when a
+//!    connection breaks, and committed in batches, as a layout import commits. When a killed
+//!    pull, in any process, left part of the blob staged, the writer takes that part over
+//!    (hashed again, so the digest check covers it) and only the rest is asked for. A blob is
+//!    fetched under the store's fetch lock of its digest (`locks/fetch-NN.lock`, held until
+//!    the blob is committed), which also keeps two pulls from taking over one part: a second
+//!    pull of the same blob waits for the first, then finds it stored and holds that copy
+//!    instead of downloading it again. A worker that finds a fetch lock
 //!    taken waits through [`Worker::while_waiting`]: its pipeline commits each blob as it
 //!    arrives while anyone waits, so two pulls never wait on each other's uncommitted blobs.
 //! 4. The operation commits through the import's commit ([`OciStore::commit_import`]): the
 //!    referrer entries and the ref land in one key/value batch, the holds pass to
 //!    `owner.oci`. A failure or a kill before that leaves no ref; what the pull committed is
-//!    held by its operation, which the next GC clears, and half-written downloads are dead
-//!    staging files that GC removes.
+//!    held by its operation, which the next GC clears. A failed pull discards its half-written
+//!    downloads; a killed one's stay staged, for the next pull of the blob to take over, or
+//!    for GC to remove as the dead writes they are.
 
 use std::collections::HashMap;
 
@@ -41,8 +45,8 @@ use super::reference::{Reference, Target};
 use super::referrers::list_referrers;
 use super::RegistryClient;
 use crate::store::{
-    validate_media_type, Arrival, LockGuard, LockMode, Operation, Pipeline, Store, StoreError,
-    StoreResult, Worker, WriteOptions,
+    validate_media_type, Arrival, LockGuard, LockMode, Operation, Pipeline, StagedBlob, Store,
+    StoreError, StoreResult, StoreWriter, Worker, WriteOptions,
 };
 use crate::store::{Direction, Progress, SkipReason, TransferEvent};
 use crate::stores::oci::StoreSource;
@@ -51,7 +55,7 @@ use crate::stores::oci::{
     Fetched, OciError, OciResult, OciStore, Platform, Reached, RefName, Walker, HOLDER,
     MAX_DOCUMENT_SIZE,
 };
-use crate::traits::Digest;
+use crate::traits::{Digest, StorageError};
 
 /// Default number of blobs moved at once.
 pub const DEFAULT_JOBS: usize = 4;
@@ -608,9 +612,7 @@ fn bring_in<'s>(
         size,
         direction: Direction::Download,
     });
-    let download = BlobDownload::new(client, repository, digest, size);
-    let content = ObservedReader::new(download, progress, digest.clone());
-    let blob = stage_download(store, content, &options, repository, digest)?;
+    let blob = download(store, client, repository, digest, size, &options, progress)?;
     progress.transfer(TransferEvent::Finished {
         digest: digest.clone(),
     });
@@ -618,4 +620,48 @@ fn bring_in<'s>(
         arrival: Arrival::Staged(blob),
         lock: Some(lock),
     })
+}
+
+/// Downloads a blob into staging under its fetch lock, through a resumable writer: when a
+/// killed pull (in any process) staged a part of it, that part is taken over and hashed again,
+/// and only the rest is asked for (`Range: bytes=N-`). A taken-over part that is not the blob's
+/// start (the digest does not match in the end: a machine crash tore the staged file) is
+/// discarded with the rest, and the blob is downloaded once more from its first byte.
+fn download<'s>(
+    store: &'s Store,
+    client: &RegistryClient,
+    repository: &str,
+    digest: &Digest,
+    size: u64,
+    options: &WriteOptions,
+    progress: &dyn Progress,
+) -> RegistryResult<StagedBlob<'s>> {
+    let from_kept = |writer: StoreWriter<'s>| {
+        let kept = writer.written();
+        let download = BlobDownload::new(client, repository, digest, size).resuming_from(kept);
+        let content = ObservedReader::resumed(download, progress, digest.clone(), kept);
+        stage_download(writer, content, repository, digest)
+    };
+    let writer = store.resumable_writer(options)?;
+    let resumed = writer.written() > 0;
+    match from_kept(writer) {
+        Err(error) if resumed && is_digest_mismatch(&error) => {
+            from_kept(store.resumable_writer(options)?)
+        }
+        other => other,
+    }
+}
+
+/// Whether the store refused the content for not hashing to its digest.
+fn is_digest_mismatch(error: &RegistryError) -> bool {
+    matches!(
+        error,
+        RegistryError::Oci(oci) if matches!(
+            &**oci,
+            OciError::Store(store) if matches!(
+                &**store,
+                StoreError::Storage(StorageError::DigestMismatch { .. })
+            )
+        )
+    )
 }

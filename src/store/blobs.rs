@@ -50,6 +50,9 @@ pub struct StoreWriter<'s> {
     writer: Box<dyn BlobWriter + 's>,
     store: &'s Store,
     media_type: String,
+    /// What the content is checked against, for messages and the copy buffer's size.
+    expected_digest: Option<Digest>,
+    expected_size: Option<u64>,
     /// The holder whose owner mark the blob gets in the same locked step as its commit: the
     /// base store itself ([`Holder::BASE`]) unless a flavour writes ([`StoreWriter::owned_by`]).
     holder: Holder,
@@ -65,9 +68,40 @@ impl Write for StoreWriter<'_> {
 }
 
 impl<'s> StoreWriter<'s> {
-    /// Bytes written so far.
+    /// Bytes written so far: for a [`Store::resumable_writer`], those a killed writer of the
+    /// same blob staged, at first.
     pub fn written(&self) -> u64 {
         self.writer.written()
+    }
+
+    /// Streams `content` to its end into the blob, after what was written so far, then ends
+    /// it as [`Store::stage`] does (verified; made durable with the batch it is committed in).
+    pub fn stage_from(mut self, mut content: impl Read) -> StoreResult<StagedBlob<'s>> {
+        // No larger than the rest is expected to be: zeroing a large buffer per small blob
+        // costs more than copying the blob. One byte more, so the end shows in one read.
+        let capacity = self.expected_size.map_or(COPY_BUFFER, |size| {
+            (size.saturating_sub(self.written()) as usize)
+                .saturating_add(1)
+                .min(COPY_BUFFER)
+        });
+        let mut buffer = vec![0u8; capacity];
+        loop {
+            let read = match content.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(StoreError::from(IoContext::new(
+                        "reading content",
+                        "<input>",
+                        e,
+                    )))
+                }
+            };
+            self.write_all(&buffer[..read])
+                .map_err(|e| write_error(e, self.expected_digest.as_ref()))?;
+        }
+        self.stage_unsynced()
     }
 
     /// Gives the blob `holder`'s owner mark as part of the commit, instead of the one its
@@ -115,6 +149,30 @@ impl<'s> StoreWriter<'s> {
 impl Store {
     /// Starts a streaming write: write the bytes, then [`StoreWriter::commit`] (or stage).
     pub fn writer(&self, options: &WriteOptions) -> StoreResult<StoreWriter<'_>> {
+        self.start_writer(options, |blobs, expected| blobs.writer(expected))
+    }
+
+    /// [`Store::writer`] for a blob whose digest is known ([`WriteOptions::expected_digest`]),
+    /// that takes over what a killed writer of the same blob staged, in any process
+    /// ([`BlobStore::resumable_writer`]): [`StoreWriter::written`] says how many bytes it has
+    /// already, and what is written to it goes on from there (a download asks for the rest
+    /// only). Those bytes are hashed again, so the digest check covers them: content that is
+    /// not the blob fails when the writer ends, and nothing is kept. What a killed writer
+    /// staged stays garbage for [`Store::gc`] until a writer takes it over. The caller makes
+    /// sure no other resumable writer of the digest runs at the same time, in any process (a
+    /// pull holds the digest's fetch lock). Without an expected digest, a plain writer.
+    pub fn resumable_writer(&self, options: &WriteOptions) -> StoreResult<StoreWriter<'_>> {
+        self.start_writer(options, |blobs, expected| blobs.resumable_writer(expected))
+    }
+
+    fn start_writer<'s>(
+        &'s self,
+        options: &WriteOptions,
+        start: impl FnOnce(
+            &'s dyn BlobStore,
+            Expected,
+        ) -> crate::traits::StorageResult<Box<dyn BlobWriter + 's>>,
+    ) -> StoreResult<StoreWriter<'s>> {
         if let Some(media_type) = &options.media_type {
             validate_media_type(media_type)?;
         }
@@ -124,7 +182,9 @@ impl Store {
             algorithm: options.algorithm,
         };
         Ok(StoreWriter {
-            writer: self.blobs.writer(expected)?,
+            writer: start(&*self.blobs, expected)?,
+            expected_digest: options.expected_digest.clone(),
+            expected_size: options.expected_size,
             store: self,
             holder: options.holder_or_base().clone(),
             media_type: options

@@ -15,16 +15,15 @@
 //! [`Store::writer`] commits through the same step with a batch of one.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::Read;
 
 use super::base::Store;
-use super::blobs::{write_error, WriteOptions, COPY_BUFFER};
-use super::error::{StoreError, StoreResult};
+use super::blobs::WriteOptions;
+use super::error::StoreResult;
 use super::holder::Holder;
 use super::locks::LockMode;
 use crate::traits::{BlobRecord, BlobStore, BlobWriter, Digest, ExtraData, ExtraOp, Index};
 use crate::util::clock::now_unix_ms;
-use crate::util::io_context::IoContext;
 
 /// A blob streamed into staging, verified and durable there, not visible yet: dropping it
 /// discards it; [`Store::commit_staged`] makes it part of the store.
@@ -66,36 +65,8 @@ impl Store {
     /// Streams `content` into staging, verified against `options` (digest, size) and durable
     /// there; nothing is visible until [`Store::commit_staged`]. Holds no lock, so several
     /// stagings may run at once, from threads or processes.
-    pub fn stage(
-        &self,
-        mut content: impl Read,
-        options: &WriteOptions,
-    ) -> StoreResult<StagedBlob<'_>> {
-        let mut writer = self.writer(options)?;
-        // No larger than the content is expected to be: zeroing a large buffer per small blob
-        // costs more than copying the blob. One byte more, so the end shows in one read.
-        let capacity = options.expected_size.map_or(COPY_BUFFER, |size| {
-            (size as usize).saturating_add(1).min(COPY_BUFFER)
-        });
-        let mut buffer = vec![0u8; capacity];
-        loop {
-            let read = match content.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(StoreError::from(IoContext::new(
-                        "reading content",
-                        "<input>",
-                        e,
-                    )))
-                }
-            };
-            writer
-                .write_all(&buffer[..read])
-                .map_err(|e| write_error(e, options.expected_digest.as_ref()))?;
-        }
-        writer.stage_unsynced()
+    pub fn stage(&self, content: impl Read, options: &WriteOptions) -> StoreResult<StagedBlob<'_>> {
+        self.writer(options)?.stage_from(content)
     }
 
     /// Makes staged blobs part of the store, each held by `holder` (its owner mark), in one

@@ -101,12 +101,28 @@ pub trait BlobWriter: Write + Send {
 /// A backend implements the required methods; the single-blob [`BlobStore::delete`] and
 /// [`BlobStore::contains`] are derived from [`BlobStore::delete_many`] and
 /// [`BlobStore::size`] and are not overridden (the `Box`/`Arc` forwarders and the conformance
-/// fault wrappers forward only the required methods and the sync hooks). The sync hooks
-/// ([`BlobStore::sync_staged`], [`BlobStore::sync_committed`]) are the provided methods a
-/// backend overrides when it can share syncs across a batch.
+/// fault wrappers forward only the required methods and the provided ones a backend
+/// overrides). Those are the sync hooks ([`BlobStore::sync_staged`],
+/// [`BlobStore::sync_committed`]), which a backend overrides when it can share syncs across a
+/// batch, [`BlobStore::resumable_writer`] and [`BlobStore::dead_ingest_usage`].
 pub trait BlobStore: Send + Sync {
     /// Starts writing a blob; nothing is visible until the writer's `finish` succeeds.
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>>;
+
+    /// Starts writing a blob of a known digest ([`Expected::digest`]) whose staged bytes
+    /// outlive a writer that dies part-way (a killed pull): a writer of the same digest taken
+    /// later, in any process, takes over what a dead one staged, reads those bytes back
+    /// through its hash (so the digest check of `finish` covers them) and counts them in
+    /// [`BlobWriter::written`], so that the caller sends only the rest. A dead staged write
+    /// stays garbage for [`BlobStore::remove_dead_ingests`] until a writer takes it over;
+    /// content that does not hash to the digest in the end fails `finish` and is discarded,
+    /// whatever part of it was kept. The caller makes sure no other resumable writer of the
+    /// digest runs at the same time (a pull holds the digest's fetch lock). Without an
+    /// expected digest, and by default (a backend that cannot resume), this is
+    /// [`BlobStore::writer`], starting from nothing.
+    fn resumable_writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        self.writer(expected)
+    }
 
     /// Opens a blob for reading; [`super::StorageError::BlobNotFound`] if absent.
     fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>>;
@@ -179,6 +195,12 @@ macro_rules! forward_blob_store {
         impl<T: BlobStore + ?Sized> BlobStore for $wrapper<T> {
             fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
                 (**self).writer(expected)
+            }
+            fn resumable_writer(
+                &self,
+                expected: Expected,
+            ) -> StorageResult<Box<dyn BlobWriter + '_>> {
+                (**self).resumable_writer(expected)
             }
             fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
                 (**self).open(digest)

@@ -25,6 +25,10 @@ pub enum Action {
     Delay(Duration),
     /// Forward the body in pieces of this size, pausing between them.
     Throttle(usize, Duration),
+    /// Forward this many body bytes, then send nothing more and keep the connection open
+    /// until the client closes it (a download caught in the middle, for a test that kills
+    /// the client there), for at most a minute.
+    StallAfter(usize),
     /// Forward with the body replaced (Content-Length adjusted).
     ReplaceBody(Vec<u8>),
     /// Answer this instead of asking the registry.
@@ -301,6 +305,16 @@ fn answer(
             client.write_all(&response_body[..bytes.min(response_body.len())])?;
             client.flush()?;
             // A reset, not a clean end: what a broken connection looks like.
+            return client.shutdown(Shutdown::Both);
+        }
+        Action::StallAfter(bytes) => {
+            client.write_all(&response_body[..bytes.min(response_body.len())])?;
+            client.flush()?;
+            client.set_read_timeout(Some(Duration::from_secs(60)))?;
+            // The client sends nothing more: this returns when it goes away (or the minute
+            // is up), and then the connection is closed.
+            let _ = client.read(&mut [0u8; 1]);
+            finishing();
             return client.shutdown(Shutdown::Both);
         }
         Action::Throttle(piece, pause) => {

@@ -6,8 +6,9 @@ use oci_store::store::{FsckProblem, WriteOptions};
 use oci_store::traits::{Algorithm, BlobRecord, Digest, Expected};
 
 use super::{plant_unindexed, read_bytes, write_bytes, StoreFixture};
+use crate::blob_store::kill_writer;
 use crate::check::TestResult;
-use crate::content::{content, files_under, sorted, write_in_chunks};
+use crate::content::{content, files_under, sorted, write_in_chunks, MIB};
 use crate::{ensure, ensure_eq, fail, Context};
 
 pub fn gc_removes_garbage_only(fixture: &StoreFixture) -> TestResult {
@@ -139,6 +140,50 @@ pub fn gc_spares_live_writers(fixture: &StoreFixture) -> TestResult {
             .contains(&staged_digest)
             .context("contains")?,
         "the staged blob is missing after commit"
+    );
+    Ok(())
+}
+
+/// A GC's dry run (`Store::dead_ingest_usage`, what `gc --dry-run` and `du` add) counts the
+/// dead writes a real GC then removes, writes and bytes alike: killed writes of the store's
+/// writers, resumable (a killed pull's layer) or not.
+pub fn gc_dry_run_counts_the_dead_writes_gc_removes(fixture: &StoreFixture) -> TestResult {
+    let store = fixture.open()?;
+    write_bytes(&store, &content(20, 10_000), None)?;
+    let layer = content(21, 2 * MIB + 1);
+    let options = WriteOptions {
+        expected_digest: Some(Digest::of_bytes(Algorithm::Sha256, &layer)),
+        expected_size: Some(layer.len() as u64),
+        ..WriteOptions::default()
+    };
+    let mut resumable = store
+        .resumable_writer(&options)
+        .context("opening a resumable writer")?;
+    write_in_chunks(&mut resumable, &layer[..MIB + MIB / 2]).context("writing")?;
+    kill_writer(resumable, fixture.dir())?;
+    let mut plain = store
+        .writer(&WriteOptions::default())
+        .context("opening a writer")?;
+    write_in_chunks(&mut plain, &content(22, 1_200_000)).context("writing")?;
+    kill_writer(plain, fixture.dir())?;
+
+    let Some(would) = store.dead_ingest_usage().context("measuring dead writes")? else {
+        fail!("the store cannot tell what its GC would remove of dead writes");
+    };
+    ensure_eq!(would.0, 2, "dead writes a dry run counts (two killed)");
+    ensure!(would.1 > 0, "the dead writes count no bytes: {would:?}");
+    let report = store.gc(Default::default()).context("gc")?;
+    ensure_eq!(
+        (report.dead_ingests, report.dead_ingest_bytes),
+        would,
+        "what gc removed, against what its dry run counted"
+    );
+    ensure_eq!(
+        store
+            .dead_ingest_usage()
+            .context("measuring dead writes after gc")?,
+        Some((0, 0)),
+        "dead writes after gc"
     );
     Ok(())
 }

@@ -59,6 +59,7 @@ pub fn tests() -> Vec<SuiteTest<Store>> {
         remove_data_many_is_all_or_nothing,
         gc_removes_garbage_only,
         gc_spares_live_writers,
+        gc_dry_run_counts_the_dead_writes_gc_removes,
         fsck_clean_on_healthy_store,
         fsck_hashes_outside_digest_locks,
         fsck_detects_and_repairs,

@@ -1,9 +1,11 @@
 //! The `BlobStore` suite: streaming writes that verify and commit atomically, reads with
-//! seek, delete, listing, and the cleanup of abandoned writes (DESIGN.md invariants 1, 2, 4).
+//! seek, delete, listing, the cleanup of abandoned writes (DESIGN.md invariants 1, 2, 4) and
+//! the take-over of killed resumable writes.
 //!
 //! Each test opens the backend with [`BlobFixture::open`] in a fresh directory.
 
 mod lifecycle;
+mod resume;
 mod round_trip;
 mod verification;
 
@@ -18,6 +20,7 @@ use crate::fixture::{Fixture, SuiteTest};
 use crate::{ensure, ensure_eq, Context};
 
 pub use lifecycle::*;
+pub use resume::*;
 pub use round_trip::*;
 pub use verification::*;
 
@@ -43,6 +46,12 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn BlobStore>>> {
         remove_dead_ingests_keeps_live_writers,
         read_across_delete_is_whole_or_error,
         reopen_sees_committed_content,
+        killed_resumable_writer_is_taken_over,
+        finished_uncommitted_write_is_taken_over_whole,
+        corrupt_partial_ends_in_a_digest_mismatch_that_stores_nothing,
+        resumable_writers_never_take_over_a_live_write,
+        killed_resumable_write_is_garbage_until_taken_over,
+        dead_ingest_usage_is_what_removal_removes,
     ]);
     tests
 }

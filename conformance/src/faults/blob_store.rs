@@ -1,7 +1,7 @@
 //! [`BlobStore`] and [`BlobWriter`] failing as a [`FaultPlan`] says. The required methods and
-//! the sync hooks (the provided methods backends override) are wrapped, so the wrapped
-//! backend's own batching is what runs; the derived single-blob forms (`delete`, `contains`)
-//! go through the wrapped batch ones, so a fault reaches them too.
+//! the provided ones backends override (sync hooks, resumable writers, dead-ingest usage) are
+//! wrapped, so the wrapped backend's own batching is what runs; the derived single-blob forms
+//! (`delete`, `contains`) go through the wrapped batch ones, so a fault reaches them too.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -32,6 +32,15 @@ impl BlobStore for FaultyBlobStore {
         }))
     }
 
+    fn resumable_writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        self.plan
+            .check(Access::Write, "creating a resumable blob writer")?;
+        Ok(Box::new(FaultyWriter {
+            inner: self.inner.resumable_writer(expected)?,
+            plan: self.plan.clone(),
+        }))
+    }
+
     fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
         self.plan.check(Access::Read, "opening a blob")?;
         self.inner.open(digest)
@@ -55,6 +64,11 @@ impl BlobStore for FaultyBlobStore {
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
         self.plan.check(Access::Write, "removing dead ingests")?;
         self.inner.remove_dead_ingests()
+    }
+
+    fn dead_ingest_usage(&self) -> StorageResult<Option<(u64, u64)>> {
+        self.plan.check(Access::Read, "measuring dead ingests")?;
+        self.inner.dead_ingest_usage()
     }
 
     fn sync_staged(&self) -> StorageResult<()> {

@@ -83,6 +83,20 @@ impl BlobStore for FsBlobStore {
         )?))
     }
 
+    /// The staging file is `ingest/<id>.<alg>-<hex>.staging`, the staged bytes themselves: a
+    /// writer taking over a dead one's reads it through its hash and appends to it.
+    fn resumable_writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        let Some(digest) = expected.digest.clone() else {
+            return self.writer(expected);
+        };
+        Ok(Box::new(FsBlobWriter::resume(
+            &self.layout,
+            &self.sync,
+            expected,
+            &digest,
+        )?))
+    }
+
     fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
         let path = self.layout.blob_path(digest);
         match File::open(&path) {
@@ -157,11 +171,13 @@ impl BlobStore for FsBlobStore {
     }
 
     fn dead_ingest_usage(&self) -> StorageResult<Option<(u64, u64)>> {
-        let dead = crate::backends::staging_lock::probe_dead(self.layout.ingest_dir())?;
-        Ok(Some((
-            dead.len() as u64,
-            dead.iter().map(|staging| staging.file_bytes).sum(),
-        )))
+        let (mut writes, mut bytes) = (0, 0);
+        crate::backends::staging_lock::probe_dead(self.layout.ingest_dir(), |dead| {
+            writes += 1;
+            bytes += dead.file_bytes;
+            Ok(())
+        })?;
+        Ok(Some((writes, bytes)))
     }
 
     /// An open file keeps its content after the unlink.

@@ -72,8 +72,49 @@ impl<'store> FsBlobWriter<'store> {
         let started = sync.now();
         let staging = StagingLock::create(layout.ingest_dir())?;
         let hasher = BlobHasher::new(Hasher::new(expected.algorithm()));
+        Ok(Self::writing(
+            layout, sync, started, expected, staging, hasher, 0,
+        ))
+    }
+
+    /// A writer of `digest` whose staging file a later writer of the same digest takes over
+    /// if this one dies (see `BlobStore::resumable_writer`): it takes over a dead one's file
+    /// now, if there is one, and goes on after its content, which it hashes first.
+    pub(super) fn resume(
+        layout: &'store Layout,
+        sync: &'store FilesystemSync,
+        expected: Expected,
+        digest: &Digest,
+    ) -> StorageResult<Self> {
+        let started = sync.now();
+        if let Some(staging) = StagingLock::adopt_dead(layout.ingest_dir(), digest)? {
+            if let Some((hasher, kept)) = hash_kept(&staging, &expected)? {
+                return Ok(Self::writing(
+                    layout, sync, started, expected, staging, hasher, kept,
+                ));
+            }
+            // More than the blob can hold: not its start. Dropping it removes it.
+        }
+        let staging = StagingLock::create_resumable(layout.ingest_dir(), digest)?;
+        let hasher = BlobHasher::new(Hasher::new(expected.algorithm()));
+        Ok(Self::writing(
+            layout, sync, started, expected, staging, hasher, 0,
+        ))
+    }
+
+    /// A writer going on in `staging`, whose first `kept` bytes `hasher` has hashed and whose
+    /// file position is after them.
+    fn writing(
+        layout: &'store Layout,
+        sync: &'store FilesystemSync,
+        started: u64,
+        expected: Expected,
+        staging: StagingLock,
+        hasher: BlobHasher,
+        kept: u64,
+    ) -> Self {
         let capacity = buffer_capacity(&expected);
-        Ok(FsBlobWriter {
+        FsBlobWriter {
             layout,
             sync,
             started,
@@ -82,10 +123,10 @@ impl<'store> FsBlobWriter<'store> {
                 staging: BufWriter::with_capacity(capacity, staging),
                 hasher,
             },
-            written: 0,
+            written: kept,
             overflowed_to: None,
-            written_back: 0,
-        })
+            written_back: kept,
+        }
     }
 
     /// How errors name this blob before its digest is known.
@@ -316,6 +357,41 @@ impl FsBlobWriter<'_> {
 impl Drop for FsBlobWriter<'_> {
     fn drop(&mut self) {
         self.abandon();
+    }
+}
+
+/// Reads a taken-over staging file from its start to its end through a new hash, leaving its
+/// position at the end, where the write goes on: the bytes a dead writer left count only as
+/// far as the final digest check says they belong. `None` when the file holds more than the
+/// expected size (it cannot be the start of the blob).
+fn hash_kept(
+    staging: &StagingLock,
+    expected: &Expected,
+) -> StorageResult<Option<(BlobHasher, u64)>> {
+    let read_error = |error| {
+        StorageError::from(IoContext::new(
+            "reading a staged write",
+            staging.path(),
+            error,
+        ))
+    };
+    let mut file = staging.file();
+    io::Seek::seek(&mut file, io::SeekFrom::Start(0)).map_err(read_error)?;
+    let mut hasher = BlobHasher::new(Hasher::new(expected.algorithm()));
+    let mut buffer = vec![0u8; WRITE_BUFFER_BYTES];
+    let mut kept = 0u64;
+    loop {
+        let read = match io::Read::read(&mut file, &mut buffer) {
+            Ok(0) => return Ok(Some((hasher, kept))),
+            Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(read_error(error)),
+        };
+        kept += read as u64;
+        if expected.size.is_some_and(|size| kept > size) {
+            return Ok(None);
+        }
+        hasher.update(&buffer[..read], kept);
     }
 }
 

@@ -14,7 +14,7 @@ use super::blob_writer::{chunks_prefix, LmdbBlobWriter};
 use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{delete_prefix, digest_page, prefix_of};
 use super::records::{decode_blob_content, BlobContent};
-use super::staging::{remove_dead_ingests, StagingLock};
+use super::staging::{dead_ingest_usage, remove_dead_ingests, StagingLock};
 use crate::traits::{
     BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError, StorageResult,
 };
@@ -97,6 +97,21 @@ impl BlobStore for LmdbBlobStore {
         )))
     }
 
+    /// The staged chunks of a dead writer of the digest (found by its staging file,
+    /// `<id>.<alg>-<hex>.staging`) are hashed again and kept where they are.
+    fn resumable_writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        let Some(digest) = expected.digest.clone() else {
+            return self.writer(expected);
+        };
+        Ok(Box::new(LmdbBlobWriter::resume(
+            self.env.clone(),
+            &self.staging_dir,
+            self.chunk_size,
+            expected,
+            &digest,
+        )?))
+    }
+
     fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
         let content = self
             .content(digest)?
@@ -142,6 +157,11 @@ impl BlobStore for LmdbBlobStore {
 
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
         remove_dead_ingests(&self.env, &self.staging_dir)
+    }
+
+    /// As [`BlobStore::remove_dead_ingests`] finds them, measured in one read each.
+    fn dead_ingest_usage(&self) -> StorageResult<Option<(u64, u64)>> {
+        Ok(Some(dead_ingest_usage(&self.env, &self.staging_dir)?))
     }
 }
 

@@ -4,10 +4,11 @@
 //! single writer lock (shared by every process) is never held while a large blob is copied.
 
 use std::io::{self, Write};
+use std::path::Path;
 use std::sync::Arc;
 
 use super::environment::{HeedResultExt, SharedEnv};
-use super::keys::{delete_prefix, encode_u64, join, prefix_of};
+use super::keys::{decode_u64, delete_prefix, encode_u64, join, prefix_of};
 use super::records::{encode_blob_content, BlobContent, ChunkLocation};
 use super::staging::{delete_staged, staged_chunk_key, staged_chunks_prefix, StagingLock};
 use crate::traits::{BlobWriter, Digest, Expected, Hasher, StorageError, StorageResult};
@@ -71,6 +72,117 @@ impl LmdbBlobWriter {
             written: 0,
             state: WriterState::Writing,
         }
+    }
+
+    /// A writer of `digest` whose staged chunks a later writer of the same digest takes over
+    /// if this one dies (see `BlobStore::resumable_writer`): it takes over a dead one's now,
+    /// if there are any, and goes on after them.
+    pub(crate) fn resume(
+        env: Arc<SharedEnv>,
+        staging_dir: &Path,
+        chunk_size: u32,
+        expected: Expected,
+        digest: &Digest,
+    ) -> StorageResult<Self> {
+        if let Some(staging) = StagingLock::adopt_dead(staging_dir, digest)? {
+            if let Some(writer) = Self::take_over(&env, staging, chunk_size, &expected)? {
+                return Ok(writer);
+            }
+        }
+        let staging = StagingLock::create_resumable(staging_dir, digest)?;
+        Ok(Self::new(env, staging, chunk_size, expected))
+    }
+
+    /// Goes on with the staged write of a dead writer whose staging file `staging` holds:
+    /// its chunks are hashed again in order (the final digest check covers them) and stay
+    /// where they are; a short last chunk (staged by a `finish` that did not get to commit)
+    /// becomes the buffer again. `None`, with the staging file removed (and the chunks too,
+    /// while the write's marker says they are staged), when there is nothing to go on from:
+    /// no marker (nothing staged, or the chunks became a committed blob's before the writer
+    /// died), or chunks that are not a blob's start as this store writes them (another chunk
+    /// size, a gap, more than the expected size).
+    fn take_over(
+        env: &Arc<SharedEnv>,
+        staging: StagingLock,
+        chunk_size: u32,
+        expected: &Expected,
+    ) -> StorageResult<Option<Self>> {
+        let id = staging.id().to_string();
+        let prefix = prefix_of(staged_chunks_prefix(&id).as_bytes());
+        let marker = staged_chunk_key(&id, 0);
+        let full = chunk_size as usize;
+        let kept = env.read(|rtxn| {
+            let databases = &env.databases;
+            let context = || format!("reading the staged write {id}");
+            if databases
+                .blob_staging
+                .get(rtxn, &marker)
+                .with_context(context)?
+                .is_none()
+            {
+                return Ok(None);
+            }
+            let mut hasher = Hasher::new(expected.algorithm());
+            let (mut chunks, mut written, mut last_short) = (0u64, 0u64, None);
+            for entry in databases
+                .blob_chunks
+                .prefix_iter(rtxn, &prefix)
+                .with_context(context)?
+            {
+                let (key, chunk) = entry.with_context(context)?;
+                let sequence = decode_u64(&key[prefix.len()..], || {
+                    format!("the sequence of a chunk of the staged write {id}")
+                })?;
+                let fits = last_short.is_none()
+                    && sequence == chunks
+                    && !chunk.is_empty()
+                    && chunk.len() <= full
+                    && expected
+                        .size
+                        .is_none_or(|size| written + chunk.len() as u64 <= size);
+                if !fits {
+                    return Ok(Some(Err(())));
+                }
+                hasher.update(chunk);
+                written += chunk.len() as u64;
+                chunks += 1;
+                if chunk.len() < full {
+                    last_short = Some(chunk.to_vec());
+                }
+            }
+            Ok(Some(Ok((hasher, chunks, written, last_short))))
+        })?;
+        let Some(Ok((hasher, mut chunks, written, last_short))) = kept else {
+            if kept.is_some() {
+                delete_staged(env, &id)?;
+            }
+            drop(staging);
+            return Ok(None);
+        };
+        if chunks == 0 {
+            delete_staged(env, &id)?;
+            drop(staging);
+            return Ok(None);
+        }
+        let mut buffer = Vec::new();
+        if let Some(short) = last_short {
+            // In memory again, as the buffer.
+            chunks -= 1;
+            let key = chunk_key(&staged_chunks_prefix(&id), chunks);
+            env.write(|wtxn| {
+                env.databases
+                    .blob_chunks
+                    .delete(wtxn, &key)
+                    .with_context(|| format!("taking over the staged write {id}"))
+            })?;
+            buffer = short;
+        }
+        let mut writer = Self::new(env.clone(), staging, chunk_size, expected.clone());
+        writer.hasher = Some(hasher);
+        writer.buffer = buffer;
+        writer.chunks_staged = chunks;
+        writer.written = written;
+        Ok(Some(writer))
     }
 
     fn expected_name(&self) -> String {

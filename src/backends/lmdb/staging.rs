@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::super::staging_lock::sweep_dead;
-use super::environment::SharedEnv;
+use super::super::staging_lock::{probe_dead, sweep_dead};
+use super::environment::{HeedResultExt, RawDatabase, SharedEnv};
 use super::keys::{delete_prefix, distinct_first_parts, encode_u64, join, prefix_of, utf8};
 use crate::traits::StorageResult;
 
@@ -52,19 +52,75 @@ pub(crate) fn delete_staged(env: &SharedEnv, staging_id: &str) -> StorageResult<
     })
 }
 
+/// What [`delete_staged`] would delete now, changing nothing: the entries and bytes of a
+/// write's marker and chunks, `(0, 0)` when its marker is gone.
+fn staged_usage(env: &SharedEnv, staging_id: &str) -> StorageResult<(u64, u64)> {
+    env.read(|rtxn| {
+        let measure =
+            |database: &RawDatabase, prefix: &[u8], what: &str| -> StorageResult<(u64, u64)> {
+                let context = || format!("measuring {what} of {staging_id}");
+                let (mut entries, mut bytes) = (0, 0);
+                for entry in database.prefix_iter(rtxn, prefix).with_context(context)? {
+                    entries += 1;
+                    bytes += entry.with_context(context)?.1.len() as u64;
+                }
+                Ok((entries, bytes))
+            };
+        let (markers, marker_bytes) = measure(
+            &env.databases.blob_staging,
+            &prefix_of(staging_id.as_bytes()),
+            "the staging marker",
+        )?;
+        if markers == 0 {
+            return Ok((0, 0));
+        }
+        let (chunks, chunk_bytes) = measure(
+            &env.databases.blob_chunks,
+            &prefix_of(staged_chunks_prefix(staging_id).as_bytes()),
+            "the staged chunks",
+        )?;
+        Ok((chunks + markers, chunk_bytes + marker_bytes))
+    })
+}
+
+/// The ids of every write with a staging marker; read before the staging folder is listed,
+/// so an id staged then whose file is not listed later belongs to a writer that has ended.
+fn staged_ids(env: &SharedEnv) -> StorageResult<BTreeSet<String>> {
+    env.read(|rtxn| {
+        distinct_first_parts(&env.databases.blob_staging, rtxn, "staged writes")?
+            .iter()
+            .map(|part| Ok(utf8(part, "staging id")?.to_string()))
+            .collect()
+    })
+}
+
+/// What [`remove_dead_ingests`] would remove now (writes, bytes), changing nothing: each dead
+/// staging file's write (its chunks while its marker is there), then each marked write whose
+/// staging file is gone.
+pub(crate) fn dead_ingest_usage(env: &SharedEnv, staging_dir: &Path) -> StorageResult<(u64, u64)> {
+    let staged = staged_ids(env)?;
+    let (mut writes, mut bytes) = (0, 0);
+    let listed = probe_dead(staging_dir, |dead| {
+        writes += 1;
+        bytes += staged_usage(env, &dead.id)?.1;
+        Ok(())
+    })?;
+    for id in staged.iter().filter(|id| !listed.contains(*id)) {
+        let (entries, staged_bytes) = staged_usage(env, id)?;
+        if entries > 0 {
+            writes += 1;
+            bytes += staged_bytes;
+        }
+    }
+    Ok((writes, bytes))
+}
+
 /// Removes the staged chunks of writers that are gone. Returns how many writes and bytes.
 pub(crate) fn remove_dead_ingests(
     env: &SharedEnv,
     staging_dir: &Path,
 ) -> StorageResult<(u64, u64)> {
-    // Read before the directory is listed: an id staged then whose file is not listed later
-    // belongs to a writer that has ended.
-    let staged: BTreeSet<String> = env.read(|rtxn| {
-        distinct_first_parts(&env.databases.blob_staging, rtxn, "staged writes")?
-            .iter()
-            .map(|part| Ok(utf8(part, "staging id")?.to_string()))
-            .collect()
-    })?;
+    let staged = staged_ids(env)?;
     let (mut removed_writes, mut removed_bytes) = (0, 0);
     let listed = sweep_dead(staging_dir, |dead| {
         let (_, bytes) = delete_staged(env, &dead.id)?;

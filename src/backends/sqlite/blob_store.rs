@@ -10,7 +10,9 @@ use rusqlite::OptionalExtension;
 use super::blob_reader::SqliteBlobReader;
 use super::blob_writer::SqliteBlobWriter;
 use super::connection::{Database, Durability};
-use super::staging::{discard_staged, remove_dead_staged, staging_dir};
+use super::staging::{
+    discard_staged, measure_dead_staged, remove_dead_staged, staged_usage, staging_dir,
+};
 use super::values::{digest_page, u64_column};
 use crate::traits::{
     BlobRead, BlobStore, BlobWriter, Digest, Expected, SortedDigests, StorageError, StorageResult,
@@ -58,6 +60,15 @@ impl SqliteBlobStore {
 impl BlobStore for SqliteBlobStore {
     fn writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
         Ok(Box::new(SqliteBlobWriter::start(self, expected)?))
+    }
+
+    /// The staged chunks of a dead writer of the digest (found by its staging file,
+    /// `<id>.<alg>-<hex>.staging`) are read back through the hash and kept where they are.
+    fn resumable_writer(&self, expected: Expected) -> StorageResult<Box<dyn BlobWriter + '_>> {
+        let Some(digest) = expected.digest.clone() else {
+            return self.writer(expected);
+        };
+        Ok(Box::new(SqliteBlobWriter::resume(self, expected, &digest)?))
     }
 
     fn open(&self, digest: &Digest) -> StorageResult<Box<dyn BlobRead + '_>> {
@@ -143,15 +154,7 @@ impl BlobStore for SqliteBlobStore {
     }
 
     fn remove_dead_ingests(&self) -> StorageResult<(u64, u64)> {
-        let staged: BTreeSet<String> = self.database.read(
-            || "listing staged blob writes".to_string(),
-            |connection| {
-                connection
-                    .prepare_cached("SELECT staging_id FROM staging ORDER BY staging_id")?
-                    .query_map([], |row| row.get(0))?
-                    .collect()
-            },
-        )?;
+        let staged = self.staged_ids()?;
         remove_dead_staged(&self.staging_dir, staged, |staging_id| {
             // Counted only if the row was still there: the writer may have committed since the
             // listing, and then there is nothing to remove.
@@ -161,5 +164,35 @@ impl BlobStore for SqliteBlobStore {
                 |transaction| Ok(discard_staged(transaction, staging_id)?),
             )
         })
+    }
+
+    /// As [`BlobStore::remove_dead_ingests`] finds them: each dead staging file's write and
+    /// each staged write without a file, counted while its staging row exists, with the bytes
+    /// of its staged chunks.
+    fn dead_ingest_usage(&self) -> StorageResult<Option<(u64, u64)>> {
+        let staged = self.staged_ids()?;
+        let usage = measure_dead_staged(&self.staging_dir, staged, |staging_id| {
+            self.database.read(
+                || format!("measuring the dead staged write {staging_id}"),
+                |connection| staged_usage(connection, staging_id),
+            )
+        })?;
+        Ok(Some(usage))
+    }
+}
+
+impl SqliteBlobStore {
+    /// The ids of every staged write, read before the staging folder is listed (see
+    /// `staging.rs`).
+    fn staged_ids(&self) -> StorageResult<BTreeSet<String>> {
+        self.database.read(
+            || "listing staged blob writes".to_string(),
+            |connection| {
+                connection
+                    .prepare_cached("SELECT staging_id FROM staging ORDER BY staging_id")?
+                    .query_map([], |row| row.get(0))?
+                    .collect()
+            },
+        )
     }
 }

@@ -57,6 +57,150 @@ impl<'a> SqliteBlobWriter<'a> {
     /// Takes a liveness lock, then records the staging row.
     pub(crate) fn start(store: &'a SqliteBlobStore, expected: Expected) -> StorageResult<Self> {
         let lock = StagingLock::create(&store.staging_dir)?;
+        Self::start_under(store, expected, lock)
+    }
+
+    /// A writer of `digest` whose staged chunks a later writer of the same digest takes over
+    /// if this one dies (see `BlobStore::resumable_writer`): it takes over a dead one's now,
+    /// if there are any, and goes on after them.
+    pub(crate) fn resume(
+        store: &'a SqliteBlobStore,
+        expected: Expected,
+        digest: &Digest,
+    ) -> StorageResult<Self> {
+        if let Some(lock) = StagingLock::adopt_dead(&store.staging_dir, digest)? {
+            if let Some(writer) = Self::take_over(store, expected.clone(), lock)? {
+                return Ok(writer);
+            }
+        }
+        let lock = StagingLock::create_resumable(&store.staging_dir, digest)?;
+        Self::start_under(store, expected, lock)
+    }
+
+    /// Goes on with the staged write of a dead writer whose staging file `lock` holds: its
+    /// chunks are read back one at a time through a new hash (the final digest check covers
+    /// them), a short last chunk (staged by a `finish` that did not get to commit) becomes
+    /// the pending chunk again, and the row says who writes now. `None`, with whatever was
+    /// staged discarded and the staging file removed, when there is nothing to go on from or
+    /// the chunks are not a blob's start as this store writes it (chunks of another size, a
+    /// gap, more than the expected size).
+    fn take_over(
+        store: &'a SqliteBlobStore,
+        expected: Expected,
+        lock: StagingLock,
+    ) -> StorageResult<Option<Self>> {
+        let staging_id = lock.id().to_string();
+        let chunks: Option<Vec<(i64, i64, u64)>> = store.database.read(
+            || format!("reading the staged write {staging_id}"),
+            |connection| {
+                let recorded = connection
+                    .prepare_cached("SELECT 1 FROM staging WHERE staging_id = ?1")?
+                    .exists([&staging_id])?;
+                if !recorded {
+                    return Ok(None);
+                }
+                connection
+                    .prepare_cached(
+                        "SELECT seq, chunk_id, length(data) FROM staged_chunks
+                         JOIN chunk_data USING (chunk_id)
+                         WHERE staging_id = ?1 ORDER BY seq",
+                    )?
+                    .query_map([&staging_id], |row| {
+                        Ok((row.get(0)?, row.get(1)?, super::values::u64_column(row, 2)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map(Some)
+            },
+        )?;
+        let chunk_size = store.chunk_size as u64;
+        let usable = chunks.filter(|chunks| {
+            let total: u64 = chunks.iter().map(|(_, _, length)| length).sum();
+            let last = chunks.len().saturating_sub(1);
+            !chunks.is_empty()
+                && chunks
+                    .iter()
+                    .enumerate()
+                    .all(|(position, (seq, _, length))| {
+                        *seq == position as i64
+                            && *length > 0
+                            && (*length == chunk_size || (position == last && *length < chunk_size))
+                    })
+                && expected.size.is_none_or(|size| total <= size)
+        });
+        let Some(mut chunks) = usable else {
+            store.database.write(
+                Durability::Deferred,
+                || format!("discarding the staged write {staging_id}"),
+                |transaction| Ok(discard_staged(transaction, &staging_id)?),
+            )?;
+            drop(lock);
+            return Ok(None);
+        };
+        let mut hasher = Hasher::new(expected.algorithm());
+        let mut written = 0;
+        let mut pending_chunk = Vec::new();
+        for (seq, chunk_id, _) in &chunks {
+            let data: Vec<u8> = store.database.read(
+                || format!("reading chunk {seq} of the staged write {staging_id}"),
+                |connection| {
+                    connection
+                        .prepare_cached("SELECT data FROM chunk_data WHERE chunk_id = ?1")?
+                        .query_row([chunk_id], |row| row.get(0))
+                },
+            )?;
+            hasher.update(&data);
+            written += data.len() as u64;
+            pending_chunk = data;
+        }
+        let short_last = chunks
+            .last()
+            .filter(|(_, _, length)| *length < chunk_size)
+            .map(|(seq, chunk_id, _)| (*seq, *chunk_id));
+        if short_last.is_some() {
+            chunks.pop();
+        } else {
+            pending_chunk = Vec::new();
+        }
+        store.database.write(
+            Durability::Deferred,
+            || format!("taking over the staged write {staging_id}"),
+            |transaction| {
+                transaction
+                    .prepare_cached("UPDATE staging SET owner_pid = ?2 WHERE staging_id = ?1")?
+                    .execute(params![staging_id, std::process::id()])?;
+                if let Some((seq, chunk_id)) = short_last {
+                    // In memory again, as the pending chunk.
+                    transaction
+                        .prepare_cached(
+                            "DELETE FROM staged_chunks WHERE staging_id = ?1 AND seq = ?2",
+                        )?
+                        .execute(params![staging_id, seq])?;
+                    transaction
+                        .prepare_cached("DELETE FROM chunk_data WHERE chunk_id = ?1")?
+                        .execute([chunk_id])?;
+                }
+                Ok(())
+            },
+        )?;
+        Ok(Some(SqliteBlobWriter {
+            store,
+            hasher: Some(hasher),
+            expected,
+            staging_id,
+            lock: Some(lock),
+            pending_chunk,
+            staged_chunks: chunks.len() as i64,
+            written,
+            state: WriterState::Writing,
+        }))
+    }
+
+    /// Records the staging row of a new write under `lock`.
+    fn start_under(
+        store: &'a SqliteBlobStore,
+        expected: Expected,
+        lock: StagingLock,
+    ) -> StorageResult<Self> {
         let staging_id = lock.id().to_string();
         let recorded = store.database.write(
             Durability::Deferred,

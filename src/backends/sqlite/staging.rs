@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Transaction;
 
-use super::super::staging_lock::sweep_dead;
 pub(crate) use super::super::staging_lock::StagingLock;
+use super::super::staging_lock::{probe_dead, sweep_dead};
 use crate::traits::StorageResult;
 
 /// `dir/meta/sqlite/staging`.
@@ -44,19 +44,62 @@ pub(crate) fn remove_dead_staged(
     Ok((removed, removed_bytes))
 }
 
+/// What [`remove_dead_staged`] would remove now, changing nothing: the same writes (dead
+/// staging files, then staged ids read before the listing with no staging file) measured by
+/// `measure`, which says whether the write's staging row exists and how many content bytes
+/// it has (what `discard` would say).
+pub(crate) fn measure_dead_staged(
+    staging_dir: &Path,
+    staged: BTreeSet<String>,
+    mut measure: impl FnMut(&str) -> StorageResult<(bool, u64)>,
+) -> StorageResult<(u64, u64)> {
+    let (mut writes, mut bytes) = (0, 0);
+    let mut count = |(exists, staged_bytes): (bool, u64)| {
+        if exists {
+            writes += 1;
+            bytes += staged_bytes;
+        }
+    };
+    let listed = probe_dead(staging_dir, |dead| {
+        count(measure(&dead.id)?);
+        Ok(())
+    })?;
+    for id in staged.iter().filter(|id| !listed.contains(*id)) {
+        count(measure(id)?);
+    }
+    Ok((writes, bytes))
+}
+
+/// Whether a staged write's staging row exists and how many content bytes its chunks hold:
+/// what [`discard_staged`] would remove.
+pub(crate) fn staged_usage(
+    connection: &rusqlite::Connection,
+    staging_id: &str,
+) -> rusqlite::Result<(bool, u64)> {
+    let exists = connection
+        .prepare_cached("SELECT 1 FROM staging WHERE staging_id = ?1")?
+        .exists([staging_id])?;
+    let bytes = staged_bytes(connection, staging_id)?;
+    Ok((exists, bytes))
+}
+
+fn staged_bytes(connection: &rusqlite::Connection, staging_id: &str) -> rusqlite::Result<u64> {
+    connection
+        .prepare_cached(
+            "SELECT COALESCE(SUM(length(chunk_data.data)), 0)
+             FROM staged_chunks JOIN chunk_data USING (chunk_id)
+             WHERE staged_chunks.staging_id = ?1",
+        )?
+        .query_row([staging_id], |row| super::values::u64_column(row, 0))
+}
+
 /// Deletes a staged write's rows: its chunks and its staging row. Returns whether the staging
 /// row existed and how many content bytes went.
 pub(crate) fn discard_staged(
     transaction: &Transaction<'_>,
     staging_id: &str,
 ) -> rusqlite::Result<(bool, u64)> {
-    let bytes: u64 = transaction
-        .prepare_cached(
-            "SELECT COALESCE(SUM(length(chunk_data.data)), 0)
-             FROM staged_chunks JOIN chunk_data USING (chunk_id)
-             WHERE staged_chunks.staging_id = ?1",
-        )?
-        .query_row([staging_id], |row| super::values::u64_column(row, 0))?;
+    let bytes = staged_bytes(transaction, staging_id)?;
     transaction
         .prepare_cached(
             "DELETE FROM chunk_data WHERE chunk_id IN

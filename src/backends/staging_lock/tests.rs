@@ -202,3 +202,68 @@ fn a_killed_writer_process_is_dead_at_once() {
     assert_eq!(dead.len(), 1);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+fn digest_of(bytes: &[u8]) -> Digest {
+    Digest::of_bytes(crate::traits::Algorithm::Sha256, bytes)
+}
+
+#[test]
+fn a_dead_resumable_write_is_taken_over_by_the_next_writer_of_its_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wanted, other) = (digest_of(b"wanted"), digest_of(b"other"));
+    assert!(StagingLock::adopt_dead(dir.path(), &wanted)
+        .unwrap()
+        .is_none());
+
+    let mut dead = StagingLock::create_resumable(dir.path(), &wanted).unwrap();
+    dead.write_all(b"kept bytes").unwrap();
+    let dead_id = dead.id().to_string();
+    let dead_path = dead.abandon();
+    let mut other_writer = StagingLock::create_resumable(dir.path(), &other).unwrap();
+    other_writer.write_all(b"another blob").unwrap();
+    let other_path = other_writer.abandon();
+    let live = StagingLock::create_resumable(dir.path(), &wanted).unwrap();
+
+    let adopted = StagingLock::adopt_dead(dir.path(), &wanted)
+        .unwrap()
+        .expect("the dead write of the digest");
+    assert_eq!(adopted.id(), dead_id, "the id goes with the staged data");
+    assert_eq!(adopted.path(), dead_path);
+    assert_eq!(std::fs::read(adopted.path()).unwrap(), b"kept bytes");
+    assert!(
+        StagingLock::adopt_dead(dir.path(), &wanted)
+            .unwrap()
+            .is_none(),
+        "neither the adopted write nor the live one is taken again"
+    );
+    let (swept_ids, listed) = swept(dir.path());
+    assert_eq!(
+        swept_ids,
+        vec![other_path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split('.')
+            .next()
+            .unwrap()
+            .to_string()],
+        "a sweep takes the other digest's dead write, not the adopted or the live one"
+    );
+    assert!(listed.contains(&dead_id) && listed.contains(live.id()));
+    drop(adopted);
+    assert!(!dead_path.exists(), "an adopted write that ends is removed");
+}
+
+#[test]
+fn a_swept_resumable_write_is_not_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let digest = digest_of(b"blob");
+    let mut dead = StagingLock::create_resumable(dir.path(), &digest).unwrap();
+    dead.write_all(b"part").unwrap();
+    dead.abandon();
+    assert_eq!(swept(dir.path()).0.len(), 1);
+    assert!(StagingLock::adopt_dead(dir.path(), &digest)
+        .unwrap()
+        .is_none());
+}
