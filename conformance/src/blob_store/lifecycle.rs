@@ -6,7 +6,7 @@ use oci_store::traits::{Algorithm, Digest, Expected, SortedDigests, StorageError
 
 use super::{baseline, commit_bytes, nothing_left, BlobFixture};
 use crate::check::TestResult;
-use crate::content::{content, read_all, sorted, write_in_chunks, MIB};
+use crate::content::{content, fake_digest, read_all, sorted, write_in_chunks, MIB};
 use crate::{ensure, ensure_eq, fail, Context};
 
 fn read_blob(store: &dyn oci_store::traits::BlobStore, digest: &Digest) -> Result<Vec<u8>, String> {
@@ -154,6 +154,51 @@ pub fn delete(fixture: &BlobFixture) -> TestResult {
     ensure!(
         read_blob(&*store, &gone)? == gone_bytes,
         "rewritten content differs"
+    );
+    Ok(())
+}
+
+/// A batched delete of several hundred blobs (enough for a backend to spread it over threads),
+/// with digests that are missing or given twice: it counts each blob that was there once,
+/// removes every one, and leaves the others whole.
+pub fn delete_many_removes_exactly_those_given(fixture: &BlobFixture) -> TestResult {
+    let store = fixture.open()?;
+    let mut gone = Vec::new();
+    let mut kept = Vec::new();
+    for seed in 0..600u64 {
+        let bytes = content(1_000 + seed, 100 + seed as usize);
+        let digest = commit_bytes(&*store, &bytes, Expected::default())?;
+        if seed % 3 == 0 {
+            kept.push((digest, bytes));
+        } else {
+            gone.push(digest);
+        }
+    }
+    let mut asked = gone.clone();
+    asked.extend(gone.iter().take(50).cloned());
+    asked.push(fake_digest(Algorithm::Sha256, "00", 7));
+    let deleted = store.delete_many(&asked).context("delete_many")?;
+    ensure_eq!(deleted, gone.len() as u64, "delete_many's count");
+    for digest in &gone {
+        ensure!(
+            !store.contains(digest).context("contains")?,
+            "{digest} is still there after delete_many"
+        );
+    }
+    for (digest, bytes) in &kept {
+        ensure!(
+            read_blob(&*store, digest)? == *bytes,
+            "{digest}, not given to delete_many, changed"
+        );
+    }
+    let listed = store
+        .sorted_digests()
+        .and_then(SortedDigests::into_vec)
+        .context("digests")?;
+    ensure_eq!(
+        listed,
+        sorted(&kept.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>()),
+        "digests() after delete_many"
     );
     Ok(())
 }

@@ -39,6 +39,7 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn BlobStore>>> {
         dedupe,
         concurrent_writers,
         delete,
+        delete_many_removes_exactly_those_given,
         open_missing_is_not_found,
         seek_within_blob,
         digests_lists_every_blob,

@@ -16,6 +16,16 @@ use crate::traits::{
 use crate::util::fsync::fsync_dir;
 use crate::util::io_context::{IoContext, IoResultExt};
 
+/// How many threads a batched delete unlinks on. Most of an unlink's time is spent waiting:
+/// the directory's lock, the journal, and on a file system mounted with `discard` the trim of
+/// the freed blocks, which ext4 issues before the unlink returns. Those waits overlap, so on
+/// the bench machine 8 unlinkers delete 1,500 blobs in about half the time of one (as
+/// `xargs -P 8 rm` does against `rm`), whatever the number of cores.
+const UNLINKERS: usize = 8;
+
+/// Below this many blobs per thread, starting one costs more than it saves.
+const UNLINKS_PER_UNLINKER: usize = 32;
+
 /// Blob content as plain files in a store directory. Safe to share between threads and with
 /// other processes using the same directory: every change is a rename or an unlink.
 #[derive(Debug)]
@@ -31,6 +41,27 @@ impl FsBlobStore {
         let layout = Layout::create(dir)?;
         let sync = FilesystemSync::open(layout.ingest_dir())?;
         Ok(FsBlobStore { layout, sync })
+    }
+
+    /// Unlinks each blob's file in turn; a missing file is not an error. Returns how many
+    /// were there.
+    fn unlink_all(&self, digests: &[Digest]) -> StorageResult<u64> {
+        let mut deleted = 0;
+        for digest in digests {
+            let path = self.layout.blob_path(digest);
+            match fs::remove_file(&path) {
+                Ok(()) => deleted += 1,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(StorageError::from(IoContext::new(
+                        format!("deleting blob {digest}"),
+                        path,
+                        source,
+                    )))
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     #[cfg(any(test, feature = "test-support"))]
@@ -128,24 +159,30 @@ impl BlobStore for FsBlobStore {
     /// Unlinks them all, without syncing the directories: a batched delete is the last step of
     /// deletes whose index records are already gone (see `Store::delete_many_locked`), so an
     /// unlink a crash loses leaves only content without an index record, which base GC
-    /// removes. (One directory sync after 1,500 unlinks cost more than the unlinks.)
+    /// removes. (One directory sync after 1,500 unlinks cost more than the unlinks.) Several
+    /// unlinks are in flight at once: see [`UNLINKERS`].
     fn delete_many(&self, digests: &[Digest]) -> StorageResult<u64> {
-        let mut deleted = 0;
-        for digest in digests {
-            let path = self.layout.blob_path(digest);
-            match fs::remove_file(&path) {
-                Ok(()) => deleted += 1,
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(StorageError::from(IoContext::new(
-                        format!("deleting blob {digest}"),
-                        path,
-                        source,
-                    )))
-                }
-            }
+        let unlinkers = digests.len().div_ceil(UNLINKS_PER_UNLINKER).min(UNLINKERS);
+        if unlinkers <= 1 {
+            return self.unlink_all(digests);
         }
-        Ok(deleted)
+        let share = digests.len().div_ceil(unlinkers);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = digests
+                .chunks(share)
+                .map(|part| scope.spawn(move || self.unlink_all(part)))
+                .collect();
+            // Every part is waited for before an error is returned: none is left half done
+            // behind the caller's digest locks.
+            let results: Vec<StorageResult<u64>> = parts
+                .into_iter()
+                .map(|part| {
+                    part.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect();
+            results.into_iter().sum()
+        })
     }
 
     /// A flat directory cannot be read in order: the names are sorted in bounded memory by
