@@ -21,6 +21,7 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn ExtraData>>> {
         set_get_remove,
         values_round_trip,
         types_sorted,
+        types_many_answers_like_types_in_order,
         remove_all,
         digests_sorted,
         sorted_digests_page_through_every_blob,
@@ -141,6 +142,41 @@ pub fn types_sorted(fixture: &ExtraFixture) -> TestResult {
         extra.types(&digest(6)).context("types")?,
         Vec::<String>::new(),
         "no items"
+    );
+    Ok(())
+}
+
+/// `types_many` gives, in the order asked, what `types` gives for each blob, an empty list for
+/// a blob without items, and a blob asked twice answered twice.
+pub fn types_many_answers_like_types_in_order(fixture: &ExtraFixture) -> TestResult {
+    let extra = fixture.open()?;
+    for n in 0..20 {
+        for data_type in ["owner.oci", "alpha", "zeta"]
+            .iter()
+            .take(1 + n as usize % 3)
+        {
+            extra
+                .set(&digest(100 + n), data_type, b"x")
+                .context(format!("set {data_type}"))?;
+        }
+    }
+    let mut asked: Vec<Digest> = (0..20).rev().map(|n| digest(100 + n)).collect();
+    asked.push(digest(500));
+    asked.push(digest(104));
+    let mut expected = Vec::new();
+    for blob in &asked {
+        expected.push(extra.types(blob).context("types")?);
+    }
+    ensure_eq!(
+        extra.types_many(&asked).context("types_many")?,
+        expected,
+        "types_many() against types() of each"
+    );
+    ensure!(expected[20].is_empty(), "the unknown blob has no items");
+    ensure_eq!(
+        expected[2],
+        strings(&["alpha", "owner.oci", "zeta"]),
+        "the third asked (item 17) has three types, sorted"
     );
     Ok(())
 }

@@ -23,6 +23,7 @@ pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub fn tests() -> Vec<SuiteTest<Arc<dyn Index>>> {
     crate::suite_list![IndexTest;
         upsert_get_remove,
+        get_many_answers_like_get_in_order,
         prefix_range,
         prefix_range_edges,
         by_media_type,
@@ -118,6 +119,46 @@ pub fn upsert_get_remove(fixture: &IndexFixture) -> TestResult {
         index.get(&big.digest).context("get")?,
         Some(big),
         "other record after remove"
+    );
+    Ok(())
+}
+
+/// `get_many` gives, in the order asked, what `get` gives for each digest: records, `None` for
+/// digests never indexed or removed, and a digest asked twice answered twice.
+pub fn get_many_answers_like_get_in_order(fixture: &IndexFixture) -> TestResult {
+    let index = fixture.open()?;
+    let records: Vec<BlobRecord> = (0..40)
+        .map(|n| {
+            record(
+                &fake_digest(Algorithm::ALL[n % 2], "", 500 + n as u64),
+                n as u64,
+                LAYER,
+            )
+        })
+        .collect();
+    upsert_all(&*index, &records)?;
+    index.remove(&records[3].digest).context("remove")?;
+    let mut asked: Vec<Digest> = digests_of(&records).into_iter().rev().collect();
+    asked.push(fake_digest(Algorithm::Sha256, "", 9_999));
+    asked.push(records[7].digest.clone());
+    let mut expected = Vec::new();
+    for digest in &asked {
+        expected.push(index.get(digest).context("get")?);
+    }
+    ensure_eq!(
+        index.get_many(&asked).context("get_many")?,
+        expected,
+        "get_many() against get() of each"
+    );
+    ensure_eq!(
+        expected.iter().filter(|found| found.is_none()).count(),
+        2,
+        "the removed record and the never indexed one are absent"
+    );
+    ensure_eq!(
+        index.get_many(&[]).context("get_many of nothing")?,
+        Vec::<Option<BlobRecord>>::new(),
+        "get_many() of no digests"
     );
     Ok(())
 }

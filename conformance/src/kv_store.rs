@@ -23,6 +23,7 @@ pub fn tests() -> Vec<SuiteTest<Arc<dyn KvStore>>> {
         compare_and_set,
         list_by_prefix_in_key_order,
         referencing,
+        referencing_many_answers_like_referencing_in_order,
         sorted_referenced_digests_page_through_every_blob,
         rewrite_moves_reference,
         restore_verbatim,
@@ -261,6 +262,33 @@ pub fn sorted_referenced_digests_page_through_every_blob(fixture: &KvFixture) ->
     );
     Ok(())
 }
+/// `referencing_many` gives, in the order asked, what `referencing` gives for each digest, an
+/// empty list for one nothing references, and a digest asked twice answered twice.
+pub fn referencing_many_answers_like_referencing_in_order(fixture: &KvFixture) -> TestResult {
+    let kv = fixture.open()?;
+    let (one, two, unreferenced) = (digest(21), digest(22), digest(23));
+    kv.put("ref", "z", b"", Some(&one)).context("put")?;
+    kv.put("cache", "m", b"", Some(&one)).context("put")?;
+    kv.put("ref", "b", b"", Some(&two)).context("put")?;
+    kv.put("ref", "plain", b"", None).context("put")?;
+    let asked = vec![two.clone(), unreferenced, one.clone(), two];
+    let mut expected = Vec::new();
+    for digest in &asked {
+        expected.push(kv.referencing(digest).context("referencing")?);
+    }
+    ensure_eq!(
+        kv.referencing_many(&asked).context("referencing_many")?,
+        expected,
+        "referencing_many() against referencing() of each"
+    );
+    ensure_eq!(
+        expected[2],
+        vec![key("cache", "m"), key("ref", "z")],
+        "both entries of the first digest, sorted"
+    );
+    Ok(())
+}
+
 pub fn referencing(fixture: &KvFixture) -> TestResult {
     let kv = fixture.open()?;
     let (one, two, three) = (digest(1), digest(2), digest(3));

@@ -69,27 +69,32 @@ impl Store {
         let mut seen = HashSet::new();
         for batch in digests.chunks(DELETE_BATCH) {
             let _locks = self.locks.lock_digests(batch, LockMode::Exclusive)?;
+            // What decides each blob, read for the whole batch at once under its locks: its
+            // extra data types (its marks, and whether it carries this holder's), its index
+            // record, the entries referencing it.
+            let types = self.extra.types_many(batch)?;
+            let records = self.index.get_many(batch)?;
+            let entries = self.kv.referencing_many(batch)?;
             let mut doomed = Vec::new();
             let mut marks_to_drop = Vec::new();
-            for digest in batch {
+            for (((digest, types), record), entries) in
+                batch.iter().zip(types).zip(records).zip(entries)
+            {
                 if !seen.insert(digest) {
                     outcomes.push(Release::Absent);
                     continue;
                 }
-                // One read of the blob's extra data types gives both its marks and whether it
-                // carries this holder's.
-                let types = self.extra.types(digest)?;
                 if !types.contains(&mark) {
                     outcomes.push(Release::Absent);
                     continue;
                 }
-                if self.index.get(digest)?.is_none() {
+                if record.is_none() {
                     // Orphan data (a crash mid-delete): the mark goes, nothing else is there.
                     marks_to_drop.push(digest.clone());
                     outcomes.push(Release::Absent);
                     continue;
                 }
-                let mut holders = self.holders_with_types(digest, types)?;
+                let mut holders = Holders::of(types, entries);
                 holders.owners.retain(|owner| owner != holder);
                 if holders.is_empty() {
                     doomed.push(digest.clone());
@@ -182,19 +187,10 @@ impl Store {
 
     /// [`Store::holders`]; under the caller's digest lock it is the current answer.
     fn holders_locked(&self, digest: &Digest) -> StoreResult<Holders> {
-        self.holders_with_types(digest, self.extra.types(digest)?)
-    }
-
-    /// [`Store::holders_locked`] from the blob's extra data types, read already.
-    fn holders_with_types(&self, digest: &Digest, types: Vec<String>) -> StoreResult<Holders> {
-        let owners = types
-            .into_iter()
-            .filter_map(|t| Holder::from_mark(&t))
-            .collect();
-        Ok(Holders {
-            owners,
-            entries: self.kv.referencing(digest)?,
-        })
+        Ok(Holders::of(
+            self.extra.types(digest)?,
+            self.kv.referencing(digest)?,
+        ))
     }
 
     /// Whether any holder keeps the blob: an owner mark or a key/value reference. The caller
@@ -215,6 +211,15 @@ pub struct Holders {
 }
 
 impl Holders {
+    /// The holders a blob's extra data types (its owner marks) and referencing entries name.
+    fn of(types: Vec<String>, entries: Vec<KvKey>) -> Holders {
+        let owners = types
+            .into_iter()
+            .filter_map(|t| Holder::from_mark(&t))
+            .collect();
+        Holders { owners, entries }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.owners.is_empty() && self.entries.is_empty()
     }

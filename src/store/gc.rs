@@ -9,7 +9,9 @@ use super::error::StoreResult;
 use super::holder::Holder;
 use super::locks::{LockGuard, LockMode};
 use super::progress::{Progress, Totals, NO_PROGRESS};
-use crate::traits::{BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, SortedDigests};
+use crate::traits::{
+    BlobRecord, BlobStore, Digest, ExtraData, Index, KvStore, SortedDigests, StorageResult,
+};
 
 /// What [`Store::gc`] removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -90,6 +92,9 @@ impl Store {
         // Each removal counts only if something was there when its lock was held: the
         // listing may be older than a delete that finished meanwhile (a flavour's GC running
         // alongside deletes a blob's index record, then its dependants, then its content).
+        let content = self.worth_locking(content, |digests| {
+            digests.iter().map(|d| self.blobs.contains(d)).collect()
+        })?;
         for digest in content {
             let removed = self.remove_if_unindexed(&digest, |store, d| {
                 let Some(size) = store.blobs.size(d)? else {
@@ -103,6 +108,10 @@ impl Store {
             }
         }
         crate::crash_point!("store.gc.after-unindexed-content");
+        let extra = self.worth_locking(extra, |digests| {
+            let types = self.extra.types_many(digests)?;
+            Ok(types.iter().map(|types| !types.is_empty()).collect())
+        })?;
         for digest in extra {
             let removed =
                 self.remove_if_unindexed(&digest, |store, d| Ok(store.extra.remove_all(d)?))?;
@@ -111,6 +120,10 @@ impl Store {
             }
         }
         crate::crash_point!("store.gc.after-orphan-extra");
+        let references = self.worth_locking(references, |digests| {
+            let entries = self.kv.referencing_many(digests)?;
+            Ok(entries.iter().map(|keys| !keys.is_empty()).collect())
+        })?;
         for digest in references {
             let removed = self
                 .remove_if_unindexed(&digest, |store, d| Ok(store.kv.remove_referencing(d)?))?;
@@ -215,16 +228,36 @@ impl Store {
         Ok([dangling, unindexed_content, unindexed_extra])
     }
 
-    /// Runs `remove` if `digest` has no index record, checked again under its exclusive lock.
+    /// The candidates worth taking a lock for: those that still have no index record and
+    /// still have what would be removed (by `present`), both read for all of them at once
+    /// without locks. Most candidates of a listing are gone by the time it ends when a
+    /// flavour's GC runs alongside, and passing one over is always safe: this GC only takes
+    /// garbage, and the next one finds what it left.
+    fn worth_locking(
+        &self,
+        candidates: Vec<Digest>,
+        present: impl FnOnce(&[Digest]) -> StorageResult<Vec<bool>>,
+    ) -> StoreResult<Vec<Digest>> {
+        let records = self.index.get_many(&candidates)?;
+        let unindexed: Vec<Digest> = candidates
+            .into_iter()
+            .zip(records)
+            .filter_map(|(digest, record)| record.is_none().then_some(digest))
+            .collect();
+        let present = present(&unindexed)?;
+        Ok(unindexed
+            .into_iter()
+            .zip(present)
+            .filter_map(|(digest, present)| present.then_some(digest))
+            .collect())
+    }
+
+    /// Runs `remove` if `digest` has no index record, checked under its exclusive lock.
     fn remove_if_unindexed<T>(
         &self,
         digest: &Digest,
         remove: impl FnOnce(&Self, &Digest) -> StoreResult<T>,
     ) -> StoreResult<Option<T>> {
-        // Cheap check first, without the lock: most digests are indexed.
-        if self.index.get(digest)?.is_some() {
-            return Ok(None);
-        }
         let _lock = LockGuard::acquire(&self.locks.digest_lock(digest), LockMode::Exclusive)?;
         if self.index.get(digest)?.is_some() {
             return Ok(None);

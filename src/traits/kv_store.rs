@@ -185,6 +185,15 @@ pub trait KvStore: Send + Sync {
     /// Entries that reference `digest`, sorted.
     fn referencing(&self, digest: &Digest) -> StorageResult<Vec<KvKey>>;
 
+    /// [`KvStore::referencing`] of several digests, in order, in one read where the backend
+    /// can.
+    fn referencing_many(&self, digests: &[Digest]) -> StorageResult<Vec<Vec<KvKey>>> {
+        digests
+            .iter()
+            .map(|digest| self.referencing(digest))
+            .collect()
+    }
+
     /// Removes every entry that references any of `digests`, in one transaction. Returns how
     /// many went.
     fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64>;
@@ -253,8 +262,8 @@ fn written(outcome: KvOpOutcome) -> Option<u64> {
     }
 }
 
-/// `Box<T>` and `Arc<T>` forward the required methods; the derived forms run through the
-/// forwarded batch ones.
+/// `Box<T>` and `Arc<T>` forward the required methods and `referencing_many`, which backends
+/// override for speed; the derived forms run through the forwarded batch ones.
 macro_rules! forward_kv_store {
     ($($wrapper:ident),*) => {$(
         impl<T: KvStore + ?Sized> KvStore for $wrapper<T> {
@@ -268,6 +277,9 @@ macro_rules! forward_kv_store {
             fn data_types(&self) -> StorageResult<Vec<String>> { (**self).data_types() }
             fn referencing(&self, digest: &Digest) -> StorageResult<Vec<KvKey>> {
                 (**self).referencing(digest)
+            }
+            fn referencing_many(&self, digests: &[Digest]) -> StorageResult<Vec<Vec<KvKey>>> {
+                (**self).referencing_many(digests)
             }
             fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
                 (**self).remove_referencing_many(digests)

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use heed::RwTxn;
+use heed::{RoTxn, RwTxn};
 
 use super::environment::{HeedResultExt, SharedEnv};
 use super::keys::{
@@ -88,6 +88,23 @@ impl LmdbExtraData {
         )?;
         Ok(removed)
     }
+
+    /// The data types of one blob, sorted, read in the caller's transaction.
+    fn types_in(&self, rtxn: &RoTxn, digest: &Digest) -> StorageResult<Vec<String>> {
+        let context = || format!("listing extra data types of {digest}");
+        let items = self
+            .env
+            .databases
+            .extra
+            .prefix_iter(rtxn, &prefix_of(digest.as_str().as_bytes()))
+            .with_context(context)?;
+        let mut types = Vec::new();
+        for item in items {
+            let (key, _) = item.with_context(context)?;
+            types.push(utf8(rest_after_first_part(key), "extra data type")?.to_string());
+        }
+        Ok(types)
+    }
 }
 
 /// An item's keys, built and checked before its write transaction starts, so the transaction
@@ -139,20 +156,16 @@ impl ExtraData for LmdbExtraData {
     }
 
     fn types(&self, digest: &Digest) -> StorageResult<Vec<String>> {
+        self.env.read(|rtxn| self.types_in(rtxn, digest))
+    }
+
+    /// One read transaction for all of them.
+    fn types_many(&self, digests: &[Digest]) -> StorageResult<Vec<Vec<String>>> {
         self.env.read(|rtxn| {
-            let context = || format!("listing extra data types of {digest}");
-            let items = self
-                .env
-                .databases
-                .extra
-                .prefix_iter(rtxn, &prefix_of(digest.as_str().as_bytes()))
-                .with_context(context)?;
-            let mut types = Vec::new();
-            for item in items {
-                let (key, _) = item.with_context(context)?;
-                types.push(utf8(rest_after_first_part(key), "extra data type")?.to_string());
-            }
-            Ok(types)
+            digests
+                .iter()
+                .map(|digest| self.types_in(rtxn, digest))
+                .collect()
         })
     }
 

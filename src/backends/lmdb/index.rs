@@ -169,6 +169,16 @@ impl Index for LmdbIndex {
         self.env.read(|rtxn| self.record_in(rtxn, digest))
     }
 
+    /// One read transaction for all of them.
+    fn get_many(&self, digests: &[Digest]) -> StorageResult<Vec<Option<BlobRecord>>> {
+        self.env.read(|rtxn| {
+            digests
+                .iter()
+                .map(|digest| self.record_in(rtxn, digest))
+                .collect()
+        })
+    }
+
     fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>> {
         let mut records = self.env.read(|rtxn| {
             let mut records = Vec::new();

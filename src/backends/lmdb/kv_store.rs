@@ -377,6 +377,16 @@ impl KvStore for LmdbKvStore {
         self.env.read(|rtxn| self.referencing_in(rtxn, digest))
     }
 
+    /// One read transaction for all of them.
+    fn referencing_many(&self, digests: &[Digest]) -> StorageResult<Vec<Vec<KvKey>>> {
+        self.env.read(|rtxn| {
+            digests
+                .iter()
+                .map(|digest| self.referencing_in(rtxn, digest))
+                .collect()
+        })
+    }
+
     /// One write transaction for all of them.
     fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if digests.is_empty() {

@@ -53,6 +53,27 @@ impl ExtraData for SqliteExtraData {
         )
     }
 
+    /// One read transaction and one prepared statement for all of them.
+    fn types_many(&self, digests: &[Digest]) -> StorageResult<Vec<Vec<String>>> {
+        self.database.read(
+            || format!("listing extra data types of {} blobs", digests.len()),
+            |connection| {
+                let _snapshot = connection.unchecked_transaction()?;
+                let mut lookup = connection.prepare_cached(
+                    "SELECT data_type FROM extra WHERE digest = ?1 ORDER BY data_type",
+                )?;
+                digests
+                    .iter()
+                    .map(|digest| {
+                        lookup
+                            .query_map([digest.as_str()], |row| row.get(0))?
+                            .collect()
+                    })
+                    .collect()
+            },
+        )
+    }
+
     fn sorted_digests(&self) -> StorageResult<SortedDigests<'_>> {
         Ok(SortedDigests::paged(|after, limit| {
             self.database.read(

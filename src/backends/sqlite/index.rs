@@ -102,6 +102,29 @@ impl Index for SqliteIndex {
         )
     }
 
+    /// One read transaction and one prepared statement for all of them: outside a
+    /// transaction every statement takes the WAL read lock anew.
+    fn get_many(&self, digests: &[Digest]) -> StorageResult<Vec<Option<BlobRecord>>> {
+        self.database.read(
+            || format!("reading the index records of {} blobs", digests.len()),
+            |connection| {
+                let _snapshot = connection.unchecked_transaction()?;
+                let mut lookup = connection.prepare_cached(
+                    "SELECT digest, size, media_type, created_unix_ms FROM blobs
+                     WHERE digest = ?1",
+                )?;
+                digests
+                    .iter()
+                    .map(|digest| {
+                        lookup
+                            .query_row([digest.as_str()], record_from_row)
+                            .optional()
+                    })
+                    .collect()
+            },
+        )
+    }
+
     fn by_prefix(&self, prefix: &DigestPrefix, limit: usize) -> StorageResult<Vec<BlobRecord>> {
         if limit == 0 {
             return Ok(Vec::new());

@@ -250,6 +250,34 @@ impl KvStore for SqliteKvStore {
         )
     }
 
+    /// One read transaction and one prepared statement for all of them.
+    fn referencing_many(&self, digests: &[Digest]) -> StorageResult<Vec<Vec<KvKey>>> {
+        self.database.read(
+            || format!("listing keys that reference {} blobs", digests.len()),
+            |connection| {
+                let _snapshot = connection.unchecked_transaction()?;
+                // The statement of `referencing`, for the reason given there.
+                let mut lookup = connection.prepare_cached(
+                    "SELECT data_type, key FROM kv WHERE blob = (?1 || '') \
+                     ORDER BY data_type, key",
+                )?;
+                digests
+                    .iter()
+                    .map(|digest| {
+                        lookup
+                            .query_map([digest.as_str()], |row| {
+                                Ok(KvKey {
+                                    data_type: row.get(0)?,
+                                    key: row.get(1)?,
+                                })
+                            })?
+                            .collect()
+                    })
+                    .collect()
+            },
+        )
+    }
+
     /// One transaction (one sync) for all of them.
     fn remove_referencing_many(&self, digests: &[Digest]) -> StorageResult<u64> {
         if digests.is_empty() {
