@@ -272,6 +272,8 @@ impl OciStore<'_> {
             }
         }
         self.progress.finish();
+        // Only the victims are needed from here on.
+        crate::util::background_drop::drop_in_background((index, marked));
         if dry_run {
             return Ok(report);
         }
