@@ -147,7 +147,8 @@ impl<I: Index + ?Sized> Iterator for RecordPages<'_, I> {
 }
 
 /// `Box<T>` and `Arc<T>` forward the required methods, and `get` and `get_many`, which
-/// backends override for speed; the other derived single-record forms run through the forwarded batch ones.
+/// backends override for speed; the other derived single-record forms run through the
+/// forwarded batch ones.
 macro_rules! forward_index {
     ($($wrapper:ident),*) => {$(
         impl<T: Index + ?Sized> Index for $wrapper<T> {
