@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::connection::{Database, Durability};
 use super::values::{digest_column, digest_page};
@@ -12,6 +12,14 @@ use crate::traits::{Digest, ExtraData, ExtraOp, SortedDigests, StorageResult};
 const SET_ITEM: &str = "INSERT INTO extra (digest, data_type, value) VALUES (?1, ?2, ?3)
      ON CONFLICT (digest, data_type) DO UPDATE SET value = excluded.value";
 const REMOVE_ITEM: &str = "DELETE FROM extra WHERE digest = ?1 AND data_type = ?2";
+
+/// The data types of one blob, sorted.
+fn types_of(connection: &Connection, digest: &Digest) -> rusqlite::Result<Vec<String>> {
+    connection
+        .prepare_cached("SELECT data_type FROM extra WHERE digest = ?1 ORDER BY data_type")?
+        .query_map([digest.as_str()], |row| row.get(0))?
+        .collect()
+}
 
 pub struct SqliteExtraData {
     database: Database,
@@ -42,33 +50,19 @@ impl ExtraData for SqliteExtraData {
     fn types(&self, digest: &Digest) -> StorageResult<Vec<String>> {
         self.database.read(
             || format!("listing extra data types of {digest}"),
-            |connection| {
-                connection
-                    .prepare_cached(
-                        "SELECT data_type FROM extra WHERE digest = ?1 ORDER BY data_type",
-                    )?
-                    .query_map([digest.as_str()], |row| row.get(0))?
-                    .collect()
-            },
+            |connection| types_of(connection, digest),
         )
     }
 
-    /// One read transaction and one prepared statement for all of them.
+    /// One read transaction for all of them.
     fn types_many(&self, digests: &[Digest]) -> StorageResult<Vec<Vec<String>>> {
         self.database.read(
             || format!("listing extra data types of {} blobs", digests.len()),
             |connection| {
                 let _snapshot = connection.unchecked_transaction()?;
-                let mut lookup = connection.prepare_cached(
-                    "SELECT data_type FROM extra WHERE digest = ?1 ORDER BY data_type",
-                )?;
                 digests
                     .iter()
-                    .map(|digest| {
-                        lookup
-                            .query_map([digest.as_str()], |row| row.get(0))?
-                            .collect()
-                    })
+                    .map(|digest| types_of(connection, digest))
                     .collect()
             },
         )

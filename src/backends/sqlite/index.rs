@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::connection::{Database, Durability};
 use super::key_range::prefix_upper_bound;
@@ -21,6 +21,17 @@ impl SqliteIndex {
             database: Database::open(dir)?,
         })
     }
+}
+
+/// The record of one digest, by the primary key.
+fn record_of(connection: &Connection, digest: &Digest) -> rusqlite::Result<Option<BlobRecord>> {
+    connection
+        .prepare_cached(
+            "SELECT digest, size, media_type, created_unix_ms FROM blobs
+             WHERE digest = ?1",
+        )?
+        .query_row([digest.as_str()], record_from_row)
+        .optional()
 }
 
 fn record_from_row(row: &Row<'_>) -> rusqlite::Result<BlobRecord> {
@@ -90,36 +101,20 @@ impl Index for SqliteIndex {
     fn get(&self, digest: &Digest) -> StorageResult<Option<BlobRecord>> {
         self.database.read(
             || format!("reading the index record of {digest}"),
-            |connection| {
-                connection
-                    .prepare_cached(
-                        "SELECT digest, size, media_type, created_unix_ms FROM blobs
-                         WHERE digest = ?1",
-                    )?
-                    .query_row([digest.as_str()], record_from_row)
-                    .optional()
-            },
+            |connection| record_of(connection, digest),
         )
     }
 
-    /// One read transaction and one prepared statement for all of them: outside a
-    /// transaction every statement takes the WAL read lock anew.
+    /// One read transaction for all of them: outside a transaction every statement takes the
+    /// WAL read lock anew.
     fn get_many(&self, digests: &[Digest]) -> StorageResult<Vec<Option<BlobRecord>>> {
         self.database.read(
             || format!("reading the index records of {} blobs", digests.len()),
             |connection| {
                 let _snapshot = connection.unchecked_transaction()?;
-                let mut lookup = connection.prepare_cached(
-                    "SELECT digest, size, media_type, created_unix_ms FROM blobs
-                     WHERE digest = ?1",
-                )?;
                 digests
                     .iter()
-                    .map(|digest| {
-                        lookup
-                            .query_row([digest.as_str()], record_from_row)
-                            .optional()
-                    })
+                    .map(|digest| record_of(connection, digest))
                     .collect()
             },
         )

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::connection::{Database, Durability, WriteFailure};
 use super::key_range::prefix_upper_bound;
@@ -27,6 +27,24 @@ impl SqliteKvStore {
 }
 
 /// Reads `value, blob, version` starting at column `first`.
+/// The entries that reference one digest, sorted.
+fn keys_referencing(connection: &Connection, digest: &Digest) -> rusqlite::Result<Vec<KvKey>> {
+    connection
+        .prepare_cached(
+            // `?1 || ''`, not `?1`: proving the partial index `kv_by_blob` usable from a bare
+            // parameter makes SQLite prepare the statement again at every new value;
+            // `blob = <expression>` implies non-NULL on its own.
+            "SELECT data_type, key FROM kv WHERE blob = (?1 || '') ORDER BY data_type, key",
+        )?
+        .query_map([digest.as_str()], |row| {
+            Ok(KvKey {
+                data_type: row.get(0)?,
+                key: row.get(1)?,
+            })
+        })?
+        .collect()
+}
+
 fn entry_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<KvEntry> {
     Ok(KvEntry {
         value: row.get(first)?,
@@ -230,49 +248,19 @@ impl KvStore for SqliteKvStore {
     fn referencing(&self, digest: &Digest) -> StorageResult<Vec<KvKey>> {
         self.database.read(
             || format!("listing keys that reference {digest}"),
-            |connection| {
-                connection
-                    .prepare_cached(
-                        // `?1 || ''`, not `?1`: proving the partial index `kv_by_blob` usable
-                        // from a bare parameter makes SQLite prepare the statement again at
-                        // every new value; `blob = <expression>` implies non-NULL on its own.
-                        "SELECT data_type, key FROM kv WHERE blob = (?1 || '') \
-                         ORDER BY data_type, key",
-                    )?
-                    .query_map([digest.as_str()], |row| {
-                        Ok(KvKey {
-                            data_type: row.get(0)?,
-                            key: row.get(1)?,
-                        })
-                    })?
-                    .collect()
-            },
+            |connection| keys_referencing(connection, digest),
         )
     }
 
-    /// One read transaction and one prepared statement for all of them.
+    /// One read transaction for all of them.
     fn referencing_many(&self, digests: &[Digest]) -> StorageResult<Vec<Vec<KvKey>>> {
         self.database.read(
             || format!("listing keys that reference {} blobs", digests.len()),
             |connection| {
                 let _snapshot = connection.unchecked_transaction()?;
-                // The statement of `referencing`, for the reason given there.
-                let mut lookup = connection.prepare_cached(
-                    "SELECT data_type, key FROM kv WHERE blob = (?1 || '') \
-                     ORDER BY data_type, key",
-                )?;
                 digests
                     .iter()
-                    .map(|digest| {
-                        lookup
-                            .query_map([digest.as_str()], |row| {
-                                Ok(KvKey {
-                                    data_type: row.get(0)?,
-                                    key: row.get(1)?,
-                                })
-                            })?
-                            .collect()
-                    })
+                    .map(|digest| keys_referencing(connection, digest))
                     .collect()
             },
         )
